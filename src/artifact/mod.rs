@@ -1,0 +1,300 @@
+//! The artifacts airlock carries, and what makes each one valid.
+//!
+//! [`KindInfo`] holds the facts Trivy 0.76 relies on for each OCI artifact
+//! (media types, layer title, database file, schema version);
+//! [`scan_layer`] walks a layer (`db.tar.gz`, `javadb.tar.gz`,
+//! `bundle.tar.gz`) through [`crate::unpack`]'s checks, hashing the database
+//! file and reading `metadata.json` on the way, and hands every kept file to
+//! a [`Sink`]: export validates with a discarding sink, verify does the same
+//! on signed bytes, import writes into a staging directory. [`vex`] does the
+//! same for VEX repositories.
+
+pub mod db;
+pub mod oci;
+pub mod vex;
+
+use std::io::{self, Cursor, Read};
+
+use crate::digest::{HashingReader, Sha256Digest};
+use crate::manifest::{ArtifactKind, Unpacked};
+use crate::unpack::{self, EntryKind, Limits, Sink, UnpackError};
+
+pub use db::DbMetadata;
+
+/// What Trivy expects of one kind of OCI artifact.
+#[derive(Debug, Clone, Copy)]
+pub struct KindInfo {
+    /// Which kind.
+    pub kind: ArtifactKind,
+    /// Default repository name (last path part) and tag.
+    pub repository: &'static str,
+    /// Default tag (the schema major).
+    pub tag: &'static str,
+    /// The manifest's artifactType.
+    pub artifact_type: &'static str,
+    /// The layer media type Trivy insists on.
+    pub layer_media_type: &'static str,
+    /// The layer's title annotation (the file name).
+    pub title: &'static str,
+    /// The database file inside the layer, for the databases.
+    pub db_file: Option<&'static str>,
+    /// The schema `Version` Trivy 0.76 accepts, for the databases.
+    pub schema_version: Option<u64>,
+}
+
+const INFOS: [KindInfo; 3] = [
+    KindInfo {
+        kind: ArtifactKind::TrivyDb,
+        repository: "trivy-db",
+        tag: "2",
+        artifact_type: "application/vnd.aquasec.trivy.config.v1+json",
+        layer_media_type: "application/vnd.aquasec.trivy.db.layer.v1.tar+gzip",
+        title: "db.tar.gz",
+        db_file: Some("trivy.db"),
+        schema_version: Some(2),
+    },
+    KindInfo {
+        kind: ArtifactKind::JavaDb,
+        repository: "trivy-java-db",
+        tag: "1",
+        artifact_type: "application/vnd.aquasec.trivy.config.v1+json",
+        layer_media_type: "application/vnd.aquasec.trivy.javadb.layer.v1.tar+gzip",
+        title: "javadb.tar.gz",
+        db_file: Some("trivy-java.db"),
+        schema_version: Some(1),
+    },
+    KindInfo {
+        kind: ArtifactKind::Checks,
+        repository: "trivy-checks",
+        tag: "2",
+        artifact_type: "application/vnd.cncf.openpolicyagent.config.v1+json",
+        layer_media_type: "application/vnd.cncf.openpolicyagent.layer.v1.tar+gzip",
+        title: "bundle.tar.gz",
+        db_file: None,
+        schema_version: None,
+    },
+];
+
+/// The checks bundle major version Trivy 0.69+ accepts.
+pub const CHECKS_MAJOR: u64 = 2;
+
+/// Facts about `kind`.
+pub fn info(kind: ArtifactKind) -> &'static KindInfo {
+    match kind {
+        ArtifactKind::TrivyDb => &INFOS[0],
+        ArtifactKind::JavaDb => &INFOS[1],
+        ArtifactKind::Checks => &INFOS[2],
+    }
+}
+
+/// Why an artifact was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    /// The archive itself was refused.
+    #[error(transparent)]
+    Unpack(#[from] UnpackError),
+    /// A required file is absent.
+    #[error("{title} has no {file} at its root\nhint: is this really the {kind} artifact? It should be the {title} layer as published")]
+    MissingFile {
+        /// The kind.
+        kind: ArtifactKind,
+        /// The layer file name.
+        title: &'static str,
+        /// The missing file.
+        file: &'static str,
+    },
+    /// An entry where a database layer has none.
+    #[error("{title}: unexpected entry {path:?}; a database layer holds only files at its root")]
+    UnexpectedEntry {
+        /// The layer file name.
+        title: &'static str,
+        /// The entry.
+        path: String,
+    },
+    /// metadata.json is unreadable.
+    #[error("{title}: {source}")]
+    Metadata {
+        /// The layer file name.
+        title: &'static str,
+        /// The cause.
+        #[source]
+        source: db::MetadataError,
+    },
+    /// metadata.json is larger than any real one.
+    #[error("{title}: metadata.json is larger than {} bytes", db::MAX_METADATA)]
+    MetadataTooLarge {
+        /// The layer file name.
+        title: &'static str,
+    },
+    /// A schema version Trivy 0.76 does not accept.
+    #[error("{kind} has schema Version {found}; Trivy 0.76 accepts only Version {expected}")]
+    SchemaVersion {
+        /// The kind.
+        kind: ArtifactKind,
+        /// Found.
+        found: u64,
+        /// Expected.
+        expected: u64,
+    },
+}
+
+/// What a database layer holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbFile {
+    /// Size of the database file.
+    pub size: u64,
+    /// Its SHA-256.
+    pub sha256: Sha256Digest,
+}
+
+/// The result of [`scan_layer`].
+#[derive(Debug, Clone)]
+pub struct LayerContents {
+    /// Totals of the regular files.
+    pub unpacked: Unpacked,
+    /// The database file, for the databases.
+    pub db_file: Option<DbFile>,
+    /// metadata.json, for the databases.
+    pub metadata: Option<DbMetadata>,
+}
+
+/// Intercepts the files of a layer on their way to the real sink.
+struct LayerSink<'a> {
+    info: &'static KindInfo,
+    inner: &'a mut dyn Sink,
+    db_file: Option<DbFile>,
+    metadata: Option<Vec<u8>>,
+    refusal: Option<ArtifactError>,
+}
+
+impl LayerSink<'_> {
+    fn refuse(&mut self, e: ArtifactError) -> io::Error {
+        let msg = e.to_string();
+        self.refusal = Some(e);
+        io::Error::other(msg)
+    }
+}
+
+impl Sink for LayerSink<'_> {
+    fn dir(&mut self, path: &str) -> io::Result<()> {
+        if self.info.db_file.is_some() {
+            let e = ArtifactError::UnexpectedEntry {
+                title: self.info.title,
+                path: path.to_string(),
+            };
+            return Err(self.refuse(e));
+        }
+        self.inner.dir(path)
+    }
+
+    fn file(&mut self, path: &str, size: u64, data: &mut dyn Read) -> io::Result<()> {
+        let Some(db_name) = self.info.db_file else {
+            return self.inner.file(path, size, data);
+        };
+        if path.contains('/') {
+            let e = ArtifactError::UnexpectedEntry {
+                title: self.info.title,
+                path: path.to_string(),
+            };
+            return Err(self.refuse(e));
+        }
+        if path == "metadata.json" {
+            if size > db::MAX_METADATA {
+                let e = ArtifactError::MetadataTooLarge {
+                    title: self.info.title,
+                };
+                return Err(self.refuse(e));
+            }
+            let mut bytes = Vec::with_capacity(size as usize);
+            data.read_to_end(&mut bytes)?;
+            self.inner.file(path, size, &mut Cursor::new(&bytes))?;
+            self.metadata = Some(bytes);
+            Ok(())
+        } else if path == db_name {
+            let mut hashing = HashingReader::new(data);
+            self.inner.file(path, size, &mut hashing)?;
+            io::copy(&mut hashing, &mut io::sink())?;
+            let (sha256, size, _) = hashing.finish();
+            self.db_file = Some(DbFile { size, sha256 });
+            Ok(())
+        } else {
+            self.inner.file(path, size, data)
+        }
+    }
+}
+
+/// Walks a layer of `kind` (a gzip-compressed tar), checking it as Trivy's
+/// contract requires, and hands its files to `sink`.
+///
+/// # Errors
+/// Any unsafe or unexpected entry, a missing database or metadata file, a
+/// metadata.json Trivy could not read, limits exceeded, or a sink failure.
+/// The schema version is NOT judged here (see [`check_schema`]).
+pub fn scan_layer<R: Read>(
+    kind: ArtifactKind,
+    reader: R,
+    limits: Limits,
+    sink: &mut dyn Sink,
+) -> Result<LayerContents, ArtifactError> {
+    let info = info(kind);
+    let mut layer_sink = LayerSink {
+        info,
+        inner: sink,
+        db_file: None,
+        metadata: None,
+        refusal: None,
+    };
+    let walked = unpack::tar_gz(
+        info.title,
+        reader,
+        limits,
+        &mut |p: &str, _k: EntryKind| Some(p.to_string()),
+        &mut layer_sink,
+    );
+    let totals = match walked {
+        Ok(t) => t,
+        Err(e) => return Err(layer_sink.refusal.take().unwrap_or(ArtifactError::Unpack(e))),
+    };
+    let unpacked = Unpacked {
+        size: totals.bytes,
+        files: totals.files,
+    };
+    let Some(db_name) = info.db_file else {
+        return Ok(LayerContents {
+            unpacked,
+            db_file: None,
+            metadata: None,
+        });
+    };
+    let db_file = layer_sink.db_file.ok_or(ArtifactError::MissingFile {
+        kind,
+        title: info.title,
+        file: db_name,
+    })?;
+    let bytes = layer_sink.metadata.ok_or(ArtifactError::MissingFile {
+        kind,
+        title: info.title,
+        file: "metadata.json",
+    })?;
+    let metadata = DbMetadata::parse(&bytes).map_err(|source| ArtifactError::Metadata {
+        title: info.title,
+        source,
+    })?;
+    Ok(LayerContents {
+        unpacked,
+        db_file: Some(db_file),
+        metadata: Some(metadata),
+    })
+}
+
+/// Refuses a database whose schema Version Trivy 0.76 would not accept.
+pub fn check_schema(kind: ArtifactKind, found: u64) -> Result<(), ArtifactError> {
+    match info(kind).schema_version {
+        Some(expected) if expected != found => Err(ArtifactError::SchemaVersion {
+            kind,
+            found,
+            expected,
+        }),
+        _ => Ok(()),
+    }
+}

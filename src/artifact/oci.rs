@@ -1,0 +1,122 @@
+//! OCI image-layout documents, shaped as Trivy's registries serve them.
+//!
+//! Trivy requires exactly one layer with the exact layer media type and the
+//! `org.opencontainers.image.title` annotation; it accepts the empty config
+//! (`application/vnd.oci.empty.v1+json`, blob `{}`), which is what `oras
+//! push` writes today. Documents are written with a fixed field order and no
+//! whitespace so the same inputs give the same digests.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Media type of an OCI image manifest.
+pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+/// Media type of an OCI image index.
+pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+/// Media type of the empty config.
+pub const EMPTY_CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+/// The empty config blob.
+pub const EMPTY_CONFIG: &[u8] = b"{}";
+/// The `oci-layout` file.
+pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+/// Layer title annotation.
+pub const TITLE: &str = "org.opencontainers.image.title";
+/// Version annotation (the checks bundle's version).
+pub const VERSION: &str = "org.opencontainers.image.version";
+/// Created annotation.
+pub const CREATED: &str = "org.opencontainers.image.created";
+/// Reference name annotation in index.json.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// A content descriptor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    /// Media type.
+    pub media_type: String,
+    /// `sha256:<hex>`.
+    pub digest: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Annotations.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// An image manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageManifest {
+    /// Always 2.
+    pub schema_version: u32,
+    /// [`MANIFEST_MEDIA_TYPE`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// The artifact type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    /// The config descriptor.
+    pub config: Descriptor,
+    /// The layers (Trivy wants exactly one).
+    pub layers: Vec<Descriptor>,
+    /// Annotations.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// An image index (the layout's `index.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageIndex {
+    /// Always 2.
+    pub schema_version: u32,
+    /// [`INDEX_MEDIA_TYPE`].
+    pub media_type: String,
+    /// The manifests.
+    pub manifests: Vec<Descriptor>,
+}
+
+impl ImageManifest {
+    /// A manifest with the empty config and one layer.
+    pub fn single_layer(
+        artifact_type: &str,
+        layer: Descriptor,
+        annotations: BTreeMap<String, String>,
+    ) -> Self {
+        ImageManifest {
+            schema_version: 2,
+            media_type: Some(MANIFEST_MEDIA_TYPE.to_string()),
+            artifact_type: Some(artifact_type.to_string()),
+            config: Descriptor {
+                media_type: EMPTY_CONFIG_MEDIA_TYPE.to_string(),
+                digest: crate::digest::Sha256Digest::of(EMPTY_CONFIG).oci(),
+                size: EMPTY_CONFIG.len() as u64,
+                annotations: BTreeMap::new(),
+            },
+            layers: vec![layer],
+            annotations,
+        }
+    }
+
+    /// The canonical JSON bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("an image manifest always serializes")
+    }
+}
+
+impl ImageIndex {
+    /// An index of `manifests`.
+    pub fn new(manifests: Vec<Descriptor>) -> Self {
+        ImageIndex {
+            schema_version: 2,
+            media_type: INDEX_MEDIA_TYPE.to_string(),
+            manifests,
+        }
+    }
+
+    /// The canonical JSON bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("an image index always serializes")
+    }
+}

@@ -1,0 +1,483 @@
+//! The bundle manifest (`airlock/manifest.toml`): what a bundle holds, and the
+//! one thing its signatures cover.
+//!
+//! The manifest lists every payload with its size and SHA-256, so verifying
+//! the signature over these bytes, then every payload against its entry,
+//! proves every byte of the bundle. It is parsed only after a signature over
+//! its exact bytes has been checked ([`Manifest::parse`] is called by the
+//! bundle reader at that point, and by `inspect`, which never acts on it).
+//! The full field reference is `bundle-spec/SPEC.md`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Sha256Digest;
+
+/// The format name stored in every manifest.
+pub const FORMAT_NAME: &str = "airlock-bundle";
+/// The major version this build reads and writes.
+pub const FORMAT_MAJOR: u64 = 1;
+/// The minor version this build writes.
+pub const FORMAT_MINOR: u64 = 0;
+
+/// Errors parsing or checking a manifest.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// Not UTF-8 or not TOML.
+    #[error("manifest is not valid TOML: {0}")]
+    Syntax(String),
+    /// `format` is not `airlock-bundle`.
+    #[error("not an airlock bundle manifest (format = {found:?}, expected {FORMAT_NAME:?})")]
+    NotAirlock {
+        /// What the field held.
+        found: String,
+    },
+    /// A major version this build does not know.
+    #[error("bundle format version {found} is not supported by this airlock (it reads major version {FORMAT_MAJOR})\nhint: upgrade airlock on this host to one that reads format {found}")]
+    UnknownMajor {
+        /// The version found.
+        found: String,
+    },
+    /// A field has the wrong shape.
+    #[error("manifest field is invalid: {0}")]
+    Field(String),
+    /// The manifest could not be written.
+    #[error("cannot serialize the manifest: {0}")]
+    Serialize(String),
+}
+
+/// The whole manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always [`FORMAT_NAME`].
+    pub format: String,
+    /// `MAJOR.MINOR`; a reader refuses an unknown major.
+    pub format_version: String,
+    /// When the bundle was made (RFC 3339, from `--created`).
+    pub created: String,
+    /// The program that wrote it, e.g. `airlock 0.1.0`.
+    pub generator: String,
+    /// Free-form labels (`--label KEY=VALUE`), e.g. a change ticket.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// The OCI artifacts (databases, checks bundle).
+    #[serde(default, rename = "artifact")]
+    pub artifacts: Vec<Artifact>,
+    /// The VEX repositories.
+    #[serde(default, rename = "vex")]
+    pub vex: Vec<VexRepository>,
+    /// Every payload entry of the bundle, in the order it appears.
+    #[serde(rename = "payload")]
+    pub payloads: Vec<Payload>,
+}
+
+/// The kind of an OCI artifact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArtifactKind {
+    /// The vulnerability database (`trivy-db`).
+    TrivyDb,
+    /// The Java index database (`trivy-java-db`).
+    JavaDb,
+    /// The misconfiguration checks bundle (`trivy-checks`).
+    Checks,
+}
+
+impl ArtifactKind {
+    /// Every kind, in bundle order.
+    pub const ALL: [ArtifactKind; 3] = [ArtifactKind::TrivyDb, ArtifactKind::JavaDb, ArtifactKind::Checks];
+
+    /// The name used in messages and in the manifest.
+    pub fn name(self) -> &'static str {
+        match self {
+            ArtifactKind::TrivyDb => "trivy-db",
+            ArtifactKind::JavaDb => "java-db",
+            ArtifactKind::Checks => "checks",
+        }
+    }
+}
+
+impl std::fmt::Display for ArtifactKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One OCI artifact, stored in the bundle's OCI image layout under `oci/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// Which artifact this is.
+    pub kind: ArtifactKind,
+    /// Where export took it from (a file path, a cache directory, a reference).
+    pub source: String,
+    /// The upstream OCI reference, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// Repository name and tag to use when pushing (e.g. `trivy-db`, `2`).
+    pub repository: String,
+    /// The tag.
+    pub tag: String,
+    /// Digest of the OCI image manifest blob in `oci/blobs/sha256/`.
+    pub manifest_digest: String,
+    /// The digest upstream published, when it differs or is only known
+    /// indirectly (e.g. from a cache's `policy/metadata.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_manifest_digest: Option<String>,
+    /// The manifest's `artifactType`.
+    pub artifact_type: String,
+    /// The single layer.
+    pub layer: Layer,
+    /// What unpacking the layer yields (limits enforced on import).
+    pub unpacked: Unpacked,
+    /// For the databases: what `metadata.json` says and the database file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<Database>,
+    /// For the checks bundle: its version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks: Option<ChecksInfo>,
+}
+
+/// The layer descriptor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layer {
+    /// e.g. `application/vnd.aquasec.trivy.db.layer.v1.tar+gzip`.
+    pub media_type: String,
+    /// `sha256:<hex>`.
+    pub digest: String,
+    /// Compressed size in bytes.
+    pub size: u64,
+    /// The `org.opencontainers.image.title` annotation, e.g. `db.tar.gz`.
+    pub title: String,
+}
+
+/// Totals of the unpacked layer, signed so import can bound decompression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unpacked {
+    /// Sum of the regular files' sizes.
+    pub size: u64,
+    /// Number of regular files.
+    pub files: u64,
+}
+
+/// A database's metadata and file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Database {
+    /// `Version` from metadata.json (the schema).
+    pub schema_version: u64,
+    /// `UpdatedAt` from metadata.json.
+    pub updated_at: String,
+    /// `NextUpdate` from metadata.json.
+    pub next_update: String,
+    /// The database file inside the layer (`trivy.db`, `trivy-java.db`).
+    pub file: String,
+    /// Its size, uncompressed.
+    pub size: u64,
+    /// Its SHA-256, uncompressed.
+    pub sha256: String,
+}
+
+/// The checks bundle's version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChecksInfo {
+    /// The `org.opencontainers.image.version` annotation, e.g. `2.1.0`,
+    /// when known (a bare bundle.tar.gz does not say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Its major number (Trivy 0.69+ wants 2).
+    pub major_version: u64,
+}
+
+/// A VEX repository: its manifest and archive, stored under `vex/<name>/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VexRepository {
+    /// The repository's name in Trivy's configuration (`default` for VEX Hub).
+    pub name: String,
+    /// Where export took it from.
+    pub source: String,
+    /// The `name` field of vex-repository.json.
+    pub title: String,
+    /// Payload path of the vex-repository.json.
+    pub manifest_path: String,
+    /// Payload path of the archive.
+    pub archive_path: String,
+    /// `zip` or `tar.gz`.
+    pub archive_format: String,
+    /// The folder inside the archive that holds index.json (the `//` suffix
+    /// of the location URL); empty if index.json is at the archive root.
+    pub subdir: String,
+    /// The spec version used (`0.1`).
+    pub spec_version: String,
+    /// The location URL vex-repository.json named.
+    pub original_location: String,
+    /// `updated_at` from index.json.
+    pub updated_at: String,
+    /// Number of packages index.json lists.
+    pub packages: u64,
+    /// What extracting `subdir` yields.
+    pub unpacked: Unpacked,
+}
+
+/// One payload entry of the bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payload {
+    /// Path inside the bundle (`oci/...` or `vex/...`).
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256, 64 lowercase hex digits.
+    pub sha256: String,
+}
+
+impl Payload {
+    /// The parsed digest (valid after [`Manifest::validate`]).
+    pub fn digest(&self) -> Result<Sha256Digest, ManifestError> {
+        self.sha256
+            .parse()
+            .map_err(|e| ManifestError::Field(format!("payload {}: {e}", self.path)))
+    }
+}
+
+impl Manifest {
+    /// Parses and validates manifest bytes. Refuses an unknown major version
+    /// before looking at any other field.
+    pub fn parse(bytes: &[u8]) -> Result<Manifest, ManifestError> {
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| ManifestError::Syntax("not UTF-8".into()))?;
+        // First the envelope alone, so a future major with other fields gets
+        // the version message, not a confusing field error.
+        let table: toml::Table =
+            toml::from_str(text).map_err(|e| ManifestError::Syntax(e.message().to_string()))?;
+        let format = table.get("format").and_then(|v| v.as_str()).unwrap_or("");
+        if format != FORMAT_NAME {
+            return Err(ManifestError::NotAirlock {
+                found: format.to_string(),
+            });
+        }
+        let version = table
+            .get("format_version")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| ManifestError::Field("format_version is missing".into()))?;
+        let major = version
+            .split('.')
+            .next()
+            .and_then(|m| m.parse::<u64>().ok())
+            .ok_or_else(|| ManifestError::Field(format!("format_version {version:?} is not MAJOR.MINOR")))?;
+        if major != FORMAT_MAJOR {
+            return Err(ManifestError::UnknownMajor {
+                found: version.to_string(),
+            });
+        }
+        let manifest: Manifest = table
+            .try_into()
+            .map_err(|e: toml::de::Error| ManifestError::Syntax(e.message().to_string()))?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    /// The canonical TOML bytes (what gets signed).
+    pub fn to_toml(&self) -> Result<String, ManifestError> {
+        toml::to_string(self).map_err(|e| ManifestError::Serialize(e.to_string()))
+    }
+
+    /// Looks a payload up by path.
+    pub fn payload(&self, path: &str) -> Option<&Payload> {
+        self.payloads
+            .binary_search_by(|p| p.path.as_str().cmp(path))
+            .ok()
+            .map(|i| &self.payloads[i])
+    }
+
+    /// The payload path of an OCI blob.
+    pub fn blob_path(digest: &str) -> String {
+        format!("oci/blobs/sha256/{}", digest.trim_start_matches("sha256:"))
+    }
+
+    /// Checks the structural rules of the spec: safe, sorted, unique payload
+    /// paths; well-formed digests; every artifact's blobs present.
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        let field = |m: String| Err(ManifestError::Field(m));
+        if self.payloads.is_empty() {
+            return field("the manifest lists no payloads".into());
+        }
+        for pair in self.payloads.windows(2) {
+            if pair[0].path >= pair[1].path {
+                return field(format!(
+                    "payload paths must be unique and sorted: {:?} then {:?}",
+                    pair[0].path, pair[1].path
+                ));
+            }
+        }
+        for p in &self.payloads {
+            check_payload_path(&p.path)?;
+            p.digest()?;
+            if let Some(hex) = p.path.strip_prefix("oci/blobs/sha256/") {
+                if hex != p.sha256 {
+                    return field(format!("blob {} is listed with digest {}", p.path, p.sha256));
+                }
+            }
+        }
+        let mut kinds = BTreeSet::new();
+        for a in &self.artifacts {
+            if !kinds.insert(a.kind) {
+                return field(format!("artifact {} is listed twice", a.kind));
+            }
+            for (what, digest, size) in [
+                ("manifest", &a.manifest_digest, None),
+                ("layer", &a.layer.digest, Some(a.layer.size)),
+            ] {
+                Sha256Digest::parse_oci(digest)
+                    .map_err(|e| ManifestError::Field(format!("{} {what} digest: {e}", a.kind)))?;
+                let path = Manifest::blob_path(digest);
+                match self.payload(&path) {
+                    None => return field(format!("{} {what} blob {digest} is not among the payloads", a.kind)),
+                    Some(p) if size.is_some_and(|s| s != p.size) => {
+                        return field(format!("{} layer size {} differs from its payload size {}", a.kind, a.layer.size, p.size))
+                    }
+                    Some(_) => {}
+                }
+            }
+            match (a.kind, &a.database, &a.checks) {
+                (ArtifactKind::TrivyDb | ArtifactKind::JavaDb, Some(db), None) => {
+                    db.sha256.parse::<Sha256Digest>().map_err(|e| {
+                        ManifestError::Field(format!("{} database sha256: {e}", a.kind))
+                    })?;
+                    check_plain_name(&db.file)?;
+                }
+                (ArtifactKind::Checks, None, Some(_)) => {}
+                _ => return field(format!("artifact {} has the wrong detail table", a.kind)),
+            }
+        }
+        let mut names = BTreeSet::new();
+        for v in &self.vex {
+            check_plain_name(&v.name)?;
+            if !names.insert(v.name.as_str()) {
+                return field(format!("VEX repository {:?} is listed twice", v.name));
+            }
+            for path in [&v.manifest_path, &v.archive_path] {
+                if self.payload(path).is_none() {
+                    return field(format!("VEX repository {:?}: {path} is not among the payloads", v.name));
+                }
+            }
+            if !matches!(v.archive_format.as_str(), "zip" | "tar.gz") {
+                return field(format!("VEX repository {:?}: unknown archive format {:?}", v.name, v.archive_format));
+            }
+            if !v.subdir.is_empty() {
+                check_relative_path(&v.subdir)?;
+            }
+        }
+        if self.artifacts.is_empty() && self.vex.is_empty() {
+            return field("the manifest lists no artifacts and no VEX repositories".into());
+        }
+        Ok(())
+    }
+}
+
+/// A single path component safe to use as a file name: `[A-Za-z0-9._-]`,
+/// 1 to 64 bytes, not starting with a dot.
+pub fn check_plain_name(name: &str) -> Result<(), ManifestError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ManifestError::Field(format!(
+            "{name:?} is not a plain name (1-64 of A-Z a-z 0-9 . _ -, not starting with a dot)"
+        )))
+    }
+}
+
+/// A relative path of plain components separated by `/`.
+pub fn check_relative_path(path: &str) -> Result<(), ManifestError> {
+    if path.len() > 255 {
+        return Err(ManifestError::Field(format!("path too long: {path:?}")));
+    }
+    for part in path.split('/') {
+        check_plain_name(part)
+            .map_err(|_| ManifestError::Field(format!("unsafe path {path:?}")))?;
+    }
+    Ok(())
+}
+
+fn check_payload_path(path: &str) -> Result<(), ManifestError> {
+    check_relative_path(path)?;
+    if !(path.starts_with("oci/") || path.starts_with("vex/")) {
+        return Err(ManifestError::Field(format!(
+            "payload {path:?} is outside oci/ and vex/"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Manifest {
+        let d = Sha256Digest::of(b"x").hex();
+        Manifest {
+            format: FORMAT_NAME.into(),
+            format_version: "1.0".into(),
+            created: "2026-01-01T00:00:00Z".into(),
+            generator: "test".into(),
+            labels: BTreeMap::from([("ticket".into(), "CHG-1".into())]),
+            artifacts: vec![],
+            vex: vec![VexRepository {
+                name: "default".into(),
+                source: "s".into(),
+                title: "t".into(),
+                manifest_path: "vex/default/vex-repository.json".into(),
+                archive_path: "vex/default/archive.zip".into(),
+                archive_format: "zip".into(),
+                subdir: "top".into(),
+                spec_version: "0.1".into(),
+                original_location: "https://x/y.zip//top".into(),
+                updated_at: "2026-01-01T00:00:00Z".into(),
+                packages: 1,
+                unpacked: Unpacked { size: 1, files: 1 },
+            }],
+            payloads: vec![
+                Payload { path: "vex/default/archive.zip".into(), size: 1, sha256: d.clone() },
+                Payload { path: "vex/default/vex-repository.json".into(), size: 1, sha256: d },
+            ],
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        let m = sample();
+        let text = m.to_toml().unwrap();
+        assert_eq!(Manifest::parse(text.as_bytes()).unwrap(), m);
+    }
+
+    #[test]
+    fn unknown_major_is_refused_with_version() {
+        let text = sample().to_toml().unwrap().replace("format_version = \"1.0\"", "format_version = \"2.0\"");
+        let err = Manifest::parse(text.as_bytes()).unwrap_err();
+        assert!(matches!(err, ManifestError::UnknownMajor { .. }));
+        assert!(err.to_string().starts_with("bundle format version 2.0 is not supported"));
+    }
+
+    #[test]
+    fn duplicate_keys_and_unsorted_paths_are_refused() {
+        let text = sample().to_toml().unwrap().replacen("generator = \"test\"", "generator = \"test\"\ngenerator = \"x\"", 1);
+        assert!(matches!(Manifest::parse(text.as_bytes()), Err(ManifestError::Syntax(_))));
+        let mut m = sample();
+        m.payloads.reverse();
+        assert!(m.validate().is_err());
+    }
+
+    #[test]
+    fn unsafe_names_are_refused() {
+        for bad in ["..", ".hidden", "a/b", "a\\b", "", "a\0b", &"x".repeat(65)] {
+            assert!(check_plain_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_relative_path("a/../b").is_err());
+        assert!(check_relative_path("/a").is_err());
+        assert!(check_relative_path("vexhub-main/pkg").is_ok());
+    }
+}

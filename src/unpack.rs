@@ -1,0 +1,540 @@
+//! Walking untrusted archives (tar.gz, zip) safely, with limits.
+//!
+//! Every entry name is checked before anything is done with it: no absolute
+//! paths, no `..`, no backslashes, NUL or control characters, no empty
+//! components, nothing longer than [`MAX_PATH`]. Only regular files and
+//! directories are accepted; links, devices, FIFOs and anything else are
+//! refused outright (tar-rs's own `unpack` silently skips `..` entries and
+//! follows links, which is why airlock never calls it). A name seen twice is
+//! refused, so no entry can shadow another. Sizes and counts are bounded by
+//! [`Limits`] (signed figures from the manifest on import), and the
+//! decompressed stream as a whole is bounded too, so a gzip or zip bomb fails
+//! with a message instead of filling the disk.
+//!
+//! This module knows nothing about Trivy or bundles; what to keep and where
+//! to put it is decided by the caller's `select` function and [`Sink`].
+
+use std::collections::HashSet;
+use std::io::{self, Read, Seek};
+
+use crate::digest::LimitedReader;
+
+/// The longest entry path accepted, in bytes.
+pub const MAX_PATH: usize = 1024;
+/// The longest path component accepted, in bytes.
+pub const MAX_COMPONENT: usize = 255;
+
+/// Bounds on what one archive may yield.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Total bytes of the regular files kept.
+    pub max_bytes: u64,
+    /// Number of entries of any kind in the archive (kept or not).
+    pub max_entries: u64,
+}
+
+impl Limits {
+    /// Limits for input the user supplied themselves (export): generous, but
+    /// still finite.
+    pub const LOCAL_INPUT: Limits = Limits {
+        max_bytes: 256 << 30,
+        max_entries: 10_000_000,
+    };
+
+    /// Limits from signed totals: exactly `bytes` of file data, and entries
+    /// for `files` files plus as many directories again and some slack.
+    pub fn declared(bytes: u64, files: u64) -> Limits {
+        Limits {
+            max_bytes: bytes,
+            max_entries: files.saturating_mul(2).saturating_add(64),
+        }
+    }
+
+    /// A bound on the decompressed tar stream: file data plus headers and
+    /// padding for every entry, plus the end-of-archive blocks.
+    fn stream_bytes(&self) -> u64 {
+        self.max_bytes
+            .saturating_add(self.max_entries.saturating_mul(3 * 512 + 512))
+            .saturating_add(1 << 20)
+    }
+}
+
+/// What an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A directory.
+    Dir,
+    /// A regular file.
+    File,
+}
+
+/// Where kept entries go.
+pub trait Sink {
+    /// A directory (its parents have been reported or are implied).
+    fn dir(&mut self, path: &str) -> io::Result<()>;
+    /// A regular file of `size` bytes; `data` yields exactly those bytes.
+    fn file(&mut self, path: &str, size: u64, data: &mut dyn Read) -> io::Result<()>;
+}
+
+/// A sink that keeps nothing (validation only).
+pub struct Discard;
+
+impl Sink for Discard {
+    fn dir(&mut self, _path: &str) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn file(&mut self, _path: &str, _size: u64, data: &mut dyn Read) -> io::Result<()> {
+        io::copy(data, &mut io::sink()).map(|_| ())
+    }
+}
+
+/// Totals of what was kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Bytes of regular files kept.
+    pub bytes: u64,
+    /// Regular files kept.
+    pub files: u64,
+}
+
+/// Why an archive was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum UnpackError {
+    /// An entry name that could escape or confuse the target directory.
+    #[error("{archive}: unsafe entry name {path:?}: {reason}")]
+    UnsafePath {
+        /// Which archive.
+        archive: String,
+        /// The name, lossily decoded.
+        path: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A link, device, FIFO or other special entry.
+    #[error("{archive}: entry {path:?} is a {kind}; only regular files and directories are accepted")]
+    ForbiddenType {
+        /// Which archive.
+        archive: String,
+        /// The entry.
+        path: String,
+        /// What it is.
+        kind: &'static str,
+    },
+    /// A name that appears twice.
+    #[error("{archive}: entry {path:?} appears more than once")]
+    Duplicate {
+        /// Which archive.
+        archive: String,
+        /// The entry.
+        path: String,
+    },
+    /// More data than allowed.
+    #[error("{archive}: content exceeds the allowed {limit} bytes (decompression bomb or a manifest that understates it)")]
+    TooLarge {
+        /// Which archive.
+        archive: String,
+        /// The limit.
+        limit: u64,
+    },
+    /// More entries than allowed.
+    #[error("{archive}: more than {limit} entries")]
+    TooManyEntries {
+        /// Which archive.
+        archive: String,
+        /// The limit.
+        limit: u64,
+    },
+    /// The archive is damaged (bad gzip, bad tar, bad zip, CRC mismatch...).
+    #[error("{archive} is damaged: {source}")]
+    Corrupt {
+        /// Which archive.
+        archive: String,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// Writing a kept entry failed.
+    #[error("cannot write {path} from {archive}")]
+    Sink {
+        /// Which archive.
+        archive: String,
+        /// The entry.
+        path: String,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Checks and normalises an entry name: strips one leading `./` and a
+/// trailing `/`; refuses anything that is not a plain relative path.
+/// Returns an empty string for the archive root (`./`).
+pub fn clean_path(raw: &[u8]) -> Result<String, &'static str> {
+    if raw.len() > MAX_PATH {
+        return Err("longer than 1024 bytes");
+    }
+    let s = std::str::from_utf8(raw).map_err(|_| "not UTF-8")?;
+    if s.starts_with('/') {
+        return Err("absolute path");
+    }
+    if s.contains('\\') {
+        return Err("contains a backslash");
+    }
+    if s.chars().any(|c| c.is_control()) {
+        return Err("contains a control character");
+    }
+    let s = s.strip_prefix("./").unwrap_or(s);
+    let s = s.strip_suffix('/').unwrap_or(s);
+    if s.is_empty() || s == "." {
+        return Ok(String::new());
+    }
+    for part in s.split('/') {
+        match part {
+            "" => return Err("empty path component"),
+            "." | ".." => return Err("contains . or .. component"),
+            p if p.len() > MAX_COMPONENT => return Err("path component longer than 255 bytes"),
+            _ => {}
+        }
+    }
+    Ok(s.to_string())
+}
+
+struct Walk<'a> {
+    archive: &'a str,
+    limits: Limits,
+    seen: HashSet<String>,
+    entries: u64,
+    totals: Totals,
+}
+
+impl<'a> Walk<'a> {
+    fn new(archive: &'a str, limits: Limits) -> Self {
+        Walk {
+            archive,
+            limits,
+            seen: HashSet::new(),
+            entries: 0,
+            totals: Totals::default(),
+        }
+    }
+
+    fn unsafe_path(&self, raw: &[u8], reason: &'static str) -> UnpackError {
+        UnpackError::UnsafePath {
+            archive: self.archive.to_string(),
+            path: String::from_utf8_lossy(raw).into_owned(),
+            reason,
+        }
+    }
+
+    /// Counts and checks one entry; returns its clean path.
+    fn admit(&mut self, raw: &[u8]) -> Result<String, UnpackError> {
+        self.entries += 1;
+        if self.entries > self.limits.max_entries {
+            return Err(UnpackError::TooManyEntries {
+                archive: self.archive.to_string(),
+                limit: self.limits.max_entries,
+            });
+        }
+        let path = clean_path(raw).map_err(|reason| self.unsafe_path(raw, reason))?;
+        if !self.seen.insert(path.clone()) {
+            return Err(UnpackError::Duplicate {
+                archive: self.archive.to_string(),
+                path,
+            });
+        }
+        Ok(path)
+    }
+
+    fn reserve(&mut self, size: u64) -> Result<(), UnpackError> {
+        let total = self.totals.bytes.saturating_add(size);
+        if total > self.limits.max_bytes {
+            return Err(UnpackError::TooLarge {
+                archive: self.archive.to_string(),
+                limit: self.limits.max_bytes,
+            });
+        }
+        self.totals.bytes = total;
+        self.totals.files += 1;
+        Ok(())
+    }
+
+    fn corrupt(&self, source: io::Error) -> UnpackError {
+        UnpackError::Corrupt {
+            archive: self.archive.to_string(),
+            source,
+        }
+    }
+
+    fn sink_err(&self, path: &str, source: io::Error) -> UnpackError {
+        // A reader error surfacing through the sink is damage, not a write failure.
+        if source.kind() == io::ErrorKind::InvalidData || source.kind() == io::ErrorKind::UnexpectedEof {
+            return self.corrupt(source);
+        }
+        UnpackError::Sink {
+            archive: self.archive.to_string(),
+            path: path.to_string(),
+            source,
+        }
+    }
+}
+
+/// Reads exactly `size` bytes through the sink, then checks nothing is left.
+fn feed_file(
+    walk: &Walk<'_>,
+    sink: &mut dyn Sink,
+    out: &str,
+    size: u64,
+    data: &mut dyn Read,
+) -> Result<(), UnpackError> {
+    let mut counted = CountingReader { inner: data, count: 0 };
+    sink.file(out, size, &mut counted)
+        .map_err(|e| walk.sink_err(out, e))?;
+    // Whatever the sink left unread still belongs to the entry.
+    io::copy(&mut counted, &mut io::sink()).map_err(|e| walk.corrupt(e))?;
+    if counted.count != size {
+        return Err(walk.corrupt(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("entry {out:?} holds {} bytes, its header says {size}", counted.count),
+        )));
+    }
+    Ok(())
+}
+
+struct CountingReader<'a> {
+    inner: &'a mut dyn Read,
+    count: u64,
+}
+
+impl Read for CountingReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// Walks a gzip-compressed tar stream. `select` maps each clean entry path to
+/// the path to hand to the sink, or `None` to skip it (it is still checked).
+/// Reads the gzip stream to its end, so its CRC is checked.
+pub fn tar_gz<R: Read>(
+    archive: &str,
+    reader: R,
+    limits: Limits,
+    select: &mut dyn FnMut(&str, EntryKind) -> Option<String>,
+    sink: &mut dyn Sink,
+) -> Result<Totals, UnpackError> {
+    let mut walk = Walk::new(archive, limits);
+    let gz = flate2::read::GzDecoder::new(reader);
+    let mut bounded = LimitedReader::new(gz, limits.stream_bytes(), "decompressed data");
+    {
+        let mut ar = tar::Archive::new(&mut bounded);
+        let entries = ar.entries().map_err(|e| walk.corrupt(e))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| walk.corrupt(e))?;
+            let raw = entry.path_bytes().into_owned();
+            let path = walk.admit(&raw)?;
+            let kind = match entry.header().entry_type() {
+                tar::EntryType::Regular | tar::EntryType::Continuous => EntryKind::File,
+                tar::EntryType::Directory => EntryKind::Dir,
+                other => {
+                    return Err(UnpackError::ForbiddenType {
+                        archive: archive.to_string(),
+                        path,
+                        kind: tar_type_name(other),
+                    })
+                }
+            };
+            if path.is_empty() {
+                if kind == EntryKind::Dir {
+                    continue;
+                }
+                return Err(walk.unsafe_path(&raw, "a file named like the archive root"));
+            }
+            let Some(out) = select(&path, kind) else {
+                continue;
+            };
+            match kind {
+                EntryKind::Dir => sink.dir(&out).map_err(|e| walk.sink_err(&out, e))?,
+                EntryKind::File => {
+                    let size = entry.size();
+                    walk.reserve(size)?;
+                    feed_file(&walk, sink, &out, size, &mut entry)?;
+                }
+            }
+        }
+    }
+    // Drain the rest (padding after the end-of-archive blocks) so that the
+    // gzip trailer and its CRC are read and checked, within the same bound.
+    io::copy(&mut bounded, &mut io::sink()).map_err(|e| walk.corrupt(e))?;
+    Ok(walk.totals)
+}
+
+fn tar_type_name(t: tar::EntryType) -> &'static str {
+    match t {
+        tar::EntryType::Symlink => "symbolic link",
+        tar::EntryType::Link => "hard link",
+        tar::EntryType::Char => "character device",
+        tar::EntryType::Block => "block device",
+        tar::EntryType::Fifo => "FIFO",
+        tar::EntryType::GNUSparse => "sparse file",
+        _ => "special entry",
+    }
+}
+
+/// Walks a zip archive (zip needs random access, hence `Seek`). Symbolic
+/// links (by their Unix mode), encrypted entries and entries whose declared
+/// size does not fit the limits are refused.
+pub fn zip<R: Read + Seek>(
+    archive: &str,
+    reader: R,
+    limits: Limits,
+    select: &mut dyn FnMut(&str, EntryKind) -> Option<String>,
+    sink: &mut dyn Sink,
+) -> Result<Totals, UnpackError> {
+    let mut walk = Walk::new(archive, limits);
+    let zip_err = |walk: &Walk<'_>, e: zip::result::ZipError| {
+        walk.corrupt(io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+    };
+    let mut za = zip::ZipArchive::new(reader).map_err(|e| zip_err(&walk, e))?;
+    if za.len() as u64 > limits.max_entries {
+        return Err(UnpackError::TooManyEntries {
+            archive: archive.to_string(),
+            limit: limits.max_entries,
+        });
+    }
+    for i in 0..za.len() {
+        let mut file = za.by_index(i).map_err(|e| zip_err(&walk, e))?;
+        let raw = file.name_raw().to_vec();
+        let path = walk.admit(&raw)?;
+        if file.encrypted() {
+            return Err(UnpackError::ForbiddenType {
+                archive: archive.to_string(),
+                path,
+                kind: "encrypted entry",
+            });
+        }
+        let mode = file.unix_mode().unwrap_or(0);
+        let file_type = mode & 0o170000;
+        let kind = if file.is_dir() {
+            EntryKind::Dir
+        } else {
+            match file_type {
+                0 | 0o100000 => EntryKind::File,
+                0o120000 => {
+                    return Err(UnpackError::ForbiddenType {
+                        archive: archive.to_string(),
+                        path,
+                        kind: "symbolic link",
+                    })
+                }
+                _ => {
+                    return Err(UnpackError::ForbiddenType {
+                        archive: archive.to_string(),
+                        path,
+                        kind: "special entry",
+                    })
+                }
+            }
+        };
+        if path.is_empty() {
+            continue;
+        }
+        let Some(out) = select(&path, kind) else {
+            continue;
+        };
+        match kind {
+            EntryKind::Dir => sink.dir(&out).map_err(|e| walk.sink_err(&out, e))?,
+            EntryKind::File => {
+                let size = file.size();
+                walk.reserve(size)?;
+                // The zip crate stops at the declared size and checks the CRC.
+                let mut limited = LimitedReader::new(&mut file, size, "zip entry");
+                feed_file(&walk, sink, &out, size, &mut limited)?;
+            }
+        }
+    }
+    Ok(walk.totals)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_path_rules() {
+        assert_eq!(clean_path(b"./a/b").unwrap(), "a/b");
+        assert_eq!(clean_path(b"a/b/").unwrap(), "a/b");
+        assert_eq!(clean_path(b"./").unwrap(), "");
+        for bad in [&b"/etc/passwd"[..], b"a/../b", b"..", b"a\\b", b"a//b", b"a\0b", b"a\nb"] {
+            assert!(clean_path(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+        assert!(clean_path(&vec![b'a'; 1025]).is_err());
+        assert!(clean_path(&vec![b'a'; 256]).is_err());
+    }
+
+    fn tar_gz_of(entries: &[(&str, tar::EntryType, &[u8])]) -> Vec<u8> {
+        let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut b = tar::Builder::new(gz);
+        for (name, ty, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(*ty);
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            // set_path refuses "..", so write the raw name like an attacker would.
+            let gnu = h.as_gnu_mut().unwrap();
+            gnu.name[..name.len()].copy_from_slice(name.as_bytes());
+            h.set_cksum();
+            b.append(&h, *data).unwrap();
+        }
+        b.into_inner().unwrap().finish().unwrap()
+    }
+
+    fn walk_tar(data: &[u8], limits: Limits) -> Result<Totals, UnpackError> {
+        tar_gz("t.tar.gz", data, limits, &mut |p, _| Some(p.to_string()), &mut Discard)
+    }
+
+    #[test]
+    fn tar_refusals() {
+        let l = Limits::LOCAL_INPUT;
+        let e = walk_tar(&tar_gz_of(&[("../x", tar::EntryType::Regular, b"x")]), l).unwrap_err();
+        assert!(matches!(e, UnpackError::UnsafePath { .. }), "{e}");
+        let e = walk_tar(&tar_gz_of(&[("l", tar::EntryType::Symlink, b"")]), l).unwrap_err();
+        assert_eq!(e.to_string(), "t.tar.gz: entry \"l\" is a symbolic link; only regular files and directories are accepted");
+        let e = walk_tar(&tar_gz_of(&[("f", tar::EntryType::Fifo, b"")]), l).unwrap_err();
+        assert!(matches!(e, UnpackError::ForbiddenType { kind: "FIFO", .. }));
+        let e = walk_tar(
+            &tar_gz_of(&[("a", tar::EntryType::Regular, b"1"), ("./a", tar::EntryType::Regular, b"2")]),
+            l,
+        )
+        .unwrap_err();
+        assert!(matches!(e, UnpackError::Duplicate { .. }));
+        let e = walk_tar(
+            &tar_gz_of(&[("a", tar::EntryType::Regular, &[0u8; 100])]),
+            Limits::declared(99, 1),
+        )
+        .unwrap_err();
+        assert!(matches!(e, UnpackError::TooLarge { limit: 99, .. }));
+        let ok = walk_tar(&tar_gz_of(&[("a", tar::EntryType::Regular, &[0u8; 100])]), Limits::declared(100, 1)).unwrap();
+        assert_eq!(ok, Totals { bytes: 100, files: 1 });
+    }
+
+    #[test]
+    fn gzip_bomb_after_the_tar_is_bounded() {
+        // A valid tiny tar followed, inside the same gzip member, by 64 MiB of zeros.
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_path("a").unwrap();
+        h.set_cksum();
+        b.append(&h, &b"x"[..]).unwrap();
+        let mut tar = b.into_inner().unwrap();
+        tar.resize(tar.len() + (64 << 20), 0);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        io::Write::write_all(&mut gz, &tar).unwrap();
+        let data = gz.finish().unwrap();
+        let e = walk_tar(&data, Limits::declared(1, 1)).unwrap_err();
+        assert!(matches!(e, UnpackError::Corrupt { .. }), "{e}");
+        assert!(e.to_string().contains("exceeds its limit"), "{e}");
+    }
+}

@@ -110,6 +110,11 @@ impl<R: Read> HashingReader<R> {
         self.count
     }
 
+    /// The inner reader (reads through it are not hashed).
+    pub fn get_mut_inner(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
     /// The digest and byte count of everything read, and the inner reader.
     pub fn finish(self) -> (Sha256Digest, u64, R) {
         (
@@ -209,7 +214,9 @@ impl<R: Read> Read for LimitedReader<R> {
                 )),
             };
         }
-        let max = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let max = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..max])?;
         self.remaining -= n as u64;
         Ok(n)

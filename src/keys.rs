@@ -115,9 +115,12 @@ fn comment_and_data<'a>(
     let first = lines
         .next()
         .ok_or_else(|| malformed(what, "the file is empty"))?;
-    let comment = first
-        .strip_prefix(UNTRUSTED_PREFIX)
-        .ok_or_else(|| malformed(what, format!("the first line must start with {UNTRUSTED_PREFIX:?}")))?;
+    let comment = first.strip_prefix(UNTRUSTED_PREFIX).ok_or_else(|| {
+        malformed(
+            what,
+            format!("the first line must start with {UNTRUSTED_PREFIX:?}"),
+        )
+    })?;
     let data = lines
         .next()
         .ok_or_else(|| malformed(what, "the base64 line is missing"))?
@@ -164,7 +167,10 @@ impl PublicKey {
         };
         let raw: [u8; 42] = decode_exact(data, WHAT)?;
         if &raw[..2] != ALG_LEGACY {
-            return Err(malformed(WHAT, "unsupported signature algorithm (expected Ed25519)"));
+            return Err(malformed(
+                WHAT,
+                "unsupported signature algorithm (expected Ed25519)",
+            ));
         }
         let key_id = KeyId(raw[2..10].try_into().expect("8 bytes"));
         let pk: [u8; 32] = raw[10..].try_into().expect("32 bytes");
@@ -286,7 +292,10 @@ impl SecretKey {
         let (comment, data, _) = comment_and_data(text, WHAT)?;
         let raw: Zeroizing<[u8; SECRET_KEY_LEN]> = Zeroizing::new(decode_exact(data, WHAT)?);
         if &raw[0..2] != ALG_LEGACY {
-            return Err(malformed(WHAT, "unsupported signature algorithm (expected Ed25519)"));
+            return Err(malformed(
+                WHAT,
+                "unsupported signature algorithm (expected Ed25519)",
+            ));
         }
         if &raw[2..4] == KDF_SCRYPT {
             return Err(KeyError::EncryptedSecretKey);
@@ -450,13 +459,21 @@ impl Signature {
         let trusted = rest
             .next()
             .and_then(|l| l.strip_prefix(TRUSTED_PREFIX))
-            .ok_or_else(|| malformed(WHAT, format!("the third line must start with {TRUSTED_PREFIX:?}")))?;
+            .ok_or_else(|| {
+                malformed(
+                    WHAT,
+                    format!("the third line must start with {TRUSTED_PREFIX:?}"),
+                )
+            })?;
         let global_line = rest
             .next()
             .ok_or_else(|| malformed(WHAT, "the global signature line is missing"))?;
         let global_sig: [u8; 64] = decode_exact(global_line.trim(), WHAT)?;
         if rest.any(|l| !l.trim().is_empty()) {
-            return Err(malformed(WHAT, "unexpected lines after the global signature"));
+            return Err(malformed(
+                WHAT,
+                "unexpected lines after the global signature",
+            ));
         }
         if untrusted.len() > MAX_COMMENT || trusted.len() > MAX_COMMENT {
             return Err(malformed(WHAT, "comment too long"));
@@ -608,9 +625,7 @@ mod tests {
 
     #[test]
     fn encrypted_secret_key_is_refused_clearly() {
-        let mut raw = B64
-            .decode(MINISIGN_KEY.lines().nth(1).unwrap())
-            .unwrap();
+        let mut raw = B64.decode(MINISIGN_KEY.lines().nth(1).unwrap()).unwrap();
         raw[2..4].copy_from_slice(b"Sc");
         let text = format!("untrusted comment: x\n{}\n", B64.encode(raw));
         assert!(matches!(

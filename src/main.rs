@@ -1,1 +1,106 @@
-fn main(){}
+//! The `airlock` binary: parse, run, and map the error chain to an exit
+//! code (documented in README.md, "Exit codes").
+
+mod cli;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+use airlock::bundle::reader::BundleError;
+use airlock::export::ExportError;
+use airlock::install::ImportError;
+use airlock::policy::PolicyError;
+use airlock::source::SourceError;
+
+/// Success.
+const EXIT_OK: u8 = 0;
+/// An operational failure (I/O, permissions, lock, bad key file).
+const EXIT_FAILURE: u8 = 1;
+/// The signatures do not prove the bundle (untrusted, unsigned, altered).
+const EXIT_UNTRUSTED: u8 = 3;
+/// The bundle is damaged, truncated, of an unknown format, or its content
+/// is unsafe or contradicts its manifest.
+const EXIT_INVALID_BUNDLE: u8 = 4;
+/// Export refused its input (not a valid Trivy artifact).
+const EXIT_INVALID_INPUT: u8 = 5;
+
+fn exit_code(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<ImportError>() {
+            return match e {
+                ImportError::Bundle(BundleError::Policy(_)) => EXIT_UNTRUSTED,
+                ImportError::Io { .. } | ImportError::Locked { .. } => EXIT_FAILURE,
+                _ => EXIT_INVALID_BUNDLE,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<BundleError>() {
+            return match e {
+                BundleError::Policy(_) => EXIT_UNTRUSTED,
+                _ => EXIT_INVALID_BUNDLE,
+            };
+        }
+        if cause.downcast_ref::<PolicyError>().is_some() {
+            return EXIT_UNTRUSTED;
+        }
+        if cause
+            .downcast_ref::<airlock::manifest::ManifestError>()
+            .is_some()
+        {
+            return EXIT_INVALID_BUNDLE;
+        }
+        if let Some(e) = cause.downcast_ref::<ExportError>() {
+            return match e {
+                ExportError::Source(SourceError::Io { .. })
+                | ExportError::Io { .. }
+                | ExportError::Write(_) => EXIT_FAILURE,
+                ExportError::Source(_) => EXIT_INVALID_INPUT,
+                _ => EXIT_FAILURE,
+            };
+        }
+    }
+    EXIT_FAILURE
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = cli::args::Cli::parse();
+    let json = cli::wants_json(&cli);
+    match cli::run(cli) {
+        Ok(()) => ExitCode::from(EXIT_OK),
+        Err(err) if is_broken_pipe(&err) => ExitCode::from(EXIT_OK),
+        Err(err) => {
+            let code = exit_code(&err);
+            let mut stderr = std::io::stderr().lock();
+            let _ = writeln!(stderr, "airlock: error: {err}");
+            // Messages that already quote their cause are not repeated.
+            let top = err.to_string();
+            let causes: Vec<String> = err
+                .chain()
+                .skip(1)
+                .map(|c| c.to_string())
+                .filter(|c| !top.contains(c.as_str()))
+                .collect();
+            for c in &causes {
+                let _ = writeln!(stderr, "  caused by: {c}");
+            }
+            if json {
+                let v = serde_json::json!({
+                    "ok": false,
+                    "error": top,
+                    "causes": causes,
+                    "exit_code": code,
+                });
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            }
+            ExitCode::from(code)
+        }
+    }
+}

@@ -86,7 +86,11 @@ pub enum ArtifactKind {
 
 impl ArtifactKind {
     /// Every kind, in bundle order.
-    pub const ALL: [ArtifactKind; 3] = [ArtifactKind::TrivyDb, ArtifactKind::JavaDb, ArtifactKind::Checks];
+    pub const ALL: [ArtifactKind; 3] = [
+        ArtifactKind::TrivyDb,
+        ArtifactKind::JavaDb,
+        ArtifactKind::Checks,
+    ];
 
     /// The name used in messages and in the manifest.
     pub fn name(self) -> &'static str {
@@ -242,8 +246,8 @@ impl Manifest {
     /// Parses and validates manifest bytes. Refuses an unknown major version
     /// before looking at any other field.
     pub fn parse(bytes: &[u8]) -> Result<Manifest, ManifestError> {
-        let text = std::str::from_utf8(bytes)
-            .map_err(|_| ManifestError::Syntax("not UTF-8".into()))?;
+        let text =
+            std::str::from_utf8(bytes).map_err(|_| ManifestError::Syntax("not UTF-8".into()))?;
         // First the envelope alone, so a future major with other fields gets
         // the version message, not a confusing field error.
         let table: toml::Table =
@@ -262,7 +266,9 @@ impl Manifest {
             .split('.')
             .next()
             .and_then(|m| m.parse::<u64>().ok())
-            .ok_or_else(|| ManifestError::Field(format!("format_version {version:?} is not MAJOR.MINOR")))?;
+            .ok_or_else(|| {
+                ManifestError::Field(format!("format_version {version:?} is not MAJOR.MINOR"))
+            })?;
         if major != FORMAT_MAJOR {
             return Err(ManifestError::UnknownMajor {
                 found: version.to_string(),
@@ -313,7 +319,10 @@ impl Manifest {
             p.digest()?;
             if let Some(hex) = p.path.strip_prefix("oci/blobs/sha256/") {
                 if hex != p.sha256 {
-                    return field(format!("blob {} is listed with digest {}", p.path, p.sha256));
+                    return field(format!(
+                        "blob {} is listed with digest {}",
+                        p.path, p.sha256
+                    ));
                 }
             }
         }
@@ -330,9 +339,17 @@ impl Manifest {
                     .map_err(|e| ManifestError::Field(format!("{} {what} digest: {e}", a.kind)))?;
                 let path = Manifest::blob_path(digest);
                 match self.payload(&path) {
-                    None => return field(format!("{} {what} blob {digest} is not among the payloads", a.kind)),
+                    None => {
+                        return field(format!(
+                            "{} {what} blob {digest} is not among the payloads",
+                            a.kind
+                        ))
+                    }
                     Some(p) if size.is_some_and(|s| s != p.size) => {
-                        return field(format!("{} layer size {} differs from its payload size {}", a.kind, a.layer.size, p.size))
+                        return field(format!(
+                            "{} layer size {} differs from its payload size {}",
+                            a.kind, a.layer.size, p.size
+                        ))
                     }
                     Some(_) => {}
                 }
@@ -356,11 +373,17 @@ impl Manifest {
             }
             for path in [&v.manifest_path, &v.archive_path] {
                 if self.payload(path).is_none() {
-                    return field(format!("VEX repository {:?}: {path} is not among the payloads", v.name));
+                    return field(format!(
+                        "VEX repository {:?}: {path} is not among the payloads",
+                        v.name
+                    ));
                 }
             }
             if !matches!(v.archive_format.as_str(), "zip" | "tar.gz") {
-                return field(format!("VEX repository {:?}: unknown archive format {:?}", v.name, v.archive_format));
+                return field(format!(
+                    "VEX repository {:?}: unknown archive format {:?}",
+                    v.name, v.archive_format
+                ));
             }
             if !v.subdir.is_empty() {
                 check_relative_path(&v.subdir)?;
@@ -441,8 +464,16 @@ mod tests {
                 unpacked: Unpacked { size: 1, files: 1 },
             }],
             payloads: vec![
-                Payload { path: "vex/default/archive.zip".into(), size: 1, sha256: d.clone() },
-                Payload { path: "vex/default/vex-repository.json".into(), size: 1, sha256: d },
+                Payload {
+                    path: "vex/default/archive.zip".into(),
+                    size: 1,
+                    sha256: d.clone(),
+                },
+                Payload {
+                    path: "vex/default/vex-repository.json".into(),
+                    size: 1,
+                    sha256: d,
+                },
             ],
         }
     }
@@ -456,16 +487,28 @@ mod tests {
 
     #[test]
     fn unknown_major_is_refused_with_version() {
-        let text = sample().to_toml().unwrap().replace("format_version = \"1.0\"", "format_version = \"2.0\"");
+        let text = sample()
+            .to_toml()
+            .unwrap()
+            .replace("format_version = \"1.0\"", "format_version = \"2.0\"");
         let err = Manifest::parse(text.as_bytes()).unwrap_err();
         assert!(matches!(err, ManifestError::UnknownMajor { .. }));
-        assert!(err.to_string().starts_with("bundle format version 2.0 is not supported"));
+        assert!(err
+            .to_string()
+            .starts_with("bundle format version 2.0 is not supported"));
     }
 
     #[test]
     fn duplicate_keys_and_unsorted_paths_are_refused() {
-        let text = sample().to_toml().unwrap().replacen("generator = \"test\"", "generator = \"test\"\ngenerator = \"x\"", 1);
-        assert!(matches!(Manifest::parse(text.as_bytes()), Err(ManifestError::Syntax(_))));
+        let text = sample().to_toml().unwrap().replacen(
+            "generator = \"test\"",
+            "generator = \"test\"\ngenerator = \"x\"",
+            1,
+        );
+        assert!(matches!(
+            Manifest::parse(text.as_bytes()),
+            Err(ManifestError::Syntax(_))
+        ));
         let mut m = sample();
         m.payloads.reverse();
         assert!(m.validate().is_err());

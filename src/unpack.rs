@@ -112,7 +112,9 @@ pub enum UnpackError {
         reason: &'static str,
     },
     /// A link, device, FIFO or other special entry.
-    #[error("{archive}: entry {path:?} is a {kind}; only regular files and directories are accepted")]
+    #[error(
+        "{archive}: entry {path:?} is a {kind}; only regular files and directories are accepted"
+    )]
     ForbiddenType {
         /// Which archive.
         archive: String,
@@ -268,7 +270,9 @@ impl<'a> Walk<'a> {
 
     fn sink_err(&self, path: &str, source: io::Error) -> UnpackError {
         // A reader error surfacing through the sink is damage, not a write failure.
-        if source.kind() == io::ErrorKind::InvalidData || source.kind() == io::ErrorKind::UnexpectedEof {
+        if source.kind() == io::ErrorKind::InvalidData
+            || source.kind() == io::ErrorKind::UnexpectedEof
+        {
             return self.corrupt(source);
         }
         UnpackError::Sink {
@@ -287,7 +291,10 @@ fn feed_file(
     size: u64,
     data: &mut dyn Read,
 ) -> Result<(), UnpackError> {
-    let mut counted = CountingReader { inner: data, count: 0 };
+    let mut counted = CountingReader {
+        inner: data,
+        count: 0,
+    };
     sink.file(out, size, &mut counted)
         .map_err(|e| walk.sink_err(out, e))?;
     // Whatever the sink left unread still belongs to the entry.
@@ -295,7 +302,10 @@ fn feed_file(
     if counted.count != size {
         return Err(walk.corrupt(io::Error::new(
             io::ErrorKind::UnexpectedEof,
-            format!("entry {out:?} holds {} bytes, its header says {size}", counted.count),
+            format!(
+                "entry {out:?} holds {} bytes, its header says {size}",
+                counted.count
+            ),
         )));
     }
     Ok(())
@@ -466,8 +476,20 @@ mod tests {
         assert_eq!(clean_path(b"./a/b").unwrap(), "a/b");
         assert_eq!(clean_path(b"a/b/").unwrap(), "a/b");
         assert_eq!(clean_path(b"./").unwrap(), "");
-        for bad in [&b"/etc/passwd"[..], b"a/../b", b"..", b"a\\b", b"a//b", b"a\0b", b"a\nb"] {
-            assert!(clean_path(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b"/etc/passwd"[..],
+            b"a/../b",
+            b"..",
+            b"a\\b",
+            b"a//b",
+            b"a\0b",
+            b"a\nb",
+        ] {
+            assert!(
+                clean_path(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
         assert!(clean_path(&vec![b'a'; 1025]).is_err());
         assert!(clean_path(&vec![b'a'; 256]).is_err());
@@ -491,7 +513,13 @@ mod tests {
     }
 
     fn walk_tar(data: &[u8], limits: Limits) -> Result<Totals, UnpackError> {
-        tar_gz("t.tar.gz", data, limits, &mut |p, _| Some(p.to_string()), &mut Discard)
+        tar_gz(
+            "t.tar.gz",
+            data,
+            limits,
+            &mut |p, _| Some(p.to_string()),
+            &mut Discard,
+        )
     }
 
     #[test]
@@ -504,7 +532,10 @@ mod tests {
         let e = walk_tar(&tar_gz_of(&[("f", tar::EntryType::Fifo, b"")]), l).unwrap_err();
         assert!(matches!(e, UnpackError::ForbiddenType { kind: "FIFO", .. }));
         let e = walk_tar(
-            &tar_gz_of(&[("a", tar::EntryType::Regular, b"1"), ("./a", tar::EntryType::Regular, b"2")]),
+            &tar_gz_of(&[
+                ("a", tar::EntryType::Regular, b"1"),
+                ("./a", tar::EntryType::Regular, b"2"),
+            ]),
             l,
         )
         .unwrap_err();
@@ -515,8 +546,18 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(e, UnpackError::TooLarge { limit: 99, .. }));
-        let ok = walk_tar(&tar_gz_of(&[("a", tar::EntryType::Regular, &[0u8; 100])]), Limits::declared(100, 1)).unwrap();
-        assert_eq!(ok, Totals { bytes: 100, files: 1 });
+        let ok = walk_tar(
+            &tar_gz_of(&[("a", tar::EntryType::Regular, &[0u8; 100])]),
+            Limits::declared(100, 1),
+        )
+        .unwrap();
+        assert_eq!(
+            ok,
+            Totals {
+                bytes: 100,
+                files: 1
+            }
+        );
     }
 
     #[test]

@@ -107,6 +107,9 @@ mod tests {
         let m = DbMetadata::parse(src).unwrap();
         assert_eq!(m.version, 2);
         assert_eq!(m.to_bytes(), src.to_vec());
-        assert!(DbMetadata::parse(br#"{"Version":2,"NextUpdate":"soon","UpdatedAt":"2026-11-20T06:13:44Z"}"#).is_err());
+        assert!(DbMetadata::parse(
+            br#"{"Version":2,"NextUpdate":"soon","UpdatedAt":"2026-11-20T06:13:44Z"}"#
+        )
+        .is_err());
     }
 }

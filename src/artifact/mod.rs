@@ -253,7 +253,12 @@ pub fn scan_layer<R: Read>(
     );
     let totals = match walked {
         Ok(t) => t,
-        Err(e) => return Err(layer_sink.refusal.take().unwrap_or(ArtifactError::Unpack(e))),
+        Err(e) => {
+            return Err(layer_sink
+                .refusal
+                .take()
+                .unwrap_or(ArtifactError::Unpack(e)))
+        }
     };
     let unpacked = Unpacked {
         size: totals.bytes,

@@ -114,7 +114,11 @@ pub fn parse_manifest(bytes: &[u8]) -> Result<RepoManifest, VexError> {
         serde_json::from_slice(bytes).map_err(|e| VexError::Manifest(e.to_string()))?;
     let Some(v) = raw.versions.iter().find(|v| v.spec_version == SPEC_VERSION) else {
         return Err(VexError::NoSpecVersion {
-            found: raw.versions.iter().map(|v| v.spec_version.clone()).collect(),
+            found: raw
+                .versions
+                .iter()
+                .map(|v| v.spec_version.clone())
+                .collect(),
         });
     };
     let location = v
@@ -167,7 +171,8 @@ pub fn rewrite_location(bytes: &[u8], url: &str) -> Result<Vec<u8>, VexError> {
             }
         }
     }
-    let mut out = serde_json::to_vec_pretty(&value).map_err(|e| VexError::Manifest(e.to_string()))?;
+    let mut out =
+        serde_json::to_vec_pretty(&value).map_err(|e| VexError::Manifest(e.to_string()))?;
     out.push(b'\n');
     Ok(out)
 }
@@ -287,7 +292,9 @@ pub fn scan_archive<R: Read + Seek>(
     };
     reader.rewind().map_err(VexError::Io)?;
     let totals = match format {
-        ArchiveFormat::Zip => unpack::zip("VEX archive", reader, limits, &mut select, &mut index_sink)?,
+        ArchiveFormat::Zip => {
+            unpack::zip("VEX archive", reader, limits, &mut select, &mut index_sink)?
+        }
         ArchiveFormat::TarGz => {
             unpack::tar_gz("VEX archive", reader, limits, &mut select, &mut index_sink)?
         }
@@ -332,22 +339,39 @@ mod tests {
     #[test]
     fn splits_go_getter_subdirs() {
         assert_eq!(
-            split_location("https://github.com/aquasecurity/vexhub/archive/refs/heads/main.zip//vexhub-main"),
+            split_location(
+                "https://github.com/aquasecurity/vexhub/archive/refs/heads/main.zip//vexhub-main"
+            ),
             (
                 "https://github.com/aquasecurity/vexhub/archive/refs/heads/main.zip".into(),
                 "vexhub-main".into()
             )
         );
-        assert_eq!(split_location("file:///srv/vex/a.zip//top/"), ("file:///srv/vex/a.zip".into(), "top".into()));
-        assert_eq!(split_location("https://x/a.zip"), ("https://x/a.zip".into(), "".into()));
-        assert_eq!(split_location("/srv/a.zip//top?x=1"), ("/srv/a.zip?x=1".into(), "top".into()));
+        assert_eq!(
+            split_location("file:///srv/vex/a.zip//top/"),
+            ("file:///srv/vex/a.zip".into(), "top".into())
+        );
+        assert_eq!(
+            split_location("https://x/a.zip"),
+            ("https://x/a.zip".into(), "".into())
+        );
+        assert_eq!(
+            split_location("/srv/a.zip//top?x=1"),
+            ("/srv/a.zip?x=1".into(), "top".into())
+        );
     }
 
     #[test]
     fn escaping_location_is_refused() {
         let m = br#"{"name":"x","versions":[{"spec_version":"0.1","locations":[{"url":"https://x/a.zip//../etc"}]}]}"#;
-        assert!(matches!(parse_manifest(m), Err(VexError::UnsafeLocation { .. })));
+        assert!(matches!(
+            parse_manifest(m),
+            Err(VexError::UnsafeLocation { .. })
+        ));
         let m = br#"{"name":"x","versions":[{"spec_version":"0.2","locations":[{"url":"https://x/a.zip"}]}]}"#;
-        assert!(matches!(parse_manifest(m), Err(VexError::NoSpecVersion { .. })));
+        assert!(matches!(
+            parse_manifest(m),
+            Err(VexError::NoSpecVersion { .. })
+        ));
     }
 }

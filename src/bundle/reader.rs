@@ -1,0 +1,523 @@
+//! Reading and verifying a bundle in one streaming pass.
+//!
+//! The order of checks is the security argument (bundle-spec/SPEC.md,
+//! "Verification"):
+//! 1. the file must start with a zstd frame;
+//! 2. the first tar entry must be `airlock/manifest.toml`, at most 1 MiB;
+//!    then come the signature entries (at most 64, 4 KiB each);
+//! 3. the signatures are judged by the [`TrustPolicy`] over the raw manifest
+//!    bytes, and only then are those bytes parsed as TOML;
+//! 4. only then does the visitor see anything ([`PayloadVisitor::start`]), and
+//!    each payload must be the next one the manifest lists, with its exact
+//!    size; its SHA-256 is compared the moment its last byte is read, so a
+//!    consumer that reads to the end never sees unverified bytes as valid;
+//! 5. after the last payload the tar must end, only zero padding may follow,
+//!    and the zstd stream must end cleanly (its checksum verified).
+//!
+//! Before step 3 nothing but tar headers and at most ~1.3 MiB of data is read.
+
+use std::io::{self, BufRead, BufReader, Read};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::digest::Sha256Digest;
+use crate::keys::{KeyError, Signature};
+use crate::manifest::{Manifest, ManifestError, Payload};
+use crate::policy::{PolicyError, SignerReport, TrustPolicy};
+
+use super::{
+    MANIFEST_PATH, MAX_MANIFEST, MAX_SIGNATURE, MAX_SIGNATURES, SIGNATURE_DIR, WINDOW_LOG_MAX,
+    ZSTD_MAGIC,
+};
+
+/// Why a bundle was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    /// The file is not zstd-compressed.
+    #[error("not an airlock bundle: the file does not start with a zstd frame")]
+    NotZstd,
+    /// The data ended early.
+    #[error("the bundle is truncated ({region})\nhint: copy the bundle again from the original media and compare its size")]
+    Truncated {
+        /// Where it ended.
+        region: String,
+    },
+    /// zstd or tar framing is broken.
+    #[error("the bundle is damaged ({region}): {source}")]
+    Corrupt {
+        /// Where.
+        region: String,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The first entry is not the manifest.
+    #[error(
+        "not a valid airlock bundle: the first entry is {found:?}, expected {MANIFEST_PATH:?}"
+    )]
+    ManifestNotFirst {
+        /// What came first.
+        found: String,
+    },
+    /// The manifest is larger than the limit.
+    #[error("the manifest is {size} bytes, more than the {MAX_MANIFEST}-byte limit")]
+    ManifestTooLarge {
+        /// Its size.
+        size: u64,
+    },
+    /// A signature entry that is too large, misnamed or not parseable.
+    #[error("signature entry {entry:?} is invalid: {reason}")]
+    BadSignatureEntry {
+        /// The entry.
+        entry: String,
+        /// Why.
+        reason: String,
+    },
+    /// Too many signatures.
+    #[error("the bundle carries more than {MAX_SIGNATURES} signatures")]
+    TooManySignatures,
+    /// The signatures do not satisfy the trust policy.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The (signed) manifest is not valid.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// An entry that is not the next payload.
+    #[error("entry {found:?} is not listed in the manifest (expected {expected:?} next)")]
+    UnlistedEntry {
+        /// The entry found.
+        found: String,
+        /// The payload expected.
+        expected: String,
+    },
+    /// A listed payload that is not in the bundle.
+    #[error("payload {path} is listed in the manifest but missing from the bundle")]
+    MissingPayload {
+        /// The payload.
+        path: String,
+    },
+    /// A payload whose tar entry is not a regular file.
+    #[error("payload {path} is not a regular file")]
+    NotAFile {
+        /// The payload.
+        path: String,
+    },
+    /// A payload of the wrong size.
+    #[error("payload {path} is {found} bytes, the manifest says {expected}")]
+    SizeMismatch {
+        /// The payload.
+        path: String,
+        /// Its size.
+        found: u64,
+        /// Declared.
+        expected: u64,
+    },
+    /// A payload whose content does not match its digest.
+    #[error("payload {path} is damaged or was altered: sha256 {actual}, the signed manifest says {expected}")]
+    DigestMismatch {
+        /// The payload.
+        path: String,
+        /// Declared.
+        expected: String,
+        /// Computed.
+        actual: Sha256Digest,
+    },
+    /// Entries after the last payload.
+    #[error("entry {0:?} follows the last listed payload")]
+    TrailingEntry(String),
+    /// Non-zero data after the end of the tar archive.
+    #[error("unexpected data after the end of the archive")]
+    TrailingData,
+}
+
+/// The error of [`read`]: the bundle's fault, or the visitor's.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError<E> {
+    /// The bundle was refused.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    /// The visitor failed.
+    #[error(transparent)]
+    Visitor(E),
+}
+
+/// A bundle whose manifest signature satisfied the policy.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// The parsed manifest.
+    pub manifest: Manifest,
+    /// SHA-256 of the manifest bytes (identifies the bundle's content).
+    pub manifest_sha256: Sha256Digest,
+    /// How each signature was judged.
+    pub signers: Vec<SignerReport>,
+}
+
+/// Receives a verified bundle's payloads.
+pub trait PayloadVisitor {
+    /// The visitor's own error.
+    type Error;
+    /// Called once, after the signatures were checked and before any
+    /// payload byte is read.
+    fn start(&mut self, bundle: &Verified) -> Result<(), Self::Error>;
+    /// Called for each payload in order. Bytes not read are drained and
+    /// hashed afterwards.
+    fn payload(
+        &mut self,
+        payload: &Payload,
+        data: &mut PayloadReader<'_>,
+    ) -> Result<(), Self::Error>;
+}
+
+/// A visitor that only lets the reader check every byte.
+pub struct CheckOnly;
+
+impl PayloadVisitor for CheckOnly {
+    type Error = std::convert::Infallible;
+    fn start(&mut self, _: &Verified) -> Result<(), Self::Error> {
+        Ok(())
+    }
+    fn payload(&mut self, _: &Payload, _: &mut PayloadReader<'_>) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// The unverified start of a bundle: manifest bytes and signatures.
+#[derive(Debug, Clone)]
+pub struct Header {
+    /// The raw manifest bytes (unparsed).
+    pub manifest_bytes: Vec<u8>,
+    /// The signatures, in bundle order.
+    pub signatures: Vec<Signature>,
+}
+
+fn map_io(region: impl Into<String>, e: io::Error) -> BundleError {
+    let region = region.into();
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        BundleError::Truncated { region }
+    } else {
+        BundleError::Corrupt { region, source: e }
+    }
+}
+
+fn open_stream<R: Read>(
+    r: R,
+) -> Result<zstd::stream::read::Decoder<'static, BufReader<R>>, BundleError> {
+    let mut buffered = BufReader::with_capacity(1 << 16, r);
+    let head = buffered
+        .fill_buf()
+        .map_err(|e| map_io("start of file", e))?;
+    if head.len() < 4 || head[..4] != ZSTD_MAGIC {
+        return Err(BundleError::NotZstd);
+    }
+    let mut dec = zstd::stream::read::Decoder::with_buffer(buffered)
+        .map_err(|e| map_io("start of file", e))?;
+    dec.window_log_max(WINDOW_LOG_MAX)
+        .map_err(|e| map_io("start of file", e))?;
+    Ok(dec)
+}
+
+/// One step of the entry iteration, with the path already read.
+fn next_entry<'a, R: Read>(
+    entries: &mut tar::Entries<'a, R>,
+    region: &str,
+) -> Result<Option<(tar::Entry<'a, R>, String)>, BundleError> {
+    match entries.next() {
+        None => Ok(None),
+        Some(Err(e)) => Err(map_io(region, e)),
+        Some(Ok(entry)) => {
+            let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            Ok(Some((entry, path)))
+        }
+    }
+}
+
+fn read_small<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    region: &str,
+) -> Result<Vec<u8>, BundleError> {
+    let mut buf = Vec::with_capacity(entry.size() as usize);
+    entry.read_to_end(&mut buf).map_err(|e| map_io(region, e))?;
+    if buf.len() as u64 != entry.size() {
+        return Err(BundleError::Truncated {
+            region: region.to_string(),
+        });
+    }
+    Ok(buf)
+}
+
+fn read_manifest_entry<R: Read>(entries: &mut tar::Entries<'_, R>) -> Result<Vec<u8>, BundleError> {
+    let Some((mut entry, path)) = next_entry(entries, "manifest")? else {
+        return Err(BundleError::Truncated {
+            region: "before the manifest".into(),
+        });
+    };
+    if path != MANIFEST_PATH || entry.header().entry_type() != tar::EntryType::Regular {
+        return Err(BundleError::ManifestNotFirst { found: path });
+    }
+    if entry.size() > MAX_MANIFEST {
+        return Err(BundleError::ManifestTooLarge { size: entry.size() });
+    }
+    read_small(&mut entry, "manifest")
+}
+
+fn parse_signature_entry<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    path: &str,
+) -> Result<Signature, BundleError> {
+    let bad = |reason: String| BundleError::BadSignatureEntry {
+        entry: path.to_string(),
+        reason,
+    };
+    if entry.header().entry_type() != tar::EntryType::Regular {
+        return Err(bad("not a regular file".into()));
+    }
+    if entry.size() > MAX_SIGNATURE {
+        return Err(bad(format!(
+            "{} bytes, more than the {MAX_SIGNATURE}-byte limit",
+            entry.size()
+        )));
+    }
+    let bytes = read_small(entry, "signatures")?;
+    let text = String::from_utf8(bytes).map_err(|_| bad("not UTF-8".into()))?;
+    let sig = Signature::from_text(&text).map_err(|e: KeyError| bad(e.to_string()))?;
+    if path != super::signature_path(sig.key_id()) {
+        return Err(bad(format!(
+            "the signature is by key {}, but the entry is named for another key",
+            sig.key_id()
+        )));
+    }
+    Ok(sig)
+}
+
+/// Reads only the start of a bundle (manifest and signatures), for
+/// `inspect`. Nothing is verified or parsed.
+pub fn read_header<R: Read>(r: R) -> Result<Header, BundleError> {
+    let dec = open_stream(r)?;
+    let mut ar = tar::Archive::new(dec);
+    let mut entries = ar.entries().map_err(|e| map_io("start of archive", e))?;
+    let manifest_bytes = read_manifest_entry(&mut entries)?;
+    let mut signatures = Vec::new();
+    while let Some((mut entry, path)) = next_entry(&mut entries, "signatures")? {
+        if !path.starts_with(SIGNATURE_DIR) {
+            break;
+        }
+        if signatures.len() == MAX_SIGNATURES {
+            return Err(BundleError::TooManySignatures);
+        }
+        signatures.push(parse_signature_entry(&mut entry, &path)?);
+    }
+    Ok(Header {
+        manifest_bytes,
+        signatures,
+    })
+}
+
+/// A payload's bytes, checked as they pass: at most the declared size, and
+/// the SHA-256 compared when the last byte is read (a mismatch is an
+/// `InvalidData` error instead of the end of the data).
+pub struct PayloadReader<'a> {
+    inner: &'a mut dyn Read,
+    path: String,
+    expected: String,
+    size: u64,
+    count: u64,
+    hasher: Sha256,
+    done: bool,
+    failure: Option<BundleError>,
+}
+
+impl PayloadReader<'_> {
+    fn fail(&mut self, e: BundleError) -> io::Error {
+        let err = io::Error::new(io::ErrorKind::InvalidData, e.to_string());
+        self.failure = Some(e);
+        err
+    }
+
+    fn check_end(&mut self) -> io::Result<()> {
+        self.done = true;
+        if self.count != self.size {
+            let e = BundleError::Truncated {
+                region: format!("payload {}", self.path),
+            };
+            return Err(self.fail(e));
+        }
+        let actual = Sha256Digest(self.hasher.finalize_reset().into());
+        if actual.hex() != self.expected {
+            let e = BundleError::DigestMismatch {
+                path: self.path.clone(),
+                expected: self.expected.clone(),
+                actual,
+            };
+            return Err(self.fail(e));
+        }
+        Ok(())
+    }
+
+    /// The number of bytes read so far.
+    pub fn position(&self) -> u64 {
+        self.count
+    }
+}
+
+impl Read for PayloadReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(f) = &self.failure {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, f.to_string()));
+        }
+        if self.done || buf.is_empty() {
+            return Ok(0);
+        }
+        let n = match self.inner.read(buf) {
+            Ok(n) => n,
+            Err(e) => {
+                let be = map_io(format!("payload {}", self.path), e);
+                return Err(self.fail(be));
+            }
+        };
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        if n == 0 || self.count >= self.size {
+            self.check_end()?;
+        }
+        Ok(n)
+    }
+}
+
+/// Reads, verifies and visits a whole bundle. See the module docs for the
+/// order of checks.
+///
+/// # Errors
+/// [`ReadError::Bundle`] for anything wrong with the bundle (the visitor may
+/// have been given bytes that later proved bad: it must only commit them
+/// after this returns `Ok`), [`ReadError::Visitor`] for the visitor's own
+/// failures.
+pub fn read<R: Read, V: PayloadVisitor>(
+    r: R,
+    policy: &TrustPolicy,
+    visitor: &mut V,
+) -> Result<Verified, ReadError<V::Error>> {
+    let dec = open_stream(r)?;
+    let mut ar = tar::Archive::new(dec);
+    let verified;
+    {
+        let mut entries = ar.entries().map_err(|e| map_io("start of archive", e))?;
+        let manifest_bytes = read_manifest_entry(&mut entries)?;
+        let mut signatures = Vec::new();
+        let mut pending = None;
+        while let Some((mut entry, path)) = next_entry(&mut entries, "signatures")? {
+            if !path.starts_with(SIGNATURE_DIR) {
+                pending = Some((entry, path));
+                break;
+            }
+            if signatures.len() == MAX_SIGNATURES {
+                return Err(BundleError::TooManySignatures.into());
+            }
+            signatures.push(parse_signature_entry(&mut entry, &path)?);
+        }
+        // The trust decision, over the raw bytes, before any parsing.
+        let signers = policy
+            .evaluate(&manifest_bytes, &signatures)
+            .map_err(BundleError::from)?;
+        let manifest = Manifest::parse(&manifest_bytes).map_err(BundleError::from)?;
+        verified = Verified {
+            manifest_sha256: Sha256Digest::of(&manifest_bytes),
+            manifest,
+            signers,
+        };
+        visitor.start(&verified).map_err(ReadError::Visitor)?;
+
+        for payload in &verified.manifest.payloads {
+            let region = format!("payload {}", payload.path);
+            let next = match pending.take() {
+                Some(p) => Some(p),
+                None => next_entry(&mut entries, &region)?,
+            };
+            let Some((mut entry, path)) = next else {
+                return Err(BundleError::MissingPayload {
+                    path: payload.path.clone(),
+                }
+                .into());
+            };
+            if path != payload.path {
+                let listed = verified.manifest.payload(&path).is_some();
+                return Err(if listed {
+                    BundleError::MissingPayload {
+                        path: payload.path.clone(),
+                    }
+                } else {
+                    BundleError::UnlistedEntry {
+                        found: path,
+                        expected: payload.path.clone(),
+                    }
+                }
+                .into());
+            }
+            if entry.header().entry_type() != tar::EntryType::Regular {
+                return Err(BundleError::NotAFile { path }.into());
+            }
+            if entry.size() != payload.size {
+                return Err(BundleError::SizeMismatch {
+                    path,
+                    found: entry.size(),
+                    expected: payload.size,
+                }
+                .into());
+            }
+            let mut pr = PayloadReader {
+                inner: &mut entry,
+                path: payload.path.clone(),
+                expected: payload.sha256.clone(),
+                size: payload.size,
+                count: 0,
+                hasher: Sha256::new(),
+                done: false,
+                failure: None,
+            };
+            let visited = visitor.payload(payload, &mut pr);
+            if let Err(e) = visited {
+                // A consumer that choked on the bytes may have been fed
+                // altered ones: name the digest mismatch if that is the cause.
+                if pr.failure.is_none() {
+                    let _ = io::copy(&mut pr, &mut io::sink());
+                }
+                if let Some(f) = pr.failure.take() {
+                    return Err(f.into());
+                }
+                return Err(ReadError::Visitor(e));
+            }
+            // Drain and check what the visitor did not read.
+            let drained = io::copy(&mut pr, &mut io::sink());
+            if let Some(f) = pr.failure.take() {
+                return Err(f.into());
+            }
+            drained.map_err(|e| map_io(region.as_str(), e))?;
+            debug_assert!(pr.done, "a drained payload has been checked");
+        }
+        match pending.take() {
+            Some((_, path)) => return Err(BundleError::TrailingEntry(path).into()),
+            None => {
+                if let Some((_, path)) = next_entry(&mut entries, "end of archive")? {
+                    return Err(BundleError::TrailingEntry(path).into());
+                }
+            }
+        }
+    }
+    // Only zero padding may follow the end-of-archive blocks; reading to the
+    // end makes zstd check its frame checksum.
+    let mut dec = ar.into_inner();
+    let mut buf = [0u8; 8192];
+    let mut trailing = 0u64;
+    loop {
+        let n = dec
+            .read(&mut buf)
+            .map_err(|e| map_io("end of archive", e))?;
+        if n == 0 {
+            break;
+        }
+        trailing += n as u64;
+        if buf[..n].iter().any(|&b| b != 0) || trailing > (1 << 20) {
+            return Err(BundleError::TrailingData.into());
+        }
+    }
+    Ok(verified)
+}

@@ -1,0 +1,156 @@
+//! Writing a bundle in one streaming pass.
+//!
+//! [`BundleWriter::new`] writes the manifest and its signatures; each
+//! [`BundleWriter::append`] streams one payload, in manifest order, hashing it
+//! on the way and refusing it if it is not byte-for-byte what the manifest
+//! says (an input that changed between planning and writing);
+//! [`BundleWriter::finish`] MUST be called to end the tar and the zstd frame.
+//! Every tar header field is fixed (mode, owner, mtime from `created`), so the
+//! same inputs give the same bytes.
+
+use std::io::{self, Read, Write};
+
+use crate::digest::{HashingReader, Sha256Digest};
+use crate::keys::Signature;
+use crate::manifest::Payload;
+
+use super::{signature_path, MANIFEST_PATH};
+
+/// zstd level: payloads are already gzip-compressed, so a fast level loses
+/// nothing and keeps export I/O-bound.
+pub const ZSTD_LEVEL: i32 = 3;
+
+/// Errors writing a bundle.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// Writing the output failed.
+    #[error("cannot write the bundle")]
+    Io(#[from] io::Error),
+    /// A payload other than the next one in the manifest.
+    #[error("payload {got} appended where the manifest lists {expected}")]
+    OutOfOrder {
+        /// The next path in the manifest.
+        expected: String,
+        /// The path appended.
+        got: String,
+    },
+    /// An input whose bytes differ from what was planned.
+    #[error("{path} changed while the bundle was being written (expected {expected_size} bytes with sha256 {expected}, read {actual_size} bytes with sha256 {actual})\nhint: make sure nothing updates the source (e.g. a running Trivy) during export, then run it again")]
+    Changed {
+        /// The payload.
+        path: String,
+        /// Planned digest.
+        expected: String,
+        /// Planned size.
+        expected_size: u64,
+        /// Read digest.
+        actual: Sha256Digest,
+        /// Read size.
+        actual_size: u64,
+    },
+    /// finish() before every payload was appended.
+    #[error("the bundle is incomplete: payload {0} was never written")]
+    Incomplete(String),
+}
+
+/// Streams a bundle into `W`.
+pub struct BundleWriter<W: Write> {
+    tar: tar::Builder<zstd::stream::write::Encoder<'static, W>>,
+    mtime: u64,
+    payloads: Vec<Payload>,
+    next: usize,
+}
+
+impl<W: Write> BundleWriter<W> {
+    /// Starts a bundle: writes the manifest bytes and the signatures.
+    /// `payloads` are the manifest's payloads (in order); `mtime` is the
+    /// `created` time as Unix seconds.
+    pub fn new(
+        out: W,
+        manifest: &[u8],
+        signatures: &[Signature],
+        payloads: Vec<Payload>,
+        mtime: u64,
+    ) -> Result<Self, WriteError> {
+        let mut enc = zstd::stream::write::Encoder::new(out, ZSTD_LEVEL)?;
+        enc.include_checksum(true)?;
+        let mut tar = tar::Builder::new(enc);
+        tar.mode(tar::HeaderMode::Deterministic);
+        let mut w = BundleWriter {
+            tar,
+            mtime,
+            payloads,
+            next: 0,
+        };
+        w.entry(MANIFEST_PATH, manifest.len() as u64, &mut &manifest[..])?;
+        let mut sigs: Vec<&Signature> = signatures.iter().collect();
+        sigs.sort_by_key(|s| s.key_id());
+        for sig in sigs {
+            let text = sig.to_text();
+            w.entry(
+                &signature_path(sig.key_id()),
+                text.len() as u64,
+                &mut text.as_bytes(),
+            )?;
+        }
+        Ok(w)
+    }
+
+    fn entry(&mut self, path: &str, size: u64, data: &mut dyn Read) -> io::Result<()> {
+        let mut h = tar::Header::new_ustar();
+        h.set_path(path)?;
+        h.set_size(size);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(self.mtime);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_cksum();
+        self.tar.append(&h, data)
+    }
+
+    /// Streams the next payload. Reads exactly the planned size from `data`
+    /// and checks its digest.
+    pub fn append(&mut self, path: &str, data: &mut dyn Read) -> Result<(), WriteError> {
+        let Some(p) = self.payloads.get(self.next).cloned() else {
+            return Err(WriteError::OutOfOrder {
+                expected: "(nothing more)".into(),
+                got: path.into(),
+            });
+        };
+        if p.path != path {
+            return Err(WriteError::OutOfOrder {
+                expected: p.path,
+                got: path.into(),
+            });
+        }
+        let mut hashing = HashingReader::new(data.take(p.size));
+        self.entry(&p.path, p.size, &mut hashing)?;
+        // One byte more means the input grew.
+        let mut extra = [0u8; 1];
+        let grew = hashing.get_mut_inner().get_mut().read(&mut extra)? > 0;
+        let (digest, n, _) = hashing.finish();
+        if grew || n != p.size || digest.hex() != p.sha256 {
+            return Err(WriteError::Changed {
+                path: p.path,
+                expected: p.sha256,
+                expected_size: p.size,
+                actual: digest,
+                actual_size: n + u64::from(grew),
+            });
+        }
+        self.next += 1;
+        Ok(())
+    }
+
+    /// Ends the tar and the zstd frame; returns the output. Must be called:
+    /// a dropped writer leaves an unterminated, invalid bundle.
+    pub fn finish(mut self) -> Result<W, WriteError> {
+        if let Some(p) = self.payloads.get(self.next) {
+            return Err(WriteError::Incomplete(p.path.clone()));
+        }
+        self.tar.finish()?;
+        let enc = self.tar.into_inner()?;
+        Ok(enc.finish()?)
+    }
+}

@@ -1,0 +1,140 @@
+//! Command-line definitions (clap). Only parsing lives here; `run` turns
+//! these into library calls.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Carry Trivy's vulnerability DB, Java DB, checks bundle and VEX
+/// repositories across an air gap in one signed bundle.
+#[derive(Debug, Parser)]
+#[command(name = "airlock", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a signing key pair (minisign format)
+    Keygen(KeygenArgs),
+    /// Collect Trivy data into one signed bundle (connected side)
+    Export(ExportArgs),
+    /// Check every signature and every byte of a bundle; write nothing
+    Verify(VerifyArgs),
+    /// Show what a bundle holds (reads only its start)
+    Inspect(InspectArgs),
+    /// Verify a bundle, then install it into a Trivy cache (air-gapped side)
+    Import(ImportArgs),
+}
+
+/// `airlock keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Write PREFIX.key (secret, mode 0600) and PREFIX.pub
+    #[arg(long, value_name = "PREFIX")]
+    pub out: PathBuf,
+    /// A one-line comment stored with the key; signatures repeat it as `signer:` in their trusted comment
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    pub comment: String,
+}
+
+/// `airlock export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The bundle file to write
+    #[arg(short = 'o', long = "output", value_name = "BUNDLE")]
+    pub output: PathBuf,
+    /// Secret key to sign with (repeatable)
+    #[arg(long = "sign-key", value_name = "KEY", required = true)]
+    pub sign_key: Vec<PathBuf>,
+    /// A vulnerability DB layer (db.tar.gz) as published
+    #[arg(long = "trivy-db", value_name = "FILE")]
+    pub trivy_db: Option<PathBuf>,
+    /// A Java DB layer (javadb.tar.gz) as published
+    #[arg(long = "java-db", value_name = "FILE")]
+    pub java_db: Option<PathBuf>,
+    /// A misconfiguration checks bundle (bundle.tar.gz) as published
+    #[arg(long = "checks", value_name = "FILE")]
+    pub checks: Option<PathBuf>,
+    /// The checks bundle's version (e.g. 2.1.0), recorded as its OCI version annotation
+    #[arg(long = "checks-version", value_name = "VERSION", requires = "checks")]
+    pub checks_version: Option<String>,
+    /// A VEX repository's vex-repository.json (repeatable; pairs with --vex-archive in order)
+    #[arg(long = "vex-manifest", value_name = "FILE")]
+    pub vex_manifest: Vec<PathBuf>,
+    /// The zip or tar.gz archive its location names (repeatable)
+    #[arg(long = "vex-archive", value_name = "FILE")]
+    pub vex_archive: Vec<PathBuf>,
+    /// The repository's name in Trivy's repository.yaml (repeatable, in order; default "default" for a single repository)
+    #[arg(long = "vex-name", value_name = "NAME")]
+    pub vex_name: Vec<String>,
+    /// Take db/, java-db/, policy/ and vex/repositories/* from an existing Trivy cache
+    #[arg(long = "from-cache", value_name = "DIR")]
+    pub from_cache: Option<PathBuf>,
+    /// A label for the manifest, e.g. ticket=CHG-1234 (repeatable)
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+    /// The bundle's creation time (RFC 3339); the same inputs, keys and time give the same bytes [default: now]
+    #[arg(long = "created", value_name = "RFC3339")]
+    pub created: Option<String>,
+    /// Replace BUNDLE if it exists
+    #[arg(long)]
+    pub force: bool,
+    /// Print a JSON report on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `airlock verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The bundle
+    #[arg(value_name = "BUNDLE")]
+    pub bundle: PathBuf,
+    /// A trusted public key (repeatable; any one valid signature suffices)
+    #[arg(long = "key", value_name = "PUB", required = true)]
+    pub key: Vec<PathBuf>,
+    /// Print a JSON report on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `airlock inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The bundle
+    #[arg(value_name = "BUNDLE")]
+    pub bundle: PathBuf,
+    /// Check the signatures against these public keys (repeatable)
+    #[arg(long = "key", value_name = "PUB")]
+    pub key: Vec<PathBuf>,
+    /// Print JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `airlock import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The bundle
+    #[arg(value_name = "BUNDLE")]
+    pub bundle: PathBuf,
+    /// A trusted public key (repeatable; any one valid signature suffices)
+    #[arg(long = "key", value_name = "PUB", required = true)]
+    pub key: Vec<PathBuf>,
+    /// Trivy's cache directory (what scans pass as --cache-dir)
+    #[arg(long = "cache-dir", value_name = "DIR")]
+    pub cache_dir: PathBuf,
+    /// Also write a static VEX repository directory here
+    #[arg(long = "vex-dir", value_name = "DIR")]
+    pub vex_dir: Option<PathBuf>,
+    /// The URL --vex-dir will be served at [default: its file:// URL]
+    #[arg(long = "vex-url", value_name = "URL", requires = "vex_dir")]
+    pub vex_url: Option<String>,
+    /// Print a JSON report on stdout
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,294 @@
+//! The command line: parse, turn arguments into library plans, call the
+//! library, print its reports (text, or JSON with `--json`).
+
+pub mod args;
+mod bar;
+mod show;
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufReader, Write};
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _, Result};
+use time::OffsetDateTime;
+
+use airlock::artifact::db::parse_time;
+use airlock::export::{ExportPlan, SourceSpec};
+use airlock::install::ImportOptions;
+use airlock::keys::{PublicKey, SecretKey};
+use airlock::manifest::{ArtifactKind, Manifest};
+use airlock::policy::TrustPolicy;
+use airlock::progress::ProgressReader;
+
+use args::{Cli, Command, ExportArgs, ImportArgs, InspectArgs, KeygenArgs, VerifyArgs};
+
+const GENERATOR: &str = concat!("airlock ", env!("CARGO_PKG_VERSION"));
+
+/// Whether the command asked for JSON (errors are then reported as JSON too).
+pub fn wants_json(cli: &Cli) -> bool {
+    match &cli.command {
+        Command::Export(a) => a.json,
+        Command::Verify(a) => a.json,
+        Command::Inspect(a) => a.json,
+        Command::Import(a) => a.json,
+        Command::Keygen(_) => false,
+    }
+}
+
+/// Runs one command.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Keygen(a) => keygen(a),
+        Command::Export(a) => export(a),
+        Command::Verify(a) => verify(a),
+        Command::Inspect(a) => inspect(a),
+        Command::Import(a) => import(a),
+    }
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    let mut out = io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn keygen(a: KeygenArgs) -> Result<()> {
+    let key = SecretKey::generate(&a.comment)?;
+    let sk_path = with_suffix(&a.out, ".key");
+    let pk_path = with_suffix(&a.out, ".pub");
+    for p in [&sk_path, &pk_path] {
+        if p.exists() {
+            bail!("{} already exists\nhint: choose another --out prefix; airlock never overwrites a key", p.display());
+        }
+    }
+    let pk_comment = if a.comment.is_empty() {
+        format!("minisign public key {}", key.key_id())
+    } else {
+        format!("minisign public key {} ({})", key.key_id(), a.comment)
+    };
+    write_new(&sk_path, key.to_text().as_bytes(), 0o600)?;
+    if let Err(e) = write_new(
+        &pk_path,
+        key.public_key().to_text(&pk_comment).as_bytes(),
+        0o644,
+    ) {
+        let _ = std::fs::remove_file(&sk_path);
+        return Err(e);
+    }
+    println!("key id:     {}", key.key_id());
+    println!(
+        "secret key: {} (mode 0600, unencrypted: keep it offline)",
+        sk_path.display()
+    );
+    println!("public key: {}", pk_path.display());
+    Ok(())
+}
+
+fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
+    let mut s = prefix.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn load_keys(paths: &[PathBuf]) -> Result<TrustPolicy> {
+    let keys = paths
+        .iter()
+        .map(|p| PublicKey::from_file(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(TrustPolicy::any_of(keys)?)
+}
+
+fn open_bundle(path: &Path) -> Result<(File, u64)> {
+    let f = File::open(path).with_context(|| format!("cannot open bundle {}", path.display()))?;
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    Ok((f, len))
+}
+
+fn export(a: ExportArgs) -> Result<()> {
+    let mut sources = Vec::new();
+    for (kind, path) in [
+        (ArtifactKind::TrivyDb, &a.trivy_db),
+        (ArtifactKind::JavaDb, &a.java_db),
+        (ArtifactKind::Checks, &a.checks),
+    ] {
+        if let Some(path) = path {
+            sources.push(SourceSpec::Layer {
+                kind,
+                path: path.clone(),
+                checks_version: a.checks_version.clone(),
+            });
+        }
+    }
+    if a.vex_manifest.len() != a.vex_archive.len() {
+        bail!(
+            "--vex-manifest is given {} times but --vex-archive {} times; give them in pairs",
+            a.vex_manifest.len(),
+            a.vex_archive.len()
+        );
+    }
+    let names: Vec<String> = match (a.vex_name.len(), a.vex_manifest.len()) {
+        (0, 0) => vec![],
+        (0, 1) => vec!["default".to_string()],
+        (0, n) => {
+            bail!("{n} VEX repositories need a --vex-name each (the first is usually \"default\")")
+        }
+        (k, n) if k == n => a.vex_name.clone(),
+        (k, n) => bail!("--vex-name is given {k} times for {n} VEX repositories"),
+    };
+    for ((name, manifest), archive) in names.into_iter().zip(&a.vex_manifest).zip(&a.vex_archive) {
+        sources.push(SourceSpec::Vex {
+            name,
+            manifest: manifest.clone(),
+            archive: archive.clone(),
+        });
+    }
+    if let Some(dir) = &a.from_cache {
+        sources.push(SourceSpec::Cache(dir.clone()));
+    }
+    let mut labels = BTreeMap::new();
+    for l in &a.label {
+        let Some((k, v)) = l.split_once('=') else {
+            bail!("--label {l:?} is not KEY=VALUE");
+        };
+        if labels.insert(k.to_string(), v.to_string()).is_some() {
+            bail!("--label {k} is given twice");
+        }
+    }
+    let created = match &a.created {
+        Some(s) => parse_time(s).with_context(|| {
+            format!("--created {s:?} is not an RFC 3339 time (e.g. 2026-11-25T12:00:00Z)")
+        })?,
+        None => OffsetDateTime::now_utc(),
+    };
+    let keys = a
+        .sign_key
+        .iter()
+        .map(|p| SecretKey::from_file(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let plan = ExportPlan {
+        sources,
+        labels,
+        created,
+        output: a.output.clone(),
+        force: a.force,
+    };
+    let bar = bar::Bar::new();
+    let report = airlock::export::export(&plan, &keys, GENERATOR, &bar)?;
+    if a.json {
+        print_json(&report)
+    } else {
+        show::export(&report);
+        Ok(())
+    }
+}
+
+fn verify(a: VerifyArgs) -> Result<()> {
+    let policy = load_keys(&a.key)?;
+    let (file, len) = open_bundle(&a.bundle)?;
+    let bar = bar::Bar::new();
+    airlock::progress::Progress::begin(&bar, "verify", len);
+    let reader = ProgressReader::new(BufReader::with_capacity(1 << 20, file), &bar);
+    let verified = airlock::install::verify(reader, &policy)?;
+    airlock::progress::Progress::end(&bar);
+    if a.json {
+        print_json(&serde_json::json!({
+            "ok": true,
+            "bundle": a.bundle,
+            "manifest_sha256": verified.manifest_sha256.hex(),
+            "signers": verified.signers,
+            "manifest": verified.manifest,
+        }))
+    } else {
+        show::verified(&a.bundle, &verified);
+        Ok(())
+    }
+}
+
+fn inspect(a: InspectArgs) -> Result<()> {
+    let (file, len) = open_bundle(&a.bundle)?;
+    let header = airlock::bundle::reader::read_header(BufReader::new(file))?;
+    // With keys, judge the signatures before reading the manifest; without,
+    // show it marked as unverified (inspect never acts on it).
+    let signers = if a.key.is_empty() {
+        None
+    } else {
+        let policy = load_keys(&a.key)?;
+        Some(policy.evaluate(&header.manifest_bytes, &header.signatures)?)
+    };
+    let manifest = Manifest::parse(&header.manifest_bytes)?;
+    let sha = airlock::digest::Sha256Digest::of(&header.manifest_bytes).hex();
+    if a.json {
+        let sigs: Vec<_> = header
+            .signatures
+            .iter()
+            .map(|s| {
+                let judged = signers
+                    .as_ref()
+                    .and_then(|v| v.iter().find(|r| r.key_id == s.key_id().to_string()));
+                serde_json::json!({
+                    "key_id": s.key_id().to_string(),
+                    "trusted_comment": s.trusted_comment(),
+                    "untrusted_comment": s.untrusted_comment(),
+                    "checked": judged.is_some(),
+                    "trusted": judged.map(|j| j.trusted),
+                    "verified": judged.map(|j| j.verified),
+                })
+            })
+            .collect();
+        print_json(&serde_json::json!({
+            "bundle": a.bundle,
+            "size": len,
+            "manifest_sha256": sha,
+            "signatures_checked": signers.is_some(),
+            "signatures": sigs,
+            "manifest": manifest,
+        }))
+    } else {
+        show::inspect(
+            &a.bundle,
+            len,
+            &sha,
+            &manifest,
+            &header.signatures,
+            signers.as_deref(),
+        );
+        Ok(())
+    }
+}
+
+fn import(a: ImportArgs) -> Result<()> {
+    let policy = load_keys(&a.key)?;
+    let (file, len) = open_bundle(&a.bundle)?;
+    let opts = ImportOptions {
+        cache_dir: a.cache_dir.clone(),
+        vex_dir: a.vex_dir.clone(),
+        vex_url: a.vex_url.clone(),
+        now: OffsetDateTime::now_utc(),
+    };
+    let bar = bar::Bar::new();
+    airlock::progress::Progress::begin(&bar, "import", len);
+    let reader = ProgressReader::new(BufReader::with_capacity(1 << 20, file), &bar);
+    let report = airlock::install::import(reader, &policy, &opts)?;
+    airlock::progress::Progress::end(&bar);
+    if a.json {
+        print_json(&report)
+    } else {
+        show::imported(&report);
+        Ok(())
+    }
+}

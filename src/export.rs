@@ -1,0 +1,376 @@
+//! Export: collect artifacts from the sources, describe them in one manifest,
+//! sign it, and stream everything into one bundle file.
+//!
+//! The output appears only when it is complete: the bundle is written to a
+//! temporary file beside it, flushed to disk, then renamed into place (never
+//! over an existing file unless asked). A failed export leaves nothing at the
+//! output path.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use time::OffsetDateTime;
+
+use crate::artifact::db::format_time;
+use crate::artifact::oci::{self, Descriptor, ImageIndex};
+use crate::bundle::writer::{BundleWriter, WriteError};
+use crate::digest::Sha256Digest;
+use crate::keys::{KeyError, SecretKey, Signature};
+use crate::manifest::{self, check_plain_name, ArtifactKind, Manifest, ManifestError, Payload};
+use crate::progress::{Progress, ProgressReader};
+use crate::source::{self, Content, PlannedPayload, Prepared, SourceError};
+
+/// One source named on the command line.
+#[derive(Debug, Clone)]
+pub enum SourceSpec {
+    /// A published layer file.
+    Layer {
+        /// Which artifact.
+        kind: ArtifactKind,
+        /// The file.
+        path: PathBuf,
+        /// For checks: the bundle version, if known.
+        checks_version: Option<String>,
+    },
+    /// A VEX repository pair.
+    Vex {
+        /// Its name in Trivy's configuration.
+        name: String,
+        /// vex-repository.json.
+        manifest: PathBuf,
+        /// The archive.
+        archive: PathBuf,
+    },
+    /// Everything in a Trivy cache.
+    Cache(PathBuf),
+}
+
+/// What to export.
+#[derive(Debug)]
+pub struct ExportPlan {
+    /// The sources.
+    pub sources: Vec<SourceSpec>,
+    /// Labels for the manifest.
+    pub labels: BTreeMap<String, String>,
+    /// The bundle's creation time (also every tar header's mtime).
+    pub created: OffsetDateTime,
+    /// The output file.
+    pub output: PathBuf,
+    /// Replace an existing output file.
+    pub force: bool,
+}
+
+/// Why export failed. Nothing is left at the output path.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// No sources.
+    #[error("nothing to export\nhint: give at least one of --trivy-db, --java-db, --checks, --vex-manifest/--vex-archive or --from-cache")]
+    NoSources,
+    /// No signing key.
+    #[error("export needs at least one --sign-key")]
+    NoKey,
+    /// An artifact given twice.
+    #[error("{0} is given by more than one source")]
+    Duplicate(String),
+    /// A bad label.
+    #[error("label {0:?} is invalid: keys are 1-64 of A-Z a-z 0-9 . _ -, values one line of at most 1024 bytes")]
+    Label(String),
+    /// A source was refused.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The manifest could not be built.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// Signing failed.
+    #[error("cannot sign the manifest")]
+    Sign(#[from] KeyError),
+    /// The output exists.
+    #[error("{} already exists\nhint: choose another -o path, or pass --force to replace it", .0.display())]
+    Exists(PathBuf),
+    /// Writing failed.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// File system trouble around the output.
+    #[error("{what} {}", path.display())]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What export wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExportReport {
+    /// The bundle file.
+    pub output: PathBuf,
+    /// Its size.
+    pub size: u64,
+    /// Its SHA-256.
+    pub sha256: String,
+    /// SHA-256 of the manifest bytes.
+    pub manifest_sha256: String,
+    /// The manifest.
+    pub manifest: Manifest,
+    /// Key ids that signed it.
+    pub signed_by: Vec<String>,
+}
+
+fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> ExportError + 'a {
+    move |source| ExportError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Collects, validates, signs and writes. See the module docs.
+pub fn export(
+    plan: &ExportPlan,
+    keys: &[SecretKey],
+    generator: &str,
+    progress: &dyn Progress,
+) -> Result<ExportReport, ExportError> {
+    if plan.sources.is_empty() {
+        return Err(ExportError::NoSources);
+    }
+    if keys.is_empty() {
+        return Err(ExportError::NoKey);
+    }
+    for (k, v) in &plan.labels {
+        if check_plain_name(k).is_err() || v.len() > 1024 || v.contains(['\n', '\r']) {
+            return Err(ExportError::Label(k.clone()));
+        }
+    }
+    if plan.output.exists() && !plan.force {
+        return Err(ExportError::Exists(plan.output.clone()));
+    }
+    let out_dir = match plan.output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    // Scratch space for rebuilt layers, on the output's file system.
+    let work = tempfile::Builder::new()
+        .prefix(".airlock-export-")
+        .tempdir_in(&out_dir)
+        .map_err(io("cannot create a work directory in", &out_dir))?;
+
+    let mut prepared = Vec::new();
+    for spec in &plan.sources {
+        match spec {
+            SourceSpec::Layer {
+                kind,
+                path,
+                checks_version,
+            } => {
+                let checks = match kind {
+                    ArtifactKind::Checks => {
+                        Some(source::files::checks_info(checks_version.as_deref())?)
+                    }
+                    _ => None,
+                };
+                prepared.push(source::files::layer_file(*kind, path, checks)?);
+            }
+            SourceSpec::Vex {
+                name,
+                manifest,
+                archive,
+            } => prepared.push(source::files::vex_files(name, manifest, archive)?),
+            SourceSpec::Cache(dir) => {
+                let sub = work.path().join(format!("cache-{}", prepared.len()));
+                std::fs::create_dir(&sub).map_err(io("cannot create", &sub))?;
+                prepared.extend(source::cache::from_cache(dir, &sub)?);
+            }
+        }
+    }
+
+    let (manifest, planned) = build_manifest(prepared, plan, generator)?;
+    let manifest_text = manifest.to_toml()?;
+    let created_unix = plan.created.unix_timestamp().max(0) as u64;
+    let trusted_base = format!("timestamp:{created_unix}\tfile:manifest.toml");
+    let signatures = keys
+        .iter()
+        .map(|k| {
+            let trusted = if k.comment().is_empty() {
+                trusted_base.clone()
+            } else {
+                format!("{trusted_base}\tsigner:{}", k.comment())
+            };
+            k.sign(
+                manifest_text.as_bytes(),
+                &format!("airlock bundle signature from key {}", k.key_id()),
+                &trusted,
+            )
+        })
+        .collect::<Result<Vec<Signature>, _>>()?;
+
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".airlock-bundle-")
+        .suffix(".partial")
+        .tempfile_in(&out_dir)
+        .map_err(io("cannot create a temporary file in", &out_dir))?;
+    let total: u64 = planned.iter().map(|p| p.payload.size).sum();
+    progress.begin("export", total);
+    {
+        let out = BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+        let hashing = crate::digest::HashingWriter::new(out);
+        let mut writer = BundleWriter::new(
+            hashing,
+            manifest_text.as_bytes(),
+            &signatures,
+            manifest.payloads.clone(),
+            created_unix,
+        )?;
+        for p in &planned {
+            let mut reader = open_content(&p.content)?;
+            let mut counted = ProgressReader::new(&mut reader, progress);
+            writer.append(&p.payload.path, &mut counted)?;
+        }
+        let hashing = writer.finish()?;
+        let (digest, size, mut out) = hashing.finish();
+        out.flush().map_err(io("cannot write", &plan.output))?;
+        drop(out);
+        progress.end();
+        tmp.as_file()
+            .sync_all()
+            .map_err(io("cannot flush", &plan.output))?;
+        let report = ExportReport {
+            output: plan.output.clone(),
+            size,
+            sha256: digest.hex(),
+            manifest_sha256: Sha256Digest::of(manifest_text.as_bytes()).hex(),
+            manifest: manifest.clone(),
+            signed_by: signatures.iter().map(|s| s.key_id().to_string()).collect(),
+        };
+        if plan.force {
+            tmp.persist(&plan.output).map_err(|e| ExportError::Io {
+                what: "cannot move the bundle to",
+                path: plan.output.clone(),
+                source: e.error,
+            })?;
+        } else {
+            tmp.persist_noclobber(&plan.output).map_err(|e| {
+                if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                    ExportError::Exists(plan.output.clone())
+                } else {
+                    ExportError::Io {
+                        what: "cannot move the bundle to",
+                        path: plan.output.clone(),
+                        source: e.error,
+                    }
+                }
+            })?;
+        }
+        if let Ok(dir) = File::open(&out_dir) {
+            let _ = dir.sync_all();
+        }
+        Ok(report)
+    }
+}
+
+fn open_content(c: &Content) -> Result<Box<dyn Read + '_>, ExportError> {
+    Ok(match c {
+        Content::File(p) => Box::new(BufReader::with_capacity(
+            1 << 20,
+            File::open(p).map_err(io("cannot open", p))?,
+        )),
+        Content::Built(p) => Box::new(BufReader::with_capacity(
+            1 << 20,
+            File::open(p.as_ref()).map_err(io("cannot open", p.as_ref()))?,
+        )),
+        Content::Bytes(b) => Box::new(&b[..]),
+    })
+}
+
+/// Builds the manifest and the sorted, de-duplicated payload list.
+fn build_manifest(
+    prepared: Vec<Prepared>,
+    plan: &ExportPlan,
+    generator: &str,
+) -> Result<(Manifest, Vec<PlannedPayload>), ExportError> {
+    let mut artifacts = Vec::new();
+    let mut vex = Vec::new();
+    let mut by_path: BTreeMap<String, PlannedPayload> = BTreeMap::new();
+    for p in prepared {
+        let payloads = match p {
+            Prepared::Oci { entry, payloads } => {
+                if artifacts
+                    .iter()
+                    .any(|a: &manifest::Artifact| a.kind == entry.kind)
+                {
+                    return Err(ExportError::Duplicate(entry.kind.to_string()));
+                }
+                artifacts.push(entry);
+                payloads
+            }
+            Prepared::Vex { entry, payloads } => {
+                if vex
+                    .iter()
+                    .any(|v: &manifest::VexRepository| v.name == entry.name)
+                {
+                    return Err(ExportError::Duplicate(format!(
+                        "VEX repository {:?}",
+                        entry.name
+                    )));
+                }
+                vex.push(entry);
+                payloads
+            }
+        };
+        for pl in payloads {
+            // Identical blobs (the empty config) are stored once.
+            by_path.entry(pl.payload.path.clone()).or_insert(pl);
+        }
+    }
+    artifacts.sort_by_key(|a| a.kind);
+    if !artifacts.is_empty() {
+        let index = ImageIndex::new(
+            artifacts
+                .iter()
+                .map(|a| {
+                    let size = by_path
+                        .get(&Manifest::blob_path(&a.manifest_digest))
+                        .map(|p| p.payload.size)
+                        .unwrap_or(0);
+                    Descriptor {
+                        media_type: oci::MANIFEST_MEDIA_TYPE.to_string(),
+                        digest: a.manifest_digest.clone(),
+                        size,
+                        annotations: BTreeMap::from([(
+                            oci::REF_NAME.to_string(),
+                            format!("{}:{}", a.repository, a.tag),
+                        )]),
+                    }
+                })
+                .collect(),
+        );
+        for pl in [
+            PlannedPayload::bytes("oci/oci-layout".into(), oci::OCI_LAYOUT.to_vec()),
+            PlannedPayload::bytes("oci/index.json".into(), index.to_bytes()),
+        ] {
+            by_path.insert(pl.payload.path.clone(), pl);
+        }
+    }
+    let planned: Vec<PlannedPayload> = by_path.into_values().collect();
+    let manifest = Manifest {
+        format: manifest::FORMAT_NAME.into(),
+        format_version: format!("{}.{}", manifest::FORMAT_MAJOR, manifest::FORMAT_MINOR),
+        created: format_time(plan.created),
+        generator: generator.to_string(),
+        labels: plan.labels.clone(),
+        artifacts,
+        vex,
+        payloads: planned
+            .iter()
+            .map(|p| p.payload.clone())
+            .collect::<Vec<Payload>>(),
+    };
+    manifest.validate()?;
+    Ok((manifest, planned))
+}

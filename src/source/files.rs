@@ -1,0 +1,207 @@
+//! Artifacts from files already downloaded: a `db.tar.gz`, `javadb.tar.gz`
+//! or checks `bundle.tar.gz` exactly as published, and VEX repository pairs
+//! (vex-repository.json + archive).
+//!
+//! Each input is read once to validate and hash it; the bundle writer reads
+//! it again and refuses it if it changed in between.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use crate::artifact::vex::{self, ArchiveFormat};
+use crate::artifact::{self, CHECKS_MAJOR};
+use crate::digest::HashingReader;
+use crate::manifest::{check_plain_name, ArtifactKind, ChecksInfo, VexRepository};
+use crate::unpack::{Discard, Limits};
+
+use super::{io_err, oci_artifact, Content, LayerFacts, PlannedPayload, Prepared, SourceError};
+
+/// Parses a checks bundle version such as `2.1.0`; its major must be 2.
+pub fn checks_info(version: Option<&str>) -> Result<ChecksInfo, SourceError> {
+    let Some(v) = version else {
+        return Ok(ChecksInfo {
+            version: None,
+            major_version: CHECKS_MAJOR,
+        });
+    };
+    let major = v
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u64>().ok())
+        .ok_or_else(|| {
+            SourceError::Invalid(format!("checks version {v:?} is not MAJOR.MINOR.PATCH"))
+        })?;
+    if major != CHECKS_MAJOR {
+        return Err(SourceError::Invalid(format!(
+            "checks bundle version {v} has major {major}; Trivy 0.76 accepts only major {CHECKS_MAJOR}"
+        )));
+    }
+    Ok(ChecksInfo {
+        version: Some(v.to_string()),
+        major_version: major,
+    })
+}
+
+/// A published layer file (`--trivy-db`, `--java-db`, `--checks`).
+pub fn layer_file(
+    kind: ArtifactKind,
+    path: &Path,
+    checks: Option<ChecksInfo>,
+) -> Result<Prepared, SourceError> {
+    layer(
+        kind,
+        path,
+        Content::File(path.to_path_buf()),
+        format!("file {}", path.display()),
+        checks,
+        None,
+    )
+}
+
+/// Validates and hashes a layer in one pass and wraps it as an OCI artifact.
+pub(crate) fn layer(
+    kind: ArtifactKind,
+    path: &Path,
+    content: Content,
+    source: String,
+    checks: Option<ChecksInfo>,
+    upstream_manifest_digest: Option<String>,
+) -> Result<Prepared, SourceError> {
+    let f = File::open(path).map_err(io_err(path))?;
+    let mut hashing = HashingReader::new(BufReader::with_capacity(1 << 16, f));
+    let contents = artifact::scan_layer(kind, &mut hashing, Limits::LOCAL_INPUT, &mut Discard)
+        .map_err(|source| SourceError::Artifact {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    // Bytes after the gzip member still belong to the blob.
+    io::copy(&mut hashing, &mut io::sink()).map_err(io_err(path))?;
+    let (digest, size, _) = hashing.finish();
+    if let Some(meta) = &contents.metadata {
+        artifact::check_schema(kind, meta.version).map_err(|source| SourceError::Artifact {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    }
+    let checks = match kind {
+        ArtifactKind::Checks => Some(checks.unwrap_or(checks_info(None)?)),
+        _ => None,
+    };
+    oci_artifact(LayerFacts {
+        kind,
+        source,
+        content,
+        digest,
+        size,
+        contents,
+        checks,
+        upstream_manifest_digest,
+    })
+}
+
+/// A VEX repository from its vex-repository.json and archive files.
+pub fn vex_files(name: &str, manifest: &Path, archive: &Path) -> Result<Prepared, SourceError> {
+    let bytes = read_limited(manifest, vex::MAX_MANIFEST)?;
+    vex_repository(
+        name,
+        bytes,
+        archive,
+        Content::File(archive.to_path_buf()),
+        format!("files {} + {}", manifest.display(), archive.display()),
+    )
+}
+
+pub(crate) fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, SourceError> {
+    let f = File::open(path).map_err(io_err(path))?;
+    let mut bytes = Vec::new();
+    f.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_err(path))?;
+    if bytes.len() as u64 > max {
+        return Err(SourceError::Invalid(format!(
+            "{} is larger than {max} bytes",
+            path.display()
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Validates a VEX repository (manifest bytes + archive file) and plans its
+/// payloads under `vex/<name>/`.
+pub(crate) fn vex_repository(
+    name: &str,
+    manifest_bytes: Vec<u8>,
+    archive: &Path,
+    content: Content,
+    source: String,
+) -> Result<Prepared, SourceError> {
+    check_plain_name(name)
+        .map_err(|e| SourceError::Invalid(format!("VEX repository name: {e}")))?;
+    let vex_err = |source| SourceError::Vex {
+        name: name.to_string(),
+        source,
+    };
+    let repo = vex::parse_manifest(&manifest_bytes).map_err(vex_err)?;
+    let mut f = File::open(archive).map_err(io_err(archive))?;
+    let mut head = [0u8; 4];
+    let n = read_up_to(&mut f, &mut head).map_err(io_err(archive))?;
+    let format = ArchiveFormat::sniff(&head[..n]).map_err(vex_err)?;
+    let contents = vex::scan_archive(
+        format,
+        BufReader::new(f),
+        &repo.subdir,
+        Limits::LOCAL_INPUT,
+        &mut Discard,
+    )
+    .map_err(vex_err)?;
+    let mut hashing = HashingReader::new(File::open(archive).map_err(io_err(archive))?);
+    io::copy(&mut hashing, &mut io::sink()).map_err(io_err(archive))?;
+    let (digest, size, _) = hashing.finish();
+    let manifest_path = format!("vex/{name}/vex-repository.json");
+    let archive_path = format!("vex/{name}/archive.{}", format.name());
+    let entry = VexRepository {
+        name: name.to_string(),
+        source,
+        title: repo.name,
+        manifest_path: manifest_path.clone(),
+        archive_path: archive_path.clone(),
+        archive_format: format.name().to_string(),
+        subdir: repo.subdir,
+        spec_version: vex::SPEC_VERSION.to_string(),
+        original_location: repo.location,
+        updated_at: contents.updated_at,
+        packages: contents.packages,
+        unpacked: contents.unpacked,
+    };
+    let payloads = vec![
+        PlannedPayload::bytes(manifest_path, manifest_bytes),
+        PlannedPayload {
+            payload: crate::manifest::Payload {
+                path: archive_path,
+                size,
+                sha256: digest.hex(),
+            },
+            content,
+        },
+    ];
+    Ok(Prepared::Vex { entry, payloads })
+}
+
+fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// A built file's content handle.
+pub(crate) fn built(path: PathBuf) -> Content {
+    Content::Built(Rc::new(path))
+}

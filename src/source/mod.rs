@@ -1,0 +1,209 @@
+//! Where export gets artifacts: files already downloaded ([`files`]) or an
+//! existing Trivy cache ([`cache`]). Each source validates what it finds
+//! and yields [`Prepared`] artifacts: manifest entries plus the payloads
+//! that carry them, with where each payload's bytes live.
+
+pub mod cache;
+pub mod files;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use crate::artifact::oci::{self, Descriptor, ImageManifest};
+use crate::artifact::vex::VexError;
+use crate::artifact::{self, ArtifactError, LayerContents};
+use crate::digest::Sha256Digest;
+use crate::manifest::{self, ArtifactKind, ChecksInfo, Database, Layer, Payload};
+
+/// Why a source was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// Reading an input failed.
+    #[error("cannot read {}", path.display())]
+    Io {
+        /// The input.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// A layer file is not a valid artifact.
+    #[error("{}: {source}", path.display())]
+    Artifact {
+        /// The input.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: ArtifactError,
+    },
+    /// A VEX repository is not valid.
+    #[error("VEX repository {name:?}: {source}")]
+    Vex {
+        /// The repository name.
+        name: String,
+        /// Why.
+        #[source]
+        source: VexError,
+    },
+    /// A cache directory lacks what it should hold.
+    #[error("{}: {reason}", path.display())]
+    Cache {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A bad name or version given on the command line.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SourceError + '_ {
+    move |source| SourceError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Where a payload's bytes are.
+#[derive(Debug, Clone)]
+pub enum Content {
+    /// A file the user gave.
+    File(PathBuf),
+    /// A file export built (removed with the export's temporary directory).
+    Built(Rc<PathBuf>),
+    /// Bytes in memory (small documents only).
+    Bytes(Rc<Vec<u8>>),
+}
+
+/// A payload and its bytes.
+#[derive(Debug, Clone)]
+pub struct PlannedPayload {
+    /// The manifest entry.
+    pub payload: Payload,
+    /// Where the bytes are.
+    pub content: Content,
+}
+
+impl PlannedPayload {
+    /// A small in-memory document.
+    pub fn bytes(path: String, bytes: Vec<u8>) -> Self {
+        PlannedPayload {
+            payload: Payload {
+                path,
+                size: bytes.len() as u64,
+                sha256: Sha256Digest::of(&bytes).hex(),
+            },
+            content: Content::Bytes(Rc::new(bytes)),
+        }
+    }
+}
+
+/// One validated artifact ready to be bundled.
+#[derive(Debug, Clone)]
+pub enum Prepared {
+    /// An OCI artifact.
+    Oci {
+        /// Its manifest entry.
+        entry: manifest::Artifact,
+        /// Its payloads (image manifest, config, layer).
+        payloads: Vec<PlannedPayload>,
+    },
+    /// A VEX repository.
+    Vex {
+        /// Its manifest entry.
+        entry: manifest::VexRepository,
+        /// Its payloads (vex-repository.json, archive).
+        payloads: Vec<PlannedPayload>,
+    },
+}
+
+/// Details of a layer to wrap as an OCI artifact.
+pub(crate) struct LayerFacts {
+    pub kind: ArtifactKind,
+    pub source: String,
+    pub content: Content,
+    pub digest: Sha256Digest,
+    pub size: u64,
+    pub contents: LayerContents,
+    pub checks: Option<ChecksInfo>,
+    pub upstream_manifest_digest: Option<String>,
+}
+
+/// Wraps a validated layer in an OCI image manifest shaped as Trivy's
+/// registries serve it.
+pub(crate) fn oci_artifact(f: LayerFacts) -> Result<Prepared, SourceError> {
+    let info = artifact::info(f.kind);
+    let layer = Layer {
+        media_type: info.layer_media_type.to_string(),
+        digest: f.digest.oci(),
+        size: f.size,
+        title: info.title.to_string(),
+    };
+    let database = match (&f.contents.db_file, &f.contents.metadata, info.db_file) {
+        (Some(file), Some(meta), Some(name)) => Some(Database {
+            schema_version: meta.version,
+            updated_at: meta.updated_at.clone(),
+            next_update: meta.next_update.clone(),
+            file: name.to_string(),
+            size: file.size,
+            sha256: file.sha256.hex(),
+        }),
+        _ => None,
+    };
+    let mut annotations = BTreeMap::new();
+    if let Some(db) = &database {
+        // Stable across exports of the same database.
+        annotations.insert(oci::CREATED.to_string(), db.updated_at.clone());
+    }
+    if let Some(v) = f.checks.as_ref().and_then(|c| c.version.clone()) {
+        annotations.insert(oci::VERSION.to_string(), v);
+    }
+    let image = ImageManifest::single_layer(
+        info.artifact_type,
+        Descriptor {
+            media_type: layer.media_type.clone(),
+            digest: layer.digest.clone(),
+            size: layer.size,
+            annotations: BTreeMap::from([(oci::TITLE.to_string(), layer.title.clone())]),
+        },
+        annotations,
+    );
+    let image_bytes = image.to_bytes();
+    let manifest_digest = Sha256Digest::of(&image_bytes);
+    let entry = manifest::Artifact {
+        kind: f.kind,
+        source: f.source,
+        reference: None,
+        repository: info.repository.to_string(),
+        tag: info.tag.to_string(),
+        manifest_digest: manifest_digest.oci(),
+        upstream_manifest_digest: f.upstream_manifest_digest,
+        artifact_type: info.artifact_type.to_string(),
+        layer: layer.clone(),
+        unpacked: f.contents.unpacked,
+        database,
+        checks: f.checks,
+    };
+    let payloads = vec![
+        PlannedPayload::bytes(
+            manifest::Manifest::blob_path(&manifest_digest.hex()),
+            image_bytes,
+        ),
+        PlannedPayload::bytes(
+            manifest::Manifest::blob_path(&Sha256Digest::of(oci::EMPTY_CONFIG).hex()),
+            oci::EMPTY_CONFIG.to_vec(),
+        ),
+        PlannedPayload {
+            payload: Payload {
+                path: manifest::Manifest::blob_path(&f.digest.hex()),
+                size: f.size,
+                sha256: f.digest.hex(),
+            },
+            content: f.content,
+        },
+    ];
+    Ok(Prepared::Oci { entry, payloads })
+}

@@ -1,0 +1,97 @@
+//! Trivy's cache layout (`--cache-dir`) and the metadata files that make
+//! Trivy use what airlock installed without trying the network.
+//!
+//! Verified against Trivy 0.76 (bundle-spec/FIXTURES-NOTES.md): with
+//! `DownloadedAt` = import time, Trivy treats trivy-db as fresh for an hour
+//! (or until `NextUpdate`), the Java DB for 24 hours, the checks for 24
+//! hours (with `MajorVersion` 2), a VEX repository until `cache.json`'s
+//! `UpdatedAt` + `update_interval`. After that it tries to download, so on an
+//! air-gapped host scans should pass the `--skip-*-update` flags that
+//! [`trivy_flags`] lists.
+
+use std::path::Path;
+
+use time::OffsetDateTime;
+
+use crate::artifact::db::{format_time, DbMetadata};
+use crate::manifest::ArtifactKind;
+
+/// Where VEX repositories live in the cache.
+pub const VEX_REPOSITORIES: &str = "vex/repositories";
+
+/// The cache component (top-level directory) that holds `kind`.
+pub fn component(kind: ArtifactKind) -> &'static str {
+    match kind {
+        ArtifactKind::TrivyDb => "db",
+        ArtifactKind::JavaDb => "java-db",
+        ArtifactKind::Checks => "policy",
+    }
+}
+
+/// Where the layer is unpacked inside the component.
+pub fn layer_dir(kind: ArtifactKind) -> &'static str {
+    match kind {
+        ArtifactKind::TrivyDb | ArtifactKind::JavaDb => "",
+        ArtifactKind::Checks => "content",
+    }
+}
+
+/// metadata.json for an installed database: as published, with
+/// `DownloadedAt` set to the import time.
+pub fn db_metadata(published: &DbMetadata, now: OffsetDateTime) -> Vec<u8> {
+    DbMetadata {
+        downloaded_at: format_time(now),
+        ..published.clone()
+    }
+    .to_bytes()
+}
+
+/// policy/metadata.json (Trivy 0.69+ shape).
+pub fn policy_metadata(manifest_digest: &str, major: u64, now: OffsetDateTime) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "Digest": manifest_digest,
+        "DownloadedAt": format_time(now),
+        "MajorVersion": major,
+    }))
+    .expect("static JSON serializes")
+}
+
+/// vex/repositories/<name>/cache.json, as `trivy vex repo download` writes it.
+pub fn vex_cache_json(now: OffsetDateTime, location: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "UpdatedAt": format_time(now),
+        "ETags": { location: "" },
+    }))
+    .expect("static JSON serializes")
+}
+
+/// The flags a scan on an air-gapped host should use with this cache.
+pub fn trivy_flags(cache_dir: &Path, has_vex: bool) -> Vec<String> {
+    let mut flags = vec![
+        "--cache-dir".to_string(),
+        cache_dir.display().to_string(),
+        "--skip-db-update".to_string(),
+        "--skip-java-db-update".to_string(),
+        "--skip-check-update".to_string(),
+    ];
+    if has_vex {
+        flags.extend([
+            "--vex".to_string(),
+            "repo".to_string(),
+            "--skip-vex-repo-update".to_string(),
+        ]);
+    }
+    flags
+}
+
+/// A `repository.yaml` listing `repos` (name, url), for
+/// `$XDG_DATA_HOME/.trivy/vex/repository.yaml` (else `~/.trivy/vex/`).
+pub fn repository_yaml(repos: &[(String, String)]) -> String {
+    let mut s = String::from("repositories:\n");
+    for (name, url) in repos {
+        s.push_str(&format!(
+            "  - name: {name}\n    url: {url}\n    enabled: true\n"
+        ));
+    }
+    s
+}

@@ -1,0 +1,475 @@
+//! Export → verify → import → the real Trivy 0.76 scans with the result.
+
+use std::process::Command;
+
+use crate::support::fixtures::*;
+use crate::support::trivy::*;
+use crate::support::*;
+
+fn sorted(mut v: Vec<&str>) -> Vec<String> {
+    v.sort();
+    v.into_iter().map(String::from).collect()
+}
+
+fn all_cves() -> Vec<String> {
+    sorted(vec![ZLIB_CVES[0], ZLIB_CVES[1], JAR_CVE])
+}
+
+fn unsuppressed_cves() -> Vec<String> {
+    sorted(vec![ZLIB_CVES[0], JAR_CVE])
+}
+
+/// Asserts what Trivy finds with `cache`: the fixture CVEs (the jar one via
+/// the Java DB), the VEX suppression, and the sentinel check.
+fn assert_trivy_uses(cache: &std::path::Path, xdg: &std::path::Path, t: &TestDir) {
+    let rootfs = t.join("rootfs");
+    if !rootfs.exists() {
+        write_alpine_rootfs(&rootfs);
+        write_config_project(&t.join("project"));
+    }
+    assert_eq!(rootfs_vuln_ids(cache, xdg, &rootfs, &[]), all_cves());
+    assert_eq!(
+        rootfs_vuln_ids(cache, xdg, &rootfs, &["--vex", "repo"]),
+        unsuppressed_cves(),
+        "the VEX statement must suppress {VEX_SUPPRESSED_CVE}"
+    );
+    assert_eq!(
+        config_check_ids(cache, xdg, &t.join("project")),
+        vec![SENTINEL_CHECK_ID.to_string()]
+    );
+}
+
+#[test]
+fn export_from_files_import_and_scan_with_real_trivy() {
+    let t = TestDir::new();
+    let inputs = write_inputs(t.path());
+    let (key, public) = keygen(t.path(), "builder");
+    let bundle = t.join("transfer.airlock");
+    let out = export_all(&inputs, &key, &bundle);
+    assert!(out.contains("trivy-db"), "{out}");
+
+    let verify = airlock_ok(&["verify", s(&bundle), "--key", s(&public)]);
+    assert!(verify.starts_with("OK: "), "{verify}");
+
+    let cache = t.join("cache");
+    let xdg = t.join("xdg");
+    let report = airlock_ok(&[
+        "import",
+        s(&bundle),
+        "--key",
+        s(&public),
+        "--cache-dir",
+        s(&cache),
+    ]);
+    // The report names what was installed and how to use it.
+    assert!(
+        report.contains(&format!(
+            "schema 2, UpdatedAt {UPDATED_AT}, NextUpdate {NEXT_UPDATE}"
+        )),
+        "{report}"
+    );
+    assert!(report.contains("schema 1, UpdatedAt"), "{report}");
+    assert!(report.contains("--skip-db-update --skip-java-db-update --skip-check-update --vex repo --skip-vex-repo-update"), "{report}");
+    assert!(report.contains("- name: default"), "{report}");
+    // The layout Trivy reads.
+    for p in [
+        "db/trivy.db",
+        "db/metadata.json",
+        "java-db/trivy-java.db",
+        "java-db/metadata.json",
+        "policy/metadata.json",
+        &format!("policy/content/{SENTINEL_REGO_PATH}"),
+        "vex/repositories/default/vex-repository.json",
+        "vex/repositories/default/cache.json",
+        "vex/repositories/default/0.1/index.json",
+        &format!("vex/repositories/default/0.1/{VEX_DOC_PATH}"),
+    ] {
+        assert!(cache.join(p).is_file(), "missing {p}");
+    }
+    assert_eq!(
+        std::fs::read(cache.join("db/trivy.db")).unwrap(),
+        trivy_db(2)
+    );
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cache.join("db/metadata.json")).unwrap()).unwrap();
+    assert_eq!(meta["Version"], 2);
+    assert_ne!(
+        meta["DownloadedAt"], ZERO_TIME,
+        "DownloadedAt must be the import time"
+    );
+    // No staging leftovers.
+    let leftovers: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".airlock-staging")
+        })
+        .collect();
+    assert!(leftovers.is_empty());
+
+    assert_trivy_uses(&cache, &xdg, &t);
+
+    // DownloadedAt = now makes Trivy trust the DBs without --skip-*-update:
+    // offline, any download attempt would fail the scan.
+    let report = trivy_json(
+        &cache,
+        &xdg,
+        &[
+            "rootfs",
+            "-f",
+            "json",
+            "--scanners",
+            "vuln",
+            s(&t.join("rootfs")),
+        ],
+    );
+    assert_eq!(vuln_ids(&report), all_cves());
+}
+
+#[test]
+fn import_replaces_an_existing_cache_and_leaves_other_components_alone() {
+    let t = TestDir::new();
+    let inputs = write_inputs(t.path());
+    let (key, public) = keygen(t.path(), "builder");
+    let cache = t.join("cache");
+    // A cache with an old DB and Trivy's own scan cache (not ours to touch).
+    write(&cache.join("db/trivy.db"), b"old database");
+    write(&cache.join("db/metadata.json"), b"{}");
+    write(&cache.join("fanal/fanal.db"), b"scan cache");
+    // A bundle with the vulnerability DB only.
+    let bundle = t.join("db-only.airlock");
+    airlock_ok(&[
+        "export",
+        "-o",
+        s(&bundle),
+        "--sign-key",
+        s(&key),
+        "--trivy-db",
+        s(&inputs.db),
+        "--created",
+        CREATED,
+    ]);
+    let report = airlock_ok(&[
+        "import",
+        s(&bundle),
+        "--key",
+        s(&public),
+        "--cache-dir",
+        s(&cache),
+    ]);
+    assert!(report.contains("(replaced)"), "{report}");
+    assert_eq!(
+        std::fs::read(cache.join("db/trivy.db")).unwrap(),
+        trivy_db(2)
+    );
+    assert_eq!(
+        std::fs::read(cache.join("fanal/fanal.db")).unwrap(),
+        b"scan cache"
+    );
+    assert!(!cache.join("java-db").exists());
+    assert!(!cache.join("policy").exists());
+}
+
+#[test]
+fn static_vex_directory_works_over_file_url_and_http() {
+    let t = TestDir::new();
+    let inputs = write_inputs(t.path());
+    let (key, public) = keygen(t.path(), "builder");
+    let bundle = t.join("b.airlock");
+    export_all(&inputs, &key, &bundle);
+
+    // 1. As file:// (the default URL).
+    let cache = t.join("cache");
+    let vex_dir = t.join("vex-static");
+    let out = airlock_ok(&[
+        "import",
+        s(&bundle),
+        "--key",
+        s(&public),
+        "--cache-dir",
+        s(&cache),
+        "--vex-dir",
+        s(&vex_dir),
+    ]);
+    let wk = vex_dir.join("default/.well-known/vex-repository.json");
+    let published: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&wk).unwrap()).unwrap();
+    let abs = std::path::absolute(&vex_dir).unwrap();
+    let loc = format!(
+        "file://{}/default/archive.zip//{VEX_TOP_DIR}",
+        abs.display()
+    );
+    assert_eq!(
+        published["versions"][0]["locations"][0]["url"],
+        loc.as_str()
+    );
+    assert!(
+        out.contains(&format!("url: file://{}/default", abs.display())),
+        "{out}"
+    );
+
+    // A second host: only the DBs, then `trivy vex repo download` from the static dir.
+    let cache2 = t.join("cache2");
+    let xdg2 = t.join("xdg2");
+    let db_bundle = t.join("dbs.airlock");
+    airlock_ok(&[
+        "export",
+        "-o",
+        s(&db_bundle),
+        "--sign-key",
+        s(&key),
+        "--trivy-db",
+        s(&inputs.db),
+        "--java-db",
+        s(&inputs.java_db),
+        "--checks",
+        s(&inputs.checks),
+        "--created",
+        CREATED,
+    ]);
+    airlock_ok(&[
+        "import",
+        s(&db_bundle),
+        "--key",
+        s(&public),
+        "--cache-dir",
+        s(&cache2),
+    ]);
+    write(
+        &xdg2.join(".trivy/vex/repository.yaml"),
+        vex_repository_yaml("default", &format!("file://{}/default", abs.display())).as_bytes(),
+    );
+    let dl = trivy(&cache2, &xdg2, &["vex", "repo", "download"]);
+    assert!(
+        dl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dl.stderr)
+    );
+    assert!(cache2
+        .join("vex/repositories/default/0.1/index.json")
+        .is_file());
+    assert_trivy_uses(&cache2, &xdg2, &t);
+
+    // 2. Over HTTP from a real static web server.
+    let www = t.join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    let server = HttpServer::serve(&www);
+    let cache3 = t.join("cache3");
+    let xdg3 = t.join("xdg3");
+    airlock_ok(&[
+        "import",
+        s(&bundle),
+        "--key",
+        s(&public),
+        "--cache-dir",
+        s(&t.join("cache-http")),
+        "--vex-dir",
+        s(&www),
+        "--vex-url",
+        &server.url(),
+    ]);
+    airlock_ok(&[
+        "import",
+        s(&db_bundle),
+        "--key",
+        s(&public),
+        "--cache-dir",
+        s(&cache3),
+    ]);
+    write(
+        &xdg3.join(".trivy/vex/repository.yaml"),
+        vex_repository_yaml("default", &format!("{}/default", server.url())).as_bytes(),
+    );
+    let dl = trivy(&cache3, &xdg3, &["vex", "repo", "download"]);
+    assert!(
+        dl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dl.stderr)
+    );
+    assert_trivy_uses(&cache3, &xdg3, &t);
+}
+
+#[test]
+fn snapshot_of_a_cache_imports_elsewhere_and_scans_the_same() {
+    let t = TestDir::new();
+    let (key, public) = keygen(t.path(), "dr");
+    // A cache as Trivy itself leaves it after downloading everything.
+    let source_cache = t.join("source-cache");
+    let source_xdg = t.join("source-xdg");
+    write_cache_by_hand(
+        &source_cache,
+        &source_xdg,
+        CacheParts::ALL,
+        "https://github.com/aquasecurity/vexhub",
+    );
+    write(&source_cache.join("fanal/fanal.db"), b"not exported");
+
+    let bundle = t.join("snapshot.airlock");
+    airlock_ok(&[
+        "export",
+        "-o",
+        s(&bundle),
+        "--sign-key",
+        s(&key),
+        "--from-cache",
+        s(&source_cache),
+        "--created",
+        CREATED,
+        "--label",
+        "purpose=disaster-recovery",
+    ]);
+    let inspect = airlock_ok(&["inspect", s(&bundle), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+    let kinds: Vec<&str> = v["manifest"]["artifact"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["trivy-db", "java-db", "checks"]);
+    assert_eq!(v["manifest"]["vex"][0]["name"], "default");
+    assert_eq!(v["manifest"]["labels"]["purpose"], "disaster-recovery");
+    // The rebuilt layers carry metadata as published: DownloadedAt zeroed.
+    assert!(v["manifest"]["payload"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| !p["path"].as_str().unwrap().contains("fanal")));
+
+    let cache = t.join("restored");
+    let xdg = t.join("xdg");
+    airlock_ok(&[
+        "import",
+        s(&bundle),
+        "--key",
+        s(&public),
+        "--cache-dir",
+        s(&cache),
+    ]);
+    assert_eq!(
+        std::fs::read(cache.join("db/trivy.db")).unwrap(),
+        std::fs::read(source_cache.join("db/trivy.db")).unwrap()
+    );
+    assert_trivy_uses(&cache, &xdg, &t);
+
+    // Determinism holds for snapshots too.
+    let again = t.join("snapshot2.airlock");
+    airlock_ok(&[
+        "export",
+        "-o",
+        s(&again),
+        "--sign-key",
+        s(&key),
+        "--from-cache",
+        s(&source_cache),
+        "--created",
+        CREATED,
+        "--label",
+        "purpose=disaster-recovery",
+    ]);
+    assert_eq!(
+        std::fs::read(&bundle).unwrap(),
+        std::fs::read(&again).unwrap()
+    );
+}
+
+#[test]
+fn same_inputs_key_and_created_give_identical_bundles() {
+    let t = TestDir::new();
+    let inputs = write_inputs(t.path());
+    let (key, _) = keygen(t.path(), "builder");
+    let a = t.join("a.airlock");
+    let b = t.join("b.airlock");
+    export_all(&inputs, &key, &a);
+    export_all(&inputs, &key, &b);
+    let (a, b) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    assert_eq!(
+        a, b,
+        "two exports with the same --created must be byte-identical"
+    );
+    // And a different time gives a different bundle (the test can fail).
+    let c = t.join("c.airlock");
+    airlock_ok(&[
+        "export",
+        "-o",
+        s(&c),
+        "--sign-key",
+        s(&key),
+        "--trivy-db",
+        s(&inputs.db),
+        "--created",
+        "2026-11-26T12:00:00Z",
+    ]);
+    assert_ne!(std::fs::read(&c).unwrap(), a);
+}
+
+#[test]
+fn standard_tools_open_the_bundle() {
+    let t = TestDir::new();
+    let inputs = write_inputs(t.path());
+    let (key, _) = keygen(t.path(), "builder");
+    let bundle = t.join("b.airlock");
+    export_all(&inputs, &key, &bundle);
+    let listing = run_ok(
+        Command::new(tool("tar"))
+            .arg("--zstd")
+            .arg("-tf")
+            .arg(&bundle),
+    );
+    let names: Vec<&str> = listing.lines().collect();
+    assert_eq!(names[0], "airlock/manifest.toml");
+    assert!(names[1].starts_with("airlock/signatures/") && names[1].ends_with(".minisig"));
+    assert!(names.contains(&"oci/oci-layout"));
+    assert!(names.contains(&"oci/index.json"));
+    assert!(names.contains(&"vex/default/archive.zip"));
+    // The OCI layout inside is readable by skopeo-style tooling: index → manifest → layer.
+    let x = t.join("x");
+    std::fs::create_dir_all(&x).unwrap();
+    run_ok(
+        Command::new(tool("tar"))
+            .arg("--zstd")
+            .arg("-xf")
+            .arg(&bundle)
+            .arg("-C")
+            .arg(&x),
+    );
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(x.join("oci/index.json")).unwrap()).unwrap();
+    let refs: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            m["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(refs, ["trivy-db:2", "trivy-java-db:1", "trivy-checks:2"]);
+    let m0 = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(x.join("oci/blobs/sha256").join(m0)).unwrap())
+            .unwrap();
+    assert_eq!(manifest["layers"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        manifest["layers"][0]["mediaType"],
+        "application/vnd.aquasec.trivy.db.layer.v1.tar+gzip"
+    );
+    assert_eq!(
+        manifest["layers"][0]["annotations"]["org.opencontainers.image.title"],
+        "db.tar.gz"
+    );
+    let layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:");
+    assert_eq!(
+        std::fs::read(x.join("oci/blobs/sha256").join(layer)).unwrap(),
+        std::fs::read(&inputs.db).unwrap()
+    );
+}

@@ -1,0 +1,298 @@
+//! Shared test harness: a temporary directory per test, the airlock binary,
+//! fixture inputs written to disk, tree hashes, and the reference tools.
+#![allow(dead_code)]
+
+pub mod fixtures;
+pub mod trivy;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use sha2::{Digest, Sha256};
+
+/// A unique temporary directory, removed when the test ends.
+pub struct TestDir {
+    dir: tempfile::TempDir,
+}
+
+impl TestDir {
+    pub fn new() -> Self {
+        TestDir {
+            dir: tempfile::Builder::new()
+                .prefix("airlock-test-")
+                .tempdir()
+                .expect("tempdir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+}
+
+/// The airlock binary under test.
+pub fn airlock_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_airlock"))
+}
+
+/// Runs airlock with `args`; stdin is closed.
+pub fn airlock(args: &[&str]) -> Output {
+    Command::new(airlock_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run airlock")
+}
+
+/// Runs airlock and asserts success; returns stdout.
+pub fn airlock_ok(args: &[&str]) -> String {
+    let out = airlock(args);
+    assert!(
+        out.status.success(),
+        "airlock {args:?} failed ({:?}):\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+/// Runs airlock, asserts the exit code, returns stderr.
+pub fn airlock_fails(args: &[&str], code: i32) -> String {
+    let out = airlock(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "airlock {args:?}: expected exit {code}\nstdout:\n{}\nstderr:\n{stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    stderr
+}
+
+pub fn write(path: &Path, data: &[u8]) {
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p).unwrap();
+    }
+    std::fs::write(path, data).unwrap();
+}
+
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// The published inputs of a full export, written under `dir/inputs`.
+pub struct Inputs {
+    pub db: PathBuf,
+    pub java_db: PathBuf,
+    pub checks: PathBuf,
+    pub vex_manifest: PathBuf,
+    pub vex_archive: PathBuf,
+}
+
+pub fn write_inputs(dir: &Path) -> Inputs {
+    use fixtures::*;
+    let d = dir.join("inputs");
+    let inputs = Inputs {
+        db: d.join("db.tar.gz"),
+        java_db: d.join("javadb.tar.gz"),
+        checks: d.join("bundle.tar.gz"),
+        vex_manifest: d.join("vex-repository.json"),
+        vex_archive: d.join("main.zip"),
+    };
+    write(&inputs.db, &trivy_db_tar_gz(2, UPDATED_AT, NEXT_UPDATE));
+    write(&inputs.java_db, &java_db_tar_gz(UPDATED_AT, NEXT_UPDATE));
+    write(&inputs.checks, &checks_bundle_tar_gz());
+    write(
+        &inputs.vex_manifest,
+        vex_repository_json("https://github.com/aquasecurity/vexhub/archive/refs/heads/main.zip")
+            .as_bytes(),
+    );
+    write(&inputs.vex_archive, &vex_archive_zip());
+    inputs
+}
+
+/// A key pair made by `airlock keygen`; returns (secret, public).
+pub fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let prefix = dir.join(name);
+    airlock_ok(&["keygen", "--out", s(&prefix), "--comment", name]);
+    (
+        dir.join(format!("{name}.key")),
+        dir.join(format!("{name}.pub")),
+    )
+}
+
+pub const CREATED: &str = "2026-11-25T12:00:00Z";
+
+/// Exports every fixture input into `out`.
+pub fn export_all(inputs: &Inputs, key: &Path, out: &Path) -> String {
+    airlock_ok(&[
+        "export",
+        "-o",
+        s(out),
+        "--sign-key",
+        s(key),
+        "--trivy-db",
+        s(&inputs.db),
+        "--java-db",
+        s(&inputs.java_db),
+        "--checks",
+        s(&inputs.checks),
+        "--vex-manifest",
+        s(&inputs.vex_manifest),
+        "--vex-archive",
+        s(&inputs.vex_archive),
+        "--label",
+        "ticket=CHG-1234",
+        "--created",
+        CREATED,
+    ])
+}
+
+/// sha256 of every file (and the kind of every entry) under `root`, so two
+/// calls compare whole trees byte for byte.
+pub fn tree_hash(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    if !root.exists() {
+        return out;
+    }
+    for e in walkdir::WalkDir::new(root).sort_by_file_name() {
+        let e = e.unwrap();
+        let rel = e.path().strip_prefix(root).unwrap().display().to_string();
+        let ft = e.file_type();
+        let v = if ft.is_file() {
+            let mut h = Sha256::new();
+            let mut f = std::fs::File::open(e.path()).unwrap();
+            let mut buf = vec![0u8; 1 << 16];
+            loop {
+                let n = f.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
+            }
+            format!("file {:x}", h.finalize())
+        } else if ft.is_dir() {
+            "dir".to_string()
+        } else {
+            format!("other {:?}", ft)
+        };
+        out.insert(rel, v);
+    }
+    out
+}
+
+/// Finds a reference tool (minisign, signify, tar, python3...). Fails (never
+/// skips) when it is missing: the test command installs them.
+pub fn tool(name: &str) -> PathBuf {
+    for cand in [name, &format!("{name}-openbsd")] {
+        if let Some(path) = std::env::var_os("PATH") {
+            for dir in std::env::split_paths(&path) {
+                let p = dir.join(cand);
+                if p.is_file() {
+                    return p;
+                }
+            }
+        }
+    }
+    panic!(
+        "required tool `{name}` is not installed{}; run scripts/test.sh, which installs it",
+        if std::env::var("CI").as_deref() == Ok("true") {
+            " in CI"
+        } else {
+            ""
+        }
+    );
+}
+
+/// Runs a command and asserts success; returns stdout.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({:?}):\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Decompresses a bundle to its tar bytes.
+pub fn bundle_tar(bundle: &Path) -> Vec<u8> {
+    zstd::stream::decode_all(std::fs::File::open(bundle).unwrap()).unwrap()
+}
+
+/// Compresses tar bytes as a bundle.
+pub fn write_bundle_tar(path: &Path, tar: &[u8]) {
+    let z = zstd::stream::encode_all(tar, 3).unwrap();
+    write(path, &z);
+}
+
+/// Byte offset of the data of entry `name` in tar bytes.
+pub fn tar_entry_offset(tar: &[u8], name: &str) -> (usize, u64) {
+    let mut ar = ::tar::Archive::new(tar);
+    for e in ar.entries().unwrap() {
+        let e = e.unwrap();
+        if e.path().unwrap().to_str() == Some(name) {
+            return (e.raw_file_position() as usize, e.size());
+        }
+    }
+    panic!("no entry {name}");
+}
+
+/// A static HTTP server (python3 -m http.server) on a free loopback port,
+/// killed on drop.
+pub struct HttpServer {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl HttpServer {
+    pub fn serve(dir: &Path) -> Self {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let child = Command::new(tool("python3"))
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+                "--directory",
+            ])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start python3 -m http.server");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return HttpServer { child, port };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("http server on port {port} did not start");
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

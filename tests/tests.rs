@@ -1,0 +1,11 @@
+//! airlock's integration tests: one binary, a temporary directory per test,
+//! the real airlock binary, and the real reference tools (Trivy 0.76,
+//! minisign, signify, GNU tar, a static HTTP server).
+
+mod support;
+
+mod e2e;
+mod export_refusals;
+mod import_refusals;
+mod interop;
+mod vectors;

@@ -237,6 +237,10 @@ pub fn export(
         out.flush().map_err(io("cannot write", &plan.output))?;
         drop(out);
         progress.end();
+        // A bundle is not secret: readable like any file the user writes.
+        tmp.as_file()
+            .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .map_err(io("cannot set permissions on", &plan.output))?;
         tmp.as_file()
             .sync_all()
             .map_err(io("cannot flush", &plan.output))?;

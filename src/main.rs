@@ -98,7 +98,11 @@ fn main() -> ExitCode {
                     "causes": causes,
                     "exit_code": code,
                 });
-                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                let _ = writeln!(
+                    std::io::stdout(),
+                    "{}",
+                    serde_json::to_string_pretty(&v).unwrap_or_default()
+                );
             }
             ExitCode::from(code)
         }

@@ -49,9 +49,9 @@ pub fn run(cli: Cli) -> Result<()> {
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
-    let mut out = io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    writeln!(out)?;
+    let mut text = serde_json::to_string_pretty(value)?;
+    text.push('\n');
+    io::stdout().lock().write_all(text.as_bytes())?;
     Ok(())
 }
 
@@ -192,8 +192,7 @@ fn export(a: ExportArgs) -> Result<()> {
     if a.json {
         print_json(&report)
     } else {
-        show::export(&report);
-        Ok(())
+        Ok(show::export(&mut io::stdout().lock(), &report)?)
     }
 }
 
@@ -214,8 +213,11 @@ fn verify(a: VerifyArgs) -> Result<()> {
             "manifest": verified.manifest,
         }))
     } else {
-        show::verified(&a.bundle, &verified);
-        Ok(())
+        Ok(show::verified(
+            &mut io::stdout().lock(),
+            &a.bundle,
+            &verified,
+        )?)
     }
 }
 
@@ -259,15 +261,15 @@ fn inspect(a: InspectArgs) -> Result<()> {
             "manifest": manifest,
         }))
     } else {
-        show::inspect(
+        Ok(show::inspect(
+            &mut io::stdout().lock(),
             &a.bundle,
             len,
             &sha,
             &manifest,
             &header.signatures,
             signers.as_deref(),
-        );
-        Ok(())
+        )?)
     }
 }
 
@@ -288,7 +290,6 @@ fn import(a: ImportArgs) -> Result<()> {
     if a.json {
         print_json(&report)
     } else {
-        show::imported(&report);
-        Ok(())
+        Ok(show::imported(&mut io::stdout().lock(), &report)?)
     }
 }

@@ -1,5 +1,6 @@
 //! Human-readable reports.
 
+use std::io::{self, Write};
 use std::path::Path;
 
 use airlock::bundle::reader::Verified;
@@ -24,41 +25,47 @@ fn bytes(n: u64) -> String {
     }
 }
 
-fn contents(m: &Manifest) {
+fn contents(w: &mut dyn Write, m: &Manifest) -> io::Result<()> {
     for a in &m.artifacts {
-        println!(
+        writeln!(
+            w,
             "  {:<9} {} ({}) layer {}",
             a.kind.to_string(),
             a.layer.title,
             bytes(a.layer.size),
             a.layer.digest
-        );
+        )?;
         if let Some(db) = &a.database {
-            println!(
+            writeln!(
+                w,
                 "            schema {}  UpdatedAt {}  NextUpdate {}",
                 db.schema_version, db.updated_at, db.next_update
-            );
-            println!(
+            )?;
+            writeln!(
+                w,
                 "            {} {} sha256 {}",
                 db.file,
                 bytes(db.size),
                 db.sha256
-            );
+            )?;
         }
         if let Some(c) = &a.checks {
-            println!(
+            writeln!(
+                w,
                 "            checks major {}  version {}",
                 c.major_version,
                 c.version.as_deref().unwrap_or("(not recorded)")
-            );
+            )?;
         }
-        println!(
+        writeln!(
+            w,
             "            manifest {}  from {}",
             a.manifest_digest, a.source
-        );
+        )?;
     }
     for v in &m.vex {
-        println!(
+        writeln!(
+            w,
             "  vex       {:?} ({}) {} archive, folder {:?}, {} packages, updated_at {}",
             v.name,
             v.title,
@@ -70,152 +77,186 @@ fn contents(m: &Manifest) {
             } else {
                 &v.updated_at
             }
-        );
-        println!("            from {}", v.source);
+        )?;
+        writeln!(w, "            from {}", v.source)?;
     }
+    Ok(())
 }
 
-fn labels(m: &Manifest) {
+fn labels(w: &mut dyn Write, m: &Manifest) -> io::Result<()> {
     if !m.labels.is_empty() {
         let l: Vec<String> = m.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        println!("labels: {}", l.join(", "));
+        writeln!(w, "labels: {}", l.join(", "))?;
     }
+    Ok(())
 }
 
-pub fn export(r: &ExportReport) {
-    println!(
+pub fn export(w: &mut dyn Write, r: &ExportReport) -> io::Result<()> {
+    writeln!(
+        w,
         "wrote {} ({}, sha256 {})",
         r.output.display(),
         bytes(r.size),
         r.sha256
-    );
-    println!(
+    )?;
+    writeln!(
+        w,
         "manifest sha256 {}, signed by key {}",
         r.manifest_sha256,
         r.signed_by.join(", key ")
-    );
-    labels(&r.manifest);
-    contents(&r.manifest);
+    )?;
+    labels(w, &r.manifest)?;
+    contents(w, &r.manifest)?;
+    Ok(())
 }
 
-fn signers(s: &[SignerReport]) {
+fn signers(w: &mut dyn Write, s: &[SignerReport]) -> io::Result<()> {
     for r in s {
         let status = match (r.trusted, r.verified) {
             (true, true) => "valid, trusted key",
             (true, false) => "INVALID",
             (false, _) => "key not trusted here, not counted",
         };
-        println!(
+        writeln!(
+            w,
             "  key {}: {status}; trusted comment: {}",
             r.key_id, r.trusted_comment
-        );
+        )?;
     }
+    Ok(())
 }
 
-pub fn verified(path: &Path, v: &Verified) {
-    println!(
+pub fn verified(w: &mut dyn Write, path: &Path, v: &Verified) -> io::Result<()> {
+    writeln!(
+        w,
         "OK: {} verified: every signature and all {} payloads check out",
         path.display(),
         v.manifest.payloads.len()
-    );
-    println!(
+    )?;
+    writeln!(
+        w,
         "manifest sha256 {}, created {}",
         v.manifest_sha256, v.manifest.created
-    );
-    signers(&v.signers);
-    labels(&v.manifest);
-    contents(&v.manifest);
+    )?;
+    signers(w, &v.signers)?;
+    labels(w, &v.manifest)?;
+    contents(w, &v.manifest)?;
+    Ok(())
 }
 
 pub fn inspect(
+    w: &mut dyn Write,
     path: &Path,
     size: u64,
     sha: &str,
     m: &Manifest,
     sigs: &[Signature],
     judged: Option<&[SignerReport]>,
-) {
-    println!("bundle:   {} ({})", path.display(), bytes(size));
-    println!(
+) -> io::Result<()> {
+    writeln!(w, "bundle:   {} ({})", path.display(), bytes(size))?;
+    writeln!(
+        w,
         "format:   {} {}, created {}, by {}",
         m.format, m.format_version, m.created, m.generator
-    );
-    println!("manifest: sha256 {sha}");
-    labels(m);
+    )?;
+    writeln!(w, "manifest: sha256 {sha}")?;
+    labels(w, &m)?;
     match judged {
         Some(j) => {
-            println!("signatures (checked against the given keys):");
-            signers(j);
+            writeln!(w, "signatures (checked against the given keys):")?;
+            signers(w, j)?;
         }
         None => {
-            println!(
+            writeln!(
+                w,
                 "signatures (NOT checked: pass --key to check them; this listing is unverified):"
-            );
+            )?;
             for s in sigs {
-                println!(
+                writeln!(
+                    w,
                     "  key {}: trusted comment: {}",
                     s.key_id(),
                     s.trusted_comment()
-                );
+                )?;
             }
         }
     }
-    println!("contents:");
-    contents(m);
+    writeln!(w, "contents:")?;
+    contents(w, &m)?;
     let total: u64 = m.payloads.iter().map(|p| p.size).sum();
-    println!("payloads: {} entries, {}", m.payloads.len(), bytes(total));
+    writeln!(
+        w,
+        "payloads: {} entries, {}",
+        m.payloads.len(),
+        bytes(total)
+    )?;
+    Ok(())
 }
 
-pub fn imported(r: &ImportReport) {
-    println!(
+pub fn imported(w: &mut dyn Write, r: &ImportReport) -> io::Result<()> {
+    writeln!(
+        w,
         "verified bundle (manifest sha256 {}, created {})",
         r.manifest_sha256, r.created
-    );
-    signers(&r.signers);
-    labels_map(&r.labels);
-    println!("installed into {}:", r.cache_dir.display());
+    )?;
+    signers(w, &r.signers)?;
+    labels_map(w, &r.labels)?;
+    writeln!(w, "installed into {}:", r.cache_dir.display())?;
     for c in &r.components {
         let verb = if c.replaced { "replaced" } else { "new" };
         match (&c.schema_version, &c.updated_at, &c.next_update) {
-            (Some(s), Some(u), Some(n)) => println!(
+            (Some(s), Some(u), Some(n)) => writeln!(
+                w,
                 "  {:<9} {} ({verb}): schema {s}, UpdatedAt {u}, NextUpdate {n}",
                 c.kind.to_string(),
                 c.path.display()
-            ),
-            _ => println!("  {:<9} {} ({verb})", c.kind.to_string(), c.path.display()),
+            )?,
+            _ => writeln!(
+                w,
+                "  {:<9} {} ({verb})",
+                c.kind.to_string(),
+                c.path.display()
+            )?,
         }
     }
     for v in &r.vex {
         let verb = if v.replaced { "replaced" } else { "new" };
-        println!(
+        writeln!(
+            w,
             "  vex       {} ({verb}): {} packages",
             v.cache_path.display(),
             v.packages
-        );
+        )?;
         if let Some(d) = &v.static_dir {
-            println!(
+            writeln!(
+                w,
                 "            static repository {} served as {}",
                 d.display(),
                 v.repository_url
-            );
+            )?;
         }
     }
-    println!();
-    println!("Scan with this cache (no network needed):");
-    println!("  trivy image {} <image>", r.trivy_flags.join(" "));
+    writeln!(w)?;
+    writeln!(w, "Scan with this cache (no network needed):")?;
+    writeln!(w, "  trivy image {} <image>", r.trivy_flags.join(" "))?;
     if let Some(yaml) = &r.repository_yaml {
-        println!();
-        println!("VEX: Trivy reads repository.yaml from $XDG_DATA_HOME/.trivy/vex/ (else ~/.trivy/vex/);");
-        println!("a repository named \"default\" works without one. Entries for this import:");
+        writeln!(w)?;
+        writeln!(w, "VEX: Trivy reads repository.yaml from $XDG_DATA_HOME/.trivy/vex/ (else ~/.trivy/vex/);")?;
+        writeln!(
+            w,
+            "a repository named \"default\" works without one. Entries for this import:"
+        )?;
         for line in yaml.lines() {
-            println!("  {line}");
+            writeln!(w, "  {line}")?;
         }
     }
+    Ok(())
 }
 
-fn labels_map(l: &std::collections::BTreeMap<String, String>) {
+fn labels_map(w: &mut dyn Write, l: &std::collections::BTreeMap<String, String>) -> io::Result<()> {
     if !l.is_empty() {
         let v: Vec<String> = l.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        println!("labels: {}", v.join(", "));
+        writeln!(w, "labels: {}", v.join(", "))?;
     }
+    Ok(())
 }

@@ -149,7 +149,7 @@ fn database(kind: ArtifactKind, dir: &Path, workdir: &Path) -> Result<Prepared, 
         kind,
         &out,
         built(out.clone()),
-        format!("cache {}", dir.display()),
+        format!("trivy cache: {}/", db_dir(kind)),
         None,
         None,
     )
@@ -228,7 +228,7 @@ fn checks(policy: &Path, workdir: &Path) -> Result<Prepared, SourceError> {
         ArtifactKind::Checks,
         &out,
         built(out.clone()),
-        format!("cache {}", policy.display()),
+        "trivy cache: policy/".to_string(),
         Some(checks),
         digest,
     )
@@ -268,6 +268,6 @@ fn vex_repo(repo: &Path, workdir: &Path) -> Result<Prepared, SourceError> {
         bytes,
         &out,
         built(out.clone()),
-        format!("cache {}", repo.display()),
+        format!("trivy cache: vex/repositories/{name}/"),
     )
 }

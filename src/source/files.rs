@@ -55,7 +55,7 @@ pub fn layer_file(
         kind,
         path,
         Content::File(path.to_path_buf()),
-        format!("file {}", path.display()),
+        format!("file: {}", file_name(path)),
         checks,
         None,
     )
@@ -110,7 +110,7 @@ pub fn vex_files(name: &str, manifest: &Path, archive: &Path) -> Result<Prepared
         bytes,
         archive,
         Content::File(archive.to_path_buf()),
-        format!("files {} + {}", manifest.display(), archive.display()),
+        format!("files: {} + {}", file_name(manifest), file_name(archive)),
     )
 }
 
@@ -204,4 +204,13 @@ fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 /// A built file's content handle.
 pub(crate) fn built(path: PathBuf) -> Content {
     Content::Built(Rc::new(path))
+}
+
+/// The file name alone: the manifest records where an input came from
+/// without the connected host's directory layout (and so stays the same
+/// wherever the same files are exported from).
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| p.display().to_string())
 }

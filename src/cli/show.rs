@@ -160,7 +160,7 @@ pub fn inspect(
         m.format, m.format_version, m.created, m.generator
     )?;
     writeln!(w, "manifest: sha256 {sha}")?;
-    labels(w, &m)?;
+    labels(w, m)?;
     match judged {
         Some(j) => {
             writeln!(w, "signatures (checked against the given keys):")?;
@@ -182,7 +182,7 @@ pub fn inspect(
         }
     }
     writeln!(w, "contents:")?;
-    contents(w, &m)?;
+    contents(w, m)?;
     let total: u64 = m.payloads.iter().map(|p| p.size).sum();
     writeln!(
         w,

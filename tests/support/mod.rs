@@ -276,9 +276,11 @@ impl HttpServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("start python3 -m http.server");
+        // From here on Drop kills and reaps the server, whatever happens.
+        let server = HttpServer { child, port };
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return HttpServer { child, port };
+                return server;
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }

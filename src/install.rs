@@ -34,7 +34,7 @@ use crate::bundle::reader::{
 use crate::manifest::{ArtifactKind, Manifest, Payload};
 use crate::policy::{SignerReport, TrustPolicy};
 use crate::target::{trivy_cache, vex_repo};
-use crate::unpack::{Limits, Sink};
+use crate::unpack::{Discard, Limits, Sink};
 
 /// Prefix of staging directories (leftovers of a crash are removed by the
 /// next import).
@@ -262,8 +262,25 @@ fn staging(dir: &Path) -> Result<tempfile::TempDir, ImportError> {
         .map_err(ioe("cannot create a staging directory in", dir))
 }
 
-struct Installer<'a> {
-    opts: &'a ImportOptions,
+/// Where checked content goes: a staging area (import), or nowhere (verify).
+enum Mode<'a> {
+    /// Import into these directories.
+    Install(&'a ImportOptions),
+    /// Check only; write nothing that outlives the process.
+    Check,
+}
+
+/// A stored VEX archive: zip needs random access, so archives are kept in a
+/// file (in staging for import, an unlinked temporary file for verify) and
+/// extracted once their digest has been verified.
+struct StoredArchive {
+    file: File,
+}
+
+/// Collects what a bundle's payloads yield, checks it against the signed
+/// manifest, and (in install mode) stages it.
+struct Collector<'a> {
+    mode: Mode<'a>,
     lock: Option<CacheLock>,
     cache_stage: Option<tempfile::TempDir>,
     vex_stage: Option<tempfile::TempDir>,
@@ -271,32 +288,61 @@ struct Installer<'a> {
     layers: BTreeMap<ArtifactKind, LayerContents>,
     oci_manifests: BTreeMap<String, Vec<u8>>,
     vex_manifests: BTreeMap<String, Vec<u8>>,
-    vex_archives: BTreeMap<String, PathBuf>,
+    vex_archives: BTreeMap<String, StoredArchive>,
 }
 
-impl Installer<'_> {
-    fn cache_stage(&self) -> &Path {
-        self.cache_stage
-            .as_ref()
-            .expect("staging exists after start")
-            .path()
-    }
-
-    /// Where a VEX repository's archive is stored while staging: in the
-    /// static directory's staging area if there is one (it ends up there),
-    /// else in the cache's.
-    fn archive_path(&self, name: &str, format: &str) -> PathBuf {
-        match &self.vex_stage {
-            Some(s) => s.path().join(name).join(vex_repo::archive_file(format)),
-            None => self
-                .cache_stage()
-                .join("vex-archives")
-                .join(format!("{name}.{format}")),
+impl<'a> Collector<'a> {
+    fn new(mode: Mode<'a>) -> Self {
+        Collector {
+            mode,
+            lock: None,
+            cache_stage: None,
+            vex_stage: None,
+            manifest: None,
+            layers: BTreeMap::new(),
+            oci_manifests: BTreeMap::new(),
+            vex_manifests: BTreeMap::new(),
+            vex_archives: BTreeMap::new(),
         }
     }
+
+    /// The cache staging directory (install mode only).
+    fn cache_stage(&self) -> Option<&Path> {
+        self.cache_stage.as_ref().map(|s| s.path())
+    }
+
+    /// Creates the file a VEX archive is stored in.
+    fn archive_file(&self, name: &str, format: &str) -> Result<File, ImportError> {
+        let path = match (&self.vex_stage, self.cache_stage()) {
+            // It ends up in the static directory: store it there directly.
+            (Some(s), _) => s.path().join(name).join(vex_repo::archive_file(format)),
+            (None, Some(stage)) => stage.join("vex-archives").join(format!("{name}.{format}")),
+            (None, None) => {
+                return tempfile::tempfile().map_err(ioe(
+                    "cannot create a temporary file in",
+                    &std::env::temp_dir(),
+                ))
+            }
+        };
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&path)
+            .map_err(ioe("cannot create", &path))
+    }
 }
 
-impl PayloadVisitor for Installer<'_> {
+fn read_document(data: &mut dyn Read, max: u64, what: String) -> Result<Vec<u8>, ImportError> {
+    let mut bytes = Vec::new();
+    data.take(max)
+        .read_to_end(&mut bytes)
+        .map_err(|e| ImportError::Inconsistent(format!("cannot read {what}: {e}")))?;
+    Ok(bytes)
+}
+
+impl PayloadVisitor for Collector<'_> {
     type Error = ImportError;
 
     fn start(&mut self, bundle: &Verified) -> Result<(), ImportError> {
@@ -316,28 +362,30 @@ impl PayloadVisitor for Installer<'_> {
                 }
             }
         }
-        let cache = &self.opts.cache_dir;
+        self.manifest = Some(m.clone());
+        let Mode::Install(opts) = self.mode else {
+            return Ok(());
+        };
+        let cache = &opts.cache_dir;
         fs::create_dir_all(cache).map_err(ioe("cannot create the cache directory", cache))?;
         self.lock = Some(lock(cache)?);
         remove_leftovers(cache)?;
-        self.cache_stage = Some(staging(cache)?);
-        if let Some(dir) = &self.opts.vex_dir {
-            if !m.vex.is_empty() {
-                fs::create_dir_all(dir).map_err(ioe("cannot create the VEX directory", dir))?;
-                remove_leftovers(dir)?;
-                let stage = staging(dir)?;
-                for v in &m.vex {
-                    let p = stage.path().join(&v.name);
-                    fs::create_dir_all(&p).map_err(ioe("cannot create", &p))?;
-                }
-                self.vex_stage = Some(stage);
-            }
-        }
-        if !m.vex.is_empty() && self.vex_stage.is_none() {
-            let p = self.cache_stage().join("vex-archives");
+        let stage = staging(cache)?;
+        if !m.vex.is_empty() {
+            let p = stage.path().join("vex-archives");
             fs::create_dir_all(&p).map_err(ioe("cannot create", &p))?;
         }
-        self.manifest = Some(m.clone());
+        self.cache_stage = Some(stage);
+        if let (Some(dir), false) = (&opts.vex_dir, m.vex.is_empty()) {
+            fs::create_dir_all(dir).map_err(ioe("cannot create the VEX directory", dir))?;
+            remove_leftovers(dir)?;
+            let stage = staging(dir)?;
+            for v in &m.vex {
+                let p = stage.path().join(&v.name);
+                fs::create_dir_all(&p).map_err(ioe("cannot create", &p))?;
+            }
+            self.vex_stage = Some(stage);
+        }
         Ok(())
     }
 
@@ -353,57 +401,138 @@ impl PayloadVisitor for Installer<'_> {
             .find(|a| Manifest::blob_path(&a.layer.digest) == payload.path)
         {
             let kind = a.kind;
-            let root = self
-                .cache_stage()
-                .join(trivy_cache::component(kind))
-                .join(trivy_cache::layer_dir(kind));
-            fs::create_dir_all(&root).map_err(ioe("cannot create", &root))?;
             let limits = Limits::declared(a.unpacked.size, a.unpacked.files);
-            let contents = artifact::scan_layer(kind, data, limits, &mut DirSink { root })
-                .map_err(|source| ImportError::Artifact { kind, source })?;
+            let contents = match self.cache_stage() {
+                Some(stage) => {
+                    let root = stage
+                        .join(trivy_cache::component(kind))
+                        .join(trivy_cache::layer_dir(kind));
+                    fs::create_dir_all(&root).map_err(ioe("cannot create", &root))?;
+                    artifact::scan_layer(kind, data, limits, &mut DirSink { root })
+                }
+                None => artifact::scan_layer(kind, data, limits, &mut Discard),
+            }
+            .map_err(|source| ImportError::Artifact { kind, source })?;
             self.layers.insert(kind, contents);
-            return Ok(());
-        }
-        if let Some(a) = m
+        } else if let Some(a) = m
             .artifacts
             .iter()
             .find(|a| Manifest::blob_path(&a.manifest_digest) == payload.path)
         {
-            let mut bytes = Vec::new();
-            data.take(1 << 20).read_to_end(&mut bytes).map_err(|e| {
-                ImportError::Inconsistent(format!(
-                    "cannot read the OCI manifest of {}: {e}",
-                    a.kind
-                ))
-            })?;
+            let bytes = read_document(data, 1 << 20, format!("the OCI manifest of {}", a.kind))?;
             self.oci_manifests.insert(a.manifest_digest.clone(), bytes);
-            return Ok(());
-        }
-        if let Some(v) = m.vex.iter().find(|v| v.manifest_path == payload.path) {
-            let mut bytes = Vec::new();
-            data.take(vex::MAX_MANIFEST)
-                .read_to_end(&mut bytes)
-                .map_err(|e| {
-                    ImportError::Inconsistent(format!(
-                        "cannot read vex-repository.json of {:?}: {e}",
-                        v.name
-                    ))
-                })?;
+        } else if let Some(v) = m.vex.iter().find(|v| v.manifest_path == payload.path) {
+            let bytes = read_document(
+                data,
+                vex::MAX_MANIFEST,
+                format!("vex-repository.json of {:?}", v.name),
+            )?;
             self.vex_manifests.insert(v.name.clone(), bytes);
-            return Ok(());
-        }
-        if let Some(v) = m.vex.iter().find(|v| v.archive_path == payload.path) {
-            let path = self.archive_path(&v.name, &v.archive_format);
-            write_new(&path, data).map_err(|e| {
-                if e.kind() == io::ErrorKind::InvalidData {
-                    ImportError::Inconsistent(e.to_string())
-                } else {
-                    ioe("cannot write", &path)(e)
-                }
+        } else if let Some(v) = m.vex.iter().find(|v| v.archive_path == payload.path) {
+            let name = v.name.clone();
+            let file = self.archive_file(&name, &v.archive_format)?;
+            let mut w = BufWriter::with_capacity(1 << 20, file);
+            io::copy(data, &mut w).map_err(|e| match e.kind() {
+                io::ErrorKind::InvalidData => ImportError::Inconsistent(e.to_string()),
+                _ => ImportError::Io {
+                    what: "cannot store the VEX archive of",
+                    path: PathBuf::from(&name),
+                    source: e,
+                },
             })?;
-            self.vex_archives.insert(v.name.clone(), path);
+            let file = w.into_inner().map_err(|e| ImportError::Io {
+                what: "cannot store the VEX archive of",
+                path: PathBuf::from(&name),
+                source: e.into_error(),
+            })?;
+            file.sync_all()
+                .map_err(ioe("cannot flush the VEX archive of", Path::new(&name)))?;
+            self.vex_archives.insert(name, StoredArchive { file });
         }
         Ok(())
+    }
+}
+
+/// What a checked VEX repository yields.
+struct CheckedVex {
+    name: String,
+    packages: u64,
+}
+
+impl Collector<'_> {
+    /// Checks everything collected against the signed manifest (after the
+    /// reader proved every byte); in install mode extracts the VEX trees into
+    /// staging on the way.
+    fn check(&mut self, m: &Manifest) -> Result<Vec<CheckedVex>, ImportError> {
+        for a in &m.artifacts {
+            check_layer(a, self.layers.get(&a.kind))?;
+            check_oci_manifest(a, self.oci_manifests.get(&a.manifest_digest))?;
+        }
+        let mut out = Vec::new();
+        for v in &m.vex {
+            let missing = |what: &str| {
+                ImportError::Inconsistent(format!(
+                    "{what} of VEX repository {:?} was never read",
+                    v.name
+                ))
+            };
+            let original = self
+                .vex_manifests
+                .get(&v.name)
+                .ok_or_else(|| missing("vex-repository.json"))?;
+            let parsed = vex::parse_manifest(original).map_err(|source| ImportError::Vex {
+                name: v.name.clone(),
+                source,
+            })?;
+            if parsed.subdir != v.subdir {
+                return Err(ImportError::Inconsistent(format!(
+                    "VEX repository {:?}: location folder {:?} differs from the manifest's {:?}",
+                    v.name, parsed.subdir, v.subdir
+                )));
+            }
+            let format = ArchiveFormat::from_name(&v.archive_format).ok_or_else(|| {
+                ImportError::Inconsistent(format!("unknown archive format {:?}", v.archive_format))
+            })?;
+            let archive = self
+                .vex_archives
+                .get_mut(&v.name)
+                .ok_or_else(|| missing("the archive"))?;
+            let limits = Limits::declared(v.unpacked.size, v.unpacked.files);
+            let reader = io::BufReader::new(&mut archive.file);
+            let scanned = match self.cache_stage.as_ref() {
+                Some(stage) => {
+                    let tree = stage
+                        .path()
+                        .join(trivy_cache::VEX_REPOSITORIES)
+                        .join(&v.name)
+                        .join(vex::SPEC_VERSION);
+                    fs::create_dir_all(&tree).map_err(ioe("cannot create", &tree))?;
+                    vex::scan_archive(
+                        format,
+                        reader,
+                        &v.subdir,
+                        limits,
+                        &mut DirSink { root: tree },
+                    )
+                }
+                None => vex::scan_archive(format, reader, &v.subdir, limits, &mut Discard),
+            }
+            .map_err(|source| ImportError::Vex {
+                name: v.name.clone(),
+                source,
+            })?;
+            if scanned.unpacked != v.unpacked || scanned.packages != v.packages {
+                return Err(ImportError::Inconsistent(format!(
+                    "VEX repository {:?} holds {} files / {} packages, the manifest says {} / {}",
+                    v.name, scanned.unpacked.files, scanned.packages, v.unpacked.files, v.packages
+                )));
+            }
+            out.push(CheckedVex {
+                name: v.name.clone(),
+                packages: scanned.packages,
+            });
+        }
+        Ok(out)
     }
 }
 
@@ -411,29 +540,190 @@ impl PayloadVisitor for Installer<'_> {
 ///
 /// # Errors
 /// Any refusal leaves the cache and the VEX directory as they were (only a
-/// lock file and, for a new cache, the empty directory may remain).
+/// lock file and, for a new cache or VEX directory, the empty directory may
+/// remain).
 pub fn import<R: Read>(
     bundle: R,
     policy: &TrustPolicy,
     opts: &ImportOptions,
 ) -> Result<ImportReport, ImportError> {
-    let mut inst = Installer {
-        opts,
-        lock: None,
-        cache_stage: None,
-        vex_stage: None,
-        manifest: None,
-        layers: BTreeMap::new(),
-        oci_manifests: BTreeMap::new(),
-        vex_manifests: BTreeMap::new(),
-        vex_archives: BTreeMap::new(),
+    let mut collector = Collector::new(Mode::Install(opts));
+    let verified = read_all(bundle, policy, &mut collector)?;
+    let checked = collector.check(&verified.manifest)?;
+    install(collector, opts, &verified, checked)
+}
+
+/// Verifies every signature and every byte of a bundle, and checks its
+/// content exactly as import would, writing nothing (a VEX archive is held
+/// in an unlinked temporary file while it is checked).
+pub fn verify<R: Read>(bundle: R, policy: &TrustPolicy) -> Result<Verified, ImportError> {
+    let mut collector = Collector::new(Mode::Check);
+    let verified = read_all(bundle, policy, &mut collector)?;
+    collector.check(&verified.manifest)?;
+    Ok(verified)
+}
+
+fn read_all<R: Read>(
+    bundle: R,
+    policy: &TrustPolicy,
+    collector: &mut Collector<'_>,
+) -> Result<Verified, ImportError> {
+    match reader::read(bundle, policy, collector) {
+        Ok(v) => Ok(v),
+        Err(ReadError::Bundle(e)) => Err(ImportError::Bundle(e)),
+        Err(ReadError::Visitor(e)) => Err(e),
+    }
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ImportError> {
+    write_new(path, &mut &bytes[..]).map_err(ioe("cannot write", path))
+}
+
+/// Writes Trivy's metadata into the staged components, flushes them, and
+/// swaps them in.
+fn install(
+    collector: Collector<'_>,
+    opts: &ImportOptions,
+    verified: &Verified,
+    checked: Vec<CheckedVex>,
+) -> Result<ImportReport, ImportError> {
+    let m = &verified.manifest;
+    let stage = collector
+        .cache_stage()
+        .expect("install mode has a staging area")
+        .to_path_buf();
+
+    for a in &m.artifacts {
+        let meta_path = stage
+            .join(trivy_cache::component(a.kind))
+            .join("metadata.json");
+        let published = collector
+            .layers
+            .get(&a.kind)
+            .and_then(|l| l.metadata.as_ref());
+        let bytes = match (&a.checks, published) {
+            (None, Some(meta)) => trivy_cache::db_metadata(meta, opts.now),
+            (Some(c), _) => {
+                trivy_cache::policy_metadata(&a.manifest_digest, c.major_version, opts.now)
+            }
+            (None, None) => {
+                return Err(ImportError::Inconsistent(format!(
+                    "{} lacks its metadata",
+                    a.kind
+                )))
+            }
+        };
+        // The layer's own metadata.json gives way to the one Trivy keeps.
+        if meta_path.exists() {
+            fs::remove_file(&meta_path).map_err(ioe("cannot replace", &meta_path))?;
+        }
+        write_file(&meta_path, &bytes)?;
+    }
+
+    let base_url = match (&opts.vex_url, &opts.vex_dir) {
+        (Some(u), _) => Some(u.trim_end_matches('/').to_string()),
+        (None, Some(d)) => Some(vex_repo::file_url(&absolute(d)?)),
+        (None, None) => None,
     };
-    let verified = match reader::read(bundle, policy, &mut inst) {
-        Ok(v) => v,
-        Err(ReadError::Bundle(e)) => return Err(ImportError::Bundle(e)),
-        Err(ReadError::Visitor(e)) => return Err(e),
-    };
-    finish(inst, verified)
+    let mut repo_urls = BTreeMap::new();
+    for v in &m.vex {
+        let original = &collector.vex_manifests[&v.name];
+        let repo_dir = stage.join(trivy_cache::VEX_REPOSITORIES).join(&v.name);
+        let (manifest_bytes, location, repo_url) = match &base_url {
+            Some(base) => {
+                let loc = vex_repo::location(base, &v.name, &v.archive_format, &v.subdir);
+                let rewritten =
+                    vex::rewrite_location(original, &loc).map_err(|source| ImportError::Vex {
+                        name: v.name.clone(),
+                        source,
+                    })?;
+                (rewritten, loc, vex_repo::repository_url(base, &v.name))
+            }
+            None => (
+                original.clone(),
+                v.original_location.clone(),
+                vex::split_location(&v.original_location).0,
+            ),
+        };
+        write_file(&repo_dir.join("vex-repository.json"), &manifest_bytes)?;
+        write_file(
+            &repo_dir.join("cache.json"),
+            &trivy_cache::vex_cache_json(opts.now, &location),
+        )?;
+        if let Some(vs) = &collector.vex_stage {
+            let wk = vs.path().join(&v.name).join(".well-known");
+            fs::create_dir_all(&wk).map_err(ioe("cannot create", &wk))?;
+            write_file(&wk.join("vex-repository.json"), &manifest_bytes)?;
+        }
+        repo_urls.insert(v.name.clone(), repo_url);
+    }
+
+    // Everything is staged and checked: flush, then swap component by component.
+    fsync_tree(&stage)?;
+    if let Some(vs) = &collector.vex_stage {
+        fsync_tree(vs.path())?;
+    }
+    let mut components = Vec::new();
+    for a in &m.artifacts {
+        let name = trivy_cache::component(a.kind);
+        let live = opts.cache_dir.join(name);
+        let replaced = swap_in(&stage.join(name), &live)?;
+        components.push(InstalledComponent {
+            kind: a.kind,
+            path: live,
+            replaced,
+            schema_version: a.database.as_ref().map(|d| d.schema_version),
+            updated_at: a.database.as_ref().map(|d| d.updated_at.clone()),
+            next_update: a.database.as_ref().map(|d| d.next_update.clone()),
+            manifest_digest: a.manifest_digest.clone(),
+        });
+    }
+    let mut vex_report = Vec::new();
+    for c in checked {
+        let rel = Path::new(trivy_cache::VEX_REPOSITORIES).join(&c.name);
+        let live = opts.cache_dir.join(&rel);
+        let replaced = swap_in(&stage.join(&rel), &live)?;
+        let static_dir = match (&collector.vex_stage, &opts.vex_dir) {
+            (Some(vs), Some(dir)) => {
+                let live_static = dir.join(&c.name);
+                swap_in(&vs.path().join(&c.name), &live_static)?;
+                Some(live_static)
+            }
+            _ => None,
+        };
+        vex_report.push(InstalledVex {
+            repository_url: repo_urls.remove(&c.name).unwrap_or_default(),
+            name: c.name,
+            cache_path: live,
+            replaced,
+            static_dir,
+            packages: c.packages,
+        });
+    }
+    // Removes the staging areas (now holding the previous generation) and
+    // releases the lock.
+    drop(collector);
+
+    let cache_abs = absolute(&opts.cache_dir)?;
+    let repository_yaml = (!vex_report.is_empty()).then(|| {
+        trivy_cache::repository_yaml(
+            &vex_report
+                .iter()
+                .map(|v| (v.name.clone(), v.repository_url.clone()))
+                .collect::<Vec<_>>(),
+        )
+    });
+    Ok(ImportReport {
+        manifest_sha256: verified.manifest_sha256.hex(),
+        created: m.created.clone(),
+        labels: m.labels.clone(),
+        signers: verified.signers.clone(),
+        cache_dir: cache_abs.clone(),
+        trivy_flags: trivy_cache::trivy_flags(&cache_abs, !vex_report.is_empty()),
+        components,
+        vex: vex_report,
+        repository_yaml,
+    })
 }
 
 fn check_layer(
@@ -554,243 +844,6 @@ fn exchange(a: &Path, b: &Path) -> io::Result<()> {
     }
 }
 
-fn finish(inst: Installer<'_>, verified: Verified) -> Result<ImportReport, ImportError> {
-    let opts = inst.opts;
-    let m = &verified.manifest;
-    let stage = inst.cache_stage().to_path_buf();
-
-    for a in &m.artifacts {
-        check_layer(a, inst.layers.get(&a.kind))?;
-        check_oci_manifest(a, inst.oci_manifests.get(&a.manifest_digest))?;
-        let comp = stage.join(trivy_cache::component(a.kind));
-        let meta_path = comp.join("metadata.json");
-        let bytes = match (
-            &a.database,
-            &a.checks,
-            inst.layers.get(&a.kind).and_then(|l| l.metadata.as_ref()),
-        ) {
-            (Some(_), _, Some(meta)) => trivy_cache::db_metadata(meta, opts.now),
-            (None, Some(c), _) => {
-                trivy_cache::policy_metadata(&a.manifest_digest, c.major_version, opts.now)
-            }
-            _ => {
-                return Err(ImportError::Inconsistent(format!(
-                    "{} lacks its metadata",
-                    a.kind
-                )))
-            }
-        };
-        // The layer's own metadata.json is replaced by the one Trivy keeps.
-        if meta_path.exists() {
-            fs::remove_file(&meta_path).map_err(ioe("cannot replace", &meta_path))?;
-        }
-        write_new(&meta_path, &mut bytes.as_slice()).map_err(ioe("cannot write", &meta_path))?;
-    }
-
-    let base_url = match (&opts.vex_url, &opts.vex_dir) {
-        (Some(u), _) => Some(u.trim_end_matches('/').to_string()),
-        (None, Some(d)) => Some(vex_repo::file_url(&absolute(d)?)),
-        (None, None) => None,
-    };
-    let mut vex_urls = Vec::new();
-    for v in &m.vex {
-        let archive = inst.vex_archives.get(&v.name).ok_or_else(|| {
-            ImportError::Inconsistent(format!("VEX archive of {:?} was never read", v.name))
-        })?;
-        let original = inst.vex_manifests.get(&v.name).ok_or_else(|| {
-            ImportError::Inconsistent(format!(
-                "vex-repository.json of {:?} was never read",
-                v.name
-            ))
-        })?;
-        let parsed = vex::parse_manifest(original).map_err(|source| ImportError::Vex {
-            name: v.name.clone(),
-            source,
-        })?;
-        if parsed.subdir != v.subdir {
-            return Err(ImportError::Inconsistent(format!(
-                "VEX repository {:?}: location folder {:?} differs from the manifest's {:?}",
-                v.name, parsed.subdir, v.subdir
-            )));
-        }
-        let format = ArchiveFormat::from_name(&v.archive_format).ok_or_else(|| {
-            ImportError::Inconsistent(format!("unknown archive format {:?}", v.archive_format))
-        })?;
-        let repo_dir = stage.join(trivy_cache::VEX_REPOSITORIES).join(&v.name);
-        let tree = repo_dir.join(vex::SPEC_VERSION);
-        fs::create_dir_all(&tree).map_err(ioe("cannot create", &tree))?;
-        let file = File::open(archive).map_err(ioe("cannot open", archive))?;
-        let contents = vex::scan_archive(
-            format,
-            io::BufReader::new(file),
-            &v.subdir,
-            Limits::declared(v.unpacked.size, v.unpacked.files),
-            &mut DirSink { root: tree },
-        )
-        .map_err(|source| ImportError::Vex {
-            name: v.name.clone(),
-            source,
-        })?;
-        if contents.unpacked != v.unpacked || contents.packages != v.packages {
-            return Err(ImportError::Inconsistent(format!(
-                "VEX repository {:?} holds {} files / {} packages, the manifest says {} / {}",
-                v.name, contents.unpacked.files, contents.packages, v.unpacked.files, v.packages
-            )));
-        }
-        let (manifest_bytes, location, repo_url) = match &base_url {
-            Some(base) => {
-                let loc = vex_repo::location(base, &v.name, &v.archive_format, &v.subdir);
-                let rewritten =
-                    vex::rewrite_location(original, &loc).map_err(|source| ImportError::Vex {
-                        name: v.name.clone(),
-                        source,
-                    })?;
-                (rewritten, loc, vex_repo::repository_url(base, &v.name))
-            }
-            None => (original.clone(), v.original_location.clone(), String::new()),
-        };
-        for (name, bytes) in [
-            ("vex-repository.json", manifest_bytes.clone()),
-            (
-                "cache.json",
-                trivy_cache::vex_cache_json(opts.now, &location),
-            ),
-        ] {
-            let p = repo_dir.join(name);
-            write_new(&p, &mut bytes.as_slice()).map_err(ioe("cannot write", &p))?;
-        }
-        if let Some(vs) = &inst.vex_stage {
-            let wk = vs.path().join(&v.name).join(".well-known");
-            fs::create_dir_all(&wk).map_err(ioe("cannot create", &wk))?;
-            let p = wk.join("vex-repository.json");
-            write_new(&p, &mut manifest_bytes.as_slice()).map_err(ioe("cannot write", &p))?;
-        }
-        vex_urls.push((v.name.clone(), repo_url, contents.packages));
-    }
-
-    // Everything is staged and checked: flush, then swap component by component.
-    fsync_tree(&stage)?;
-    if let Some(vs) = &inst.vex_stage {
-        fsync_tree(vs.path())?;
-    }
-    let mut components = Vec::new();
-    for a in &m.artifacts {
-        let name = trivy_cache::component(a.kind);
-        let live = opts.cache_dir.join(name);
-        let replaced = swap_in(&stage.join(name), &live)?;
-        components.push(InstalledComponent {
-            kind: a.kind,
-            path: live,
-            replaced,
-            schema_version: a.database.as_ref().map(|d| d.schema_version),
-            updated_at: a.database.as_ref().map(|d| d.updated_at.clone()),
-            next_update: a.database.as_ref().map(|d| d.next_update.clone()),
-            manifest_digest: a.manifest_digest.clone(),
-        });
-    }
-    let mut vex_report = Vec::new();
-    for (name, repo_url, packages) in vex_urls {
-        let rel = Path::new(trivy_cache::VEX_REPOSITORIES).join(&name);
-        let live = opts.cache_dir.join(&rel);
-        let replaced = swap_in(&stage.join(&rel), &live)?;
-        let static_dir = match (&inst.vex_stage, &opts.vex_dir) {
-            (Some(vs), Some(dir)) => {
-                let live_static = dir.join(&name);
-                swap_in(&vs.path().join(&name), &live_static)?;
-                Some(live_static)
-            }
-            _ => None,
-        };
-        let repository_url = if repo_url.is_empty() {
-            m.vex
-                .iter()
-                .find(|v| v.name == name)
-                .map(|v| vex::split_location(&v.original_location).0)
-                .unwrap_or_default()
-        } else {
-            repo_url
-        };
-        vex_report.push(InstalledVex {
-            name,
-            cache_path: live,
-            replaced,
-            static_dir,
-            repository_url,
-            packages,
-        });
-    }
-    drop(inst);
-
-    let cache_abs = absolute(&opts.cache_dir)?;
-    let repository_yaml = if vex_report.is_empty() {
-        None
-    } else {
-        Some(trivy_cache::repository_yaml(
-            &vex_report
-                .iter()
-                .map(|v| (v.name.clone(), v.repository_url.clone()))
-                .collect::<Vec<_>>(),
-        ))
-    };
-    Ok(ImportReport {
-        manifest_sha256: verified.manifest_sha256.hex(),
-        created: m.created.clone(),
-        labels: m.labels.clone(),
-        signers: verified.signers.clone(),
-        cache_dir: cache_abs.clone(),
-        trivy_flags: trivy_cache::trivy_flags(&cache_abs, !vex_report.is_empty()),
-        components,
-        vex: vex_report,
-        repository_yaml,
-    })
-}
-
 fn absolute(p: &Path) -> Result<PathBuf, ImportError> {
     std::path::absolute(p).map_err(ioe("cannot resolve", p))
-}
-
-/// Verifies every signature and every byte of a bundle, writing nothing.
-pub fn verify<R: Read>(bundle: R, policy: &TrustPolicy) -> Result<Verified, ImportError> {
-    let mut checker = Checker { manifest: None };
-    match reader::read(bundle, policy, &mut checker) {
-        Ok(v) => Ok(v),
-        Err(ReadError::Bundle(e)) => Err(ImportError::Bundle(e)),
-        Err(ReadError::Visitor(e)) => Err(e),
-    }
-}
-
-/// Checks each layer's content the way import would, without writing.
-struct Checker {
-    manifest: Option<Manifest>,
-}
-
-impl PayloadVisitor for Checker {
-    type Error = ImportError;
-
-    fn start(&mut self, bundle: &Verified) -> Result<(), ImportError> {
-        self.manifest = Some(bundle.manifest.clone());
-        Ok(())
-    }
-
-    fn payload(
-        &mut self,
-        payload: &Payload,
-        data: &mut PayloadReader<'_>,
-    ) -> Result<(), ImportError> {
-        let m = self.manifest.as_ref().expect("start ran");
-        if let Some(a) = m
-            .artifacts
-            .iter()
-            .find(|a| Manifest::blob_path(&a.layer.digest) == payload.path)
-        {
-            let limits = Limits::declared(a.unpacked.size, a.unpacked.files);
-            let contents = artifact::scan_layer(a.kind, data, limits, &mut crate::unpack::Discard)
-                .map_err(|source| ImportError::Artifact {
-                    kind: a.kind,
-                    source,
-                })?;
-            check_layer(a, Some(&contents))?;
-        }
-        Ok(())
-    }
 }

@@ -18,6 +18,8 @@ use airlock::source::SourceError;
 const EXIT_OK: u8 = 0;
 /// An operational failure (I/O, permissions, lock, bad key file).
 const EXIT_FAILURE: u8 = 1;
+/// Bad or missing arguments (clap uses the same code).
+const EXIT_USAGE: u8 = 2;
 /// The signatures do not prove the bundle (untrusted, unsigned, altered).
 const EXIT_UNTRUSTED: u8 = 3;
 /// The bundle is damaged, truncated, of an unknown format, or its content
@@ -26,19 +28,34 @@ const EXIT_INVALID_BUNDLE: u8 = 4;
 /// Export refused its input (not a valid Trivy artifact).
 const EXIT_INVALID_INPUT: u8 = 5;
 
+/// Whether a bundle refusal means "not proven" rather than "damaged": any
+/// problem with the signatures themselves.
+fn untrusted(e: &BundleError) -> bool {
+    matches!(
+        e,
+        BundleError::Policy(_)
+            | BundleError::BadSignatureEntry { .. }
+            | BundleError::TooManySignatures
+    )
+}
+
 fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
+        if cause.downcast_ref::<cli::UsageError>().is_some() {
+            return EXIT_USAGE;
+        }
         if let Some(e) = cause.downcast_ref::<ImportError>() {
             return match e {
-                ImportError::Bundle(BundleError::Policy(_)) => EXIT_UNTRUSTED,
+                ImportError::Bundle(b) if untrusted(b) => EXIT_UNTRUSTED,
                 ImportError::Io { .. } | ImportError::Locked { .. } => EXIT_FAILURE,
                 _ => EXIT_INVALID_BUNDLE,
             };
         }
         if let Some(e) = cause.downcast_ref::<BundleError>() {
-            return match e {
-                BundleError::Policy(_) => EXIT_UNTRUSTED,
-                _ => EXIT_INVALID_BUNDLE,
+            return if untrusted(e) {
+                EXIT_UNTRUSTED
+            } else {
+                EXIT_INVALID_BUNDLE
             };
         }
         if cause.downcast_ref::<PolicyError>().is_some() {
@@ -56,6 +73,10 @@ fn exit_code(err: &anyhow::Error) -> u8 {
                 | ExportError::Io { .. }
                 | ExportError::Write(_) => EXIT_FAILURE,
                 ExportError::Source(_) => EXIT_INVALID_INPUT,
+                ExportError::NoSources
+                | ExportError::NoKey
+                | ExportError::Label(_)
+                | ExportError::Duplicate(_) => EXIT_USAGE,
                 _ => EXIT_FAILURE,
             };
         }

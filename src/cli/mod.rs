@@ -24,6 +24,17 @@ use airlock::progress::ProgressReader;
 
 use args::{Cli, Command, ExportArgs, ImportArgs, InspectArgs, KeygenArgs, VerifyArgs};
 
+/// A command line that cannot work as given (exit code 2, like clap's own).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+macro_rules! usage {
+    ($($arg:tt)*) => {
+        return Err(UsageError(format!($($arg)*)).into())
+    };
+}
+
 const GENERATOR: &str = concat!("airlock ", env!("CARGO_PKG_VERSION"));
 
 /// Whether the command asked for JSON (errors are then reported as JSON too).
@@ -135,7 +146,7 @@ fn export(a: ExportArgs) -> Result<()> {
         }
     }
     if a.vex_manifest.len() != a.vex_archive.len() {
-        bail!(
+        usage!(
             "--vex-manifest is given {} times but --vex-archive {} times; give them in pairs",
             a.vex_manifest.len(),
             a.vex_archive.len()
@@ -145,10 +156,10 @@ fn export(a: ExportArgs) -> Result<()> {
         (0, 0) => vec![],
         (0, 1) => vec!["default".to_string()],
         (0, n) => {
-            bail!("{n} VEX repositories need a --vex-name each (the first is usually \"default\")")
+            usage!("{n} VEX repositories need a --vex-name each (the first is usually \"default\")")
         }
         (k, n) if k == n => a.vex_name.clone(),
-        (k, n) => bail!("--vex-name is given {k} times for {n} VEX repositories"),
+        (k, n) => usage!("--vex-name is given {k} times for {n} VEX repositories"),
     };
     for ((name, manifest), archive) in names.into_iter().zip(&a.vex_manifest).zip(&a.vex_archive) {
         sources.push(SourceSpec::Vex {
@@ -163,16 +174,17 @@ fn export(a: ExportArgs) -> Result<()> {
     let mut labels = BTreeMap::new();
     for l in &a.label {
         let Some((k, v)) = l.split_once('=') else {
-            bail!("--label {l:?} is not KEY=VALUE");
+            usage!("--label {l:?} is not KEY=VALUE");
         };
         if labels.insert(k.to_string(), v.to_string()).is_some() {
-            bail!("--label {k} is given twice");
+            usage!("--label {k} is given twice");
         }
     }
     let created = match &a.created {
-        Some(s) => parse_time(s).with_context(|| {
-            format!("--created {s:?} is not an RFC 3339 time (e.g. 2026-11-25T12:00:00Z)")
-        })?,
+        Some(s) => match parse_time(s) {
+            Ok(t) => t,
+            Err(_) => usage!("--created {s:?} is not an RFC 3339 time (e.g. 2026-11-25T12:00:00Z)"),
+        },
         None => OffsetDateTime::now_utc(),
     };
     let keys = a

@@ -1,4 +1,77 @@
 //! airlock carries Trivy's security data across an air gap.
+//!
+//! On a connected host, [`export`] collects the vulnerability DB, the Java
+//! DB, the checks bundle and VEX repositories ([`source`]) into one bundle
+//! whose manifest ([`manifest`]) lists every byte and is signed with
+//! minisign-compatible keys ([`keys`]). On the air-gapped host,
+//! [`install::import`] proves the bundle against a [`policy::TrustPolicy`]
+//! before it writes anything, then builds Trivy's cache ([`target`]) in a
+//! staging area and swaps each part in atomically.
+//!
+//! Data flows one way in each direction:
+//!
+//! ```text
+//! export:  source/ -> artifact -> bundle::writer (+ manifest, keys) -> file
+//! import:  file -> bundle::reader (+ policy, keys) -> install -> target/
+//! ```
+//!
+//! The library never prints; long work reports through [`progress::Progress`].
+//! The format is specified in `bundle-spec/SPEC.md`.
+//!
+//! # Examples
+//!
+//! A whole transfer of one VEX repository, in a temporary directory:
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::io::Write as _;
+//! use airlock::{export, install, keys::SecretKey, policy::TrustPolicy, progress::NoProgress};
+//!
+//! let dir = tempfile::tempdir()?;
+//! // A VEX repository: its manifest and a tar.gz whose top folder holds index.json.
+//! let manifest = dir.path().join("vex-repository.json");
+//! std::fs::write(&manifest, br#"{"name":"Example","versions":[{"spec_version":"0.1",
+//!     "locations":[{"url":"https://example.com/vex.tar.gz//vex"}],"update_interval":"24h"}]}"#)?;
+//! let archive = dir.path().join("vex.tar.gz");
+//! let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+//!     std::fs::File::create(&archive)?, flate2::Compression::default()));
+//! let index = br#"{"updated_at":"2026-01-01T00:00:00Z","packages":[]}"#;
+//! let mut header = tar::Header::new_gnu();
+//! header.set_size(index.len() as u64);
+//! header.set_mode(0o644);
+//! tar.append_data(&mut header, "vex/index.json", &index[..])?;
+//! tar.into_inner()?.finish()?.flush()?;
+//!
+//! // Connected side: sign and write the bundle.
+//! let key = SecretKey::generate("example")?;
+//! let plan = export::ExportPlan {
+//!     sources: vec![export::SourceSpec::Vex {
+//!         name: "default".into(),
+//!         manifest,
+//!         archive,
+//!     }],
+//!     labels: Default::default(),
+//!     created: time::OffsetDateTime::now_utc(),
+//!     output: dir.path().join("transfer.airlock"),
+//!     force: false,
+//! };
+//! let report = export::export(&plan, std::slice::from_ref(&key), "example", &NoProgress)?;
+//!
+//! // Air-gapped side: trust the public key, import into a cache.
+//! let policy = TrustPolicy::any_of(vec![key.public_key()])?;
+//! let options = install::ImportOptions {
+//!     cache_dir: dir.path().join("cache"),
+//!     vex_dir: None,
+//!     vex_url: None,
+//!     now: time::OffsetDateTime::now_utc(),
+//! };
+//! let imported = install::import(std::fs::File::open(&report.output)?, &policy, &options)?;
+//! assert_eq!(imported.vex[0].name, "default");
+//! assert!(dir.path().join("cache/vex/repositories/default/0.1/index.json").is_file());
+//! # Ok(())
+//! # }
+//! ```
+
 pub mod artifact;
 pub mod bundle;
 pub mod digest;

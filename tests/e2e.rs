@@ -472,4 +472,45 @@ fn standard_tools_open_the_bundle() {
         std::fs::read(x.join("oci/blobs/sha256").join(layer)).unwrap(),
         std::fs::read(&inputs.db).unwrap()
     );
+    // skopeo reads the layout: each artifact copies out with its manifest
+    // byte for byte and its single layer intact.
+    for (name, input) in [
+        ("trivy-db:2", &inputs.db),
+        ("trivy-java-db:1", &inputs.java_db),
+        ("trivy-checks:2", &inputs.checks),
+    ] {
+        let out = t.join(&format!("skopeo-{name}"));
+        run_ok(
+            Command::new(tool("skopeo"))
+                .args(["copy", "--quiet"])
+                .arg(format!("oci:{}:{name}", x.join("oci").display()))
+                .arg(format!("dir:{}", out.display())),
+        );
+        let copied = std::fs::read(out.join("manifest.json")).unwrap();
+        let m: serde_json::Value = serde_json::from_slice(&copied).unwrap();
+        let digest = m["layers"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("sha256:");
+        assert_eq!(
+            std::fs::read(out.join(digest)).unwrap(),
+            std::fs::read(input).unwrap(),
+            "{name}"
+        );
+        let listed = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == name)
+            .unwrap();
+        let hex = listed["digest"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("sha256:");
+        assert_eq!(
+            copied,
+            std::fs::read(x.join("oci/blobs/sha256").join(hex)).unwrap(),
+            "{name}"
+        );
+    }
 }

@@ -282,6 +282,7 @@ struct StoredArchive {
 struct Collector<'a> {
     mode: Mode<'a>,
     lock: Option<CacheLock>,
+    vex_lock: Option<CacheLock>,
     cache_stage: Option<tempfile::TempDir>,
     vex_stage: Option<tempfile::TempDir>,
     manifest: Option<Manifest>,
@@ -296,6 +297,7 @@ impl<'a> Collector<'a> {
         Collector {
             mode,
             lock: None,
+            vex_lock: None,
             cache_stage: None,
             vex_stage: None,
             manifest: None,
@@ -378,6 +380,8 @@ impl PayloadVisitor for Collector<'_> {
         self.cache_stage = Some(stage);
         if let (Some(dir), false) = (&opts.vex_dir, m.vex.is_empty()) {
             fs::create_dir_all(dir).map_err(ioe("cannot create the VEX directory", dir))?;
+            // Several caches may share one static VEX directory: lock it too.
+            self.vex_lock = Some(lock(dir)?);
             remove_leftovers(dir)?;
             let stage = staging(dir)?;
             for v in &m.vex {

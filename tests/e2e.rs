@@ -514,3 +514,56 @@ fn standard_tools_open_the_bundle() {
         );
     }
 }
+
+#[test]
+fn a_second_import_into_a_locked_cache_is_refused_and_changes_nothing() {
+    use std::os::unix::io::AsRawFd as _;
+    let t = TestDir::new();
+    let inputs = write_inputs(t.path());
+    let (key, public) = keygen(t.path(), "builder");
+    let bundle = t.join("b.airlock");
+    export_all(&inputs, &key, &bundle);
+    let cache = t.join("cache");
+    airlock_ok(&[
+        "import",
+        s(&bundle),
+        "--key",
+        s(&public),
+        "--cache-dir",
+        s(&cache),
+    ]);
+    let before = tree_hash(&cache);
+    // Another import in progress holds the lock.
+    let held = std::fs::File::open(cache.join(".airlock.lock")).unwrap();
+    // SAFETY: flock on an open descriptor.
+    assert_eq!(
+        unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+        0
+    );
+    let err = airlock_fails(
+        &[
+            "import",
+            s(&bundle),
+            "--key",
+            s(&public),
+            "--cache-dir",
+            s(&cache),
+        ],
+        1,
+    );
+    assert!(
+        err.contains("another airlock import is running on"),
+        "{err}"
+    );
+    assert!(err.contains("wait for it to finish"), "{err}");
+    assert_eq!(tree_hash(&cache), before);
+    drop(held);
+    airlock_ok(&[
+        "import",
+        s(&bundle),
+        "--key",
+        s(&public),
+        "--cache-dir",
+        s(&cache),
+    ]);
+}

@@ -339,10 +339,37 @@ pub fn tar_gz<R: Read>(
     let mut bounded = LimitedReader::new(gz, limits.stream_bytes(), "decompressed data");
     {
         let mut ar = tar::Archive::new(&mut bounded);
-        let entries = ar.entries().map_err(|e| walk.corrupt(e))?;
+        // Raw entries: tar-rs would read GNU long names and PAX headers into
+        // memory whatever their size; here they are read with a cap.
+        let entries = ar.entries().map_err(|e| walk.corrupt(e))?.raw(true);
+        let mut long_name: Option<Vec<u8>> = None;
         for entry in entries {
             let mut entry = entry.map_err(|e| walk.corrupt(e))?;
-            let raw = entry.path_bytes().into_owned();
+            match entry.header().entry_type() {
+                tar::EntryType::GNULongName => {
+                    let mut name = read_extension(&walk, &mut entry, MAX_PATH as u64 + 1)?;
+                    while name.last() == Some(&0) {
+                        name.pop();
+                    }
+                    set_long_name(&walk, &mut long_name, name)?;
+                    continue;
+                }
+                tar::EntryType::XHeader => {
+                    let data = read_extension(&walk, &mut entry, MAX_EXTENSION)?;
+                    if let Some(name) = pax_path(&walk, &data)? {
+                        set_long_name(&walk, &mut long_name, name)?;
+                    }
+                    continue;
+                }
+                tar::EntryType::XGlobalHeader => {
+                    read_extension(&walk, &mut entry, MAX_EXTENSION)?;
+                    continue;
+                }
+                _ => {}
+            }
+            let raw = long_name
+                .take()
+                .unwrap_or_else(|| entry.path_bytes().into_owned());
             let path = walk.admit(&raw)?;
             let kind = match entry.header().entry_type() {
                 tar::EntryType::Regular | tar::EntryType::Continuous => EntryKind::File,
@@ -380,6 +407,89 @@ pub fn tar_gz<R: Read>(
     Ok(walk.totals)
 }
 
+/// The largest PAX extended header accepted.
+const MAX_EXTENSION: u64 = 64 << 10;
+
+/// Reads an extension entry's data (long name, PAX header), refusing one
+/// larger than `max` instead of allocating it.
+fn read_extension<R: Read>(
+    walk: &Walk<'_>,
+    entry: &mut tar::Entry<'_, R>,
+    max: u64,
+) -> Result<Vec<u8>, UnpackError> {
+    if entry.size() > max {
+        return Err(walk.corrupt(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "an extended header of {} bytes (more than {max})",
+                entry.size()
+            ),
+        )));
+    }
+    let mut data = Vec::with_capacity(entry.size() as usize);
+    entry.read_to_end(&mut data).map_err(|e| walk.corrupt(e))?;
+    Ok(data)
+}
+
+fn set_long_name(
+    walk: &Walk<'_>,
+    slot: &mut Option<Vec<u8>>,
+    name: Vec<u8>,
+) -> Result<(), UnpackError> {
+    if slot.replace(name).is_some() {
+        return Err(walk.corrupt(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "two long names for one entry",
+        )));
+    }
+    Ok(())
+}
+
+/// The `path` of a PAX extended header. Keys that would change how the
+/// following entry is framed or what it is (`size`, `linkpath`, sparse maps)
+/// are refused rather than ignored.
+fn pax_path(walk: &Walk<'_>, data: &[u8]) -> Result<Option<Vec<u8>>, UnpackError> {
+    let bad = |why: String| walk.corrupt(io::Error::new(io::ErrorKind::InvalidData, why));
+    let mut path = None;
+    let mut rest = data;
+    while !rest.is_empty() {
+        // "<len> <key>=<value>\n", len counting the whole record.
+        let space = rest
+            .iter()
+            .position(|&b| b == b' ')
+            .ok_or_else(|| bad("malformed PAX header".into()))?;
+        let len: usize = std::str::from_utf8(&rest[..space])
+            .ok()
+            .and_then(|l| l.parse().ok())
+            .filter(|&l| l > space + 1 && l <= rest.len())
+            .ok_or_else(|| bad("malformed PAX header".into()))?;
+        let record = &rest[space + 1..len];
+        let record = record
+            .strip_suffix(b"\n")
+            .ok_or_else(|| bad("malformed PAX header".into()))?;
+        let eq = record
+            .iter()
+            .position(|&b| b == b'=')
+            .ok_or_else(|| bad("malformed PAX header".into()))?;
+        let (key, value) = (&record[..eq], &record[eq + 1..]);
+        match key {
+            b"path" => path = Some(value.to_vec()),
+            b"size" | b"linkpath" => {
+                return Err(bad(format!(
+                    "unsupported PAX key {}",
+                    String::from_utf8_lossy(key)
+                )))
+            }
+            k if k.starts_with(b"GNU.sparse") => {
+                return Err(bad("sparse files are not accepted".into()))
+            }
+            _ => {}
+        }
+        rest = &rest[len..];
+    }
+    Ok(path)
+}
+
 fn tar_type_name(t: tar::EntryType) -> &'static str {
     match t {
         tar::EntryType::Symlink => "symbolic link",
@@ -388,6 +498,7 @@ fn tar_type_name(t: tar::EntryType) -> &'static str {
         tar::EntryType::Block => "block device",
         tar::EntryType::Fifo => "FIFO",
         tar::EntryType::GNUSparse => "sparse file",
+        tar::EntryType::GNULongLink => "long link name",
         _ => "special entry",
     }
 }
@@ -558,6 +669,91 @@ mod tests {
                 files: 1
             }
         );
+    }
+
+    #[test]
+    fn long_names_are_read_with_a_cap() {
+        struct Names(Vec<String>);
+        impl Sink for Names {
+            fn dir(&mut self, _: &str) -> io::Result<()> {
+                Ok(())
+            }
+            fn file(&mut self, path: &str, _: u64, data: &mut dyn Read) -> io::Result<()> {
+                self.0.push(path.to_string());
+                io::copy(data, &mut io::sink()).map(|_| ())
+            }
+        }
+        let long = format!("policies/{}/check.rego", "d".repeat(150));
+        // GNU long name (tar-rs writes one for paths over 100 bytes).
+        let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut b = tar::Builder::new(gz);
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_mode(0o644);
+        b.append_data(&mut h, &long, &b"x"[..]).unwrap();
+        // PAX path.
+        b.append_pax_extensions([("path", format!("{long}.pax").as_bytes())])
+            .unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_size(1);
+        h.set_path("short").unwrap();
+        h.set_cksum();
+        b.append(&h, &b"y"[..]).unwrap();
+        let data = b.into_inner().unwrap().finish().unwrap();
+        let mut names = Names(Vec::new());
+        tar_gz(
+            "t",
+            &data[..],
+            Limits::LOCAL_INPUT,
+            &mut |p, _| Some(p.to_string()),
+            &mut names,
+        )
+        .unwrap();
+        assert_eq!(names.0, vec![long.clone(), format!("{long}.pax")]);
+
+        // A long name of 2 MiB is refused without being read into memory.
+        let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut b = tar::Builder::new(gz);
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::GNULongName);
+        h.set_size(2 << 20);
+        h.set_path("././@LongLink").unwrap();
+        h.set_cksum();
+        b.append(&h, &vec![b'a'; 2 << 20][..]).unwrap();
+        let data = b.into_inner().unwrap().finish().unwrap();
+        let e = tar_gz(
+            "t",
+            &data[..],
+            Limits::LOCAL_INPUT,
+            &mut |p, _| Some(p.to_string()),
+            &mut Discard,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("an extended header of 2097152 bytes"),
+            "{e}"
+        );
+
+        // A PAX size override is refused, not ignored.
+        let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut b = tar::Builder::new(gz);
+        b.append_pax_extensions([("size", &b"5"[..])]).unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_size(1);
+        h.set_path("f").unwrap();
+        h.set_cksum();
+        b.append(&h, &b"y"[..]).unwrap();
+        let data = b.into_inner().unwrap().finish().unwrap();
+        let e = tar_gz(
+            "t",
+            &data[..],
+            Limits::LOCAL_INPUT,
+            &mut |p, _| Some(p.to_string()),
+            &mut Discard,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("unsupported PAX key size"), "{e}");
     }
 
     #[test]

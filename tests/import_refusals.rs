@@ -698,3 +698,66 @@ fn damaged_signature_entry_counts_as_unproven() {
         &["signature entry", "is invalid", "invalid base64"],
     );
 }
+
+/// Peak resident memory (KiB) of `airlock args`, measured by GNU time.
+fn peak_rss_kib(args: &[&str]) -> (Option<i32>, u64, String) {
+    let t = TestDir::new();
+    let report = t.join("time.txt");
+    let out = std::process::Command::new(tool("time"))
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&report)
+        .arg(airlock_bin())
+        .args(args)
+        .output()
+        .unwrap();
+    let kib = std::fs::read_to_string(&report)
+        .unwrap()
+        .trim()
+        .lines()
+        .last()
+        .unwrap()
+        .parse()
+        .unwrap();
+    (
+        out.status.code(),
+        kib,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_huge_long_name_header_is_refused_without_reading_it_into_memory() {
+    let setup = Setup::new();
+    // Before the manifest: a GNU long-name entry of 256 MiB (tar-rs would
+    // read it into memory whole before airlock saw the next entry).
+    let mut b = ::tar::Builder::new(Vec::new());
+    let mut h = ::tar::Header::new_gnu();
+    h.set_entry_type(::tar::EntryType::GNULongName);
+    h.set_size(256 << 20);
+    h.set_path("././@LongLink").unwrap();
+    h.set_cksum();
+    b.append(&h, std::io::repeat(b'a').take(256 << 20)).unwrap();
+    for (name, data) in setup.entries() {
+        let mut h = ::tar::Header::new_ustar();
+        h.set_path(&name).unwrap();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, data.as_slice()).unwrap();
+    }
+    let bundle = setup.path("longname.airlock");
+    write_bundle_tar(&bundle, &b.into_inner().unwrap());
+    let (code, kib, stderr) = peak_rss_kib(&["verify", s(&bundle), "--key", s(&setup.public)]);
+    assert_eq!(code, Some(4), "{stderr}");
+    assert!(
+        stderr.contains("the first entry is \"@LongLink\""),
+        "{stderr}"
+    );
+    assert!(
+        kib < 64 * 1024,
+        "verify used {kib} KiB for a 256 MiB long name"
+    );
+    setup.refused(&bundle, 4, &["expected \"airlock/manifest.toml\""]);
+}

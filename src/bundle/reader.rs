@@ -216,6 +216,18 @@ fn open_stream<R: Read>(
     Ok(dec)
 }
 
+/// The archive's entries exactly as stored. A bundle's names all fit a
+/// ustar header, so GNU long-name and PAX extension entries are never
+/// needed; raw iteration keeps tar-rs from reading them into memory (it would,
+/// whatever their size, before any signature is checked) and they are then
+/// refused like any other unexpected entry.
+fn raw_entries<R: Read>(ar: &mut tar::Archive<R>) -> Result<tar::Entries<'_, R>, BundleError> {
+    Ok(ar
+        .entries()
+        .map_err(|e| map_io("start of archive", e))?
+        .raw(true))
+}
+
 /// One step of the entry iteration, with the path already read.
 fn next_entry<'a, R: Read>(
     entries: &mut tar::Entries<'a, R>,
@@ -294,7 +306,7 @@ fn parse_signature_entry<R: Read>(
 pub fn read_header<R: Read>(r: R) -> Result<Header, BundleError> {
     let dec = open_stream(r)?;
     let mut ar = tar::Archive::new(dec);
-    let mut entries = ar.entries().map_err(|e| map_io("start of archive", e))?;
+    let mut entries = raw_entries(&mut ar)?;
     let manifest_bytes = read_manifest_entry(&mut entries)?;
     let mut signatures = Vec::new();
     while let Some((mut entry, path)) = next_entry(&mut entries, "signatures")? {
@@ -400,7 +412,7 @@ pub fn read<R: Read, V: PayloadVisitor>(
     let mut ar = tar::Archive::new(dec);
     let verified;
     {
-        let mut entries = ar.entries().map_err(|e| map_io("start of archive", e))?;
+        let mut entries = raw_entries(&mut ar)?;
         let manifest_bytes = read_manifest_entry(&mut entries)?;
         let mut signatures = Vec::new();
         let mut pending = None;

@@ -191,6 +191,10 @@ pub fn tree_hash(root: &Path) -> BTreeMap<String, String> {
 /// Finds a reference tool (minisign, signify, tar, python3...). Fails (never
 /// skips) when it is missing: the test command installs them.
 pub fn tool(name: &str) -> PathBuf {
+    // GNU time, not the shell keyword.
+    if name == "time" && Path::new("/usr/bin/time").is_file() {
+        return PathBuf::from("/usr/bin/time");
+    }
     for cand in [name, &format!("{name}-openbsd")] {
         if let Some(path) = std::env::var_os("PATH") {
             for dir in std::env::split_paths(&path) {

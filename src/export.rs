@@ -18,7 +18,7 @@ use crate::artifact::oci::{self, Descriptor, ImageIndex};
 use crate::bundle::writer::{BundleWriter, WriteError};
 use crate::digest::Sha256Digest;
 use crate::keys::{KeyError, SecretKey, Signature};
-use crate::manifest::{self, check_plain_name, ArtifactKind, Manifest, ManifestError, Payload};
+use crate::manifest::{self, check_label, ArtifactKind, Manifest, ManifestError, Payload};
 use crate::progress::{Progress, ProgressReader};
 use crate::source::{self, Content, PlannedPayload, Prepared, SourceError};
 
@@ -75,7 +75,7 @@ pub enum ExportError {
     #[error("{0} is given by more than one source")]
     Duplicate(String),
     /// A bad label.
-    #[error("label {0:?} is invalid: keys are 1-64 of A-Z a-z 0-9 . _ -, values one line of at most 1024 bytes")]
+    #[error("label {0:?} is invalid: keys are 1-64 of A-Z a-z 0-9 . _ -, values one line of at most 1024 bytes without control characters")]
     Label(String),
     /// A source was refused.
     #[error(transparent)]
@@ -144,7 +144,7 @@ pub fn export(
         return Err(ExportError::NoKey);
     }
     for (k, v) in &plan.labels {
-        if check_plain_name(k).is_err() || v.len() > 1024 || v.contains(['\n', '\r']) {
+        if check_label(k, v).is_err() {
             return Err(ExportError::Label(k.clone()));
         }
     }
@@ -333,6 +333,7 @@ fn build_manifest(
         }
     }
     artifacts.sort_by_key(|a| a.kind);
+    vex.sort_by(|a, b| a.name.cmp(&b.name));
     if !artifacts.is_empty() {
         let index = ImageIndex::new(
             artifacts

@@ -148,8 +148,11 @@ pub struct InstalledVex {
     /// The static repository directory, if written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub static_dir: Option<PathBuf>,
-    /// The URL to put in repository.yaml.
-    pub repository_url: String,
+    /// The URL to put in repository.yaml: the static directory's, when one
+    /// was written (without one the URL is unknown, and unused with
+    /// `--skip-vex-repo-update`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository_url: Option<String>,
     /// Packages in its index.
     pub packages: u64,
 }
@@ -641,13 +644,13 @@ fn install(
                         name: v.name.clone(),
                         source,
                     })?;
-                (rewritten, loc, vex_repo::repository_url(base, &v.name))
+                (
+                    rewritten,
+                    loc,
+                    Some(vex_repo::repository_url(base, &v.name)),
+                )
             }
-            None => (
-                original.clone(),
-                v.original_location.clone(),
-                vex::split_location(&v.original_location).0,
-            ),
+            None => (original.clone(), v.original_location.clone(), None),
         };
         write_file(&repo_dir.join("vex-repository.json"), &manifest_bytes)?;
         write_file(
@@ -696,7 +699,7 @@ fn install(
             _ => None,
         };
         vex_report.push(InstalledVex {
-            repository_url: repo_urls.remove(&c.name).unwrap_or_default(),
+            repository_url: repo_urls.remove(&c.name).flatten(),
             name: c.name,
             cache_path: live,
             replaced,
@@ -761,8 +764,8 @@ fn check_layer(
             || meta.next_update != db.next_update
         {
             return Err(ImportError::Inconsistent(format!(
-                "{} metadata.json (Version {}, UpdatedAt {}) differs from the manifest (Version {}, UpdatedAt {})",
-                a.kind, meta.version, meta.updated_at, db.schema_version, db.updated_at
+                "{} metadata.json (Version {}, UpdatedAt {}, NextUpdate {}) differs from the manifest (Version {}, UpdatedAt {}, NextUpdate {})",
+                a.kind, meta.version, meta.updated_at, meta.next_update, db.schema_version, db.updated_at, db.next_update
             )));
         }
     }

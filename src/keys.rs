@@ -483,7 +483,7 @@ impl Signature {
             prehashed,
             sig,
             untrusted_comment: untrusted.to_string(),
-            trusted_comment: trusted.trim_end().to_string(),
+            trusted_comment: trusted.strip_suffix('\r').unwrap_or(trusted).to_string(),
             global_sig,
         })
     }

@@ -99,7 +99,7 @@ fn main() -> ExitCode {
         Err(err) if is_broken_pipe(&err) => ExitCode::from(EXIT_OK),
         Err(err) => {
             let code = exit_code(&err);
-            let mut stderr = std::io::stderr().lock();
+            let mut stderr = cli::show::Sanitize(std::io::stderr().lock());
             let _ = writeln!(stderr, "airlock: error: {err}");
             // Messages that already quote their cause are not repeated.
             let top = err.to_string();

@@ -326,6 +326,9 @@ impl Manifest {
                 }
             }
         }
+        for (k, v) in &self.labels {
+            check_label(k, v)?;
+        }
         let mut kinds = BTreeSet::new();
         for a in &self.artifacts {
             if !kinds.insert(a.kind) {
@@ -371,6 +374,22 @@ impl Manifest {
             if !names.insert(v.name.as_str()) {
                 return field(format!("VEX repository {:?} is listed twice", v.name));
             }
+            let expected = [
+                format!("vex/{}/vex-repository.json", v.name),
+                format!("vex/{}/archive.{}", v.name, v.archive_format),
+            ];
+            if v.manifest_path != expected[0] || v.archive_path != expected[1] {
+                return field(format!(
+                    "VEX repository {:?} must be stored as {} and {}",
+                    v.name, expected[0], expected[1]
+                ));
+            }
+            if v.spec_version != "0.1" {
+                return field(format!(
+                    "VEX repository {:?}: spec_version {:?} is not 0.1",
+                    v.name, v.spec_version
+                ));
+            }
             for path in [&v.manifest_path, &v.archive_path] {
                 if self.payload(path).is_none() {
                     return field(format!(
@@ -394,6 +413,17 @@ impl Manifest {
         }
         Ok(())
     }
+}
+
+/// Checks a label: key a plain name, value one line of at most 1024 bytes
+/// without control characters.
+pub fn check_label(key: &str, value: &str) -> Result<(), ManifestError> {
+    if check_plain_name(key).is_err() || value.len() > 1024 || value.chars().any(char::is_control) {
+        return Err(ManifestError::Field(format!(
+            "label {key:?}: keys are 1-64 of A-Z a-z 0-9 . _ -, values one line of at most 1024 bytes without control characters"
+        )));
+    }
+    Ok(())
 }
 
 /// A single path component safe to use as a file name: `[A-Za-z0-9._-]`,

@@ -244,6 +244,7 @@ struct IndexSink<'a> {
     inner: &'a mut dyn Sink,
     files: HashSet<String>,
     index: Option<Vec<u8>>,
+    oversized_index: Option<u64>,
 }
 
 impl Sink for IndexSink<'_> {
@@ -253,6 +254,9 @@ impl Sink for IndexSink<'_> {
 
     fn file(&mut self, path: &str, size: u64, data: &mut dyn Read) -> io::Result<()> {
         self.files.insert(path.to_string());
+        if path == "index.json" && size > MAX_INDEX {
+            self.oversized_index = Some(size);
+        }
         if path == "index.json" && size <= MAX_INDEX {
             let mut bytes = Vec::with_capacity(size as usize);
             data.read_to_end(&mut bytes)?;
@@ -289,6 +293,7 @@ pub fn scan_archive<R: Read + Seek>(
         inner: sink,
         files: HashSet::new(),
         index: None,
+        oversized_index: None,
     };
     reader.rewind().map_err(VexError::Io)?;
     let totals = match format {
@@ -300,6 +305,12 @@ pub fn scan_archive<R: Read + Seek>(
         }
     };
     let index_path = format!("{prefix}index.json");
+    if let Some(size) = index_sink.oversized_index {
+        return Err(VexError::Index {
+            path: index_path,
+            reason: format!("{size} bytes, more than the {MAX_INDEX}-byte limit"),
+        });
+    }
     let bytes = index_sink.index.ok_or(VexError::MissingIndex {
         path: index_path.clone(),
     })?;

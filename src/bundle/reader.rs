@@ -307,21 +307,48 @@ pub fn read_header<R: Read>(r: R) -> Result<Header, BundleError> {
     let dec = open_stream(r)?;
     let mut ar = tar::Archive::new(dec);
     let mut entries = raw_entries(&mut ar)?;
-    let manifest_bytes = read_manifest_entry(&mut entries)?;
+    let (header, _) = read_start(&mut entries)?;
+    Ok(header)
+}
+
+/// The first entry after the signatures (already read from the archive).
+type Pending<'a, R> = Option<(tar::Entry<'a, R>, String)>;
+
+/// Reads the manifest bytes and the signature entries (in name order, at
+/// most [`MAX_SIGNATURES`]); returns the first entry after them.
+fn read_start<'a, R: Read>(
+    entries: &mut tar::Entries<'a, R>,
+) -> Result<(Header, Pending<'a, R>), BundleError> {
+    let manifest_bytes = read_manifest_entry(entries)?;
     let mut signatures = Vec::new();
-    while let Some((mut entry, path)) = next_entry(&mut entries, "signatures")? {
+    let mut last: Option<String> = None;
+    while let Some((mut entry, path)) = next_entry(entries, "signatures")? {
         if !path.starts_with(SIGNATURE_DIR) {
-            break;
+            let header = Header {
+                manifest_bytes,
+                signatures,
+            };
+            return Ok((header, Some((entry, path))));
         }
         if signatures.len() == MAX_SIGNATURES {
             return Err(BundleError::TooManySignatures);
         }
+        if last.as_deref().is_some_and(|l| l >= path.as_str()) {
+            return Err(BundleError::BadSignatureEntry {
+                entry: path,
+                reason: "signature entries must be unique and sorted by name".into(),
+            });
+        }
         signatures.push(parse_signature_entry(&mut entry, &path)?);
+        last = Some(path);
     }
-    Ok(Header {
-        manifest_bytes,
-        signatures,
-    })
+    Ok((
+        Header {
+            manifest_bytes,
+            signatures,
+        },
+        None,
+    ))
 }
 
 /// A payload's bytes, checked as they pass: at most the declared size, and
@@ -413,19 +440,13 @@ pub fn read<R: Read, V: PayloadVisitor>(
     let verified;
     {
         let mut entries = raw_entries(&mut ar)?;
-        let manifest_bytes = read_manifest_entry(&mut entries)?;
-        let mut signatures = Vec::new();
-        let mut pending = None;
-        while let Some((mut entry, path)) = next_entry(&mut entries, "signatures")? {
-            if !path.starts_with(SIGNATURE_DIR) {
-                pending = Some((entry, path));
-                break;
-            }
-            if signatures.len() == MAX_SIGNATURES {
-                return Err(BundleError::TooManySignatures.into());
-            }
-            signatures.push(parse_signature_entry(&mut entry, &path)?);
-        }
+        let (
+            Header {
+                manifest_bytes,
+                signatures,
+            },
+            mut pending,
+        ) = read_start(&mut entries)?;
         // The trust decision, over the raw bytes, before any parsing.
         let signers = policy
             .evaluate(&manifest_bytes, &signatures)

@@ -3,7 +3,7 @@
 
 pub mod args;
 mod bar;
-mod show;
+pub mod show;
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -204,7 +204,10 @@ fn export(a: ExportArgs) -> Result<()> {
     if a.json {
         print_json(&report)
     } else {
-        Ok(show::export(&mut io::stdout().lock(), &report)?)
+        Ok(show::export(
+            &mut show::Sanitize(io::stdout().lock()),
+            &report,
+        )?)
     }
 }
 
@@ -226,7 +229,7 @@ fn verify(a: VerifyArgs) -> Result<()> {
         }))
     } else {
         Ok(show::verified(
-            &mut io::stdout().lock(),
+            &mut show::Sanitize(io::stdout().lock()),
             &a.bundle,
             &verified,
         )?)
@@ -274,7 +277,7 @@ fn inspect(a: InspectArgs) -> Result<()> {
         }))
     } else {
         Ok(show::inspect(
-            &mut io::stdout().lock(),
+            &mut show::Sanitize(io::stdout().lock()),
             &a.bundle,
             len,
             &sha,
@@ -302,6 +305,9 @@ fn import(a: ImportArgs) -> Result<()> {
     if a.json {
         print_json(&report)
     } else {
-        Ok(show::imported(&mut io::stdout().lock(), &report)?)
+        Ok(show::imported(
+            &mut show::Sanitize(io::stdout().lock()),
+            &report,
+        )?)
     }
 }

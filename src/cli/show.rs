@@ -183,7 +183,10 @@ pub fn inspect(
     }
     writeln!(w, "contents:")?;
     contents(w, m)?;
-    let total: u64 = m.payloads.iter().map(|p| p.size).sum();
+    let total = m
+        .payloads
+        .iter()
+        .fold(0u64, |t, p| t.saturating_add(p.size));
     writeln!(
         w,
         "payloads: {} entries, {}",
@@ -227,12 +230,11 @@ pub fn imported(w: &mut dyn Write, r: &ImportReport) -> io::Result<()> {
             v.cache_path.display(),
             v.packages
         )?;
-        if let Some(d) = &v.static_dir {
+        if let (Some(d), Some(url)) = (&v.static_dir, &v.repository_url) {
             writeln!(
                 w,
-                "            static repository {} served as {}",
-                d.display(),
-                v.repository_url
+                "            static repository {} served as {url}",
+                d.display()
             )?;
         }
     }
@@ -259,4 +261,59 @@ fn labels_map(w: &mut dyn Write, l: &std::collections::BTreeMap<String, String>)
         writeln!(w, "labels: {}", v.join(", "))?;
     }
     Ok(())
+}
+
+/// A writer for the terminal that shows control characters as escapes
+/// (`\x1b`), keeping newlines and tabs. Much of what airlock prints comes
+/// from a bundle (labels, trusted comments of any signature, names), and a
+/// bundle must not be able to drive the terminal: clear the screen, forge a
+/// "valid" line, or hide one.
+pub struct Sanitize<W: Write>(pub W);
+
+impl<W: Write> Write for Sanitize<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut start = 0;
+        let mut i = 0;
+        while i < buf.len() {
+            let b = buf[i];
+            // C0 controls and DEL, and C1 controls in their UTF-8 form (C2 80..9F).
+            let len = match b {
+                b'\n' | b'\t' => 0,
+                0x00..=0x1f | 0x7f => 1,
+                0xc2 if matches!(buf.get(i + 1), Some(0x80..=0x9f)) => 2,
+                _ => 0,
+            };
+            if len == 0 {
+                i += 1;
+                continue;
+            }
+            self.0.write_all(&buf[start..i])?;
+            for &c in &buf[i..i + len] {
+                write!(self.0, "\\x{c:02x}")?;
+            }
+            i += len;
+            start = i;
+        }
+        self.0.write_all(&buf[start..])?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        let mut out = Sanitize(Vec::new());
+        out.write_all("a\x1b[2Jb\tc\n\u{9b}d é".as_bytes()).unwrap();
+        assert_eq!(
+            String::from_utf8(out.0).unwrap(),
+            "a\\x1b[2Jb\tc\n\\xc2\\x9bd é"
+        );
+    }
 }

@@ -84,14 +84,20 @@ pub fn trivy_flags(cache_dir: &Path, has_vex: bool) -> Vec<String> {
     flags
 }
 
-/// A `repository.yaml` listing `repos` (name, url), for
+/// A `repository.yaml` listing `repos` (name, url if known), for
 /// `$XDG_DATA_HOME/.trivy/vex/repository.yaml` (else `~/.trivy/vex/`).
-pub fn repository_yaml(repos: &[(String, String)]) -> String {
+/// Trivy 0.76 does not use the url with `--skip-vex-repo-update` (seen).
+pub fn repository_yaml(repos: &[(String, Option<String>)]) -> String {
     let mut s = String::from("repositories:\n");
     for (name, url) in repos {
-        s.push_str(&format!(
-            "  - name: {name}\n    url: {url}\n    enabled: true\n"
-        ));
+        s.push_str(&format!("  - name: {name}\n"));
+        match url {
+            Some(url) => s.push_str(&format!("    url: {url}\n")),
+            None => s.push_str(
+                "    # no url: scans must use --skip-vex-repo-update (import with --vex-dir to publish one)\n",
+            ),
+        }
+        s.push_str("    enabled: true\n");
     }
     s
 }

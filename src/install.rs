@@ -34,7 +34,7 @@ use crate::bundle::reader::{
 use crate::manifest::{ArtifactKind, Manifest, Payload};
 use crate::policy::{SignerReport, TrustPolicy};
 use crate::target::{trivy_cache, vex_repo};
-use crate::unpack::{Discard, Limits, Sink};
+use crate::unpack::{Discard, Sink};
 
 /// Prefix of staging directories (leftovers of a crash are removed by the
 /// next import).
@@ -408,7 +408,7 @@ impl PayloadVisitor for Collector<'_> {
             .find(|a| Manifest::blob_path(&a.layer.digest) == payload.path)
         {
             let kind = a.kind;
-            let limits = Limits::declared(a.unpacked.size, a.unpacked.files);
+            let limits = a.unpacked.limits();
             let contents = match self.cache_stage() {
                 Some(stage) => {
                     let root = stage
@@ -504,7 +504,7 @@ impl Collector<'_> {
                 .vex_archives
                 .get_mut(&v.name)
                 .ok_or_else(|| missing("the archive"))?;
-            let limits = Limits::declared(v.unpacked.size, v.unpacked.files);
+            let limits = v.unpacked.limits();
             let reader = io::BufReader::new(&mut archive.file);
             let scanned = match self.cache_stage.as_ref() {
                 Some(stage) => {
@@ -530,8 +530,8 @@ impl Collector<'_> {
             })?;
             if scanned.unpacked != v.unpacked || scanned.packages != v.packages {
                 return Err(ImportError::Inconsistent(format!(
-                    "VEX repository {:?} holds {} files / {} packages, the manifest says {} / {}",
-                    v.name, scanned.unpacked.files, scanned.packages, v.unpacked.files, v.packages
+                    "VEX repository {:?} holds {:?} and {} packages, the manifest says {:?} and {}",
+                    v.name, scanned.unpacked, scanned.packages, v.unpacked, v.packages
                 )));
             }
             out.push(CheckedVex {
@@ -742,8 +742,8 @@ fn check_layer(
     })?;
     if c.unpacked != a.unpacked {
         return Err(ImportError::Inconsistent(format!(
-            "{} unpacks to {} files / {} bytes, the manifest says {} / {}",
-            a.kind, c.unpacked.files, c.unpacked.size, a.unpacked.files, a.unpacked.size
+            "{} unpacks to {:?}, the manifest says {:?}",
+            a.kind, c.unpacked, a.unpacked
         )));
     }
     if let Some(db) = &a.database {

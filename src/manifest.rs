@@ -155,13 +155,42 @@ pub struct Layer {
     pub title: String,
 }
 
-/// Totals of the unpacked layer, signed so import can bound decompression.
+/// Totals of an unpacked archive, signed so import can bound decompression
+/// exactly (see `unpack::Totals`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unpacked {
-    /// Sum of the regular files' sizes.
+    /// Sum of the sizes of the regular files installed (for a VEX archive:
+    /// those under its folder).
     pub size: u64,
-    /// Number of regular files.
+    /// Number of regular files installed.
     pub files: u64,
+    /// Number of entries in the whole archive, of any kind (tar extension
+    /// headers included).
+    pub entries: u64,
+    /// Data bytes of all those entries.
+    pub data: u64,
+}
+
+impl Unpacked {
+    /// From the walker's totals.
+    pub fn from_totals(t: crate::unpack::Totals) -> Self {
+        Unpacked {
+            size: t.bytes,
+            files: t.files,
+            entries: t.entries,
+            data: t.data,
+        }
+    }
+
+    /// The limits that let exactly this much through.
+    pub fn limits(&self) -> crate::unpack::Limits {
+        crate::unpack::Limits::exactly(crate::unpack::Totals {
+            bytes: self.size,
+            files: self.files,
+            entries: self.entries,
+            data: self.data,
+        })
+    }
 }
 
 /// A database's metadata and file.
@@ -491,7 +520,12 @@ mod tests {
                 original_location: "https://x/y.zip//top".into(),
                 updated_at: "2026-01-01T00:00:00Z".into(),
                 packages: 1,
-                unpacked: Unpacked { size: 1, files: 1 },
+                unpacked: Unpacked {
+                    size: 1,
+                    files: 1,
+                    entries: 1,
+                    data: 1,
+                },
             }],
             payloads: vec![
                 Payload {

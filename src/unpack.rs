@@ -29,8 +29,11 @@ pub const MAX_COMPONENT: usize = 255;
 pub struct Limits {
     /// Total bytes of the regular files kept.
     pub max_bytes: u64,
-    /// Number of entries of any kind in the archive (kept or not).
+    /// Number of entries of any kind in the archive (kept or not, extension
+    /// headers included).
     pub max_entries: u64,
+    /// Total data of all entries (kept or not, extension headers included).
+    pub max_data: u64,
 }
 
 impl Limits {
@@ -39,22 +42,24 @@ impl Limits {
     pub const LOCAL_INPUT: Limits = Limits {
         max_bytes: 256 << 30,
         max_entries: 10_000_000,
+        max_data: 256 << 30,
     };
 
-    /// Limits from signed totals: exactly `bytes` of file data, and entries
-    /// for `files` files plus as many directories again and some slack.
-    pub fn declared(bytes: u64, files: u64) -> Limits {
+    /// Exactly the totals a signed manifest declares (see [`Totals`]).
+    pub fn exactly(t: Totals) -> Limits {
         Limits {
-            max_bytes: bytes,
-            max_entries: files.saturating_mul(2).saturating_add(64),
+            max_bytes: t.bytes,
+            max_entries: t.entries,
+            max_data: t.data,
         }
     }
 
-    /// A bound on the decompressed tar stream: file data plus headers and
-    /// padding for every entry, plus the end-of-archive blocks.
+    /// A bound on the decompressed tar stream: the data of every entry plus
+    /// a header and padding for each, plus the end-of-archive blocks and
+    /// record padding.
     fn stream_bytes(&self) -> u64 {
-        self.max_bytes
-            .saturating_add(self.max_entries.saturating_mul(3 * 512 + 512))
+        self.max_data
+            .saturating_add(self.max_entries.saturating_mul(1024))
             .saturating_add(1 << 20)
     }
 }
@@ -96,6 +101,11 @@ pub struct Totals {
     pub bytes: u64,
     /// Regular files kept.
     pub files: u64,
+    /// Entries in the whole archive, of any kind, kept or not (tar
+    /// extension headers included).
+    pub entries: u64,
+    /// Data bytes of all those entries.
+    pub data: u64,
 }
 
 /// Why an archive was refused.
@@ -206,7 +216,6 @@ struct Walk<'a> {
     archive: &'a str,
     limits: Limits,
     seen: HashSet<String>,
-    entries: u64,
     totals: Totals,
 }
 
@@ -216,7 +225,6 @@ impl<'a> Walk<'a> {
             archive,
             limits,
             seen: HashSet::new(),
-            entries: 0,
             totals: Totals::default(),
         }
     }
@@ -229,15 +237,27 @@ impl<'a> Walk<'a> {
         }
     }
 
-    /// Counts and checks one entry; returns its clean path.
-    fn admit(&mut self, raw: &[u8]) -> Result<String, UnpackError> {
-        self.entries += 1;
-        if self.entries > self.limits.max_entries {
+    /// Counts one raw entry of `size` data bytes against the limits.
+    fn count(&mut self, size: u64) -> Result<(), UnpackError> {
+        self.totals.entries += 1;
+        if self.totals.entries > self.limits.max_entries {
             return Err(UnpackError::TooManyEntries {
                 archive: self.archive.to_string(),
                 limit: self.limits.max_entries,
             });
         }
+        self.totals.data = self.totals.data.saturating_add(size);
+        if self.totals.data > self.limits.max_data {
+            return Err(UnpackError::TooLarge {
+                archive: self.archive.to_string(),
+                limit: self.limits.max_data,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks one entry's name; returns its clean path.
+    fn admit(&mut self, raw: &[u8]) -> Result<String, UnpackError> {
         let path = clean_path(raw).map_err(|reason| self.unsafe_path(raw, reason))?;
         if !self.seen.insert(path.clone()) {
             return Err(UnpackError::Duplicate {
@@ -345,6 +365,7 @@ pub fn tar_gz<R: Read>(
         let mut long_name: Option<Vec<u8>> = None;
         for entry in entries {
             let mut entry = entry.map_err(|e| walk.corrupt(e))?;
+            walk.count(entry.size())?;
             match entry.header().entry_type() {
                 tar::EntryType::GNULongName => {
                     let mut name = read_extension(&walk, &mut entry, MAX_PATH as u64 + 1)?;
@@ -526,6 +547,7 @@ pub fn zip<R: Read + Seek>(
     }
     for i in 0..za.len() {
         let mut file = za.by_index(i).map_err(|e| zip_err(&walk, e))?;
+        walk.count(file.size())?;
         let raw = file.name_raw().to_vec();
         let path = walk.admit(&raw)?;
         if file.encrypted() {
@@ -653,20 +675,32 @@ mod tests {
         assert!(matches!(e, UnpackError::Duplicate { .. }));
         let e = walk_tar(
             &tar_gz_of(&[("a", tar::EntryType::Regular, &[0u8; 100])]),
-            Limits::declared(99, 1),
+            Limits::exactly(Totals {
+                bytes: 99,
+                files: 1,
+                entries: 1,
+                data: 100,
+            }),
         )
         .unwrap_err();
         assert!(matches!(e, UnpackError::TooLarge { limit: 99, .. }));
         let ok = walk_tar(
             &tar_gz_of(&[("a", tar::EntryType::Regular, &[0u8; 100])]),
-            Limits::declared(100, 1),
+            Limits::exactly(Totals {
+                bytes: 100,
+                files: 1,
+                entries: 1,
+                data: 100,
+            }),
         )
         .unwrap();
         assert_eq!(
             ok,
             Totals {
                 bytes: 100,
-                files: 1
+                files: 1,
+                entries: 1,
+                data: 100
             }
         );
     }
@@ -770,7 +804,16 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         io::Write::write_all(&mut gz, &tar).unwrap();
         let data = gz.finish().unwrap();
-        let e = walk_tar(&data, Limits::declared(1, 1)).unwrap_err();
+        let e = walk_tar(
+            &data,
+            Limits::exactly(Totals {
+                bytes: 1,
+                files: 1,
+                entries: 1,
+                data: 1,
+            }),
+        )
+        .unwrap_err();
         assert!(matches!(e, UnpackError::Corrupt { .. }), "{e}");
         assert!(e.to_string().contains("exceeds its limit"), "{e}");
     }

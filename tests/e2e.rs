@@ -567,3 +567,57 @@ fn a_second_import_into_a_locked_cache_is_refused_and_changes_nothing() {
         s(&cache),
     ]);
 }
+
+#[test]
+fn vex_archive_with_other_content_outside_its_folder_round_trips() {
+    // Export signs totals for the whole archive, so what it accepts, import
+    // accepts: many entries and a large file outside the //folder.
+    let t = TestDir::new();
+    let (key, public) = keygen(t.path(), "builder");
+    let mut files: Vec<(String, Vec<u8>)> = vex_repo_files()
+        .into_iter()
+        .map(|(p, d)| (format!("{VEX_TOP_DIR}/{p}"), d))
+        .collect();
+    for i in 0..100 {
+        files.push((format!("docs/note-{i:03}.txt"), b"x".to_vec()));
+    }
+    files.push(("README.md".to_string(), vec![b'r'; 2 << 20]));
+    let refs: Vec<(&str, Vec<u8>)> = files.iter().map(|(p, d)| (p.as_str(), d.clone())).collect();
+    let archive = t.join("vex.tar.gz");
+    write(&archive, &tar_gz(&refs));
+    let manifest = t.join("vex-repository.json");
+    write(
+        &manifest,
+        vex_repository_json("https://example.com/vex.tar.gz").as_bytes(),
+    );
+    let bundle = t.join("b.airlock");
+    airlock_ok(&[
+        "export",
+        "-o",
+        s(&bundle),
+        "--sign-key",
+        s(&key),
+        "--vex-manifest",
+        s(&manifest),
+        "--vex-archive",
+        s(&archive),
+    ]);
+    airlock_ok(&["verify", s(&bundle), "--key", s(&public)]);
+    let cache = t.join("cache");
+    airlock_ok(&[
+        "import",
+        s(&bundle),
+        "--key",
+        s(&public),
+        "--cache-dir",
+        s(&cache),
+    ]);
+    let tree = tree_hash(&cache.join("vex/repositories/default/0.1"));
+    assert!(tree.contains_key("index.json"));
+    assert!(
+        !tree
+            .keys()
+            .any(|k| k.contains("README") || k.contains("docs")),
+        "{tree:?}"
+    );
+}

@@ -260,10 +260,7 @@ pub fn scan_layer<R: Read>(
                 .unwrap_or(ArtifactError::Unpack(e)))
         }
     };
-    let unpacked = Unpacked {
-        size: totals.bytes,
-        files: totals.files,
-    };
+    let unpacked = Unpacked::from_totals(totals);
     let Some(db_name) = info.db_file else {
         return Ok(LayerContents {
             unpacked,

@@ -334,10 +334,7 @@ pub fn scan_archive<R: Read + Seek>(
         }
     }
     Ok(VexContents {
-        unpacked: Unpacked {
-            size: totals.bytes,
-            files: totals.files,
-        },
+        unpacked: Unpacked::from_totals(totals),
         updated_at: index.updated_at.unwrap_or_default(),
         packages: index.packages.len() as u64,
     })

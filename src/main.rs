@@ -46,16 +46,17 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         }
         if let Some(e) = cause.downcast_ref::<ImportError>() {
             return match e {
+                e if e.is_host_failure() => EXIT_FAILURE,
                 ImportError::Bundle(b) if untrusted(b) => EXIT_UNTRUSTED,
-                ImportError::Io { .. } | ImportError::Locked { .. } => EXIT_FAILURE,
+                ImportError::Overlap { .. } => EXIT_USAGE,
                 _ => EXIT_INVALID_BUNDLE,
             };
         }
         if let Some(e) = cause.downcast_ref::<BundleError>() {
-            return if untrusted(e) {
-                EXIT_UNTRUSTED
-            } else {
-                EXIT_INVALID_BUNDLE
+            return match e {
+                BundleError::Read { .. } => EXIT_FAILURE,
+                e if untrusted(e) => EXIT_UNTRUSTED,
+                _ => EXIT_INVALID_BUNDLE,
             };
         }
         if cause.downcast_ref::<PolicyError>().is_some() {

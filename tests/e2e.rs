@@ -621,3 +621,157 @@ fn vex_archive_with_other_content_outside_its_folder_round_trips() {
         "{tree:?}"
     );
 }
+
+#[test]
+fn links_planted_inside_the_cache_are_not_followed() {
+    let t = TestDir::new();
+    let inputs = write_inputs(t.path());
+    let (key, public) = keygen(t.path(), "builder");
+    let bundle = t.join("b.airlock");
+    export_all(&inputs, &key, &bundle);
+    // Someone who can write to the cache points vex/repositories elsewhere.
+    let cache = t.join("cache");
+    let victim = t.join("victim");
+    write(&victim.join("default/keep.txt"), b"precious");
+    std::fs::create_dir_all(cache.join("vex")).unwrap();
+    std::os::unix::fs::symlink(&victim, cache.join("vex/repositories")).unwrap();
+    let before = (tree_hash(&cache), tree_hash(&victim));
+    let err = airlock_fails(
+        &[
+            "import",
+            s(&bundle),
+            "--key",
+            s(&public),
+            "--cache-dir",
+            s(&cache),
+        ],
+        1,
+    );
+    assert!(
+        err.contains("vex/repositories is a symbolic link or not a directory"),
+        "{err}"
+    );
+    // Only the (documented) lock file is new.
+    let mut after = tree_hash(&cache);
+    assert!(after.remove(".airlock.lock").is_some());
+    assert_eq!((after, tree_hash(&victim)), before);
+    assert!(
+        !cache.join("db").exists(),
+        "nothing is swapped in when one swap cannot be prepared"
+    );
+}
+
+#[test]
+fn a_vex_dir_overlapping_the_cache_is_refused() {
+    let t = TestDir::new();
+    let inputs = write_inputs(t.path());
+    let (key, public) = keygen(t.path(), "builder");
+    let bundle = t.join("b.airlock");
+    export_all(&inputs, &key, &bundle);
+    let cache = t.join("cache");
+    for vex_dir in [
+        cache.clone(),
+        cache.join("vex/repositories"),
+        t.path().to_path_buf(),
+    ] {
+        let err = airlock_fails(
+            &[
+                "import",
+                s(&bundle),
+                "--key",
+                s(&public),
+                "--cache-dir",
+                s(&cache),
+                "--vex-dir",
+                s(&vex_dir),
+            ],
+            2,
+        );
+        assert!(err.contains("overlap"), "{err}");
+    }
+    assert!(!cache.exists());
+}
+
+/// A size-limited tmpfs, unmounted on drop. Mounting needs root: outside CI
+/// the test that uses it says so and returns; under CI=true it fails.
+struct SmallFs {
+    path: std::path::PathBuf,
+}
+
+impl SmallFs {
+    fn mount(path: std::path::PathBuf, size: &str) -> Option<SmallFs> {
+        std::fs::create_dir_all(&path).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return Some(SmallFs { path });
+        }
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "cannot mount a tmpfs in CI (needs root)"
+        );
+        eprintln!("NOT RUN: cannot mount a tmpfs here (needs root)");
+        None
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.path).status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_the_import_cleanly_with_the_old_cache_intact() {
+    let t = TestDir::new();
+    let Some(fs) = SmallFs::mount(t.join("small"), "112k") else {
+        return;
+    };
+    let inputs = write_inputs(t.path());
+    let (key, public) = keygen(t.path(), "builder");
+    let small = t.join("db-only.airlock");
+    airlock_ok(&[
+        "export",
+        "-o",
+        s(&small),
+        "--sign-key",
+        s(&key),
+        "--trivy-db",
+        s(&inputs.db),
+        "--created",
+        CREATED,
+    ]);
+    let full = t.join("full.airlock");
+    export_all(&inputs, &key, &full);
+    let cache = fs.path.join("cache");
+    airlock_ok(&[
+        "import",
+        s(&small),
+        "--key",
+        s(&public),
+        "--cache-dir",
+        s(&cache),
+    ]);
+    let before = tree_hash(&cache);
+    let err = airlock_fails(
+        &[
+            "import",
+            s(&full),
+            "--key",
+            s(&public),
+            "--cache-dir",
+            s(&cache),
+        ],
+        1,
+    );
+    assert!(err.contains("No space left on device"), "{err}");
+    assert_eq!(
+        tree_hash(&cache),
+        before,
+        "the old cache must be intact, with no staging left"
+    );
+}

@@ -33,6 +33,13 @@ use super::{
 /// Why a bundle was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
+    /// Reading the bundle file itself failed (not the bundle's fault).
+    #[error("cannot read the bundle file")]
+    Read {
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
     /// The file is not zstd-compressed.
     #[error("not an airlock bundle: the file does not start with a zstd frame")]
     NotZstd,
@@ -190,7 +197,39 @@ pub struct Header {
     pub signatures: Vec<Signature>,
 }
 
+/// An error of the file under the bundle (as opposed to its content), marked
+/// so it survives the zstd and tar layers and is reported as such.
+#[derive(Debug)]
+struct SourceError(io::Error);
+
+impl std::fmt::Display for SourceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for SourceError {}
+
+/// Marks the errors of the underlying reader.
+struct SourceReader<R>(R);
+
+impl<R: Read> Read for SourceReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0
+            .read(buf)
+            .map_err(|e| io::Error::new(e.kind(), SourceError(e)))
+    }
+}
+
 fn map_io(region: impl Into<String>, e: io::Error) -> BundleError {
+    if e.get_ref().is_some_and(|i| i.is::<SourceError>()) {
+        let inner = e.into_inner().expect("checked above");
+        let source = match inner.downcast::<SourceError>() {
+            Ok(s) => s.0,
+            Err(other) => io::Error::other(other),
+        };
+        return BundleError::Read { source };
+    }
     let region = region.into();
     if e.kind() == io::ErrorKind::UnexpectedEof {
         BundleError::Truncated { region }
@@ -199,10 +238,10 @@ fn map_io(region: impl Into<String>, e: io::Error) -> BundleError {
     }
 }
 
-fn open_stream<R: Read>(
-    r: R,
-) -> Result<zstd::stream::read::Decoder<'static, BufReader<R>>, BundleError> {
-    let mut buffered = BufReader::with_capacity(1 << 16, r);
+type Stream<R> = zstd::stream::read::Decoder<'static, BufReader<SourceReader<R>>>;
+
+fn open_stream<R: Read>(r: R) -> Result<Stream<R>, BundleError> {
+    let mut buffered = BufReader::with_capacity(1 << 16, SourceReader(r));
     let head = buffered
         .fill_buf()
         .map_err(|e| map_io("start of file", e))?;

@@ -19,7 +19,6 @@ use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read};
 use std::os::unix::fs::OpenOptionsExt as _;
-use std::os::unix::io::AsRawFd as _;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -34,13 +33,11 @@ use crate::bundle::reader::{
 use crate::manifest::{ArtifactKind, Manifest, Payload};
 use crate::policy::{SignerReport, TrustPolicy};
 use crate::target::{trivy_cache, vex_repo};
-use crate::unpack::{Discard, Sink};
+use crate::unpack::Discard;
 
-/// Prefix of staging directories (leftovers of a crash are removed by the
-/// next import).
-pub const STAGING_PREFIX: &str = ".airlock-staging-";
-/// The lock file in the cache directory.
-pub const LOCK_FILE: &str = ".airlock.lock";
+pub mod stage;
+
+pub use stage::{StageError, LOCK_FILE, STAGING_PREFIX};
 
 /// Where and how to import.
 #[derive(Debug, Clone)]
@@ -85,33 +82,43 @@ pub enum ImportError {
     /// Signed facts disagree with the content.
     #[error("the bundle contradicts its own manifest: {0}")]
     Inconsistent(String),
-    /// Another import holds the lock.
-    #[error("another airlock import is running on {} (lock held on {})\nhint: wait for it to finish, then run this import again", cache.display(), lock.display())]
-    Locked {
+    /// The VEX directory and the cache overlap.
+    #[error("--vex-dir {} and --cache-dir {} overlap; the static VEX repository must live outside the Trivy cache (and the cache outside it)", vex_dir.display(), cache_dir.display())]
+    Overlap {
+        /// The VEX directory.
+        vex_dir: PathBuf,
         /// The cache.
-        cache: PathBuf,
-        /// The lock file.
-        lock: PathBuf,
+        cache_dir: PathBuf,
     },
-    /// File system trouble.
-    #[error("{what} {}", path.display())]
-    Io {
-        /// What was being done.
-        what: &'static str,
-        /// Where.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
+    /// File-system trouble (locking, staging, writing, swapping).
+    #[error(transparent)]
+    Stage(#[from] StageError),
+}
+
+impl ImportError {
+    /// Whether the failure is the host's (reading the bundle file, writing
+    /// or swapping on disk, the lock) rather than the bundle's.
+    pub fn is_host_failure(&self) -> bool {
+        use crate::unpack::UnpackError::Sink;
+        matches!(
+            self,
+            ImportError::Stage(_)
+                | ImportError::Bundle(BundleError::Read { .. })
+                | ImportError::Artifact {
+                    source: ArtifactError::Unpack(Sink { .. }),
+                    ..
+                }
+                | ImportError::Vex {
+                    source: VexError::Unpack(Sink { .. }) | VexError::Io(_),
+                    ..
+                }
+        )
+    }
 }
 
 fn ioe<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ImportError + 'a {
-    move |source| ImportError::Io {
-        what,
-        path: path.to_path_buf(),
-        source,
-    }
+    let f = stage::ioe(what, path);
+    move |e| ImportError::Stage(f(e))
 }
 
 /// One installed cache component.
@@ -181,90 +188,6 @@ pub struct ImportReport {
     pub repository_yaml: Option<String>,
 }
 
-/// Writes the files of an archive under a staging root. Entry paths were
-/// checked by `unpack`; the root is a fresh directory airlock created, with
-/// no links in it, so joining them cannot escape.
-struct DirSink {
-    root: PathBuf,
-}
-
-impl Sink for DirSink {
-    fn dir(&mut self, path: &str) -> io::Result<()> {
-        fs::create_dir_all(self.root.join(path))
-    }
-
-    fn file(&mut self, path: &str, _size: u64, data: &mut dyn Read) -> io::Result<()> {
-        let p = self.root.join(path);
-        if let Some(parent) = p.parent() {
-            fs::create_dir_all(parent)?;
-        }
-        write_new(&p, data)
-    }
-}
-
-fn write_new(p: &Path, data: &mut dyn Read) -> io::Result<()> {
-    let f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .open(p)?;
-    let mut w = BufWriter::with_capacity(1 << 20, f);
-    io::copy(data, &mut w)?;
-    let f = w.into_inner().map_err(|e| e.into_error())?;
-    f.sync_all()
-}
-
-/// Holds the cache's advisory lock until dropped.
-struct CacheLock {
-    _file: File,
-}
-
-fn lock(cache: &Path) -> Result<CacheLock, ImportError> {
-    let path = cache.join(LOCK_FILE);
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o644)
-        .open(&path)
-        .map_err(ioe("cannot open the lock file", &path))?;
-    // SAFETY: flock on a valid open descriptor has no memory effects.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc != 0 {
-        let err = io::Error::last_os_error();
-        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-            return Err(ImportError::Locked {
-                cache: cache.to_path_buf(),
-                lock: path,
-            });
-        }
-        return Err(ioe("cannot lock", &path)(err));
-    }
-    Ok(CacheLock { _file: file })
-}
-
-/// Removes staging directories a crashed import left behind.
-fn remove_leftovers(dir: &Path) -> Result<(), ImportError> {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return Ok(());
-    };
-    for e in entries.flatten() {
-        if e.file_name().to_string_lossy().starts_with(STAGING_PREFIX) {
-            let p = e.path();
-            fs::remove_dir_all(&p)
-                .map_err(ioe("cannot remove the leftover staging directory", &p))?;
-        }
-    }
-    Ok(())
-}
-
-fn staging(dir: &Path) -> Result<tempfile::TempDir, ImportError> {
-    tempfile::Builder::new()
-        .prefix(STAGING_PREFIX)
-        .tempdir_in(dir)
-        .map_err(ioe("cannot create a staging directory in", dir))
-}
-
 /// Where checked content goes: a staging area (import), or nowhere (verify).
 enum Mode<'a> {
     /// Import into these directories.
@@ -284,8 +207,8 @@ struct StoredArchive {
 /// manifest, and (in install mode) stages it.
 struct Collector<'a> {
     mode: Mode<'a>,
-    lock: Option<CacheLock>,
-    vex_lock: Option<CacheLock>,
+    lock: Option<stage::Lock>,
+    vex_lock: Option<stage::Lock>,
     cache_stage: Option<tempfile::TempDir>,
     vex_stage: Option<tempfile::TempDir>,
     manifest: Option<Manifest>,
@@ -373,9 +296,9 @@ impl PayloadVisitor for Collector<'_> {
         };
         let cache = &opts.cache_dir;
         fs::create_dir_all(cache).map_err(ioe("cannot create the cache directory", cache))?;
-        self.lock = Some(lock(cache)?);
-        remove_leftovers(cache)?;
-        let stage = staging(cache)?;
+        self.lock = Some(stage::lock(cache)?);
+        stage::remove_leftovers(cache)?;
+        let stage = stage::staging(cache)?;
         if !m.vex.is_empty() {
             let p = stage.path().join("vex-archives");
             fs::create_dir_all(&p).map_err(ioe("cannot create", &p))?;
@@ -384,9 +307,9 @@ impl PayloadVisitor for Collector<'_> {
         if let (Some(dir), false) = (&opts.vex_dir, m.vex.is_empty()) {
             fs::create_dir_all(dir).map_err(ioe("cannot create the VEX directory", dir))?;
             // Several caches may share one static VEX directory: lock it too.
-            self.vex_lock = Some(lock(dir)?);
-            remove_leftovers(dir)?;
-            let stage = staging(dir)?;
+            self.vex_lock = Some(stage::lock(dir)?);
+            stage::remove_leftovers(dir)?;
+            let stage = stage::staging(dir)?;
             for v in &m.vex {
                 let p = stage.path().join(&v.name);
                 fs::create_dir_all(&p).map_err(ioe("cannot create", &p))?;
@@ -415,7 +338,7 @@ impl PayloadVisitor for Collector<'_> {
                         .join(trivy_cache::component(kind))
                         .join(trivy_cache::layer_dir(kind));
                     fs::create_dir_all(&root).map_err(ioe("cannot create", &root))?;
-                    artifact::scan_layer(kind, data, limits, &mut DirSink { root })
+                    artifact::scan_layer(kind, data, limits, &mut stage::DirSink { root })
                 }
                 None => artifact::scan_layer(kind, data, limits, &mut Discard),
             }
@@ -441,16 +364,10 @@ impl PayloadVisitor for Collector<'_> {
             let mut w = BufWriter::with_capacity(1 << 20, file);
             io::copy(data, &mut w).map_err(|e| match e.kind() {
                 io::ErrorKind::InvalidData => ImportError::Inconsistent(e.to_string()),
-                _ => ImportError::Io {
-                    what: "cannot store the VEX archive of",
-                    path: PathBuf::from(&name),
-                    source: e,
-                },
+                _ => ioe("cannot store the VEX archive of", Path::new(&name))(e),
             })?;
-            let file = w.into_inner().map_err(|e| ImportError::Io {
-                what: "cannot store the VEX archive of",
-                path: PathBuf::from(&name),
-                source: e.into_error(),
+            let file = w.into_inner().map_err(|e| {
+                ioe("cannot store the VEX archive of", Path::new(&name))(e.into_error())
             })?;
             file.sync_all()
                 .map_err(ioe("cannot flush the VEX archive of", Path::new(&name)))?;
@@ -519,7 +436,7 @@ impl Collector<'_> {
                         reader,
                         &v.subdir,
                         limits,
-                        &mut DirSink { root: tree },
+                        &mut stage::DirSink { root: tree },
                     )
                 }
                 None => vex::scan_archive(format, reader, &v.subdir, limits, &mut Discard),
@@ -554,6 +471,7 @@ pub fn import<R: Read>(
     policy: &TrustPolicy,
     opts: &ImportOptions,
 ) -> Result<ImportReport, ImportError> {
+    check_no_overlap(opts)?;
     let mut collector = Collector::new(Mode::Install(opts));
     let verified = read_all(bundle, policy, &mut collector)?;
     let checked = collector.check(&verified.manifest)?;
@@ -580,10 +498,6 @@ fn read_all<R: Read>(
         Err(ReadError::Bundle(e)) => Err(ImportError::Bundle(e)),
         Err(ReadError::Visitor(e)) => Err(e),
     }
-}
-
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ImportError> {
-    write_new(path, &mut &bytes[..]).map_err(ioe("cannot write", path))
 }
 
 /// Writes Trivy's metadata into the staged components, flushes them, and
@@ -624,7 +538,7 @@ fn install(
         if meta_path.exists() {
             fs::remove_file(&meta_path).map_err(ioe("cannot replace", &meta_path))?;
         }
-        write_file(&meta_path, &bytes)?;
+        stage::write_file(&meta_path, &bytes)?;
     }
 
     let base_url = match (&opts.vex_url, &opts.vex_dir) {
@@ -652,33 +566,45 @@ fn install(
             }
             None => (original.clone(), v.original_location.clone(), None),
         };
-        write_file(&repo_dir.join("vex-repository.json"), &manifest_bytes)?;
-        write_file(
+        stage::write_file(&repo_dir.join("vex-repository.json"), &manifest_bytes)?;
+        stage::write_file(
             &repo_dir.join("cache.json"),
             &trivy_cache::vex_cache_json(opts.now, &location),
         )?;
         if let Some(vs) = &collector.vex_stage {
             let wk = vs.path().join(&v.name).join(".well-known");
             fs::create_dir_all(&wk).map_err(ioe("cannot create", &wk))?;
-            write_file(&wk.join("vex-repository.json"), &manifest_bytes)?;
+            stage::write_file(&wk.join("vex-repository.json"), &manifest_bytes)?;
         }
         repo_urls.insert(v.name.clone(), repo_url);
     }
 
-    // Everything is staged and checked: flush, then swap component by component.
-    fsync_tree(&stage)?;
+    // Everything is staged and checked: flush, plan every swap (opening
+    // every parent, so foreseeable failures come before any change), then
+    // swap all components in, or none.
+    stage::fsync_tree(&stage)?;
     if let Some(vs) = &collector.vex_stage {
-        fsync_tree(vs.path())?;
+        stage::fsync_tree(vs.path())?;
     }
-    let mut components = Vec::new();
+    let mut swaps = stage::Swapper::default();
     for a in &m.artifacts {
         let name = trivy_cache::component(a.kind);
-        let live = opts.cache_dir.join(name);
-        let replaced = swap_in(&stage.join(name), &live)?;
+        swaps.plan(stage.join(name), &opts.cache_dir, Path::new(name))?;
+    }
+    for c in &checked {
+        let rel = Path::new(trivy_cache::VEX_REPOSITORIES).join(&c.name);
+        swaps.plan(stage.join(&rel), &opts.cache_dir, &rel)?;
+        if let (Some(vs), Some(dir)) = (&collector.vex_stage, &opts.vex_dir) {
+            swaps.plan(vs.path().join(&c.name), dir, Path::new(&c.name))?;
+        }
+    }
+    let mut replaced = swaps.run()?.into_iter();
+    let mut components = Vec::new();
+    for a in &m.artifacts {
         components.push(InstalledComponent {
             kind: a.kind,
-            path: live,
-            replaced,
+            path: opts.cache_dir.join(trivy_cache::component(a.kind)),
+            replaced: replaced.next().unwrap_or(false),
             schema_version: a.database.as_ref().map(|d| d.schema_version),
             updated_at: a.database.as_ref().map(|d| d.updated_at.clone()),
             next_update: a.database.as_ref().map(|d| d.next_update.clone()),
@@ -687,22 +613,22 @@ fn install(
     }
     let mut vex_report = Vec::new();
     for c in checked {
-        let rel = Path::new(trivy_cache::VEX_REPOSITORIES).join(&c.name);
-        let live = opts.cache_dir.join(&rel);
-        let replaced = swap_in(&stage.join(&rel), &live)?;
+        let in_cache = replaced.next().unwrap_or(false);
         let static_dir = match (&collector.vex_stage, &opts.vex_dir) {
-            (Some(vs), Some(dir)) => {
-                let live_static = dir.join(&c.name);
-                swap_in(&vs.path().join(&c.name), &live_static)?;
-                Some(live_static)
+            (Some(_), Some(dir)) => {
+                replaced.next();
+                Some(dir.join(&c.name))
             }
             _ => None,
         };
         vex_report.push(InstalledVex {
             repository_url: repo_urls.remove(&c.name).flatten(),
+            cache_path: opts
+                .cache_dir
+                .join(trivy_cache::VEX_REPOSITORIES)
+                .join(&c.name),
             name: c.name,
-            cache_path: live,
-            replaced,
+            replaced: in_cache,
             static_dir,
             packages: c.packages,
         });
@@ -796,59 +722,40 @@ fn check_oci_manifest(
     Ok(())
 }
 
-fn fsync_tree(root: &Path) -> Result<(), ImportError> {
-    for e in walkdir::WalkDir::new(root).contents_first(true) {
-        let e = e.map_err(|e| ImportError::Io {
-            what: "cannot walk",
-            path: root.to_path_buf(),
-            source: e.into(),
-        })?;
-        if e.file_type().is_dir() {
-            let d = File::open(e.path()).map_err(ioe("cannot open", e.path()))?;
-            d.sync_all().map_err(ioe("cannot flush", e.path()))?;
+/// Refuses a VEX directory inside the cache, or the cache inside it: each
+/// import would replace part of the other.
+fn check_no_overlap(opts: &ImportOptions) -> Result<(), ImportError> {
+    let Some(vex_dir) = &opts.vex_dir else {
+        return Ok(());
+    };
+    // Resolve what exists (links included), then compare whole components.
+    let resolve = |p: &Path| -> Result<PathBuf, ImportError> {
+        let abs = absolute(p)?;
+        let mut existing = abs.as_path();
+        let mut rest = Vec::new();
+        while !existing.exists() {
+            match (existing.parent(), existing.file_name()) {
+                (Some(parent), Some(name)) => {
+                    rest.push(name.to_os_string());
+                    existing = parent;
+                }
+                _ => break,
+            }
         }
+        let mut out = existing
+            .canonicalize()
+            .unwrap_or_else(|_| existing.to_path_buf());
+        out.extend(rest.iter().rev());
+        Ok(out)
+    };
+    let (v, c) = (resolve(vex_dir)?, resolve(&opts.cache_dir)?);
+    if v.starts_with(&c) || c.starts_with(&v) {
+        return Err(ImportError::Overlap {
+            vex_dir: vex_dir.clone(),
+            cache_dir: opts.cache_dir.clone(),
+        });
     }
     Ok(())
-}
-
-/// Exchanges `staged` with `live` atomically; `staged` then holds the old
-/// tree (removed with the staging directory). Returns whether `live` existed.
-fn swap_in(staged: &Path, live: &Path) -> Result<bool, ImportError> {
-    let parent = live.parent().expect("components have a parent");
-    fs::create_dir_all(parent).map_err(ioe("cannot create", parent))?;
-    let existed = fs::symlink_metadata(live).is_ok();
-    if existed {
-        exchange(staged, live).map_err(ioe("cannot swap in", live))?;
-    } else {
-        fs::rename(staged, live).map_err(ioe("cannot move into place", live))?;
-    }
-    File::open(parent)
-        .and_then(|d| d.sync_all())
-        .map_err(ioe("cannot flush", parent))?;
-    Ok(existed)
-}
-
-fn exchange(a: &Path, b: &Path) -> io::Result<()> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt as _;
-    let ca = CString::new(a.as_os_str().as_bytes())?;
-    let cb = CString::new(b.as_os_str().as_bytes())?;
-    // SAFETY: both are valid NUL-terminated paths; AT_FDCWD resolves them as given.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_renameat2,
-            libc::AT_FDCWD,
-            ca.as_ptr(),
-            libc::AT_FDCWD,
-            cb.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
 }
 
 fn absolute(p: &Path) -> Result<PathBuf, ImportError> {

@@ -1,0 +1,459 @@
+//! The file-system side of import: the lock, staging directories, writing
+//! staged files, and swapping staged components into place.
+//!
+//! Swaps never follow symbolic links below the target directory: each
+//! parent of a component (`vex/`, `vex/repositories/`) is opened with
+//! `O_NOFOLLOW` and the exchange is made relative to that handle, so a link
+//! planted inside a cache (say `vex/repositories -> /etc`) cannot make airlock
+//! write or delete outside it. The target directory itself may be a link
+//! (an administrator's choice, e.g. `/var/cache/trivy -> /data/trivy`).
+
+use std::ffi::CString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Read};
+use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
+use std::os::unix::ffi::OsStrExt as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+
+use crate::unpack::Sink;
+
+/// Prefix of staging directories (leftovers of a crash are removed by the
+/// next import).
+pub const STAGING_PREFIX: &str = ".airlock-staging-";
+/// The lock file in the cache directory (and in a VEX directory).
+pub const LOCK_FILE: &str = ".airlock.lock";
+
+/// File-system failures of the install step.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// An I/O operation failed.
+    #[error("{what} {}", path.display())]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// Another import holds the lock.
+    #[error("another airlock import is running on {} (lock held on {})\nhint: wait for it to finish, then run this import again", dir.display(), lock.display())]
+    Locked {
+        /// The locked directory.
+        dir: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// A parent of a component is a symbolic link or not a directory.
+    #[error("{} is a symbolic link or not a directory; airlock does not follow links inside the target\nhint: replace it with a real directory (or remove it), then import again", .0.display())]
+    NotADirectory(PathBuf),
+    /// Swapping failed part way; what was replaced has been put back.
+    #[error("cannot swap in {}; the components already replaced were put back, the target is as it was before this import", path.display())]
+    SwapRolledBack {
+        /// The component that failed.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// Swapping failed part way and putting back failed too.
+    #[error("cannot swap in {}, and cannot put back {}: these components are from the new bundle, the others are as before\nhint: run the import again", path.display(), kept.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    SwapPartial {
+        /// The component that failed.
+        path: PathBuf,
+        /// Components left at the new version.
+        kept: Vec<PathBuf>,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+}
+
+pub(crate) fn ioe<'a>(
+    what: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(io::Error) -> StageError + 'a {
+    move |source| StageError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes the files of an archive under a staging root. Entry paths were
+/// checked by `unpack`; the root is a fresh directory airlock created (mode
+/// 0700, by tempfile), with no links in it, so joining them cannot escape.
+pub(crate) struct DirSink {
+    pub root: PathBuf,
+}
+
+impl Sink for DirSink {
+    fn dir(&mut self, path: &str) -> io::Result<()> {
+        fs::create_dir_all(self.root.join(path))
+    }
+
+    fn file(&mut self, path: &str, _size: u64, data: &mut dyn Read) -> io::Result<()> {
+        let p = self.root.join(path);
+        if let Some(parent) = p.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        write_new(&p, data)
+    }
+}
+
+/// Creates `p` (which must not exist), copies `data` into it, and flushes it
+/// to disk.
+pub(crate) fn write_new(p: &Path, data: &mut dyn Read) -> io::Result<()> {
+    let f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(p)?;
+    let mut w = BufWriter::with_capacity(1 << 20, f);
+    io::copy(data, &mut w)?;
+    let f = w.into_inner().map_err(|e| e.into_error())?;
+    f.sync_all()
+}
+
+/// [`write_new`] of a small document.
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), StageError> {
+    write_new(path, &mut &bytes[..]).map_err(ioe("cannot write", path))
+}
+
+/// Holds a directory's advisory lock until dropped.
+pub(crate) struct Lock {
+    _file: File,
+}
+
+/// Takes `dir`'s lock, or fails at once if another import holds it.
+pub(crate) fn lock(dir: &Path) -> Result<Lock, StageError> {
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode(0o644)
+        .open(&path)
+        .map_err(ioe("cannot open the lock file", &path))?;
+    // SAFETY: flock on a valid open descriptor has no memory effects.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Err(StageError::Locked {
+                dir: dir.to_path_buf(),
+                lock: path,
+            });
+        }
+        return Err(ioe("cannot lock", &path)(err));
+    }
+    Ok(Lock { _file: file })
+}
+
+/// Removes staging directories a crashed import left behind.
+pub(crate) fn remove_leftovers(dir: &Path) -> Result<(), StageError> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with(STAGING_PREFIX) {
+            let p = e.path();
+            fs::remove_dir_all(&p)
+                .map_err(ioe("cannot remove the leftover staging directory", &p))?;
+        }
+    }
+    Ok(())
+}
+
+/// A fresh staging directory inside `dir` (same file system as the target).
+pub(crate) fn staging(dir: &Path) -> Result<tempfile::TempDir, StageError> {
+    tempfile::Builder::new()
+        .prefix(STAGING_PREFIX)
+        .tempdir_in(dir)
+        .map_err(ioe("cannot create a staging directory in", dir))
+}
+
+/// fsyncs every directory under `root` (files were synced as written).
+pub(crate) fn fsync_tree(root: &Path) -> Result<(), StageError> {
+    for e in walkdir::WalkDir::new(root).contents_first(true) {
+        let e = e.map_err(|e| StageError::Io {
+            what: "cannot walk",
+            path: root.to_path_buf(),
+            source: e.into(),
+        })?;
+        if e.file_type().is_dir() {
+            let d = File::open(e.path()).map_err(ioe("cannot open", e.path()))?;
+            d.sync_all().map_err(ioe("cannot flush", e.path()))?;
+        }
+    }
+    Ok(())
+}
+
+fn cstr(p: &Path) -> io::Result<CString> {
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+}
+
+/// An open directory handle and its path (for messages).
+struct DirHandle {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+impl DirHandle {
+    fn open(path: &Path, follow: bool) -> io::Result<DirHandle> {
+        let c = cstr(path)?;
+        let mut flags = libc::O_DIRECTORY | libc::O_RDONLY | libc::O_CLOEXEC;
+        if !follow {
+            flags |= libc::O_NOFOLLOW;
+        }
+        // SAFETY: a valid NUL-terminated path; the result is checked.
+        let fd = unsafe { libc::open(c.as_ptr(), flags) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is a fresh descriptor we own.
+        Ok(DirHandle {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Opens (creating it if absent) the subdirectory `name`, never
+    /// following a link. Returns whether it was created.
+    fn child(&self, name: &str) -> Result<(DirHandle, bool), StageError> {
+        let path = self.path.join(name);
+        let c = cstr(Path::new(name)).map_err(ioe("cannot create", &path))?;
+        // SAFETY: valid descriptor and NUL-terminated name.
+        let created = unsafe { libc::mkdirat(self.fd.as_raw_fd(), c.as_ptr(), 0o755) } == 0;
+        if !created {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EEXIST) {
+                return Err(ioe("cannot create", &path)(err));
+            }
+        }
+        // SAFETY: as above; the result is checked.
+        let fd = unsafe {
+            libc::openat(
+                self.fd.as_raw_fd(),
+                c.as_ptr(),
+                libc::O_DIRECTORY | libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+            )
+        };
+        if fd < 0 {
+            let err = io::Error::last_os_error();
+            return Err(match err.raw_os_error() {
+                Some(libc::ELOOP) | Some(libc::ENOTDIR) => StageError::NotADirectory(path),
+                _ => ioe("cannot open", &path)(err),
+            });
+        }
+        if created {
+            self.sync().map_err(ioe("cannot flush", &self.path))?;
+        }
+        // SAFETY: fd is a fresh descriptor we own.
+        let handle = DirHandle {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            path,
+        };
+        Ok((handle, created))
+    }
+
+    fn sync(&self) -> io::Result<()> {
+        // SAFETY: fsync on a valid descriptor.
+        if unsafe { libc::fsync(self.fd.as_raw_fd()) } == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+}
+
+fn renameat2(
+    from_dir: libc::c_int,
+    from: &CString,
+    to_dir: libc::c_int,
+    to: &CString,
+    flags: libc::c_uint,
+) -> io::Result<()> {
+    // SAFETY: valid descriptors (or AT_FDCWD) and NUL-terminated names.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            from_dir,
+            from.as_ptr(),
+            to_dir,
+            to.as_ptr(),
+            flags,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// One planned swap: a staged tree and where it goes.
+struct Planned {
+    staged: PathBuf,
+    parent: DirHandle,
+    name: String,
+}
+
+/// Swaps staged components into place, all or none.
+#[derive(Default)]
+pub(crate) struct Swapper {
+    planned: Vec<Planned>,
+}
+
+impl Swapper {
+    /// Plans moving `staged` to `root/rel` (`rel` of plain components).
+    /// Opens (creating as needed) every parent below `root` without
+    /// following links, so every failure that can be foreseen happens here,
+    /// before anything live is touched.
+    pub(crate) fn plan(
+        &mut self,
+        staged: PathBuf,
+        root: &Path,
+        rel: &Path,
+    ) -> Result<(), StageError> {
+        let mut dir = DirHandle::open(root, true).map_err(ioe("cannot open", root))?;
+        let parts: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        let (name, parents) = parts.split_last().expect("a component has a name");
+        for p in parents {
+            dir = dir.child(p)?.0;
+        }
+        self.planned.push(Planned {
+            staged,
+            parent: dir,
+            name: name.clone(),
+        });
+        Ok(())
+    }
+
+    /// Performs the planned swaps. Each is an atomic exchange (or a rename
+    /// that never replaces, when nothing was there); if one fails, those
+    /// already made are undone. Returns, per swap in plan order, whether
+    /// something was replaced. The previous trees end up at the staged paths.
+    pub(crate) fn run(self) -> Result<Vec<bool>, StageError> {
+        let mut done: Vec<(&Planned, bool)> = Vec::new();
+        for p in &self.planned {
+            match swap(p) {
+                Ok(replaced) => done.push((p, replaced)),
+                Err(source) => {
+                    let path = p.parent.path.join(&p.name);
+                    let mut kept = Vec::new();
+                    for (q, replaced) in done.into_iter().rev() {
+                        if unswap(q, replaced).is_err() {
+                            kept.push(q.parent.path.join(&q.name));
+                        }
+                    }
+                    return Err(if kept.is_empty() {
+                        StageError::SwapRolledBack { path, source }
+                    } else {
+                        StageError::SwapPartial { path, kept, source }
+                    });
+                }
+            }
+        }
+        Ok(done.into_iter().map(|(_, r)| r).collect())
+    }
+}
+
+fn swap(p: &Planned) -> io::Result<bool> {
+    let staged = cstr(&p.staged)?;
+    let name = cstr(Path::new(&p.name))?;
+    let dir = p.parent.fd.as_raw_fd();
+    // Exchange if something is there; else rename without replacing. If
+    // something appears in between, exchange with it.
+    let replaced = loop {
+        match renameat2(libc::AT_FDCWD, &staged, dir, &name, libc::RENAME_EXCHANGE) {
+            Ok(()) => break true,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                match renameat2(libc::AT_FDCWD, &staged, dir, &name, libc::RENAME_NOREPLACE) {
+                    Ok(()) => break false,
+                    Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    p.parent.sync()?;
+    Ok(replaced)
+}
+
+fn unswap(p: &Planned, replaced: bool) -> io::Result<()> {
+    let staged = cstr(&p.staged)?;
+    let name = cstr(Path::new(&p.name))?;
+    let dir = p.parent.fd.as_raw_fd();
+    if replaced {
+        renameat2(libc::AT_FDCWD, &staged, dir, &name, libc::RENAME_EXCHANGE)?;
+    } else {
+        renameat2(dir, &name, libc::AT_FDCWD, &staged, libc::RENAME_NOREPLACE)?;
+    }
+    p.parent.sync()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swaps_exchange_and_roll_back() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("cache");
+        fs::create_dir_all(root.join("db")).unwrap();
+        fs::write(root.join("db/old"), b"old").unwrap();
+        let stage = t.path().join("stage");
+        fs::create_dir_all(stage.join("db")).unwrap();
+        fs::write(stage.join("db/new"), b"new").unwrap();
+        fs::create_dir_all(stage.join("x")).unwrap();
+
+        let mut s = Swapper::default();
+        s.plan(stage.join("db"), &root, Path::new("db")).unwrap();
+        s.plan(stage.join("x"), &root, Path::new("vex/repositories/x"))
+            .unwrap();
+        assert_eq!(s.run().unwrap(), vec![true, false]);
+        assert!(root.join("db/new").is_file());
+        assert!(stage.join("db/old").is_file(), "the old tree is in staging");
+        assert!(root.join("vex/repositories/x").is_dir());
+
+        // A second plan whose last swap fails (its staged tree is missing):
+        // the first is put back.
+        fs::create_dir_all(stage.join("db2")).unwrap();
+        let mut s = Swapper::default();
+        s.plan(stage.join("db2"), &root, Path::new("db")).unwrap();
+        s.plan(stage.join("missing"), &root, Path::new("policy"))
+            .unwrap();
+        let e = s.run().unwrap_err();
+        assert!(matches!(e, StageError::SwapRolledBack { .. }), "{e}");
+        assert!(root.join("db/new").is_file(), "db was put back");
+        assert!(stage.join("db2").is_dir());
+    }
+
+    #[test]
+    fn links_inside_the_target_are_not_followed() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("cache");
+        let victim = t.path().join("victim");
+        fs::create_dir_all(victim.join("x")).unwrap();
+        fs::create_dir_all(root.join("vex")).unwrap();
+        std::os::unix::fs::symlink(&victim, root.join("vex/repositories")).unwrap();
+        let mut s = Swapper::default();
+        let e = s
+            .plan(
+                t.path().join("staged"),
+                &root,
+                Path::new("vex/repositories/x"),
+            )
+            .unwrap_err();
+        assert!(matches!(e, StageError::NotADirectory(_)), "{e}");
+        assert!(victim.join("x").is_dir());
+    }
+}

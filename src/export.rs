@@ -230,7 +230,17 @@ pub fn export(
         for p in &planned {
             let mut reader = open_content(&p.content)?;
             let mut counted = ProgressReader::new(&mut reader, progress);
-            writer.append(&p.payload.path, &mut counted)?;
+            writer
+                .append(&p.payload.path, &mut counted)
+                .map_err(|e| match e {
+                    // Name the file, not the payload path, when an input fails.
+                    WriteError::Input { source, .. } => ExportError::Io {
+                        what: "cannot read",
+                        path: content_path(&p.content),
+                        source,
+                    },
+                    e => ExportError::Write(e),
+                })?;
         }
         let hashing = writer.finish()?;
         let (digest, size, mut out) = hashing.finish();
@@ -275,6 +285,14 @@ pub fn export(
             let _ = dir.sync_all();
         }
         Ok(report)
+    }
+}
+
+fn content_path(c: &Content) -> PathBuf {
+    match c {
+        Content::File(p) => p.clone(),
+        Content::Built(p) => p.as_ref().clone(),
+        Content::Bytes(_) => PathBuf::from("(in memory)"),
     }
 }
 

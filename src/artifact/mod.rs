@@ -40,6 +40,8 @@ pub struct KindInfo {
     pub db_file: Option<&'static str>,
     /// The schema `Version` Trivy 0.76 accepts, for the databases.
     pub schema_version: Option<u64>,
+    /// The directory of Trivy's cache that holds it.
+    pub cache_dir: &'static str,
 }
 
 const INFOS: [KindInfo; 3] = [
@@ -52,6 +54,7 @@ const INFOS: [KindInfo; 3] = [
         title: "db.tar.gz",
         db_file: Some("trivy.db"),
         schema_version: Some(2),
+        cache_dir: "db",
     },
     KindInfo {
         kind: ArtifactKind::JavaDb,
@@ -62,6 +65,7 @@ const INFOS: [KindInfo; 3] = [
         title: "javadb.tar.gz",
         db_file: Some("trivy-java.db"),
         schema_version: Some(1),
+        cache_dir: "java-db",
     },
     KindInfo {
         kind: ArtifactKind::Checks,
@@ -72,6 +76,7 @@ const INFOS: [KindInfo; 3] = [
         title: "bundle.tar.gz",
         db_file: None,
         schema_version: None,
+        cache_dir: "policy",
     },
 ];
 
@@ -126,6 +131,9 @@ pub enum ArtifactError {
         /// The layer file name.
         title: &'static str,
     },
+    /// The content disagrees with what the signed manifest says of it.
+    #[error("the bundle contradicts its own manifest: {0}")]
+    Contradiction(String),
     /// A schema version Trivy 0.76 does not accept.
     #[error("{kind} has schema Version {found}; Trivy 0.76 accepts only Version {expected}")]
     SchemaVersion {
@@ -299,4 +307,62 @@ pub fn check_schema(kind: ArtifactKind, found: u64) -> Result<(), ArtifactError>
         }),
         _ => Ok(()),
     }
+}
+
+/// Checks a scanned layer against the manifest's entry for it: unpacked
+/// totals, and for a database its file's digest and size and its metadata.
+pub fn check_layer(a: &crate::manifest::Artifact, c: &LayerContents) -> Result<(), ArtifactError> {
+    let contradiction = |m: String| Err(ArtifactError::Contradiction(m));
+    if c.unpacked != a.unpacked {
+        return contradiction(format!(
+            "{} unpacks to {:?}, the manifest says {:?}",
+            a.kind, c.unpacked, a.unpacked
+        ));
+    }
+    if let Some(db) = &a.database {
+        let (Some(file), Some(meta)) = (&c.db_file, &c.metadata) else {
+            return contradiction(format!("{} has no database file", a.kind));
+        };
+        if file.sha256.hex() != db.sha256 || file.size != db.size {
+            return contradiction(format!(
+                "{} database file has sha256 {} ({} bytes), the manifest says {} ({} bytes)",
+                a.kind, file.sha256, file.size, db.sha256, db.size
+            ));
+        }
+        if meta.version != db.schema_version
+            || meta.updated_at != db.updated_at
+            || meta.next_update != db.next_update
+        {
+            return contradiction(format!(
+                "{} metadata.json (Version {}, UpdatedAt {}, NextUpdate {}) differs from the manifest (Version {}, UpdatedAt {}, NextUpdate {})",
+                a.kind, meta.version, meta.updated_at, meta.next_update, db.schema_version, db.updated_at, db.next_update
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that an OCI image manifest is shaped as Trivy requires and
+/// describes exactly the entry's one layer.
+pub fn check_image_manifest(
+    a: &crate::manifest::Artifact,
+    bytes: &[u8],
+) -> Result<(), ArtifactError> {
+    let m: oci::ImageManifest = serde_json::from_slice(bytes).map_err(|e| {
+        ArtifactError::Contradiction(format!("the OCI manifest of {} is not valid: {e}", a.kind))
+    })?;
+    let info = info(a.kind);
+    let ok = m.layers.len() == 1
+        && m.layers[0].digest == a.layer.digest
+        && m.layers[0].size == a.layer.size
+        && m.layers[0].media_type == info.layer_media_type
+        && a.layer.media_type == info.layer_media_type
+        && m.layers[0].annotations.get(oci::TITLE) == Some(&a.layer.title);
+    if !ok {
+        return Err(ArtifactError::Contradiction(format!(
+            "the OCI manifest of {} does not describe exactly one layer {} of type {}",
+            a.kind, a.layer.digest, info.layer_media_type
+        )));
+    }
+    Ok(())
 }

@@ -16,6 +16,8 @@ use serde::Deserialize;
 use crate::manifest::{check_relative_path, Unpacked};
 use crate::unpack::{self, EntryKind, Limits, Sink, UnpackError};
 
+/// Where Trivy's cache keeps VEX repositories (one directory per name).
+pub const CACHE_DIR: &str = "vex/repositories";
 /// The only spec version Trivy 0.76 reads.
 pub const SPEC_VERSION: &str = "0.1";
 /// The largest vex-repository.json accepted.

@@ -26,6 +26,15 @@ pub enum WriteError {
     /// Writing the output failed.
     #[error("cannot write the bundle")]
     Io(#[from] io::Error),
+    /// Reading a payload's input failed.
+    #[error("cannot read the input of payload {path}")]
+    Input {
+        /// The payload.
+        path: String,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
     /// A payload other than the next one in the manifest.
     #[error("payload {got} appended where the manifest lists {expected}")]
     OutOfOrder {
@@ -51,6 +60,18 @@ pub enum WriteError {
     /// finish() before every payload was appended.
     #[error("the bundle is incomplete: payload {0} was never written")]
     Incomplete(String),
+}
+
+/// Remembers whether the input (rather than the output) failed.
+struct Tagged<'a, 'b> {
+    inner: &'a mut dyn Read,
+    failed: &'b std::cell::Cell<bool>,
+}
+
+impl Read for Tagged<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).inspect_err(|_| self.failed.set(true))
+    }
 }
 
 /// Streams a bundle into `W`.
@@ -124,8 +145,22 @@ impl<W: Write> BundleWriter<W> {
                 got: path.into(),
             });
         }
-        let mut hashing = HashingReader::new(data.take(p.size));
-        self.entry(&p.path, p.size, &mut hashing)?;
+        let failed = std::cell::Cell::new(false);
+        let mut input = Tagged {
+            inner: data,
+            failed: &failed,
+        };
+        let mut hashing = HashingReader::new((&mut input as &mut dyn Read).take(p.size));
+        if let Err(e) = self.entry(&p.path, p.size, &mut hashing) {
+            return Err(if failed.get() {
+                WriteError::Input {
+                    path: p.path,
+                    source: e,
+                }
+            } else {
+                WriteError::Io(e)
+            });
+        }
         // One byte more means the input grew.
         let mut extra = [0u8; 1];
         let grew = hashing.get_mut_inner().get_mut().read(&mut extra)? > 0;

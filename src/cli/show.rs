@@ -83,9 +83,12 @@ fn contents(w: &mut dyn Write, m: &Manifest) -> io::Result<()> {
     Ok(())
 }
 
-fn labels(w: &mut dyn Write, m: &Manifest) -> io::Result<()> {
-    if !m.labels.is_empty() {
-        let l: Vec<String> = m.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+fn labels(
+    w: &mut dyn Write,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> io::Result<()> {
+    if !labels.is_empty() {
+        let l: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         writeln!(w, "labels: {}", l.join(", "))?;
     }
     Ok(())
@@ -105,7 +108,7 @@ pub fn export(w: &mut dyn Write, r: &ExportReport) -> io::Result<()> {
         r.manifest_sha256,
         r.signed_by.join(", key ")
     )?;
-    labels(w, &r.manifest)?;
+    labels(w, &r.manifest.labels)?;
     contents(w, &r.manifest)?;
     Ok(())
 }
@@ -139,7 +142,7 @@ pub fn verified(w: &mut dyn Write, path: &Path, v: &Verified) -> io::Result<()> 
         v.manifest_sha256, v.manifest.created
     )?;
     signers(w, &v.signers)?;
-    labels(w, &v.manifest)?;
+    labels(w, &v.manifest.labels)?;
     contents(w, &v.manifest)?;
     Ok(())
 }
@@ -160,7 +163,7 @@ pub fn inspect(
         m.format, m.format_version, m.created, m.generator
     )?;
     writeln!(w, "manifest: sha256 {sha}")?;
-    labels(w, m)?;
+    labels(w, &m.labels)?;
     match judged {
         Some(j) => {
             writeln!(w, "signatures (checked against the given keys):")?;
@@ -203,7 +206,7 @@ pub fn imported(w: &mut dyn Write, r: &ImportReport) -> io::Result<()> {
         r.manifest_sha256, r.created
     )?;
     signers(w, &r.signers)?;
-    labels_map(w, &r.labels)?;
+    labels(w, &r.labels)?;
     writeln!(w, "installed into {}:", r.cache_dir.display())?;
     for c in &r.components {
         let verb = if c.replaced { "replaced" } else { "new" };
@@ -251,14 +254,6 @@ pub fn imported(w: &mut dyn Write, r: &ImportReport) -> io::Result<()> {
         for line in yaml.lines() {
             writeln!(w, "  {line}")?;
         }
-    }
-    Ok(())
-}
-
-fn labels_map(w: &mut dyn Write, l: &std::collections::BTreeMap<String, String>) -> io::Result<()> {
-    if !l.is_empty() {
-        let v: Vec<String> = l.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        writeln!(w, "labels: {}", v.join(", "))?;
     }
     Ok(())
 }

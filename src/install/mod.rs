@@ -24,7 +24,6 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::artifact::oci::ImageManifest;
 use crate::artifact::vex::{self, ArchiveFormat, VexError};
 use crate::artifact::{self, ArtifactError, LayerContents};
 use crate::bundle::reader::{
@@ -389,8 +388,18 @@ impl Collector<'_> {
     /// staging on the way.
     fn check(&mut self, m: &Manifest) -> Result<Vec<CheckedVex>, ImportError> {
         for a in &m.artifacts {
-            check_layer(a, self.layers.get(&a.kind))?;
-            check_oci_manifest(a, self.oci_manifests.get(&a.manifest_digest))?;
+            let layer = self.layers.get(&a.kind).ok_or_else(|| {
+                ImportError::Inconsistent(format!("the layer of {} was never read", a.kind))
+            })?;
+            let oci = self.oci_manifests.get(&a.manifest_digest).ok_or_else(|| {
+                ImportError::Inconsistent(format!("the OCI manifest of {} was never read", a.kind))
+            })?;
+            let judged = artifact::check_layer(a, layer)
+                .and_then(|()| artifact::check_image_manifest(a, oci));
+            judged.map_err(|source| ImportError::Artifact {
+                kind: a.kind,
+                source,
+            })?;
         }
         let mut out = Vec::new();
         for v in &m.vex {
@@ -657,69 +666,6 @@ fn install(
         vex: vex_report,
         repository_yaml,
     })
-}
-
-fn check_layer(
-    a: &crate::manifest::Artifact,
-    got: Option<&LayerContents>,
-) -> Result<(), ImportError> {
-    let c = got.ok_or_else(|| {
-        ImportError::Inconsistent(format!("the layer of {} was never read", a.kind))
-    })?;
-    if c.unpacked != a.unpacked {
-        return Err(ImportError::Inconsistent(format!(
-            "{} unpacks to {:?}, the manifest says {:?}",
-            a.kind, c.unpacked, a.unpacked
-        )));
-    }
-    if let Some(db) = &a.database {
-        let (Some(file), Some(meta)) = (&c.db_file, &c.metadata) else {
-            return Err(ImportError::Inconsistent(format!(
-                "{} has no database file",
-                a.kind
-            )));
-        };
-        if file.sha256.hex() != db.sha256 || file.size != db.size {
-            return Err(ImportError::Inconsistent(format!(
-                "{} database file has sha256 {} ({} bytes), the manifest says {} ({} bytes)",
-                a.kind, file.sha256, file.size, db.sha256, db.size
-            )));
-        }
-        if meta.version != db.schema_version
-            || meta.updated_at != db.updated_at
-            || meta.next_update != db.next_update
-        {
-            return Err(ImportError::Inconsistent(format!(
-                "{} metadata.json (Version {}, UpdatedAt {}, NextUpdate {}) differs from the manifest (Version {}, UpdatedAt {}, NextUpdate {})",
-                a.kind, meta.version, meta.updated_at, meta.next_update, db.schema_version, db.updated_at, db.next_update
-            )));
-        }
-    }
-    Ok(())
-}
-
-fn check_oci_manifest(
-    a: &crate::manifest::Artifact,
-    bytes: Option<&Vec<u8>>,
-) -> Result<(), ImportError> {
-    let bytes = bytes.ok_or_else(|| {
-        ImportError::Inconsistent(format!("the OCI manifest of {} was never read", a.kind))
-    })?;
-    let m: ImageManifest = serde_json::from_slice(bytes).map_err(|e| {
-        ImportError::Inconsistent(format!("the OCI manifest of {} is not valid: {e}", a.kind))
-    })?;
-    let ok = m.layers.len() == 1
-        && m.layers[0].digest == a.layer.digest
-        && m.layers[0].media_type == a.layer.media_type
-        && m.layers[0].size == a.layer.size
-        && m.layers[0].annotations.get(artifact::oci::TITLE) == Some(&a.layer.title);
-    if !ok {
-        return Err(ImportError::Inconsistent(format!(
-            "the OCI manifest of {} does not describe exactly its one layer {}",
-            a.kind, a.layer.digest
-        )));
-    }
-    Ok(())
 }
 
 /// Refuses a VEX directory inside the cache, or the cache inside it: each

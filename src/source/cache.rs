@@ -31,7 +31,7 @@ pub fn from_cache(dir: &Path, workdir: &Path) -> Result<Vec<Prepared>, SourceErr
     }
     let mut out = Vec::new();
     for kind in [ArtifactKind::TrivyDb, ArtifactKind::JavaDb] {
-        let sub = dir.join(db_dir(kind));
+        let sub = dir.join(artifact::info(kind).cache_dir);
         if sub.exists() {
             out.push(database(kind, &sub, workdir)?);
         }
@@ -40,7 +40,7 @@ pub fn from_cache(dir: &Path, workdir: &Path) -> Result<Vec<Prepared>, SourceErr
     if policy.join("content").is_dir() {
         out.push(checks(&policy, workdir)?);
     }
-    let repos = dir.join("vex").join("repositories");
+    let repos = dir.join(vex::CACHE_DIR);
     if repos.is_dir() {
         let mut names: Vec<PathBuf> = fs::read_dir(&repos)
             .map_err(io_err(&repos))?
@@ -59,14 +59,6 @@ pub fn from_cache(dir: &Path, workdir: &Path) -> Result<Vec<Prepared>, SourceErr
         });
     }
     Ok(out)
-}
-
-fn db_dir(kind: ArtifactKind) -> &'static str {
-    match kind {
-        ArtifactKind::TrivyDb => "db",
-        ArtifactKind::JavaDb => "java-db",
-        ArtifactKind::Checks => "policy",
-    }
 }
 
 enum Item {
@@ -149,7 +141,7 @@ fn database(kind: ArtifactKind, dir: &Path, workdir: &Path) -> Result<Prepared, 
         kind,
         &out,
         built(out.clone()),
-        format!("trivy cache: {}/", db_dir(kind)),
+        format!("trivy cache: {}/", artifact::info(kind).cache_dir),
         None,
         None,
     )
@@ -268,6 +260,6 @@ fn vex_repo(repo: &Path, workdir: &Path) -> Result<Prepared, SourceError> {
         bytes,
         &out,
         built(out.clone()),
-        format!("trivy cache: vex/repositories/{name}/"),
+        format!("trivy cache: {}/{name}/", vex::CACHE_DIR),
     )
 }

@@ -17,15 +17,11 @@ use crate::artifact::db::{format_time, DbMetadata};
 use crate::manifest::ArtifactKind;
 
 /// Where VEX repositories live in the cache.
-pub const VEX_REPOSITORIES: &str = "vex/repositories";
+pub const VEX_REPOSITORIES: &str = crate::artifact::vex::CACHE_DIR;
 
 /// The cache component (top-level directory) that holds `kind`.
 pub fn component(kind: ArtifactKind) -> &'static str {
-    match kind {
-        ArtifactKind::TrivyDb => "db",
-        ArtifactKind::JavaDb => "java-db",
-        ArtifactKind::Checks => "policy",
-    }
+    crate::artifact::info(kind).cache_dir
 }
 
 /// Where the layer is unpacked inside the component.

@@ -39,6 +39,30 @@ fn assert_trivy_uses(cache: &std::path::Path, xdg: &std::path::Path, t: &TestDir
     );
 }
 
+/// Points repository.yaml at `repo_url`, runs `trivy vex repo download`
+/// into `cache` (which holds the DBs already), then checks Trivy's findings.
+fn download_vex_and_scan(
+    cache: &std::path::Path,
+    xdg: &std::path::Path,
+    repo_url: &str,
+    t: &TestDir,
+) {
+    write(
+        &xdg.join(".trivy/vex/repository.yaml"),
+        vex_repository_yaml("default", repo_url).as_bytes(),
+    );
+    let dl = trivy(cache, xdg, &["vex", "repo", "download"]);
+    assert!(
+        dl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dl.stderr)
+    );
+    assert!(cache
+        .join("vex/repositories/default/0.1/index.json")
+        .is_file());
+    assert_trivy_uses(cache, xdg, t);
+}
+
 #[test]
 fn export_from_files_import_and_scan_with_real_trivy() {
     let t = TestDir::new();
@@ -175,10 +199,12 @@ fn import_replaces_an_existing_cache_and_leaves_other_components_alone() {
 #[test]
 fn static_vex_directory_works_over_file_url_and_http() {
     let t = TestDir::new();
-    let inputs = write_inputs(t.path());
-    let (key, public) = keygen(t.path(), "builder");
-    let bundle = t.join("b.airlock");
-    export_all(&inputs, &key, &bundle);
+    let Exported {
+        inputs,
+        key,
+        public,
+        bundle,
+    } = export_fixtures(&t);
 
     // 1. As file:// (the default URL).
     let cache = t.join("cache");
@@ -237,20 +263,12 @@ fn static_vex_directory_works_over_file_url_and_http() {
         "--cache-dir",
         s(&cache2),
     ]);
-    write(
-        &xdg2.join(".trivy/vex/repository.yaml"),
-        vex_repository_yaml("default", &format!("file://{}/default", abs.display())).as_bytes(),
+    download_vex_and_scan(
+        &cache2,
+        &xdg2,
+        &format!("file://{}/default", abs.display()),
+        &t,
     );
-    let dl = trivy(&cache2, &xdg2, &["vex", "repo", "download"]);
-    assert!(
-        dl.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dl.stderr)
-    );
-    assert!(cache2
-        .join("vex/repositories/default/0.1/index.json")
-        .is_file());
-    assert_trivy_uses(&cache2, &xdg2, &t);
 
     // 2. Over HTTP from a real static web server.
     let www = t.join("www");
@@ -278,17 +296,7 @@ fn static_vex_directory_works_over_file_url_and_http() {
         "--cache-dir",
         s(&cache3),
     ]);
-    write(
-        &xdg3.join(".trivy/vex/repository.yaml"),
-        vex_repository_yaml("default", &format!("{}/default", server.url())).as_bytes(),
-    );
-    let dl = trivy(&cache3, &xdg3, &["vex", "repo", "download"]);
-    assert!(
-        dl.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dl.stderr)
-    );
-    assert_trivy_uses(&cache3, &xdg3, &t);
+    download_vex_and_scan(&cache3, &xdg3, &format!("{}/default", server.url()), &t);
 }
 
 #[test]
@@ -519,10 +527,7 @@ fn standard_tools_open_the_bundle() {
 fn a_second_import_into_a_locked_cache_is_refused_and_changes_nothing() {
     use std::os::unix::io::AsRawFd as _;
     let t = TestDir::new();
-    let inputs = write_inputs(t.path());
-    let (key, public) = keygen(t.path(), "builder");
-    let bundle = t.join("b.airlock");
-    export_all(&inputs, &key, &bundle);
+    let Exported { public, bundle, .. } = export_fixtures(&t);
     let cache = t.join("cache");
     airlock_ok(&[
         "import",
@@ -625,10 +630,7 @@ fn vex_archive_with_other_content_outside_its_folder_round_trips() {
 #[test]
 fn links_planted_inside_the_cache_are_not_followed() {
     let t = TestDir::new();
-    let inputs = write_inputs(t.path());
-    let (key, public) = keygen(t.path(), "builder");
-    let bundle = t.join("b.airlock");
-    export_all(&inputs, &key, &bundle);
+    let Exported { public, bundle, .. } = export_fixtures(&t);
     // Someone who can write to the cache points vex/repositories elsewhere.
     let cache = t.join("cache");
     let victim = t.join("victim");
@@ -664,10 +666,7 @@ fn links_planted_inside_the_cache_are_not_followed() {
 #[test]
 fn a_vex_dir_overlapping_the_cache_is_refused() {
     let t = TestDir::new();
-    let inputs = write_inputs(t.path());
-    let (key, public) = keygen(t.path(), "builder");
-    let bundle = t.join("b.airlock");
-    export_all(&inputs, &key, &bundle);
+    let Exported { public, bundle, .. } = export_fixtures(&t);
     let cache = t.join("cache");
     for vex_dir in [
         cache.clone(),

@@ -22,10 +22,12 @@ fn exported(
     std::path::PathBuf,
     std::path::PathBuf,
 ) {
-    let inputs = write_inputs(t.path());
-    let (key, public) = keygen(t.path(), "builder");
-    let bundle = t.join("b.airlock");
-    export_all(&inputs, &key, &bundle);
+    let Exported {
+        key,
+        public,
+        bundle,
+        ..
+    } = export_fixtures(t);
     let x = t.join("x");
     std::fs::create_dir_all(&x).unwrap();
     run_ok(

@@ -155,6 +155,42 @@ pub fn export_all(inputs: &Inputs, key: &Path, out: &Path) -> String {
     ])
 }
 
+/// The fixture inputs, a key pair, and a bundle of all the inputs.
+pub struct Exported {
+    pub inputs: Inputs,
+    pub key: PathBuf,
+    pub public: PathBuf,
+    pub bundle: PathBuf,
+}
+
+/// Writes the inputs, makes a key and exports everything into `b.airlock`.
+pub fn export_fixtures(t: &TestDir) -> Exported {
+    let inputs = write_inputs(t.path());
+    let (key, public) = keygen(t.path(), "builder");
+    let bundle = t.join("b.airlock");
+    export_all(&inputs, &key, &bundle);
+    Exported {
+        inputs,
+        key,
+        public,
+        bundle,
+    }
+}
+
+/// `airlock import BUNDLE --key PUBLIC --cache-dir CACHE [extra...]`, which must succeed.
+pub fn import_ok(bundle: &Path, public: &Path, cache: &Path, extra: &[&str]) -> String {
+    let mut args = vec![
+        "import",
+        s(bundle),
+        "--key",
+        s(public),
+        "--cache-dir",
+        s(cache),
+    ];
+    args.extend_from_slice(extra);
+    airlock_ok(&args)
+}
+
 /// sha256 of every file (and the kind of every entry) under `root`, so two
 /// calls compare whole trees byte for byte.
 pub fn tree_hash(root: &Path) -> BTreeMap<String, String> {

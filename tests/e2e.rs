@@ -77,14 +77,7 @@ fn export_from_files_import_and_scan_with_real_trivy() {
 
     let cache = t.join("cache");
     let xdg = t.join("xdg");
-    let report = airlock_ok(&[
-        "import",
-        s(&bundle),
-        "--key",
-        s(&public),
-        "--cache-dir",
-        s(&cache),
-    ]);
+    let report = import_ok(&bundle, &public, &cache, &[]);
     // The report names what was installed and how to use it.
     assert!(
         report.contains(&format!(
@@ -175,14 +168,7 @@ fn import_replaces_an_existing_cache_and_leaves_other_components_alone() {
         "--created",
         CREATED,
     ]);
-    let report = airlock_ok(&[
-        "import",
-        s(&bundle),
-        "--key",
-        s(&public),
-        "--cache-dir",
-        s(&cache),
-    ]);
+    let report = import_ok(&bundle, &public, &cache, &[]);
     assert!(report.contains("(replaced)"), "{report}");
     assert_eq!(
         std::fs::read(cache.join("db/trivy.db")).unwrap(),
@@ -255,14 +241,7 @@ fn static_vex_directory_works_over_file_url_and_http() {
         "--created",
         CREATED,
     ]);
-    airlock_ok(&[
-        "import",
-        s(&db_bundle),
-        "--key",
-        s(&public),
-        "--cache-dir",
-        s(&cache2),
-    ]);
+    import_ok(&db_bundle, &public, &cache2, &[]);
     download_vex_and_scan(
         &cache2,
         &xdg2,
@@ -288,14 +267,7 @@ fn static_vex_directory_works_over_file_url_and_http() {
         "--vex-url",
         &server.url(),
     ]);
-    airlock_ok(&[
-        "import",
-        s(&db_bundle),
-        "--key",
-        s(&public),
-        "--cache-dir",
-        s(&cache3),
-    ]);
+    import_ok(&db_bundle, &public, &cache3, &[]);
     download_vex_and_scan(&cache3, &xdg3, &format!("{}/default", server.url()), &t);
 }
 
@@ -348,14 +320,7 @@ fn snapshot_of_a_cache_imports_elsewhere_and_scans_the_same() {
 
     let cache = t.join("restored");
     let xdg = t.join("xdg");
-    airlock_ok(&[
-        "import",
-        s(&bundle),
-        "--key",
-        s(&public),
-        "--cache-dir",
-        s(&cache),
-    ]);
+    import_ok(&bundle, &public, &cache, &[]);
     assert_eq!(
         std::fs::read(cache.join("db/trivy.db")).unwrap(),
         std::fs::read(source_cache.join("db/trivy.db")).unwrap()
@@ -529,14 +494,7 @@ fn a_second_import_into_a_locked_cache_is_refused_and_changes_nothing() {
     let t = TestDir::new();
     let Exported { public, bundle, .. } = export_fixtures(&t);
     let cache = t.join("cache");
-    airlock_ok(&[
-        "import",
-        s(&bundle),
-        "--key",
-        s(&public),
-        "--cache-dir",
-        s(&cache),
-    ]);
+    import_ok(&bundle, &public, &cache, &[]);
     let before = tree_hash(&cache);
     // Another import in progress holds the lock.
     let held = std::fs::File::open(cache.join(".airlock.lock")).unwrap();
@@ -563,14 +521,7 @@ fn a_second_import_into_a_locked_cache_is_refused_and_changes_nothing() {
     assert!(err.contains("wait for it to finish"), "{err}");
     assert_eq!(tree_hash(&cache), before);
     drop(held);
-    airlock_ok(&[
-        "import",
-        s(&bundle),
-        "--key",
-        s(&public),
-        "--cache-dir",
-        s(&cache),
-    ]);
+    import_ok(&bundle, &public, &cache, &[]);
 }
 
 #[test]
@@ -609,14 +560,7 @@ fn vex_archive_with_other_content_outside_its_folder_round_trips() {
     ]);
     airlock_ok(&["verify", s(&bundle), "--key", s(&public)]);
     let cache = t.join("cache");
-    airlock_ok(&[
-        "import",
-        s(&bundle),
-        "--key",
-        s(&public),
-        "--cache-dir",
-        s(&cache),
-    ]);
+    import_ok(&bundle, &public, &cache, &[]);
     let tree = tree_hash(&cache.join("vex/repositories/default/0.1"));
     assert!(tree.contains_key("index.json"));
     assert!(
@@ -747,14 +691,7 @@ fn a_full_disk_fails_the_import_cleanly_with_the_old_cache_intact() {
     let full = t.join("full.airlock");
     export_all(&inputs, &key, &full);
     let cache = fs.path.join("cache");
-    airlock_ok(&[
-        "import",
-        s(&small),
-        "--key",
-        s(&public),
-        "--cache-dir",
-        s(&cache),
-    ]);
+    import_ok(&small, &public, &cache, &[]);
     let before = tree_hash(&cache);
     let err = airlock_fails(
         &[

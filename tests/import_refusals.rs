@@ -311,14 +311,7 @@ fn crafted_bundles_are_accepted_when_nothing_is_wrong() {
     );
     airlock_ok(&["verify", s(&resigned), "--key", s(&setup.public)]);
     let cache = setup.path("control-cache");
-    airlock_ok(&[
-        "import",
-        s(&resigned),
-        "--key",
-        s(&setup.public),
-        "--cache-dir",
-        s(&cache),
-    ]);
+    import_ok(&resigned, &setup.public, &cache, &[]);
     assert!(cache.join("db/trivy.db").is_file());
 
     // And a re-serialised manifest (what the tests that edit the payload

@@ -168,14 +168,7 @@ fn signatures_made_by_minisign_verify_with_airlock() {
         assert_eq!(v["signers"][0]["trusted_comment"], "approved by minisign");
         assert_eq!(v["signers"][0]["verified"], true);
         let cache = t.join(&format!("cache-{name}"));
-        airlock_ok(&[
-            "import",
-            s(&bundle),
-            "--key",
-            s(&mpub),
-            "--cache-dir",
-            s(&cache),
-        ]);
+        import_ok(&bundle, &mpub, &cache, &[]);
         assert!(cache.join("db/trivy.db").is_file());
     }
 }

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pair in minisign:minisign signify-openbsd:signify-openbsd zstd:zstd tar:tar python3:python3 skopeo:skopeo time:time; do
+for pair in minisign:minisign signify-openbsd:signify-openbsd zstd:zstd tar:tar python3:python3 skopeo:skopeo time:time cc:gcc; do
     cmd=${pair%%:*} pkg=${pair##*:}
     command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

@@ -77,7 +77,8 @@ fn exit_code(err: &anyhow::Error) -> u8 {
                 ExportError::NoSources
                 | ExportError::NoKey
                 | ExportError::Label(_)
-                | ExportError::Duplicate(_) => EXIT_USAGE,
+                | ExportError::Duplicate(_)
+                | ExportError::Exists(_) => EXIT_USAGE,
                 _ => EXIT_FAILURE,
             };
         }

@@ -216,6 +216,8 @@ struct Walk<'a> {
     archive: &'a str,
     limits: Limits,
     seen: HashSet<String>,
+    kept_files: HashSet<String>,
+    kept_dirs: HashSet<String>,
     totals: Totals,
 }
 
@@ -225,6 +227,8 @@ impl<'a> Walk<'a> {
             archive,
             limits,
             seen: HashSet::new(),
+            kept_files: HashSet::new(),
+            kept_dirs: HashSet::new(),
             totals: Totals::default(),
         }
     }
@@ -268,6 +272,38 @@ impl<'a> Walk<'a> {
         Ok(path)
     }
 
+    /// Records a kept output path, refusing a file where a directory is (or
+    /// must be, as the parent of another entry) and the reverse: the archive
+    /// would unpack differently depending on the order of its entries.
+    fn claim(&mut self, out: &str, kind: EntryKind) -> Result<(), UnpackError> {
+        let conflict = || UnpackError::UnsafePath {
+            archive: self.archive.to_string(),
+            path: out.to_string(),
+            reason: "a file and a directory of the same name",
+        };
+        let mut end = 0;
+        while let Some(i) = out[end..].find('/') {
+            let parent = &out[..end + i];
+            if self.kept_files.contains(parent) {
+                return Err(conflict());
+            }
+            self.kept_dirs.insert(parent.to_string());
+            end += i + 1;
+        }
+        let clash = match kind {
+            EntryKind::File => self.kept_dirs.contains(out),
+            EntryKind::Dir => self.kept_files.contains(out),
+        };
+        if clash {
+            return Err(conflict());
+        }
+        match kind {
+            EntryKind::File => self.kept_files.insert(out.to_string()),
+            EntryKind::Dir => self.kept_dirs.insert(out.to_string()),
+        };
+        Ok(())
+    }
+
     fn reserve(&mut self, size: u64) -> Result<(), UnpackError> {
         let total = self.totals.bytes.saturating_add(size);
         if total > self.limits.max_bytes {
@@ -288,11 +324,10 @@ impl<'a> Walk<'a> {
         }
     }
 
-    fn sink_err(&self, path: &str, source: io::Error) -> UnpackError {
-        // A reader error surfacing through the sink is damage, not a write failure.
-        if source.kind() == io::ErrorKind::InvalidData
-            || source.kind() == io::ErrorKind::UnexpectedEof
-        {
+    /// A sink failure: damage if the archive's data failed to read, else a
+    /// write failure (disk full, permissions).
+    fn sink_err(&self, path: &str, source: io::Error, reader_failed: bool) -> UnpackError {
+        if reader_failed {
             return self.corrupt(source);
         }
         UnpackError::Sink {
@@ -314,9 +349,10 @@ fn feed_file(
     let mut counted = CountingReader {
         inner: data,
         count: 0,
+        failed: false,
     };
     sink.file(out, size, &mut counted)
-        .map_err(|e| walk.sink_err(out, e))?;
+        .map_err(|e| walk.sink_err(out, e, counted.failed))?;
     // Whatever the sink left unread still belongs to the entry.
     io::copy(&mut counted, &mut io::sink()).map_err(|e| walk.corrupt(e))?;
     if counted.count != size {
@@ -334,11 +370,12 @@ fn feed_file(
 struct CountingReader<'a> {
     inner: &'a mut dyn Read,
     count: u64,
+    failed: bool,
 }
 
 impl Read for CountingReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let n = self.inner.read(buf).inspect_err(|_| self.failed = true)?;
         self.count += n as u64;
         Ok(n)
     }
@@ -383,7 +420,10 @@ pub fn tar_gz<R: Read>(
                     continue;
                 }
                 tar::EntryType::XGlobalHeader => {
-                    read_extension(&walk, &mut entry, MAX_EXTENSION)?;
+                    // Checked like a local header (a global `size` would
+                    // change how later entries are framed), its path ignored.
+                    let data = read_extension(&walk, &mut entry, MAX_EXTENSION)?;
+                    pax_path(&walk, &data)?;
                     continue;
                 }
                 _ => {}
@@ -413,18 +453,36 @@ pub fn tar_gz<R: Read>(
                 continue;
             };
             match kind {
-                EntryKind::Dir => sink.dir(&out).map_err(|e| walk.sink_err(&out, e))?,
+                EntryKind::Dir => {
+                    walk.claim(&out, kind)?;
+                    sink.dir(&out).map_err(|e| walk.sink_err(&out, e, false))?
+                }
                 EntryKind::File => {
                     let size = entry.size();
+                    walk.claim(&out, kind)?;
                     walk.reserve(size)?;
                     feed_file(&walk, sink, &out, size, &mut entry)?;
                 }
             }
         }
+        if long_name.is_some() {
+            return Err(walk.corrupt(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "an extended header names an entry that never comes",
+            )));
+        }
     }
     // Drain the rest (padding after the end-of-archive blocks) so that the
-    // gzip trailer and its CRC are read and checked, within the same bound.
-    io::copy(&mut bounded, &mut io::sink()).map_err(|e| walk.corrupt(e))?;
+    // gzip trailer and its CRC are read and checked; at most 1 MiB, for
+    // every caller, so what export accepts import accepts too.
+    let after = io::copy(&mut (&mut bounded).take((1 << 20) + 1), &mut io::sink())
+        .map_err(|e| walk.corrupt(e))?;
+    if after > 1 << 20 {
+        return Err(walk.corrupt(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "more than 1 MiB of data after the end of the tar archive",
+        )));
+    }
     Ok(walk.totals)
 }
 
@@ -587,9 +645,13 @@ pub fn zip<R: Read + Seek>(
             continue;
         };
         match kind {
-            EntryKind::Dir => sink.dir(&out).map_err(|e| walk.sink_err(&out, e))?,
+            EntryKind::Dir => {
+                walk.claim(&out, kind)?;
+                sink.dir(&out).map_err(|e| walk.sink_err(&out, e, false))?
+            }
             EntryKind::File => {
                 let size = file.size();
+                walk.claim(&out, kind)?;
                 walk.reserve(size)?;
                 // The zip crate stops at the declared size and checks the CRC.
                 let mut limited = LimitedReader::new(&mut file, size, "zip entry");
@@ -702,6 +764,64 @@ mod tests {
                 entries: 1,
                 data: 100
             }
+        );
+    }
+
+    #[test]
+    fn a_file_and_a_directory_of_the_same_name_are_refused() {
+        let l = Limits::LOCAL_INPUT;
+        for entries in [
+            &[
+                ("a", tar::EntryType::Regular, &b"1"[..]),
+                ("a/b", tar::EntryType::Regular, b"2"),
+            ][..],
+            &[
+                ("a/b", tar::EntryType::Regular, &b"1"[..]),
+                ("a", tar::EntryType::Regular, b"2"),
+            ][..],
+        ] {
+            let e = walk_tar(&tar_gz_of(entries), l).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("a file and a directory of the same name"),
+                "{e}"
+            );
+        }
+        // A directory entry and files below it are fine.
+        walk_tar(
+            &tar_gz_of(&[
+                ("a", tar::EntryType::Directory, b""),
+                ("a/b", tar::EntryType::Regular, b"2"),
+            ]),
+            l,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_dangling_long_name_and_trailing_data_are_refused() {
+        let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut b = tar::Builder::new(gz);
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::GNULongName);
+        h.set_size(4);
+        h.set_path("././@LongLink").unwrap();
+        h.set_cksum();
+        b.append(&h, &b"name"[..]).unwrap();
+        let data = b.into_inner().unwrap().finish().unwrap();
+        let e = walk_tar(&data, Limits::LOCAL_INPUT).unwrap_err();
+        assert!(e.to_string().contains("never comes"), "{e}");
+
+        // 2 MiB of zeros after the end-of-archive blocks, inside the gzip member.
+        let mut tar = tar::Builder::new(Vec::new()).into_inner().unwrap();
+        tar.resize(tar.len() + (2 << 20), 0);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        io::Write::write_all(&mut gz, &tar).unwrap();
+        let e = walk_tar(&gz.finish().unwrap(), Limits::LOCAL_INPUT).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("more than 1 MiB of data after the end"),
+            "{e}"
         );
     }
 

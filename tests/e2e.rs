@@ -711,3 +711,75 @@ fn a_full_disk_fails_the_import_cleanly_with_the_old_cache_intact() {
         "the old cache must be intact, with no staging left"
     );
 }
+
+/// A preload library that makes renameat2 with any flag fail with EINVAL,
+/// as on NFS, CIFS and some FUSE file systems.
+const NO_RENAME_FLAGS_C: &str = r#"
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <sys/syscall.h>
+long syscall(long number, ...) {
+    va_list ap;
+    va_start(ap, number);
+    long args[6];
+    for (int i = 0; i < 6; i++) args[i] = va_arg(ap, long);
+    va_end(ap);
+    if (number == SYS_renameat2 && args[4] != 0) { errno = EINVAL; return -1; }
+    long (*next)(long, ...) = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
+    return next(number, args[0], args[1], args[2], args[3], args[4], args[5]);
+}
+"#;
+
+#[test]
+fn a_file_system_without_atomic_exchange_still_imports() {
+    let t = TestDir::new();
+    let Exported { public, bundle, .. } = export_fixtures(&t);
+    let src = t.join("shim.c");
+    write(&src, NO_RENAME_FLAGS_C.as_bytes());
+    let shim = t.join("shim.so");
+    run_ok(
+        Command::new(tool("cc"))
+            .args(["-shared", "-fPIC", "-o"])
+            .arg(&shim)
+            .arg(&src)
+            .arg("-ldl"),
+    );
+    let cache = t.join("cache");
+    for round in ["new", "replaced"] {
+        let out = Command::new(airlock_bin())
+            .args([
+                "import",
+                s(&bundle),
+                "--key",
+                s(&public),
+                "--cache-dir",
+                s(&cache),
+            ])
+            .env("LD_PRELOAD", &shim)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{round}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains(&format!("db ({round})")), "{stdout}");
+        assert_eq!(
+            std::fs::read(cache.join("db/trivy.db")).unwrap(),
+            trivy_db(2)
+        );
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".airlock-staging")
+        })
+        .collect();
+    assert!(leftovers.is_empty());
+}

@@ -345,7 +345,7 @@ fn existing_output_is_left_untouched() {
     let existing = b"an earlier bundle, not to be overwritten\n";
     write(&out, existing);
     let args = setup.export_args(&out, &["--trivy-db", s(&setup.inputs.db)]);
-    let stderr = airlock_fails(&args, 1);
+    let stderr = airlock_fails(&args, 2);
     let exists = format!("{} already exists", out.display());
     assert!(stderr.contains(&exists), "{stderr}");
     assert!(

@@ -295,6 +295,12 @@ fn renameat2(
     }
 }
 
+/// Whether an error means "this file system does not support these rename
+/// flags" (NFS, CIFS, some FUSE file systems).
+fn unsupported(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS))
+}
+
 /// One planned swap: a staged tree and where it goes.
 struct Planned {
     staged: PathBuf,
@@ -302,17 +308,38 @@ struct Planned {
     name: String,
 }
 
+impl Planned {
+    fn live(&self) -> PathBuf {
+        self.parent.path.join(&self.name)
+    }
+}
+
+/// How a swap was made, so it can be undone.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Done {
+    /// Atomic exchange with an existing tree.
+    Exchanged,
+    /// Moved in where nothing was.
+    Moved,
+    /// The file system cannot exchange: the old tree was moved aside to
+    /// `<staged>.old`, then the new one moved in (not atomic).
+    MovedAside,
+}
+
 /// Swaps staged components into place, all or none.
 #[derive(Default)]
 pub(crate) struct Swapper {
     planned: Vec<Planned>,
+    /// Directories `plan` created in the target (removed on rollback).
+    created: Vec<PathBuf>,
 }
 
 impl Swapper {
     /// Plans moving `staged` to `root/rel` (`rel` of plain components).
     /// Opens (creating as needed) every parent below `root` without
-    /// following links, so every failure that can be foreseen happens here,
-    /// before anything live is touched.
+    /// following links, and refuses a component that is a link, so every
+    /// failure that can be foreseen happens here, before anything live is
+    /// touched.
     pub(crate) fn plan(
         &mut self,
         staged: PathBuf,
@@ -326,78 +353,148 @@ impl Swapper {
             .collect();
         let (name, parents) = parts.split_last().expect("a component has a name");
         for p in parents {
-            dir = dir.child(p)?.0;
+            let (child, created) = dir.child(p)?;
+            if created {
+                self.created.push(child.path.clone());
+            }
+            dir = child;
         }
-        self.planned.push(Planned {
+        let planned = Planned {
             staged,
             parent: dir,
             name: name.clone(),
-        });
+        };
+        // The component itself: absent, or a real directory (a link would be
+        // replaced silently; refuse it like links further up).
+        let c = cstr(Path::new(&planned.name)).map_err(ioe("cannot open", &planned.live()))?;
+        // SAFETY: an all-zero stat is a valid value to be overwritten.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: valid descriptor, NUL-terminated name, valid out pointer.
+        let rc = unsafe {
+            libc::fstatat(
+                planned.parent.fd.as_raw_fd(),
+                c.as_ptr(),
+                &mut st,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        };
+        if rc == 0 && st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+            return Err(StageError::NotADirectory(planned.live()));
+        }
+        self.planned.push(planned);
         Ok(())
     }
 
     /// Performs the planned swaps. Each is an atomic exchange (or a rename
     /// that never replaces, when nothing was there); if one fails, those
-    /// already made are undone. Returns, per swap in plan order, whether
-    /// something was replaced. The previous trees end up at the staged paths.
+    /// already made are undone and the parents `plan` created removed.
+    /// Returns, per swap in plan order, whether something was replaced. The
+    /// previous trees end up at the staged paths (or beside them).
     pub(crate) fn run(self) -> Result<Vec<bool>, StageError> {
-        let mut done: Vec<(&Planned, bool)> = Vec::new();
+        let mut done: Vec<(&Planned, Done)> = Vec::new();
         for p in &self.planned {
-            match swap(p) {
-                Ok(replaced) => done.push((p, replaced)),
-                Err(source) => {
-                    let path = p.parent.path.join(&p.name);
-                    let mut kept = Vec::new();
-                    for (q, replaced) in done.into_iter().rev() {
-                        if unswap(q, replaced).is_err() {
-                            kept.push(q.parent.path.join(&q.name));
-                        }
+            let step = swap(p).and_then(|how| {
+                done.push((p, how));
+                p.parent.sync()
+            });
+            if let Err(source) = step {
+                let path = p.live();
+                let mut kept = Vec::new();
+                for (q, how) in done.into_iter().rev() {
+                    if unswap(q, how).is_err() {
+                        kept.push(q.live());
                     }
-                    return Err(if kept.is_empty() {
-                        StageError::SwapRolledBack { path, source }
-                    } else {
-                        StageError::SwapPartial { path, kept, source }
-                    });
                 }
+                if kept.is_empty() {
+                    for dir in self.created.iter().rev() {
+                        let _ = fs::remove_dir(dir);
+                    }
+                    return Err(StageError::SwapRolledBack { path, source });
+                }
+                return Err(StageError::SwapPartial { path, kept, source });
             }
         }
-        Ok(done.into_iter().map(|(_, r)| r).collect())
+        Ok(done
+            .into_iter()
+            .map(|(_, how)| how != Done::Moved)
+            .collect())
     }
 }
 
-fn swap(p: &Planned) -> io::Result<bool> {
+fn swap(p: &Planned) -> io::Result<Done> {
     let staged = cstr(&p.staged)?;
     let name = cstr(Path::new(&p.name))?;
     let dir = p.parent.fd.as_raw_fd();
     // Exchange if something is there; else rename without replacing. If
     // something appears in between, exchange with it.
-    let replaced = loop {
+    loop {
         match renameat2(libc::AT_FDCWD, &staged, dir, &name, libc::RENAME_EXCHANGE) {
-            Ok(()) => break true,
+            Ok(()) => return Ok(Done::Exchanged),
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
                 match renameat2(libc::AT_FDCWD, &staged, dir, &name, libc::RENAME_NOREPLACE) {
-                    Ok(()) => break false,
+                    Ok(()) => return Ok(Done::Moved),
                     Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
+                    // No flags on this file system: the name was just found
+                    // absent and the lock is held, so a plain rename is safe.
+                    Err(e) if unsupported(&e) => {
+                        renameat2(libc::AT_FDCWD, &staged, dir, &name, 0)?;
+                        return Ok(Done::Moved);
+                    }
                     Err(e) => return Err(e),
                 }
             }
+            Err(e) if unsupported(&e) => {
+                // No atomic exchange here: move the old tree aside, then the
+                // new one in. A scan in between finds the component missing
+                // (never half-written).
+                let aside = cstr(&aside_path(&p.staged))?;
+                match renameat2(dir, &name, libc::AT_FDCWD, &aside, 0) {
+                    Ok(()) => {}
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                        // Nothing there (the lock is held): just move in.
+                        renameat2(libc::AT_FDCWD, &staged, dir, &name, 0)?;
+                        return Ok(Done::Moved);
+                    }
+                    Err(e) => return Err(e),
+                }
+                if let Err(e) = renameat2(libc::AT_FDCWD, &staged, dir, &name, 0) {
+                    let _ = renameat2(libc::AT_FDCWD, &aside, dir, &name, 0);
+                    return Err(e);
+                }
+                return Ok(Done::MovedAside);
+            }
             Err(e) => return Err(e),
         }
-    };
-    p.parent.sync()?;
-    Ok(replaced)
+    }
 }
 
-fn unswap(p: &Planned, replaced: bool) -> io::Result<()> {
+fn aside_path(staged: &Path) -> PathBuf {
+    let mut s = staged.as_os_str().to_owned();
+    s.push(".old");
+    PathBuf::from(s)
+}
+
+fn unswap(p: &Planned, how: Done) -> io::Result<()> {
     let staged = cstr(&p.staged)?;
     let name = cstr(Path::new(&p.name))?;
     let dir = p.parent.fd.as_raw_fd();
-    if replaced {
-        renameat2(libc::AT_FDCWD, &staged, dir, &name, libc::RENAME_EXCHANGE)?;
-    } else {
-        renameat2(dir, &name, libc::AT_FDCWD, &staged, libc::RENAME_NOREPLACE)?;
+    match how {
+        Done::Exchanged => renameat2(libc::AT_FDCWD, &staged, dir, &name, libc::RENAME_EXCHANGE)?,
+        Done::Moved => renameat2(dir, &name, libc::AT_FDCWD, &staged, 0)?,
+        Done::MovedAside => {
+            renameat2(dir, &name, libc::AT_FDCWD, &staged, 0)?;
+            renameat2(
+                libc::AT_FDCWD,
+                &cstr(&aside_path(&p.staged))?,
+                dir,
+                &name,
+                0,
+            )?;
+        }
     }
-    p.parent.sync()
+    // The names are back; a failed flush does not undo that.
+    let _ = p.parent.sync();
+    Ok(())
 }
 
 #[cfg(test)]
@@ -435,6 +532,37 @@ mod tests {
         assert!(matches!(e, StageError::SwapRolledBack { .. }), "{e}");
         assert!(root.join("db/new").is_file(), "db was put back");
         assert!(stage.join("db2").is_dir());
+    }
+
+    #[test]
+    fn a_component_that_is_a_link_is_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("cache");
+        fs::create_dir_all(&root).unwrap();
+        fs::create_dir_all(t.path().join("elsewhere")).unwrap();
+        std::os::unix::fs::symlink(t.path().join("elsewhere"), root.join("db")).unwrap();
+        let mut s = Swapper::default();
+        let e = s
+            .plan(t.path().join("staged"), &root, Path::new("db"))
+            .unwrap_err();
+        assert!(matches!(e, StageError::NotADirectory(_)), "{e}");
+    }
+
+    #[test]
+    fn parents_created_for_a_failed_swap_are_removed() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("cache");
+        fs::create_dir_all(&root).unwrap();
+        let mut s = Swapper::default();
+        s.plan(
+            t.path().join("missing"),
+            &root,
+            Path::new("vex/repositories/x"),
+        )
+        .unwrap();
+        assert!(root.join("vex/repositories").is_dir());
+        assert!(matches!(s.run(), Err(StageError::SwapRolledBack { .. })));
+        assert!(!root.join("vex").exists());
     }
 
     #[test]

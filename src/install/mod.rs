@@ -1,19 +1,22 @@
 //! Import: verify a bundle, build every component in a staging directory on
-//! the target's file system, then swap each component into place atomically.
+//! the target's file system, then swap the components into place.
 //!
 //! The guarantees (bundle-spec/SPEC.md, "Import"):
 //! - nothing is created before the signatures satisfy the trust policy and
 //!   the manifest passed its checks; a refused bundle leaves no trace;
 //! - payload bytes stream once from the bundle into staging (the databases
 //!   are unpacked as they pass, the VEX archive is stored, then extracted
-//!   from the stored, already verified copy); the staging area is removed
-//!   on any failure, leaving the cache exactly as it was;
+//!   from the stored, already verified copy); everything is checked against
+//!   the signed manifest before anything live is touched, and the staging
+//!   area is removed on any failure, leaving the target exactly as it was;
 //! - each component (`db/`, `java-db/`, `policy/`, each
 //!   `vex/repositories/<name>/`, each `<vex-dir>/<name>/`) is fsynced, then
-//!   exchanged with the live one by `renameat2(RENAME_EXCHANGE)`, so a
-//!   concurrent Trivy sees the old tree or the new one, never a mix;
-//!   components the bundle does not carry are not touched;
-//! - one import at a time per cache (an advisory lock on `.airlock.lock`).
+//!   exchanged with the live one atomically ([`stage::Swapper`]), all or
+//!   none, never through a link inside the target; a concurrent Trivy sees
+//!   the old tree or the new one, never a mix; components the bundle does
+//!   not carry are not touched;
+//! - one import at a time per cache and per VEX directory (an advisory lock
+//!   on `.airlock.lock` in each).
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -51,7 +54,8 @@ pub struct ImportOptions {
     pub now: OffsetDateTime,
 }
 
-/// Why an import was refused or failed. The cache is unchanged.
+/// Why an import (or verify) was refused or failed. Before the swaps the
+/// target is unchanged; see [`StageError`] for failures during them.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     /// The bundle was refused.

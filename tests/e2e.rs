@@ -783,3 +783,49 @@ fn a_file_system_without_atomic_exchange_still_imports() {
         .collect();
     assert!(leftovers.is_empty());
 }
+
+#[test]
+fn the_jar_finding_comes_through_the_java_db_that_airlock_carried() {
+    // The same transfer with a Java DB that does not list the jar's SHA-1:
+    // the jar's CVE disappears, so the full transfer's finding really comes
+    // from the carried Java DB (the jar has no other identifying metadata).
+    let t = TestDir::new();
+    let inputs = write_inputs(t.path());
+    let (key, public) = keygen(t.path(), "builder");
+    let db_file = t.join("no-jar/trivy-java.db");
+    std::fs::create_dir_all(db_file.parent().unwrap()).unwrap();
+    java_db_without_jar(&db_file);
+    let javadb = t.join("javadb-without-jar.tar.gz");
+    write(
+        &javadb,
+        &tar_gz(&[
+            (
+                "metadata.json",
+                db_metadata_json(1, UPDATED_AT, NEXT_UPDATE).into_bytes(),
+            ),
+            ("trivy-java.db", std::fs::read(&db_file).unwrap()),
+        ]),
+    );
+    let bundle = t.join("b.airlock");
+    airlock_ok(&[
+        "export",
+        "-o",
+        s(&bundle),
+        "--sign-key",
+        s(&key),
+        "--trivy-db",
+        s(&inputs.db),
+        "--java-db",
+        s(&javadb),
+        "--created",
+        CREATED,
+    ]);
+    let cache = t.join("cache");
+    import_ok(&bundle, &public, &cache, &[]);
+    let rootfs = t.join("rootfs");
+    write_alpine_rootfs(&rootfs);
+    assert_eq!(
+        rootfs_vuln_ids(&cache, &t.join("xdg"), &rootfs, &[]),
+        sorted(vec![ZLIB_CVES[0], ZLIB_CVES[1]])
+    );
+}

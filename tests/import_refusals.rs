@@ -754,3 +754,71 @@ fn a_huge_long_name_header_is_refused_without_reading_it_into_memory() {
     );
     setup.refused(&bundle, 4, &["expected \"airlock/manifest.toml\""]);
 }
+
+/// Which bytes of a bundle's tar are covered by the signature: every
+/// payload's data, the manifest, and the signatures but for their first
+/// line (minisign's "untrusted comment", by design not signed). Header
+/// blocks (mtime, mode, owner...) and the zero padding after each entry's
+/// data are not covered; airlock ignores them.
+fn covered_ranges(tar: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let mut ar = ::tar::Archive::new(tar);
+    let mut out = Vec::new();
+    for e in ar.entries().unwrap().raw(true) {
+        let e = e.unwrap();
+        let mut start = e.raw_file_position() as usize;
+        let end = start + e.size() as usize;
+        if e.path_bytes().starts_with(b"airlock/signatures/") {
+            start += tar[start..end].iter().position(|&b| b == b'\n').unwrap() + 1;
+        }
+        out.push(start..end);
+    }
+    out
+}
+
+#[test]
+fn no_single_byte_change_goes_unnoticed() {
+    // Every byte of the decompressed bundle (a small one, all artifacts),
+    // flipped in turn: verify never panics, and accepts the result only when
+    // the byte lies outside everything the signature covers.
+    let t = TestDir::new();
+    let Exported { public, bundle, .. } = export_fixtures(&t);
+    let tar = bundle_tar(&bundle);
+    let covered = covered_ranges(&tar);
+    let policy =
+        airlock::policy::TrustPolicy::any_of(vec![PublicKey::from_file(&public).unwrap()]).unwrap();
+    let (mut refused, mut accepted_outside) = (0, 0);
+    // Every 5th offset keeps the debug-build run to seconds while still
+    // hitting every entry, header and padding block many times.
+    let offsets: Vec<usize> = (0..tar.len()).step_by(5).collect();
+    for &at in &offsets {
+        let mut bad = tar.clone();
+        bad[at] ^= 0x20;
+        let z = zstd::stream::encode_all(&bad[..], 1).unwrap();
+        match airlock::install::verify(&z[..], &policy) {
+            Err(_) => refused += 1,
+            Ok(_) => {
+                assert!(
+                    !covered.iter().any(|r| r.contains(&at)),
+                    "a flipped byte at offset {at}, inside signed content, was accepted"
+                );
+                accepted_outside += 1;
+            }
+        }
+    }
+    eprintln!(
+        "{} offsets tried: {refused} refused, {accepted_outside} accepted (header fields airlock ignores, padding)",
+        offsets.len()
+    );
+    let covered_tried = offsets
+        .iter()
+        .filter(|&&at| covered.iter().any(|r| r.contains(&at)))
+        .count();
+    assert!(
+        refused >= covered_tried,
+        "every covered byte must be refused"
+    );
+    assert!(
+        accepted_outside > 0 && refused > 1000,
+        "the test exercised both kinds of offsets"
+    );
+}

@@ -669,7 +669,7 @@ impl Drop for SmallFs {
 }
 
 #[test]
-fn a_full_disk_fails_the_import_cleanly_with_the_old_cache_intact() {
+fn a_disk_too_small_is_refused_up_front_with_the_old_cache_intact() {
     let t = TestDir::new();
     let Some(fs) = SmallFs::mount(t.join("small"), "112k") else {
         return;
@@ -704,7 +704,15 @@ fn a_full_disk_fails_the_import_cleanly_with_the_old_cache_intact() {
         ],
         1,
     );
-    assert!(err.contains("No space left on device"), "{err}");
+    // Refused up front, with the numbers, before anything is written.
+    assert!(
+        err.contains("not enough free space on the file system of"),
+        "{err}"
+    );
+    assert!(
+        err.contains(") are free") && err.contains("nothing was written"),
+        "{err}"
+    );
     assert_eq!(
         tree_hash(&cache),
         before,

@@ -301,6 +301,15 @@ impl PayloadVisitor for Collector<'_> {
         fs::create_dir_all(cache).map_err(ioe("cannot create the cache directory", cache))?;
         self.lock = Some(stage::lock(cache)?);
         stage::remove_leftovers(cache)?;
+        if let Some(dir) = opts.vex_dir.as_ref().filter(|_| !m.vex.is_empty()) {
+            fs::create_dir_all(dir).map_err(ioe("cannot create the VEX directory", dir))?;
+        }
+        let (cache_needs, vex_needs) = space_needed(m, opts.vex_dir.is_some());
+        let mut needs = vec![(cache.as_path(), cache_needs)];
+        if let Some(dir) = opts.vex_dir.as_ref().filter(|_| !m.vex.is_empty()) {
+            needs.push((dir.as_path(), vex_needs));
+        }
+        stage::check_space(&needs)?;
         let stage = stage::staging(cache)?;
         if !m.vex.is_empty() {
             let p = stage.path().join("vex-archives");
@@ -471,6 +480,35 @@ impl Collector<'_> {
         }
         Ok(out)
     }
+}
+
+/// Bytes an import needs on the cache's and the VEX directory's file
+/// systems: the content the manifest signs, plus a block per file for
+/// rounding, plus the stored VEX archives. (The previous generation is
+/// freed only after the swap, so it is not counted as free.)
+fn space_needed(m: &Manifest, separate_vex_dir: bool) -> (u64, u64) {
+    const PER_ENTRY: u64 = 4096;
+    let tree =
+        |u: &crate::manifest::Unpacked| u.size.saturating_add(u.entries.saturating_mul(PER_ENTRY));
+    let mut cache = 0u64;
+    for a in &m.artifacts {
+        cache = cache
+            .saturating_add(tree(&a.unpacked))
+            .saturating_add(2 * PER_ENTRY);
+    }
+    let mut vex_dir = 0u64;
+    for v in &m.vex {
+        cache = cache
+            .saturating_add(tree(&v.unpacked))
+            .saturating_add(3 * PER_ENTRY);
+        let archive = m.payload(&v.archive_path).map(|p| p.size).unwrap_or(0) + 2 * PER_ENTRY;
+        if separate_vex_dir {
+            vex_dir = vex_dir.saturating_add(archive);
+        } else {
+            cache = cache.saturating_add(archive);
+        }
+    }
+    (cache, vex_dir)
 }
 
 /// Verifies `bundle` against `policy` and installs it. See the module docs.

@@ -38,6 +38,16 @@ pub enum StageError {
         #[source]
         source: io::Error,
     },
+    /// The target's file system has too little free space.
+    #[error("not enough free space on the file system of {}: this import needs about {needed} bytes ({needed_mib:.1} MiB) there, {available} bytes ({available_mib:.1} MiB) are free\nhint: free some space (or import to another file system), then import again; nothing was written", path.display(), needed_mib = *needed as f64 / 1048576.0, available_mib = *available as f64 / 1048576.0)]
+    NoSpace {
+        /// A directory on that file system.
+        path: PathBuf,
+        /// Bytes needed (content plus an allowance per file).
+        needed: u64,
+        /// Bytes available to this user.
+        available: u64,
+    },
     /// Another import holds the lock.
     #[error("another airlock import is running on {} (lock held on {})\nhint: wait for it to finish, then run this import again", dir.display(), lock.display())]
     Locked {
@@ -163,6 +173,44 @@ pub(crate) fn remove_leftovers(dir: &Path) -> Result<(), StageError> {
             let p = e.path();
             fs::remove_dir_all(&p)
                 .map_err(ioe("cannot remove the leftover staging directory", &p))?;
+        }
+    }
+    Ok(())
+}
+
+/// The file system of `dir`: its device number and the bytes available to
+/// this user.
+pub(crate) fn free_space(dir: &Path) -> Result<(u64, u64), StageError> {
+    use std::os::unix::fs::MetadataExt as _;
+    let dev = fs::metadata(dir).map_err(ioe("cannot examine", dir))?.dev();
+    let c = cstr(dir).map_err(ioe("cannot examine", dir))?;
+    // SAFETY: an all-zero statvfs is a valid value to be overwritten.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid NUL-terminated path and out pointer.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(ioe("cannot examine", dir)(io::Error::last_os_error()));
+    }
+    Ok((dev, (st.f_bavail as u64).saturating_mul(st.f_frsize as u64)))
+}
+
+/// Refuses up front when `needs` (directory, bytes) do not fit the free
+/// space of their file systems (directories on one file system add up).
+pub(crate) fn check_space(needs: &[(&Path, u64)]) -> Result<(), StageError> {
+    let mut by_dev: Vec<(u64, &Path, u64, u64)> = Vec::new();
+    for (dir, bytes) in needs {
+        let (dev, available) = free_space(dir)?;
+        match by_dev.iter_mut().find(|(d, ..)| *d == dev) {
+            Some(entry) => entry.2 = entry.2.saturating_add(*bytes),
+            None => by_dev.push((dev, dir, *bytes, available)),
+        }
+    }
+    for (_, dir, needed, available) in by_dev {
+        if needed > available {
+            return Err(StageError::NoSpace {
+                path: dir.to_path_buf(),
+                needed,
+                available,
+            });
         }
     }
     Ok(())

@@ -503,17 +503,7 @@ fn a_second_import_into_a_locked_cache_is_refused_and_changes_nothing() {
         unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
         0
     );
-    let err = airlock_fails(
-        &[
-            "import",
-            s(&bundle),
-            "--key",
-            s(&public),
-            "--cache-dir",
-            s(&cache),
-        ],
-        1,
-    );
+    let err = import_fails(&bundle, &public, &cache, 1);
     assert!(
         err.contains("another airlock import is running on"),
         "{err}"
@@ -582,17 +572,7 @@ fn links_planted_inside_the_cache_are_not_followed() {
     std::fs::create_dir_all(cache.join("vex")).unwrap();
     std::os::unix::fs::symlink(&victim, cache.join("vex/repositories")).unwrap();
     let before = (tree_hash(&cache), tree_hash(&victim));
-    let err = airlock_fails(
-        &[
-            "import",
-            s(&bundle),
-            "--key",
-            s(&public),
-            "--cache-dir",
-            s(&cache),
-        ],
-        1,
-    );
+    let err = import_fails(&bundle, &public, &cache, 1);
     assert!(
         err.contains("vex/repositories is a symbolic link or not a directory"),
         "{err}"
@@ -693,17 +673,7 @@ fn a_disk_too_small_is_refused_up_front_with_the_old_cache_intact() {
     let cache = fs.path.join("cache");
     import_ok(&small, &public, &cache, &[]);
     let before = tree_hash(&cache);
-    let err = airlock_fails(
-        &[
-            "import",
-            s(&full),
-            "--key",
-            s(&public),
-            "--cache-dir",
-            s(&cache),
-        ],
-        1,
-    );
+    let err = import_fails(&full, &public, &cache, 1);
     // Refused up front, with the numbers, before anything is written.
     assert!(
         err.contains("not enough free space on the file system of"),

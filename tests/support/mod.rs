@@ -191,6 +191,22 @@ pub fn import_ok(bundle: &Path, public: &Path, cache: &Path, extra: &[&str]) -> 
     airlock_ok(&args)
 }
 
+/// `airlock import BUNDLE --key PUBLIC --cache-dir CACHE`, which must fail
+/// with `code`; returns stderr.
+pub fn import_fails(bundle: &Path, public: &Path, cache: &Path, code: i32) -> String {
+    airlock_fails(
+        &[
+            "import",
+            s(bundle),
+            "--key",
+            s(public),
+            "--cache-dir",
+            s(cache),
+        ],
+        code,
+    )
+}
+
 /// sha256 of every file (and the kind of every entry) under `root`, so two
 /// calls compare whole trees byte for byte.
 pub fn tree_hash(root: &Path) -> BTreeMap<String, String> {

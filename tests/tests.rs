@@ -4,6 +4,7 @@
 
 mod support;
 
+mod corpus;
 mod e2e;
 mod export_refusals;
 mod import_refusals;

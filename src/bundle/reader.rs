@@ -129,6 +129,9 @@ pub enum BundleError {
         /// Computed.
         actual: Sha256Digest,
     },
+    /// An entry that appears twice.
+    #[error("entry {0:?} appears more than once in the bundle")]
+    DuplicateEntry(String),
     /// Entries after the last payload.
     #[error("entry {0:?} follows the last listed payload")]
     TrailingEntry(String),
@@ -231,7 +234,8 @@ fn map_io(region: impl Into<String>, e: io::Error) -> BundleError {
         return BundleError::Read { source };
     }
     let region = region.into();
-    if e.kind() == io::ErrorKind::UnexpectedEof {
+    // tar-rs reports an archive cut inside padding as an "other" error.
+    if e.kind() == io::ErrorKind::UnexpectedEof || e.to_string().contains("unexpected EOF") {
         BundleError::Truncated { region }
     } else {
         BundleError::Corrupt { region, source: e }
@@ -486,6 +490,14 @@ pub fn read<R: Read, V: PayloadVisitor>(
             },
             mut pending,
         ) = read_start(&mut entries)?;
+        if pending.is_none() {
+            // A manifest always lists payloads: an archive that ends here was
+            // cut short (rather than "unsigned", which it may also look like).
+            return Err(BundleError::Truncated {
+                region: "the archive ends after the signatures".into(),
+            }
+            .into());
+        }
         // The trust decision, over the raw bytes, before any parsing.
         let signers = policy
             .evaluate(&manifest_bytes, &signatures)
@@ -505,13 +517,17 @@ pub fn read<R: Read, V: PayloadVisitor>(
                 None => next_entry(&mut entries, &region)?,
             };
             let Some((mut entry, path)) = next else {
-                return Err(BundleError::MissingPayload {
-                    path: payload.path.clone(),
+                return Err(BundleError::Truncated {
+                    region: format!("the archive ends before payload {}", payload.path),
                 }
                 .into());
             };
             if path != payload.path {
                 let listed = verified.manifest.payload(&path).is_some();
+                if listed && path < payload.path {
+                    // Payloads come in sorted order: this one came already.
+                    return Err(BundleError::DuplicateEntry(path).into());
+                }
                 return Err(if listed {
                     BundleError::MissingPayload {
                         path: payload.path.clone(),

@@ -1,0 +1,760 @@
+//! A corpus of hostile bundles, generated here, each run through `verify`
+//! and `import` (into a populated cache and static VEX directory): every
+//! case must be refused with its specific message and exit code, and leave
+//! both trees byte for byte as they were. The test prints the whole table.
+
+use std::collections::BTreeMap;
+
+use ::tar::EntryType;
+use sha2::Digest as _;
+
+use airlock::keys::{KeyId, SecretKey};
+use airlock::manifest::{ArtifactKind, Manifest, Payload};
+
+use crate::support::fixtures::*;
+use crate::support::*;
+
+/// One raw tar entry, written byte for byte (names are not checked).
+#[derive(Clone)]
+struct Raw {
+    name: Vec<u8>,
+    kind: EntryType,
+    data: Vec<u8>,
+    link: Vec<u8>,
+}
+
+impl Raw {
+    fn file(name: &str, data: Vec<u8>) -> Raw {
+        Raw {
+            name: name.as_bytes().to_vec(),
+            kind: EntryType::Regular,
+            data,
+            link: Vec::new(),
+        }
+    }
+
+    fn special(name: &[u8], kind: EntryType, link: &[u8]) -> Raw {
+        Raw {
+            name: name.to_vec(),
+            kind,
+            data: Vec::new(),
+            link: link.to_vec(),
+        }
+    }
+}
+
+/// A tar of `entries` with GNU headers whose name fields hold the raw bytes.
+fn raw_tar(entries: &[Raw]) -> Vec<u8> {
+    let mut b = ::tar::Builder::new(Vec::new());
+    for e in entries {
+        let mut h = ::tar::Header::new_gnu();
+        h.set_entry_type(e.kind);
+        h.set_size(e.data.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(FIXED_MTIME);
+        let gnu = h.as_gnu_mut().unwrap();
+        // (Longer names are cut: those cases are refused before any entry is read.)
+        let n = e.name.len().min(100);
+        gnu.name[..n].copy_from_slice(&e.name[..n]);
+        gnu.linkname[..e.link.len()].copy_from_slice(&e.link);
+        h.set_cksum();
+        b.append(&h, e.data.as_slice()).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn gz(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut e, data).unwrap();
+    e.finish().unwrap()
+}
+
+fn zstd(data: &[u8]) -> Vec<u8> {
+    zstd::stream::encode_all(data, 3).unwrap()
+}
+
+fn hex(data: &[u8]) -> String {
+    sha2::Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The good bundle's parts, and ways to make bad ones from them.
+struct Base {
+    key: SecretKey,
+    manifest: Manifest,
+    manifest_text: Vec<u8>,
+    sig_entry: Raw,
+    payloads: BTreeMap<String, Vec<u8>>,
+}
+
+impl Base {
+    /// The good bundle's decompressed tar.
+    fn tar(&self) -> Vec<u8> {
+        raw_tar(&self.entries(
+            &self.manifest_text,
+            std::slice::from_ref(&self.sig_entry),
+            &self.manifest,
+        ))
+    }
+
+    fn entries(&self, manifest: &[u8], sigs: &[Raw], m: &Manifest) -> Vec<Raw> {
+        let mut out = vec![Raw::file("airlock/manifest.toml", manifest.to_vec())];
+        out.extend(sigs.iter().cloned());
+        for p in &m.payloads {
+            out.push(Raw::file(
+                &p.path,
+                self.payloads.get(&p.path).cloned().unwrap_or_default(),
+            ));
+        }
+        out
+    }
+
+    fn sign(&self, text: &[u8]) -> Raw {
+        let sig = self
+            .key
+            .sign(text, "corpus", "timestamp:1\tfile:manifest.toml")
+            .unwrap();
+        Raw::file(
+            &airlock::bundle::signature_path(sig.key_id()),
+            sig.to_text().into_bytes(),
+        )
+    }
+
+    /// A bundle whose manifest is `m`, validly signed by the trusted key,
+    /// with payload data from `self.payloads` overridden by `data`.
+    fn resigned(&self, m: &Manifest, data: &[(String, Vec<u8>)]) -> Vec<u8> {
+        let text = m.to_toml().unwrap().into_bytes();
+        self.resigned_text(&text, m, data)
+    }
+
+    fn resigned_text(&self, text: &[u8], m: &Manifest, data: &[(String, Vec<u8>)]) -> Vec<u8> {
+        let mut base = Base {
+            key: SecretKey::from_seed([1; 32], KeyId(*b"corpus00"), "").unwrap(),
+            manifest: m.clone(),
+            manifest_text: text.to_vec(),
+            sig_entry: self.sign(text),
+            payloads: self.payloads.clone(),
+        };
+        for (p, d) in data {
+            base.payloads.insert(p.clone(), d.clone());
+        }
+        zstd(&raw_tar(&base.entries(text, &[self.sign(text)], m)))
+    }
+
+    /// The manifest with the layer of `kind` replaced by `layer` (a new
+    /// content-addressed blob), keeping the signed totals.
+    fn with_layer(&self, kind: ArtifactKind, layer: Vec<u8>) -> Vec<u8> {
+        let mut m = self.manifest.clone();
+        let a = m.artifacts.iter_mut().find(|a| a.kind == kind).unwrap();
+        let old = Manifest::blob_path(&a.layer.digest);
+        let h = hex(&layer);
+        a.layer.digest = format!("sha256:{h}");
+        a.layer.size = layer.len() as u64;
+        m.payloads.retain(|p| p.path != old);
+        let path = Manifest::blob_path(&h);
+        m.payloads.push(Payload {
+            path: path.clone(),
+            size: layer.len() as u64,
+            sha256: h,
+        });
+        m.payloads.sort_by(|a, b| a.path.cmp(&b.path));
+        self.resigned(&m, &[(path, layer)])
+    }
+
+    /// The manifest with payload `path` replaced by `data`.
+    fn with_payload(&self, path: &str, data: Vec<u8>) -> Vec<u8> {
+        let mut m = self.manifest.clone();
+        let p = m.payloads.iter_mut().find(|p| p.path == path).unwrap();
+        p.size = data.len() as u64;
+        p.sha256 = hex(&data);
+        self.resigned(&m, &[(path.to_string(), data)])
+    }
+
+    fn layer_path(&self, kind: ArtifactKind) -> String {
+        let a = self
+            .manifest
+            .artifacts
+            .iter()
+            .find(|a| a.kind == kind)
+            .unwrap();
+        Manifest::blob_path(&a.layer.digest)
+    }
+}
+
+struct Case {
+    name: String,
+    bundle: Vec<u8>,
+    /// (exit code, message) for verify and for import.
+    verify: (i32, &'static str),
+    import: (i32, &'static str),
+}
+
+fn case(name: &str, bundle: Vec<u8>, code: i32, needle: &'static str) -> Case {
+    Case {
+        name: name.to_string(),
+        bundle,
+        verify: (code, needle),
+        import: (code, needle),
+    }
+}
+
+fn build(base: &Base, good: &[u8]) -> Vec<Case> {
+    let tar = base.tar();
+    let mut cases = Vec::new();
+    let offset = |name: &str| tar_entry_offset(&tar, name);
+    let (m_off, m_len) = offset("airlock/manifest.toml");
+    let sig_name = String::from_utf8(base.sig_entry.name.clone()).unwrap();
+    let (s_off, s_len) = offset(&sig_name);
+    let db_layer = base.layer_path(ArtifactKind::TrivyDb);
+    let (p_off, p_len) = offset(&db_layer);
+    let (i_off, _) = offset("oci/index.json");
+    let vex_archive = "vex/default/archive.zip".to_string();
+
+    // Truncation at every region boundary.
+    for (name, at) in [
+        ("truncated inside the manifest", m_off + m_len as usize / 2),
+        ("truncated between manifest and signature", s_off - 512),
+        (
+            "truncated between signature and payloads",
+            s_off + s_len as usize,
+        ),
+        ("truncated inside a payload", p_off + p_len as usize / 2),
+    ] {
+        cases.push(case(name, zstd(&tar[..at]), 4, "truncated"));
+    }
+    cases.push(case(
+        "truncated inside the zstd frame",
+        good[..good.len() / 2].to_vec(),
+        4,
+        "truncated",
+    ));
+    cases.push(case(
+        "zstd frame checksum cut off",
+        good[..good.len() - 4].to_vec(),
+        4,
+        "the bundle is",
+    ));
+
+    // One flipped bit in each region.
+    let flip = |at: usize| {
+        let mut t = tar.clone();
+        t[at] ^= 0x01;
+        zstd(&t)
+    };
+    cases.push(case(
+        "bit flip in the manifest",
+        flip(m_off + 40),
+        3,
+        "does not verify",
+    ));
+    cases.push(case(
+        "bit flip in the signature",
+        flip(s_off + s_len as usize - 10),
+        3,
+        "signature",
+    ));
+    cases.push(case(
+        "bit flip in a payload",
+        flip(p_off + 100),
+        4,
+        "is damaged or was altered",
+    ));
+    cases.push(case(
+        "bit flip in the OCI index",
+        flip(i_off + 10),
+        4,
+        "is damaged or was altered",
+    ));
+    cases.push(case(
+        "bit flip in a payload's tar header",
+        flip(p_off - 512 + 20),
+        4,
+        "header checksum mismatch",
+    ));
+    let mut z = good.to_vec();
+    let mid = z.len() / 2;
+    z[mid] ^= 0x01;
+    cases.push(case("bit flip in the compressed stream", z, 4, "damaged"));
+
+    // Not a bundle at all.
+    cases.push(case(
+        "not zstd",
+        b"PK\x03\x04 this is a zip, not a bundle".to_vec(),
+        4,
+        "does not start with a zstd frame",
+    ));
+    cases.push(case(
+        "zstd but not tar",
+        zstd(&[0x42u8; 4096]),
+        4,
+        "damaged",
+    ));
+    let mut swapped = base.entries(
+        &base.manifest_text,
+        std::slice::from_ref(&base.sig_entry),
+        &base.manifest,
+    );
+    swapped.swap(0, 1);
+    cases.push(case(
+        "manifest not first",
+        zstd(&raw_tar(&swapped)),
+        4,
+        "the first entry is",
+    ));
+    let mut big = base.entries(
+        &base.manifest_text,
+        std::slice::from_ref(&base.sig_entry),
+        &base.manifest,
+    );
+    big[0].data = vec![b'#'; (1 << 20) + 1];
+    cases.push(case(
+        "oversized manifest",
+        zstd(&raw_tar(&big)),
+        4,
+        "more than the 1048576-byte limit",
+    ));
+
+    // Manifests that are validly signed but invalid.
+    let text = String::from_utf8(base.manifest_text.clone()).unwrap();
+    let dup = text.replacen("generator = ", "generator = \"x\"\ngenerator = ", 1);
+    cases.push(case(
+        "manifest TOML with a duplicate key",
+        base.resigned_text(dup.as_bytes(), &base.manifest, &[]),
+        4,
+        "not valid TOML",
+    ));
+    let major = text.replace("format_version = \"1.0\"", "format_version = \"9.0\"");
+    cases.push(case(
+        "unknown format major",
+        base.resigned_text(major.as_bytes(), &base.manifest, &[]),
+        4,
+        "bundle format version 9.0 is not supported",
+    ));
+    for (name, bad) in [
+        ("payload path with ..", "vex/../evil"),
+        ("absolute payload path", "/etc/evil"),
+        ("payload path with a backslash", "vex\\evil"),
+        ("payload path with NUL", "vex/ev\0il"),
+        (
+            "overlong payload path",
+            &*Box::leak(format!("vex/{}", "a".repeat(300)).into_boxed_str()),
+        ),
+    ] {
+        let mut m = base.manifest.clone();
+        m.payloads.push(Payload {
+            path: bad.to_string(),
+            size: 1,
+            sha256: hex(b"x"),
+        });
+        m.payloads.sort_by(|a, b| a.path.cmp(&b.path));
+        cases.push(case(
+            name,
+            base.resigned(&m, &[(bad.to_string(), b"x".to_vec())]),
+            4,
+            "manifest field is invalid",
+        ));
+    }
+
+    // Signatures.
+    let other = base.sign(b"some other bytes");
+    let sigs = [Raw {
+        name: base.sig_entry.name.clone(),
+        ..other.clone()
+    }];
+    let wrong = base.entries(&base.manifest_text, &sigs, &base.manifest);
+    cases.push(case(
+        "signature over different bytes",
+        zstd(&raw_tar(&wrong)),
+        3,
+        "does not verify",
+    ));
+    let stranger = SecretKey::from_seed([5; 32], KeyId(*b"stranger"), "").unwrap();
+    let sig = stranger.sign(&base.manifest_text, "u", "t").unwrap();
+    let untrusted = Raw::file(
+        &airlock::bundle::signature_path(sig.key_id()),
+        sig.to_text().into_bytes(),
+    );
+    cases.push(case(
+        "signed only by an untrusted key",
+        zstd(&raw_tar(&base.entries(
+            &base.manifest_text,
+            &[untrusted],
+            &base.manifest,
+        ))),
+        3,
+        "no signature by a trusted key",
+    ));
+    let twice = [base.sig_entry.clone(), base.sig_entry.clone()];
+    cases.push(case(
+        "two signatures by one key",
+        zstd(&raw_tar(&base.entries(
+            &base.manifest_text,
+            &twice,
+            &base.manifest,
+        ))),
+        3,
+        "unique and sorted",
+    ));
+    cases.push(case(
+        "no signature",
+        zstd(&raw_tar(&base.entries(
+            &base.manifest_text,
+            &[],
+            &base.manifest,
+        ))),
+        3,
+        "carries no signatures",
+    ));
+
+    // Payload entries that do not match the manifest.
+    let mut e = base.entries(
+        &base.manifest_text,
+        std::slice::from_ref(&base.sig_entry),
+        &base.manifest,
+    );
+    e.retain(|r| r.name != b"oci/index.json");
+    cases.push(case(
+        "payload listed but missing",
+        zstd(&raw_tar(&e)),
+        4,
+        "listed in the manifest but missing",
+    ));
+    let mut e = base.entries(
+        &base.manifest_text,
+        std::slice::from_ref(&base.sig_entry),
+        &base.manifest,
+    );
+    e.push(Raw::file("vex/zz-extra.json", b"{}".to_vec()));
+    cases.push(case(
+        "payload present but not listed",
+        zstd(&raw_tar(&e)),
+        4,
+        "follows the last listed payload",
+    ));
+    let mut e = base.entries(
+        &base.manifest_text,
+        std::slice::from_ref(&base.sig_entry),
+        &base.manifest,
+    );
+    let i = e.iter().position(|r| r.name == b"oci/index.json").unwrap();
+    let dup = e[i].clone();
+    e.insert(i, dup);
+    cases.push(case(
+        "duplicate entry names",
+        zstd(&raw_tar(&e)),
+        4,
+        "appears more than once",
+    ));
+    for (name, kind) in [
+        ("symlink entry in the bundle", EntryType::Symlink),
+        ("hardlink entry in the bundle", EntryType::Link),
+        ("device entry in the bundle", EntryType::Char),
+        ("FIFO entry in the bundle", EntryType::Fifo),
+    ] {
+        let mut e = base.entries(
+            &base.manifest_text,
+            std::slice::from_ref(&base.sig_entry),
+            &base.manifest,
+        );
+        let i = e.iter().position(|r| r.name == b"oci/index.json").unwrap();
+        e[i] = Raw::special(b"oci/index.json", kind, b"/etc/passwd");
+        cases.push(case(name, zstd(&raw_tar(&e)), 4, "oci/index.json"));
+    }
+    for (name, raw) in [
+        ("outer entry named with ..", &b"oci/../../etc/passwd"[..]),
+        ("outer entry with an absolute name", b"/etc/passwd"),
+        ("outer entry with a backslash", b"oci\\index.json"),
+    ] {
+        let mut e = base.entries(
+            &base.manifest_text,
+            std::slice::from_ref(&base.sig_entry),
+            &base.manifest,
+        );
+        e.insert(
+            2,
+            Raw {
+                name: raw.to_vec(),
+                ..Raw::file("x", b"x".to_vec())
+            },
+        );
+        cases.push(case(
+            name,
+            zstd(&raw_tar(&e)),
+            4,
+            "not listed in the manifest",
+        ));
+    }
+
+    // Inside the inner layers (validly signed).
+    let db_ok = || {
+        Raw::file(
+            "metadata.json",
+            db_metadata_json(2, UPDATED_AT, NEXT_UPDATE).into_bytes(),
+        )
+    };
+    for (kind, kname) in [
+        (ArtifactKind::TrivyDb, "db.tar.gz"),
+        (ArtifactKind::JavaDb, "javadb.tar.gz"),
+        (ArtifactKind::Checks, "bundle.tar.gz"),
+    ] {
+        for (what, entry, needle) in [
+            (
+                "symlink",
+                Raw::special(b"evil", EntryType::Symlink, b"/etc/passwd"),
+                "symbolic link",
+            ),
+            (
+                "hardlink",
+                Raw::special(b"evil", EntryType::Link, b"/etc/passwd"),
+                "hard link",
+            ),
+            (
+                "device",
+                Raw::special(b"evil", EntryType::Block, b""),
+                "block device",
+            ),
+            ("FIFO", Raw::special(b"evil", EntryType::Fifo, b""), "FIFO"),
+            (
+                "entry named ../",
+                Raw {
+                    name: b"../evil".to_vec(),
+                    ..Raw::file("x", b"x".to_vec())
+                },
+                "unsafe entry name",
+            ),
+            (
+                "absolute entry",
+                Raw {
+                    name: b"/etc/evil".to_vec(),
+                    ..Raw::file("x", b"x".to_vec())
+                },
+                "unsafe entry name",
+            ),
+        ] {
+            if kind != ArtifactKind::TrivyDb && !matches!(what, "symlink" | "entry named ../") {
+                continue;
+            }
+            // Within the signed entry count, so the entry itself is what is refused.
+            let layer = match kind {
+                ArtifactKind::Checks => gz(&raw_tar(&[entry])),
+                _ => gz(&raw_tar(&[db_ok(), entry])),
+            };
+            cases.push(case(
+                &format!("{what} inside {kname}"),
+                base.with_layer(kind, layer),
+                4,
+                needle,
+            ));
+        }
+    }
+    let bomb = gz(&raw_tar(&[
+        Raw::file("trivy.db", vec![0u8; 64 << 20]),
+        db_ok(),
+    ]));
+    cases.push(case(
+        "gzip bomb in db.tar.gz",
+        base.with_layer(ArtifactKind::TrivyDb, bomb),
+        4,
+        "exceeds",
+    ));
+
+    // VEX (validly signed).
+    type Zip = zip::ZipWriter<std::io::Cursor<Vec<u8>>>;
+    let zip_with = |f: &dyn Fn(&mut Zip)| {
+        let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        f(&mut z);
+        z.finish().unwrap().into_inner()
+    };
+    let opts = zip::write::SimpleFileOptions::default();
+    let bomb = zip_with(&|z| {
+        z.start_file(format!("{VEX_TOP_DIR}/index.json"), opts)
+            .unwrap();
+        std::io::Write::write_all(z, &vec![b' '; 64 << 20]).unwrap();
+    });
+    cases.push(case(
+        "zip bomb in the VEX archive",
+        base.with_payload(&vex_archive, bomb),
+        4,
+        "exceeds",
+    ));
+    let dotdot = zip_with(&|z| {
+        z.start_file(format!("{VEX_TOP_DIR}/../../evil"), opts)
+            .unwrap();
+        std::io::Write::write_all(z, b"x").unwrap();
+    });
+    cases.push(case(
+        "VEX zip with a ../ name",
+        base.with_payload(&vex_archive, dotdot),
+        4,
+        "unsafe entry name",
+    ));
+    let link = zip_with(&|z| {
+        z.add_symlink(format!("{VEX_TOP_DIR}/index.json"), "/etc/passwd", opts)
+            .unwrap();
+    });
+    cases.push(case(
+        "VEX zip with a symlink",
+        base.with_payload(&vex_archive, link),
+        4,
+        "symbolic link",
+    ));
+    let escaping = r#"{"name":"x","versions":[{"spec_version":"0.1","locations":[{"url":"https://x/a.zip//../.."}]}]}"#.to_string();
+    cases.push(case(
+        "VEX manifest whose location escapes",
+        base.with_payload("vex/default/vex-repository.json", escaping.into_bytes()),
+        4,
+        "names an unsafe folder",
+    ));
+
+    // Sizes that add up past any free space: import refuses up front (a host
+    // limit, exit 1); verify finds the layer smaller than declared.
+    let mut m = base.manifest.clone();
+    m.artifacts[0].unpacked.size = 1 << 55;
+    cases.push(Case {
+        name: "declared sizes past free space".into(),
+        bundle: base.resigned(&m, &[]),
+        verify: (4, "contradicts its own manifest"),
+        import: (1, "not enough free space"),
+    });
+    cases
+}
+
+#[test]
+fn hostile_corpus_is_refused_and_changes_nothing() {
+    let t = TestDir::new();
+    let key = SecretKey::from_seed([3; 32], KeyId(*b"corpuskk"), "corpus").unwrap();
+    let public = t.join("corpus.pub");
+    write(&public, key.public_key().to_text("corpus").as_bytes());
+    // The good bundle, exported with the library and this key.
+    let inputs = write_inputs(t.path());
+    let good_path = t.join("good.airlock");
+    let plan = airlock::export::ExportPlan {
+        sources: vec![
+            airlock::export::SourceSpec::Layer {
+                kind: ArtifactKind::TrivyDb,
+                path: inputs.db.clone(),
+                checks_version: None,
+            },
+            airlock::export::SourceSpec::Layer {
+                kind: ArtifactKind::JavaDb,
+                path: inputs.java_db.clone(),
+                checks_version: None,
+            },
+            airlock::export::SourceSpec::Layer {
+                kind: ArtifactKind::Checks,
+                path: inputs.checks.clone(),
+                checks_version: None,
+            },
+            airlock::export::SourceSpec::Vex {
+                name: "default".into(),
+                manifest: inputs.vex_manifest.clone(),
+                archive: inputs.vex_archive.clone(),
+            },
+        ],
+        labels: BTreeMap::new(),
+        created: time::OffsetDateTime::UNIX_EPOCH,
+        output: good_path.clone(),
+        force: false,
+    };
+    airlock::export::export(
+        &plan,
+        std::slice::from_ref(&key),
+        "corpus",
+        &airlock::progress::NoProgress,
+    )
+    .unwrap();
+    let good = std::fs::read(&good_path).unwrap();
+    let tar = bundle_tar(&good_path);
+    let (moff, mlen) = tar_entry_offset(&tar, "airlock/manifest.toml");
+    let manifest_text = tar[moff..moff + mlen as usize].to_vec();
+    let manifest = Manifest::parse(&manifest_text).unwrap();
+    let mut payloads = BTreeMap::new();
+    for p in &manifest.payloads {
+        let (o, l) = tar_entry_offset(&tar, &p.path);
+        payloads.insert(p.path.clone(), tar[o..o + l as usize].to_vec());
+    }
+    let sig = key
+        .sign(&manifest_text, "corpus", "timestamp:1\tfile:manifest.toml")
+        .unwrap();
+    let base = Base {
+        sig_entry: Raw::file(
+            &airlock::bundle::signature_path(sig.key_id()),
+            sig.to_text().into_bytes(),
+        ),
+        key,
+        manifest,
+        manifest_text,
+        payloads,
+    };
+    // The harness itself produces an accepted bundle when nothing is wrong.
+    let control = t.join("control.airlock");
+    write(&control, &zstd(&base.tar()));
+    airlock_ok(&["verify", s(&control), "--key", s(&public)]);
+    let resigned = t.join("resigned.airlock");
+    write(&resigned, &base.resigned(&base.manifest, &[]));
+    airlock_ok(&["verify", s(&resigned), "--key", s(&public)]);
+
+    let cache = t.join("cache");
+    let vex_dir = t.join("vex");
+    import_ok(&good_path, &public, &cache, &["--vex-dir", s(&vex_dir)]);
+    let before = (tree_hash(&cache), tree_hash(&vex_dir));
+    assert!(before.0.contains_key("db/trivy.db") && before.1.contains_key("default/archive.zip"));
+
+    let cases = build(&base, &good);
+    let mut table = String::new();
+    for (i, c) in cases.iter().enumerate() {
+        let path = t.join(&format!("case-{i:02}.airlock"));
+        write(&path, &c.bundle);
+        let v = airlock(&["verify", s(&path), "--key", s(&public)]);
+        let im = airlock(&[
+            "import",
+            s(&path),
+            "--key",
+            s(&public),
+            "--cache-dir",
+            s(&cache),
+            "--vex-dir",
+            s(&vex_dir),
+        ]);
+        for (what, out, (code, needle)) in [("verify", &v, c.verify), ("import", &im, c.import)] {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                out.status.code(),
+                Some(code),
+                "case {:?}: {what}: {stderr}",
+                c.name
+            );
+            assert!(
+                stderr.contains(needle),
+                "case {:?}: {what}: expected {needle:?} in {stderr}",
+                c.name
+            );
+        }
+        assert_eq!(
+            (tree_hash(&cache), tree_hash(&vex_dir)),
+            before,
+            "case {:?} changed the target",
+            c.name
+        );
+        let first = String::from_utf8_lossy(&im.stderr)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        table.push_str(&format!(
+            "{:>2} {:<46} verify {} import {} unchanged  {}\n",
+            i + 1,
+            c.name,
+            c.verify.0,
+            c.import.0,
+            first.trim_start_matches("airlock: error: ")
+        ));
+    }
+    eprintln!(
+        "hostile corpus: {} cases, all refused, target unchanged after each\n{table}",
+        cases.len()
+    );
+    assert!(cases.len() >= 40, "{} cases", cases.len());
+}

@@ -81,6 +81,7 @@ pub mod keys;
 pub mod manifest;
 pub mod policy;
 pub mod progress;
+pub mod sign;
 pub mod source;
 pub mod target;
 pub mod unpack;

@@ -52,6 +52,18 @@ fn exit_code(err: &anyhow::Error) -> u8 {
                 _ => EXIT_INVALID_BUNDLE,
             };
         }
+        if let Some(e) = cause.downcast_ref::<airlock::sign::SignError>() {
+            use airlock::sign::SignError;
+            return match e {
+                SignError::Bundle(BundleError::Read { .. })
+                | SignError::Io { .. }
+                | SignError::Write(_) => EXIT_FAILURE,
+                SignError::Bundle(b) if untrusted(b) => EXIT_UNTRUSTED,
+                SignError::Bundle(_) => EXIT_INVALID_BUNDLE,
+                SignError::AlreadySigned(_) => EXIT_USAGE,
+                SignError::Key(_) => EXIT_FAILURE,
+            };
+        }
         if let Some(e) = cause.downcast_ref::<BundleError>() {
             return match e {
                 BundleError::Read { .. } => EXIT_FAILURE,

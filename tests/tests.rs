@@ -9,4 +9,5 @@ mod e2e;
 mod export_refusals;
 mod import_refusals;
 mod interop;
+mod sign;
 mod vectors;

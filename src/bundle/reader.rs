@@ -160,6 +160,10 @@ pub struct Verified {
     pub manifest_sha256: Sha256Digest,
     /// How each signature was judged.
     pub signers: Vec<SignerReport>,
+    /// The exact manifest bytes the signatures cover.
+    pub manifest_bytes: Vec<u8>,
+    /// The signatures, in bundle order.
+    pub signatures: Vec<Signature>,
 }
 
 /// Receives a verified bundle's payloads.
@@ -507,6 +511,8 @@ pub fn read<R: Read, V: PayloadVisitor>(
             manifest_sha256: Sha256Digest::of(&manifest_bytes),
             manifest,
             signers,
+            manifest_bytes,
+            signatures,
         };
         visitor.start(&verified).map_err(ReadError::Visitor)?;
 

@@ -105,7 +105,8 @@ impl<W: Write> BundleWriter<W> {
         };
         w.entry(MANIFEST_PATH, manifest.len() as u64, &mut &manifest[..])?;
         let mut sigs: Vec<&Signature> = signatures.iter().collect();
-        sigs.sort_by_key(|s| s.key_id());
+        // In entry-name order, which readers require (not key-id byte order).
+        sigs.sort_by_key(|s| signature_path(s.key_id()));
         for sig in sigs {
             let text = sig.to_text();
             w.entry(

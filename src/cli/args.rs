@@ -28,6 +28,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Verify a bundle, then install it into a Trivy cache (air-gapped side)
     Import(ImportArgs),
+    /// Add an approval signature to a bundle (its content and earlier signatures stay as they are)
+    Sign(SignArgs),
 }
 
 /// `airlock keygen`.
@@ -112,6 +114,26 @@ pub struct InspectArgs {
     #[arg(long = "key", value_name = "PUB")]
     pub key: Vec<PathBuf>,
     /// Print JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `airlock sign`.
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The bundle (rewritten in place, atomically)
+    #[arg(value_name = "BUNDLE")]
+    pub bundle: PathBuf,
+    /// The approver's secret key
+    #[arg(long = "sign-key", value_name = "KEY")]
+    pub sign_key: PathBuf,
+    /// A trusted public key of whoever signed the bundle so far (repeatable); the bundle must verify against them first
+    #[arg(long = "key", value_name = "PUB", required = true)]
+    pub key: Vec<PathBuf>,
+    /// Who approves, for the trusted comment (default: the key's own comment)
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    pub comment: String,
+    /// Print a JSON report on stdout
     #[arg(long)]
     pub json: bool,
 }

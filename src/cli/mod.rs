@@ -22,7 +22,7 @@ use airlock::manifest::{ArtifactKind, Manifest};
 use airlock::policy::TrustPolicy;
 use airlock::progress::ProgressReader;
 
-use args::{Cli, Command, ExportArgs, ImportArgs, InspectArgs, KeygenArgs, VerifyArgs};
+use args::{Cli, Command, ExportArgs, ImportArgs, InspectArgs, KeygenArgs, SignArgs, VerifyArgs};
 
 /// A command line that cannot work as given (exit code 2, like clap's own).
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +44,7 @@ pub fn wants_json(cli: &Cli) -> bool {
         Command::Verify(a) => a.json,
         Command::Inspect(a) => a.json,
         Command::Import(a) => a.json,
+        Command::Sign(a) => a.json,
         Command::Keygen(_) => false,
     }
 }
@@ -56,6 +57,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Verify(a) => verify(a),
         Command::Inspect(a) => inspect(a),
         Command::Import(a) => import(a),
+        Command::Sign(a) => sign(a),
     }
 }
 
@@ -286,6 +288,34 @@ fn inspect(a: InspectArgs) -> Result<()> {
             signers.as_deref(),
         )?)
     }
+}
+
+fn sign(a: SignArgs) -> Result<()> {
+    let policy = load_keys(&a.key)?;
+    let key = SecretKey::from_file(&a.sign_key)?;
+    let report = airlock::sign::sign(&a.bundle, &policy, &key, &a.comment)?;
+    if a.json {
+        return print_json(&report);
+    }
+    let mut out = show::Sanitize(io::stdout().lock());
+    writeln!(
+        out,
+        "signed {} with key {}",
+        report.bundle.display(),
+        report.key_id
+    )?;
+    writeln!(
+        out,
+        "manifest sha256 {} (unchanged)",
+        report.manifest_sha256
+    )?;
+    writeln!(out, "trusted comment: {}", report.trusted_comment)?;
+    writeln!(
+        out,
+        "signatures now: key {}",
+        report.signed_by.join(", key ")
+    )?;
+    Ok(())
 }
 
 fn import(a: ImportArgs) -> Result<()> {

@@ -1,0 +1,218 @@
+//! Countersigning: add an approval signature to an existing bundle without
+//! changing anything the signatures cover.
+//!
+//! The bundle is read through the verifying reader (so its signatures must
+//! satisfy the approver's trust policy, and every payload byte must match the
+//! signed manifest: nobody countersigns damaged bytes) and written, in the
+//! same pass, to a temporary file beside it with the same manifest bytes,
+//! the earlier signatures and the new one. Only when all of that succeeded is
+//! the temporary file renamed over the original, so a crash or a refusal
+//! leaves the original untouched.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write as _};
+use std::path::{Path, PathBuf};
+
+use crate::artifact::db::parse_time;
+use crate::bundle::reader::{
+    self, BundleError, PayloadReader, PayloadVisitor, ReadError, Verified,
+};
+use crate::bundle::writer::{BundleWriter, WriteError};
+use crate::keys::{KeyError, KeyId, SecretKey};
+use crate::manifest::Payload;
+use crate::policy::TrustPolicy;
+
+/// Why a bundle was not countersigned. The original is untouched.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    /// The bundle was refused (untrusted, damaged...).
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    /// The key has signed this bundle already.
+    #[error("key {0} has already signed this bundle")]
+    AlreadySigned(KeyId),
+    /// Signing failed.
+    #[error("cannot sign the manifest")]
+    Key(#[from] KeyError),
+    /// Writing the new bundle failed.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// File system trouble.
+    #[error("{what} {}", path.display())]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What `sign` did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SignReport {
+    /// The bundle.
+    pub bundle: PathBuf,
+    /// SHA-256 of the (unchanged) manifest.
+    pub manifest_sha256: String,
+    /// The key that signed now.
+    pub key_id: String,
+    /// The trusted comment of the new signature.
+    pub trusted_comment: String,
+    /// Every signature the bundle now carries.
+    pub signed_by: Vec<String>,
+}
+
+struct Copier<'a, W: std::io::Write> {
+    key: &'a SecretKey,
+    comment: &'a str,
+    out: Option<W>,
+    writer: Option<BundleWriter<W>>,
+    trusted_comment: String,
+    signed_by: Vec<String>,
+}
+
+impl<W: std::io::Write> PayloadVisitor for Copier<'_, W> {
+    type Error = SignError;
+
+    fn start(&mut self, bundle: &Verified) -> Result<(), SignError> {
+        if bundle
+            .signatures
+            .iter()
+            .any(|s| s.key_id() == self.key.key_id())
+        {
+            return Err(SignError::AlreadySigned(self.key.key_id()));
+        }
+        let created = parse_time(&bundle.manifest.created)
+            .map(|t| t.unix_timestamp().max(0) as u64)
+            .unwrap_or(0);
+        let mut trusted = format!(
+            "timestamp:{}\tfile:manifest.toml\tapproval",
+            time::OffsetDateTime::now_utc().unix_timestamp()
+        );
+        let who = if self.comment.is_empty() {
+            self.key.comment()
+        } else {
+            self.comment
+        };
+        if !who.is_empty() {
+            trusted.push_str(&format!("\tsigner:{who}"));
+        }
+        let sig = self.key.sign(
+            &bundle.manifest_bytes,
+            &format!("airlock approval signature from key {}", self.key.key_id()),
+            &trusted,
+        )?;
+        let mut sigs = bundle.signatures.clone();
+        sigs.push(sig);
+        self.signed_by = {
+            let mut ids: Vec<String> = sigs.iter().map(|s| s.key_id().to_string()).collect();
+            ids.sort();
+            ids
+        };
+        self.trusted_comment = trusted;
+        let out = self.out.take().expect("start runs once");
+        self.writer = Some(BundleWriter::new(
+            out,
+            &bundle.manifest_bytes,
+            &sigs,
+            bundle.manifest.payloads.clone(),
+            created,
+        )?);
+        Ok(())
+    }
+
+    fn payload(
+        &mut self,
+        payload: &Payload,
+        data: &mut PayloadReader<'_>,
+    ) -> Result<(), SignError> {
+        let w = self.writer.as_mut().expect("start ran");
+        Ok(w.append(&payload.path, data)?)
+    }
+}
+
+/// Adds `key`'s signature to the bundle at `path` (see the module docs).
+/// `comment`, if not empty, replaces the key's own comment as `signer:`.
+pub fn sign(
+    path: &Path,
+    policy: &TrustPolicy,
+    key: &SecretKey,
+    comment: &str,
+) -> Result<SignReport, SignError> {
+    let io = |what: &'static str| {
+        move |source| SignError::Io {
+            what,
+            path: path.to_path_buf(),
+            source,
+        }
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let original = File::open(path).map_err(io("cannot open"))?;
+    let mode = original
+        .metadata()
+        .map_err(io("cannot examine"))?
+        .permissions();
+    let tmp = tempfile::Builder::new()
+        .prefix(".airlock-sign-")
+        .suffix(".partial")
+        .tempfile_in(&dir)
+        .map_err(io("cannot create a temporary file beside"))?;
+    let mut copier = Copier {
+        key,
+        comment,
+        out: Some(BufWriter::with_capacity(
+            1 << 20,
+            tmp.as_file()
+                .try_clone()
+                .map_err(io("cannot write beside"))?,
+        )),
+        writer: None,
+        trusted_comment: String::new(),
+        signed_by: Vec::new(),
+    };
+    let verified = match reader::read(
+        BufReader::with_capacity(1 << 20, original),
+        policy,
+        &mut copier,
+    ) {
+        Ok(v) => v,
+        Err(ReadError::Bundle(e)) => return Err(SignError::Bundle(e)),
+        Err(ReadError::Visitor(e)) => return Err(e),
+    };
+    let Copier {
+        writer,
+        trusted_comment,
+        signed_by,
+        ..
+    } = copier;
+    let mut out = writer
+        .expect("a verified bundle started the copy")
+        .finish()?;
+    out.flush().map_err(io("cannot write beside"))?;
+    drop(out);
+    tmp.as_file()
+        .set_permissions(mode)
+        .map_err(io("cannot set permissions beside"))?;
+    tmp.as_file().sync_all().map_err(io("cannot flush"))?;
+    tmp.persist(path).map_err(|e| SignError::Io {
+        what: "cannot replace",
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
+    if let Ok(d) = File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(SignReport {
+        bundle: path.to_path_buf(),
+        manifest_sha256: verified.manifest_sha256.hex(),
+        key_id: key.key_id().to_string(),
+        trusted_comment,
+        signed_by,
+    })
+}

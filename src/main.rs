@@ -47,6 +47,7 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<ImportError>() {
             return match e {
                 e if e.is_host_failure() => EXIT_FAILURE,
+                ImportError::NoPreviousGeneration(_) => EXIT_FAILURE,
                 ImportError::Bundle(b) if untrusted(b) => EXIT_UNTRUSTED,
                 ImportError::Overlap { .. } => EXIT_USAGE,
                 _ => EXIT_INVALID_BUNDLE,

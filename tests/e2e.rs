@@ -807,3 +807,62 @@ fn the_jar_finding_comes_through_the_java_db_that_airlock_carried() {
         sorted(vec![ZLIB_CVES[0], ZLIB_CVES[1]])
     );
 }
+
+#[test]
+fn rollback_puts_back_what_the_last_import_replaced_and_can_be_undone() {
+    let t = TestDir::new();
+    let inputs = write_inputs(t.path());
+    let (key, public) = keygen(t.path(), "builder");
+    let export_db = |name: &str, updated: &str| {
+        let input = t.join(&format!("{name}.tar.gz"));
+        write(&input, &trivy_db_tar_gz(2, updated, NEXT_UPDATE));
+        let bundle = t.join(&format!("{name}.airlock"));
+        airlock_ok(&[
+            "export",
+            "-o",
+            s(&bundle),
+            "--sign-key",
+            s(&key),
+            "--trivy-db",
+            s(&input),
+            "--created",
+            CREATED,
+        ]);
+        bundle
+    };
+    let updated_at = |cache: &std::path::Path| -> String {
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(cache.join("db/metadata.json")).unwrap())
+                .unwrap();
+        v["UpdatedAt"].as_str().unwrap().to_string()
+    };
+    let cache = t.join("cache");
+    let err = airlock_fails(&["rollback", "--cache-dir", s(&cache)], 1);
+    assert!(err.contains("no previous generation"), "{err}");
+
+    let first = export_db("monday", "2026-11-23T00:00:00Z");
+    let second = export_db("tuesday", "2026-11-24T00:00:00Z");
+    let full = t.join("full.airlock");
+    export_all(&inputs, &key, &full);
+    import_ok(&full, &public, &cache, &[]);
+    import_ok(&first, &public, &cache, &[]);
+    import_ok(&second, &public, &cache, &[]);
+    assert_eq!(updated_at(&cache), "2026-11-24T00:00:00Z");
+
+    // Only the component the last import replaced comes back.
+    let out = airlock_ok(&["rollback", "--cache-dir", s(&cache), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["restored"], serde_json::json!(["db"]));
+    assert_eq!(updated_at(&cache), "2026-11-23T00:00:00Z");
+    assert!(cache.join("java-db/trivy-java.db").is_file());
+    // Trivy scans with the rolled-back cache.
+    let rootfs = t.join("rootfs");
+    write_alpine_rootfs(&rootfs);
+    assert_eq!(
+        rootfs_vuln_ids(&cache, &t.join("xdg"), &rootfs, &[]),
+        all_cves()
+    );
+    // A second rollback undoes the first.
+    airlock_ok(&["rollback", "--cache-dir", s(&cache)]);
+    assert_eq!(updated_at(&cache), "2026-11-24T00:00:00Z");
+}

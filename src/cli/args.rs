@@ -30,6 +30,8 @@ pub enum Command {
     Import(ImportArgs),
     /// Add an approval signature to a bundle (its content and earlier signatures stay as they are)
     Sign(SignArgs),
+    /// Put back what the last import replaced in a Trivy cache
+    Rollback(RollbackArgs),
 }
 
 /// `airlock keygen`.
@@ -133,6 +135,17 @@ pub struct SignArgs {
     /// Who approves, for the trusted comment (default: the key's own comment)
     #[arg(long, value_name = "TEXT", default_value = "")]
     pub comment: String,
+    /// Print a JSON report on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `airlock rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Trivy's cache directory
+    #[arg(long = "cache-dir", value_name = "DIR")]
+    pub cache_dir: PathBuf,
     /// Print a JSON report on stdout
     #[arg(long)]
     pub json: bool,

@@ -22,7 +22,10 @@ use airlock::manifest::{ArtifactKind, Manifest};
 use airlock::policy::TrustPolicy;
 use airlock::progress::ProgressReader;
 
-use args::{Cli, Command, ExportArgs, ImportArgs, InspectArgs, KeygenArgs, SignArgs, VerifyArgs};
+use args::{
+    Cli, Command, ExportArgs, ImportArgs, InspectArgs, KeygenArgs, RollbackArgs, SignArgs,
+    VerifyArgs,
+};
 
 /// A command line that cannot work as given (exit code 2, like clap's own).
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +48,7 @@ pub fn wants_json(cli: &Cli) -> bool {
         Command::Inspect(a) => a.json,
         Command::Import(a) => a.json,
         Command::Sign(a) => a.json,
+        Command::Rollback(a) => a.json,
         Command::Keygen(_) => false,
     }
 }
@@ -58,6 +62,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect(a) => inspect(a),
         Command::Import(a) => import(a),
         Command::Sign(a) => sign(a),
+        Command::Rollback(a) => rollback(a),
     }
 }
 
@@ -315,6 +320,23 @@ fn sign(a: SignArgs) -> Result<()> {
         "signatures now: key {}",
         report.signed_by.join(", key ")
     )?;
+    Ok(())
+}
+
+fn rollback(a: RollbackArgs) -> Result<()> {
+    let report = airlock::install::rollback(&a.cache_dir)?;
+    if a.json {
+        return print_json(&report);
+    }
+    let mut out = show::Sanitize(io::stdout().lock());
+    writeln!(out, "rolled back in {}:", report.cache_dir.display())?;
+    for r in &report.restored {
+        writeln!(
+            out,
+            "  {} (the replaced tree is kept; `airlock rollback` again undoes this)",
+            r.display()
+        )?;
+    }
     Ok(())
 }
 

@@ -93,6 +93,9 @@ pub enum ImportError {
         /// The cache.
         cache_dir: PathBuf,
     },
+    /// `rollback` found nothing to put back.
+    #[error("{} holds no previous generation to roll back to (an import keeps the trees it replaced in {})", .0.display(), stage::PREVIOUS_DIR)]
+    NoPreviousGeneration(PathBuf),
     /// File-system trouble (locking, staging, writing, swapping).
     #[error(transparent)]
     Stage(#[from] StageError),
@@ -649,7 +652,15 @@ fn install(
             swaps.plan(vs.path().join(&c.name), dir, Path::new(&c.name))?;
         }
     }
-    let mut replaced = swaps.run()?.into_iter();
+    let olds = swaps.run()?;
+    keep_previous(
+        &opts.cache_dir,
+        &m.artifacts,
+        &checked,
+        opts.vex_dir.is_some(),
+        &olds,
+    )?;
+    let mut replaced = olds.iter().map(Option::is_some);
     let mut components = Vec::new();
     for a in &m.artifacts {
         components.push(InstalledComponent {
@@ -707,6 +718,103 @@ fn install(
         components,
         vex: vex_report,
         repository_yaml,
+    })
+}
+
+/// The cache-relative paths of the components an import swaps, in plan order
+/// (`None` for the static VEX directory's, which keeps no generation).
+fn planned_components(
+    artifacts: &[crate::manifest::Artifact],
+    checked: &[CheckedVex],
+    with_vex_dir: bool,
+) -> Vec<Option<PathBuf>> {
+    let mut out: Vec<Option<PathBuf>> = artifacts
+        .iter()
+        .map(|a| Some(PathBuf::from(trivy_cache::component(a.kind))))
+        .collect();
+    for c in checked {
+        out.push(Some(Path::new(trivy_cache::VEX_REPOSITORIES).join(&c.name)));
+        if with_vex_dir {
+            out.push(None);
+        }
+    }
+    out
+}
+
+/// Keeps what this import replaced in the cache as the previous generation
+/// (and only that: an older one is dropped), for `airlock rollback`.
+fn keep_previous(
+    cache: &Path,
+    artifacts: &[crate::manifest::Artifact],
+    checked: &[CheckedVex],
+    with_vex_dir: bool,
+    olds: &[Option<PathBuf>],
+) -> Result<(), ImportError> {
+    let previous = cache.join(stage::PREVIOUS_DIR);
+    if fs::symlink_metadata(&previous).is_ok() {
+        fs::remove_dir_all(&previous)
+            .map_err(ioe("cannot remove the older generation", &previous))?;
+    }
+    for (rel, old) in planned_components(artifacts, checked, with_vex_dir)
+        .iter()
+        .zip(olds)
+    {
+        if let (Some(rel), Some(old)) = (rel, old) {
+            let dst = previous.join(rel);
+            let parent = dst.parent().expect("a component has a parent");
+            fs::create_dir_all(parent).map_err(ioe("cannot create", parent))?;
+            fs::rename(old, &dst).map_err(ioe("cannot keep the previous generation in", &dst))?;
+        }
+    }
+    Ok(())
+}
+
+/// What `rollback` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RollbackReport {
+    /// The cache directory.
+    pub cache_dir: PathBuf,
+    /// The components put back (cache-relative paths).
+    pub restored: Vec<PathBuf>,
+}
+
+/// Puts back the trees the last import replaced (kept in
+/// [`stage::PREVIOUS_DIR`]), each swapped atomically, all or none. The
+/// trees swapped out become the previous generation in turn, so a second
+/// rollback undoes the first. Components the last import added (absent
+/// before it) are left in place.
+pub fn rollback(cache_dir: &Path) -> Result<RollbackReport, ImportError> {
+    if !cache_dir.is_dir() {
+        return Err(ImportError::NoPreviousGeneration(cache_dir.to_path_buf()));
+    }
+    let _lock = stage::lock(cache_dir)?;
+    let previous = cache_dir.join(stage::PREVIOUS_DIR);
+    let mut rels = Vec::new();
+    for kind in ArtifactKind::ALL {
+        let rel = PathBuf::from(trivy_cache::component(kind));
+        if previous.join(&rel).is_dir() {
+            rels.push(rel);
+        }
+    }
+    let repos = previous.join(trivy_cache::VEX_REPOSITORIES);
+    if let Ok(entries) = fs::read_dir(&repos) {
+        let mut names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
+        names.sort();
+        for n in names {
+            rels.push(Path::new(trivy_cache::VEX_REPOSITORIES).join(n));
+        }
+    }
+    if rels.is_empty() {
+        return Err(ImportError::NoPreviousGeneration(cache_dir.to_path_buf()));
+    }
+    let mut swaps = stage::Swapper::default();
+    for rel in &rels {
+        swaps.plan(previous.join(rel), cache_dir, rel)?;
+    }
+    swaps.run()?;
+    Ok(RollbackReport {
+        cache_dir: absolute(cache_dir)?,
+        restored: rels,
     })
 }
 

@@ -21,6 +21,9 @@ use crate::unpack::Sink;
 /// Prefix of staging directories (leftovers of a crash are removed by the
 /// next import).
 pub const STAGING_PREFIX: &str = ".airlock-staging-";
+/// Where the cache keeps the previous generation: the trees the last import
+/// replaced (for `rollback`).
+pub const PREVIOUS_DIR: &str = ".airlock-previous";
 /// The lock file in the cache directory (and in a VEX directory).
 pub const LOCK_FILE: &str = ".airlock.lock";
 
@@ -436,9 +439,9 @@ impl Swapper {
     /// Performs the planned swaps. Each is an atomic exchange (or a rename
     /// that never replaces, when nothing was there); if one fails, those
     /// already made are undone and the parents `plan` created removed.
-    /// Returns, per swap in plan order, whether something was replaced. The
-    /// previous trees end up at the staged paths (or beside them).
-    pub(crate) fn run(self) -> Result<Vec<bool>, StageError> {
+    /// Returns, per swap in plan order, where the tree it replaced now is
+    /// (inside staging), or `None` if nothing was replaced.
+    pub(crate) fn run(self) -> Result<Vec<Option<PathBuf>>, StageError> {
         let mut done: Vec<(&Planned, Done)> = Vec::new();
         for p in &self.planned {
             let step = swap(p).and_then(|how| {
@@ -464,7 +467,11 @@ impl Swapper {
         }
         Ok(done
             .into_iter()
-            .map(|(_, how)| how != Done::Moved)
+            .map(|(p, how)| match how {
+                Done::Exchanged => Some(p.staged.clone()),
+                Done::MovedAside => Some(aside_path(&p.staged)),
+                Done::Moved => None,
+            })
             .collect())
     }
 }
@@ -564,7 +571,7 @@ mod tests {
         s.plan(stage.join("db"), &root, Path::new("db")).unwrap();
         s.plan(stage.join("x"), &root, Path::new("vex/repositories/x"))
             .unwrap();
-        assert_eq!(s.run().unwrap(), vec![true, false]);
+        assert_eq!(s.run().unwrap(), vec![Some(stage.join("db")), None]);
         assert!(root.join("db/new").is_file());
         assert!(stage.join("db/old").is_file(), "the old tree is in staging");
         assert!(root.join("vex/repositories/x").is_dir());

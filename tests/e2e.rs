@@ -848,6 +848,19 @@ fn rollback_puts_back_what_the_last_import_replaced_and_can_be_undone() {
     import_ok(&first, &public, &cache, &[]);
     import_ok(&second, &public, &cache, &[]);
     assert_eq!(updated_at(&cache), "2026-11-24T00:00:00Z");
+    // status names what is installed and what the kept generation costs.
+    let st: serde_json::Value =
+        serde_json::from_str(&airlock_ok(&["status", "--cache-dir", s(&cache), "--json"])).unwrap();
+    let db = st["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["path"] == "db")
+        .unwrap();
+    assert_eq!(db["metadata"]["UpdatedAt"], "2026-11-24T00:00:00Z");
+    let kept = db["previous_bytes"].as_u64().unwrap();
+    assert!(kept > 40_000, "the previous trivy.db and metadata: {kept}");
+    assert_eq!(st["previous_bytes"].as_u64().unwrap(), kept);
 
     // Only the component the last import replaced comes back.
     let out = airlock_ok(&["rollback", "--cache-dir", s(&cache), "--json"]);

@@ -31,7 +31,9 @@ pub enum Command {
     /// Add an approval signature to a bundle (its content and earlier signatures stay as they are)
     Sign(SignArgs),
     /// Put back what the last import replaced in a Trivy cache
-    Rollback(RollbackArgs),
+    Rollback(CacheArgs),
+    /// Show what a Trivy cache holds and what the kept previous generation costs
+    Status(CacheArgs),
 }
 
 /// `airlock keygen`.
@@ -140,9 +142,9 @@ pub struct SignArgs {
     pub json: bool,
 }
 
-/// `airlock rollback`.
+/// `airlock rollback` and `airlock status`.
 #[derive(Debug, Args)]
-pub struct RollbackArgs {
+pub struct CacheArgs {
     /// Trivy's cache directory
     #[arg(long = "cache-dir", value_name = "DIR")]
     pub cache_dir: PathBuf,

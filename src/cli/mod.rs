@@ -23,8 +23,7 @@ use airlock::policy::TrustPolicy;
 use airlock::progress::ProgressReader;
 
 use args::{
-    Cli, Command, ExportArgs, ImportArgs, InspectArgs, KeygenArgs, RollbackArgs, SignArgs,
-    VerifyArgs,
+    CacheArgs, Cli, Command, ExportArgs, ImportArgs, InspectArgs, KeygenArgs, SignArgs, VerifyArgs,
 };
 
 /// A command line that cannot work as given (exit code 2, like clap's own).
@@ -48,7 +47,7 @@ pub fn wants_json(cli: &Cli) -> bool {
         Command::Inspect(a) => a.json,
         Command::Import(a) => a.json,
         Command::Sign(a) => a.json,
-        Command::Rollback(a) => a.json,
+        Command::Rollback(a) | Command::Status(a) => a.json,
         Command::Keygen(_) => false,
     }
 }
@@ -63,6 +62,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Import(a) => import(a),
         Command::Sign(a) => sign(a),
         Command::Rollback(a) => rollback(a),
+        Command::Status(a) => status(a),
     }
 }
 
@@ -323,7 +323,7 @@ fn sign(a: SignArgs) -> Result<()> {
     Ok(())
 }
 
-fn rollback(a: RollbackArgs) -> Result<()> {
+fn rollback(a: CacheArgs) -> Result<()> {
     let report = airlock::install::rollback(&a.cache_dir)?;
     if a.json {
         return print_json(&report);
@@ -337,6 +337,41 @@ fn rollback(a: RollbackArgs) -> Result<()> {
             r.display()
         )?;
     }
+    Ok(())
+}
+
+fn status(a: CacheArgs) -> Result<()> {
+    let st = airlock::install::status(&a.cache_dir)?;
+    if a.json {
+        return print_json(&st);
+    }
+    let mib = |b: u64| b as f64 / 1048576.0;
+    let mut out = show::Sanitize(io::stdout().lock());
+    writeln!(out, "{}:", st.cache_dir.display())?;
+    for c in &st.components {
+        write!(
+            out,
+            "  {:<28} {:>9.1} MiB",
+            c.path.display().to_string(),
+            mib(c.bytes)
+        )?;
+        if let Some(m) = &c.metadata {
+            write!(
+                out,
+                "  schema {}  UpdatedAt {}  NextUpdate {}  DownloadedAt {}",
+                m.version, m.updated_at, m.next_update, m.downloaded_at
+            )?;
+        }
+        if let Some(p) = c.previous_bytes {
+            write!(out, "  (previous generation kept: {:.1} MiB)", mib(p))?;
+        }
+        writeln!(out)?;
+    }
+    writeln!(
+        out,
+        "previous generation (for `airlock rollback`): {:.1} MiB",
+        mib(st.previous_bytes)
+    )?;
     Ok(())
 }
 

@@ -818,6 +818,92 @@ pub fn rollback(cache_dir: &Path) -> Result<RollbackReport, ImportError> {
     })
 }
 
+/// One component of a cache, as `status` reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComponentStatus {
+    /// Cache-relative path (`db`, `vex/repositories/default`...).
+    pub path: PathBuf,
+    /// Bytes of its files.
+    pub bytes: u64,
+    /// For the databases: Version, UpdatedAt, NextUpdate, DownloadedAt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<crate::artifact::DbMetadata>,
+    /// Bytes of the previous generation of it kept for `rollback`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_bytes: Option<u64>,
+}
+
+/// What a cache holds, and what `rollback` would cost to keep.
+#[derive(Debug, Clone, Serialize)]
+pub struct CacheStatus {
+    /// The cache directory.
+    pub cache_dir: PathBuf,
+    /// The components present.
+    pub components: Vec<ComponentStatus>,
+    /// Total bytes of the previous generation (disk that rollback costs).
+    pub previous_bytes: u64,
+}
+
+fn tree_bytes(root: &Path) -> u64 {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| e.metadata().ok())
+        .fold(0u64, |t, m| t.saturating_add(m.len()))
+}
+
+/// Reports the components of a Trivy cache airlock manages (read only).
+pub fn status(cache_dir: &Path) -> Result<CacheStatus, ImportError> {
+    if !cache_dir.is_dir() {
+        return Err(ioe("cannot read", cache_dir)(io::Error::from(
+            io::ErrorKind::NotFound,
+        )));
+    }
+    let previous = cache_dir.join(stage::PREVIOUS_DIR);
+    let mut rels: Vec<PathBuf> = ArtifactKind::ALL
+        .iter()
+        .map(|k| PathBuf::from(trivy_cache::component(*k)))
+        .collect();
+    let mut names = std::collections::BTreeSet::new();
+    for base in [cache_dir, previous.as_path()] {
+        if let Ok(entries) = fs::read_dir(base.join(trivy_cache::VEX_REPOSITORIES)) {
+            names.extend(entries.flatten().map(|e| e.file_name()));
+        }
+    }
+    rels.extend(
+        names
+            .into_iter()
+            .map(|n| Path::new(trivy_cache::VEX_REPOSITORIES).join(n)),
+    );
+    let mut components = Vec::new();
+    for rel in rels {
+        let live = cache_dir.join(&rel);
+        let kept = previous.join(&rel);
+        if !live.is_dir() && !kept.is_dir() {
+            continue;
+        }
+        let metadata = fs::read(live.join("metadata.json"))
+            .ok()
+            .and_then(|b| crate::artifact::DbMetadata::parse(&b).ok());
+        components.push(ComponentStatus {
+            bytes: tree_bytes(&live),
+            metadata: if rel.starts_with("policy") {
+                None
+            } else {
+                metadata
+            },
+            previous_bytes: kept.is_dir().then(|| tree_bytes(&kept)),
+            path: rel,
+        });
+    }
+    Ok(CacheStatus {
+        cache_dir: absolute(cache_dir)?,
+        previous_bytes: tree_bytes(&previous),
+        components,
+    })
+}
+
 /// Refuses a VEX directory inside the cache, or the cache inside it: each
 /// import would replace part of the other.
 fn check_no_overlap(opts: &ImportOptions) -> Result<(), ImportError> {

@@ -200,6 +200,9 @@ pub fn inspect(
 }
 
 pub fn imported(w: &mut dyn Write, r: &ImportReport) -> io::Result<()> {
+    for warning in &r.warnings {
+        eprintln!("airlock: warning: {warning}");
+    }
     writeln!(
         w,
         "verified bundle (manifest sha256 {}, created {})",

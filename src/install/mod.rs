@@ -189,6 +189,9 @@ pub struct ImportReport {
     pub vex: Vec<InstalledVex>,
     /// Flags for `trivy` to use this cache offline.
     pub trivy_flags: Vec<String>,
+    /// Things the user should know that did not stop the import.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// repository.yaml content for the VEX repositories.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repository_yaml: Option<String>,
@@ -653,13 +656,15 @@ fn install(
         }
     }
     let olds = swaps.run()?;
-    keep_previous(
-        &opts.cache_dir,
-        &m.artifacts,
-        &checked,
-        opts.vex_dir.is_some(),
-        &olds,
-    )?;
+    // The import is done; failing to keep the old trees only costs the
+    // rollback, and is said as such.
+    let mut warnings = Vec::new();
+    let with_vex_dir = opts.vex_dir.is_some();
+    if let Err(e) = keep_previous(&opts.cache_dir, &m.artifacts, &checked, with_vex_dir, &olds) {
+        warnings.push(format!(
+            "the import is complete, but the replaced components could not be kept for `airlock rollback`: {e}"
+        ));
+    }
     let mut replaced = olds.iter().map(Option::is_some);
     let mut components = Vec::new();
     for a in &m.artifacts {
@@ -718,6 +723,7 @@ fn install(
         components,
         vex: vex_report,
         repository_yaml,
+        warnings,
     })
 }
 
@@ -790,15 +796,24 @@ pub fn rollback(cache_dir: &Path) -> Result<RollbackReport, ImportError> {
     let _lock = stage::lock(cache_dir)?;
     let previous = cache_dir.join(stage::PREVIOUS_DIR);
     let mut rels = Vec::new();
+    // Only real directories: never swap a link into the cache.
+    let real_dir = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
     for kind in ArtifactKind::ALL {
         let rel = PathBuf::from(trivy_cache::component(kind));
-        if previous.join(&rel).is_dir() {
+        if real_dir(&previous) && real_dir(&previous.join(&rel)) {
             rels.push(rel);
         }
     }
     let repos = previous.join(trivy_cache::VEX_REPOSITORIES);
-    if let Ok(entries) = fs::read_dir(&repos) {
-        let mut names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
+    let entries = fs::read_dir(&repos)
+        .ok()
+        .filter(|_| real_dir(&previous) && real_dir(&previous.join("vex")) && real_dir(&repos));
+    if let Some(entries) = entries {
+        let mut names: Vec<_> = entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.file_name())
+            .collect();
         names.sort();
         for n in names {
             rels.push(Path::new(trivy_cache::VEX_REPOSITORIES).join(n));

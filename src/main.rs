@@ -62,7 +62,7 @@ fn exit_code(err: &anyhow::Error) -> u8 {
                 SignError::Bundle(b) if untrusted(b) => EXIT_UNTRUSTED,
                 SignError::Bundle(_) => EXIT_INVALID_BUNDLE,
                 SignError::AlreadySigned(_) => EXIT_USAGE,
-                SignError::Key(_) => EXIT_FAILURE,
+                SignError::Key(_) | SignError::Busy(_) => EXIT_FAILURE,
             };
         }
         if let Some(e) = cause.downcast_ref::<BundleError>() {

@@ -37,6 +37,9 @@ pub enum SignError {
     /// Writing the new bundle failed.
     #[error(transparent)]
     Write(#[from] WriteError),
+    /// Another process is signing or replacing the same bundle.
+    #[error("{} is being signed or replaced by another process; nothing was changed\nhint: run airlock sign again when it is done", .0.display())]
+    Busy(PathBuf),
     /// File system trouble.
     #[error("{what} {}", path.display())]
     Io {
@@ -137,11 +140,20 @@ impl<W: std::io::Write> PayloadVisitor for Copier<'_, W> {
 /// Adds `key`'s signature to the bundle at `path` (see the module docs).
 /// `comment`, if not empty, replaces the key's own comment as `signer:`.
 pub fn sign(
-    path: &Path,
+    given: &Path,
     policy: &TrustPolicy,
     key: &SecretKey,
     comment: &str,
 ) -> Result<SignReport, SignError> {
+    use std::os::unix::fs::MetadataExt as _;
+    use std::os::unix::io::AsRawFd as _;
+    // Work on the file itself: renaming over a link would replace the link.
+    let real = std::fs::canonicalize(given).map_err(|source| SignError::Io {
+        what: "cannot open",
+        path: given.to_path_buf(),
+        source,
+    })?;
+    let path = real.as_path();
     let io = |what: &'static str| {
         move |source| SignError::Io {
             what,
@@ -154,10 +166,14 @@ pub fn sign(
         _ => PathBuf::from("."),
     };
     let original = File::open(path).map_err(io("cannot open"))?;
-    let mode = original
-        .metadata()
-        .map_err(io("cannot examine"))?
-        .permissions();
+    // One `sign` at a time per bundle: two would each replace the file and
+    // one signature would be lost.
+    // SAFETY: flock on a valid open descriptor.
+    if unsafe { libc::flock(original.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(SignError::Busy(path.to_path_buf()));
+    }
+    let meta = original.metadata().map_err(io("cannot examine"))?;
+    let mode = meta.permissions();
     let tmp = tempfile::Builder::new()
         .prefix(".airlock-sign-")
         .suffix(".partial")
@@ -199,6 +215,14 @@ pub fn sign(
     tmp.as_file()
         .set_permissions(mode)
         .map_err(io("cannot set permissions beside"))?;
+    // Keep the owner and group too (best effort: only root may give a file away).
+    let _ = std::os::unix::fs::fchown(tmp.as_file(), Some(meta.uid()), Some(meta.gid()));
+    let _ = std::os::unix::fs::fchown(tmp.as_file(), None, Some(meta.gid()));
+    // Refuse if the path no longer names the file that was read.
+    let now = std::fs::symlink_metadata(path).map_err(io("cannot examine"))?;
+    if now.dev() != meta.dev() || now.ino() != meta.ino() {
+        return Err(SignError::Busy(path.to_path_buf()));
+    }
     tmp.as_file().sync_all().map_err(io("cannot flush"))?;
     tmp.persist(path).map_err(|e| SignError::Io {
         what: "cannot replace",

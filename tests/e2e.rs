@@ -878,4 +878,13 @@ fn rollback_puts_back_what_the_last_import_replaced_and_can_be_undone() {
     // A second rollback undoes the first.
     airlock_ok(&["rollback", "--cache-dir", s(&cache)]);
     assert_eq!(updated_at(&cache), "2026-11-24T00:00:00Z");
+
+    // A link planted as the previous generation is neither sized nor used.
+    std::fs::remove_dir_all(cache.join(".airlock-previous")).unwrap();
+    std::os::unix::fs::symlink("/usr", cache.join(".airlock-previous")).unwrap();
+    let st: serde_json::Value =
+        serde_json::from_str(&airlock_ok(&["status", "--cache-dir", s(&cache), "--json"])).unwrap();
+    assert_eq!(st["previous_bytes"], 0);
+    let err = airlock_fails(&["rollback", "--cache-dir", s(&cache)], 1);
+    assert!(err.contains("no previous generation"), "{err}");
 }

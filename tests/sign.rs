@@ -196,3 +196,29 @@ fn signatures_are_written_in_entry_name_order_whatever_the_key_ids() {
     write(&public, b.public_key().to_text("b").as_bytes());
     airlock_ok(&["verify", s(&out), "--key", s(&public)]);
 }
+
+#[test]
+fn signing_through_a_link_signs_the_file_and_keeps_the_link() {
+    let t = TestDir::new();
+    let Exported {
+        public: builder,
+        bundle,
+        ..
+    } = export_fixtures(&t);
+    let (approver_key, approver) = keygen(t.path(), "approver");
+    let link = t.join("latest.airlock");
+    std::os::unix::fs::symlink(&bundle, &link).unwrap();
+    airlock_ok(&[
+        "sign",
+        s(&link),
+        "--sign-key",
+        s(&approver_key),
+        "--key",
+        s(&builder),
+    ]);
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    airlock_ok(&["verify", s(&bundle), "--key", s(&approver)]);
+}

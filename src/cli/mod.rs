@@ -331,12 +331,12 @@ fn rollback(a: CacheArgs) -> Result<()> {
     let mut out = show::Sanitize(io::stdout().lock());
     writeln!(out, "rolled back in {}:", report.cache_dir.display())?;
     for r in &report.restored {
-        writeln!(
-            out,
-            "  {} (the replaced tree is kept; `airlock rollback` again undoes this)",
-            r.display()
-        )?;
+        writeln!(out, "  {}", r.display())?;
     }
+    writeln!(
+        out,
+        "what was swapped out is kept: `airlock rollback` again undoes this"
+    )?;
     Ok(())
 }
 

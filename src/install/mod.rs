@@ -655,14 +655,39 @@ fn install(
             swaps.plan(vs.path().join(&c.name), dir, Path::new(&c.name))?;
         }
     }
-    let olds = swaps.run()?;
+    // The older generation steps aside first (under a staging name, so a
+    // crash leaves no previous generation rather than a wrong one); it comes
+    // back if the swaps fail.
+    let previous = opts.cache_dir.join(stage::PREVIOUS_DIR);
+    let aside = opts.cache_dir.join(format!(
+        "{}previous-{}",
+        stage::STAGING_PREFIX,
+        std::process::id()
+    ));
+    let moved_aside = fs::symlink_metadata(&previous).is_ok();
+    if moved_aside {
+        fs::rename(&previous, &aside)
+            .map_err(ioe("cannot set aside the older generation", &previous))?;
+    }
+    let olds = match swaps.run() {
+        Ok(olds) => olds,
+        Err(e) => {
+            if moved_aside {
+                let _ = fs::rename(&aside, &previous);
+            }
+            return Err(e.into());
+        }
+    };
+    if moved_aside {
+        let _ = fs::remove_dir_all(&aside);
+    }
     // The import is done; failing to keep the old trees only costs the
     // rollback, and is said as such.
     let mut warnings = Vec::new();
     let with_vex_dir = opts.vex_dir.is_some();
     if let Err(e) = keep_previous(&opts.cache_dir, &m.artifacts, &checked, with_vex_dir, &olds) {
         warnings.push(format!(
-            "the import is complete, but the replaced components could not be kept for `airlock rollback`: {e}"
+            "the import is complete, but the replaced components could not be kept, so `airlock rollback` is not available: {e}"
         ));
     }
     let mut replaced = olds.iter().map(Option::is_some);
@@ -747,8 +772,10 @@ fn planned_components(
     out
 }
 
-/// Keeps what this import replaced in the cache as the previous generation
-/// (and only that: an older one is dropped), for `airlock rollback`.
+/// Keeps what this import replaced in the cache as the previous generation,
+/// for `airlock rollback`. The generation is assembled under a staging name
+/// and renamed to [`stage::PREVIOUS_DIR`] only when complete, so rollback
+/// never finds a partial one.
 fn keep_previous(
     cache: &Path,
     artifacts: &[crate::manifest::Artifact],
@@ -756,23 +783,42 @@ fn keep_previous(
     with_vex_dir: bool,
     olds: &[Option<PathBuf>],
 ) -> Result<(), ImportError> {
-    let previous = cache.join(stage::PREVIOUS_DIR);
-    if fs::symlink_metadata(&previous).is_ok() {
-        fs::remove_dir_all(&previous)
-            .map_err(ioe("cannot remove the older generation", &previous))?;
-    }
+    let building = tempfile::Builder::new()
+        .prefix(&format!("{}generation-", stage::STAGING_PREFIX))
+        .tempdir_in(cache)
+        .map_err(ioe("cannot create a directory in", cache))?;
+    let mut kept = 0;
     for (rel, old) in planned_components(artifacts, checked, with_vex_dir)
         .iter()
         .zip(olds)
     {
         if let (Some(rel), Some(old)) = (rel, old) {
-            let dst = previous.join(rel);
+            let dst = building.path().join(rel);
             let parent = dst.parent().expect("a component has a parent");
             fs::create_dir_all(parent).map_err(ioe("cannot create", parent))?;
             fs::rename(old, &dst).map_err(ioe("cannot keep the previous generation in", &dst))?;
+            kept += 1;
         }
     }
+    if kept == 0 {
+        return Ok(());
+    }
+    stage::fsync_tree(building.path())?;
+    let path = building.keep();
+    let previous = cache.join(stage::PREVIOUS_DIR);
+    if let Err(e) = fs::rename(&path, &previous) {
+        let _ = fs::remove_dir_all(&path);
+        return Err(ioe("cannot keep the previous generation in", &previous)(e));
+    }
+    File::open(cache)
+        .and_then(|d| d.sync_all())
+        .map_err(ioe("cannot flush", cache))?;
     Ok(())
+}
+
+/// Whether `p` is a directory itself, not a link to one.
+fn real_dir(p: &Path) -> bool {
+    fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())
 }
 
 /// What `rollback` did.
@@ -797,7 +843,6 @@ pub fn rollback(cache_dir: &Path) -> Result<RollbackReport, ImportError> {
     let previous = cache_dir.join(stage::PREVIOUS_DIR);
     let mut rels = Vec::new();
     // Only real directories: never swap a link into the cache.
-    let real_dir = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
     for kind in ArtifactKind::ALL {
         let rel = PathBuf::from(trivy_cache::component(kind));
         if real_dir(&previous) && real_dir(&previous.join(&rel)) {
@@ -859,8 +904,15 @@ pub struct CacheStatus {
     pub previous_bytes: u64,
 }
 
+/// Bytes of the regular files under `root`, which must be a real directory:
+/// links are never followed (nor is another file system entered).
 fn tree_bytes(root: &Path) -> u64 {
+    if !real_dir(root) {
+        return 0;
+    }
     walkdir::WalkDir::new(root)
+        .follow_root_links(false)
+        .same_file_system(true)
         .into_iter()
         .flatten()
         .filter(|e| e.file_type().is_file())
@@ -882,8 +934,17 @@ pub fn status(cache_dir: &Path) -> Result<CacheStatus, ImportError> {
         .collect();
     let mut names = std::collections::BTreeSet::new();
     for base in [cache_dir, previous.as_path()] {
-        if let Ok(entries) = fs::read_dir(base.join(trivy_cache::VEX_REPOSITORIES)) {
-            names.extend(entries.flatten().map(|e| e.file_name()));
+        let repos = base.join(trivy_cache::VEX_REPOSITORIES);
+        if !(real_dir(base) && real_dir(&base.join("vex")) && real_dir(&repos)) {
+            continue;
+        }
+        if let Ok(entries) = fs::read_dir(&repos) {
+            names.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.file_name()),
+            );
         }
     }
     rels.extend(
@@ -895,11 +956,14 @@ pub fn status(cache_dir: &Path) -> Result<CacheStatus, ImportError> {
     for rel in rels {
         let live = cache_dir.join(&rel);
         let kept = previous.join(&rel);
-        if !live.is_dir() && !kept.is_dir() {
+        if !real_dir(&live) && !real_dir(&kept) {
             continue;
         }
-        let metadata = fs::read(live.join("metadata.json"))
+        let meta_path = live.join("metadata.json");
+        let metadata = fs::symlink_metadata(&meta_path)
             .ok()
+            .filter(|m| m.is_file() && m.len() <= crate::artifact::db::MAX_METADATA)
+            .and_then(|_| fs::read(&meta_path).ok())
             .and_then(|b| crate::artifact::DbMetadata::parse(&b).ok());
         components.push(ComponentStatus {
             bytes: tree_bytes(&live),
@@ -908,7 +972,7 @@ pub fn status(cache_dir: &Path) -> Result<CacheStatus, ImportError> {
             } else {
                 metadata
             },
-            previous_bytes: kept.is_dir().then(|| tree_bytes(&kept)),
+            previous_bytes: real_dir(&kept).then(|| tree_bytes(&kept)),
             path: rel,
         });
     }

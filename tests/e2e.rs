@@ -115,16 +115,7 @@ fn export_from_files_import_and_scan_with_real_trivy() {
         "DownloadedAt must be the import time"
     );
     // No staging leftovers.
-    let leftovers: Vec<_> = std::fs::read_dir(&cache)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with(".airlock-staging")
-        })
-        .collect();
-    assert!(leftovers.is_empty());
+    assert_no_leftovers(&cache, ".airlock-staging");
 
     assert_trivy_uses(&cache, &xdg, &t);
 
@@ -750,16 +741,7 @@ fn a_file_system_without_atomic_exchange_still_imports() {
             trivy_db(2)
         );
     }
-    let leftovers: Vec<_> = std::fs::read_dir(&cache)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with(".airlock-staging")
-        })
-        .collect();
-    assert!(leftovers.is_empty());
+    assert_no_leftovers(&cache, ".airlock-staging");
 }
 
 #[test]

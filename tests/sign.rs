@@ -98,6 +98,19 @@ fn an_approval_keeps_the_manifest_and_earlier_signatures_valid() {
     import_ok(&bundle, &approver, &t.join("cache"), &[]);
 }
 
+/// `airlock sign BUNDLE --sign-key KEY --key TRUSTED`, which must fail with `code`.
+fn sign_fails(
+    bundle: &std::path::Path,
+    key: &std::path::Path,
+    trusted: &std::path::Path,
+    code: i32,
+) -> String {
+    airlock_fails(
+        &["sign", s(bundle), "--sign-key", s(key), "--key", s(trusted)],
+        code,
+    )
+}
+
 #[test]
 fn sign_refuses_damaged_untrusted_or_already_signed_bundles_and_leaves_them_untouched() {
     let t = TestDir::new();
@@ -112,32 +125,12 @@ fn sign_refuses_damaged_untrusted_or_already_signed_bundles_and_leaves_them_unto
 
     // Signed by someone the approver does not trust.
     let original = std::fs::read(&bundle).unwrap();
-    let err = airlock_fails(
-        &[
-            "sign",
-            s(&bundle),
-            "--sign-key",
-            s(&approver_key),
-            "--key",
-            s(&stranger),
-        ],
-        3,
-    );
+    let err = sign_fails(&bundle, &approver_key, &stranger, 3);
     assert!(err.contains("no signature by a trusted key"), "{err}");
     assert_eq!(std::fs::read(&bundle).unwrap(), original);
 
     // A key that signed already.
-    let err = airlock_fails(
-        &[
-            "sign",
-            s(&bundle),
-            "--sign-key",
-            s(&builder_key),
-            "--key",
-            s(&builder),
-        ],
-        2,
-    );
+    let err = sign_fails(&bundle, &builder_key, &builder, 2);
     assert!(err.contains("has already signed this bundle"), "{err}");
     assert_eq!(std::fs::read(&bundle).unwrap(), original);
 
@@ -148,25 +141,10 @@ fn sign_refuses_damaged_untrusted_or_already_signed_bundles_and_leaves_them_unto
     let damaged = t.join("damaged.airlock");
     write_bundle_tar(&damaged, &tar);
     let before = std::fs::read(&damaged).unwrap();
-    let err = airlock_fails(
-        &[
-            "sign",
-            s(&damaged),
-            "--sign-key",
-            s(&approver_key),
-            "--key",
-            s(&builder),
-        ],
-        4,
-    );
+    let err = sign_fails(&damaged, &approver_key, &builder, 4);
     assert!(err.contains("is damaged or was altered"), "{err}");
     assert_eq!(std::fs::read(&damaged).unwrap(), before);
-    let leftovers: Vec<_> = std::fs::read_dir(t.path())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".airlock-"))
-        .collect();
-    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    assert_no_leftovers(t.path(), ".airlock-");
 }
 
 #[test]

@@ -207,6 +207,22 @@ pub fn import_fails(bundle: &Path, public: &Path, cache: &Path, code: i32) -> St
     )
 }
 
+/// Asserts that `dir` holds no entry whose name starts with `prefix`
+/// (staging directories, temporary files).
+pub fn assert_no_leftovers(dir: &Path, prefix: &str) {
+    let left: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(prefix))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "left behind in {}: {left:?}",
+        dir.display()
+    );
+}
+
 /// sha256 of every file (and the kind of every entry) under `root`, so two
 /// calls compare whole trees byte for byte.
 pub fn tree_hash(root: &Path) -> BTreeMap<String, String> {

@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 scripts/install-test-tools.sh
 export AIRLOCK_TRIVY="$PWD/target/tools/trivy"
 cargo fmt --check
-cargo clippy --locked --all-targets -- -D warnings
-cargo test --locked
+cargo clippy --locked --all-targets --all-features -- -D warnings
+cargo test --locked --features fault-injection

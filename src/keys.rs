@@ -210,6 +210,12 @@ impl PublicKey {
                 expected: self.key_id,
             });
         }
+        // Fuzz builds only (`cargo fuzz` sets `--cfg fuzzing`): a signature by
+        // the right key id passes without its Ed25519 check, so the fuzzer
+        // can reach the parsers that run after verification.
+        if cfg!(fuzzing) {
+            return Ok(());
+        }
         let signature = ed25519_dalek::Signature::from_bytes(&sig.sig);
         let ok = if sig.prehashed {
             let h = Blake2b512::digest(message);

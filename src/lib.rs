@@ -76,6 +76,7 @@ pub mod artifact;
 pub mod bundle;
 pub mod digest;
 pub mod export;
+pub mod fault;
 pub mod install;
 pub mod keys;
 pub mod manifest;

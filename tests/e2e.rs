@@ -606,39 +606,6 @@ fn a_vex_dir_overlapping_the_cache_is_refused() {
     assert!(!cache.exists());
 }
 
-/// A size-limited tmpfs, unmounted on drop. Mounting needs root: outside CI
-/// the test that uses it says so and returns; under CI=true it fails.
-struct SmallFs {
-    path: std::path::PathBuf,
-}
-
-impl SmallFs {
-    fn mount(path: std::path::PathBuf, size: &str) -> Option<SmallFs> {
-        std::fs::create_dir_all(&path).unwrap();
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&path)
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            return Some(SmallFs { path });
-        }
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "cannot mount a tmpfs in CI (needs root)"
-        );
-        eprintln!("NOT RUN: cannot mount a tmpfs here (needs root)");
-        None
-    }
-}
-
-impl Drop for SmallFs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.path).status();
-    }
-}
-
 #[test]
 fn a_disk_too_small_is_refused_up_front_with_the_old_cache_intact() {
     let t = TestDir::new();

@@ -5,6 +5,7 @@
 mod support;
 
 mod corpus;
+mod crash;
 mod e2e;
 mod export_refusals;
 mod import_refusals;

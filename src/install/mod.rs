@@ -306,7 +306,9 @@ impl PayloadVisitor for Collector<'_> {
         let cache = &opts.cache_dir;
         fs::create_dir_all(cache).map_err(ioe("cannot create the cache directory", cache))?;
         self.lock = Some(stage::lock(cache)?);
+        crate::fault::point("cache locked");
         stage::remove_leftovers(cache)?;
+        crate::fault::point("leftovers removed");
         if let Some(dir) = opts.vex_dir.as_ref().filter(|_| !m.vex.is_empty()) {
             fs::create_dir_all(dir).map_err(ioe("cannot create the VEX directory", dir))?;
         }
@@ -317,6 +319,7 @@ impl PayloadVisitor for Collector<'_> {
         }
         stage::check_space(&needs)?;
         let stage = stage::staging(cache)?;
+        crate::fault::point("staging created");
         if !m.vex.is_empty() {
             let p = stage.path().join("vex-archives");
             fs::create_dir_all(&p).map_err(ioe("cannot create", &p))?;
@@ -326,8 +329,10 @@ impl PayloadVisitor for Collector<'_> {
             fs::create_dir_all(dir).map_err(ioe("cannot create the VEX directory", dir))?;
             // Several caches may share one static VEX directory: lock it too.
             self.vex_lock = Some(stage::lock(dir)?);
+            crate::fault::point("vex directory locked");
             stage::remove_leftovers(dir)?;
             let stage = stage::staging(dir)?;
+            crate::fault::point("vex staging created");
             for v in &m.vex {
                 let p = stage.path().join(&v.name);
                 fs::create_dir_all(&p).map_err(ioe("cannot create", &p))?;
@@ -391,6 +396,7 @@ impl PayloadVisitor for Collector<'_> {
                 .map_err(ioe("cannot flush the VEX archive of", Path::new(&name)))?;
             self.vex_archives.insert(name, StoredArchive { file });
         }
+        crate::fault::point("payload read");
         Ok(())
     }
 }
@@ -532,6 +538,7 @@ pub fn import<R: Read>(
     let mut collector = Collector::new(Mode::Install(opts));
     let verified = read_all(bundle, policy, &mut collector)?;
     let checked = collector.check(&verified.manifest)?;
+    crate::fault::point("bundle checked");
     install(collector, opts, &verified, checked)
 }
 
@@ -596,6 +603,7 @@ fn install(
             fs::remove_file(&meta_path).map_err(ioe("cannot replace", &meta_path))?;
         }
         stage::write_file(&meta_path, &bytes)?;
+        crate::fault::point("metadata written");
     }
 
     let base_url = match (&opts.vex_url, &opts.vex_dir) {
@@ -634,6 +642,7 @@ fn install(
             stage::write_file(&wk.join("vex-repository.json"), &manifest_bytes)?;
         }
         repo_urls.insert(v.name.clone(), repo_url);
+        crate::fault::point("vex metadata written");
     }
 
     // Everything is staged and checked: flush, plan every swap (opening
@@ -643,6 +652,7 @@ fn install(
     if let Some(vs) = &collector.vex_stage {
         stage::fsync_tree(vs.path())?;
     }
+    crate::fault::point("staging flushed");
     let mut swaps = stage::Swapper::default();
     for a in &m.artifacts {
         let name = trivy_cache::component(a.kind);
@@ -668,6 +678,7 @@ fn install(
     if moved_aside {
         fs::rename(&previous, &aside)
             .map_err(ioe("cannot set aside the older generation", &previous))?;
+        crate::fault::point("older generation set aside");
     }
     let olds = match swaps.run() {
         Ok(olds) => olds,
@@ -678,8 +689,10 @@ fn install(
             return Err(e.into());
         }
     };
+    crate::fault::point("swaps done");
     if moved_aside {
         let _ = fs::remove_dir_all(&aside);
+        crate::fault::point("older generation removed");
     }
     // The import is done; failing to keep the old trees only costs the
     // rollback, and is said as such.
@@ -727,7 +740,9 @@ fn install(
     }
     // Removes the staging areas (now holding the previous generation) and
     // releases the lock.
+    crate::fault::point("before clean-up");
     drop(collector);
+    crate::fault::point("cleaned up");
 
     let cache_abs = absolute(&opts.cache_dir)?;
     let repository_yaml = (!vex_report.is_empty()).then(|| {
@@ -797,6 +812,7 @@ fn keep_previous(
             let parent = dst.parent().expect("a component has a parent");
             fs::create_dir_all(parent).map_err(ioe("cannot create", parent))?;
             fs::rename(old, &dst).map_err(ioe("cannot keep the previous generation in", &dst))?;
+            crate::fault::point("component kept");
             kept += 1;
         }
     }
@@ -804,12 +820,14 @@ fn keep_previous(
         return Ok(());
     }
     stage::fsync_tree(building.path())?;
+    crate::fault::point("generation flushed");
     let path = building.keep();
     let previous = cache.join(stage::PREVIOUS_DIR);
     if let Err(e) = fs::rename(&path, &previous) {
         let _ = fs::remove_dir_all(&path);
         return Err(ioe("cannot keep the previous generation in", &previous)(e));
     }
+    crate::fault::point("generation kept");
     File::open(cache)
         .and_then(|d| d.sync_all())
         .map_err(ioe("cannot flush", cache))?;

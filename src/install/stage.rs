@@ -112,7 +112,9 @@ impl Sink for DirSink {
         if let Some(parent) = p.parent() {
             fs::create_dir_all(parent)?;
         }
-        write_new(&p, data)
+        write_new(&p, data)?;
+        crate::fault::point("file staged");
+        Ok(())
     }
 }
 
@@ -444,8 +446,10 @@ impl Swapper {
     pub(crate) fn run(self) -> Result<Vec<Option<PathBuf>>, StageError> {
         let mut done: Vec<(&Planned, Done)> = Vec::new();
         for p in &self.planned {
+            crate::fault::point("before swap");
             let step = swap(p).and_then(|how| {
                 done.push((p, how));
+                crate::fault::point("swapped");
                 p.parent.sync()
             });
             if let Err(source) = step {

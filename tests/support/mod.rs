@@ -370,3 +370,38 @@ impl Drop for HttpServer {
         let _ = self.child.wait();
     }
 }
+
+/// A size-limited tmpfs, unmounted on drop. Mounting needs root: outside CI
+/// the test that uses it says so and returns; under CI=true it fails.
+pub struct SmallFs {
+    pub path: std::path::PathBuf,
+}
+
+impl SmallFs {
+    pub fn mount(path: std::path::PathBuf, size: &str) -> Option<SmallFs> {
+        std::fs::create_dir_all(&path).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return Some(SmallFs { path });
+        }
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "cannot mount a tmpfs in CI (needs root)"
+        );
+        eprintln!("NOT RUN: cannot mount a tmpfs here (needs root)");
+        None
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(&self.path)
+            .status();
+    }
+}

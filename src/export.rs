@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 
 use crate::artifact::db::format_time;
 use crate::artifact::oci::{self, Descriptor, ImageIndex};
+use crate::bundle::parts::{PartError, PartWriter, PartsReport};
 use crate::bundle::writer::{BundleWriter, WriteError};
 use crate::digest::Sha256Digest;
 use crate::keys::{KeyError, SecretKey, Signature};
@@ -60,6 +61,9 @@ pub struct ExportPlan {
     pub output: PathBuf,
     /// Replace an existing output file.
     pub force: bool,
+    /// Cut the bundle into parts of at most this many bytes (`<output>.001`,
+    /// ...) with a signed part index (`<output>.parts`), instead of one file.
+    pub split: Option<u64>,
 }
 
 /// Why export failed. Nothing is left at the output path.
@@ -92,6 +96,19 @@ pub enum ExportError {
     /// Writing failed.
     #[error(transparent)]
     Write(#[from] WriteError),
+    /// Writing the parts failed.
+    #[error(transparent)]
+    Parts(#[from] PartError),
+    /// Too little free space for the output.
+    #[error("not enough free space on the file system of {}: this bundle needs up to {needed} bytes ({needed_mib:.1} MiB), {available} bytes ({available_mib:.1} MiB) are free\nhint: free some space or write the bundle to another file system; nothing was written", path.display(), needed_mib = *needed as f64 / 1048576.0, available_mib = *available as f64 / 1048576.0)]
+    NoSpace {
+        /// The output directory.
+        path: PathBuf,
+        /// Bytes needed (an upper bound).
+        needed: u64,
+        /// Bytes free.
+        available: u64,
+    },
     /// File system trouble around the output.
     #[error("{what} {}", path.display())]
     Io {
@@ -120,6 +137,9 @@ pub struct ExportReport {
     pub manifest: Manifest,
     /// Key ids that signed it.
     pub signed_by: Vec<String>,
+    /// With `split`: the parts and their index.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parts: Option<PartsReport>,
 }
 
 fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> ExportError + 'a {
@@ -148,8 +168,24 @@ pub fn export(
             return Err(ExportError::Label(k.clone()));
         }
     }
-    if plan.output.exists() && !plan.force {
-        return Err(ExportError::Exists(plan.output.clone()));
+    if !plan.force {
+        let taken = match plan.split {
+            None => vec![plan.output.clone()],
+            Some(_) => vec![
+                plan.output.with_file_name(crate::bundle::parts::part_name(
+                    &plan
+                        .output
+                        .file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy(),
+                    1,
+                )),
+                crate::bundle::parts::index_path(&plan.output),
+            ],
+        };
+        if let Some(t) = taken.into_iter().find(|t| t.exists()) {
+            return Err(ExportError::Exists(t));
+        }
     }
     let out_dir = match plan.output.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -210,18 +246,36 @@ pub fn export(
         })
         .collect::<Result<Vec<Signature>, _>>()?;
 
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".airlock-bundle-")
-        .suffix(".partial")
-        .tempfile_in(&out_dir)
-        .map_err(io("cannot create a temporary file in", &out_dir))?;
+    // Pre-flight: the bundle is about the size of its payloads (they are
+    // compressed already); refuse now rather than fill the disk.
     let total: u64 = planned.iter().map(|p| p.payload.size).sum();
-    progress.begin("export", total);
-    {
-        let out = BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
-        let hashing = crate::digest::HashingWriter::new(out);
+    let needed = total
+        .saturating_add(total / 64)
+        .saturating_add(planned.len() as u64 * 1024)
+        .saturating_add(1 << 20);
+    let (_, available) =
+        crate::disk::free_space(&out_dir).map_err(io("cannot examine", &out_dir))?;
+    if needed > available {
+        return Err(ExportError::NoSpace {
+            path: out_dir,
+            needed,
+            available,
+        });
+    }
+    let manifest_sha256 = Sha256Digest::of(manifest_text.as_bytes()).hex();
+    let mut report = ExportReport {
+        output: plan.output.clone(),
+        size: 0,
+        sha256: String::new(),
+        manifest_sha256: manifest_sha256.clone(),
+        manifest: manifest.clone(),
+        signed_by: signatures.iter().map(|s| s.key_id().to_string()).collect(),
+        parts: None,
+    };
+    let write = |out: &mut dyn Write| -> Result<(), ExportError> {
+        progress.begin("export", total);
         let mut writer = BundleWriter::new(
-            hashing,
+            out,
             manifest_text.as_bytes(),
             &signatures,
             manifest.payloads.clone(),
@@ -242,50 +296,77 @@ pub fn export(
                     e => ExportError::Write(e),
                 })?;
         }
-        let hashing = writer.finish()?;
-        let (digest, size, mut out) = hashing.finish();
-        out.flush().map_err(io("cannot write", &plan.output))?;
-        drop(out);
+        writer.finish()?;
         progress.end();
-        // A bundle is not secret: readable like any file the user writes.
-        tmp.as_file()
-            .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-            .map_err(io("cannot set permissions on", &plan.output))?;
-        tmp.as_file()
-            .sync_all()
-            .map_err(io("cannot flush", &plan.output))?;
-        let report = ExportReport {
-            output: plan.output.clone(),
-            size,
-            sha256: digest.hex(),
-            manifest_sha256: Sha256Digest::of(manifest_text.as_bytes()).hex(),
-            manifest: manifest.clone(),
-            signed_by: signatures.iter().map(|s| s.key_id().to_string()).collect(),
-        };
-        if plan.force {
-            tmp.persist(&plan.output).map_err(|e| ExportError::Io {
-                what: "cannot move the bundle to",
-                path: plan.output.clone(),
-                source: e.error,
-            })?;
-        } else {
-            tmp.persist_noclobber(&plan.output).map_err(|e| {
-                if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                    ExportError::Exists(plan.output.clone())
-                } else {
-                    ExportError::Io {
-                        what: "cannot move the bundle to",
-                        path: plan.output.clone(),
-                        source: e.error,
-                    }
-                }
-            })?;
-        }
+        Ok(())
+    };
+
+    if let Some(part_size) = plan.split {
+        let mut out = crate::digest::HashingWriter::new(PartWriter::new(&out_dir, part_size));
+        write(&mut out)?;
+        let (digest, size, parts) = out.finish();
+        let written = parts
+            .finish()
+            .map_err(io("cannot write the parts of", &plan.output))?;
+        report.size = size;
+        report.sha256 = digest.hex();
+        report.parts = Some(written.persist(
+            &plan.output,
+            &manifest_sha256,
+            &keys[0],
+            created_unix,
+            plan.force,
+        )?);
         if let Ok(dir) = File::open(&out_dir) {
             let _ = dir.sync_all();
         }
-        Ok(report)
+        return Ok(report);
     }
+
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".airlock-bundle-")
+        .suffix(".partial")
+        .tempfile_in(&out_dir)
+        .map_err(io("cannot create a temporary file in", &out_dir))?;
+    {
+        let mut out =
+            crate::digest::HashingWriter::new(BufWriter::with_capacity(1 << 20, tmp.as_file_mut()));
+        write(&mut out)?;
+        let (digest, size, mut buffered) = out.finish();
+        buffered.flush().map_err(io("cannot write", &plan.output))?;
+        report.size = size;
+        report.sha256 = digest.hex();
+    }
+    // A bundle is not secret: readable like any file the user writes.
+    tmp.as_file()
+        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .map_err(io("cannot set permissions on", &plan.output))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(io("cannot flush", &plan.output))?;
+    if plan.force {
+        tmp.persist(&plan.output).map_err(|e| ExportError::Io {
+            what: "cannot move the bundle to",
+            path: plan.output.clone(),
+            source: e.error,
+        })?;
+    } else {
+        tmp.persist_noclobber(&plan.output).map_err(|e| {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                ExportError::Exists(plan.output.clone())
+            } else {
+                ExportError::Io {
+                    what: "cannot move the bundle to",
+                    path: plan.output.clone(),
+                    source: e.error,
+                }
+            }
+        })?;
+    }
+    if let Ok(dir) = File::open(&out_dir) {
+        let _ = dir.sync_all();
+    }
+    Ok(report)
 }
 
 fn content_path(c: &Content) -> PathBuf {

@@ -54,6 +54,7 @@
 //!     created: time::OffsetDateTime::now_utc(),
 //!     output: dir.path().join("transfer.airlock"),
 //!     force: false,
+//!     split: None,
 //! };
 //! let report = export::export(&plan, std::slice::from_ref(&key), "example", &NoProgress)?;
 //!
@@ -75,11 +76,13 @@
 pub mod artifact;
 pub mod bundle;
 pub mod digest;
+pub mod disk;
 pub mod export;
 pub mod fault;
 pub mod install;
 pub mod keys;
 pub mod manifest;
+pub mod media;
 pub mod policy;
 pub mod progress;
 pub mod sign;

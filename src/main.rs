@@ -8,9 +8,11 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
+use airlock::bundle::parts::PartError;
 use airlock::bundle::reader::BundleError;
 use airlock::export::ExportError;
 use airlock::install::ImportError;
+use airlock::media::MediaError;
 use airlock::policy::PolicyError;
 use airlock::source::SourceError;
 
@@ -39,19 +41,43 @@ fn untrusted(e: &BundleError) -> bool {
     )
 }
 
+fn import_code(e: &ImportError) -> u8 {
+    match e {
+        e if e.is_host_failure() => EXIT_FAILURE,
+        ImportError::NoPreviousGeneration(_) => EXIT_FAILURE,
+        ImportError::Bundle(b) if untrusted(b) => EXIT_UNTRUSTED,
+        ImportError::Overlap { .. } => EXIT_USAGE,
+        _ => EXIT_INVALID_BUNDLE,
+    }
+}
+
+fn part_code(e: &PartError) -> u8 {
+    match e {
+        PartError::Exists(_) | PartError::BadSize(_) => EXIT_USAGE,
+        e if e.is_host_failure() => EXIT_FAILURE,
+        PartError::Sign(_) => EXIT_FAILURE,
+        e if e.is_untrusted() => EXIT_UNTRUSTED,
+        _ => EXIT_INVALID_BUNDLE,
+    }
+}
+
 fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if cause.downcast_ref::<cli::UsageError>().is_some() {
             return EXIT_USAGE;
         }
         if let Some(e) = cause.downcast_ref::<ImportError>() {
+            return import_code(e);
+        }
+        if let Some(e) = cause.downcast_ref::<MediaError>() {
             return match e {
-                e if e.is_host_failure() => EXIT_FAILURE,
-                ImportError::NoPreviousGeneration(_) => EXIT_FAILURE,
-                ImportError::Bundle(b) if untrusted(b) => EXIT_UNTRUSTED,
-                ImportError::Overlap { .. } => EXIT_USAGE,
-                _ => EXIT_INVALID_BUNDLE,
+                MediaError::Part(p) => part_code(p),
+                MediaError::Import(e) => import_code(e),
+                MediaError::Io { .. } => EXIT_FAILURE,
             };
+        }
+        if let Some(e) = cause.downcast_ref::<PartError>() {
+            return part_code(e);
         }
         if let Some(e) = cause.downcast_ref::<airlock::sign::SignError>() {
             use airlock::sign::SignError;
@@ -83,9 +109,12 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         }
         if let Some(e) = cause.downcast_ref::<ExportError>() {
             return match e {
+                ExportError::Parts(PartError::Exists(_)) => EXIT_USAGE,
                 ExportError::Source(SourceError::Io { .. })
                 | ExportError::Io { .. }
-                | ExportError::Write(_) => EXIT_FAILURE,
+                | ExportError::Write(_)
+                | ExportError::Parts(_)
+                | ExportError::NoSpace { .. } => EXIT_FAILURE,
                 ExportError::Source(_) => EXIT_INVALID_INPUT,
                 ExportError::NoSources
                 | ExportError::NoKey

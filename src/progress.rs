@@ -12,6 +12,8 @@ pub trait Progress {
     fn advance(&self, n: u64);
     /// The phase is over.
     fn end(&self);
+    /// Where the work is now (e.g. which part of a split bundle is read).
+    fn note(&self, _what: &str) {}
 }
 
 /// Shows nothing.

@@ -657,6 +657,7 @@ fn hostile_corpus_is_refused_and_changes_nothing() {
         created: time::OffsetDateTime::UNIX_EPOCH,
         output: good_path.clone(),
         force: false,
+        split: None,
     };
     airlock::export::export(
         &plan,

@@ -167,6 +167,7 @@ fn signatures_are_written_in_entry_name_order_whatever_the_key_ids() {
         created: time::OffsetDateTime::UNIX_EPOCH,
         output: out.clone(),
         force: false,
+        split: None,
     };
     airlock::export::export(&plan, &[a, b], "test", &airlock::progress::NoProgress).unwrap();
     let public = t.join("b.pub");

@@ -10,5 +10,6 @@ mod e2e;
 mod export_refusals;
 mod import_refusals;
 mod interop;
+mod parts;
 mod sign;
 mod vectors;

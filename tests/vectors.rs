@@ -89,6 +89,7 @@ fn export_vector(data: &Path, out: &Path, key: &SecretKey) {
         .unwrap(),
         output: out.to_path_buf(),
         force: true,
+        split: None,
     };
     airlock::export::export(
         &plan,

@@ -6,6 +6,7 @@
 //! nothing in memory but one buffer. `bundle-spec/SPEC.md` is the normative
 //! description; this module implements it.
 
+pub mod parts;
 pub mod reader;
 pub mod writer;
 

@@ -34,6 +34,10 @@ pub enum Command {
     Rollback(CacheArgs),
     /// Show what a Trivy cache holds and what the kept previous generation costs
     Status(CacheArgs),
+    /// Cut a bundle into verified parts for removable media (FAT32, DVD, Blu-ray)
+    Split(SplitArgs),
+    /// Verify every part of a split bundle and join them into one bundle file
+    Join(JoinArgs),
 }
 
 /// `airlock keygen`.
@@ -86,32 +90,102 @@ pub struct ExportArgs {
     /// The bundle's creation time (RFC 3339); the same inputs, keys and time give the same bytes [default: now]
     #[arg(long = "created", value_name = "RFC3339")]
     pub created: Option<String>,
+    /// Write parts of at most SIZE (700M, 4G, 4GB, or fat32, cd, dvd, dvd-dl, bd25, bd50) named BUNDLE.001, ... with a signed index BUNDLE.parts, instead of one file
+    #[arg(long = "split", value_name = "SIZE")]
+    pub split: Option<String>,
+    /// Also write SHA256SUMS beside the output (for `sha256sum -c`)
+    #[arg(long)]
+    pub sha256sums: bool,
+    /// Replace BUNDLE (or its parts) if it exists
+    #[arg(long)]
+    pub force: bool,
+    /// Print a JSON report on stdout (and progress events as JSON lines on stderr)
+    #[arg(long)]
+    pub json: bool,
+    /// No progress display
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// `airlock split`.
+#[derive(Debug, Args)]
+pub struct SplitArgs {
+    /// The bundle to split (left as it is)
+    #[arg(value_name = "BUNDLE")]
+    pub bundle: PathBuf,
+    /// The largest part: bytes with a unit (700M, 4G, 4GB) or fat32, cd, dvd, dvd-dl, bd25, bd50
+    #[arg(long = "split", value_name = "SIZE")]
+    pub split: String,
+    /// Name the parts after this path [default: BUNDLE]
+    #[arg(short = 'o', long = "output", value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Secret key to sign the part index with
+    #[arg(long = "sign-key", value_name = "KEY")]
+    pub sign_key: PathBuf,
+    /// A trusted public key (repeatable): the bundle must verify before it is split
+    #[arg(long = "key", value_name = "PUB", required = true)]
+    pub key: Vec<PathBuf>,
+    /// Also write SHA256SUMS beside the parts (for `sha256sum -c`)
+    #[arg(long)]
+    pub sha256sums: bool,
+    /// Replace existing parts
+    #[arg(long)]
+    pub force: bool,
+    /// Print a JSON report on stdout (and progress events as JSON lines on stderr)
+    #[arg(long)]
+    pub json: bool,
+    /// No progress display
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// `airlock join`.
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// Any part of the set, or its .parts index
+    #[arg(value_name = "PART")]
+    pub parts: PathBuf,
+    /// The bundle file to write
+    #[arg(short = 'o', long = "output", value_name = "BUNDLE")]
+    pub output: PathBuf,
+    /// A trusted public key (repeatable)
+    #[arg(long = "key", value_name = "PUB", required = true)]
+    pub key: Vec<PathBuf>,
     /// Replace BUNDLE if it exists
     #[arg(long)]
     pub force: bool,
-    /// Print a JSON report on stdout
+    /// Print a JSON report on stdout (and progress events as JSON lines on stderr)
     #[arg(long)]
     pub json: bool,
+    /// No progress display
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 /// `airlock verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The bundle
+    /// The bundle (or any part of a split bundle)
     #[arg(value_name = "BUNDLE")]
     pub bundle: PathBuf,
     /// A trusted public key (repeatable; any one valid signature suffices)
     #[arg(long = "key", value_name = "PUB", required = true)]
     pub key: Vec<PathBuf>,
-    /// Print a JSON report on stdout
+    /// For a split bundle: check the part index and the parts against it (only the part named, when BUNDLE is a part), without reading the bundle inside
+    #[arg(long = "parts-only")]
+    pub parts_only: bool,
+    /// Print a JSON report on stdout (and progress events as JSON lines on stderr)
     #[arg(long)]
     pub json: bool,
+    /// No progress display
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 /// `airlock inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// The bundle
+    /// The bundle (or any part of a split bundle)
     #[arg(value_name = "BUNDLE")]
     pub bundle: PathBuf,
     /// Check the signatures against these public keys (repeatable)
@@ -156,7 +230,7 @@ pub struct CacheArgs {
 /// `airlock import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The bundle
+    /// The bundle (or any part of a split bundle)
     #[arg(value_name = "BUNDLE")]
     pub bundle: PathBuf,
     /// A trusted public key (repeatable; any one valid signature suffices)
@@ -171,7 +245,10 @@ pub struct ImportArgs {
     /// The URL --vex-dir will be served at [default: its file:// URL]
     #[arg(long = "vex-url", value_name = "URL", requires = "vex_dir")]
     pub vex_url: Option<String>,
-    /// Print a JSON report on stdout
+    /// Print a JSON report on stdout (and progress events as JSON lines on stderr)
     #[arg(long)]
     pub json: bool,
+    /// No progress display
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }

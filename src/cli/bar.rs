@@ -1,15 +1,45 @@
-//! Progress bars on a terminal (indicatif draws nothing when stderr is not
-//! a terminal).
+//! Progress for the command line: a bar on a terminal (indicatif draws
+//! nothing when stderr is not one), JSON lines on stderr with `--json`, or
+//! nothing with `--quiet`.
+
+use std::cell::{Cell, RefCell};
+use std::io::Write as _;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// A byte progress bar on stderr.
-pub struct Bar {
-    bar: ProgressBar,
+/// How progress is shown.
+pub enum Reporter {
+    /// A byte progress bar on stderr.
+    Bar {
+        bar: ProgressBar,
+        label: RefCell<String>,
+    },
+    /// One JSON object per line on stderr: `begin`, `progress` (at most
+    /// once a second, and at the end), `part`, `end`.
+    Json {
+        phase: RefCell<String>,
+        total: Cell<u64>,
+        done: Cell<u64>,
+        last: Cell<Option<Instant>>,
+    },
+    /// Nothing.
+    Quiet,
 }
 
-impl Bar {
-    pub fn new() -> Self {
+impl Reporter {
+    pub fn new(json: bool, quiet: bool) -> Self {
+        if quiet {
+            return Reporter::Quiet;
+        }
+        if json {
+            return Reporter::Json {
+                phase: RefCell::new(String::new()),
+                total: Cell::new(0),
+                done: Cell::new(0),
+                last: Cell::new(None),
+            };
+        }
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
         bar.set_style(
             ProgressStyle::with_template(
@@ -18,22 +48,104 @@ impl Bar {
             .expect("the template is valid")
             .progress_chars("=> "),
         );
-        Bar { bar }
+        Reporter::Bar {
+            bar,
+            label: RefCell::new(String::new()),
+        }
     }
 }
 
-impl airlock::progress::Progress for Bar {
+fn event(value: serde_json::Value) {
+    let mut line = value.to_string();
+    line.push('\n');
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
+impl airlock::progress::Progress for Reporter {
     fn begin(&self, label: &str, total: u64) {
-        self.bar.set_message(label.to_string());
-        self.bar.set_length(total);
-        self.bar.set_position(0);
+        match self {
+            Reporter::Bar { bar, label: l } => {
+                *l.borrow_mut() = label.to_string();
+                bar.set_message(label.to_string());
+                bar.set_length(total);
+                bar.set_position(0);
+                // Redraw (rate, ETA) every second even while a read blocks
+                // on slow media.
+                bar.enable_steady_tick(Duration::from_secs(1));
+            }
+            Reporter::Json {
+                phase,
+                total: t,
+                done,
+                last,
+            } => {
+                *phase.borrow_mut() = label.to_string();
+                t.set(total);
+                done.set(0);
+                last.set(Some(Instant::now()));
+                event(serde_json::json!({"event": "begin", "phase": label, "total": total}));
+            }
+            Reporter::Quiet => {}
+        }
     }
 
     fn advance(&self, n: u64) {
-        self.bar.inc(n);
+        match self {
+            Reporter::Bar { bar, .. } => bar.inc(n),
+            Reporter::Json {
+                phase,
+                total,
+                done,
+                last,
+            } => {
+                done.set(done.get() + n);
+                let due = last
+                    .get()
+                    .map_or(true, |t| t.elapsed() >= Duration::from_secs(1));
+                if due {
+                    last.set(Some(Instant::now()));
+                    event(serde_json::json!({
+                        "event": "progress",
+                        "phase": *phase.borrow(),
+                        "bytes": done.get(),
+                        "total": total.get(),
+                    }));
+                }
+            }
+            Reporter::Quiet => {}
+        }
     }
 
     fn end(&self) {
-        self.bar.finish_and_clear();
+        match self {
+            Reporter::Bar { bar, .. } => bar.finish_and_clear(),
+            Reporter::Json {
+                phase, total, done, ..
+            } => {
+                event(serde_json::json!({
+                    "event": "progress",
+                    "phase": *phase.borrow(),
+                    "bytes": done.get(),
+                    "total": total.get(),
+                }));
+                event(
+                    serde_json::json!({"event": "end", "phase": *phase.borrow(), "bytes": done.get()}),
+                );
+            }
+            Reporter::Quiet => {}
+        }
+    }
+
+    fn note(&self, what: &str) {
+        match self {
+            Reporter::Bar { bar, label } => bar.set_message(format!("{} {what}", label.borrow())),
+            Reporter::Json { phase, done, .. } => event(serde_json::json!({
+                "event": "note",
+                "phase": *phase.borrow(),
+                "bytes": done.get(),
+                "what": what,
+            })),
+            Reporter::Quiet => {}
+        }
     }
 }

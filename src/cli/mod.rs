@@ -6,7 +6,7 @@ mod bar;
 pub mod show;
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{self, BufReader, Write};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
@@ -15,16 +15,20 @@ use anyhow::{bail, Context as _, Result};
 use time::OffsetDateTime;
 
 use airlock::artifact::db::parse_time;
+use airlock::bundle::parts::{self, PartSet};
 use airlock::export::{ExportPlan, SourceSpec};
 use airlock::install::ImportOptions;
 use airlock::keys::{PublicKey, SecretKey};
 use airlock::manifest::{ArtifactKind, Manifest};
+use airlock::media::Input;
 use airlock::policy::TrustPolicy;
-use airlock::progress::ProgressReader;
+use airlock::progress::NoProgress;
 
 use args::{
-    CacheArgs, Cli, Command, ExportArgs, ImportArgs, InspectArgs, KeygenArgs, SignArgs, VerifyArgs,
+    CacheArgs, Cli, Command, ExportArgs, ImportArgs, InspectArgs, JoinArgs, KeygenArgs, SignArgs,
+    SplitArgs, VerifyArgs,
 };
+use bar::Reporter;
 
 /// A command line that cannot work as given (exit code 2, like clap's own).
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +52,8 @@ pub fn wants_json(cli: &Cli) -> bool {
         Command::Import(a) => a.json,
         Command::Sign(a) => a.json,
         Command::Rollback(a) | Command::Status(a) => a.json,
+        Command::Split(a) => a.json,
+        Command::Join(a) => a.json,
         Command::Keygen(_) => false,
     }
 }
@@ -63,6 +69,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sign(a) => sign(a),
         Command::Rollback(a) => rollback(a),
         Command::Status(a) => status(a),
+        Command::Split(a) => split(a),
+        Command::Join(a) => join(a),
     }
 }
 
@@ -131,12 +139,6 @@ fn load_keys(paths: &[PathBuf]) -> Result<TrustPolicy> {
     Ok(TrustPolicy::any_of(keys)?)
 }
 
-fn open_bundle(path: &Path) -> Result<(File, u64)> {
-    let f = File::open(path).with_context(|| format!("cannot open bundle {}", path.display()))?;
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    Ok((f, len))
-}
-
 fn export(a: ExportArgs) -> Result<()> {
     let mut sources = Vec::new();
     for (kind, path) in [
@@ -199,33 +201,213 @@ fn export(a: ExportArgs) -> Result<()> {
         .iter()
         .map(|p| SecretKey::from_file(p))
         .collect::<Result<Vec<_>, _>>()?;
+    let split = a.split.as_deref().map(parts::parse_size).transpose()?;
     let plan = ExportPlan {
         sources,
         labels,
         created,
         output: a.output.clone(),
         force: a.force,
+        split,
     };
-    let bar = bar::Bar::new();
-    let report = airlock::export::export(&plan, &keys, GENERATOR, &bar)?;
-    if a.json {
-        print_json(&report)
-    } else {
-        Ok(show::export(
-            &mut show::Sanitize(io::stdout().lock()),
-            &report,
+    let progress = Reporter::new(a.json, a.quiet);
+    let report = airlock::export::export(&plan, &keys, GENERATOR, &progress)?;
+    let sums = if a.sha256sums {
+        let files = match &report.parts {
+            Some(p) => part_files(p),
+            None => vec![file_name(&report.output)],
+        };
+        Some(parts::write_sha256sums(
+            &parent(&report.output),
+            &files,
+            a.force,
         )?)
+    } else {
+        None
+    };
+    if a.json {
+        let mut v = serde_json::to_value(&report)?;
+        v["sha256sums"] = serde_json::json!(sums);
+        print_json(&v)
+    } else {
+        let mut out = show::Sanitize(io::stdout().lock());
+        show::export(&mut out, &report)?;
+        if let Some(p) = sums {
+            writeln!(
+                out,
+                "checksums in {} (check media with `sha256sum -c`)",
+                p.display()
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn parent(p: &Path) -> PathBuf {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Every file of a part set, by name: the parts, the index, its signature.
+fn part_files(p: &parts::PartsReport) -> Vec<String> {
+    let mut files: Vec<String> = p
+        .index_content
+        .parts
+        .iter()
+        .map(|e| e.name.clone())
+        .collect();
+    files.push(file_name(&p.index));
+    files.push(file_name(&p.signature));
+    files
+}
+
+fn split(a: SplitArgs) -> Result<()> {
+    let policy = load_keys(&a.key)?;
+    let key = SecretKey::from_file(&a.sign_key)?;
+    let size = parts::parse_size(&a.split)?;
+    let input = Input::open(&a.bundle, Some(&policy))?;
+    let output = a.output.clone().unwrap_or_else(|| a.bundle.clone());
+    let progress = Reporter::new(a.json, a.quiet);
+    let report = airlock::media::split(&input, &policy, &output, size, &key, a.force, &progress)?;
+    let sums = if a.sha256sums {
+        Some(parts::write_sha256sums(
+            &parent(&output),
+            &part_files(&report.parts),
+            a.force,
+        )?)
+    } else {
+        None
+    };
+    if a.json {
+        let mut v = serde_json::to_value(&report)?;
+        v["sha256sums"] = serde_json::json!(sums);
+        return print_json(&v);
+    }
+    let mut out = show::Sanitize(io::stdout().lock());
+    writeln!(
+        out,
+        "verified {} and split it into {} parts (the bundle itself is unchanged):",
+        report.bundle.display(),
+        report.parts.index_content.parts.len()
+    )?;
+    show::parts(&mut out, &report.parts)?;
+    if let Some(p) = sums {
+        writeln!(
+            out,
+            "checksums in {} (check media with `sha256sum -c`)",
+            p.display()
+        )?;
+    }
+    Ok(())
+}
+
+fn join(a: JoinArgs) -> Result<()> {
+    let policy = load_keys(&a.key)?;
+    let input = Input::open(&a.parts, Some(&policy))?;
+    if !matches!(input, Input::Parts(_)) {
+        usage!(
+            "{} is not part of a split bundle (no .parts index beside it)",
+            a.parts.display()
+        );
+    }
+    let progress = Reporter::new(a.json, a.quiet);
+    let report = airlock::media::join(&input, &policy, &a.output, a.force, &progress)?;
+    if a.json {
+        return print_json(&report);
+    }
+    let mut out = show::Sanitize(io::stdout().lock());
+    writeln!(
+        out,
+        "verified every part and the bundle they make; wrote {} ({} bytes, sha256 {}); the parts are unchanged",
+        report.output.display(),
+        report.size,
+        report.sha256
+    )?;
+    Ok(())
+}
+
+/// `verify --parts-only`: the index signature, then each part (or only the
+/// one named) against the index.
+fn verify_parts(a: &VerifyArgs, policy: &TrustPolicy) -> Result<()> {
+    let Some(index) = parts::locate(&a.bundle)? else {
+        usage!(
+            "{} is not a split bundle; --parts-only checks the parts of one",
+            a.bundle.display()
+        );
+    };
+    let set = PartSet::open(&index, Some(policy))?;
+    let count = set.index.parts.len();
+    let numbers: Vec<usize> = match set.number_of(&file_name(&a.bundle)) {
+        Some(n) => vec![n],
+        None => (1..=count).collect(),
+    };
+    let mut results = Vec::new();
+    let mut first_error = None;
+    for n in numbers {
+        let e = &set.index.parts[n - 1];
+        let r = set.check_part(n);
+        results.push(serde_json::json!({
+            "number": n,
+            "name": e.name,
+            "size": e.size,
+            "sha256": e.sha256,
+            "ok": r.is_ok(),
+            "error": r.as_ref().err().map(|e| e.to_string()),
+        }));
+        if let Err(e) = r {
+            first_error.get_or_insert(e);
+        }
+    }
+    if a.json {
+        print_json(&serde_json::json!({
+            "ok": first_error.is_none(),
+            "index": set.index_path,
+            "bundle_sha256": set.index.sha256,
+            "manifest_sha256": set.index.manifest_sha256,
+            "parts": results,
+        }))?;
+    } else {
+        let mut out = show::Sanitize(io::stdout().lock());
+        writeln!(
+            out,
+            "part index {}: signature valid, {count} parts, bundle sha256 {}",
+            set.index_path.display(),
+            set.index.sha256
+        )?;
+        for r in &results {
+            writeln!(
+                out,
+                "  part {}/{count} {}: {}",
+                r["number"],
+                r["name"].as_str().unwrap_or_default(),
+                if r["ok"] == true { "ok" } else { "FAILED" }
+            )?;
+        }
+    }
+    match first_error {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
     }
 }
 
 fn verify(a: VerifyArgs) -> Result<()> {
     let policy = load_keys(&a.key)?;
-    let (file, len) = open_bundle(&a.bundle)?;
-    let bar = bar::Bar::new();
-    airlock::progress::Progress::begin(&bar, "verify", len);
-    let reader = ProgressReader::new(BufReader::with_capacity(1 << 20, file), &bar);
-    let verified = airlock::install::verify(reader, &policy)?;
-    airlock::progress::Progress::end(&bar);
+    if a.parts_only {
+        return verify_parts(&a, &policy);
+    }
+    let input = Input::open(&a.bundle, Some(&policy))?;
+    let progress = Reporter::new(a.json, a.quiet);
+    airlock::progress::Progress::begin(&progress, "verify", input.len());
+    let verified = input.read_with(&progress, |r| airlock::install::verify(r, &policy))?;
+    airlock::progress::Progress::end(&progress);
     if a.json {
         print_json(&serde_json::json!({
             "ok": true,
@@ -244,15 +426,21 @@ fn verify(a: VerifyArgs) -> Result<()> {
 }
 
 fn inspect(a: InspectArgs) -> Result<()> {
-    let (file, len) = open_bundle(&a.bundle)?;
-    let header = airlock::bundle::reader::read_header(BufReader::new(file))?;
-    // With keys, judge the signatures before reading the manifest; without,
-    // show it marked as unverified (inspect never acts on it).
-    let signers = if a.key.is_empty() {
+    let policy = if a.key.is_empty() {
         None
     } else {
-        let policy = load_keys(&a.key)?;
-        Some(policy.evaluate(&header.manifest_bytes, &header.signatures)?)
+        Some(load_keys(&a.key)?)
+    };
+    let input = Input::open(&a.bundle, policy.as_ref())?;
+    let len = input.len();
+    let header = input.read_with(&NoProgress, |r| {
+        airlock::bundle::reader::read_header(BufReader::new(r))
+    })?;
+    // With keys, judge the signatures before reading the manifest; without,
+    // show it marked as unverified (inspect never acts on it).
+    let signers = match &policy {
+        None => None,
+        Some(policy) => Some(policy.evaluate(&header.manifest_bytes, &header.signatures)?),
     };
     let manifest = Manifest::parse(&header.manifest_bytes)?;
     let sha = airlock::digest::Sha256Digest::of(&header.manifest_bytes).hex();
@@ -296,6 +484,12 @@ fn inspect(a: InspectArgs) -> Result<()> {
 }
 
 fn sign(a: SignArgs) -> Result<()> {
+    if parts::locate(&a.bundle).ok().flatten().is_some() {
+        usage!(
+            "{} is part of a split bundle; sign works on a whole bundle\nhint: `airlock join` the parts, sign the bundle, then `airlock split` it again",
+            a.bundle.display()
+        );
+    }
     let policy = load_keys(&a.key)?;
     let key = SecretKey::from_file(&a.sign_key)?;
     let report = airlock::sign::sign(&a.bundle, &policy, &key, &a.comment)?;
@@ -377,18 +571,17 @@ fn status(a: CacheArgs) -> Result<()> {
 
 fn import(a: ImportArgs) -> Result<()> {
     let policy = load_keys(&a.key)?;
-    let (file, len) = open_bundle(&a.bundle)?;
+    let input = Input::open(&a.bundle, Some(&policy))?;
     let opts = ImportOptions {
         cache_dir: a.cache_dir.clone(),
         vex_dir: a.vex_dir.clone(),
         vex_url: a.vex_url.clone(),
         now: OffsetDateTime::now_utc(),
     };
-    let bar = bar::Bar::new();
-    airlock::progress::Progress::begin(&bar, "import", len);
-    let reader = ProgressReader::new(BufReader::with_capacity(1 << 20, file), &bar);
-    let report = airlock::install::import(reader, &policy, &opts)?;
-    airlock::progress::Progress::end(&bar);
+    let progress = Reporter::new(a.json, a.quiet);
+    airlock::progress::Progress::begin(&progress, "import", input.len());
+    let report = input.read_with(&progress, |r| airlock::install::import(r, &policy, &opts))?;
+    airlock::progress::Progress::end(&progress);
     if a.json {
         print_json(&report)
     } else {

@@ -95,13 +95,26 @@ fn labels(
 }
 
 pub fn export(w: &mut dyn Write, r: &ExportReport) -> io::Result<()> {
-    writeln!(
-        w,
-        "wrote {} ({}, sha256 {})",
-        r.output.display(),
-        bytes(r.size),
-        r.sha256
-    )?;
+    match &r.parts {
+        None => writeln!(
+            w,
+            "wrote {} ({}, sha256 {})",
+            r.output.display(),
+            bytes(r.size),
+            r.sha256
+        )?,
+        Some(p) => {
+            writeln!(
+                w,
+                "wrote {} split into {} parts ({} in all, sha256 {})",
+                r.output.display(),
+                p.index_content.parts.len(),
+                bytes(r.size),
+                r.sha256
+            )?;
+            parts(w, p)?;
+        }
+    }
     writeln!(
         w,
         "manifest sha256 {}, signed by key {}",
@@ -111,6 +124,29 @@ pub fn export(w: &mut dyn Write, r: &ExportReport) -> io::Result<()> {
     labels(w, &r.manifest.labels)?;
     contents(w, &r.manifest)?;
     Ok(())
+}
+
+/// The files of a part set.
+pub fn parts(w: &mut dyn Write, p: &airlock::bundle::parts::PartsReport) -> io::Result<()> {
+    for e in &p.index_content.parts {
+        writeln!(
+            w,
+            "  {}  {:>12}  sha256 {}",
+            e.name,
+            bytes(e.size),
+            e.sha256
+        )?;
+    }
+    writeln!(
+        w,
+        "  part index {} (signed: {})",
+        p.index.display(),
+        p.signature.display()
+    )?;
+    writeln!(
+        w,
+        "carry every file above; verify, inspect and import take any one of them"
+    )
 }
 
 fn signers(w: &mut dyn Write, s: &[SignerReport]) -> io::Result<()> {

@@ -186,16 +186,7 @@ pub(crate) fn remove_leftovers(dir: &Path) -> Result<(), StageError> {
 /// The file system of `dir`: its device number and the bytes available to
 /// this user.
 pub(crate) fn free_space(dir: &Path) -> Result<(u64, u64), StageError> {
-    use std::os::unix::fs::MetadataExt as _;
-    let dev = fs::metadata(dir).map_err(ioe("cannot examine", dir))?.dev();
-    let c = cstr(dir).map_err(ioe("cannot examine", dir))?;
-    // SAFETY: an all-zero statvfs is a valid value to be overwritten.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: valid NUL-terminated path and out pointer.
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return Err(ioe("cannot examine", dir)(io::Error::last_os_error()));
-    }
-    Ok((dev, (st.f_bavail as u64).saturating_mul(st.f_frsize as u64)))
+    crate::disk::free_space(dir).map_err(ioe("cannot examine", dir))
 }
 
 /// Refuses up front when `needs` (directory, bytes) do not fit the free

@@ -367,6 +367,44 @@ fn write_java_db(path: &Path, list_jar: bool) {
     conn.close().unwrap();
 }
 
+/// Deterministic incompressible bytes (xorshift64).
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// javadb.tar.gz whose trivy-java.db also holds a table `padding` with
+/// `padding` bytes of noise (Trivy never reads it): a bundle of several MiB.
+pub fn java_db_tar_gz_padded(updated_at: &str, next_update: &str, padding: usize) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("trivy-java.db");
+    java_db(&p);
+    let conn = rusqlite::Connection::open(&p).unwrap();
+    conn.execute_batch("CREATE TABLE padding(data BLOB);")
+        .unwrap();
+    conn.execute(
+        "INSERT INTO padding(data) VALUES (?1)",
+        rusqlite::params![noise(padding, 0x5eed)],
+    )
+    .unwrap();
+    conn.close().unwrap();
+    tar_gz(&[
+        (
+            "metadata.json",
+            db_metadata_json(1, updated_at, next_update).into_bytes(),
+        ),
+        ("trivy-java.db", std::fs::read(&p).unwrap()),
+    ])
+}
+
 /// The bytes of trivy-java.db.
 pub fn java_db_bytes() -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();

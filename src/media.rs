@@ -1,0 +1,292 @@
+//! Bundles on removable media: one bundle file or a split part set, read as
+//! one stream ([`Input`]); cutting a verified bundle into parts ([`split`])
+//! and joining verified parts back into a bundle ([`join`]).
+//!
+//! A corrupt part is reported by its file name and expected digest rather
+//! than by whatever the bundle reader met first: when reading fails, the
+//! rest of the part being read is hashed to see whether it is the cause.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::bundle::parts::{self, PartError, PartSet, PartWriter, PartsReport};
+use crate::bundle::reader::{BundleError, Verified};
+use crate::digest::HashingWriter;
+use crate::install::ImportError;
+use crate::keys::SecretKey;
+use crate::policy::TrustPolicy;
+use crate::progress::{Progress, ProgressReader};
+
+/// Why reading or writing media failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    /// A part, the part index or its signature.
+    #[error(transparent)]
+    Part(#[from] PartError),
+    /// The bundle read from the parts (or file) was refused.
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    /// File system trouble (not the bundle's fault).
+    #[error("{what} {}", path.display())]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl From<BundleError> for MediaError {
+    fn from(e: BundleError) -> Self {
+        MediaError::Import(ImportError::Bundle(e))
+    }
+}
+
+fn ioe<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> MediaError + 'a {
+    move |source| MediaError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A bundle to read: one file, or a part set.
+#[derive(Debug)]
+pub enum Input {
+    /// A whole bundle file.
+    File {
+        /// Its path.
+        path: PathBuf,
+        /// Its size.
+        len: u64,
+    },
+    /// A split bundle.
+    Parts(PartSet),
+}
+
+impl Input {
+    /// Opens `path`: a bundle file, or any file of a part set (a part, the
+    /// index, or the bundle's name when only its parts exist). For a part
+    /// set, the index signature is checked against `policy` (when given)
+    /// and every part must be present with its size.
+    pub fn open(path: &Path, policy: Option<&TrustPolicy>) -> Result<Input, MediaError> {
+        match parts::locate(path)? {
+            Some(index) => {
+                let set = PartSet::open(&index, policy)?;
+                set.check_present()?;
+                Ok(Input::Parts(set))
+            }
+            None => {
+                let len = std::fs::metadata(path)
+                    .map_err(ioe("cannot open bundle", path))?
+                    .len();
+                Ok(Input::File {
+                    path: path.to_path_buf(),
+                    len,
+                })
+            }
+        }
+    }
+
+    /// The bundle's size.
+    pub fn len(&self) -> u64 {
+        match self {
+            Input::File { len, .. } => *len,
+            Input::Parts(set) => set.index.size,
+        }
+    }
+
+    /// Whether the bundle is empty (never, for a valid one).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Runs `f` over the bundle's bytes, reporting progress (and, for parts,
+    /// which part is being read, as a note). A failure inside a corrupt part
+    /// is reported as that part's failure.
+    pub fn read_with<T, E: Into<MediaError>>(
+        &self,
+        progress: &dyn Progress,
+        f: impl FnOnce(&mut dyn Read) -> Result<T, E>,
+    ) -> Result<T, MediaError> {
+        match self {
+            Input::File { path, .. } => {
+                let file = File::open(path).map_err(ioe("cannot open bundle", path))?;
+                let mut r = ProgressReader::new(BufReader::with_capacity(1 << 20, file), progress);
+                f(&mut r).map_err(Into::into)
+            }
+            Input::Parts(set) => {
+                let count = set.index.parts.len();
+                let mut reader = set
+                    .reader()
+                    .on_part(move |n, name| progress.note(&format!("part {n}/{count} {name}")));
+                let result = {
+                    let mut r = ProgressReader::new(&mut reader, progress);
+                    f(&mut r)
+                };
+                match result {
+                    Ok(v) => match reader.take_failure() {
+                        Some(e) => Err(e.into()),
+                        None => Ok(v),
+                    },
+                    Err(e) => Err(match reader.explain() {
+                        Some(part) => part.into(),
+                        None => e.into(),
+                    }),
+                }
+            }
+        }
+    }
+}
+
+/// Copies everything read through it into `out`.
+struct Tee<'a, R> {
+    inner: R,
+    out: &'a mut dyn Write,
+}
+
+impl<R: Read> Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.out.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+/// Verifies `input` against `policy` while copying its bytes into `out`, to
+/// the last byte. Nothing written to `out` may be used unless this succeeds.
+fn verify_copy(
+    input: &Input,
+    policy: &TrustPolicy,
+    progress: &dyn Progress,
+    out: &mut dyn Write,
+) -> Result<Verified, MediaError> {
+    input.read_with(progress, |r| {
+        let mut tee = Tee { inner: r, out };
+        let verified = crate::install::verify(&mut tee, policy)?;
+        // Whatever the reader left (nothing, for a well-formed bundle).
+        io::copy(&mut tee, &mut io::sink())
+            .map_err(|source| ImportError::Bundle(BundleError::Read { source }))?;
+        Ok::<_, ImportError>(verified)
+    })
+}
+
+/// What [`split`] wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SplitReport {
+    /// The bundle that was split (unchanged).
+    pub bundle: PathBuf,
+    /// SHA-256 of its manifest.
+    pub manifest_sha256: String,
+    /// The parts and their index.
+    pub parts: PartsReport,
+}
+
+/// Verifies `input` and cuts it into parts of at most `part_size` bytes
+/// named after `output` (`<output>.001`, ..., `<output>.parts` signed by
+/// `key`), in one pass. The bundle itself is left as it is.
+pub fn split(
+    input: &Input,
+    policy: &TrustPolicy,
+    output: &Path,
+    part_size: u64,
+    key: &SecretKey,
+    force: bool,
+    progress: &dyn Progress,
+) -> Result<SplitReport, MediaError> {
+    let dir = parent_dir(output);
+    let mut out = HashingWriter::new(PartWriter::new(&dir, part_size));
+    progress.begin("split", input.len());
+    let verified = verify_copy(input, policy, progress, &mut out)?;
+    progress.end();
+    let (_, _, writer) = out.finish();
+    let written = writer
+        .finish()
+        .map_err(ioe("cannot write the parts of", output))?;
+    let signed_at = crate::artifact::db::parse_time(&verified.manifest.created)
+        .map(|t| t.unix_timestamp().max(0) as u64)
+        .unwrap_or(0);
+    let manifest_sha256 = verified.manifest_sha256.hex();
+    let report = written.persist(output, &manifest_sha256, key, signed_at, force)?;
+    Ok(SplitReport {
+        bundle: match input {
+            Input::File { path, .. } => path.clone(),
+            Input::Parts(set) => set.index_path.clone(),
+        },
+        manifest_sha256,
+        parts: report,
+    })
+}
+
+/// What [`join`] wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct JoinReport {
+    /// The joined bundle.
+    pub output: PathBuf,
+    /// Its size.
+    pub size: u64,
+    /// Its SHA-256.
+    pub sha256: String,
+    /// SHA-256 of its manifest.
+    pub manifest_sha256: String,
+}
+
+/// Verifies every part and the bundle they make, writing the bundle to
+/// `output` (atomically: it appears only when complete and verified). The
+/// parts are left as they are.
+pub fn join(
+    input: &Input,
+    policy: &TrustPolicy,
+    output: &Path,
+    force: bool,
+    progress: &dyn Progress,
+) -> Result<JoinReport, MediaError> {
+    if !force && output.exists() {
+        return Err(PartError::Exists(output.to_path_buf()).into());
+    }
+    let dir = parent_dir(output);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".airlock-bundle-")
+        .suffix(".partial")
+        .tempfile_in(&dir)
+        .map_err(ioe("cannot create a temporary file in", &dir))?;
+    progress.begin("join", input.len());
+    let (verified, size, sha256) = {
+        let mut out = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut()));
+        let verified = verify_copy(input, policy, progress, &mut out)?;
+        let (digest, size, mut buffered) = out.finish();
+        buffered.flush().map_err(ioe("cannot write", output))?;
+        (verified, size, digest.hex())
+    };
+    progress.end();
+    tmp.as_file()
+        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(ioe("cannot write", output))?;
+    let persisted = if force {
+        tmp.persist(output).map(|_| ())
+    } else {
+        tmp.persist_noclobber(output).map(|_| ())
+    };
+    persisted.map_err(|e| match e.error.kind() {
+        io::ErrorKind::AlreadyExists => PartError::Exists(output.to_path_buf()).into(),
+        _ => ioe("cannot move the bundle to", output)(e.error),
+    })?;
+    Ok(JoinReport {
+        output: output.to_path_buf(),
+        size,
+        sha256,
+        manifest_sha256: verified.manifest_sha256.hex(),
+    })
+}
+
+fn parent_dir(p: &Path) -> PathBuf {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}

@@ -93,6 +93,18 @@ impl fmt::Display for KeyId {
     }
 }
 
+impl KeyId {
+    /// Parses the 16 hex digits minisign shows.
+    pub fn from_hex(text: &str) -> Option<KeyId> {
+        if text.len() != 16 {
+            return None;
+        }
+        u64::from_str_radix(text, 16)
+            .ok()
+            .map(|n| KeyId(n.to_le_bytes()))
+    }
+}
+
 impl fmt::Debug for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
@@ -154,6 +166,11 @@ impl PublicKey {
     /// The key id.
     pub fn key_id(&self) -> KeyId {
         self.key_id
+    }
+
+    /// The Ed25519 public key bytes.
+    pub fn bytes(&self) -> [u8; 32] {
+        self.key.to_bytes()
     }
 
     /// Parses a public key file (comment line + base64 line), or a bare

@@ -133,7 +133,9 @@ impl<W: std::io::Write> PayloadVisitor for Copier<'_, W> {
         data: &mut PayloadReader<'_>,
     ) -> Result<(), SignError> {
         let w = self.writer.as_mut().expect("start ran");
-        Ok(w.append(&payload.path, data)?)
+        w.append(&payload.path, data)?;
+        crate::fault::point("sign: payload copied");
+        Ok(())
     }
 }
 
@@ -179,6 +181,7 @@ pub fn sign(
         .suffix(".partial")
         .tempfile_in(&dir)
         .map_err(io("cannot create a temporary file beside"))?;
+    crate::fault::point("sign: temporary file created");
     let mut copier = Copier {
         key,
         comment,
@@ -192,9 +195,11 @@ pub fn sign(
         trusted_comment: String::new(),
         signed_by: Vec::new(),
     };
+    // The bundle must already carry a valid signature by a trusted key (the
+    // threshold is what the approvals being added are for).
     let verified = match reader::read(
         BufReader::with_capacity(1 << 20, original),
-        policy,
+        &policy.any_trusted(),
         &mut copier,
     ) {
         Ok(v) => v,
@@ -224,11 +229,13 @@ pub fn sign(
         return Err(SignError::Busy(path.to_path_buf()));
     }
     tmp.as_file().sync_all().map_err(io("cannot flush"))?;
+    crate::fault::point("sign: copy flushed");
     tmp.persist(path).map_err(|e| SignError::Io {
         what: "cannot replace",
         path: path.to_path_buf(),
         source: e.error,
     })?;
+    crate::fault::point("sign: replaced");
     if let Ok(d) = File::open(&dir) {
         let _ = d.sync_all();
     }

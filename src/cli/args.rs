@@ -123,8 +123,16 @@ pub struct SplitArgs {
     #[arg(long = "sign-key", value_name = "KEY")]
     pub sign_key: PathBuf,
     /// A trusted public key (repeatable): the bundle must verify before it is split
-    #[arg(long = "key", value_name = "PUB", required = true)]
+    #[arg(
+        long = "key",
+        value_name = "PUB",
+        required_unless_present = "trust",
+        conflicts_with = "trust"
+    )]
     pub key: Vec<PathBuf>,
+    /// A trust policy file (keys, roles, threshold, revocations, age limits; see examples/trust.toml) instead of --key
+    #[arg(long = "trust", value_name = "POLICY")]
+    pub trust: Option<std::path::PathBuf>,
     /// Also write SHA256SUMS beside the parts (for `sha256sum -c`)
     #[arg(long)]
     pub sha256sums: bool,
@@ -149,8 +157,16 @@ pub struct JoinArgs {
     #[arg(short = 'o', long = "output", value_name = "BUNDLE")]
     pub output: PathBuf,
     /// A trusted public key (repeatable)
-    #[arg(long = "key", value_name = "PUB", required = true)]
+    #[arg(
+        long = "key",
+        value_name = "PUB",
+        required_unless_present = "trust",
+        conflicts_with = "trust"
+    )]
     pub key: Vec<PathBuf>,
+    /// A trust policy file (keys, roles, threshold, revocations, age limits; see examples/trust.toml) instead of --key
+    #[arg(long = "trust", value_name = "POLICY")]
+    pub trust: Option<std::path::PathBuf>,
     /// Replace BUNDLE if it exists
     #[arg(long)]
     pub force: bool,
@@ -169,8 +185,16 @@ pub struct VerifyArgs {
     #[arg(value_name = "BUNDLE")]
     pub bundle: PathBuf,
     /// A trusted public key (repeatable; any one valid signature suffices)
-    #[arg(long = "key", value_name = "PUB", required = true)]
+    #[arg(
+        long = "key",
+        value_name = "PUB",
+        required_unless_present = "trust",
+        conflicts_with = "trust"
+    )]
     pub key: Vec<PathBuf>,
+    /// A trust policy file (keys, roles, threshold, revocations, age limits; see examples/trust.toml) instead of --key
+    #[arg(long = "trust", value_name = "POLICY")]
+    pub trust: Option<std::path::PathBuf>,
     /// For a split bundle: check the part index and the parts against it (only the part named, when BUNDLE is a part), without reading the bundle inside
     #[arg(long = "parts-only")]
     pub parts_only: bool,
@@ -189,8 +213,11 @@ pub struct InspectArgs {
     #[arg(value_name = "BUNDLE")]
     pub bundle: PathBuf,
     /// Check the signatures against these public keys (repeatable)
-    #[arg(long = "key", value_name = "PUB")]
+    #[arg(long = "key", value_name = "PUB", conflicts_with = "trust")]
     pub key: Vec<PathBuf>,
+    /// A trust policy file (keys, roles, threshold, revocations, age limits; see examples/trust.toml) instead of --key
+    #[arg(long = "trust", value_name = "POLICY")]
+    pub trust: Option<std::path::PathBuf>,
     /// Print JSON on stdout
     #[arg(long)]
     pub json: bool,
@@ -206,8 +233,16 @@ pub struct SignArgs {
     #[arg(long = "sign-key", value_name = "KEY")]
     pub sign_key: PathBuf,
     /// A trusted public key of whoever signed the bundle so far (repeatable); the bundle must verify against them first
-    #[arg(long = "key", value_name = "PUB", required = true)]
+    #[arg(
+        long = "key",
+        value_name = "PUB",
+        required_unless_present = "trust",
+        conflicts_with = "trust"
+    )]
     pub key: Vec<PathBuf>,
+    /// A trust policy file (keys, roles, threshold, revocations, age limits; see examples/trust.toml) instead of --key
+    #[arg(long = "trust", value_name = "POLICY")]
+    pub trust: Option<std::path::PathBuf>,
     /// Who approves, for the trusted comment (default: the key's own comment)
     #[arg(long, value_name = "TEXT", default_value = "")]
     pub comment: String,
@@ -234,8 +269,16 @@ pub struct ImportArgs {
     #[arg(value_name = "BUNDLE")]
     pub bundle: PathBuf,
     /// A trusted public key (repeatable; any one valid signature suffices)
-    #[arg(long = "key", value_name = "PUB", required = true)]
+    #[arg(
+        long = "key",
+        value_name = "PUB",
+        required_unless_present = "trust",
+        conflicts_with = "trust"
+    )]
     pub key: Vec<PathBuf>,
+    /// A trust policy file (keys, roles, threshold, revocations, age limits; see examples/trust.toml) instead of --key
+    #[arg(long = "trust", value_name = "POLICY")]
+    pub trust: Option<std::path::PathBuf>,
     /// Trivy's cache directory (what scans pass as --cache-dir)
     #[arg(long = "cache-dir", value_name = "DIR")]
     pub cache_dir: PathBuf,

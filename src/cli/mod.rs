@@ -21,7 +21,7 @@ use airlock::install::ImportOptions;
 use airlock::keys::{PublicKey, SecretKey};
 use airlock::manifest::{ArtifactKind, Manifest};
 use airlock::media::Input;
-use airlock::policy::TrustPolicy;
+use airlock::policy::{PolicyError, TrustPolicy};
 use airlock::progress::NoProgress;
 
 use args::{
@@ -131,8 +131,12 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn load_keys(paths: &[PathBuf]) -> Result<TrustPolicy> {
-    let keys = paths
+/// The trust policy: a policy file (`--trust`), or any one of `--key`.
+fn load_policy(keys: &[PathBuf], trust: &Option<PathBuf>) -> Result<TrustPolicy> {
+    if let Some(path) = trust {
+        return Ok(TrustPolicy::from_file(path)?);
+    }
+    let keys = keys
         .iter()
         .map(|p| PublicKey::from_file(p))
         .collect::<Result<Vec<_>, _>>()?;
@@ -270,7 +274,7 @@ fn part_files(p: &parts::PartsReport) -> Vec<String> {
 }
 
 fn split(a: SplitArgs) -> Result<()> {
-    let policy = load_keys(&a.key)?;
+    let policy = load_policy(&a.key, &a.trust)?;
     let key = SecretKey::from_file(&a.sign_key)?;
     let size = parts::parse_size(&a.split)?;
     let input = Input::open(&a.bundle, Some(&policy))?;
@@ -310,7 +314,7 @@ fn split(a: SplitArgs) -> Result<()> {
 }
 
 fn join(a: JoinArgs) -> Result<()> {
-    let policy = load_keys(&a.key)?;
+    let policy = load_policy(&a.key, &a.trust)?;
     let input = Input::open(&a.parts, Some(&policy))?;
     if !matches!(input, Input::Parts(_)) {
         usage!(
@@ -399,7 +403,7 @@ fn verify_parts(a: &VerifyArgs, policy: &TrustPolicy) -> Result<()> {
 }
 
 fn verify(a: VerifyArgs) -> Result<()> {
-    let policy = load_keys(&a.key)?;
+    let policy = load_policy(&a.key, &a.trust)?;
     if a.parts_only {
         return verify_parts(&a, &policy);
     }
@@ -426,10 +430,10 @@ fn verify(a: VerifyArgs) -> Result<()> {
 }
 
 fn inspect(a: InspectArgs) -> Result<()> {
-    let policy = if a.key.is_empty() {
+    let policy = if a.key.is_empty() && a.trust.is_none() {
         None
     } else {
-        Some(load_keys(&a.key)?)
+        Some(load_policy(&a.key, &a.trust)?)
     };
     let input = Input::open(&a.bundle, policy.as_ref())?;
     let len = input.len();
@@ -438,9 +442,22 @@ fn inspect(a: InspectArgs) -> Result<()> {
     })?;
     // With keys, judge the signatures before reading the manifest; without,
     // show it marked as unverified (inspect never acts on it).
-    let signers = match &policy {
-        None => None,
-        Some(policy) => Some(policy.evaluate(&header.manifest_bytes, &header.signatures)?),
+    // Below the threshold is shown (that is what `sign` is for), not refused.
+    let (signers, unmet) = match &policy {
+        None => (None, None),
+        Some(policy) => match policy.evaluate(&header.manifest_bytes, &header.signatures) {
+            Ok(r) => (Some(r), None),
+            Err(e @ (PolicyError::BelowThreshold { .. } | PolicyError::RoleMinimum { .. })) => {
+                let why = e.to_string();
+                let (PolicyError::BelowThreshold { signers, .. }
+                | PolicyError::RoleMinimum { signers, .. }) = e
+                else {
+                    unreachable!("matched above")
+                };
+                (Some(signers), Some(why))
+            }
+            Err(e) => return Err(e.into()),
+        },
     };
     let manifest = Manifest::parse(&header.manifest_bytes)?;
     let sha = airlock::digest::Sha256Digest::of(&header.manifest_bytes).hex();
@@ -456,9 +473,14 @@ fn inspect(a: InspectArgs) -> Result<()> {
                     "key_id": s.key_id().to_string(),
                     "trusted_comment": s.trusted_comment(),
                     "untrusted_comment": s.untrusted_comment(),
+                    "timestamp": airlock::policy::timestamp(s.trusted_comment()),
                     "checked": judged.is_some(),
+                    "name": judged.and_then(|j| j.name.clone()),
+                    "role": judged.and_then(|j| j.role.clone()),
                     "trusted": judged.map(|j| j.trusted),
+                    "revoked": judged.map(|j| j.revoked),
                     "verified": judged.map(|j| j.verified),
+                    "counted": judged.map(|j| j.counted),
                 })
             })
             .collect();
@@ -467,6 +489,8 @@ fn inspect(a: InspectArgs) -> Result<()> {
             "size": len,
             "manifest_sha256": sha,
             "signatures_checked": signers.is_some(),
+            "policy_satisfied": signers.as_ref().map(|_| unmet.is_none()),
+            "policy_unmet": unmet,
             "signatures": sigs,
             "manifest": manifest,
         }))
@@ -478,7 +502,7 @@ fn inspect(a: InspectArgs) -> Result<()> {
             &sha,
             &manifest,
             &header.signatures,
-            signers.as_deref(),
+            signers.as_deref().map(|j| (j, unmet.as_deref())),
         )?)
     }
 }
@@ -490,7 +514,7 @@ fn sign(a: SignArgs) -> Result<()> {
             a.bundle.display()
         );
     }
-    let policy = load_keys(&a.key)?;
+    let policy = load_policy(&a.key, &a.trust)?;
     let key = SecretKey::from_file(&a.sign_key)?;
     let report = airlock::sign::sign(&a.bundle, &policy, &key, &a.comment)?;
     if a.json {
@@ -570,7 +594,7 @@ fn status(a: CacheArgs) -> Result<()> {
 }
 
 fn import(a: ImportArgs) -> Result<()> {
-    let policy = load_keys(&a.key)?;
+    let policy = load_policy(&a.key, &a.trust)?;
     let input = Input::open(&a.bundle, Some(&policy))?;
     let opts = ImportOptions {
         cache_dir: a.cache_dir.clone(),

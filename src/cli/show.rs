@@ -151,15 +151,17 @@ pub fn parts(w: &mut dyn Write, p: &airlock::bundle::parts::PartsReport) -> io::
 
 fn signers(w: &mut dyn Write, s: &[SignerReport]) -> io::Result<()> {
     for r in s {
-        let status = match (r.trusted, r.verified) {
-            (true, true) => "valid, trusted key",
-            (true, false) => "INVALID",
-            (false, _) => "key not trusted here, not counted",
-        };
+        let when = r
+            .timestamp
+            .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t as i64).ok())
+            .map(|t| format!(", signed {}", airlock::artifact::db::format_time(t)))
+            .unwrap_or_default();
         writeln!(
             w,
-            "  key {}: {status}; trusted comment: {}",
-            r.key_id, r.trusted_comment
+            "  {}: {}{when}; trusted comment: {}",
+            r.who(),
+            r.status(),
+            r.trusted_comment
         )?;
     }
     Ok(())
@@ -190,7 +192,7 @@ pub fn inspect(
     sha: &str,
     m: &Manifest,
     sigs: &[Signature],
-    judged: Option<&[SignerReport]>,
+    judged: Option<(&[SignerReport], Option<&str>)>,
 ) -> io::Result<()> {
     writeln!(w, "bundle:   {} ({})", path.display(), bytes(size))?;
     writeln!(
@@ -201,9 +203,17 @@ pub fn inspect(
     writeln!(w, "manifest: sha256 {sha}")?;
     labels(w, &m.labels)?;
     match judged {
-        Some(j) => {
-            writeln!(w, "signatures (checked against the given keys):")?;
+        Some((j, unmet)) => {
+            writeln!(w, "signatures (checked against the trust policy):")?;
             signers(w, j)?;
+            match unmet {
+                None => writeln!(w, "policy:   satisfied")?,
+                Some(why) => writeln!(
+                    w,
+                    "policy:   NOT satisfied: {}",
+                    why.lines().next().unwrap_or(why)
+                )?,
+            }
         }
         None => {
             writeln!(

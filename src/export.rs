@@ -61,6 +61,8 @@ pub struct ExportPlan {
     pub output: PathBuf,
     /// Replace an existing output file.
     pub force: bool,
+    /// The bundle's series and sequence number (rollback protection).
+    pub sequence: Option<(String, u64)>,
     /// Cut the bundle into parts of at most this many bytes (`<output>.001`,
     /// ...) with a signed part index (`<output>.parts`), instead of one file.
     pub split: Option<u64>,
@@ -467,6 +469,8 @@ fn build_manifest(
         format_version: format!("{}.{}", manifest::FORMAT_MAJOR, manifest::FORMAT_MINOR),
         created: format_time(plan.created),
         generator: generator.to_string(),
+        series: plan.sequence.as_ref().map(|(s, _)| s.clone()),
+        sequence: plan.sequence.as_ref().map(|(_, n)| *n),
         labels: plan.labels.clone(),
         artifacts,
         vex,

@@ -55,6 +55,7 @@
 //!     output: dir.path().join("transfer.airlock"),
 //!     force: false,
 //!     split: None,
+//!     sequence: None,
 //! };
 //! let report = export::export(&plan, std::slice::from_ref(&key), "example", &NoProgress)?;
 //!
@@ -65,6 +66,7 @@
 //!     vex_dir: None,
 //!     vex_url: None,
 //!     now: time::OffsetDateTime::now_utc(),
+//!     allow_downgrade: false,
 //! };
 //! let imported = install::import(std::fs::File::open(&report.output)?, &policy, &options)?;
 //! assert_eq!(imported.vex[0].name, "default");

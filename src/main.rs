@@ -29,6 +29,8 @@ const EXIT_UNTRUSTED: u8 = 3;
 const EXIT_INVALID_BUNDLE: u8 = 4;
 /// Export refused its input (not a valid Trivy artifact).
 const EXIT_INVALID_INPUT: u8 = 5;
+/// A proven bundle refused by the freshness or downgrade rules.
+const EXIT_STALE: u8 = 6;
 
 /// Whether a bundle refusal means "not proven" rather than "damaged": any
 /// problem with the signatures themselves.
@@ -44,7 +46,8 @@ fn untrusted(e: &BundleError) -> bool {
 fn import_code(e: &ImportError) -> u8 {
     match e {
         e if e.is_host_failure() => EXIT_FAILURE,
-        ImportError::NoPreviousGeneration(_) => EXIT_FAILURE,
+        ImportError::NoPreviousGeneration(_) | ImportError::State { .. } => EXIT_FAILURE,
+        ImportError::Stale(_) | ImportError::Downgrade { .. } => EXIT_STALE,
         ImportError::Bundle(b) if untrusted(b) => EXIT_UNTRUSTED,
         ImportError::Overlap { .. } => EXIT_USAGE,
         _ => EXIT_INVALID_BUNDLE,
@@ -96,6 +99,12 @@ fn exit_code(err: &anyhow::Error) -> u8 {
                 BundleError::Read { .. } => EXIT_FAILURE,
                 e if untrusted(e) => EXIT_UNTRUSTED,
                 _ => EXIT_INVALID_BUNDLE,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<airlock::install::audit::AuditError>() {
+            return match e {
+                airlock::install::audit::AuditError::Broken { .. } => EXIT_INVALID_BUNDLE,
+                airlock::install::audit::AuditError::Io { .. } => EXIT_FAILURE,
             };
         }
         if cause.downcast_ref::<PolicyError>().is_some() {

@@ -19,7 +19,7 @@ pub const FORMAT_NAME: &str = "airlock-bundle";
 /// The major version this build reads and writes.
 pub const FORMAT_MAJOR: u64 = 1;
 /// The minor version this build writes.
-pub const FORMAT_MINOR: u64 = 0;
+pub const FORMAT_MINOR: u64 = 1;
 
 /// Errors parsing or checking a manifest.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +58,13 @@ pub struct Manifest {
     pub created: String,
     /// The program that wrote it, e.g. `airlock 0.1.0`.
     pub generator: String,
+    /// The bundle series this bundle belongs to (format 1.1), for rollback
+    /// protection: importers refuse a lower `sequence` in the same series.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<String>,
+    /// The bundle's place in its series (format 1.1), increasing by export.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<u64>,
     /// Free-form labels (`--label KEY=VALUE`), e.g. a change ticket.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
@@ -332,6 +339,16 @@ impl Manifest {
     /// paths; well-formed digests; every artifact's blobs present.
     pub fn validate(&self) -> Result<(), ManifestError> {
         let field = |m: String| Err(ManifestError::Field(m));
+        if let Some(series) = &self.series {
+            if check_plain_name(series).is_err() || series.len() > 64 {
+                return field(format!(
+                    "series {series:?} is not a plain name of at most 64 bytes"
+                ));
+            }
+        }
+        if self.series.is_some() != self.sequence.is_some() {
+            return field("series and sequence come together".into());
+        }
         if self.payloads.is_empty() {
             return field("the manifest lists no payloads".into());
         }
@@ -506,6 +523,8 @@ mod tests {
             format_version: "1.0".into(),
             created: "2026-01-01T00:00:00Z".into(),
             generator: "test".into(),
+            series: None,
+            sequence: None,
             labels: BTreeMap::from([("ticket".into(), "CHG-1".into())]),
             artifacts: vec![],
             vex: vec![VexRepository {

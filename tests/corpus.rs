@@ -325,7 +325,7 @@ fn build(base: &Base, good: &[u8]) -> Vec<Case> {
         4,
         "not valid TOML",
     ));
-    let major = text.replace("format_version = \"1.0\"", "format_version = \"9.0\"");
+    let major = text.replace("format_version = \"1.1\"", "format_version = \"9.0\"");
     cases.push(case(
         "unknown format major",
         base.resigned_text(major.as_bytes(), &base.manifest, &[]),
@@ -658,6 +658,7 @@ fn hostile_corpus_is_refused_and_changes_nothing() {
         output: good_path.clone(),
         force: false,
         split: None,
+        sequence: None,
     };
     airlock::export::export(
         &plan,

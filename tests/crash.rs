@@ -250,13 +250,14 @@ mod with_faults {
     #[test]
     fn an_import_killed_at_any_point_leaves_each_component_old_or_new() {
         let st = setup();
-        // The old generation is B with A kept as its previous generation, so
-        // every step of the import, rotating generations included, is run.
+        // The old generation is A, imported twice so that it has a previous
+        // generation too: every step of the import of B, rotating
+        // generations included, is run.
         st.import_ok(&st.a);
-        st.import_ok(&st.b);
+        st.import_ok(&st.a);
         let old = st.fingerprints();
         let pristine = st.snapshot("pristine");
-        let points = st.trace(&st.a);
+        let points = st.trace(&st.b);
         let new = st.fingerprints();
         for c in COMPONENTS {
             assert_ne!(old[c], new[c], "{c}: the generations must differ");
@@ -269,7 +270,7 @@ mod with_faults {
             let n = i + 1;
             st.restore(&pristine);
             let out = st
-                .import_cmd(&st.a)
+                .import_cmd(&st.b)
                 .env("AIRLOCK_FAULT_KILL", n.to_string())
                 .output()
                 .unwrap();
@@ -291,7 +292,7 @@ mod with_faults {
                 .collect();
             st.assert_trivy_scans(&format!("after a kill at point {n} ({point})"));
             // The next import cleans up after the crash and succeeds.
-            st.import_ok(&st.a);
+            st.import_ok(&st.b);
             st.assert_no_leftovers();
             assert_eq!(
                 st.fingerprints(),
@@ -361,7 +362,7 @@ mod with_faults {
             paused_at.push(format!("{n} {name}"));
             // A second import at any step is refused at once, naming the lock.
             if n == 1 || name == "before swap" {
-                let out = st.import_cmd(&st.a).output().unwrap();
+                let out = st.import_cmd(&st.b).output().unwrap();
                 assert_eq!(out.status.code(), Some(1), "{out:?}");
                 let err = String::from_utf8_lossy(&out.stderr);
                 assert!(

@@ -441,8 +441,8 @@ fn truncated_bundle_is_refused() {
 fn unknown_format_major_is_refused_after_its_signature_is_checked() {
     let setup = Setup::new();
     let original = String::from_utf8(setup.manifest_bytes()).unwrap();
-    assert!(original.contains("format_version = \"1.0\""));
-    let future = original.replace("format_version = \"1.0\"", "format_version = \"2.0\"");
+    assert!(original.contains("format_version = \"1.1\""));
+    let future = original.replace("format_version = \"1.1\"", "format_version = \"2.0\"");
     let sig = setup.sign(future.as_bytes());
     let bundle = setup.path("format-2.airlock");
     write_library_bundle(

@@ -90,6 +90,7 @@ fn export_vector(data: &Path, out: &Path, key: &SecretKey) {
         output: out.to_path_buf(),
         force: true,
         split: None,
+        sequence: None,
     };
     airlock::export::export(
         &plan,
@@ -176,7 +177,7 @@ fn generate(examples_dir: &Path, vectors_dir: &Path) {
     rebuild(
         &good,
         &vectors_dir.join("unknown-major.airlock"),
-        |t| t.replace("format_version = \"1.0\"", "format_version = \"2.0\""),
+        |t| t.replace("format_version = \"1.1\"", "format_version = \"2.0\""),
         &key,
     );
     let full = std::fs::read(&good).unwrap();

@@ -38,6 +38,46 @@ pub enum Command {
     Split(SplitArgs),
     /// Verify every part of a split bundle and join them into one bundle file
     Join(JoinArgs),
+    /// Check the hash chain of an import audit log
+    Audit(AuditArgs),
+    /// Check an import receipt's signature and show it
+    VerifyReceipt(VerifyReceiptArgs),
+}
+
+/// `airlock audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// The cache directory whose airlock-audit.jsonl to check
+    #[arg(long = "cache-dir", value_name = "DIR", conflicts_with = "log")]
+    pub cache_dir: Option<PathBuf>,
+    /// The log file to check
+    #[arg(long = "log", value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Print a JSON report on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `airlock verify-receipt`.
+#[derive(Debug, Args)]
+pub struct VerifyReceiptArgs {
+    /// The receipt (its signature is RECEIPT.minisig)
+    #[arg(value_name = "RECEIPT")]
+    pub receipt: PathBuf,
+    /// The public key of the receipt's signer (repeatable)
+    #[arg(
+        long = "key",
+        value_name = "PUB",
+        required_unless_present = "trust",
+        conflicts_with = "trust"
+    )]
+    pub key: Vec<PathBuf>,
+    /// A trust policy file instead of --key
+    #[arg(long = "trust", value_name = "POLICY")]
+    pub trust: Option<PathBuf>,
+    /// Print a JSON report on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `airlock keygen`.
@@ -90,6 +130,15 @@ pub struct ExportArgs {
     /// The bundle's creation time (RFC 3339); the same inputs, keys and time give the same bytes [default: now]
     #[arg(long = "created", value_name = "RFC3339")]
     pub created: Option<String>,
+    /// The bundle's place in its series (rollback protection: importers refuse a lower one)
+    #[arg(long = "sequence", value_name = "N", conflicts_with = "sequence_file")]
+    pub sequence: Option<u64>,
+    /// Take the sequence from FILE (last used + 1, or 1) and record it there after the export
+    #[arg(long = "sequence-file", value_name = "FILE")]
+    pub sequence_file: Option<PathBuf>,
+    /// The series the sequence counts in [default: "default", or the sequence file's]
+    #[arg(long = "series", value_name = "NAME")]
+    pub series: Option<String>,
     /// Write parts of at most SIZE (700M, 4G, 4GB, or fat32, cd, dvd, dvd-dl, bd25, bd50) named BUNDLE.001, ... with a signed index BUNDLE.parts, instead of one file
     #[arg(long = "split", value_name = "SIZE")]
     pub split: Option<String>,
@@ -285,6 +334,18 @@ pub struct ImportArgs {
     /// Also write a static VEX repository directory here
     #[arg(long = "vex-dir", value_name = "DIR")]
     pub vex_dir: Option<PathBuf>,
+    /// Accept an older bundle (lower sequence) or database than the installed one, recorded as forced (unless the trust policy says downgrade = "never")
+    #[arg(long = "allow-downgrade")]
+    pub allow_downgrade: bool,
+    /// Append this import (accepted or refused) to this log [default: DIR/airlock-audit.jsonl]
+    #[arg(long = "audit-log", value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+    /// Write a receipt of this import (JSON) to FILE
+    #[arg(long = "receipt", value_name = "FILE")]
+    pub receipt: Option<PathBuf>,
+    /// Sign the receipt with this secret key (FILE.minisig, minisign format)
+    #[arg(long = "receipt-key", value_name = "KEY", requires = "receipt")]
+    pub receipt_key: Option<PathBuf>,
     /// The URL --vex-dir will be served at [default: its file:// URL]
     #[arg(long = "vex-url", value_name = "URL", requires = "vex_dir")]
     pub vex_url: Option<String>,

@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 use airlock::artifact::db::parse_time;
 use airlock::bundle::parts::{self, PartSet};
 use airlock::export::{ExportPlan, SourceSpec};
+use airlock::install::audit::{self, AuditEntry};
 use airlock::install::ImportOptions;
 use airlock::keys::{PublicKey, SecretKey};
 use airlock::manifest::{ArtifactKind, Manifest};
@@ -25,8 +26,8 @@ use airlock::policy::{PolicyError, TrustPolicy};
 use airlock::progress::NoProgress;
 
 use args::{
-    CacheArgs, Cli, Command, ExportArgs, ImportArgs, InspectArgs, JoinArgs, KeygenArgs, SignArgs,
-    SplitArgs, VerifyArgs,
+    AuditArgs, CacheArgs, Cli, Command, ExportArgs, ImportArgs, InspectArgs, JoinArgs, KeygenArgs,
+    SignArgs, SplitArgs, VerifyArgs, VerifyReceiptArgs,
 };
 use bar::Reporter;
 
@@ -54,6 +55,8 @@ pub fn wants_json(cli: &Cli) -> bool {
         Command::Rollback(a) | Command::Status(a) => a.json,
         Command::Split(a) => a.json,
         Command::Join(a) => a.json,
+        Command::Audit(a) => a.json,
+        Command::VerifyReceipt(a) => a.json,
         Command::Keygen(_) => false,
     }
 }
@@ -71,6 +74,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Status(a) => status(a),
         Command::Split(a) => split(a),
         Command::Join(a) => join(a),
+        Command::Audit(a) => audit_check(a),
+        Command::VerifyReceipt(a) => verify_receipt(a),
     }
 }
 
@@ -206,6 +211,24 @@ fn export(a: ExportArgs) -> Result<()> {
         .map(|p| SecretKey::from_file(p))
         .collect::<Result<Vec<_>, _>>()?;
     let split = a.split.as_deref().map(parts::parse_size).transpose()?;
+    let sequence = match (&a.sequence, &a.sequence_file) {
+        (Some(n), None) => Some((a.series.clone().unwrap_or_else(|| "default".into()), *n)),
+        (None, Some(file)) => {
+            let (series, last) = read_sequence_file(file)?;
+            let series = match (a.series.clone(), series) {
+                (Some(given), Some(recorded)) if given != recorded => usage!(
+                    "--series {given:?} but {} counts series {recorded:?}",
+                    file.display()
+                ),
+                (given, recorded) => given.or(recorded).unwrap_or_else(|| "default".into()),
+            };
+            Some((series, last + 1))
+        }
+        (None, None) if a.series.is_some() => {
+            usage!("--series needs --sequence N or --sequence-file FILE")
+        }
+        _ => None,
+    };
     let plan = ExportPlan {
         sources,
         labels,
@@ -213,9 +236,13 @@ fn export(a: ExportArgs) -> Result<()> {
         output: a.output.clone(),
         force: a.force,
         split,
+        sequence: sequence.clone(),
     };
     let progress = Reporter::new(a.json, a.quiet);
     let report = airlock::export::export(&plan, &keys, GENERATOR, &progress)?;
+    if let (Some(file), Some((series, n))) = (&a.sequence_file, &sequence) {
+        write_sequence_file(file, series, *n)?;
+    }
     let sums = if a.sha256sums {
         let files = match &report.parts {
             Some(p) => part_files(p),
@@ -245,6 +272,42 @@ fn export(a: ExportArgs) -> Result<()> {
         }
         Ok(())
     }
+}
+
+/// `(series, last sequence)` from a sequence file (`series = "..."`,
+/// `sequence = N`); `(None, 0)` if it does not exist yet.
+fn read_sequence_file(path: &Path) -> Result<(Option<String>, u64)> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((None, 0)),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let table: toml::Table = toml::from_str(&text)
+        .with_context(|| format!("{} is not a sequence file", path.display()))?;
+    let series = table
+        .get("series")
+        .and_then(|v| v.as_str())
+        .map(String::from);
+    let n = table
+        .get("sequence")
+        .and_then(|v| v.as_integer())
+        .and_then(|n| u64::try_from(n).ok())
+        .with_context(|| format!("{} has no sequence = N", path.display()))?;
+    Ok((series, n))
+}
+
+fn write_sequence_file(path: &Path, series: &str, n: u64) -> Result<()> {
+    let dir = parent(path);
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
+        .with_context(|| format!("cannot write beside {}", path.display()))?;
+    write!(
+        tmp,
+        "# the last bundle exported in this series (airlock export --sequence-file)\nseries = {series:?}\nsequence = {n}\n"
+    )?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }
 
 fn file_name(p: &Path) -> String {
@@ -594,24 +657,222 @@ fn status(a: CacheArgs) -> Result<()> {
 }
 
 fn import(a: ImportArgs) -> Result<()> {
+    let receipt_key = a
+        .receipt_key
+        .as_ref()
+        .map(|p| SecretKey::from_file(p))
+        .transpose()?;
+    let now = OffsetDateTime::now_utc();
+    let result = import_bundle(&a, now);
+
+    // Every import, accepted or refused, goes into the audit log (when the
+    // log's directory exists: a refusal never creates a cache directory).
+    let (host, user) = audit::who();
+    let mut entry = AuditEntry {
+        time: airlock::artifact::db::format_time(now),
+        bundle: a.bundle.display().to_string(),
+        cache_dir: a.cache_dir.display().to_string(),
+        host,
+        user,
+        ..Default::default()
+    };
+    match &result {
+        Ok(r) => {
+            entry.decision = if r.forced.is_empty() {
+                "accepted"
+            } else {
+                "forced"
+            }
+            .into();
+            entry.manifest_sha256 = Some(r.manifest_sha256.clone());
+            entry.created = Some(r.created.clone());
+            entry.series = r.series.clone();
+            entry.sequence = r.sequence;
+            entry.signers = r.signers.clone();
+            entry.forced = r.forced.clone();
+            entry.installed = r
+                .components
+                .iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "path": c.path,
+                        "manifest_digest": c.manifest_digest,
+                        "updated_at": c.updated_at,
+                        "replaced": c.replaced,
+                    })
+                })
+                .chain(r.vex.iter().map(|v| {
+                    serde_json::json!({"path": v.cache_path, "vex": v.name, "replaced": v.replaced})
+                }))
+                .collect();
+        }
+        Err(e) => {
+            entry.decision = "refused".into();
+            entry.reason = Some(
+                e.chain()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(": "),
+            );
+        }
+    }
+    let log = a
+        .audit_log
+        .clone()
+        .unwrap_or_else(|| a.cache_dir.join(audit::AUDIT_FILE));
+    let logged = if parent(&log).is_dir() {
+        match audit::append(&log, &entry) {
+            Ok(l) => Some(l),
+            Err(e) if result.is_ok() => {
+                return Err(anyhow::Error::new(e).context(
+                    "the import is complete, but it could not be recorded in the audit log",
+                ))
+            }
+            Err(e) => {
+                eprintln!(
+                    "airlock: warning: this refusal could not be recorded in the audit log: {e}"
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let receipt = match &a.receipt {
+        Some(path) => {
+            let r = audit::Receipt {
+                format: "airlock-receipt",
+                generator: GENERATOR.into(),
+                entry: entry.clone(),
+                audit: logged.clone(),
+            };
+            match audit::write_receipt(path, &r, receipt_key.as_ref()) {
+                Ok(sig) => Some((path.clone(), sig)),
+                Err(e) if result.is_ok() => {
+                    return Err(anyhow::Error::new(e)
+                        .context("the import is complete, but its receipt could not be written"))
+                }
+                Err(e) => {
+                    eprintln!(
+                        "airlock: warning: the receipt of this refusal could not be written: {e}"
+                    );
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    let report = result?;
+    if a.json {
+        let mut v = serde_json::to_value(&report)?;
+        v["audit"] = serde_json::json!(logged);
+        v["receipt"] = serde_json::json!(receipt
+            .as_ref()
+            .map(|(p, s)| { serde_json::json!({"path": p, "signature": s}) }));
+        return print_json(&v);
+    }
+    let mut out = show::Sanitize(io::stdout().lock());
+    show::imported(&mut out, &report)?;
+    if let Some(l) = &logged {
+        writeln!(
+            out,
+            "recorded in {} (line {}, sha256 {})",
+            l.log.display(),
+            l.line,
+            l.sha256
+        )?;
+    }
+    if let Some((p, sig)) = &receipt {
+        match sig {
+            Some(sig) => writeln!(out, "receipt: {} (signed: {})", p.display(), sig.display())?,
+            None => writeln!(out, "receipt: {} (unsigned)", p.display())?,
+        }
+    }
+    Ok(())
+}
+
+fn import_bundle(a: &ImportArgs, now: OffsetDateTime) -> Result<airlock::install::ImportReport> {
     let policy = load_policy(&a.key, &a.trust)?;
     let input = Input::open(&a.bundle, Some(&policy))?;
     let opts = ImportOptions {
         cache_dir: a.cache_dir.clone(),
         vex_dir: a.vex_dir.clone(),
         vex_url: a.vex_url.clone(),
-        now: OffsetDateTime::now_utc(),
+        now,
+        allow_downgrade: a.allow_downgrade,
     };
     let progress = Reporter::new(a.json, a.quiet);
     airlock::progress::Progress::begin(&progress, "import", input.len());
     let report = input.read_with(&progress, |r| airlock::install::import(r, &policy, &opts))?;
     airlock::progress::Progress::end(&progress);
+    Ok(report)
+}
+
+fn audit_check(a: AuditArgs) -> Result<()> {
+    let log = match (&a.log, &a.cache_dir) {
+        (Some(l), _) => l.clone(),
+        (None, Some(d)) => d.join(audit::AUDIT_FILE),
+        (None, None) => usage!("give --cache-dir DIR or --log FILE"),
+    };
+    let chain = audit::check(&log)?;
     if a.json {
-        print_json(&report)
-    } else {
-        Ok(show::imported(
-            &mut show::Sanitize(io::stdout().lock()),
-            &report,
-        )?)
+        return print_json(&chain);
     }
+    writeln!(
+        io::stdout(),
+        "{}: {} lines, chain intact ({} accepted, {} forced, {} refused); head sha256 {}",
+        chain.log.display(),
+        chain.lines,
+        chain.accepted,
+        chain.forced,
+        chain.refused,
+        chain.head
+    )?;
+    Ok(())
+}
+
+fn verify_receipt(a: VerifyReceiptArgs) -> Result<()> {
+    let policy = load_policy(&a.key, &a.trust)?;
+    let (bytes, sig) = audit::read_receipt(&a.receipt)?;
+    let signers = policy
+        .any_trusted()
+        .evaluate(&bytes, std::slice::from_ref(&sig))
+        .with_context(|| format!("the receipt {} is not proven", a.receipt.display()))?;
+    let receipt: serde_json::Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a receipt", a.receipt.display()))?;
+    if a.json {
+        return print_json(
+            &serde_json::json!({"ok": true, "signers": signers, "receipt": receipt}),
+        );
+    }
+    let mut out = show::Sanitize(io::stdout().lock());
+    writeln!(
+        out,
+        "OK: receipt {} signed by {}",
+        a.receipt.display(),
+        signers
+            .iter()
+            .map(|s| s.who())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )?;
+    let field = |k: &str| receipt[k].as_str().unwrap_or("-").to_string();
+    writeln!(
+        out,
+        "  {} {} at {} into {}",
+        field("decision"),
+        field("bundle"),
+        field("time"),
+        field("cache_dir")
+    )?;
+    writeln!(out, "  manifest sha256 {}", field("manifest_sha256"))?;
+    if let Some(n) = receipt["audit"]["line"].as_u64() {
+        writeln!(
+            out,
+            "  audit log {} line {n}, sha256 {}",
+            receipt["audit"]["log"].as_str().unwrap_or("-"),
+            receipt["audit"]["sha256"].as_str().unwrap_or("-")
+        )?;
+    }
+    Ok(())
 }

@@ -37,6 +37,8 @@ use crate::policy::{SignerReport, TrustPolicy};
 use crate::target::{trivy_cache, vex_repo};
 use crate::unpack::Discard;
 
+pub mod audit;
+pub mod guard;
 pub mod stage;
 
 pub use stage::{StageError, LOCK_FILE, STAGING_PREFIX};
@@ -52,6 +54,9 @@ pub struct ImportOptions {
     pub vex_url: Option<String>,
     /// The import time (written as DownloadedAt / UpdatedAt).
     pub now: OffsetDateTime,
+    /// Accept a downgrade (a lower sequence, an older database), recording
+    /// it as forced, if the trust policy allows that.
+    pub allow_downgrade: bool,
 }
 
 /// Why an import (or verify) was refused or failed. Before the swaps the
@@ -92,6 +97,25 @@ pub enum ImportError {
         vex_dir: PathBuf,
         /// The cache.
         cache_dir: PathBuf,
+    },
+    /// Older than the trust policy allows.
+    #[error("refused by the trust policy: {0}\nhint: get a fresher bundle from the connected side; nothing was written")]
+    Stale(String),
+    /// The bundle would replace something newer.
+    #[error("refused: this would be a downgrade: {}\nhint: {}", reasons.join("; "), if *never { "the trust policy never allows downgrades (downgrade = \"never\"); nothing was written" } else { "if this is intended (say, to back out a bad database), import again with --allow-downgrade, which the audit log records as forced; nothing was written" })]
+    Downgrade {
+        /// What would be downgraded.
+        reasons: Vec<String>,
+        /// The policy forbids forcing.
+        never: bool,
+    },
+    /// The host's state file is damaged.
+    #[error("the import state {} is damaged ({reason})\nhint: it records the sequences accepted here; restore it from a backup, or remove it to start over (losing rollback protection until the next import)", path.display())]
+    State {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
     },
     /// `rollback` found nothing to put back.
     #[error("{} holds no previous generation to roll back to (an import keeps the trees it replaced in {})", .0.display(), stage::PREVIOUS_DIR)]
@@ -175,6 +199,15 @@ pub struct InstalledVex {
 pub struct ImportReport {
     /// SHA-256 of the signed manifest.
     pub manifest_sha256: String,
+    /// The bundle's series, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub series: Option<String>,
+    /// Its sequence in the series.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<u64>,
+    /// Downgrades accepted because the import was forced (`allow_downgrade`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub forced: Vec<String>,
     /// When the bundle was made.
     pub created: String,
     /// Its labels.
@@ -216,6 +249,11 @@ struct StoredArchive {
 /// manifest, and (in install mode) stages it.
 struct Collector<'a> {
     mode: Mode<'a>,
+    policy: &'a TrustPolicy,
+    /// Downgrades accepted with `allow_downgrade`.
+    forced: Vec<String>,
+    /// The host state read under the lock (install mode).
+    state: Option<guard::State>,
     lock: Option<stage::Lock>,
     vex_lock: Option<stage::Lock>,
     cache_stage: Option<tempfile::TempDir>,
@@ -228,9 +266,12 @@ struct Collector<'a> {
 }
 
 impl<'a> Collector<'a> {
-    fn new(mode: Mode<'a>) -> Self {
+    fn new(mode: Mode<'a>, policy: &'a TrustPolicy) -> Self {
         Collector {
             mode,
+            policy,
+            forced: Vec::new(),
+            state: None,
             lock: None,
             vex_lock: None,
             cache_stage: None,
@@ -301,12 +342,33 @@ impl PayloadVisitor for Collector<'_> {
         }
         self.manifest = Some(m.clone());
         let Mode::Install(opts) = self.mode else {
-            return Ok(());
+            return guard::check_age(m, self.policy, OffsetDateTime::now_utc());
         };
         let cache = &opts.cache_dir;
+        // Freshness and downgrades, judged before anything is created (and
+        // again under the lock, against the state a concurrent import may
+        // have just written).
+        let judge = |state: &guard::State| -> Result<Vec<String>, ImportError> {
+            guard::check_age(m, self.policy, guard::effective_now(opts.now, state))?;
+            let found = guard::downgrades(
+                m,
+                &bundle.manifest_sha256.hex(),
+                state,
+                &guard::installed(cache),
+            );
+            guard::check_downgrades(found, self.policy, opts.allow_downgrade)
+        };
+        if cache.is_dir() {
+            judge(&guard::load(cache)?)?;
+        } else {
+            judge(&guard::State::default())?;
+        }
         fs::create_dir_all(cache).map_err(ioe("cannot create the cache directory", cache))?;
         self.lock = Some(stage::lock(cache)?);
         crate::fault::point("cache locked");
+        let state = guard::load(cache)?;
+        self.forced = judge(&state)?;
+        self.state = Some(state);
         stage::remove_leftovers(cache)?;
         crate::fault::point("leftovers removed");
         if let Some(dir) = opts.vex_dir.as_ref().filter(|_| !m.vex.is_empty()) {
@@ -535,7 +597,7 @@ pub fn import<R: Read>(
     opts: &ImportOptions,
 ) -> Result<ImportReport, ImportError> {
     check_no_overlap(opts)?;
-    let mut collector = Collector::new(Mode::Install(opts));
+    let mut collector = Collector::new(Mode::Install(opts), policy);
     let verified = read_all(bundle, policy, &mut collector)?;
     let checked = collector.check(&verified.manifest)?;
     crate::fault::point("bundle checked");
@@ -546,7 +608,7 @@ pub fn import<R: Read>(
 /// content exactly as import would, writing nothing (a VEX archive is held
 /// in an unlinked temporary file while it is checked).
 pub fn verify<R: Read>(bundle: R, policy: &TrustPolicy) -> Result<Verified, ImportError> {
-    let mut collector = Collector::new(Mode::Check);
+    let mut collector = Collector::new(Mode::Check, policy);
     let verified = read_all(bundle, policy, &mut collector)?;
     collector.check(&verified.manifest)?;
     Ok(verified)
@@ -567,7 +629,7 @@ fn read_all<R: Read>(
 /// Writes Trivy's metadata into the staged components, flushes them, and
 /// swaps them in.
 fn install(
-    collector: Collector<'_>,
+    mut collector: Collector<'_>,
     opts: &ImportOptions,
     verified: &Verified,
     checked: Vec<CheckedVex>,
@@ -695,8 +757,23 @@ fn install(
         crate::fault::point("older generation removed");
     }
     // The import is done; failing to keep the old trees only costs the
-    // rollback, and is said as such.
+    // rollback, and failing to record the state weakens the next import's
+    // downgrade check: both are said as such.
     let mut warnings = Vec::new();
+    let state = guard::advance(
+        collector.state.clone().unwrap_or_default(),
+        m,
+        &verified.manifest_sha256.hex(),
+        opts.now,
+        !collector.forced.is_empty(),
+    );
+    if let Err(e) = guard::save(&opts.cache_dir, &state) {
+        warnings.push(format!(
+            "the import is complete, but its record in {} could not be written, so the next import cannot check for a downgrade against it: {e}",
+            guard::STATE_FILE
+        ));
+    }
+    crate::fault::point("state saved");
     let with_vex_dir = opts.vex_dir.is_some();
     if let Err(e) = keep_previous(&opts.cache_dir, &m.artifacts, &checked, with_vex_dir, &olds) {
         warnings.push(format!(
@@ -740,6 +817,7 @@ fn install(
     }
     // Removes the staging areas (now holding the previous generation) and
     // releases the lock.
+    let collector_forced = std::mem::take(&mut collector.forced);
     crate::fault::point("before clean-up");
     drop(collector);
     crate::fault::point("cleaned up");
@@ -755,6 +833,9 @@ fn install(
     });
     Ok(ImportReport {
         manifest_sha256: verified.manifest_sha256.hex(),
+        series: m.series.clone(),
+        sequence: m.sequence,
+        forced: collector_forced,
         created: m.created.clone(),
         labels: m.labels.clone(),
         signers: verified.signers.clone(),

@@ -1,0 +1,386 @@
+//! The audit log and receipts.
+//!
+//! Every import, accepted or refused, appends one JSON object on one line to
+//! an append-only log (default `<cache>/airlock-audit.jsonl`). Each line's
+//! `prev` field is the SHA-256 of the previous line's bytes including its
+//! newline (64 zeros for the first line), so editing, removing or reordering
+//! any earlier line breaks the chain, and [`check`] (`airlock audit`) or a
+//! short shell pipeline (README) finds where. A receipt is the same record
+//! plus the line's place in the log, written to a file of its own and
+//! optionally signed (minisign format) so it can be checked anywhere.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::os::unix::io::AsRawFd as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+
+use crate::keys::{SecretKey, Signature};
+use crate::policy::SignerReport;
+
+/// The log's file name in the cache directory.
+pub const AUDIT_FILE: &str = "airlock-audit.jsonl";
+/// `prev` of the first line.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One import, as recorded.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AuditEntry {
+    /// When (RFC 3339, UTC).
+    pub time: String,
+    /// `accepted`, `forced` (accepted past a downgrade refusal) or `refused`.
+    pub decision: String,
+    /// Why it was refused (the whole error chain), if it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The bundle as named on the command line.
+    pub bundle: String,
+    /// The cache directory.
+    pub cache_dir: String,
+    /// SHA-256 of the bundle's manifest, when it was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest_sha256: Option<String>,
+    /// The bundle's creation time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// Its series and sequence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub series: Option<String>,
+    /// See `series`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<u64>,
+    /// How each signature was judged.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signers: Vec<SignerReport>,
+    /// The downgrades that were forced.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub forced: Vec<String>,
+    /// Each component installed: path, OCI manifest digest, UpdatedAt, and
+    /// whether it replaced an older one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub installed: Vec<serde_json::Value>,
+    /// The host name, if known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The user (uid and name), if known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+/// Where a record went in the log.
+#[derive(Debug, Clone, Serialize)]
+pub struct Logged {
+    /// The log file.
+    pub log: PathBuf,
+    /// The line's number (1-based).
+    pub line: u64,
+    /// SHA-256 of the line (with its newline): the next line's `prev`.
+    pub sha256: String,
+    /// The line's `prev`.
+    pub prev: String,
+}
+
+/// A break in the chain.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// A line is not what the chain says.
+    #[error("{}: line {line}: {reason}\nhint: the log was edited, truncated or reordered at or before this line", log.display())]
+    Broken {
+        /// The log.
+        log: PathBuf,
+        /// 1-based.
+        line: u64,
+        /// Why.
+        reason: String,
+    },
+    /// Reading or writing failed.
+    #[error("{what} {}", path.display())]
+    Io {
+        /// What.
+        what: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn ioe<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> AuditError + 'a {
+    move |source| AuditError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+/// The user and host running this process, for the record.
+pub fn who() -> (Option<String>, Option<String>) {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty());
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    let name = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok();
+    let user = Some(match name {
+        Some(n) => format!("{n} (uid {uid})"),
+        None => format!("uid {uid}"),
+    });
+    (host, user)
+}
+
+/// Appends `entry` to the log at `log` (created if absent), chained to its
+/// last line, under an exclusive lock on the log, and flushes it.
+pub fn append(log: &Path, entry: &AuditEntry) -> Result<Logged, AuditError> {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(log)
+        .map_err(ioe("cannot open the audit log", log))?;
+    // SAFETY: flock on a valid open descriptor.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(ioe("cannot lock the audit log", log)(
+            io::Error::last_os_error(),
+        ));
+    }
+    let mut text = Vec::new();
+    f.seek(SeekFrom::Start(0))
+        .and_then(|_| f.read_to_end(&mut text))
+        .map_err(ioe("cannot read the audit log", log))?;
+    if !text.is_empty() && !text.ends_with(b"\n") {
+        // A torn last line stays visible to `check`, as a line of its own.
+        f.write_all(b"\n")
+            .map_err(ioe("cannot write the audit log", log))?;
+        text.push(b'\n');
+    }
+    let lines = text.split_inclusive(|&b| b == b'\n');
+    let (count, prev) = lines.fold((0u64, GENESIS.to_string()), |(n, _), l| {
+        (n + 1, sha256_hex(l))
+    });
+    let mut value = serde_json::to_value(entry).expect("an audit entry serializes");
+    value["prev"] = serde_json::Value::String(prev.clone());
+    let mut line = value.to_string();
+    line.push('\n');
+    f.write_all(line.as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(ioe("cannot write the audit log", log))?;
+    Ok(Logged {
+        log: log.to_path_buf(),
+        line: count + 1,
+        sha256: sha256_hex(line.as_bytes()),
+        prev,
+    })
+}
+
+/// What [`check`] found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Chain {
+    /// The log.
+    pub log: PathBuf,
+    /// Lines checked.
+    pub lines: u64,
+    /// SHA-256 of the last line (what the next line's `prev` will be).
+    pub head: String,
+    /// Decisions by kind.
+    pub accepted: u64,
+    /// See `accepted`.
+    pub forced: u64,
+    /// See `accepted`.
+    pub refused: u64,
+}
+
+/// Checks the whole chain.
+pub fn check(log: &Path) -> Result<Chain, AuditError> {
+    let mut text = Vec::new();
+    File::open(log)
+        .and_then(|mut f| f.read_to_end(&mut text))
+        .map_err(ioe("cannot read the audit log", log))?;
+    let mut chain = Chain {
+        log: log.to_path_buf(),
+        lines: 0,
+        head: GENESIS.to_string(),
+        accepted: 0,
+        forced: 0,
+        refused: 0,
+    };
+    for raw in text.split_inclusive(|&b| b == b'\n') {
+        chain.lines += 1;
+        let broken = |reason: String| AuditError::Broken {
+            log: log.to_path_buf(),
+            line: chain.lines,
+            reason,
+        };
+        if !raw.ends_with(b"\n") {
+            return Err(broken("the line is incomplete (no newline)".into()));
+        }
+        let v: serde_json::Value =
+            serde_json::from_slice(raw).map_err(|e| broken(format!("not a JSON object: {e}")))?;
+        let prev = v["prev"].as_str().unwrap_or_default();
+        if prev != chain.head {
+            return Err(broken(format!(
+                "prev is {prev:?}, but the line before hashes to {}",
+                chain.head
+            )));
+        }
+        match v["decision"].as_str() {
+            Some("accepted") => chain.accepted += 1,
+            Some("forced") => chain.forced += 1,
+            Some("refused") => chain.refused += 1,
+            other => return Err(broken(format!("unknown decision {other:?}"))),
+        }
+        chain.head = sha256_hex(raw);
+    }
+    Ok(chain)
+}
+
+/// A receipt: the record, where it is in the log, and what airlock wrote it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Receipt {
+    /// `airlock-receipt`.
+    pub format: &'static str,
+    /// The program.
+    pub generator: String,
+    /// The record.
+    #[serde(flatten)]
+    pub entry: AuditEntry,
+    /// Its line in the audit log, if it was logged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit: Option<Logged>,
+}
+
+/// Writes `receipt` to `path` (atomically) and, with a key, its minisign
+/// signature to `<path>.minisig`. Returns the signature path, if any.
+pub fn write_receipt(
+    path: &Path,
+    receipt: &Receipt,
+    key: Option<&SecretKey>,
+) -> Result<Option<PathBuf>, AuditError> {
+    let mut text = serde_json::to_string_pretty(receipt).expect("a receipt serializes");
+    text.push('\n');
+    let sig = match key {
+        Some(k) => {
+            let ts = time::OffsetDateTime::now_utc().unix_timestamp().max(0);
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let s = k
+                .sign(
+                    text.as_bytes(),
+                    &format!("airlock import receipt signed by key {}", k.key_id()),
+                    &format!("timestamp:{ts}\tfile:{name}"),
+                )
+                .map_err(|e| ioe("cannot sign", path)(io::Error::other(e.to_string())))?;
+            Some(s)
+        }
+        None => None,
+    };
+    write_atomic(path, text.as_bytes())?;
+    match sig {
+        Some(s) => {
+            let sig_path = signature_path(path);
+            write_atomic(&sig_path, s.to_text().as_bytes())?;
+            Ok(Some(sig_path))
+        }
+        None => Ok(None),
+    }
+}
+
+/// `<receipt>.minisig`.
+pub fn signature_path(receipt: &Path) -> PathBuf {
+    let mut s = receipt.as_os_str().to_owned();
+    s.push(".minisig");
+    PathBuf::from(s)
+}
+
+/// Reads a receipt and its signature (for `verify-receipt`).
+pub fn read_receipt(path: &Path) -> Result<(Vec<u8>, Signature), AuditError> {
+    let bytes = read_capped(path, 1 << 20)?;
+    let sig_path = signature_path(path);
+    let sig_text = read_capped(&sig_path, 4096)?;
+    let sig = std::str::from_utf8(&sig_text)
+        .map_err(|e| e.to_string())
+        .and_then(|t| Signature::from_text(t).map_err(|e| e.to_string()))
+        .map_err(|reason| AuditError::Broken {
+            log: sig_path.clone(),
+            line: 1,
+            reason,
+        })?;
+    Ok((bytes, sig))
+}
+
+fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, AuditError> {
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|f| f.take(max + 1).read_to_end(&mut bytes))
+        .map_err(ioe("cannot read", path))?;
+    if bytes.len() as u64 > max {
+        return Err(ioe("cannot read", path)(io::Error::other(format!(
+            "larger than {max} bytes"
+        ))));
+    }
+    Ok(bytes)
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), AuditError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".airlock-receipt-")
+        .tempfile_in(&dir)
+        .map_err(ioe("cannot write", path))?;
+    tmp.write_all(bytes)
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(ioe("cannot write", path))?;
+    tmp.as_file()
+        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .map_err(ioe("cannot write", path))?;
+    tmp.persist(path)
+        .map_err(|e| ioe("cannot write", path)(e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chain_links_lines_and_finds_edits() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join(AUDIT_FILE);
+        for (i, d) in ["accepted", "refused", "forced"].iter().enumerate() {
+            let e = AuditEntry {
+                time: format!("2026-01-0{}T00:00:00Z", i + 1),
+                decision: d.to_string(),
+                bundle: "b.airlock".into(),
+                ..Default::default()
+            };
+            let logged = append(&log, &e).unwrap();
+            assert_eq!(logged.line, i as u64 + 1);
+        }
+        let chain = check(&log).unwrap();
+        assert_eq!(
+            (chain.lines, chain.accepted, chain.refused, chain.forced),
+            (3, 1, 1, 1)
+        );
+        let text = std::fs::read_to_string(&log).unwrap();
+        std::fs::write(&log, text.replacen("refused", "accepted", 1)).unwrap();
+        let err = check(&log).unwrap_err().to_string();
+        assert!(err.contains("line 3: prev is"), "{err}");
+    }
+}

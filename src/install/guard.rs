@@ -1,0 +1,246 @@
+//! Freshness and rollback protection: what the trust policy and this host's
+//! history say about a verified bundle, before anything is written.
+//!
+//! The host keeps its history in `<cache>/.airlock-state.json` (per bundle
+//! series: the last sequence accepted and its manifest digest; and the newest
+//! time seen). Ages are judged against the later of the clock and that
+//! newest time, so setting the clock back does not make an old bundle fresh.
+//! A database is also compared with the one installed now (its live
+//! `metadata.json`), whatever bundle put it there.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write as _;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::artifact::db::{format_time, parse_time, DbMetadata};
+use crate::manifest::{ArtifactKind, Manifest};
+use crate::policy::{human_duration, Downgrade, TrustPolicy};
+use crate::target::trivy_cache;
+
+use super::stage::{ioe, StageError, STAGING_PREFIX};
+use super::ImportError;
+
+/// The state file in the cache directory.
+pub const STATE_FILE: &str = ".airlock-state.json";
+
+/// What this host remembers of earlier imports.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// Per series, the last bundle accepted.
+    #[serde(default)]
+    pub series: BTreeMap<String, SeriesState>,
+    /// The newest time seen (clock at import, bundle creation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_seen: Option<String>,
+}
+
+/// The last accepted bundle of a series.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeriesState {
+    /// Its sequence number.
+    pub sequence: u64,
+    /// Its manifest's SHA-256.
+    pub manifest_sha256: String,
+    /// When it was imported.
+    pub imported_at: String,
+    /// Whether the import was forced past a downgrade refusal.
+    #[serde(default)]
+    pub forced: bool,
+}
+
+/// Reads the state (empty if there is none).
+pub fn load(cache: &Path) -> Result<State, ImportError> {
+    let path = cache.join(STATE_FILE);
+    match fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| ImportError::State {
+            path,
+            reason: e.to_string(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
+        Err(e) => Err(ioe("cannot read", &path)(e).into()),
+    }
+}
+
+/// Writes the state atomically (a staging-named temporary file, renamed).
+pub(crate) fn save(cache: &Path, state: &State) -> Result<(), StageError> {
+    let path = cache.join(STATE_FILE);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!("{STAGING_PREFIX}state-"))
+        .tempfile_in(cache)
+        .map_err(ioe("cannot write", &path))?;
+    let mut text = serde_json::to_vec_pretty(state).expect("the state serializes");
+    text.push(b'\n');
+    tmp.write_all(&text)
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(ioe("cannot write", &path))?;
+    tmp.persist(&path)
+        .map_err(|e| ioe("cannot write", &path)(e.error))?;
+    Ok(())
+}
+
+/// The databases installed now: kind → UpdatedAt.
+pub fn installed(cache: &Path) -> BTreeMap<ArtifactKind, String> {
+    let mut out = BTreeMap::new();
+    for kind in [ArtifactKind::TrivyDb, ArtifactKind::JavaDb] {
+        let p = cache
+            .join(trivy_cache::component(kind))
+            .join("metadata.json");
+        let meta = fs::symlink_metadata(&p)
+            .ok()
+            .filter(|m| m.is_file())
+            .and_then(|_| fs::read(&p).ok())
+            .and_then(|b| DbMetadata::parse(&b).ok());
+        if let Some(m) = meta {
+            out.insert(kind, m.updated_at);
+        }
+    }
+    out
+}
+
+/// "Now" for age checks: the later of the clock and the newest time seen.
+pub fn effective_now(now: OffsetDateTime, state: &State) -> OffsetDateTime {
+    state
+        .newest_seen
+        .as_deref()
+        .and_then(|t| parse_time(t).ok())
+        .map_or(now, |seen| seen.max(now))
+}
+
+fn age(now: OffsetDateTime, then: OffsetDateTime) -> u64 {
+    (now - then).whole_seconds().max(0) as u64
+}
+
+/// Refuses a bundle or database older than the policy allows.
+pub fn check_age(
+    m: &Manifest,
+    policy: &TrustPolicy,
+    now: OffsetDateTime,
+) -> Result<(), ImportError> {
+    let stale = |reason: String| Err(ImportError::Stale(reason));
+    if let Some(max) = policy.max_age {
+        let created = parse_time(&m.created).map_err(|_| {
+            ImportError::Inconsistent(format!("created {:?} is not a time", m.created))
+        })?;
+        let a = age(now, created);
+        if a > max {
+            return stale(format!(
+                "the bundle was created {} ago ({}), the policy's max_age is {}",
+                human_duration(a),
+                m.created,
+                human_duration(max)
+            ));
+        }
+    }
+    if let Some(max) = policy.max_db_age {
+        for a in &m.artifacts {
+            let Some(db) = &a.database else { continue };
+            let updated = parse_time(&db.updated_at).map_err(|_| {
+                ImportError::Inconsistent(format!(
+                    "{} UpdatedAt {:?} is not a time",
+                    a.kind, db.updated_at
+                ))
+            })?;
+            let age = age(now, updated);
+            if age > max {
+                return stale(format!(
+                    "the {} in this bundle is {} old (UpdatedAt {}), the policy's max_db_age is {}",
+                    a.kind,
+                    human_duration(age),
+                    db.updated_at,
+                    human_duration(max)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The downgrades this bundle would make: a lower sequence in its series,
+/// a reused sequence, a database older than the installed one.
+pub fn downgrades(
+    m: &Manifest,
+    manifest_sha256: &str,
+    state: &State,
+    installed: &BTreeMap<ArtifactKind, String>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if let (Some(series), Some(seq)) = (&m.series, m.sequence) {
+        if let Some(last) = state.series.get(series) {
+            if seq < last.sequence {
+                out.push(format!(
+                    "series {series:?} is at sequence {} on this host; this bundle is sequence {seq}",
+                    last.sequence
+                ));
+            } else if seq == last.sequence && last.manifest_sha256 != manifest_sha256 {
+                out.push(format!(
+                    "series {series:?} sequence {seq} was already imported here with other content (manifest sha256 {})",
+                    last.manifest_sha256
+                ));
+            }
+        }
+    }
+    for a in &m.artifacts {
+        let (Some(db), Some(current)) = (&a.database, installed.get(&a.kind)) else {
+            continue;
+        };
+        if let (Ok(new), Ok(old)) = (parse_time(&db.updated_at), parse_time(current)) {
+            if new < old {
+                out.push(format!(
+                    "the {} in this bundle (UpdatedAt {}) is older than the installed one (UpdatedAt {current})",
+                    a.kind, db.updated_at
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Refuses downgrades unless forced (and the policy allows forcing).
+/// Returns what was forced.
+pub fn check_downgrades(
+    found: Vec<String>,
+    policy: &TrustPolicy,
+    allow: bool,
+) -> Result<Vec<String>, ImportError> {
+    if found.is_empty() {
+        return Ok(found);
+    }
+    if allow && policy.downgrade == Downgrade::WithFlag {
+        return Ok(found);
+    }
+    Err(ImportError::Downgrade {
+        reasons: found,
+        never: policy.downgrade == Downgrade::Never,
+    })
+}
+
+/// The state after accepting `m` at `now`.
+pub fn advance(
+    mut state: State,
+    m: &Manifest,
+    manifest_sha256: &str,
+    now: OffsetDateTime,
+    forced: bool,
+) -> State {
+    let mut newest = effective_now(now, &state);
+    if let Ok(created) = parse_time(&m.created) {
+        newest = newest.max(created);
+    }
+    state.newest_seen = Some(format_time(newest));
+    if let (Some(series), Some(seq)) = (&m.series, m.sequence) {
+        state.series.insert(
+            series.clone(),
+            SeriesState {
+                sequence: seq,
+                manifest_sha256: manifest_sha256.to_string(),
+                imported_at: format_time(now),
+                forced,
+            },
+        );
+    }
+    state
+}

@@ -826,3 +826,48 @@ fn no_single_byte_change_goes_unnoticed() {
         "the test exercised both kinds of offsets"
     );
 }
+
+#[test]
+fn a_signed_trivy_db_of_schema_3_is_refused_before_anything_is_written() {
+    let setup = Setup::new();
+    let original = String::from_utf8(setup.manifest_bytes()).unwrap();
+    // The first database entry is trivy-db's.
+    let future = original.replacen("schema_version = 2", "schema_version = 3", 1);
+    assert_ne!(future, original);
+    let sig = setup.sign(future.as_bytes());
+    let bundle = setup.path("schema-3.airlock");
+    write_library_bundle(
+        &bundle,
+        future.as_bytes(),
+        &[sig],
+        Manifest::parse(original.as_bytes()).unwrap().payloads,
+        &setup.entries(),
+    );
+    let needles = [
+        "trivy-db has schema Version 3",
+        "accepts only Version 2",
+        "nothing was written",
+    ];
+    setup.refused(&bundle, 4, &needles);
+    // With the real Trivy named, the message says which version reads what.
+    let trivy = crate::support::trivy::trivy_bin();
+    let err = airlock_fails(
+        &[
+            "import",
+            s(&bundle),
+            "--key",
+            s(&setup.public),
+            "--cache-dir",
+            s(&setup.cache),
+            "--trivy-bin",
+            s(&trivy),
+        ],
+        4,
+    );
+    assert!(
+        err.contains("version 0.76.0) reads trivy-db schema 2")
+            && err.contains("trivy-db has schema Version 3"),
+        "{err}"
+    );
+    assert_eq!(tree_hash(&setup.cache), setup.cache_before);
+}

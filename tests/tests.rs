@@ -12,4 +12,5 @@ mod import_refusals;
 mod interop;
 mod parts;
 mod sign;
+mod trust;
 mod vectors;

@@ -334,6 +334,9 @@ pub struct ImportArgs {
     /// Also write a static VEX repository directory here
     #[arg(long = "vex-dir", value_name = "DIR")]
     pub vex_dir: Option<PathBuf>,
+    /// The Trivy that will use the cache, to name its version when a database schema is refused [default: trivy on PATH]
+    #[arg(long = "trivy-bin", value_name = "PATH")]
+    pub trivy_bin: Option<PathBuf>,
     /// Accept an older bundle (lower sequence) or database than the installed one, recorded as forced (unless the trust policy says downgrade = "never")
     #[arg(long = "allow-downgrade")]
     pub allow_downgrade: bool,

@@ -803,9 +803,44 @@ fn import_bundle(a: &ImportArgs, now: OffsetDateTime) -> Result<airlock::install
     };
     let progress = Reporter::new(a.json, a.quiet);
     airlock::progress::Progress::begin(&progress, "import", input.len());
-    let report = input.read_with(&progress, |r| airlock::install::import(r, &policy, &opts))?;
+    let report = input
+        .read_with(&progress, |r| airlock::install::import(r, &policy, &opts))
+        .map_err(|e| name_trivy(e, a.trivy_bin.as_deref()))?;
     airlock::progress::Progress::end(&progress);
     Ok(report)
+}
+
+/// For a database schema refusal, says which Trivy is installed and what it
+/// reads (from `--trivy-bin`, or `trivy` on PATH, if either runs).
+fn name_trivy(e: airlock::media::MediaError, bin: Option<&Path>) -> anyhow::Error {
+    use airlock::install::ImportError;
+    use airlock::media::MediaError;
+    if !matches!(e, MediaError::Import(ImportError::Schema(_))) {
+        return e.into();
+    }
+    let bin = bin.map(Path::to_path_buf).or_else(|| {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join("trivy"))
+                .find(|p| p.is_file())
+        })
+    });
+    let version = bin.as_ref().and_then(|b| {
+        let out = std::process::Command::new(b)
+            .arg("--version")
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("Version: ").map(|v| v.trim().to_string()))
+    });
+    match (bin, version) {
+        (Some(bin), Some(v)) => anyhow::Error::new(e).context(format!(
+            "the Trivy on this host ({}, version {v}) reads trivy-db schema 2, java-db schema 1 and checks bundles of major version 2",
+            bin.display()
+        )),
+        _ => e.into(),
+    }
 }
 
 fn audit_check(a: AuditArgs) -> Result<()> {

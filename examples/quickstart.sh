@@ -23,7 +23,7 @@ data="$root/examples/data"
 step() { printf '\n== %s\n$ %s\n' "$1" "${*:2}"; "${@:2}"; }
 
 step "1. make a signing key (connected side)" \
-    "$AIRLOCK" keygen --out "$out/builder" --comment "quickstart builder"
+    "$AIRLOCK" keygen --out "$out/builder" --comment "quickstart builder" --unencrypted
 
 step "2. export the downloaded artifacts into one signed bundle" \
     "$AIRLOCK" export -o "$out/transfer.airlock" --sign-key "$out/builder.key" \

@@ -24,7 +24,7 @@ printf '{"Version":2,"NextUpdate":"2026-11-26T00:00:00Z","UpdatedAt":"2026-11-25
     > "$work/layer/metadata.json"
 tar -C "$work/layer" -cf - metadata.json trivy.db | gzip -1 > "$work/in/db.tar.gz"
 rm -f "$work/layer/trivy.db"
-"$bin" keygen --out "$work/k" >/dev/null
+"$bin" keygen --out "$work/k" --unencrypted >/dev/null
 
 # measure NAME CMD...: runs CMD, records "seconds peak_kib"
 declare -A secs rss

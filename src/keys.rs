@@ -10,7 +10,9 @@
 //! - public key: `"Ed" || key_id[8] || pk[32]`
 //! - secret key: `"Ed" || kdf_alg[2] || "B2" || salt[32] || opslimit[8] || memlimit[8]
 //!   || key_id[8] || sk[64] || checksum[32]`; `kdf_alg` is two zero bytes for an
-//!   unencrypted key (as `minisign -G -W` writes it), `"Sc"` for scrypt.
+//!   unencrypted key (as `minisign -G -W` writes it), `"Sc"` for scrypt: then
+//!   `key_id || sk || checksum` is XORed with 104 bytes of scrypt output from the
+//!   passphrase and salt, N, r, p derived from opslimit/memlimit as libsodium does.
 //! - signature: `alg[2] || key_id[8] || sig[64]` where `alg` is `"Ed"` (legacy:
 //!   the signature is over the message itself) or `"ED"` (over BLAKE2b-512 of the
 //!   message); then a trusted comment and a global signature over
@@ -47,9 +49,20 @@ pub enum KeyError {
         /// Why it was refused.
         reason: String,
     },
-    /// A secret key protected by a passphrase (not supported yet).
-    #[error("the secret key is encrypted with a passphrase, which this version of airlock cannot read yet\nhint: use a key written by `airlock keygen` or `minisign -G -W`")]
+    /// A secret key protected by a passphrase, read without one.
+    #[error("the secret key is encrypted with a passphrase\nhint: airlock asks for it on a terminal; otherwise give --passphrase-file FILE or set AIRLOCK_PASSPHRASE")]
     EncryptedSecretKey,
+    /// The passphrase does not open the key.
+    #[error("wrong passphrase for the secret key (or the key file is damaged)")]
+    WrongPassphrase,
+    /// Key derivation parameters out of range.
+    #[error("the secret key asks for scrypt parameters airlock refuses (opslimit {opslimit}, memlimit {memlimit})")]
+    KdfParameters {
+        /// As stored.
+        opslimit: u64,
+        /// As stored.
+        memlimit: u64,
+    },
     /// The secret key's embedded public half does not match its seed.
     #[error("the secret key is damaged: its public half does not match its secret half")]
     DamagedSecretKey,
@@ -251,6 +264,10 @@ impl PublicKey {
     }
 }
 
+/// Asked for the passphrase of an encrypted key file (`None`: there is none).
+pub type PassphraseSource<'a> =
+    dyn FnMut(&Path) -> Result<Option<Zeroizing<Vec<u8>>>, KeyFileError> + 'a;
+
 /// A secret signing key. The key bytes are zeroed when it is dropped.
 pub struct SecretKey {
     key_id: KeyId,
@@ -309,21 +326,42 @@ impl SecretKey {
         }
     }
 
+    /// Whether a secret key file's text is encrypted with a passphrase.
+    pub fn is_encrypted(text: &str) -> bool {
+        comment_and_data(text, "secret key")
+            .ok()
+            .and_then(|(_, data, _)| B64.decode(data).ok().map(Zeroizing::new))
+            .is_some_and(|raw| raw.get(2..4) == Some(KDF_SCRYPT))
+    }
+
     /// Parses an unencrypted minisign secret key file.
     pub fn from_text(text: &str) -> Result<Self, KeyError> {
+        Self::from_text_with(text, None)
+    }
+
+    /// Parses a minisign secret key file, decrypting it with `passphrase`
+    /// when it is encrypted (scrypt, as minisign does).
+    pub fn from_text_with(text: &str, passphrase: Option<&[u8]>) -> Result<Self, KeyError> {
         const WHAT: &str = "secret key";
         let (comment, data, _) = comment_and_data(text, WHAT)?;
-        let raw: Zeroizing<[u8; SECRET_KEY_LEN]> = Zeroizing::new(decode_exact(data, WHAT)?);
+        let mut raw: Zeroizing<[u8; SECRET_KEY_LEN]> = Zeroizing::new(decode_exact(data, WHAT)?);
         if &raw[0..2] != ALG_LEGACY {
             return Err(malformed(
                 WHAT,
                 "unsupported signature algorithm (expected Ed25519)",
             ));
         }
-        if &raw[2..4] == KDF_SCRYPT {
-            return Err(KeyError::EncryptedSecretKey);
-        }
-        if &raw[2..4] != KDF_NONE {
+        let encrypted = &raw[2..4] == KDF_SCRYPT;
+        if encrypted {
+            let passphrase = passphrase.ok_or(KeyError::EncryptedSecretKey)?;
+            let salt: [u8; 32] = raw[6..38].try_into().expect("32 bytes");
+            let ops = u64::from_le_bytes(raw[38..46].try_into().expect("8 bytes"));
+            let mem = u64::from_le_bytes(raw[46..54].try_into().expect("8 bytes"));
+            let stream = kdf_stream(passphrase, &salt, ops, mem)?;
+            for (b, k) in raw[54..].iter_mut().zip(stream.iter()) {
+                *b ^= k;
+            }
+        } else if &raw[2..4] != KDF_NONE {
             return Err(malformed(WHAT, "unknown key derivation function"));
         }
         if &raw[4..6] != CHK_BLAKE2 {
@@ -333,9 +371,16 @@ impl SecretKey {
         let seed: Zeroizing<[u8; 32]> = Zeroizing::new(raw[62..94].try_into().expect("32 bytes"));
         let embedded_pk = &raw[94..126];
         let chk = &raw[126..158];
-        // `minisign -G -W` leaves the checksum zeroed; when one is present it must hold.
-        if chk.iter().any(|&b| b != 0) && chk != secret_key_checksum(&key_id, &raw[62..126]) {
-            return Err(KeyError::DamagedSecretKey);
+        // `minisign -G -W` leaves the checksum zeroed; when one is present it
+        // must hold (for an encrypted key, a mismatch means a wrong passphrase).
+        if (encrypted || chk.iter().any(|&b| b != 0))
+            && chk != secret_key_checksum(&key_id, &raw[62..126])
+        {
+            return Err(if encrypted {
+                KeyError::WrongPassphrase
+            } else {
+                KeyError::DamagedSecretKey
+            });
         }
         let key = SigningKey::from_bytes(&seed);
         if key.verifying_key().as_bytes() != embedded_pk {
@@ -352,6 +397,15 @@ impl SecretKey {
     /// Reads a secret key file. Like ssh, refuses a file that group or
     /// others may read: a secret key that leaked is no proof of anything.
     pub fn from_file(path: &Path) -> Result<Self, KeyFileError> {
+        Self::from_file_with(path, &mut |_| Ok(None))
+    }
+
+    /// [`SecretKey::from_file`] for a key that may be encrypted: when it is,
+    /// `passphrase(path)` is asked for the passphrase (`None`: there is none).
+    pub fn from_file_with(
+        path: &Path,
+        passphrase: &mut PassphraseSource<'_>,
+    ) -> Result<Self, KeyFileError> {
         use std::os::unix::fs::PermissionsExt as _;
         let meta = std::fs::metadata(path).map_err(|source| KeyFileError::Io {
             path: path.to_path_buf(),
@@ -365,30 +419,62 @@ impl SecretKey {
             });
         }
         let text = Zeroizing::new(read_small_text(path, 4096)?);
-        SecretKey::from_text(&text).map_err(|source| KeyFileError::Key {
-            path: path.to_path_buf(),
-            source,
+        let pass = if SecretKey::is_encrypted(&text) {
+            passphrase(path)?
+        } else {
+            None
+        };
+        SecretKey::from_text_with(&text, pass.as_ref().map(|p| p.as_slice())).map_err(|source| {
+            KeyFileError::Key {
+                path: path.to_path_buf(),
+                source,
+            }
         })
     }
 
     /// The secret key file, unencrypted, laid out as `minisign -G -W` writes it
     /// (but with the checksum filled in).
     pub fn to_text(&self) -> Zeroizing<String> {
+        self.to_text_with(None).expect("no derivation, no failure")
+    }
+
+    /// The secret key file, encrypted with `passphrase` as `minisign -G`
+    /// does (scrypt with minisign's parameters: 1 GiB, a few seconds), or
+    /// unencrypted without one.
+    pub fn to_text_with(&self, passphrase: Option<&[u8]>) -> Result<Zeroizing<String>, KeyError> {
         let mut raw = Zeroizing::new(Vec::with_capacity(SECRET_KEY_LEN));
         raw.extend_from_slice(ALG_LEGACY);
-        raw.extend_from_slice(KDF_NONE);
+        raw.extend_from_slice(if passphrase.is_some() {
+            KDF_SCRYPT
+        } else {
+            KDF_NONE
+        });
         raw.extend_from_slice(CHK_BLAKE2);
-        raw.extend_from_slice(&[0u8; 32 + 8 + 8]);
+        let mut salt = [0u8; 32];
+        if passphrase.is_some() {
+            getrandom::getrandom(&mut salt).map_err(KeyError::Random)?;
+            raw.extend_from_slice(&salt);
+            raw.extend_from_slice(&OPSLIMIT_SENSITIVE.to_le_bytes());
+            raw.extend_from_slice(&MEMLIMIT_SENSITIVE.to_le_bytes());
+        } else {
+            raw.extend_from_slice(&[0u8; 32 + 8 + 8]);
+        }
         raw.extend_from_slice(&self.key_id.0);
         raw.extend_from_slice(self.key.as_bytes());
         raw.extend_from_slice(self.key.verifying_key().as_bytes());
         let chk = secret_key_checksum(&self.key_id, &raw[62..126]);
         raw.extend_from_slice(&chk);
-        Zeroizing::new(format!(
+        if let Some(p) = passphrase {
+            let stream = kdf_stream(p, &salt, OPSLIMIT_SENSITIVE, MEMLIMIT_SENSITIVE)?;
+            for (b, k) in raw[54..].iter_mut().zip(stream.iter()) {
+                *b ^= k;
+            }
+        }
+        Ok(Zeroizing::new(format!(
             "{UNTRUSTED_PREFIX}{}\n{}\n",
             self.comment,
             B64.encode(raw.as_slice())
-        ))
+        )))
     }
 
     /// Signs `message` (legacy, non-prehashed "Ed" signature so that signify
@@ -415,6 +501,57 @@ impl SecretKey {
             global_sig,
         })
     }
+}
+
+/// libsodium's `crypto_pwhash_scryptsalsa208sha256_OPSLIMIT_SENSITIVE`, which
+/// minisign uses.
+const OPSLIMIT_SENSITIVE: u64 = 33_554_432;
+/// libsodium's `..._MEMLIMIT_SENSITIVE` (1 GiB).
+const MEMLIMIT_SENSITIVE: u64 = 1_073_741_824;
+/// The most memory a key file may ask scrypt for.
+const MEMLIMIT_MAX: u64 = 4 << 30;
+
+/// scrypt's N, r, p from libsodium's opslimit and memlimit, exactly as
+/// libsodium picks them (so keys interoperate with minisign).
+fn pick_params(opslimit: u64, memlimit: u64) -> (u8, u32, u32) {
+    let ops = opslimit.max(32_768);
+    let r: u64 = 8;
+    let n_log2 = |max_n: u64| {
+        let mut l = 1u8;
+        while l < 63 && (1u64 << l) <= max_n / 2 {
+            l += 1;
+        }
+        l
+    };
+    if ops < memlimit / 32 {
+        (n_log2(ops / (r * 4)), r as u32, 1)
+    } else {
+        let l = n_log2(memlimit / (r * 128));
+        let max_rp = ((ops / 4) / (1u64 << l)).min(0x3fff_ffff);
+        (l, r as u32, ((max_rp / r) as u32).max(1))
+    }
+}
+
+/// The 104-byte key stream that encrypts `key_id || sk || checksum`.
+fn kdf_stream(
+    passphrase: &[u8],
+    salt: &[u8; 32],
+    opslimit: u64,
+    memlimit: u64,
+) -> Result<Zeroizing<[u8; 104]>, KeyError> {
+    let (log_n, r, p) = pick_params(opslimit, memlimit);
+    let bad = KeyError::KdfParameters { opslimit, memlimit };
+    let memory = 128u64
+        .saturating_mul(r as u64)
+        .saturating_mul(1u64.checked_shl(log_n as u32).unwrap_or(u64::MAX));
+    if memory > MEMLIMIT_MAX || p > 64 {
+        return Err(bad);
+    }
+    let params = scrypt::Params::new(log_n, r, p, 32).map_err(|_| bad)?;
+    let mut out = Zeroizing::new([0u8; 104]);
+    scrypt::scrypt(passphrase, salt, &params, out.as_mut())
+        .map_err(|_| KeyError::KdfParameters { opslimit, memlimit })?;
+    Ok(out)
 }
 
 fn secret_key_checksum(key_id: &KeyId, sk: &[u8]) -> [u8; 32] {
@@ -655,5 +792,24 @@ mod tests {
             SecretKey::from_text(&text),
             Err(KeyError::EncryptedSecretKey)
         ));
+    }
+}
+
+#[cfg(test)]
+mod kdf_tests {
+    use super::*;
+
+    #[test]
+    fn scrypt_parameters_are_libsodiums() {
+        // minisign's default (OPSLIMIT/MEMLIMIT_SENSITIVE): N = 2^20, r = 8, p = 1.
+        assert_eq!(
+            pick_params(OPSLIMIT_SENSITIVE, MEMLIMIT_SENSITIVE),
+            (20, 8, 1)
+        );
+        // libsodium's INTERACTIVE pair (524288, 16 MiB): N = 2^14, r = 8, p = 1.
+        assert_eq!(pick_params(524_288, 16_777_216), (14, 8, 1));
+        // A key file asking for 64 GiB is refused before any allocation.
+        let err = kdf_stream(b"x", &[0; 32], 1 << 40, 64 << 30).unwrap_err();
+        assert!(matches!(err, KeyError::KdfParameters { .. }));
     }
 }

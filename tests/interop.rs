@@ -240,3 +240,135 @@ fn secret_keys_are_private_and_never_overwritten() {
     );
     assert!(!out.exists());
 }
+
+/// Runs `cmd` with `input` on stdin; panics with its output unless it succeeds.
+fn run_with_stdin(cmd: &mut Command, input: &str) -> String {
+    use std::io::Write as _;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{cmd:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn encrypted_keys_interoperate_with_minisign_both_ways() {
+    let t = TestDir::new();
+    let (x, _, _, _) = exported(&t);
+    let manifest = x.join("airlock/manifest.toml");
+
+    // 1. airlock keygen encrypts by default (passphrase from a file here);
+    //    minisign signs the manifest with that key, reading the passphrase.
+    let pass_file = t.join("pass.txt");
+    write(&pass_file, b"correct horse\n");
+    let out = airlock_ok(&[
+        "keygen",
+        "--out",
+        s(&t.join("a")),
+        "--comment",
+        "alice",
+        "--passphrase-file",
+        s(&pass_file),
+    ]);
+    assert!(out.contains("encrypted with the passphrase"), "{out}");
+    let a_key = t.join("a.key");
+    let a_pub = t.join("a.pub");
+    let raw = std::fs::read_to_string(&a_key).unwrap();
+    assert!(
+        airlock::keys::SecretKey::is_encrypted(&raw),
+        "keygen must encrypt by default"
+    );
+    let by_minisign = t.join("a.minisig");
+    run_with_stdin(
+        Command::new(tool("minisign"))
+            .args([
+                "-S",
+                "-s",
+                s(&a_key),
+                "-m",
+                s(&manifest),
+                "-x",
+                s(&by_minisign),
+            ])
+            .args(["-t", "approved with minisign"]),
+        "correct horse\n",
+    );
+    // ... and airlock accepts that signature in a bundle.
+    let sig = Signature::from_text(&std::fs::read_to_string(&by_minisign).unwrap()).unwrap();
+    let bundle = t.join("minisign-signed.airlock");
+    rebuild(&x, &[sig], &bundle);
+    airlock_ok(&["verify", s(&bundle), "--key", s(&a_pub)]);
+
+    // 2. minisign -G with a passphrase; airlock signs with that key (the
+    //    passphrase from AIRLOCK_PASSPHRASE) and minisign verifies the
+    //    signature airlock made on the extracted manifest.
+    let m_key = t.join("m.key");
+    let m_pub = t.join("m.pub");
+    run_with_stdin(
+        Command::new(tool("minisign")).args(["-G", "-p", s(&m_pub), "-s", s(&m_key)]),
+        "battery staple\nbattery staple\n",
+    );
+    let inputs = write_inputs(t.path());
+    let out_bundle = t.join("by-airlock.airlock");
+    let out = Command::new(airlock_bin())
+        .args(["export", "-o", s(&out_bundle), "--sign-key", s(&m_key)])
+        .args(["--trivy-db", s(&inputs.db)])
+        .env("AIRLOCK_PASSPHRASE", "battery staple")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let x2 = t.join("x2");
+    std::fs::create_dir_all(&x2).unwrap();
+    run_ok(Command::new(tool("tar")).args(["--zstd", "-xf", s(&out_bundle), "-C", s(&x2)]));
+    let out = run_ok(
+        Command::new(tool("minisign"))
+            .args([
+                "-V",
+                "-p",
+                s(&m_pub),
+                "-m",
+                s(&x2.join("airlock/manifest.toml")),
+            ])
+            .arg("-x")
+            .arg(only_signature(&x2)),
+    );
+    assert!(
+        out.contains("Signature and comment signature verified"),
+        "{out}"
+    );
+
+    // 3. A wrong passphrase, or none and no terminal: refused, nothing written.
+    let refused = t.join("refused.airlock");
+    for (env, needle) in [
+        (Some("wrong"), "wrong passphrase for the secret key"),
+        (None, "the secret key is encrypted with a passphrase"),
+    ] {
+        let mut cmd = Command::new(airlock_bin());
+        cmd.args(["export", "-o", s(&refused), "--sign-key", s(&m_key)])
+            .args(["--trivy-db", s(&inputs.db)])
+            .env_remove("AIRLOCK_PASSPHRASE")
+            .stdin(Stdio::null());
+        if let Some(v) = env {
+            cmd.env("AIRLOCK_PASSPHRASE", v);
+        }
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(needle), "{err}");
+        assert!(!refused.exists());
+    }
+    // keygen without a passphrase source refuses rather than store in clear.
+    let err = airlock_fails(&["keygen", "--out", s(&t.join("c"))], 2);
+    assert!(err.contains("--unencrypted"), "{err}");
+    assert!(!t.join("c.key").exists());
+}

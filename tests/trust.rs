@@ -425,7 +425,10 @@ fn an_older_database_or_a_stale_bundle_is_refused() {
 
     // max_db_age: the fixture DB is years old.
     let strict = policy_variant(&p, "strict.toml", |t| {
-        format!("max_db_age = \"14d\"\n{}", std::fs::read_to_string(&all).unwrap_or(t))
+        format!(
+            "max_db_age = \"14d\"\n{}",
+            std::fs::read_to_string(&all).unwrap_or(t)
+        )
     });
     let fresh_cache = p.t.join("fresh-cache");
     refused(
@@ -447,7 +450,10 @@ fn an_older_database_or_a_stale_bundle_is_refused() {
     // max_age, judged against the newest time the host has seen: after a
     // bundle made "in 2030", a bundle made today is old, whatever the clock.
     let recent = policy_variant(&p, "recent.toml", |t| {
-        format!("max_age = \"45d\"\n{}", std::fs::read_to_string(&all).unwrap_or(t))
+        format!(
+            "max_age = \"45d\"\n{}",
+            std::fs::read_to_string(&all).unwrap_or(t)
+        )
     });
     let future = p.t.join("future.airlock");
     let today = p.t.join("today.airlock");

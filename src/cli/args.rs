@@ -89,6 +89,16 @@ pub struct KeygenArgs {
     /// A one-line comment stored with the key; signatures repeat it as `signer:` in their trusted comment
     #[arg(long, value_name = "TEXT", default_value = "")]
     pub comment: String,
+    /// Store the secret key in clear (default: encrypted with a passphrase, as minisign does)
+    #[arg(long)]
+    pub unencrypted: bool,
+    /// Read the new key's passphrase from the first line of FILE [default: AIRLOCK_PASSPHRASE, or ask twice on the terminal]
+    #[arg(
+        long = "passphrase-file",
+        value_name = "FILE",
+        conflicts_with = "unencrypted"
+    )]
+    pub passphrase_file: Option<PathBuf>,
 }
 
 /// `airlock export`.
@@ -100,6 +110,9 @@ pub struct ExportArgs {
     /// Secret key to sign with (repeatable)
     #[arg(long = "sign-key", value_name = "KEY", required = true)]
     pub sign_key: Vec<PathBuf>,
+    /// Read the secret key's passphrase from the first line of FILE [default: AIRLOCK_PASSPHRASE, or ask on the terminal]
+    #[arg(long = "passphrase-file", value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
     /// A vulnerability DB layer (db.tar.gz) as published
     #[arg(long = "trivy-db", value_name = "FILE")]
     pub trivy_db: Option<PathBuf>,
@@ -171,6 +184,9 @@ pub struct SplitArgs {
     /// Secret key to sign the part index with
     #[arg(long = "sign-key", value_name = "KEY")]
     pub sign_key: PathBuf,
+    /// Read the secret key's passphrase from the first line of FILE [default: AIRLOCK_PASSPHRASE, or ask on the terminal]
+    #[arg(long = "passphrase-file", value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
     /// A trusted public key (repeatable): the bundle must verify before it is split
     #[arg(
         long = "key",
@@ -281,6 +297,9 @@ pub struct SignArgs {
     /// The approver's secret key
     #[arg(long = "sign-key", value_name = "KEY")]
     pub sign_key: PathBuf,
+    /// Read the secret key's passphrase from the first line of FILE [default: AIRLOCK_PASSPHRASE, or ask on the terminal]
+    #[arg(long = "passphrase-file", value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
     /// A trusted public key of whoever signed the bundle so far (repeatable); the bundle must verify against them first
     #[arg(
         long = "key",
@@ -349,6 +368,9 @@ pub struct ImportArgs {
     /// Sign the receipt with this secret key (FILE.minisig, minisign format)
     #[arg(long = "receipt-key", value_name = "KEY", requires = "receipt")]
     pub receipt_key: Option<PathBuf>,
+    /// Read the secret key's passphrase from the first line of FILE [default: AIRLOCK_PASSPHRASE, or ask on the terminal]
+    #[arg(long = "passphrase-file", value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
     /// The URL --vex-dir will be served at [default: its file:// URL]
     #[arg(long = "vex-url", value_name = "URL", requires = "vex_dir")]
     pub vex_url: Option<String>,

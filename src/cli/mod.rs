@@ -3,6 +3,7 @@
 
 pub mod args;
 mod bar;
+mod passphrase;
 pub mod show;
 
 use std::collections::BTreeMap;
@@ -95,12 +96,18 @@ fn keygen(a: KeygenArgs) -> Result<()> {
             bail!("{} already exists\nhint: choose another --out prefix; airlock never overwrites a key", p.display());
         }
     }
+    let pass = if a.unencrypted {
+        None
+    } else {
+        Some(passphrase::new_passphrase(a.passphrase_file.as_deref())?)
+    };
+    let sk_text = key.to_text_with(pass.as_ref().map(|p| p.as_slice()))?;
     let pk_comment = if a.comment.is_empty() {
         format!("minisign public key {}", key.key_id())
     } else {
         format!("minisign public key {} ({})", key.key_id(), a.comment)
     };
-    write_new(&sk_path, key.to_text().as_bytes(), 0o600)?;
+    write_new(&sk_path, sk_text.as_bytes(), 0o600)?;
     if let Err(e) = write_new(
         &pk_path,
         key.public_key().to_text(&pk_comment).as_bytes(),
@@ -111,8 +118,13 @@ fn keygen(a: KeygenArgs) -> Result<()> {
     }
     println!("key id:     {}", key.key_id());
     println!(
-        "secret key: {} (mode 0600, unencrypted: keep it offline)",
-        sk_path.display()
+        "secret key: {} (mode 0600, {})",
+        sk_path.display(),
+        if a.unencrypted {
+            "unencrypted: keep it offline"
+        } else {
+            "encrypted with the passphrase (scrypt, as minisign)"
+        }
     );
     println!("public key: {}", pk_path.display());
     Ok(())
@@ -208,7 +220,7 @@ fn export(a: ExportArgs) -> Result<()> {
     let keys = a
         .sign_key
         .iter()
-        .map(|p| SecretKey::from_file(p))
+        .map(|p| passphrase::load_secret(p, a.passphrase_file.as_deref()))
         .collect::<Result<Vec<_>, _>>()?;
     let split = a.split.as_deref().map(parts::parse_size).transpose()?;
     let sequence = match (&a.sequence, &a.sequence_file) {
@@ -338,7 +350,7 @@ fn part_files(p: &parts::PartsReport) -> Vec<String> {
 
 fn split(a: SplitArgs) -> Result<()> {
     let policy = load_policy(&a.key, &a.trust)?;
-    let key = SecretKey::from_file(&a.sign_key)?;
+    let key = passphrase::load_secret(&a.sign_key, a.passphrase_file.as_deref())?;
     let size = parts::parse_size(&a.split)?;
     let input = Input::open(&a.bundle, Some(&policy))?;
     let output = a.output.clone().unwrap_or_else(|| a.bundle.clone());
@@ -578,7 +590,7 @@ fn sign(a: SignArgs) -> Result<()> {
         );
     }
     let policy = load_policy(&a.key, &a.trust)?;
-    let key = SecretKey::from_file(&a.sign_key)?;
+    let key = passphrase::load_secret(&a.sign_key, a.passphrase_file.as_deref())?;
     let report = airlock::sign::sign(&a.bundle, &policy, &key, &a.comment)?;
     if a.json {
         return print_json(&report);
@@ -660,7 +672,7 @@ fn import(a: ImportArgs) -> Result<()> {
     let receipt_key = a
         .receipt_key
         .as_ref()
-        .map(|p| SecretKey::from_file(p))
+        .map(|p| passphrase::load_secret(p, a.passphrase_file.as_deref()))
         .transpose()?;
     let now = OffsetDateTime::now_utc();
     let result = import_bundle(&a, now);

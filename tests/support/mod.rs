@@ -121,7 +121,14 @@ pub fn write_inputs(dir: &Path) -> Inputs {
 /// A key pair made by `airlock keygen`; returns (secret, public).
 pub fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let prefix = dir.join(name);
-    airlock_ok(&["keygen", "--out", s(&prefix), "--comment", name]);
+    airlock_ok(&[
+        "keygen",
+        "--out",
+        s(&prefix),
+        "--comment",
+        name,
+        "--unencrypted",
+    ]);
     (
         dir.join(format!("{name}.key")),
         dir.join(format!("{name}.pub")),

@@ -1,0 +1,109 @@
+//! Passphrases for encrypted secret keys: from `--passphrase-file`, the
+//! `AIRLOCK_PASSPHRASE` environment variable, or a prompt on the terminal
+//! (echo off), in that order. Never printed, zeroed after use.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::os::unix::io::AsRawFd as _;
+use std::path::Path;
+
+use anyhow::{bail, Context as _, Result};
+use zeroize::Zeroizing;
+
+use airlock::keys::{KeyFileError, SecretKey};
+
+/// The environment variable holding a passphrase.
+pub const ENV: &str = "AIRLOCK_PASSPHRASE";
+
+fn from_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, std::io::Error> {
+    let text = Zeroizing::new(std::fs::read(path)?);
+    let line = text.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    Ok(Zeroizing::new(line.to_vec()))
+}
+
+/// Reads one line from the terminal with echo off; `None` without a terminal.
+fn prompt(text: &str) -> Option<Zeroizing<Vec<u8>>> {
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .ok()?;
+    let fd = tty.as_raw_fd();
+    // SAFETY: an all-zero termios is a valid value to be overwritten.
+    let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: valid descriptor and out pointer.
+    if unsafe { libc::tcgetattr(fd, &mut saved) } != 0 {
+        return None;
+    }
+    let mut quiet = saved;
+    quiet.c_lflag &= !libc::ECHO;
+    quiet.c_lflag |= libc::ECHONL;
+    // SAFETY: valid descriptor and termios.
+    unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) };
+    let mut out = &tty;
+    let _ = out.write_all(text.as_bytes());
+    let mut line = Zeroizing::new(Vec::new());
+    let read = BufReader::new(&tty).read_until(b'\n', &mut line);
+    // SAFETY: restores what tcgetattr gave.
+    unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
+    read.ok()?;
+    while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        line.pop();
+    }
+    Some(line)
+}
+
+/// A passphrase for the existing key at `key`, or `None` if there is none to
+/// be had.
+pub fn for_key(
+    key: &Path,
+    file: Option<&Path>,
+) -> Result<Option<Zeroizing<Vec<u8>>>, KeyFileError> {
+    if let Some(f) = file {
+        return from_file(f).map(Some).map_err(|source| KeyFileError::Io {
+            path: f.to_path_buf(),
+            source,
+        });
+    }
+    if let Some(v) = std::env::var_os(ENV) {
+        use std::os::unix::ffi::OsStringExt as _;
+        return Ok(Some(Zeroizing::new(v.into_vec())));
+    }
+    Ok(prompt(&format!("Passphrase for {}: ", key.display())))
+}
+
+/// Reads a secret key, asking for its passphrase if it is encrypted.
+pub fn load_secret(path: &Path, file: Option<&Path>) -> Result<SecretKey, KeyFileError> {
+    SecretKey::from_file_with(path, &mut |p| for_key(p, file))
+}
+
+/// A new passphrase for keygen: from the file or environment, else asked
+/// twice on the terminal.
+pub fn new_passphrase(file: Option<&Path>) -> Result<Zeroizing<Vec<u8>>> {
+    let pass = if let Some(f) = file {
+        from_file(f).with_context(|| format!("cannot read {}", f.display()))?
+    } else if let Some(v) = std::env::var_os(ENV) {
+        use std::os::unix::ffi::OsStringExt as _;
+        Zeroizing::new(v.into_vec())
+    } else {
+        let Some(first) = prompt("Passphrase for the new key: ") else {
+            bail!(crate::cli::UsageError(
+                "keygen encrypts the secret key with a passphrase, and there is no terminal to ask for one\nhint: give --passphrase-file FILE or set AIRLOCK_PASSPHRASE, or pass --unencrypted to store the key in clear"
+                    .into()
+            ));
+        };
+        let again = prompt("Passphrase again: ").unwrap_or_default();
+        if *first != *again {
+            bail!(crate::cli::UsageError(
+                "the two passphrases differ; nothing was written".into()
+            ));
+        }
+        first
+    };
+    if pass.is_empty() {
+        bail!(crate::cli::UsageError(
+            "the passphrase is empty\nhint: pass --unencrypted to store the key in clear".into()
+        ));
+    }
+    Ok(pass)
+}

@@ -22,28 +22,6 @@ fn big_inputs(dir: &Path) -> Inputs {
     inputs
 }
 
-fn export_args<'a>(inputs: &'a Inputs, key: &'a Path, out: &'a Path) -> Vec<&'a str> {
-    vec![
-        "export",
-        "-o",
-        s(out),
-        "--sign-key",
-        s(key),
-        "--trivy-db",
-        s(&inputs.db),
-        "--java-db",
-        s(&inputs.java_db),
-        "--checks",
-        s(&inputs.checks),
-        "--vex-manifest",
-        s(&inputs.vex_manifest),
-        "--vex-archive",
-        s(&inputs.vex_archive),
-        "--created",
-        CREATED,
-    ]
-}
-
 struct Media {
     t: TestDir,
     inputs: Inputs,
@@ -71,7 +49,7 @@ fn split_export() -> Media {
     let dir = t.join("media");
     std::fs::create_dir_all(&dir).unwrap();
     let bundle = dir.join("b.airlock");
-    let mut args = export_args(&inputs, &key, &bundle);
+    let mut args = export_all_args(&inputs, &key, &bundle);
     args.extend(["--split", "1M", "--sha256sums"]);
     let out = airlock_ok(&args);
     assert!(out.contains("split into"), "{out}");
@@ -167,7 +145,7 @@ fn join_gives_the_unsplit_bundle_and_split_gives_the_same_parts() {
     let whole_dir = m.t.join("whole");
     std::fs::create_dir_all(&whole_dir).unwrap();
     let whole = whole_dir.join("b.airlock");
-    airlock_ok(&export_args(&m.inputs, &m.key, &whole));
+    airlock_ok(&export_all_args(&m.inputs, &m.key, &whole));
     let whole_bytes = std::fs::read(&whole).unwrap();
 
     let joined = m.t.join("joined.airlock");
@@ -414,7 +392,7 @@ fn export_refuses_up_front_when_the_disk_is_too_small() {
     let (key, _) = keygen(t.path(), "builder");
     for split in [false, true] {
         let out = fs.path.join("b.airlock");
-        let mut args = export_args(&inputs, &key, &out);
+        let mut args = export_all_args(&inputs, &key, &out);
         if split {
             args.extend(["--split", "1M"]);
         }

@@ -64,7 +64,17 @@ pub struct VerifyReceiptArgs {
     /// The receipt (its signature is RECEIPT.minisig)
     #[arg(value_name = "RECEIPT")]
     pub receipt: PathBuf,
-    /// The public key of the receipt's signer (repeatable)
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// Print a JSON report on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Who is trusted: `--key` files (any one suffices) or a `--trust` policy.
+#[derive(Debug, Args)]
+pub struct TrustArgs {
+    /// A trusted public key (repeatable; any one valid signature suffices)
     #[arg(
         long = "key",
         value_name = "PUB",
@@ -72,12 +82,9 @@ pub struct VerifyReceiptArgs {
         conflicts_with = "trust"
     )]
     pub key: Vec<PathBuf>,
-    /// A trust policy file instead of --key
+    /// A trust policy file (keys, roles, threshold, revocations, age limits; see examples/trust.toml) instead of --key
     #[arg(long = "trust", value_name = "POLICY")]
     pub trust: Option<PathBuf>,
-    /// Print a JSON report on stdout
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// `airlock keygen`.
@@ -187,17 +194,8 @@ pub struct SplitArgs {
     /// Read the secret key's passphrase from the first line of FILE [default: AIRLOCK_PASSPHRASE, or ask on the terminal]
     #[arg(long = "passphrase-file", value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
-    /// A trusted public key (repeatable): the bundle must verify before it is split
-    #[arg(
-        long = "key",
-        value_name = "PUB",
-        required_unless_present = "trust",
-        conflicts_with = "trust"
-    )]
-    pub key: Vec<PathBuf>,
-    /// A trust policy file (keys, roles, threshold, revocations, age limits; see examples/trust.toml) instead of --key
-    #[arg(long = "trust", value_name = "POLICY")]
-    pub trust: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
     /// Also write SHA256SUMS beside the parts (for `sha256sum -c`)
     #[arg(long)]
     pub sha256sums: bool,
@@ -221,17 +219,8 @@ pub struct JoinArgs {
     /// The bundle file to write
     #[arg(short = 'o', long = "output", value_name = "BUNDLE")]
     pub output: PathBuf,
-    /// A trusted public key (repeatable)
-    #[arg(
-        long = "key",
-        value_name = "PUB",
-        required_unless_present = "trust",
-        conflicts_with = "trust"
-    )]
-    pub key: Vec<PathBuf>,
-    /// A trust policy file (keys, roles, threshold, revocations, age limits; see examples/trust.toml) instead of --key
-    #[arg(long = "trust", value_name = "POLICY")]
-    pub trust: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
     /// Replace BUNDLE if it exists
     #[arg(long)]
     pub force: bool,
@@ -249,17 +238,8 @@ pub struct VerifyArgs {
     /// The bundle (or any part of a split bundle)
     #[arg(value_name = "BUNDLE")]
     pub bundle: PathBuf,
-    /// A trusted public key (repeatable; any one valid signature suffices)
-    #[arg(
-        long = "key",
-        value_name = "PUB",
-        required_unless_present = "trust",
-        conflicts_with = "trust"
-    )]
-    pub key: Vec<PathBuf>,
-    /// A trust policy file (keys, roles, threshold, revocations, age limits; see examples/trust.toml) instead of --key
-    #[arg(long = "trust", value_name = "POLICY")]
-    pub trust: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
     /// For a split bundle: check the part index and the parts against it (only the part named, when BUNDLE is a part), without reading the bundle inside
     #[arg(long = "parts-only")]
     pub parts_only: bool,
@@ -300,17 +280,8 @@ pub struct SignArgs {
     /// Read the secret key's passphrase from the first line of FILE [default: AIRLOCK_PASSPHRASE, or ask on the terminal]
     #[arg(long = "passphrase-file", value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
-    /// A trusted public key of whoever signed the bundle so far (repeatable); the bundle must verify against them first
-    #[arg(
-        long = "key",
-        value_name = "PUB",
-        required_unless_present = "trust",
-        conflicts_with = "trust"
-    )]
-    pub key: Vec<PathBuf>,
-    /// A trust policy file (keys, roles, threshold, revocations, age limits; see examples/trust.toml) instead of --key
-    #[arg(long = "trust", value_name = "POLICY")]
-    pub trust: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
     /// Who approves, for the trusted comment (default: the key's own comment)
     #[arg(long, value_name = "TEXT", default_value = "")]
     pub comment: String,
@@ -336,17 +307,8 @@ pub struct ImportArgs {
     /// The bundle (or any part of a split bundle)
     #[arg(value_name = "BUNDLE")]
     pub bundle: PathBuf,
-    /// A trusted public key (repeatable; any one valid signature suffices)
-    #[arg(
-        long = "key",
-        value_name = "PUB",
-        required_unless_present = "trust",
-        conflicts_with = "trust"
-    )]
-    pub key: Vec<PathBuf>,
-    /// A trust policy file (keys, roles, threshold, revocations, age limits; see examples/trust.toml) instead of --key
-    #[arg(long = "trust", value_name = "POLICY")]
-    pub trust: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
     /// Trivy's cache directory (what scans pass as --cache-dir)
     #[arg(long = "cache-dir", value_name = "DIR")]
     pub cache_dir: PathBuf,

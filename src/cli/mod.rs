@@ -148,6 +148,11 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// The policy of `--key`/`--trust`.
+fn trust_policy(t: &args::TrustArgs) -> Result<TrustPolicy> {
+    load_policy(&t.key, &t.trust)
+}
+
 /// The trust policy: a policy file (`--trust`), or any one of `--key`.
 fn load_policy(keys: &[PathBuf], trust: &Option<PathBuf>) -> Result<TrustPolicy> {
     if let Some(path) = trust {
@@ -349,7 +354,7 @@ fn part_files(p: &parts::PartsReport) -> Vec<String> {
 }
 
 fn split(a: SplitArgs) -> Result<()> {
-    let policy = load_policy(&a.key, &a.trust)?;
+    let policy = trust_policy(&a.trust)?;
     let key = passphrase::load_secret(&a.sign_key, a.passphrase_file.as_deref())?;
     let size = parts::parse_size(&a.split)?;
     let input = Input::open(&a.bundle, Some(&policy))?;
@@ -389,7 +394,7 @@ fn split(a: SplitArgs) -> Result<()> {
 }
 
 fn join(a: JoinArgs) -> Result<()> {
-    let policy = load_policy(&a.key, &a.trust)?;
+    let policy = trust_policy(&a.trust)?;
     let input = Input::open(&a.parts, Some(&policy))?;
     if !matches!(input, Input::Parts(_)) {
         usage!(
@@ -478,7 +483,7 @@ fn verify_parts(a: &VerifyArgs, policy: &TrustPolicy) -> Result<()> {
 }
 
 fn verify(a: VerifyArgs) -> Result<()> {
-    let policy = load_policy(&a.key, &a.trust)?;
+    let policy = trust_policy(&a.trust)?;
     if a.parts_only {
         return verify_parts(&a, &policy);
     }
@@ -589,7 +594,7 @@ fn sign(a: SignArgs) -> Result<()> {
             a.bundle.display()
         );
     }
-    let policy = load_policy(&a.key, &a.trust)?;
+    let policy = trust_policy(&a.trust)?;
     let key = passphrase::load_secret(&a.sign_key, a.passphrase_file.as_deref())?;
     let report = airlock::sign::sign(&a.bundle, &policy, &key, &a.comment)?;
     if a.json {
@@ -804,7 +809,7 @@ fn import(a: ImportArgs) -> Result<()> {
 }
 
 fn import_bundle(a: &ImportArgs, now: OffsetDateTime) -> Result<airlock::install::ImportReport> {
-    let policy = load_policy(&a.key, &a.trust)?;
+    let policy = trust_policy(&a.trust)?;
     let input = Input::open(&a.bundle, Some(&policy))?;
     let opts = ImportOptions {
         cache_dir: a.cache_dir.clone(),
@@ -879,7 +884,7 @@ fn audit_check(a: AuditArgs) -> Result<()> {
 }
 
 fn verify_receipt(a: VerifyReceiptArgs) -> Result<()> {
-    let policy = load_policy(&a.key, &a.trust)?;
+    let policy = trust_policy(&a.trust)?;
     let (bytes, sig) = audit::read_receipt(&a.receipt)?;
     let signers = policy
         .any_trusted()

@@ -137,9 +137,9 @@ pub fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
 
 pub const CREATED: &str = "2026-11-25T12:00:00Z";
 
-/// Exports every fixture input into `out`.
-pub fn export_all(inputs: &Inputs, key: &Path, out: &Path) -> String {
-    airlock_ok(&[
+/// `airlock export` of every fixture input into `out` (more flags may follow).
+pub fn export_all_args<'a>(inputs: &'a Inputs, key: &'a Path, out: &'a Path) -> Vec<&'a str> {
+    vec![
         "export",
         "-o",
         s(out),
@@ -159,7 +159,12 @@ pub fn export_all(inputs: &Inputs, key: &Path, out: &Path) -> String {
         "ticket=CHG-1234",
         "--created",
         CREATED,
-    ])
+    ]
+}
+
+/// Exports every fixture input into `out`.
+pub fn export_all(inputs: &Inputs, key: &Path, out: &Path) -> String {
+    airlock_ok(&export_all_args(inputs, key, out))
 }
 
 /// The fixture inputs, a key pair, and a bundle of all the inputs.

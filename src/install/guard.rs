@@ -36,6 +36,12 @@ pub struct State {
     /// The newest time seen (clock at import, bundle creation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub newest_seen: Option<String>,
+    /// The UpdatedAt of each database as last installed (by kind).
+    #[serde(default)]
+    pub databases: BTreeMap<String, String>,
+    /// The manifest SHA-256 of the last bundle accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_manifest_sha256: Option<String>,
 }
 
 /// The last accepted bundle of a series.
@@ -231,6 +237,12 @@ pub fn advance(
         newest = newest.max(created);
     }
     state.newest_seen = Some(format_time(newest));
+    state.last_manifest_sha256 = Some(manifest_sha256.to_string());
+    for a in &m.artifacts {
+        if let Some(db) = &a.database {
+            state.databases.insert(a.kind.to_string(), db.updated_at.clone());
+        }
+    }
     if let (Some(series), Some(seq)) = (&m.series, m.sequence) {
         state.series.insert(
             series.clone(),

@@ -87,6 +87,7 @@ pub mod manifest;
 pub mod media;
 pub mod policy;
 pub mod progress;
+pub mod registry;
 pub mod sign;
 pub mod source;
 pub mod target;

@@ -11,6 +11,7 @@ mod export_refusals;
 mod import_refusals;
 mod interop;
 mod parts;
+mod push;
 mod sign;
 mod trust;
 mod vectors;

@@ -310,8 +310,30 @@ pub struct ImportArgs {
     #[command(flatten)]
     pub trust: TrustArgs,
     /// Trivy's cache directory (what scans pass as --cache-dir)
-    #[arg(long = "cache-dir", value_name = "DIR")]
-    pub cache_dir: PathBuf,
+    #[arg(
+        long = "cache-dir",
+        value_name = "DIR",
+        required_unless_present = "push"
+    )]
+    pub cache_dir: Option<PathBuf>,
+    /// Also push the databases and checks into this registry, as PREFIX/trivy-db:2, PREFIX/trivy-java-db:1, PREFIX/trivy-checks:2 (after the bundle is verified)
+    #[arg(long = "push", value_name = "REGISTRY[/PREFIX]")]
+    pub push: Option<String>,
+    /// Push an artifact under another tag, e.g. trivy-db=2-2026-11 (repeatable)
+    #[arg(long = "tag", value_name = "ARTIFACT=TAG", requires = "push")]
+    pub tag: Vec<String>,
+    /// Registry user name (with --password-stdin) [default: TRIVY_USERNAME, or the Docker config]
+    #[arg(long = "username", value_name = "USER", requires = "password_stdin")]
+    pub username: Option<String>,
+    /// Read the registry password from stdin
+    #[arg(long = "password-stdin", requires = "username")]
+    pub password_stdin: bool,
+    /// Trust this CA certificate (PEM) for the registry (repeatable)
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    pub ca_cert: Vec<PathBuf>,
+    /// Allow a plain-http registry and any TLS certificate
+    #[arg(long)]
+    pub insecure: bool,
     /// Also write a static VEX repository directory here
     #[arg(long = "vex-dir", value_name = "DIR")]
     pub vex_dir: Option<PathBuf>,

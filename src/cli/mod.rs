@@ -25,6 +25,7 @@ use airlock::manifest::{ArtifactKind, Manifest};
 use airlock::media::Input;
 use airlock::policy::{PolicyError, TrustPolicy};
 use airlock::progress::NoProgress;
+use airlock::target::registry::PushTarget;
 
 use args::{
     AuditArgs, CacheArgs, Cli, Command, ExportArgs, ImportArgs, InspectArgs, JoinArgs, KeygenArgs,
@@ -673,6 +674,22 @@ fn status(a: CacheArgs) -> Result<()> {
     Ok(())
 }
 
+/// What an import (and push) did.
+struct Outcome {
+    /// The cache import, when there was a cache.
+    import: Option<airlock::install::ImportReport>,
+    /// What verification proved (always).
+    manifest_sha256: String,
+    created: String,
+    series: Option<String>,
+    sequence: Option<u64>,
+    signers: Vec<airlock::policy::SignerReport>,
+    /// The push, when asked for and done.
+    push: Option<airlock::target::registry::PushReport>,
+    /// The push failed after the cache import was complete.
+    push_error: Option<anyhow::Error>,
+}
+
 fn import(a: ImportArgs) -> Result<()> {
     let receipt_key = a
         .receipt_key
@@ -688,40 +705,61 @@ fn import(a: ImportArgs) -> Result<()> {
     let mut entry = AuditEntry {
         time: airlock::artifact::db::format_time(now),
         bundle: a.bundle.display().to_string(),
-        cache_dir: a.cache_dir.display().to_string(),
+        cache_dir: a
+            .cache_dir
+            .as_ref()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default(),
         host,
         user,
         ..Default::default()
     };
     match &result {
-        Ok(r) => {
-            entry.decision = if r.forced.is_empty() {
+        Ok(o) => {
+            let forced = o
+                .import
+                .as_ref()
+                .map(|r| r.forced.clone())
+                .unwrap_or_default();
+            entry.decision = if forced.is_empty() {
                 "accepted"
             } else {
                 "forced"
             }
             .into();
-            entry.manifest_sha256 = Some(r.manifest_sha256.clone());
-            entry.created = Some(r.created.clone());
-            entry.series = r.series.clone();
-            entry.sequence = r.sequence;
-            entry.signers = r.signers.clone();
-            entry.forced = r.forced.clone();
-            entry.installed = r
-                .components
-                .iter()
-                .map(|c| {
-                    serde_json::json!({
-                        "path": c.path,
-                        "manifest_digest": c.manifest_digest,
-                        "updated_at": c.updated_at,
-                        "replaced": c.replaced,
+            entry.manifest_sha256 = Some(o.manifest_sha256.clone());
+            entry.created = Some(o.created.clone());
+            entry.series = o.series.clone();
+            entry.sequence = o.sequence;
+            entry.signers = o.signers.clone();
+            entry.forced = forced;
+            if let Some(r) = &o.import {
+                entry.installed = r
+                    .components
+                    .iter()
+                    .map(|c| {
+                        serde_json::json!({
+                            "path": c.path,
+                            "manifest_digest": c.manifest_digest,
+                            "updated_at": c.updated_at,
+                            "replaced": c.replaced,
+                        })
                     })
-                })
-                .chain(r.vex.iter().map(|v| {
-                    serde_json::json!({"path": v.cache_path, "vex": v.name, "replaced": v.replaced})
-                }))
-                .collect();
+                    .chain(r.vex.iter().map(|v| {
+                        serde_json::json!({"path": v.cache_path, "vex": v.name, "replaced": v.replaced})
+                    }))
+                    .collect();
+            }
+            if let Some(p) = &o.push {
+                entry.installed.extend(p.artifacts.iter().map(|x| {
+                    serde_json::json!({"pushed": x.reference, "manifest_digest": x.manifest_digest})
+                }));
+            }
+            if let Some(e) = &o.push_error {
+                entry.reason = Some(format!(
+                    "the cache import is complete, but the push failed: {e:#}"
+                ));
+            }
         }
         Err(e) => {
             entry.decision = "refused".into();
@@ -736,9 +774,9 @@ fn import(a: ImportArgs) -> Result<()> {
     let log = a
         .audit_log
         .clone()
-        .unwrap_or_else(|| a.cache_dir.join(audit::AUDIT_FILE));
-    let logged = if parent(&log).is_dir() {
-        match audit::append(&log, &entry) {
+        .or_else(|| a.cache_dir.as_ref().map(|d| d.join(audit::AUDIT_FILE)));
+    let logged = match log.filter(|l| parent(l).is_dir()) {
+        Some(log) => match audit::append(&log, &entry) {
             Ok(l) => Some(l),
             Err(e) if result.is_ok() => {
                 return Err(anyhow::Error::new(e).context(
@@ -751,9 +789,8 @@ fn import(a: ImportArgs) -> Result<()> {
                 );
                 None
             }
-        }
-    } else {
-        None
+        },
+        None => None,
     };
     let receipt = match &a.receipt {
         Some(path) => {
@@ -779,52 +816,165 @@ fn import(a: ImportArgs) -> Result<()> {
         }
         None => None,
     };
-    let report = result?;
+    let mut outcome = result?;
     if a.json {
-        let mut v = serde_json::to_value(&report)?;
+        let mut v = match &outcome.import {
+            Some(r) => serde_json::to_value(r)?,
+            None => serde_json::json!({
+                "manifest_sha256": outcome.manifest_sha256,
+                "created": outcome.created,
+                "signers": outcome.signers,
+            }),
+        };
+        v["push"] = serde_json::json!(outcome.push);
         v["audit"] = serde_json::json!(logged);
         v["receipt"] = serde_json::json!(receipt
             .as_ref()
             .map(|(p, s)| { serde_json::json!({"path": p, "signature": s}) }));
-        return print_json(&v);
-    }
-    let mut out = show::Sanitize(io::stdout().lock());
-    show::imported(&mut out, &report)?;
-    if let Some(l) = &logged {
-        writeln!(
-            out,
-            "recorded in {} (line {}, sha256 {})",
-            l.log.display(),
-            l.line,
-            l.sha256
-        )?;
-    }
-    if let Some((p, sig)) = &receipt {
-        match sig {
-            Some(sig) => writeln!(out, "receipt: {} (signed: {})", p.display(), sig.display())?,
-            None => writeln!(out, "receipt: {} (unsigned)", p.display())?,
+        print_json(&v)?;
+    } else {
+        let mut out = show::Sanitize(io::stdout().lock());
+        match &outcome.import {
+            Some(r) => show::imported(&mut out, r)?,
+            None => writeln!(
+                out,
+                "verified bundle (manifest sha256 {}, created {})",
+                outcome.manifest_sha256, outcome.created
+            )?,
+        }
+        if let Some(p) = &outcome.push {
+            show::pushed(&mut out, p)?;
+        }
+        if let Some(l) = &logged {
+            writeln!(
+                out,
+                "recorded in {} (line {}, sha256 {})",
+                l.log.display(),
+                l.line,
+                l.sha256
+            )?;
+        }
+        if let Some((p, sig)) = &receipt {
+            match sig {
+                Some(sig) => writeln!(out, "receipt: {} (signed: {})", p.display(), sig.display())?,
+                None => writeln!(out, "receipt: {} (unsigned)", p.display())?,
+            }
         }
     }
-    Ok(())
+    match outcome.push_error.take() {
+        Some(e) => Err(e.context("the cache import is complete, but the push failed")),
+        None => Ok(()),
+    }
 }
 
-fn import_bundle(a: &ImportArgs, now: OffsetDateTime) -> Result<airlock::install::ImportReport> {
+/// `--push` and its options, checked before anything is read.
+fn push_target(a: &ImportArgs) -> Result<Option<(airlock::registry::Client, PushTarget)>> {
+    let Some(text) = &a.push else {
+        return Ok(None);
+    };
+    let Some(mut target) = PushTarget::parse(text) else {
+        usage!("--push {text:?} is not REGISTRY[/PREFIX] (e.g. registry.local:5000/security)");
+    };
+    for t in &a.tag {
+        let Some((name, tag)) = t.split_once('=') else {
+            usage!("--tag {t:?} is not ARTIFACT=TAG (e.g. trivy-db=2)");
+        };
+        let kind = match name {
+            "trivy-db" => ArtifactKind::TrivyDb,
+            "trivy-java-db" | "java-db" => ArtifactKind::JavaDb,
+            "trivy-checks" | "checks" => ArtifactKind::Checks,
+            _ => usage!("--tag {t:?}: the artifact is trivy-db, trivy-java-db or trivy-checks"),
+        };
+        target.tags.insert(kind, tag.to_string());
+    }
+    let credentials = match &a.username {
+        Some(user) => {
+            let mut pass = zeroize::Zeroizing::new(String::new());
+            io::stdin()
+                .read_line(&mut pass)
+                .context("cannot read the password from stdin")?;
+            let trimmed = zeroize::Zeroizing::new(pass.trim_end_matches(['\n', '\r']).to_string());
+            Some(airlock::registry::Credentials::Basic {
+                username: user.clone(),
+                password: trimmed,
+            })
+        }
+        None => None,
+    };
+    let opts = airlock::registry::Options {
+        insecure: a.insecure,
+        ca_certs: a.ca_cert.clone(),
+        credentials,
+    };
+    let client = airlock::registry::Client::connect(&target.host, &opts)?;
+    Ok(Some((client, target)))
+}
+
+fn import_bundle(a: &ImportArgs, now: OffsetDateTime) -> Result<Outcome> {
     let policy = trust_policy(&a.trust)?;
     let input = Input::open(&a.bundle, Some(&policy))?;
-    let opts = ImportOptions {
-        cache_dir: a.cache_dir.clone(),
-        vex_dir: a.vex_dir.clone(),
-        vex_url: a.vex_url.clone(),
-        now,
-        allow_downgrade: a.allow_downgrade,
-    };
+    // Reach the registry first: no point importing for a push that cannot be.
+    let push = push_target(a)?;
     let progress = Reporter::new(a.json, a.quiet);
-    airlock::progress::Progress::begin(&progress, "import", input.len());
-    let report = input
-        .read_with(&progress, |r| airlock::install::import(r, &policy, &opts))
-        .map_err(|e| name_trivy(e, a.trivy_bin.as_deref()))?;
-    airlock::progress::Progress::end(&progress);
-    Ok(report)
+    let mut outcome = match &a.cache_dir {
+        Some(cache_dir) => {
+            let opts = ImportOptions {
+                cache_dir: cache_dir.clone(),
+                vex_dir: a.vex_dir.clone(),
+                vex_url: a.vex_url.clone(),
+                now,
+                allow_downgrade: a.allow_downgrade,
+            };
+            airlock::progress::Progress::begin(&progress, "import", input.len());
+            let report = input
+                .read_with(&progress, |r| airlock::install::import(r, &policy, &opts))
+                .map_err(|e| name_trivy(e, a.trivy_bin.as_deref()))?;
+            airlock::progress::Progress::end(&progress);
+            Outcome {
+                manifest_sha256: report.manifest_sha256.clone(),
+                created: report.created.clone(),
+                series: report.series.clone(),
+                sequence: report.sequence,
+                signers: report.signers.clone(),
+                import: Some(report),
+                push: None,
+                push_error: None,
+            }
+        }
+        None => {
+            airlock::progress::Progress::begin(&progress, "verify", input.len());
+            let v = input
+                .read_with(&progress, |r| airlock::install::verify(r, &policy))
+                .map_err(|e| name_trivy(e, a.trivy_bin.as_deref()))?;
+            airlock::progress::Progress::end(&progress);
+            Outcome {
+                manifest_sha256: v.manifest_sha256.hex(),
+                created: v.manifest.created.clone(),
+                series: v.manifest.series.clone(),
+                sequence: v.manifest.sequence,
+                signers: v.signers.clone(),
+                import: None,
+                push: None,
+                push_error: None,
+            }
+        }
+    };
+    if let Some((client, target)) = push {
+        airlock::progress::Progress::begin(&progress, "push", input.len());
+        let result = input.read_with(&progress, |r| {
+            airlock::install::push::push(r, &policy, &client, &target, &|b| {
+                let what = if b.skipped { "already there" } else { "sent" };
+                airlock::progress::Progress::note(&progress, &format!("{} {what}", b.digest));
+            })
+        });
+        airlock::progress::Progress::end(&progress);
+        match result {
+            Ok(p) => outcome.push = Some(p),
+            Err(e) if outcome.import.is_some() => outcome.push_error = Some(e.into()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(outcome)
 }
 
 /// For a database schema refusal, says which Trivy is installed and what it

@@ -245,6 +245,42 @@ pub fn inspect(
     Ok(())
 }
 
+/// What a push did and how scanners use it.
+pub fn pushed(w: &mut dyn Write, p: &airlock::target::registry::PushReport) -> io::Result<()> {
+    writeln!(w, "pushed into {}:", p.registry)?;
+    for a in &p.artifacts {
+        writeln!(
+            w,
+            "  {} ({}), manifest {}",
+            a.reference, a.kind, a.manifest_digest
+        )?;
+        for b in &a.blobs {
+            let what = if b.skipped {
+                "already there, skipped"
+            } else {
+                "sent"
+            };
+            writeln!(w, "    blob {} ({}): {what}", b.digest, bytes(b.size))?;
+        }
+    }
+    writeln!(w, "Scanners use it with (no other flag changes):")?;
+    writeln!(w, "  trivy image {} <image>", p.trivy_flags.join(" "))?;
+    match (&p.trivy_yaml, &p.mirror_hint) {
+        (Some(yaml), _) => {
+            writeln!(
+                w,
+                "or, without any flag, with this in trivy.yaml (registry.mirrors):"
+            )?;
+            for l in yaml.lines() {
+                writeln!(w, "  {l}")?;
+            }
+        }
+        (None, Some(hint)) => writeln!(w, "note: {hint}")?,
+        (None, None) => {}
+    }
+    Ok(())
+}
+
 pub fn imported(w: &mut dyn Write, r: &ImportReport) -> io::Result<()> {
     for warning in &r.warnings {
         eprintln!("airlock: warning: {warning}");

@@ -240,7 +240,9 @@ pub fn advance(
     state.last_manifest_sha256 = Some(manifest_sha256.to_string());
     for a in &m.artifacts {
         if let Some(db) = &a.database {
-            state.databases.insert(a.kind.to_string(), db.updated_at.clone());
+            state
+                .databases
+                .insert(a.kind.to_string(), db.updated_at.clone());
         }
     }
     if let (Some(series), Some(seq)) = (&m.series, m.sequence) {

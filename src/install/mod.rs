@@ -39,6 +39,7 @@ use crate::unpack::Discard;
 
 pub mod audit;
 pub mod guard;
+pub mod push;
 pub mod stage;
 
 pub use stage::{StageError, LOCK_FILE, STAGING_PREFIX};
@@ -117,6 +118,9 @@ pub enum ImportError {
         /// Why.
         reason: String,
     },
+    /// Pushing into a registry failed (the cache, if any, is complete).
+    #[error(transparent)]
+    Push(push::PushError),
     /// `rollback` found nothing to put back.
     #[error("{} holds no previous generation to roll back to (an import keeps the trees it replaced in {})", .0.display(), stage::PREVIOUS_DIR)]
     NoPreviousGeneration(PathBuf),
@@ -133,6 +137,7 @@ impl ImportError {
         matches!(
             self,
             ImportError::Stage(_)
+                | ImportError::Push(_)
                 | ImportError::Bundle(BundleError::Read { .. })
                 | ImportError::Artifact {
                     source: ArtifactError::Unpack(Sink { .. }),

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fixtures;
+pub mod registry;
 pub mod trivy;
 
 use std::collections::BTreeMap;

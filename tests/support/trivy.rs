@@ -78,7 +78,9 @@ pub fn trivy_with_env(
     let mut cmd = Command::new(trivy_bin());
     cmd.args(args);
     cmd.arg("--cache-dir").arg(cache_dir);
-    cmd.args(["--config", ""]);
+    if !args.contains(&"--config") {
+        cmd.args(["--config", ""]);
+    }
     if args.first().is_some_and(|a| SCAN_COMMANDS.contains(a)) {
         cmd.args(["--skip-version-check", "--disable-telemetry"]);
     }
@@ -199,8 +201,12 @@ pub fn config_check_ids_with(
     let mut args = vec!["config", "-f", "json"];
     args.extend_from_slice(extra);
     args.push(project.to_str().unwrap());
-    let report = trivy_json(cache_dir, xdg, &args);
-    let mut ids: Vec<String> = results(&report)
+    misconfig_ids(&trivy_json(cache_dir, xdg, &args))
+}
+
+/// Sorted IDs of FAILED misconfigurations in a `trivy config -f json` report.
+pub fn misconfig_ids(report: &serde_json::Value) -> Vec<String> {
+    let mut ids: Vec<String> = results(report)
         .flat_map(|r| {
             r["Misconfigurations"]
                 .as_array()

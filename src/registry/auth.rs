@@ -1,0 +1,170 @@
+//! Registry credentials, found the way container tools and Trivy find them:
+//! explicit `--username`/`--password-stdin`, then `TRIVY_USERNAME` /
+//! `TRIVY_PASSWORD` (or `TRIVY_REGISTRY_TOKEN`), then the Docker config
+//! (`$DOCKER_CONFIG/config.json` or `~/.docker/config.json`): a credential
+//! helper for the host (`credHelpers`, else `credsStore`), else its
+//! `auths` entry.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use zeroize::Zeroizing;
+
+/// What to present to a registry.
+#[derive(Clone, Default)]
+pub enum Credentials {
+    /// Nothing (anonymous).
+    #[default]
+    None,
+    /// User name and password (HTTP basic, or exchanged for a token).
+    Basic {
+        /// The user.
+        username: String,
+        /// The password.
+        password: Zeroizing<String>,
+    },
+    /// A bearer token used as is.
+    Token(Zeroizing<String>),
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::None => f.write_str("None"),
+            Credentials::Basic { username, .. } => write!(f, "Basic({username}, <redacted>)"),
+            Credentials::Token(_) => f.write_str("Token(<redacted>)"),
+        }
+    }
+}
+
+impl Credentials {
+    /// The `Authorization` value for HTTP basic, if these are basic.
+    pub fn basic_header(&self) -> Option<Zeroizing<String>> {
+        match self {
+            Credentials::Basic { username, password } => Some(Zeroizing::new(format!(
+                "Basic {}",
+                B64.encode(format!("{username}:{}", password.as_str()))
+            ))),
+            _ => None,
+        }
+    }
+}
+
+/// Where credentials came from (for messages; never the secret).
+pub fn describe(c: &Credentials) -> &'static str {
+    match c {
+        Credentials::None => "anonymous",
+        Credentials::Basic { .. } => "user name and password",
+        Credentials::Token(_) => "token",
+    }
+}
+
+fn docker_config_path() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("DOCKER_CONFIG") {
+        return Some(PathBuf::from(d).join("config.json"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker/config.json"))
+}
+
+/// Asks `docker-credential-<helper> get` for `host`'s credentials.
+fn from_helper(helper: &str, host: &str) -> Option<Credentials> {
+    if helper.is_empty()
+        || !helper
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
+        return None;
+    }
+    let mut child = Command::new(format!("docker-credential-{helper}"))
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    child.stdin.take()?.write_all(host.as_bytes()).ok()?;
+    let out = child.wait_with_output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    let username = v["Username"].as_str().unwrap_or_default().to_string();
+    let secret = Zeroizing::new(v["Secret"].as_str().unwrap_or_default().to_string());
+    if secret.is_empty() {
+        return None;
+    }
+    // Docker's convention: the user "<token>" means the secret is an identity token.
+    if username == "<token>" {
+        return Some(Credentials::Token(secret));
+    }
+    Some(Credentials::Basic {
+        username,
+        password: secret,
+    })
+}
+
+/// Credentials for `host` from the Docker config, if it has any.
+pub fn from_docker_config(host: &str) -> Option<Credentials> {
+    let text = Zeroizing::new(std::fs::read_to_string(docker_config_path()?).ok()?);
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    if let Some(helper) = v["credHelpers"][host].as_str() {
+        return from_helper(helper, host);
+    }
+    let auths = v["auths"].as_object();
+    let entry = auths.and_then(|a| {
+        a.iter()
+            .find(|(k, _)| {
+                let k = k
+                    .trim_start_matches("https://")
+                    .trim_start_matches("http://");
+                k == host || k.strip_suffix("/v1/").or(k.strip_suffix("/v2/")) == Some(host)
+            })
+            .map(|(_, e)| e)
+    });
+    if let Some(e) = entry {
+        if let Some(auth) = e["auth"].as_str().filter(|a| !a.is_empty()) {
+            let decoded = Zeroizing::new(B64.decode(auth).ok()?);
+            let text = std::str::from_utf8(&decoded).ok()?;
+            let (user, pass) = text.split_once(':')?;
+            return Some(Credentials::Basic {
+                username: user.to_string(),
+                password: Zeroizing::new(pass.to_string()),
+            });
+        }
+        if let Some(t) = e["identitytoken"].as_str().filter(|t| !t.is_empty()) {
+            return Some(Credentials::Token(Zeroizing::new(t.to_string())));
+        }
+    }
+    if let Some(store) = v["credsStore"].as_str() {
+        return from_helper(store, host);
+    }
+    None
+}
+
+/// The credentials for `host`: `explicit` if given, else Trivy's
+/// environment variables, else the Docker config, else anonymous.
+pub fn resolve(host: &str, explicit: Option<Credentials>) -> Credentials {
+    if let Some(c) = explicit {
+        return c;
+    }
+    if let Ok(t) = std::env::var("TRIVY_REGISTRY_TOKEN") {
+        if !t.is_empty() {
+            return Credentials::Token(Zeroizing::new(t));
+        }
+    }
+    if let (Ok(u), Ok(p)) = (
+        std::env::var("TRIVY_USERNAME"),
+        std::env::var("TRIVY_PASSWORD"),
+    ) {
+        if !u.is_empty() {
+            return Credentials::Basic {
+                username: u,
+                password: Zeroizing::new(p),
+            };
+        }
+    }
+    from_docker_config(host).unwrap_or_default()
+}

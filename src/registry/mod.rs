@@ -1,0 +1,644 @@
+//! A small, blocking client for the OCI distribution API: what airlock needs
+//! to push artifacts into a registry (check a blob, upload a blob from a
+//! stream, put a manifest), with the registry's own authentication.
+//!
+//! - Scheme: https; a registry on a loopback address, or any registry with
+//!   `insecure`, is tried over plain http when https fails (as Trivy does).
+//! - TLS: rustls with the Mozilla roots, the system bundle
+//!   (`SSL_CERT_FILE`, else `/etc/ssl/certs/ca-certificates.crt`) and any
+//!   `--ca-cert` files; `insecure` also accepts any certificate.
+//! - Authentication: the `/v2/` ping's challenge decides: HTTP basic, or a
+//!   bearer token from the challenge's realm for the repository's scope
+//!   (credentials from [`auth`]).
+//! - Transient failures (connection, 429, 5xx) of requests without a
+//!   streamed body are retried with back-off; a streamed upload is not (the
+//!   next run finds what already arrived and skips it).
+
+pub mod auth;
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+pub use auth::Credentials;
+
+/// How to reach registries.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Allow plain http and any certificate.
+    pub insecure: bool,
+    /// Extra CA certificates (PEM files) to trust.
+    pub ca_certs: Vec<PathBuf>,
+    /// Credentials given explicitly (else found by [`auth::resolve`]).
+    pub credentials: Option<Credentials>,
+}
+
+/// Why a registry request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The registry could not be reached at all.
+    #[error("cannot reach the registry {host}: {reason}\nhint: check the address and that the registry runs; a registry with a self-signed certificate needs --ca-cert FILE (or --insecure), a plain-http one not on this host needs --insecure")]
+    Unreachable {
+        /// host[:port]
+        host: String,
+        /// Why (the last attempt's error).
+        reason: String,
+    },
+    /// The registry answered with an error.
+    #[error("{method} {url}: the registry answered {status}{}", if body.is_empty() { String::new() } else { format!(": {body}") })]
+    Status {
+        /// The method.
+        method: &'static str,
+        /// The URL.
+        url: String,
+        /// The status code.
+        status: u16,
+        /// The start of the body.
+        body: String,
+    },
+    /// The registry wants credentials that were not given or were refused.
+    #[error("the registry {host} refused the credentials ({how}) for {scope}\nhint: give --username and --password-stdin, set TRIVY_USERNAME/TRIVY_PASSWORD, or log in with `docker login {host}`")]
+    Unauthorized {
+        /// host[:port]
+        host: String,
+        /// What was presented.
+        how: &'static str,
+        /// The scope asked for.
+        scope: String,
+    },
+    /// A transfer broke off.
+    #[error("{method} {url}: {reason}")]
+    Transfer {
+        /// The method.
+        method: &'static str,
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The registry stored other content than was sent.
+    #[error("the registry {host} stored {what} as {found}, expected {expected}")]
+    DigestMismatch {
+        /// host[:port]
+        host: String,
+        /// What.
+        what: String,
+        /// What the registry reported.
+        found: String,
+        /// What was sent.
+        expected: String,
+    },
+    /// TLS set-up failed (a CA file that cannot be read).
+    #[error("cannot use the CA certificate {}: {reason}", path.display())]
+    Tls {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl RegistryError {
+    /// Whether retrying the same request may succeed.
+    fn transient(&self) -> bool {
+        match self {
+            RegistryError::Status { status, .. } => *status == 429 || *status >= 500,
+            RegistryError::Transfer { .. } | RegistryError::Unreachable { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// Whether `host` (host[:port]) names this machine.
+pub fn is_loopback(host: &str) -> bool {
+    let h = match host.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) && !h.ends_with(':') => h,
+        _ => host,
+    };
+    let h = h.trim_start_matches('[').trim_end_matches(']');
+    h == "localhost"
+        || h == "::1"
+        || h.parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|a| a.is_loopback())
+}
+
+/// Accepts any server certificate (`--insecure` only).
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn add_pem_file(
+    roots: &mut rustls::RootCertStore,
+    path: &std::path::Path,
+    required: bool,
+) -> Result<(), RegistryError> {
+    let tls = |reason: String| RegistryError::Tls {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(_) if !required => return Ok(()),
+        Err(e) => return Err(tls(e.to_string())),
+    };
+    let mut added = 0;
+    for cert in rustls_pemfile::certs(&mut std::io::BufReader::new(file)) {
+        let cert = cert.map_err(|e| tls(e.to_string()))?;
+        if roots.add(cert).is_ok() {
+            added += 1;
+        }
+    }
+    if required && added == 0 {
+        return Err(tls("no PEM certificate in it".into()));
+    }
+    Ok(())
+}
+
+fn agent(opts: &Options) -> Result<ureq::Agent, RegistryError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions");
+    let config = if opts.insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+            .with_no_client_auth()
+    } else {
+        let mut roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let system = std::env::var_os("SSL_CERT_FILE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/etc/ssl/certs/ca-certificates.crt"));
+        add_pem_file(&mut roots, &system, false)?;
+        for ca in &opts.ca_certs {
+            add_pem_file(&mut roots, ca, true)?;
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    Ok(ureq::AgentBuilder::new()
+        .tls_config(Arc::new(config))
+        .timeout_connect(Duration::from_secs(15))
+        .timeout_read(Duration::from_secs(120))
+        .timeout_write(Duration::from_secs(120))
+        .redirects(5)
+        .build())
+}
+
+/// How the registry wants to be authenticated (from the `/v2/` ping).
+#[derive(Debug, Clone)]
+enum Challenge {
+    None,
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
+}
+
+fn parse_challenge(header: &str) -> Challenge {
+    let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
+    if scheme.eq_ignore_ascii_case("basic") {
+        return Challenge::Basic;
+    }
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Challenge::None;
+    }
+    let mut params = BTreeMap::new();
+    let mut s = rest.trim();
+    while !s.is_empty() {
+        let Some((k, v)) = s.split_once('=') else {
+            break;
+        };
+        let k = k.trim().to_ascii_lowercase();
+        let (value, tail) = if let Some(v) = v.strip_prefix('"') {
+            match v.split_once('"') {
+                Some((val, tail)) => (val.to_string(), tail),
+                None => (v.to_string(), ""),
+            }
+        } else {
+            match v.split_once(',') {
+                Some((val, tail)) => (val.trim().to_string(), tail),
+                None => (v.trim().to_string(), ""),
+            }
+        };
+        params.insert(k, value);
+        s = tail.trim_start_matches(|c: char| c == ',' || c.is_whitespace());
+    }
+    match params.remove("realm") {
+        Some(realm) => Challenge::Bearer {
+            realm,
+            service: params.remove("service"),
+        },
+        None => Challenge::None,
+    }
+}
+
+/// One registry, after the `/v2/` ping.
+pub struct Client {
+    host: String,
+    base: String,
+    agent: ureq::Agent,
+    credentials: Credentials,
+    challenge: Challenge,
+    tokens: RefCell<BTreeMap<String, Zeroizing<String>>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Client({})", self.base)
+    }
+}
+
+fn short_body(r: ureq::Response) -> String {
+    let mut body = String::new();
+    let _ = r.into_reader().take(512).read_to_string(&mut body);
+    body.trim().replace(['\n', '\r'], " ")
+}
+
+fn backoff(attempt: u32) {
+    std::thread::sleep(Duration::from_millis(500 << attempt.min(4)));
+}
+
+impl Client {
+    /// Connects to `host` (host[:port]): pings `/v2/` over https (falling
+    /// back to http for loopback or `insecure`) and learns how to log in.
+    pub fn connect(host: &str, opts: &Options) -> Result<Client, RegistryError> {
+        let agent = agent(opts)?;
+        let credentials = auth::resolve(host, opts.credentials.clone());
+        let mut schemes = vec!["https"];
+        if opts.insecure || is_loopback(host) {
+            schemes.push("http");
+        }
+        let mut last = String::new();
+        for attempt in 0..3 {
+            for scheme in &schemes {
+                let base = format!("{scheme}://{host}");
+                let challenge = match agent.get(&format!("{base}/v2/")).call() {
+                    Ok(_) => Challenge::None,
+                    Err(ureq::Error::Status(401, r)) => r
+                        .header("WWW-Authenticate")
+                        .map(parse_challenge)
+                        .unwrap_or(Challenge::Basic),
+                    Err(ureq::Error::Status(code, _)) if code == 429 || code >= 500 => {
+                        last = format!("{base}/v2/ answered {code}");
+                        continue;
+                    }
+                    // Over https, some registries do not serve /v2/ itself:
+                    // go on. Over http, anything else is not a registry (a
+                    // TLS server answers plain http with 400): keep the https
+                    // error, which says why.
+                    Err(ureq::Error::Status(_, _)) if *scheme == "https" => Challenge::None,
+                    Err(ureq::Error::Status(_, _)) => continue,
+                    Err(ureq::Error::Transport(t)) => {
+                        if *scheme == "https" || last.is_empty() {
+                            last = format!("{base}: {t}");
+                        }
+                        continue;
+                    }
+                };
+                return Ok(Client {
+                    host: host.to_string(),
+                    base,
+                    agent,
+                    credentials,
+                    challenge,
+                    tokens: RefCell::new(BTreeMap::new()),
+                });
+            }
+            if attempt < 2 {
+                backoff(attempt);
+            }
+        }
+        Err(RegistryError::Unreachable {
+            host: host.to_string(),
+            reason: last,
+        })
+    }
+
+    /// The base URL (scheme and host).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The host[:port].
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The Authorization header for `scope`, fetching a token if needed.
+    fn authorization(&self, scope: &str) -> Result<Option<Zeroizing<String>>, RegistryError> {
+        match &self.challenge {
+            Challenge::None => Ok(self.credentials.basic_header()),
+            Challenge::Basic => match self.credentials.basic_header() {
+                Some(h) => Ok(Some(h)),
+                None => Err(RegistryError::Unauthorized {
+                    host: self.host.clone(),
+                    how: auth::describe(&self.credentials),
+                    scope: scope.to_string(),
+                }),
+            },
+            Challenge::Bearer { realm, service } => {
+                if let Credentials::Token(t) = &self.credentials {
+                    return Ok(Some(Zeroizing::new(format!("Bearer {}", t.as_str()))));
+                }
+                if let Some(t) = self.tokens.borrow().get(scope) {
+                    return Ok(Some(Zeroizing::new(format!("Bearer {}", t.as_str()))));
+                }
+                let mut req = self.agent.get(realm).query("scope", scope);
+                if let Some(s) = service {
+                    req = req.query("service", s);
+                }
+                if let Some(h) = self.credentials.basic_header() {
+                    req = req.set("Authorization", &h);
+                }
+                let resp = req.call().map_err(|e| match e {
+                    ureq::Error::Status(401 | 403, _) => RegistryError::Unauthorized {
+                        host: self.host.clone(),
+                        how: auth::describe(&self.credentials),
+                        scope: scope.to_string(),
+                    },
+                    ureq::Error::Status(status, r) => RegistryError::Status {
+                        method: "GET",
+                        url: realm.clone(),
+                        status,
+                        body: short_body(r),
+                    },
+                    ureq::Error::Transport(t) => RegistryError::Transfer {
+                        method: "GET",
+                        url: realm.clone(),
+                        reason: t.to_string(),
+                    },
+                })?;
+                let v: serde_json::Value =
+                    serde_json::from_reader(resp.into_reader().take(1 << 20)).map_err(|e| {
+                        RegistryError::Transfer {
+                            method: "GET",
+                            url: realm.clone(),
+                            reason: format!("the token answer is not JSON: {e}"),
+                        }
+                    })?;
+                let token = v["token"]
+                    .as_str()
+                    .or(v["access_token"].as_str())
+                    .ok_or_else(|| RegistryError::Transfer {
+                        method: "GET",
+                        url: realm.clone(),
+                        reason: "the token answer holds no token".into(),
+                    })?
+                    .to_string();
+                self.tokens
+                    .borrow_mut()
+                    .insert(scope.to_string(), Zeroizing::new(token.clone()));
+                Ok(Some(Zeroizing::new(format!("Bearer {token}"))))
+            }
+        }
+    }
+
+    fn scope(repo: &str) -> String {
+        format!("repository:{repo}:pull,push")
+    }
+
+    /// Sends a request without a streamed body, retrying transient failures.
+    fn call(
+        &self,
+        method: &'static str,
+        url: &str,
+        repo: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Result<ureq::Response, RegistryError> {
+        let scope = Self::scope(repo);
+        let mut attempt = 0;
+        loop {
+            let mut req = self.agent.request(method, url);
+            if let Some(a) = self.authorization(&scope)? {
+                req = req.set("Authorization", &a);
+            }
+            for (k, v) in headers {
+                req = req.set(k, v);
+            }
+            let result = match body {
+                Some(b) => req.send_bytes(b),
+                None => req.call(),
+            };
+            let err = match result {
+                Ok(r) => return Ok(r),
+                Err(ureq::Error::Status(401 | 403, _)) => RegistryError::Unauthorized {
+                    host: self.host.clone(),
+                    how: auth::describe(&self.credentials),
+                    scope: scope.clone(),
+                },
+                Err(ureq::Error::Status(status, r)) => RegistryError::Status {
+                    method,
+                    url: url.to_string(),
+                    status,
+                    body: short_body(r),
+                },
+                Err(ureq::Error::Transport(t)) => RegistryError::Transfer {
+                    method,
+                    url: url.to_string(),
+                    reason: t.to_string(),
+                },
+            };
+            if attempt >= 3 || !err.transient() {
+                return Err(err);
+            }
+            backoff(attempt);
+            attempt += 1;
+        }
+    }
+
+    /// Whether `repo` holds the blob `digest`.
+    pub fn blob_exists(&self, repo: &str, digest: &str) -> Result<bool, RegistryError> {
+        let url = format!("{}/v2/{repo}/blobs/{digest}", self.base);
+        match self.call("HEAD", &url, repo, &[], None) {
+            Ok(_) => Ok(true),
+            Err(RegistryError::Status { status: 404, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Uploads `size` bytes from `body` as blob `digest` of `repo`, in one
+    /// streamed request; the registry checks the digest.
+    pub fn upload_blob(
+        &self,
+        repo: &str,
+        digest: &str,
+        size: u64,
+        body: &mut dyn Read,
+    ) -> Result<(), RegistryError> {
+        let start = format!("{}/v2/{repo}/blobs/uploads/", self.base);
+        let resp = self.call("POST", &start, repo, &[("Content-Length", "0")], Some(b""))?;
+        let location = resp
+            .header("Location")
+            .ok_or_else(|| RegistryError::Transfer {
+                method: "POST",
+                url: start.clone(),
+                reason: "the registry gave no upload location".into(),
+            })?;
+        let mut url = if location.starts_with("http://") || location.starts_with("https://") {
+            location.to_string()
+        } else {
+            format!("{}{location}", self.base)
+        };
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str("digest=");
+        url.push_str(&digest.replace(':', "%3A"));
+        let mut req = self
+            .agent
+            .put(&url)
+            .set("Content-Type", "application/octet-stream")
+            .set("Content-Length", &size.to_string());
+        if let Some(a) = self.authorization(&Self::scope(repo))? {
+            req = req.set("Authorization", &a);
+        }
+        let resp = req.send(body).map_err(|e| match e {
+            ureq::Error::Status(status, r) => RegistryError::Status {
+                method: "PUT",
+                url: url.clone(),
+                status,
+                body: short_body(r),
+            },
+            ureq::Error::Transport(t) => RegistryError::Transfer {
+                method: "PUT",
+                url: url.clone(),
+                reason: t.to_string(),
+            },
+        })?;
+        if let Some(found) = resp.header("Docker-Content-Digest") {
+            if found != digest {
+                return Err(RegistryError::DigestMismatch {
+                    host: self.host.clone(),
+                    what: format!("a blob of {repo}"),
+                    found: found.to_string(),
+                    expected: digest.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts `bytes` as the manifest `reference` (a tag) of `repo`; checks the
+    /// digest the registry reports against `digest`.
+    pub fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+        digest: &str,
+    ) -> Result<(), RegistryError> {
+        let url = format!("{}/v2/{repo}/manifests/{reference}", self.base);
+        let resp = self.call(
+            "PUT",
+            &url,
+            repo,
+            &[("Content-Type", media_type)],
+            Some(bytes),
+        )?;
+        if let Some(found) = resp.header("Docker-Content-Digest") {
+            if found != digest {
+                return Err(RegistryError::DigestMismatch {
+                    host: self.host.clone(),
+                    what: format!("the manifest {repo}:{reference}"),
+                    found: found.to_string(),
+                    expected: digest.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The digest of the manifest `repo:reference`, or `None` if absent.
+    pub fn manifest_digest(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<String>, RegistryError> {
+        let url = format!("{}/v2/{repo}/manifests/{reference}", self.base);
+        let accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+        match self.call("HEAD", &url, repo, &[("Accept", accept)], None) {
+            Ok(r) => Ok(r.header("Docker-Content-Digest").map(String::from)),
+            Err(RegistryError::Status { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_and_loopback() {
+        let c = parse_challenge(
+            r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a:pull""#,
+        );
+        let Challenge::Bearer { realm, service } = c else {
+            panic!("{c:?}")
+        };
+        assert_eq!(realm, "https://auth.example/token");
+        assert_eq!(service.as_deref(), Some("registry.example"));
+        assert!(matches!(
+            parse_challenge("Basic realm=\"x\""),
+            Challenge::Basic
+        ));
+        for h in ["127.0.0.1:5000", "localhost", "[::1]:5000", "127.8.9.10"] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in ["registry.local:5000", "10.0.0.1", "example.com"] {
+            assert!(!is_loopback(h), "{h}");
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The registry a bundle's OCI artifacts are pushed into, and how a fleet
+//! of Trivy scanners then uses it: repository names under a prefix, the
+//! `--db-repository` flags, and the trivy.yaml `registry.mirrors` snippet
+//! (the push itself is `install::push`).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::manifest::ArtifactKind;
+
+/// Where to push.
+#[derive(Debug, Clone)]
+pub struct PushTarget {
+    /// The registry, host[:port].
+    pub host: String,
+    /// The repository path prefix (may be empty).
+    pub prefix: String,
+    /// Tag per artifact kind, when not the bundle's own (`2`, `1`, `2`).
+    pub tags: BTreeMap<ArtifactKind, String>,
+}
+
+impl PushTarget {
+    /// Parses `REGISTRY[/PREFIX]`.
+    pub fn parse(text: &str) -> Option<PushTarget> {
+        let t = text
+            .trim()
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .trim_end_matches('/');
+        let (host, prefix) = t.split_once('/').unwrap_or((t, ""));
+        let ok_host = !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+        let ok_prefix = prefix.split('/').all(|c| {
+            prefix.is_empty()
+                || (!c.is_empty()
+                    && c.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)
+                    }))
+        });
+        (ok_host && ok_prefix).then(|| PushTarget {
+            host: host.to_string(),
+            prefix: prefix.to_string(),
+            tags: BTreeMap::new(),
+        })
+    }
+
+    /// The repository for an artifact: `<prefix>/<name>`.
+    pub fn repository(&self, name: &str) -> String {
+        if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}/{name}", self.prefix)
+        }
+    }
+}
+
+/// One blob, as pushed.
+#[derive(Debug, Clone, Serialize)]
+pub struct PushedBlob {
+    /// Its digest.
+    pub digest: String,
+    /// Its size.
+    pub size: u64,
+    /// Whether the repository had it already (not sent again).
+    pub skipped: bool,
+}
+
+/// One artifact, as pushed.
+#[derive(Debug, Clone, Serialize)]
+pub struct PushedArtifact {
+    /// Which.
+    pub kind: ArtifactKind,
+    /// `host/repository:tag`.
+    pub reference: String,
+    /// The manifest digest (as in the bundle and now in the registry).
+    pub manifest_digest: String,
+    /// Its blobs (config and layer).
+    pub blobs: Vec<PushedBlob>,
+}
+
+/// What a push did, and how Trivy should use it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PushReport {
+    /// The registry's base URL.
+    pub registry: String,
+    /// Each artifact.
+    pub artifacts: Vec<PushedArtifact>,
+    /// Flags for every scanner (`--db-repository` ...).
+    pub trivy_flags: Vec<String>,
+    /// A trivy.yaml `registry.mirrors` snippet, when the repositories are
+    /// laid out as Trivy's defaults (`.../aquasec/<name>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trivy_yaml: Option<String>,
+    /// What to do for the snippet otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mirror_hint: Option<String>,
+}
+
+/// How scanners use what was pushed: the flags, and the trivy.yaml
+/// `registry.mirrors` snippet (or why there is none). Trivy's default
+/// references are `mirror.gcr.io/aquasec/<name>:<tag>` and a mirror replaces
+/// the host, so the snippet works when the repositories end in
+/// `aquasec/<name>` with the default tags.
+pub fn trivy_usage(
+    target: &PushTarget,
+    artifacts: &[PushedArtifact],
+    default_tags: bool,
+) -> (Vec<String>, Option<String>, Option<String>) {
+    let mut flags = Vec::new();
+    for p in artifacts {
+        let flag = match p.kind {
+            ArtifactKind::TrivyDb => "--db-repository",
+            ArtifactKind::JavaDb => "--java-db-repository",
+            ArtifactKind::Checks => "--checks-bundle-repository",
+        };
+        flags.push(flag.to_string());
+        flags.push(p.reference.clone());
+    }
+    match target.prefix.strip_suffix("aquasec") {
+        Some(rest) if default_tags && (rest.is_empty() || rest.ends_with('/')) => {
+            let mirror = format!("{}/{}", target.host, rest.trim_end_matches('/'));
+            let mirror = mirror.trim_end_matches('/').to_string();
+            let yaml = format!(
+                "registry:\n  mirrors:\n    mirror.gcr.io:\n      - {mirror}\n"
+            );
+            (flags, Some(yaml), None)
+        }
+        _ => (
+            flags,
+            None,
+            Some(format!(
+                "for trivy.yaml registry.mirrors (scanners keep their default flags), push to a path ending in /aquasec with the default tags, e.g. --push {}/aquasec",
+                target.host
+            )),
+        ),
+    }
+}

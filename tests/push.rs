@@ -254,6 +254,57 @@ fn push_with_basic_auth_over_tls_with_a_private_ca() {
     assert!(text.contains("push to a path ending in /aquasec"), "{text}");
     assert_same_manifests(&reg, "security", &ex.bundle, &ex.public);
 
+    // The same credentials from a Docker config: an `auths` entry, then a
+    // credential helper (a script on PATH, as docker-credential-* are).
+    use base64::Engine as _;
+    let docker = t.join("docker");
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    write(
+        &docker.join("config.json"),
+        format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, reg.host()).as_bytes(),
+    );
+    let bin = t.join("bin");
+    write(
+        &bin.join("docker-credential-airlocktest"),
+        format!(
+            "#!/bin/sh\nread host\n[ \"$host\" = \"{}\" ] || exit 1\nprintf '{{\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}'\n",
+            reg.host()
+        )
+        .as_bytes(),
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(
+        bin.join("docker-credential-airlocktest"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let helper = t.join("docker-helper");
+    write(
+        &helper.join("config.json"),
+        format!(r#"{{"credHelpers":{{"{}":"airlocktest"}}}}"#, reg.host()).as_bytes(),
+    );
+    let path = format!("{}:{}", s(&bin), std::env::var("PATH").unwrap_or_default());
+    for config in [&docker, &helper] {
+        let out = Command::new(airlock_bin())
+            .args([
+                "import",
+                s(&ex.bundle),
+                "--key",
+                s(&ex.public),
+                "--push",
+                &target,
+            ])
+            .args(["--ca-cert", s(&ca)])
+            .env_remove("TRIVY_USERNAME")
+            .env_remove("TRIVY_PASSWORD")
+            .env("DOCKER_CONFIG", config)
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{config:?}: {out:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("already there, skipped"));
+    }
+
     // Trivy, trusting the same CA, with the same credentials.
     trivy_downloads_and_scans(
         &t,

@@ -46,6 +46,20 @@ pub enum SourceSpec {
     },
     /// Everything in a Trivy cache.
     Cache(PathBuf),
+    /// An artifact from registries: the references are tried in order.
+    Registry {
+        /// Which artifact.
+        kind: ArtifactKind,
+        /// `host/repository:tag` or `...@sha256:...`, first that works.
+        references: Vec<String>,
+    },
+    /// A VEX repository over HTTP(S).
+    VexUrl {
+        /// Its name in Trivy's configuration.
+        name: String,
+        /// The repository URL (e.g. https://github.com/aquasecurity/vexhub).
+        url: String,
+    },
 }
 
 /// What to export.
@@ -61,6 +75,8 @@ pub struct ExportPlan {
     pub output: PathBuf,
     /// Replace an existing output file.
     pub force: bool,
+    /// How to reach registries and VEX servers.
+    pub network: crate::registry::Options,
     /// The bundle's series and sequence number (rollback protection).
     pub sequence: Option<(String, u64)>,
     /// Cut the bundle into parts of at most this many bytes (`<output>.001`,
@@ -139,6 +155,9 @@ pub struct ExportReport {
     pub manifest: Manifest,
     /// Key ids that signed it.
     pub signed_by: Vec<String>,
+    /// References tried and skipped before one worked, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<crate::source::registry::Skipped>,
     /// With `split`: the parts and their index.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parts: Option<PartsReport>,
@@ -200,6 +219,7 @@ pub fn export(
         .map_err(io("cannot create a work directory in", &out_dir))?;
 
     let mut prepared = Vec::new();
+    let mut skipped = Vec::new();
     for spec in &plan.sources {
         match spec {
             SourceSpec::Layer {
@@ -220,6 +240,25 @@ pub fn export(
                 manifest,
                 archive,
             } => prepared.push(source::files::vex_files(name, manifest, archive)?),
+            SourceSpec::Registry { kind, references } => {
+                let now = format_time(time::OffsetDateTime::now_utc());
+                let (p, s) = source::registry::pull(
+                    *kind,
+                    references,
+                    work.path(),
+                    &plan.network,
+                    &now,
+                    progress,
+                )?;
+                skipped.extend(s);
+                prepared.push(p);
+            }
+            SourceSpec::VexUrl { name, url } => prepared.push(source::vexhub::fetch(
+                name,
+                url,
+                work.path(),
+                &plan.network,
+            )?),
             SourceSpec::Cache(dir) => {
                 let sub = work.path().join(format!("cache-{}", prepared.len()));
                 std::fs::create_dir(&sub).map_err(io("cannot create", &sub))?;
@@ -272,6 +311,7 @@ pub fn export(
         manifest_sha256: manifest_sha256.clone(),
         manifest: manifest.clone(),
         signed_by: signatures.iter().map(|s| s.key_id().to_string()).collect(),
+        skipped,
         parts: None,
     };
     let write = |out: &mut dyn Write| -> Result<(), ExportError> {

@@ -56,6 +56,7 @@
 //!     force: false,
 //!     split: None,
 //!     sequence: None,
+//!     network: Default::default(),
 //! };
 //! let report = export::export(&plan, std::slice::from_ref(&key), "example", &NoProgress)?;
 //!

@@ -147,6 +147,10 @@ pub struct Artifact {
     /// For the checks bundle: its version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checks: Option<ChecksInfo>,
+    /// When it was fetched from its registry (format 1.1), for artifacts
+    /// exported straight from one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetched_at: Option<String>,
 }
 
 /// The layer descriptor.

@@ -659,6 +659,7 @@ fn hostile_corpus_is_refused_and_changes_nothing() {
         force: false,
         split: None,
         sequence: None,
+        network: Default::default(),
     };
     airlock::export::export(
         &plan,

@@ -169,6 +169,7 @@ fn signatures_are_written_in_entry_name_order_whatever_the_key_ids() {
         force: false,
         split: None,
         sequence: None,
+        network: Default::default(),
     };
     airlock::export::export(&plan, &[a, b], "test", &airlock::progress::NoProgress).unwrap();
     let public = t.join("b.pub");

@@ -12,6 +12,7 @@ mod import_refusals;
 mod interop;
 mod parts;
 mod push;
+mod registry_export;
 mod sign;
 mod trust;
 mod vectors;

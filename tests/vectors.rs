@@ -91,6 +91,7 @@ fn export_vector(data: &Path, out: &Path, key: &SecretKey) {
         force: true,
         split: None,
         sequence: None,
+        network: Default::default(),
     };
     airlock::export::export(
         &plan,

@@ -71,6 +71,23 @@ pub struct VerifyReceiptArgs {
     pub json: bool,
 }
 
+/// How to reach registries (and VEX servers).
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// Registry user name (with --password-stdin) [default: TRIVY_USERNAME, or the Docker config]
+    #[arg(long = "username", value_name = "USER", requires = "password_stdin")]
+    pub username: Option<String>,
+    /// Read the registry password from stdin
+    #[arg(long = "password-stdin", requires = "username")]
+    pub password_stdin: bool,
+    /// Trust this CA certificate (PEM) for registries and VEX servers (repeatable)
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    pub ca_cert: Vec<PathBuf>,
+    /// Allow plain http and any TLS certificate
+    #[arg(long)]
+    pub insecure: bool,
+}
+
 /// Who is trusted: `--key` files (any one suffices) or a `--trust` policy.
 #[derive(Debug, Args)]
 pub struct TrustArgs {
@@ -111,26 +128,43 @@ pub struct KeygenArgs {
 /// `airlock export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// The bundle file to write
-    #[arg(short = 'o', long = "output", value_name = "BUNDLE")]
-    pub output: PathBuf,
+    /// An export profile (TOML; see examples/export.toml): sources, output, keys, labels; flags override it
+    #[arg(long = "profile", value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// The bundle file to write ({date} and {datetime} are replaced by the UTC date/time)
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "BUNDLE",
+        required_unless_present = "profile"
+    )]
+    pub output: Option<PathBuf>,
     /// Secret key to sign with (repeatable)
-    #[arg(long = "sign-key", value_name = "KEY", required = true)]
+    #[arg(
+        long = "sign-key",
+        value_name = "KEY",
+        required_unless_present = "profile"
+    )]
     pub sign_key: Vec<PathBuf>,
     /// Read the secret key's passphrase from the first line of FILE [default: AIRLOCK_PASSPHRASE, or ask on the terminal]
     #[arg(long = "passphrase-file", value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
-    /// A vulnerability DB layer (db.tar.gz) as published
-    #[arg(long = "trivy-db", value_name = "FILE")]
-    pub trivy_db: Option<PathBuf>,
-    /// A Java DB layer (javadb.tar.gz) as published
-    #[arg(long = "java-db", value_name = "FILE")]
-    pub java_db: Option<PathBuf>,
-    /// A misconfiguration checks bundle (bundle.tar.gz) as published
-    #[arg(long = "checks", value_name = "FILE")]
-    pub checks: Option<PathBuf>,
+    /// The vulnerability DB: a db.tar.gz as published, or registry references tried in order (repeatable)
+    #[arg(long = "trivy-db", value_name = "FILE|REF")]
+    pub trivy_db: Vec<String>,
+    /// The Java DB: a javadb.tar.gz as published, or registry references tried in order (repeatable)
+    #[arg(long = "java-db", value_name = "FILE|REF")]
+    pub java_db: Vec<String>,
+    /// The checks bundle: a bundle.tar.gz as published, or registry references tried in order (repeatable)
+    #[arg(long = "checks", value_name = "FILE|REF")]
+    pub checks: Vec<String>,
+    /// A VEX repository to download, [NAME=]URL (repeatable; the first is named "default" unless named)
+    #[arg(long = "vex-repo", value_name = "[NAME=]URL")]
+    pub vex_repo: Vec<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
     /// The checks bundle's version (e.g. 2.1.0), recorded as its OCI version annotation
-    #[arg(long = "checks-version", value_name = "VERSION", requires = "checks")]
+    #[arg(long = "checks-version", value_name = "VERSION")]
     pub checks_version: Option<String>,
     /// A VEX repository's vex-repository.json (repeatable; pairs with --vex-archive in order)
     #[arg(long = "vex-manifest", value_name = "FILE")]
@@ -322,18 +356,8 @@ pub struct ImportArgs {
     /// Push an artifact under another tag, e.g. trivy-db=2-2026-11 (repeatable)
     #[arg(long = "tag", value_name = "ARTIFACT=TAG", requires = "push")]
     pub tag: Vec<String>,
-    /// Registry user name (with --password-stdin) [default: TRIVY_USERNAME, or the Docker config]
-    #[arg(long = "username", value_name = "USER", requires = "password_stdin")]
-    pub username: Option<String>,
-    /// Read the registry password from stdin
-    #[arg(long = "password-stdin", requires = "username")]
-    pub password_stdin: bool,
-    /// Trust this CA certificate (PEM) for the registry (repeatable)
-    #[arg(long = "ca-cert", value_name = "FILE")]
-    pub ca_cert: Vec<PathBuf>,
-    /// Allow a plain-http registry and any TLS certificate
-    #[arg(long)]
-    pub insecure: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
     /// Also write a static VEX repository directory here
     #[arg(long = "vex-dir", value_name = "DIR")]
     pub vex_dir: Option<PathBuf>,

@@ -4,6 +4,7 @@
 pub mod args;
 mod bar;
 mod passphrase;
+mod profile;
 pub mod show;
 
 use std::collections::BTreeMap;
@@ -166,20 +167,78 @@ fn load_policy(keys: &[PathBuf], trust: &Option<PathBuf>) -> Result<TrustPolicy>
     Ok(TrustPolicy::any_of(keys)?)
 }
 
-fn export(a: ExportArgs) -> Result<()> {
+/// The sources one of `--trivy-db`, `--java-db`, `--checks` names: one
+/// file, or registry references tried in order.
+fn artifact_source(
+    kind: ArtifactKind,
+    values: &[String],
+    checks_version: &Option<String>,
+) -> Result<Option<SourceSpec>> {
+    use airlock::source::registry::is_reference;
+    match values {
+        [] => Ok(None),
+        [one] if !is_reference(one) => Ok(Some(SourceSpec::Layer {
+            kind,
+            path: PathBuf::from(one),
+            checks_version: checks_version.clone(),
+        })),
+        refs => {
+            if let Some(bad) = refs.iter().find(|r| !is_reference(r)) {
+                usage!(
+                    "--{kind} {bad:?}: give one file, or registry references (host/repository:tag), not both"
+                );
+            }
+            Ok(Some(SourceSpec::Registry {
+                kind,
+                references: refs.to_vec(),
+            }))
+        }
+    }
+}
+
+fn export(mut a: ExportArgs) -> Result<()> {
+    profile::apply(&mut a)?;
+    let Some(output_pattern) = a.output.clone() else {
+        usage!("give -o BUNDLE (or output in the profile)");
+    };
+    if a.sign_key.is_empty() {
+        usage!("give --sign-key KEY (or sign_key in the profile)");
+    }
     let mut sources = Vec::new();
-    for (kind, path) in [
+    let defaults = !profile::has_sources(&a);
+    if defaults {
+        // Trivy 0.76's own defaults.
+        for kind in [
+            ArtifactKind::TrivyDb,
+            ArtifactKind::JavaDb,
+            ArtifactKind::Checks,
+        ] {
+            sources.push(SourceSpec::Registry {
+                kind,
+                references: airlock::source::registry::default_references(kind),
+            });
+        }
+        sources.push(SourceSpec::VexUrl {
+            name: "default".into(),
+            url: airlock::source::vexhub::VEXHUB.into(),
+        });
+    }
+    for (kind, values) in [
         (ArtifactKind::TrivyDb, &a.trivy_db),
         (ArtifactKind::JavaDb, &a.java_db),
         (ArtifactKind::Checks, &a.checks),
     ] {
-        if let Some(path) = path {
-            sources.push(SourceSpec::Layer {
-                kind,
-                path: path.clone(),
-                checks_version: a.checks_version.clone(),
-            });
+        if let Some(spec) = artifact_source(kind, values, &a.checks_version)? {
+            sources.push(spec);
         }
+    }
+    for (i, v) in a.vex_repo.iter().enumerate() {
+        let (name, url) = match v.split_once('=') {
+            Some((n, u)) if !n.contains('/') && !n.contains(':') => (n.to_string(), u.to_string()),
+            _ if i == 0 => ("default".to_string(), v.clone()),
+            _ => usage!("--vex-repo {v:?}: name every repository after the first (NAME=URL)"),
+        };
+        sources.push(SourceSpec::VexUrl { name, url });
     }
     if a.vex_manifest.len() != a.vex_archive.len() {
         usage!(
@@ -247,11 +306,18 @@ fn export(a: ExportArgs) -> Result<()> {
         }
         _ => None,
     };
+    let network = airlock::registry::Options {
+        insecure: a.registry.insecure,
+        ca_certs: a.registry.ca_cert.clone(),
+        credentials: registry_credentials(&a.registry)?,
+    };
+    let output = expand_output(&output_pattern, created);
     let plan = ExportPlan {
         sources,
         labels,
         created,
-        output: a.output.clone(),
+        network,
+        output: output.clone(),
         force: a.force,
         split,
         sequence: sequence.clone(),
@@ -867,6 +933,49 @@ fn import(a: ImportArgs) -> Result<()> {
     }
 }
 
+/// `--username` with the password read from stdin.
+fn registry_credentials(r: &args::RegistryArgs) -> Result<Option<airlock::registry::Credentials>> {
+    let Some(user) = &r.username else {
+        return Ok(None);
+    };
+    let mut pass = zeroize::Zeroizing::new(String::new());
+    io::stdin()
+        .read_line(&mut pass)
+        .context("cannot read the password from stdin")?;
+    let password = zeroize::Zeroizing::new(pass.trim_end_matches(['\n', '\r']).to_string());
+    Ok(Some(airlock::registry::Credentials::Basic {
+        username: user.clone(),
+        password,
+    }))
+}
+
+/// `{date}` and `{datetime}` in an output path, from the creation time.
+fn expand_output(pattern: &Path, created: OffsetDateTime) -> PathBuf {
+    let text = pattern.display().to_string();
+    if !text.contains('{') {
+        return pattern.to_path_buf();
+    }
+    let date = format!(
+        "{:04}-{:02}-{:02}",
+        created.year(),
+        created.month() as u8,
+        created.day()
+    );
+    let datetime = format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        created.year(),
+        created.month() as u8,
+        created.day(),
+        created.hour(),
+        created.minute(),
+        created.second()
+    );
+    PathBuf::from(
+        text.replace("{datetime}", &datetime)
+            .replace("{date}", &date),
+    )
+}
+
 /// `--push` and its options, checked before anything is read.
 fn push_target(a: &ImportArgs) -> Result<Option<(airlock::registry::Client, PushTarget)>> {
     let Some(text) = &a.push else {
@@ -887,24 +996,10 @@ fn push_target(a: &ImportArgs) -> Result<Option<(airlock::registry::Client, Push
         };
         target.tags.insert(kind, tag.to_string());
     }
-    let credentials = match &a.username {
-        Some(user) => {
-            let mut pass = zeroize::Zeroizing::new(String::new());
-            io::stdin()
-                .read_line(&mut pass)
-                .context("cannot read the password from stdin")?;
-            let trimmed = zeroize::Zeroizing::new(pass.trim_end_matches(['\n', '\r']).to_string());
-            Some(airlock::registry::Credentials::Basic {
-                username: user.clone(),
-                password: trimmed,
-            })
-        }
-        None => None,
-    };
     let opts = airlock::registry::Options {
-        insecure: a.insecure,
-        ca_certs: a.ca_cert.clone(),
-        credentials,
+        insecure: a.registry.insecure,
+        ca_certs: a.registry.ca_cert.clone(),
+        credentials: registry_credentials(&a.registry)?,
     };
     let client = airlock::registry::Client::connect(&target.host, &opts)?;
     Ok(Some((client, target)))

@@ -121,6 +121,9 @@ pub fn export(w: &mut dyn Write, r: &ExportReport) -> io::Result<()> {
         r.manifest_sha256,
         r.signed_by.join(", key ")
     )?;
+    for sk in &r.skipped {
+        writeln!(w, "skipped {}: {}", sk.reference, sk.reason)?;
+    }
     labels(w, &r.manifest.labels)?;
     contents(w, &r.manifest)?;
     Ok(())

@@ -82,7 +82,7 @@ pub enum RegistryError {
         reason: String,
     },
     /// The registry stored other content than was sent.
-    #[error("the registry {host} stored {what} as {found}, expected {expected}")]
+    #[error("the registry {host} gave {what} with digest {found}, expected {expected}")]
     DigestMismatch {
         /// host[:port]
         host: String,
@@ -105,6 +105,10 @@ pub enum RegistryError {
 
 impl RegistryError {
     /// Whether retrying the same request may succeed.
+    pub fn is_transient(&self) -> bool {
+        self.transient()
+    }
+
     fn transient(&self) -> bool {
         match self {
             RegistryError::Status { status, .. } => *status == 429 || *status >= 500,
@@ -203,6 +207,12 @@ fn add_pem_file(
     Ok(())
 }
 
+/// An HTTP(S) agent with the same TLS, proxy and timeout settings (for
+/// plain downloads such as VEX repositories).
+pub fn http_agent(opts: &Options) -> Result<ureq::Agent, RegistryError> {
+    agent(opts)
+}
+
 fn agent(opts: &Options) -> Result<ureq::Agent, RegistryError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
@@ -232,6 +242,8 @@ fn agent(opts: &Options) -> Result<ureq::Agent, RegistryError> {
         .timeout_read(Duration::from_secs(120))
         .timeout_write(Duration::from_secs(120))
         .redirects(5)
+        // HTTPS_PROXY / HTTP_PROXY / ALL_PROXY and NO_PROXY, as curl reads them.
+        .try_proxy_from_env(true)
         .build())
 }
 
@@ -596,6 +608,81 @@ impl Client {
                     expected: digest.to_string(),
                 });
             }
+        }
+        Ok(())
+    }
+
+    /// The manifest `repo:reference` as served, and its digest (computed
+    /// here, and compared with what the registry says it is).
+    pub fn get_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<(Vec<u8>, String), RegistryError> {
+        let url = format!("{}/v2/{repo}/manifests/{reference}", self.base);
+        let accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+        let resp = self.call("GET", &url, repo, &[("Accept", accept)], None)?;
+        let claimed = resp.header("Docker-Content-Digest").map(String::from);
+        let mut bytes = Vec::new();
+        resp.into_reader()
+            .take((4 << 20) + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| RegistryError::Transfer {
+                method: "GET",
+                url: url.clone(),
+                reason: e.to_string(),
+            })?;
+        if bytes.len() > 4 << 20 {
+            return Err(RegistryError::Transfer {
+                method: "GET",
+                url,
+                reason: "the manifest is larger than 4 MiB".into(),
+            });
+        }
+        let digest = format!("sha256:{}", crate::digest::Sha256Digest::of(&bytes).hex());
+        if let Some(c) = claimed.filter(|c| c.starts_with("sha256:") && *c != digest) {
+            return Err(RegistryError::DigestMismatch {
+                host: self.host.clone(),
+                what: format!("the manifest {repo}:{reference}"),
+                found: digest,
+                expected: c,
+            });
+        }
+        Ok((bytes, digest))
+    }
+
+    /// Streams blob `digest` of `repo` into `out`, checking its size and
+    /// SHA-256 as the bytes arrive.
+    pub fn get_blob(
+        &self,
+        repo: &str,
+        digest: &str,
+        size: u64,
+        out: &mut dyn std::io::Write,
+    ) -> Result<(), RegistryError> {
+        let url = format!("{}/v2/{repo}/blobs/{digest}", self.base);
+        let resp = self.call("GET", &url, repo, &[], None)?;
+        let transfer = |reason: String| RegistryError::Transfer {
+            method: "GET",
+            url: url.clone(),
+            reason,
+        };
+        let mut reader = crate::digest::HashingReader::new(resp.into_reader().take(size + 1));
+        let copied = std::io::copy(&mut reader, out).map_err(|e| transfer(e.to_string()))?;
+        let (found, ..) = reader.finish();
+        if copied != size {
+            return Err(transfer(format!(
+                "the blob {digest} is {copied} bytes, the manifest says {size}"
+            )));
+        }
+        let found = found.oci();
+        if found != digest {
+            return Err(RegistryError::DigestMismatch {
+                host: self.host.clone(),
+                what: format!("the blob {digest} of {repo}"),
+                found,
+                expected: digest.to_string(),
+            });
         }
         Ok(())
     }

@@ -5,6 +5,8 @@
 
 pub mod cache;
 pub mod files;
+pub mod registry;
+pub mod vexhub;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -186,6 +188,7 @@ pub(crate) fn oci_artifact(f: LayerFacts) -> Result<Prepared, SourceError> {
         unpacked: f.contents.unpacked,
         database,
         checks: f.checks,
+        fetched_at: None,
     };
     let payloads = vec![
         PlannedPayload::bytes(

@@ -425,3 +425,27 @@ impl Drop for SmallFs {
             .status();
     }
 }
+
+/// SHA-256 of what is written into it.
+pub struct Hasher(Sha256);
+
+impl Hasher {
+    pub fn new() -> Self {
+        Hasher(Sha256::new())
+    }
+
+    pub fn hex(self) -> String {
+        format!("{:x}", self.0.finalize())
+    }
+}
+
+impl std::io::Write for Hasher {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

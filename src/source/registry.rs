@@ -1,0 +1,344 @@
+//! Artifacts straight from OCI registries, as Trivy would download them.
+//!
+//! For each artifact a list of references is tried in order; any failure
+//! (unreachable, refused credentials, 404, 5xx, 429 after back-off, a digest
+//! that does not match) moves on to the next one, and the reasons are kept
+//! for the report. The manifest and config are kept byte for byte as the
+//! registry served them; the layer streams to a file in the export's work
+//! directory, its SHA-256 checked as it arrives (a retried download starts
+//! the file again, it never appends), then is validated like a local file.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::rc::Rc;
+
+use crate::artifact::{self, oci};
+use crate::digest::Sha256Digest;
+use crate::manifest::{self, ArtifactKind, Payload};
+use crate::progress::Progress;
+use crate::registry::{Client, Options, RegistryError};
+
+use super::{files, io_err, Content, PlannedPayload, Prepared, SourceError};
+
+/// Trivy 0.76's default repositories for each artifact, in the order it
+/// tries them.
+pub fn default_references(kind: ArtifactKind) -> Vec<String> {
+    let (name, upstream) = match kind {
+        ArtifactKind::TrivyDb => ("trivy-db:2", "trivy-db:2"),
+        ArtifactKind::JavaDb => ("trivy-java-db:1", "trivy-java-db:1"),
+        ArtifactKind::Checks => ("trivy-checks:2", "trivy-checks:2"),
+    };
+    vec![
+        format!("mirror.gcr.io/aquasec/{name}"),
+        format!("ghcr.io/aquasecurity/{upstream}"),
+    ]
+}
+
+/// A parsed reference: `host/repository[:tag][@digest]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    /// host[:port]
+    pub host: String,
+    /// The repository path.
+    pub repository: String,
+    /// The tag or digest to fetch.
+    pub reference: String,
+    /// The pinned digest, if the reference has one.
+    pub digest: Option<String>,
+}
+
+impl Reference {
+    /// Parses a reference with an explicit registry host.
+    pub fn parse(text: &str) -> Option<Reference> {
+        let (host, rest) = text.split_once('/')?;
+        if !(host.contains('.') || host.contains(':') || host == "localhost") {
+            return None;
+        }
+        let (name, digest) = match rest.split_once('@') {
+            Some((n, d)) if d.starts_with("sha256:") && d.len() == 71 => (n, Some(d.to_string())),
+            Some(_) => return None,
+            None => (rest, None),
+        };
+        let (repository, tag) = match name.rsplit_once(':') {
+            Some((r, t)) if !t.contains('/') => (r, Some(t)),
+            _ => (name, None),
+        };
+        let ok = !repository.is_empty()
+            && repository.split('/').all(|c| {
+                !c.is_empty()
+                    && c.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)
+                    })
+            });
+        if !ok {
+            return None;
+        }
+        let reference = match (&digest, tag) {
+            (Some(d), _) => d.clone(),
+            (None, Some(t)) => t.to_string(),
+            (None, None) => "latest".to_string(),
+        };
+        Some(Reference {
+            host: host.to_string(),
+            repository: repository.to_string(),
+            reference,
+            digest,
+        })
+    }
+}
+
+impl std::fmt::Display for Reference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.reference.starts_with("sha256:") {
+            write!(f, "{}/{}@{}", self.host, self.repository, self.reference)
+        } else {
+            write!(f, "{}/{}:{}", self.host, self.repository, self.reference)
+        }
+    }
+}
+
+/// Whether a source argument names a registry reference rather than a file:
+/// it is not an existing path and parses as a reference with a host.
+pub fn is_reference(text: &str) -> bool {
+    !Path::new(text).exists() && Reference::parse(text).is_some()
+}
+
+/// A reference that was tried and skipped, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Skipped {
+    /// The reference.
+    pub reference: String,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
+/// Pulls `kind` from the first of `refs` that works into `work`, then
+/// validates it. Returns the prepared artifact and what was skipped.
+pub fn pull(
+    kind: ArtifactKind,
+    refs: &[String],
+    work: &Path,
+    opts: &Options,
+    now: &str,
+    progress: &dyn Progress,
+) -> Result<(Prepared, Vec<Skipped>), SourceError> {
+    let mut skipped = Vec::new();
+    for text in refs {
+        let Some(r) = Reference::parse(text) else {
+            skipped.push(Skipped {
+                reference: text.clone(),
+                reason: "not a registry reference (host/repository:tag)".into(),
+            });
+            continue;
+        };
+        match pull_one(kind, &r, work, opts, now, progress) {
+            Ok(p) => return Ok((p, skipped)),
+            Err(e) => {
+                progress.note(&format!("{r}: skipped: {e}"));
+                skipped.push(Skipped {
+                    reference: r.to_string(),
+                    reason: e.to_string().lines().next().unwrap_or_default().to_string(),
+                });
+            }
+        }
+    }
+    Err(SourceError::Invalid(format!(
+        "no repository served the {kind}:\n{}",
+        skipped
+            .iter()
+            .map(|s| format!("  {}: {}", s.reference, s.reason))
+            .collect::<Vec<_>>()
+            .join("\n")
+    )))
+}
+
+fn registry_err(e: RegistryError) -> SourceError {
+    SourceError::Invalid(e.to_string())
+}
+
+fn pull_one(
+    kind: ArtifactKind,
+    r: &Reference,
+    work: &Path,
+    opts: &Options,
+    now: &str,
+    progress: &dyn Progress,
+) -> Result<Prepared, SourceError> {
+    let client = Client::connect(&r.host, opts).map_err(registry_err)?;
+    let (manifest_bytes, manifest_digest) = client
+        .get_manifest(&r.repository, &r.reference)
+        .map_err(registry_err)?;
+    if let Some(pinned) = &r.digest {
+        if *pinned != manifest_digest {
+            return Err(SourceError::Invalid(format!(
+                "the manifest served for {r} has digest {manifest_digest}"
+            )));
+        }
+    }
+    let m: oci::ImageManifest = serde_json::from_slice(&manifest_bytes)
+        .map_err(|e| SourceError::Invalid(format!("{r} is not an OCI image manifest: {e}")))?;
+    let info = artifact::info(kind);
+    let [layer] = &m.layers[..] else {
+        return Err(SourceError::Invalid(format!(
+            "{r} has {} layers; Trivy requires exactly one",
+            m.layers.len()
+        )));
+    };
+    if layer.media_type != info.layer_media_type {
+        return Err(SourceError::Invalid(format!(
+            "{r}: the layer's media type is {}, Trivy requires {}",
+            layer.media_type, info.layer_media_type
+        )));
+    }
+    let title = layer.annotations.get(oci::TITLE).cloned().ok_or_else(|| {
+        SourceError::Invalid(format!("{r}: the layer has no {} annotation", oci::TITLE))
+    })?;
+    if m.config.size > 1 << 20 {
+        return Err(SourceError::Invalid(format!(
+            "{r}: the config blob is too large"
+        )));
+    }
+    let mut config = Vec::new();
+    client
+        .get_blob(&r.repository, &m.config.digest, m.config.size, &mut config)
+        .map_err(registry_err)?;
+
+    // The layer, to a file, hashed as it arrives; a retry starts over.
+    let path = work.join(format!(
+        "{}-{}",
+        kind,
+        layer.digest.trim_start_matches("sha256:")
+    ));
+    let mut attempt = 0;
+    loop {
+        let f = File::create(&path).map_err(io_err(&path))?;
+        let mut out = BufWriter::with_capacity(1 << 20, f);
+        progress.begin(&kind.to_string(), layer.size);
+        let mut counted = CountingWriter {
+            inner: &mut out,
+            progress,
+        };
+        let got = client.get_blob(&r.repository, &layer.digest, layer.size, &mut counted);
+        progress.end();
+        match got {
+            Ok(()) => {
+                out.flush().map_err(io_err(&path))?;
+                break;
+            }
+            Err(e) if e.is_transient() && attempt < 2 => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_secs(1 << attempt));
+            }
+            Err(e) => return Err(registry_err(e)),
+        }
+    }
+
+    let checks = match kind {
+        ArtifactKind::Checks => Some(files::checks_info(
+            m.annotations.get(oci::VERSION).map(String::as_str),
+        )?),
+        _ => None,
+    };
+    let prepared = files::layer(
+        kind,
+        &path,
+        Content::Built(Rc::new(path.clone())),
+        format!("registry: {r}"),
+        checks,
+        None,
+    )?;
+    let Prepared::Oci {
+        mut entry,
+        payloads,
+    } = prepared
+    else {
+        unreachable!("a layer gives an OCI artifact")
+    };
+    // Keep the registry's own manifest and config, byte for byte.
+    entry.reference = Some(r.to_string());
+    entry.manifest_digest = manifest_digest.clone();
+    entry.artifact_type = m
+        .artifact_type
+        .clone()
+        .unwrap_or_else(|| m.config.media_type.clone());
+    entry.layer.title = title;
+    entry.fetched_at = Some(now.to_string());
+    if entry.layer.digest != layer.digest || entry.layer.size != layer.size {
+        return Err(SourceError::Invalid(format!(
+            "{r}: the layer downloaded is {} ({} bytes), the manifest says {} ({} bytes)",
+            entry.layer.digest, entry.layer.size, layer.digest, layer.size
+        )));
+    }
+    let layer_payload = payloads
+        .into_iter()
+        .find(|p| p.payload.path == manifest::Manifest::blob_path(&layer.digest))
+        .expect("the layer is a payload");
+    let config_digest = Sha256Digest::parse_oci(&m.config.digest)
+        .map_err(|_| SourceError::Invalid(format!("{r}: bad config digest {}", m.config.digest)))?;
+    let payloads = vec![
+        PlannedPayload {
+            payload: Payload {
+                path: manifest::Manifest::blob_path(&manifest_digest),
+                size: manifest_bytes.len() as u64,
+                sha256: manifest_digest.trim_start_matches("sha256:").to_string(),
+            },
+            content: Content::Bytes(Rc::new(manifest_bytes)),
+        },
+        PlannedPayload {
+            payload: Payload {
+                path: manifest::Manifest::blob_path(&m.config.digest),
+                size: config.len() as u64,
+                sha256: config_digest.hex(),
+            },
+            content: Content::Bytes(Rc::new(config)),
+        },
+        layer_payload,
+    ];
+    Ok(Prepared::Oci { entry, payloads })
+}
+
+/// Reports bytes written through it.
+struct CountingWriter<'a, W> {
+    inner: W,
+    progress: &'a dyn Progress,
+}
+
+impl<W: Write> Write for CountingWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.progress.advance(n as u64);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references() {
+        let r = Reference::parse("mirror.gcr.io/aquasec/trivy-db:2").unwrap();
+        assert_eq!(
+            (r.host.as_str(), r.repository.as_str(), r.reference.as_str()),
+            ("mirror.gcr.io", "aquasec/trivy-db", "2")
+        );
+        let d = format!("sha256:{}", "a".repeat(64));
+        let r = Reference::parse(&format!("127.0.0.1:5000/x/trivy-db@{d}")).unwrap();
+        assert_eq!(r.digest.as_deref(), Some(d.as_str()));
+        assert_eq!(r.to_string(), format!("127.0.0.1:5000/x/trivy-db@{d}"));
+        for bad in [
+            "db.tar.gz",
+            "trivy-db:2",
+            "./x/y",
+            "host.io/UPPER:1",
+            "host.io/a@sha256:1",
+        ] {
+            assert!(Reference::parse(bad).is_none(), "{bad}");
+        }
+    }
+}

@@ -423,3 +423,69 @@ fn exporting_a_512_mib_layer_from_a_registry_keeps_memory_flat() {
     .unwrap();
     assert_eq!(v["manifest"]["artifact"][0]["manifest_digest"], digest);
 }
+
+#[test]
+fn the_shipped_export_profile_runs_against_local_mirrors() {
+    let t = TestDir::new();
+    let reg = Registry::plain(&t.join("registry"));
+    seed_fixtures(&t, &reg, "aquasec");
+    let site = t.join("site");
+    write(&site.join("vex/archive.zip"), &vex_archive_zip());
+    let server = HttpServer::serve(&site);
+    write(
+        &site.join("vex/.well-known/vex-repository.json"),
+        vex_repository_json(&format!("{}/vex/archive.zip", server.url())).as_bytes(),
+    );
+    // The shipped profile, its upstream hosts pointed at the test's servers.
+    let example = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/export.toml"),
+    )
+    .unwrap();
+    let profile_text = example
+        .replace("mirror.gcr.io/aquasec", &format!("{}/aquasec", reg.host()))
+        .replace("https://github.com/aquasecurity/vexhub", &format!("{}/vex", server.url()));
+    assert_ne!(profile_text, example);
+    let dir = t.join("transfer");
+    write(&dir.join("export.toml"), profile_text.as_bytes());
+    std::fs::create_dir_all(dir.join("keys")).unwrap();
+    let (key, public) = keygen(&dir.join("keys"), "builder");
+    assert!(key.ends_with("keys/builder.key"));
+    std::fs::create_dir_all(dir.join("transfers")).unwrap();
+    let out = airlock_ok(&["export", "--profile", s(&dir.join("export.toml"))]);
+    // ghcr.io is not reachable here: the first repository of each served.
+    assert!(out.contains("split into 1 parts"), "{out}");
+    let today = {
+        let now = time::OffsetDateTime::now_utc();
+        format!("{:04}-{:02}-{:02}", now.year(), now.month() as u8, now.day())
+    };
+    let name = format!("trivy-{today}.airlock");
+    let part = dir.join("transfers").join(format!("{name}.001"));
+    assert!(part.is_file(), "{out}");
+    run_ok(
+        Command::new("sha256sum")
+            .args(["-c", "SHA256SUMS"])
+            .current_dir(dir.join("transfers")),
+    );
+    let seq = std::fs::read_to_string(dir.join("transfers/monthly.seq")).unwrap();
+    assert!(seq.contains("sequence = 1") && seq.contains("series = \"monthly\""), "{seq}");
+    let v: serde_json::Value =
+        serde_json::from_str(&airlock_ok(&["inspect", s(&part), "--key", s(&public), "--json"]))
+            .unwrap();
+    assert_eq!(v["manifest"]["labels"]["purpose"], "monthly Trivy data transfer");
+    assert_eq!(v["manifest"]["sequence"], 1);
+    assert_eq!(v["manifest"]["artifact"].as_array().unwrap().len(), 3);
+    assert_eq!(v["manifest"]["vex"][0]["name"], "default");
+    // A flag overrides the profile: another output, no split.
+    let other = t.join("other.airlock");
+    airlock_ok(&[
+        "export",
+        "--profile",
+        s(&dir.join("export.toml")),
+        "-o",
+        s(&other),
+        "--split",
+        "4G",
+    ]);
+    assert!(other.with_extension("airlock.001").is_file());
+    drop(server);
+}

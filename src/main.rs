@@ -119,7 +119,7 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<ExportError>() {
             return match e {
                 ExportError::Parts(PartError::Exists(_)) => EXIT_USAGE,
-                ExportError::Source(SourceError::Io { .. })
+                ExportError::Source(SourceError::Io { .. } | SourceError::Unavailable(_))
                 | ExportError::Io { .. }
                 | ExportError::Write(_)
                 | ExportError::Parts(_)

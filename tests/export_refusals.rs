@@ -360,7 +360,27 @@ fn existing_output_is_left_untouched() {
 }
 
 #[test]
-fn export_without_sources_is_refused() {
+fn export_without_sources_tries_trivys_defaults_and_says_so_offline() {
+    // Every default repository fails (the proxy is a closed port, so the
+    // test never reaches the internet even where there is one), each named.
     let setup = Setup::new();
-    setup.refused(&[], 2, &["nothing to export", "--trivy-db"]);
+    let out = setup.output();
+    let result = std::process::Command::new(airlock_bin())
+        .args(setup.export_args(&out, &[]))
+        .env("HTTPS_PROXY", "http://127.0.0.1:9")
+        .env("HTTP_PROXY", "http://127.0.0.1:9")
+        .env_remove("NO_PROXY")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(1), "{err}");
+    for n in [
+        "no repository served the trivy-db",
+        "mirror.gcr.io/aquasec/trivy-db:2",
+        "ghcr.io/aquasecurity/trivy-db:2",
+        "give the files (--trivy-db FILE)",
+    ] {
+        assert!(err.contains(n), "{n:?} not in:\n{err}");
+    }
+    assert_eq!(dir_names(&setup.out_dir), Vec::<String>::new());
 }

@@ -437,13 +437,15 @@ fn the_shipped_export_profile_runs_against_local_mirrors() {
         vex_repository_json(&format!("{}/vex/archive.zip", server.url())).as_bytes(),
     );
     // The shipped profile, its upstream hosts pointed at the test's servers.
-    let example = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/export.toml"),
-    )
-    .unwrap();
+    let example =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/export.toml"))
+            .unwrap();
     let profile_text = example
         .replace("mirror.gcr.io/aquasec", &format!("{}/aquasec", reg.host()))
-        .replace("https://github.com/aquasecurity/vexhub", &format!("{}/vex", server.url()));
+        .replace(
+            "https://github.com/aquasecurity/vexhub",
+            &format!("{}/vex", server.url()),
+        );
     assert_ne!(profile_text, example);
     let dir = t.join("transfer");
     write(&dir.join("export.toml"), profile_text.as_bytes());
@@ -456,7 +458,12 @@ fn the_shipped_export_profile_runs_against_local_mirrors() {
     assert!(out.contains("split into 1 parts"), "{out}");
     let today = {
         let now = time::OffsetDateTime::now_utc();
-        format!("{:04}-{:02}-{:02}", now.year(), now.month() as u8, now.day())
+        format!(
+            "{:04}-{:02}-{:02}",
+            now.year(),
+            now.month() as u8,
+            now.day()
+        )
     };
     let name = format!("trivy-{today}.airlock");
     let part = dir.join("transfers").join(format!("{name}.001"));
@@ -467,11 +474,22 @@ fn the_shipped_export_profile_runs_against_local_mirrors() {
             .current_dir(dir.join("transfers")),
     );
     let seq = std::fs::read_to_string(dir.join("transfers/monthly.seq")).unwrap();
-    assert!(seq.contains("sequence = 1") && seq.contains("series = \"monthly\""), "{seq}");
-    let v: serde_json::Value =
-        serde_json::from_str(&airlock_ok(&["inspect", s(&part), "--key", s(&public), "--json"]))
-            .unwrap();
-    assert_eq!(v["manifest"]["labels"]["purpose"], "monthly Trivy data transfer");
+    assert!(
+        seq.contains("sequence = 1") && seq.contains("series = \"monthly\""),
+        "{seq}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&airlock_ok(&[
+        "inspect",
+        s(&part),
+        "--key",
+        s(&public),
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        v["manifest"]["labels"]["purpose"],
+        "monthly Trivy data transfer"
+    );
     assert_eq!(v["manifest"]["sequence"], 1);
     assert_eq!(v["manifest"]["artifact"].as_array().unwrap().len(), 3);
     assert_eq!(v["manifest"]["vex"][0]["name"], "default");

@@ -23,8 +23,22 @@ pub enum Reporter {
         done: Cell<u64>,
         last: Cell<Option<Instant>>,
     },
+    /// Plain lines on stderr when it is not a terminal: the phase's bytes
+    /// at most every 5 seconds, and a last line for work that took a second
+    /// or more.
+    Lines {
+        phase: RefCell<String>,
+        total: Cell<u64>,
+        done: Cell<u64>,
+        started: Cell<Option<Instant>>,
+        last: Cell<Option<Instant>>,
+    },
     /// Nothing.
     Quiet,
+}
+
+fn mib(b: u64) -> String {
+    format!("{:.1} MiB", b as f64 / 1048576.0)
 }
 
 impl Reporter {
@@ -37,6 +51,16 @@ impl Reporter {
                 phase: RefCell::new(String::new()),
                 total: Cell::new(0),
                 done: Cell::new(0),
+                last: Cell::new(None),
+            };
+        }
+        use std::io::IsTerminal as _;
+        if !std::io::stderr().is_terminal() {
+            return Reporter::Lines {
+                phase: RefCell::new(String::new()),
+                total: Cell::new(0),
+                done: Cell::new(0),
+                started: Cell::new(None),
                 last: Cell::new(None),
             };
         }
@@ -85,6 +109,19 @@ impl airlock::progress::Progress for Reporter {
                 last.set(Some(Instant::now()));
                 event(serde_json::json!({"event": "begin", "phase": label, "total": total}));
             }
+            Reporter::Lines {
+                phase,
+                total: t,
+                done,
+                started,
+                last,
+            } => {
+                *phase.borrow_mut() = label.to_string();
+                t.set(total);
+                done.set(0);
+                started.set(Some(Instant::now()));
+                last.set(Some(Instant::now()));
+            }
             Reporter::Quiet => {}
         }
     }
@@ -112,6 +149,29 @@ impl airlock::progress::Progress for Reporter {
                     }));
                 }
             }
+            Reporter::Lines {
+                phase,
+                total,
+                done,
+                started,
+                last,
+            } => {
+                done.set(done.get() + n);
+                if last
+                    .get()
+                    .is_some_and(|t| t.elapsed() >= Duration::from_secs(5))
+                {
+                    last.set(Some(Instant::now()));
+                    let secs = started.get().map_or(0.0, |s| s.elapsed().as_secs_f64());
+                    eprintln!(
+                        "airlock: {}: {} of {} ({:.1} MiB/s)",
+                        phase.borrow(),
+                        mib(done.get()),
+                        mib(total.get()),
+                        done.get() as f64 / 1048576.0 / secs.max(0.001)
+                    );
+                }
+            }
             Reporter::Quiet => {}
         }
     }
@@ -132,6 +192,21 @@ impl airlock::progress::Progress for Reporter {
                     serde_json::json!({"event": "end", "phase": *phase.borrow(), "bytes": done.get()}),
                 );
             }
+            Reporter::Lines {
+                phase,
+                done,
+                started,
+                ..
+            } => {
+                let secs = started.get().map_or(0.0, |s| s.elapsed().as_secs_f64());
+                if secs >= 1.0 {
+                    eprintln!(
+                        "airlock: {}: done, {} in {secs:.1} s",
+                        phase.borrow(),
+                        mib(done.get())
+                    );
+                }
+            }
             Reporter::Quiet => {}
         }
     }
@@ -145,6 +220,13 @@ impl airlock::progress::Progress for Reporter {
                 "bytes": done.get(),
                 "what": what,
             })),
+            Reporter::Lines { phase, .. } => {
+                // Which part is read, and sources skipped, are worth a line.
+                match phase.borrow().as_str() {
+                    "" => eprintln!("airlock: {what}"),
+                    p => eprintln!("airlock: {p}: {what}"),
+                }
+            }
             Reporter::Quiet => {}
         }
     }

@@ -60,6 +60,9 @@ pub enum SourceError {
     /// A bad name or version given on the command line.
     #[error("{0}")]
     Invalid(String),
+    /// No registry or server provided the artifact (network, credentials, absent).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SourceError + '_ {

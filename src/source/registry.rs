@@ -52,7 +52,11 @@ impl Reference {
     /// Parses a reference with an explicit registry host.
     pub fn parse(text: &str) -> Option<Reference> {
         let (host, rest) = text.split_once('/')?;
-        if !(host.contains('.') || host.contains(':') || host == "localhost") {
+        let plausible = host.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '[')
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+        if !plausible || !(host.contains('.') || host.contains(':') || host == "localhost") {
             return None;
         }
         let (name, digest) = match rest.split_once('@') {
@@ -135,16 +139,17 @@ pub fn pull(
         match pull_one(kind, &r, work, opts, now, progress) {
             Ok(p) => return Ok((p, skipped)),
             Err(e) => {
-                progress.note(&format!("{r}: skipped: {e}"));
+                let reason = e.to_string().lines().next().unwrap_or_default().to_string();
+                progress.note(&format!("{r}: skipped: {reason}"));
                 skipped.push(Skipped {
                     reference: r.to_string(),
-                    reason: e.to_string().lines().next().unwrap_or_default().to_string(),
+                    reason,
                 });
             }
         }
     }
-    Err(SourceError::Invalid(format!(
-        "no repository served the {kind}:\n{}",
+    Err(SourceError::Unavailable(format!(
+        "no repository served the {kind}:\n{}\nhint: on a host without internet access, give the files (--{kind} FILE) or an internal registry",
         skipped
             .iter()
             .map(|s| format!("  {}: {}", s.reference, s.reason))

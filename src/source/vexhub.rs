@@ -35,7 +35,7 @@ pub fn manifest_url(repo: &str) -> String {
 }
 
 fn get(agent: &ureq::Agent, url: &str, out: &mut dyn Write, max: u64) -> Result<u64, SourceError> {
-    let fail = |reason: String| SourceError::Invalid(format!("GET {url}: {reason}"));
+    let fail = |reason: String| SourceError::Unavailable(format!("GET {url}: {reason}"));
     let resp = agent.get(url).call().map_err(|e| match e {
         ureq::Error::Status(code, _) => fail(format!("the server answered {code}")),
         ureq::Error::Transport(t) => fail(t.to_string()),

@@ -164,6 +164,29 @@ fn two_of_three_with_a_security_officer_under_the_shipped_policy() {
     let shown = airlock_ok(&["inspect", s(&bundle), "--trust", s(&p.trust), "--json"]);
     let v: serde_json::Value = serde_json::from_str(&shown).unwrap();
     assert_eq!(v["policy_satisfied"], true);
+    // Split for media by one of them: the part index needs one trusted
+    // signature; the bundle inside still needs its two approvals.
+    let media = p.t.join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    airlock_ok(&[
+        "split",
+        s(&bundle),
+        "--split",
+        "64K",
+        "-o",
+        s(&media.join("monthly.airlock")),
+        "--sign-key",
+        s(&p.carol),
+        "--trust",
+        s(&p.trust),
+    ]);
+    let out = import(
+        &media.join("monthly.airlock.001"),
+        &p.trust,
+        &p.t.join("cache-from-parts"),
+        &[],
+    );
+    assert!(out.status.success(), "{out:?}");
     let mut names: Vec<&str> = v["signatures"]
         .as_array()
         .unwrap()
@@ -447,8 +470,10 @@ fn an_older_database_or_a_stale_bundle_is_refused() {
         6,
         &["max_db_age is 14d"],
     );
-    // max_age, judged against the newest time the host has seen: after a
-    // bundle made "in 2030", a bundle made today is old, whatever the clock.
+    // max_age, judged against the newest time the host has seen. A bundle
+    // from a builder whose clock runs years ahead is taken at face value
+    // for its own age, but moves this host's notion of "now" at most a day
+    // past its clock.
     let recent = policy_variant(&p, "recent.toml", |t| {
         format!(
             "max_age = \"45d\"\n{}",
@@ -485,6 +510,14 @@ fn an_older_database_or_a_stale_bundle_is_refused() {
     let c2 = p.t.join("c2");
     assert!(import(&today, &recent, &c2, &[]).status.success());
     assert!(import(&future, &recent, &c2, &[]).status.success());
+    assert!(import(&today, &recent, &c2, &[]).status.success());
+    // This host's clock is set back after it had seen 2030 (its state says
+    // so): a bundle made "today" is now years old, whatever the clock says.
+    let state_path = c2.join(".airlock-state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+    state["newest_seen"] = "2030-01-01T00:00:00Z".into();
+    write(&state_path, state.to_string().as_bytes());
     refused(
         &import(&today, &recent, &c2, &[]),
         6,

@@ -323,33 +323,37 @@ impl PartSet {
     /// before parsing it.
     pub fn open(index_path: &Path, policy: Option<&TrustPolicy>) -> Result<PartSet, PartError> {
         let bytes = read_capped(index_path, MAX_INDEX)?;
-        let signers =
-            match policy {
-                Some(policy) => {
-                    let sig_path = signature_path(index_path);
-                    let text = read_capped(&sig_path, 4096).map_err(|e| match e {
-                        PartError::Io { source, .. } => PartError::BadSignature {
-                            path: sig_path.clone(),
-                            reason: source.to_string(),
-                        },
-                        e => e,
+        let signers = match policy {
+            Some(policy) => {
+                let sig_path = signature_path(index_path);
+                let text = read_capped(&sig_path, 4096).map_err(|e| match e {
+                    PartError::Io { source, .. } => PartError::BadSignature {
+                        path: sig_path.clone(),
+                        reason: source.to_string(),
+                    },
+                    e => e,
+                })?;
+                let sig = std::str::from_utf8(&text)
+                    .map_err(|_| "not UTF-8".to_string())
+                    .and_then(|t| Signature::from_text(t).map_err(|e| e.to_string()))
+                    .map_err(|reason| PartError::BadSignature {
+                        path: sig_path.clone(),
+                        reason,
                     })?;
-                    let sig = std::str::from_utf8(&text)
-                        .map_err(|_| "not UTF-8".to_string())
-                        .and_then(|t| Signature::from_text(t).map_err(|e| e.to_string()))
-                        .map_err(|reason| PartError::BadSignature {
-                            path: sig_path.clone(),
-                            reason,
-                        })?;
-                    Some(policy.evaluate(&bytes, &[sig]).map_err(|source| {
-                        PartError::NotProven {
+                // One signature names the parts; the threshold applies to
+                // the bundle's own signatures.
+                Some(
+                    policy
+                        .any_trusted()
+                        .evaluate(&bytes, &[sig])
+                        .map_err(|source| PartError::NotProven {
                             path: index_path.to_path_buf(),
                             source,
-                        }
-                    })?)
-                }
-                None => None,
-            };
+                        })?,
+                )
+            }
+            None => None,
+        };
         let bad = |reason: String| PartError::BadIndex {
             path: index_path.to_path_buf(),
             reason,
@@ -839,6 +843,16 @@ impl WrittenParts {
         if !force {
             if let Some(t) = targets.iter().find(|t| t.exists()) {
                 return Err(PartError::Exists(t.clone()));
+            }
+        } else {
+            // Parts of an earlier, longer split would corrupt `cat B.0*`.
+            let mut n = index.parts.len() + 1;
+            loop {
+                let stale = bundle.with_file_name(part_name(&name, n));
+                if std::fs::remove_file(&stale).is_err() {
+                    break;
+                }
+                n += 1;
             }
         }
         let text = index.to_toml();

@@ -1057,10 +1057,17 @@ fn import_bundle(a: &ImportArgs, now: OffsetDateTime) -> Result<Outcome> {
     if let Some((client, target)) = push {
         airlock::progress::Progress::begin(&progress, "push", input.len());
         let result = input.read_with(&progress, |r| {
-            airlock::install::push::push(r, &policy, &client, &target, &|b| {
-                let what = if b.skipped { "already there" } else { "sent" };
-                airlock::progress::Progress::note(&progress, &format!("{} {what}", b.digest));
-            })
+            airlock::install::push::push(
+                r,
+                &policy,
+                &outcome.manifest_sha256,
+                &client,
+                &target,
+                &|b| {
+                    let what = if b.skipped { "already there" } else { "sent" };
+                    airlock::progress::Progress::note(&progress, &format!("{} {what}", b.digest));
+                },
+            )
         });
         airlock::progress::Progress::end(&progress);
         match result {

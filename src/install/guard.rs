@@ -190,7 +190,11 @@ pub fn downgrades(
         }
     }
     for a in &m.artifacts {
-        let (Some(db), Some(current)) = (&a.database, installed.get(&a.kind)) else {
+        // The live metadata.json, else what this host last installed.
+        let current = installed
+            .get(&a.kind)
+            .or_else(|| state.databases.get(&a.kind.to_string()));
+        let (Some(db), Some(current)) = (&a.database, current) else {
             continue;
         };
         if let (Ok(new), Ok(old)) = (parse_time(&db.updated_at), parse_time(current)) {
@@ -234,7 +238,9 @@ pub fn advance(
 ) -> State {
     let mut newest = effective_now(now, &state);
     if let Ok(created) = parse_time(&m.created) {
-        newest = newest.max(created);
+        // A builder's clock may run ahead: never believe more than a day
+        // beyond this host's own clock.
+        newest = newest.max(created.min(now + time::Duration::days(1)));
     }
     state.newest_seen = Some(format_time(newest));
     state.last_manifest_sha256 = Some(manifest_sha256.to_string());

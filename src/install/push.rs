@@ -33,6 +33,14 @@ pub enum PushError {
     /// Reading the payload failed (the bundle).
     #[error("cannot read {0} from the bundle")]
     Read(String, #[source] std::io::Error),
+    /// The bundle read for the push is not the one verified before.
+    #[error("the bundle changed since it was verified (manifest sha256 {found}, verified {expected}); nothing was pushed\nhint: leave the media in place during the import")]
+    Changed {
+        /// What the second reading found.
+        found: String,
+        /// What the first reading verified.
+        expected: String,
+    },
     /// The bundle lacks something its manifest promised (cannot happen
     /// after verification; checked anyway).
     #[error("the bundle's {0} is missing or invalid")]
@@ -50,6 +58,8 @@ pub struct Pusher<'a> {
     layers: BTreeMap<ArtifactKind, PushedBlob>,
     /// Called after each blob (crash points, progress).
     on_blob: &'a dyn Fn(&PushedBlob),
+    /// The manifest SHA-256 the first reading verified.
+    expected: String,
 }
 
 impl<'a> Pusher<'a> {
@@ -57,9 +67,11 @@ impl<'a> Pusher<'a> {
     pub fn new(
         client: &'a Client,
         target: &'a PushTarget,
+        expected_manifest_sha256: &str,
         on_blob: &'a dyn Fn(&PushedBlob),
     ) -> Self {
         Pusher {
+            expected: expected_manifest_sha256.to_string(),
             client,
             target,
             manifest: None,
@@ -159,6 +171,13 @@ impl PayloadVisitor for Pusher<'_> {
     type Error = PushError;
 
     fn start(&mut self, bundle: &Verified) -> Result<(), PushError> {
+        let found = bundle.manifest_sha256.hex();
+        if found != self.expected {
+            return Err(PushError::Changed {
+                found,
+                expected: self.expected.clone(),
+            });
+        }
         self.manifest = Some(bundle.manifest.clone());
         Ok(())
     }
@@ -190,16 +209,17 @@ impl PayloadVisitor for Pusher<'_> {
 
 /// Reads `bundle` (verified against `policy` again as it is read) and pushes
 /// its OCI artifacts as `target` says. Run it after the bundle has been
-/// verified or imported, so nothing is pushed from a bundle that would be
-/// refused.
+/// verified or imported, with the manifest SHA-256 that proved: a bundle
+/// whose manifest differs now is refused before anything is pushed.
 pub fn push<R: Read>(
     bundle: R,
     policy: &TrustPolicy,
+    verified_manifest_sha256: &str,
     client: &Client,
     target: &PushTarget,
     on_blob: &dyn Fn(&PushedBlob),
 ) -> Result<PushReport, super::ImportError> {
-    let mut pusher = Pusher::new(client, target, on_blob);
+    let mut pusher = Pusher::new(client, target, verified_manifest_sha256, on_blob);
     let verified = match reader::read(bundle, policy, &mut pusher) {
         Ok(v) => v,
         Err(ReadError::Bundle(e)) => return Err(e.into()),

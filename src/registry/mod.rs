@@ -131,6 +131,9 @@ pub fn is_loopback(host: &str) -> bool {
             .is_ok_and(|a| a.is_loopback())
 }
 
+/// The longest a request without a large body may take in all.
+const SMALL_REQUEST: Duration = Duration::from_secs(120);
+
 /// Accepts any server certificate (`--insecure` only).
 #[derive(Debug)]
 struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
@@ -336,7 +339,11 @@ impl Client {
         for attempt in 0..3 {
             for scheme in &schemes {
                 let base = format!("{scheme}://{host}");
-                let challenge = match agent.get(&format!("{base}/v2/")).call() {
+                let challenge = match agent
+                    .get(&format!("{base}/v2/"))
+                    .timeout(SMALL_REQUEST)
+                    .call()
+                {
                     Ok(_) => Challenge::None,
                     Err(ureq::Error::Status(401, r)) => r
                         .header("WWW-Authenticate")
@@ -407,11 +414,18 @@ impl Client {
                 if let Some(t) = self.tokens.borrow().get(scope) {
                     return Ok(Some(Zeroizing::new(format!("Bearer {}", t.as_str()))));
                 }
-                let mut req = self.agent.get(realm).query("scope", scope);
+                let mut req = self
+                    .agent
+                    .get(realm)
+                    .timeout(SMALL_REQUEST)
+                    .query("scope", scope);
                 if let Some(s) = service {
                     req = req.query("service", s);
                 }
-                if let Some(h) = self.credentials.basic_header() {
+                // Credentials go to the token service only over https (or
+                // where plain http was accepted for the registry itself).
+                let safe_realm = realm.starts_with("https://") || self.base.starts_with("http://");
+                if let (Some(h), true) = (self.credentials.basic_header(), safe_realm) {
                     req = req.set("Authorization", &h);
                 }
                 let resp = req.call().map_err(|e| match e {
@@ -472,8 +486,12 @@ impl Client {
     ) -> Result<ureq::Response, RegistryError> {
         let scope = Self::scope(repo);
         let mut attempt = 0;
+        let mut renewed = false;
         loop {
             let mut req = self.agent.request(method, url);
+            if body.is_some() || method == "HEAD" {
+                req = req.timeout(SMALL_REQUEST);
+            }
             if let Some(a) = self.authorization(&scope)? {
                 req = req.set("Authorization", &a);
             }
@@ -486,6 +504,14 @@ impl Client {
             };
             let err = match result {
                 Ok(r) => return Ok(r),
+                // A bearer token may have expired during a long upload: get
+                // a fresh one, once.
+                Err(ureq::Error::Status(401, _))
+                    if !renewed && self.tokens.borrow_mut().remove(&scope).is_some() =>
+                {
+                    renewed = true;
+                    continue;
+                }
                 Err(ureq::Error::Status(401 | 403, _)) => RegistryError::Unauthorized {
                     host: self.host.clone(),
                     how: auth::describe(&self.credentials),
@@ -552,7 +578,9 @@ impl Client {
             .put(&url)
             .set("Content-Type", "application/octet-stream")
             .set("Content-Length", &size.to_string());
-        if let Some(a) = self.authorization(&Self::scope(repo))? {
+        // Credentials only to this registry, never to another origin.
+        let same_origin = url.starts_with(&format!("{}/", self.base));
+        if let (Some(a), true) = (self.authorization(&Self::scope(repo))?, same_origin) {
             req = req.set("Authorization", &a);
         }
         let resp = req.send(body).map_err(|e| match e {
@@ -667,7 +695,8 @@ impl Client {
             url: url.clone(),
             reason,
         };
-        let mut reader = crate::digest::HashingReader::new(resp.into_reader().take(size + 1));
+        let mut reader =
+            crate::digest::HashingReader::new(resp.into_reader().take(size.saturating_add(1)));
         let copied = std::io::copy(&mut reader, out).map_err(|e| transfer(e.to_string()))?;
         let (found, ..) = reader.finish();
         if copied != size {

@@ -21,6 +21,9 @@ use crate::registry::{Client, Options, RegistryError};
 
 use super::{files, io_err, Content, PlannedPayload, Prepared, SourceError};
 
+/// The largest layer accepted from a registry (today's Java DB is ~1 GB).
+pub const MAX_LAYER: u64 = 64 << 30;
+
 /// Trivy 0.76's default repositories for each artifact, in the order it
 /// tries them.
 pub fn default_references(kind: ArtifactKind) -> Vec<String> {
@@ -199,6 +202,12 @@ fn pull_one(
     let title = layer.annotations.get(oci::TITLE).cloned().ok_or_else(|| {
         SourceError::Invalid(format!("{r}: the layer has no {} annotation", oci::TITLE))
     })?;
+    if layer.size > MAX_LAYER {
+        return Err(SourceError::Invalid(format!(
+            "{r}: the layer claims {} bytes, more than airlock accepts ({MAX_LAYER})",
+            layer.size
+        )));
+    }
     if m.config.size > 1 << 20 {
         return Err(SourceError::Invalid(format!(
             "{r}: the config blob is too large"

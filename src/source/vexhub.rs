@@ -34,8 +34,24 @@ pub fn manifest_url(repo: &str) -> String {
     }
 }
 
+/// A URL without credentials or query (for messages and the manifest).
+pub fn redact(url: &str) -> String {
+    let no_query = url.split(['?', '#']).next().unwrap_or_default();
+    match no_query.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('/') {
+            Some((authority, path)) => {
+                let host = authority.rsplit('@').next().unwrap_or(authority);
+                format!("{scheme}://{host}/{path}")
+            }
+            None => format!("{scheme}://{}", rest.rsplit('@').next().unwrap_or(rest)),
+        },
+        None => no_query.to_string(),
+    }
+}
+
 fn get(agent: &ureq::Agent, url: &str, out: &mut dyn Write, max: u64) -> Result<u64, SourceError> {
-    let fail = |reason: String| SourceError::Unavailable(format!("GET {url}: {reason}"));
+    let shown = redact(url);
+    let fail = |reason: String| SourceError::Unavailable(format!("GET {shown}: {reason}"));
     let resp = agent.get(url).call().map_err(|e| match e {
         ureq::Error::Status(code, _) => fail(format!("the server answered {code}")),
         ureq::Error::Transport(t) => fail(t.to_string()),
@@ -61,6 +77,12 @@ pub fn fetch(name: &str, url: &str, work: &Path, opts: &Options) -> Result<Prepa
         source,
     })?;
     let (archive_url, _) = vex::split_location(&repo.location);
+    if murl.starts_with("https://") && !archive_url.starts_with("https://") && !opts.insecure {
+        return Err(SourceError::Invalid(format!(
+            "VEX repository {name:?}: the manifest came over https but its archive location {} is not https\nhint: pass --insecure to accept it",
+            redact(&archive_url)
+        )));
+    }
     let archive = dir.join("archive");
     {
         let f = File::create(&archive).map_err(io_err(&archive))?;
@@ -73,12 +95,21 @@ pub fn fetch(name: &str, url: &str, work: &Path, opts: &Options) -> Result<Prepa
         manifest,
         &archive,
         Content::Built(std::rc::Rc::new(archive.clone())),
-        format!("url: {murl}"),
+        format!("url: {}", redact(&murl)),
     )
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn urls_are_shown_without_credentials() {
+        assert_eq!(
+            super::redact("https://user:pw@vex.example/repo/x.zip?token=abc"),
+            "https://vex.example/repo/x.zip"
+        );
+        assert_eq!(super::redact("https://vex.example"), "https://vex.example");
+    }
+
     #[test]
     fn manifest_urls_as_trivy_reads_them() {
         assert_eq!(

@@ -347,6 +347,8 @@ fn damaged_media_is_refused_naming_the_part_and_nothing_is_imported() {
         s(&m.key),
         "--trivy-db",
         s(&m.inputs.db),
+        "--created",
+        CREATED,
     ]);
     import_ok(&small, &m.public, &cache, &[]);
     let cache_before = tree_hash(&cache);

@@ -394,6 +394,32 @@ fn downgrades_are_refused_unless_forced_and_recorded() {
             "never allows downgrades",
         ],
     );
+    // A checks bundle outside any series: an older one replayed after a
+    // newer one is refused (the state remembers which bundle installed it).
+    let checks_at = |when: &str, name: &str| {
+        let out = p.t.join(name);
+        airlock_ok(&[
+            "export",
+            "-o",
+            s(&out),
+            "--sign-key",
+            s(&p.alice),
+            "--checks",
+            s(&p.inputs.checks),
+            "--created",
+            when,
+        ]);
+        out
+    };
+    let old_checks = checks_at("2026-01-01T00:00:00Z", "checks-jan.airlock");
+    let new_checks = checks_at("2026-02-01T00:00:00Z", "checks-feb.airlock");
+    let c3 = p.t.join("c3");
+    assert!(import(&new_checks, &all, &c3, &[]).status.success());
+    refused(
+        &import(&old_checks, &all, &c3, &[]),
+        6,
+        &["policy was installed here from a bundle created 2026-02-01T00:00:00Z; this bundle was created 2026-01-01T00:00:00Z"],
+    );
     // A sequence file counts up across exports.
     let seq = p.t.join("monthly.seq");
     for n in [1, 2] {
@@ -510,7 +536,15 @@ fn an_older_database_or_a_stale_bundle_is_refused() {
     let c2 = p.t.join("c2");
     assert!(import(&today, &recent, &c2, &[]).status.success());
     assert!(import(&future, &recent, &c2, &[]).status.success());
-    assert!(import(&today, &recent, &c2, &[]).status.success());
+    // Going back to today's bundle is a downgrade by creation time (forced
+    // here), but the host's "now" did not jump to 2030: max_age still passes.
+    refused(
+        &import(&today, &recent, &c2, &[]),
+        6,
+        &["db was installed here from a bundle created 2030-01-01T00:00:00Z"],
+    );
+    let out = import(&today, &recent, &c2, &["--allow-downgrade"]);
+    assert!(out.status.success(), "{out:?}");
     // This host's clock is set back after it had seen 2030 (its state says
     // so): a bundle made "today" is now years old, whatever the clock says.
     let state_path = c2.join(".airlock-state.json");

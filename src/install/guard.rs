@@ -42,6 +42,23 @@ pub struct State {
     /// The manifest SHA-256 of the last bundle accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_manifest_sha256: Option<String>,
+    /// Per component (`db`, `java-db`, `policy`, `vex/repositories/<name>`):
+    /// the creation time of the bundle that installed it.
+    #[serde(default)]
+    pub components: BTreeMap<String, String>,
+}
+
+/// The cache components a bundle would replace, by their state key.
+fn component_keys(m: &Manifest) -> Vec<String> {
+    m.artifacts
+        .iter()
+        .map(|a| trivy_cache::component(a.kind).to_string())
+        .chain(
+            m.vex
+                .iter()
+                .map(|v| format!("{}/{}", trivy_cache::VEX_REPOSITORIES, v.name)),
+        )
+        .collect()
 }
 
 /// The last accepted bundle of a series.
@@ -166,7 +183,9 @@ pub fn check_age(
 }
 
 /// The downgrades this bundle would make: a lower sequence in its series,
-/// a reused sequence, a database older than the installed one.
+/// a reused sequence, a database older than the installed one, a component
+/// installed here by a bundle created later than this one (which catches
+/// an old checks bundle or VEX repository replayed outside any series).
 pub fn downgrades(
     m: &Manifest,
     manifest_sha256: &str,
@@ -185,6 +204,19 @@ pub fn downgrades(
                 out.push(format!(
                     "series {series:?} sequence {seq} was already imported here with other content (manifest sha256 {})",
                     last.manifest_sha256
+                ));
+            }
+        }
+    }
+    if let Ok(created) = parse_time(&m.created) {
+        for key in component_keys(m) {
+            let Some(by) = state.components.get(&key) else {
+                continue;
+            };
+            if parse_time(by).is_ok_and(|by| created < by) {
+                out.push(format!(
+                    "{key} was installed here from a bundle created {by}; this bundle was created {}",
+                    m.created
                 ));
             }
         }
@@ -244,6 +276,9 @@ pub fn advance(
     }
     state.newest_seen = Some(format_time(newest));
     state.last_manifest_sha256 = Some(manifest_sha256.to_string());
+    for key in component_keys(m) {
+        state.components.insert(key, m.created.clone());
+    }
     for a in &m.artifacts {
         if let Some(db) = &a.database {
             state

@@ -134,6 +134,13 @@ pub fn is_loopback(host: &str) -> bool {
 /// The longest a request without a large body may take in all.
 const SMALL_REQUEST: Duration = Duration::from_secs(120);
 
+/// The longest a blob transfer of `size` bytes may take in all: 5 minutes
+/// plus 4 seconds per MiB (a floor of 256 KiB/s), so a server that trickles
+/// bytes cannot hold an export or push forever.
+fn blob_time(size: u64) -> Duration {
+    Duration::from_secs(300 + (size >> 20).saturating_mul(4))
+}
+
 /// Accepts any server certificate (`--insecure` only).
 #[derive(Debug)]
 struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
@@ -484,13 +491,27 @@ impl Client {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
     ) -> Result<ureq::Response, RegistryError> {
+        let limit = (method != "GET").then_some(SMALL_REQUEST);
+        self.call_with(method, url, repo, headers, body, limit)
+    }
+
+    /// [`Client::call`] with an overall time limit for the whole exchange.
+    fn call_with(
+        &self,
+        method: &'static str,
+        url: &str,
+        repo: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+        limit: Option<Duration>,
+    ) -> Result<ureq::Response, RegistryError> {
         let scope = Self::scope(repo);
         let mut attempt = 0;
         let mut renewed = false;
         loop {
             let mut req = self.agent.request(method, url);
-            if body.is_some() || method == "HEAD" {
-                req = req.timeout(SMALL_REQUEST);
+            if let Some(t) = limit {
+                req = req.timeout(t);
             }
             if let Some(a) = self.authorization(&scope)? {
                 req = req.set("Authorization", &a);
@@ -576,6 +597,7 @@ impl Client {
         let mut req = self
             .agent
             .put(&url)
+            .timeout(blob_time(size))
             .set("Content-Type", "application/octet-stream")
             .set("Content-Length", &size.to_string());
         // Credentials only to this registry, never to another origin.
@@ -649,7 +671,14 @@ impl Client {
     ) -> Result<(Vec<u8>, String), RegistryError> {
         let url = format!("{}/v2/{repo}/manifests/{reference}", self.base);
         let accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
-        let resp = self.call("GET", &url, repo, &[("Accept", accept)], None)?;
+        let resp = self.call_with(
+            "GET",
+            &url,
+            repo,
+            &[("Accept", accept)],
+            None,
+            Some(SMALL_REQUEST),
+        )?;
         let claimed = resp.header("Docker-Content-Digest").map(String::from);
         let mut bytes = Vec::new();
         resp.into_reader()
@@ -689,7 +718,7 @@ impl Client {
         out: &mut dyn std::io::Write,
     ) -> Result<(), RegistryError> {
         let url = format!("{}/v2/{repo}/blobs/{digest}", self.base);
-        let resp = self.call("GET", &url, repo, &[], None)?;
+        let resp = self.call_with("GET", &url, repo, &[], None, Some(blob_time(size)))?;
         let transfer = |reason: String| RegistryError::Transfer {
             method: "GET",
             url: url.clone(),

@@ -17,6 +17,8 @@ pub const PASSWORD: &str = "s3cret-for-tests";
 /// A running registry; killed on drop.
 pub struct Registry {
     child: Option<Child>,
+    /// The token service (token-auth registries).
+    token_server: Option<Child>,
     config: PathBuf,
     pub port: u16,
     /// The CA certificate (TLS registries).
@@ -42,10 +44,74 @@ impl Registry {
         Self::start(dir, true)
     }
 
+    /// Plain http with bearer-token authentication: a token service
+    /// (`token_server.py`) checks [`USER`] / [`PASSWORD`] and issues JWTs
+    /// the registry verifies.
+    pub fn with_token_auth(dir: &Path) -> Registry {
+        std::fs::create_dir_all(dir).unwrap();
+        run_ok(Command::new(tool("openssl")).current_dir(dir).args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "token.key",
+            "-out",
+            "token.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=airlock test token issuer",
+        ]));
+        let der = Command::new(tool("openssl"))
+            .current_dir(dir)
+            .args(["x509", "-in", "token.pem", "-outform", "DER"])
+            .output()
+            .unwrap()
+            .stdout;
+        use base64::Engine as _;
+        let der_b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        let token_port = free_port();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/token_server.py");
+        let token_server = Command::new(tool("python3"))
+            .arg(script)
+            .args([
+                &token_port.to_string(),
+                s(&dir.join("token.key")),
+                &der_b64,
+                USER,
+                PASSWORD,
+            ])
+            .arg("airlock-test")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", token_port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "token server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let extra = format!(
+            "auth:\n  token:\n    realm: http://127.0.0.1:{token_port}/token\n    service: airlock-test\n    issuer: airlock-test-issuer\n    rootcertbundle: {}\n",
+            s(&dir.join("token.pem"))
+        );
+        let mut r = Self::start_with(dir, false, extra);
+        r.token_server = Some(token_server);
+        r
+    }
+
     fn start(dir: &Path, secure: bool) -> Registry {
+        Self::start_with(dir, secure, String::new())
+    }
+
+    fn start_with(dir: &Path, secure: bool, mut extra: String) -> Registry {
         std::fs::create_dir_all(dir).unwrap();
         let port = free_port();
-        let mut extra = String::new();
         let mut ca = None;
         if secure {
             let openssl = |args: &[&str]| {
@@ -130,6 +196,7 @@ impl Registry {
         );
         let mut r = Registry {
             child: None,
+            token_server: None,
             config,
             port,
             ca,
@@ -182,12 +249,13 @@ impl Registry {
             Some(ca) => {
                 cmd.arg("--cert-dir")
                     .arg(ca.parent().unwrap().join("certs"));
-                cmd.args(["--creds", &format!("{USER}:{PASSWORD}")]);
             }
             None => {
                 cmd.arg("--tls-verify=false");
             }
         }
+        // Sent only when the registry asks (htpasswd or token auth).
+        cmd.args(["--creds", &format!("{USER}:{PASSWORD}")]);
         cmd.arg(format!("docker://{}/{reference}", self.host()));
         let out = cmd.output().unwrap();
         assert!(out.status.success(), "skopeo inspect {reference}: {out:?}");
@@ -198,5 +266,9 @@ impl Registry {
 impl Drop for Registry {
     fn drop(&mut self) {
         self.kill();
+        if let Some(mut t) = self.token_server.take() {
+            let _ = t.kill();
+            let _ = t.wait();
+        }
     }
 }

@@ -464,6 +464,33 @@ fn push_and_export_with_a_bearer_token_registry() {
             .collect()
     };
     assert_eq!(digests(&again), digests(&ex.bundle));
+    // An identity token in the Docker config (what `docker login` keeps for
+    // ACR and the like) is exchanged for access tokens.
+    let docker = t.join("docker");
+    write(
+        &docker.join("config.json"),
+        format!(
+            r#"{{"auths":{{"{}":{{"identitytoken":"idt-{PASSWORD}"}}}}}}"#,
+            reg.host()
+        )
+        .as_bytes(),
+    );
+    let out = Command::new(airlock_bin())
+        .args([
+            "import",
+            s(&ex.bundle),
+            "--key",
+            s(&ex.public),
+            "--push",
+            &target,
+        ])
+        .env_remove("TRIVY_USERNAME")
+        .env_remove("TRIVY_PASSWORD")
+        .env("DOCKER_CONFIG", &docker)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already there, skipped"));
     // (Trivy 0.76 itself refuses a token realm on a loopback or private
     // address, "invalid realm in www-authenticate", so it cannot be the
     // client here; the basic-auth test above has it download.)

@@ -26,8 +26,12 @@ pub enum Credentials {
         /// The password.
         password: Zeroizing<String>,
     },
-    /// A bearer token used as is.
+    /// A bearer token used as is (`TRIVY_REGISTRY_TOKEN`).
     Token(Zeroizing<String>),
+    /// An identity token (an OAuth2 refresh token, as `docker login` stores
+    /// for registries such as ACR), exchanged at the token service for an
+    /// access token per scope.
+    IdentityToken(Zeroizing<String>),
 }
 
 impl std::fmt::Debug for Credentials {
@@ -36,6 +40,7 @@ impl std::fmt::Debug for Credentials {
             Credentials::None => f.write_str("None"),
             Credentials::Basic { username, .. } => write!(f, "Basic({username}, <redacted>)"),
             Credentials::Token(_) => f.write_str("Token(<redacted>)"),
+            Credentials::IdentityToken(_) => f.write_str("IdentityToken(<redacted>)"),
         }
     }
 }
@@ -59,6 +64,7 @@ pub fn describe(c: &Credentials) -> &'static str {
         Credentials::None => "anonymous",
         Credentials::Basic { .. } => "user name and password",
         Credentials::Token(_) => "token",
+        Credentials::IdentityToken(_) => "identity token",
     }
 }
 
@@ -98,7 +104,7 @@ fn from_helper(helper: &str, host: &str) -> Option<Credentials> {
     }
     // Docker's convention: the user "<token>" means the secret is an identity token.
     if username == "<token>" {
-        return Some(Credentials::Token(secret));
+        return Some(Credentials::IdentityToken(secret));
     }
     Some(Credentials::Basic {
         username,
@@ -135,7 +141,7 @@ pub fn from_docker_config(host: &str) -> Option<Credentials> {
             });
         }
         if let Some(t) = e["identitytoken"].as_str().filter(|t| !t.is_empty()) {
-            return Some(Credentials::Token(Zeroizing::new(t.to_string())));
+            return Some(Credentials::IdentityToken(Zeroizing::new(t.to_string())));
         }
     }
     if let Some(store) = v["credsStore"].as_str() {

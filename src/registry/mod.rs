@@ -421,21 +421,42 @@ impl Client {
                 if let Some(t) = self.tokens.borrow().get(scope) {
                     return Ok(Some(Zeroizing::new(format!("Bearer {}", t.as_str()))));
                 }
-                let mut req = self
-                    .agent
-                    .get(realm)
-                    .timeout(SMALL_REQUEST)
-                    .query("scope", scope);
-                if let Some(s) = service {
-                    req = req.query("service", s);
-                }
                 // Credentials go to the token service only over https (or
                 // where plain http was accepted for the registry itself).
                 let safe_realm = realm.starts_with("https://") || self.base.starts_with("http://");
-                if let (Some(h), true) = (self.credentials.basic_header(), safe_realm) {
-                    req = req.set("Authorization", &h);
-                }
-                let resp = req.call().map_err(|e| match e {
+                let result = match (&self.credentials, safe_realm) {
+                    // An identity token is a refresh token: exchange it.
+                    (Credentials::IdentityToken(t), true) => {
+                        let mut form = vec![
+                            ("grant_type", "refresh_token"),
+                            ("client_id", "airlock"),
+                            ("scope", scope),
+                            ("refresh_token", t.as_str()),
+                        ];
+                        if let Some(s) = service {
+                            form.push(("service", s));
+                        }
+                        self.agent
+                            .post(realm)
+                            .timeout(SMALL_REQUEST)
+                            .send_form(&form)
+                    }
+                    _ => {
+                        let mut req = self
+                            .agent
+                            .get(realm)
+                            .timeout(SMALL_REQUEST)
+                            .query("scope", scope);
+                        if let Some(s) = service {
+                            req = req.query("service", s);
+                        }
+                        if let (Some(h), true) = (self.credentials.basic_header(), safe_realm) {
+                            req = req.set("Authorization", &h);
+                        }
+                        req.call()
+                    }
+                };
+                let resp = result.map_err(|e| match e {
                     ureq::Error::Status(401 | 403, _) => RegistryError::Unauthorized {
                         host: self.host.clone(),
                         how: auth::describe(&self.credentials),

@@ -112,6 +112,23 @@ impl Setup {
         Manifest::parse(&self.manifest_bytes()).expect("the good manifest parses")
     }
 
+    /// The good bundle with its manifest text edited by `edit` and signed
+    /// again by the trusted key (payloads as they were), written to `name`.
+    fn resigned(&self, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
+        let original = String::from_utf8(self.manifest_bytes()).unwrap();
+        let edited = edit(original.clone());
+        let sig = self.sign(edited.as_bytes());
+        let bundle = self.path(name);
+        write_library_bundle(
+            &bundle,
+            edited.as_bytes(),
+            &[sig],
+            Manifest::parse(original.as_bytes()).unwrap().payloads,
+            &self.entries(),
+        );
+        bundle
+    }
+
     /// A signature over `manifest` by the trusted test key, made by the library.
     fn sign(&self, manifest: &[u8]) -> Signature {
         SecretKey::from_file(&self.key)
@@ -440,18 +457,10 @@ fn truncated_bundle_is_refused() {
 #[test]
 fn unknown_format_major_is_refused_after_its_signature_is_checked() {
     let setup = Setup::new();
-    let original = String::from_utf8(setup.manifest_bytes()).unwrap();
-    assert!(original.contains("format_version = \"1.1\""));
-    let future = original.replace("format_version = \"1.1\"", "format_version = \"2.0\"");
-    let sig = setup.sign(future.as_bytes());
-    let bundle = setup.path("format-2.airlock");
-    write_library_bundle(
-        &bundle,
-        future.as_bytes(),
-        &[sig],
-        Manifest::parse(original.as_bytes()).unwrap().payloads,
-        &setup.entries(),
-    );
+    let bundle = setup.resigned("format-2.airlock", |m| {
+        assert!(m.contains("format_version = \"1.1\""));
+        m.replace("format_version = \"1.1\"", "format_version = \"2.0\"")
+    });
     let needles = ["bundle format version 2.0 is not supported"];
     setup.refused(&bundle, 4, &needles);
     setup.refused_creating_nothing(&bundle, 4, &needles, "format-2");
@@ -830,19 +839,12 @@ fn no_single_byte_change_goes_unnoticed() {
 #[test]
 fn a_signed_trivy_db_of_schema_3_is_refused_before_anything_is_written() {
     let setup = Setup::new();
-    let original = String::from_utf8(setup.manifest_bytes()).unwrap();
     // The first database entry is trivy-db's.
-    let future = original.replacen("schema_version = 2", "schema_version = 3", 1);
-    assert_ne!(future, original);
-    let sig = setup.sign(future.as_bytes());
-    let bundle = setup.path("schema-3.airlock");
-    write_library_bundle(
-        &bundle,
-        future.as_bytes(),
-        &[sig],
-        Manifest::parse(original.as_bytes()).unwrap().payloads,
-        &setup.entries(),
-    );
+    let bundle = setup.resigned("schema-3.airlock", |m| {
+        let edited = m.replacen("schema_version = 2", "schema_version = 3", 1);
+        assert_ne!(edited, m);
+        edited
+    });
     let needles = [
         "trivy-db has schema Version 3",
         "accepts only Version 2",

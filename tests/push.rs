@@ -54,6 +54,17 @@ fn assert_same_manifests(reg: &Registry, prefix: &str, bundle: &Path, public: &P
     }
 }
 
+/// Every blob of an `import --push --json` report.
+fn pushed_blobs(json: &str) -> Vec<serde_json::Value> {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    v["push"]["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|a| a["blobs"].as_array().unwrap().clone())
+        .collect()
+}
+
 fn all_cves() -> Vec<String> {
     let mut v = vec![
         ZLIB_CVES[0].to_string(),
@@ -176,13 +187,7 @@ fn push_to_a_plain_registry_then_trivy_downloads_by_flags_and_by_mirror() {
         &target,
         "--json",
     ]);
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let blobs: Vec<&serde_json::Value> = v["push"]["artifacts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|a| a["blobs"].as_array().unwrap())
-        .collect();
+    let blobs = pushed_blobs(&out);
     assert_eq!(blobs.len(), 6);
     assert!(blobs.iter().all(|b| b["skipped"] == true), "{out}");
 }
@@ -384,13 +389,7 @@ fn a_push_interrupted_by_a_registry_crash_completes_on_the_next_run() {
         &target,
         "--json",
     ]);
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let blobs: Vec<&serde_json::Value> = v["push"]["artifacts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|a| a["blobs"].as_array().unwrap())
-        .collect();
+    let blobs = pushed_blobs(&out);
     let skipped = blobs.iter().filter(|b| b["skipped"] == true).count();
     assert!(skipped >= 1 && skipped < blobs.len(), "{out}");
     assert_same_manifests(&reg, "aquasec", &bundle, &public);

@@ -327,19 +327,11 @@ fn export(mut a: ExportArgs) -> Result<()> {
     if let (Some(file), Some((series, n))) = (&a.sequence_file, &sequence) {
         write_sequence_file(file, series, *n)?;
     }
-    let sums = if a.sha256sums {
-        let files = match &report.parts {
-            Some(p) => part_files(p),
-            None => vec![file_name(&report.output)],
-        };
-        Some(parts::write_sha256sums(
-            &parent(&report.output),
-            &files,
-            a.force,
-        )?)
-    } else {
-        None
+    let files = match &report.parts {
+        Some(p) => part_files(p),
+        None => vec![file_name(&report.output)],
     };
+    let sums = sha256sums(a.sha256sums, &report.output, &files, a.force)?;
     if a.json {
         let mut v = serde_json::to_value(&report)?;
         v["sha256sums"] = serde_json::json!(sums);
@@ -407,6 +399,23 @@ fn parent(p: &Path) -> PathBuf {
     }
 }
 
+/// With `enabled`, writes SHA256SUMS beside `output` for `files`.
+fn sha256sums(
+    enabled: bool,
+    output: &Path,
+    files: &[String],
+    force: bool,
+) -> Result<Option<PathBuf>> {
+    if !enabled {
+        return Ok(None);
+    }
+    Ok(Some(parts::write_sha256sums(
+        &parent(output),
+        files,
+        force,
+    )?))
+}
+
 /// Every file of a part set, by name: the parts, the index, its signature.
 fn part_files(p: &parts::PartsReport) -> Vec<String> {
     let mut files: Vec<String> = p
@@ -428,15 +437,7 @@ fn split(a: SplitArgs) -> Result<()> {
     let output = a.output.clone().unwrap_or_else(|| a.bundle.clone());
     let progress = Reporter::new(a.json, a.quiet);
     let report = airlock::media::split(&input, &policy, &output, size, &key, a.force, &progress)?;
-    let sums = if a.sha256sums {
-        Some(parts::write_sha256sums(
-            &parent(&output),
-            &part_files(&report.parts),
-            a.force,
-        )?)
-    } else {
-        None
-    };
+    let sums = sha256sums(a.sha256sums, &output, &part_files(&report.parts), a.force)?;
     if a.json {
         let mut v = serde_json::to_value(&report)?;
         v["sha256sums"] = serde_json::json!(sums);

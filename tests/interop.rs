@@ -243,20 +243,7 @@ fn secret_keys_are_private_and_never_overwritten() {
 
 /// Runs `cmd` with `input` on stdin; panics with its output unless it succeeds.
 fn run_with_stdin(cmd: &mut Command, input: &str) -> String {
-    use std::io::Write as _;
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_stdin(cmd, input);
     assert!(out.status.success(), "{cmd:?}: {out:?}");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

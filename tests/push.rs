@@ -212,19 +212,8 @@ fn push_with_basic_auth_over_tls_with_a_private_ca() {
         .args(extra)
         .env_remove("TRIVY_USERNAME")
         .env_remove("TRIVY_PASSWORD")
-        .env("DOCKER_CONFIG", t.join("no-docker-config"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        use std::io::Write as _;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        .env("DOCKER_CONFIG", t.join("no-docker-config"));
+        output_with_stdin(&mut cmd, stdin)
     };
     // The private CA is not trusted by default.
     let out = push(&[], "");
@@ -405,30 +394,18 @@ fn push_and_export_with_a_bearer_token_registry() {
     let reg = Registry::with_token_auth(&t.join("registry"));
     let target = format!("{}/aquasec", reg.host());
     let push = |password: &str| {
-        let mut child = Command::new(airlock_bin())
-            .args([
-                "import",
-                s(&ex.bundle),
-                "--key",
-                s(&ex.public),
-                "--push",
-                &target,
-            ])
-            .args(["--username", USER, "--password-stdin"])
-            .env("DOCKER_CONFIG", t.join("no-docker-config"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write as _;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{password}\n").as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        let mut cmd = Command::new(airlock_bin());
+        cmd.args([
+            "import",
+            s(&ex.bundle),
+            "--key",
+            s(&ex.public),
+            "--push",
+            &target,
+        ])
+        .args(["--username", USER, "--password-stdin"])
+        .env("DOCKER_CONFIG", t.join("no-docker-config"));
+        output_with_stdin(&mut cmd, &format!("{password}\n"))
     };
     // The token service refuses a wrong password.
     let out = push("wrong");

@@ -5,7 +5,7 @@
 
 use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::support::fixtures::*;
 use crate::support::registry::{Registry, PASSWORD, USER};
@@ -314,19 +314,7 @@ fn an_authenticated_registry_needs_credentials_from_docker_config_or_stdin() {
     let b2 = t.join("b2.airlock");
     let mut extra = base.clone();
     extra.extend(["--username".into(), USER.into(), "--password-stdin".into()]);
-    let mut child = export_cmd(&b2, &key, &extra)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{PASSWORD}\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_stdin(&mut export_cmd(&b2, &key, &extra), &format!("{PASSWORD}\n"));
     assert!(out.status.success(), "{out:?}");
     // Both bundles hold the same artifacts.
     let digests = |b: &Path| {

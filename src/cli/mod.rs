@@ -339,13 +339,7 @@ fn export(mut a: ExportArgs) -> Result<()> {
     } else {
         let mut out = show::Sanitize(io::stdout().lock());
         show::export(&mut out, &report)?;
-        if let Some(p) = sums {
-            writeln!(
-                out,
-                "checksums in {} (check media with `sha256sum -c`)",
-                p.display()
-            )?;
-        }
+        show::sums(&mut out, sums.as_deref())?;
         Ok(())
     }
 }
@@ -451,13 +445,7 @@ fn split(a: SplitArgs) -> Result<()> {
         report.parts.index_content.parts.len()
     )?;
     show::parts(&mut out, &report.parts)?;
-    if let Some(p) = sums {
-        writeln!(
-            out,
-            "checksums in {} (check media with `sha256sum -c`)",
-            p.display()
-        )?;
-    }
+    show::sums(&mut out, sums.as_deref())?;
     Ok(())
 }
 

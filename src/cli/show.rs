@@ -129,6 +129,18 @@ pub fn export(w: &mut dyn Write, r: &ExportReport) -> io::Result<()> {
     Ok(())
 }
 
+/// Where SHA256SUMS went, if written.
+pub fn sums(w: &mut dyn Write, path: Option<&Path>) -> io::Result<()> {
+    match path {
+        Some(p) => writeln!(
+            w,
+            "checksums in {} (check media with `sha256sum -c`)",
+            p.display()
+        ),
+        None => Ok(()),
+    }
+}
+
 /// The files of a part set.
 pub fn parts(w: &mut dyn Write, p: &airlock::bundle::parts::PartsReport) -> io::Result<()> {
     for e in &p.index_content.parts {

@@ -449,3 +449,22 @@ impl std::io::Write for Hasher {
         Ok(())
     }
 }
+
+/// Runs `cmd` with `input` on its stdin; returns its output (stdout and
+/// stderr captured).
+pub fn output_with_stdin(cmd: &mut Command, input: &str) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}

@@ -99,6 +99,12 @@ pub enum ExportError {
     /// A bad label.
     #[error("label {0:?} is invalid: keys are 1-64 of A-Z a-z 0-9 . _ -, values one line of at most 1024 bytes without control characters")]
     Label(String),
+    /// `created` lies in the future.
+    #[error("--created {0} is in the future\nhint: a bundle may be dated at most {skew} ahead of this host's clock; check the clock, or leave --created out to use it", skew = crate::policy::human_duration(crate::manifest::MAX_CLOCK_SKEW.whole_seconds() as u64))]
+    CreatedInFuture(String),
+    /// A time read from a source lies in the future.
+    #[error("refusing to export: {0}\nhint: a database or registry claiming to come from the future would make every later bundle look like a downgrade on the importing hosts; check this host's clock and the source")]
+    FromTheFuture(String),
     /// A source was refused.
     #[error(transparent)]
     Source(#[from] SourceError),
@@ -184,6 +190,10 @@ pub fn export(
     if keys.is_empty() {
         return Err(ExportError::NoKey);
     }
+    let now = time::OffsetDateTime::now_utc();
+    if plan.created > now + crate::manifest::MAX_CLOCK_SKEW {
+        return Err(ExportError::CreatedInFuture(format_time(plan.created)));
+    }
     for (k, v) in &plan.labels {
         if check_label(k, v).is_err() {
             return Err(ExportError::Label(k.clone()));
@@ -268,6 +278,9 @@ pub fn export(
     }
 
     let (manifest, planned) = build_manifest(prepared, plan, generator)?;
+    if let Some(why) = manifest.time_from_the_future(now) {
+        return Err(ExportError::FromTheFuture(why));
+    }
     let manifest_text = manifest.to_toml()?;
     let created_unix = plan.created.unix_timestamp().max(0) as u64;
     let trusted_base = format!("timestamp:{created_unix}\tfile:manifest.toml");

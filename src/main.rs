@@ -47,7 +47,9 @@ fn import_code(e: &ImportError) -> u8 {
     match e {
         e if e.is_host_failure() => EXIT_FAILURE,
         ImportError::NoPreviousGeneration(_) | ImportError::State { .. } => EXIT_FAILURE,
-        ImportError::Stale(_) | ImportError::Downgrade { .. } => EXIT_STALE,
+        ImportError::Stale(_) | ImportError::Downgrade { .. } | ImportError::FromTheFuture(_) => {
+            EXIT_STALE
+        }
         ImportError::Bundle(b) if untrusted(b) => EXIT_UNTRUSTED,
         ImportError::Overlap { .. } => EXIT_USAGE,
         _ => EXIT_INVALID_BUNDLE,
@@ -124,7 +126,8 @@ fn exit_code(err: &anyhow::Error) -> u8 {
                 | ExportError::Write(_)
                 | ExportError::Parts(_)
                 | ExportError::NoSpace { .. } => EXIT_FAILURE,
-                ExportError::Source(_) => EXIT_INVALID_INPUT,
+                ExportError::Source(_) | ExportError::FromTheFuture(_) => EXIT_INVALID_INPUT,
+                ExportError::CreatedInFuture(_) => EXIT_USAGE,
                 ExportError::NoSources
                 | ExportError::NoKey
                 | ExportError::Label(_)

@@ -343,6 +343,7 @@ impl Manifest {
     /// paths; well-formed digests; every artifact's blobs present.
     pub fn validate(&self) -> Result<(), ManifestError> {
         let field = |m: String| Err(ManifestError::Field(m));
+        self.check_strings()?;
         if let Some(series) = &self.series {
             if check_plain_name(series).is_err() || series.len() > 64 {
                 return field(format!(
@@ -465,12 +466,165 @@ impl Manifest {
     }
 }
 
+/// How far ahead of the reader's clock a time in a manifest may be: clocks
+/// on either side of an air gap drift, but a bundle "created" next year, or
+/// a database "updated" in 9999, would be recorded by the importer and make
+/// every genuinely newer bundle look like a downgrade (issue 11). Export
+/// and import both refuse times further ahead than this.
+pub const MAX_CLOCK_SKEW: time::Duration = time::Duration::hours(1);
+
+impl Manifest {
+    /// The first time in the manifest that lies more than
+    /// [`MAX_CLOCK_SKEW`] after `now` (`created`, a database's `UpdatedAt`,
+    /// an artifact's `fetched_at`), described for a message; `None` if
+    /// there is none. Times that do not parse are left to [`Manifest::validate`].
+    pub fn time_from_the_future(&self, now: time::OffsetDateTime) -> Option<String> {
+        let limit = now + MAX_CLOCK_SKEW;
+        let parse = |t: &str| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        };
+        let mut times = vec![("the bundle's created time".to_string(), &self.created)];
+        for a in &self.artifacts {
+            if let Some(db) = &a.database {
+                times.push((format!("the {}'s UpdatedAt", a.kind), &db.updated_at));
+            }
+            if let Some(f) = &a.fetched_at {
+                times.push((format!("the {}'s fetched_at", a.kind), f));
+            }
+        }
+        times.into_iter().find_map(|(what, t)| {
+            let at = parse(t)?;
+            (at > limit).then(|| {
+                let ahead = (at - now).whole_seconds();
+                format!(
+                    "{what} {} is {} ahead of this host's clock ({}); at most {} of clock skew is allowed",
+                    crate::text::escape(t),
+                    crate::policy::human_duration(ahead.max(0) as u64),
+                    now.format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default(),
+                    crate::policy::human_duration(MAX_CLOCK_SKEW.whole_seconds() as u64)
+                )
+            })
+        })
+    }
+}
+
+/// The longest free-text field (a source path or URL), in bytes.
+pub const MAX_TEXT: usize = 4096;
+
+/// Checks one free-text field: one line of visible text (see
+/// [`crate::text::check_line`]) of at most `max` bytes.
+fn check_text(what: &str, value: &str, max: usize) -> Result<(), ManifestError> {
+    crate::text::check_line(value, max).map_err(|e| {
+        ManifestError::Field(format!(
+            "{what} {:?} is not one line of text: {e}",
+            crate::text::escape(&value.chars().take(200).collect::<String>())
+        ))
+    })
+}
+
+/// Checks an RFC 3339 time field.
+fn check_time(what: &str, value: &str) -> Result<(), ManifestError> {
+    check_text(what, value, 64)?;
+    time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
+        .map(|_| ())
+        .map_err(|_| ManifestError::Field(format!("{what} {value:?} is not an RFC 3339 time")))
+}
+
+/// Checks a media type (RFC 6838: `type/subtype`, restricted names).
+fn check_media_type(what: &str, value: &str) -> Result<(), ManifestError> {
+    let name = |n: &str| {
+        !n.is_empty()
+            && n.len() <= 127
+            && n.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
+    };
+    match value.split_once('/') {
+        Some((t, sub)) if name(t) && name(sub) => Ok(()),
+        _ => Err(ManifestError::Field(format!(
+            "{what} {:?} is not a media type",
+            crate::text::escape(value)
+        ))),
+    }
+}
+
+impl Manifest {
+    /// Every string the manifest carries, held to its grammar or to one
+    /// line of visible text of bounded length, even when signed: a name
+    /// reaches a registry URL (`repository`, `tag`), and any string reaches
+    /// a terminal, where a newline or an escape sequence could print a
+    /// forged verdict (issue 11).
+    fn check_strings(&self) -> Result<(), ManifestError> {
+        let name_err = |what: String| {
+            move |e: crate::oci_name::NameError| ManifestError::Field(format!("{what}: {e}"))
+        };
+        let ok_version = self.format_version.split_once('.').is_some_and(|(a, b)| {
+            [a, b]
+                .iter()
+                .all(|p| !p.is_empty() && p.len() <= 9 && p.bytes().all(|c| c.is_ascii_digit()))
+        });
+        if !ok_version {
+            return Err(ManifestError::Field(format!(
+                "format_version {:?} is not MAJOR.MINOR",
+                crate::text::escape(&self.format_version)
+            )));
+        }
+        check_time("created", &self.created)?;
+        check_text("generator", &self.generator, 128)?;
+        for a in &self.artifacts {
+            let k = a.kind;
+            check_text(&format!("{k} source"), &a.source, MAX_TEXT)?;
+            if let Some(r) = &a.reference {
+                check_text(&format!("{k} reference"), r, MAX_TEXT)?;
+                crate::oci_name::Reference::parse(r).map_err(name_err(format!("{k} reference")))?;
+            }
+            crate::oci_name::check_repository(&a.repository)
+                .map_err(name_err(format!("{k} repository")))?;
+            crate::oci_name::check_tag(&a.tag).map_err(name_err(format!("{k} tag")))?;
+            crate::oci_name::check_digest(&a.manifest_digest)
+                .map_err(name_err(format!("{k} manifest_digest")))?;
+            if let Some(d) = &a.upstream_manifest_digest {
+                crate::oci_name::check_digest(d)
+                    .map_err(name_err(format!("{k} upstream_manifest_digest")))?;
+            }
+            check_media_type(&format!("{k} artifact_type"), &a.artifact_type)?;
+            check_media_type(&format!("{k} layer media_type"), &a.layer.media_type)?;
+            crate::oci_name::check_digest(&a.layer.digest)
+                .map_err(name_err(format!("{k} layer digest")))?;
+            check_plain_name(&a.layer.title)
+                .map_err(|e| ManifestError::Field(format!("{k} layer title: {e}")))?;
+            if let Some(db) = &a.database {
+                check_time(&format!("{k} UpdatedAt"), &db.updated_at)?;
+                check_time(&format!("{k} NextUpdate"), &db.next_update)?;
+            }
+            if let Some(v) = a.checks.as_ref().and_then(|c| c.version.as_ref()) {
+                check_text(&format!("{k} checks version"), v, 128)?;
+            }
+            if let Some(t) = &a.fetched_at {
+                check_time(&format!("{k} fetched_at"), t)?;
+            }
+        }
+        for v in &self.vex {
+            let what = |f: &str| format!("VEX repository {:?} {f}", crate::text::escape(&v.name));
+            check_text(&what("source"), &v.source, MAX_TEXT)?;
+            check_text(&what("title"), &v.title, 256)?;
+            check_text(&what("original_location"), &v.original_location, MAX_TEXT)?;
+            check_text(&what("updated_at"), &v.updated_at, 64)?;
+            check_text(&what("spec_version"), &v.spec_version, 16)?;
+            check_text(&what("archive_format"), &v.archive_format, 16)?;
+        }
+        Ok(())
+    }
+}
+
 /// Checks a label: key a plain name, value one line of at most 1024 bytes
-/// without control characters.
+/// of visible text (see [`crate::text::check_line`]).
 pub fn check_label(key: &str, value: &str) -> Result<(), ManifestError> {
-    if check_plain_name(key).is_err() || value.len() > 1024 || value.chars().any(char::is_control) {
+    if check_plain_name(key).is_err() || crate::text::check_line(value, 1024).is_err() {
         return Err(ManifestError::Field(format!(
-            "label {key:?}: keys are 1-64 of A-Z a-z 0-9 . _ -, values one line of at most 1024 bytes without control characters"
+            "label {:?}: keys are 1-64 of A-Z a-z 0-9 . _ -, values one line of at most 1024 bytes without control characters",
+            crate::text::escape(&key.chars().take(100).collect::<String>())
         )));
     }
     Ok(())
@@ -489,7 +643,8 @@ pub fn check_plain_name(name: &str) -> Result<(), ManifestError> {
         Ok(())
     } else {
         Err(ManifestError::Field(format!(
-            "{name:?} is not a plain name (1-64 of A-Z a-z 0-9 . _ -, not starting with a dot)"
+            "{:?} is not a plain name (1-64 of A-Z a-z 0-9 . _ -, not starting with a dot)",
+            crate::text::escape(&name.chars().take(100).collect::<String>())
         )))
     }
 }

@@ -983,6 +983,9 @@ fn push_target(a: &ImportArgs) -> Result<Option<(airlock::registry::Client, Push
             "trivy-checks" | "checks" => ArtifactKind::Checks,
             _ => usage!("--tag {t:?}: the artifact is trivy-db, trivy-java-db or trivy-checks"),
         };
+        if let Err(e) = airlock::oci_name::check_tag(tag) {
+            usage!("--tag {t:?}: {e}");
+        }
         target.tags.insert(kind, tag.to_string());
     }
     let opts = airlock::registry::Options {

@@ -9,6 +9,7 @@ use airlock::install::ImportReport;
 use airlock::keys::Signature;
 use airlock::manifest::Manifest;
 use airlock::policy::SignerReport;
+use airlock::text::escape as e;
 
 fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -25,28 +26,32 @@ fn bytes(n: u64) -> String {
     }
 }
 
+/// What a manifest lists. Every string comes from the bundle (signed or
+/// not yet checked), so each is escaped to one line.
 fn contents(w: &mut dyn Write, m: &Manifest) -> io::Result<()> {
     for a in &m.artifacts {
         writeln!(
             w,
             "  {:<9} {} ({}) layer {}",
             a.kind.to_string(),
-            a.layer.title,
+            e(&a.layer.title),
             bytes(a.layer.size),
-            a.layer.digest
+            e(&a.layer.digest)
         )?;
         if let Some(db) = &a.database {
             writeln!(
                 w,
                 "            schema {}  UpdatedAt {}  NextUpdate {}",
-                db.schema_version, db.updated_at, db.next_update
+                db.schema_version,
+                e(&db.updated_at),
+                e(&db.next_update)
             )?;
             writeln!(
                 w,
                 "            {} {} sha256 {}",
-                db.file,
+                e(&db.file),
                 bytes(db.size),
-                db.sha256
+                e(&db.sha256)
             )?;
         }
         if let Some(c) = &a.checks {
@@ -54,31 +59,34 @@ fn contents(w: &mut dyn Write, m: &Manifest) -> io::Result<()> {
                 w,
                 "            checks major {}  version {}",
                 c.major_version,
-                c.version.as_deref().unwrap_or("(not recorded)")
+                e(c.version.as_deref().unwrap_or("(not recorded)"))
             )?;
         }
         writeln!(
             w,
-            "            manifest {}  from {}",
-            a.manifest_digest, a.source
+            "            push as {}:{}  manifest {}",
+            e(&a.repository),
+            e(&a.tag),
+            e(&a.manifest_digest)
         )?;
+        writeln!(w, "            from {}", e(&a.source))?;
     }
     for v in &m.vex {
         writeln!(
             w,
             "  vex       {:?} ({}) {} archive, folder {:?}, {} packages, updated_at {}",
-            v.name,
-            v.title,
-            v.archive_format,
-            v.subdir,
+            e(&v.name),
+            e(&v.title),
+            e(&v.archive_format),
+            e(&v.subdir),
             v.packages,
             if v.updated_at.is_empty() {
-                "-"
+                "-".into()
             } else {
-                &v.updated_at
+                e(&v.updated_at)
             }
         )?;
-        writeln!(w, "            from {}", v.source)?;
+        writeln!(w, "            from {}", e(&v.source))?;
     }
     Ok(())
 }
@@ -88,7 +96,10 @@ fn labels(
     labels: &std::collections::BTreeMap<String, String>,
 ) -> io::Result<()> {
     if !labels.is_empty() {
-        let l: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let l: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| format!("{}={}", e(k), e(v)))
+            .collect();
         writeln!(w, "labels: {}", l.join(", "))?;
     }
     Ok(())
@@ -174,9 +185,9 @@ fn signers(w: &mut dyn Write, s: &[SignerReport]) -> io::Result<()> {
         writeln!(
             w,
             "  {}: {}{when}; trusted comment: {}",
-            r.who(),
+            e(&r.who()),
             r.status(),
-            r.trusted_comment
+            e(&r.trusted_comment)
         )?;
     }
     Ok(())
@@ -192,7 +203,8 @@ pub fn verified(w: &mut dyn Write, path: &Path, v: &Verified) -> io::Result<()> 
     writeln!(
         w,
         "manifest sha256 {}, created {}",
-        v.manifest_sha256, v.manifest.created
+        v.manifest_sha256,
+        e(&v.manifest.created)
     )?;
     signers(w, &v.signers)?;
     labels(w, &v.manifest.labels)?;
@@ -213,7 +225,10 @@ pub fn inspect(
     writeln!(
         w,
         "format:   {} {}, created {}, by {}",
-        m.format, m.format_version, m.created, m.generator
+        e(&m.format),
+        e(&m.format_version),
+        e(&m.created),
+        e(&m.generator)
     )?;
     writeln!(w, "manifest: sha256 {sha}")?;
     labels(w, &m.labels)?;
@@ -226,7 +241,7 @@ pub fn inspect(
                 Some(why) => writeln!(
                     w,
                     "policy:   NOT satisfied: {}",
-                    why.lines().next().unwrap_or(why)
+                    e(why.lines().next().unwrap_or(why))
                 )?,
             }
         }
@@ -240,7 +255,7 @@ pub fn inspect(
                     w,
                     "  key {}: trusted comment: {}",
                     s.key_id(),
-                    s.trusted_comment()
+                    e(s.trusted_comment())
                 )?;
             }
         }
@@ -303,7 +318,8 @@ pub fn imported(w: &mut dyn Write, r: &ImportReport) -> io::Result<()> {
     writeln!(
         w,
         "verified bundle (manifest sha256 {}, created {})",
-        r.manifest_sha256, r.created
+        r.manifest_sha256,
+        e(&r.created)
     )?;
     signers(w, &r.signers)?;
     labels(w, &r.labels)?;
@@ -313,9 +329,11 @@ pub fn imported(w: &mut dyn Write, r: &ImportReport) -> io::Result<()> {
         match (&c.schema_version, &c.updated_at, &c.next_update) {
             (Some(s), Some(u), Some(n)) => writeln!(
                 w,
-                "  {:<9} {} ({verb}): schema {s}, UpdatedAt {u}, NextUpdate {n}",
+                "  {:<9} {} ({verb}): schema {s}, UpdatedAt {}, NextUpdate {}",
                 c.kind.to_string(),
-                c.path.display()
+                c.path.display(),
+                e(u),
+                e(n)
             )?,
             _ => writeln!(
                 w,
@@ -372,10 +390,22 @@ impl<W: Write> Write for Sanitize<W> {
         while i < buf.len() {
             let b = buf[i];
             // C0 controls and DEL, and C1 controls in their UTF-8 form (C2 80..9F).
+            let next = |k: usize| buf.get(i + k).copied().unwrap_or(0);
             let len = match b {
                 b'\n' | b'\t' => 0,
                 0x00..=0x1f | 0x7f => 1,
-                0xc2 if matches!(buf.get(i + 1), Some(0x80..=0x9f)) => 2,
+                0xc2 if matches!(next(1), 0x80..=0x9f) => 2,
+                // U+061C, the Arabic letter mark.
+                0xd8 if next(1) == 0x9c => 2,
+                // U+200B-U+200F, U+2028-U+202E: zero-width characters,
+                // directional marks, line and paragraph separators,
+                // bidirectional embeddings and overrides.
+                0xe2 if next(1) == 0x80 && matches!(next(2), 0x8b..=0x8f | 0xa8..=0xae) => 3,
+                // U+2060-U+2064, U+2066-U+2069: word joiner, invisible
+                // operators, bidirectional isolates.
+                0xe2 if next(1) == 0x81 && matches!(next(2), 0xa0..=0xa4 | 0xa6..=0xa9) => 3,
+                // U+FEFF, the byte-order mark / zero-width no-break space.
+                0xef if next(1) == 0xbb && next(2) == 0xbf => 3,
                 _ => 0,
             };
             if len == 0 {
@@ -405,10 +435,11 @@ mod tests {
     #[test]
     fn control_characters_are_escaped() {
         let mut out = Sanitize(Vec::new());
-        out.write_all("a\x1b[2Jb\tc\n\u{9b}d é".as_bytes()).unwrap();
+        out.write_all("a\x1b[2Jb\tc\n\u{9b}d é \u{202e}x\u{2066}".as_bytes())
+            .unwrap();
         assert_eq!(
             String::from_utf8(out.0).unwrap(),
-            "a\\x1b[2Jb\tc\n\\xc2\\x9bd é"
+            "a\\x1b[2Jb\tc\n\\xc2\\x9bd é \\xe2\\x80\\xaex\\xe2\\x81\\xa6"
         );
     }
 }

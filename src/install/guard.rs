@@ -3,8 +3,11 @@
 //!
 //! The host keeps its history in `<cache>/.airlock-state.json` (per bundle
 //! series: the last sequence accepted and its manifest digest; and the newest
-//! time seen). Ages are judged against the later of the clock and that
-//! newest time, so setting the clock back does not make an old bundle fresh.
+//! time seen); a static VEX directory (`--vex-dir`) keeps the same record of
+//! the repositories it publishes in its own `.airlock-state.json`, since a
+//! fleet downloads from it whichever cache an import used. Ages are judged
+//! against the later of the clock and that newest time, so setting the
+//! clock back does not make an old bundle fresh.
 //! A database is also compared with the one installed now (its live
 //! `metadata.json`), whatever bundle put it there.
 
@@ -258,6 +261,23 @@ pub fn check_downgrades(
         reasons: found,
         never: policy.downgrade == Downgrade::Never,
     })
+}
+
+/// The static VEX directory's state after accepting `m` at `now`: its
+/// series and the VEX repositories it publishes (it holds no databases or
+/// other cache components, so it records none).
+pub fn advance_vex_dir(
+    state: State,
+    m: &Manifest,
+    manifest_sha256: &str,
+    now: OffsetDateTime,
+    forced: bool,
+) -> State {
+    let mut next = advance(state, m, manifest_sha256, now, forced);
+    let prefix = format!("{}/", trivy_cache::VEX_REPOSITORIES);
+    next.components.retain(|k, _| k.starts_with(&prefix));
+    next.databases.clear();
+    next
 }
 
 /// The state after accepting `m` at `now`.

@@ -102,6 +102,9 @@ pub enum ImportError {
     /// Older than the trust policy allows.
     #[error("refused by the trust policy: {0}\nhint: get a fresher bundle from the connected side; nothing was written")]
     Stale(String),
+    /// A time in the bundle lies ahead of this host's clock.
+    #[error("refused: {0}\nhint: recording it would make every genuinely newer bundle look like a downgrade here; check this host's clock and the exporting host's; nothing was written")]
+    FromTheFuture(String),
     /// The bundle would replace something newer.
     #[error("refused: this would be a downgrade: {}\nhint: {}", reasons.join("; "), if *never { "the trust policy never allows downgrades (downgrade = \"never\"); nothing was written" } else { "if this is intended (say, to back out a bad database), import again with --allow-downgrade, which the audit log records as forced; nothing was written" })]
     Downgrade {
@@ -259,6 +262,9 @@ struct Collector<'a> {
     forced: Vec<String>,
     /// The host state read under the lock (install mode).
     state: Option<guard::State>,
+    /// The static VEX directory's state, read under its lock (install mode
+    /// with a VEX directory and VEX repositories in the bundle).
+    vex_state: Option<guard::State>,
     lock: Option<stage::Lock>,
     vex_lock: Option<stage::Lock>,
     cache_stage: Option<tempfile::TempDir>,
@@ -277,6 +283,7 @@ impl<'a> Collector<'a> {
             policy,
             forced: Vec::new(),
             state: None,
+            vex_state: None,
             lock: None,
             vex_lock: None,
             cache_stage: None,
@@ -346,34 +353,66 @@ impl PayloadVisitor for Collector<'_> {
             }
         }
         self.manifest = Some(m.clone());
+        let clock = match self.mode {
+            Mode::Install(opts) => opts.now,
+            Mode::Check => OffsetDateTime::now_utc(),
+        };
+        if let Some(why) = m.time_from_the_future(clock) {
+            return Err(ImportError::FromTheFuture(why));
+        }
         let Mode::Install(opts) = self.mode else {
-            return guard::check_age(m, self.policy, OffsetDateTime::now_utc());
+            return guard::check_age(m, self.policy, clock);
         };
         let cache = &opts.cache_dir;
+        // The static VEX directory keeps its own history: a fleet downloads
+        // from it whatever cache the import used (issue 11).
+        let vex_dir = opts.vex_dir.as_ref().filter(|_| !m.vex.is_empty());
         // Freshness and downgrades, judged before anything is created (and
-        // again under the lock, against the state a concurrent import may
+        // again under the locks, against the state a concurrent import may
         // have just written).
-        let judge = |state: &guard::State| -> Result<Vec<String>, ImportError> {
-            guard::check_age(m, self.policy, guard::effective_now(opts.now, state))?;
-            let found = guard::downgrades(
-                m,
-                &bundle.manifest_sha256.hex(),
-                state,
-                &guard::installed(cache),
-            );
-            guard::check_downgrades(found, self.policy, opts.allow_downgrade)
+        let judge =
+            |state: &guard::State, vex_state: &guard::State| -> Result<Vec<String>, ImportError> {
+                guard::check_age(m, self.policy, guard::effective_now(opts.now, state))?;
+                let sha = bundle.manifest_sha256.hex();
+                let mut found = guard::downgrades(m, &sha, state, &guard::installed(cache));
+                if let Some(dir) = vex_dir {
+                    found.extend(
+                        guard::downgrades(m, &sha, vex_state, &BTreeMap::new())
+                            .into_iter()
+                            .map(|r| format!("in the static VEX directory {}: {r}", dir.display())),
+                    );
+                }
+                guard::check_downgrades(found, self.policy, opts.allow_downgrade)
+            };
+        let load_if_dir = |d: &Path| -> Result<guard::State, ImportError> {
+            if d.is_dir() {
+                guard::load(d)
+            } else {
+                Ok(guard::State::default())
+            }
         };
-        if cache.is_dir() {
-            judge(&guard::load(cache)?)?;
-        } else {
-            judge(&guard::State::default())?;
-        }
+        let vex_state_now = match vex_dir {
+            Some(dir) => load_if_dir(dir)?,
+            None => guard::State::default(),
+        };
+        judge(&load_if_dir(cache)?, &vex_state_now)?;
         fs::create_dir_all(cache).map_err(ioe("cannot create the cache directory", cache))?;
         self.lock = Some(stage::lock(cache)?);
         crate::fault::point("cache locked");
+        if let Some(dir) = vex_dir {
+            fs::create_dir_all(dir).map_err(ioe("cannot create the VEX directory", dir))?;
+            // Several caches may share one static VEX directory: lock it too.
+            self.vex_lock = Some(stage::lock(dir)?);
+            crate::fault::point("vex directory locked");
+        }
         let state = guard::load(cache)?;
-        self.forced = judge(&state)?;
+        let vex_state = match vex_dir {
+            Some(dir) => guard::load(dir)?,
+            None => guard::State::default(),
+        };
+        self.forced = judge(&state, &vex_state)?;
         self.state = Some(state);
+        self.vex_state = vex_dir.map(|_| vex_state);
         stage::remove_leftovers(cache)?;
         crate::fault::point("leftovers removed");
         if let Some(dir) = opts.vex_dir.as_ref().filter(|_| !m.vex.is_empty()) {
@@ -392,11 +431,7 @@ impl PayloadVisitor for Collector<'_> {
             fs::create_dir_all(&p).map_err(ioe("cannot create", &p))?;
         }
         self.cache_stage = Some(stage);
-        if let (Some(dir), false) = (&opts.vex_dir, m.vex.is_empty()) {
-            fs::create_dir_all(dir).map_err(ioe("cannot create the VEX directory", dir))?;
-            // Several caches may share one static VEX directory: lock it too.
-            self.vex_lock = Some(stage::lock(dir)?);
-            crate::fault::point("vex directory locked");
+        if let Some(dir) = vex_dir {
             stage::remove_leftovers(dir)?;
             let stage = stage::staging(dir)?;
             crate::fault::point("vex staging created");
@@ -777,6 +812,21 @@ fn install(
             "the import is complete, but its record in {} could not be written, so the next import cannot check for a downgrade against it: {e}",
             guard::STATE_FILE
         ));
+    }
+    if let (Some(vex_state), Some(dir)) = (collector.vex_state.clone(), &opts.vex_dir) {
+        let vex_state = guard::advance_vex_dir(
+            vex_state,
+            m,
+            &verified.manifest_sha256.hex(),
+            opts.now,
+            !collector.forced.is_empty(),
+        );
+        if let Err(e) = guard::save(dir, &vex_state) {
+            warnings.push(format!(
+                "the import is complete, but its record in {} could not be written, so the next import into this VEX directory cannot check for a downgrade against it: {e}",
+                dir.join(guard::STATE_FILE).display()
+            ));
+        }
     }
     crate::fault::point("state saved");
     let with_vex_dir = opts.vex_dir.is_some();

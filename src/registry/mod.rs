@@ -93,6 +93,16 @@ pub enum RegistryError {
         /// What was sent.
         expected: String,
     },
+    /// A repository, tag or digest that breaks the OCI grammar (checked
+    /// before any URL is built from it).
+    #[error("refusing to address the registry {host} with an invalid name: {source}")]
+    InvalidName {
+        /// host[:port]
+        host: String,
+        /// The rule broken.
+        #[source]
+        source: crate::oci_name::NameError,
+    },
     /// TLS set-up failed (a CA file that cannot be read).
     #[error("cannot use the CA certificate {}: {reason}", path.display())]
     Tls {
@@ -499,6 +509,24 @@ impl Client {
         }
     }
 
+    /// `<base>/v2/<repo>/<what>/<reference>`, from parts that passed the OCI
+    /// grammar only (`what` is `blobs` or `manifests`; blobs take a digest,
+    /// manifests a tag or a digest), so no name can leave the repository or
+    /// `/v2/` or inject a query.
+    fn url(&self, repo: &str, what: &str, reference: &str) -> Result<String, RegistryError> {
+        let invalid = |source| RegistryError::InvalidName {
+            host: self.host.clone(),
+            source,
+        };
+        crate::oci_name::check_repository(repo).map_err(invalid)?;
+        match what {
+            "blobs" => crate::oci_name::check_digest(reference),
+            _ => crate::oci_name::check_tag_or_digest(reference),
+        }
+        .map_err(invalid)?;
+        Ok(format!("{}/v2/{repo}/{what}/{reference}", self.base))
+    }
+
     fn scope(repo: &str) -> String {
         format!("repository:{repo}:pull,push")
     }
@@ -581,7 +609,7 @@ impl Client {
 
     /// Whether `repo` holds the blob `digest`.
     pub fn blob_exists(&self, repo: &str, digest: &str) -> Result<bool, RegistryError> {
-        let url = format!("{}/v2/{repo}/blobs/{digest}", self.base);
+        let url = self.url(repo, "blobs", digest)?;
         match self.call("HEAD", &url, repo, &[], None) {
             Ok(_) => Ok(true),
             Err(RegistryError::Status { status: 404, .. }) => Ok(false),
@@ -598,6 +626,8 @@ impl Client {
         size: u64,
         body: &mut dyn Read,
     ) -> Result<(), RegistryError> {
+        // Checks repo and digest before anything is sent.
+        self.url(repo, "blobs", digest)?;
         let start = format!("{}/v2/{repo}/blobs/uploads/", self.base);
         let resp = self.call("POST", &start, repo, &[("Content-Length", "0")], Some(b""))?;
         let location = resp
@@ -662,7 +692,7 @@ impl Client {
         bytes: &[u8],
         digest: &str,
     ) -> Result<(), RegistryError> {
-        let url = format!("{}/v2/{repo}/manifests/{reference}", self.base);
+        let url = self.url(repo, "manifests", reference)?;
         let resp = self.call(
             "PUT",
             &url,
@@ -690,7 +720,7 @@ impl Client {
         repo: &str,
         reference: &str,
     ) -> Result<(Vec<u8>, String), RegistryError> {
-        let url = format!("{}/v2/{repo}/manifests/{reference}", self.base);
+        let url = self.url(repo, "manifests", reference)?;
         let accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
         let resp = self.call_with(
             "GET",
@@ -738,7 +768,7 @@ impl Client {
         size: u64,
         out: &mut dyn std::io::Write,
     ) -> Result<(), RegistryError> {
-        let url = format!("{}/v2/{repo}/blobs/{digest}", self.base);
+        let url = self.url(repo, "blobs", digest)?;
         let resp = self.call_with("GET", &url, repo, &[], None, Some(blob_time(size)))?;
         let transfer = |reason: String| RegistryError::Transfer {
             method: "GET",
@@ -772,7 +802,7 @@ impl Client {
         repo: &str,
         reference: &str,
     ) -> Result<Option<String>, RegistryError> {
-        let url = format!("{}/v2/{repo}/manifests/{reference}", self.base);
+        let url = self.url(repo, "manifests", reference)?;
         let accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json";
         match self.call("HEAD", &url, repo, &[("Accept", accept)], None) {
             Ok(r) => Ok(r.header("Docker-Content-Digest").map(String::from)),

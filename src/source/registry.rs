@@ -38,77 +38,12 @@ pub fn default_references(kind: ArtifactKind) -> Vec<String> {
     ]
 }
 
-/// A parsed reference: `host/repository[:tag][@digest]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reference {
-    /// host[:port]
-    pub host: String,
-    /// The repository path.
-    pub repository: String,
-    /// The tag or digest to fetch.
-    pub reference: String,
-    /// The pinned digest, if the reference has one.
-    pub digest: Option<String>,
-}
-
-impl Reference {
-    /// Parses a reference with an explicit registry host.
-    pub fn parse(text: &str) -> Option<Reference> {
-        let (host, rest) = text.split_once('/')?;
-        let plausible = host.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '[')
-            && host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
-        if !plausible || !(host.contains('.') || host.contains(':') || host == "localhost") {
-            return None;
-        }
-        let (name, digest) = match rest.split_once('@') {
-            Some((n, d)) if d.starts_with("sha256:") && d.len() == 71 => (n, Some(d.to_string())),
-            Some(_) => return None,
-            None => (rest, None),
-        };
-        let (repository, tag) = match name.rsplit_once(':') {
-            Some((r, t)) if !t.contains('/') => (r, Some(t)),
-            _ => (name, None),
-        };
-        let ok = !repository.is_empty()
-            && repository.split('/').all(|c| {
-                !c.is_empty()
-                    && c.bytes().all(|b| {
-                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)
-                    })
-            });
-        if !ok {
-            return None;
-        }
-        let reference = match (&digest, tag) {
-            (Some(d), _) => d.clone(),
-            (None, Some(t)) => t.to_string(),
-            (None, None) => "latest".to_string(),
-        };
-        Some(Reference {
-            host: host.to_string(),
-            repository: repository.to_string(),
-            reference,
-            digest,
-        })
-    }
-}
-
-impl std::fmt::Display for Reference {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.reference.starts_with("sha256:") {
-            write!(f, "{}/{}@{}", self.host, self.repository, self.reference)
-        } else {
-            write!(f, "{}/{}:{}", self.host, self.repository, self.reference)
-        }
-    }
-}
+pub use crate::oci_name::Reference;
 
 /// Whether a source argument names a registry reference rather than a file:
 /// it is not an existing path and parses as a reference with a host.
 pub fn is_reference(text: &str) -> bool {
-    !Path::new(text).exists() && Reference::parse(text).is_some()
+    !Path::new(text).exists() && Reference::parse(text).is_ok()
 }
 
 /// A reference that was tried and skipped, and why.
@@ -132,12 +67,15 @@ pub fn pull(
 ) -> Result<(Prepared, Vec<Skipped>), SourceError> {
     let mut skipped = Vec::new();
     for text in refs {
-        let Some(r) = Reference::parse(text) else {
-            skipped.push(Skipped {
-                reference: text.clone(),
-                reason: "not a registry reference (host/repository:tag)".into(),
-            });
-            continue;
+        let r = match Reference::parse(text) {
+            Ok(r) => r,
+            Err(e) => {
+                skipped.push(Skipped {
+                    reference: text.clone(),
+                    reason: e.to_string(),
+                });
+                continue;
+            }
         };
         match pull_one(kind, &r, work, opts, now, progress) {
             Ok(p) => return Ok((p, skipped)),
@@ -352,7 +290,7 @@ mod tests {
             "host.io/UPPER:1",
             "host.io/a@sha256:1",
         ] {
-            assert!(Reference::parse(bad).is_none(), "{bad}");
+            assert!(Reference::parse(bad).is_err(), "{bad}");
         }
     }
 }

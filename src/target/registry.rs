@@ -29,17 +29,9 @@ impl PushTarget {
             .trim_start_matches("http://")
             .trim_end_matches('/');
         let (host, prefix) = t.split_once('/').unwrap_or((t, ""));
-        let ok_host = !host.is_empty()
-            && host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
-        let ok_prefix = prefix.split('/').all(|c| {
-            prefix.is_empty()
-                || (!c.is_empty()
-                    && c.bytes().all(|b| {
-                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)
-                    }))
-        });
+        let ok_host = crate::oci_name::check_host(host).is_ok();
+        // The prefix is a repository path itself (no `..`, no empty part).
+        let ok_prefix = prefix.is_empty() || crate::oci_name::check_repository(prefix).is_ok();
         (ok_host && ok_prefix).then(|| PushTarget {
             host: host.to_string(),
             prefix: prefix.to_string(),

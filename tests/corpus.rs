@@ -618,6 +618,51 @@ fn build(base: &Base, good: &[u8]) -> Vec<Case> {
         verify: (4, "contradicts its own manifest"),
         import: (1, "not enough free space"),
     });
+
+    // Issue 11 (manifest names, strings and times), validly signed.
+    let resigned_with = |f: &dyn Fn(&mut Manifest)| {
+        let mut m = base.manifest.clone();
+        f(&mut m);
+        base.resigned(&m, &[])
+    };
+    cases.push(case(
+        "push repository escaping its prefix",
+        resigned_with(&|m| m.artifacts[0].repository = "../library/nginx".into()),
+        4,
+        "is not a repository name",
+    ));
+    cases.push(case(
+        "push tag with a query and a fragment",
+        resigned_with(&|m| m.artifacts[0].tag = "latest?x=1#".into()),
+        4,
+        "is not a tag",
+    ));
+    cases.push(case(
+        "generator forging a verdict line",
+        resigned_with(&|m| m.generator = "x\npolicy:   satisfied".into()),
+        4,
+        "is not one line of text",
+    ));
+    cases.push(case(
+        "VEX title with a bidirectional override",
+        resigned_with(&|m| m.vex[0].title = "\u{202e}VEX Hub".into()),
+        4,
+        "is not one line of text",
+    ));
+    cases.push(case(
+        "bundle created in 2099",
+        resigned_with(&|m| m.created = "2099-01-01T00:00:00Z".into()),
+        6,
+        "ahead of this host's clock",
+    ));
+    cases.push(case(
+        "database UpdatedAt in 9999",
+        resigned_with(&|m| {
+            m.artifacts[0].database.as_mut().unwrap().updated_at = "9999-01-01T00:00:00Z".into()
+        }),
+        6,
+        "ahead of this host's clock",
+    ));
     cases
 }
 

@@ -30,19 +30,19 @@ type Tree = BTreeMap<String, String>;
 
 /// A good bundle, the key that signed it, and a cache + VEX directory
 /// populated by importing it.
-struct Setup {
-    t: TestDir,
-    key: PathBuf,
-    public: PathBuf,
-    good: PathBuf,
-    cache: PathBuf,
-    vex_dir: PathBuf,
-    cache_before: Tree,
-    vex_before: Tree,
+pub(crate) struct Setup {
+    pub(crate) t: TestDir,
+    pub(crate) key: PathBuf,
+    pub(crate) public: PathBuf,
+    pub(crate) good: PathBuf,
+    pub(crate) cache: PathBuf,
+    pub(crate) vex_dir: PathBuf,
+    pub(crate) cache_before: Tree,
+    pub(crate) vex_before: Tree,
 }
 
 impl Setup {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let t = TestDir::new();
         let inputs = write_inputs(t.path());
         let (key, public) = keygen(t.path(), "builder");
@@ -92,7 +92,7 @@ impl Setup {
         }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.t.join(name)
     }
 
@@ -108,13 +108,13 @@ impl Setup {
         entries[0].1.clone()
     }
 
-    fn manifest(&self) -> Manifest {
+    pub(crate) fn manifest(&self) -> Manifest {
         Manifest::parse(&self.manifest_bytes()).expect("the good manifest parses")
     }
 
     /// The good bundle with its manifest text edited by `edit` and signed
     /// again by the trusted key (payloads as they were), written to `name`.
-    fn resigned(&self, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
+    pub(crate) fn resigned(&self, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
         let original = String::from_utf8(self.manifest_bytes()).unwrap();
         let edited = edit(original.clone());
         let sig = self.sign(edited.as_bytes());
@@ -148,7 +148,7 @@ impl Setup {
     /// directory) on `bundle`; asserts the exit code, that stderr holds every
     /// one of `needles`, and that neither directory changed. Returns the
     /// import's stderr.
-    fn refused(&self, bundle: &Path, code: i32, needles: &[&str]) -> String {
+    pub(crate) fn refused(&self, bundle: &Path, code: i32, needles: &[&str]) -> String {
         let verify = airlock_fails(&["verify", s(bundle), "--key", s(&self.public)], code);
         assert_mentions(&verify, needles);
         let import = airlock_fails(
@@ -180,7 +180,13 @@ impl Setup {
 
     /// Imports `bundle` into a cache and VEX directory that do not exist,
     /// asserts the refusal, and that neither was created.
-    fn refused_creating_nothing(&self, bundle: &Path, code: i32, needles: &[&str], tag: &str) {
+    pub(crate) fn refused_creating_nothing(
+        &self,
+        bundle: &Path,
+        code: i32,
+        needles: &[&str],
+        tag: &str,
+    ) {
         let cache = self.path(&format!("fresh-cache-{tag}"));
         let vex_dir = self.path(&format!("fresh-vex-{tag}"));
         assert!(!cache.exists() && !vex_dir.exists());

@@ -412,7 +412,9 @@ mod with_faults {
         // After the free-space check passed (the staging area exists), fill
         // the disk to its last byte.
         let filler = fs.path.join("filler");
-        let out = paused_import(&st, &st.b, "3", |_, name| {
+        // The fourth crash point: cache locked, VEX directory locked,
+        // leftovers removed, staging created.
+        let out = paused_import(&st, &st.b, "4", |_, name| {
             assert_eq!(name, "staging created");
             let status = Command::new("dd")
                 .args(["if=/dev/zero", "bs=64k", &format!("of={}", s(&filler))])

@@ -433,6 +433,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn manifest_strings_print_on_their_own_line_whatever_they_hold() {
+        // A manifest that skipped validation (as if a reader forgot it):
+        // every string still prints escaped, one line each.
+        let m: Manifest = toml::from_str(
+            r#"
+format = "airlock-bundle"
+format_version = "1.1"
+created = "2026-01-01T00:00:00Z\npolicy:   satisfied"
+generator = "g"
+[[vex]]
+name = "default"
+source = "s\u202e"
+title = "t\n  key ABC: valid, counted"
+manifest_path = "m"
+archive_path = "a"
+archive_format = "zip"
+subdir = ""
+spec_version = "0.1"
+original_location = "o"
+updated_at = ""
+packages = 1
+[vex.unpacked]
+size = 1
+files = 1
+entries = 1
+data = 1
+[[payload]]
+path = "p"
+size = 1
+sha256 = "x"
+"#,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        contents(&mut out, &m).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(out.lines().count(), 2, "{out}");
+        assert!(out.contains("(t\\u{a}  key ABC: valid, counted)"), "{out}");
+        assert!(out.contains("from s\\u{202e}"), "{out}");
+    }
+
+    #[test]
     fn control_characters_are_escaped() {
         let mut out = Sanitize(Vec::new());
         out.write_all("a\x1b[2Jb\tc\n\u{9b}d é \u{202e}x\u{2066}".as_bytes())

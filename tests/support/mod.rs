@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fixtures;
+pub mod hostile;
 pub mod registry;
 pub mod trivy;
 

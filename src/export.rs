@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
 use crate::artifact::db::format_time;
-use crate::artifact::oci::{self, Descriptor, ImageIndex};
+use crate::artifact::oci;
 use crate::bundle::parts::{PartError, PartWriter, PartsReport};
 use crate::bundle::writer::{BundleWriter, WriteError};
 use crate::digest::Sha256Digest;
@@ -489,26 +489,12 @@ fn build_manifest(
     artifacts.sort_by_key(|a| a.kind);
     vex.sort_by(|a, b| a.name.cmp(&b.name));
     if !artifacts.is_empty() {
-        let index = ImageIndex::new(
-            artifacts
-                .iter()
-                .map(|a| {
-                    let size = by_path
-                        .get(&Manifest::blob_path(&a.manifest_digest))
-                        .map(|p| p.payload.size)
-                        .unwrap_or(0);
-                    Descriptor {
-                        media_type: oci::MANIFEST_MEDIA_TYPE.to_string(),
-                        digest: a.manifest_digest.clone(),
-                        size,
-                        annotations: BTreeMap::from([(
-                            oci::REF_NAME.to_string(),
-                            format!("{}:{}", a.repository, a.tag),
-                        )]),
-                    }
-                })
-                .collect(),
-        );
+        let index = oci::layout_index(&artifacts, |digest| {
+            by_path
+                .get(&Manifest::blob_path(digest))
+                .map(|p| p.payload.size)
+                .unwrap_or(0)
+        });
         for pl in [
             PlannedPayload::bytes("oci/oci-layout".into(), oci::OCI_LAYOUT.to_vec()),
             PlannedPayload::bytes("oci/index.json".into(), index.to_bytes()),

@@ -140,6 +140,28 @@ fn exit_code(err: &anyhow::Error) -> u8 {
     EXIT_FAILURE
 }
 
+/// A message with only its own line breaks: airlock's messages put advice
+/// on `hint:` lines, a signature failure its `cause:`, and a list its
+/// `  - ` items (each escaped where it is built); any other line break came
+/// from quoted input (a name, a parser's message) and is shown as `\u{a}`,
+/// so quoted text cannot print a line of its own, such as a forged verdict.
+fn own_lines(message: &str) -> String {
+    let mut lines = message.split('\n');
+    let mut out = lines.next().unwrap_or_default().to_string();
+    for line in lines {
+        if ["hint: ", "cause: ", "  - "]
+            .iter()
+            .any(|p| line.starts_with(p))
+        {
+            out.push('\n');
+        } else {
+            out.push_str("\\u{a}");
+        }
+        out.push_str(line);
+    }
+    out
+}
+
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
@@ -156,7 +178,6 @@ fn main() -> ExitCode {
         Err(err) => {
             let code = exit_code(&err);
             let mut stderr = cli::show::Sanitize(std::io::stderr().lock());
-            let _ = writeln!(stderr, "airlock: error: {err}");
             // Messages that already quote their cause are not repeated.
             let top = err.to_string();
             let causes: Vec<String> = err
@@ -165,8 +186,9 @@ fn main() -> ExitCode {
                 .map(|c| c.to_string())
                 .filter(|c| !top.contains(c.as_str()))
                 .collect();
+            let _ = writeln!(stderr, "airlock: error: {}", own_lines(&top));
             for c in &causes {
-                let _ = writeln!(stderr, "  caused by: {c}");
+                let _ = writeln!(stderr, "  caused by: {}", own_lines(c));
             }
             if json {
                 let v = serde_json::json!({

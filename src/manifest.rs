@@ -109,6 +109,18 @@ impl ArtifactKind {
     }
 }
 
+impl ArtifactKind {
+    /// The repository name the artifact is published and pushed under
+    /// (the last part of Trivy's default references).
+    pub fn repository(self) -> &'static str {
+        match self {
+            ArtifactKind::TrivyDb => "trivy-db",
+            ArtifactKind::JavaDb => "trivy-java-db",
+            ArtifactKind::Checks => "trivy-checks",
+        }
+    }
+}
+
 impl std::fmt::Display for ArtifactKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
@@ -290,8 +302,8 @@ impl Manifest {
             std::str::from_utf8(bytes).map_err(|_| ManifestError::Syntax("not UTF-8".into()))?;
         // First the envelope alone, so a future major with other fields gets
         // the version message, not a confusing field error.
-        let table: toml::Table =
-            toml::from_str(text).map_err(|e| ManifestError::Syntax(e.message().to_string()))?;
+        let table: toml::Table = toml::from_str(text)
+            .map_err(|e| ManifestError::Syntax(crate::text::escape(e.message()).into_owned()))?;
         let format = table.get("format").and_then(|v| v.as_str()).unwrap_or("");
         if format != FORMAT_NAME {
             return Err(ManifestError::NotAirlock {
@@ -311,12 +323,12 @@ impl Manifest {
             })?;
         if major != FORMAT_MAJOR {
             return Err(ManifestError::UnknownMajor {
-                found: version.to_string(),
+                found: crate::text::escape(version).into_owned(),
             });
         }
-        let manifest: Manifest = table
-            .try_into()
-            .map_err(|e: toml::de::Error| ManifestError::Syntax(e.message().to_string()))?;
+        let manifest: Manifest = table.try_into().map_err(|e: toml::de::Error| {
+            ManifestError::Syntax(crate::text::escape(e.message()).into_owned())
+        })?;
         manifest.validate()?;
         Ok(manifest)
     }
@@ -459,6 +471,17 @@ impl Manifest {
                 check_relative_path(&v.subdir)?;
             }
         }
+        // Every vex/ payload belongs to a repository (nothing rides along
+        // unlisted); oci/ payloads are matched to artifacts on import.
+        if let Some(p) = self.payloads.iter().find(|p| {
+            p.path.starts_with("vex/")
+                && !self
+                    .vex
+                    .iter()
+                    .any(|v| v.manifest_path == p.path || v.archive_path == p.path)
+        }) {
+            return field(format!("payload {} belongs to no VEX repository", p.path));
+        }
         if self.artifacts.is_empty() && self.vex.is_empty() {
             return field("the manifest lists no artifacts and no VEX repositories".into());
         }
@@ -472,6 +495,29 @@ impl Manifest {
 /// every genuinely newer bundle look like a downgrade (issue 11). Export
 /// and import both refuse times further ahead than this.
 pub const MAX_CLOCK_SKEW: time::Duration = time::Duration::hours(1);
+
+/// The longest a database may claim to stay current: `NextUpdate` at most
+/// this long after `UpdatedAt` (upstream builds daily and says so). A
+/// database "current" until 9999 would keep every scanner that pulls it
+/// from asking for a newer one (issue 11).
+pub const MAX_DB_VALIDITY: time::Duration = time::Duration::days(14);
+
+/// Checks a database's `UpdatedAt`/`NextUpdate` pair: both RFC 3339,
+/// `NextUpdate` not before `UpdatedAt` and at most [`MAX_DB_VALIDITY`] after.
+pub fn check_db_window(updated_at: &str, next_update: &str) -> Result<(), String> {
+    let parse = |t: &str| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| format!("{:?} is not an RFC 3339 time", crate::text::escape(t)))
+    };
+    let (updated, next) = (parse(updated_at)?, parse(next_update)?);
+    if next < updated || next - updated > MAX_DB_VALIDITY {
+        return Err(format!(
+            "NextUpdate {next_update} must fall between UpdatedAt {updated_at} and {} days after it",
+            MAX_DB_VALIDITY.whole_days()
+        ));
+    }
+    Ok(())
+}
 
 impl Manifest {
     /// The first time in the manifest that lies more than
@@ -581,6 +627,16 @@ impl Manifest {
             }
             crate::oci_name::check_repository(&a.repository)
                 .map_err(name_err(format!("{k} repository")))?;
+            // One name per kind: a signed manifest cannot aim one artifact
+            // at another's repository (or at any other) under the push
+            // prefix.
+            if a.repository != k.repository() {
+                return Err(ManifestError::Field(format!(
+                    "{k} repository {:?} is not {:?}; each artifact is pushed under its own name",
+                    a.repository,
+                    k.repository()
+                )));
+            }
             crate::oci_name::check_tag(&a.tag).map_err(name_err(format!("{k} tag")))?;
             crate::oci_name::check_digest(&a.manifest_digest)
                 .map_err(name_err(format!("{k} manifest_digest")))?;
@@ -597,6 +653,8 @@ impl Manifest {
             if let Some(db) = &a.database {
                 check_time(&format!("{k} UpdatedAt"), &db.updated_at)?;
                 check_time(&format!("{k} NextUpdate"), &db.next_update)?;
+                check_db_window(&db.updated_at, &db.next_update)
+                    .map_err(|e| ManifestError::Field(format!("{k}: {e}")))?;
             }
             if let Some(v) = a.checks.as_ref().and_then(|c| c.version.as_ref()) {
                 check_text(&format!("{k} checks version"), v, 128)?;

@@ -11,22 +11,25 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-/// Whether `c` must never be shown raw: C0 and C1 controls (newlines and
-/// tabs included), DEL, and the invisible characters that reorder or hide
-/// text (bidirectional embeddings, overrides and isolates, the Arabic
-/// letter mark, zero-width characters, the word joiner and invisible
-/// operators, line and paragraph separators, the byte-order mark).
+/// Whether `c` must never be shown raw: every character of the Unicode
+/// general categories Cc (controls: newlines, tabs, escapes, C1), Cf
+/// (format: bidirectional overrides and isolates, zero-width characters,
+/// the soft hyphen, tag characters), Zl and Zp (line and paragraph
+/// separators), Co (private use), Cs (surrogates) and Cn (unassigned, whose
+/// rendering nobody can predict), and the Hangul fillers, letters that
+/// render as nothing.
 pub fn is_unsafe(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061c}'
-                | '\u{200b}'..='\u{200f}'
-                | '\u{2028}'..='\u{202e}'
-                | '\u{2060}'..='\u{2064}'
-                | '\u{2066}'..='\u{2069}'
-                | '\u{feff}'
-        )
+    use unicode_properties::{GeneralCategory as G, UnicodeGeneralCategory as _};
+    matches!(
+        c.general_category(),
+        G::Control
+            | G::Format
+            | G::LineSeparator
+            | G::ParagraphSeparator
+            | G::PrivateUse
+            | G::Surrogate
+            | G::Unassigned
+    ) || matches!(c, '\u{115f}' | '\u{1160}' | '\u{3164}' | '\u{ffa0}')
 }
 
 /// Why a string is not one plain line.
@@ -92,7 +95,7 @@ mod tests {
 
     #[test]
     fn lines() {
-        check_line("airlock 0.1.0 é ü 漢字", 64).unwrap();
+        check_line("airlock 0.1.0 é ü 漢字 — «x» €", 64).unwrap();
         assert_eq!(check_line("a\nb", 64), Err(LineError::Unsafe('\n')));
         for bad in [
             "\r",
@@ -104,6 +107,13 @@ mod tests {
             "\u{200b}",
             "\u{2028}",
             "\u{feff}",
+            "\u{ad}",
+            "\u{180e}",
+            "\u{e0041}",
+            "\u{fff9}",
+            "\u{3164}",
+            "\u{e000}",
+            "\u{10ffff}",
         ] {
             assert!(check_line(bad, 64).is_err(), "{bad:?}");
         }

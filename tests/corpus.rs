@@ -649,6 +649,31 @@ fn build(base: &Base, good: &[u8]) -> Vec<Case> {
         4,
         "is not one line of text",
     ));
+    for (name, path) in [
+        ("an OCI blob that belongs to no artifact", None),
+        (
+            "a VEX payload that belongs to no repository",
+            Some("vex/default/extra.bin"),
+        ),
+    ] {
+        let data = b"riding along".to_vec();
+        let path = path
+            .map(str::to_string)
+            .unwrap_or_else(|| Manifest::blob_path(&hex(&data)));
+        let mut m = base.manifest.clone();
+        m.payloads.push(Payload {
+            path: path.clone(),
+            size: data.len() as u64,
+            sha256: hex(&data),
+        });
+        m.payloads.sort_by(|a, b| a.path.cmp(&b.path));
+        let needle = if path.starts_with("oci/") {
+            "is not part of any artifact"
+        } else {
+            "belongs to no VEX repository"
+        };
+        cases.push(case(name, base.resigned(&m, &[(path, data)]), 4, needle));
+    }
     cases.push(case(
         "bundle created in 2099",
         resigned_with(&|m| m.created = "2099-01-01T00:00:00Z".into()),
@@ -658,7 +683,9 @@ fn build(base: &Base, good: &[u8]) -> Vec<Case> {
     cases.push(case(
         "database UpdatedAt in 9999",
         resigned_with(&|m| {
-            m.artifacts[0].database.as_mut().unwrap().updated_at = "9999-01-01T00:00:00Z".into()
+            let db = m.artifacts[0].database.as_mut().unwrap();
+            db.updated_at = "9999-01-01T00:00:00Z".into();
+            db.next_update = "9999-01-02T00:00:00Z".into();
         }),
         6,
         "ahead of this host's clock",

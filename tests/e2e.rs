@@ -762,9 +762,9 @@ fn rollback_puts_back_what_the_last_import_replaced_and_can_be_undone() {
     let t = TestDir::new();
     let inputs = write_inputs(t.path());
     let (key, public) = keygen(t.path(), "builder");
-    let export_db = |name: &str, updated: &str| {
+    let export_db = |name: &str, updated: &str, next: &str| {
         let input = t.join(&format!("{name}.tar.gz"));
-        write(&input, &trivy_db_tar_gz(2, updated, NEXT_UPDATE));
+        write(&input, &trivy_db_tar_gz(2, updated, next));
         let bundle = t.join(&format!("{name}.airlock"));
         airlock_ok(&[
             "export",
@@ -789,8 +789,8 @@ fn rollback_puts_back_what_the_last_import_replaced_and_can_be_undone() {
     let err = airlock_fails(&["rollback", "--cache-dir", s(&cache)], 1);
     assert!(err.contains("no previous generation"), "{err}");
 
-    let first = export_db("monday", "2026-11-23T00:00:00Z");
-    let second = export_db("tuesday", "2026-11-24T00:00:00Z");
+    let first = export_db("monday", "2026-11-23T00:00:00Z", "2026-11-24T00:00:00Z");
+    let second = export_db("tuesday", "2026-11-24T00:00:00Z", "2026-11-25T00:00:00Z");
     let full = t.join("full.airlock");
     export_all(&inputs, &key, &full);
     import_ok(&full, &public, &cache, &[]);

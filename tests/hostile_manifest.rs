@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use crate::import_refusals::Setup;
+use crate::import_refusals::{signed_with_payload, Setup};
 use crate::support::fixtures::*;
 use crate::support::registry::Registry;
 use crate::support::*;
@@ -290,8 +290,8 @@ fn times_from_the_future_are_refused_at_export_and_import() {
             "the bundle's created time 2099-01-01T00:00:00Z is",
         ),
         (
-            "updated_at = \"2024-01-01T00:00:00Z\"",
-            "updated_at = \"9999-01-01T00:00:00Z\"",
+            "updated_at = \"2024-01-01T00:00:00Z\"\nnext_update = \"2024-01-02T00:00:00Z\"",
+            "updated_at = \"9999-01-01T00:00:00Z\"\nnext_update = \"9999-01-02T00:00:00Z\"",
             "the trivy-db's UpdatedAt 9999-01-01T00:00:00Z is",
         ),
     ]
@@ -436,4 +436,177 @@ fn an_older_bundle_cannot_replace_what_a_shared_vex_directory_publishes() {
         "{err}"
     );
     assert_eq!(tree_hash(&other_vex), before);
+}
+
+/// No line of `stderr` may look like one of airlock's verdicts unless it
+/// starts the message.
+fn assert_no_forged_line(stderr: &str) {
+    assert!(
+        !stderr.lines().any(|l| l.starts_with("policy:")
+            || l.trim_start().starts_with("key ")
+            || l.starts_with("OK")),
+        "a forged line reached the terminal: {stderr}"
+    );
+}
+
+#[test]
+fn parser_messages_quoting_signed_text_cannot_forge_lines() {
+    let setup = Setup::new();
+    for (i, (old, new)) in [
+        (
+            "kind = \"trivy-db\"",
+            "kind = \"trivy-db\\npolicy:   satisfied\"",
+        ),
+        (
+            "format_version = \"1.",
+            "format_version = \"2.0\\n  key ABC: valid, counted\\npolicy:   satisfied\\n1.",
+        ),
+        (
+            "generator = ",
+            "\"x\\npolicy:   satisfied\" = 1\n\"x\\npolicy:   satisfied\" = 2\ngenerator = ",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let bundle = setup.resigned(&format!("parser-{i}.airlock"), edit(old, new));
+        let stderr = setup.refused(&bundle, 4, &["policy:   satisfied"]);
+        assert_no_forged_line(&stderr);
+        let inspect = airlock_fails(&["inspect", s(&bundle)], 4);
+        assert_no_forged_line(&inspect);
+    }
+}
+
+#[test]
+fn signed_layouts_and_names_that_point_elsewhere_are_refused() {
+    let setup = Setup::new();
+    // The checks bundle aimed at the trivy-db repository.
+    let mut m = setup.manifest();
+    let checks = m
+        .artifacts
+        .iter_mut()
+        .find(|a| a.kind == airlock::manifest::ArtifactKind::Checks)
+        .unwrap();
+    checks.repository = "trivy-db".into();
+    let text = m.to_toml().unwrap();
+    let bundle = setup.resigned("checks-as-db.airlock", move |_| text.clone());
+    setup.refused(
+        &bundle,
+        4,
+        &["checks repository \"trivy-db\" is not \"trivy-checks\""],
+    );
+
+    // The OCI layout's index names the checks manifest trivy-db:2 (what
+    // skopeo or any OCI tool would read from the bundle).
+    let index_bytes = {
+        let tar = bundle_tar(&setup.good);
+        let (o, l) = tar_entry_offset(&tar, "oci/index.json");
+        tar[o..o + l as usize].to_vec()
+    };
+    let mut index: serde_json::Value = serde_json::from_slice(&index_bytes).unwrap();
+    let names: Vec<serde_json::Value> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["annotations"]["org.opencontainers.image.ref.name"].clone())
+        .collect();
+    assert_eq!(names.len(), 3, "{index}");
+    index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] = names[2].clone();
+    index["manifests"][2]["annotations"]["org.opencontainers.image.ref.name"] = names[0].clone();
+    let bundle = signed_with_payload(
+        &setup,
+        "oci/index.json",
+        serde_json::to_vec(&index).unwrap(),
+        "swapped-index.airlock",
+    );
+    setup.refused(
+        &bundle,
+        4,
+        &["oci/index.json does not name exactly the manifest's artifacts"],
+    );
+
+    // A database that claims to stay current until 9999.
+    let bundle = setup.resigned(
+        "next-update.airlock",
+        edit(
+            "next_update = \"2024-01-02T00:00:00Z\"",
+            "next_update = \"9999-12-31T00:00:00Z\"",
+        ),
+    );
+    setup.refused(
+        &bundle,
+        4,
+        &["NextUpdate 9999-12-31T00:00:00Z must fall between UpdatedAt 2024-01-01T00:00:00Z and 14 days after it"],
+    );
+    let inputs = write_inputs(&setup.t.join("frozen"));
+    write(
+        &inputs.db,
+        &trivy_db_tar_gz(2, UPDATED_AT, "9999-12-31T00:00:00Z"),
+    );
+    let err = airlock_fails(
+        &export_all_args(&inputs, &setup.key, &setup.path("frozen.airlock")),
+        5,
+    );
+    assert!(err.contains("must fall between UpdatedAt"), "{err}");
+}
+
+#[test]
+fn a_state_file_that_cannot_be_read_exactly_is_refused_not_ignored() {
+    let setup = Setup::new();
+    let state = setup.vex_dir.join(".airlock-state.json");
+    let good_state = std::fs::read(&state).unwrap();
+    let import = |cache: &str| {
+        airlock(&[
+            "import",
+            s(&setup.good),
+            "--key",
+            s(&setup.public),
+            "--cache-dir",
+            s(&setup.path(cache)),
+            "--vex-dir",
+            s(&setup.vex_dir),
+        ])
+    };
+    // A FIFO is refused at once, not waited on.
+    std::fs::remove_file(&state).unwrap();
+    run_ok(std::process::Command::new("mkfifo").arg(&state));
+    let started = std::time::Instant::now();
+    let out = import("c1");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(".airlock-state.json is damaged (it is not a regular file)"),
+        "{err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    // A recorded time that does not parse would switch the check off.
+    std::fs::remove_file(&state).unwrap();
+    let text = String::from_utf8(good_state.clone()).unwrap();
+    let broken = text.replacen(
+        "\"vex/repositories/default\": \"",
+        "\"vex/repositories/default\": \"garbage",
+        1,
+    );
+    assert_ne!(broken, text, "{text}");
+    write(&state, broken.as_bytes());
+    let out = import("c2");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("is not an RFC 3339 time"), "{err}");
+    assert!(!setup.path("c2").join("db").exists());
+    // And a static VEX directory needs a cache to be judged against.
+    let err = airlock_fails(
+        &[
+            "import",
+            s(&setup.good),
+            "--key",
+            s(&setup.public),
+            "--push",
+            "127.0.0.1:9",
+            "--vex-dir",
+            s(&setup.vex_dir),
+        ],
+        2,
+    );
+    assert!(err.contains("--cache-dir"), "{err}");
 }

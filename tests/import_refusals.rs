@@ -592,7 +592,7 @@ fn resigned_entries(
 /// The good bundle with the payload at `path` replaced by `data`, listed with
 /// its new size and digest in a manifest signed by the trusted key: the
 /// signatures all check out, so only the content checks can refuse it.
-fn signed_with_payload(setup: &Setup, path: &str, data: Vec<u8>, name: &str) -> PathBuf {
+pub(crate) fn signed_with_payload(setup: &Setup, path: &str, data: Vec<u8>, name: &str) -> PathBuf {
     let mut m = setup.manifest();
     let digest = sha2::Sha256::digest(&data);
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();

@@ -41,6 +41,9 @@ pub enum MetadataError {
     /// Not the JSON Trivy writes.
     #[error("metadata.json is not valid: {0}")]
     Json(String),
+    /// `NextUpdate` before `UpdatedAt`, or too far after it.
+    #[error("metadata.json: {0}")]
+    Window(String),
     /// A time field that is not RFC 3339.
     #[error("metadata.json field {field} is not an RFC 3339 time: {value:?}")]
     Time {
@@ -66,6 +69,8 @@ impl DbMetadata {
                 value: value.clone(),
             })?;
         }
+        crate::manifest::check_db_window(&m.updated_at, &m.next_update)
+            .map_err(MetadataError::Window)?;
         Ok(m)
     }
 

@@ -366,3 +366,71 @@ pub fn check_image_manifest(
     }
     Ok(())
 }
+
+/// Checks the bundle's OCI image layout against the signed manifest: the
+/// `oci-layout` file, an `index.json` naming exactly the manifest's
+/// artifacts (as [`oci::layout_index`] writes it), and no `oci/` payload
+/// beyond the layout files and each artifact's manifest, config and layer
+/// blobs. `docs` holds the layout files and the OCI manifests read from the
+/// bundle, by payload path.
+/// The error names what disagrees.
+pub fn check_layout(
+    m: &crate::manifest::Manifest,
+    docs: &std::collections::BTreeMap<String, Vec<u8>>,
+) -> Result<(), String> {
+    use crate::manifest::Manifest;
+    let contradiction = Err;
+    let mut allowed = std::collections::BTreeSet::new();
+    if !m.artifacts.is_empty() {
+        allowed.extend(["oci/oci-layout".to_string(), "oci/index.json".to_string()]);
+        if docs.get("oci/oci-layout").map(Vec::as_slice) != Some(oci::OCI_LAYOUT) {
+            return contradiction("oci/oci-layout is not the OCI image layout marker".into());
+        }
+        let expected = oci::layout_index(&m.artifacts, |d| {
+            m.payload(&Manifest::blob_path(d)).map_or(0, |p| p.size)
+        });
+        let found: Option<oci::ImageIndex> = docs
+            .get("oci/index.json")
+            .and_then(|b| serde_json::from_slice(b).ok());
+        if found.as_ref() != Some(&expected) {
+            return contradiction(
+                "oci/index.json does not name exactly the manifest's artifacts (each as <repository>:<tag> with its manifest digest and size)".into(),
+            );
+        }
+    }
+    for a in &m.artifacts {
+        let manifest_path = Manifest::blob_path(&a.manifest_digest);
+        let image: Option<oci::ImageManifest> = docs
+            .get(&manifest_path)
+            .and_then(|b| serde_json::from_slice(b).ok());
+        let Some(image) = image else {
+            return contradiction(format!("the OCI manifest of {} is not valid", a.kind));
+        };
+        let config_path = crate::oci_name::check_digest(&image.config.digest)
+            .ok()
+            .map(|()| Manifest::blob_path(&image.config.digest))
+            .filter(|p| m.payload(p).is_some_and(|p| p.size == image.config.size));
+        let Some(config_path) = config_path else {
+            return contradiction(format!(
+                "the config blob of {} is not among the payloads with its size",
+                a.kind
+            ));
+        };
+        allowed.extend([
+            manifest_path,
+            config_path,
+            Manifest::blob_path(&a.layer.digest),
+        ]);
+    }
+    if let Some(extra) = m
+        .payloads
+        .iter()
+        .find(|p| p.path.starts_with("oci/") && !allowed.contains(&p.path))
+    {
+        return contradiction(format!(
+            "payload {} is not part of any artifact",
+            extra.path
+        ));
+    }
+    Ok(())
+}

@@ -120,3 +120,28 @@ impl ImageIndex {
         serde_json::to_vec(self).expect("an image index always serializes")
     }
 }
+
+/// The layout's `index.json` for `artifacts`: one image manifest per
+/// artifact, named `<repository>:<tag>` (`size_of` gives each manifest
+/// blob's size). Export writes it; verify and import require the bundle's
+/// to say exactly this, so the layout that skopeo or an OCI tool reads
+/// names the same artifacts as the signed manifest.
+pub fn layout_index(
+    artifacts: &[crate::manifest::Artifact],
+    size_of: impl Fn(&str) -> u64,
+) -> ImageIndex {
+    ImageIndex::new(
+        artifacts
+            .iter()
+            .map(|a| Descriptor {
+                media_type: MANIFEST_MEDIA_TYPE.to_string(),
+                digest: a.manifest_digest.clone(),
+                size: size_of(&a.manifest_digest),
+                annotations: BTreeMap::from([(
+                    REF_NAME.to_string(),
+                    format!("{}:{}", a.repository, a.tag),
+                )]),
+            })
+            .collect(),
+    )
+}

@@ -358,8 +358,8 @@ pub struct ImportArgs {
     pub tag: Vec<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
-    /// Also write a static VEX repository directory here
-    #[arg(long = "vex-dir", value_name = "DIR")]
+    /// Also write a static VEX repository directory here (with --cache-dir)
+    #[arg(long = "vex-dir", value_name = "DIR", requires = "cache_dir")]
     pub vex_dir: Option<PathBuf>,
     /// The Trivy that will use the cache, to name its version when a database schema is refused [default: trivy on PATH]
     #[arg(long = "trivy-bin", value_name = "PATH")]

@@ -187,7 +187,7 @@ fn signers(w: &mut dyn Write, s: &[SignerReport]) -> io::Result<()> {
             "  {}: {}{when}; trusted comment: {}",
             e(&r.who()),
             r.status(),
-            e(&r.trusted_comment)
+            e(&r.trusted_comment.replace('\t', " "))
         )?;
     }
     Ok(())
@@ -255,7 +255,7 @@ pub fn inspect(
                     w,
                     "  key {}: trusted comment: {}",
                     s.key_id(),
-                    e(s.trusted_comment())
+                    e(&s.trusted_comment().replace('\t', " "))
                 )?;
             }
         }
@@ -376,8 +376,8 @@ pub fn imported(w: &mut dyn Write, r: &ImportReport) -> io::Result<()> {
     Ok(())
 }
 
-/// A writer for the terminal that shows control characters as escapes
-/// (`\x1b`), keeping newlines and tabs. Much of what airlock prints comes
+/// A writer for the terminal that shows control and invisible characters
+/// as escapes (`\u{1b}`), keeping newlines and tabs. Much of what airlock prints comes
 /// from a bundle (labels, trusted comments of any signature, names), and a
 /// bundle must not be able to drive the terminal: clear the screen, forge a
 /// "valid" line, or hide one.
@@ -385,41 +385,25 @@ pub struct Sanitize<W: Write>(pub W);
 
 impl<W: Write> Write for Sanitize<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut start = 0;
-        let mut i = 0;
-        while i < buf.len() {
-            let b = buf[i];
-            // C0 controls and DEL, and C1 controls in their UTF-8 form (C2 80..9F).
-            let next = |k: usize| buf.get(i + k).copied().unwrap_or(0);
-            let len = match b {
-                b'\n' | b'\t' => 0,
-                0x00..=0x1f | 0x7f => 1,
-                0xc2 if matches!(next(1), 0x80..=0x9f) => 2,
-                // U+061C, the Arabic letter mark.
-                0xd8 if next(1) == 0x9c => 2,
-                // U+200B-U+200F, U+2028-U+202E: zero-width characters,
-                // directional marks, line and paragraph separators,
-                // bidirectional embeddings and overrides.
-                0xe2 if next(1) == 0x80 && matches!(next(2), 0x8b..=0x8f | 0xa8..=0xae) => 3,
-                // U+2060-U+2064, U+2066-U+2069: word joiner, invisible
-                // operators, bidirectional isolates.
-                0xe2 if next(1) == 0x81 && matches!(next(2), 0xa0..=0xa4 | 0xa6..=0xa9) => 3,
-                // U+FEFF, the byte-order mark / zero-width no-break space.
-                0xef if next(1) == 0xbb && next(2) == 0xbf => 3,
-                _ => 0,
-            };
-            if len == 0 {
-                i += 1;
-                continue;
+        // Newlines and tabs are the report's own layout; every other
+        // character that `text::is_unsafe` names is shown as `\u{..}`, and
+        // bytes that are not UTF-8 as `\x..`.
+        for chunk in buf.utf8_chunks() {
+            let valid = chunk.valid();
+            let mut start = 0;
+            for (i, c) in valid.char_indices() {
+                if c == '\n' || c == '\t' || !airlock::text::is_unsafe(c) {
+                    continue;
+                }
+                self.0.write_all(valid[start..i].as_bytes())?;
+                write!(self.0, "\\u{{{:x}}}", c as u32)?;
+                start = i + c.len_utf8();
             }
-            self.0.write_all(&buf[start..i])?;
-            for &c in &buf[i..i + len] {
-                write!(self.0, "\\x{c:02x}")?;
+            self.0.write_all(valid[start..].as_bytes())?;
+            for b in chunk.invalid() {
+                write!(self.0, "\\x{b:02x}")?;
             }
-            i += len;
-            start = i;
         }
-        self.0.write_all(&buf[start..])?;
         Ok(buf.len())
     }
 
@@ -481,7 +465,7 @@ sha256 = "x"
             .unwrap();
         assert_eq!(
             String::from_utf8(out.0).unwrap(),
-            "a\\x1b[2Jb\tc\n\\xc2\\x9bd é \\xe2\\x80\\xaex\\xe2\\x81\\xa6"
+            "a\\u{1b}[2Jb\tc\n\\u{9b}d é \\u{202e}x\\u{2066}"
         );
     }
 }

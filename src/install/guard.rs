@@ -78,17 +78,61 @@ pub struct SeriesState {
     pub forced: bool,
 }
 
-/// Reads the state (empty if there is none).
-pub fn load(cache: &Path) -> Result<State, ImportError> {
-    let path = cache.join(STATE_FILE);
-    match fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| ImportError::State {
-            path,
-            reason: e.to_string(),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
-        Err(e) => Err(ioe("cannot read", &path)(e).into()),
+/// The largest state file read (a real one is a few KiB).
+const MAX_STATE: u64 = 1 << 20;
+
+/// Reads the state (empty if there is none). The file must be a regular
+/// file (opened without following a link or blocking on a FIFO), at most
+/// [`MAX_STATE`] bytes, and every time in it must parse: a state that
+/// cannot be read exactly is damaged, never quietly treated as empty,
+/// which would switch the downgrade checks off.
+pub fn load(dir: &Path) -> Result<State, ImportError> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let path = dir.join(STATE_FILE);
+    let damaged = |reason: String| ImportError::State {
+        path: path.clone(),
+        reason,
+    };
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(&path);
+    let file = match file {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(damaged("it is a symbolic link".into()))
+        }
+        Err(e) => return Err(ioe("cannot read", &path)(e).into()),
+    };
+    let meta = file.metadata().map_err(ioe("cannot read", &path))?;
+    if !meta.is_file() {
+        return Err(damaged("it is not a regular file".into()));
     }
+    let mut bytes = Vec::new();
+    file.take(MAX_STATE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ioe("cannot read", &path))?;
+    if bytes.len() as u64 > MAX_STATE {
+        return Err(damaged(format!("it is larger than {MAX_STATE} bytes")));
+    }
+    let state: State = serde_json::from_slice(&bytes).map_err(|e| damaged(e.to_string()))?;
+    let times = state
+        .newest_seen
+        .iter()
+        .chain(state.databases.values())
+        .chain(state.components.values())
+        .chain(state.series.values().map(|s| &s.imported_at));
+    for t in times {
+        parse_time(t).map_err(|_| {
+            damaged(format!(
+                "{:?} is not an RFC 3339 time",
+                crate::text::escape(t)
+            ))
+        })?;
+    }
+    Ok(state)
 }
 
 /// Writes the state atomically (a staging-named temporary file, renamed).
@@ -100,6 +144,12 @@ pub(crate) fn save(cache: &Path, state: &State) -> Result<(), StageError> {
         .map_err(ioe("cannot write", &path))?;
     let mut text = serde_json::to_vec_pretty(state).expect("the state serializes");
     text.push(b'\n');
+    // Nothing in it is secret, and a static VEX directory's web server
+    // may serve it.
+    use std::os::unix::fs::PermissionsExt as _;
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(0o644))
+        .map_err(ioe("cannot write", &path))?;
     tmp.write_all(&text)
         .and_then(|_| tmp.as_file().sync_all())
         .map_err(ioe("cannot write", &path))?;

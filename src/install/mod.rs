@@ -272,6 +272,9 @@ struct Collector<'a> {
     manifest: Option<Manifest>,
     layers: BTreeMap<ArtifactKind, LayerContents>,
     oci_manifests: BTreeMap<String, Vec<u8>>,
+    /// The OCI layout's small documents (index.json, oci-layout, OCI
+    /// manifests, configs), by payload path.
+    layout: BTreeMap<String, Vec<u8>>,
     vex_manifests: BTreeMap<String, Vec<u8>>,
     vex_archives: BTreeMap<String, StoredArchive>,
 }
@@ -291,6 +294,7 @@ impl<'a> Collector<'a> {
             manifest: None,
             layers: BTreeMap::new(),
             oci_manifests: BTreeMap::new(),
+            layout: BTreeMap::new(),
             vex_manifests: BTreeMap::new(),
             vex_archives: BTreeMap::new(),
         }
@@ -372,7 +376,8 @@ impl PayloadVisitor for Collector<'_> {
         // have just written).
         let judge =
             |state: &guard::State, vex_state: &guard::State| -> Result<Vec<String>, ImportError> {
-                guard::check_age(m, self.policy, guard::effective_now(opts.now, state))?;
+                let now = guard::effective_now(guard::effective_now(opts.now, state), vex_state);
+                guard::check_age(m, self.policy, now)?;
                 let sha = bundle.manifest_sha256.hex();
                 let mut found = guard::downgrades(m, &sha, state, &guard::installed(cache));
                 if let Some(dir) = vex_dir {
@@ -475,7 +480,13 @@ impl PayloadVisitor for Collector<'_> {
             .find(|a| Manifest::blob_path(&a.manifest_digest) == payload.path)
         {
             let bytes = read_document(data, 1 << 20, format!("the OCI manifest of {}", a.kind))?;
-            self.oci_manifests.insert(a.manifest_digest.clone(), bytes);
+            self.oci_manifests
+                .insert(a.manifest_digest.clone(), bytes.clone());
+            self.layout.insert(payload.path.clone(), bytes);
+        } else if payload.path.starts_with("oci/") && payload.size <= 1 << 20 {
+            // The layout's own files and config blobs, checked in `check`.
+            let bytes = read_document(data, 1 << 20, payload.path.clone())?;
+            self.layout.insert(payload.path.clone(), bytes);
         } else if let Some(v) = m.vex.iter().find(|v| v.manifest_path == payload.path) {
             let bytes = read_document(
                 data,
@@ -528,6 +539,7 @@ impl Collector<'_> {
                 source,
             })?;
         }
+        artifact::check_layout(m, &self.layout).map_err(ImportError::Inconsistent)?;
         let mut out = Vec::new();
         for v in &m.vex {
             let missing = |what: &str| {

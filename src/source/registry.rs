@@ -93,7 +93,11 @@ pub fn pull(
         "no repository served the {kind}:\n{}\nhint: on a host without internet access, give the files (--{kind} FILE) or an internal registry",
         skipped
             .iter()
-            .map(|s| format!("  {}: {}", s.reference, s.reason))
+            .map(|s| format!(
+                "  - {}: {}",
+                crate::text::escape(&s.reference),
+                crate::text::escape(&s.reason)
+            ))
             .collect::<Vec<_>>()
             .join("\n")
     )))
@@ -124,6 +128,12 @@ fn pull_one(
     }
     let m: oci::ImageManifest = serde_json::from_slice(&manifest_bytes)
         .map_err(|e| SourceError::Invalid(format!("{r} is not an OCI image manifest: {e}")))?;
+    // Digests from the registry are checked before they name a file or a
+    // URL (`sha256:../../x` would otherwise reach a path).
+    for d in m.layers.iter().chain([&m.config]) {
+        crate::oci_name::check_digest(&d.digest)
+            .map_err(|e| SourceError::Invalid(format!("{r}: {e}")))?;
+    }
     let info = artifact::info(kind);
     let [layer] = &m.layers[..] else {
         return Err(SourceError::Invalid(format!(

@@ -395,11 +395,11 @@ impl<W: Write> Write for Sanitize<W> {
                 if c == '\n' || c == '\t' || !airlock::text::is_unsafe(c) {
                     continue;
                 }
-                self.0.write_all(valid[start..i].as_bytes())?;
+                self.0.write_all(&valid.as_bytes()[start..i])?;
                 write!(self.0, "\\u{{{:x}}}", c as u32)?;
                 start = i + c.len_utf8();
             }
-            self.0.write_all(valid[start..].as_bytes())?;
+            self.0.write_all(&valid.as_bytes()[start..])?;
             for b in chunk.invalid() {
                 write!(self.0, "\\x{b:02x}")?;
             }

@@ -556,7 +556,10 @@ fn payload_not_listed_or_listed_but_missing_is_refused() {
     });
     let bundle = setup.path("phantom.airlock");
     write_raw_bundle(&bundle, &resigned_entries(&setup, &m, &entries));
-    let missing = format!("the archive ends before payload {phantom}");
+    // (Refused by the manifest's own rules now, before the reader would
+    // find the archive ending before it: no vex/ payload outside a
+    // repository. "the archive ends before payload" is the no-last case.)
+    let missing = format!("payload {phantom} belongs to no VEX repository");
     setup.refused(&bundle, 4, &[&missing]);
 
     // A re-signed manifest that no longer lists a payload the bundle carries.

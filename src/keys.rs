@@ -688,6 +688,15 @@ pub enum KeyFileError {
         /// Its permission bits.
         mode: u32,
     },
+    /// A passphrase file that group or others can read (like a secret key
+    /// file, refused: it opens the key).
+    #[error("passphrase file {} is accessible by others (mode {mode:03o})\nhint: run `chmod 600 {}`", path.display(), path.display())]
+    PassphrasePermissions {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// The file is larger than any key file.
     #[error("{} is too large to be a key file", path.display())]
     TooLarge {

@@ -5,8 +5,15 @@
 //! that does not verify is a refusal (the manifest was altered), and a bundle
 //! without `threshold` valid signatures by distinct trusted keys (and the
 //! per-role minimums) is refused. Signatures by keys the policy does not
-//! know, or has revoked, are reported but never counted; one key listed
-//! twice counts once.
+//! know, or has revoked, are reported but never counted.
+//!
+//! A key is its 32 public key bytes, everywhere here: a minisign key id is
+//! only a label the key's holder chose (a signature names its key by id, and
+//! one key may be listed under several ids or names). So one key listed
+//! twice counts once (towards the threshold, the loader's count of distinct
+//! keys, and the role minimums), revoking a key by any of its ids revokes it
+//! under all of them, and a policy that gives one key two roles, or two
+//! different keys one id, is refused when it is loaded.
 //!
 //! A policy comes from `--key` files (any one of them suffices) or from a
 //! policy file (`--trust`, TOML; see `examples/trust.toml` and
@@ -41,12 +48,14 @@ pub enum PolicyError {
     #[error("the bundle carries two signatures by key {0}; each key may sign once")]
     Duplicate(KeyId),
     /// No valid signature by a trusted key at all.
-    #[error("no signature by a trusted key: the bundle is signed by {}, this host trusts {}\nhint: pass --key with the public key of the bundle's signer, or get the bundle re-signed by a trusted key", list(signed_by), list(trusted))]
+    #[error("no signature by a trusted key: the bundle is signed by {}, this host trusts {}{}\nhint: {}", list(signed_by), list(trusted), revocations(revoked), not_trusted_hint(revoked))]
     NotTrusted {
         /// Who signed.
         signed_by: Vec<KeyId>,
         /// Who is trusted.
         trusted: Vec<KeyId>,
+        /// The signatures by keys the policy lists but revoked, judged.
+        revoked: Vec<SignerReport>,
     },
     /// Fewer valid signatures by distinct trusted keys than the threshold.
     #[error("{counted} of the {threshold} required approvals: {}\nhint: get the bundle approved with `airlock sign BUNDLE --sign-key KEY` by another key the policy trusts", describe(signers))]
@@ -88,6 +97,21 @@ fn list(ids: &[KeyId]) -> String {
     format!("key {}", v.join(", key "))
 }
 
+fn revocations(revoked: &[SignerReport]) -> String {
+    revoked
+        .iter()
+        .map(|s| format!("\n{} {}", s.who(), s.status()))
+        .collect()
+}
+
+fn not_trusted_hint(revoked: &[SignerReport]) -> &'static str {
+    if revoked.is_empty() {
+        "pass --key with the public key of the bundle's signer, or get the bundle re-signed by a trusted key"
+    } else {
+        "a revoked key's signature never counts, under any of its key ids: get the bundle re-signed by a key the policy trusts"
+    }
+}
+
 fn describe(signers: &[SignerReport]) -> String {
     if signers.is_empty() {
         return "no signatures".into();
@@ -112,8 +136,16 @@ pub struct SignerReport {
     pub role: Option<String>,
     /// Whether the key is trusted here (listed and not revoked).
     pub trusted: bool,
-    /// Whether the policy revoked the key.
+    /// Whether the policy revoked the key (its public key, under any id).
     pub revoked: bool,
+    /// The `revoked` entry that revoked it (`key ID` or `public key`),
+    /// when revoked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_as: Option<String>,
+    /// The other listings of the same public key in the policy (`name (key
+    /// ID)`): one key, counted once.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also_listed_as: Vec<String>,
     /// Whether the signature verified (only checked for trusted keys).
     pub verified: bool,
     /// Whether it counted towards the threshold.
@@ -126,23 +158,37 @@ pub struct SignerReport {
 }
 
 impl SignerReport {
-    /// "key ID (name, role)".
+    /// "key ID (name, role)", and the key's other listings, if any.
     pub fn who(&self) -> String {
-        match (&self.name, &self.role) {
+        let who = match (&self.name, &self.role) {
             (Some(n), Some(r)) => format!("key {} ({n}, {r})", self.key_id),
             (Some(n), None) => format!("key {} ({n})", self.key_id),
             _ => format!("key {}", self.key_id),
+        };
+        if self.also_listed_as.is_empty() {
+            return who;
         }
+        format!(
+            "{who} [the same public key is also listed as {}]",
+            self.also_listed_as.join(", ")
+        )
     }
 
     /// How it was judged, in words.
-    pub fn status(&self) -> &'static str {
+    pub fn status(&self) -> String {
         match (self.revoked, self.trusted, self.verified, self.counted) {
-            (true, ..) => "revoked by the policy, not counted",
-            (_, false, ..) => "not trusted here, not counted",
-            (_, true, false, _) => "INVALID",
-            (_, true, true, true) => "valid, counted",
-            (_, true, true, false) => "valid, same key as another signature, not counted again",
+            (true, ..) => match &self.revoked_as {
+                Some(r) if *r != format!("key {}", self.key_id) => {
+                    format!("revoked by the policy (its public key is revoked as {r}), not counted")
+                }
+                _ => "revoked by the policy, not counted".into(),
+            },
+            (_, false, ..) => "not trusted here, not counted".into(),
+            (_, true, false, _) => "INVALID".into(),
+            (_, true, true, true) => "valid, counted".into(),
+            (_, true, true, false) => {
+                "valid, same key as another signature, not counted again".into()
+            }
         }
     }
 }
@@ -173,7 +219,8 @@ pub struct TrustPolicy {
     keys: Vec<TrustedKey>,
     threshold: usize,
     role_minimums: BTreeMap<String, usize>,
-    revoked: BTreeSet<KeyId>,
+    /// Revoked public keys, each with the `revoked` entries that named it.
+    revoked: BTreeMap<[u8; 32], Vec<String>>,
     /// The oldest a bundle may be (seconds since its `created`).
     pub max_age: Option<u64>,
     /// The oldest a database may be (seconds since its `UpdatedAt`).
@@ -245,24 +292,74 @@ pub fn human_duration(secs: u64) -> String {
     }
 }
 
+/// Checks that the listed keys name each key unambiguously: one key id is
+/// one public key, and one public key has one role.
+fn check_listing(keys: &[TrustedKey]) -> Result<(), String> {
+    let label = |k: &TrustedKey| match &k.name {
+        Some(n) => format!("{n:?} (key {})", k.key.key_id()),
+        None => format!("key {}", k.key.key_id()),
+    };
+    let with_role = |k: &TrustedKey| {
+        let role = match &k.role {
+            Some(r) => format!("role {r:?}"),
+            None => "no role".to_string(),
+        };
+        match &k.name {
+            Some(n) => format!("{n:?} (key {}, {role})", k.key.key_id()),
+            None => format!("key {} ({role})", k.key.key_id()),
+        }
+    };
+    for (i, a) in keys.iter().enumerate() {
+        for b in &keys[..i] {
+            let same_key = a.key.bytes() == b.key.bytes();
+            if a.key.key_id() == b.key.key_id() && !same_key {
+                return Err(format!(
+                    "{} and {} are two different public keys with the same key id: a signature names its key only by id, so it could not be told which one signed\nhint: list only one of them (a key id is chosen by the key's holder; make a new key pair for the other)",
+                    label(b),
+                    label(a)
+                ));
+            }
+            if same_key && a.role != b.role {
+                return Err(format!(
+                    "{} and {} are the same public key with different roles: its signatures could count for either\nhint: list the key once, with the one role it has",
+                    with_role(b),
+                    with_role(a)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `text` is 16 hex digits (a key id as minisign shows it).
+fn looks_like_key_id(text: &str) -> bool {
+    text.len() == 16 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 impl TrustPolicy {
-    /// Trust any of `keys` (threshold 1, no age limits).
+    /// Trust any of `keys` (threshold 1, no age limits). The same key given
+    /// twice is one key; two different keys with one key id are refused.
     pub fn any_of(keys: Vec<PublicKey>) -> Result<Self, PolicyError> {
         if keys.is_empty() {
             return Err(PolicyError::NoTrustedKeys);
         }
+        let keys: Vec<TrustedKey> = keys
+            .into_iter()
+            .map(|key| TrustedKey {
+                name: None,
+                role: None,
+                key,
+            })
+            .collect();
+        check_listing(&keys).map_err(|reason| PolicyError::BadPolicy {
+            path: "(the --key files)".into(),
+            reason,
+        })?;
         Ok(TrustPolicy {
-            keys: keys
-                .into_iter()
-                .map(|key| TrustedKey {
-                    name: None,
-                    role: None,
-                    key,
-                })
-                .collect(),
+            keys,
             threshold: 1,
             role_minimums: BTreeMap::new(),
-            revoked: BTreeSet::new(),
+            revoked: BTreeMap::new(),
             max_age: None,
             max_db_age: None,
             downgrade: Downgrade::WithFlag,
@@ -284,6 +381,13 @@ impl TrustPolicy {
     }
 
     /// Parses a policy (see `examples/trust.toml`).
+    ///
+    /// A `revoked` entry is a key id of a listed key (every listing of that
+    /// key's public key is then revoked, whatever its id or name), or a
+    /// public key itself (its base64 line), which revokes that key whether
+    /// or not it is listed. A key id that no listed key has is refused: it
+    /// cannot be resolved to a key, and the key may be listed under another
+    /// id.
     pub fn from_toml(text: &str, base: &Path) -> Result<Self, PolicyError> {
         let bad = |reason: String| PolicyError::BadPolicy {
             path: "(text)".into(),
@@ -312,41 +416,62 @@ impl TrustPolicy {
                 key,
             });
         }
-        let mut revoked = BTreeSet::new();
+        check_listing(&keys).map_err(bad)?;
+        let mut revoked: BTreeMap<[u8; 32], Vec<String>> = BTreeMap::new();
         for r in &f.revoked {
-            let id = keys
-                .iter()
-                .map(|k| k.key.key_id())
-                .find(|id| id.to_string().eq_ignore_ascii_case(r))
-                .or_else(|| KeyId::from_hex(r))
-                .ok_or_else(|| bad(format!("revoked {r:?} is not a key id (16 hex digits)")))?;
-            revoked.insert(id);
+            let r = r.trim();
+            if looks_like_key_id(r) {
+                let matching: BTreeSet<[u8; 32]> = keys
+                    .iter()
+                    .filter(|k| k.key.key_id().to_string().eq_ignore_ascii_case(r))
+                    .map(|k| k.key.bytes())
+                    .collect();
+                if matching.is_empty() {
+                    return Err(bad(format!(
+                        "revoked {r:?} is the key id of no key listed here, so it cannot be told which key it revokes (the same key may be listed under another id)\nhint: revoke the key by its public key instead: the base64 line of its .pub file, e.g. revoked = [\"RWQ...\"]"
+                    )));
+                }
+                let id = r.to_ascii_uppercase();
+                for bytes in matching {
+                    revoked.entry(bytes).or_default().push(format!("key {id}"));
+                }
+            } else {
+                let key = PublicKey::from_text(r).map_err(|e| {
+                    bad(format!(
+                        "revoked {r:?} is neither the key id of a listed key (16 hex digits) nor a public key (the base64 line of a .pub file): {e}"
+                    ))
+                })?;
+                revoked
+                    .entry(key.bytes())
+                    .or_default()
+                    .push("public key".to_string());
+            }
         }
-        let distinct: BTreeSet<KeyId> = keys
+        let distinct: BTreeSet<[u8; 32]> = keys
             .iter()
-            .map(|k| k.key.key_id())
-            .filter(|id| !revoked.contains(id))
+            .map(|k| k.key.bytes())
+            .filter(|b| !revoked.contains_key(b))
             .collect();
         if distinct.is_empty() {
             return Err(PolicyError::NoTrustedKeys);
         }
         if f.threshold == 0 || f.threshold > distinct.len() {
             return Err(bad(format!(
-                "threshold {} cannot be met by the {} distinct keys that are not revoked",
+                "threshold {} cannot be met by the {} distinct keys that are not revoked (a public key listed under several names or ids is one key)",
                 f.threshold,
                 distinct.len()
             )));
         }
         for (role, need) in &f.roles {
-            let have: BTreeSet<KeyId> = keys
+            let have: BTreeSet<[u8; 32]> = keys
                 .iter()
                 .filter(|k| k.role.as_deref() == Some(role))
-                .map(|k| k.key.key_id())
-                .filter(|id| !revoked.contains(id))
+                .map(|k| k.key.bytes())
+                .filter(|b| !revoked.contains_key(b))
                 .collect();
             if *need > have.len() {
                 return Err(bad(format!(
-                    "role {role:?} needs {need} approvals but only {} keys have it",
+                    "role {role:?} needs {need} approvals but only {} distinct keys that are not revoked have it",
                     have.len()
                 )));
             }
@@ -382,14 +507,25 @@ impl TrustPolicy {
         })
     }
 
-    /// The trusted keys (revoked ones included; see [`TrustPolicy::is_revoked`]).
+    /// The trusted keys (revoked ones included; see [`TrustPolicy::is_key_revoked`]).
     pub fn keys(&self) -> impl Iterator<Item = &PublicKey> {
         self.keys.iter().map(|k| &k.key)
     }
 
-    /// Whether the policy revoked `id`.
+    /// The listing of the key with id `id` (the loader made ids unique).
+    fn listed(&self, id: KeyId) -> Option<&TrustedKey> {
+        self.keys.iter().find(|k| k.key.key_id() == id)
+    }
+
+    /// Whether the policy revoked `key` (by its public key bytes).
+    pub fn is_key_revoked(&self, key: &PublicKey) -> bool {
+        self.revoked.contains_key(&key.bytes())
+    }
+
+    /// Whether the key listed with id `id` is revoked (under this id or any
+    /// other: revocation follows the public key).
     pub fn is_revoked(&self, id: KeyId) -> bool {
-        self.revoked.contains(&id)
+        self.listed(id).is_some_and(|k| self.is_key_revoked(&k.key))
     }
 
     /// How many approvals are needed.
@@ -410,11 +546,38 @@ impl TrustPolicy {
 
     /// The policy's name and role for `id`, if listed.
     pub fn describe_key(&self, id: KeyId) -> (Option<String>, Option<String>) {
-        self.keys
-            .iter()
-            .find(|k| k.key.key_id() == id)
+        self.listed(id)
             .map(|k| (k.name.clone(), k.role.clone()))
             .unwrap_or_default()
+    }
+
+    /// The other listings of `k`'s public key, as `name (key ID)`.
+    fn other_listings(&self, k: &TrustedKey) -> Vec<String> {
+        self.keys
+            .iter()
+            .filter(|o| {
+                o.key.bytes() == k.key.bytes()
+                    && (o.key.key_id() != k.key.key_id() || o.name != k.name)
+            })
+            .map(|o| match &o.name {
+                Some(n) => format!("{n} (key {})", o.key.key_id()),
+                None => format!("key {}", o.key.key_id()),
+            })
+            .collect()
+    }
+
+    /// The `revoked` entry that revoked `k`, preferring one that names its
+    /// own id.
+    fn revoked_as(&self, k: &TrustedKey) -> Option<String> {
+        let entries = self.revoked.get(&k.key.bytes())?;
+        let own = format!("key {}", k.key.key_id());
+        Some(
+            entries
+                .iter()
+                .find(|e| **e == own)
+                .unwrap_or(&entries[0])
+                .clone(),
+        )
     }
 
     /// Judges `signatures` over `message`: every signature by a trusted key
@@ -436,15 +599,17 @@ impl TrustPolicy {
             if !seen.insert(id) {
                 return Err(PolicyError::Duplicate(id));
             }
-            let listed = self.keys.iter().find(|k| k.key.key_id() == id);
-            let revoked = self.revoked.contains(&id);
+            let listed = self.listed(id);
+            let revoked_as = listed.and_then(|k| self.revoked_as(k));
+            let revoked = revoked_as.is_some();
             let (mut verified, mut counted) = (false, false);
             if let (Some(k), false) = (listed, revoked) {
                 k.key
                     .verify(sig, message)
                     .map_err(|source| PolicyError::Invalid { key_id: id, source })?;
                 verified = true;
-                // The same key listed under two names counts once.
+                // The same key listed under two names or ids counts once
+                // (and has one role: the loader refused two).
                 counted = counted_keys.insert(k.key.bytes());
                 if counted {
                     if let Some(r) = &k.role {
@@ -458,6 +623,8 @@ impl TrustPolicy {
                 role: listed.and_then(|k| k.role.clone()),
                 trusted: listed.is_some() && !revoked,
                 revoked,
+                revoked_as,
+                also_listed_as: listed.map(|k| self.other_listings(k)).unwrap_or_default(),
                 verified,
                 counted,
                 trusted_comment: sig.trusted_comment().to_string(),
@@ -468,12 +635,13 @@ impl TrustPolicy {
         if counted == 0 {
             return Err(PolicyError::NotTrusted {
                 signed_by: signatures.iter().map(|s| s.key_id()).collect(),
-                trusted: self
-                    .keys
-                    .iter()
-                    .map(|k| k.key.key_id())
-                    .filter(|id| !self.revoked.contains(id))
-                    .collect(),
+                trusted: self.keys.iter().fold(Vec::new(), |mut ids, k| {
+                    if !self.is_key_revoked(&k.key) && !ids.contains(&k.key.key_id()) {
+                        ids.push(k.key.key_id());
+                    }
+                    ids
+                }),
+                revoked: reports.into_iter().filter(|r| r.revoked).collect(),
             });
         }
         if counted < self.threshold {
@@ -588,7 +756,7 @@ mod tests {
         let p = policy(
             &[
                 ("alice", "builder", &a),
-                ("alice-again", "approver", &a),
+                ("alice-again", "builder", &a),
                 ("bob", "approver", &b),
             ],
             "threshold = 2",
@@ -598,6 +766,225 @@ mod tests {
             matches!(err, PolicyError::BelowThreshold { counted: 1, .. }),
             "{err}"
         );
+        assert!(
+            err.to_string()
+                .contains("[the same public key is also listed as alice-again (key "),
+            "{err}"
+        );
+    }
+
+    /// The same secret key under another key id (the id is only a label
+    /// the key's holder picks).
+    fn relabelled(k: &SecretKey, id: &[u8; 8]) -> SecretKey {
+        let text = k.to_text();
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut raw = b64.decode(&lines[1]).unwrap();
+        raw[54..62].copy_from_slice(id);
+        // The checksum covers the id: let the parser accept a zeroed one.
+        raw[126..158].fill(0);
+        lines[1] = b64.encode(&raw);
+        SecretKey::from_text(&lines.join("\n")).unwrap()
+    }
+
+    fn listing(entries: &[(&str, Option<&str>, &PublicKey)], extra: &str) -> String {
+        let mut text = extra.to_string();
+        for (name, role, k) in entries {
+            text.push_str(&format!("\n[[key]]\nname = {name:?}\n"));
+            if let Some(r) = role {
+                text.push_str(&format!("role = {r:?}\n"));
+            }
+            text.push_str(&format!("public_key = {:?}\n", k.to_base64()));
+        }
+        text
+    }
+
+    fn load(text: &str) -> Result<TrustPolicy, PolicyError> {
+        TrustPolicy::from_toml(text, Path::new("."))
+    }
+
+    #[test]
+    fn revocation_follows_the_public_key_not_the_key_id() {
+        let [a, b] = ["a", "b"].map(|n| SecretKey::generate(n).unwrap());
+        let a2 = relabelled(&a, b"second!!");
+        assert_eq!(a.public_key().bytes(), a2.public_key().bytes());
+        assert_ne!(a.key_id(), a2.key_id());
+        let (pa, pa2, pb) = (a.public_key(), a2.public_key(), b.public_key());
+        let m = b"manifest";
+        let keys = [
+            ("alice", Some("builder"), &pa),
+            ("alice-2", Some("builder"), &pa2),
+            ("bob", Some("approver"), &pb),
+        ];
+        // Revoking the first id revokes the key under the second id too.
+        let p = load(&listing(&keys, &format!("revoked = [\"{}\"]", a.key_id()))).unwrap();
+        assert!(p.is_revoked(a.key_id()) && p.is_revoked(a2.key_id()));
+        assert!(p.is_key_revoked(&pa2) && !p.is_key_revoked(&pb));
+        for signer in [&a, &a2] {
+            let err = p.evaluate(m, &[sign(signer, m)]).unwrap_err();
+            let PolicyError::NotTrusted { revoked, .. } = &err else {
+                panic!("{err}")
+            };
+            assert!(revoked[0].revoked && !revoked[0].counted && !revoked[0].trusted);
+            assert_eq!(revoked[0].revoked_as, Some(format!("key {}", a.key_id())));
+            let text = err.to_string();
+            assert!(text.contains("revoked by the policy"), "{text}");
+            if signer.key_id() == a2.key_id() {
+                assert!(
+                    text.contains(&format!(
+                        "(its public key is revoked as key {}), not counted",
+                        a.key_id()
+                    )),
+                    "{text}"
+                );
+            }
+        }
+        // Bob still counts.
+        let ok = p.evaluate(m, &[sign(&a2, m), sign(&b, m)]).unwrap();
+        assert_eq!(ok.iter().filter(|r| r.counted).count(), 1);
+        // The loader counts distinct keys that are not revoked: only bob.
+        let err = load(&listing(
+            &keys,
+            &format!("threshold = 2\nrevoked = [\"{}\"]", a2.key_id()),
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("threshold 2 cannot be met by the 1 distinct keys"),
+            "{err}"
+        );
+        // Without revocation, alice under two ids is still one key: a
+        // threshold of 3 cannot be met by 3 listings of 2 keys...
+        let err = load(&listing(&keys, "threshold = 3")).unwrap_err();
+        assert!(err.to_string().contains("by the 2 distinct keys"), "{err}");
+        // ... nor a role minimum of 2 builders by one key under two ids.
+        let err = load(&listing(&keys, "[roles]\nbuilder = 2")).unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "role \"builder\" needs 2 approvals but only 1 distinct keys that are not revoked have it"
+            ),
+            "{err}"
+        );
+        // ... and both signatures count once, for the threshold and the role.
+        let p = load(&listing(&keys, "threshold = 2\n[roles]\nbuilder = 1")).unwrap();
+        let err = p.evaluate(m, &[sign(&a, m), sign(&a2, m)]).unwrap_err();
+        let PolicyError::BelowThreshold {
+            counted: 1,
+            signers,
+            ..
+        } = &err
+        else {
+            panic!("{err}")
+        };
+        assert!(signers[0].counted && !signers[1].counted);
+        assert_eq!(
+            signers[0].also_listed_as,
+            [format!("alice-2 (key {})", a2.key_id())]
+        );
+        p.evaluate(m, &[sign(&a, m), sign(&a2, m), sign(&b, m)])
+            .unwrap();
+    }
+
+    #[test]
+    fn revoked_may_name_the_public_key_itself() {
+        let [a, b, c] = ["a", "b", "c"].map(|n| SecretKey::generate(n).unwrap());
+        let a2 = relabelled(&a, b"second!!");
+        let (pa2, pb) = (a2.public_key(), b.public_key());
+        let m = b"m";
+        let keys = [("alice-2", None, &pa2), ("bob", None, &pb)];
+        // The public key as listed under its first id revokes it under any id.
+        let text = listing(
+            &keys,
+            &format!("revoked = [\"{}\"]", a.public_key().to_base64()),
+        );
+        let p = load(&text).unwrap();
+        let err = p.evaluate(m, &[sign(&a2, m)]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("revoked by the policy (its public key is revoked as public key)"),
+            "{err}"
+        );
+        // A key that is not listed may be revoked by its public key.
+        load(&listing(
+            &keys,
+            &format!("revoked = [\"{}\"]", c.public_key().to_base64()),
+        ))
+        .unwrap();
+        // A key id that no listed key has cannot be resolved to a key.
+        let err = load(&listing(&keys, &format!("revoked = [\"{}\"]", a.key_id()))).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("is the key id of no key listed here")
+                && text.contains("revoke the key by its public key instead"),
+            "{text}"
+        );
+        for junk in ["bob", "0123", "+123456789ABCDEF"] {
+            let err = load(&listing(&keys, &format!("revoked = [{junk:?}]"))).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("is neither the key id of a listed key"),
+                "{junk}: {err}"
+            );
+        }
+        // Lower-case ids are the same ids.
+        load(&listing(
+            &keys,
+            &format!("revoked = [\"{}\"]", b.key_id().to_string().to_lowercase()),
+        ))
+        .unwrap();
+    }
+
+    #[test]
+    fn ambiguous_listings_are_refused() {
+        let [a, b] = ["a", "b"].map(|n| SecretKey::generate(n).unwrap());
+        let a2 = relabelled(&a, b"second!!");
+        let (pa, pa2, pb) = (a.public_key(), a2.public_key(), b.public_key());
+        // One key, two roles (same id or not).
+        for other in [&pa, &pa2] {
+            let err = load(&listing(
+                &[
+                    ("alice", Some("builder"), &pa),
+                    ("officer", Some("security-officer"), other),
+                    ("bob", None, &pb),
+                ],
+                "",
+            ))
+            .unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.contains("are the same public key with different roles")
+                    && text.contains("role \"builder\"")
+                    && text.contains("role \"security-officer\""),
+                "{text}"
+            );
+        }
+        let err = load(&listing(
+            &[("alice", Some("builder"), &pa), ("alice-2", None, &pa2)],
+            "",
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains(", no role)"), "{err}");
+        // Two keys, one id.
+        let b_as_a = relabelled(&b, &a.key_id().0).public_key();
+        let err = load(&listing(
+            &[("alice", None, &pa), ("bob", None, &b_as_a)],
+            "",
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("are two different public keys with the same key id"),
+            "{err}"
+        );
+        let err = TrustPolicy::any_of(vec![pa.clone(), b_as_a]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("are two different public keys with the same key id"),
+            "{err}"
+        );
+        // The same key file twice is one key.
+        TrustPolicy::any_of(vec![pa.clone(), pa]).unwrap();
     }
 
     #[test]

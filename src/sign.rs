@@ -5,7 +5,9 @@
 //! satisfy the approver's trust policy, and every payload byte must match the
 //! signed manifest: nobody countersigns damaged bytes) and written, in the
 //! same pass, to a temporary file beside it with the same manifest bytes,
-//! the earlier signatures and the new one. Only when all of that succeeded is
+//! the earlier signatures and the new one (rewritten from the verified
+//! entries, never copied byte for byte: a bundle with anything after its zstd
+//! frame is refused by the reader, not passed on). Only when all of that succeeded is
 //! the temporary file renamed over the original, so a crash or a refusal
 //! leaves the original untouched.
 

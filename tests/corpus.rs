@@ -608,6 +608,45 @@ fn build(base: &Base, good: &[u8]) -> Vec<Case> {
         "names an unsafe folder",
     ));
 
+    // Bytes after the bundle (issue 11, item 5): a bundle is exactly one
+    // zstd frame and nothing may follow it, or it would carry unsigned
+    // bytes across the gap inside a bundle that verifies.
+    let appended = |tail: &[u8]| [good, tail].concat();
+    let mut skippable = vec![0x50, 0x2a, 0x4d, 0x18];
+    skippable.extend_from_slice(&(8u32 << 20).to_le_bytes());
+    skippable.extend(noise(8 << 20, 11));
+    cases.push(case(
+        "8 MiB zstd skippable frame appended",
+        appended(&skippable),
+        4,
+        "at least 1048577 bytes follow the end of the bundle's zstd stream (a zstd skippable frame)",
+    ));
+    cases.push(case(
+        "second zstd frame appended",
+        appended(&zstd(b"covert channel")),
+        4,
+        "bytes follow the end of the bundle's zstd stream (a second zstd frame)",
+    ));
+    cases.push(case(
+        "one zero byte appended",
+        appended(&[0]),
+        4,
+        "1 byte follows the end of the bundle's zstd stream (zero bytes)",
+    ));
+    cases.push(case(
+        "garbage appended",
+        appended(b"garbage"),
+        4,
+        "7 bytes follow the end of the bundle's zstd stream: a bundle ends with its one zstd frame",
+    ));
+    let half = tar.len() / 2;
+    cases.push(case(
+        "bundle written as two zstd frames",
+        [zstd(&tar[..half]), zstd(&tar[half..])].concat(),
+        4,
+        "bytes follow the end of the bundle's zstd stream (a second zstd frame)",
+    ));
+
     // Sizes that add up past any free space: import refuses up front (a host
     // limit, exit 1); verify finds the layer smaller than declared.
     let mut m = base.manifest.clone();

@@ -258,6 +258,12 @@ fn encrypted_keys_interoperate_with_minisign_both_ways() {
     //    minisign signs the manifest with that key, reading the passphrase.
     let pass_file = t.join("pass.txt");
     write(&pass_file, b"correct horse\n");
+    // Like a secret key, a passphrase file others may read is refused.
+    std::fs::set_permissions(
+        &pass_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     let out = airlock_ok(&[
         "keygen",
         "--out",

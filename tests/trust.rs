@@ -239,7 +239,7 @@ fn revoked_unknown_and_twice_listed_keys_do_not_count() {
     let twice = policy_variant(&p, "twice.toml", |t| {
         no_roles(t).replace(
             "[[key]]\nname = \"bob\"\nrole = \"approver\"\nfile = \"bob.pub\"",
-            "[[key]]\nname = \"alice-again\"\nrole = \"approver\"\nfile = \"alice.pub\"",
+            "[[key]]\nname = \"alice-again\"\nrole = \"builder\"\nfile = \"alice.pub\"",
         )
     });
     let single = p.t.join("single.airlock");

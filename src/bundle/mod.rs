@@ -1,5 +1,7 @@
 //! The bundle file: a zstd-compressed tar whose first entry is the manifest,
-//! then the signatures over it, then the payloads in manifest order.
+//! then the signatures over it, then the payloads in manifest order. The
+//! file is exactly one zstd frame: [`writer`] writes one, and [`reader`]
+//! refuses any byte after it (nothing unsigned rides along).
 //!
 //! That order is what lets [`reader`] check the signatures before it reads a
 //! single payload byte, and check every payload as it streams past, holding

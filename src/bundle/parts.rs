@@ -11,6 +11,12 @@
 //! copy, checking each part's digest the moment its last byte is read.
 //! Nothing here ever modifies or deletes a part.
 //!
+//! Nothing may follow the bundle: a part longer than the index says is
+//! refused, as is a file named as the part after the last one, and the
+//! joined stream goes through the bundle reader, which refuses any byte
+//! after the bundle's zstd frame (so an index signed over a bundle with
+//! bytes appended does not help).
+//!
 //! The index signature only names the parts; whether the bundle is trusted
 //! is still decided by the signatures inside it.
 
@@ -151,6 +157,15 @@ pub enum PartError {
         expected: String,
         /// The part whose digest this file has, if any.
         holds: Option<usize>,
+    },
+    /// A file named as the next part after the last one the index lists:
+    /// `cat B.0* > B` would append it to the bundle.
+    #[error("{} is beside a part set whose index lists {count} parts: nothing may follow the last part (`cat` would append it to the bundle)\nhint: remove it, or copy the set again from the original media; nothing was imported", path.display())]
+    Extra {
+        /// The file.
+        path: PathBuf,
+        /// How many parts the index lists.
+        count: usize,
     },
     /// The joined bytes do not match the index (cannot happen when every
     /// part matched; checked anyway).
@@ -379,10 +394,17 @@ impl PartSet {
         self.dir.join(&self.index.parts[number - 1].name)
     }
 
-    /// Checks that every part is present with its size (cheap: no reading).
+    /// Checks that every part is present with exactly its size (a part
+    /// with bytes appended is refused as too long), and that no part follows
+    /// the last one (cheap: no reading).
     pub fn check_present(&self) -> Result<(), PartError> {
-        for n in 1..=self.index.parts.len() {
+        let count = self.index.parts.len();
+        for n in 1..=count {
             self.check_size(n)?;
+        }
+        let next = self.dir.join(part_name(&self.index.bundle, count + 1));
+        if std::fs::symlink_metadata(&next).is_ok() {
+            return Err(PartError::Extra { path: next, count });
         }
         Ok(())
     }

@@ -12,7 +12,15 @@
 //!    size; its SHA-256 is compared the moment its last byte is read, so a
 //!    consumer that reads to the end never sees unverified bytes as valid;
 //! 5. after the last payload the tar must end, only zero padding may follow,
-//!    and the zstd stream must end cleanly (its checksum verified).
+//!    and the zstd frame must end cleanly (its checksum verified);
+//! 6. the file must end with that frame: a bundle is exactly one zstd frame,
+//!    and any byte after it (a skippable frame, a second frame, zeros,
+//!    anything) is refused, so nothing can ride along unsigned inside a
+//!    bundle that verifies.
+//!
+//! The zstd decoder is put in single-frame mode: by default it would decode
+//! further frames as if they were part of the stream and skip skippable
+//! frames silently.
 //!
 //! Before step 3 nothing but tar headers and at most ~1.3 MiB of data is read.
 
@@ -138,6 +146,64 @@ pub enum BundleError {
     /// Non-zero data after the end of the tar archive.
     #[error("unexpected data after the end of the archive")]
     TrailingData,
+    /// Bytes in the file after the end of the bundle's zstd frame.
+    #[error("{} the end of the bundle's zstd stream{}: a bundle ends with its one zstd frame, and nothing may travel after it unsigned\nhint: this is not a bundle as airlock writes it; get a fresh copy from the exporting side", count_bytes(*.count, *.more), kind.describe())]
+    TrailingBytes {
+        /// How many bytes were counted (at most [`TRAILING_COUNT_MAX`]).
+        count: u64,
+        /// Whether there may be more than were counted.
+        more: bool,
+        /// What the first bytes look like.
+        kind: TrailingKind,
+    },
+}
+
+/// How many bytes after the end of the zstd frame are counted for the
+/// message (the rest is not read).
+pub const TRAILING_COUNT_MAX: u64 = 1 << 20;
+
+fn count_bytes(count: u64, more: bool) -> String {
+    match (count, more) {
+        (_, true) => format!("at least {count} bytes follow"),
+        (1, false) => "1 byte follows".into(),
+        (n, false) => format!("{n} bytes follow"),
+    }
+}
+
+/// What follows the end of a bundle's zstd frame, by its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrailingKind {
+    /// A zstd skippable frame (magic `0x184D2A50`..`0x184D2A5F`).
+    SkippableFrame,
+    /// Another zstd frame.
+    ZstdFrame,
+    /// Zero bytes only (as far as they were counted).
+    Zeros,
+    /// Anything else.
+    Other,
+}
+
+impl TrailingKind {
+    fn of(head: &[u8], all_zero: bool) -> TrailingKind {
+        if head.len() >= 4 && head[0] & 0xf0 == 0x50 && head[1..4] == [0x2a, 0x4d, 0x18] {
+            TrailingKind::SkippableFrame
+        } else if head.starts_with(&ZSTD_MAGIC) {
+            TrailingKind::ZstdFrame
+        } else if all_zero {
+            TrailingKind::Zeros
+        } else {
+            TrailingKind::Other
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            TrailingKind::SkippableFrame => " (a zstd skippable frame)",
+            TrailingKind::ZstdFrame => " (a second zstd frame)",
+            TrailingKind::Zeros => " (zero bytes)",
+            TrailingKind::Other => "",
+        }
+    }
 }
 
 /// The error of [`read`]: the bundle's fault, or the visitor's.
@@ -257,7 +323,8 @@ fn open_stream<R: Read>(r: R) -> Result<Stream<R>, BundleError> {
         return Err(BundleError::NotZstd);
     }
     let mut dec = zstd::stream::read::Decoder::with_buffer(buffered)
-        .map_err(|e| map_io("start of file", e))?;
+        .map_err(|e| map_io("start of file", e))?
+        .single_frame();
     dec.window_log_max(WINDOW_LOG_MAX)
         .map_err(|e| map_io("start of file", e))?;
     Ok(dec)
@@ -349,7 +416,8 @@ fn parse_signature_entry<R: Read>(
 }
 
 /// Reads only the start of a bundle (manifest and signatures), for
-/// `inspect`. Nothing is verified or parsed.
+/// `inspect`. Nothing is verified or parsed, and the rest of the file (its
+/// payloads, its end) is not read: that is [`read`]'s work.
 pub fn read_header<R: Read>(r: R) -> Result<Header, BundleError> {
     let dec = open_stream(r)?;
     let mut ar = tar::Archive::new(dec);
@@ -484,9 +552,85 @@ pub fn read<R: Read, V: PayloadVisitor>(
 ) -> Result<Verified, ReadError<V::Error>> {
     let dec = open_stream(r)?;
     let mut ar = tar::Archive::new(dec);
+    let verified = match read_entries(&mut ar, policy, visitor) {
+        Ok(v) => v,
+        Err(ReadError::Bundle(BundleError::Truncated { region })) => {
+            // An archive cut short by the end of the zstd frame, with more
+            // bytes after it (a bundle written as several frames, or one
+            // with a frame appended): say that rather than "truncated".
+            let mut dec = ar.into_inner();
+            if matches!(dec.read(&mut [0u8; 1]), Ok(0)) {
+                check_end_of_file(dec.finish())?;
+            }
+            return Err(BundleError::Truncated { region }.into());
+        }
+        Err(e) => return Err(e),
+    };
+    // Only zero padding may follow the end-of-archive blocks; reading to the
+    // end of the frame makes zstd check its frame checksum.
+    let mut dec = ar.into_inner();
+    let mut buf = [0u8; 8192];
+    let mut trailing = 0u64;
+    loop {
+        let n = dec
+            .read(&mut buf)
+            .map_err(|e| map_io("end of archive", e))?;
+        if n == 0 {
+            break;
+        }
+        trailing += n as u64;
+        if buf[..n].iter().any(|&b| b != 0) || trailing > (1 << 20) {
+            return Err(BundleError::TrailingData.into());
+        }
+    }
+    // The frame has ended: so must the file.
+    check_end_of_file(dec.finish())?;
+    Ok(verified)
+}
+
+/// Refuses any byte left in the file after the zstd frame, counting at most
+/// [`TRAILING_COUNT_MAX`] of them for the message.
+fn check_end_of_file<R: BufRead>(mut raw: R) -> Result<(), BundleError> {
+    let head = match raw.fill_buf() {
+        Ok([]) => return Ok(()),
+        Ok(head) => head[..head.len().min(4)].to_vec(),
+        Err(e) => return Err(map_io("end of file", e)),
+    };
+    let mut count = 0u64;
+    let mut all_zero = true;
+    let mut more = true;
+    while count <= TRAILING_COUNT_MAX {
+        let chunk = match raw.fill_buf() {
+            Ok(c) => c,
+            // The refusal is certain; the count is a lower bound.
+            Err(_) => break,
+        };
+        if chunk.is_empty() {
+            more = false;
+            break;
+        }
+        let n = chunk.len().min((TRAILING_COUNT_MAX + 1 - count) as usize);
+        all_zero &= chunk[..n].iter().all(|&b| b == 0);
+        count += n as u64;
+        raw.consume(n);
+    }
+    Err(BundleError::TrailingBytes {
+        count,
+        more,
+        kind: TrailingKind::of(&head, all_zero),
+    })
+}
+
+/// The entries of the archive: steps 2 to 5 of the module docs, up to the
+/// end-of-archive marker.
+fn read_entries<R: Read, V: PayloadVisitor>(
+    ar: &mut tar::Archive<Stream<R>>,
+    policy: &TrustPolicy,
+    visitor: &mut V,
+) -> Result<Verified, ReadError<V::Error>> {
     let verified;
     {
-        let mut entries = raw_entries(&mut ar)?;
+        let mut entries = raw_entries(ar)?;
         let (
             Header {
                 manifest_bytes,
@@ -596,22 +740,55 @@ pub fn read<R: Read, V: PayloadVisitor>(
             }
         }
     }
-    // Only zero padding may follow the end-of-archive blocks; reading to the
-    // end makes zstd check its frame checksum.
-    let mut dec = ar.into_inner();
-    let mut buf = [0u8; 8192];
-    let mut trailing = 0u64;
-    loop {
-        let n = dec
-            .read(&mut buf)
-            .map_err(|e| map_io("end of archive", e))?;
-        if n == 0 {
-            break;
-        }
-        trailing += n as u64;
-        if buf[..n].iter().any(|&b| b != 0) || trailing > (1 << 20) {
-            return Err(BundleError::TrailingData.into());
+    Ok(verified)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn end_of(bytes: &[u8]) -> Result<(), BundleError> {
+        check_end_of_file(io::Cursor::new(bytes))
+    }
+
+    fn trailing(bytes: &[u8]) -> (u64, bool, TrailingKind, String) {
+        match end_of(bytes).unwrap_err() {
+            e @ BundleError::TrailingBytes { count, more, kind } => {
+                (count, more, kind, e.to_string())
+            }
+            e => panic!("{e}"),
         }
     }
-    Ok(verified)
+
+    #[test]
+    fn nothing_may_follow_the_frame() {
+        end_of(b"").unwrap();
+        let (count, more, kind, msg) = trailing(&[0]);
+        assert_eq!((count, more, kind), (1, false, TrailingKind::Zeros));
+        assert!(
+            msg.starts_with("1 byte follows the end of the bundle's zstd stream (zero bytes)"),
+            "{msg}"
+        );
+        let mut skippable = vec![0x5e, 0x2a, 0x4d, 0x18, 4, 0, 0, 0];
+        skippable.extend_from_slice(b"data");
+        let (count, more, kind, msg) = trailing(&skippable);
+        assert_eq!(
+            (count, more, kind),
+            (12, false, TrailingKind::SkippableFrame)
+        );
+        assert!(
+            msg.contains(
+                "12 bytes follow the end of the bundle's zstd stream (a zstd skippable frame)"
+            ),
+            "{msg}"
+        );
+        let second = zstd::stream::encode_all(&b"hello"[..], 3).unwrap();
+        assert_eq!(trailing(&second).2, TrailingKind::ZstdFrame);
+        assert_eq!(trailing(b"garbage").2, TrailingKind::Other);
+        // Counting stops at the cap.
+        let big = vec![0u8; (TRAILING_COUNT_MAX + 4096) as usize];
+        let (count, more, _, msg) = trailing(&big);
+        assert!(more && count == TRAILING_COUNT_MAX + 1, "{count}");
+        assert!(msg.starts_with("at least 1048577 bytes follow"), "{msg}");
+    }
 }

@@ -190,3 +190,40 @@ impl<W: Write> BundleWriter<W> {
         Ok(enc.finish()?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::SecretKey;
+
+    /// A bundle is exactly one zstd frame, however large (readers refuse
+    /// anything after the first frame).
+    #[test]
+    fn the_bundle_is_one_zstd_frame() {
+        let key = SecretKey::generate("t").unwrap();
+        // Incompressible data over several zstd blocks and buffer sizes.
+        let mut data = vec![0u8; 3 << 20];
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        for b in data.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        let payload = Payload {
+            path: "vex/a/archive.zip".into(),
+            size: data.len() as u64,
+            sha256: Sha256Digest::of(&data).hex(),
+        };
+        let manifest = b"manifest";
+        let sig = key.sign(manifest, "u", "t").unwrap();
+        let mut w = BundleWriter::new(Vec::new(), manifest, &[sig], vec![payload], 0).unwrap();
+        w.append("vex/a/archive.zip", &mut &data[..]).unwrap();
+        let out = w.finish().unwrap();
+        assert_eq!(
+            zstd::zstd_safe::find_frame_compressed_size(&out),
+            Ok(out.len()),
+            "the first frame is the whole file"
+        );
+    }
+}

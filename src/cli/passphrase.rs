@@ -1,12 +1,17 @@
 //! Passphrases for encrypted secret keys: from `--passphrase-file`, the
 //! `AIRLOCK_PASSPHRASE` environment variable, or a prompt on the terminal
 //! (echo off), in that order. Never printed, zeroed after use.
+//!
+//! A passphrase file is held to the rule of a secret key file: a regular
+//! file that group or others may read is refused (with the `chmod` that
+//! fixes it). A pipe (`--passphrase-file <(pass show airlock)`) or a
+//! terminal stores nothing and is not checked.
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::os::unix::io::AsRawFd as _;
 use std::path::Path;
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{bail, Result};
 use zeroize::Zeroizing;
 
 use airlock::keys::{KeyFileError, SecretKey};
@@ -14,8 +19,25 @@ use airlock::keys::{KeyFileError, SecretKey};
 /// The environment variable holding a passphrase.
 pub const ENV: &str = "AIRLOCK_PASSPHRASE";
 
-fn from_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, std::io::Error> {
-    let text = Zeroizing::new(std::fs::read(path)?);
+fn from_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyFileError> {
+    use std::io::Read as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let io = |source| KeyFileError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    // The mode of the file opened, not of whatever the path names later.
+    let meta = f.metadata().map_err(io)?;
+    let mode = meta.permissions().mode() & 0o777;
+    if meta.is_file() && mode & 0o077 != 0 {
+        return Err(KeyFileError::PassphrasePermissions {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    let mut text = Zeroizing::new(Vec::new());
+    f.read_to_end(&mut text).map_err(io)?;
     let line = text.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     Ok(Zeroizing::new(line.to_vec()))
@@ -60,10 +82,7 @@ pub fn for_key(
     file: Option<&Path>,
 ) -> Result<Option<Zeroizing<Vec<u8>>>, KeyFileError> {
     if let Some(f) = file {
-        return from_file(f).map(Some).map_err(|source| KeyFileError::Io {
-            path: f.to_path_buf(),
-            source,
-        });
+        return from_file(f).map(Some);
     }
     if let Some(v) = std::env::var_os(ENV) {
         use std::os::unix::ffi::OsStringExt as _;
@@ -81,7 +100,14 @@ pub fn load_secret(path: &Path, file: Option<&Path>) -> Result<SecretKey, KeyFil
 /// twice on the terminal.
 pub fn new_passphrase(file: Option<&Path>) -> Result<Zeroizing<Vec<u8>>> {
     let pass = if let Some(f) = file {
-        from_file(f).with_context(|| format!("cannot read {}", f.display()))?
+        match from_file(f) {
+            Err(KeyFileError::Io { source, .. }) => {
+                return Err(
+                    anyhow::Error::new(source).context(format!("cannot read {}", f.display()))
+                )
+            }
+            r => r?,
+        }
     } else if let Some(v) = std::env::var_os(ENV) {
         use std::os::unix::ffi::OsStringExt as _;
         Zeroizing::new(v.into_vec())

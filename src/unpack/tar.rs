@@ -264,6 +264,7 @@ mod tests {
                 files: 1,
                 entries: 1,
                 data: 100,
+                dirs: 0,
             }),
         )
         .unwrap_err();
@@ -275,6 +276,7 @@ mod tests {
                 files: 1,
                 entries: 1,
                 data: 100,
+                dirs: 0,
             }),
         )
         .unwrap();
@@ -284,7 +286,8 @@ mod tests {
                 bytes: 100,
                 files: 1,
                 entries: 1,
-                data: 100
+                data: 100,
+                dirs: 0
             }
         );
     }
@@ -453,6 +456,7 @@ mod tests {
                 files: 1,
                 entries: 1,
                 data: 1,
+                dirs: 0,
             }),
         )
         .unwrap_err();

@@ -4,14 +4,16 @@ use std::io::{self, Read, Seek};
 
 use crate::digest::LimitedReader;
 
-use super::{feed_file, EntryKind, Limits, Sink, Totals, UnpackError, Walk};
+use super::{feed_file, zipdir, EntryKind, Limits, Sink, Totals, UnpackError, Walk};
 
-/// Walks a zip archive (zip needs random access, hence `Seek`). Symbolic
-/// links (by their Unix mode), encrypted entries and entries whose declared
-/// size does not fit the limits are refused.
+/// Walks a zip archive (zip needs random access, hence `Seek`). Its
+/// structure is checked first ([`zipdir::scan`]: names listed twice, local
+/// headers that disagree with the central directory, bytes no entry covers);
+/// then symbolic links (by their Unix mode), encrypted entries and entries
+/// whose declared size does not fit the limits are refused.
 pub fn zip<R: Read + Seek>(
     archive: &str,
-    reader: R,
+    mut reader: R,
     limits: Limits,
     select: &mut dyn FnMut(&str, EntryKind) -> Option<String>,
     sink: &mut dyn Sink,
@@ -20,15 +22,37 @@ pub fn zip<R: Read + Seek>(
     let zip_err = |walk: &Walk<'_>, e: ::zip::result::ZipError| {
         walk.corrupt(io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
     };
-    let mut za = ::zip::ZipArchive::new(reader).map_err(|e| zip_err(&walk, e))?;
-    if za.len() as u64 > limits.max_entries {
-        return Err(UnpackError::TooManyEntries {
+    let directory = zipdir::scan(archive, &mut reader, limits.max_entries)?;
+    // The structure was checked from offset 0: the crate must not guess
+    // another start (it would, for an archive with bytes prepended).
+    let config = ::zip::read::Config {
+        archive_offset: ::zip::read::ArchiveOffset::Known(0),
+    };
+    let mut za = ::zip::ZipArchive::with_config(config, reader).map_err(|e| zip_err(&walk, e))?;
+    if za.len() != directory.len() {
+        return Err(UnpackError::ZipStructure {
             archive: archive.to_string(),
-            limit: limits.max_entries,
+            detail: format!(
+                "the central directory lists {} entries, the zip reader sees {}",
+                directory.len(),
+                za.len()
+            ),
         });
     }
     for i in 0..za.len() {
         let mut file = za.by_index(i).map_err(|e| zip_err(&walk, e))?;
+        directory.confirm(
+            archive,
+            i,
+            zipdir::EntryView {
+                name: file.name_raw(),
+                header_start: file.header_start(),
+                data_start: file.data_start(),
+                compressed: file.compressed_size(),
+                size: file.size(),
+                crc32: file.crc32(),
+            },
+        )?;
         walk.count(file.size())?;
         let raw = file.name_raw().to_vec();
         let path = walk.admit(&raw)?;

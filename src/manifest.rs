@@ -18,8 +18,9 @@ use crate::digest::Sha256Digest;
 pub const FORMAT_NAME: &str = "airlock-bundle";
 /// The major version this build reads and writes.
 pub const FORMAT_MAJOR: u64 = 1;
-/// The minor version this build writes.
-pub const FORMAT_MINOR: u64 = 1;
+/// The minor version this build writes (1.2: `unpacked.dirs`; 1.1:
+/// `series`, `sequence`, `fetched_at`).
+pub const FORMAT_MINOR: u64 = 2;
 
 /// Errors parsing or checking a manifest.
 #[derive(Debug, thiserror::Error)]
@@ -192,6 +193,12 @@ pub struct Unpacked {
     pub entries: u64,
     /// Data bytes of all those entries.
     pub data: u64,
+    /// Number of distinct directories installed, explicit or implied by the
+    /// path of an installed entry, the tree's root not counted (format 1.2).
+    /// A 1.1 manifest has none: then at most [`Unpacked::legacy_dirs`] are
+    /// let through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dirs: Option<u64>,
 }
 
 impl Unpacked {
@@ -202,7 +209,24 @@ impl Unpacked {
             files: t.files,
             entries: t.entries,
             data: t.data,
+            dirs: Some(t.dirs),
         }
+    }
+
+    /// The bound on directories for a manifest that does not sign their
+    /// number (format 1.1): two per entry, plus 1024. Real archives stay
+    /// below one per entry (VEX Hub's lists every directory as an entry;
+    /// checks bundles put many files in each directory); a directory bomb,
+    /// whose entries each imply hundreds, does not.
+    pub fn legacy_dirs(entries: u64) -> u64 {
+        entries.saturating_mul(2).saturating_add(1024)
+    }
+
+    /// The most directories the tree may have: the signed figure, or the
+    /// legacy bound.
+    pub fn max_dirs(&self) -> u64 {
+        self.dirs
+            .unwrap_or_else(|| Unpacked::legacy_dirs(self.entries))
     }
 
     /// The limits that let exactly this much through.
@@ -212,7 +236,34 @@ impl Unpacked {
             files: self.files,
             entries: self.entries,
             data: self.data,
+            dirs: self.max_dirs(),
         })
+    }
+
+    /// Whether `scanned`, what walking the archive gave, is what this
+    /// signed table declares: every figure equal, `dirs` too when it is
+    /// signed (when it is not, the walk was held to the legacy bound).
+    pub fn admits(&self, scanned: &Unpacked) -> bool {
+        let dirs = match self.dirs {
+            Some(d) => scanned.dirs == Some(d),
+            None => scanned.dirs.is_some_and(|d| d <= self.max_dirs()),
+        };
+        dirs && (self.size, self.files, self.entries, self.data)
+            == (scanned.size, scanned.files, scanned.entries, scanned.data)
+    }
+}
+
+impl std::fmt::Display for Unpacked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "size {}, files {}, entries {}, data {}, ",
+            self.size, self.files, self.entries, self.data
+        )?;
+        match self.dirs {
+            Some(d) => write!(f, "dirs {d}"),
+            None => write!(f, "dirs not signed (at most {})", self.max_dirs()),
+        }
     }
 }
 
@@ -761,6 +812,7 @@ mod tests {
                     files: 1,
                     entries: 1,
                     data: 1,
+                    dirs: Some(0),
                 },
             }],
             payloads: vec![

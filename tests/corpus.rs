@@ -81,9 +81,9 @@ fn hex(data: &[u8]) -> String {
 }
 
 /// The good bundle's parts, and ways to make bad ones from them.
-struct Base {
+pub(crate) struct Base {
     key: SecretKey,
-    manifest: Manifest,
+    pub(crate) manifest: Manifest,
     manifest_text: Vec<u8>,
     sig_entry: Raw,
     payloads: BTreeMap<String, Vec<u8>>,
@@ -124,7 +124,7 @@ impl Base {
 
     /// A bundle whose manifest is `m`, validly signed by the trusted key,
     /// with payload data from `self.payloads` overridden by `data`.
-    fn resigned(&self, m: &Manifest, data: &[(String, Vec<u8>)]) -> Vec<u8> {
+    pub(crate) fn resigned(&self, m: &Manifest, data: &[(String, Vec<u8>)]) -> Vec<u8> {
         let text = m.to_toml().unwrap().into_bytes();
         self.resigned_text(&text, m, data)
     }
@@ -325,7 +325,7 @@ fn build(base: &Base, good: &[u8]) -> Vec<Case> {
         4,
         "not valid TOML",
     ));
-    let major = text.replace("format_version = \"1.1\"", "format_version = \"9.0\"");
+    let major = text.replace("format_version = \"1.2\"", "format_version = \"9.0\"");
     cases.push(case(
         "unknown format major",
         base.resigned_text(major.as_bytes(), &base.manifest, &[]),
@@ -646,6 +646,11 @@ fn build(base: &Base, good: &[u8]) -> Vec<Case> {
         4,
         "bytes follow the end of the bundle's zstd stream (a second zstd frame)",
     ));
+    cases.extend(
+        crate::hostile_archives::corpus_cases(base)
+            .into_iter()
+            .map(|(name, bundle, needle)| case(&name, bundle, 4, needle)),
+    );
 
     // Sizes that add up past any free space: import refuses up front (a host
     // limit, exit 1); verify finds the layer smaller than declared.
@@ -871,4 +876,88 @@ fn hostile_corpus_is_refused_and_changes_nothing() {
         cases.len()
     );
     assert!(cases.len() >= 40, "{} cases", cases.len());
+}
+
+// ---------------------------------------------------------------------------
+// Directory bombs and zip archives readers disagree on (issue 11, items 2 and
+// 6): the bundles are made in hostile_archives.rs, from this corpus's Base.
+// ---------------------------------------------------------------------------
+
+/// The corpus's signing key (its public half trusted by the corpus tests).
+pub(crate) fn corpus_key() -> SecretKey {
+    SecretKey::from_seed([3; 32], KeyId(*b"corpuskk"), "corpus").unwrap()
+}
+
+/// Exports every input of `inputs` into `out` with the library, signed by
+/// `key` (created at the epoch, so the bundle is the same each time).
+pub(crate) fn export_library(inputs: &Inputs, key: &SecretKey, out: &std::path::Path) {
+    let layer = |kind, path: &std::path::Path| airlock::export::SourceSpec::Layer {
+        kind,
+        path: path.to_path_buf(),
+        checks_version: None,
+    };
+    let plan = airlock::export::ExportPlan {
+        sources: vec![
+            layer(ArtifactKind::TrivyDb, &inputs.db),
+            layer(ArtifactKind::JavaDb, &inputs.java_db),
+            layer(ArtifactKind::Checks, &inputs.checks),
+            airlock::export::SourceSpec::Vex {
+                name: "default".into(),
+                manifest: inputs.vex_manifest.clone(),
+                archive: inputs.vex_archive.clone(),
+            },
+        ],
+        labels: BTreeMap::new(),
+        created: time::OffsetDateTime::UNIX_EPOCH,
+        output: out.to_path_buf(),
+        force: true,
+        split: None,
+        sequence: None,
+        network: Default::default(),
+    };
+    airlock::export::export(
+        &plan,
+        std::slice::from_ref(key),
+        "corpus",
+        &airlock::progress::NoProgress,
+    )
+    .unwrap();
+}
+
+/// The parts of `bundle` (signed by `key`), to make bad ones from.
+pub(crate) fn base_of(bundle: &std::path::Path, key: SecretKey) -> Base {
+    let tar = bundle_tar(bundle);
+    let (moff, mlen) = tar_entry_offset(&tar, "airlock/manifest.toml");
+    let manifest_text = tar[moff..moff + mlen as usize].to_vec();
+    let manifest = Manifest::parse(&manifest_text).unwrap();
+    let mut payloads = BTreeMap::new();
+    for p in &manifest.payloads {
+        let (o, l) = tar_entry_offset(&tar, &p.path);
+        payloads.insert(p.path.clone(), tar[o..o + l as usize].to_vec());
+    }
+    let sig = key
+        .sign(&manifest_text, "corpus", "timestamp:1\tfile:manifest.toml")
+        .unwrap();
+    Base {
+        sig_entry: Raw::file(
+            &airlock::bundle::signature_path(sig.key_id()),
+            sig.to_text().into_bytes(),
+        ),
+        key,
+        manifest,
+        manifest_text,
+        payloads,
+    }
+}
+
+/// The corpus's good bundle (every fixture input) exported with the library
+/// under the corpus key, and its parts; with the public key file and the
+/// bundle's path.
+pub(crate) fn exported_base(t: &TestDir) -> (Base, std::path::PathBuf, std::path::PathBuf) {
+    let key = corpus_key();
+    let public = t.join("corpus.pub");
+    write(&public, key.public_key().to_text("corpus").as_bytes());
+    let good = t.join("good.airlock");
+    export_library(&write_inputs(t.path()), &key, &good);
+    (base_of(&good, key), public, good)
 }

@@ -464,8 +464,8 @@ fn truncated_bundle_is_refused() {
 fn unknown_format_major_is_refused_after_its_signature_is_checked() {
     let setup = Setup::new();
     let bundle = setup.resigned("format-2.airlock", |m| {
-        assert!(m.contains("format_version = \"1.1\""));
-        m.replace("format_version = \"1.1\"", "format_version = \"2.0\"")
+        assert!(m.contains("format_version = \"1.2\""));
+        m.replace("format_version = \"1.2\"", "format_version = \"2.0\"")
     });
     let needles = ["bundle format version 2.0 is not supported"];
     setup.refused(&bundle, 4, &needles);

@@ -8,6 +8,7 @@ mod corpus;
 mod crash;
 mod e2e;
 mod export_refusals;
+mod hostile_archives;
 mod hostile_manifest;
 mod hostile_policy;
 mod import_refusals;

@@ -178,7 +178,7 @@ fn generate(examples_dir: &Path, vectors_dir: &Path) {
     rebuild(
         &good,
         &vectors_dir.join("unknown-major.airlock"),
-        |t| t.replace("format_version = \"1.1\"", "format_version = \"2.0\""),
+        |t| t.replace("format_version = \"1.2\"", "format_version = \"2.0\""),
         &key,
     );
     let full = std::fs::read(&good).unwrap();

@@ -593,9 +593,9 @@ impl Collector<'_> {
                 name: v.name.clone(),
                 source,
             })?;
-            if scanned.unpacked != v.unpacked || scanned.packages != v.packages {
+            if !v.unpacked.admits(&scanned.unpacked) || scanned.packages != v.packages {
                 return Err(ImportError::Inconsistent(format!(
-                    "VEX repository {:?} holds {:?} and {} packages, the manifest says {:?} and {}",
+                    "VEX repository {:?} holds {} and {} packages; the manifest says {} and {}",
                     v.name, scanned.unpacked, scanned.packages, v.unpacked, v.packages
                 )));
             }
@@ -608,30 +608,44 @@ impl Collector<'_> {
     }
 }
 
-/// Bytes an import needs on the cache's and the VEX directory's file
-/// systems: the content the manifest signs, plus a block per file for
-/// rounding, plus the stored VEX archives. (The previous generation is
-/// freed only after the swap, so it is not counted as free.)
-fn space_needed(m: &Manifest, separate_vex_dir: bool) -> (u64, u64) {
+/// What an import needs on the cache's and the VEX directory's file
+/// systems: bytes for the content the manifest signs plus a block per entry
+/// and per directory for rounding, plus the stored VEX archives; inodes for
+/// every file and directory (a 1.1 manifest, which does not sign `dirs`,
+/// counts its legacy bound), plus a few for what airlock writes itself.
+/// (The previous generation is freed only after the swap, so it is not
+/// counted as free.)
+fn space_needed(m: &Manifest, separate_vex_dir: bool) -> (stage::Need, stage::Need) {
     const PER_ENTRY: u64 = 4096;
-    let tree =
-        |u: &crate::manifest::Unpacked| u.size.saturating_add(u.entries.saturating_mul(PER_ENTRY));
-    let mut cache = 0u64;
+    let tree = |u: &crate::manifest::Unpacked| stage::Need {
+        bytes: u.size.saturating_add(
+            u.entries
+                .saturating_add(u.max_dirs())
+                .saturating_mul(PER_ENTRY),
+        ),
+        inodes: u.files.saturating_add(u.max_dirs()),
+    };
+    // Component directories, metadata files, staging: a few each.
+    let extra = |blocks: u64, inodes: u64| stage::Need {
+        bytes: blocks * PER_ENTRY,
+        inodes,
+    };
+    let mut cache = extra(0, 16);
     for a in &m.artifacts {
-        cache = cache
-            .saturating_add(tree(&a.unpacked))
-            .saturating_add(2 * PER_ENTRY);
+        cache = cache.and(tree(&a.unpacked)).and(extra(2, 4));
     }
-    let mut vex_dir = 0u64;
+    let mut vex_dir = stage::Need::default();
     for v in &m.vex {
-        cache = cache
-            .saturating_add(tree(&v.unpacked))
-            .saturating_add(3 * PER_ENTRY);
-        let archive = m.payload(&v.archive_path).map(|p| p.size).unwrap_or(0) + 2 * PER_ENTRY;
+        cache = cache.and(tree(&v.unpacked)).and(extra(3, 6));
+        let size = m.payload(&v.archive_path).map(|p| p.size).unwrap_or(0);
+        let archive = extra(2, 4).and(stage::Need {
+            bytes: size,
+            inodes: 0,
+        });
         if separate_vex_dir {
-            vex_dir = vex_dir.saturating_add(archive);
+            vex_dir = vex_dir.and(archive);
         } else {
-            cache = cache.saturating_add(archive);
+            cache = cache.and(archive);
         }
     }
     (cache, vex_dir)

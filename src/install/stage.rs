@@ -51,6 +51,16 @@ pub enum StageError {
         /// Bytes available to this user.
         available: u64,
     },
+    /// The target's file system has too few free inodes.
+    #[error("not enough free inodes on the file system of {}: this import needs about {needed} there (one per file and directory it writes), {available} are free\nhint: free some inodes (remove files there), or import to another file system; nothing was written", path.display())]
+    NoInodes {
+        /// A directory on that file system.
+        path: PathBuf,
+        /// Inodes needed (files and directories, plus a few).
+        needed: u64,
+        /// Inodes available to this user.
+        available: u64,
+    },
     /// Another import holds the lock.
     #[error("another airlock import is running on {} (lock held on {})\nhint: wait for it to finish, then run this import again", dir.display(), lock.display())]
     Locked {
@@ -183,30 +193,54 @@ pub(crate) fn remove_leftovers(dir: &Path) -> Result<(), StageError> {
     Ok(())
 }
 
-/// The file system of `dir`: its device number and the bytes available to
-/// this user.
-pub(crate) fn free_space(dir: &Path) -> Result<(u64, u64), StageError> {
-    crate::disk::free_space(dir).map_err(ioe("cannot examine", dir))
+/// What a tree to be written needs on its file system.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Need {
+    /// Bytes (content plus an allowance per file and directory).
+    pub bytes: u64,
+    /// Inodes (one per file and directory).
+    pub inodes: u64,
 }
 
-/// Refuses up front when `needs` (directory, bytes) do not fit the free
-/// space of their file systems (directories on one file system add up).
-pub(crate) fn check_space(needs: &[(&Path, u64)]) -> Result<(), StageError> {
-    let mut by_dev: Vec<(u64, &Path, u64, u64)> = Vec::new();
-    for (dir, bytes) in needs {
-        let (dev, available) = free_space(dir)?;
-        match by_dev.iter_mut().find(|(d, ..)| *d == dev) {
-            Some(entry) => entry.2 = entry.2.saturating_add(*bytes),
-            None => by_dev.push((dev, dir, *bytes, available)),
+impl Need {
+    /// Both needs together.
+    pub(crate) fn and(self, other: Need) -> Need {
+        Need {
+            bytes: self.bytes.saturating_add(other.bytes),
+            inodes: self.inodes.saturating_add(other.inodes),
         }
     }
-    for (_, dir, needed, available) in by_dev {
-        if needed > available {
+}
+
+/// Refuses up front when `needs` (directory, bytes and inodes) do not fit
+/// what is free on their file systems (directories on one file system add
+/// up).
+pub(crate) fn check_space(needs: &[(&Path, Need)]) -> Result<(), StageError> {
+    let mut by_dev: Vec<(&Path, Need, crate::disk::Free)> = Vec::new();
+    for (dir, need) in needs {
+        let free = crate::disk::free(dir).map_err(ioe("cannot examine", dir))?;
+        match by_dev.iter_mut().find(|(_, _, f)| f.dev == free.dev) {
+            Some(entry) => entry.1 = entry.1.and(*need),
+            None => by_dev.push((dir, *need, free)),
+        }
+    }
+    for (dir, need, free) in by_dev {
+        if need.bytes > free.bytes {
             return Err(StageError::NoSpace {
                 path: dir.to_path_buf(),
-                needed,
-                available,
+                needed: need.bytes,
+                available: free.bytes,
             });
+        }
+        match free.inodes {
+            Some(available) if need.inodes > available => {
+                return Err(StageError::NoInodes {
+                    path: dir.to_path_buf(),
+                    needed: need.inodes,
+                    available,
+                })
+            }
+            _ => {}
         }
     }
     Ok(())

@@ -8,12 +8,26 @@
 //! a [`Sink`]: export validates with a discarding sink, verify does the same
 //! on signed bytes, import writes into a staging directory. [`vex`] does the
 //! same for VEX repositories.
+//!
+//! The database files themselves are judged too, in two stages (security
+//! issue 11: a signed database Trivy cannot open must never replace one it
+//! can). As the file streams past, before the sink sees a byte, its first
+//! bytes are checked ([`bbolt::check_head`], [`sqlite::check_header`]); the
+//! whole-file checks, which need random access, run through
+//! [`check_database`] once every byte is verified: on the staged file at
+//! import, on a copy [`SpoolSink`] keeps in a temporary file at verify and
+//! export.
 
+pub mod bbolt;
 pub mod db;
 pub mod oci;
+pub mod sqlite;
 pub mod vex;
 
-use std::io::{self, Cursor, Read};
+use std::fs::{self, OpenOptions};
+use std::io::{self, BufWriter, Cursor, Read, Write as _};
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
 
 use crate::digest::{HashingReader, Sha256Digest};
 use crate::manifest::{ArtifactKind, Unpacked};
@@ -144,6 +158,38 @@ pub enum ArtifactError {
         /// Expected.
         expected: u64,
     },
+    /// The database file is not one Trivy can open and read.
+    #[error("{file} is not a {format} database Trivy can read: {source}\nhint: the database file itself is broken (a failed upstream build, a damaged copy), though it may be validly signed; nothing was replaced by it")]
+    Database {
+        /// The database file.
+        file: &'static str,
+        /// "bbolt" or "SQLite".
+        format: &'static str,
+        /// Why (boxed: it is large, and rare).
+        #[source]
+        source: Box<DbError>,
+    },
+    /// A file SQLite would read together with the Java DB.
+    #[error("{title}: {path:?} is a SQLite journal or WAL file: SQLite would apply it to {db} when Trivy opens it, so the database checked would not be the one Trivy reads; a published layer has none")]
+    Sidecar {
+        /// The layer file name.
+        title: &'static str,
+        /// The entry.
+        path: String,
+        /// The database file.
+        db: &'static str,
+    },
+}
+
+/// What is wrong with a database file.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// trivy.db.
+    #[error(transparent)]
+    Bbolt(#[from] bbolt::BboltError),
+    /// trivy-java.db.
+    #[error(transparent)]
+    Sqlite(#[from] sqlite::SqliteError),
 }
 
 /// What a database layer holds.
@@ -181,6 +227,196 @@ impl LayerSink<'_> {
         self.refusal = Some(e);
         io::Error::other(msg)
     }
+
+    /// Hashes the database file on its way to the inner sink, judging its
+    /// first bytes before the inner sink sees any.
+    fn scan_db_file(&mut self, path: &str, size: u64, data: &mut dyn Read) -> io::Result<()> {
+        let mut hashing = HashingReader::new(data);
+        let want = size.min(head_len(self.info.kind) as u64);
+        let mut head = Vec::with_capacity(want as usize);
+        (&mut hashing).take(want).read_to_end(&mut head)?;
+        // A short read is the archive's fault, and unpack says so.
+        if head.len() as u64 == want {
+            if let Err(e) = check_head(self.info, &head, size) {
+                return Err(self.refuse(e));
+            }
+        }
+        self.inner
+            .file(path, size, &mut Cursor::new(&head).chain(&mut hashing))?;
+        io::copy(&mut hashing, &mut io::sink())?;
+        let (sha256, size, _) = hashing.finish();
+        self.db_file = Some(DbFile { size, sha256 });
+        Ok(())
+    }
+}
+
+/// Bytes of the database file [`check_head`] looks at.
+fn head_len(kind: ArtifactKind) -> usize {
+    match kind {
+        ArtifactKind::TrivyDb => bbolt::HEAD_LEN,
+        ArtifactKind::JavaDb => sqlite::HEADER_LEN,
+        ArtifactKind::Checks => 0,
+    }
+}
+
+/// The stream stage of the database checks, on the first bytes of a
+/// `len`-byte database file.
+fn check_head(info: &KindInfo, head: &[u8], len: u64) -> Result<(), ArtifactError> {
+    let file = info.db_file.unwrap_or_default();
+    let (format, judged) = match info.kind {
+        ArtifactKind::TrivyDb => (
+            "bbolt",
+            bbolt::check_head(head, len)
+                .map(drop)
+                .map_err(DbError::from),
+        ),
+        ArtifactKind::JavaDb => (
+            "SQLite",
+            sqlite::check_header(head, len)
+                .map(drop)
+                .map_err(DbError::from),
+        ),
+        ArtifactKind::Checks => return Ok(()),
+    };
+    judged.map_err(|source| ArtifactError::Database {
+        file,
+        format,
+        source: Box::new(source),
+    })
+}
+
+/// Where [`check_database`] finds a database file.
+#[derive(Debug)]
+pub enum DbCopy {
+    /// The file as staged for import (in airlock's own staging directory).
+    Staged(PathBuf),
+    /// [`SpoolSink`]'s copy: removed as soon as the check has it open, and
+    /// at the latest when this is dropped.
+    Spooled(tempfile::TempPath),
+}
+
+impl DbCopy {
+    fn path(&self) -> &Path {
+        match self {
+            DbCopy::Staged(p) => p,
+            DbCopy::Spooled(p) => p,
+        }
+    }
+
+    /// Once the file is open, a spooled copy has no more use for its name.
+    fn opened(&self) {
+        if let DbCopy::Spooled(p) = self {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
+/// Runs every check on a database file of `kind` that Trivy would open
+/// (the whole of [`bbolt::check_file`] or [`sqlite::check_file`]). Call it
+/// only on verified bytes: it hands them to SQLite.
+///
+/// # Errors
+/// The outer error is the host's (opening or reading the file, SQLite's
+/// memory); the inner one refuses the database. Other kinds pass.
+pub fn check_database(kind: ArtifactKind, copy: DbCopy) -> io::Result<Result<(), ArtifactError>> {
+    let info = info(kind);
+    let (format, judged) = match kind {
+        ArtifactKind::TrivyDb => {
+            let file = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(copy.path())?;
+            copy.opened();
+            (
+                "bbolt",
+                bbolt::check_file(&file).map(drop).map_err(DbError::from),
+            )
+        }
+        ArtifactKind::JavaDb => (
+            "SQLite",
+            sqlite::check_file(copy.path(), || copy.opened())
+                .map(drop)
+                .map_err(DbError::from),
+        ),
+        ArtifactKind::Checks => return Ok(Ok(())),
+    };
+    match judged {
+        Ok(()) => Ok(Ok(())),
+        Err(DbError::Bbolt(bbolt::BboltError::Io(e)))
+        | Err(DbError::Sqlite(sqlite::SqliteError::Host(e))) => Err(e),
+        Err(source) => Ok(Err(ArtifactError::Database {
+            file: info.db_file.unwrap_or_default(),
+            format,
+            source: Box::new(source),
+        })),
+    }
+}
+
+/// A sink for checking without installing (verify, export): it discards
+/// every file but the database, which it copies into a temporary file (in
+/// `TMPDIR`, named `.airlock-check-*`) for [`check_database`], which
+/// removes it as soon as it has it open. Disk cost: the database's size,
+/// while it is held.
+pub struct SpoolSink {
+    db_file: Option<&'static str>,
+    spooled: Option<tempfile::TempPath>,
+}
+
+impl SpoolSink {
+    /// A sink for a layer of `kind`.
+    pub fn new(kind: ArtifactKind) -> Self {
+        SpoolSink {
+            db_file: info(kind).db_file,
+            spooled: None,
+        }
+    }
+
+    /// The database copy, if the layer had one.
+    pub fn into_copy(self) -> Option<DbCopy> {
+        self.spooled.map(DbCopy::Spooled)
+    }
+}
+
+impl Sink for SpoolSink {
+    fn dir(&mut self, _path: &str) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn file(&mut self, path: &str, _size: u64, data: &mut dyn Read) -> io::Result<()> {
+        if self.db_file != Some(path) {
+            return io::copy(data, &mut io::sink()).map(drop);
+        }
+        // Write failures name the temporary directory; read failures are
+        // the archive's and pass unchanged.
+        let dir = std::env::temp_dir();
+        let spool_err = |e: io::Error| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot keep a copy in {} (TMPDIR) for the database check: {e}",
+                    dir.display()
+                ),
+            )
+        };
+        let spool = tempfile::Builder::new()
+            .prefix(".airlock-check-")
+            .tempfile()
+            .map_err(spool_err)?;
+        let mut w = BufWriter::with_capacity(1 << 20, spool);
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = match data.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            w.write_all(&buf[..n]).map_err(spool_err)?;
+        }
+        let spool = w.into_inner().map_err(|e| spool_err(e.into_error()))?;
+        self.spooled = Some(spool.into_temp_path());
+        Ok(())
+    }
 }
 
 impl Sink for LayerSink<'_> {
@@ -206,6 +442,17 @@ impl Sink for LayerSink<'_> {
             };
             return Err(self.refuse(e));
         }
+        let sidecar = path
+            .strip_prefix(db_name)
+            .is_some_and(|s| matches!(s, "-journal" | "-wal" | "-shm"));
+        if sidecar && self.info.kind == ArtifactKind::JavaDb {
+            let e = ArtifactError::Sidecar {
+                title: self.info.title,
+                path: path.to_string(),
+                db: db_name,
+            };
+            return Err(self.refuse(e));
+        }
         if path == "metadata.json" {
             if size > db::MAX_METADATA {
                 let e = ArtifactError::MetadataTooLarge {
@@ -219,12 +466,7 @@ impl Sink for LayerSink<'_> {
             self.metadata = Some(bytes);
             Ok(())
         } else if path == db_name {
-            let mut hashing = HashingReader::new(data);
-            self.inner.file(path, size, &mut hashing)?;
-            io::copy(&mut hashing, &mut io::sink())?;
-            let (sha256, size, _) = hashing.finish();
-            self.db_file = Some(DbFile { size, sha256 });
-            Ok(())
+            self.scan_db_file(path, size, data)
         } else {
             self.inner.file(path, size, data)
         }
@@ -236,8 +478,10 @@ impl Sink for LayerSink<'_> {
 ///
 /// # Errors
 /// Any unsafe or unexpected entry, a missing database or metadata file, a
-/// metadata.json Trivy could not read, limits exceeded, or a sink failure.
-/// The schema version is NOT judged here (see [`check_schema`]).
+/// metadata.json Trivy could not read, a database whose first bytes are not
+/// what Trivy opens (judged before the sink sees it), limits exceeded, or a
+/// sink failure. Neither the schema version (see [`check_schema`]) nor the
+/// whole database file (see [`check_database`]) is judged here.
 pub fn scan_layer<R: Read>(
     kind: ArtifactKind,
     reader: R,

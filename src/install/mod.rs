@@ -277,6 +277,8 @@ struct Collector<'a> {
     layout: BTreeMap<String, Vec<u8>>,
     vex_manifests: BTreeMap<String, Vec<u8>>,
     vex_archives: BTreeMap<String, StoredArchive>,
+    /// Verify mode: database copies for the whole-file check.
+    db_spools: BTreeMap<ArtifactKind, artifact::DbCopy>,
 }
 
 impl<'a> Collector<'a> {
@@ -297,6 +299,7 @@ impl<'a> Collector<'a> {
             layout: BTreeMap::new(),
             vex_manifests: BTreeMap::new(),
             vex_archives: BTreeMap::new(),
+            db_spools: BTreeMap::new(),
         }
     }
 
@@ -470,7 +473,14 @@ impl PayloadVisitor for Collector<'_> {
                     fs::create_dir_all(&root).map_err(ioe("cannot create", &root))?;
                     artifact::scan_layer(kind, data, limits, &mut stage::DirSink { root })
                 }
-                None => artifact::scan_layer(kind, data, limits, &mut Discard),
+                None => {
+                    let mut spool = artifact::SpoolSink::new(kind);
+                    let scanned = artifact::scan_layer(kind, data, limits, &mut spool);
+                    if let Some(copy) = spool.into_copy() {
+                        self.db_spools.insert(kind, copy);
+                    }
+                    scanned
+                }
             }
             .map_err(|source| ImportError::Artifact { kind, source })?;
             self.layers.insert(kind, contents);
@@ -514,6 +524,22 @@ impl PayloadVisitor for Collector<'_> {
     }
 }
 
+impl Collector<'_> {
+    /// The database file of `kind` to check: the staged one (install
+    /// mode), else the verify-mode copy.
+    fn database_copy(&mut self, kind: ArtifactKind) -> Option<artifact::DbCopy> {
+        let name = artifact::info(kind).db_file?;
+        let Some(stage) = self.cache_stage() else {
+            return self.db_spools.remove(&kind);
+        };
+        let path = stage
+            .join(trivy_cache::component(kind))
+            .join(trivy_cache::layer_dir(kind))
+            .join(name);
+        Some(artifact::DbCopy::Staged(path))
+    }
+}
+
 /// What a checked VEX repository yields.
 struct CheckedVex {
     name: String,
@@ -538,6 +564,15 @@ impl Collector<'_> {
                 kind: a.kind,
                 source,
             })?;
+            // Now that every byte is verified: can Trivy open it? (issue 11)
+            if let Some(copy) = self.database_copy(a.kind) {
+                artifact::check_database(a.kind, copy)
+                    .map_err(ioe("cannot check", Path::new(a.kind.name())))?
+                    .map_err(|source| ImportError::Artifact {
+                        kind: a.kind,
+                        source,
+                    })?;
+            }
         }
         artifact::check_layout(m, &self.layout).map_err(ImportError::Inconsistent)?;
         let mut out = Vec::new();

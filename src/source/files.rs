@@ -72,7 +72,8 @@ pub(crate) fn layer(
 ) -> Result<Prepared, SourceError> {
     let f = File::open(path).map_err(io_err(path))?;
     let mut hashing = HashingReader::new(BufReader::with_capacity(1 << 16, f));
-    let contents = artifact::scan_layer(kind, &mut hashing, Limits::LOCAL_INPUT, &mut Discard)
+    let mut spool = artifact::SpoolSink::new(kind);
+    let contents = artifact::scan_layer(kind, &mut hashing, Limits::LOCAL_INPUT, &mut spool)
         .map_err(|source| SourceError::Artifact {
             path: path.to_path_buf(),
             source,
@@ -85,6 +86,15 @@ pub(crate) fn layer(
             path: path.to_path_buf(),
             source,
         })?;
+    }
+    // Never bundle a database Trivy cannot open (issue 11).
+    if let Some(copy) = spool.into_copy() {
+        artifact::check_database(kind, copy)
+            .map_err(io_err(path))?
+            .map_err(|source| SourceError::Artifact {
+                path: path.to_path_buf(),
+                source,
+            })?;
     }
     let checks = match kind {
         ArtifactKind::Checks => Some(checks.unwrap_or(checks_info(None)?)),

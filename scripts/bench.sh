@@ -3,7 +3,7 @@
 # vulnerability DB, against standard tools doing the same byte work in the
 # same run (GNU tar + zstd + gzip), with peak memory of every step.
 #
-#   scripts/bench.sh            # 512 MiB trivy.db (incompressible)
+#   scripts/bench.sh            # 512 MiB trivy.db (valid bbolt, incompressible)
 #   BENCH_MIB=2048 scripts/bench.sh
 #
 # Prints wall time, peak RSS and the ratio airlock/baseline. Memory must stay
@@ -19,7 +19,33 @@ trap 'rm -rf "$work"' EXIT
 
 echo "preparing a ${mib} MiB trivy.db layer in $work" >&2
 mkdir -p "$work/layer" "$work/in"
-head -c "$((mib * 1024 * 1024))" /dev/urandom > "$work/layer/trivy.db"
+# A valid bbolt file (import checks that Trivy can open it): two meta pages, a
+# freelist, the root bucket holding an empty `vulnerability` bucket, then
+# incompressible pages that no bucket points to, up to the size asked for.
+python3 - "$work/layer/trivy.db" "$((mib * 1024 * 1024))" <<'PY'
+import struct, sys
+path, total = sys.argv[1], int(sys.argv[2])
+ps = 4096
+def page(pgid, flags, count=0, body=b""):
+    p = struct.pack("<QHHI", pgid, flags, count, 0) + body
+    return p + b"\0" * (ps - len(p))
+def meta(pgid, txid):
+    m = struct.pack("<IIIIQQQQQ", 0xED0CDAED, 2, ps, 0, 3, 0, 2, total // ps, txid)
+    h = 0xcbf29ce484222325
+    for b in m:
+        h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return page(pgid, 0x04, body=m + struct.pack("<Q", h))
+key = b"vulnerability"
+root = struct.pack("<IIII", 1, 16, len(key), 16) + key + struct.pack("<QQ", 4, 0)
+with open(path, "wb") as f:
+    f.write(meta(0, 0) + meta(1, 1) + page(2, 0x10) + page(3, 0x02, 1, root) + page(4, 0x02))
+    with open("/dev/urandom", "rb") as r:
+        left = total - 5 * ps
+        while left:
+            n = min(left, 1 << 20)
+            f.write(r.read(n))
+            left -= n
+PY
 printf '{"Version":2,"NextUpdate":"2026-11-26T00:00:00Z","UpdatedAt":"2026-11-25T00:00:00Z","DownloadedAt":"0001-01-01T00:00:00Z"}' \
     > "$work/layer/metadata.json"
 tar -C "$work/layer" -cf - metadata.json trivy.db | gzip -1 > "$work/in/db.tar.gz"

@@ -145,7 +145,7 @@ impl Base {
 
     /// The manifest with the layer of `kind` replaced by `layer` (a new
     /// content-addressed blob), keeping the signed totals.
-    fn with_layer(&self, kind: ArtifactKind, layer: Vec<u8>) -> Vec<u8> {
+    pub(crate) fn with_layer(&self, kind: ArtifactKind, layer: Vec<u8>) -> Vec<u8> {
         let mut m = self.manifest.clone();
         let a = m.artifacts.iter_mut().find(|a| a.kind == kind).unwrap();
         let old = Manifest::blob_path(&a.layer.digest);
@@ -170,6 +170,80 @@ impl Base {
         p.size = data.len() as u64;
         p.sha256 = hex(&data);
         self.resigned(&m, &[(path.to_string(), data)])
+    }
+
+    /// A bundle whose database of `kind` is `db` (with the same
+    /// metadata.json), everything signed says of it made true: the layer
+    /// blob, the database's size and sha256, the unpacked totals, the OCI
+    /// image manifest and index; so the database's content is the only
+    /// thing wrong with it. Also returns the layer.
+    pub(crate) fn with_db(&self, kind: ArtifactKind, db: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        let version = if kind == ArtifactKind::TrivyDb { 2 } else { 1 };
+        let name = if kind == ArtifactKind::TrivyDb {
+            "trivy.db"
+        } else {
+            "trivy-java.db"
+        };
+        let meta = db_metadata_json(version, UPDATED_AT, NEXT_UPDATE);
+        let layer = tar_gz(&[("metadata.json", meta.into_bytes()), (name, db.to_vec())]);
+        let mut m = self.manifest.clone();
+        let a = m.artifacts.iter_mut().find(|a| a.kind == kind).unwrap();
+        let d = a.database.as_mut().unwrap();
+        let (old_db, new_db) = (d.size, db.len() as u64);
+        d.size = new_db;
+        d.sha256 = hex(db);
+        a.unpacked.size = a.unpacked.size - old_db + new_db;
+        a.unpacked.data = a.unpacked.data - old_db + new_db;
+        let mut data = Vec::new();
+        let mut replace = |m: &mut Manifest, old: &str, bytes: Vec<u8>| {
+            m.payloads.retain(|p| p.path != old);
+            let h = hex(&bytes);
+            let path = Manifest::blob_path(&h);
+            m.payloads.push(Payload {
+                path: path.clone(),
+                size: bytes.len() as u64,
+                sha256: h.clone(),
+            });
+            data.push((path, bytes));
+            format!("sha256:{h}")
+        };
+        // The layer blob.
+        let old_layer = Manifest::blob_path(&a.layer.digest);
+        a.layer.size = layer.len() as u64;
+        let a_idx = m.artifacts.iter().position(|a| a.kind == kind).unwrap();
+        let digest = replace(&mut m, &old_layer, layer.clone());
+        m.artifacts[a_idx].layer.digest = digest.clone();
+        // The OCI image manifest naming it.
+        let old_manifest = m.artifacts[a_idx].manifest_digest.clone();
+        let old_path = Manifest::blob_path(&old_manifest);
+        let mut image: serde_json::Value =
+            serde_json::from_slice(&self.payloads[&old_path]).unwrap();
+        image["layers"][0]["digest"] = digest.into();
+        image["layers"][0]["size"] = (layer.len() as u64).into();
+        let image = serde_json::to_vec(&image).unwrap();
+        let image_len = image.len() as u64;
+        let manifest_digest = replace(&mut m, &old_path, image);
+        m.artifacts[a_idx].manifest_digest = manifest_digest.clone();
+        // The OCI index naming that.
+        let mut index: serde_json::Value =
+            serde_json::from_slice(&self.payloads["oci/index.json"]).unwrap();
+        for d in index["manifests"].as_array_mut().unwrap() {
+            if d["digest"] == old_manifest.as_str() {
+                d["digest"] = manifest_digest.clone().into();
+                d["size"] = image_len.into();
+            }
+        }
+        let index = serde_json::to_vec(&index).unwrap();
+        let p = m
+            .payloads
+            .iter_mut()
+            .find(|p| p.path == "oci/index.json")
+            .unwrap();
+        p.size = index.len() as u64;
+        p.sha256 = hex(&index);
+        data.push(("oci/index.json".to_string(), index));
+        m.payloads.sort_by(|a, b| a.path.cmp(&b.path));
+        (self.resigned(&m, &data), layer)
     }
 
     fn layer_path(&self, kind: ArtifactKind) -> String {
@@ -734,6 +808,12 @@ fn build(base: &Base, good: &[u8]) -> Vec<Case> {
         6,
         "ahead of this host's clock",
     ));
+    // Issue 11 (databases Trivy cannot open): validly signed, everything
+    // the manifest says of them true, only their content bad
+    // (tests/hostile_databases.rs also runs export and the real Trivy).
+    for h in crate::hostile_databases::hostile_databases() {
+        cases.push(case(h.name, base.with_db(h.kind, &h.db).0, 4, h.needle));
+    }
     cases
 }
 

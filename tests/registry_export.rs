@@ -328,8 +328,9 @@ fn an_authenticated_registry_needs_credentials_from_docker_config_or_stdin() {
     );
 }
 
-/// A db.tar.gz of `size` bytes of noise as trivy.db (valid for airlock's
-/// checks; not a database Trivy could open), written as it is generated.
+/// A db.tar.gz whose trivy.db is `size` bytes: the fixture database's
+/// pages, then noise in pages no bucket points to (a valid bbolt file),
+/// written as it is generated.
 fn big_db_layer(path: &Path, size: u64) {
     let f = std::fs::File::create(path).unwrap();
     let gz = flate2::write::GzEncoder::new(std::io::BufWriter::new(f), flate2::Compression::fast());
@@ -365,7 +366,9 @@ fn big_db_layer(path: &Path, size: u64) {
             Ok(n)
         }
     }
-    tb.append_data(&mut h, "trivy.db", Noise(0x9e37_79b9_7f4a_7c15, size))
+    let head = trivy_db_head_for(size);
+    let noise = Noise(0x9e37_79b9_7f4a_7c15, size - head.len() as u64);
+    tb.append_data(&mut h, "trivy.db", std::io::Read::chain(&head[..], noise))
         .unwrap();
     tb.into_inner().unwrap().finish().unwrap().flush().unwrap();
 }

@@ -289,6 +289,22 @@ pub fn trivy_db(_schema_version: u32) -> Vec<u8> {
     bbolt_bytes(&trivy_db_buckets())
 }
 
+/// The fixture trivy.db as the first pages of a `total`-byte bbolt file
+/// (`total` a multiple of 4096, at least the fixture's size): both metas
+/// claim every page of it, so whatever fills the rest (pages no bucket
+/// points to) makes a valid bbolt file that Trivy opens, of any size.
+pub fn trivy_db_head_for(total: u64) -> Vec<u8> {
+    let mut file = trivy_db(2);
+    assert!(total % PAGE_SIZE as u64 == 0 && total >= file.len() as u64);
+    for pgid in [0usize, 1] {
+        let m = pgid * PAGE_SIZE + PAGE_HEADER;
+        file[m + 40..m + 48].copy_from_slice(&(total / PAGE_SIZE as u64).to_le_bytes());
+        let sum = fnv1a64(&file[m..m + 56]);
+        file[m + 56..m + 64].copy_from_slice(&sum.to_le_bytes());
+    }
+    file
+}
+
 /// metadata.json as in the published archives (`DownloadedAt` zero).
 pub fn db_metadata_json(version: u32, updated_at: &str, next_update: &str) -> String {
     metadata_json(version, updated_at, next_update, ZERO_TIME)

@@ -229,6 +229,32 @@ impl Unpacked {
             .unwrap_or_else(|| Unpacked::legacy_dirs(self.entries))
     }
 
+    /// Refuses signed totals that no archive export accepts could have
+    /// (the same [`crate::unpack::Limits::LOCAL_INPUT`] bounds), or that
+    /// `compressed` bytes of deflate data cannot hold (deflate expands at
+    /// most 1032:1): signed figures bound the work of a verify, so they are
+    /// bounded themselves before any payload is read (issue 11).
+    pub fn check_bounds(&self, what: &str, compressed: u64) -> Result<(), ManifestError> {
+        let l = crate::unpack::Limits::LOCAL_INPUT;
+        let most = compressed.saturating_mul(1100).saturating_add(1 << 20);
+        let over = |field: &str, value: u64, max: u64| {
+            (value > max).then(|| {
+                ManifestError::Field(format!(
+                    "{what} unpacks to {field} {value}, more than {max} (the most any bundle may declare)"
+                ))
+            })
+        };
+        let found = over("entries", self.entries, l.max_entries)
+            .or_else(|| over("dirs", self.dirs.unwrap_or(0), l.max_dirs))
+            .or_else(|| over("files", self.files, self.entries))
+            .or_else(|| over("size", self.size, self.data.min(l.max_bytes)))
+            .or_else(|| over("data", self.data, l.max_data.min(most)));
+        match found {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
     /// The limits that let exactly this much through.
     pub fn limits(&self) -> crate::unpack::Limits {
         crate::unpack::Limits::exactly(crate::unpack::Totals {
@@ -522,6 +548,14 @@ impl Manifest {
                 check_relative_path(&v.subdir)?;
             }
         }
+        for a in &self.artifacts {
+            a.unpacked.check_bounds(&a.kind.to_string(), a.layer.size)?;
+        }
+        for v in &self.vex {
+            let archive = self.payload(&v.archive_path).map_or(0, |p| p.size);
+            v.unpacked
+                .check_bounds(&format!("VEX repository {:?}", v.name), archive)?;
+        }
         // Every vex/ payload belongs to a repository (nothing rides along
         // unlisted); oci/ payloads are matched to artifacts on import.
         if let Some(p) = self.payloads.iter().find(|p| {
@@ -706,6 +740,12 @@ impl Manifest {
                 check_time(&format!("{k} NextUpdate"), &db.next_update)?;
                 check_db_window(&db.updated_at, &db.next_update)
                     .map_err(|e| ManifestError::Field(format!("{k}: {e}")))?;
+                if db.size > a.unpacked.size {
+                    return Err(ManifestError::Field(format!(
+                        "{k}: the database file of {} bytes is larger than the layer unpacks to ({})",
+                        db.size, a.unpacked.size
+                    )));
+                }
             }
             if let Some(v) = a.checks.as_ref().and_then(|c| c.version.as_ref()) {
                 check_text(&format!("{k} checks version"), v, 128)?;

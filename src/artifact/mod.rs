@@ -382,7 +382,7 @@ impl Sink for SpoolSink {
         Ok(())
     }
 
-    fn file(&mut self, path: &str, _size: u64, data: &mut dyn Read) -> io::Result<()> {
+    fn file(&mut self, path: &str, size: u64, data: &mut dyn Read) -> io::Result<()> {
         if self.db_file != Some(path) {
             return io::copy(data, &mut io::sink()).map(drop);
         }
@@ -398,6 +398,20 @@ impl Sink for SpoolSink {
                 ),
             )
         };
+        // Refused up front rather than after filling TMPDIR (which may be a
+        // tmpfs held in memory); a little is left for everyone else.
+        if let Ok(free) = crate::disk::free(&dir) {
+            let needed = size.saturating_add(64 << 20);
+            if free.bytes < needed {
+                return Err(spool_err(io::Error::new(
+                    io::ErrorKind::StorageFull,
+                    format!(
+                        "the database is {size} bytes and only {} bytes are free there",
+                        free.bytes
+                    ),
+                )));
+            }
+        }
         let spool = tempfile::Builder::new()
             .prefix(".airlock-check-")
             .tempfile()

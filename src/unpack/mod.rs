@@ -61,7 +61,9 @@ impl Limits {
     /// still finite.
     pub const LOCAL_INPUT: Limits = Limits {
         max_bytes: 256 << 30,
-        max_entries: 10_000_000,
+        // Real layers hold thousands; the walker's bookkeeping stays in
+        // tens of MiB up to here.
+        max_entries: 1_000_000,
         max_data: 256 << 30,
         // Far above any real artifact (VEX Hub has tens of thousands), far
         // below what would exhaust a file system's inodes.

@@ -88,6 +88,7 @@ pub mod manifest;
 pub mod media;
 pub mod policy;
 pub mod progress;
+pub mod redact;
 pub mod registry;
 pub mod sign;
 pub mod source;

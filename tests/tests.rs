@@ -8,6 +8,7 @@ mod corpus;
 mod crash;
 mod e2e;
 mod export_refusals;
+mod hostile_vex;
 mod import_refusals;
 mod interop;
 mod parts;

@@ -134,7 +134,8 @@ pub fn pull(
     for text in refs {
         let Some(r) = Reference::parse(text) else {
             skipped.push(Skipped {
-                reference: text.clone(),
+                // Not a reference: maybe a URL, with whatever it carries.
+                reference: crate::redact::url(text).into_owned(),
                 reason: "not a registry reference (host/repository:tag)".into(),
             });
             continue;

@@ -89,6 +89,7 @@ pub mod media;
 pub mod oci_name;
 pub mod policy;
 pub mod progress;
+pub mod redact;
 pub mod registry;
 pub mod sign;
 pub mod source;

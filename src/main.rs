@@ -178,12 +178,15 @@ fn main() -> ExitCode {
         Err(err) => {
             let code = exit_code(&err);
             let mut stderr = cli::show::Sanitize(std::io::stderr().lock());
+            // No URL leaves with its credentials or tokens, whichever error
+            // quotes it (see airlock::redact).
+            let shown = |text: String| airlock::redact::text(&text).into_owned();
+            let top = shown(err.to_string());
             // Messages that already quote their cause are not repeated.
-            let top = err.to_string();
             let causes: Vec<String> = err
                 .chain()
                 .skip(1)
-                .map(|c| c.to_string())
+                .map(|c| shown(c.to_string()))
                 .filter(|c| !top.contains(c.as_str()))
                 .collect();
             let _ = writeln!(stderr, "airlock: error: {}", own_lines(&top));

@@ -341,7 +341,8 @@ pub struct VexRepository {
     pub subdir: String,
     /// The spec version used (`0.1`).
     pub spec_version: String,
-    /// The location URL vex-repository.json named.
+    /// The location URL vex-repository.json named, without its secrets
+    /// (see `crate::redact::url`).
     pub original_location: String,
     /// `updated_at` from index.json.
     pub updated_at: String,

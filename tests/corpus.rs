@@ -726,6 +726,10 @@ fn build(base: &Base, good: &[u8]) -> Vec<Case> {
             .map(|(name, bundle, needle)| case(&name, bundle, 4, needle)),
     );
 
+    // VEX indexes and archives past the bounds that keep memory flat (issue
+    // 11, item 9), validly signed with honest totals.
+    vex_bounds(base, &mut cases);
+
     // Sizes that add up past any free space: no longer reach import's
     // free-space check (a host limit, exit 1; tested in e2e): a signed size
     // that no layer of this size can unpack to is refused by the manifest's
@@ -839,6 +843,88 @@ fn build(base: &Base, good: &[u8]) -> Vec<Case> {
         cases.push(case(h.name, base.with_db(h.kind, &h.db).0, 4, h.needle));
     }
     cases
+}
+
+/// The fixture VEX archive with index.json replaced, or with `extra` empty
+/// files added; the manifest's totals follow, so only the bound is at issue.
+fn vex_bounds(base: &Base, cases: &mut Vec<Case>) {
+    use std::io::Write as _;
+    let archive_path = "vex/default/archive.zip".to_string();
+    let index_path = format!("{VEX_TOP_DIR}/index.json");
+    let rezip = |index: Option<&str>, extra: u64| {
+        let original = std::io::Cursor::new(base.payloads[&archive_path].clone());
+        let mut za = zip::ZipArchive::new(original).unwrap();
+        let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default();
+        for i in 0..za.len() {
+            let f = za.by_index(i).unwrap();
+            match index {
+                Some(text) if f.name() == index_path => {
+                    z.start_file(index_path.as_str(), opts).unwrap();
+                    z.write_all(text.as_bytes()).unwrap();
+                }
+                _ => z.raw_copy_file(f).unwrap(),
+            }
+        }
+        for i in 0..extra {
+            z.start_file(format!("{VEX_TOP_DIR}/extra-{i}"), opts)
+                .unwrap();
+        }
+        z.finish().unwrap().into_inner()
+    };
+    let resigned = |archive: Vec<u8>, index: Option<&str>, extra: u64| {
+        let mut m = base.manifest.clone();
+        let v = &mut m.vex[0];
+        if let Some(text) = index {
+            let growth = text.len() as i64 - vex_index_json().len() as i64;
+            v.unpacked.size = v.unpacked.size.checked_add_signed(growth).unwrap();
+            v.unpacked.data = v.unpacked.data.checked_add_signed(growth).unwrap();
+        }
+        v.unpacked.entries += extra;
+        v.unpacked.files += extra;
+        let p = m
+            .payloads
+            .iter_mut()
+            .find(|p| p.path == archive_path)
+            .unwrap();
+        p.size = archive.len() as u64;
+        p.sha256 = hex(&archive);
+        base.resigned(&m, &[(archive_path.clone(), archive)])
+    };
+    let with_index = |text: &str| resigned(rezip(Some(text), 0), Some(text), 0);
+    let long_id = format!(
+        r#"{{"packages":[{{"id":"{}","location":"{VEX_DOC_PATH}"}}]}}"#,
+        "p".repeat(70_000)
+    );
+    cases.push(case(
+        "VEX index with a 70 KB id",
+        with_index(&long_id),
+        4,
+        "is not a valid VEX index: a string longer than 65536 bytes",
+    ));
+    let missing = r#"{"packages":[{"id":"pkg:apk/alpine/zlib","location":"pkg/none.json"}]}"#;
+    cases.push(case(
+        "VEX index listing a document the archive lacks",
+        with_index(missing),
+        4,
+        "but the archive has no such file",
+    ));
+    cases.push(case(
+        "VEX archive of more than 10000 entries",
+        resigned(rezip(None, 10_000), None, 10_000),
+        4,
+        "the VEX archive has more than 10000 entries",
+    ));
+    let values = format!(
+        r#"{{"name":"x","versions":[{{"spec_version":"0.1","locations":[{{"url":"https://x/a.zip//{VEX_TOP_DIR}"}}]}}],"junk":[{}]}}"#,
+        vec!["0"; 10_000].join(",")
+    );
+    cases.push(case(
+        "vex-repository.json of more than 10000 values",
+        base.with_payload("vex/default/vex-repository.json", values.into_bytes()),
+        4,
+        "vex-repository.json is not valid: more than 10000 JSON values",
+    ));
 }
 
 #[test]

@@ -403,13 +403,10 @@ impl Sink for SpoolSink {
         if let Ok(free) = crate::disk::free(&dir) {
             let needed = size.saturating_add(64 << 20);
             if free.bytes < needed {
-                return Err(spool_err(io::Error::new(
-                    io::ErrorKind::StorageFull,
-                    format!(
-                        "the database is {size} bytes and only {} bytes are free there",
-                        free.bytes
-                    ),
-                )));
+                return Err(spool_err(io::Error::other(format!(
+                    "the database is {size} bytes and only {} bytes are free there",
+                    free.bytes
+                ))));
             }
         }
         let spool = tempfile::Builder::new()

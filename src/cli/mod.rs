@@ -7,6 +7,7 @@ mod passphrase;
 mod profile;
 pub mod show;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::io::{self, BufReader, Write};
@@ -82,8 +83,12 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Prints `value` as JSON on stdout. The last line of defence for secrets
+/// in URLs: whatever a report holds, no userinfo or query value of a URL
+/// leaves the process (see `airlock::redact`).
 fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
-    let mut text = serde_json::to_string_pretty(value)?;
+    let text = serde_json::to_string_pretty(value)?;
+    let mut text = airlock::redact::text(&text).into_owned();
     text.push('\n');
     io::stdout().lock().write_all(text.as_bytes())?;
     Ok(())
@@ -177,6 +182,14 @@ fn artifact_source(
     use airlock::source::registry::is_reference;
     match values {
         [] => Ok(None),
+        // Not a file, and the message would quote a secret: a URL or a
+        // reference written with credentials.
+        [one] if !Path::new(one).exists() && matches!(airlock::redact::url(one), Cow::Owned(_)) => {
+            usage!(
+                "--{kind} {:?} is neither a file nor a registry reference (host/repository:tag)\nhint: registry credentials go in --username/--password-stdin, TRIVY_USERNAME/TRIVY_PASSWORD or the Docker config, never in the reference",
+                airlock::redact::url(one)
+            )
+        }
         [one] if !is_reference(one) => Ok(Some(SourceSpec::Layer {
             kind,
             path: PathBuf::from(one),
@@ -184,6 +197,7 @@ fn artifact_source(
         })),
         refs => {
             if let Some(bad) = refs.iter().find(|r| !is_reference(r)) {
+                let bad = airlock::redact::url(bad);
                 usage!(
                     "--{kind} {bad:?}: give one file, or registry references (host/repository:tag), not both"
                 );
@@ -236,7 +250,10 @@ fn export(mut a: ExportArgs) -> Result<()> {
         let (name, url) = match v.split_once('=') {
             Some((n, u)) if !n.contains('/') && !n.contains(':') => (n.to_string(), u.to_string()),
             _ if i == 0 => ("default".to_string(), v.clone()),
-            _ => usage!("--vex-repo {v:?}: name every repository after the first (NAME=URL)"),
+            _ => usage!(
+                "--vex-repo {:?}: name every repository after the first (NAME=URL)",
+                airlock::redact::url(v)
+            ),
         };
         sources.push(SourceSpec::VexUrl { name, url });
     }
@@ -811,19 +828,18 @@ fn import(a: ImportArgs) -> Result<()> {
                 }));
             }
             if let Some(e) = &o.push_error {
-                entry.reason = Some(format!(
-                    "the cache import is complete, but the push failed: {e:#}"
-                ));
+                let reason = format!("the cache import is complete, but the push failed: {e:#}");
+                entry.reason = Some(airlock::redact::text(&reason).into_owned());
             }
         }
         Err(e) => {
             entry.decision = "refused".into();
-            entry.reason = Some(
-                e.chain()
-                    .map(|c| c.to_string())
-                    .collect::<Vec<_>>()
-                    .join(": "),
-            );
+            let reason = e
+                .chain()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(": ");
+            entry.reason = Some(airlock::redact::text(&reason).into_owned());
         }
     }
     let log = a
@@ -971,6 +987,7 @@ fn push_target(a: &ImportArgs) -> Result<Option<(airlock::registry::Client, Push
         return Ok(None);
     };
     let Some(mut target) = PushTarget::parse(text) else {
+        let text = airlock::redact::url(text);
         usage!("--push {text:?} is not REGISTRY[/PREFIX] (e.g. registry.local:5000/security)");
     };
     for t in &a.tag {
@@ -998,6 +1015,14 @@ fn push_target(a: &ImportArgs) -> Result<Option<(airlock::registry::Client, Push
 }
 
 fn import_bundle(a: &ImportArgs, now: OffsetDateTime) -> Result<Outcome> {
+    if let Some(u) = &a.vex_url {
+        let shown = airlock::redact::url(u);
+        if shown.contains("***@") {
+            usage!(
+                "--vex-url {shown:?} carries credentials, which would be written into the published vex-repository.json and every cache that reads it\nhint: give the URL without them; Trivy takes credentials for a VEX repository from the username and password of its entry in repository.yaml"
+            );
+        }
+    }
     let policy = trust_policy(&a.trust)?;
     let input = Input::open(&a.bundle, Some(&policy))?;
     // Reach the registry first: no point importing for a push that cannot be.

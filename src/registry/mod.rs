@@ -25,6 +25,8 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
+use crate::redact;
+
 pub use auth::Credentials;
 
 /// How to reach registries.
@@ -39,10 +41,15 @@ pub struct Options {
 }
 
 /// Why a registry request failed.
+///
+/// URLs here may come from the registry itself (a token realm, an upload
+/// location with its `_state`) and the reasons quote the HTTP client's text,
+/// which quotes URLs: every message shows them through [`redact`], whoever
+/// builds the error.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// The registry could not be reached at all.
-    #[error("cannot reach the registry {host}: {reason}\nhint: check the address and that the registry runs; a registry with a self-signed certificate needs --ca-cert FILE (or --insecure), a plain-http one not on this host needs --insecure")]
+    #[error("cannot reach the registry {host}: {}\nhint: check the address and that the registry runs; a registry with a self-signed certificate needs --ca-cert FILE (or --insecure), a plain-http one not on this host needs --insecure", redact::text(reason))]
     Unreachable {
         /// host[:port]
         host: String,
@@ -50,7 +57,7 @@ pub enum RegistryError {
         reason: String,
     },
     /// The registry answered with an error.
-    #[error("{method} {url}: the registry answered {status}{}", if body.is_empty() { String::new() } else { format!(": {body}") })]
+    #[error("{method} {}: the registry answered {status}{}", redact::url(url), if body.is_empty() { String::new() } else { format!(": {}", redact::text(body)) })]
     Status {
         /// The method.
         method: &'static str,
@@ -72,7 +79,7 @@ pub enum RegistryError {
         scope: String,
     },
     /// A transfer broke off.
-    #[error("{method} {url}: {reason}")]
+    #[error("{method} {}: {}", redact::url(url), redact::text(reason))]
     Transfer {
         /// The method.
         method: &'static str,

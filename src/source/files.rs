@@ -181,7 +181,9 @@ pub(crate) fn vex_repository(
         archive_format: format.name().to_string(),
         subdir: repo.subdir,
         spec_version: vex::SPEC_VERSION.to_string(),
-        original_location: repo.location,
+        // Signed and shown: never with the credentials or tokens a
+        // location may carry.
+        original_location: crate::redact::url(&repo.location).into_owned(),
         updated_at: contents.updated_at,
         packages: contents.packages,
         unpacked: contents.unpacked,

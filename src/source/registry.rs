@@ -69,10 +69,11 @@ pub fn pull(
     for text in refs {
         let r = match Reference::parse(text) {
             Ok(r) => r,
-            Err(e) => {
+            Err(_) => {
                 skipped.push(Skipped {
-                    reference: text.clone(),
-                    reason: e.to_string(),
+                    // Not a reference: maybe a URL, with whatever it carries.
+                    reference: crate::redact::url(text).into_owned(),
+                    reason: "not a registry reference (host/repository[:tag][@sha256:...])".into(),
                 });
                 continue;
             }

@@ -11,6 +11,7 @@ use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 
 use crate::artifact::vex;
+use crate::redact;
 use crate::registry::{self, Options};
 
 use super::{files, io_err, Content, Prepared, SourceError};
@@ -18,40 +19,68 @@ use super::{files, io_err, Content, Prepared, SourceError};
 /// VEX Hub, Trivy's default repository (named "default").
 pub const VEXHUB: &str = "https://github.com/aquasecurity/vexhub";
 
-/// The manifest URL Trivy reads for a repository URL.
+/// The manifest URL Trivy reads for a repository URL (the path grows; a
+/// query stays a query).
 pub fn manifest_url(repo: &str) -> String {
-    let u = repo.trim_end_matches('/');
+    let (u, query) = repo.split_at(repo.find(['?', '#']).unwrap_or(repo.len()));
+    let u = u.trim_end_matches('/');
     let host = u
         .split_once("://")
         .map_or(u, |(_, rest)| rest)
         .split('/')
         .next()
         .unwrap_or_default();
+    let host = host.rsplit('@').next().unwrap_or_default();
     if host.eq_ignore_ascii_case("github.com") {
-        format!("{u}/vex-repository.json")
+        format!("{u}/vex-repository.json{query}")
     } else {
-        format!("{u}/.well-known/vex-repository.json")
+        format!("{u}/.well-known/vex-repository.json{query}")
     }
 }
 
-/// A URL without credentials or query (for messages and the manifest).
-pub fn redact(url: &str) -> String {
-    let no_query = url.split(['?', '#']).next().unwrap_or_default();
-    match no_query.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('/') {
-            Some((authority, path)) => {
-                let host = authority.rsplit('@').next().unwrap_or(authority);
-                format!("{scheme}://{host}/{path}")
-            }
-            None => format!("{scheme}://{}", rest.rsplit('@').next().unwrap_or(rest)),
-        },
-        None => no_query.to_string(),
+/// `archive` with the userinfo of `repo` when both are on the same origin
+/// (scheme, host and port) and `archive` names none of its own: a server
+/// that wants credentials for its manifest wants them for its archive too.
+/// Never sent to another origin (nor, by the HTTP client, on a redirect).
+fn with_userinfo_of(archive: &str, repo: &str) -> String {
+    let split = |u: &str| -> Option<(String, Option<String>, String)> {
+        let (scheme, rest) = u.split_once("://")?;
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let authority = &rest[..end];
+        let (userinfo, host) = match authority.rsplit_once('@') {
+            Some((ui, h)) => (Some(ui.to_string()), h),
+            None => (None, authority),
+        };
+        Some((
+            format!(
+                "{}://{}",
+                scheme.to_ascii_lowercase(),
+                host.to_ascii_lowercase()
+            ),
+            userinfo,
+            rest[end..].to_string(),
+        ))
+    };
+    match (split(archive), split(repo)) {
+        (Some((origin, None, path)), Some((repo_origin, Some(userinfo), _)))
+            if origin == repo_origin =>
+        {
+            let (scheme, host) = archive.split_once("://").unwrap_or_default();
+            let host = &host[..host.len() - path.len()];
+            format!("{scheme}://{userinfo}@{host}{path}")
+        }
+        _ => archive.to_string(),
     }
 }
 
+/// GETs `url` into `out`, at most `max` bytes. The messages show the URL
+/// redacted, and the HTTP client's own error text (which quotes the URL it
+/// failed on, a redirect's too) is redacted as well.
 fn get(agent: &ureq::Agent, url: &str, out: &mut dyn Write, max: u64) -> Result<u64, SourceError> {
-    let shown = redact(url);
-    let fail = |reason: String| SourceError::Unavailable(format!("GET {shown}: {reason}"));
+    let shown = redact::url(url);
+    let fail = |reason: String| {
+        SourceError::Unavailable(format!("GET {shown}: {}", redact::text(&reason)))
+    };
     let resp = agent.get(url).call().map_err(|e| match e {
         ureq::Error::Status(code, _) => fail(format!("the server answered {code}")),
         ureq::Error::Transport(t) => fail(t.to_string()),
@@ -65,6 +94,10 @@ fn get(agent: &ureq::Agent, url: &str, out: &mut dyn Write, max: u64) -> Result<
 }
 
 /// Downloads the VEX repository at `url` into `work` and validates it.
+///
+/// Credentials in `url` (`https://user:password@host/...`) are used for the
+/// requests to that origin and appear nowhere else: messages and the
+/// manifest show the URL through [`redact::url`].
 pub fn fetch(name: &str, url: &str, work: &Path, opts: &Options) -> Result<Prepared, SourceError> {
     let agent = registry::http_agent(opts).map_err(|e| SourceError::Invalid(e.to_string()))?;
     let dir = work.join(format!("vex-{name}"));
@@ -80,9 +113,10 @@ pub fn fetch(name: &str, url: &str, work: &Path, opts: &Options) -> Result<Prepa
     if murl.starts_with("https://") && !archive_url.starts_with("https://") && !opts.insecure {
         return Err(SourceError::Invalid(format!(
             "VEX repository {name:?}: the manifest came over https but its archive location {} is not https\nhint: pass --insecure to accept it",
-            redact(&archive_url)
+            redact::url(&archive_url)
         )));
     }
+    let archive_url = with_userinfo_of(&archive_url, url);
     let archive = dir.join("archive");
     {
         let f = File::create(&archive).map_err(io_err(&archive))?;
@@ -95,19 +129,39 @@ pub fn fetch(name: &str, url: &str, work: &Path, opts: &Options) -> Result<Prepa
         manifest,
         &archive,
         Content::Built(std::rc::Rc::new(archive.clone())),
-        format!("url: {}", redact(&murl)),
+        format!("url: {}", redact::url(&murl)),
     )
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn urls_are_shown_without_credentials() {
+    fn credentials_follow_to_the_same_origin_only() {
+        let repo = "https://user:pw@VEX.example/repo";
+        for (archive, sent) in [
+            (
+                "https://vex.example/a.zip?x=1",
+                "https://user:pw@vex.example/a.zip?x=1",
+            ),
+            ("https://vex.example", "https://user:pw@vex.example"),
+            ("https://other.example/a.zip", "https://other.example/a.zip"),
+            ("http://vex.example/a.zip", "http://vex.example/a.zip"),
+            (
+                "https://vex.example:8443/a.zip",
+                "https://vex.example:8443/a.zip",
+            ),
+            (
+                "https://own:x@vex.example/a.zip",
+                "https://own:x@vex.example/a.zip",
+            ),
+            ("/srv/a.zip", "/srv/a.zip"),
+        ] {
+            assert_eq!(super::with_userinfo_of(archive, repo), sent, "{archive}");
+        }
         assert_eq!(
-            super::redact("https://user:pw@vex.example/repo/x.zip?token=abc"),
-            "https://vex.example/repo/x.zip"
+            super::with_userinfo_of("https://vex.example/a.zip", "https://vex.example/repo"),
+            "https://vex.example/a.zip"
         );
-        assert_eq!(super::redact("https://vex.example"), "https://vex.example");
     }
 
     #[test]
@@ -115,6 +169,14 @@ mod tests {
         assert_eq!(
             super::manifest_url("https://github.com/aquasecurity/vexhub"),
             "https://github.com/aquasecurity/vexhub/vex-repository.json"
+        );
+        assert_eq!(
+            super::manifest_url("https://u:p@github.com/o/vexhub"),
+            "https://u:p@github.com/o/vexhub/vex-repository.json"
+        );
+        assert_eq!(
+            super::manifest_url("https://vex.example/repo/?token=t"),
+            "https://vex.example/repo/.well-known/vex-repository.json?token=t"
         );
         assert_eq!(
             super::manifest_url("https://vex.internal.example/repo/"),

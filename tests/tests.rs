@@ -11,6 +11,7 @@ mod export_refusals;
 mod hostile_archives;
 mod hostile_manifest;
 mod hostile_policy;
+mod hostile_push;
 mod import_refusals;
 mod interop;
 mod parts;

@@ -599,8 +599,29 @@ fn a_damaged_registry_state_is_refused_not_taken_as_empty() {
             "is missing",
         ),
     ];
-    for (name, route, why) in cases {
-        let h = Hostile::start(&t.join(name), json!({ "routes": [route] }));
+    let mut cases: Vec<(&str, Vec<Value>, &str)> =
+        cases.into_iter().map(|(n, r, w)| (n, vec![r], w)).collect();
+    // `[]` would read as a state with every field empty.
+    cases.push((
+        "array",
+        vec![
+            json!({"method": "GET", "path": "/v2/fleet/airlock-state/manifests/latest",
+                   "status": 200,
+                   "headers": {"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+                   "body": json!({"schemaVersion": 2,
+                       "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "config": {"mediaType": "application/vnd.oci.empty.v1+json",
+                                  "digest": sha256_of(b"{}"), "size": 2},
+                       "layers": [{"mediaType": "application/vnd.airlock.state.v1+json",
+                                   "digest": sha256_of(b"[]"), "size": 2}]}).to_string()}),
+            json!({"method": "GET",
+                   "path": format!("/v2/fleet/airlock-state/blobs/{}", sha256_of(b"[]")),
+                   "status": 200, "body": "[]"}),
+        ],
+        "it is not a JSON object",
+    ));
+    for (name, routes, why) in cases {
+        let h = Hostile::start(&t.join(name), json!({ "routes": routes }));
         let out = push_only(&ex, &format!("{}/fleet", h.host()), &[]);
         assert_eq!(out.status.code(), Some(1), "{name}: {out:?}");
         let err = stderr(&out);

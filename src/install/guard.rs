@@ -381,7 +381,13 @@ pub fn parse_state(bytes: &[u8]) -> Result<State, String> {
     if bytes.len() as u64 > MAX_STATE {
         return Err(format!("it is larger than {MAX_STATE} bytes"));
     }
-    let state: State = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    // An object only: serde would also read `[]` as a state with every
+    // field at its default, which is an empty state.
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    if !value.is_object() {
+        return Err("it is not a JSON object".into());
+    }
+    let state: State = serde_json::from_value(value).map_err(|e| e.to_string())?;
     let times = state
         .newest_seen
         .iter()
@@ -420,4 +426,22 @@ pub fn advance_registry(
     let kinds: Vec<String> = pushed.iter().map(|k| k.to_string()).collect();
     next.databases.retain(|k, _| kinds.contains(k));
     next
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_registry_state_that_cannot_be_read_exactly_is_damaged() {
+        assert_eq!(parse_state(b"{}"), Ok(State::default()));
+        assert!(parse_state(b"not json").is_err());
+        assert_eq!(parse_state(b"[]").unwrap_err(), "it is not a JSON object");
+        let bad_time = br#"{"components": {"db": "yesterday"}}"#;
+        assert!(parse_state(bad_time)
+            .unwrap_err()
+            .contains("\"yesterday\" is not an RFC 3339 time"));
+        let big = vec![b' '; (MAX_STATE + 1) as usize];
+        assert!(parse_state(&big).unwrap_err().contains("larger than"));
+    }
 }

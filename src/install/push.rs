@@ -339,7 +339,8 @@ impl<'a> Pusher<'a> {
         self.target.repository(&a.repository)
     }
 
-    fn push_blob(
+    /// Sends a blob unless the repository says it has it.
+    fn send_blob(
         &self,
         repo: &str,
         digest: &str,
@@ -350,12 +351,23 @@ impl<'a> Pusher<'a> {
         if !skipped {
             self.client.upload_blob(repo, digest, size, data)?;
         }
-        let b = PushedBlob {
+        Ok(PushedBlob {
             digest: digest.to_string(),
             size,
             skipped,
             read_back: if skipped { "GET" } else { "HEAD" },
-        };
+        })
+    }
+
+    /// Sends an artifact's blob, and says so.
+    fn push_blob(
+        &self,
+        repo: &str,
+        digest: &str,
+        size: u64,
+        data: &mut dyn Read,
+    ) -> Result<PushedBlob, PushError> {
+        let b = self.send_blob(repo, digest, size, data)?;
         crate::fault::point("blob pushed");
         (self.on_blob)(&b);
         Ok(b)
@@ -596,13 +608,13 @@ impl PayloadVisitor for Pusher<'_> {
         // it fails the push before anything else is sent.
         let repo = self.target.state_repository();
         let blobs = vec![
-            self.push_blob(
+            self.send_blob(
                 &repo,
                 &Sha256Digest::of(EMPTY_CONFIG).oci(),
                 EMPTY_CONFIG.len() as u64,
                 &mut &EMPTY_CONFIG[..],
             )?,
-            self.push_blob(
+            self.send_blob(
                 &repo,
                 &Sha256Digest::of(&state.layer).oci(),
                 state.layer.len() as u64,
@@ -618,6 +630,7 @@ impl PayloadVisitor for Pusher<'_> {
                 &state.digest,
             )
             .map_err(PushError::from)?;
+        crate::fault::point("registry state staged");
         self.registry = Some(registry);
         self.next = Some((state, blobs));
         self.manifest = Some(m.clone());

@@ -1033,6 +1033,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn success_is_what_the_spec_defines() {
+        assert_eq!(spec_success("GET"), &[200]);
+        assert_eq!(spec_success("HEAD"), &[200]);
+        assert_eq!(spec_success("PUT"), &[201]);
+        assert_eq!(spec_success("POST"), &[202]);
+        for m in ["POST", "PUT", "PATCH", "DELETE"] {
+            assert!(!follows_redirects(m), "{m}");
+        }
+        assert!(follows_redirects("GET") && follows_redirects("HEAD"));
+    }
+
+    #[test]
+    fn urls_in_messages_carry_no_credentials_or_tokens() {
+        assert_eq!(
+            redact("https://user:secret@registry.example:5000/v2/a/blobs/uploads/u1?_state=abc&digest=sha256%3A00"),
+            "https://registry.example:5000/v2/a/blobs/uploads/u1?_state=...&digest=sha256%3A00"
+        );
+        assert_eq!(
+            redact("https://s3.example/bucket/x?X-Amz-Signature=deadbeef"),
+            "https://s3.example/bucket/x?X-Amz-Signature=..."
+        );
+        assert_eq!(
+            redact("/v2/elsewhere/manifests/2"),
+            "/v2/elsewhere/manifests/2"
+        );
+        assert_eq!(redact("http://h/v2/"), "http://h/v2/");
+    }
+
+    #[test]
     fn challenges_and_loopback() {
         let c = parse_challenge(
             r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a:pull""#,

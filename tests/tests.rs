@@ -12,6 +12,7 @@ mod hostile_archives;
 mod hostile_databases;
 mod hostile_manifest;
 mod hostile_policy;
+mod hostile_push;
 mod hostile_vex;
 mod import_refusals;
 mod interop;

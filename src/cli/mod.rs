@@ -788,11 +788,14 @@ fn import(a: ImportArgs) -> Result<()> {
     };
     match &result {
         Ok(o) => {
-            let forced = o
+            let mut forced = o
                 .import
                 .as_ref()
                 .map(|r| r.forced.clone())
                 .unwrap_or_default();
+            if let Some(p) = &o.push {
+                forced.extend(p.forced.iter().cloned());
+            }
             entry.decision = if forced.is_empty() {
                 "accepted"
             } else {
@@ -933,7 +936,9 @@ fn import(a: ImportArgs) -> Result<()> {
         }
     }
     match outcome.push_error.take() {
-        Some(e) => Err(e.context("the cache import is complete, but the push failed")),
+        Some(e) => Err(e.context(
+            "the cache import is complete, but the push failed; nothing is reported as pushed",
+        )),
         None => Ok(()),
     }
 }
@@ -1027,6 +1032,21 @@ fn import_bundle(a: &ImportArgs, now: OffsetDateTime) -> Result<Outcome> {
     let input = Input::open(&a.bundle, Some(&policy))?;
     // Reach the registry first: no point importing for a push that cannot be.
     let push = push_target(a)?;
+    let push_opts = airlock::install::push::PushOptions {
+        now,
+        allow_downgrade: a.allow_downgrade,
+    };
+    if let Some((client, target)) = &push {
+        // The registry's own history judges the bundle (by its signed
+        // header) before any cache is written; the push judges again.
+        let header = input.read_with(&NoProgress, |r| {
+            airlock::bundle::reader::read_header(BufReader::new(r))
+        });
+        if let Ok(header) = header {
+            airlock::install::push::precheck(&header, client, target, &policy, &push_opts)
+                .map_err(push_failed)?;
+        }
+    }
     let progress = Reporter::new(a.json, a.quiet);
     let mut outcome = match &a.cache_dir {
         Some(cache_dir) => {
@@ -1080,6 +1100,7 @@ fn import_bundle(a: &ImportArgs, now: OffsetDateTime) -> Result<Outcome> {
                 &outcome.manifest_sha256,
                 &client,
                 &target,
+                push_opts,
                 &|b| {
                     let what = if b.skipped { "already there" } else { "sent" };
                     airlock::progress::Progress::note(&progress, &format!("{} {what}", b.digest));
@@ -1090,10 +1111,30 @@ fn import_bundle(a: &ImportArgs, now: OffsetDateTime) -> Result<Outcome> {
         match result {
             Ok(p) => outcome.push = Some(p),
             Err(e) if outcome.import.is_some() => outcome.push_error = Some(e.into()),
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(push_failed(e)),
         }
     }
     Ok(outcome)
+}
+
+/// A push failure says that nothing is reported as pushed; a refusal by the
+/// registry state (a downgrade) is said as it is.
+fn push_failed(e: impl Into<anyhow::Error>) -> anyhow::Error {
+    use airlock::install::ImportError;
+    use airlock::media::MediaError;
+    let e = e.into();
+    let failed = e.chain().any(|c| {
+        matches!(c.downcast_ref::<ImportError>(), Some(ImportError::Push(_)))
+            || matches!(
+                c.downcast_ref::<MediaError>(),
+                Some(MediaError::Import(ImportError::Push(_)))
+            )
+    });
+    if failed {
+        e.context("the push failed; nothing is reported as pushed")
+    } else {
+        e
+    }
 }
 
 /// For a database schema refusal, says which Trivy is installed and what it

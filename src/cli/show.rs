@@ -277,7 +277,11 @@ pub fn inspect(
 
 /// What a push did and how scanners use it.
 pub fn pushed(w: &mut dyn Write, p: &airlock::target::registry::PushReport) -> io::Result<()> {
-    writeln!(w, "pushed into {}:", p.registry)?;
+    writeln!(
+        w,
+        "pushed into {} and verified (every blob, manifest and tag read back):",
+        p.registry
+    )?;
     for a in &p.artifacts {
         writeln!(
             w,
@@ -286,13 +290,21 @@ pub fn pushed(w: &mut dyn Write, p: &airlock::target::registry::PushReport) -> i
         )?;
         for b in &a.blobs {
             let what = if b.skipped {
-                "already there, skipped"
+                "already there, skipped; read back in full"
             } else {
-                "sent"
+                "sent; present"
             };
             writeln!(w, "    blob {} ({}): {what}", b.digest, bytes(b.size))?;
         }
     }
+    for f in &p.forced {
+        writeln!(w, "forced past a downgrade: {f}")?;
+    }
+    writeln!(
+        w,
+        "registry state (push history of this prefix): {}",
+        p.state
+    )?;
     writeln!(w, "Scanners use it with (no other flag changes):")?;
     writeln!(w, "  trivy image {} <image>", p.trivy_flags.join(" "))?;
     match (&p.trivy_yaml, &p.mirror_hint) {

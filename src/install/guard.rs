@@ -114,25 +114,7 @@ pub fn load(dir: &Path) -> Result<State, ImportError> {
     file.take(MAX_STATE + 1)
         .read_to_end(&mut bytes)
         .map_err(ioe("cannot read", &path))?;
-    if bytes.len() as u64 > MAX_STATE {
-        return Err(damaged(format!("it is larger than {MAX_STATE} bytes")));
-    }
-    let state: State = serde_json::from_slice(&bytes).map_err(|e| damaged(e.to_string()))?;
-    let times = state
-        .newest_seen
-        .iter()
-        .chain(state.databases.values())
-        .chain(state.components.values())
-        .chain(state.series.values().map(|s| &s.imported_at));
-    for t in times {
-        parse_time(t).map_err(|_| {
-            damaged(format!(
-                "{:?} is not an RFC 3339 time",
-                crate::text::escape(t)
-            ))
-        })?;
-    }
-    Ok(state)
+    parse_state(&bytes).map_err(damaged)
 }
 
 /// Writes the state atomically (a staging-named temporary file, renamed).
@@ -368,4 +350,80 @@ pub fn advance(
         );
     }
     state
+}
+
+/// The largest state record read, from a file or a registry.
+pub const STATE_LIMIT: u64 = MAX_STATE;
+
+/// Parses a state record held elsewhere than in a directory (the registry
+/// state of a push prefix): at most [`STATE_LIMIT`] bytes, JSON as
+/// [`State`], every time in it RFC 3339. The error says why it is damaged;
+/// it is never quietly treated as empty.
+pub fn parse_state(bytes: &[u8]) -> Result<State, String> {
+    if bytes.len() as u64 > MAX_STATE {
+        return Err(format!("it is larger than {MAX_STATE} bytes"));
+    }
+    // An object only: serde would also read `[]` as a state with every
+    // field at its default, which is an empty state.
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    if !value.is_object() {
+        return Err("it is not a JSON object".into());
+    }
+    let state: State = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    let times = state
+        .newest_seen
+        .iter()
+        .chain(state.databases.values())
+        .chain(state.components.values())
+        .chain(state.series.values().map(|s| &s.imported_at));
+    for t in times {
+        if parse_time(t).is_err() {
+            return Err(format!(
+                "{:?} is not an RFC 3339 time",
+                crate::text::escape(t)
+            ));
+        }
+    }
+    Ok(state)
+}
+
+/// A push prefix's registry state after pushing `m` at `now`: its series
+/// and the components a push publishes (`db`, `java-db`, `policy` and their
+/// databases' UpdatedAt), not the VEX repositories, which are not pushed.
+pub fn advance_registry(
+    state: State,
+    m: &Manifest,
+    manifest_sha256: &str,
+    now: OffsetDateTime,
+    forced: bool,
+) -> State {
+    let mut next = advance(state, m, manifest_sha256, now, forced);
+    let pushed = [
+        ArtifactKind::TrivyDb,
+        ArtifactKind::JavaDb,
+        ArtifactKind::Checks,
+    ];
+    next.components
+        .retain(|k, _| pushed.iter().any(|kind| trivy_cache::component(*kind) == k));
+    let kinds: Vec<String> = pushed.iter().map(|k| k.to_string()).collect();
+    next.databases.retain(|k, _| kinds.contains(k));
+    next
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_registry_state_that_cannot_be_read_exactly_is_damaged() {
+        assert_eq!(parse_state(b"{}"), Ok(State::default()));
+        assert!(parse_state(b"not json").is_err());
+        assert_eq!(parse_state(b"[]").unwrap_err(), "it is not a JSON object");
+        let bad_time = br#"{"components": {"db": "yesterday"}}"#;
+        assert!(parse_state(bad_time)
+            .unwrap_err()
+            .contains("\"yesterday\" is not an RFC 3339 time"));
+        let big = vec![b' '; (MAX_STATE + 1) as usize];
+        assert!(parse_state(&big).unwrap_err().contains("larger than"));
+    }
 }

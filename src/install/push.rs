@@ -1,28 +1,63 @@
 //! Pushing a verified bundle's OCI artifacts into a registry, byte for byte,
 //! so that a whole fleet can point Trivy at it (`--db-repository`, or
-//! trivy.yaml `registry.mirrors`).
+//! trivy.yaml `registry.mirrors`), and keeping the prefix's push history in
+//! the registry itself so that no import, whatever cache it uses, can
+//! downgrade the fleet.
 //!
 //! The push is a second reading of the bundle, after the first (import or
 //! verify) proved every byte and checked every layer: nothing reaches the
-//! registry from a bundle that would be refused. Layers stream from the
-//! bundle straight into the upload request (the registry checks each
-//! digest too); configs and manifests are small and kept in memory until
-//! the whole bundle has been read again and verified, then each
-//! artifact's config and manifest go up, the manifest last, under its tag.
-//! A blob the repository already has is not sent again (`HEAD` first), so a
-//! push interrupted half way completes on the next run and says what it
-//! skipped.
+//! registry from a bundle that would be refused. In order:
+//!
+//! 1. The registry state `<prefix>/airlock-state:latest` is read (absent:
+//!    no push yet; unreadable, unparsable or oversized: damaged, refused)
+//!    and the bundle judged against it by the same rules as a cache's
+//!    state (`guard::downgrades`): a downgrade is refused (exit 6) unless
+//!    forced. The next state is made now and its blobs and manifest are
+//!    put (by digest, untagged) first, so a registry that refuses them
+//!    fails the push before anything else is sent.
+//! 2. Layers stream from the bundle straight into the upload request (the
+//!    registry checks each digest too); configs and manifests are small and
+//!    kept in memory until the whole bundle has been read again and
+//!    verified, then the configs go up. A blob the repository says it has
+//!    (`HEAD` 200, with its size and digest if it gives them) is not sent
+//!    again, so an interrupted push completes on the next run.
+//! 3. Read-back of the blobs, before any manifest: a blob sent must be
+//!    present (`HEAD` 200 with its size and digest); a blob skipped on the
+//!    registry's word is downloaded and hashed (that word is all the skip
+//!    rested on; a re-push costs one download of what it skipped instead of
+//!    an upload).
+//! 4. The manifests go up under their tags, then each is read back by
+//!    digest (the same bytes) and by tag (the same digest).
+//! 5. The state is tagged `latest` (after checking no other push changed it
+//!    meanwhile) and read back the same way.
+//!
+//! Only then is there a [`PushReport`] (`verified`); any failure is an
+//! error, and nothing is reported as pushed.
 
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use crate::artifact::oci::{ImageManifest, MANIFEST_MEDIA_TYPE};
-use crate::bundle::reader::{self, ReadError};
+use time::OffsetDateTime;
+
+use crate::artifact::db::format_time;
+use crate::artifact::oci::{
+    Descriptor, ImageManifest, CREATED, EMPTY_CONFIG, EMPTY_CONFIG_MEDIA_TYPE, MANIFEST_MEDIA_TYPE,
+};
+use crate::bundle::reader::{self, Header, ReadError};
 use crate::bundle::reader::{PayloadReader, PayloadVisitor, Verified};
+use crate::digest::Sha256Digest;
 use crate::manifest::{ArtifactKind, Manifest, Payload};
 use crate::policy::TrustPolicy;
 use crate::registry::{Client, RegistryError};
-use crate::target::registry::{trivy_usage, PushReport, PushTarget, PushedArtifact, PushedBlob};
+use crate::target::registry::{
+    trivy_usage, PushReport, PushTarget, PushedArtifact, PushedBlob, STATE_TAG,
+};
+
+use super::{guard, ImportError};
+
+/// The media type of the registry state's one layer (a [`guard::State`] as
+/// JSON), and the state artifact's type.
+pub const STATE_MEDIA_TYPE: &str = "application/vnd.airlock.state.v1+json";
 
 /// Why a push failed.
 #[derive(Debug, thiserror::Error)]
@@ -45,12 +80,217 @@ pub enum PushError {
     /// after verification; checked anyway).
     #[error("the bundle's {0} is missing or invalid")]
     Missing(String),
+    /// The registry does not serve back what it accepted.
+    #[error("the registry does not serve back what was pushed: {what}: {reason}\nhint: the push is not done, and nothing is reported as pushed; check the registry (its storage, any proxy or cache in front of it) before pointing scanners at it, then push again")]
+    ReadBack {
+        /// What was read back.
+        what: String,
+        /// How it differed.
+        reason: String,
+    },
+    /// The prefix's push history in the registry cannot be read exactly.
+    #[error("the registry state {reference} is damaged ({reason}); nothing was pushed\nhint: it records the bundles pushed under this prefix, so that no import can downgrade the fleet; restore it, or delete that tag to start over (losing this protection until the next push)")]
+    State {
+        /// `host/<prefix>/airlock-state:latest`.
+        reference: String,
+        /// Why.
+        reason: String,
+    },
+    /// Another push changed the registry state during this one.
+    #[error("the registry state {reference} changed during this push (it was {before}, it is {now})\nhint: another push into the same prefix ran at the same time; push again, to be judged against what it recorded")]
+    Raced {
+        /// `host/<prefix>/airlock-state:latest`.
+        reference: String,
+        /// The digest read at the start (or "absent").
+        before: String,
+        /// The digest now (or "absent").
+        now: String,
+    },
+}
+
+impl From<PushError> for ImportError {
+    fn from(e: PushError) -> Self {
+        ImportError::Push(e)
+    }
+}
+
+/// How to judge a push against the registry state.
+#[derive(Debug, Clone, Copy)]
+pub struct PushOptions {
+    /// The time of the push (recorded in the state).
+    pub now: OffsetDateTime,
+    /// Push past a downgrade refusal (recorded as forced).
+    pub allow_downgrade: bool,
+}
+
+/// The registry state of a push prefix, as read.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryState {
+    /// What it records.
+    pub state: guard::State,
+    /// The manifest digest `latest` pointed at (`None`: no state yet).
+    pub digest: Option<String>,
+}
+
+/// The digest `<prefix>/airlock-state:latest` points at now, if any.
+fn state_digest(client: &Client, target: &PushTarget) -> Result<Option<String>, PushError> {
+    match client.get_manifest(&target.state_repository(), STATE_TAG) {
+        Ok((_, digest)) => Ok(Some(digest)),
+        Err(RegistryError::Status { status: 404, .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Reads the registry state of `target`'s prefix: absent (404) is an empty
+/// state; anything that cannot be read exactly (not one layer of
+/// [`STATE_MEDIA_TYPE`], larger than [`guard::STATE_LIMIT`], a blob that is
+/// missing or does not match its digest, JSON that is not a state) is
+/// [`PushError::State`], never an empty state.
+pub fn read_state(client: &Client, target: &PushTarget) -> Result<RegistryState, PushError> {
+    let repo = target.state_repository();
+    let damaged = |reason: String| PushError::State {
+        reference: target.state_reference(),
+        reason,
+    };
+    let (bytes, digest) = match client.get_manifest(&repo, STATE_TAG) {
+        Ok(found) => found,
+        Err(RegistryError::Status { status: 404, .. }) => return Ok(RegistryState::default()),
+        Err(e @ RegistryError::DigestMismatch { .. }) => return Err(damaged(e.to_string())),
+        Err(RegistryError::Transfer { reason, .. }) if reason.contains("larger than") => {
+            return Err(damaged(format!("its manifest: {reason}")))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let m: ImageManifest = serde_json::from_slice(&bytes)
+        .map_err(|e| damaged(format!("its manifest is not an OCI image manifest: {e}")))?;
+    let [layer] = m.layers.as_slice() else {
+        return Err(damaged(format!(
+            "its manifest has {} layers, expected 1",
+            m.layers.len()
+        )));
+    };
+    if layer.media_type != STATE_MEDIA_TYPE {
+        return Err(damaged(format!(
+            "its layer is {:?}, expected {STATE_MEDIA_TYPE}",
+            crate::text::escape(&layer.media_type)
+        )));
+    }
+    if layer.size > guard::STATE_LIMIT {
+        return Err(damaged(format!(
+            "its layer is {} bytes, more than the {} allowed",
+            layer.size,
+            guard::STATE_LIMIT
+        )));
+    }
+    let mut state_bytes = Vec::new();
+    match client.get_blob(&repo, &layer.digest, layer.size, &mut state_bytes) {
+        Ok(()) => {}
+        Err(RegistryError::Status { status: 404, .. }) => {
+            return Err(damaged(format!("its layer {} is missing", layer.digest)))
+        }
+        Err(
+            e @ (RegistryError::DigestMismatch { .. }
+            | RegistryError::InvalidName { .. }
+            | RegistryError::Transfer { .. }),
+        ) => return Err(damaged(format!("its layer: {e}"))),
+        Err(e) => return Err(e.into()),
+    }
+    let state = guard::parse_state(&state_bytes).map_err(damaged)?;
+    Ok(RegistryState {
+        state,
+        digest: Some(digest),
+    })
+}
+
+/// Judges `m` against the registry state (downgrades, by the cache's
+/// rules); returns what was forced.
+pub fn judge(
+    m: &Manifest,
+    manifest_sha256: &str,
+    registry: &RegistryState,
+    target: &PushTarget,
+    policy: &TrustPolicy,
+    opts: &PushOptions,
+) -> Result<Vec<String>, ImportError> {
+    let found = guard::downgrades(m, manifest_sha256, &registry.state, &BTreeMap::new())
+        .into_iter()
+        .map(|r| format!("in the registry state {}: {r}", target.state_reference()))
+        .collect();
+    guard::check_downgrades(found, policy, opts.allow_downgrade)
+}
+
+/// Judges a bundle by its signed header against the registry state before
+/// it is read in full (so an import into another cache is refused before
+/// that cache is written). A header that does not prove itself is left to
+/// the full reading, which says why; the push judges again before it sends
+/// anything.
+pub fn precheck(
+    header: &Header,
+    client: &Client,
+    target: &PushTarget,
+    policy: &TrustPolicy,
+    opts: &PushOptions,
+) -> Result<(), ImportError> {
+    if policy
+        .evaluate(&header.manifest_bytes, &header.signatures)
+        .is_err()
+    {
+        return Ok(());
+    }
+    let Ok(m) = Manifest::parse(&header.manifest_bytes) else {
+        return Ok(());
+    };
+    let sha = Sha256Digest::of(&header.manifest_bytes).hex();
+    let registry = read_state(client, target)?;
+    judge(&m, &sha, &registry, target, policy, opts).map(|_| ())
+}
+
+/// The state artifact to push: an empty config and the state as its one
+/// layer.
+struct StateArtifact {
+    layer: Vec<u8>,
+    manifest: Vec<u8>,
+    digest: String,
+}
+
+impl StateArtifact {
+    fn new(state: &guard::State, now: OffsetDateTime) -> StateArtifact {
+        let mut layer = serde_json::to_vec_pretty(state).expect("the state serializes");
+        layer.push(b'\n');
+        let m = ImageManifest {
+            schema_version: 2,
+            media_type: Some(MANIFEST_MEDIA_TYPE.into()),
+            artifact_type: Some(STATE_MEDIA_TYPE.into()),
+            config: Descriptor {
+                media_type: EMPTY_CONFIG_MEDIA_TYPE.into(),
+                digest: Sha256Digest::of(EMPTY_CONFIG).oci(),
+                size: EMPTY_CONFIG.len() as u64,
+                annotations: BTreeMap::new(),
+            },
+            layers: vec![Descriptor {
+                media_type: STATE_MEDIA_TYPE.into(),
+                digest: Sha256Digest::of(&layer).oci(),
+                size: layer.len() as u64,
+                annotations: BTreeMap::new(),
+            }],
+            annotations: BTreeMap::from([(CREATED.to_string(), format_time(now))]),
+        };
+        let manifest = serde_json::to_vec(&m).expect("the manifest serializes");
+        let digest = Sha256Digest::of(&manifest).oci();
+        StateArtifact {
+            layer,
+            manifest,
+            digest,
+        }
+    }
 }
 
 /// The push visitor (see the module docs).
 pub struct Pusher<'a> {
     client: &'a Client,
     target: &'a PushTarget,
+    policy: &'a TrustPolicy,
+    opts: PushOptions,
     manifest: Option<Manifest>,
     /// Small blobs (OCI manifests, configs), by digest.
     small: BTreeMap<String, Vec<u8>>,
@@ -60,13 +300,22 @@ pub struct Pusher<'a> {
     on_blob: &'a dyn Fn(&PushedBlob),
     /// The manifest SHA-256 the first reading verified.
     expected: String,
+    /// The registry state as read at the start.
+    registry: Option<RegistryState>,
+    /// Downgrades of the registry forced.
+    forced: Vec<String>,
+    /// The state to record, and its blobs as pushed.
+    next: Option<(StateArtifact, Vec<PushedBlob>)>,
 }
 
 impl<'a> Pusher<'a> {
-    /// A pusher into `client` as `target` says.
+    /// A pusher into `client` as `target` says, judged against the registry
+    /// state by `policy` and `opts`.
     pub fn new(
         client: &'a Client,
         target: &'a PushTarget,
+        policy: &'a TrustPolicy,
+        opts: PushOptions,
         expected_manifest_sha256: &str,
         on_blob: &'a dyn Fn(&PushedBlob),
     ) -> Self {
@@ -74,10 +323,15 @@ impl<'a> Pusher<'a> {
             expected: expected_manifest_sha256.to_string(),
             client,
             target,
+            policy,
+            opts,
             manifest: None,
             small: BTreeMap::new(),
             layers: BTreeMap::new(),
             on_blob,
+            registry: None,
+            forced: Vec::new(),
+            next: None,
         }
     }
 
@@ -85,6 +339,27 @@ impl<'a> Pusher<'a> {
         self.target.repository(&a.repository)
     }
 
+    /// Sends a blob unless the repository says it has it.
+    fn send_blob(
+        &self,
+        repo: &str,
+        digest: &str,
+        size: u64,
+        data: &mut dyn Read,
+    ) -> Result<PushedBlob, PushError> {
+        let skipped = self.client.blob_present(repo, digest, size)?;
+        if !skipped {
+            self.client.upload_blob(repo, digest, size, data)?;
+        }
+        Ok(PushedBlob {
+            digest: digest.to_string(),
+            size,
+            skipped,
+            read_back: if skipped { "GET" } else { "HEAD" },
+        })
+    }
+
+    /// Sends an artifact's blob, and says so.
     fn push_blob(
         &self,
         repo: &str,
@@ -92,23 +367,117 @@ impl<'a> Pusher<'a> {
         size: u64,
         data: &mut dyn Read,
     ) -> Result<PushedBlob, PushError> {
-        let skipped = self.client.blob_exists(repo, digest)?;
-        if !skipped {
-            self.client.upload_blob(repo, digest, size, data)?;
-        }
-        let b = PushedBlob {
-            digest: digest.to_string(),
-            size,
-            skipped,
-        };
+        let b = self.send_blob(repo, digest, size, data)?;
         crate::fault::point("blob pushed");
         (self.on_blob)(&b);
         Ok(b)
     }
 
-    /// After the bundle was read and verified again: configs and manifests.
+    /// Proves that `repo` holds `blob` (see the module docs, step 3).
+    fn read_back_blob(&self, repo: &str, blob: &PushedBlob) -> Result<(), PushError> {
+        let what = format!("blob {} of {}/{repo}", blob.digest, self.target.host);
+        let fail = |reason: String| PushError::ReadBack {
+            what: what.clone(),
+            reason,
+        };
+        if blob.skipped {
+            return self
+                .client
+                .get_blob(repo, &blob.digest, blob.size, &mut std::io::sink())
+                .map_err(|e| {
+                    fail(format!(
+                        "the registry said it had it (HEAD 200), so it was not sent, but reading it failed: {e}"
+                    ))
+                });
+        }
+        match self.client.blob_present(repo, &blob.digest, blob.size) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(fail(
+                "HEAD answered 404 after the registry accepted its upload (201)".into(),
+            )),
+            Err(e) => Err(fail(e.to_string())),
+        }
+    }
+
+    /// Proves that `repo` serves `bytes` by `digest` and `tag` (if any) as
+    /// that digest.
+    fn read_back_manifest(
+        &self,
+        repo: &str,
+        tag: Option<&str>,
+        bytes: &[u8],
+        digest: &str,
+    ) -> Result<(), PushError> {
+        let at = |r: &str| format!("{}/{repo}@{r}", self.target.host);
+        let (served, _) =
+            self.client
+                .get_manifest(repo, digest)
+                .map_err(|e| PushError::ReadBack {
+                    what: format!("manifest {}", at(digest)),
+                    reason: e.to_string(),
+                })?;
+        if served != bytes {
+            return Err(PushError::ReadBack {
+                what: format!("manifest {}", at(digest)),
+                reason: format!(
+                    "it serves {} bytes with sha256 {}, other than the {} bytes pushed",
+                    served.len(),
+                    Sha256Digest::of(&served).hex(),
+                    bytes.len()
+                ),
+            });
+        }
+        if let Some(tag) = tag {
+            let what = format!("tag {}/{repo}:{tag}", self.target.host);
+            let (_, found) =
+                self.client
+                    .get_manifest(repo, tag)
+                    .map_err(|e| PushError::ReadBack {
+                        what: what.clone(),
+                        reason: e.to_string(),
+                    })?;
+            if found != digest {
+                return Err(PushError::ReadBack {
+                    what,
+                    reason: format!("it resolves to {found}, expected {digest}"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses to go on if another push changed the registry state since it
+    /// was read.
+    fn check_unchanged(&self) -> Result<(), PushError> {
+        let before = self.registry.as_ref().and_then(|r| r.digest.clone());
+        let now = state_digest(self.client, self.target)?;
+        if now != before {
+            let show = |d: Option<String>| d.unwrap_or_else(|| "absent".into());
+            return Err(PushError::Raced {
+                reference: self.target.state_reference(),
+                before: show(before),
+                now: show(now),
+            });
+        }
+        Ok(())
+    }
+
+    /// After the bundle was read and verified again: configs, read-back of
+    /// every blob, manifests and their read-back, then the state.
     pub fn finish(self, verified: &Verified) -> Result<PushReport, PushError> {
-        let mut artifacts = Vec::new();
+        let (state, state_blobs) = self
+            .next
+            .as_ref()
+            .ok_or_else(|| PushError::Missing("registry state (start did not run)".into()))?;
+        let state_repo = self.target.state_repository();
+        struct Planned<'m> {
+            repo: String,
+            tag: String,
+            media_type: String,
+            bytes: &'m [u8],
+            artifact: PushedArtifact,
+        }
+        let mut planned = Vec::new();
         for a in &verified.manifest.artifacts {
             let repo = self.repo_of(a);
             let bytes = self
@@ -132,17 +501,57 @@ impl<'a> Pusher<'a> {
                 .get(&a.kind)
                 .cloned()
                 .ok_or_else(|| PushError::Missing(format!("layer of {}", a.kind)))?;
-            let tag = self.target.tags.get(&a.kind).unwrap_or(&a.tag);
-            let media_type = m.media_type.as_deref().unwrap_or(MANIFEST_MEDIA_TYPE);
-            self.client
-                .put_manifest(&repo, tag, media_type, bytes, &a.manifest_digest)?;
-            artifacts.push(PushedArtifact {
-                kind: a.kind,
-                reference: format!("{}/{repo}:{tag}", self.target.host),
-                manifest_digest: a.manifest_digest.clone(),
-                blobs: vec![config_blob, layer],
+            let tag = self.target.tags.get(&a.kind).unwrap_or(&a.tag).clone();
+            planned.push(Planned {
+                artifact: PushedArtifact {
+                    kind: a.kind,
+                    reference: format!("{}/{repo}:{tag}", self.target.host),
+                    manifest_digest: a.manifest_digest.clone(),
+                    blobs: vec![config_blob, layer],
+                },
+                media_type: m
+                    .media_type
+                    .clone()
+                    .unwrap_or_else(|| MANIFEST_MEDIA_TYPE.into()),
+                repo,
+                tag,
+                bytes,
             });
         }
+        // Every blob, before any manifest points at it.
+        for p in &planned {
+            for b in &p.artifact.blobs {
+                self.read_back_blob(&p.repo, b)?;
+            }
+        }
+        for b in state_blobs {
+            self.read_back_blob(&state_repo, b)?;
+        }
+        self.check_unchanged()?;
+        for p in &planned {
+            self.client.put_manifest(
+                &p.repo,
+                &p.tag,
+                &p.media_type,
+                p.bytes,
+                &p.artifact.manifest_digest,
+            )?;
+        }
+        crate::fault::point("manifests pushed");
+        for p in &planned {
+            self.read_back_manifest(&p.repo, Some(&p.tag), p.bytes, &p.artifact.manifest_digest)?;
+        }
+        // The push is verified: record it.
+        self.check_unchanged()?;
+        self.client.put_manifest(
+            &state_repo,
+            STATE_TAG,
+            MANIFEST_MEDIA_TYPE,
+            &state.manifest,
+            &state.digest,
+        )?;
+        self.read_back_manifest(&state_repo, Some(STATE_TAG), &state.manifest, &state.digest)?;
+        let artifacts: Vec<PushedArtifact> = planned.into_iter().map(|p| p.artifact).collect();
         let default_tags = verified
             .manifest
             .artifacts
@@ -159,6 +568,9 @@ impl<'a> Pusher<'a> {
         }
         Ok(PushReport {
             registry: self.client.base().to_string(),
+            verified: true,
+            state: self.target.state_reference(),
+            forced: self.forced.clone(),
             artifacts,
             trivy_flags,
             trivy_yaml,
@@ -168,17 +580,60 @@ impl<'a> Pusher<'a> {
 }
 
 impl PayloadVisitor for Pusher<'_> {
-    type Error = PushError;
+    type Error = ImportError;
 
-    fn start(&mut self, bundle: &Verified) -> Result<(), PushError> {
+    fn start(&mut self, bundle: &Verified) -> Result<(), ImportError> {
         let found = bundle.manifest_sha256.hex();
         if found != self.expected {
             return Err(PushError::Changed {
                 found,
                 expected: self.expected.clone(),
-            });
+            }
+            .into());
         }
-        self.manifest = Some(bundle.manifest.clone());
+        let m = &bundle.manifest;
+        let registry = read_state(self.client, self.target)?;
+        self.forced = judge(m, &found, &registry, self.target, self.policy, &self.opts)?;
+        let mut next = guard::advance_registry(
+            registry.state.clone(),
+            m,
+            &found,
+            self.opts.now,
+            !self.forced.is_empty(),
+        );
+        // Ages are this host's business (its cache, its clock).
+        next.newest_seen = None;
+        let state = StateArtifact::new(&next, self.opts.now);
+        // The state goes up first, untagged: a registry that will not keep
+        // it fails the push before anything else is sent.
+        let repo = self.target.state_repository();
+        let blobs = vec![
+            self.send_blob(
+                &repo,
+                &Sha256Digest::of(EMPTY_CONFIG).oci(),
+                EMPTY_CONFIG.len() as u64,
+                &mut &EMPTY_CONFIG[..],
+            )?,
+            self.send_blob(
+                &repo,
+                &Sha256Digest::of(&state.layer).oci(),
+                state.layer.len() as u64,
+                &mut &state.layer[..],
+            )?,
+        ];
+        self.client
+            .put_manifest(
+                &repo,
+                &state.digest,
+                MANIFEST_MEDIA_TYPE,
+                &state.manifest,
+                &state.digest,
+            )
+            .map_err(PushError::from)?;
+        crate::fault::point("registry state staged");
+        self.registry = Some(registry);
+        self.next = Some((state, blobs));
+        self.manifest = Some(m.clone());
         Ok(())
     }
 
@@ -186,7 +641,7 @@ impl PayloadVisitor for Pusher<'_> {
         &mut self,
         payload: &Payload,
         data: &mut PayloadReader<'_>,
-    ) -> Result<(), PushError> {
+    ) -> Result<(), ImportError> {
         let m = self.manifest.as_ref().expect("start ran");
         let Some(digest) = payload.path.strip_prefix("oci/blobs/sha256/") else {
             return Ok(()); // VEX, the layout's own files: not pushed
@@ -208,22 +663,32 @@ impl PayloadVisitor for Pusher<'_> {
 }
 
 /// Reads `bundle` (verified against `policy` again as it is read) and pushes
-/// its OCI artifacts as `target` says. Run it after the bundle has been
-/// verified or imported, with the manifest SHA-256 that proved: a bundle
-/// whose manifest differs now is refused before anything is pushed.
+/// its OCI artifacts as `target` says, judged against the registry state
+/// and verified by reading everything back (see the module docs). Run it
+/// after the bundle has been verified or imported, with the manifest
+/// SHA-256 that proved: a bundle whose manifest differs now is refused
+/// before anything is pushed.
 pub fn push<R: Read>(
     bundle: R,
     policy: &TrustPolicy,
     verified_manifest_sha256: &str,
     client: &Client,
     target: &PushTarget,
+    opts: PushOptions,
     on_blob: &dyn Fn(&PushedBlob),
-) -> Result<PushReport, super::ImportError> {
-    let mut pusher = Pusher::new(client, target, verified_manifest_sha256, on_blob);
+) -> Result<PushReport, ImportError> {
+    let mut pusher = Pusher::new(
+        client,
+        target,
+        policy,
+        opts,
+        verified_manifest_sha256,
+        on_blob,
+    );
     let verified = match reader::read(bundle, policy, &mut pusher) {
         Ok(v) => v,
         Err(ReadError::Bundle(e)) => return Err(e.into()),
-        Err(ReadError::Visitor(e)) => return Err(super::ImportError::Push(e)),
+        Err(ReadError::Visitor(e)) => return Err(e),
     };
-    pusher.finish(&verified).map_err(super::ImportError::Push)
+    pusher.finish(&verified).map_err(ImportError::Push)
 }

@@ -13,6 +13,13 @@
 //! - Transient failures (connection, 429, 5xx) of requests without a
 //!   streamed body are retried with back-off; a streamed upload is not (the
 //!   next run finds what already arrived and skips it).
+//! - Success is only what the distribution spec defines for each request
+//!   (POST upload 202 with a Location, PUT upload and PUT manifest 201, HEAD
+//!   and GET 200): any other status is an error, and a request that sends a
+//!   body (POST, PUT, PATCH) never follows a redirect, since a registry that
+//!   answers one has not stored what was sent (and following a 301/302/303
+//!   would turn it into a GET that succeeds elsewhere). GET and HEAD follow
+//!   redirects (a registry may serve a blob from its storage).
 
 pub mod auth;
 
@@ -67,6 +74,21 @@ pub enum RegistryError {
         status: u16,
         /// The start of the body.
         body: String,
+    },
+    /// The registry answered a status the distribution spec does not define
+    /// as success for this request (a redirect, or another 2xx/3xx).
+    #[error("{method} {url}: the registry answered {status}{}, where the distribution spec expects {expected}", location.as_ref().map(|l| format!(" (to {l})")).unwrap_or_default())]
+    Unexpected {
+        /// The method.
+        method: &'static str,
+        /// The URL (credentials and query values other than the digest left out).
+        url: String,
+        /// The status code.
+        status: u16,
+        /// Where a redirect pointed (redacted as the URL), if it did.
+        location: Option<String>,
+        /// What the spec defines as success here.
+        expected: String,
     },
     /// The registry wants credentials that were not given or were refused.
     #[error("the registry {host} refused the credentials ({how}) for {scope}\nhint: give --username and --password-stdin, set TRIVY_USERNAME/TRIVY_PASSWORD, or log in with `docker login {host}`")]
@@ -237,10 +259,12 @@ fn add_pem_file(
 /// An HTTP(S) agent with the same TLS, proxy and timeout settings (for
 /// plain downloads such as VEX repositories).
 pub fn http_agent(opts: &Options) -> Result<ureq::Agent, RegistryError> {
-    agent(opts)
+    agent(opts, 5)
 }
 
-fn agent(opts: &Options) -> Result<ureq::Agent, RegistryError> {
+/// An agent that follows at most `redirects - 1` redirects (0: none; a 3xx
+/// is then returned as it came).
+fn agent(opts: &Options, redirects: u32) -> Result<ureq::Agent, RegistryError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -268,7 +292,7 @@ fn agent(opts: &Options) -> Result<ureq::Agent, RegistryError> {
         .timeout_connect(Duration::from_secs(15))
         .timeout_read(Duration::from_secs(120))
         .timeout_write(Duration::from_secs(120))
-        .redirects(5)
+        .redirects(redirects)
         // HTTPS_PROXY / HTTP_PROXY / ALL_PROXY and NO_PROXY, as curl reads them.
         .try_proxy_from_env(true)
         .build())
@@ -327,7 +351,10 @@ fn parse_challenge(header: &str) -> Challenge {
 pub struct Client {
     host: String,
     base: String,
+    /// For GET and HEAD: follows redirects.
     agent: ureq::Agent,
+    /// For requests with a body (POST, PUT, PATCH): follows none.
+    strict: ureq::Agent,
     credentials: Credentials,
     challenge: Challenge,
     tokens: RefCell<BTreeMap<String, Zeroizing<String>>>,
@@ -345,6 +372,98 @@ fn short_body(r: ureq::Response) -> String {
     body.trim().replace(['\n', '\r'], " ")
 }
 
+/// The statuses the distribution spec defines as success for a request
+/// with `method` when nothing more specific is asked: 200 for GET and HEAD
+/// (a HEAD's 404 is an answer, handled by the caller), 201 for PUT, 202 for
+/// POST and DELETE.
+fn spec_success(method: &str) -> &'static [u16] {
+    match method {
+        "PUT" => &[201],
+        "POST" | "DELETE" => &[202],
+        "PATCH" => &[202],
+        _ => &[200],
+    }
+}
+
+/// Whether a request may follow redirects: only one without a body, whose
+/// method a redirect keeps (ureq turns a POST or PUT answered 301/302/303
+/// into a GET, and returns 307/308 to a request with a body as they came).
+fn follows_redirects(method: &str) -> bool {
+    matches!(method, "GET" | "HEAD")
+}
+
+/// The URL a request goes to, as ureq will parse it (so it compares with
+/// [`ureq::Response::get_url`]); the raw text if it does not parse (ureq
+/// then fails the request itself).
+fn requested_url(req: &ureq::Request) -> String {
+    req.request_url()
+        .map(|u| u.as_url().as_str().to_string())
+        .unwrap_or_else(|_| req.url().to_string())
+}
+
+/// Refuses a response whose status is not in `expect`, and one to a request
+/// with a body that came from another URL than `asked` (a redirect).
+fn check_status(
+    method: &'static str,
+    asked: &str,
+    resp: ureq::Response,
+    expect: &[u16],
+) -> Result<ureq::Response, RegistryError> {
+    let status = resp.status();
+    let moved = !follows_redirects(method) && resp.get_url() != asked;
+    if expect.contains(&status) && !moved {
+        return Ok(resp);
+    }
+    let location = resp
+        .header("Location")
+        .map(redact)
+        .or_else(|| moved.then(|| redact(resp.get_url())));
+    Err(RegistryError::Unexpected {
+        method,
+        url: redact(asked),
+        status,
+        location,
+        expected: expect
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(" or "),
+    })
+}
+
+/// A URL fit for a message: without user information, and without query
+/// values other than `digest` (an upload location may carry a signed token
+/// or upload state).
+pub fn redact(url: &str) -> String {
+    let (head, query) = match url.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (url, None),
+    };
+    let head = match head.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = match rest.find('/') {
+                Some(i) => rest.split_at(i),
+                None => (rest, ""),
+            };
+            let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            format!("{scheme}://{authority}{path}")
+        }
+        None => head.to_string(),
+    };
+    let Some(query) = query else {
+        return head;
+    };
+    let params: Vec<String> = query
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some(("digest", v)) => format!("digest={v}"),
+            Some((k, _)) => format!("{k}=..."),
+            None => p.to_string(),
+        })
+        .collect();
+    format!("{head}?{}", params.join("&"))
+}
+
 fn backoff(attempt: u32) {
     std::thread::sleep(Duration::from_millis(500 << attempt.min(4)));
 }
@@ -353,7 +472,8 @@ impl Client {
     /// Connects to `host` (host[:port]): pings `/v2/` over https (falling
     /// back to http for loopback or `insecure`) and learns how to log in.
     pub fn connect(host: &str, opts: &Options) -> Result<Client, RegistryError> {
-        let agent = agent(opts)?;
+        let strict = agent(opts, 0)?;
+        let agent = agent(opts, 5)?;
         let credentials = auth::resolve(host, opts.credentials.clone());
         let mut schemes = vec!["https"];
         if opts.insecure || is_loopback(host) {
@@ -394,6 +514,7 @@ impl Client {
                     host: host.to_string(),
                     base,
                     agent,
+                    strict,
                     credentials,
                     challenge,
                     tokens: RefCell::new(BTreeMap::new()),
@@ -551,7 +672,9 @@ impl Client {
         self.call_with(method, url, repo, headers, body, limit)
     }
 
-    /// [`Client::call`] with an overall time limit for the whole exchange.
+    /// [`Client::call`] with an overall time limit for the whole exchange;
+    /// success is what the distribution spec defines for `method` (see
+    /// [`spec_success`]).
     fn call_with(
         &self,
         method: &'static str,
@@ -561,11 +684,42 @@ impl Client {
         body: Option<&[u8]>,
         limit: Option<Duration>,
     ) -> Result<ureq::Response, RegistryError> {
+        self.call_expecting(
+            method,
+            url,
+            repo,
+            headers,
+            body,
+            limit,
+            spec_success(method),
+        )
+    }
+
+    /// [`Client::call_with`], where only the statuses in `expect` are
+    /// success: any other, a redirect that was not followed, or (for a
+    /// request with a body) an answer from another URL than the one asked,
+    /// is [`RegistryError::Unexpected`].
+    #[allow(clippy::too_many_arguments)]
+    fn call_expecting(
+        &self,
+        method: &'static str,
+        url: &str,
+        repo: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+        limit: Option<Duration>,
+        expect: &[u16],
+    ) -> Result<ureq::Response, RegistryError> {
         let scope = Self::scope(repo);
         let mut attempt = 0;
         let mut renewed = false;
+        let agent = if follows_redirects(method) {
+            &self.agent
+        } else {
+            &self.strict
+        };
         loop {
-            let mut req = self.agent.request(method, url);
+            let mut req = agent.request(method, url);
             if let Some(t) = limit {
                 req = req.timeout(t);
             }
@@ -575,12 +729,13 @@ impl Client {
             for (k, v) in headers {
                 req = req.set(k, v);
             }
+            let asked = requested_url(&req);
             let result = match body {
                 Some(b) => req.send_bytes(b),
                 None => req.call(),
             };
             let err = match result {
-                Ok(r) => return Ok(r),
+                Ok(r) => return check_status(method, &asked, r, expect),
                 // A bearer token may have expired during a long upload: get
                 // a fresh one, once.
                 Err(ureq::Error::Status(401, _))
@@ -596,13 +751,13 @@ impl Client {
                 },
                 Err(ureq::Error::Status(status, r)) => RegistryError::Status {
                     method,
-                    url: url.to_string(),
+                    url: redact(url),
                     status,
                     body: short_body(r),
                 },
                 Err(ureq::Error::Transport(t)) => RegistryError::Transfer {
                     method,
-                    url: url.to_string(),
+                    url: redact(url),
                     reason: t.to_string(),
                 },
             };
@@ -624,8 +779,47 @@ impl Client {
         }
     }
 
+    /// Whether `repo` says it holds the blob `digest` of `size` bytes: `HEAD`
+    /// answered 200 (present) or 404 (absent); a `Content-Length` or
+    /// `Docker-Content-Digest` it gives must be `size` and `digest` (an
+    /// honest registry never reports another size for a digest). Only the
+    /// registry's word: [`Client::get_blob`] proves it.
+    pub fn blob_present(&self, repo: &str, digest: &str, size: u64) -> Result<bool, RegistryError> {
+        let url = self.url(repo, "blobs", digest)?;
+        let resp = match self.call("HEAD", &url, repo, &[], None) {
+            Ok(r) => r,
+            Err(RegistryError::Status { status: 404, .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        if let Some(found) = resp.header("Docker-Content-Digest") {
+            if found != digest {
+                return Err(RegistryError::DigestMismatch {
+                    host: self.host.clone(),
+                    what: format!("HEAD {}", redact(&url)),
+                    found: found.to_string(),
+                    expected: digest.to_string(),
+                });
+            }
+        }
+        if let Some(len) = resp.header("Content-Length") {
+            if len.trim().parse::<u64>().ok() != Some(size) {
+                return Err(RegistryError::Transfer {
+                    method: "HEAD",
+                    url: redact(&url),
+                    reason: format!(
+                        "the registry says the blob is {:?} bytes, it is {size}",
+                        crate::text::escape(len)
+                    ),
+                });
+            }
+        }
+        Ok(true)
+    }
+
     /// Uploads `size` bytes from `body` as blob `digest` of `repo`, in one
-    /// streamed request; the registry checks the digest.
+    /// streamed request (`POST` answered 202 with a Location, then a
+    /// monolithic `PUT ...?digest=` answered 201, never redirected); the
+    /// registry checks the digest, and the one it reports must match.
     pub fn upload_blob(
         &self,
         repo: &str,
@@ -636,24 +830,41 @@ impl Client {
         // Checks repo and digest before anything is sent.
         self.url(repo, "blobs", digest)?;
         let start = format!("{}/v2/{repo}/blobs/uploads/", self.base);
-        let resp = self.call("POST", &start, repo, &[("Content-Length", "0")], Some(b""))?;
+        let resp = self.call_expecting(
+            "POST",
+            &start,
+            repo,
+            &[("Content-Length", "0")],
+            Some(b""),
+            Some(SMALL_REQUEST),
+            &[202],
+        )?;
         let location = resp
             .header("Location")
             .ok_or_else(|| RegistryError::Transfer {
                 method: "POST",
                 url: start.clone(),
-                reason: "the registry gave no upload location".into(),
+                reason: "the registry answered 202 without an upload Location".into(),
             })?;
         let mut url = if location.starts_with("http://") || location.starts_with("https://") {
             location.to_string()
-        } else {
+        } else if location.starts_with('/') {
             format!("{}{location}", self.base)
+        } else {
+            return Err(RegistryError::Transfer {
+                method: "POST",
+                url: start.clone(),
+                reason: format!(
+                    "the upload Location {:?} is neither an absolute URL nor a path",
+                    crate::text::escape(&redact(location))
+                ),
+            });
         };
         url.push(if url.contains('?') { '&' } else { '?' });
         url.push_str("digest=");
         url.push_str(&digest.replace(':', "%3A"));
         let mut req = self
-            .agent
+            .strict
             .put(&url)
             .timeout(blob_time(size))
             .set("Content-Type", "application/octet-stream")
@@ -663,19 +874,21 @@ impl Client {
         if let (Some(a), true) = (self.authorization(&Self::scope(repo))?, same_origin) {
             req = req.set("Authorization", &a);
         }
+        let asked = requested_url(&req);
         let resp = req.send(body).map_err(|e| match e {
             ureq::Error::Status(status, r) => RegistryError::Status {
                 method: "PUT",
-                url: url.clone(),
+                url: redact(&url),
                 status,
                 body: short_body(r),
             },
             ureq::Error::Transport(t) => RegistryError::Transfer {
                 method: "PUT",
-                url: url.clone(),
+                url: redact(&url),
                 reason: t.to_string(),
             },
         })?;
+        let resp = check_status("PUT", &asked, resp, &[201])?;
         if let Some(found) = resp.header("Docker-Content-Digest") {
             if found != digest {
                 return Err(RegistryError::DigestMismatch {
@@ -689,8 +902,9 @@ impl Client {
         Ok(())
     }
 
-    /// Puts `bytes` as the manifest `reference` (a tag) of `repo`; checks the
-    /// digest the registry reports against `digest`.
+    /// Puts `bytes` as the manifest `reference` (a tag, or `digest` itself)
+    /// of `repo`: answered 201, never redirected; checks the digest the
+    /// registry reports against `digest`.
     pub fn put_manifest(
         &self,
         repo: &str,
@@ -700,12 +914,14 @@ impl Client {
         digest: &str,
     ) -> Result<(), RegistryError> {
         let url = self.url(repo, "manifests", reference)?;
-        let resp = self.call(
+        let resp = self.call_expecting(
             "PUT",
             &url,
             repo,
             &[("Content-Type", media_type)],
             Some(bytes),
+            Some(SMALL_REQUEST),
+            &[201],
         )?;
         if let Some(found) = resp.header("Docker-Content-Digest") {
             if found != digest {
@@ -822,6 +1038,35 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn success_is_what_the_spec_defines() {
+        assert_eq!(spec_success("GET"), &[200]);
+        assert_eq!(spec_success("HEAD"), &[200]);
+        assert_eq!(spec_success("PUT"), &[201]);
+        assert_eq!(spec_success("POST"), &[202]);
+        for m in ["POST", "PUT", "PATCH", "DELETE"] {
+            assert!(!follows_redirects(m), "{m}");
+        }
+        assert!(follows_redirects("GET") && follows_redirects("HEAD"));
+    }
+
+    #[test]
+    fn urls_in_messages_carry_no_credentials_or_tokens() {
+        assert_eq!(
+            redact("https://user:secret@registry.example:5000/v2/a/blobs/uploads/u1?_state=abc&digest=sha256%3A00"),
+            "https://registry.example:5000/v2/a/blobs/uploads/u1?_state=...&digest=sha256%3A00"
+        );
+        assert_eq!(
+            redact("https://s3.example/bucket/x?X-Amz-Signature=deadbeef"),
+            "https://s3.example/bucket/x?X-Amz-Signature=..."
+        );
+        assert_eq!(
+            redact("/v2/elsewhere/manifests/2"),
+            "/v2/elsewhere/manifests/2"
+        );
+        assert_eq!(redact("http://h/v2/"), "http://h/v2/");
+    }
 
     #[test]
     fn challenges_and_loopback() {

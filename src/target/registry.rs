@@ -1,7 +1,8 @@
 //! The registry a bundle's OCI artifacts are pushed into, and how a fleet
 //! of Trivy scanners then uses it: repository names under a prefix, the
-//! `--db-repository` flags, and the trivy.yaml `registry.mirrors` snippet
-//! (the push itself is `install::push`).
+//! `--db-repository` flags, the trivy.yaml `registry.mirrors` snippet, and
+//! where the prefix keeps its push history (the push itself is
+//! `install::push`).
 
 use std::collections::BTreeMap;
 
@@ -39,6 +40,17 @@ impl PushTarget {
         })
     }
 
+    /// The repository of the prefix's push history, `<prefix>/airlock-state`
+    /// (see `install::push`).
+    pub fn state_repository(&self) -> String {
+        self.repository(STATE_REPOSITORY)
+    }
+
+    /// `host/<prefix>/airlock-state:latest`, for messages.
+    pub fn state_reference(&self) -> String {
+        format!("{}/{}:{STATE_TAG}", self.host, self.state_repository())
+    }
+
     /// The repository for an artifact: `<prefix>/<name>`.
     pub fn repository(&self, name: &str) -> String {
         if self.prefix.is_empty() {
@@ -49,6 +61,11 @@ impl PushTarget {
     }
 }
 
+/// The repository name, under the prefix, of the push history.
+pub const STATE_REPOSITORY: &str = "airlock-state";
+/// Its tag.
+pub const STATE_TAG: &str = "latest";
+
 /// One blob, as pushed.
 #[derive(Debug, Clone, Serialize)]
 pub struct PushedBlob {
@@ -58,6 +75,11 @@ pub struct PushedBlob {
     pub size: u64,
     /// Whether the repository had it already (not sent again).
     pub skipped: bool,
+    /// How the registry proved it holds it after the push: `HEAD` (a blob
+    /// sent and accepted with its digest: present with its size and digest)
+    /// or `GET` (a blob not sent: downloaded and hashed, since only the
+    /// registry's word said it was there).
+    pub read_back: &'static str,
 }
 
 /// One artifact, as pushed.
@@ -73,11 +95,21 @@ pub struct PushedArtifact {
     pub blobs: Vec<PushedBlob>,
 }
 
-/// What a push did, and how Trivy should use it.
+/// What a push did, and how Trivy should use it. There is none unless the
+/// registry served back everything pushed.
 #[derive(Debug, Clone, Serialize)]
 pub struct PushReport {
     /// The registry's base URL.
     pub registry: String,
+    /// Always true: every blob, manifest and tag was read back from the
+    /// registry after the push and matched what was pushed.
+    pub verified: bool,
+    /// The prefix's push history (`host/<prefix>/airlock-state:latest`).
+    pub state: String,
+    /// Downgrades of the registry accepted with `--allow-downgrade`
+    /// (recorded as forced in the registry state).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub forced: Vec<String>,
     /// Each artifact.
     pub artifacts: Vec<PushedArtifact>,
     /// Flags for every scanner (`--db-repository` ...).

@@ -107,7 +107,11 @@ impl Registry {
 
     /// The paths registered now.
     pub fn paths(&self) -> Vec<PathBuf> {
-        self.lock().paths.iter().map(|(_, p, _)| p.clone()).collect()
+        self.lock()
+            .paths
+            .iter()
+            .map(|(_, p, _)| p.clone())
+            .collect()
     }
 
     /// Removes every registered path and forgets it.
@@ -455,7 +459,11 @@ mod tests {
         // A dead run's folder and file: nobody holds their locks.
         std::fs::create_dir(d.join(".airlock-export-dead")).unwrap();
         std::fs::create_dir(d.join(".airlock-export-dead/vex-default")).unwrap();
-        std::fs::write(d.join(".airlock-export-dead/vex-default/archive"), [0u8; 3000]).unwrap();
+        std::fs::write(
+            d.join(".airlock-export-dead/vex-default/archive"),
+            [0u8; 3000],
+        )
+        .unwrap();
         std::fs::write(d.join(".airlock-bundle-dead.partial"), [0u8; 700]).unwrap();
         // Not ours, or not plain: left alone.
         std::fs::write(d.join("bundle.airlock"), b"x").unwrap();

@@ -360,6 +360,7 @@ pub fn export(
             crate::fault::point("export: payload written");
         }
         writer.finish()?;
+        crate::fault::point("export: bundle written");
         progress.end();
         Ok(())
     };

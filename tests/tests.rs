@@ -13,6 +13,7 @@ mod hostile_manifest;
 mod hostile_policy;
 mod import_refusals;
 mod interop;
+mod interrupted;
 mod parts;
 mod push;
 mod registry_export;

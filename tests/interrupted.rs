@@ -228,7 +228,7 @@ fn a_killed_runs_work_folder_is_removed_by_the_next_export_but_a_live_ones_is_no
     // A run killed mid-download (started after the live one, whose own
     // sweep would otherwise remove it first).
     let mut dead = spawn_export(&server, &key, &dir.join("dead.airlock"));
-    let dead_work = wait_mid_download(&dir, &[live_work.clone()], &mut dead);
+    let dead_work = wait_mid_download(&dir, std::slice::from_ref(&live_work), &mut dead);
     kill(&dead, "KILL");
     let (status, _) = wait_bounded(&mut dead);
     assert_eq!(status.signal(), Some(libc::SIGKILL));

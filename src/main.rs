@@ -204,9 +204,12 @@ fn clean_up_on_signals() {
                 if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
                     eprintln!(); // off the progress bar's line
                 }
+                let what = match removed.paths.len() {
+                    1 => "1 temporary file or folder".to_string(),
+                    n => format!("{n} temporary files and folders"),
+                };
                 eprintln!(
-                    "airlock: interrupted by {name}; removed {} temporary files and folders ({} bytes)",
-                    removed.paths.len(),
+                    "airlock: interrupted by {name}; removed {what} ({} bytes)",
                     removed.bytes
                 );
                 std::process::exit(128 + sig)

@@ -4,7 +4,10 @@
 //! The output appears only when it is complete: the bundle is written to a
 //! temporary file beside it, flushed to disk, then renamed into place (never
 //! over an existing file unless asked). A failed export leaves nothing at the
-//! output path.
+//! output path. The work folder and the temporary file are registered with
+//! [`crate::cleanup`] (so the binary's signal handler removes them) and
+//! locked (so an export that was killed leaves them to the next export into
+//! the same directory, which removes them).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -222,10 +225,14 @@ pub fn export(
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    // Scratch space for rebuilt layers, on the output's file system.
-    let work = tempfile::Builder::new()
-        .prefix(".airlock-export-")
-        .tempdir_in(&out_dir)
+    // Work folders and temporary bundles of runs that were killed (their
+    // lock is free); a live run's are left alone. See crate::cleanup.
+    for s in crate::cleanup::sweep(&out_dir) {
+        progress.note(&s.to_string());
+    }
+    // Scratch space for rebuilt layers, on the output's file system; locked
+    // and registered, so a signal or the next run removes it (issue 17).
+    let work = crate::cleanup::work_dir(&out_dir, ".airlock-export-")
         .map_err(io("cannot create a work directory in", &out_dir))?;
 
     let mut prepared = Vec::new();
@@ -350,8 +357,10 @@ pub fn export(
                     },
                     e => ExportError::Write(e),
                 })?;
+            crate::fault::point("export: payload written");
         }
         writer.finish()?;
+        crate::fault::point("export: bundle written");
         progress.end();
         Ok(())
     };
@@ -378,10 +387,7 @@ pub fn export(
         return Ok(report);
     }
 
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".airlock-bundle-")
-        .suffix(".partial")
-        .tempfile_in(&out_dir)
+    let mut tmp = crate::cleanup::temp_file(&out_dir, ".airlock-bundle-", ".partial")
         .map_err(io("cannot create a temporary file in", &out_dir))?;
     {
         let mut out =

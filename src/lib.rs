@@ -78,6 +78,7 @@
 
 pub mod artifact;
 pub mod bundle;
+pub mod cleanup;
 pub mod digest;
 pub mod disk;
 pub mod export;

@@ -169,7 +169,67 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
+/// On SIGINT, SIGTERM or SIGHUP: remove the work folders and temporary
+/// files of the run (a download can fill gigabytes in seconds; issue 17)
+/// and exit with 128 + the signal, as a shell reports a death by it. A
+/// second signal while that runs ends the process at once. `signal-hook`
+/// does the async-signal-safe part (a self-pipe); the clean-up runs on an
+/// ordinary thread.
+fn clean_up_on_signals() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    use std::sync::{atomic::AtomicBool, Arc};
+    // A signal ignored at start stays ignored (`nohup`, a background job
+    // of a script): the user asked for it to change nothing.
+    let signals: Vec<i32> = [SIGINT, SIGTERM, SIGHUP]
+        .into_iter()
+        .filter(|&sig| !ignored(sig))
+        .collect();
+    let again = Arc::new(AtomicBool::new(false));
+    for &sig in &signals {
+        // Order matters: the shutdown checks the flag before it is set.
+        let _ = signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, again.clone());
+        let _ = signal_hook::flag::register(sig, again.clone());
+    }
+    let Ok(mut signals) = signal_hook::iterator::Signals::new(&signals) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            airlock::cleanup::remove_all_then(|removed| {
+                let name = match sig {
+                    SIGINT => "SIGINT",
+                    SIGTERM => "SIGTERM",
+                    _ => "SIGHUP",
+                };
+                if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                    eprintln!(); // off the progress bar's line
+                }
+                let what = match removed.paths.len() {
+                    1 => "1 temporary file or folder".to_string(),
+                    n => format!("{n} temporary files and folders"),
+                };
+                eprintln!(
+                    "airlock: interrupted by {name}; removed {what} ({} bytes)",
+                    removed.bytes
+                );
+                std::process::exit(128 + sig)
+            })
+        }
+    });
+}
+
+/// Whether `sig`'s disposition is "ignore".
+fn ignored(sig: i32) -> bool {
+    // SAFETY: sigaction with a null new action only reads the current one
+    // into a zeroed struct of the right type.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
 fn main() -> ExitCode {
+    clean_up_on_signals();
     let cli = cli::args::Cli::parse();
     let json = cli::wants_json(&cli);
     match cli::run(cli) {

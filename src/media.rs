@@ -199,6 +199,9 @@ pub fn split(
     progress: &dyn Progress,
 ) -> Result<SplitReport, MediaError> {
     let dir = parent_dir(output);
+    for s in crate::cleanup::sweep(&dir) {
+        progress.note(&s.to_string());
+    }
     let mut out = HashingWriter::new(PartWriter::new(&dir, part_size));
     progress.begin("split", input.len());
     let verified = verify_copy(input, policy, progress, &mut out)?;
@@ -249,10 +252,10 @@ pub fn join(
         return Err(PartError::Exists(output.to_path_buf()).into());
     }
     let dir = parent_dir(output);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".airlock-bundle-")
-        .suffix(".partial")
-        .tempfile_in(&dir)
+    for s in crate::cleanup::sweep(&dir) {
+        progress.note(&s.to_string());
+    }
+    let mut tmp = crate::cleanup::temp_file(&dir, ".airlock-bundle-", ".partial")
         .map_err(ioe("cannot create a temporary file in", &dir))?;
     progress.begin("join", input.len());
     let (verified, size, sha256) = {

@@ -178,10 +178,9 @@ pub fn sign(
     }
     let meta = original.metadata().map_err(io("cannot examine"))?;
     let mode = meta.permissions();
-    let tmp = tempfile::Builder::new()
-        .prefix(".airlock-sign-")
-        .suffix(".partial")
-        .tempfile_in(&dir)
+    // Registered and locked: a signal, or the next export into this
+    // directory after a crash, removes it (see crate::cleanup).
+    let tmp = crate::cleanup::temp_file(&dir, ".airlock-sign-", ".partial")
         .map_err(io("cannot create a temporary file beside"))?;
     crate::fault::point("sign: temporary file created");
     let mut copier = Copier {

@@ -16,6 +16,7 @@ mod hostile_push;
 mod hostile_vex;
 mod import_refusals;
 mod interop;
+mod interrupted;
 mod parts;
 mod push;
 mod registry_export;

@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use crate::cleanup::TempFile;
 use crate::keys::{KeyError, SecretKey, Signature};
 use crate::policy::{PolicyError, SignerReport, TrustPolicy};
 
@@ -722,15 +723,15 @@ impl Read for PartsReader<'_> {
 pub struct PartWriter {
     dir: PathBuf,
     part_size: u64,
-    current: Option<(io::BufWriter<tempfile::NamedTempFile>, Sha256, u64)>,
-    done: Vec<(tempfile::NamedTempFile, u64, String)>,
+    current: Option<(io::BufWriter<TempFile>, Sha256, u64)>,
+    done: Vec<(TempFile, u64, String)>,
     whole: Sha256,
     size: u64,
 }
 
 /// The parts written, not yet at their names.
 pub struct WrittenParts {
-    parts: Vec<(tempfile::NamedTempFile, u64, String)>,
+    parts: Vec<(TempFile, u64, String)>,
     /// The whole stream's size.
     pub size: u64,
     /// Its SHA-256.
@@ -779,10 +780,7 @@ impl Write for PartWriter {
             self.close_current()?;
         }
         if self.current.is_none() {
-            let f = tempfile::Builder::new()
-                .prefix(".airlock-part-")
-                .suffix(".partial")
-                .tempfile_in(&self.dir)?;
+            let f = crate::cleanup::temp_file(&self.dir, ".airlock-part-", ".partial")?;
             self.current = Some((io::BufWriter::with_capacity(1 << 20, f), Sha256::new(), 0));
         }
         let (w, h, n) = self.current.as_mut().expect("a part is open");
@@ -891,10 +889,7 @@ impl WrittenParts {
             (sig.to_text().into_bytes(), &sig_path),
         ] {
             let dir = target.parent().unwrap_or(Path::new("."));
-            let mut f = tempfile::Builder::new()
-                .prefix(".airlock-part-")
-                .suffix(".partial")
-                .tempfile_in(dir)
+            let mut f = crate::cleanup::temp_file(dir, ".airlock-part-", ".partial")
                 .map_err(ioe("cannot create a temporary file in", dir))?;
             f.write_all(&bytes)
                 .and_then(|_| f.as_file().sync_all())
@@ -909,7 +904,7 @@ impl WrittenParts {
     }
 }
 
-fn persist(f: tempfile::NamedTempFile, target: &Path, force: bool) -> Result<(), PartError> {
+fn persist(f: TempFile, target: &Path, force: bool) -> Result<(), PartError> {
     f.as_file()
         .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .map_err(ioe("cannot set permissions on", target))?;
@@ -943,9 +938,7 @@ pub fn write_sha256sums(dir: &Path, files: &[String], force: bool) -> Result<Pat
         io::copy(&mut h, &mut io::sink()).map_err(ioe("cannot read", &p))?;
         text.push_str(&format!("{}  {name}\n", h.finish().0.hex()));
     }
-    let mut f = tempfile::Builder::new()
-        .prefix(".airlock-sums-")
-        .tempfile_in(dir)
+    let mut f = crate::cleanup::temp_file(dir, ".airlock-sums-", ".partial")
         .map_err(ioe("cannot create a temporary file in", dir))?;
     f.write_all(text.as_bytes())
         .and_then(|_| f.as_file().sync_all())

@@ -213,6 +213,10 @@ impl airlock::progress::Progress for Reporter {
 
     fn note(&self, what: &str) {
         match self {
+            // Before any phase there is no bar to carry it: a line of its own.
+            Reporter::Bar { bar, label } if label.borrow().is_empty() => {
+                bar.suspend(|| eprintln!("airlock: {what}"))
+            }
             Reporter::Bar { bar, label } => bar.set_message(format!("{} {what}", label.borrow())),
             Reporter::Json { phase, done, .. } => event(serde_json::json!({
                 "event": "note",

@@ -43,6 +43,18 @@ pub(crate) fn hostile_databases() -> Vec<HostileDb> {
         // A byte of the root pgid: the meta no longer matches its checksum.
         both_metas[meta + 16 + 16] ^= 0x5a;
     }
+    // The leaf page of a bucket below the top level (the one that lists
+    // zlib's vulnerabilities) flagged as a freelist page: Trivy panics
+    // ("invalid page type") when a scan reaches it.
+    let mut nested = good.clone();
+    let zlib_leaf = (3..nested.len() / 4096)
+        .rev()
+        .find(|p| {
+            let page = &nested[p * 4096..(p + 1) * 4096];
+            page[8] == 0x02 && page.windows(13).any(|w| w == b"CVE-2099-1001")
+        })
+        .expect("a leaf page listing CVE-2099-1001");
+    nested[zlib_leaf * 4096 + 8] = 0x10;
     let mut no_vulnerability = trivy_db_buckets();
     no_vulnerability.0.remove(b"vulnerability".as_slice());
     vec![
@@ -69,6 +81,12 @@ pub(crate) fn hostile_databases() -> Vec<HostileDb> {
             kind: ArtifactKind::TrivyDb,
             db: bbolt_bytes(&no_vulnerability),
             needle: "trivy.db is not a bbolt database Trivy can read: it has no top-level bucket vulnerability",
+        },
+        HostileDb {
+            name: "trivy.db with a broken page in a nested bucket",
+            kind: ArtifactKind::TrivyDb,
+            db: nested,
+            needle: "it is neither a branch nor a leaf page (flags 0x10)",
         },
         HostileDb {
             name: "trivy-java.db of random bytes",

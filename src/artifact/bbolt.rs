@@ -18,14 +18,17 @@
 //! - the chosen meta's high-water mark must lie inside the file and its root
 //!   and freelist pages below the mark (bbolt's own writer never makes a
 //!   meta otherwise; a truncated file fails here);
-//! - the root bucket's B+tree is walked: every page below the mark and inside
-//!   the file, its header naming its own id (bbolt's `FastCheck`), a branch
-//!   (0x01) or leaf (0x02) page, its elements and their keys and values
-//!   inside the page, keys in ascending order (bbolt finds a bucket by binary
-//!   search), each page reached once (a cycle is refused), at most
-//!   [`MAX_DEPTH`] levels and [`MAX_ROOT_PAGES`] pages;
+//! - every bucket's B+tree is walked, the root bucket's and every bucket
+//!   below it, inline ones included (a broken page in any of them makes
+//!   Trivy fail or panic when a scan reaches it): every page below the mark
+//!   and inside the file, its header naming its own id (bbolt's
+//!   `FastCheck`), a branch (0x01) or leaf (0x02) page, its elements and
+//!   their keys and values inside the page, keys in ascending order within
+//!   each tree (bbolt finds keys by binary search), each page reached once
+//!   in the whole file (a cycle or a page shared by two trees is refused),
+//!   trees and bucket nesting at most [`MAX_DEPTH`] levels;
 //! - the top-level buckets Trivy cannot do without exist
-//!   ([`REQUIRED_BUCKETS`]) and their headers point inside the file.
+//!   ([`REQUIRED_BUCKETS`]).
 //!
 //! Everything is read with positioned reads of at most one page's element
 //! array (1 MiB) or one key (32 KiB) at a time: memory stays bounded
@@ -36,10 +39,9 @@
 //! Deliberately not required (bbolt does not need them to open or read):
 //! the file length being a multiple of the page size (pages past the
 //! high-water mark are never read), the freelist's content (read-only
-//! opens do not load it), and the content of the buckets below the top
-//! level.
+//! opens do not load it), and what the values hold (JSON Trivy parses per
+//! finding).
 
-use std::collections::HashSet;
 use std::fmt;
 use std::fs::File;
 use std::io;
@@ -67,9 +69,6 @@ pub const HEAD_LEN: usize = 2 * MAX_PAGE_SIZE as usize;
 pub const REQUIRED_BUCKETS: &[&str] = &["vulnerability"];
 /// The deepest root-bucket tree accepted (a real one has 1-3 levels).
 pub const MAX_DEPTH: usize = 64;
-/// The most pages of the root bucket's tree walked (a real root bucket, a
-/// few hundred bucket names, fits in a handful).
-pub const MAX_ROOT_PAGES: usize = 1 << 16;
 /// bbolt's `MaxKeySize`: it refuses to store a longer key.
 pub const MAX_KEY_SIZE: u32 = 32768;
 
@@ -251,11 +250,8 @@ pub enum BboltError {
         /// What is wrong.
         fault: PageFault,
     },
-    /// The root bucket spans more pages than any real one.
-    #[error("the root bucket spans more than {MAX_ROOT_PAGES} pages")]
-    TooManyPages,
-    /// A top-level bucket whose header does not point inside the file.
-    #[error("top-level bucket {name:?} is broken: {reason}")]
+    /// A bucket whose header or tree is broken.
+    #[error("bucket {name:?} is broken: {reason}")]
     Bucket {
         /// The bucket.
         name: String,
@@ -540,7 +536,7 @@ fn open(src: &dyn ReadAt) -> Result<Opened, BboltError> {
 /// if the stream ended early, which then fails here).
 ///
 /// # Errors
-/// Any [`BboltError`] but `Page`, `TooManyPages`, `Bucket`,
+/// Any [`BboltError`] but `Page`, `Bucket`,
 /// `MissingBuckets` and `Io`.
 pub fn check_head(head: &[u8], len: u64) -> Result<Opened, BboltError> {
     open(&Head { bytes: head, len })
@@ -553,8 +549,8 @@ pub struct Summary {
     pub opened: Opened,
     /// Top-level buckets.
     pub buckets: u64,
-    /// Pages of the root bucket's tree.
-    pub root_pages: u64,
+    /// Pages of all the buckets' trees.
+    pub pages: u64,
 }
 
 /// Runs every check on a whole file: [`check_head`]'s, the walk of the root
@@ -657,42 +653,221 @@ fn key_range(
     Ok((page.at + start, page.at + start + u64::from(ksize)))
 }
 
-/// Walks the root bucket's tree in key order.
+/// Which pages a walk has reached: one bit per page below the high-water
+/// mark (a 500 MB trivy.db has about 120,000 pages: 15 KiB).
+struct PageSet(Vec<u64>);
+
+impl PageSet {
+    fn new(high_water: u64) -> PageSet {
+        PageSet(vec![
+            0;
+            usize::try_from(high_water.div_ceil(64)).unwrap_or(0)
+        ])
+    }
+
+    /// Marks `pgid`..`pgid + pages`; false if any was marked already.
+    fn insert(&mut self, pgid: u64, pages: u64) -> bool {
+        for p in pgid..pgid.saturating_add(pages) {
+            let (word, bit) = ((p / 64) as usize, p % 64);
+            let Some(w) = self.0.get_mut(word) else {
+                return false;
+            };
+            if *w & (1 << bit) != 0 {
+                return false;
+            }
+            *w |= 1 << bit;
+        }
+        true
+    }
+}
+
+/// Where a bucket's tree starts.
+#[derive(Debug, Clone, Copy)]
+enum BucketRoot {
+    /// A page of the file.
+    Page(u64),
+    /// A leaf page stored inside the bucket's value (bbolt's inline
+    /// buckets), at this file offset, `len` bytes.
+    Inline { at: u64, len: u64 },
+}
+
+/// A bucket found in a leaf: its name (path from the top) and where its
+/// value lies.
+struct FoundBucket {
+    path: String,
+    value_at: u64,
+    vsize: u32,
+    top_level: Option<&'static str>,
+}
+
+/// Walks every bucket's tree, the root bucket's first: every page of every
+/// bucket is read once (a page reached twice, by a cycle or by two trees,
+/// is refused), its header, elements and keys checked, keys ascending
+/// within each tree. A broken page anywhere would make Trivy fail (or
+/// panic) when a scan reaches it, whichever bucket holds it.
 fn walk(src: &dyn ReadAt, o: Opened) -> Result<Summary, BboltError> {
-    let mut stack = vec![(o.meta.root, 0usize)];
-    let mut visited: HashSet<u64> = HashSet::new();
-    let mut last_key: Option<Vec<u8>> = None;
+    let mut seen = PageSet::new(o.meta.high_water);
+    let mut pages = 0u64;
     let mut buckets = 0u64;
     let mut found: Vec<&'static str> = Vec::new();
+    let mut queue: Vec<(BucketRoot, String, usize)> = Vec::new();
+    let mut discovered = Vec::new();
+    walk_tree(
+        src,
+        &o,
+        BucketRoot::Page(o.meta.root),
+        None,
+        &mut seen,
+        &mut pages,
+        &mut discovered,
+    )?;
+    for b in discovered.drain(..) {
+        buckets += 1;
+        let root = bucket_root(src, &o, &b)?;
+        if let Some(name) = b.top_level {
+            found.push(name);
+        }
+        queue.push((root, b.path, 1));
+    }
+    while let Some((root, path, nesting)) = queue.pop() {
+        if nesting > MAX_DEPTH {
+            return Err(BboltError::Bucket {
+                name: path,
+                reason: format!("buckets nest more than {MAX_DEPTH} levels"),
+            });
+        }
+        walk_tree(
+            src,
+            &o,
+            root,
+            Some(&path),
+            &mut seen,
+            &mut pages,
+            &mut discovered,
+        )?;
+        for b in discovered.drain(..) {
+            let root = bucket_root(src, &o, &b)?;
+            queue.push((root, b.path, nesting + 1));
+        }
+    }
+    let missing: Vec<&'static str> = REQUIRED_BUCKETS
+        .iter()
+        .copied()
+        .filter(|r| !found.contains(r))
+        .collect();
+    if !missing.is_empty() {
+        return Err(BboltError::MissingBuckets {
+            missing,
+            found: buckets,
+        });
+    }
+    Ok(Summary {
+        opened: o,
+        buckets,
+        pages,
+    })
+}
+
+/// A page of an inline bucket, read from the bucket's value.
+fn read_inline(src: &dyn ReadAt, at: u64, len: u64) -> Result<PageRead, PageFault> {
+    let mut header = [0u8; PAGE_HEADER as usize];
+    let readable = len >= PAGE_HEADER && src.read_at(at, &mut header).unwrap_or(false);
+    if !readable {
+        return Err(PageFault::Element(0));
+    }
+    let (flags, count) = (u16_at(&header, 8), u16_at(&header, 10));
+    if flags != LEAF_PAGE {
+        return Err(PageFault::Flags(flags));
+    }
+    let array = u64::from(count) * ELEMENT;
+    if PAGE_HEADER + array > len {
+        return Err(PageFault::Count { count, span: len });
+    }
+    let mut elements = vec![0u8; array as usize];
+    if !src
+        .read_at(at + PAGE_HEADER, &mut elements)
+        .unwrap_or(false)
+    {
+        return Err(PageFault::Element(0));
+    }
+    Ok(PageRead {
+        flags,
+        count,
+        at,
+        span: len,
+        elements,
+    })
+}
+
+/// Walks one bucket's tree in key order; the buckets its leaves hold are
+/// added to `found` (to be walked next). `path` is `None` for the root
+/// bucket, whose faults are reported by page; a fault in any other bucket
+/// names the bucket.
+fn walk_tree(
+    src: &dyn ReadAt,
+    o: &Opened,
+    root: BucketRoot,
+    path: Option<&str>,
+    seen: &mut PageSet,
+    pages: &mut u64,
+    found: &mut Vec<FoundBucket>,
+) -> Result<(), BboltError> {
+    let in_bucket = |pgid: u64, e: BboltError| match (path, e) {
+        (Some(name), BboltError::Page { fault, .. }) => BboltError::Bucket {
+            name: name.to_string(),
+            reason: format!("its page {pgid}: {fault}"),
+        },
+        (_, e) => e,
+    };
     let longest_required = REQUIRED_BUCKETS.iter().map(|b| b.len()).max().unwrap_or(0);
-    while let Some((pgid, depth)) = stack.pop() {
-        let fault = |fault| BboltError::Page { pgid, fault };
-        if depth > MAX_DEPTH {
-            return Err(fault(PageFault::Depth));
-        }
-        if !visited.insert(pgid) {
-            return Err(fault(PageFault::Cycle));
-        }
-        if visited.len() > MAX_ROOT_PAGES {
-            return Err(BboltError::TooManyPages);
-        }
-        let page = read_page(src, &o, pgid)?;
+    let mut last_key: Option<Vec<u8>> = None;
+    let mut stack = match root {
+        BucketRoot::Page(p) => vec![(p, 0usize)],
+        BucketRoot::Inline { .. } => Vec::new(),
+    };
+    let mut inline = match root {
+        BucketRoot::Inline { at, len } => Some((at, len)),
+        BucketRoot::Page(_) => None,
+    };
+    loop {
+        let (pgid, page) = if let Some((at, len)) = inline.take() {
+            let page = read_inline(src, at, len).map_err(|fault| BboltError::Bucket {
+                name: path.unwrap_or("the root bucket").to_string(),
+                reason: format!("its inline page: {fault}"),
+            })?;
+            (0, page)
+        } else if let Some((pgid, depth)) = stack.pop() {
+            let fault = |fault| in_bucket(pgid, BboltError::Page { pgid, fault });
+            if depth > MAX_DEPTH {
+                return Err(fault(PageFault::Depth));
+            }
+            let page = read_page(src, o, pgid).map_err(|e| in_bucket(pgid, e))?;
+            if !seen.insert(pgid, page.span / u64::from(o.page_size)) {
+                return Err(fault(PageFault::Cycle));
+            }
+            *pages += 1;
+            if page.flags == BRANCH_PAGE {
+                let e = &page.elements;
+                if page.count == 0 {
+                    return Err(fault(PageFault::EmptyBranch));
+                }
+                let mut children = Vec::with_capacity(page.count as usize);
+                for i in 0..page.count {
+                    let b = i as usize * ELEMENT as usize;
+                    let (pos, ksize, child) = (u32_at(e, b), u32_at(e, b + 4), u64_at(e, b + 8));
+                    key_range(&page, i, pos, ksize, 0).map_err(fault)?;
+                    children.push(child);
+                }
+                // Popped in key order.
+                stack.extend(children.into_iter().rev().map(|c| (c, depth + 1)));
+                continue;
+            }
+            (pgid, page)
+        } else {
+            return Ok(());
+        };
+        let fault = |fault| in_bucket(pgid, BboltError::Page { pgid, fault });
         let e = &page.elements;
-        if page.flags == BRANCH_PAGE {
-            if page.count == 0 {
-                return Err(fault(PageFault::EmptyBranch));
-            }
-            let mut children = Vec::with_capacity(page.count as usize);
-            for i in 0..page.count {
-                let b = i as usize * ELEMENT as usize;
-                let (pos, ksize, child) = (u32_at(e, b), u32_at(e, b + 4), u64_at(e, b + 8));
-                key_range(&page, i, pos, ksize, 0).map_err(fault)?;
-                children.push(child);
-            }
-            // Popped in key order.
-            stack.extend(children.into_iter().rev().map(|c| (c, depth + 1)));
-            continue;
-        }
         for i in 0..page.count {
             let b = i as usize * ELEMENT as usize;
             let (flags, pos, ksize, vsize) = (
@@ -710,90 +885,59 @@ fn walk(src: &dyn ReadAt, o: Opened) -> Result<Summary, BboltError> {
                 return Err(fault(PageFault::Order(i)));
             }
             if flags & BUCKET_LEAF != 0 {
-                buckets += 1;
-                let name = (key.len() <= longest_required)
-                    .then(|| {
-                        REQUIRED_BUCKETS
-                            .iter()
-                            .copied()
-                            .find(|r| r.as_bytes() == key.as_slice())
-                    })
-                    .flatten();
-                if let Some(name) = name {
-                    check_bucket(src, &o, name, kend, vsize)?;
-                    found.push(name);
-                }
+                let top_level = match path {
+                    None if key.len() <= longest_required => REQUIRED_BUCKETS
+                        .iter()
+                        .copied()
+                        .find(|r| r.as_bytes() == key.as_slice()),
+                    _ => None,
+                };
+                let name = crate::text::escape(&String::from_utf8_lossy(&key)).into_owned();
+                found.push(FoundBucket {
+                    path: match path {
+                        Some(p) => format!("{p}/{name}"),
+                        None => name,
+                    },
+                    value_at: kend,
+                    vsize,
+                    top_level,
+                });
             }
             last_key = Some(key);
         }
     }
-    let missing: Vec<&'static str> = REQUIRED_BUCKETS
-        .iter()
-        .copied()
-        .filter(|r| !found.contains(r))
-        .collect();
-    if !missing.is_empty() {
-        return Err(BboltError::MissingBuckets {
-            missing,
-            found: buckets,
-        });
-    }
-    Ok(Summary {
-        opened: o,
-        buckets,
-        root_pages: visited.len() as u64,
-    })
 }
 
-/// Checks a top-level bucket's header (bbolt's `openBucket`): 16 bytes
-/// {root pgid, sequence}; an inline bucket (root 0) carries its leaf page
-/// right after; any other root must be a branch or leaf page naming itself.
-fn check_bucket(
-    src: &dyn ReadAt,
-    o: &Opened,
-    name: &str,
-    value_at: u64,
-    vsize: u32,
-) -> Result<(), BboltError> {
+/// Reads a bucket's header (bbolt's `openBucket`): 16 bytes {root pgid,
+/// sequence}; an inline bucket (root 0) carries its leaf page right after.
+fn bucket_root(src: &dyn ReadAt, o: &Opened, b: &FoundBucket) -> Result<BucketRoot, BboltError> {
     let broken = |reason: String| BboltError::Bucket {
-        name: name.to_string(),
+        name: b.path.clone(),
         reason,
     };
-    if u64::from(vsize) < BUCKET_HEADER {
+    if u64::from(b.vsize) < BUCKET_HEADER {
         return Err(broken(format!(
-            "its value is {vsize} bytes, shorter than a bucket header"
+            "its value is {} bytes, shorter than a bucket header",
+            b.vsize
         )));
     }
     let mut header = [0u8; BUCKET_HEADER as usize];
-    if !src.read_at(value_at, &mut header).map_err(BboltError::Io)? {
+    if !src
+        .read_at(b.value_at, &mut header)
+        .map_err(BboltError::Io)?
+    {
         return Err(broken("its header lies past the end of the file".into()));
     }
-    let root = u64_at(&header, 0);
-    if root == 0 {
-        // Inline: bbolt writes the bucket's single leaf page into the value.
-        let mut page = [0u8; PAGE_HEADER as usize];
-        let fits = u64::from(vsize) >= BUCKET_HEADER + PAGE_HEADER
-            && src
-                .read_at(value_at + BUCKET_HEADER, &mut page)
-                .map_err(BboltError::Io)?;
-        if !fits {
-            return Err(broken("it is inline but holds no page".into()));
-        }
-        let (flags, count) = (u16_at(&page, 8), u16_at(&page, 10));
-        let need = BUCKET_HEADER + PAGE_HEADER + u64::from(count) * ELEMENT;
-        if flags != LEAF_PAGE || need > u64::from(vsize) {
-            return Err(broken(format!(
-                "its inline page (flags 0x{flags:02x}, {count} elements) does not fit its {vsize}-byte value"
-            )));
-        }
-        return Ok(());
-    }
-    match read_page(src, o, root) {
-        Ok(_) => Ok(()),
-        Err(BboltError::Page { fault, .. }) => {
-            Err(broken(format!("its root page {root}: {fault}")))
-        }
-        Err(e) => Err(e),
+    match u64_at(&header, 0) {
+        0 => Ok(BucketRoot::Inline {
+            at: b.value_at + BUCKET_HEADER,
+            len: u64::from(b.vsize) - BUCKET_HEADER,
+        }),
+        root if root < o.meta.high_water => Ok(BucketRoot::Page(root)),
+        root => Err(broken(format!(
+            "its root page {root} is not below the high-water mark {}",
+            o.meta.high_water
+        ))),
     }
 }
 
@@ -1078,6 +1222,38 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_broken_page_in_any_bucket_is_refused_not_only_in_the_root() {
+        // Trivy panics on these when a scan reaches the bucket ("invalid
+        // page type", "slice bounds out of range"): pages 4.. are the
+        // buckets' own leaves (alpine 3.18 first).
+        let mut f = bbolt(TRIVY);
+        f[4 * PS + 8..4 * PS + 10].copy_from_slice(&0x10u16.to_le_bytes());
+        let e = check(&f).unwrap_err();
+        assert!(
+            matches!(&e, BboltError::Bucket { name, reason } if name == "alpine 3.18" && reason.contains("neither a branch nor a leaf")),
+            "{e}"
+        );
+        let mut f = bbolt(TRIVY);
+        f[4 * PS + 10..4 * PS + 12].copy_from_slice(&u16::MAX.to_le_bytes());
+        let e = check(&f).unwrap_err();
+        assert!(
+            e.to_string().contains(
+                "bucket \"alpine 3.18\" is broken: its page 4: its 65535 elements do not fit"
+            ),
+            "{e}"
+        );
+        // Two buckets sharing one page.
+        let mut f = bbolt(TRIVY);
+        let root = 3 * PS;
+        let data = 16 + 3 * 16 + "alpine 3.18".len();
+        f[root + data..root + data + 8].copy_from_slice(&5u64.to_le_bytes());
+        let e = check(&f).unwrap_err();
+        assert!(e.to_string().contains("reached twice"), "{e}");
+        // Every bucket's pages are counted: root leaf plus three buckets.
+        assert_eq!(check(&bbolt(TRIVY)).unwrap().pages, 4);
     }
 
     #[test]

@@ -51,7 +51,9 @@ pub const MAX_RATIO: u64 = 200;
 /// The most data (uncompressed, all entries) a VEX archive of `compressed`
 /// bytes may hold: see [`MAX_RATIO`].
 pub fn max_expansion(compressed: u64) -> u64 {
-    compressed.saturating_mul(MAX_RATIO).saturating_add(MAX_INDEX)
+    compressed
+        .saturating_mul(MAX_RATIO)
+        .saturating_add(MAX_INDEX)
 }
 
 /// The most entries a VEX archive may have, of any kind, kept or not (VEX

@@ -947,9 +947,7 @@ fn import(a: ImportArgs) -> Result<()> {
 /// `--username` with the password read from stdin.
 /// The time limits for downloads: the flags, else the `AIRLOCK_NETWORK_*`
 /// variables, else the defaults.
-fn network_limits(
-    a: &args::NetworkLimitArgs,
-) -> Result<airlock::registry::deadline::NetLimits> {
+fn network_limits(a: &args::NetworkLimitArgs) -> Result<airlock::registry::deadline::NetLimits> {
     use airlock::registry::deadline::{parse_rate, parse_seconds, LimitError, NetLimits};
     let set = || -> std::result::Result<NetLimits, LimitError> {
         let mut l = NetLimits::from_env()?;

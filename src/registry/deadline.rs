@@ -15,10 +15,15 @@
 //!   size a manifest or a `Content-Length` claims.
 //!
 //! What a server says about itself (a descriptor's size, a `Content-Length`)
-//! never lengthens a deadline. It only bounds the request as a whole (the
-//! status line and headers included, which the body reader cannot see):
-//! [`NetLimits::request_timeout`] for the largest body the request may
-//! carry.
+//! never lengthens a deadline.
+//!
+//! Downloads set no overall timeout in the HTTP client: ureq 2 would use
+//! the time left until it as the read timeout of every read, replacing the
+//! idle timeout. The status line and headers are therefore bounded by the
+//! idle timeout per read and ureq's header limits (100 fields of at most
+//! 100 KiB), not by the overall deadline: a server that trickles its
+//! headers a byte at a time, just inside the idle timeout, is the one case
+//! these limits do not cut short.
 //!
 //! A limit that trips is not a transient failure: the same server is not
 //! asked again, and export moves on to the next reference.
@@ -109,7 +114,10 @@ pub fn parse_rate(name: &str, value: &str) -> Result<u64, LimitError> {
     };
     let v = value.trim();
     let v = v.strip_suffix("/s").unwrap_or(v);
-    let v = v.strip_suffix("iB").or_else(|| v.strip_suffix('B')).unwrap_or(v);
+    let v = v
+        .strip_suffix("iB")
+        .or_else(|| v.strip_suffix('B'))
+        .unwrap_or(v);
     let (digits, unit) = match v.char_indices().last() {
         Some((i, 'K' | 'k')) => (&v[..i], 1u64 << 10),
         Some((i, 'M' | 'm')) => (&v[..i], 1 << 20),
@@ -152,14 +160,6 @@ impl NetLimits {
             ))
     }
 
-    /// The longest a whole request whose body is at most `max_body` bytes
-    /// may take (status line and headers included): the allowance for that
-    /// body plus one idle period. The body's own deadline, from what has
-    /// arrived, is usually far shorter (see [`DeadlineReader`]).
-    pub fn request_timeout(&self, max_body: u64) -> Duration {
-        self.allowance(max_body).saturating_add(self.idle)
-    }
-
     /// The connect timeout: 15 s, or the idle timeout if shorter.
     pub fn connect(&self) -> Duration {
         self.idle.min(Duration::from_secs(15))
@@ -199,7 +199,10 @@ fn bytes(n: u64) -> String {
 /// Whether `e` (from a read or a request) is a timeout: the socket's read
 /// timeout reports `TimedOut`, or `WouldBlock` on some platforms.
 pub fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock)
+    matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    )
 }
 
 /// Whether a transport error of the HTTP client is a timeout (connect,
@@ -279,7 +282,7 @@ impl<R: Read> Read for DeadlineReader<R> {
             Err(e) if is_timeout(&e) || self.last.elapsed() >= self.limits.idle => {
                 return Err(self.stalled(format!(
                     "the server sent nothing for {} (the idle timeout) after {} bytes",
-                    secs(self.last.elapsed().max(self.limits.idle)),
+                    secs(self.limits.idle),
                     self.received
                 )))
             }
@@ -316,7 +319,10 @@ mod tests {
         for bad in ["0", "", "-1", "1G", "x"] {
             assert!(parse_rate("r", bad).is_err(), "{bad}");
         }
-        assert_eq!(parse_seconds("s", "1.5").unwrap(), Duration::from_millis(1500));
+        assert_eq!(
+            parse_seconds("s", "1.5").unwrap(),
+            Duration::from_millis(1500)
+        );
         for bad in ["0", "-1", "nan", "inf", "86401", ""] {
             assert!(parse_seconds("s", bad).is_err(), "{bad}");
         }

@@ -536,7 +536,7 @@ fn retry_after(value: &str) -> Option<Duration> {
         time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc2822).ok()?;
     let now = time::OffsetDateTime::now_utc();
     Some(Duration::from_secs(
-        (when - now).whole_seconds().max(0) as u64,
+        (when - now).whole_seconds().max(0) as u64
     ))
 }
 
@@ -566,11 +566,10 @@ impl Client {
                     continue;
                 }
                 let base = format!("{scheme}://{host}");
-                let challenge = match agent
-                    .get(&format!("{base}/v2/"))
-                    .timeout(SMALL_REQUEST)
-                    .call()
-                {
+                // No overall timeout: in ureq it replaces the idle timeout
+                // (the agent's read timeout) on every read, so a stalled
+                // /v2/ would cost all of it; each read waits at most idle.
+                let challenge = match agent.get(&format!("{base}/v2/")).call() {
                     Ok(_) => Challenge::None,
                     Err(ureq::Error::Status(401, r)) => r
                         .header("WWW-Authenticate")
@@ -867,10 +866,7 @@ impl Client {
                     return Err(RegistryError::Stalled {
                         method,
                         url: redact(url),
-                        reason: format!(
-                            "no answer in time ({}): {t}",
-                            self.limits.describe()
-                        ),
+                        reason: format!("no answer in time ({}): {t}", self.limits.describe()),
                     })
                 }
                 Err(ureq::Error::Transport(t)) => RegistryError::Transfer {
@@ -1078,14 +1074,9 @@ impl Client {
     ) -> Result<(Vec<u8>, String), RegistryError> {
         let url = self.url(repo, "manifests", reference)?;
         let accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
-        let resp = self.call_with(
-            "GET",
-            &url,
-            repo,
-            &[("Accept", accept)],
-            None,
-            Some(SMALL_REQUEST),
-        )?;
+        // No overall timeout (see get_blob): the idle timeout bounds each
+        // read, the DeadlineReader the body.
+        let resp = self.call_with("GET", &url, repo, &[("Accept", accept)], None, None)?;
         let claimed = resp.header("Docker-Content-Digest").map(String::from);
         let mut bytes = Vec::new();
         deadline::DeadlineReader::new(resp.into_reader(), self.limits)
@@ -1121,16 +1112,18 @@ impl Client {
         out: &mut dyn std::io::Write,
     ) -> Result<(), RegistryError> {
         let url = self.url(repo, "blobs", digest)?;
-        // The whole exchange (headers included) within what `size` bytes
-        // may take at the floor rate: a bound on the status line and
-        // headers. The body's own deadline comes from what arrives.
-        let limit = self.limits.request_timeout(size.saturating_add(1));
-        let resp = self.call_with("GET", &url, repo, &[], None, Some(limit))?;
+        // No overall timeout for the request: ureq's would replace the idle
+        // timeout on every read (headers and body) by the time left until
+        // it. The agent's read timeout is the idle timeout; the body's
+        // deadline comes from what arrives (DeadlineReader), never from
+        // `size`.
+        let resp = self.call_with("GET", &url, repo, &[], None, None)?;
         let mut reader = crate::digest::HashingReader::new(
             deadline::DeadlineReader::new(resp.into_reader(), self.limits)
                 .take(size.saturating_add(1)),
         );
-        let copied = std::io::copy(&mut reader, out).map_err(|e| self.read_error("GET", &url, e))?;
+        let copied =
+            std::io::copy(&mut reader, out).map_err(|e| self.read_error("GET", &url, e))?;
         let (found, ..) = reader.finish();
         // Not transient: the same registry would serve the same bytes.
         if copied != size {
@@ -1237,7 +1230,10 @@ mod tests {
             .format(&time::format_description::well_known::Rfc2822)
             .unwrap();
         let d = retry_after(&text).unwrap();
-        assert!(d > Duration::from_secs(7000) && d <= Duration::from_secs(7200), "{d:?}");
+        assert!(
+            d > Duration::from_secs(7000) && d <= Duration::from_secs(7200),
+            "{d:?}"
+        );
         assert_eq!(retry_after("soon"), None);
         assert_eq!(retry_after("-5"), None);
     }

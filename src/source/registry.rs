@@ -284,7 +284,7 @@ pub(crate) fn check_space(work: &Path, needed: u64, what: &str) -> Result<(), So
     let free = crate::disk::free(work).map_err(io_err(work))?;
     let wanted = needed.saturating_add(SPACE_RESERVE);
     if free.bytes < wanted {
-        return Err(SourceError::Invalid(format!(
+        return Err(SourceError::Unavailable(format!(
             "{what}: not enough free space in {}: the download and its copy in the bundle need {wanted} bytes with the reserve, {} are free",
             work.display(),
             free.bytes
@@ -382,9 +382,11 @@ mod tests {
                 .as_bytes(),
         )
         .unwrap();
-        assert!(check_not_ambiguous(br#"{"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#)
-            .unwrap_err()
-            .contains("image index"));
+        assert!(check_not_ambiguous(
+            br#"{"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#
+        )
+        .unwrap_err()
+        .contains("image index"));
     }
 
     #[test]

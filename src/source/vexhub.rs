@@ -101,18 +101,15 @@ fn get(
         SourceError::Unavailable(format!("GET {shown}: {}", redact::text(&reason)))
     };
     let limits = opts.limits;
-    let resp = agent
-        .get(url)
-        .timeout(limits.request_timeout(max))
-        .call()
-        .map_err(|e| match e {
-            ureq::Error::Status(code, _) => fail(format!("the server answered {code}")),
-            ureq::Error::Transport(t) if deadline::transport_timed_out(&t) => fail(format!(
-                "no answer in time ({}): {t}",
-                limits.describe()
-            )),
-            ureq::Error::Transport(t) => fail(t.to_string()),
-        })?;
+    // No overall timeout: ureq's would replace the idle timeout (the
+    // agent's read timeout) on every read; the body has its deadline.
+    let resp = agent.get(url).call().map_err(|e| match e {
+        ureq::Error::Status(code, _) => fail(format!("the server answered {code}")),
+        ureq::Error::Transport(t) if deadline::transport_timed_out(&t) => {
+            fail(format!("no answer in time ({}): {t}", limits.describe()))
+        }
+        ureq::Error::Transport(t) => fail(t.to_string()),
+    })?;
     let announced = match resp.header("Content-Length") {
         None => None,
         Some(v) => match v.trim().parse::<u64>() {
@@ -194,11 +191,7 @@ pub fn fetch(name: &str, url: &str, work: &Path, opts: &Options) -> Result<Prepa
             // The archive and its copy in the bundle, on this file system;
             // without a Content-Length, the most the download may be.
             &mut |announced| {
-                super::registry::check_space(
-                    &dir,
-                    announced.unwrap_or(0).saturating_mul(2),
-                    &what,
-                )
+                super::registry::check_space(&dir, announced.unwrap_or(0).saturating_mul(2), &what)
             },
         )?;
         out.flush().map_err(io_err(&archive))?;

@@ -183,7 +183,7 @@ pub struct ExportArgs {
     #[command(flatten)]
     pub registry: RegistryArgs,
     #[command(flatten)]
-    pub network_limits: NetworkLimitArgs,
+    pub network_limits: Box<NetworkLimitArgs>,
     /// The checks bundle's version (e.g. 2.1.0), recorded as its OCI version annotation
     #[arg(long = "checks-version", value_name = "VERSION")]
     pub checks_version: Option<String>,

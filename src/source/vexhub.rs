@@ -225,16 +225,13 @@ impl<W: Write> Write for SpaceGuard<'_, W> {
             self.checked = self.written;
             let free = crate::disk::free(self.dir)?;
             if free.bytes < super::registry::SPACE_RESERVE {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::StorageFull,
-                    format!(
+                return Err(std::io::Error::other(format!(
                         "only {} bytes left free in {} after {} bytes of the download; stopped to keep {} free",
                         free.bytes,
                         self.dir.display(),
                         self.written,
                         super::registry::SPACE_RESERVE
-                    ),
-                ));
+                )));
             }
         }
         let n = self.inner.write(buf)?;

@@ -26,8 +26,8 @@ const SERVED: u64 = 8 << 20;
 /// How long an interrupted run may take to clean up and exit.
 const BOUND: Duration = Duration::from_secs(10);
 
-/// A VEX server whose archive sends `SERVED` bytes of a promised 16 GiB,
-/// then stalls.
+/// A VEX server whose archive sends `SERVED` bytes of a promised 1 GiB (the
+/// most airlock accepts for a VEX archive), then stalls.
 fn stalling_vex_server(dir: &Path) -> Hostile {
     // The manifest names the archive by the server's own port, which is only
     // known once it runs: serve the manifest from a file written after.
@@ -38,7 +38,7 @@ fn stalling_vex_server(dir: &Path) -> Hostile {
         json!({
             "routes": [
                 {"path": "/\\.well-known/vex-repository\\.json", "body_file": s(&manifest)},
-                {"path": "/vex\\.zip", "body_zeros": SERVED, "content_length": 16u64 << 30},
+                {"path": "/vex\\.zip", "body_zeros": SERVED, "content_length": 1u64 << 30},
             ]
         }),
     );

@@ -11,6 +11,7 @@ mod export_refusals;
 mod hostile_archives;
 mod hostile_databases;
 mod hostile_manifest;
+mod hostile_network;
 mod hostile_policy;
 mod hostile_push;
 mod hostile_vex;

@@ -36,6 +36,26 @@ pub const MAX_INDEX: u64 = 256 << 20;
 /// The longest string anywhere in index.json (keys, ids, locations, fields
 /// airlock skips), in bytes as written.
 pub const MAX_INDEX_STRING: usize = 64 << 10;
+/// The largest VEX archive downloaded from a server (VEX Hub's is a few
+/// MB); a `Content-Length` above it is refused before anything is written.
+pub const MAX_DOWNLOAD: u64 = 1 << 30;
+/// The largest file under a VEX archive's folder other than index.json
+/// (which has [`MAX_INDEX`]): a VEX document is a few KB.
+pub const MAX_FILE: u64 = 64 << 20;
+/// How much a VEX archive may expand: the data of all its entries at most
+/// this many times the archive's own size, plus [`MAX_INDEX`] for
+/// index.json (whose repetitive JSON compresses far better). Checked at
+/// export and again at verify and import, whatever the signed totals say.
+pub const MAX_RATIO: u64 = 200;
+
+/// The most data (uncompressed, all entries) a VEX archive of `compressed`
+/// bytes may hold: see [`MAX_RATIO`].
+pub fn max_expansion(compressed: u64) -> u64 {
+    compressed
+        .saturating_mul(MAX_RATIO)
+        .saturating_add(MAX_INDEX)
+}
+
 /// The most entries a VEX archive may have, of any kind, kept or not (VEX
 /// Hub's archive has about 120). What is kept per entry while the archive
 /// is walked is bounded, but not small: the zip library holds each name of
@@ -64,6 +84,24 @@ pub enum VexError {
     /// More entries than [`MAX_ARCHIVE_ENTRIES`].
     #[error("the VEX archive has more than {limit} entries, the most airlock accepts in a VEX repository (a bound on memory; VEX Hub has about 120)")]
     TooManyEntries {
+        /// The limit.
+        limit: u64,
+    },
+    /// A file larger than [`MAX_FILE`].
+    #[error("the VEX archive's file {path:?} is {size} bytes, more than the {limit} airlock accepts for one VEX document")]
+    FileTooLarge {
+        /// The file, relative to the folder.
+        path: String,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// More data than [`max_expansion`] allows.
+    #[error("the VEX archive ({compressed} bytes) expands to more than {limit} bytes, more than {MAX_RATIO} times its size plus {MAX_INDEX} for index.json (a decompression bomb)")]
+    Expansion {
+        /// The archive's size.
+        compressed: u64,
         /// The limit.
         limit: u64,
     },
@@ -402,6 +440,7 @@ struct IndexSink<'a> {
     files: FileSet,
     index: Option<File>,
     oversized_index: Option<u64>,
+    oversized_file: Option<(String, u64)>,
 }
 
 impl Sink for IndexSink<'_> {
@@ -412,6 +451,11 @@ impl Sink for IndexSink<'_> {
     fn file(&mut self, path: &str, size: u64, data: &mut dyn Read) -> io::Result<()> {
         self.files.insert(path);
         if path != "index.json" {
+            if size > MAX_FILE {
+                // Before the sink writes a byte of it.
+                self.oversized_file = Some((path.to_string(), size));
+                return Err(io::Error::other("a VEX file over the size limit"));
+            }
             return self.inner.file(path, size, data);
         }
         if size > MAX_INDEX {
@@ -463,8 +507,13 @@ pub fn scan_archive<R: Read + Seek>(
     sink: &mut dyn Sink,
 ) -> Result<VexContents, VexError> {
     let capped = limits.max_entries > MAX_ARCHIVE_ENTRIES;
+    let compressed = reader.seek(io::SeekFrom::End(0)).map_err(VexError::Io)?;
+    let expansion = max_expansion(compressed);
+    let expansion_binds = limits.max_data > expansion || limits.max_bytes > expansion;
     let limits = Limits {
         max_entries: limits.max_entries.min(MAX_ARCHIVE_ENTRIES),
+        max_data: limits.max_data.min(expansion),
+        max_bytes: limits.max_bytes.min(expansion),
         ..limits
     };
     let prefix = if subdir.is_empty() {
@@ -484,6 +533,7 @@ pub fn scan_archive<R: Read + Seek>(
         files: FileSet::new(),
         index: None,
         oversized_index: None,
+        oversized_file: None,
     };
     reader.rewind().map_err(VexError::Io)?;
     let walked = match format {
@@ -494,8 +544,18 @@ pub fn scan_archive<R: Read + Seek>(
             unpack::tar_gz("VEX archive", reader, limits, &mut select, &mut index_sink)
         }
     };
+    if let Some((path, size)) = index_sink.oversized_file.take() {
+        return Err(VexError::FileTooLarge {
+            path,
+            size,
+            limit: MAX_FILE,
+        });
+    }
     let totals = walked.map_err(|e| match e {
         UnpackError::TooManyEntries { limit, .. } if capped => VexError::TooManyEntries { limit },
+        UnpackError::TooLarge { limit, .. } if expansion_binds && limit == expansion => {
+            VexError::Expansion { compressed, limit }
+        }
         e => VexError::Unpack(e),
     })?;
     let index_path = format!("{prefix}index.json");

@@ -88,6 +88,25 @@ pub struct RegistryArgs {
     pub insecure: bool,
 }
 
+/// Time limits for downloads from registries, token services and VEX
+/// servers (issue 17; see src/registry/deadline.rs). Kept apart from
+/// [`RegistryArgs`], which also serves `import --push`.
+#[derive(Debug, Args)]
+pub struct NetworkLimitArgs {
+    /// Give up on a server that sends nothing for SECS (then try the next reference) [default: AIRLOCK_NETWORK_IDLE_TIMEOUT, or 60]
+    #[arg(long = "network-idle-timeout", value_name = "SECS")]
+    pub idle_timeout: Option<String>,
+    /// Overall deadline of a download: SECS plus the time what arrived takes at --network-min-rate [default: AIRLOCK_NETWORK_DEADLINE_BASE, or 120]
+    #[arg(long = "network-deadline-base", value_name = "SECS")]
+    pub deadline_base: Option<String>,
+    /// Floor rate of a download after --network-deadline-base, bytes per second (e.g. 256K, 1M) [default: AIRLOCK_NETWORK_MIN_RATE, or 256K]
+    #[arg(long = "network-min-rate", value_name = "RATE")]
+    pub min_rate: Option<String>,
+    /// The longest Retry-After (429/503) waited for; a server asking for more is given up on at once [default: AIRLOCK_NETWORK_MAX_RETRY_AFTER, or 60]
+    #[arg(long = "network-max-retry-after", value_name = "SECS")]
+    pub max_retry_after: Option<String>,
+}
+
 /// Who is trusted: `--key` files (any one suffices) or a `--trust` policy.
 #[derive(Debug, Args)]
 pub struct TrustArgs {
@@ -163,6 +182,8 @@ pub struct ExportArgs {
     pub vex_repo: Vec<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub network_limits: Box<NetworkLimitArgs>,
     /// The checks bundle's version (e.g. 2.1.0), recorded as its OCI version annotation
     #[arg(long = "checks-version", value_name = "VERSION")]
     pub checks_version: Option<String>,

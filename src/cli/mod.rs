@@ -327,6 +327,7 @@ fn export(mut a: ExportArgs) -> Result<()> {
         insecure: a.registry.insecure,
         ca_certs: a.registry.ca_cert.clone(),
         credentials: registry_credentials(&a.registry)?,
+        limits: network_limits(&a.network_limits)?,
     };
     let output = expand_output(&output_pattern, created);
     let plan = ExportPlan {
@@ -944,6 +945,32 @@ fn import(a: ImportArgs) -> Result<()> {
 }
 
 /// `--username` with the password read from stdin.
+/// The time limits for downloads: the flags, else the `AIRLOCK_NETWORK_*`
+/// variables, else the defaults.
+fn network_limits(a: &args::NetworkLimitArgs) -> Result<airlock::registry::deadline::NetLimits> {
+    use airlock::registry::deadline::{parse_rate, parse_seconds, LimitError, NetLimits};
+    let set = || -> std::result::Result<NetLimits, LimitError> {
+        let mut l = NetLimits::from_env()?;
+        if let Some(v) = &a.idle_timeout {
+            l.idle = parse_seconds("--network-idle-timeout", v)?;
+        }
+        if let Some(v) = &a.deadline_base {
+            l.base = parse_seconds("--network-deadline-base", v)?;
+        }
+        if let Some(v) = &a.min_rate {
+            l.min_rate = parse_rate("--network-min-rate", v)?;
+        }
+        if let Some(v) = &a.max_retry_after {
+            l.max_retry_after = parse_seconds("--network-max-retry-after", v)?;
+        }
+        Ok(l)
+    };
+    match set() {
+        Ok(l) => Ok(l),
+        Err(e) => usage!("{e}"),
+    }
+}
+
 fn registry_credentials(r: &args::RegistryArgs) -> Result<Option<airlock::registry::Credentials>> {
     let Some(user) = &r.username else {
         return Ok(None);
@@ -1014,6 +1041,10 @@ fn push_target(a: &ImportArgs) -> Result<Option<(airlock::registry::Client, Push
         insecure: a.registry.insecure,
         ca_certs: a.registry.ca_cert.clone(),
         credentials: registry_credentials(&a.registry)?,
+        limits: match airlock::registry::deadline::NetLimits::from_env() {
+            Ok(l) => l,
+            Err(e) => usage!("{e}"),
+        },
     };
     let client = airlock::registry::Client::connect(&target.host, &opts)?;
     Ok(Some((client, target)))

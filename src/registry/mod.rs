@@ -10,9 +10,18 @@
 //! - Authentication: the `/v2/` ping's challenge decides: HTTP basic, or a
 //!   bearer token from the challenge's realm for the repository's scope
 //!   (credentials from [`auth`]).
-//! - Transient failures (connection, 429, 5xx) of requests without a
-//!   streamed body are retried with back-off; a streamed upload is not (the
-//!   next run finds what already arrived and skips it).
+//! - Time limits ([`deadline`]): an idle timeout on every read and an
+//!   overall deadline from the bytes actually received; a limit that trips
+//!   is final for this registry (never retried).
+//! - Transient failures (connection refused or reset, 429, 502, 503, 504)
+//!   of requests without a streamed body are retried with back-off, within
+//!   a budget of [`deadline::RETRY_BUDGET`] retries per registry; a
+//!   `Retry-After` (seconds or an HTTP date) is honoured up to
+//!   [`deadline::NetLimits::max_retry_after`], and a longer one ends the
+//!   attempt at once. A streamed upload is not retried (the next run finds
+//!   what already arrived and skips it). A blob of the wrong size or digest
+//!   is refused at once, never fetched again.
+//! - Every request says `User-Agent: airlock/<version>`.
 //! - Success is only what the distribution spec defines for each request
 //!   (POST upload 202 with a Location, PUT upload and PUT manifest 201, HEAD
 //!   and GET 200): any other status is an error, and a request that sends a
@@ -22,8 +31,9 @@
 //!   redirects (a registry may serve a blob from its storage).
 
 pub mod auth;
+pub mod deadline;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
@@ -45,7 +55,12 @@ pub struct Options {
     pub ca_certs: Vec<PathBuf>,
     /// Credentials given explicitly (else found by [`auth::resolve`]).
     pub credentials: Option<Credentials>,
+    /// Time limits for every transfer.
+    pub limits: deadline::NetLimits,
 }
+
+/// `airlock/<version>`, the User-Agent of every request.
+pub const USER_AGENT: &str = concat!("airlock/", env!("CARGO_PKG_VERSION"));
 
 /// Why a registry request failed.
 ///
@@ -110,6 +125,43 @@ pub enum RegistryError {
         /// Why.
         reason: String,
     },
+    /// A time limit tripped (see [`deadline`]): the server stalled or sent
+    /// too slowly. Not retried.
+    #[error("{method} {}: {reason}\nhint: a server that stalls is given up on; the limits are set by --network-idle-timeout, --network-deadline-base and --network-min-rate", redact::url(url))]
+    Stalled {
+        /// The method.
+        method: &'static str,
+        /// The URL.
+        url: String,
+        /// Which limit, and what had arrived.
+        reason: String,
+    },
+    /// The server asked to be retried later than airlock waits.
+    #[error("{method} {}: the registry answered {status} asking to retry after {}, longer than the {} airlock waits", redact::url(url), deadline::secs(*wait), deadline::secs(*cap))]
+    RetryLater {
+        /// The method.
+        method: &'static str,
+        /// The URL.
+        url: String,
+        /// 429 or 503.
+        status: u16,
+        /// What it asked for.
+        wait: Duration,
+        /// The most airlock waits.
+        cap: Duration,
+    },
+    /// A blob of another size than its descriptor says. Not retried.
+    #[error("the registry {host} served {what} of {found}, its descriptor says {expected} bytes")]
+    WrongSize {
+        /// host[:port]
+        host: String,
+        /// What.
+        what: String,
+        /// "N bytes", or "more than N bytes".
+        found: String,
+        /// The descriptor's size.
+        expected: u64,
+    },
     /// The registry stored other content than was sent.
     #[error("the registry {host} gave {what} with digest {found}, expected {expected}")]
     DigestMismatch {
@@ -150,7 +202,9 @@ impl RegistryError {
 
     fn transient(&self) -> bool {
         match self {
-            RegistryError::Status { status, .. } => *status == 429 || *status >= 500,
+            // 500 and 501 say the server failed at this request, not that
+            // it is busy: asking again gives the same answer.
+            RegistryError::Status { status, .. } => matches!(status, 429 | 502 | 503 | 504),
             RegistryError::Transfer { .. } | RegistryError::Unreachable { .. } => true,
             _ => false,
         }
@@ -173,9 +227,10 @@ pub fn is_loopback(host: &str) -> bool {
 /// The longest a request without a large body may take in all.
 const SMALL_REQUEST: Duration = Duration::from_secs(120);
 
-/// The longest a blob transfer of `size` bytes may take in all: 5 minutes
-/// plus 4 seconds per MiB (a floor of 256 KiB/s), so a server that trickles
-/// bytes cannot hold an export or push forever.
+/// The longest an UPLOAD of `size` bytes (airlock's own, of known size)
+/// may take in all: 5 minutes plus 4 seconds per MiB (a floor of 256
+/// KiB/s). Downloads are bounded by [`deadline`] instead, from the bytes
+/// that actually arrive.
 fn blob_time(size: u64) -> Duration {
     Duration::from_secs(300 + (size >> 20).saturating_mul(4))
 }
@@ -289,9 +344,12 @@ fn agent(opts: &Options, redirects: u32) -> Result<ureq::Agent, RegistryError> {
     };
     Ok(ureq::AgentBuilder::new()
         .tls_config(Arc::new(config))
-        .timeout_connect(Duration::from_secs(15))
-        .timeout_read(Duration::from_secs(120))
-        .timeout_write(Duration::from_secs(120))
+        .timeout_connect(opts.limits.connect())
+        // The idle timeout: every read (status line, headers, body) waits
+        // at most this long for a byte.
+        .timeout_read(opts.limits.idle)
+        .timeout_write(opts.limits.idle)
+        .user_agent(USER_AGENT)
         .redirects(redirects)
         // HTTPS_PROXY / HTTP_PROXY / ALL_PROXY and NO_PROXY, as curl reads them.
         .try_proxy_from_env(true)
@@ -358,6 +416,9 @@ pub struct Client {
     credentials: Credentials,
     challenge: Challenge,
     tokens: RefCell<BTreeMap<String, Zeroizing<String>>>,
+    limits: deadline::NetLimits,
+    /// Retries left for this registry (all requests together).
+    retries: Cell<u32>,
 }
 
 impl std::fmt::Debug for Client {
@@ -464,6 +525,21 @@ pub fn redact(url: &str) -> String {
     format!("{head}?{}", params.join("&"))
 }
 
+/// A `Retry-After` value: delay-seconds, or an HTTP date (IMF-fixdate, as
+/// RFC 9110 requires senders to write it); `None` if it is neither.
+fn retry_after(value: &str) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when =
+        time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc2822).ok()?;
+    let now = time::OffsetDateTime::now_utc();
+    Some(Duration::from_secs(
+        (when - now).whole_seconds().max(0) as u64
+    ))
+}
+
 fn backoff(attempt: u32) {
     std::thread::sleep(Duration::from_millis(500 << attempt.min(4)));
 }
@@ -480,14 +556,20 @@ impl Client {
             schemes.push("http");
         }
         let mut last = String::new();
+        // A scheme whose /v2/ stalled past the idle timeout is not asked
+        // again (a stall is no transient failure: three more idle periods
+        // per reference is what issue 17 item 2 was about).
+        let mut stalled: Vec<&str> = Vec::new();
         for attempt in 0..3 {
             for scheme in &schemes {
+                if stalled.contains(scheme) {
+                    continue;
+                }
                 let base = format!("{scheme}://{host}");
-                let challenge = match agent
-                    .get(&format!("{base}/v2/"))
-                    .timeout(SMALL_REQUEST)
-                    .call()
-                {
+                // No overall timeout: in ureq it replaces the idle timeout
+                // (the agent's read timeout) on every read, so a stalled
+                // /v2/ would cost all of it; each read waits at most idle.
+                let challenge = match agent.get(&format!("{base}/v2/")).call() {
                     Ok(_) => Challenge::None,
                     Err(ureq::Error::Status(401, r)) => r
                         .header("WWW-Authenticate")
@@ -504,6 +586,9 @@ impl Client {
                     Err(ureq::Error::Status(_, _)) if *scheme == "https" => Challenge::None,
                     Err(ureq::Error::Status(_, _)) => continue,
                     Err(ureq::Error::Transport(t)) => {
+                        if deadline::transport_timed_out(&t) {
+                            stalled.push(scheme);
+                        }
                         if *scheme == "https" || last.is_empty() {
                             last = format!("{base}: {t}");
                         }
@@ -518,7 +603,12 @@ impl Client {
                     credentials,
                     challenge,
                     tokens: RefCell::new(BTreeMap::new()),
+                    limits: opts.limits,
+                    retries: Cell::new(deadline::RETRY_BUDGET),
                 });
+            }
+            if stalled.len() == schemes.len() {
+                break;
             }
             if attempt < 2 {
                 backoff(attempt);
@@ -713,6 +803,7 @@ impl Client {
         let scope = Self::scope(repo);
         let mut attempt = 0;
         let mut renewed = false;
+        let mut pause: Option<Duration> = None;
         let agent = if follows_redirects(method) {
             &self.agent
         } else {
@@ -749,24 +840,62 @@ impl Client {
                     how: auth::describe(&self.credentials),
                     scope: scope.clone(),
                 },
-                Err(ureq::Error::Status(status, r)) => RegistryError::Status {
-                    method,
-                    url: redact(url),
-                    status,
-                    body: short_body(r),
-                },
+                Err(ureq::Error::Status(status, r)) => {
+                    let wait = match status {
+                        429 | 503 => r.header("Retry-After").and_then(retry_after),
+                        _ => None,
+                    };
+                    if let Some(wait) = wait.filter(|w| *w > self.limits.max_retry_after) {
+                        return Err(RegistryError::RetryLater {
+                            method,
+                            url: redact(url),
+                            status,
+                            wait,
+                            cap: self.limits.max_retry_after,
+                        });
+                    }
+                    pause = wait;
+                    RegistryError::Status {
+                        method,
+                        url: redact(url),
+                        status,
+                        body: short_body(r),
+                    }
+                }
+                Err(ureq::Error::Transport(t)) if deadline::transport_timed_out(&t) => {
+                    return Err(RegistryError::Stalled {
+                        method,
+                        url: redact(url),
+                        reason: format!("no answer in time ({}): {t}", self.limits.describe()),
+                    })
+                }
                 Err(ureq::Error::Transport(t)) => RegistryError::Transfer {
                     method,
                     url: redact(url),
                     reason: t.to_string(),
                 },
             };
-            if attempt >= 3 || !err.transient() {
+            if attempt >= 3 || !err.transient() || !self.take_retry() {
                 return Err(err);
             }
-            backoff(attempt);
+            match pause.take() {
+                Some(wait) => std::thread::sleep(wait),
+                None => backoff(attempt),
+            }
             attempt += 1;
         }
+    }
+
+    /// Takes one retry from this registry's budget; false when spent.
+    pub fn take_retry(&self) -> bool {
+        let left = self.retries.get();
+        self.retries.set(left.saturating_sub(1));
+        left > 0
+    }
+
+    /// The time limits in force.
+    pub fn limits(&self) -> deadline::NetLimits {
+        self.limits
     }
 
     /// Whether `repo` holds the blob `digest`.
@@ -945,24 +1074,15 @@ impl Client {
     ) -> Result<(Vec<u8>, String), RegistryError> {
         let url = self.url(repo, "manifests", reference)?;
         let accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
-        let resp = self.call_with(
-            "GET",
-            &url,
-            repo,
-            &[("Accept", accept)],
-            None,
-            Some(SMALL_REQUEST),
-        )?;
+        // No overall timeout (see get_blob): the idle timeout bounds each
+        // read, the DeadlineReader the body.
+        let resp = self.call_with("GET", &url, repo, &[("Accept", accept)], None, None)?;
         let claimed = resp.header("Docker-Content-Digest").map(String::from);
         let mut bytes = Vec::new();
-        resp.into_reader()
+        deadline::DeadlineReader::new(resp.into_reader(), self.limits)
             .take((4 << 20) + 1)
             .read_to_end(&mut bytes)
-            .map_err(|e| RegistryError::Transfer {
-                method: "GET",
-                url: url.clone(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| self.read_error("GET", &url, e))?;
         if bytes.len() > 4 << 20 {
             return Err(RegistryError::Transfer {
                 method: "GET",
@@ -992,20 +1112,31 @@ impl Client {
         out: &mut dyn std::io::Write,
     ) -> Result<(), RegistryError> {
         let url = self.url(repo, "blobs", digest)?;
-        let resp = self.call_with("GET", &url, repo, &[], None, Some(blob_time(size)))?;
-        let transfer = |reason: String| RegistryError::Transfer {
-            method: "GET",
-            url: url.clone(),
-            reason,
-        };
-        let mut reader =
-            crate::digest::HashingReader::new(resp.into_reader().take(size.saturating_add(1)));
-        let copied = std::io::copy(&mut reader, out).map_err(|e| transfer(e.to_string()))?;
+        // No overall timeout for the request: ureq's would replace the idle
+        // timeout on every read (headers and body) by the time left until
+        // it. The agent's read timeout is the idle timeout; the body's
+        // deadline comes from what arrives (DeadlineReader), never from
+        // `size`.
+        let resp = self.call_with("GET", &url, repo, &[], None, None)?;
+        let mut reader = crate::digest::HashingReader::new(
+            deadline::DeadlineReader::new(resp.into_reader(), self.limits)
+                .take(size.saturating_add(1)),
+        );
+        let copied =
+            std::io::copy(&mut reader, out).map_err(|e| self.read_error("GET", &url, e))?;
         let (found, ..) = reader.finish();
+        // Not transient: the same registry would serve the same bytes.
         if copied != size {
-            return Err(transfer(format!(
-                "the blob {digest} is {copied} bytes, the manifest says {size}"
-            )));
+            return Err(RegistryError::WrongSize {
+                host: self.host.clone(),
+                what: format!("the blob {digest} of {repo}"),
+                found: if copied > size {
+                    format!("more than {size} bytes")
+                } else {
+                    format!("{copied} bytes")
+                },
+                expected: size,
+            });
         }
         let found = found.oci();
         if found != digest {
@@ -1017,6 +1148,24 @@ impl Client {
             });
         }
         Ok(())
+    }
+
+    /// The error for a body read that failed: a tripped time limit is
+    /// [`RegistryError::Stalled`] (final), anything else a transfer error
+    /// (a reset connection: transient).
+    fn read_error(&self, method: &'static str, url: &str, e: std::io::Error) -> RegistryError {
+        match deadline::stalled_reason(&e) {
+            Some(reason) => RegistryError::Stalled {
+                method,
+                url: redact(url),
+                reason,
+            },
+            None => RegistryError::Transfer {
+                method,
+                url: redact(url),
+                reason: e.to_string(),
+            },
+        }
     }
 
     /// The digest of the manifest `repo:reference`, or `None` if absent.
@@ -1066,6 +1215,27 @@ mod tests {
             "/v2/elsewhere/manifests/2"
         );
         assert_eq!(redact("http://h/v2/"), "http://h/v2/");
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        assert_eq!(retry_after(" 2 "), Some(Duration::from_secs(2)));
+        assert_eq!(retry_after("3600"), Some(Duration::from_secs(3600)));
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::ZERO)
+        );
+        let later = time::OffsetDateTime::now_utc() + time::Duration::hours(2);
+        let text = later
+            .format(&time::format_description::well_known::Rfc2822)
+            .unwrap();
+        let d = retry_after(&text).unwrap();
+        assert!(
+            d > Duration::from_secs(7000) && d <= Duration::from_secs(7200),
+            "{d:?}"
+        );
+        assert_eq!(retry_after("soon"), None);
+        assert_eq!(retry_after("-5"), None);
     }
 
     #[test]

@@ -1,12 +1,16 @@
 //! Artifacts straight from OCI registries, as Trivy would download them.
 //!
 //! For each artifact a list of references is tried in order; any failure
-//! (unreachable, refused credentials, 404, 5xx, 429 after back-off, a digest
-//! that does not match) moves on to the next one, and the reasons are kept
-//! for the report. The manifest and config are kept byte for byte as the
-//! registry served them; the layer streams to a file in the export's work
-//! directory, its SHA-256 checked as it arrives (a retried download starts
-//! the file again, it never appends), then is validated like a local file.
+//! (unreachable, refused credentials, 404, 5xx, 429 after back-off, a
+//! server that stalls or sends below the floor rate, a `Retry-After` longer
+//! than airlock waits, a blob of the wrong size or digest) moves on to the
+//! next one, and the reasons are kept for the report. The manifest and
+//! config are kept byte for byte as the registry served them; the layer
+//! streams to a file in the export's work directory, its SHA-256 checked as
+//! it arrives, then is validated like a local file. Only a transient
+//! failure (a reset connection, 429, 502-504) is retried, within the
+//! registry's retry budget; the retry starts the file again, it never
+//! appends.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -127,6 +131,7 @@ fn pull_one(
             )));
         }
     }
+    check_not_ambiguous(&manifest_bytes).map_err(|e| SourceError::Invalid(format!("{r}: {e}")))?;
     let m: oci::ImageManifest = serde_json::from_slice(&manifest_bytes)
         .map_err(|e| SourceError::Invalid(format!("{r} is not an OCI image manifest: {e}")))?;
     // Digests from the registry are checked before they name a file or a
@@ -162,6 +167,10 @@ fn pull_one(
             "{r}: the config blob is too large"
         )));
     }
+    // The layer lands in the work directory, then is copied into the
+    // bundle on the same file system: refuse now what cannot fit, before
+    // a byte is written.
+    check_space(work, layer.size.saturating_mul(2), &r.to_string())?;
     let mut config = Vec::new();
     client
         .get_blob(&r.repository, &m.config.digest, m.config.size, &mut config)
@@ -189,8 +198,11 @@ fn pull_one(
                 out.flush().map_err(io_err(&path))?;
                 break;
             }
-            Err(e) if e.is_transient() && attempt < 2 => {
+            // A stall, a wrong size or digest is final; only a transient
+            // failure is tried again, within the registry's budget.
+            Err(e) if e.is_transient() && attempt < 2 && client.take_retry() => {
                 attempt += 1;
+                progress.note(&format!("{r}: retrying the layer download: {e}"));
                 std::thread::sleep(std::time::Duration::from_secs(1 << attempt));
             }
             Err(e) => return Err(registry_err(e)),
@@ -261,6 +273,77 @@ fn pull_one(
     Ok(Prepared::Oci { entry, payloads })
 }
 
+/// The free space the work directory keeps after a download, for the
+/// bundle's own overhead and everything else on the file system.
+pub const SPACE_RESERVE: u64 = 64 << 20;
+
+/// Refuses, before anything is written, a download of `needed` bytes (what
+/// it and its copy in the bundle take) that the work directory's file
+/// system cannot hold with [`SPACE_RESERVE`] to spare.
+pub(crate) fn check_space(work: &Path, needed: u64, what: &str) -> Result<(), SourceError> {
+    let free = crate::disk::free(work).map_err(io_err(work))?;
+    let wanted = needed.saturating_add(SPACE_RESERVE);
+    if free.bytes < wanted {
+        return Err(SourceError::Unavailable(format!(
+            "{what}: not enough free space in {}: the download and its copy in the bundle need {wanted} bytes with the reserve, {} are free",
+            work.display(),
+            free.bytes
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a document that is both an image index and an image manifest
+/// (an index `mediaType`, or `manifests`, beside `config` or `layers`):
+/// parsers disagree on which half they read, so one registry document
+/// could be two artifacts (issue 17, item 6).
+fn check_not_ambiguous(bytes: &[u8]) -> Result<(), String> {
+    #[derive(serde::Deserialize)]
+    struct Shape {
+        #[serde(rename = "mediaType")]
+        media_type: Option<String>,
+        manifests: Option<serde::de::IgnoredAny>,
+        config: Option<serde::de::IgnoredAny>,
+        layers: Option<serde::de::IgnoredAny>,
+    }
+    let Ok(shape) = serde_json::from_slice::<Shape>(bytes) else {
+        // Not even that shape: the manifest parser says why.
+        return Ok(());
+    };
+    let index_type = matches!(
+        shape.media_type.as_deref(),
+        Some(
+            "application/vnd.oci.image.index.v1+json"
+                | "application/vnd.docker.distribution.manifest.list.v2+json"
+        )
+    );
+    let index = index_type || shape.manifests.is_some();
+    if index && (shape.config.is_some() || shape.layers.is_some()) {
+        return Err(format!(
+            "the registry served an ambiguous document: {} and also {}; refusing it (an image index must not carry config or layers)",
+            if index_type {
+                format!(
+                    "its mediaType is the image index {}",
+                    crate::text::escape(shape.media_type.as_deref().unwrap_or_default())
+                )
+            } else {
+                "it lists manifests like an image index".to_string()
+            },
+            match (shape.config.is_some(), shape.layers.is_some()) {
+                (true, true) => "config and layers",
+                (true, false) => "a config",
+                _ => "layers",
+            }
+        ));
+    }
+    if index_type {
+        return Err(
+            "the registry served an image index, not an image manifest; give a reference to the platform-independent artifact manifest".into(),
+        );
+    }
+    Ok(())
+}
+
 /// Reports bytes written through it.
 struct CountingWriter<'a, W> {
     inner: W,
@@ -282,6 +365,29 @@ impl<W: Write> Write for CountingWriter<'_, W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn index_documents_with_config_or_layers_are_refused() {
+        let layers = r#""config":{"mediaType":"x","digest":"sha256:0","size":2},"layers":[]"#;
+        for doc in [
+            format!(r#"{{"mediaType":"application/vnd.oci.image.index.v1+json",{layers}}}"#),
+            format!(r#"{{"manifests":[],{layers}}}"#),
+            r#"{"manifests":[],"layers":[]}"#.to_string(),
+        ] {
+            let e = check_not_ambiguous(doc.as_bytes()).unwrap_err();
+            assert!(e.contains("ambiguous"), "{e}");
+        }
+        check_not_ambiguous(
+            format!(r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json",{layers}}}"#)
+                .as_bytes(),
+        )
+        .unwrap();
+        assert!(check_not_ambiguous(
+            br#"{"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#
+        )
+        .unwrap_err()
+        .contains("image index"));
+    }
 
     #[test]
     fn references() {

@@ -5,6 +5,14 @@
 //! needs it). Both are saved in the export's work directory, then validated
 //! like local files (the archive must hold the index.json and every document
 //! it lists).
+//!
+//! Limits (issue 17): vex-repository.json at most [`vex::MAX_MANIFEST`], the
+//! archive at most [`vex::MAX_DOWNLOAD`]; a `Content-Length` above the limit
+//! is refused before anything is written, a body without one is cut off at
+//! the limit; the work directory's file system must hold the archive twice
+//! (the download and its copy in the bundle) before the download starts,
+//! and every body is read under the idle timeout and the overall deadline
+//! of [`crate::registry::deadline`].
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
@@ -12,6 +20,7 @@ use std::path::Path;
 
 use crate::artifact::vex;
 use crate::redact;
+use crate::registry::deadline::{self, DeadlineReader};
 use crate::registry::{self, Options};
 
 use super::{files, io_err, Content, Prepared, SourceError};
@@ -73,22 +82,61 @@ fn with_userinfo_of(archive: &str, repo: &str) -> String {
     }
 }
 
-/// GETs `url` into `out`, at most `max` bytes. The messages show the URL
-/// redacted, and the HTTP client's own error text (which quotes the URL it
-/// failed on, a redirect's too) is redacted as well.
-fn get(agent: &ureq::Agent, url: &str, out: &mut dyn Write, max: u64) -> Result<u64, SourceError> {
+/// GETs `url` into `out`, at most `max` bytes, under the time limits of
+/// `opts`. `before_body` sees the announced `Content-Length` (if any, and
+/// at most `max`) before a byte of the body is read; it may refuse. The
+/// messages show the URL redacted, and the HTTP client's own error text
+/// (which quotes the URL it failed on, a redirect's too) is redacted as
+/// well.
+fn get(
+    agent: &ureq::Agent,
+    url: &str,
+    out: &mut dyn Write,
+    max: u64,
+    opts: &Options,
+    before_body: &mut dyn FnMut(Option<u64>) -> Result<(), SourceError>,
+) -> Result<u64, SourceError> {
     let shown = redact::url(url);
     let fail = |reason: String| {
         SourceError::Unavailable(format!("GET {shown}: {}", redact::text(&reason)))
     };
+    let limits = opts.limits;
+    // No overall timeout: ureq's would replace the idle timeout (the
+    // agent's read timeout) on every read; the body has its deadline.
     let resp = agent.get(url).call().map_err(|e| match e {
         ureq::Error::Status(code, _) => fail(format!("the server answered {code}")),
+        ureq::Error::Transport(t) if deadline::transport_timed_out(&t) => {
+            fail(format!("no answer in time ({}): {t}", limits.describe()))
+        }
         ureq::Error::Transport(t) => fail(t.to_string()),
     })?;
-    let n = std::io::copy(&mut resp.into_reader().take(max + 1), out)
-        .map_err(|e| fail(e.to_string()))?;
+    let announced = match resp.header("Content-Length") {
+        None => None,
+        Some(v) => match v.trim().parse::<u64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                return Err(fail(format!(
+                    "the Content-Length {:?} is not a number",
+                    crate::text::escape(v)
+                )))
+            }
+        },
+    };
+    if let Some(n) = announced.filter(|n| *n > max) {
+        return Err(fail(format!(
+            "the server announces {n} bytes, more than the {max} airlock accepts here; nothing was written"
+        )));
+    }
+    before_body(announced)?;
+    let mut body = DeadlineReader::new(resp.into_reader(), limits).take(max + 1);
+    let n = std::io::copy(&mut body, out).map_err(|e| match deadline::stalled_reason(&e) {
+        Some(why) => fail(why),
+        None => fail(e.to_string()),
+    })?;
     if n > max {
-        return Err(fail(format!("larger than {max} bytes")));
+        return Err(fail(format!(
+            "larger than {max} bytes, the most airlock accepts here"
+        )));
     }
     Ok(n)
 }
@@ -104,7 +152,14 @@ pub fn fetch(name: &str, url: &str, work: &Path, opts: &Options) -> Result<Prepa
     std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
     let murl = manifest_url(url);
     let mut manifest = Vec::new();
-    get(&agent, &murl, &mut manifest, vex::MAX_MANIFEST)?;
+    get(
+        &agent,
+        &murl,
+        &mut manifest,
+        vex::MAX_MANIFEST,
+        opts,
+        &mut |_| Ok(()),
+    )?;
     let repo = vex::parse_manifest(&manifest).map_err(|source| SourceError::Vex {
         name: name.to_string(),
         source,
@@ -120,8 +175,25 @@ pub fn fetch(name: &str, url: &str, work: &Path, opts: &Options) -> Result<Prepa
     let archive = dir.join("archive");
     {
         let f = File::create(&archive).map_err(io_err(&archive))?;
-        let mut out = BufWriter::with_capacity(1 << 20, f);
-        get(&agent, &archive_url, &mut out, 16 << 30)?;
+        let mut out = SpaceGuard {
+            inner: BufWriter::with_capacity(1 << 20, f),
+            dir: &dir,
+            written: 0,
+            checked: 0,
+        };
+        let what = format!("VEX repository {name:?}");
+        get(
+            &agent,
+            &archive_url,
+            &mut out,
+            vex::MAX_DOWNLOAD,
+            opts,
+            // The archive and its copy in the bundle, on this file system;
+            // without a Content-Length, the most the download may be.
+            &mut |announced| {
+                super::registry::check_space(&dir, announced.unwrap_or(0).saturating_mul(2), &what)
+            },
+        )?;
         out.flush().map_err(io_err(&archive))?;
     }
     files::vex_repository(
@@ -131,6 +203,45 @@ pub fn fetch(name: &str, url: &str, work: &Path, opts: &Options) -> Result<Prepa
         Content::Built(std::rc::Rc::new(archive.clone())),
         format!("url: {}", redact::url(&murl)),
     )
+}
+
+/// Writes through, and every [`SpaceGuard::EVERY`] bytes checks that the
+/// file system keeps [`super::registry::SPACE_RESERVE`] free (a body
+/// without a `Content-Length` is not known in advance).
+struct SpaceGuard<'a, W> {
+    inner: W,
+    dir: &'a Path,
+    written: u64,
+    checked: u64,
+}
+
+impl<W> SpaceGuard<'_, W> {
+    const EVERY: u64 = 16 << 20;
+}
+
+impl<W: Write> Write for SpaceGuard<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.written >= self.checked + Self::EVERY {
+            self.checked = self.written;
+            let free = crate::disk::free(self.dir)?;
+            if free.bytes < super::registry::SPACE_RESERVE {
+                return Err(std::io::Error::other(format!(
+                        "only {} bytes left free in {} after {} bytes of the download; stopped to keep {} free",
+                        free.bytes,
+                        self.dir.display(),
+                        self.written,
+                        super::registry::SPACE_RESERVE
+                )));
+            }
+        }
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 #[cfg(test)]

@@ -20,14 +20,16 @@ CONFIG keys (all optional):
   routes          list of {"method", "path" (regex), "status", "headers",
                   "body" (text) | "body_file" | "body_zeros" (N bytes),
                   "content_length" (override), "trickle" (seconds between
-                  bytes), "repeat" (serve the body N times)}; the first match
-                  wins, before the registry below
+                  bytes), "repeat" (serve the body N times), "delay"
+                  (seconds to wait before answering at all: a stalled
+                  server)}; the first match wins, before the registry below
   registry        {"blobs": {digest: file}, "manifests": {"repo:ref": file},
                   "blob_put_status": 201, "store_blobs": true,
                   "claim_blobs_exist": false, "manifest_put_status": 201,
                   "store_manifests": true, "upload_location": "/v2/...":
                   where POST sends the client (absolute URLs allowed),
-                  "extra_blob_bytes": N (serve N more bytes than stored),
+                  "extra_blob_bytes": N (serve N more bytes than stored;
+                  or {digest: N} for some blobs only),
                   "retry_after": {"path regex": [status, seconds, times]}}
 """
 import base64, hashlib, json, os, re, socket, ssl, sys, threading, time
@@ -98,6 +100,8 @@ class H(BaseHTTPRequestHandler):
                 continue
             if self.command in ("PUT", "POST", "PATCH"):
                 self.body()
+            if "delay" in r:
+                time.sleep(r["delay"])
             status = r.get("status", 200)
             headers = dict(r.get("headers", {}))
             if "body_file" in r:
@@ -206,7 +210,10 @@ class H(BaseHTTPRequestHandler):
             if data is None:
                 self.reply(404, b'{"errors":[{"code":"BLOB_UNKNOWN"}]}')
                 return
-            data = data + b"\0" * reg.get("extra_blob_bytes", 0)
+            extra = reg.get("extra_blob_bytes", 0)
+            if isinstance(extra, dict):
+                extra = extra.get(ref, 0)
+            data = data + b"\0" * extra
             self.reply(200, data, {"Docker-Content-Digest": ref})
             return
         if kind == "manifests" and self.command == "PUT":

@@ -1,0 +1,371 @@
+//! Time limits for everything airlock reads from the network (issue 17):
+//! registries, token services and VEX servers.
+//!
+//! Two limits hold for every response body, read through a
+//! [`DeadlineReader`]:
+//!
+//! - the idle timeout: no byte for [`NetLimits::idle`] ends the transfer
+//!   (the HTTP client's read timeout, so it also bounds each wait for the
+//!   status line and headers);
+//! - the overall deadline, from the bytes actually received: after `t`
+//!   seconds at least `(t - base) * min_rate` bytes must have arrived. A
+//!   server that trickles (one byte every few seconds, or steadily below the
+//!   floor rate) is cut off after about `base` seconds plus the time an
+//!   honest transfer of what it sent would take at the floor rate, whatever
+//!   size a manifest or a `Content-Length` claims.
+//!
+//! What a server says about itself (a descriptor's size, a `Content-Length`)
+//! never lengthens a deadline.
+//!
+//! Downloads set no overall timeout in the HTTP client: ureq 2 would use
+//! the time left until it as the read timeout of every read, replacing the
+//! idle timeout. The status line and headers are therefore bounded by the
+//! idle timeout per read and ureq's header limits (100 fields of at most
+//! 100 KiB), not by the overall deadline: a server that trickles its
+//! headers a byte at a time, just inside the idle timeout, is the one case
+//! these limits do not cut short.
+//!
+//! A limit that trips is not a transient failure: the same server is not
+//! asked again, and export moves on to the next reference.
+
+use std::io::{self, Read};
+use std::time::{Duration, Instant};
+
+/// The default idle timeout.
+pub const DEFAULT_IDLE: Duration = Duration::from_secs(60);
+/// The default head start of the overall deadline.
+pub const DEFAULT_BASE: Duration = Duration::from_secs(120);
+/// The default floor rate, bytes per second (256 KiB/s).
+pub const DEFAULT_MIN_RATE: u64 = 256 << 10;
+/// The longest `Retry-After` honoured by default; a server asking for more
+/// is given up on at once.
+pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Retries per reference (all requests to one registry together): a server
+/// that keeps failing is given up on rather than retried request by request.
+pub const RETRY_BUDGET: u32 = 6;
+
+/// Time limits for network transfers (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetLimits {
+    /// No byte for this long ends a transfer.
+    pub idle: Duration,
+    /// The head start of the overall deadline.
+    pub base: Duration,
+    /// The floor rate, bytes per second (at least 1).
+    pub min_rate: u64,
+    /// The longest `Retry-After` waited for.
+    pub max_retry_after: Duration,
+}
+
+impl Default for NetLimits {
+    fn default() -> Self {
+        NetLimits {
+            idle: DEFAULT_IDLE,
+            base: DEFAULT_BASE,
+            min_rate: DEFAULT_MIN_RATE,
+            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
+        }
+    }
+}
+
+/// A setting that does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("{name} {value:?} is not valid: {expected}")]
+pub struct LimitError {
+    /// The flag or variable.
+    pub name: String,
+    /// What was given.
+    pub value: String,
+    /// What is accepted.
+    pub expected: &'static str,
+}
+
+/// The environment variables that set the limits when no flag does (tests
+/// use them for deadlines of a second or two).
+pub const ENV_IDLE: &str = "AIRLOCK_NETWORK_IDLE_TIMEOUT";
+/// See [`ENV_IDLE`].
+pub const ENV_BASE: &str = "AIRLOCK_NETWORK_DEADLINE_BASE";
+/// See [`ENV_IDLE`].
+pub const ENV_MIN_RATE: &str = "AIRLOCK_NETWORK_MIN_RATE";
+/// See [`ENV_IDLE`].
+pub const ENV_MAX_RETRY_AFTER: &str = "AIRLOCK_NETWORK_MAX_RETRY_AFTER";
+
+/// Parses seconds (`60`, `1.5`): positive, at most a day.
+pub fn parse_seconds(name: &str, value: &str) -> Result<Duration, LimitError> {
+    let err = || LimitError {
+        name: name.to_string(),
+        value: value.to_string(),
+        expected: "seconds, more than 0 and at most 86400 (e.g. 60 or 1.5)",
+    };
+    let secs: f64 = value.trim().parse().map_err(|_| err())?;
+    if !(secs > 0.0 && secs <= 86_400.0) {
+        return Err(err());
+    }
+    Duration::try_from_secs_f64(secs).map_err(|_| err())
+}
+
+/// Parses a rate in bytes per second, with an optional binary unit
+/// (`262144`, `256K`, `1M`, `256KiB`); at least 1 byte/s.
+pub fn parse_rate(name: &str, value: &str) -> Result<u64, LimitError> {
+    let err = || LimitError {
+        name: name.to_string(),
+        value: value.to_string(),
+        expected: "bytes per second, optionally with K or M (binary units), e.g. 256K",
+    };
+    let v = value.trim();
+    let v = v.strip_suffix("/s").unwrap_or(v);
+    let v = v
+        .strip_suffix("iB")
+        .or_else(|| v.strip_suffix('B'))
+        .unwrap_or(v);
+    let (digits, unit) = match v.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&v[..i], 1u64 << 10),
+        Some((i, 'M' | 'm')) => (&v[..i], 1 << 20),
+        _ => (v, 1),
+    };
+    let n: u64 = digits.parse().map_err(|_| err())?;
+    match n.checked_mul(unit) {
+        Some(r) if r >= 1 => Ok(r),
+        _ => Err(err()),
+    }
+}
+
+impl NetLimits {
+    /// The defaults, with whatever the `AIRLOCK_NETWORK_*` variables set.
+    pub fn from_env() -> Result<NetLimits, LimitError> {
+        let mut l = NetLimits::default();
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        if let Some(v) = var(ENV_IDLE) {
+            l.idle = parse_seconds(ENV_IDLE, &v)?;
+        }
+        if let Some(v) = var(ENV_BASE) {
+            l.base = parse_seconds(ENV_BASE, &v)?;
+        }
+        if let Some(v) = var(ENV_MIN_RATE) {
+            l.min_rate = parse_rate(ENV_MIN_RATE, &v)?;
+        }
+        if let Some(v) = var(ENV_MAX_RETRY_AFTER) {
+            l.max_retry_after = parse_seconds(ENV_MAX_RETRY_AFTER, &v)?;
+        }
+        Ok(l)
+    }
+
+    /// The time `bytes` may take at the floor rate, after the head start.
+    pub fn allowance(&self, bytes: u64) -> Duration {
+        let rate = self.min_rate.max(1);
+        self.base
+            .saturating_add(Duration::from_secs(bytes / rate))
+            .saturating_add(Duration::from_nanos(
+                ((bytes % rate) as u128 * 1_000_000_000 / rate as u128) as u64,
+            ))
+    }
+
+    /// The connect timeout: 15 s, or the idle timeout if shorter.
+    pub fn connect(&self) -> Duration {
+        self.idle.min(Duration::from_secs(15))
+    }
+
+    /// For messages: "no byte for 60 s" and the floor.
+    pub fn describe(&self) -> String {
+        format!(
+            "idle timeout {}, overall deadline {} + 1 s per {} received",
+            secs(self.idle),
+            secs(self.base),
+            bytes(self.min_rate)
+        )
+    }
+}
+
+/// `60 s`, `1.5 s`.
+pub fn secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{} s", s as u64)
+    } else {
+        format!("{s:.1} s")
+    }
+}
+
+fn bytes(n: u64) -> String {
+    if n >= 1 << 20 && n % (1 << 20) == 0 {
+        format!("{} MiB", n >> 20)
+    } else if n >= 1 << 10 && n % (1 << 10) == 0 {
+        format!("{} KiB", n >> 10)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// Whether `e` (from a read or a request) is a timeout: the socket's read
+/// timeout reports `TimedOut`, or `WouldBlock` on some platforms.
+pub fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    )
+}
+
+/// Whether a transport error of the HTTP client is a timeout (connect,
+/// idle, or the request's overall limit).
+pub fn transport_timed_out(t: &ureq::Transport) -> bool {
+    let mut source = std::error::Error::source(t);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<io::Error>() {
+            if is_timeout(io) {
+                return true;
+            }
+        }
+        source = s.source();
+    }
+    t.to_string().contains("timed out")
+}
+
+/// The message a [`DeadlineReader`] fails with ([`io::ErrorKind::TimedOut`],
+/// recognised by [`stalled_reason`]).
+#[derive(Debug)]
+struct Stalled(String);
+
+impl std::fmt::Display for Stalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Stalled {}
+
+/// The reason, when `e` came from a tripped limit of a [`DeadlineReader`]
+/// (a stalled or too slow server, not a transient failure).
+pub fn stalled_reason(e: &io::Error) -> Option<String> {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<Stalled>())
+        .map(|s| s.0.clone())
+}
+
+/// Reads a response body under the idle timeout and the overall deadline
+/// (see the module docs).
+pub struct DeadlineReader<R> {
+    inner: R,
+    limits: NetLimits,
+    start: Instant,
+    last: Instant,
+    received: u64,
+}
+
+impl<R: Read> DeadlineReader<R> {
+    /// Starts the clock now (call it as the response's headers arrive; the
+    /// request's own timeout bounds the time before).
+    pub fn new(inner: R, limits: NetLimits) -> Self {
+        let now = Instant::now();
+        DeadlineReader {
+            inner,
+            limits,
+            start: now,
+            last: now,
+            received: 0,
+        }
+    }
+
+    /// Bytes received so far.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
+    fn stalled(&self, why: String) -> io::Error {
+        io::Error::new(io::ErrorKind::TimedOut, Stalled(why))
+    }
+}
+
+impl<R: Read> Read for DeadlineReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = match self.inner.read(buf) {
+            Ok(n) => n,
+            Err(e) if is_timeout(&e) || self.last.elapsed() >= self.limits.idle => {
+                return Err(self.stalled(format!(
+                    "the server sent nothing for {} (the idle timeout) after {} bytes",
+                    secs(self.limits.idle),
+                    self.received
+                )))
+            }
+            Err(e) => return Err(e),
+        };
+        self.received = self.received.saturating_add(n as u64);
+        let elapsed = self.start.elapsed();
+        if n > 0 {
+            self.last = Instant::now();
+        }
+        if elapsed > self.limits.allowance(self.received) {
+            return Err(self.stalled(format!(
+                "too slow: {} bytes in {}, below the floor of {}/s after the first {} (see --network-min-rate)",
+                self.received,
+                secs(Duration::from_secs(elapsed.as_secs())),
+                bytes(self.limits.min_rate),
+                secs(self.limits.base)
+            )));
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_parse() {
+        assert_eq!(parse_rate("r", "256K").unwrap(), 256 << 10);
+        assert_eq!(parse_rate("r", "1M").unwrap(), 1 << 20);
+        assert_eq!(parse_rate("r", "1MiB/s").unwrap(), 1 << 20);
+        assert_eq!(parse_rate("r", "1000").unwrap(), 1000);
+        for bad in ["0", "", "-1", "1G", "x"] {
+            assert!(parse_rate("r", bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_seconds("s", "1.5").unwrap(),
+            Duration::from_millis(1500)
+        );
+        for bad in ["0", "-1", "nan", "inf", "86401", ""] {
+            assert!(parse_seconds("s", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_deadline_grows_with_what_arrived_only() {
+        let l = NetLimits {
+            base: Duration::from_secs(2),
+            min_rate: 1000,
+            ..NetLimits::default()
+        };
+        assert_eq!(l.allowance(0), Duration::from_secs(2));
+        assert_eq!(l.allowance(1500), Duration::from_millis(3500));
+        assert!(NetLimits::default().allowance(u64::MAX) > Duration::from_secs(1 << 40));
+    }
+
+    /// A reader that yields one byte per read after a pause.
+    struct Slow(Duration);
+
+    impl Read for Slow {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            std::thread::sleep(self.0);
+            buf[0] = 0;
+            Ok(1)
+        }
+    }
+
+    #[test]
+    fn a_trickle_is_cut_off_by_the_floor() {
+        let l = NetLimits {
+            base: Duration::from_millis(200),
+            min_rate: 1000,
+            ..NetLimits::default()
+        };
+        let start = Instant::now();
+        let mut r = DeadlineReader::new(Slow(Duration::from_millis(20)), l);
+        let e = io::copy(&mut r, &mut io::sink()).unwrap_err();
+        assert!(start.elapsed() < Duration::from_secs(2));
+        let why = stalled_reason(&e).unwrap();
+        assert!(why.contains("too slow"), "{why}");
+        // Honest data at the floor and more passes.
+        let mut r = DeadlineReader::new(io::repeat(0).take(1 << 20), l);
+        assert_eq!(io::copy(&mut r, &mut io::sink()).unwrap(), 1 << 20);
+    }
+}

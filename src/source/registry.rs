@@ -3,7 +3,8 @@
 //! For each artifact a list of references is tried in order; any failure
 //! (unreachable, refused credentials, 404, 5xx, 429 after back-off, a digest
 //! that does not match) moves on to the next one, and the reasons are kept
-//! for the report. The manifest and config are kept byte for byte as the
+//! for the report. Explicit credentials belong to the registry of the
+//! list's first reference only. The manifest and config are kept byte for byte as the
 //! registry served them; the layer streams to a file in the export's work
 //! directory, its SHA-256 checked as it arrives (a retried download starts
 //! the file again, it never appends), then is validated like a local file.
@@ -66,6 +67,15 @@ pub fn pull(
     progress: &dyn Progress,
 ) -> Result<(Prepared, Vec<Skipped>), SourceError> {
     let mut skipped = Vec::new();
+    // The explicit credentials (and Trivy's variables) belong to the
+    // registry of the list's first reference; the others get their own
+    // Docker-config credentials or none (issue 17, item 3).
+    let owner = refs.first().and_then(|t| Reference::parse(t).ok());
+    let opts = match &owner {
+        Some(o) => opts.for_credentials_host(&o.host),
+        None => opts.clone(),
+    };
+    let opts = &opts;
     for text in refs {
         let r = match Reference::parse(text) {
             Ok(r) => r,
@@ -78,6 +88,16 @@ pub fn pull(
                 continue;
             }
         };
+        if owner.as_ref().is_some_and(|o| !o.host.eq_ignore_ascii_case(&r.host))
+            && crate::registry::auth::has_unscoped(opts)
+            && !NOTED_OTHER_HOST.swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            let o = owner.as_ref().map(|o| o.host.as_str()).unwrap_or_default();
+            progress.note(&format!(
+                "note: --username/--password-stdin and TRIVY_USERNAME/TRIVY_PASSWORD/TRIVY_REGISTRY_TOKEN are sent only to {o} (the first reference of the list); {} and other registries get their own Docker-config credentials or none",
+                r.host
+            ));
+        }
         match pull_one(kind, &r, work, opts, now, progress) {
             Ok(p) => return Ok((p, skipped)),
             Err(e) => {
@@ -103,6 +123,10 @@ pub fn pull(
             .join("\n")
     )))
 }
+
+/// Whether the note on credentials scoped to the first reference was
+/// given (once a run).
+static NOTED_OTHER_HOST: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn registry_err(e: RegistryError) -> SourceError {
     SourceError::Invalid(e.to_string())

@@ -131,7 +131,9 @@ pub fn apply(a: &mut ExportArgs) -> Result<()> {
     a.registry.insecure |= p.insecure;
     // Host switches add up: the profile's and the command line's.
     a.registry.plain_http.extend(p.plain_http);
-    a.registry.insecure_skip_verify.extend(p.insecure_skip_verify);
+    a.registry
+        .insecure_skip_verify
+        .extend(p.insecure_skip_verify);
     a.registry.allow_token_realm.extend(p.allow_token_realm);
     if a.registry.ca_cert.is_empty() {
         a.registry.ca_cert = p.ca_cert.iter().map(rel).collect();

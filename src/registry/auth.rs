@@ -226,9 +226,6 @@ mod tests {
             resolve("registry.example:5001", &opts),
             Credentials::None
         ));
-        assert!(matches!(
-            resolve("other.example", &opts),
-            Credentials::None
-        ));
+        assert!(matches!(resolve("other.example", &opts), Credentials::None));
     }
 }

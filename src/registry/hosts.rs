@@ -49,7 +49,10 @@ impl HostPort {
             let (name, tail) = rest.split_once(']').ok_or_else(|| err("unclosed '['"))?;
             match tail {
                 "" => (name, None),
-                t => (name, Some(t.strip_prefix(':').ok_or_else(|| err("bad port"))?)),
+                t => (
+                    name,
+                    Some(t.strip_prefix(':').ok_or_else(|| err("bad port"))?),
+                ),
             }
         } else if value.matches(':').count() > 1 {
             // A bare IPv6 address.
@@ -318,7 +321,11 @@ mod tests {
             realm_may_receive_credentials(reg, realm, plain, &none)
         };
         assert_eq!(
-            ok("registry-1.docker.io", "https://auth.docker.io/token", false),
+            ok(
+                "registry-1.docker.io",
+                "https://auth.docker.io/token",
+                false
+            ),
             Ok(())
         );
         assert_eq!(ok("ghcr.io", "https://ghcr.io/token", false), Ok(()));

@@ -105,7 +105,10 @@ impl Options {
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// The registry could not be reached at all.
-    #[error("cannot reach the registry {host}: {}\nhint: {hint}", redact::text(reason))]
+    #[error(
+        "cannot reach the registry {host}: {}\nhint: {hint}",
+        redact::text(reason)
+    )]
     Unreachable {
         /// host[:port]
         host: String,
@@ -561,8 +564,8 @@ impl Client {
     /// speak TLS (never after a refused certificate).
     pub fn connect(host: &str, opts: &Options) -> Result<Client, RegistryError> {
         let named_plain = opts.plain_http.matches(host);
-        let may_fall_back = opts.ca_certs.is_empty()
-            && (is_loopback(host) || opts.legacy_insecure.matches(host));
+        let may_fall_back =
+            opts.ca_certs.is_empty() && (is_loopback(host) || opts.legacy_insecure.matches(host));
         let https = format!("https://{host}");
         let http = format!("http://{host}");
         let https_agent = agent(opts, 5, true)?;
@@ -707,7 +710,8 @@ impl Client {
         let anonymous = matches!(self.credentials, Credentials::None);
         if !anonymous {
             self.may_send_credentials()?;
-            let plain = !self.base.starts_with("https://") && self.opts.plain_http_named(&self.host);
+            let plain =
+                !self.base.starts_with("https://") && self.opts.plain_http_named(&self.host);
             hosts::realm_may_receive_credentials(&self.host, realm, plain, &self.opts.token_realms)
                 .map_err(|reason| RegistryError::TokenRealm {
                     registry: self.host.clone(),

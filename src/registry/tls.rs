@@ -37,10 +37,9 @@ impl PerHostVerifier {
     fn skips(&self, name: &ServerName<'_>) -> bool {
         match name {
             ServerName::DnsName(d) => self.skip.matches_name(d.as_ref()),
-            ServerName::IpAddress(ip) => {
-                self.skip
-                    .matches_name(&std::net::IpAddr::from(*ip).to_string())
-            }
+            ServerName::IpAddress(ip) => self
+                .skip
+                .matches_name(&std::net::IpAddr::from(*ip).to_string()),
             _ => false,
         }
     }
@@ -58,13 +57,8 @@ impl ServerCertVerifier for PerHostVerifier {
         if self.skips(server_name) {
             return Ok(ServerCertVerified::assertion());
         }
-        self.inner.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        )
+        self.inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
     }
 
     fn verify_tls12_signature(

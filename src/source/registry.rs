@@ -67,6 +67,7 @@ pub fn pull(
     progress: &dyn Progress,
 ) -> Result<(Prepared, Vec<Skipped>), SourceError> {
     let mut skipped = Vec::new();
+    let mut hints: Vec<String> = Vec::new();
     // The explicit credentials (and Trivy's variables) belong to the
     // registry of the list's first reference; the others get their own
     // Docker-config credentials or none (issue 17, item 3).
@@ -88,7 +89,9 @@ pub fn pull(
                 continue;
             }
         };
-        if owner.as_ref().is_some_and(|o| !o.host.eq_ignore_ascii_case(&r.host))
+        if owner
+            .as_ref()
+            .is_some_and(|o| !o.host.eq_ignore_ascii_case(&r.host))
             && crate::registry::auth::has_unscoped(opts)
             && !NOTED_OTHER_HOST.swap(true, std::sync::atomic::Ordering::Relaxed)
         {
@@ -101,7 +104,15 @@ pub fn pull(
         match pull_one(kind, &r, work, opts, now, progress) {
             Ok(p) => return Ok((p, skipped)),
             Err(e) => {
-                let reason = e.to_string().lines().next().unwrap_or_default().to_string();
+                let text = e.to_string();
+                // The advice of a failure (which flag names a host for plain
+                // http, a token realm, ...) is kept for the final message.
+                for h in text.lines().skip(1).filter(|l| l.starts_with("hint: ")) {
+                    if !hints.iter().any(|k| k == h) {
+                        hints.push(h.to_string());
+                    }
+                }
+                let reason = text.lines().next().unwrap_or_default().to_string();
                 progress.note(&format!("{r}: skipped: {reason}"));
                 skipped.push(Skipped {
                     reference: r.to_string(),
@@ -110,8 +121,9 @@ pub fn pull(
             }
         }
     }
+    hints.push(format!("hint: on a host without internet access, give the files (--{kind} FILE) or an internal registry"));
     Err(SourceError::Unavailable(format!(
-        "no repository served the {kind}:\n{}\nhint: on a host without internet access, give the files (--{kind} FILE) or an internal registry",
+        "no repository served the {kind}:\n{}\n{}",
         skipped
             .iter()
             .map(|s| format!(
@@ -120,7 +132,8 @@ pub fn pull(
                 crate::text::escape(&s.reason)
             ))
             .collect::<Vec<_>>()
-            .join("\n")
+            .join("\n"),
+        hints.join("\n")
     )))
 }
 

@@ -99,9 +99,8 @@ fn get(agent: &ureq::Agent, url: &str, out: &mut dyn Write, max: u64) -> Result<
 /// requests to that origin and appear nowhere else: messages and the
 /// manifest show the URL through [`redact::url`].
 pub fn fetch(name: &str, url: &str, work: &Path, opts: &Options) -> Result<Prepared, SourceError> {
-    let agent_for = |u: &str| {
-        registry::http_agent(opts, u).map_err(|e| SourceError::Invalid(e.to_string()))
-    };
+    let agent_for =
+        |u: &str| registry::http_agent(opts, u).map_err(|e| SourceError::Invalid(e.to_string()));
     let dir = work.join(format!("vex-{name}"));
     std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
     let murl = manifest_url(url);
@@ -115,9 +114,9 @@ pub fn fetch(name: &str, url: &str, work: &Path, opts: &Options) -> Result<Prepa
     // A manifest that came over https does not send the download to plain
     // http, unless the operator named that host (issue 17, item 4).
     let archive_host = registry::HostPort::of_url(&archive_url);
-    let named_plain = archive_host.as_ref().is_some_and(|h| {
-        opts.plain_http.matches_host(h) || opts.legacy_insecure.matches_host(h)
-    });
+    let named_plain = archive_host
+        .as_ref()
+        .is_some_and(|h| opts.plain_http.matches_host(h) || opts.legacy_insecure.matches_host(h));
     if murl.starts_with("https://") && !archive_url.starts_with("https://") && !named_plain {
         return Err(SourceError::Invalid(format!(
             "VEX repository {name:?}: the manifest came over https but its archive location {} is not https\nhint: if {} really serves the archive over plain http only, name it: --plain-http {}",

@@ -582,6 +582,7 @@ fn a_token_service_redirect_is_not_followed() {
     let token = Hostile::start(
         &t.join("token"),
         json!({"routes": [
+            {"method": "POST", "path": "/token303.*", "status": 303, "headers": {"Location": steal}},
             {"method": "POST", "path": "/token.*", "status": 307, "headers": {"Location": steal}},
             {"method": "GET", "path": "/token.*", "status": 302, "headers": {"Location": steal}},
         ]}),
@@ -622,6 +623,43 @@ fn a_token_service_redirect_is_not_followed() {
     );
     let posts: Vec<_> = seen(&token).into_iter().filter(|r| r.0 == "POST").collect();
     assert_eq!(posts.len(), 1, "{posts:?}");
+
+    // A 303 would turn the POST into a GET elsewhere: not followed either.
+    let realm303 = format!("http://{}/token303", token.host());
+    let reg303 = Hostile::start(
+        &t.join("reg303"),
+        json!({"auth": "bearer", "realm": realm303,
+               "registry": serving_trivy_db(&ex, &t.join("files"), &["good/trivy-db"])}),
+    );
+    write(
+        &docker.join("config.json"),
+        format!(
+            r#"{{"auths":{{"{}":{{"identitytoken":"idt-{PASSWORD}"}}}}}}"#,
+            reg303.host()
+        )
+        .as_bytes(),
+    );
+    let out = export(
+        &t,
+        &ex,
+        "refresh303",
+        &[format!("{}/good/trivy-db:2", reg303.host())],
+        &["--plain-http", &reg303.host()],
+        &[("DOCKER_CONFIG", s(&docker))],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "POST {realm303}: the token service answered 303 (to {steal})"
+        )),
+        "{err}"
+    );
+    assert!(
+        elsewhere.requests().is_empty(),
+        "{:?}",
+        elsewhere.requests()
+    );
 
     // HTTP basic credentials: the GET's 302 is not followed either.
     let mut extra = vec!["--plain-http", &refs[0][..refs[0].find('/').unwrap()]];

@@ -170,7 +170,7 @@ const SHORT_SECOND_LEVEL: &[&str] = &["co", "com", "org", "net", "gov", "ac", "e
 
 /// The registrable domain of a DNS name, approximated: its last two
 /// labels, or its last three when the second-to-last is one of
-/// [`SHORT_SECOND_LEVEL`]. `None` for an IP address (an address has no
+/// `SHORT_SECOND_LEVEL`. `None` for an IP address (an address has no
 /// domain: only the same address matches it).
 pub fn registrable_domain(name: &str) -> Option<String> {
     let name = name.trim_end_matches('.').to_ascii_lowercase();
@@ -214,7 +214,7 @@ impl RealmRefusal {
     }
 }
 
-/// Whether the registry `registry` (host[:port]) may send its credentials
+/// Whether the registry `registry` (`host[:port]`) may send its credentials
 /// to the token realm `realm` (a URL).
 ///
 /// - Over https: when the realm's host is the registry's (any port), shares

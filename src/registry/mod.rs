@@ -61,7 +61,7 @@ pub struct Options {
     /// Trivy's `TRIVY_USERNAME`/`TRIVY_PASSWORD`/`TRIVY_REGISTRY_TOKEN`, they
     /// belong to [`Options::credentials_host`] alone (see [`auth::resolve`]).
     pub credentials: Option<Credentials>,
-    /// The registry (host[:port]) the explicit credentials and Trivy's
+    /// The registry (`host[:port]`) the explicit credentials and Trivy's
     /// variables belong to; `None`: to none (only the Docker config's
     /// per-registry credentials are used).
     pub credentials_host: Option<String>,
@@ -81,7 +81,7 @@ pub struct Options {
 }
 
 impl Options {
-    /// Whether `host` (host[:port]) was named for plain http, by
+    /// Whether `host` (`host[:port]`) was named for plain http, by
     /// `--plain-http` or the deprecated `--insecure`.
     pub fn plain_http_named(&self, host: &str) -> bool {
         self.plain_http.matches(host) || self.legacy_insecure.matches(host)
@@ -121,7 +121,7 @@ pub enum RegistryError {
     /// plain http to a registry not named by `--plain-http`.
     #[error("refusing to send the credentials for {host} over plain http ({base})\nhint: if {host} really speaks only plain http, name it: --plain-http {host}")]
     PlainHttpCredentials {
-        /// host[:port]
+        /// `host[:port]`
         host: String,
         /// The base URL in use.
         base: String,
@@ -130,9 +130,9 @@ pub enum RegistryError {
     /// registry's credentials.
     #[error("refusing to send the credentials for {registry} to the token service {realm_host} ({}): {}\nhint: if {realm_host} really is the token service of {registry}, allow it: --allow-token-realm {realm_host}", redact::url(realm), reason.reason())]
     TokenRealm {
-        /// The registry, host[:port].
+        /// The registry, `host[:port]`.
         registry: String,
-        /// The realm's host[:port].
+        /// The realm's `host[:port]`.
         realm_host: String,
         /// The realm URL.
         realm: String,
@@ -160,7 +160,7 @@ pub enum RegistryError {
         method: &'static str,
         /// The URL asked.
         url: String,
-        /// host[:port]
+        /// `host[:port]`
         host: String,
         /// Where the registry pointed, when known (ureq does not say where
         /// a refused redirect led).
@@ -556,7 +556,7 @@ fn backoff(attempt: u32) {
 }
 
 impl Client {
-    /// Connects to `host` (host[:port]): pings `/v2/` and learns how to log
+    /// Connects to `host` (`host[:port]`): pings `/v2/` and learns how to log
     /// in. Over plain http for a host named by `--plain-http`; else over
     /// https, falling back to plain http only for a loopback host (or one
     /// named by the deprecated `--insecure`), only when no `--ca-cert` was

@@ -231,10 +231,16 @@ impl WorkDir {
 pub fn work_dir(dir: &Path, prefix: &str) -> io::Result<WorkDir> {
     for _ in 0..TRIES {
         let tmp = tempfile::Builder::new().prefix(prefix).tempdir_in(dir)?;
-        let lock = OpenOptions::new()
+        let lock = match OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
-            .open(tmp.path())?;
+            .open(tmp.path())
+        {
+            Ok(l) => l,
+            // Another run's sweep took it before it was locked: a new one.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
         if !try_lock(&lock)? || !still_named(&lock, tmp.path()) {
             continue;
         }

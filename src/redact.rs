@@ -131,9 +131,21 @@ pub fn text(s: &str) -> Cow<'_, str> {
             + s[start..sep]
                 .find(|c: char| c.is_ascii_alphabetic())
                 .unwrap_or(sep - start);
-        let end = s[sep..]
+        // A quote does not end a URL inside its authority when userinfo
+        // follows it (`https://user:it's@host/`, as an HTTP library quotes
+        // it): the authority runs to the first `/`, `?`, `#` or space.
+        let auth = sep + 3;
+        let auth_end = s[auth..]
+            .find(|c: char| c.is_whitespace() || "/?#".contains(c))
+            .map_or(s.len(), |e| auth + e);
+        let from = if s[auth..auth_end].contains('@') {
+            auth_end
+        } else {
+            sep
+        };
+        let end = s[from..]
             .find(|c: char| c.is_whitespace() || "\"'<>`\\".contains(c))
-            .map_or(s.len(), |e| sep + e);
+            .map_or(s.len(), |e| from + e);
         let end = start
             + s[start..end]
                 .trim_end_matches(|c: char| ".,;:!?)]}".contains(c))
@@ -263,5 +275,14 @@ mod tests {
         }
         // A scheme glued to a word: the scheme starts at its first letter.
         assert_eq!(text("x=1https://u:p@h/"), "x=1https://***@h/");
+        // Quotes in a password, as an HTTP library's error quotes the URL.
+        assert_eq!(
+            text("GET https://user:it's@127.0.0.1:1/x/y: Connection Failed"),
+            "GET https://***@127.0.0.1:1/x/y: Connection Failed"
+        );
+        assert_eq!(
+            text(r#"at "https://u:a"b'c@h:2/p" failed"#),
+            r#"at "https://***@h:2/p" failed"#
+        );
     }
 }

@@ -645,6 +645,25 @@ fn a_password_in_a_failing_vex_repo_url_is_never_printed() {
         }
     }
 
+    // A password with a quote in it: the client's message quotes the URL,
+    // and a quote must not end the URL before its userinfo.
+    let quoted = format!("it's-{SECRET}");
+    let url = format!("https://user:{quoted}@127.0.0.1:{port}/repo");
+    for json in [false, true] {
+        let out = export(&url, json);
+        assert_eq!(out.status.code(), Some(1));
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!all.contains(SECRET) && !all.contains("it's"), "{all}");
+        assert!(
+            all.contains(&format!("https://***@127.0.0.1:{port}/repo")),
+            "{all}"
+        );
+    }
+
     // A server that answers 404.
     let empty = t.join("empty");
     std::fs::create_dir_all(&empty).unwrap();

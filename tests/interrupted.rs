@@ -480,4 +480,51 @@ mod with_faults {
         assert_eq!(airlock_entries(t.path()), Vec::<String>::new());
         assert_eq!(tree_hash(t.path()), before);
     }
+
+    #[test]
+    fn sigint_during_an_import_removes_its_staging_and_keeps_the_cache() {
+        let t = TestDir::new();
+        let e = export_fixtures(&t);
+        let cache = t.join("cache");
+        import_ok(&e.bundle, &e.public, &cache, &[]);
+        let before = tree_hash(&cache);
+        let pause = t.join("pause");
+        let mut child = Command::new(airlock_bin())
+            .args(["import", s(&e.bundle), "--key", s(&e.public), "--cache-dir"])
+            .arg(&cache)
+            .env("AIRLOCK_FAULT_PAUSE", "all")
+            .env("AIRLOCK_FAULT_PAUSE_FILE", &pause)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        // Step through the crash points to the last one before the swaps,
+        // with the whole new generation staged.
+        loop {
+            assert!(child.try_wait().unwrap().is_none(), "import ended early");
+            assert!(start.elapsed() < Duration::from_secs(60), "never paused");
+            match std::fs::read_to_string(&pause) {
+                Ok(at) if at.ends_with(" staging flushed\n") => break,
+                Ok(_) => std::fs::remove_file(&pause).unwrap(),
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+        assert!(
+            std::fs::read_dir(&cache).unwrap().any(|e| e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".airlock-staging-")),
+            "the staging area exists while paused"
+        );
+        kill(&child, "INT");
+        let (status, _) = wait_bounded(&mut child);
+        assert_eq!(status.code(), Some(130));
+        std::fs::remove_file(&pause).unwrap();
+        assert_no_leftovers(&cache, ".airlock-staging-");
+        // The lock file stays, as after any import; the rest is as before.
+        assert_eq!(tree_hash(&cache), before);
+    }
 }

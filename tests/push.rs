@@ -404,6 +404,8 @@ fn push_and_export_with_a_bearer_token_registry() {
             &target,
         ])
         .args(["--username", USER, "--password-stdin"])
+        // Credentials go over plain http only to a registry named so.
+        .args(["--plain-http", &reg.host()])
         .env("DOCKER_CONFIG", t.join("no-docker-config"));
         output_with_stdin(&mut cmd, &format!("{password}\n"))
     };
@@ -427,6 +429,7 @@ fn push_and_export_with_a_bearer_token_registry() {
         .args(["--trivy-db", &format!("{target}/trivy-db:2")])
         .args(["--java-db", &format!("{target}/trivy-java-db:1")])
         .args(["--checks", &format!("{target}/trivy-checks:2")])
+        .args(["--plain-http", &reg.host()])
         .env("TRIVY_USERNAME", USER)
         .env("TRIVY_PASSWORD", PASSWORD)
         .env("DOCKER_CONFIG", t.join("no-docker-config"))
@@ -460,6 +463,7 @@ fn push_and_export_with_a_bearer_token_registry() {
             "--push",
             &target,
         ])
+        .args(["--plain-http", &reg.host()])
         .env_remove("TRIVY_USERNAME")
         .env_remove("TRIVY_PASSWORD")
         .env("DOCKER_CONFIG", &docker)

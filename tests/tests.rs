@@ -9,6 +9,7 @@ mod crash;
 mod e2e;
 mod export_refusals;
 mod hostile_archives;
+mod hostile_auth;
 mod hostile_databases;
 mod hostile_manifest;
 mod hostile_network;

@@ -80,10 +80,19 @@ pub struct RegistryArgs {
     /// Read the registry password from stdin
     #[arg(long = "password-stdin", requires = "username")]
     pub password_stdin: bool,
-    /// Trust this CA certificate (PEM) for registries and VEX servers (repeatable)
+    /// Trust this CA certificate (PEM) for registries and VEX servers (repeatable); no registry then falls back to plain http
     #[arg(long = "ca-cert", value_name = "FILE")]
     pub ca_cert: Vec<PathBuf>,
-    /// Allow plain http and any TLS certificate
+    /// Speak plain http to this registry or VEX host, credentials included (repeatable; HOST or HOST:PORT; without a port, every port)
+    #[arg(long = "plain-http", value_name = "HOST")]
+    pub plain_http: Vec<String>,
+    /// Accept any TLS certificate from this host, on any port (repeatable; a certificate names a host, not a port); every other host is verified
+    #[arg(long = "insecure-skip-verify", value_name = "HOST")]
+    pub insecure_skip_verify: Vec<String>,
+    /// Let this host's token service receive registry credentials although it is on another domain than the registry (repeatable)
+    #[arg(long = "allow-token-realm", value_name = "HOST")]
+    pub allow_token_realm: Vec<String>,
+    /// Deprecated (use --plain-http / --insecure-skip-verify): for the registries and VEX servers this run names itself only, accept any certificate, and plain http when the server does not speak TLS
     #[arg(long)]
     pub insecure: bool,
 }

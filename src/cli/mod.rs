@@ -323,12 +323,28 @@ fn export(mut a: ExportArgs) -> Result<()> {
         }
         _ => None,
     };
-    let network = airlock::registry::Options {
-        insecure: a.registry.insecure,
-        ca_certs: a.registry.ca_cert.clone(),
-        credentials: registry_credentials(&a.registry)?,
-        limits: network_limits(&a.network_limits)?,
-    };
+    let own_hosts: Vec<String> = sources
+        .iter()
+        .flat_map(|spec| match spec {
+            SourceSpec::Registry { references, .. } => references
+                .iter()
+                .filter_map(|r| airlock::source::registry::Reference::parse(r).ok())
+                .map(|r| r.host)
+                .collect(),
+            SourceSpec::VexUrl { url, .. } => airlock::registry::HostPort::of_url(url)
+                .map(|h| vec![h.to_string()])
+                .unwrap_or_default(),
+            _ => vec![],
+        })
+        .collect();
+    // The explicit credentials' registry is each artifact list's first
+    // reference, set where the list is pulled.
+    let network = network_options(
+        &a.registry,
+        &own_hosts,
+        None,
+        network_limits(&a.network_limits)?,
+    )?;
     let output = expand_output(&output_pattern, created);
     let plan = ExportPlan {
         sources,
@@ -944,6 +960,52 @@ fn import(a: ImportArgs) -> Result<()> {
     }
 }
 
+/// How to reach registries and VEX servers, from the flags: the host
+/// switches checked, the explicit credentials read and given to
+/// `credentials_host`. The deprecated `--insecure` is applied to
+/// `own_hosts` only (the hosts this run names itself), with a warning.
+fn network_options(
+    r: &args::RegistryArgs,
+    own_hosts: &[String],
+    credentials_host: Option<String>,
+    limits: airlock::registry::deadline::NetLimits,
+) -> Result<airlock::registry::Options> {
+    use airlock::registry::{HostList, HostPort};
+    let list = |flag: &str, values: &[String]| -> Result<HostList> {
+        match HostList::parse(values) {
+            Ok(l) => Ok(l),
+            Err(e) => usage!("--{flag} {e}"),
+        }
+    };
+    let mut legacy_insecure = HostList::default();
+    if r.insecure {
+        for h in own_hosts {
+            if let Ok(h) = HostPort::parse(h) {
+                legacy_insecure.push(h);
+            }
+        }
+        let named: Vec<String> = legacy_insecure.iter().map(|h| h.to_string()).collect();
+        eprintln!(
+            "airlock: warning: --insecure is deprecated; it applies only to the registries and VEX servers this run names ({}), not to token services or redirect targets\nhint: name each host instead: --plain-http HOST for a plain-http registry, --insecure-skip-verify HOST for one whose certificate cannot be verified",
+            if named.is_empty() { "none".to_string() } else { named.join(", ") }
+        );
+    }
+    // The switches are checked before the password is read.
+    let plain_http = list("plain-http", &r.plain_http)?;
+    let skip_verify = list("insecure-skip-verify", &r.insecure_skip_verify)?;
+    let token_realms = list("allow-token-realm", &r.allow_token_realm)?;
+    Ok(airlock::registry::Options {
+        ca_certs: r.ca_cert.clone(),
+        credentials: registry_credentials(r)?,
+        credentials_host,
+        plain_http,
+        skip_verify,
+        token_realms,
+        legacy_insecure,
+        limits,
+    })
+}
+
 /// `--username` with the password read from stdin.
 /// The time limits for downloads: the flags, else the `AIRLOCK_NETWORK_*`
 /// variables, else the defaults.
@@ -1037,15 +1099,16 @@ fn push_target(a: &ImportArgs) -> Result<Option<(airlock::registry::Client, Push
         }
         target.tags.insert(kind, tag.to_string());
     }
-    let opts = airlock::registry::Options {
-        insecure: a.registry.insecure,
-        ca_certs: a.registry.ca_cert.clone(),
-        credentials: registry_credentials(&a.registry)?,
-        limits: match airlock::registry::deadline::NetLimits::from_env() {
-            Ok(l) => l,
-            Err(e) => usage!("{e}"),
-        },
+    let limits = match airlock::registry::deadline::NetLimits::from_env() {
+        Ok(l) => l,
+        Err(e) => usage!("{e}"),
     };
+    let opts = network_options(
+        &a.registry,
+        std::slice::from_ref(&target.host),
+        Some(target.host.clone()),
+        limits,
+    )?;
     let client = airlock::registry::Client::connect(&target.host, &opts)?;
     Ok(Some((client, target)))
 }

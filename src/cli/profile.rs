@@ -29,6 +29,12 @@ struct Profile {
     #[serde(default)]
     insecure: bool,
     #[serde(default)]
+    plain_http: Vec<String>,
+    #[serde(default)]
+    insecure_skip_verify: Vec<String>,
+    #[serde(default)]
+    allow_token_realm: Vec<String>,
+    #[serde(default)]
     ca_cert: Vec<String>,
     #[serde(default)]
     sources: Sources,
@@ -123,6 +129,12 @@ pub fn apply(a: &mut ExportArgs) -> Result<()> {
         a.sequence_file = p.sequence_file.as_ref().map(rel);
     }
     a.registry.insecure |= p.insecure;
+    // Host switches add up: the profile's and the command line's.
+    a.registry.plain_http.extend(p.plain_http);
+    a.registry
+        .insecure_skip_verify
+        .extend(p.insecure_skip_verify);
+    a.registry.allow_token_realm.extend(p.allow_token_realm);
     if a.registry.ca_cert.is_empty() {
         a.registry.ca_cert = p.ca_cert.iter().map(rel).collect();
     }

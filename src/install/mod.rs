@@ -269,6 +269,10 @@ struct Collector<'a> {
     vex_lock: Option<stage::Lock>,
     cache_stage: Option<tempfile::TempDir>,
     vex_stage: Option<tempfile::TempDir>,
+    /// The staging areas' registrations for removal on a signal, dropped
+    /// before the swaps: from then on a half-done swap is recovered by the
+    /// next import, never removed.
+    staging_guards: Vec<crate::cleanup::Guard>,
     manifest: Option<Manifest>,
     layers: BTreeMap<ArtifactKind, LayerContents>,
     oci_manifests: BTreeMap<String, Vec<u8>>,
@@ -293,6 +297,7 @@ impl<'a> Collector<'a> {
             vex_lock: None,
             cache_stage: None,
             vex_stage: None,
+            staging_guards: Vec::new(),
             manifest: None,
             layers: BTreeMap::new(),
             oci_manifests: BTreeMap::new(),
@@ -433,6 +438,9 @@ impl PayloadVisitor for Collector<'_> {
         }
         stage::check_space(&needs)?;
         let stage = stage::staging(cache)?;
+        // Removed by a signal handler (the CLI's) until the swaps begin.
+        self.staging_guards
+            .push(crate::cleanup::register(stage.path(), true));
         crate::fault::point("staging created");
         if !m.vex.is_empty() {
             let p = stage.path().join("vex-archives");
@@ -442,6 +450,8 @@ impl PayloadVisitor for Collector<'_> {
         if let Some(dir) = vex_dir {
             stage::remove_leftovers(dir)?;
             let stage = stage::staging(dir)?;
+            self.staging_guards
+                .push(crate::cleanup::register(stage.path(), true));
             crate::fault::point("vex staging created");
             for v in &m.vex {
                 let p = stage.path().join(&v.name);
@@ -843,6 +853,7 @@ fn install(
             .map_err(ioe("cannot set aside the older generation", &previous))?;
         crate::fault::point("older generation set aside");
     }
+    collector.staging_guards.clear();
     let olds = match swaps.run() {
         Ok(olds) => olds,
         Err(e) => {

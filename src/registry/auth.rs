@@ -4,6 +4,16 @@
 //! (`$DOCKER_CONFIG/config.json` or `~/.docker/config.json`): a credential
 //! helper for the host (`credHelpers`, else `credsStore`), else its
 //! `auths` entry.
+//!
+//! # Security
+//!
+//! The Docker config names a registry for each credential; the flags and
+//! Trivy's variables do not, so they are scoped here (issue 17, item 3):
+//! they belong to one registry, [`super::Options::credentials_host`] (the
+//! first reference of an artifact's list at export, the `--push` registry
+//! at import), and every other registry gets only its own Docker-config
+//! entry, or nothing. Where they are then sent (only after a challenge, to
+//! which token realm) is the client's rule, in [`super`].
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -150,27 +160,72 @@ pub fn from_docker_config(host: &str) -> Option<Credentials> {
     None
 }
 
-/// The credentials for `host`: `explicit` if given, else Trivy's
-/// environment variables, else the Docker config, else anonymous.
-pub fn resolve(host: &str, explicit: Option<Credentials>) -> Credentials {
-    if let Some(c) = explicit {
-        return c;
-    }
-    if let Ok(t) = std::env::var("TRIVY_REGISTRY_TOKEN") {
-        if !t.is_empty() {
-            return Credentials::Token(Zeroizing::new(t));
+/// Whether the explicit credentials or Trivy's variables give anything
+/// (which [`resolve`] hands to their own registry only).
+pub fn has_unscoped(opts: &super::Options) -> bool {
+    let set = |v: &str| std::env::var_os(v).is_some_and(|x| !x.is_empty());
+    opts.credentials.is_some() || set("TRIVY_REGISTRY_TOKEN") || set("TRIVY_USERNAME")
+}
+
+/// The credentials for `host`. For the registry the explicit credentials
+/// belong to ([`super::Options::credentials_host`], compared as
+/// `host[:port]`, case-insensitively): the explicit ones if given, else
+/// Trivy's environment variables. For every registry, then: its Docker
+/// config entry, else anonymous.
+pub fn resolve(host: &str, opts: &super::Options) -> Credentials {
+    let owner = opts
+        .credentials_host
+        .as_deref()
+        .is_some_and(|o| o.eq_ignore_ascii_case(host));
+    if owner {
+        if let Some(c) = &opts.credentials {
+            return c.clone();
         }
-    }
-    if let (Ok(u), Ok(p)) = (
-        std::env::var("TRIVY_USERNAME"),
-        std::env::var("TRIVY_PASSWORD"),
-    ) {
-        if !u.is_empty() {
-            return Credentials::Basic {
-                username: u,
-                password: Zeroizing::new(p),
-            };
+        if let Ok(t) = std::env::var("TRIVY_REGISTRY_TOKEN") {
+            if !t.is_empty() {
+                return Credentials::Token(Zeroizing::new(t));
+            }
+        }
+        if let (Ok(u), Ok(p)) = (
+            std::env::var("TRIVY_USERNAME"),
+            std::env::var("TRIVY_PASSWORD"),
+        ) {
+            if !u.is_empty() {
+                return Credentials::Basic {
+                    username: u,
+                    password: Zeroizing::new(p),
+                };
+            }
         }
     }
     from_docker_config(host).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_credentials_belong_to_their_registry_only() {
+        let opts = super::super::Options {
+            credentials: Some(Credentials::Basic {
+                username: "u".into(),
+                password: Zeroizing::new("p".into()),
+            }),
+            credentials_host: Some("Registry.Example:5000".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            resolve("registry.example:5000", &opts),
+            Credentials::Basic { .. }
+        ));
+        // Another port is another registry; no Docker config is read from
+        // a directory that does not exist.
+        std::env::set_var("DOCKER_CONFIG", "/nonexistent/airlock-test");
+        assert!(matches!(
+            resolve("registry.example:5001", &opts),
+            Credentials::None
+        ));
+        assert!(matches!(resolve("other.example", &opts), Credentials::None));
+    }
 }

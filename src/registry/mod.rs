@@ -2,14 +2,26 @@
 //! to push artifacts into a registry (check a blob, upload a blob from a
 //! stream, put a manifest), with the registry's own authentication.
 //!
-//! - Scheme: https; a registry on a loopback address, or any registry with
-//!   `insecure`, is tried over plain http when https fails (as Trivy does).
-//! - TLS: rustls with the Mozilla roots, the system bundle
-//!   (`SSL_CERT_FILE`, else `/etc/ssl/certs/ca-certificates.crt`) and any
-//!   `--ca-cert` files; `insecure` also accepts any certificate.
-//! - Authentication: the `/v2/` ping's challenge decides: HTTP basic, or a
-//!   bearer token from the challenge's realm for the repository's scope
-//!   (credentials from [`auth`]).
+//! - Scheme: https, or plain http for a host named by `--plain-http`
+//!   ([`Options::plain_http`]). A registry on a loopback address may fall
+//!   back from https to plain http (as with Trivy), but only when the https
+//!   attempt met a server that does not speak TLS at all: never after a
+//!   refused certificate, never when `--ca-cert` was given, and never with
+//!   credentials (issue 17, item 4).
+//! - TLS: see [`tls`]; certificates are verified for every host except those
+//!   named by `--insecure-skip-verify` ([`Options::skip_verify`]).
+//! - Authentication: credentials are sent only in answer to a 401 challenge
+//!   (the `/v2/` ping's, or a later request's), only to the registry they
+//!   belong to ([`auth::resolve`]), and to a bearer challenge's token realm
+//!   only as [`hosts::realm_may_receive_credentials`] allows (issue 17,
+//!   item 3). Credentials never travel over plain http to a registry the
+//!   operator did not name with `--plain-http`.
+//! - Redirects: an https registry is never followed to plain http (its
+//!   agents are https-only; an upload Location on plain http is refused
+//!   unless that host is `--plain-http`). GET and HEAD follow redirects (a
+//!   registry may serve a blob from its storage) without the Authorization
+//!   header; a request with a body (POST, PUT, PATCH) and every request to a
+//!   token service that carries credentials follow none.
 //! - Time limits ([`deadline`]): an idle timeout on every read and an
 //!   overall deadline from the bytes actually received; a limit that trips
 //!   is final for this registry (never retried).
@@ -25,13 +37,14 @@
 //! - Success is only what the distribution spec defines for each request
 //!   (POST upload 202 with a Location, PUT upload and PUT manifest 201, HEAD
 //!   and GET 200): any other status is an error, and a request that sends a
-//!   body (POST, PUT, PATCH) never follows a redirect, since a registry that
-//!   answers one has not stored what was sent (and following a 301/302/303
-//!   would turn it into a GET that succeeds elsewhere). GET and HEAD follow
-//!   redirects (a registry may serve a blob from its storage).
+//!   body never follows a redirect, since a registry that answers one has
+//!   not stored what was sent (and following a 301/302/303 would turn it
+//!   into a GET that succeeds elsewhere).
 
 pub mod auth;
 pub mod deadline;
+pub mod hosts;
+pub mod tls;
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -46,17 +59,53 @@ use crate::redact;
 
 pub use auth::Credentials;
 
-/// How to reach registries.
+pub use hosts::{HostList, HostPort};
+
+/// How to reach registries (and VEX servers).
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// Allow plain http and any certificate.
-    pub insecure: bool,
-    /// Extra CA certificates (PEM files) to trust.
+    /// Extra CA certificates (PEM files) to trust. When given, no registry
+    /// falls back from https to plain http.
     pub ca_certs: Vec<PathBuf>,
-    /// Credentials given explicitly (else found by [`auth::resolve`]).
+    /// Credentials given explicitly (`--username`/`--password-stdin`); like
+    /// Trivy's `TRIVY_USERNAME`/`TRIVY_PASSWORD`/`TRIVY_REGISTRY_TOKEN`, they
+    /// belong to [`Options::credentials_host`] alone (see [`auth::resolve`]).
     pub credentials: Option<Credentials>,
     /// Time limits for every transfer.
     pub limits: deadline::NetLimits,
+    /// The registry (`host[:port]`) the explicit credentials and Trivy's
+    /// variables belong to; `None`: to none (only the Docker config's
+    /// per-registry credentials are used).
+    pub credentials_host: Option<String>,
+    /// Registries and VEX hosts spoken to over plain http (`--plain-http`),
+    /// credentials included.
+    pub plain_http: HostList,
+    /// Hosts whose certificates are accepted unverified
+    /// (`--insecure-skip-verify`); by name, on any port.
+    pub skip_verify: HostList,
+    /// Token realms that may receive credentials although they are on
+    /// another domain than the registry (`--allow-token-realm`).
+    pub token_realms: HostList,
+    /// The deprecated `--insecure`, for the hosts this run names itself:
+    /// certificates accepted unverified, and plain http (credentials
+    /// included) when the https attempt meets a plain-http server.
+    pub legacy_insecure: HostList,
+}
+
+impl Options {
+    /// Whether `host` (`host[:port]`) was named for plain http, by
+    /// `--plain-http` or the deprecated `--insecure`.
+    pub fn plain_http_named(&self, host: &str) -> bool {
+        self.plain_http.matches(host) || self.legacy_insecure.matches(host)
+    }
+
+    /// The options with `host` as the owner of the explicit credentials.
+    pub fn for_credentials_host(&self, host: &str) -> Options {
+        Options {
+            credentials_host: Some(host.to_string()),
+            ..self.clone()
+        }
+    }
 }
 
 /// `airlock/<version>`, the User-Agent of every request.
@@ -71,12 +120,66 @@ pub const USER_AGENT: &str = concat!("airlock/", env!("CARGO_PKG_VERSION"));
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// The registry could not be reached at all.
-    #[error("cannot reach the registry {host}: {}\nhint: check the address and that the registry runs; a registry with a self-signed certificate needs --ca-cert FILE (or --insecure), a plain-http one not on this host needs --insecure", redact::text(reason))]
+    #[error(
+        "cannot reach the registry {host}: {}\nhint: {hint}",
+        redact::text(reason)
+    )]
     Unreachable {
         /// host[:port]
         host: String,
         /// Why (the last attempt's error).
         reason: String,
+        /// What to do about it.
+        hint: String,
+    },
+    /// Credentials were asked for where airlock does not send them: over
+    /// plain http to a registry not named by `--plain-http`.
+    #[error("refusing to send the credentials for {host} over plain http ({base})\nhint: if {host} really speaks only plain http, name it: --plain-http {host}")]
+    PlainHttpCredentials {
+        /// `host[:port]`
+        host: String,
+        /// The base URL in use.
+        base: String,
+    },
+    /// A bearer challenge named a token realm that may not receive the
+    /// registry's credentials.
+    #[error("refusing to send the credentials for {registry} to the token service {realm_host} ({}): {}\nhint: if {realm_host} really is the token service of {registry}, allow it: --allow-token-realm {realm_host}", redact::url(realm), reason.reason())]
+    TokenRealm {
+        /// The registry, `host[:port]`.
+        registry: String,
+        /// The realm's `host[:port]`.
+        realm_host: String,
+        /// The realm URL.
+        realm: String,
+        /// Why.
+        reason: hosts::RealmRefusal,
+    },
+    /// A token service answered a request for a token with another status
+    /// than 200 (a redirect, which is not followed).
+    #[error("{method} {url}: the token service answered {status}{}, where a token (200) was expected; a request carrying credentials follows no redirect", location.as_ref().map(|l| format!(" (to {l})")).unwrap_or_default())]
+    TokenAnswer {
+        /// The method.
+        method: &'static str,
+        /// The realm (redacted).
+        url: String,
+        /// The status code.
+        status: u16,
+        /// Where a redirect pointed (redacted), if it did.
+        location: Option<String>,
+    },
+    /// An https registry sent the client to plain http (an upload Location,
+    /// a redirect).
+    #[error("{method} {}: the registry {host} sent the client to plain http{}; an https registry is never followed to plain http\nhint: if {} really speaks only plain http, name it: --plain-http {}", redact::url(url), location.as_ref().map(|l| format!(" ({})", redact::url(l))).unwrap_or_default(), downgrade_host(location), downgrade_host(location))]
+    Downgrade {
+        /// The method.
+        method: &'static str,
+        /// The URL asked.
+        url: String,
+        /// `host[:port]`
+        host: String,
+        /// Where the registry pointed, when known (ureq does not say where
+        /// a refused redirect led).
+        location: Option<String>,
     },
     /// The registry answered with an error.
     #[error("{method} {}: the registry answered {status}{}", redact::url(url), if body.is_empty() { String::new() } else { format!(": {}", redact::text(body)) })]
@@ -194,6 +297,14 @@ pub enum RegistryError {
     },
 }
 
+/// The host a downgrade pointed to, for the hint.
+fn downgrade_host(location: &Option<String>) -> String {
+    location
+        .as_deref()
+        .and_then(HostPort::of_url)
+        .map_or_else(|| "HOST".to_string(), |h| h.to_string())
+}
+
 impl RegistryError {
     /// Whether retrying the same request may succeed.
     pub fn is_transient(&self) -> bool {
@@ -235,113 +346,30 @@ fn blob_time(size: u64) -> Duration {
     Duration::from_secs(300 + (size >> 20).saturating_mul(4))
 }
 
-/// Accepts any server certificate (`--insecure` only).
-#[derive(Debug)]
-struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &[rustls::pki_types::CertificateDer<'_>],
-        _: &rustls::pki_types::ServerName<'_>,
-        _: &[u8],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+/// An HTTP(S) agent with the same TLS, proxy and timeout settings, for
+/// plain downloads such as VEX repositories, to be used for `url`: when it
+/// is https, the agent is https-only, so no redirect leads it to plain http.
+/// It follows redirects without the Authorization header (the credentials a
+/// URL carries reach its own origin only).
+pub fn http_agent(opts: &Options, url: &str) -> Result<ureq::Agent, RegistryError> {
+    agent(opts, 5, is_https(url))
 }
 
-fn add_pem_file(
-    roots: &mut rustls::RootCertStore,
-    path: &std::path::Path,
-    required: bool,
-) -> Result<(), RegistryError> {
-    let tls = |reason: String| RegistryError::Tls {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(_) if !required => return Ok(()),
-        Err(e) => return Err(tls(e.to_string())),
-    };
-    let mut added = 0;
-    for cert in rustls_pemfile::certs(&mut std::io::BufReader::new(file)) {
-        let cert = cert.map_err(|e| tls(e.to_string()))?;
-        if roots.add(cert).is_ok() {
-            added += 1;
-        }
-    }
-    if required && added == 0 {
-        return Err(tls("no PEM certificate in it".into()));
-    }
-    Ok(())
-}
-
-/// An HTTP(S) agent with the same TLS, proxy and timeout settings (for
-/// plain downloads such as VEX repositories).
-pub fn http_agent(opts: &Options) -> Result<ureq::Agent, RegistryError> {
-    agent(opts, 5)
+/// Whether `url` is https.
+fn is_https(url: &str) -> bool {
+    url.get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
 }
 
 /// An agent that follows at most `redirects - 1` redirects (0: none; a 3xx
-/// is then returned as it came).
-fn agent(opts: &Options, redirects: u32) -> Result<ureq::Agent, RegistryError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default protocol versions");
-    let config = if opts.insecure {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-            .with_no_client_auth()
-    } else {
-        let mut roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        let system = std::env::var_os("SSL_CERT_FILE")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/etc/ssl/certs/ca-certificates.crt"));
-        add_pem_file(&mut roots, &system, false)?;
-        for ca in &opts.ca_certs {
-            add_pem_file(&mut roots, ca, true)?;
-        }
-        builder.with_root_certificates(roots).with_no_client_auth()
-    };
+/// is then returned as it came), never forwarding the Authorization header
+/// on a redirect; `https_only`: it refuses plain http, a redirect's too.
+fn agent(opts: &Options, redirects: u32, https_only: bool) -> Result<ureq::Agent, RegistryError> {
+    let mut skip = opts.skip_verify.clone();
+    for h in opts.legacy_insecure.iter() {
+        skip.push(h.clone());
+    }
+    let config = tls::client_config(&opts.ca_certs, &skip)?;
     Ok(ureq::AgentBuilder::new()
         .tls_config(Arc::new(config))
         .timeout_connect(opts.limits.connect())
@@ -351,6 +379,8 @@ fn agent(opts: &Options, redirects: u32) -> Result<ureq::Agent, RegistryError> {
         .timeout_write(opts.limits.idle)
         .user_agent(USER_AGENT)
         .redirects(redirects)
+        .redirect_auth_headers(ureq::RedirectAuthHeaders::Never)
+        .https_only(https_only)
         // HTTPS_PROXY / HTTP_PROXY / ALL_PROXY and NO_PROXY, as curl reads them.
         .try_proxy_from_env(true)
         .build())
@@ -409,16 +439,24 @@ fn parse_challenge(header: &str) -> Challenge {
 pub struct Client {
     host: String,
     base: String,
-    /// For GET and HEAD: follows redirects.
+    /// For GET and HEAD: follows redirects (https-only for an https base).
     agent: ureq::Agent,
-    /// For requests with a body (POST, PUT, PATCH): follows none.
+    /// For requests with a body (POST, PUT, PATCH) and requests to a token
+    /// service carrying credentials: follows none.
     strict: ureq::Agent,
     credentials: Credentials,
-    challenge: Challenge,
+    /// Whether credentials may be sent to this registry at all: over https,
+    /// or over plain http to a host named by `--plain-http`.
+    credentials_allowed: bool,
+    /// The `/v2/` ping's challenge, or a later 401's.
+    challenge: RefCell<Challenge>,
     tokens: RefCell<BTreeMap<String, Zeroizing<String>>>,
     limits: deadline::NetLimits,
     /// Retries left for this registry (all requests together).
     retries: Cell<u32>,
+    /// The options, without the explicit credentials (the realm rules, the
+    /// hosts named for plain http).
+    opts: Options,
 }
 
 impl std::fmt::Debug for Client {
@@ -540,83 +578,146 @@ fn retry_after(value: &str) -> Option<Duration> {
     ))
 }
 
+/// What one `/v2/` ping found.
+enum Ping {
+    /// A registry answered: how it wants to be authenticated.
+    Answered(Challenge),
+    /// Worth another try (refused connection, timeout, 429, 5xx).
+    Transient(String),
+    /// Over https, the server answered with something that is not TLS.
+    NotTls(String),
+    /// Not worth another try (a refused certificate; over plain http, a
+    /// server that is not a registry), with a hint.
+    Fatal(String, String),
+}
+
+/// Pings `<base>/v2/` (no credentials: they go only where challenged).
+fn ping(agent: &ureq::Agent, base: &str) -> Ping {
+    let https = base.starts_with("https://");
+    // No overall timeout: in ureq it replaces the idle timeout (the agent's
+    // read timeout) on every read, so a stalled /v2/ would cost all of it;
+    // each read waits at most the idle timeout.
+    match agent.get(&format!("{base}/v2/")).call() {
+        Ok(_) => Ping::Answered(Challenge::None),
+        Err(ureq::Error::Status(401, r)) => Ping::Answered(
+            r.header("WWW-Authenticate")
+                .map(parse_challenge)
+                .unwrap_or(Challenge::Basic),
+        ),
+        Err(ureq::Error::Status(code, _)) if code == 429 || code >= 500 => {
+            Ping::Transient(format!("{base}/v2/ answered {code}"))
+        }
+        // Over https, some registries do not serve /v2/ itself: go on.
+        Err(ureq::Error::Status(_, _)) if https => Ping::Answered(Challenge::None),
+        // Over http, anything else is not a registry (a TLS server answers
+        // plain http with 400).
+        Err(ureq::Error::Status(code, _)) => Ping::Fatal(
+            format!("{base}/v2/ answered {code}"),
+            "check the address: this is not a plain-http registry".into(),
+        ),
+        Err(ureq::Error::Transport(t)) => match tls::classify(&t) {
+            Some(tls::TlsFailure::NotTls) => Ping::NotTls(format!("{base}: {t}")),
+            Some(tls::TlsFailure::Refused) => Ping::Fatal(
+                format!("{base}: {t}"),
+                "a registry whose certificate comes from a private CA needs --ca-cert FILE; to accept any certificate from this host alone: --insecure-skip-verify HOST".into(),
+            ),
+            // A stall is no transient failure: asking again would cost
+            // another idle period per attempt (issue 17, item 2).
+            None if deadline::transport_timed_out(&t) => Ping::Fatal(
+                format!("{base}: {t}"),
+                "the registry sent nothing within the idle timeout (--network-idle-timeout)".into(),
+            ),
+            None => Ping::Transient(format!("{base}: {t}")),
+        },
+    }
+}
+
 fn backoff(attempt: u32) {
     std::thread::sleep(Duration::from_millis(500 << attempt.min(4)));
 }
 
 impl Client {
-    /// Connects to `host` (host[:port]): pings `/v2/` over https (falling
-    /// back to http for loopback or `insecure`) and learns how to log in.
+    /// Connects to `host` (`host[:port]`): pings `/v2/` and learns how to log
+    /// in. Over plain http for a host named by `--plain-http`; else over
+    /// https, falling back to plain http only for a loopback host (or one
+    /// named by the deprecated `--insecure`), only when no `--ca-cert` was
+    /// given, and only when the https attempt met a server that does not
+    /// speak TLS (never after a refused certificate).
     pub fn connect(host: &str, opts: &Options) -> Result<Client, RegistryError> {
-        let strict = agent(opts, 0)?;
-        let agent = agent(opts, 5)?;
-        let credentials = auth::resolve(host, opts.credentials.clone());
-        let mut schemes = vec!["https"];
-        if opts.insecure || is_loopback(host) {
-            schemes.push("http");
-        }
+        let named_plain = opts.plain_http.matches(host);
+        let may_fall_back =
+            opts.ca_certs.is_empty() && (is_loopback(host) || opts.legacy_insecure.matches(host));
+        let https = format!("https://{host}");
+        let http = format!("http://{host}");
+        let https_agent = agent(opts, 5, true)?;
+        let http_agent = agent(opts, 5, false)?;
         let mut last = String::new();
-        // A scheme whose /v2/ stalled past the idle timeout is not asked
-        // again (a stall is no transient failure: three more idle periods
-        // per reference is what issue 17 item 2 was about).
-        let mut stalled: Vec<&str> = Vec::new();
+        let mut hint = "check the address and that the registry runs".to_string();
+        let mut found = None;
         for attempt in 0..3 {
-            for scheme in &schemes {
-                if stalled.contains(scheme) {
-                    continue;
+            let (base, agent) = if named_plain {
+                (&http, &http_agent)
+            } else {
+                (&https, &https_agent)
+            };
+            match ping(agent, base) {
+                Ping::Answered(c) => found = Some((base.clone(), c)),
+                Ping::Transient(why) => last = why,
+                Ping::Fatal(why, h) => {
+                    last = why;
+                    hint = h;
+                    break;
                 }
-                let base = format!("{scheme}://{host}");
-                // No overall timeout: in ureq it replaces the idle timeout
-                // (the agent's read timeout) on every read, so a stalled
-                // /v2/ would cost all of it; each read waits at most idle.
-                let challenge = match agent.get(&format!("{base}/v2/")).call() {
-                    Ok(_) => Challenge::None,
-                    Err(ureq::Error::Status(401, r)) => r
-                        .header("WWW-Authenticate")
-                        .map(parse_challenge)
-                        .unwrap_or(Challenge::Basic),
-                    Err(ureq::Error::Status(code, _)) if code == 429 || code >= 500 => {
-                        last = format!("{base}/v2/ answered {code}");
-                        continue;
+                Ping::NotTls(why) if may_fall_back => match ping(&http_agent, &http) {
+                    Ping::Answered(c) => found = Some((http.clone(), c)),
+                    Ping::Transient(_) => last = why,
+                    // Not a registry over http either: the https error
+                    // says more.
+                    Ping::NotTls(..) | Ping::Fatal(..) => {
+                        last = why;
+                        break;
                     }
-                    // Over https, some registries do not serve /v2/ itself:
-                    // go on. Over http, anything else is not a registry (a
-                    // TLS server answers plain http with 400): keep the https
-                    // error, which says why.
-                    Err(ureq::Error::Status(_, _)) if *scheme == "https" => Challenge::None,
-                    Err(ureq::Error::Status(_, _)) => continue,
-                    Err(ureq::Error::Transport(t)) => {
-                        if deadline::transport_timed_out(&t) {
-                            stalled.push(scheme);
-                        }
-                        if *scheme == "https" || last.is_empty() {
-                            last = format!("{base}: {t}");
-                        }
-                        continue;
-                    }
-                };
-                return Ok(Client {
-                    host: host.to_string(),
-                    base,
-                    agent,
-                    strict,
-                    credentials,
-                    challenge,
-                    tokens: RefCell::new(BTreeMap::new()),
-                    limits: opts.limits,
-                    retries: Cell::new(deadline::RETRY_BUDGET),
-                });
+                },
+                Ping::NotTls(why) => {
+                    last = why;
+                    hint = if opts.ca_certs.is_empty() || !is_loopback(host) {
+                        format!("{host} does not speak TLS; if it really is a plain-http registry, name it: --plain-http {host}")
+                    } else {
+                        format!("{host} does not speak TLS, and with --ca-cert given no registry falls back to plain http; if it really is a plain-http registry, name it: --plain-http {host}")
+                    };
+                    break;
+                }
             }
-            if stalled.len() == schemes.len() {
+            if found.is_some() {
                 break;
             }
             if attempt < 2 {
                 backoff(attempt);
             }
         }
-        Err(RegistryError::Unreachable {
+        let Some((base, challenge)) = found else {
+            return Err(RegistryError::Unreachable {
+                host: host.to_string(),
+                reason: last,
+                hint,
+            });
+        };
+        let https_base = base.starts_with("https://");
+        Ok(Client {
             host: host.to_string(),
-            reason: last,
+            agent: if https_base { https_agent } else { http_agent },
+            strict: agent(opts, 0, https_base)?,
+            credentials: auth::resolve(host, opts),
+            credentials_allowed: https_base || opts.plain_http_named(host),
+            base,
+            challenge: RefCell::new(challenge),
+            tokens: RefCell::new(BTreeMap::new()),
+            limits: opts.limits,
+            retries: Cell::new(deadline::RETRY_BUDGET),
+            opts: Options {
+                credentials: None,
+                ..opts.clone()
+            },
         })
     }
 
@@ -630,12 +731,31 @@ impl Client {
         &self.host
     }
 
-    /// The Authorization header for `scope`, fetching a token if needed.
+    /// Refuses to use the credentials where they may not go: over plain
+    /// http to a registry the operator did not name with `--plain-http` (a
+    /// loopback registry reached by falling back from https).
+    fn may_send_credentials(&self) -> Result<(), RegistryError> {
+        if self.credentials_allowed {
+            return Ok(());
+        }
+        Err(RegistryError::PlainHttpCredentials {
+            host: self.host.clone(),
+            base: self.base.clone(),
+        })
+    }
+
+    /// The Authorization header for `scope`, fetching a token if needed:
+    /// nothing until the registry has challenged (credentials are never
+    /// sent preemptively).
     fn authorization(&self, scope: &str) -> Result<Option<Zeroizing<String>>, RegistryError> {
-        match &self.challenge {
-            Challenge::None => Ok(self.credentials.basic_header()),
+        let challenge = self.challenge.borrow().clone();
+        match challenge {
+            Challenge::None => Ok(None),
             Challenge::Basic => match self.credentials.basic_header() {
-                Some(h) => Ok(Some(h)),
+                Some(h) => {
+                    self.may_send_credentials()?;
+                    Ok(Some(h))
+                }
                 None => Err(RegistryError::Unauthorized {
                     host: self.host.clone(),
                     how: auth::describe(&self.credentials),
@@ -644,87 +764,118 @@ impl Client {
             },
             Challenge::Bearer { realm, service } => {
                 if let Credentials::Token(t) = &self.credentials {
+                    self.may_send_credentials()?;
                     return Ok(Some(Zeroizing::new(format!("Bearer {}", t.as_str()))));
                 }
                 if let Some(t) = self.tokens.borrow().get(scope) {
                     return Ok(Some(Zeroizing::new(format!("Bearer {}", t.as_str()))));
                 }
-                // Credentials go to the token service only over https (or
-                // where plain http was accepted for the registry itself).
-                let safe_realm = realm.starts_with("https://") || self.base.starts_with("http://");
-                let result = match (&self.credentials, safe_realm) {
-                    // An identity token is a refresh token: exchange it.
-                    (Credentials::IdentityToken(t), true) => {
-                        let mut form = vec![
-                            ("grant_type", "refresh_token"),
-                            ("client_id", "airlock"),
-                            ("scope", scope),
-                            ("refresh_token", t.as_str()),
-                        ];
-                        if let Some(s) = service {
-                            form.push(("service", s));
-                        }
-                        self.agent
-                            .post(realm)
-                            .timeout(SMALL_REQUEST)
-                            .send_form(&form)
-                    }
-                    _ => {
-                        let mut req = self
-                            .agent
-                            .get(realm)
-                            .timeout(SMALL_REQUEST)
-                            .query("scope", scope);
-                        if let Some(s) = service {
-                            req = req.query("service", s);
-                        }
-                        if let (Some(h), true) = (self.credentials.basic_header(), safe_realm) {
-                            req = req.set("Authorization", &h);
-                        }
-                        req.call()
-                    }
-                };
-                let resp = result.map_err(|e| match e {
-                    ureq::Error::Status(401 | 403, _) => RegistryError::Unauthorized {
-                        host: self.host.clone(),
-                        how: auth::describe(&self.credentials),
-                        scope: scope.to_string(),
-                    },
-                    ureq::Error::Status(status, r) => RegistryError::Status {
-                        method: "GET",
-                        url: realm.clone(),
-                        status,
-                        body: short_body(r),
-                    },
-                    ureq::Error::Transport(t) => RegistryError::Transfer {
-                        method: "GET",
-                        url: realm.clone(),
-                        reason: t.to_string(),
-                    },
-                })?;
-                let v: serde_json::Value =
-                    serde_json::from_reader(resp.into_reader().take(1 << 20)).map_err(|e| {
-                        RegistryError::Transfer {
-                            method: "GET",
-                            url: realm.clone(),
-                            reason: format!("the token answer is not JSON: {e}"),
-                        }
-                    })?;
-                let token = v["token"]
-                    .as_str()
-                    .or(v["access_token"].as_str())
-                    .ok_or_else(|| RegistryError::Transfer {
-                        method: "GET",
-                        url: realm.clone(),
-                        reason: "the token answer holds no token".into(),
-                    })?
-                    .to_string();
-                self.tokens
-                    .borrow_mut()
-                    .insert(scope.to_string(), Zeroizing::new(token.clone()));
-                Ok(Some(Zeroizing::new(format!("Bearer {token}"))))
+                let token = self.fetch_token(&realm, service.as_deref(), scope)?;
+                let header = Zeroizing::new(format!("Bearer {}", token.as_str()));
+                self.tokens.borrow_mut().insert(scope.to_string(), token);
+                Ok(Some(header))
             }
         }
+    }
+
+    /// A token for `scope` from the token service at `realm`: anonymously,
+    /// or with the credentials when the realm may receive them
+    /// ([`hosts::realm_may_receive_credentials`]). A request carrying
+    /// credentials follows no redirect (a 30x would turn a POST carrying a
+    /// refresh token into a GET elsewhere, or hand the exchange to another
+    /// origin); its answer must be 200.
+    fn fetch_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scope: &str,
+    ) -> Result<Zeroizing<String>, RegistryError> {
+        let anonymous = matches!(self.credentials, Credentials::None);
+        if !anonymous {
+            self.may_send_credentials()?;
+            let plain =
+                !self.base.starts_with("https://") && self.opts.plain_http_named(&self.host);
+            hosts::realm_may_receive_credentials(&self.host, realm, plain, &self.opts.token_realms)
+                .map_err(|reason| RegistryError::TokenRealm {
+                    registry: self.host.clone(),
+                    realm_host: HostPort::of_url(realm)
+                        .map(|h| h.to_string())
+                        .unwrap_or_else(|| redact(realm)),
+                    realm: realm.to_string(),
+                    reason,
+                })?;
+        }
+        let (method, result) = match &self.credentials {
+            // An identity token is a refresh token: exchange it.
+            Credentials::IdentityToken(t) => {
+                let mut form = vec![
+                    ("grant_type", "refresh_token"),
+                    ("client_id", "airlock"),
+                    ("scope", scope),
+                    ("refresh_token", t.as_str()),
+                ];
+                if let Some(s) = service {
+                    form.push(("service", s));
+                }
+                let req = self.strict.post(realm).timeout(SMALL_REQUEST);
+                ("POST", req.send_form(&form))
+            }
+            creds => {
+                let agent = if anonymous { &self.agent } else { &self.strict };
+                let mut req = agent
+                    .get(realm)
+                    .timeout(SMALL_REQUEST)
+                    .query("scope", scope);
+                if let Some(s) = service {
+                    req = req.query("service", s);
+                }
+                if let Some(h) = creds.basic_header() {
+                    req = req.set("Authorization", &h);
+                }
+                ("GET", req.call())
+            }
+        };
+        let resp = result.map_err(|e| match e {
+            ureq::Error::Status(401 | 403, _) => RegistryError::Unauthorized {
+                host: self.host.clone(),
+                how: auth::describe(&self.credentials),
+                scope: scope.to_string(),
+            },
+            ureq::Error::Status(status, r) => RegistryError::Status {
+                method,
+                url: redact(realm),
+                status,
+                body: short_body(r),
+            },
+            ureq::Error::Transport(t) => RegistryError::Transfer {
+                method,
+                url: redact(realm),
+                reason: t.to_string(),
+            },
+        })?;
+        if resp.status() != 200 {
+            return Err(RegistryError::TokenAnswer {
+                method,
+                url: redact(realm),
+                status: resp.status(),
+                location: resp.header("Location").map(redact),
+            });
+        }
+        let v: serde_json::Value = serde_json::from_reader(resp.into_reader().take(1 << 20))
+            .map_err(|e| RegistryError::Transfer {
+                method,
+                url: redact(realm),
+                reason: format!("the token answer is not JSON: {e}"),
+            })?;
+        let token = v["token"]
+            .as_str()
+            .or(v["access_token"].as_str())
+            .ok_or_else(|| RegistryError::Transfer {
+                method,
+                url: redact(realm),
+                reason: "the token answer holds no token".into(),
+            })?;
+        Ok(Zeroizing::new(token.to_string()))
     }
 
     /// `<base>/v2/<repo>/<what>/<reference>`, from parts that passed the OCI
@@ -804,6 +955,7 @@ impl Client {
         let mut attempt = 0;
         let mut renewed = false;
         let mut pause: Option<Duration> = None;
+        let mut challenged = false;
         let agent = if follows_redirects(method) {
             &self.agent
         } else {
@@ -814,7 +966,9 @@ impl Client {
             if let Some(t) = limit {
                 req = req.timeout(t);
             }
-            if let Some(a) = self.authorization(&scope)? {
+            let authorization = self.authorization(&scope)?;
+            let sent_credentials = authorization.is_some();
+            if let Some(a) = authorization {
                 req = req.set("Authorization", &a);
             }
             for (k, v) in headers {
@@ -834,6 +988,22 @@ impl Client {
                 {
                     renewed = true;
                     continue;
+                }
+                // A registry whose /v2/ did not challenge may challenge
+                // here: learn how, once, and answer it.
+                Err(ureq::Error::Status(401, r)) if !sent_credentials && !challenged => {
+                    match r.header("WWW-Authenticate").map(parse_challenge) {
+                        Some(c @ (Challenge::Basic | Challenge::Bearer { .. })) => {
+                            challenged = true;
+                            *self.challenge.borrow_mut() = c;
+                            continue;
+                        }
+                        _ => RegistryError::Unauthorized {
+                            host: self.host.clone(),
+                            how: auth::describe(&self.credentials),
+                            scope: scope.clone(),
+                        },
+                    }
                 }
                 Err(ureq::Error::Status(401 | 403, _)) => RegistryError::Unauthorized {
                     host: self.host.clone(),
@@ -868,6 +1038,18 @@ impl Client {
                         url: redact(url),
                         reason: format!("no answer in time ({}): {t}", self.limits.describe()),
                     })
+                }
+                // An https registry redirected to plain http (the agent is
+                // https-only): refused, not retried.
+                Err(ureq::Error::Transport(t))
+                    if t.kind() == ureq::ErrorKind::InsecureRequestHttpsOnly =>
+                {
+                    RegistryError::Downgrade {
+                        method,
+                        url: url.to_string(),
+                        host: self.host.clone(),
+                        location: None,
+                    }
                 }
                 Err(ureq::Error::Transport(t)) => RegistryError::Transfer {
                     method,
@@ -989,11 +1171,30 @@ impl Client {
                 ),
             });
         };
+        // An https registry does not send the blob to plain http, unless
+        // the operator named that host.
+        let plain_strict;
+        let put_agent = if is_https(&self.base) && !is_https(&url) {
+            let named = HostPort::of_url(&url).is_some_and(|h| {
+                self.opts.plain_http.matches_host(&h) || self.opts.legacy_insecure.matches_host(&h)
+            });
+            if !named {
+                return Err(RegistryError::Downgrade {
+                    method: "POST",
+                    url: start.clone(),
+                    host: self.host.clone(),
+                    location: Some(url),
+                });
+            }
+            plain_strict = agent(&self.opts, 0, false)?;
+            &plain_strict
+        } else {
+            &self.strict
+        };
         url.push(if url.contains('?') { '&' } else { '?' });
         url.push_str("digest=");
         url.push_str(&digest.replace(':', "%3A"));
-        let mut req = self
-            .strict
+        let mut req = put_agent
             .put(&url)
             .timeout(blob_time(size))
             .set("Content-Type", "application/octet-stream")

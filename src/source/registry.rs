@@ -4,8 +4,9 @@
 //! (unreachable, refused credentials, 404, 5xx, 429 after back-off, a
 //! server that stalls or sends below the floor rate, a `Retry-After` longer
 //! than airlock waits, a blob of the wrong size or digest) moves on to the
-//! next one, and the reasons are kept for the report. The manifest and
-//! config are kept byte for byte as the registry served them; the layer
+//! next one, and the reasons are kept for the report. Explicit credentials
+//! belong to the registry of the list's first reference only. The manifest
+//! and config are kept byte for byte as the registry served them; the layer
 //! streams to a file in the export's work directory, its SHA-256 checked as
 //! it arrives, then is validated like a local file. Only a transient
 //! failure (a reset connection, 429, 502-504) is retried, within the
@@ -70,6 +71,16 @@ pub fn pull(
     progress: &dyn Progress,
 ) -> Result<(Prepared, Vec<Skipped>), SourceError> {
     let mut skipped = Vec::new();
+    let mut hints: Vec<String> = Vec::new();
+    // The explicit credentials (and Trivy's variables) belong to the
+    // registry of the list's first reference; the others get their own
+    // Docker-config credentials or none (issue 17, item 3).
+    let owner = refs.first().and_then(|t| Reference::parse(t).ok());
+    let opts = match &owner {
+        Some(o) => opts.for_credentials_host(&o.host),
+        None => opts.clone(),
+    };
+    let opts = &opts;
     for text in refs {
         let r = match Reference::parse(text) {
             Ok(r) => r,
@@ -82,10 +93,30 @@ pub fn pull(
                 continue;
             }
         };
+        if owner
+            .as_ref()
+            .is_some_and(|o| !o.host.eq_ignore_ascii_case(&r.host))
+            && crate::registry::auth::has_unscoped(opts)
+            && !NOTED_OTHER_HOST.swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            let o = owner.as_ref().map(|o| o.host.as_str()).unwrap_or_default();
+            progress.note(&format!(
+                "note: --username/--password-stdin and TRIVY_USERNAME/TRIVY_PASSWORD/TRIVY_REGISTRY_TOKEN are sent only to {o} (the first reference of the list); {} and other registries get their own Docker-config credentials or none",
+                r.host
+            ));
+        }
         match pull_one(kind, &r, work, opts, now, progress) {
             Ok(p) => return Ok((p, skipped)),
             Err(e) => {
-                let reason = e.to_string().lines().next().unwrap_or_default().to_string();
+                let text = e.to_string();
+                // The advice of a failure (which flag names a host for plain
+                // http, a token realm, ...) is kept for the final message.
+                for h in text.lines().skip(1).filter(|l| l.starts_with("hint: ")) {
+                    if !hints.iter().any(|k| k == h) {
+                        hints.push(h.to_string());
+                    }
+                }
+                let reason = text.lines().next().unwrap_or_default().to_string();
                 progress.note(&format!("{r}: skipped: {reason}"));
                 skipped.push(Skipped {
                     reference: r.to_string(),
@@ -94,8 +125,9 @@ pub fn pull(
             }
         }
     }
+    hints.push(format!("hint: on a host without internet access, give the files (--{kind} FILE) or an internal registry"));
     Err(SourceError::Unavailable(format!(
-        "no repository served the {kind}:\n{}\nhint: on a host without internet access, give the files (--{kind} FILE) or an internal registry",
+        "no repository served the {kind}:\n{}\n{}",
         skipped
             .iter()
             .map(|s| format!(
@@ -104,9 +136,14 @@ pub fn pull(
                 crate::text::escape(&s.reason)
             ))
             .collect::<Vec<_>>()
-            .join("\n")
+            .join("\n"),
+        hints.join("\n")
     )))
 }
+
+/// Whether the note on credentials scoped to the first reference was
+/// given (once a run).
+static NOTED_OTHER_HOST: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn registry_err(e: RegistryError) -> SourceError {
     SourceError::Invalid(e.to_string())

@@ -147,13 +147,14 @@ fn get(
 /// requests to that origin and appear nowhere else: messages and the
 /// manifest show the URL through [`redact::url`].
 pub fn fetch(name: &str, url: &str, work: &Path, opts: &Options) -> Result<Prepared, SourceError> {
-    let agent = registry::http_agent(opts).map_err(|e| SourceError::Invalid(e.to_string()))?;
+    let agent_for =
+        |u: &str| registry::http_agent(opts, u).map_err(|e| SourceError::Invalid(e.to_string()));
     let dir = work.join(format!("vex-{name}"));
     std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
     let murl = manifest_url(url);
     let mut manifest = Vec::new();
     get(
-        &agent,
+        &agent_for(&murl)?,
         &murl,
         &mut manifest,
         vex::MAX_MANIFEST,
@@ -165,10 +166,18 @@ pub fn fetch(name: &str, url: &str, work: &Path, opts: &Options) -> Result<Prepa
         source,
     })?;
     let (archive_url, _) = vex::split_location(&repo.location);
-    if murl.starts_with("https://") && !archive_url.starts_with("https://") && !opts.insecure {
+    // A manifest that came over https does not send the download to plain
+    // http, unless the operator named that host (issue 17, item 4).
+    let archive_host = registry::HostPort::of_url(&archive_url);
+    let named_plain = archive_host
+        .as_ref()
+        .is_some_and(|h| opts.plain_http.matches_host(h) || opts.legacy_insecure.matches_host(h));
+    if murl.starts_with("https://") && !archive_url.starts_with("https://") && !named_plain {
         return Err(SourceError::Invalid(format!(
-            "VEX repository {name:?}: the manifest came over https but its archive location {} is not https\nhint: pass --insecure to accept it",
-            redact::url(&archive_url)
+            "VEX repository {name:?}: the manifest came over https but its archive location {} is not https\nhint: if {} really serves the archive over plain http only, name it: --plain-http {}",
+            redact::url(&archive_url),
+            archive_host.as_ref().map_or_else(|| "HOST".to_string(), |h| h.to_string()),
+            archive_host.as_ref().map_or_else(|| "HOST".to_string(), |h| h.to_string()),
         )));
     }
     let archive_url = with_userinfo_of(&archive_url, url);
@@ -183,7 +192,7 @@ pub fn fetch(name: &str, url: &str, work: &Path, opts: &Options) -> Result<Prepa
         };
         let what = format!("VEX repository {name:?}");
         get(
-            &agent,
+            &agent_for(&archive_url)?,
             &archive_url,
             &mut out,
             vex::MAX_DOWNLOAD,

@@ -92,6 +92,11 @@ impl Hostile {
             .collect()
     }
 
+    /// Forgets the requests seen so far (between two runs of one test).
+    pub fn clear(&self) {
+        write(&self.log, b"");
+    }
+
     /// The requests that carried an Authorization header.
     pub fn authorized_requests(&self) -> Vec<Value> {
         self.requests()
@@ -141,4 +146,94 @@ pub fn self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
         &san,
     ]));
     (cert, key)
+}
+
+/// A certificate authority made for one test, to issue server certificates
+/// that a verifier trusting it (`--ca-cert`) accepts (a self-signed
+/// certificate is a CA certificate, which WebPKI refuses as a server's own).
+pub struct TestCa {
+    /// The CA certificate (PEM), for `--ca-cert`.
+    pub cert: PathBuf,
+    key: PathBuf,
+    dir: PathBuf,
+}
+
+impl TestCa {
+    /// A new CA in `dir`.
+    pub fn new(dir: &Path) -> TestCa {
+        std::fs::create_dir_all(dir).unwrap();
+        let cert = dir.join("ca.pem");
+        let key = dir.join("ca.key");
+        run_ok(Command::new(tool("openssl")).args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            s(&key),
+            "-out",
+            s(&cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=airlock hostile test CA",
+        ]));
+        TestCa {
+            cert,
+            key,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// A server certificate for `name` (a DNS name or an IP address) and
+    /// its key; returns (cert, key).
+    pub fn issue(&self, name: &str) -> (PathBuf, PathBuf) {
+        let san = if name.parse::<std::net::IpAddr>().is_ok() {
+            format!("IP:{name}")
+        } else {
+            format!("DNS:{name}")
+        };
+        let cert = self.dir.join(format!("{name}.pem"));
+        let key = self.dir.join(format!("{name}.key"));
+        let csr = self.dir.join(format!("{name}.csr"));
+        let ext = self.dir.join(format!("{name}.ext"));
+        write(
+            &ext,
+            format!(
+                "subjectAltName={san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+            )
+            .as_bytes(),
+        );
+        run_ok(Command::new(tool("openssl")).args([
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            s(&key),
+            "-out",
+            s(&csr),
+            "-subj",
+            &format!("/CN={name}"),
+        ]));
+        run_ok(Command::new(tool("openssl")).args([
+            "x509",
+            "-req",
+            "-in",
+            s(&csr),
+            "-CA",
+            s(&self.cert),
+            "-CAkey",
+            s(&self.key),
+            "-CAcreateserial",
+            "-out",
+            s(&cert),
+            "-days",
+            "2",
+            "-extfile",
+            s(&ext),
+        ]));
+        (cert, key)
+    }
 }

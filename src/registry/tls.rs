@@ -1,0 +1,181 @@
+//! TLS for registries, token services and VEX servers: rustls with the
+//! Mozilla roots, the system bundle (`SSL_CERT_FILE`, else
+//! `/etc/ssl/certs/ca-certificates.crt`) and any `--ca-cert` files, checked
+//! by the WebPKI verifier for every host except those named by
+//! `--insecure-skip-verify` (issue 17, item 5: one switch used to turn off
+//! verification for every registry, realm, redirect target and VEX server
+//! at once).
+//!
+//! # Security
+//!
+//! The skip list is compared with the name the connection was opened for
+//! (the SNI name, the host of the URL): a certificate names a host, not a
+//! port, so a named host is accepted unverified on every port. Every other
+//! name, a token realm or a redirect target included, is verified as usual.
+//! Even for a named host, the handshake signature is checked against the
+//! certificate presented (the server must hold its key).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+
+use super::hosts::HostList;
+use super::RegistryError;
+
+/// Verifies server certificates with WebPKI, except for the names in
+/// `skip`, whose certificates are accepted as they are.
+#[derive(Debug)]
+pub struct PerHostVerifier {
+    inner: Arc<WebPkiServerVerifier>,
+    skip: HostList,
+}
+
+impl PerHostVerifier {
+    fn skips(&self, name: &ServerName<'_>) -> bool {
+        match name {
+            ServerName::DnsName(d) => self.skip.matches_name(d.as_ref()),
+            ServerName::IpAddress(ip) => self
+                .skip
+                .matches_name(&std::net::IpAddr::from(*ip).to_string()),
+            _ => false,
+        }
+    }
+}
+
+impl ServerCertVerifier for PerHostVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if self.skips(server_name) {
+            return Ok(ServerCertVerified::assertion());
+        }
+        self.inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+fn add_pem_file(
+    roots: &mut rustls::RootCertStore,
+    path: &Path,
+    required: bool,
+) -> Result<(), RegistryError> {
+    let tls = |reason: String| RegistryError::Tls {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(_) if !required => return Ok(()),
+        Err(e) => return Err(tls(e.to_string())),
+    };
+    let mut added = 0;
+    for cert in rustls_pemfile::certs(&mut std::io::BufReader::new(file)) {
+        let cert = cert.map_err(|e| tls(e.to_string()))?;
+        if roots.add(cert).is_ok() {
+            added += 1;
+        }
+    }
+    if required && added == 0 {
+        return Err(tls("no PEM certificate in it".into()));
+    }
+    Ok(())
+}
+
+/// The client configuration: the roots, `ca_certs`, and certificates
+/// accepted unverified for the names in `skip` only.
+pub fn client_config(
+    ca_certs: &[PathBuf],
+    skip: &HostList,
+) -> Result<rustls::ClientConfig, RegistryError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let system = std::env::var_os("SSL_CERT_FILE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/etc/ssl/certs/ca-certificates.crt"));
+    add_pem_file(&mut roots, &system, false)?;
+    for ca in ca_certs {
+        add_pem_file(&mut roots, ca, true)?;
+    }
+    let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| RegistryError::Tls {
+            path: ca_certs.first().cloned().unwrap_or(system),
+            reason: e.to_string(),
+        })?;
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions");
+    Ok(builder
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(PerHostVerifier {
+            inner,
+            skip: skip.clone(),
+        }))
+        .with_no_client_auth())
+}
+
+/// How a TLS attempt failed, as far as the fallback to plain http cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsFailure {
+    /// The server answered the handshake with something that is not TLS
+    /// (a plain-http server's "HTTP/1.1 400"): the only case in which
+    /// plain http may be tried.
+    NotTls,
+    /// The certificate (or another part of the handshake) was refused: the
+    /// server speaks TLS, and plain http must not be tried.
+    Refused,
+}
+
+/// What `err` says about TLS, if it is a TLS failure at all (a refused
+/// connection or a timeout is not).
+pub fn classify(err: &ureq::Transport) -> Option<TlsFailure> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
+    while let Some(e) = source {
+        if let Some(t) = e.downcast_ref::<rustls::Error>() {
+            return Some(match t {
+                rustls::Error::InvalidMessage(_) => TlsFailure::NotTls,
+                _ => TlsFailure::Refused,
+            });
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if let Some(inner) = io.get_ref() {
+                source = Some(inner);
+                continue;
+            }
+        }
+        source = e.source();
+    }
+    None
+}

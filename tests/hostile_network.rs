@@ -202,6 +202,43 @@ fn a_vex_server_that_trickles_is_given_up_on_at_the_idle_timeout() {
 }
 
 #[test]
+fn a_server_that_trickles_its_headers_is_given_up_on_at_the_deadline() {
+    let t = TestDir::new();
+    // One header byte every 0.5 s: never idle for the 1 s timeout, but the
+    // head never ends; the deadline's base (2 s) cuts it off.
+    let (_m, archive, url) = vex_servers(&t.join("srv"), json!({"header_trickle": 0.5}));
+    let out = t.join("b.airlock");
+    let (o, took) = export(&t, &out, &["--vex-repo", &url], &short_limits());
+    assert_exit(&o, 1);
+    let err = stderr(&o);
+    assert!(err.contains("/a.zip: no response within 2 s"), "{err}");
+    assert!(took < Duration::from_secs(8), "{took:?}");
+    assert_eq!(gets(&archive, "/a.zip").len(), 1, "no retry of a stall");
+    assert!(!out.exists());
+
+    // A registry whose /v2/ does the same: given up on at the deadline.
+    let slow = Hostile::start(
+        &t.join("slow-registry"),
+        json!({"routes": [{"path": "/v2/?", "header_trickle": 0.5}], "lifetime": 60}),
+    );
+    let (o, took) = export(
+        &t,
+        &out,
+        &[
+            "--trivy-db",
+            &format!("{}/aquasec/trivy-db:2", slow.host()),
+            "--plain-http",
+            &slow.host(),
+        ],
+        &short_limits(),
+    );
+    assert_exit(&o, 1);
+    let err = stderr(&o);
+    assert!(err.contains("no response within 2 s"), "{err}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}
+
+#[test]
 fn a_vex_server_below_the_floor_rate_is_given_up_on_at_the_deadline() {
     let t = TestDir::new();
     // 1 byte every 5 ms (about 200 bytes/s, minus Python's overhead): never

@@ -176,6 +176,29 @@ impl NetLimits {
     }
 }
 
+/// Runs `request` (a ureq call, which returns once the status line and
+/// headers have arrived) on a helper thread and waits at most `limits.base`
+/// for it: the idle timeout alone would let a server that sends its
+/// headers a byte at a time, just inside it, hold a request for days
+/// (ureq 2's overall timeout would replace the idle timeout on every body
+/// read, so it cannot be used for downloads). `None` when the head did not
+/// come in time; the helper thread is left to end on its idle timeout.
+pub fn head_within<T: Send + 'static>(
+    limits: &NetLimits,
+    request: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let spawned = std::thread::Builder::new()
+        .name("airlock-request".into())
+        .spawn(move || {
+            let _ = tx.send(request());
+        });
+    if spawned.is_err() {
+        return None;
+    }
+    rx.recv_timeout(limits.base).ok()
+}
+
 /// `60 s`, `1.5 s`.
 pub fn secs(d: Duration) -> String {
     let s = d.as_secs_f64();

@@ -592,12 +592,24 @@ enum Ping {
 }
 
 /// Pings `<base>/v2/` (no credentials: they go only where challenged).
-fn ping(agent: &ureq::Agent, base: &str) -> Ping {
+// ureq's own error, passed back from the request thread as it is.
+#[allow(clippy::result_large_err)]
+fn ping(agent: &ureq::Agent, base: &str, limits: &deadline::NetLimits) -> Ping {
     let https = base.starts_with("https://");
-    // No overall timeout: in ureq it replaces the idle timeout (the agent's
-    // read timeout) on every read, so a stalled /v2/ would cost all of it;
-    // each read waits at most the idle timeout.
-    match agent.get(&format!("{base}/v2/")).call() {
+    // No overall ureq timeout: it would replace the idle timeout (the
+    // agent's read timeout) on every read; each read waits at most the idle
+    // timeout, and the head at most the deadline's base.
+    let req = agent.get(&format!("{base}/v2/"));
+    let Some(answer) = deadline::head_within(limits, move || req.call()) else {
+        return Ping::Fatal(
+            format!(
+                "{base}/v2/: no response within {}",
+                deadline::secs(limits.base)
+            ),
+            "the registry did not answer in time (--network-deadline-base)".into(),
+        );
+    };
+    match answer {
         Ok(_) => Ping::Answered(Challenge::None),
         Err(ureq::Error::Status(401, r)) => Ping::Answered(
             r.header("WWW-Authenticate")
@@ -660,7 +672,7 @@ impl Client {
             } else {
                 (&https, &https_agent)
             };
-            match ping(agent, base) {
+            match ping(agent, base, &opts.limits) {
                 Ping::Answered(c) => found = Some((base.clone(), c)),
                 Ping::Transient(why) => last = why,
                 Ping::Fatal(why, h) => {
@@ -668,16 +680,18 @@ impl Client {
                     hint = h;
                     break;
                 }
-                Ping::NotTls(why) if may_fall_back => match ping(&http_agent, &http) {
-                    Ping::Answered(c) => found = Some((http.clone(), c)),
-                    Ping::Transient(_) => last = why,
-                    // Not a registry over http either: the https error
-                    // says more.
-                    Ping::NotTls(..) | Ping::Fatal(..) => {
-                        last = why;
-                        break;
+                Ping::NotTls(why) if may_fall_back => {
+                    match ping(&http_agent, &http, &opts.limits) {
+                        Ping::Answered(c) => found = Some((http.clone(), c)),
+                        Ping::Transient(_) => last = why,
+                        // Not a registry over http either: the https error
+                        // says more.
+                        Ping::NotTls(..) | Ping::Fatal(..) => {
+                            last = why;
+                            break;
+                        }
                     }
-                },
+                }
                 Ping::NotTls(why) => {
                     last = why;
                     hint = if opts.ca_certs.is_empty() || !is_loopback(host) {
@@ -940,7 +954,7 @@ impl Client {
     /// success: any other, a redirect that was not followed, or (for a
     /// request with a body) an answer from another URL than the one asked,
     /// is [`RegistryError::Unexpected`].
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments, clippy::result_large_err)]
     fn call_expecting(
         &self,
         method: &'static str,
@@ -975,9 +989,25 @@ impl Client {
                 req = req.set(k, v);
             }
             let asked = requested_url(&req);
-            let result = match body {
-                Some(b) => req.send_bytes(b),
-                None => req.call(),
+            let result = match (body, limit) {
+                (Some(b), _) => req.send_bytes(b),
+                (None, Some(_)) => req.call(),
+                // A GET or HEAD without an overall limit (a download): its
+                // head within the deadline's base, its body under the
+                // deadline reader.
+                (None, None) => match deadline::head_within(&self.limits, move || req.call()) {
+                    Some(r) => r,
+                    None => {
+                        return Err(RegistryError::Stalled {
+                            method,
+                            url: redact(url),
+                            reason: format!(
+                                "no response head within {}",
+                                deadline::secs(self.limits.base)
+                            ),
+                        })
+                    }
+                },
             };
             let err = match result {
                 Ok(r) => return check_status(method, &asked, r, expect),

@@ -88,6 +88,8 @@ fn with_userinfo_of(archive: &str, repo: &str) -> String {
 /// messages show the URL redacted, and the HTTP client's own error text
 /// (which quotes the URL it failed on, a redirect's too) is redacted as
 /// well.
+// ureq's own error, passed back from the request thread as it is.
+#[allow(clippy::result_large_err)]
 fn get(
     agent: &ureq::Agent,
     url: &str,
@@ -103,7 +105,14 @@ fn get(
     let limits = opts.limits;
     // No overall timeout: ureq's would replace the idle timeout (the
     // agent's read timeout) on every read; the body has its deadline.
-    let resp = agent.get(url).call().map_err(|e| match e {
+    let req = agent.get(url);
+    let Some(answer) = deadline::head_within(&limits, move || req.call()) else {
+        return Err(fail(format!(
+            "no response within {} (--network-deadline-base)",
+            deadline::secs(limits.base)
+        )));
+    };
+    let resp = answer.map_err(|e| match e {
         ureq::Error::Status(code, _) => fail(format!("the server answered {code}")),
         ureq::Error::Transport(t) if deadline::transport_timed_out(&t) => {
             fail(format!("no answer in time ({}): {t}", limits.describe()))

@@ -102,6 +102,19 @@ class H(BaseHTTPRequestHandler):
                 self.body()
             if "delay" in r:
                 time.sleep(r["delay"])
+            if "header_trickle" in r:
+                # A status line, then one header a byte at a time, forever
+                # (until the client gives up or the lifetime ends).
+                try:
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                    self.wfile.flush()
+                    while True:
+                        time.sleep(r["header_trickle"])
+                        self.wfile.write(b"a")
+                        self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                return True
             status = r.get("status", 200)
             headers = dict(r.get("headers", {}))
             if "body_file" in r:

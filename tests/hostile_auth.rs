@@ -248,6 +248,49 @@ fn token_route() -> Value {
 }
 
 #[test]
+fn a_realm_that_hides_its_host_behind_a_backslash_gets_no_credentials() {
+    // `https://127.0.0.1:P\@localhost/token`: by hand the host looks like
+    // `localhost` (the registry's own); the HTTP client, for which `\` ends
+    // an http(s) authority like `/`, asks 127.0.0.1:P.
+    let t = TestDir::new();
+    let ex = export_fixtures(&t);
+    let ca = TestCa::new(&t.join("ca"));
+    let (tcert, tkey) = ca.issue("127.0.0.1");
+    let token = Hostile::start(
+        &t.join("token"),
+        json!({"tls": {"cert": s(&tcert), "key": s(&tkey)}, "routes": [token_route()]}),
+    );
+    let realm = format!("https://127.0.0.1:{}\\@localhost/token", token.port);
+    let (rcert, rkey) = ca.issue("localhost");
+    let reg = Hostile::start(
+        &t.join("reg"),
+        json!({"tls": {"cert": s(&rcert), "key": s(&rkey)}, "auth": "bearer", "realm": realm,
+               "registry": serving_trivy_db(&ex, &t.join("files"), &["good/trivy-db"])}),
+    );
+    let refs = [format!("localhost:{}/good/trivy-db:2", reg.port)];
+    let creds = [
+        "--ca-cert",
+        s(&ca.cert),
+        "--username",
+        USER,
+        "--password-stdin",
+    ];
+    let out = export(&t, &ex, "backslash", &refs, &creds, &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("to the token service 127.0.0.1:{}", token.port)),
+        "{err}"
+    );
+    assert!(
+        token.authorized_requests().is_empty(),
+        "{:?}",
+        token.requests()
+    );
+    assert!(reg.authorized_requests().is_empty());
+}
+
+#[test]
 fn a_token_realm_on_another_origin_gets_no_credentials_unless_allowed() {
     let t = TestDir::new();
     let ex = export_fixtures(&t);
@@ -366,6 +409,15 @@ fn a_certificate_for_another_name_is_never_retried_over_plain_http() {
         assert!(plain_on_tls(&h).is_empty(), "{name}: {log:?}");
         assert!(h.authorized_requests().is_empty(), "{name}: {log:?}");
         assert!(seen(&h).is_empty(), "{name}: {log:?}");
+        // The server logs the failed handshake when it sees the client
+        // hang up, which may come just after airlock has exited.
+        let start = std::time::Instant::now();
+        while !h.requests().iter().any(|r| r.get("tls_error").is_some())
+            && start.elapsed() < std::time::Duration::from_secs(5)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let log = h.requests();
         assert!(
             log.iter().any(|r| r.get("tls_error").is_some()),
             "{name}: the handshake was not even tried: {log:?}"

@@ -77,13 +77,32 @@ impl HostPort {
     }
 
     /// The host of an `http(s)://` URL (user information skipped), with its
-    /// port if the URL names one.
+    /// port if the URL names one other than the scheme's default. The URL is
+    /// parsed by the same rules (WHATWG, the `url` crate) as the HTTP client
+    /// that will send the request, so the host judged is the host asked:
+    /// by hand, `https://evil:1\@registry/` looked like `registry`, while the
+    /// client, for which `\` ends the authority like `/`, went to `evil`
+    /// with the credentials (found in review, issue 17).
     pub fn of_url(url: &str) -> Option<HostPort> {
-        let (_, rest) = url.split_once("://")?;
-        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let authority = &rest[..end];
-        let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-        HostPort::parse(authority).ok()
+        if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return None;
+        }
+        let u = url::Url::parse(url).ok()?;
+        if !matches!(u.scheme(), "http" | "https") {
+            return None;
+        }
+        let name = match u.host()? {
+            url::Host::Domain(d) => d.trim_end_matches('.').to_ascii_lowercase(),
+            url::Host::Ipv4(a) => a.to_string(),
+            url::Host::Ipv6(a) => a.to_string(),
+        };
+        if name.is_empty() {
+            return None;
+        }
+        Some(HostPort {
+            name,
+            port: u.port(),
+        })
     }
 
     /// The name as an IP address, if it is one.
@@ -284,6 +303,17 @@ mod tests {
         ] {
             assert!(HostPort::parse(bad).is_err(), "{bad}");
         }
+        // Parsed as the HTTP client parses it: `\` ends an http(s) authority.
+        assert_eq!(
+            HostPort::of_url("https://127.0.0.1:9\\@localhost/token").unwrap(),
+            HostPort::parse("127.0.0.1:9").unwrap()
+        );
+        assert_eq!(
+            HostPort::of_url("https://registry.example:443/x").unwrap(),
+            HostPort::parse("registry.example").unwrap()
+        );
+        assert!(HostPort::of_url("file:///etc/passwd").is_none());
+        assert!(HostPort::of_url("https://a.example\n/x").is_none());
         let u = HostPort::of_url("https://user:pw@Auth.Example:8443/token?x=1").unwrap();
         assert_eq!((u.name.as_str(), u.port), ("auth.example", Some(8443)));
     }

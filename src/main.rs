@@ -230,6 +230,14 @@ fn ignored(sig: i32) -> bool {
 
 fn main() -> ExitCode {
     clean_up_on_signals();
+    // A request thread's panic (the HTTP client's, on a hostile redirect)
+    // comes back as an error naming it; only other panics print here.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().name() != Some(airlock::registry::deadline::REQUEST_THREAD) {
+            default_hook(info);
+        }
+    }));
     let cli = cli::args::Cli::parse();
     let json = cli::wants_json(&cli);
     match cli::run(cli) {

@@ -575,6 +575,50 @@ fn skip_verify_covers_the_host_it_names_and_no_other() {
 }
 
 #[test]
+fn no_proxy_keeps_an_internal_registry_and_its_credentials_away_from_the_proxy() {
+    let t = TestDir::new();
+    let ex = export_fixtures(&t);
+    let files = serving_trivy_db(&ex, &t.join("files"), &["good/trivy-db"]);
+    let h = Hostile::start(
+        &t.join("h"),
+        json!({"auth": "basic", "user": USER, "password": PASSWORD, "registry": files}),
+    );
+    // A "proxy" that records what reaches it (and answers 404).
+    let proxy = Hostile::start(&t.join("proxy"), json!({}));
+    let refs = [format!("{}/good/trivy-db:2", h.host())];
+    let mut extra = vec!["--plain-http", "127.0.0.1"];
+    extra.extend(["--username", USER, "--password-stdin"]);
+    let proxy_url = proxy.url();
+    // NO_PROXY names the registry: it is reached directly.
+    let out = export(
+        &t,
+        &ex,
+        "direct",
+        &refs,
+        &extra,
+        &[
+            ("http_proxy", &proxy_url),
+            ("HTTPS_PROXY", &proxy_url),
+            ("NO_PROXY", "localhost,127.0.0.1"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(proxy.requests().is_empty(), "{:?}", proxy.requests());
+    assert!(!h.authorized_requests().is_empty());
+    // Control: without NO_PROXY the proxy is used (and gets the request).
+    let out = export(
+        &t,
+        &ex,
+        "proxied",
+        &refs,
+        &extra,
+        &[("http_proxy", &proxy_url)],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(!proxy.requests().is_empty());
+}
+
+#[test]
 fn plain_http_with_credentials_only_for_a_host_named_plain() {
     let t = TestDir::new();
     let ex = export_fixtures(&t);

@@ -335,6 +335,48 @@ fn a_registry_whose_v2_stalls_is_left_for_the_next_reference_after_the_deadline(
 }
 
 #[test]
+fn a_redirect_the_http_client_cannot_follow_skips_the_reference_not_the_run() {
+    // ureq 2 panics on a redirect to a URL without a host: contained on the
+    // request thread, reported, and the next reference is tried.
+    let t = TestDir::new();
+    let a = honest_checks(&t.join("artifact"));
+    let hostile = Hostile::start(
+        &t.join("hostile"),
+        json!({"routes": [
+            {"path": "/v2/?", "body": "{}"},
+            {"path": "/v2/x/trivy-checks/manifests/2", "status": 302,
+             "headers": {"Location": "file:///etc/passwd"}}
+        ], "lifetime": 60}),
+    );
+    let honest = registry(&t.join("honest"), &a, json!({}));
+    let out = t.join("b.airlock");
+    let first = format!("{}/x/trivy-checks:2", hostile.host());
+    let second = format!("{}/x/trivy-checks:2", honest.host());
+    let (o, _) = export(
+        &t,
+        &out,
+        &[
+            "--checks",
+            &first,
+            "--checks",
+            &second,
+            "--plain-http",
+            &hostile.host(),
+            "--json",
+        ],
+        &short_limits(),
+    );
+    assert_exit(&o, 0);
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let reason = report["skipped"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("the HTTP client could not follow the server's answer"),
+        "{reason}"
+    );
+}
+
+#[test]
 fn a_content_length_of_20_gib_is_refused_before_anything_is_written() {
     let t = TestDir::new();
     let (_m, archive, url) = vex_servers(

@@ -176,27 +176,68 @@ impl NetLimits {
     }
 }
 
+/// Why [`head_within`] has no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeadError {
+    /// The response head did not arrive within the deadline's base.
+    Late,
+    /// The HTTP client gave up by panicking (ureq 2 does, following a
+    /// redirect to a URL without a host such as `file:///etc/passwd`):
+    /// contained here, so one hostile server cannot end the whole run.
+    Panicked(String),
+}
+
+/// The name of [`head_within`]'s threads (the binary's panic hook stays
+/// silent for them: their panics are reported as errors).
+pub const REQUEST_THREAD: &str = "airlock-request";
+
 /// Runs `request` (a ureq call, which returns once the status line and
 /// headers have arrived) on a helper thread and waits at most `limits.base`
 /// for it: the idle timeout alone would let a server that sends its
 /// headers a byte at a time, just inside it, hold a request for days
 /// (ureq 2's overall timeout would replace the idle timeout on every body
-/// read, so it cannot be used for downloads). `None` when the head did not
-/// come in time; the helper thread is left to end on its idle timeout.
+/// read, so it cannot be used for downloads). A request that is late is
+/// left to end on its idle timeout; one that panics is reported as such.
 pub fn head_within<T: Send + 'static>(
     limits: &NetLimits,
     request: impl FnOnce() -> T + Send + 'static,
-) -> Option<T> {
+) -> Result<T, HeadError> {
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let spawned = std::thread::Builder::new()
-        .name("airlock-request".into())
+        .name(REQUEST_THREAD.into())
         .spawn(move || {
-            let _ = tx.send(request());
+            let answer =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(request)).map_err(|p| {
+                    p.downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "the HTTP client failed".into())
+                });
+            let _ = tx.send(answer);
         });
-    if spawned.is_err() {
-        return None;
+    if let Err(e) = spawned {
+        return Err(HeadError::Panicked(format!(
+            "cannot start a request thread: {e}"
+        )));
     }
-    rx.recv_timeout(limits.base).ok()
+    match rx.recv_timeout(limits.base) {
+        Ok(Ok(t)) => Ok(t),
+        Ok(Err(why)) => Err(HeadError::Panicked(why)),
+        Err(_) => Err(HeadError::Late),
+    }
+}
+
+impl HeadError {
+    /// For messages.
+    pub fn describe(&self, limits: &NetLimits) -> String {
+        match self {
+            HeadError::Late => format!("no response within {}", secs(limits.base)),
+            HeadError::Panicked(why) => format!(
+                "the HTTP client could not follow the server's answer ({})",
+                crate::text::escape(why)
+            ),
+        }
+    }
 }
 
 /// `60 s`, `1.5 s`.

@@ -352,7 +352,48 @@ fn blob_time(size: u64) -> Duration {
 /// It follows redirects without the Authorization header (the credentials a
 /// URL carries reach its own origin only).
 pub fn http_agent(opts: &Options, url: &str) -> Result<ureq::Agent, RegistryError> {
-    agent(opts, 5, is_https(url))
+    let host = HostPort::of_url(url)
+        .map(|h| h.to_string())
+        .unwrap_or_default();
+    agent(opts, 5, is_https(url), &host)
+}
+
+/// The proxy for requests to `host` over https (`https`) or plain http, from
+/// the environment as curl reads it: `https_proxy`/`HTTPS_PROXY`, or
+/// `http_proxy` (lowercase only, as curl: the uppercase one can be set by
+/// a CGI request's `Proxy:` header), else `all_proxy`/`ALL_PROXY`; none when
+/// `no_proxy`/`NO_PROXY` names the host (`*`, a name or a parent domain,
+/// with or without a leading dot, an address; ports ignored). ureq's own
+/// reading of the environment ignores `NO_PROXY`, which sent an internal
+/// registry's credentials to the corporate proxy (found in review).
+fn proxy_for(host: &str, https: bool) -> Option<ureq::Proxy> {
+    let var = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+    };
+    let name = HostPort::parse(host).map(|h| h.name).unwrap_or_default();
+    let no_proxy = var(&["no_proxy", "NO_PROXY"]).unwrap_or_default();
+    let excluded = no_proxy.split(',').map(str::trim).any(|e| {
+        let e = e.rsplit_once(':').map_or(e, |(h, p)| {
+            if p.bytes().all(|b| b.is_ascii_digit()) && !h.is_empty() {
+                h
+            } else {
+                e
+            }
+        });
+        let e = e.trim_start_matches('.').to_ascii_lowercase();
+        e == "*" || (!e.is_empty() && (name == e || name.ends_with(&format!(".{e}"))))
+    });
+    if excluded || name.is_empty() {
+        return None;
+    }
+    let chosen = if https {
+        var(&["https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"])
+    } else {
+        var(&["http_proxy", "all_proxy", "ALL_PROXY"])
+    }?;
+    ureq::Proxy::new(chosen).ok()
 }
 
 /// Whether `url` is https.
@@ -364,13 +405,22 @@ fn is_https(url: &str) -> bool {
 /// An agent that follows at most `redirects - 1` redirects (0: none; a 3xx
 /// is then returned as it came), never forwarding the Authorization header
 /// on a redirect; `https_only`: it refuses plain http, a redirect's too.
-fn agent(opts: &Options, redirects: u32, https_only: bool) -> Result<ureq::Agent, RegistryError> {
+fn agent(
+    opts: &Options,
+    redirects: u32,
+    https_only: bool,
+    host: &str,
+) -> Result<ureq::Agent, RegistryError> {
     let mut skip = opts.skip_verify.clone();
     for h in opts.legacy_insecure.iter() {
         skip.push(h.clone());
     }
     let config = tls::client_config(&opts.ca_certs, &skip)?;
-    Ok(ureq::AgentBuilder::new()
+    let mut builder = ureq::AgentBuilder::new();
+    if let Some(p) = proxy_for(host, https_only) {
+        builder = builder.proxy(p);
+    }
+    Ok(builder
         .tls_config(Arc::new(config))
         .timeout_connect(opts.limits.connect())
         // The idle timeout: every read (status line, headers, body) waits
@@ -381,8 +431,8 @@ fn agent(opts: &Options, redirects: u32, https_only: bool) -> Result<ureq::Agent
         .redirects(redirects)
         .redirect_auth_headers(ureq::RedirectAuthHeaders::Never)
         .https_only(https_only)
-        // HTTPS_PROXY / HTTP_PROXY / ALL_PROXY and NO_PROXY, as curl reads them.
-        .try_proxy_from_env(true)
+        // The proxy is chosen above, NO_PROXY included.
+        .try_proxy_from_env(false)
         .build())
 }
 
@@ -600,14 +650,14 @@ fn ping(agent: &ureq::Agent, base: &str, limits: &deadline::NetLimits) -> Ping {
     // agent's read timeout) on every read; each read waits at most the idle
     // timeout, and the head at most the deadline's base.
     let req = agent.get(&format!("{base}/v2/"));
-    let Some(answer) = deadline::head_within(limits, move || req.call()) else {
-        return Ping::Fatal(
-            format!(
-                "{base}/v2/: no response within {}",
-                deadline::secs(limits.base)
-            ),
-            "the registry did not answer in time (--network-deadline-base)".into(),
-        );
+    let answer = match deadline::head_within(limits, move || req.call()) {
+        Ok(a) => a,
+        Err(e) => {
+            return Ping::Fatal(
+                format!("{base}/v2/: {}", e.describe(limits)),
+                "the registry did not answer in time (--network-deadline-base), or sent the client where it cannot go".into(),
+            )
+        }
     };
     match answer {
         Ok(_) => Ping::Answered(Challenge::None),
@@ -661,8 +711,8 @@ impl Client {
             opts.ca_certs.is_empty() && (is_loopback(host) || opts.legacy_insecure.matches(host));
         let https = format!("https://{host}");
         let http = format!("http://{host}");
-        let https_agent = agent(opts, 5, true)?;
-        let http_agent = agent(opts, 5, false)?;
+        let https_agent = agent(opts, 5, true, host)?;
+        let http_agent = agent(opts, 5, false, host)?;
         let mut last = String::new();
         let mut hint = "check the address and that the registry runs".to_string();
         let mut found = None;
@@ -720,7 +770,7 @@ impl Client {
         Ok(Client {
             host: host.to_string(),
             agent: if https_base { https_agent } else { http_agent },
-            strict: agent(opts, 0, https_base)?,
+            strict: agent(opts, 0, https_base, host)?,
             credentials: auth::resolve(host, opts),
             credentials_allowed: https_base || opts.plain_http_named(host),
             base,
@@ -798,6 +848,8 @@ impl Client {
     /// credentials follows no redirect (a 30x would turn a POST carrying a
     /// refresh token into a GET elsewhere, or hand the exchange to another
     /// origin); its answer must be 200.
+    // ureq's own error, passed back from the request thread as it is.
+    #[allow(clippy::result_large_err)]
     fn fetch_token(
         &self,
         realm: &str,
@@ -846,7 +898,18 @@ impl Client {
                 if let Some(h) = creds.basic_header() {
                     req = req.set("Authorization", &h);
                 }
-                ("GET", req.call())
+                // On a helper thread: an anonymous request follows
+                // redirects, and the HTTP client panics on some.
+                match deadline::head_within(&self.limits, move || req.call()) {
+                    Ok(r) => ("GET", r),
+                    Err(e) => {
+                        return Err(RegistryError::Transfer {
+                            method: "GET",
+                            url: redact(realm),
+                            reason: e.describe(&self.limits),
+                        })
+                    }
+                }
             }
         };
         let resp = result.map_err(|e| match e {
@@ -989,25 +1052,22 @@ impl Client {
                 req = req.set(k, v);
             }
             let asked = requested_url(&req);
-            let result = match (body, limit) {
-                (Some(b), _) => req.send_bytes(b),
-                (None, Some(_)) => req.call(),
-                // A GET or HEAD without an overall limit (a download): its
-                // head within the deadline's base, its body under the
-                // deadline reader.
-                (None, None) => match deadline::head_within(&self.limits, move || req.call()) {
-                    Some(r) => r,
-                    None => {
-                        return Err(RegistryError::Stalled {
-                            method,
-                            url: redact(url),
-                            reason: format!(
-                                "no response head within {}",
-                                deadline::secs(self.limits.base)
-                            ),
-                        })
-                    }
-                },
+            // On a helper thread: the head within the deadline's base (a
+            // download's body then runs under the deadline reader), and a
+            // panic of the HTTP client contained.
+            let body = body.map(<[u8]>::to_vec);
+            let result = match deadline::head_within(&self.limits, move || match body {
+                Some(b) => req.send_bytes(&b),
+                None => req.call(),
+            }) {
+                Ok(r) => r,
+                Err(e) => {
+                    return Err(RegistryError::Stalled {
+                        method,
+                        url: redact(url),
+                        reason: e.describe(&self.limits),
+                    })
+                }
             };
             let err = match result {
                 Ok(r) => return check_status(method, &asked, r, expect),
@@ -1021,7 +1081,13 @@ impl Client {
                 }
                 // A registry whose /v2/ did not challenge may challenge
                 // here: learn how, once, and answer it.
-                Err(ureq::Error::Status(401, r)) if !sent_credentials && !challenged => {
+                // (Only the registry's own 401: one from a redirect target
+                // on another origin is no challenge of the registry's.)
+                Err(ureq::Error::Status(401, r))
+                    if !sent_credentials
+                        && !challenged
+                        && r.get_url().starts_with(&format!("{}/", self.base)) =>
+                {
                     match r.header("WWW-Authenticate").map(parse_challenge) {
                         Some(c @ (Challenge::Basic | Challenge::Bearer { .. })) => {
                             challenged = true;
@@ -1216,7 +1282,10 @@ impl Client {
                     location: Some(url),
                 });
             }
-            plain_strict = agent(&self.opts, 0, false)?;
+            let location_host = HostPort::of_url(&url)
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            plain_strict = agent(&self.opts, 0, false, &location_host)?;
             &plain_strict
         } else {
             &self.strict

@@ -106,12 +106,8 @@ fn get(
     // No overall timeout: ureq's would replace the idle timeout (the
     // agent's read timeout) on every read; the body has its deadline.
     let req = agent.get(url);
-    let Some(answer) = deadline::head_within(&limits, move || req.call()) else {
-        return Err(fail(format!(
-            "no response within {} (--network-deadline-base)",
-            deadline::secs(limits.base)
-        )));
-    };
+    let answer = deadline::head_within(&limits, move || req.call())
+        .map_err(|e| fail(e.describe(&limits)))?;
     let resp = answer.map_err(|e| match e {
         ureq::Error::Status(code, _) => fail(format!("the server answered {code}")),
         ureq::Error::Transport(t) if deadline::transport_timed_out(&t) => {

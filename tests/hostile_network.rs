@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::support::fixtures::*;
-use crate::support::hostile::Hostile;
+use crate::support::hostile::{Hostile, TestCa};
 use crate::support::*;
 
 const USER_AGENT: &str = concat!("airlock/", env!("CARGO_PKG_VERSION"));
@@ -463,6 +463,81 @@ fn under_time(t: &TestDir, name: &str, args: &[&str]) -> (Output, u64) {
         .parse()
         .unwrap();
     (o, kib)
+}
+
+#[test]
+fn chunked_framing_that_never_ends_is_bounded_in_memory_and_time() {
+    // ureq's chunked decoder keeps a chunk-size line whole and reads a
+    // chunk extension without returning: over https each connection's
+    // bytes that are not content are bounded below it; over plain http a
+    // chunked response is refused.
+    let t = TestDir::new();
+    keygen(t.path(), "k");
+    let key = t.join("k.key");
+    let ca = TestCa::new(&t.join("ca"));
+    let (cert, certkey) = ca.issue("localhost");
+    for (name, attack, needle) in [
+        (
+            "size-line",
+            json!({"chunked_attack": "size_line"}),
+            "that are not content",
+        ),
+        (
+            "extension",
+            json!({"chunked_attack": "extension", "trickle": 0.2}),
+            "no progress",
+        ),
+    ] {
+        let mut route = attack;
+        route["path"] = json!("/a\\.zip");
+        let server = Hostile::start(
+            &t.join(name),
+            json!({"tls": {"cert": s(&cert), "key": s(&certkey)}, "lifetime": 60,
+                   "routes": [route]}),
+        );
+        // The manifest names the archive server's port.
+        let manifest = Hostile::start(
+            &t.join(&format!("{name}-manifest")),
+            json!({"tls": {"cert": s(&cert), "key": s(&certkey)}, "lifetime": 60,
+                   "routes": [{"path": "/repo/\\.well-known/vex-repository\\.json",
+                               "body": vex_repository_json(&format!("https://localhost:{}/a.zip", server.port))}]}),
+        );
+        let url = format!("https://localhost:{}/repo", manifest.port);
+        let out = t.join(&format!("{name}.airlock"));
+        let started = Instant::now();
+        let (o, kib) = under_time(
+            &t,
+            name,
+            &[
+                "export",
+                "-o",
+                s(&out),
+                "--sign-key",
+                s(&key),
+                "--vex-repo",
+                &url,
+                "--ca-cert",
+                s(&ca.cert),
+            ],
+        );
+        let took = started.elapsed();
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{name}: {}", stderr(&o));
+        assert!(kib < 64 * 1024, "{name}: {kib} KiB");
+        assert!(took < Duration::from_secs(20), "{name}: {took:?}");
+        eprintln!("chunked {name}: exit 1 after {took:?}, peak RSS {kib} KiB");
+    }
+
+    // Plain http: chunked is refused before a byte of the body is read.
+    let (_m, _a, url) = vex_servers(&t.join("plain"), json!({"chunked_attack": "size_line"}));
+    let out = t.join("plain.airlock");
+    let (o, _) = export(&t, &out, &["--vex-repo", &url], &short_limits());
+    assert_exit(&o, 1);
+    assert!(
+        stderr(&o).contains("a plain-http server must send Content-Length"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

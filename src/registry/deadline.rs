@@ -343,6 +343,7 @@ impl<R: Read> Read for DeadlineReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = match self.inner.read(buf) {
             Ok(n) => n,
+            Err(e) if super::framing::is_refusal(&e) => return Err(e),
             Err(e) if is_timeout(&e) || self.last.elapsed() >= self.limits.idle => {
                 return Err(self.stalled(format!(
                     "the server sent nothing for {} (the idle timeout) after {} bytes",
@@ -353,6 +354,7 @@ impl<R: Read> Read for DeadlineReader<R> {
             Err(e) => return Err(e),
         };
         self.received = self.received.saturating_add(n as u64);
+        super::framing::delivered(n as u64);
         let elapsed = self.start.elapsed();
         if n > 0 {
             self.last = Instant::now();

@@ -43,6 +43,7 @@
 
 pub mod auth;
 pub mod deadline;
+pub mod framing;
 pub mod hosts;
 pub mod tls;
 
@@ -421,7 +422,9 @@ fn agent(
         builder = builder.proxy(p);
     }
     Ok(builder
-        .tls_config(Arc::new(config))
+        // rustls, with each connection's non-content bytes bounded (ureq's
+        // chunked decoder keeps a chunk-size line whole): framing.rs.
+        .tls_connector(Arc::new(framing::GuardedTls::new(config, opts.limits)))
         .timeout_connect(opts.limits.connect())
         // The idle timeout: every read (status line, headers, body) waits
         // at most this long for a byte.
@@ -930,6 +933,13 @@ impl Client {
                 reason: t.to_string(),
             },
         })?;
+        if let Err(reason) = framing::refuse_chunked_plain_http(resp.get_url(), &resp) {
+            return Err(RegistryError::Transfer {
+                method,
+                url: redact(realm),
+                reason,
+            });
+        }
         if resp.status() != 200 {
             return Err(RegistryError::TokenAnswer {
                 method,
@@ -1070,7 +1080,16 @@ impl Client {
                 }
             };
             let err = match result {
-                Ok(r) => return check_status(method, &asked, r, expect),
+                Ok(r) => {
+                    if let Err(reason) = framing::refuse_chunked_plain_http(r.get_url(), &r) {
+                        return Err(RegistryError::Transfer {
+                            method,
+                            url: redact(url),
+                            reason,
+                        });
+                    }
+                    return check_status(method, &asked, r, expect);
+                }
                 // A bearer token may have expired during a long upload: get
                 // a fresh one, once.
                 Err(ureq::Error::Status(401, _))

@@ -115,6 +115,7 @@ fn get(
         }
         ureq::Error::Transport(t) => fail(t.to_string()),
     })?;
+    registry::framing::refuse_chunked_plain_http(resp.get_url(), &resp).map_err(fail)?;
     let announced = match resp.header("Content-Length") {
         None => None,
         Some(v) => match v.trim().parse::<u64>() {

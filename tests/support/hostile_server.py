@@ -102,6 +102,25 @@ class H(BaseHTTPRequestHandler):
                 self.body()
             if "delay" in r:
                 time.sleep(r["delay"])
+            if "chunked_attack" in r:
+                # Chunked encoding whose framing never ends: an endless
+                # chunk-size line ("size_line"), or a chunk extension
+                # trickled a byte at a time ("extension").
+                try:
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                    if r["chunked_attack"] == "size_line":
+                        block = b"0" * 65536
+                        while True:
+                            self.wfile.write(block)
+                    else:
+                        self.wfile.write(b"1;")
+                        while True:
+                            self.wfile.flush()
+                            time.sleep(r.get("trickle", 0.2))
+                            self.wfile.write(b"x")
+                except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
+                    pass
+                return True
             if "header_trickle" in r:
                 # A status line, then one header a byte at a time, forever
                 # (until the client gives up or the lifetime ends).

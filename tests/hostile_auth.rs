@@ -616,6 +616,24 @@ fn no_proxy_keeps_an_internal_registry_and_its_credentials_away_from_the_proxy()
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(!proxy.requests().is_empty());
+    // A proxy the client cannot use fails the run instead of being
+    // silently gone around.
+    h.clear();
+    let out = export(
+        &t,
+        &ex,
+        "unusable",
+        &refs,
+        &extra,
+        &[("http_proxy", "https://127.0.0.1:9")],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("from the environment cannot be used"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(h.requests().is_empty(), "{:?}", h.requests());
 }
 
 #[test]

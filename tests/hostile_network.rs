@@ -528,16 +528,49 @@ fn chunked_framing_that_never_ends_is_bounded_in_memory_and_time() {
         eprintln!("chunked {name}: exit 1 after {took:?}, peak RSS {kib} KiB");
     }
 
-    // Plain http: chunked is refused before a byte of the body is read.
-    let (_m, _a, url) = vex_servers(&t.join("plain"), json!({"chunked_attack": "size_line"}));
-    let out = t.join("plain.airlock");
-    let (o, _) = export(&t, &out, &["--vex-repo", &url], &short_limits());
-    assert_exit(&o, 1);
-    assert!(
-        stderr(&o).contains("a plain-http server must send Content-Length"),
-        "{}",
-        stderr(&o)
+    // Plain http: a Transfer-Encoding of any value (ureq decodes them all
+    // as chunked) is refused before a byte of the body is read.
+    for te in ["chunked", "gzip", "x"] {
+        let (_m, _a, url) = vex_servers(
+            &t.join(&format!("plain-{te}")),
+            json!({"chunked_attack": "size_line", "te": te}),
+        );
+        let out = t.join("plain.airlock");
+        let (o, _) = export(&t, &out, &["--vex-repo", &url], &short_limits());
+        assert_exit(&o, 1);
+        assert!(
+            stderr(&o).contains("a plain-http server must send Content-Length"),
+            "{te}: {}",
+            stderr(&o)
+        );
+    }
+    // ... and an error answer's body is not read at all.
+    let reg = Hostile::start(
+        &t.join("plain-500"),
+        json!({"lifetime": 60, "routes": [
+            {"path": "/v2/?", "body": "{}"},
+            {"path": "/v2/x/trivy-db/manifests/2", "chunked_attack": "size_line", "status": 500}
+        ]}),
     );
+    let started = Instant::now();
+    let (o, kib) = under_time(
+        &t,
+        "plain-500",
+        &[
+            "export",
+            "-o",
+            s(&t.join("p5.airlock")),
+            "--sign-key",
+            s(&key),
+            "--trivy-db",
+            &format!("{}/x/trivy-db:2", reg.host()),
+            "--plain-http",
+            &reg.host(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(kib < 64 * 1024, "{kib} KiB");
+    assert!(started.elapsed() < Duration::from_secs(20));
 }
 
 #[test]

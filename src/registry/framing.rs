@@ -158,18 +158,26 @@ impl ureq::TlsConnector for GuardedTls {
     }
 }
 
-/// Refuses a chunked response over plain http, where no [`FramingGuard`]
-/// can sit under ureq's chunked decoder. `url` is the response's.
-pub fn refuse_chunked_plain_http(url: &str, response: &ureq::Response) -> Result<(), String> {
-    let plain = url
+/// Whether `response` came over plain http with a `Transfer-Encoding` (of
+/// any value: ureq 2 decodes every one as chunked), which no
+/// [`FramingGuard`] can sit under.
+pub fn unguarded_chunked(response: &ureq::Response) -> bool {
+    let plain = response
+        .get_url()
         .get(..7)
         .is_some_and(|s| s.eq_ignore_ascii_case("http://"));
-    let chunked = response
-        .header("Transfer-Encoding")
-        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-    if plain && chunked {
+    plain
+        && response
+            .header("Transfer-Encoding")
+            .is_some_and(|v| !v.trim().is_empty())
+}
+
+/// Refuses a response over plain http that ureq would decode as chunked
+/// (see [`unguarded_chunked`]). `_url` is kept for the callers' messages.
+pub fn refuse_chunked_plain_http(_url: &str, response: &ureq::Response) -> Result<(), String> {
+    if unguarded_chunked(response) {
         return Err(
-            "a plain-http server must send Content-Length: a chunked response is accepted over https only (its framing is bounded there)".into(),
+            "a plain-http server must send Content-Length: a response with a Transfer-Encoding (read as chunked) is accepted over https only (its framing is bounded there)".into(),
         );
     }
     Ok(())

@@ -367,34 +367,84 @@ pub fn http_agent(opts: &Options, url: &str) -> Result<ureq::Agent, RegistryErro
 /// with or without a leading dot, an address; ports ignored). ureq's own
 /// reading of the environment ignores `NO_PROXY`, which sent an internal
 /// registry's credentials to the corporate proxy (found in review).
-fn proxy_for(host: &str, https: bool) -> Option<ureq::Proxy> {
+fn proxy_for(host: &str, https: bool) -> Result<Option<ureq::Proxy>, RegistryError> {
     let var = |names: &[&str]| {
         names
             .iter()
             .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
     };
     let name = HostPort::parse(host).map(|h| h.name).unwrap_or_default();
+    if name.is_empty() {
+        return Ok(None);
+    }
     let no_proxy = var(&["no_proxy", "NO_PROXY"]).unwrap_or_default();
-    let excluded = no_proxy.split(',').map(str::trim).any(|e| {
-        let e = e.rsplit_once(':').map_or(e, |(h, p)| {
-            if p.bytes().all(|b| b.is_ascii_digit()) && !h.is_empty() {
-                h
-            } else {
-                e
-            }
-        });
-        let e = e.trim_start_matches('.').to_ascii_lowercase();
-        e == "*" || (!e.is_empty() && (name == e || name.ends_with(&format!(".{e}"))))
-    });
-    if excluded || name.is_empty() {
-        return None;
+    if no_proxy
+        .split(',')
+        .any(|e| no_proxy_matches(e.trim(), &name))
+    {
+        return Ok(None);
     }
     let chosen = if https {
         var(&["https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"])
     } else {
         var(&["http_proxy", "all_proxy", "ALL_PROXY"])
-    }?;
-    ureq::Proxy::new(chosen).ok()
+    };
+    let Some(chosen) = chosen else {
+        return Ok(None);
+    };
+    // A proxy the client cannot use fails the request, rather than going
+    // around the proxy the operator set.
+    ureq::Proxy::new(&chosen)
+        .map(Some)
+        .map_err(|e| RegistryError::Unreachable {
+            host: host.to_string(),
+            reason: format!(
+                "the proxy {} from the environment cannot be used: {e}",
+                redact(&chosen)
+            ),
+            hint: "set http_proxy/https_proxy to an http:// or socks proxy URL, or name the host in NO_PROXY".into(),
+        })
+}
+
+/// Whether one `NO_PROXY` entry names `host` (a DNS name, lowercase, or an
+/// IP address): `*`; an address, bracketed or not, with or without a
+/// port; a CIDR block; a DNS name or a parent domain (with or without a
+/// leading dot; a suffix never matches an address).
+fn no_proxy_matches(entry: &str, host: &str) -> bool {
+    use std::net::IpAddr;
+    if entry == "*" {
+        return true;
+    }
+    // The port, when there is one, is not compared.
+    let entry = if let Some(rest) = entry.strip_prefix('[') {
+        rest.split(']').next().unwrap_or(rest)
+    } else if entry.matches(':').count() == 1 {
+        entry.split(':').next().unwrap_or(entry)
+    } else {
+        entry
+    };
+    let ip: Option<IpAddr> = host.trim_matches(['[', ']']).parse().ok();
+    if let Some((net, bits)) = entry.split_once('/') {
+        let (Ok(net), Ok(bits), Some(ip)) = (net.parse::<IpAddr>(), bits.parse::<u32>(), ip) else {
+            return false;
+        };
+        return match (net, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) if bits <= 32 => {
+                let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) if bits <= 128 => {
+                let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        };
+    }
+    if let Ok(e) = entry.parse::<IpAddr>() {
+        return ip == Some(e);
+    }
+    let e = entry.trim_start_matches('.').to_ascii_lowercase();
+    ip.is_none() && !e.is_empty() && (host == e || host.ends_with(&format!(".{e}")))
 }
 
 /// Whether `url` is https.
@@ -418,7 +468,7 @@ fn agent(
     }
     let config = tls::client_config(&opts.ca_certs, &skip)?;
     let mut builder = ureq::AgentBuilder::new();
-    if let Some(p) = proxy_for(host, https_only) {
+    if let Some(p) = proxy_for(host, https_only)? {
         builder = builder.proxy(p);
     }
     Ok(builder
@@ -519,6 +569,11 @@ impl std::fmt::Debug for Client {
 }
 
 fn short_body(r: ureq::Response) -> String {
+    // An error body over plain http in transfer encoding is not read at
+    // all: ureq's chunked decoder is unbounded there (framing.rs).
+    if framing::unguarded_chunked(&r) {
+        return String::new();
+    }
     let mut body = String::new();
     let _ = r.into_reader().take(512).read_to_string(&mut body);
     body.trim().replace(['\n', '\r'], " ")
@@ -1506,6 +1561,30 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_proxy_entries() {
+        for (entry, host, hit) in [
+            ("*", "anything.example", true),
+            ("example.com", "example.com", true),
+            (".example.com", "reg.example.com", true),
+            ("example.com", "reg.example.com", true),
+            ("example.com", "badexample.com", false),
+            ("127.0.0.1", "127.0.0.1", true),
+            ("127.0.0.1:5000", "127.0.0.1", true),
+            ("127.0.0.0/8", "127.0.0.1", true),
+            ("10.0.0.0/8", "127.0.0.1", false),
+            ("::1", "::1", true),
+            ("[::1]", "::1", true),
+            ("[::1]:5000", "::1", true),
+            ("::1/128", "::1", true),
+            ("fd00::/8", "fd12::1", true),
+            ("0.1", "10.0.0.1", false),
+            ("", "example.com", false),
+        ] {
+            assert_eq!(no_proxy_matches(entry, host), hit, "{entry:?} {host:?}");
+        }
+    }
 
     #[test]
     fn success_is_what_the_spec_defines() {

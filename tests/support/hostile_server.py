@@ -107,7 +107,9 @@ class H(BaseHTTPRequestHandler):
                 # chunk-size line ("size_line"), or a chunk extension
                 # trickled a byte at a time ("extension").
                 try:
-                    self.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                    head = "HTTP/1.1 %d X\r\nTransfer-Encoding: %s\r\n\r\n" % (
+                        r.get("status", 200), r.get("te", "chunked"))
+                    self.wfile.write(head.encode())
                     if r["chunked_attack"] == "size_line":
                         block = b"0" * 65536
                         while True:

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use crate::import_refusals::{signed_with_payload, Setup};
+use crate::import_refusals::{signed_with_payload, tar_entries, write_raw_bundle, Setup};
 use crate::support::fixtures::*;
 use crate::support::registry::Registry;
 use crate::support::*;
@@ -194,7 +194,7 @@ fn manifest_strings_cannot_print_forged_lines_even_unverified() {
         let bundle = setup.resigned(&format!("strings-{i}.airlock"), edit(old, new));
         setup.refused(&bundle, 4, &[needle]);
         // ... and by the stranger, for inspect without --key.
-        let text = String::from_utf8(tar_entries_of(&bundle_tar(&forged))[0].1.clone()).unwrap();
+        let text = String::from_utf8(tar_entries(&bundle_tar(&forged))[0].1.clone()).unwrap();
         let hostile = edit(old, new)(text);
         let path = setup.path(&format!("strings-{i}-unverified.airlock"));
         rewrite_manifest(&forged, &path, hostile.as_bytes(), &stranger);
@@ -213,20 +213,6 @@ fn manifest_strings_cannot_print_forged_lines_even_unverified() {
     }
 }
 
-/// The entries of a tar, in order.
-fn tar_entries_of(tar: &[u8]) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut ar = ::tar::Archive::new(tar);
-    for e in ar.entries().unwrap() {
-        let mut e = e.unwrap();
-        let name = String::from_utf8(e.path_bytes().into_owned()).unwrap();
-        let mut data = Vec::new();
-        std::io::Read::read_to_end(&mut e, &mut data).unwrap();
-        out.push((name, data));
-    }
-    out
-}
-
 /// `from` with its manifest replaced by `manifest` and its signature by one
 /// of `key` (an airlock secret key file), written to `to`.
 fn rewrite_manifest(from: &Path, to: &Path, manifest: &[u8], key: &Path) {
@@ -234,23 +220,13 @@ fn rewrite_manifest(from: &Path, to: &Path, manifest: &[u8], key: &Path) {
         .unwrap()
         .sign(manifest, "t", "timestamp:1\tfile:manifest.toml")
         .unwrap();
-    let mut entries = tar_entries_of(&bundle_tar(from));
+    let mut entries = tar_entries(&bundle_tar(from));
     entries[0].1 = manifest.to_vec();
     entries[1] = (
         airlock::bundle::signature_path(sig.key_id()),
         sig.to_text().into_bytes(),
     );
-    let mut b = ::tar::Builder::new(Vec::new());
-    for (name, data) in &entries {
-        let mut h = ::tar::Header::new_ustar();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_mtime(FIXED_MTIME);
-        h.set_path(name).unwrap();
-        h.set_cksum();
-        b.append(&h, data.as_slice()).unwrap();
-    }
-    write_bundle_tar(to, &b.into_inner().unwrap());
+    write_raw_bundle(to, &entries);
 }
 
 #[test]

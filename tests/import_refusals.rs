@@ -224,7 +224,7 @@ fn assert_mentions(stderr: &str, needles: &[&str]) {
 }
 
 /// Every entry of a tar (path, data), in order.
-fn tar_entries(tar: &[u8]) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn tar_entries(tar: &[u8]) -> Vec<(String, Vec<u8>)> {
     let mut ar = ::tar::Archive::new(tar);
     ar.entries()
         .unwrap()
@@ -240,7 +240,7 @@ fn tar_entries(tar: &[u8]) -> Vec<(String, Vec<u8>)> {
 
 /// Writes `entries` as a bundle, with the header fields airlock's writer
 /// uses, but without any of its checks (order, listing, signatures).
-fn write_raw_bundle(path: &Path, entries: &[(String, Vec<u8>)]) {
+pub(crate) fn write_raw_bundle(path: &Path, entries: &[(String, Vec<u8>)]) {
     let mut b = ::tar::Builder::new(Vec::new());
     for (name, data) in entries {
         let mut h = ::tar::Header::new_ustar();

@@ -40,8 +40,6 @@ pub use db::DbMetadata;
 pub struct KindInfo {
     /// Which kind.
     pub kind: ArtifactKind,
-    /// Default repository name (last path part) and tag.
-    pub repository: &'static str,
     /// Default tag (the schema major).
     pub tag: &'static str,
     /// The manifest's artifactType.
@@ -61,7 +59,6 @@ pub struct KindInfo {
 const INFOS: [KindInfo; 3] = [
     KindInfo {
         kind: ArtifactKind::TrivyDb,
-        repository: "trivy-db",
         tag: "2",
         artifact_type: "application/vnd.aquasec.trivy.config.v1+json",
         layer_media_type: "application/vnd.aquasec.trivy.db.layer.v1.tar+gzip",
@@ -72,7 +69,6 @@ const INFOS: [KindInfo; 3] = [
     },
     KindInfo {
         kind: ArtifactKind::JavaDb,
-        repository: "trivy-java-db",
         tag: "1",
         artifact_type: "application/vnd.aquasec.trivy.config.v1+json",
         layer_media_type: "application/vnd.aquasec.trivy.javadb.layer.v1.tar+gzip",
@@ -83,7 +79,6 @@ const INFOS: [KindInfo; 3] = [
     },
     KindInfo {
         kind: ArtifactKind::Checks,
-        repository: "trivy-checks",
         tag: "2",
         artifact_type: "application/vnd.cncf.openpolicyagent.config.v1+json",
         layer_media_type: "application/vnd.cncf.openpolicyagent.layer.v1.tar+gzip",

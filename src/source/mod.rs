@@ -182,7 +182,7 @@ pub(crate) fn oci_artifact(f: LayerFacts) -> Result<Prepared, SourceError> {
         kind: f.kind,
         source: f.source,
         reference: None,
-        repository: info.repository.to_string(),
+        repository: f.kind.repository().to_string(),
         tag: info.tag.to_string(),
         manifest_digest: manifest_digest.oci(),
         upstream_manifest_digest: f.upstream_manifest_digest,

@@ -117,37 +117,6 @@ impl Drop for Hostile {
     }
 }
 
-/// A self-signed certificate and key for `name` (a DNS name, or an IP
-/// address), valid two days, written into `dir`; returns (cert, key).
-pub fn self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    std::fs::create_dir_all(dir).unwrap();
-    let san = if name.parse::<std::net::IpAddr>().is_ok() {
-        format!("subjectAltName=IP:{name}")
-    } else {
-        format!("subjectAltName=DNS:{name}")
-    };
-    let cert = dir.join(format!("{name}.pem"));
-    let key = dir.join(format!("{name}.key"));
-    run_ok(Command::new(tool("openssl")).args([
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        s(&key),
-        "-out",
-        s(&cert),
-        "-days",
-        "2",
-        "-subj",
-        &format!("/CN={name}"),
-        "-addext",
-        &san,
-    ]));
-    (cert, key)
-}
-
 /// A certificate authority made for one test, to issue server certificates
 /// that a verifier trusting it (`--ca-cert`) accepts (a self-signed
 /// certificate is a CA certificate, which WebPKI refuses as a server's own).

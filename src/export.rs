@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
-use crate::artifact::db::format_time;
 use crate::artifact::oci;
 use crate::bundle::parts::{PartError, PartWriter, PartsReport};
 use crate::bundle::writer::{BundleWriter, WriteError};
@@ -25,6 +24,7 @@ use crate::keys::{KeyError, SecretKey, Signature};
 use crate::manifest::{self, check_label, ArtifactKind, Manifest, ManifestError, Payload};
 use crate::progress::{Progress, ProgressReader};
 use crate::source::{self, Content, PlannedPayload, Prepared, SourceError};
+use crate::timestamp::format_time;
 
 /// One source named on the command line.
 #[derive(Debug, Clone)]
@@ -166,7 +166,7 @@ pub struct ExportReport {
     pub signed_by: Vec<String>,
     /// References tried and skipped before one worked, and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub skipped: Vec<crate::source::registry::Skipped>,
+    pub skipped: Vec<crate::source::pull::Skipped>,
     /// With `split`: the parts and their index.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parts: Option<PartsReport>,
@@ -259,7 +259,7 @@ pub fn export(
             } => prepared.push(source::files::vex_files(name, manifest, archive)?),
             SourceSpec::Registry { kind, references } => {
                 let now = format_time(time::OffsetDateTime::now_utc());
-                let (p, s) = source::registry::pull(
+                let (p, s) = source::pull::pull(
                     *kind,
                     references,
                     work.path(),

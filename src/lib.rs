@@ -5,14 +5,14 @@
 //! whose manifest ([`manifest`]) lists every byte and is signed with
 //! minisign-compatible keys ([`keys`]). On the air-gapped host,
 //! [`install::import`] proves the bundle against a [`policy::TrustPolicy`]
-//! before it writes anything, then builds Trivy's cache ([`target`]) in a
+//! before it writes anything, then builds Trivy's cache ([`layout`]) in a
 //! staging area and swaps each part in atomically.
 //!
 //! Data flows one way in each direction:
 //!
 //! ```text
 //! export:  source/ -> artifact -> bundle::writer (+ manifest, keys) -> file
-//! import:  file -> bundle::reader (+ policy, keys) -> install -> target/
+//! import:  file -> bundle::reader (+ policy, keys) -> install -> layout/
 //! ```
 //!
 //! The library never prints; long work reports through [`progress::Progress`].
@@ -85,6 +85,7 @@ pub mod export;
 pub mod fault;
 pub mod install;
 pub mod keys;
+pub mod layout;
 pub mod manifest;
 pub mod media;
 pub mod oci_name;
@@ -94,6 +95,6 @@ pub mod redact;
 pub mod registry;
 pub mod sign;
 pub mod source;
-pub mod target;
 pub mod text;
+pub mod timestamp;
 pub mod unpack;

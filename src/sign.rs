@@ -15,7 +15,6 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 
-use crate::artifact::db::parse_time;
 use crate::bundle::reader::{
     self, BundleError, PayloadReader, PayloadVisitor, ReadError, Verified,
 };
@@ -23,6 +22,7 @@ use crate::bundle::writer::{BundleWriter, WriteError};
 use crate::keys::{KeyError, KeyId, SecretKey};
 use crate::manifest::Payload;
 use crate::policy::TrustPolicy;
+use crate::timestamp::parse_time;
 
 /// Why a bundle was not countersigned. The original is untouched.
 #[derive(Debug, thiserror::Error)]

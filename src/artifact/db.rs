@@ -5,9 +5,8 @@
 //! Published archives carry the zero time in `DownloadedAt`; Trivy fills it
 //! after a download and treats a zero one as a corrupt DB.
 
+use crate::timestamp::parse_time;
 use serde::{Deserialize, Serialize};
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 
 /// The zero time Go writes for an unset `time.Time`.
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
@@ -86,20 +85,6 @@ impl DbMetadata {
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("metadata always serializes")
     }
-}
-
-/// Parses an RFC 3339 time (Go's `time.Time` JSON form).
-pub fn parse_time(s: &str) -> Result<OffsetDateTime, time::error::Parse> {
-    OffsetDateTime::parse(s, &Rfc3339)
-}
-
-/// Formats a time as RFC 3339 in UTC, to the second.
-pub fn format_time(t: OffsetDateTime) -> String {
-    let t = t
-        .to_offset(time::UtcOffset::UTC)
-        .replace_nanosecond(0)
-        .expect("0 is a valid nanosecond");
-    t.format(&Rfc3339).expect("a UTC time always formats")
 }
 
 #[cfg(test)]

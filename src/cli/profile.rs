@@ -73,7 +73,7 @@ pub fn has_sources(a: &ExportArgs) -> bool {
 /// A profile entry that is a file path (relative to the profile) or a
 /// registry reference (kept as is).
 fn source_entry(base: &Path, s: &str) -> String {
-    if airlock::source::registry::Reference::parse(s).is_ok() && !base.join(s).exists() {
+    if airlock::source::pull::Reference::parse(s).is_ok() && !base.join(s).exists() {
         s.to_string()
     } else {
         base.join(s).display().to_string()

@@ -180,7 +180,7 @@ fn signers(w: &mut dyn Write, s: &[SignerReport]) -> io::Result<()> {
         let when = r
             .timestamp
             .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t as i64).ok())
-            .map(|t| format!(", signed {}", airlock::artifact::db::format_time(t)))
+            .map(|t| format!(", signed {}", airlock::timestamp::format_time(t)))
             .unwrap_or_default();
         writeln!(
             w,
@@ -276,7 +276,7 @@ pub fn inspect(
 }
 
 /// What a push did and how scanners use it.
-pub fn pushed(w: &mut dyn Write, p: &airlock::target::registry::PushReport) -> io::Result<()> {
+pub fn pushed(w: &mut dyn Write, p: &airlock::layout::oci_repos::PushReport) -> io::Result<()> {
     writeln!(
         w,
         "pushed into {} and verified (every blob, manifest and tag read back):",

@@ -19,10 +19,11 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::artifact::db::{format_time, parse_time, DbMetadata};
+use crate::artifact::db::DbMetadata;
+use crate::layout::trivy_cache;
 use crate::manifest::{ArtifactKind, Manifest};
 use crate::policy::{human_duration, Downgrade, TrustPolicy};
-use crate::target::trivy_cache;
+use crate::timestamp::{format_time, parse_time};
 
 use super::stage::{ioe, StageError, STAGING_PREFIX};
 use super::ImportError;

@@ -32,9 +32,9 @@ use crate::artifact::{self, ArtifactError, LayerContents};
 use crate::bundle::reader::{
     self, BundleError, PayloadReader, PayloadVisitor, ReadError, Verified,
 };
+use crate::layout::{trivy_cache, vex_repo};
 use crate::manifest::{ArtifactKind, Manifest, Payload};
 use crate::policy::{SignerReport, TrustPolicy};
-use crate::target::{trivy_cache, vex_repo};
 use crate::unpack::Discard;
 
 pub mod audit;

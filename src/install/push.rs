@@ -39,19 +39,19 @@ use std::io::Read;
 
 use time::OffsetDateTime;
 
-use crate::artifact::db::format_time;
 use crate::artifact::oci::{
     Descriptor, ImageManifest, CREATED, EMPTY_CONFIG, EMPTY_CONFIG_MEDIA_TYPE, MANIFEST_MEDIA_TYPE,
 };
 use crate::bundle::reader::{self, Header, ReadError};
 use crate::bundle::reader::{PayloadReader, PayloadVisitor, Verified};
 use crate::digest::Sha256Digest;
+use crate::layout::oci_repos::{
+    trivy_usage, PushReport, PushTarget, PushedArtifact, PushedBlob, STATE_TAG,
+};
 use crate::manifest::{ArtifactKind, Manifest, Payload};
 use crate::policy::TrustPolicy;
 use crate::registry::{Client, RegistryError};
-use crate::target::registry::{
-    trivy_usage, PushReport, PushTarget, PushedArtifact, PushedBlob, STATE_TAG,
-};
+use crate::timestamp::format_time;
 
 use super::{guard, ImportError};
 

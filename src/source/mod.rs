@@ -5,7 +5,7 @@
 
 pub mod cache;
 pub mod files;
-pub mod registry;
+pub mod pull;
 pub mod vexhub;
 
 use std::collections::BTreeMap;

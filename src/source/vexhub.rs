@@ -206,7 +206,7 @@ pub fn fetch(name: &str, url: &str, work: &Path, opts: &Options) -> Result<Prepa
             // The archive and its copy in the bundle, on this file system;
             // without a Content-Length, the most the download may be.
             &mut |announced| {
-                super::registry::check_space(&dir, announced.unwrap_or(0).saturating_mul(2), &what)
+                super::pull::check_space(&dir, announced.unwrap_or(0).saturating_mul(2), &what)
             },
         )?;
         out.flush().map_err(io_err(&archive))?;
@@ -221,7 +221,7 @@ pub fn fetch(name: &str, url: &str, work: &Path, opts: &Options) -> Result<Prepa
 }
 
 /// Writes through, and every [`SpaceGuard::EVERY`] bytes checks that the
-/// file system keeps [`super::registry::SPACE_RESERVE`] free (a body
+/// file system keeps [`super::pull::SPACE_RESERVE`] free (a body
 /// without a `Content-Length` is not known in advance).
 struct SpaceGuard<'a, W> {
     inner: W,
@@ -239,13 +239,13 @@ impl<W: Write> Write for SpaceGuard<'_, W> {
         if self.written >= self.checked + Self::EVERY {
             self.checked = self.written;
             let free = crate::disk::free(self.dir)?;
-            if free.bytes < super::registry::SPACE_RESERVE {
+            if free.bytes < super::pull::SPACE_RESERVE {
                 return Err(std::io::Error::other(format!(
                         "only {} bytes left free in {} after {} bytes of the download; stopped to keep {} free",
                         free.bytes,
                         self.dir.display(),
                         self.written,
-                        super::registry::SPACE_RESERVE
+                        super::pull::SPACE_RESERVE
                 )));
             }
         }

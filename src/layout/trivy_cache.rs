@@ -13,8 +13,9 @@ use std::path::Path;
 
 use time::OffsetDateTime;
 
-use crate::artifact::db::{format_time, DbMetadata};
+use crate::artifact::db::DbMetadata;
 use crate::manifest::ArtifactKind;
+use crate::timestamp::format_time;
 
 /// Where VEX repositories live in the cache.
 pub const VEX_REPOSITORIES: &str = crate::artifact::vex::CACHE_DIR;

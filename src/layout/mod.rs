@@ -2,6 +2,6 @@
 //! VEX repository directory ([`vex_repo`]). These modules know the layouts
 //! and the small files Trivy reads; staging and swapping are `install`'s job.
 
-pub mod registry;
+pub mod oci_repos;
 pub mod trivy_cache;
 pub mod vex_repo;

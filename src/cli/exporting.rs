@@ -1,0 +1,307 @@
+//! `export`: profiles and flags into an export plan, the sequence file, SHA256SUMS.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use time::OffsetDateTime;
+
+use airlock::bundle::parts::{self};
+use airlock::export::{ExportPlan, SourceSpec};
+use airlock::manifest::ArtifactKind;
+use airlock::timestamp::parse_time;
+
+use super::args::ExportArgs;
+use super::bar::Reporter;
+
+use super::network::{network_limits, network_options};
+use super::splitting::part_files;
+use super::*;
+
+/// The sources one of `--trivy-db`, `--java-db`, `--checks` names: one
+/// file, or registry references tried in order.
+pub(super) fn artifact_source(
+    kind: ArtifactKind,
+    values: &[String],
+    checks_version: &Option<String>,
+) -> Result<Option<SourceSpec>> {
+    use airlock::source::pull::is_reference;
+    match values {
+        [] => Ok(None),
+        // Not a file, and the message would quote a secret: a URL or a
+        // reference written with credentials.
+        [one] if !Path::new(one).exists() && matches!(airlock::redact::url(one), Cow::Owned(_)) => {
+            usage!(
+                "--{kind} {:?} is neither a file nor a registry reference (host/repository:tag)\nhint: registry credentials go in --username/--password-stdin, TRIVY_USERNAME/TRIVY_PASSWORD or the Docker config, never in the reference",
+                airlock::redact::url(one)
+            )
+        }
+        [one] if !is_reference(one) => Ok(Some(SourceSpec::Layer {
+            kind,
+            path: PathBuf::from(one),
+            checks_version: checks_version.clone(),
+        })),
+        refs => {
+            if let Some(bad) = refs.iter().find(|r| !is_reference(r)) {
+                let bad = airlock::redact::url(bad);
+                usage!(
+                    "--{kind} {bad:?}: give one file, or registry references (host/repository:tag), not both"
+                );
+            }
+            Ok(Some(SourceSpec::Registry {
+                kind,
+                references: refs.to_vec(),
+            }))
+        }
+    }
+}
+
+pub(super) fn export(mut a: ExportArgs) -> Result<()> {
+    profile::apply(&mut a)?;
+    let Some(output_pattern) = a.output.clone() else {
+        usage!("give -o BUNDLE (or output in the profile)");
+    };
+    if a.sign_key.is_empty() {
+        usage!("give --sign-key KEY (or sign_key in the profile)");
+    }
+    let mut sources = Vec::new();
+    let defaults = !profile::has_sources(&a);
+    if defaults {
+        // Trivy 0.76's own defaults.
+        for kind in [
+            ArtifactKind::TrivyDb,
+            ArtifactKind::JavaDb,
+            ArtifactKind::Checks,
+        ] {
+            sources.push(SourceSpec::Registry {
+                kind,
+                references: airlock::source::pull::default_references(kind),
+            });
+        }
+        sources.push(SourceSpec::VexUrl {
+            name: "default".into(),
+            url: airlock::source::vexhub::VEXHUB.into(),
+        });
+    }
+    for (kind, values) in [
+        (ArtifactKind::TrivyDb, &a.trivy_db),
+        (ArtifactKind::JavaDb, &a.java_db),
+        (ArtifactKind::Checks, &a.checks),
+    ] {
+        if let Some(spec) = artifact_source(kind, values, &a.checks_version)? {
+            sources.push(spec);
+        }
+    }
+    for (i, v) in a.vex_repo.iter().enumerate() {
+        let (name, url) = match v.split_once('=') {
+            Some((n, u)) if !n.contains('/') && !n.contains(':') => (n.to_string(), u.to_string()),
+            _ if i == 0 => ("default".to_string(), v.clone()),
+            _ => usage!(
+                "--vex-repo {:?}: name every repository after the first (NAME=URL)",
+                airlock::redact::url(v)
+            ),
+        };
+        sources.push(SourceSpec::VexUrl { name, url });
+    }
+    if a.vex_manifest.len() != a.vex_archive.len() {
+        usage!(
+            "--vex-manifest is given {} times but --vex-archive {} times; give them in pairs",
+            a.vex_manifest.len(),
+            a.vex_archive.len()
+        );
+    }
+    let names: Vec<String> = match (a.vex_name.len(), a.vex_manifest.len()) {
+        (0, 0) => vec![],
+        (0, 1) => vec!["default".to_string()],
+        (0, n) => {
+            usage!("{n} VEX repositories need a --vex-name each (the first is usually \"default\")")
+        }
+        (k, n) if k == n => a.vex_name.clone(),
+        (k, n) => usage!("--vex-name is given {k} times for {n} VEX repositories"),
+    };
+    for ((name, manifest), archive) in names.into_iter().zip(&a.vex_manifest).zip(&a.vex_archive) {
+        sources.push(SourceSpec::Vex {
+            name,
+            manifest: manifest.clone(),
+            archive: archive.clone(),
+        });
+    }
+    if let Some(dir) = &a.from_cache {
+        sources.push(SourceSpec::Cache(dir.clone()));
+    }
+    let mut labels = BTreeMap::new();
+    for l in &a.label {
+        let Some((k, v)) = l.split_once('=') else {
+            usage!("--label {l:?} is not KEY=VALUE");
+        };
+        if labels.insert(k.to_string(), v.to_string()).is_some() {
+            usage!("--label {k} is given twice");
+        }
+    }
+    let created = match &a.created {
+        Some(s) => match parse_time(s) {
+            Ok(t) => t,
+            Err(_) => usage!("--created {s:?} is not an RFC 3339 time (e.g. 2026-11-25T12:00:00Z)"),
+        },
+        None => OffsetDateTime::now_utc(),
+    };
+    let keys = a
+        .sign_key
+        .iter()
+        .map(|p| passphrase::load_secret(p, a.passphrase_file.as_deref()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let split = a.split.as_deref().map(parts::parse_size).transpose()?;
+    let sequence = match (&a.sequence, &a.sequence_file) {
+        (Some(n), None) => Some((a.series.clone().unwrap_or_else(|| "default".into()), *n)),
+        (None, Some(file)) => {
+            let (series, last) = read_sequence_file(file)?;
+            let series = match (a.series.clone(), series) {
+                (Some(given), Some(recorded)) if given != recorded => usage!(
+                    "--series {given:?} but {} counts series {recorded:?}",
+                    file.display()
+                ),
+                (given, recorded) => given.or(recorded).unwrap_or_else(|| "default".into()),
+            };
+            Some((series, last + 1))
+        }
+        (None, None) if a.series.is_some() => {
+            usage!("--series needs --sequence N or --sequence-file FILE")
+        }
+        _ => None,
+    };
+    let own_hosts: Vec<String> = sources
+        .iter()
+        .flat_map(|spec| match spec {
+            SourceSpec::Registry { references, .. } => references
+                .iter()
+                .filter_map(|r| airlock::source::pull::Reference::parse(r).ok())
+                .map(|r| r.host)
+                .collect(),
+            SourceSpec::VexUrl { url, .. } => airlock::registry::HostPort::of_url(url)
+                .map(|h| vec![h.to_string()])
+                .unwrap_or_default(),
+            _ => vec![],
+        })
+        .collect();
+    // The explicit credentials' registry is each artifact list's first
+    // reference, set where the list is pulled.
+    let network = network_options(
+        &a.registry,
+        &own_hosts,
+        None,
+        network_limits(&a.network_limits)?,
+    )?;
+    let output = expand_output(&output_pattern, created);
+    let plan = ExportPlan {
+        sources,
+        labels,
+        created,
+        network,
+        output: output.clone(),
+        force: a.force,
+        split,
+        sequence: sequence.clone(),
+    };
+    let progress = Reporter::new(a.json, a.quiet);
+    let report = airlock::export::export(&plan, &keys, GENERATOR, &progress)?;
+    if let (Some(file), Some((series, n))) = (&a.sequence_file, &sequence) {
+        write_sequence_file(file, series, *n)?;
+    }
+    let files = match &report.parts {
+        Some(p) => part_files(p),
+        None => vec![file_name(&report.output)],
+    };
+    let sums = sha256sums(a.sha256sums, &report.output, &files, a.force)?;
+    if a.json {
+        let mut v = serde_json::to_value(&report)?;
+        v["sha256sums"] = serde_json::json!(sums);
+        print_json(&v)
+    } else {
+        let mut out = show::Sanitize(io::stdout().lock());
+        show::export(&mut out, &report)?;
+        show::sums(&mut out, sums.as_deref())?;
+        Ok(())
+    }
+}
+
+/// `(series, last sequence)` from a sequence file (`series = "..."`,
+/// `sequence = N`); `(None, 0)` if it does not exist yet.
+pub(super) fn read_sequence_file(path: &Path) -> Result<(Option<String>, u64)> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((None, 0)),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let table: toml::Table = toml::from_str(&text)
+        .with_context(|| format!("{} is not a sequence file", path.display()))?;
+    let series = table
+        .get("series")
+        .and_then(|v| v.as_str())
+        .map(String::from);
+    let n = table
+        .get("sequence")
+        .and_then(|v| v.as_integer())
+        .and_then(|n| u64::try_from(n).ok())
+        .with_context(|| format!("{} has no sequence = N", path.display()))?;
+    Ok((series, n))
+}
+
+pub(super) fn write_sequence_file(path: &Path, series: &str, n: u64) -> Result<()> {
+    let dir = parent(path);
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
+        .with_context(|| format!("cannot write beside {}", path.display()))?;
+    write!(
+        tmp,
+        "# the last bundle exported in this series (airlock export --sequence-file)\nseries = {series:?}\nsequence = {n}\n"
+    )?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// With `enabled`, writes SHA256SUMS beside `output` for `files`.
+pub(super) fn sha256sums(
+    enabled: bool,
+    output: &Path,
+    files: &[String],
+    force: bool,
+) -> Result<Option<PathBuf>> {
+    if !enabled {
+        return Ok(None);
+    }
+    Ok(Some(parts::write_sha256sums(
+        &parent(output),
+        files,
+        force,
+    )?))
+}
+
+/// `{date}` and `{datetime}` in an output path, from the creation time.
+pub(super) fn expand_output(pattern: &Path, created: OffsetDateTime) -> PathBuf {
+    let text = pattern.display().to_string();
+    if !text.contains('{') {
+        return pattern.to_path_buf();
+    }
+    let date = format!(
+        "{:04}-{:02}-{:02}",
+        created.year(),
+        created.month() as u8,
+        created.day()
+    );
+    let datetime = format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        created.year(),
+        created.month() as u8,
+        created.day(),
+        created.hour(),
+        created.minute(),
+        created.second()
+    );
+    PathBuf::from(
+        text.replace("{datetime}", &datetime)
+            .replace("{date}", &date),
+    )
+}

@@ -1,0 +1,144 @@
+//! Flags into network options: hosts, credentials, time limits, the push target.
+
+use std::io::{self};
+
+use anyhow::{Context as _, Result};
+
+use airlock::layout::oci_repos::PushTarget;
+use airlock::manifest::ArtifactKind;
+
+use super::args::ImportArgs;
+
+use super::*;
+
+/// How to reach registries and VEX servers, from the flags: the host
+/// switches checked, the explicit credentials read and given to
+/// `credentials_host`. The deprecated `--insecure` is applied to
+/// `own_hosts` only (the hosts this run names itself), with a warning.
+pub(super) fn network_options(
+    r: &args::RegistryArgs,
+    own_hosts: &[String],
+    credentials_host: Option<String>,
+    limits: airlock::registry::deadline::NetLimits,
+) -> Result<airlock::registry::Options> {
+    use airlock::registry::{HostList, HostPort};
+    let list = |flag: &str, values: &[String]| -> Result<HostList> {
+        match HostList::parse(values) {
+            Ok(l) => Ok(l),
+            Err(e) => usage!("--{flag} {e}"),
+        }
+    };
+    let mut legacy_insecure = HostList::default();
+    if r.insecure {
+        for h in own_hosts {
+            if let Ok(h) = HostPort::parse(h) {
+                legacy_insecure.push(h);
+            }
+        }
+        let named: Vec<String> = legacy_insecure.iter().map(|h| h.to_string()).collect();
+        eprintln!(
+            "airlock: warning: --insecure is deprecated; it applies only to the registries and VEX servers this run names ({}), not to token services or redirect targets\nhint: name each host instead: --plain-http HOST for a plain-http registry, --insecure-skip-verify HOST for one whose certificate cannot be verified",
+            if named.is_empty() { "none".to_string() } else { named.join(", ") }
+        );
+    }
+    // The switches are checked before the password is read.
+    let plain_http = list("plain-http", &r.plain_http)?;
+    let skip_verify = list("insecure-skip-verify", &r.insecure_skip_verify)?;
+    let token_realms = list("allow-token-realm", &r.allow_token_realm)?;
+    Ok(airlock::registry::Options {
+        ca_certs: r.ca_cert.clone(),
+        credentials: registry_credentials(r)?,
+        credentials_host,
+        plain_http,
+        skip_verify,
+        token_realms,
+        legacy_insecure,
+        limits,
+    })
+}
+
+/// `--username` with the password read from stdin.
+/// The time limits for downloads: the flags, else the `AIRLOCK_NETWORK_*`
+/// variables, else the defaults.
+pub(super) fn network_limits(
+    a: &args::NetworkLimitArgs,
+) -> Result<airlock::registry::deadline::NetLimits> {
+    use airlock::registry::deadline::{parse_rate, parse_seconds, LimitError, NetLimits};
+    let set = || -> std::result::Result<NetLimits, LimitError> {
+        let mut l = NetLimits::from_env()?;
+        if let Some(v) = &a.idle_timeout {
+            l.idle = parse_seconds("--network-idle-timeout", v)?;
+        }
+        if let Some(v) = &a.deadline_base {
+            l.base = parse_seconds("--network-deadline-base", v)?;
+        }
+        if let Some(v) = &a.min_rate {
+            l.min_rate = parse_rate("--network-min-rate", v)?;
+        }
+        if let Some(v) = &a.max_retry_after {
+            l.max_retry_after = parse_seconds("--network-max-retry-after", v)?;
+        }
+        Ok(l)
+    };
+    match set() {
+        Ok(l) => Ok(l),
+        Err(e) => usage!("{e}"),
+    }
+}
+
+pub(super) fn registry_credentials(
+    r: &args::RegistryArgs,
+) -> Result<Option<airlock::registry::Credentials>> {
+    let Some(user) = &r.username else {
+        return Ok(None);
+    };
+    let mut pass = zeroize::Zeroizing::new(String::new());
+    io::stdin()
+        .read_line(&mut pass)
+        .context("cannot read the password from stdin")?;
+    let password = zeroize::Zeroizing::new(pass.trim_end_matches(['\n', '\r']).to_string());
+    Ok(Some(airlock::registry::Credentials::Basic {
+        username: user.clone(),
+        password,
+    }))
+}
+
+/// `--push` and its options, checked before anything is read.
+pub(super) fn push_target(
+    a: &ImportArgs,
+) -> Result<Option<(airlock::registry::Client, PushTarget)>> {
+    let Some(text) = &a.push else {
+        return Ok(None);
+    };
+    let Some(mut target) = PushTarget::parse(text) else {
+        let text = airlock::redact::url(text);
+        usage!("--push {text:?} is not REGISTRY[/PREFIX] (e.g. registry.local:5000/security)");
+    };
+    for t in &a.tag {
+        let Some((name, tag)) = t.split_once('=') else {
+            usage!("--tag {t:?} is not ARTIFACT=TAG (e.g. trivy-db=2)");
+        };
+        let kind = match name {
+            "trivy-db" => ArtifactKind::TrivyDb,
+            "trivy-java-db" | "java-db" => ArtifactKind::JavaDb,
+            "trivy-checks" | "checks" => ArtifactKind::Checks,
+            _ => usage!("--tag {t:?}: the artifact is trivy-db, trivy-java-db or trivy-checks"),
+        };
+        if let Err(e) = airlock::oci_name::check_tag(tag) {
+            usage!("--tag {t:?}: {e}");
+        }
+        target.tags.insert(kind, tag.to_string());
+    }
+    let limits = match airlock::registry::deadline::NetLimits::from_env() {
+        Ok(l) => l,
+        Err(e) => usage!("{e}"),
+    };
+    let opts = network_options(
+        &a.registry,
+        std::slice::from_ref(&target.host),
+        Some(target.host.clone()),
+        limits,
+    )?;
+    let client = airlock::registry::Client::connect(&target.host, &opts)?;
+    Ok(Some((client, target)))
+}

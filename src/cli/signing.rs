@@ -1,0 +1,110 @@
+//! `keygen` and `sign`: making keys and countersigning bundles.
+
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _, Result};
+
+use airlock::bundle::parts::{self};
+use airlock::keys::SecretKey;
+
+use super::args::{KeygenArgs, SignArgs};
+
+use super::*;
+
+pub(super) fn keygen(a: KeygenArgs) -> Result<()> {
+    let key = SecretKey::generate(&a.comment)?;
+    let sk_path = with_suffix(&a.out, ".key");
+    let pk_path = with_suffix(&a.out, ".pub");
+    for p in [&sk_path, &pk_path] {
+        if p.exists() {
+            bail!("{} already exists\nhint: choose another --out prefix; airlock never overwrites a key", p.display());
+        }
+    }
+    let pass = if a.unencrypted {
+        None
+    } else {
+        Some(passphrase::new_passphrase(a.passphrase_file.as_deref())?)
+    };
+    let sk_text = key.to_text_with(pass.as_ref().map(|p| p.as_slice()))?;
+    let pk_comment = if a.comment.is_empty() {
+        format!("minisign public key {}", key.key_id())
+    } else {
+        format!("minisign public key {} ({})", key.key_id(), a.comment)
+    };
+    write_new(&sk_path, sk_text.as_bytes(), 0o600)?;
+    if let Err(e) = write_new(
+        &pk_path,
+        key.public_key().to_text(&pk_comment).as_bytes(),
+        0o644,
+    ) {
+        let _ = std::fs::remove_file(&sk_path);
+        return Err(e);
+    }
+    println!("key id:     {}", key.key_id());
+    println!(
+        "secret key: {} (mode 0600, {})",
+        sk_path.display(),
+        if a.unencrypted {
+            "unencrypted: keep it offline"
+        } else {
+            "encrypted with the passphrase (scrypt, as minisign)"
+        }
+    );
+    println!("public key: {}", pk_path.display());
+    Ok(())
+}
+
+pub(super) fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
+    let mut s = prefix.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+pub(super) fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+pub(super) fn sign(a: SignArgs) -> Result<()> {
+    if parts::locate(&a.bundle).ok().flatten().is_some() {
+        usage!(
+            "{} is part of a split bundle; sign works on a whole bundle\nhint: `airlock join` the parts, sign the bundle, then `airlock split` it again",
+            a.bundle.display()
+        );
+    }
+    let policy = trust_policy(&a.trust)?;
+    let key = passphrase::load_secret(&a.sign_key, a.passphrase_file.as_deref())?;
+    let report = airlock::sign::sign(&a.bundle, &policy, &key, &a.comment)?;
+    if a.json {
+        return print_json(&report);
+    }
+    let mut out = show::Sanitize(io::stdout().lock());
+    writeln!(
+        out,
+        "signed {} with key {}",
+        report.bundle.display(),
+        report.key_id
+    )?;
+    writeln!(
+        out,
+        "manifest sha256 {} (unchanged)",
+        report.manifest_sha256
+    )?;
+    writeln!(out, "trusted comment: {}", report.trusted_comment)?;
+    writeln!(
+        out,
+        "signatures now: key {}",
+        report.signed_by.join(", key ")
+    )?;
+    Ok(())
+}

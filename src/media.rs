@@ -143,6 +143,22 @@ impl Input {
     }
 }
 
+impl crate::install::transaction::BundleSource for Input {
+    type Error = MediaError;
+
+    fn len(&self) -> u64 {
+        Input::len(self)
+    }
+
+    fn read_bundle<T>(
+        &self,
+        progress: &dyn Progress,
+        f: impl FnOnce(&mut dyn Read) -> Result<T, ImportError>,
+    ) -> Result<T, MediaError> {
+        self.read_with(progress, f)
+    }
+}
+
 /// Copies everything read through it into `out`.
 struct Tee<'a, R> {
     inner: R,

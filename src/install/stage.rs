@@ -379,14 +379,16 @@ fn unsupported(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS))
 }
 
-/// One planned swap: a staged tree and where it goes.
-struct Planned {
+/// One planned swap: a staged tree, where it goes, and what the caller
+/// calls it (its key, returned with the result).
+struct Planned<K> {
+    key: K,
     staged: PathBuf,
     parent: DirHandle,
     name: String,
 }
 
-impl Planned {
+impl<K> Planned<K> {
     fn live(&self) -> PathBuf {
         self.parent.path.join(&self.name)
     }
@@ -404,15 +406,25 @@ enum Done {
     MovedAside,
 }
 
-/// Swaps staged components into place, all or none.
-#[derive(Default)]
-pub(crate) struct Swapper {
-    planned: Vec<Planned>,
+/// Swaps staged components into place, all or none. Each swap carries the
+/// caller's key `K` (a component's identity) from `plan` to the result of
+/// `run`, so results are never matched to the plan by position.
+pub(crate) struct Swapper<K> {
+    planned: Vec<Planned<K>>,
     /// Directories `plan` created in the target (removed on rollback).
     created: Vec<PathBuf>,
 }
 
-impl Swapper {
+impl<K> Default for Swapper<K> {
+    fn default() -> Self {
+        Swapper {
+            planned: Vec::new(),
+            created: Vec::new(),
+        }
+    }
+}
+
+impl<K> Swapper<K> {
     /// Plans moving `staged` to `root/rel` (`rel` of plain components).
     /// Opens (creating as needed) every parent below `root` without
     /// following links, and refuses a component that is a link, so every
@@ -420,6 +432,7 @@ impl Swapper {
     /// touched.
     pub(crate) fn plan(
         &mut self,
+        key: K,
         staged: PathBuf,
         root: &Path,
         rel: &Path,
@@ -438,6 +451,7 @@ impl Swapper {
             dir = child;
         }
         let planned = Planned {
+            key,
             staged,
             parent: dir,
             name: name.clone(),
@@ -466,22 +480,22 @@ impl Swapper {
     /// Performs the planned swaps. Each is an atomic exchange (or a rename
     /// that never replaces, when nothing was there); if one fails, those
     /// already made are undone and the parents `plan` created removed.
-    /// Returns, per swap in plan order, where the tree it replaced now is
+    /// Returns, per swap with its key, where the tree it replaced now is
     /// (inside staging), or `None` if nothing was replaced.
-    pub(crate) fn run(self) -> Result<Vec<Option<PathBuf>>, StageError> {
-        let mut done: Vec<(&Planned, Done)> = Vec::new();
-        for p in &self.planned {
+    pub(crate) fn run(self) -> Result<Vec<(K, Option<PathBuf>)>, StageError> {
+        let mut done: Vec<(Planned<K>, Done)> = Vec::new();
+        for p in self.planned {
             crate::fault::point("before swap");
-            let step = swap(p).and_then(|how| {
+            let path = p.live();
+            let step = swap(&p).and_then(|how| {
                 done.push((p, how));
                 crate::fault::point("swapped");
-                p.parent.sync()
+                done.last().map_or(Ok(()), |(p, _)| p.parent.sync())
             });
             if let Err(source) = step {
-                let path = p.live();
                 let mut kept = Vec::new();
                 for (q, how) in done.into_iter().rev() {
-                    if unswap(q, how).is_err() {
+                    if unswap(&q, how).is_err() {
                         kept.push(q.live());
                     }
                 }
@@ -496,16 +510,19 @@ impl Swapper {
         }
         Ok(done
             .into_iter()
-            .map(|(p, how)| match how {
-                Done::Exchanged => Some(p.staged.clone()),
-                Done::MovedAside => Some(aside_path(&p.staged)),
-                Done::Moved => None,
+            .map(|(p, how)| {
+                let old = match how {
+                    Done::Exchanged => Some(p.staged),
+                    Done::MovedAside => Some(aside_path(&p.staged)),
+                    Done::Moved => None,
+                };
+                (p.key, old)
             })
             .collect())
     }
 }
 
-fn swap(p: &Planned) -> io::Result<Done> {
+fn swap<K>(p: &Planned<K>) -> io::Result<Done> {
     let staged = cstr(&p.staged)?;
     let name = cstr(Path::new(&p.name))?;
     let dir = p.parent.fd.as_raw_fd();
@@ -558,7 +575,7 @@ fn aside_path(staged: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-fn unswap(p: &Planned, how: Done) -> io::Result<()> {
+fn unswap<K>(p: &Planned<K>, how: Done) -> io::Result<()> {
     let staged = cstr(&p.staged)?;
     let name = cstr(Path::new(&p.name))?;
     let dir = p.parent.fd.as_raw_fd();
@@ -597,10 +614,14 @@ mod tests {
         fs::create_dir_all(stage.join("x")).unwrap();
 
         let mut s = Swapper::default();
-        s.plan(stage.join("db"), &root, Path::new("db")).unwrap();
-        s.plan(stage.join("x"), &root, Path::new("vex/repositories/x"))
+        s.plan("db", stage.join("db"), &root, Path::new("db"))
             .unwrap();
-        assert_eq!(s.run().unwrap(), vec![Some(stage.join("db")), None]);
+        s.plan("x", stage.join("x"), &root, Path::new("vex/repositories/x"))
+            .unwrap();
+        assert_eq!(
+            s.run().unwrap(),
+            vec![("db", Some(stage.join("db"))), ("x", None)]
+        );
         assert!(root.join("db/new").is_file());
         assert!(stage.join("db/old").is_file(), "the old tree is in staging");
         assert!(root.join("vex/repositories/x").is_dir());
@@ -609,8 +630,9 @@ mod tests {
         // the first is put back.
         fs::create_dir_all(stage.join("db2")).unwrap();
         let mut s = Swapper::default();
-        s.plan(stage.join("db2"), &root, Path::new("db")).unwrap();
-        s.plan(stage.join("missing"), &root, Path::new("policy"))
+        s.plan("db", stage.join("db2"), &root, Path::new("db"))
+            .unwrap();
+        s.plan("policy", stage.join("missing"), &root, Path::new("policy"))
             .unwrap();
         let e = s.run().unwrap_err();
         assert!(matches!(e, StageError::SwapRolledBack { .. }), "{e}");
@@ -627,7 +649,7 @@ mod tests {
         std::os::unix::fs::symlink(t.path().join("elsewhere"), root.join("db")).unwrap();
         let mut s = Swapper::default();
         let e = s
-            .plan(t.path().join("staged"), &root, Path::new("db"))
+            .plan((), t.path().join("staged"), &root, Path::new("db"))
             .unwrap_err();
         assert!(matches!(e, StageError::NotADirectory(_)), "{e}");
     }
@@ -639,6 +661,7 @@ mod tests {
         fs::create_dir_all(&root).unwrap();
         let mut s = Swapper::default();
         s.plan(
+            (),
             t.path().join("missing"),
             &root,
             Path::new("vex/repositories/x"),
@@ -660,6 +683,7 @@ mod tests {
         let mut s = Swapper::default();
         let e = s
             .plan(
+                (),
                 t.path().join("staged"),
                 &root,
                 Path::new("vex/repositories/x"),

@@ -432,4 +432,37 @@ mod tests {
         let err = check(&log).unwrap_err().to_string();
         assert!(err.contains("line 3: prev is"), "{err}");
     }
+
+    #[test]
+    fn installed_records_keep_the_log_format() {
+        let records = [
+            InstalledRecord::Component {
+                path: "/c/policy".into(),
+                manifest_digest: "sha256:aa".into(),
+                updated_at: None,
+                replaced: true,
+            },
+            InstalledRecord::Vex {
+                path: "/c/vex/repositories/default".into(),
+                vex: "default".into(),
+                replaced: false,
+            },
+            InstalledRecord::Pushed {
+                pushed: "r.example/db:2".into(),
+                manifest_digest: "sha256:bb".into(),
+            },
+        ];
+        // As the log was written before these records were typed.
+        let expected = serde_json::json!([
+            {"path": "/c/policy", "manifest_digest": "sha256:aa", "updated_at": null, "replaced": true},
+            {"path": "/c/vex/repositories/default", "vex": "default", "replaced": false},
+            {"pushed": "r.example/db:2", "manifest_digest": "sha256:bb"},
+        ]);
+        assert_eq!(serde_json::to_value(records).unwrap(), expected);
+        let e = AuditEntry {
+            decision: Verdict::Forced,
+            ..Default::default()
+        };
+        assert_eq!(serde_json::to_value(e).unwrap()["decision"], "forced");
+    }
 }

@@ -3,6 +3,34 @@
 //! [`super::import`]), push it when asked, then write the audit entry and
 //! the receipt, and return a typed [`ImportOutcome`]. A program calling
 //! [`Import::run`] gets the same record `airlock import` writes.
+//!
+//! ```no_run
+//! use airlock::install::{Decision, Import, ImportRequest};
+//! use airlock::media::Input;
+//! use airlock::policy::TrustPolicy;
+//! use airlock::progress::NoProgress;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let policy = TrustPolicy::from_file("trust.toml".as_ref())?;
+//! let bundle = Input::open("monthly.airlock".as_ref(), Some(&policy))?;
+//! let request = ImportRequest {
+//!     bundle_name: "monthly.airlock".into(),
+//!     cache_dir: Some("/var/cache/trivy".into()),
+//!     vex_dir: None,
+//!     vex_url: None,
+//!     now: time::OffsetDateTime::now_utc(),
+//!     allow_downgrade: false,
+//!     audit_log: None, // <cache>/airlock-audit.jsonl
+//!     receipt: None,
+//!     generator: "my-importer 1.0".into(),
+//! };
+//! let outcome = Import::new(&bundle, &policy, request).run(&NoProgress);
+//! match (&outcome.decision, outcome.refusal) {
+//!     (Decision::Refused { .. }, Some(e)) => return Err(e.into()),
+//!     (decision, _) => println!("{decision:?}, logged at {:?}", outcome.records.audit),
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 use std::error::Error as StdError;
 use std::io::{BufReader, Read};
@@ -41,7 +69,7 @@ pub trait BundleSource {
 }
 
 /// A receipt to write: the record, signed with `key` when given.
-pub struct Receipt {
+pub struct ReceiptRequest {
     /// Where.
     pub path: PathBuf,
     /// The key to sign it with (minisign format), if any.
@@ -66,7 +94,7 @@ pub struct ImportRequest {
     /// its directory exists (a refusal never creates a cache directory).
     pub audit_log: Option<PathBuf>,
     /// The receipt, if one is wanted.
-    pub receipt: Option<Receipt>,
+    pub receipt: Option<ReceiptRequest>,
     /// The program recorded in the receipt.
     pub generator: String,
 }
@@ -244,7 +272,15 @@ impl<'a, S: BundleSource> Import<'a, S> {
         let result = self.steps(progress);
         let mut entry = self.request.entry();
         let (decision, done, refusal) = match result {
-            Ok(done) => (decide(&done), Some(done), None),
+            Ok(done) => {
+                let import_forced = done.import.as_ref().map(|r| &r.forced[..]);
+                let push_forced = done.push.as_ref().map(|p| &p.forced[..]);
+                let decision = decide(
+                    import_forced.unwrap_or_default(),
+                    push_forced.unwrap_or_default(),
+                );
+                (decision, Some(done), None)
+            }
             Err(e) => {
                 let reason = crate::redact::text(&chain(&e)).into_owned();
                 (Decision::Refused { reason }, None, Some(e))
@@ -372,15 +408,8 @@ impl<'a, S: BundleSource> Import<'a, S> {
 }
 
 /// Accepted, or forced past the downgrades the import and the push overrode.
-fn decide<E>(done: &Done<E>) -> Decision {
-    let mut overridden: Vec<String> = done
-        .import
-        .as_ref()
-        .map(|r| r.forced.clone())
-        .unwrap_or_default();
-    if let Some(p) = &done.push {
-        overridden.extend(p.forced.iter().cloned());
-    }
+fn decide(import_forced: &[String], push_forced: &[String]) -> Decision {
+    let overridden: Vec<String> = import_forced.iter().chain(push_forced).cloned().collect();
     if overridden.is_empty() {
         Decision::Accepted
     } else {
@@ -480,5 +509,65 @@ fn parent(p: &Path) -> &Path {
     match p.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_decision_gathers_what_the_import_and_the_push_overrode() {
+        assert_eq!(decide(&[], &[]), Decision::Accepted);
+        let d = decide(&strings(&["db older"]), &strings(&["registry at 5"]));
+        assert_eq!(
+            d,
+            Decision::Forced {
+                overridden: strings(&["db older", "registry at 5"])
+            }
+        );
+        assert_eq!(d.verdict(), Verdict::Forced);
+        let json = serde_json::to_value(&d).unwrap();
+        assert_eq!(json["decision"], "forced");
+        assert_eq!(json["overridden"][1], "registry at 5");
+    }
+
+    #[test]
+    fn a_forced_entry_records_the_overridden_reasons_and_a_push_failure() {
+        let done = Done {
+            verified: Verification {
+                manifest_sha256: "ab".repeat(32),
+                created: "2026-11-25T12:00:00Z".into(),
+                series: Some("monthly".into()),
+                sequence: Some(4),
+                signers: Vec::new(),
+            },
+            import: None,
+            push: None,
+            push_error: Some(ImportError::Inconsistent("registry gone".into())),
+        };
+        let decision = decide(&strings(&["db older"]), &[]);
+        let mut entry = AuditEntry::default();
+        fill(&mut entry, &done, &decision);
+        assert_eq!(entry.forced, ["db older"]);
+        assert_eq!(entry.sequence, Some(4));
+        assert_eq!(
+            entry.reason.as_deref(),
+            Some("the cache import is complete, but the push failed: the bundle contradicts its own manifest: registry gone")
+        );
+    }
+
+    #[test]
+    fn a_reason_is_the_whole_error_chain() {
+        let wrapped = AuditError::Io {
+            what: "cannot write",
+            path: "/c/log".into(),
+            source: std::io::Error::other("disk on fire"),
+        };
+        assert_eq!(chain(&wrapped), "cannot write /c/log: disk on fire");
     }
 }

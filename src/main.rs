@@ -45,6 +45,7 @@ fn untrusted(e: &BundleError) -> bool {
 
 fn import_code(e: &ImportError) -> u8 {
     match e {
+        ImportError::Media(m) => media_code(m),
         e if e.is_host_failure() => EXIT_FAILURE,
         ImportError::NoPreviousGeneration(_) | ImportError::State { .. } => EXIT_FAILURE,
         ImportError::Stale(_) | ImportError::Downgrade { .. } | ImportError::FromTheFuture(_) => {
@@ -66,6 +67,13 @@ fn part_code(e: &PartError) -> u8 {
     }
 }
 
+fn media_code(e: &MediaError) -> u8 {
+    match e {
+        MediaError::Part(p) => part_code(p),
+        MediaError::Io { .. } => EXIT_FAILURE,
+    }
+}
+
 fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if cause.downcast_ref::<cli::UsageError>().is_some() {
@@ -75,11 +83,7 @@ fn exit_code(err: &anyhow::Error) -> u8 {
             return import_code(e);
         }
         if let Some(e) = cause.downcast_ref::<MediaError>() {
-            return match e {
-                MediaError::Part(p) => part_code(p),
-                MediaError::Import(e) => import_code(e),
-                MediaError::Io { .. } => EXIT_FAILURE,
-            };
+            return media_code(e);
         }
         if let Some(e) = cause.downcast_ref::<PartError>() {
             return part_code(e);

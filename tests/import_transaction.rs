@@ -8,7 +8,7 @@ use airlock::install::audit::{self, Verdict};
 use airlock::install::{ComponentId, Decision, Import, ImportError, ImportRequest};
 use airlock::keys::PublicKey;
 use airlock::manifest::ArtifactKind;
-use airlock::media::{Input, MediaError};
+use airlock::media::Input;
 use airlock::policy::TrustPolicy;
 use airlock::progress::NoProgress;
 
@@ -122,10 +122,7 @@ fn accepted_refused_and_forced_imports_are_each_in_the_audit_log() {
     }
     assert!(matches!(
         refused.refusal,
-        Some(MediaError::Import(ImportError::Downgrade {
-            never: false,
-            ..
-        }))
+        Some(ImportError::Downgrade { never: false, .. })
     ));
     assert!(refused.import.is_none() && refused.verified.is_none());
     assert_eq!(refused.entry.decision, Verdict::Refused);

@@ -11,11 +11,12 @@ use time::OffsetDateTime;
 
 use airlock::install::audit::Logged;
 use airlock::install::transaction::{Records, WrittenReceipt};
+use airlock::install::ImportError;
 use airlock::install::{
     Import, ImportOutcome, ImportReport, ImportRequest, PushTo, ReceiptRequest,
 };
 use airlock::layout::oci_repos::{PushReport, PushTarget};
-use airlock::media::{Input, MediaError};
+use airlock::media::Input;
 use airlock::policy::{SignerReport, TrustPolicy};
 use airlock::registry::Client;
 
@@ -137,7 +138,7 @@ struct ImportJson<'a> {
 }
 
 /// Prints what an accepted import did.
-fn render(o: &ImportOutcome<MediaError>, json: bool) -> Result<()> {
+fn render(o: &ImportOutcome<ImportError>, json: bool) -> Result<()> {
     let v = o
         .verified
         .as_ref()
@@ -196,16 +197,10 @@ fn render(o: &ImportOutcome<MediaError>, json: bool) -> Result<()> {
 /// A push failure says that nothing is reported as pushed; a refusal by the
 /// registry state (a downgrade) is said as it is.
 pub(super) fn push_failed(e: impl Into<anyhow::Error>) -> anyhow::Error {
-    use airlock::install::ImportError;
-    use airlock::media::MediaError;
     let e = e.into();
-    let failed = e.chain().any(|c| {
-        matches!(c.downcast_ref::<ImportError>(), Some(ImportError::Push(_)))
-            || matches!(
-                c.downcast_ref::<MediaError>(),
-                Some(MediaError::Import(ImportError::Push(_)))
-            )
-    });
+    let failed = e
+        .chain()
+        .any(|c| matches!(c.downcast_ref::<ImportError>(), Some(ImportError::Push(_))));
     if failed {
         e.context("the push failed; nothing is reported as pushed")
     } else {
@@ -215,10 +210,8 @@ pub(super) fn push_failed(e: impl Into<anyhow::Error>) -> anyhow::Error {
 
 /// For a database schema refusal, says which Trivy is installed and what it
 /// reads (from `--trivy-bin`, or `trivy` on PATH, if either runs).
-pub(super) fn name_trivy(e: airlock::media::MediaError, bin: Option<&Path>) -> anyhow::Error {
-    use airlock::install::ImportError;
-    use airlock::media::MediaError;
-    if !matches!(e, MediaError::Import(ImportError::Schema(_))) {
+pub(super) fn name_trivy(e: ImportError, bin: Option<&Path>) -> anyhow::Error {
+    if !matches!(e, ImportError::Schema(_)) {
         return e.into();
     }
     let bin = bin.map(Path::to_path_buf).or_else(|| {

@@ -29,6 +29,7 @@ use crate::artifact::vex::VexError;
 use crate::artifact::ArtifactError;
 use crate::bundle::reader::{self, BundleError, ReadError, Verified};
 use crate::manifest::ArtifactKind;
+use crate::media::MediaError;
 use crate::policy::{SignerReport, TrustPolicy};
 
 pub mod audit;
@@ -138,6 +139,9 @@ pub enum ImportError {
     /// File-system trouble (locking, staging, writing, swapping).
     #[error(transparent)]
     Stage(#[from] StageError),
+    /// Reading the bundle from its medium (a file, a split part set) failed.
+    #[error(transparent)]
+    Media(#[from] MediaError),
 }
 
 impl ImportError {
@@ -149,6 +153,7 @@ impl ImportError {
             self,
             ImportError::Stage(_)
                 | ImportError::Push(_)
+                | ImportError::Media(MediaError::Io { .. })
                 | ImportError::Bundle(BundleError::Read { .. })
                 | ImportError::Artifact {
                     source: ArtifactError::Unpack(Sink { .. }),
@@ -277,6 +282,17 @@ pub fn verify<R: Read>(bundle: R, policy: &TrustPolicy) -> Result<Verified, Impo
     let verified = read_all(bundle, policy, &mut collector)?;
     collector.check(&verified.manifest)?;
     Ok(verified)
+}
+
+/// The full verification ([`verify`]) for `media::split` and `media::join`.
+pub struct VerifyContent<'a>(pub &'a TrustPolicy);
+
+impl crate::media::Verifier for VerifyContent<'_> {
+    type Error = ImportError;
+
+    fn verify(&self, r: &mut dyn Read) -> Result<Verified, ImportError> {
+        verify(r, self.0)
+    }
 }
 
 fn read_all<R: Read>(

@@ -68,6 +68,22 @@ pub trait BundleSource {
     ) -> Result<T, Self::Error>;
 }
 
+impl BundleSource for crate::media::Input {
+    type Error = ImportError;
+
+    fn len(&self) -> u64 {
+        crate::media::Input::len(self)
+    }
+
+    fn read_bundle<T>(
+        &self,
+        progress: &dyn Progress,
+        f: impl FnOnce(&mut dyn Read) -> Result<T, ImportError>,
+    ) -> Result<T, ImportError> {
+        self.read_with(progress, f)
+    }
+}
+
 /// A receipt to write: the record, signed with `key` when given.
 pub struct ReceiptRequest {
     /// Where.

@@ -36,6 +36,15 @@ pub enum MediaError {
     },
 }
 
+impl crate::error::Classify for MediaError {
+    fn class(&self) -> crate::error::ExitClass {
+        match self {
+            MediaError::Part(e) => e.class(),
+            MediaError::Io { .. } => crate::error::ExitClass::HostFailure,
+        }
+    }
+}
+
 fn ioe<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> MediaError + 'a {
     move |source| MediaError::Io {
         what,

@@ -5,8 +5,9 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use anyhow::Result;
 use serde::Serialize;
+
+use super::failure::{Failure, Result};
 use time::OffsetDateTime;
 
 use airlock::install::audit::Logged;
@@ -62,19 +63,19 @@ pub(super) fn import(a: ImportArgs) -> Result<()> {
     let mut outcome = transaction.run(&progress);
     if let Some(e) = outcome.refusal.take() {
         warn_unrecorded(&outcome.records);
-        return Err(push_failed(name_trivy(e, a.trivy_bin.as_deref())));
+        return Err(refused(e, a.trivy_bin.as_deref()));
     }
     if let Some(e) = outcome.records.audit_error.take() {
-        return Err(anyhow::Error::new(e)
+        return Err(Failure::from(e)
             .context("the import is complete, but it could not be recorded in the audit log"));
     }
     if let Some(e) = outcome.records.receipt_error.take() {
-        return Err(anyhow::Error::new(e)
+        return Err(Failure::from(e)
             .context("the import is complete, but its receipt could not be written"));
     }
     render(&outcome, a.json)?;
     match outcome.push_error.take() {
-        Some(e) => Err(anyhow::Error::new(e).context(
+        Some(e) => Err(Failure::from(e).context(
             "the cache import is complete, but the push failed; nothing is reported as pushed",
         )),
         None => Ok(()),
@@ -142,7 +143,7 @@ fn render(o: &ImportOutcome<ImportError>, json: bool) -> Result<()> {
     let v = o
         .verified
         .as_ref()
-        .ok_or_else(|| anyhow::anyhow!("an accepted import proved nothing"))?;
+        .ok_or_else(|| Failure::host("an accepted import proved nothing"))?;
     if json {
         let done = match &o.import {
             Some(r) => Done::Imported(r),
@@ -194,23 +195,20 @@ fn render(o: &ImportOutcome<ImportError>, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// A push failure says that nothing is reported as pushed; a refusal by the
-/// registry state (a downgrade) is said as it is.
-pub(super) fn push_failed(e: impl Into<anyhow::Error>) -> anyhow::Error {
-    let e = e.into();
-    let failed = e
-        .chain()
-        .any(|c| matches!(c.downcast_ref::<ImportError>(), Some(ImportError::Push(_))));
-    if failed {
-        e.context("the push failed; nothing is reported as pushed")
+/// A refusal as the command says it: a push failure says that nothing is
+/// reported as pushed (a refusal by the registry state, a downgrade, is
+/// said as it is), a database schema refusal names the Trivy installed.
+fn refused(e: ImportError, trivy_bin: Option<&Path>) -> Failure {
+    if matches!(e, ImportError::Push(_)) {
+        Failure::from(e).context("the push failed; nothing is reported as pushed")
     } else {
-        e
+        name_trivy(e, trivy_bin)
     }
 }
 
 /// For a database schema refusal, says which Trivy is installed and what it
 /// reads (from `--trivy-bin`, or `trivy` on PATH, if either runs).
-pub(super) fn name_trivy(e: ImportError, bin: Option<&Path>) -> anyhow::Error {
+pub(super) fn name_trivy(e: ImportError, bin: Option<&Path>) -> Failure {
     if !matches!(e, ImportError::Schema(_)) {
         return e.into();
     }
@@ -231,7 +229,7 @@ pub(super) fn name_trivy(e: ImportError, bin: Option<&Path>) -> anyhow::Error {
             .find_map(|l| l.strip_prefix("Version: ").map(|v| v.trim().to_string()))
     });
     match (bin, version) {
-        (Some(bin), Some(v)) => anyhow::Error::new(e).context(format!(
+        (Some(bin), Some(v)) => Failure::from(e).context(format!(
             "the Trivy on this host ({}, version {v}) reads trivy-db schema 2, java-db schema 1 and checks bundles of major version 2",
             bin.display()
         )),

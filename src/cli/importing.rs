@@ -139,7 +139,7 @@ struct ImportJson<'a> {
 }
 
 /// Prints what an accepted import did.
-fn render(o: &ImportOutcome<ImportError>, json: bool) -> Result<()> {
+fn render(o: &ImportOutcome, json: bool) -> Result<()> {
     let v = o
         .verified
         .as_ref()

@@ -49,8 +49,7 @@ pub use generation::{rollback, RollbackReport};
 pub use stage::{StageError, LOCK_FILE, STAGING_PREFIX};
 pub use status::{status, CacheStatus, ComponentStatus};
 pub use transaction::{
-    BundleSource, Decision, Import, ImportOutcome, ImportRequest, PushTo, ReceiptRequest,
-    Verification,
+    Decision, Import, ImportOutcome, ImportRequest, PushTo, ReceiptRequest, Verification,
 };
 
 /// Where and how to import.

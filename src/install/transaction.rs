@@ -33,7 +33,7 @@
 //! ```
 
 use std::error::Error as StdError;
-use std::io::{BufReader, Read};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -41,48 +41,13 @@ use time::OffsetDateTime;
 
 use crate::keys::SecretKey;
 use crate::layout::oci_repos::{PushReport, PushTarget};
+use crate::media::Input;
 use crate::policy::{SignerReport, TrustPolicy};
 use crate::progress::{NoProgress, Progress};
 use crate::registry::Client;
 
 use super::audit::{self, AuditEntry, AuditError, InstalledRecord, Logged, Verdict};
 use super::{push, ImportError, ImportOptions, ImportReport};
-
-/// A bundle the transaction can read (more than once: the push reads it
-/// again). `media::Input` is one: a bundle file or a split part set.
-pub trait BundleSource {
-    /// What reading fails with (the source's own failures, and an
-    /// [`ImportError`] from what reads).
-    type Error: StdError + From<ImportError> + 'static;
-    /// The bundle's size, for progress.
-    fn len(&self) -> u64;
-    /// Whether it is empty (never, for a valid bundle).
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    /// Runs `f` over the bundle's bytes, reporting progress.
-    fn read_bundle<T>(
-        &self,
-        progress: &dyn Progress,
-        f: impl FnOnce(&mut dyn Read) -> Result<T, ImportError>,
-    ) -> Result<T, Self::Error>;
-}
-
-impl BundleSource for crate::media::Input {
-    type Error = ImportError;
-
-    fn len(&self) -> u64 {
-        crate::media::Input::len(self)
-    }
-
-    fn read_bundle<T>(
-        &self,
-        progress: &dyn Progress,
-        f: impl FnOnce(&mut dyn Read) -> Result<T, ImportError>,
-    ) -> Result<T, ImportError> {
-        self.read_with(progress, f)
-    }
-}
 
 /// A receipt to write: the record, signed with `key` when given.
 pub struct ReceiptRequest {
@@ -221,7 +186,7 @@ pub struct WrittenReceipt {
 
 /// What the transaction did.
 #[derive(Debug)]
-pub struct ImportOutcome<E> {
+pub struct ImportOutcome {
     /// Accepted, forced or refused, with the reasons.
     pub decision: Decision,
     /// What verification proved (absent for a refusal).
@@ -231,10 +196,10 @@ pub struct ImportOutcome<E> {
     /// The push, when asked for and done.
     pub push: Option<PushReport>,
     /// Why it was refused (the error itself, for the caller's exit status).
-    pub refusal: Option<E>,
+    pub refusal: Option<ImportError>,
     /// The push failed after the cache import was complete (recorded as a
     /// reason of an accepted import).
-    pub push_error: Option<E>,
+    pub push_error: Option<ImportError>,
     /// The record, as written.
     pub entry: AuditEntry,
     /// Where it was written.
@@ -250,24 +215,24 @@ pub struct PushTo<'a> {
 }
 
 /// One import: `Import::new(&bundle, &policy, request).run(&progress)`.
-pub struct Import<'a, S> {
-    source: &'a S,
+pub struct Import<'a> {
+    source: &'a Input,
     policy: &'a TrustPolicy,
     request: ImportRequest,
     push: Option<PushTo<'a>>,
 }
 
 /// What the steps before the record yield.
-struct Done<E> {
+struct Done {
     verified: Verification,
     import: Option<ImportReport>,
     push: Option<PushReport>,
-    push_error: Option<E>,
+    push_error: Option<ImportError>,
 }
 
-impl<'a, S: BundleSource> Import<'a, S> {
+impl<'a> Import<'a> {
     /// An import of `source` judged by `policy`, as `request` says.
-    pub fn new(source: &'a S, policy: &'a TrustPolicy, request: ImportRequest) -> Self {
+    pub fn new(source: &'a Input, policy: &'a TrustPolicy, request: ImportRequest) -> Self {
         Import {
             source,
             policy,
@@ -284,7 +249,7 @@ impl<'a, S: BundleSource> Import<'a, S> {
     }
 
     /// Runs the transaction and records it (see the module docs).
-    pub fn run(self, progress: &dyn Progress) -> ImportOutcome<S::Error> {
+    pub fn run(self, progress: &dyn Progress) -> ImportOutcome {
         let result = self.steps(progress);
         let mut entry = self.request.entry();
         let (decision, done, refusal) = match result {
@@ -327,7 +292,7 @@ impl<'a, S: BundleSource> Import<'a, S> {
     }
 
     /// Pre-checks the push, imports (or verifies), then pushes.
-    fn steps(&self, progress: &dyn Progress) -> Result<Done<S::Error>, S::Error> {
+    fn steps(&self, progress: &dyn Progress) -> Result<Done, ImportError> {
         let r = &self.request;
         let push_opts = push::PushOptions {
             now: r.now,
@@ -336,12 +301,11 @@ impl<'a, S: BundleSource> Import<'a, S> {
         if let Some(p) = &self.push {
             // The registry's own history judges the bundle (by its signed
             // header) before any cache is written; the push judges again.
-            let header = self.source.read_bundle(&NoProgress, |r| {
-                Ok(crate::bundle::reader::read_header(BufReader::new(r)))
+            let header = self.source.read_with(&NoProgress, |r| {
+                crate::bundle::reader::read_header(BufReader::new(r)).map_err(ImportError::Bundle)
             });
-            if let Ok(Ok(header)) = header {
-                push::precheck(&header, p.client, p.target, self.policy, &push_opts)
-                    .map_err(S::Error::from)?;
+            if let Ok(header) = header {
+                push::precheck(&header, p.client, p.target, self.policy, &push_opts)?;
             }
         }
         let (verified, import) = self.import_or_verify(progress)?;
@@ -354,7 +318,7 @@ impl<'a, S: BundleSource> Import<'a, S> {
         if let Some(p) = &self.push {
             progress.begin("push", self.source.len());
             let sha = done.verified.manifest_sha256.clone();
-            let result = self.source.read_bundle(progress, |r| {
+            let result = self.source.read_with(progress, |r| {
                 let on_blob = |b: &crate::layout::oci_repos::PushedBlob| {
                     let what = if b.skipped { "already there" } else { "sent" };
                     progress.note(&format!("{} {what}", b.digest));
@@ -383,13 +347,13 @@ impl<'a, S: BundleSource> Import<'a, S> {
     fn import_or_verify(
         &self,
         progress: &dyn Progress,
-    ) -> Result<(Verification, Option<ImportReport>), S::Error> {
+    ) -> Result<(Verification, Option<ImportReport>), ImportError> {
         let r = &self.request;
         let Some(cache_dir) = &r.cache_dir else {
             progress.begin("verify", self.source.len());
             let v = self
                 .source
-                .read_bundle(progress, |b| super::verify(b, self.policy))?;
+                .read_with(progress, |b| super::verify(b, self.policy))?;
             progress.end();
             let verified = Verification {
                 manifest_sha256: v.manifest_sha256.hex(),
@@ -410,7 +374,7 @@ impl<'a, S: BundleSource> Import<'a, S> {
         progress.begin("import", self.source.len());
         let report = self
             .source
-            .read_bundle(progress, |b| super::import(b, self.policy, &opts))?;
+            .read_with(progress, |b| super::import(b, self.policy, &opts))?;
         progress.end();
         let verified = Verification {
             manifest_sha256: report.manifest_sha256.clone(),
@@ -435,7 +399,7 @@ fn decide(import_forced: &[String], push_forced: &[String]) -> Decision {
 
 /// What an accepted (or forced) import records: the bundle, and each
 /// component installed and artifact pushed.
-fn fill<E: StdError + 'static>(entry: &mut AuditEntry, done: &Done<E>, decision: &Decision) {
+fn fill(entry: &mut AuditEntry, done: &Done, decision: &Decision) {
     let v = &done.verified;
     entry.manifest_sha256 = Some(v.manifest_sha256.clone());
     entry.created = Some(v.created.clone());

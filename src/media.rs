@@ -43,6 +43,13 @@ impl crate::error::Classify for MediaError {
             MediaError::Io { .. } => crate::error::ExitClass::HostFailure,
         }
     }
+
+    fn hint(&self) -> Option<crate::error::Hint> {
+        match self {
+            MediaError::Part(e) => e.hint(),
+            MediaError::Io { .. } => None,
+        }
+    }
 }
 
 fn ioe<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> MediaError + 'a {

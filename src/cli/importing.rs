@@ -51,7 +51,8 @@ pub(super) fn import(a: ImportArgs) -> Result<()> {
     let (policy, input, push) = match prepare(&a) {
         Ok(prepared) => prepared,
         Err(e) => {
-            warn_unrecorded(&request.record_refusal(&format!("{e:#}")));
+            let reason: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            warn_unrecorded(&request.record_refusal(&reason.join(": ")));
             return Err(e);
         }
     };
@@ -209,6 +210,15 @@ fn refused(e: ImportError, trivy_bin: Option<&Path>) -> Failure {
 /// For a database schema refusal, says which Trivy is installed and what it
 /// reads (from `--trivy-bin`, or `trivy` on PATH, if either runs).
 pub(super) fn name_trivy(e: ImportError, bin: Option<&Path>) -> Failure {
+    if let ImportError::Overlap { vex_dir, cache_dir } = &e {
+        // The library's directories are these flags.
+        let message = format!(
+            "--vex-dir {} and --cache-dir {} overlap; the static VEX repository must live outside the Trivy cache (and the cache outside it)",
+            vex_dir.display(),
+            cache_dir.display()
+        );
+        return Failure::reworded(&e, message);
+    }
     if !matches!(e, ImportError::Schema(_)) {
         return e.into();
     }

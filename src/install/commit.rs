@@ -37,8 +37,7 @@ pub(super) fn commit(
     write_metadata(&collector, opts, m, &stage)?;
     let repo_urls = write_vex_metadata(&collector, opts, m, &stage)?;
     let swaps = plan_swaps(&collector, opts, m, &checked, &stage)?;
-    collector.staging_guards.clear();
-    let replaced = swap_setting_aside(&opts.cache_dir, swaps)?;
+    let replaced = swap_setting_aside(&opts.cache_dir, swaps, &mut collector.staging_guards)?;
     // The import is done; failing to keep the old trees only costs the
     // rollback, and failing to record the state weakens the next import's
     // downgrade check: both are said as such.
@@ -188,10 +187,13 @@ fn plan_swaps(
 
 /// Makes the swaps, all or none. The older generation steps aside first
 /// (under a staging name, so a crash leaves no previous generation rather
-/// than a wrong one); it comes back if the swaps fail.
+/// than a wrong one); it comes back if the swaps fail. The staging areas'
+/// signal registrations go just before the swaps: from then on a half-done
+/// swap is recovered by the next import, never removed.
 fn swap_setting_aside(
     cache: &Path,
     swaps: stage::Swapper<ComponentId>,
+    staging_guards: &mut Vec<crate::cleanup::Guard>,
 ) -> Result<Replaced, ImportError> {
     let previous = cache.join(stage::PREVIOUS_DIR);
     let aside = cache.join(format!(
@@ -205,6 +207,7 @@ fn swap_setting_aside(
             .map_err(ioe("cannot set aside the older generation", &previous))?;
         crate::fault::point("older generation set aside");
     }
+    staging_guards.clear();
     let replaced = match swaps.run() {
         Ok(replaced) => replaced,
         Err(e) => {

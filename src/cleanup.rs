@@ -26,7 +26,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::fd::AsRawFd as _;
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -179,16 +178,7 @@ impl Drop for Guard {
 /// Takes `file`'s exclusive `flock` without waiting: `Ok(false)` if another
 /// open file holds it.
 fn try_lock(file: &File) -> io::Result<bool> {
-    // SAFETY: flock on a valid open descriptor has no memory effects.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-        return Ok(true);
-    }
-    let err = io::Error::last_os_error();
-    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-        Ok(false)
-    } else {
-        Err(err)
-    }
+    crate::fsio::lock::try_lock_exclusive(file)
 }
 
 /// Whether `path` (not followed) is still the file `file` has open.

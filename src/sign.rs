@@ -150,7 +150,6 @@ pub fn sign(
     comment: &str,
 ) -> Result<SignReport, SignError> {
     use std::os::unix::fs::MetadataExt as _;
-    use std::os::unix::io::AsRawFd as _;
     // Work on the file itself: renaming over a link would replace the link.
     let real = std::fs::canonicalize(given).map_err(|source| SignError::Io {
         what: "cannot open",
@@ -172,8 +171,7 @@ pub fn sign(
     let original = File::open(path).map_err(io("cannot open"))?;
     // One `sign` at a time per bundle: two would each replace the file and
     // one signature would be lost.
-    // SAFETY: flock on a valid open descriptor.
-    if unsafe { libc::flock(original.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+    if !matches!(crate::fsio::lock::try_lock_exclusive(&original), Ok(true)) {
         return Err(SignError::Busy(path.to_path_buf()));
     }
     let meta = original.metadata().map_err(io("cannot examine"))?;

@@ -12,7 +12,6 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt as _;
-use std::os::unix::io::AsRawFd as _;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -127,8 +126,7 @@ pub fn who() -> (Option<String>, Option<String>) {
         .ok()
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty());
-    // SAFETY: getuid has no preconditions.
-    let uid = unsafe { libc::getuid() };
+    let uid = rustix::process::getuid().as_raw();
     let name = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .ok();
@@ -150,12 +148,7 @@ pub fn append(log: &Path, entry: &AuditEntry) -> Result<Logged, AuditError> {
         .custom_flags(libc::O_NOFOLLOW)
         .open(log)
         .map_err(ioe("cannot open the audit log", log))?;
-    // SAFETY: flock on a valid open descriptor.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(ioe("cannot lock the audit log", log)(
-            io::Error::last_os_error(),
-        ));
-    }
+    crate::fsio::lock::lock_exclusive(&f).map_err(ioe("cannot lock the audit log", log))?;
     let mut text = Vec::new();
     f.seek(SeekFrom::Start(0))
         .and_then(|_| f.read_to_end(&mut text))

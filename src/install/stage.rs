@@ -163,19 +163,14 @@ pub(crate) fn lock(dir: &Path) -> Result<Lock, StageError> {
         .mode(0o644)
         .open(&path)
         .map_err(ioe("cannot open the lock file", &path))?;
-    // SAFETY: flock on a valid open descriptor has no memory effects.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc != 0 {
-        let err = io::Error::last_os_error();
-        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-            return Err(StageError::Locked {
-                dir: dir.to_path_buf(),
-                lock: path,
-            });
-        }
-        return Err(ioe("cannot lock", &path)(err));
+    match crate::fsio::lock::try_lock_exclusive(&file) {
+        Ok(true) => Ok(Lock { _file: file }),
+        Ok(false) => Err(StageError::Locked {
+            dir: dir.to_path_buf(),
+            lock: path,
+        }),
+        Err(err) => Err(ioe("cannot lock", &path)(err)),
     }
-    Ok(Lock { _file: file })
 }
 
 /// Removes staging directories a crashed import left behind.

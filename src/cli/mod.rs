@@ -15,7 +15,7 @@ mod exporting;
 mod generations;
 mod importing;
 mod network;
-mod passphrase;
+pub(crate) mod passphrase;
 mod profile;
 pub mod show;
 mod signing;

@@ -223,7 +223,7 @@ pub fn work_dir(dir: &Path, prefix: &str) -> io::Result<WorkDir> {
         let tmp = tempfile::Builder::new().prefix(prefix).tempdir_in(dir)?;
         let lock = match OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+            .custom_flags(crate::fsio::open_flags::DIRECTORY | crate::fsio::open_flags::NOFOLLOW)
             .open(tmp.path())
         {
             Ok(l) => l,
@@ -363,9 +363,9 @@ pub fn sweep(dir: &Path) -> Vec<Swept> {
         if !is_dir && !meta.file_type().is_file() {
             continue;
         }
-        let mut flags = libc::O_NOFOLLOW | libc::O_NONBLOCK;
+        let mut flags = crate::fsio::open_flags::NOFOLLOW | crate::fsio::open_flags::NONBLOCK;
         if is_dir {
-            flags |= libc::O_DIRECTORY;
+            flags |= crate::fsio::open_flags::DIRECTORY;
         }
         let Ok(lock) = OpenOptions::new()
             .read(true)

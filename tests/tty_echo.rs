@@ -83,9 +83,15 @@ fn ctrl_c_at_the_passphrase_prompt_leaves_the_terminal_with_echo_on() {
     let prefix = t.join("k");
     let seen = drive(&prefix, &["\u{3}"]);
     assert_eq!(seen["echo_before"], true, "{seen}");
-    assert_eq!(seen["echo_at_prompt"][0], false, "echo is off at the prompt: {seen}");
+    assert_eq!(
+        seen["echo_at_prompt"][0], false,
+        "echo is off at the prompt: {seen}"
+    );
     assert_eq!(seen["code"], 130, "128 + SIGINT: {seen}");
-    assert_eq!(seen["echo_after"], true, "echo restored after Ctrl-C: {seen}");
+    assert_eq!(
+        seen["echo_after"], true,
+        "echo restored after Ctrl-C: {seen}"
+    );
     assert!(!t.join("k.key").exists() && !t.join("k.pub").exists());
 }
 
@@ -95,11 +101,18 @@ fn a_passphrase_typed_at_the_prompt_is_not_echoed_and_echo_comes_back() {
     let prefix = t.join("k");
     let seen = drive(&prefix, &["tty-echo-secret\n", "tty-echo-secret\n"]);
     assert_eq!(seen["code"], 0, "{seen}");
-    assert_eq!(seen["echo_at_prompt"], serde_json::json!([false, false]), "{seen}");
+    assert_eq!(
+        seen["echo_at_prompt"],
+        serde_json::json!([false, false]),
+        "{seen}"
+    );
     assert_eq!(seen["echo_after"], true, "{seen}");
     let output = seen["output"].as_str().unwrap();
     assert!(output.contains("Passphrase for the new key: "), "{output}");
     assert!(output.contains("Passphrase again: "), "{output}");
-    assert!(!output.contains("tty-echo-secret"), "the passphrase was echoed: {output}");
+    assert!(
+        !output.contains("tty-echo-secret"),
+        "the passphrase was echoed: {output}"
+    );
     assert!(t.join("k.key").is_file() && t.join("k.pub").is_file());
 }

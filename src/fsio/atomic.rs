@@ -86,7 +86,8 @@ impl AtomicFile {
     /// `mode` (exactly; the umask does not apply).
     pub fn create(target: &Path, prefix: &str, suffix: &str, mode: u32) -> io::Result<Self> {
         let tmp = crate::cleanup::temp_file(&parent_dir(target), prefix, suffix)?;
-        tmp.as_file().set_permissions(Permissions::from_mode(mode))?;
+        tmp.as_file()
+            .set_permissions(Permissions::from_mode(mode))?;
         Ok(AtomicFile {
             tmp,
             target: target.to_path_buf(),

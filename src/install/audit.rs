@@ -145,7 +145,7 @@ pub fn append(log: &Path, entry: &AuditEntry) -> Result<Logged, AuditError> {
         .read(true)
         .append(true)
         .mode(0o644)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(crate::fsio::open_flags::NOFOLLOW)
         .open(log)
         .map_err(ioe("cannot open the audit log", log))?;
     crate::fsio::lock::lock_exclusive(&f).map_err(ioe("cannot lock the audit log", log))?;

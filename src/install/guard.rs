@@ -97,12 +97,12 @@ pub fn load(dir: &Path) -> Result<State, ImportError> {
     };
     let file = fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .custom_flags(crate::fsio::open_flags::NOFOLLOW | crate::fsio::open_flags::NONBLOCK)
         .open(&path);
     let file = match file {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+        Err(e) if crate::fsio::is_symlink_refusal(&e) => {
             return Err(damaged("it is a symbolic link".into()))
         }
         Err(e) => return Err(ioe("cannot read", &path)(e).into()),

@@ -71,6 +71,7 @@ impl CommitError {
 pub struct AtomicFile {
     tmp: TempFile,
     target: PathBuf,
+    synced: bool,
 }
 
 /// The directory a path's file lives in (`.` for a bare name).
@@ -91,6 +92,7 @@ impl AtomicFile {
         Ok(AtomicFile {
             tmp,
             target: target.to_path_buf(),
+            synced: false,
         })
     }
 
@@ -109,26 +111,42 @@ impl AtomicFile {
         &self.target
     }
 
-    /// Flushes the file, renames it to the target as `replace` allows, and
-    /// flushes the directory (best effort: the file is in place either way).
-    pub fn commit(self, replace: Replace) -> Result<(), CommitError> {
-        let AtomicFile { tmp, target } = self;
-        tmp.as_file().sync_all().map_err(CommitError::Flush)?;
-        let renamed = match replace {
-            Replace::Overwrite => tmp.persist(&target),
-            Replace::Never => tmp.persist_noclobber(&target),
-        };
-        renamed.map_err(|e| match e.error.kind() {
-            io::ErrorKind::AlreadyExists if replace == Replace::Never => {
-                CommitError::Exists(e.error)
-            }
-            _ => CommitError::Rename(e.error),
-        })?;
-        if let Ok(dir) = File::open(parent_dir(&target)) {
-            let _ = dir.sync_all();
-        }
+    /// Flushes what was written to disk now (for a caller that reports a
+    /// failure here in its own words); [`AtomicFile::commit`] then does not
+    /// flush again.
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.tmp.as_file().sync_all()?;
+        self.synced = true;
         Ok(())
     }
+
+    /// Flushes the file (unless [`AtomicFile::sync`] did), renames it to
+    /// the target as `replace` allows, and flushes the directory.
+    pub fn commit(mut self, replace: Replace) -> Result<(), CommitError> {
+        if !self.synced {
+            self.sync().map_err(CommitError::Flush)?;
+        }
+        commit_temp(self.tmp, &self.target, replace)
+    }
+}
+
+/// Renames `tmp` (already flushed) to `target` as `replace` allows, then
+/// flushes the directory (best effort: the file is in place either way).
+/// For a temporary file made before its name was known (a part of a split
+/// bundle).
+pub fn commit_temp(tmp: TempFile, target: &Path, replace: Replace) -> Result<(), CommitError> {
+    let renamed = match replace {
+        Replace::Overwrite => tmp.persist(target),
+        Replace::Never => tmp.persist_noclobber(target),
+    };
+    renamed.map_err(|e| match e.error.kind() {
+        io::ErrorKind::AlreadyExists if replace == Replace::Never => CommitError::Exists(e.error),
+        _ => CommitError::Rename(e.error),
+    })?;
+    if let Ok(dir) = File::open(parent_dir(target)) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
 }
 
 impl Write for AtomicFile {

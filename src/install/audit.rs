@@ -329,23 +329,9 @@ fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, AuditError> {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), AuditError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".airlock-receipt-")
-        .tempfile_in(&dir)
-        .map_err(ioe("cannot write", path))?;
-    tmp.write_all(bytes)
-        .and_then(|_| tmp.as_file().sync_all())
-        .map_err(ioe("cannot write", path))?;
-    tmp.as_file()
-        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .map_err(ioe("cannot write", path))?;
-    tmp.persist(path)
-        .map_err(|e| ioe("cannot write", path)(e.error))?;
-    Ok(())
+    let replace = crate::fsio::Replace::Overwrite;
+    crate::fsio::atomic::write(path, ".airlock-receipt-", bytes, 0o644, replace)
+        .map_err(|e| ioe("cannot write", path)(e.into_io()))
 }
 
 #[cfg(test)]

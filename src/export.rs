@@ -382,9 +382,6 @@ pub fn export(
             created_unix,
             plan.force,
         )?);
-        if let Ok(dir) = File::open(&out_dir) {
-            let _ = dir.sync_all();
-        }
         return Ok(report);
     }
 

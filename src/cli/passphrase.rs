@@ -15,7 +15,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rustix::termios::{tcgetattr, tcsetattr, LocalModes, OptionalActions, Termios};
 
-use anyhow::{bail, Result};
+use super::failure::{Failure, Result};
 use zeroize::Zeroizing;
 
 use airlock::keys::{KeyFileError, SecretKey};
@@ -147,9 +147,7 @@ pub fn new_passphrase(file: Option<&Path>) -> Result<Zeroizing<Vec<u8>>> {
     let pass = if let Some(f) = file {
         match from_file(f) {
             Err(KeyFileError::Io { source, .. }) => {
-                return Err(
-                    anyhow::Error::new(source).context(format!("cannot read {}", f.display()))
-                )
+                return Err(Failure::from(source).context(format!("cannot read {}", f.display())))
             }
             r => r?,
         }
@@ -158,22 +156,21 @@ pub fn new_passphrase(file: Option<&Path>) -> Result<Zeroizing<Vec<u8>>> {
         Zeroizing::new(v.into_vec())
     } else {
         let Some(first) = prompt("Passphrase for the new key: ") else {
-            bail!(crate::cli::UsageError(
-                "keygen encrypts the secret key with a passphrase, and there is no terminal to ask for one\nhint: give --passphrase-file FILE or set AIRLOCK_PASSPHRASE, or pass --unencrypted to store the key in clear"
-                    .into()
+            return Err(Failure::usage(
+                "keygen encrypts the secret key with a passphrase, and there is no terminal to ask for one\nhint: give --passphrase-file FILE or set AIRLOCK_PASSPHRASE, or pass --unencrypted to store the key in clear",
             ));
         };
         let again = prompt("Passphrase again: ").unwrap_or_default();
         if *first != *again {
-            bail!(crate::cli::UsageError(
-                "the two passphrases differ; nothing was written".into()
+            return Err(Failure::usage(
+                "the two passphrases differ; nothing was written",
             ));
         }
         first
     };
     if pass.is_empty() {
-        bail!(crate::cli::UsageError(
-            "the passphrase is empty\nhint: pass --unencrypted to store the key in clear".into()
+        return Err(Failure::usage(
+            "the passphrase is empty\nhint: pass --unencrypted to store the key in clear",
         ));
     }
     Ok(pass)

@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context as _, Result};
+use super::failure::{Context as _, Failure, Result};
 
 use airlock::bundle::parts::{self};
 use airlock::fsio::{AtomicFile, CommitError, Replace};
@@ -19,7 +19,9 @@ pub(super) fn keygen(a: KeygenArgs) -> Result<()> {
     let pk_path = with_suffix(&a.out, ".pub");
     for p in [&sk_path, &pk_path] {
         if p.exists() {
-            bail!("{} already exists\nhint: choose another --out prefix; airlock never overwrites a key", p.display());
+            // Today's exit code for it: 1, as for any file airlock will not
+            // overwrite on its own.
+            return Err(Failure::host(format!("{} already exists\nhint: choose another --out prefix; airlock never overwrites a key", p.display())));
         }
     }
     let pass = if a.unencrypted {
@@ -69,12 +71,13 @@ pub(super) fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
         .with_context(|| format!("cannot create {}", path.display()))?;
     f.write_all(bytes)
         .with_context(|| format!("cannot write {}", path.display()))?;
-    f.commit(Replace::Never).map_err(|e| match e {
-        CommitError::Exists(e) => {
-            anyhow::Error::new(e).context(format!("cannot create {}", path.display()))
+    match f.commit(Replace::Never) {
+        Ok(()) => Ok(()),
+        Err(CommitError::Exists(e)) => {
+            Err(e).with_context(|| format!("cannot create {}", path.display()))
         }
-        e => anyhow::Error::new(e.into_io()).context(format!("cannot write {}", path.display())),
-    })
+        Err(e) => Err(e.into_io()).with_context(|| format!("cannot write {}", path.display())),
+    }
 }
 
 pub(super) fn sign(a: SignArgs) -> Result<()> {

@@ -41,6 +41,7 @@ pub mod guard;
 pub mod push;
 pub mod stage;
 mod status;
+mod swap;
 pub mod transaction;
 
 use collect::{Collector, Mode};

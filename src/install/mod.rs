@@ -39,6 +39,7 @@ mod component;
 mod generation;
 pub mod guard;
 pub mod push;
+mod registry_state;
 pub mod stage;
 mod status;
 mod swap;

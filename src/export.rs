@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 
 use crate::artifact::oci;
 use crate::bundle::parts::{PartError, PartWriter, PartsReport};
+use crate::bundle::signing::{sign_manifest, Statement};
 use crate::bundle::writer::{BundleWriter, WriteError};
 use crate::digest::Sha256Digest;
 use crate::keys::{KeyError, SecretKey, Signature};
@@ -290,19 +291,16 @@ pub fn export(
     }
     let manifest_text = manifest.to_toml()?;
     let created_unix = plan.created.unix_timestamp().max(0) as u64;
-    let trusted_base = format!("timestamp:{created_unix}\tfile:manifest.toml");
     let signatures = keys
         .iter()
         .map(|k| {
-            let trusted = if k.comment().is_empty() {
-                trusted_base.clone()
-            } else {
-                format!("{trusted_base}\tsigner:{}", k.comment())
-            };
-            k.sign(
+            sign_manifest(
+                k,
                 manifest_text.as_bytes(),
-                &format!("airlock bundle signature from key {}", k.key_id()),
-                &trusted,
+                Statement::Bundle {
+                    created: created_unix,
+                },
+                k.comment(),
             )
         })
         .collect::<Result<Vec<Signature>, _>>()?;

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use crate::bundle::reader::{
     self, BundleError, PayloadReader, PayloadVisitor, ReadError, Verified,
 };
+use crate::bundle::signing::{sign_manifest, Statement};
 use crate::bundle::writer::{BundleWriter, WriteError};
 use crate::keys::{KeyError, KeyId, SecretKey};
 use crate::manifest::Payload;
@@ -93,23 +94,19 @@ impl<W: std::io::Write> PayloadVisitor for Copier<'_, W> {
         let created = parse_time(&bundle.manifest.created)
             .map(|t| t.unix_timestamp().max(0) as u64)
             .unwrap_or(0);
-        let mut trusted = format!(
-            "timestamp:{}\tfile:manifest.toml\tapproval",
-            time::OffsetDateTime::now_utc().unix_timestamp()
-        );
         let who = if self.comment.is_empty() {
             self.key.comment()
         } else {
             self.comment
         };
-        if !who.is_empty() {
-            trusted.push_str(&format!("\tsigner:{who}"));
-        }
-        let sig = self.key.sign(
+        let at = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
+        let sig = sign_manifest(
+            self.key,
             &bundle.manifest_bytes,
-            &format!("airlock approval signature from key {}", self.key.key_id()),
-            &trusted,
+            Statement::Approval { at },
+            who,
         )?;
+        let trusted = sig.trusted_comment().to_string();
         let mut sigs = bundle.signatures.clone();
         sigs.push(sig);
         self.signed_by = {

@@ -9,6 +9,8 @@
 //! locked (so an export that was killed leaves them to the next export into
 //! the same directory, which removes them).
 
+pub mod sequence;
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};

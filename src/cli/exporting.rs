@@ -2,13 +2,14 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use time::OffsetDateTime;
 
 use airlock::bundle::parts::{self};
+use airlock::export::sequence::{SequenceError, SequenceFile, DEFAULT_SERIES};
 use airlock::export::{ExportPlan, SourceSpec};
 use airlock::manifest::ArtifactKind;
 use airlock::timestamp::parse_time;
@@ -153,19 +154,13 @@ pub(super) fn export(mut a: ExportArgs) -> Result<()> {
         .map(|p| passphrase::load_secret(p, a.passphrase_file.as_deref()))
         .collect::<Result<Vec<_>, _>>()?;
     let split = a.split.as_deref().map(parts::parse_size).transpose()?;
-    let sequence = match (&a.sequence, &a.sequence_file) {
-        (Some(n), None) => Some((a.series.clone().unwrap_or_else(|| "default".into()), *n)),
-        (None, Some(file)) => {
-            let (series, last) = read_sequence_file(file)?;
-            let series = match (a.series.clone(), series) {
-                (Some(given), Some(recorded)) if given != recorded => usage!(
-                    "--series {given:?} but {} counts series {recorded:?}",
-                    file.display()
-                ),
-                (given, recorded) => given.or(recorded).unwrap_or_else(|| "default".into()),
-            };
-            Some((series, last + 1))
-        }
+    let sequence_file = match &a.sequence_file {
+        Some(path) => Some(SequenceFile::read(path)?),
+        None => None,
+    };
+    let sequence = match (a.sequence, &sequence_file) {
+        (Some(n), None) => Some((a.series.clone().unwrap_or_else(|| DEFAULT_SERIES.into()), n)),
+        (None, Some(file)) => Some(file.next(a.series.as_deref()).map_err(sequence_error)?),
         (None, None) if a.series.is_some() => {
             usage!("--series needs --sequence N or --sequence-file FILE")
         }
@@ -206,8 +201,8 @@ pub(super) fn export(mut a: ExportArgs) -> Result<()> {
     };
     let progress = Reporter::new(a.json, a.quiet);
     let report = airlock::export::export(&plan, &keys, GENERATOR, &progress)?;
-    if let (Some(file), Some((series, n))) = (&a.sequence_file, &sequence) {
-        write_sequence_file(file, series, *n)?;
+    if let (Some(file), Some((series, n))) = (&sequence_file, &sequence) {
+        file.record(series, *n)?;
     }
     let files = match &report.parts {
         Some(p) => part_files(p),
@@ -226,40 +221,12 @@ pub(super) fn export(mut a: ExportArgs) -> Result<()> {
     }
 }
 
-/// `(series, last sequence)` from a sequence file (`series = "..."`,
-/// `sequence = N`); `(None, 0)` if it does not exist yet.
-pub(super) fn read_sequence_file(path: &Path) -> Result<(Option<String>, u64)> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((None, 0)),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-    };
-    let table: toml::Table = toml::from_str(&text)
-        .with_context(|| format!("{} is not a sequence file", path.display()))?;
-    let series = table
-        .get("series")
-        .and_then(|v| v.as_str())
-        .map(String::from);
-    let n = table
-        .get("sequence")
-        .and_then(|v| v.as_integer())
-        .and_then(|n| u64::try_from(n).ok())
-        .with_context(|| format!("{} has no sequence = N", path.display()))?;
-    Ok((series, n))
-}
-
-pub(super) fn write_sequence_file(path: &Path, series: &str, n: u64) -> Result<()> {
-    let dir = parent(path);
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
-        .with_context(|| format!("cannot write beside {}", path.display()))?;
-    write!(
-        tmp,
-        "# the last bundle exported in this series (airlock export --sequence-file)\nseries = {series:?}\nsequence = {n}\n"
-    )?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+/// A series the sequence file does not count is a usage error (exit 2).
+fn sequence_error(e: SequenceError) -> anyhow::Error {
+    match e {
+        SequenceError::SeriesMismatch { .. } => UsageError(e.to_string()).into(),
+        e => e.into(),
+    }
 }
 
 /// With `enabled`, writes SHA256SUMS beside `output` for `files`.

@@ -27,7 +27,7 @@ use crate::digest::Sha256Digest;
 use crate::keys::{KeyError, SecretKey, Signature};
 use crate::manifest::{self, check_label, ArtifactKind, Manifest, ManifestError, Payload};
 use crate::progress::{Progress, ProgressReader};
-use crate::source::{Content, PlannedPayload, Prepared, SourceError};
+use crate::source::{self, Content, PlannedPayload, Prepared, SourceError};
 use crate::timestamp::format_time;
 
 /// One source named on the command line.
@@ -67,6 +67,47 @@ pub enum SourceSpec {
         /// The repository URL (e.g. https://github.com/aquasecurity/vexhub).
         url: String,
     },
+}
+
+/// Trivy's own sources (as of Trivy 0.76): its default registries for the
+/// three artifacts, and the default VEX repository.
+pub fn default_sources() -> Vec<SourceSpec> {
+    let mut sources: Vec<SourceSpec> = [
+        ArtifactKind::TrivyDb,
+        ArtifactKind::JavaDb,
+        ArtifactKind::Checks,
+    ]
+    .into_iter()
+    .map(|kind| SourceSpec::Registry {
+        kind,
+        references: source::pull::default_references(kind),
+    })
+    .collect();
+    sources.push(SourceSpec::VexUrl {
+        name: "default".into(),
+        url: source::vexhub::VEXHUB.into(),
+    });
+    sources
+}
+
+/// The hosts `sources` reach over the network (`host[:port]`): registries
+/// and VEX servers, for the network options (proxy and TLS settings that
+/// name them).
+pub fn source_hosts(sources: &[SourceSpec]) -> Vec<String> {
+    sources
+        .iter()
+        .flat_map(|spec| match spec {
+            SourceSpec::Registry { references, .. } => references
+                .iter()
+                .filter_map(|r| source::pull::Reference::parse(r).ok())
+                .map(|r| r.host)
+                .collect(),
+            SourceSpec::VexUrl { url, .. } => crate::registry::HostPort::of_url(url)
+                .map(|h| vec![h.to_string()])
+                .unwrap_or_default(),
+            _ => vec![],
+        })
+        .collect()
 }
 
 /// What to export.

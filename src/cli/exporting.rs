@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use airlock::bundle::parts::{self};
 use airlock::export::sequence::{SequenceError, SequenceFile, DEFAULT_SERIES};
-use airlock::export::{ExportPlan, SourceSpec};
+use airlock::export::{ExportPlan, ExportReport, SourceSpec};
 use airlock::manifest::ArtifactKind;
 use airlock::timestamp::parse_time;
 
@@ -67,24 +67,60 @@ pub(super) fn export(mut a: ExportArgs) -> Result<()> {
     if a.sign_key.is_empty() {
         usage!("give --sign-key KEY (or sign_key in the profile)");
     }
+    let sources = sources(&a)?;
+    let labels = labels(&a.label)?;
+    let created = match &a.created {
+        Some(s) => match parse_time(s) {
+            Ok(t) => t,
+            Err(_) => usage!("--created {s:?} is not an RFC 3339 time (e.g. 2026-11-25T12:00:00Z)"),
+        },
+        None => OffsetDateTime::now_utc(),
+    };
+    let keys = a
+        .sign_key
+        .iter()
+        .map(|p| passphrase::load_secret(p, a.passphrase_file.as_deref()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let split = a.split.as_deref().map(parts::parse_size).transpose()?;
+    let (sequence_file, sequence) = sequence(&a)?;
+    let own_hosts = airlock::export::source_hosts(&sources);
+    // The explicit credentials' registry is each artifact list's first
+    // reference, set where the list is pulled.
+    let network = network_options(
+        &a.registry,
+        &own_hosts,
+        None,
+        network_limits(&a.network_limits)?,
+    )?;
+    let plan = ExportPlan {
+        sources,
+        labels,
+        created,
+        network,
+        output: expand_output(&output_pattern, created),
+        force: a.force,
+        split,
+        sequence: sequence.clone(),
+    };
+    let progress = Reporter::new(a.json, a.quiet);
+    let report = airlock::export::export(&plan, &keys, GENERATOR, &progress)?;
+    if let (Some(file), Some((series, n))) = (&sequence_file, &sequence) {
+        file.record(series, *n)?;
+    }
+    let files = match &report.parts {
+        Some(p) => part_files(p),
+        None => vec![file_name(&report.output)],
+    };
+    let sums = sha256sums(a.sha256sums, &report.output, &files, a.force)?;
+    render(a.json, &report, sums)
+}
+
+/// The sources the flags (and profile) name; Trivy's own defaults when
+/// they name none.
+fn sources(a: &ExportArgs) -> Result<Vec<SourceSpec>> {
     let mut sources = Vec::new();
-    let defaults = !profile::has_sources(&a);
-    if defaults {
-        // Trivy 0.76's own defaults.
-        for kind in [
-            ArtifactKind::TrivyDb,
-            ArtifactKind::JavaDb,
-            ArtifactKind::Checks,
-        ] {
-            sources.push(SourceSpec::Registry {
-                kind,
-                references: airlock::source::pull::default_references(kind),
-            });
-        }
-        sources.push(SourceSpec::VexUrl {
-            name: "default".into(),
-            url: airlock::source::vexhub::VEXHUB.into(),
-        });
+    if !profile::has_sources(a) {
+        sources.extend(airlock::export::default_sources());
     }
     for (kind, values) in [
         (ArtifactKind::TrivyDb, &a.trivy_db),
@@ -106,6 +142,15 @@ pub(super) fn export(mut a: ExportArgs) -> Result<()> {
         };
         sources.push(SourceSpec::VexUrl { name, url });
     }
+    sources.extend(vex_file_sources(a)?);
+    if let Some(dir) = &a.from_cache {
+        sources.push(SourceSpec::Cache(dir.clone()));
+    }
+    Ok(sources)
+}
+
+/// `--vex-manifest`/`--vex-archive` pairs, named by `--vex-name`.
+fn vex_file_sources(a: &ExportArgs) -> Result<Vec<SourceSpec>> {
     if a.vex_manifest.len() != a.vex_archive.len() {
         usage!(
             "--vex-manifest is given {} times but --vex-archive {} times; give them in pairs",
@@ -122,18 +167,22 @@ pub(super) fn export(mut a: ExportArgs) -> Result<()> {
         (k, n) if k == n => a.vex_name.clone(),
         (k, n) => usage!("--vex-name is given {k} times for {n} VEX repositories"),
     };
-    for ((name, manifest), archive) in names.into_iter().zip(&a.vex_manifest).zip(&a.vex_archive) {
-        sources.push(SourceSpec::Vex {
+    Ok(names
+        .into_iter()
+        .zip(&a.vex_manifest)
+        .zip(&a.vex_archive)
+        .map(|((name, manifest), archive)| SourceSpec::Vex {
             name,
             manifest: manifest.clone(),
             archive: archive.clone(),
-        });
-    }
-    if let Some(dir) = &a.from_cache {
-        sources.push(SourceSpec::Cache(dir.clone()));
-    }
+        })
+        .collect())
+}
+
+/// `--label KEY=VALUE` flags (the library checks keys and values).
+fn labels(flags: &[String]) -> Result<BTreeMap<String, String>> {
     let mut labels = BTreeMap::new();
-    for l in &a.label {
+    for l in flags {
         let Some((k, v)) = l.split_once('=') else {
             usage!("--label {l:?} is not KEY=VALUE");
         };
@@ -141,19 +190,15 @@ pub(super) fn export(mut a: ExportArgs) -> Result<()> {
             usage!("--label {k} is given twice");
         }
     }
-    let created = match &a.created {
-        Some(s) => match parse_time(s) {
-            Ok(t) => t,
-            Err(_) => usage!("--created {s:?} is not an RFC 3339 time (e.g. 2026-11-25T12:00:00Z)"),
-        },
-        None => OffsetDateTime::now_utc(),
-    };
-    let keys = a
-        .sign_key
-        .iter()
-        .map(|p| passphrase::load_secret(p, a.passphrase_file.as_deref()))
-        .collect::<Result<Vec<_>, _>>()?;
-    let split = a.split.as_deref().map(parts::parse_size).transpose()?;
+    Ok(labels)
+}
+
+/// A bundle's series and its sequence number in it.
+type Numbered = (String, u64);
+
+/// The sequence file (with `--sequence-file`) and the bundle's
+/// `(series, sequence)`, if it has one.
+fn sequence(a: &ExportArgs) -> Result<(Option<SequenceFile>, Option<Numbered>)> {
     let sequence_file = match &a.sequence_file {
         Some(path) => Some(SequenceFile::read(path)?),
         None => None,
@@ -166,56 +211,18 @@ pub(super) fn export(mut a: ExportArgs) -> Result<()> {
         }
         _ => None,
     };
-    let own_hosts: Vec<String> = sources
-        .iter()
-        .flat_map(|spec| match spec {
-            SourceSpec::Registry { references, .. } => references
-                .iter()
-                .filter_map(|r| airlock::source::pull::Reference::parse(r).ok())
-                .map(|r| r.host)
-                .collect(),
-            SourceSpec::VexUrl { url, .. } => airlock::registry::HostPort::of_url(url)
-                .map(|h| vec![h.to_string()])
-                .unwrap_or_default(),
-            _ => vec![],
-        })
-        .collect();
-    // The explicit credentials' registry is each artifact list's first
-    // reference, set where the list is pulled.
-    let network = network_options(
-        &a.registry,
-        &own_hosts,
-        None,
-        network_limits(&a.network_limits)?,
-    )?;
-    let output = expand_output(&output_pattern, created);
-    let plan = ExportPlan {
-        sources,
-        labels,
-        created,
-        network,
-        output: output.clone(),
-        force: a.force,
-        split,
-        sequence: sequence.clone(),
-    };
-    let progress = Reporter::new(a.json, a.quiet);
-    let report = airlock::export::export(&plan, &keys, GENERATOR, &progress)?;
-    if let (Some(file), Some((series, n))) = (&sequence_file, &sequence) {
-        file.record(series, *n)?;
-    }
-    let files = match &report.parts {
-        Some(p) => part_files(p),
-        None => vec![file_name(&report.output)],
-    };
-    let sums = sha256sums(a.sha256sums, &report.output, &files, a.force)?;
-    if a.json {
-        let mut v = serde_json::to_value(&report)?;
+    Ok((sequence_file, sequence))
+}
+
+/// The report, as JSON or text.
+fn render(json: bool, report: &ExportReport, sums: Option<PathBuf>) -> Result<()> {
+    if json {
+        let mut v = serde_json::to_value(report)?;
         v["sha256sums"] = serde_json::json!(sums);
         print_json(&v)
     } else {
         let mut out = show::Sanitize(io::stdout().lock());
-        show::export(&mut out, &report)?;
+        show::export(&mut out, report)?;
         show::sums(&mut out, sums.as_deref())?;
         Ok(())
     }

@@ -146,15 +146,8 @@ pub fn sign(
     key: &SecretKey,
     comment: &str,
 ) -> Result<SignReport, SignError> {
-    use std::os::unix::fs::MetadataExt as _;
-    use std::os::unix::io::AsRawFd as _;
-    // Work on the file itself: renaming over a link would replace the link.
-    let real = std::fs::canonicalize(given).map_err(|source| SignError::Io {
-        what: "cannot open",
-        path: given.to_path_buf(),
-        source,
-    })?;
-    let path = real.as_path();
+    let (path, original, meta) = open_locked(given)?;
+    let path = path.as_path();
     let io = |what: &'static str| {
         move |source| SignError::Io {
             what,
@@ -166,35 +159,76 @@ pub fn sign(
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let original = File::open(path).map_err(io("cannot open"))?;
-    // One `sign` at a time per bundle: two would each replace the file and
-    // one signature would be lost.
-    // SAFETY: flock on a valid open descriptor.
-    if unsafe { libc::flock(original.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        return Err(SignError::Busy(path.to_path_buf()));
-    }
-    let meta = original.metadata().map_err(io("cannot examine"))?;
-    let mode = meta.permissions();
     // Registered and locked: a signal, or the next export into this
     // directory after a crash, removes it (see crate::cleanup).
     let tmp = crate::cleanup::temp_file(&dir, ".airlock-sign-", ".partial")
         .map_err(io("cannot create a temporary file beside"))?;
     crate::fault::point("sign: temporary file created");
+    let out = BufWriter::with_capacity(
+        1 << 20,
+        tmp.as_file()
+            .try_clone()
+            .map_err(io("cannot write beside"))?,
+    );
+    let (verified, trusted_comment, signed_by) =
+        copy_signed(original, out, path, policy, key, comment)?;
+    replace(tmp, path, &meta, dir)?;
+    Ok(SignReport {
+        bundle: path.to_path_buf(),
+        manifest_sha256: verified.manifest_sha256.hex(),
+        key_id: key.key_id().to_string(),
+        trusted_comment,
+        signed_by,
+    })
+}
+
+/// The bundle behind `given` (links resolved: renaming over a link would
+/// replace the link), open and locked against another `sign`, with its
+/// metadata.
+fn open_locked(given: &Path) -> Result<(PathBuf, File, std::fs::Metadata), SignError> {
+    use std::os::unix::io::AsRawFd as _;
+    // Work on the file itself: renaming over a link would replace the link.
+    let real = std::fs::canonicalize(given).map_err(|source| SignError::Io {
+        what: "cannot open",
+        path: given.to_path_buf(),
+        source,
+    })?;
+    let io = |what: &'static str| {
+        let path = real.clone();
+        move |source| SignError::Io { what, path, source }
+    };
+    let original = File::open(&real).map_err(io("cannot open"))?;
+    // One `sign` at a time per bundle: two would each replace the file and
+    // one signature would be lost.
+    // SAFETY: flock on a valid open descriptor.
+    if unsafe { libc::flock(original.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(SignError::Busy(real));
+    }
+    let meta = original.metadata().map_err(io("cannot examine"))?;
+    Ok((real, original, meta))
+}
+
+/// Reads `original` through the verifying reader (the bundle must already
+/// carry a valid signature by a trusted key: the threshold is what the
+/// approvals being added are for) and writes it, with `key`'s approval
+/// added, to `out`. Returns the verified bundle, the new signature's
+/// trusted comment and every signer's key id.
+fn copy_signed<W: std::io::Write>(
+    original: File,
+    out: BufWriter<W>,
+    path: &Path,
+    policy: &TrustPolicy,
+    key: &SecretKey,
+    comment: &str,
+) -> Result<(Verified, String, Vec<String>), SignError> {
     let mut copier = Copier {
         key,
         comment,
-        out: Some(BufWriter::with_capacity(
-            1 << 20,
-            tmp.as_file()
-                .try_clone()
-                .map_err(io("cannot write beside"))?,
-        )),
+        out: Some(out),
         writer: None,
         trusted_comment: String::new(),
         signed_by: Vec::new(),
     };
-    // The bundle must already carry a valid signature by a trusted key (the
-    // threshold is what the approvals being added are for).
     let verified = match reader::read(
         BufReader::with_capacity(1 << 20, original),
         &policy.any_trusted(),
@@ -213,8 +247,31 @@ pub fn sign(
     let mut out = writer
         .expect("a verified bundle started the copy")
         .finish()?;
-    out.flush().map_err(io("cannot write beside"))?;
-    drop(out);
+    out.flush().map_err(|source| SignError::Io {
+        what: "cannot write beside",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok((verified, trusted_comment, signed_by))
+}
+
+/// Gives the copy the original's permissions (and, best effort, owner) and
+/// renames it over `path`, unless `path` no longer names the file read.
+fn replace(
+    tmp: crate::cleanup::TempFile,
+    path: &Path,
+    meta: &std::fs::Metadata,
+    dir: PathBuf,
+) -> Result<(), SignError> {
+    use std::os::unix::fs::MetadataExt as _;
+    let io = |what: &'static str| {
+        move |source| SignError::Io {
+            what,
+            path: path.to_path_buf(),
+            source,
+        }
+    };
+    let mode = meta.permissions();
     tmp.as_file()
         .set_permissions(mode)
         .map_err(io("cannot set permissions beside"))?;
@@ -237,11 +294,5 @@ pub fn sign(
     if let Ok(d) = File::open(&dir) {
         let _ = d.sync_all();
     }
-    Ok(SignReport {
-        bundle: path.to_path_buf(),
-        manifest_sha256: verified.manifest_sha256.hex(),
-        key_id: key.key_id().to_string(),
-        trusted_comment,
-        signed_by,
-    })
+    Ok(())
 }

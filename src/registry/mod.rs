@@ -592,6 +592,47 @@ fn spec_success(method: &str) -> &'static [u16] {
     }
 }
 
+/// One registry request, as [`Client::call_expecting`] is asked for it.
+struct Call<'a> {
+    method: &'static str,
+    url: &'a str,
+    /// The token scope of the repository.
+    scope: String,
+    headers: &'a [(&'a str, &'a str)],
+    body: Option<&'a [u8]>,
+    limit: Option<Duration>,
+    /// The statuses that are success.
+    expect: &'a [u16],
+}
+
+/// One request sent: the URL asked, whether credentials went with it, and
+/// the answer's head.
+struct Sent {
+    asked: String,
+    sent_credentials: bool,
+    result: Result<ureq::Response, ureq::Error>,
+}
+
+/// The authentication steps a call takes at most once each.
+#[derive(Default)]
+struct AuthRetries {
+    /// A fresh bearer token was fetched after a 401.
+    renewed: bool,
+    /// The registry's challenge was learnt from a 401.
+    challenged: bool,
+}
+
+/// What one attempt of a call came to.
+enum Attempt {
+    /// The answer, or a refusal that is final.
+    Done(Result<ureq::Response, RegistryError>),
+    /// Ask again at once (a fresh token, or an answer to a challenge).
+    Again,
+    /// A failure, retried (after the registry's Retry-After, if it gave
+    /// one) when it is transient and the budget allows.
+    Failed(RegistryError, Option<Duration>),
+}
+
 /// Whether a request may follow redirects: only one without a body, whose
 /// method a redirect keeps (ureq turns a POST or PUT answered 301/302/303
 /// into a GET, and returns 307/308 to a request with a body as they came).
@@ -1093,149 +1134,200 @@ impl Client {
         limit: Option<Duration>,
         expect: &[u16],
     ) -> Result<ureq::Response, RegistryError> {
-        let scope = Self::scope(repo);
-        let mut attempt = 0;
-        let mut renewed = false;
-        let mut pause: Option<Duration> = None;
-        let mut challenged = false;
-        let agent = if follows_redirects(method) {
-            &self.agent
-        } else {
-            &self.strict
+        let call = Call {
+            method,
+            url,
+            scope: Self::scope(repo),
+            headers,
+            body,
+            limit,
+            expect,
         };
+        let mut attempt = 0;
+        let mut auth = AuthRetries::default();
         loop {
-            let mut req = agent.request(method, url);
-            if let Some(t) = limit {
-                req = req.timeout(t);
-            }
-            let authorization = self.authorization(&scope)?;
-            let sent_credentials = authorization.is_some();
-            if let Some(a) = authorization {
-                req = req.set("Authorization", &a);
-            }
-            for (k, v) in headers {
-                req = req.set(k, v);
-            }
-            let asked = requested_url(&req);
-            // On a helper thread: the head within the deadline's base (a
-            // download's body then runs under the deadline reader), and a
-            // panic of the HTTP client contained.
-            let body = body.map(<[u8]>::to_vec);
-            let result = match deadline::head_within(&self.limits, move || match body {
-                Some(b) => req.send_bytes(&b),
-                None => req.call(),
-            }) {
-                Ok(r) => r,
-                Err(e) => {
-                    return Err(RegistryError::Stalled {
-                        method,
-                        url: redact(url),
-                        reason: e.describe(&self.limits),
-                    })
-                }
-            };
-            let err = match result {
-                Ok(r) => {
-                    if let Err(reason) = framing::refuse_chunked_plain_http(r.get_url(), &r) {
-                        return Err(RegistryError::Transfer {
-                            method,
-                            url: redact(url),
-                            reason,
-                        });
-                    }
-                    return check_status(method, &asked, r, expect);
-                }
-                // A bearer token may have expired during a long upload: get
-                // a fresh one, once.
-                Err(ureq::Error::Status(401, _))
-                    if !renewed && self.tokens.borrow_mut().remove(&scope).is_some() =>
-                {
-                    renewed = true;
-                    continue;
-                }
-                // A registry whose /v2/ did not challenge may challenge
-                // here: learn how, once, and answer it.
-                // (Only the registry's own 401: one from a redirect target
-                // on another origin is no challenge of the registry's.)
-                Err(ureq::Error::Status(401, r))
-                    if !sent_credentials
-                        && !challenged
-                        && r.get_url().starts_with(&format!("{}/", self.base)) =>
-                {
-                    match r.header("WWW-Authenticate").map(parse_challenge) {
-                        Some(c @ (Challenge::Basic | Challenge::Bearer { .. })) => {
-                            challenged = true;
-                            *self.challenge.borrow_mut() = c;
-                            continue;
-                        }
-                        _ => RegistryError::Unauthorized {
-                            host: self.host.clone(),
-                            how: auth::describe(&self.credentials),
-                            scope: scope.clone(),
-                        },
-                    }
-                }
-                Err(ureq::Error::Status(401 | 403, _)) => RegistryError::Unauthorized {
-                    host: self.host.clone(),
-                    how: auth::describe(&self.credentials),
-                    scope: scope.clone(),
-                },
-                Err(ureq::Error::Status(status, r)) => {
-                    let wait = match status {
-                        429 | 503 => r.header("Retry-After").and_then(retry_after),
-                        _ => None,
-                    };
-                    if let Some(wait) = wait.filter(|w| *w > self.limits.max_retry_after) {
-                        return Err(RegistryError::RetryLater {
-                            method,
-                            url: redact(url),
-                            status,
-                            wait,
-                            cap: self.limits.max_retry_after,
-                        });
-                    }
-                    pause = wait;
-                    RegistryError::Status {
-                        method,
-                        url: redact(url),
-                        status,
-                        body: short_body(r),
-                    }
-                }
-                Err(ureq::Error::Transport(t)) if deadline::transport_timed_out(&t) => {
-                    return Err(RegistryError::Stalled {
-                        method,
-                        url: redact(url),
-                        reason: format!("no answer in time ({}): {t}", self.limits.describe()),
-                    })
-                }
-                // An https registry redirected to plain http (the agent is
-                // https-only): refused, not retried.
-                Err(ureq::Error::Transport(t))
-                    if t.kind() == ureq::ErrorKind::InsecureRequestHttpsOnly =>
-                {
-                    RegistryError::Downgrade {
-                        method,
-                        url: url.to_string(),
-                        host: self.host.clone(),
-                        location: None,
-                    }
-                }
-                Err(ureq::Error::Transport(t)) => RegistryError::Transfer {
-                    method,
-                    url: redact(url),
-                    reason: t.to_string(),
-                },
+            let sent = self.send_once(&call)?;
+            let (err, pause) = match self.judge(&call, sent, &mut auth) {
+                Attempt::Done(r) => return r,
+                Attempt::Again => continue,
+                Attempt::Failed(err, pause) => (err, pause),
             };
             if attempt >= 3 || !err.transient() || !self.take_retry() {
                 return Err(err);
             }
-            match pause.take() {
+            match pause {
                 Some(wait) => std::thread::sleep(wait),
                 None => backoff(attempt),
             }
             attempt += 1;
         }
+    }
+
+    /// Sends `call` once (with the credentials in force for its scope) and
+    /// waits for the head of the answer within the limits.
+    #[allow(clippy::result_large_err)]
+    fn send_once(&self, call: &Call<'_>) -> Result<Sent, RegistryError> {
+        let Call {
+            method,
+            url,
+            headers,
+            limit,
+            ..
+        } = *call;
+        let agent = if follows_redirects(method) {
+            &self.agent
+        } else {
+            &self.strict
+        };
+        let mut req = agent.request(method, url);
+        if let Some(t) = limit {
+            req = req.timeout(t);
+        }
+        let authorization = self.authorization(&call.scope)?;
+        let sent_credentials = authorization.is_some();
+        if let Some(a) = authorization {
+            req = req.set("Authorization", &a);
+        }
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        let asked = requested_url(&req);
+        // On a helper thread: the head within the deadline's base (a
+        // download's body then runs under the deadline reader), and a
+        // panic of the HTTP client contained.
+        let body = call.body.map(<[u8]>::to_vec);
+        let result = match deadline::head_within(&self.limits, move || match body {
+            Some(b) => req.send_bytes(&b),
+            None => req.call(),
+        }) {
+            Ok(r) => r,
+            Err(e) => {
+                return Err(RegistryError::Stalled {
+                    method,
+                    url: redact(url),
+                    reason: e.describe(&self.limits),
+                })
+            }
+        };
+        Ok(Sent {
+            asked,
+            sent_credentials,
+            result,
+        })
+    }
+
+    /// What one answer comes to: the response (its status as expected), a
+    /// final refusal, a request to ask again at once (a fresh token, or an
+    /// answer to the registry's challenge), or a failure that may be
+    /// retried.
+    fn judge(&self, call: &Call<'_>, sent: Sent, auth: &mut AuthRetries) -> Attempt {
+        let Call {
+            method,
+            url,
+            expect,
+            ..
+        } = *call;
+        let scope = &call.scope;
+        let Sent {
+            asked,
+            sent_credentials,
+            result,
+        } = sent;
+        let mut pause = None;
+        let err = match result {
+            Ok(r) => {
+                if let Err(reason) = framing::refuse_chunked_plain_http(r.get_url(), &r) {
+                    return Attempt::Done(Err(RegistryError::Transfer {
+                        method,
+                        url: redact(url),
+                        reason,
+                    }));
+                }
+                return Attempt::Done(check_status(method, &asked, r, expect));
+            }
+            // A bearer token may have expired during a long upload: get
+            // a fresh one, once.
+            Err(ureq::Error::Status(401, _))
+                if !auth.renewed && self.tokens.borrow_mut().remove(scope).is_some() =>
+            {
+                auth.renewed = true;
+                return Attempt::Again;
+            }
+            // A registry whose /v2/ did not challenge may challenge
+            // here: learn how, once, and answer it.
+            // (Only the registry's own 401: one from a redirect target
+            // on another origin is no challenge of the registry's.)
+            Err(ureq::Error::Status(401, r))
+                if !sent_credentials
+                    && !auth.challenged
+                    && r.get_url().starts_with(&format!("{}/", self.base)) =>
+            {
+                match r.header("WWW-Authenticate").map(parse_challenge) {
+                    Some(c @ (Challenge::Basic | Challenge::Bearer { .. })) => {
+                        auth.challenged = true;
+                        *self.challenge.borrow_mut() = c;
+                        return Attempt::Again;
+                    }
+                    _ => RegistryError::Unauthorized {
+                        host: self.host.clone(),
+                        how: auth::describe(&self.credentials),
+                        scope: scope.clone(),
+                    },
+                }
+            }
+            Err(ureq::Error::Status(401 | 403, _)) => RegistryError::Unauthorized {
+                host: self.host.clone(),
+                how: auth::describe(&self.credentials),
+                scope: scope.clone(),
+            },
+            Err(ureq::Error::Status(status, r)) => {
+                let wait = match status {
+                    429 | 503 => r.header("Retry-After").and_then(retry_after),
+                    _ => None,
+                };
+                if let Some(wait) = wait.filter(|w| *w > self.limits.max_retry_after) {
+                    return Attempt::Done(Err(RegistryError::RetryLater {
+                        method,
+                        url: redact(url),
+                        status,
+                        wait,
+                        cap: self.limits.max_retry_after,
+                    }));
+                }
+                pause = wait;
+                RegistryError::Status {
+                    method,
+                    url: redact(url),
+                    status,
+                    body: short_body(r),
+                }
+            }
+            Err(ureq::Error::Transport(t)) if deadline::transport_timed_out(&t) => {
+                return Attempt::Done(Err(RegistryError::Stalled {
+                    method,
+                    url: redact(url),
+                    reason: format!("no answer in time ({}): {t}", self.limits.describe()),
+                }))
+            }
+            // An https registry redirected to plain http (the agent is
+            // https-only): refused, not retried.
+            Err(ureq::Error::Transport(t))
+                if t.kind() == ureq::ErrorKind::InsecureRequestHttpsOnly =>
+            {
+                RegistryError::Downgrade {
+                    method,
+                    url: url.to_string(),
+                    host: self.host.clone(),
+                    location: None,
+                }
+            }
+            Err(ureq::Error::Transport(t)) => RegistryError::Transfer {
+                method,
+                url: redact(url),
+                reason: t.to_string(),
+            },
+        };
+        Attempt::Failed(err, pause)
     }
 
     /// Takes one retry from this registry's budget; false when spent.

@@ -1227,14 +1227,7 @@ impl Client {
             expect,
             ..
         } = *call;
-        let scope = &call.scope;
-        let Sent {
-            asked,
-            sent_credentials,
-            result,
-        } = sent;
-        let mut pause = None;
-        let err = match result {
+        match sent.result {
             Ok(r) => {
                 if let Err(reason) = framing::refuse_chunked_plain_http(r.get_url(), &r) {
                     return Attempt::Done(Err(RegistryError::Transfer {
@@ -1243,91 +1236,110 @@ impl Client {
                         reason,
                     }));
                 }
-                return Attempt::Done(check_status(method, &asked, r, expect));
+                Attempt::Done(check_status(method, &sent.asked, r, expect))
             }
-            // A bearer token may have expired during a long upload: get
-            // a fresh one, once.
-            Err(ureq::Error::Status(401, _))
-                if !auth.renewed && self.tokens.borrow_mut().remove(scope).is_some() =>
+            Err(ureq::Error::Status(status, r)) => {
+                self.status_failure(call, status, r, sent.sent_credentials, auth)
+            }
+            Err(ureq::Error::Transport(t)) => self.transport_failure(call, t),
+        }
+    }
+
+    /// An answer with an error status: a fresh token or the registry's
+    /// challenge (each once), a refusal of the credentials, or a failure
+    /// retried after the registry's Retry-After (refused when longer than
+    /// airlock waits).
+    fn status_failure(
+        &self,
+        call: &Call<'_>,
+        status: u16,
+        r: ureq::Response,
+        sent_credentials: bool,
+        auth: &mut AuthRetries,
+    ) -> Attempt {
+        let Call { method, url, .. } = *call;
+        let scope = &call.scope;
+        // A bearer token may have expired during a long upload: get a fresh
+        // one, once.
+        if status == 401 && !auth.renewed && self.tokens.borrow_mut().remove(scope).is_some() {
+            auth.renewed = true;
+            return Attempt::Again;
+        }
+        // A registry whose /v2/ did not challenge may challenge here: learn
+        // how, once, and answer it. (Only the registry's own 401: one from a
+        // redirect target on another origin is no challenge of the
+        // registry's.)
+        if status == 401
+            && !sent_credentials
+            && !auth.challenged
+            && r.get_url().starts_with(&format!("{}/", self.base))
+        {
+            if let Some(c @ (Challenge::Basic | Challenge::Bearer { .. })) =
+                r.header("WWW-Authenticate").map(parse_challenge)
             {
-                auth.renewed = true;
+                auth.challenged = true;
+                *self.challenge.borrow_mut() = c;
                 return Attempt::Again;
             }
-            // A registry whose /v2/ did not challenge may challenge
-            // here: learn how, once, and answer it.
-            // (Only the registry's own 401: one from a redirect target
-            // on another origin is no challenge of the registry's.)
-            Err(ureq::Error::Status(401, r))
-                if !sent_credentials
-                    && !auth.challenged
-                    && r.get_url().starts_with(&format!("{}/", self.base)) =>
-            {
-                match r.header("WWW-Authenticate").map(parse_challenge) {
-                    Some(c @ (Challenge::Basic | Challenge::Bearer { .. })) => {
-                        auth.challenged = true;
-                        *self.challenge.borrow_mut() = c;
-                        return Attempt::Again;
-                    }
-                    _ => RegistryError::Unauthorized {
-                        host: self.host.clone(),
-                        how: auth::describe(&self.credentials),
-                        scope: scope.clone(),
-                    },
-                }
-            }
-            Err(ureq::Error::Status(401 | 403, _)) => RegistryError::Unauthorized {
+        }
+        if matches!(status, 401 | 403) {
+            let err = RegistryError::Unauthorized {
                 host: self.host.clone(),
                 how: auth::describe(&self.credentials),
                 scope: scope.clone(),
-            },
-            Err(ureq::Error::Status(status, r)) => {
-                let wait = match status {
-                    429 | 503 => r.header("Retry-After").and_then(retry_after),
-                    _ => None,
-                };
-                if let Some(wait) = wait.filter(|w| *w > self.limits.max_retry_after) {
-                    return Attempt::Done(Err(RegistryError::RetryLater {
-                        method,
-                        url: redact(url),
-                        status,
-                        wait,
-                        cap: self.limits.max_retry_after,
-                    }));
-                }
-                pause = wait;
-                RegistryError::Status {
-                    method,
-                    url: redact(url),
-                    status,
-                    body: short_body(r),
-                }
+            };
+            return Attempt::Failed(err, None);
+        }
+        let wait = match status {
+            429 | 503 => r.header("Retry-After").and_then(retry_after),
+            _ => None,
+        };
+        if let Some(wait) = wait.filter(|w| *w > self.limits.max_retry_after) {
+            return Attempt::Done(Err(RegistryError::RetryLater {
+                method,
+                url: redact(url),
+                status,
+                wait,
+                cap: self.limits.max_retry_after,
+            }));
+        }
+        let err = RegistryError::Status {
+            method,
+            url: redact(url),
+            status,
+            body: short_body(r),
+        };
+        Attempt::Failed(err, wait)
+    }
+
+    /// A request that got no answer: out of time (final), an https
+    /// registry redirecting to plain http (refused), or a transfer failure.
+    fn transport_failure(&self, call: &Call<'_>, t: ureq::Transport) -> Attempt {
+        let Call { method, url, .. } = *call;
+        if deadline::transport_timed_out(&t) {
+            return Attempt::Done(Err(RegistryError::Stalled {
+                method,
+                url: redact(url),
+                reason: format!("no answer in time ({}): {t}", self.limits.describe()),
+            }));
+        }
+        // An https registry redirected to plain http (the agent is
+        // https-only): refused, not retried.
+        let err = if t.kind() == ureq::ErrorKind::InsecureRequestHttpsOnly {
+            RegistryError::Downgrade {
+                method,
+                url: url.to_string(),
+                host: self.host.clone(),
+                location: None,
             }
-            Err(ureq::Error::Transport(t)) if deadline::transport_timed_out(&t) => {
-                return Attempt::Done(Err(RegistryError::Stalled {
-                    method,
-                    url: redact(url),
-                    reason: format!("no answer in time ({}): {t}", self.limits.describe()),
-                }))
-            }
-            // An https registry redirected to plain http (the agent is
-            // https-only): refused, not retried.
-            Err(ureq::Error::Transport(t))
-                if t.kind() == ureq::ErrorKind::InsecureRequestHttpsOnly =>
-            {
-                RegistryError::Downgrade {
-                    method,
-                    url: url.to_string(),
-                    host: self.host.clone(),
-                    location: None,
-                }
-            }
-            Err(ureq::Error::Transport(t)) => RegistryError::Transfer {
+        } else {
+            RegistryError::Transfer {
                 method,
                 url: redact(url),
                 reason: t.to_string(),
-            },
+            }
         };
-        Attempt::Failed(err, pause)
+        Attempt::Failed(err, None)
     }
 
     /// Takes one retry from this registry's budget; false when spent.

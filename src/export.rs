@@ -11,6 +11,8 @@
 
 mod collect;
 pub mod sequence;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::fs::File;

@@ -886,7 +886,8 @@ mod tests {
         fn a_flipped_byte_in_a_payload_the_manifest_or_the_frame_is_refused() {
             let p = parts();
             let sig = sign(&p.key, &p.manifest);
-            let good = testing::write_bundle(&p.manifest, &[sig.clone()], &p.listed, &p.bytes);
+            let good =
+                testing::write_bundle(&p.manifest, std::slice::from_ref(&sig), &p.listed, &p.bytes);
             // In a payload's bytes, inside the tar (the writer itself
             // refuses bytes that differ from the manifest).
             let mut tar = zstd::stream::decode_all(&good[..]).expect("decompresses");
@@ -906,7 +907,8 @@ mod tests {
             let mut manifest = p.manifest.clone();
             let at = manifest.len() / 2;
             manifest[at] ^= 1;
-            let bundle = testing::write_bundle(&manifest, &[sig.clone()], &p.listed, &p.bytes);
+            let bundle =
+                testing::write_bundle(&manifest, std::slice::from_ref(&sig), &p.listed, &p.bytes);
             let mut kept = Keep::default();
             let err = read(&bundle[..], &policy(&p.key), &mut kept).unwrap_err();
             assert!(

@@ -213,7 +213,9 @@ mod tests {
 
     #[test]
     fn the_next_number_and_series_come_from_the_file_and_the_request() {
-        let cases: [(Option<&str>, Option<&str>, (&str, u64)); 5] = [
+        // (file text, series asked for, expected next)
+        type Case<'a> = (Option<&'a str>, Option<&'a str>, (&'a str, u64));
+        let cases: [Case<'_>; 5] = [
             (None, None, ("default", 1)),
             (None, Some("weekly"), ("weekly", 1)),
             (Some("sequence = 4\n"), None, ("default", 5)),

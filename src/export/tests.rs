@@ -95,7 +95,8 @@ fn a_split_export_writes_parts_that_join_into_the_reported_bundle() {
 #[test]
 fn a_plan_that_cannot_be_exported_is_refused_and_leaves_no_output() {
     type Change = fn(&mut ExportPlan, &mut Vec<SecretKey>);
-    let cases: [(&str, Change, fn(&ExportError) -> bool); 6] = [
+    type Expected = fn(&ExportError) -> bool;
+    let cases: [(&str, Change, Expected); 6] = [
         (
             "no sources",
             |p, _| p.sources.clear(),

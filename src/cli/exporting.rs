@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use super::failure::Result;
 use time::OffsetDateTime;
 
 use airlock::bundle::parts::{self};
-use airlock::export::sequence::{SequenceError, SequenceFile, DEFAULT_SERIES};
+use airlock::export::sequence::{SequenceFile, DEFAULT_SERIES};
 use airlock::export::{ExportPlan, ExportReport, SourceSpec};
 use airlock::manifest::ArtifactKind;
 use airlock::timestamp::parse_time;
@@ -205,7 +205,7 @@ fn sequence(a: &ExportArgs) -> Result<(Option<SequenceFile>, Option<Numbered>)> 
     };
     let sequence = match (a.sequence, &sequence_file) {
         (Some(n), None) => Some((a.series.clone().unwrap_or_else(|| DEFAULT_SERIES.into()), n)),
-        (None, Some(file)) => Some(file.next(a.series.as_deref()).map_err(sequence_error)?),
+        (None, Some(file)) => Some(file.next(a.series.as_deref())?),
         (None, None) if a.series.is_some() => {
             usage!("--series needs --sequence N or --sequence-file FILE")
         }
@@ -225,14 +225,6 @@ fn render(json: bool, report: &ExportReport, sums: Option<PathBuf>) -> Result<()
         show::export(&mut out, report)?;
         show::sums(&mut out, sums.as_deref())?;
         Ok(())
-    }
-}
-
-/// A series the sequence file does not count is a usage error (exit 2).
-fn sequence_error(e: SequenceError) -> anyhow::Error {
-    match e {
-        SequenceError::SeriesMismatch { .. } => UsageError(e.to_string()).into(),
-        e => e.into(),
     }
 }
 

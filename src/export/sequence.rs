@@ -17,6 +17,8 @@
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
+use crate::error::{Classify, ExitClass, PathIo};
+
 /// The series a sequence counts in when nobody names one.
 pub const DEFAULT_SERIES: &str = "default";
 
@@ -25,15 +27,9 @@ pub const DEFAULT_SERIES: &str = "default";
 /// previous number.
 #[derive(Debug, thiserror::Error)]
 pub enum SequenceError {
-    /// The file could not be read.
-    #[error("cannot read {}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
+    /// The file could not be read or written.
+    #[error(transparent)]
+    Io(#[from] PathIo),
     /// The file is not TOML.
     #[error("{} is not a sequence file", path.display())]
     Parse {
@@ -56,17 +52,17 @@ pub enum SequenceError {
         /// The series the file counts.
         recorded: String,
     },
-    /// The file could not be written.
-    #[error("{what} {}", path.display())]
-    Write {
-        /// What was being done.
-        what: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
+}
+
+impl Classify for SequenceError {
+    fn class(&self) -> ExitClass {
+        match self {
+            SequenceError::Io(e) => e.class(),
+            // The file is this host's record, not an input of the export.
+            SequenceError::Parse { .. } | SequenceError::NoSequence(_) => ExitClass::HostFailure,
+            SequenceError::SeriesMismatch { .. } => ExitClass::Usage,
+        }
+    }
 }
 
 /// A sequence file as read: the series it counts (if it names one) and the
@@ -95,12 +91,7 @@ impl SequenceFile {
                     last: 0,
                 })
             }
-            Err(source) => {
-                return Err(SequenceError::Read {
-                    path: path.to_path_buf(),
-                    source,
-                })
-            }
+            Err(source) => return Err(PathIo::new("cannot read", path, source).into()),
         };
         let table: toml::Table = toml::from_str(&text).map_err(|source| SequenceError::Parse {
             path: path.to_path_buf(),
@@ -167,7 +158,7 @@ impl SequenceFile {
     ///
     /// # Errors
     ///
-    /// [`SequenceError::Write`] when the file cannot be written.
+    /// [`SequenceError::Io`] when the file cannot be written.
     pub fn record(&self, series: &str, n: u64) -> Result<(), SequenceError> {
         write(&self.path, series, n)
     }
@@ -175,13 +166,7 @@ impl SequenceFile {
 
 /// Writes the file for `(series, n)` (see the module docs for the format).
 fn write(path: &Path, series: &str, n: u64) -> Result<(), SequenceError> {
-    let err = |what: &'static str| {
-        move |source| SequenceError::Write {
-            what,
-            path: path.to_path_buf(),
-            source,
-        }
-    };
+    let err = |what: &'static str| PathIo::at::<SequenceError>(what, path);
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),

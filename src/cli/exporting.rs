@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::failure::Result;
+use super::failure::{Failure, Result};
 use time::OffsetDateTime;
 
 use airlock::bundle::parts::{self};
-use airlock::export::sequence::{SequenceFile, DEFAULT_SERIES};
-use airlock::export::{ExportPlan, ExportReport, SourceSpec};
+use airlock::export::sequence::{SequenceError, SequenceFile, DEFAULT_SERIES};
+use airlock::export::{ExportError, ExportPlan, ExportReport, SourceSpec};
 use airlock::manifest::ArtifactKind;
 use airlock::timestamp::parse_time;
 
@@ -18,7 +18,7 @@ use super::args::ExportArgs;
 use super::bar::Reporter;
 
 use super::network::{network_limits, network_options};
-use super::splitting::part_files;
+use super::splitting::{part_files, split_size};
 use super::*;
 
 /// The sources one of `--trivy-db`, `--java-db`, `--checks` names: one
@@ -81,7 +81,7 @@ pub(super) fn export(mut a: ExportArgs) -> Result<()> {
         .iter()
         .map(|p| passphrase::load_secret(p, a.passphrase_file.as_deref()))
         .collect::<Result<Vec<_>, _>>()?;
-    let split = a.split.as_deref().map(parts::parse_size).transpose()?;
+    let split = a.split.as_deref().map(split_size).transpose()?;
     let (sequence_file, sequence) = sequence(&a)?;
     let own_hosts = airlock::export::source_hosts(&sources);
     // The explicit credentials' registry is each artifact list's first
@@ -103,7 +103,8 @@ pub(super) fn export(mut a: ExportArgs) -> Result<()> {
         sequence: sequence.clone(),
     };
     let progress = Reporter::new(a.json, a.quiet);
-    let report = airlock::export::export(&plan, &keys, GENERATOR, &progress)?;
+    let report =
+        airlock::export::export(&plan, &keys, GENERATOR, &progress).map_err(flag_worded)?;
     if let (Some(file), Some((series, n))) = (&sequence_file, &sequence) {
         file.record(series, *n)?;
     }
@@ -205,13 +206,42 @@ fn sequence(a: &ExportArgs) -> Result<(Option<SequenceFile>, Option<Numbered>)> 
     };
     let sequence = match (a.sequence, &sequence_file) {
         (Some(n), None) => Some((a.series.clone().unwrap_or_else(|| DEFAULT_SERIES.into()), n)),
-        (None, Some(file)) => Some(file.next(a.series.as_deref())?),
+        (None, Some(file)) => Some(file.next(a.series.as_deref()).map_err(series_worded)?),
         (None, None) if a.series.is_some() => {
             usage!("--series needs --sequence N or --sequence-file FILE")
         }
         _ => None,
     };
     Ok((sequence_file, sequence))
+}
+
+/// A series the sequence file does not count, in the flag's name.
+fn series_worded(e: SequenceError) -> Failure {
+    match &e {
+        SequenceError::SeriesMismatch {
+            path,
+            given,
+            recorded,
+        } => Failure::reworded(
+            &e,
+            format!(
+                "--series {given:?} but {} counts series {recorded:?}",
+                path.display()
+            ),
+        ),
+        _ => e.into(),
+    }
+}
+
+/// An export refusal that concerns a flag, in the flag's name.
+fn flag_worded(e: ExportError) -> Failure {
+    match &e {
+        ExportError::NoKey => Failure::reworded(&e, "export needs at least one --sign-key"),
+        ExportError::CreatedInFuture(t) => {
+            Failure::reworded(&e, format!("--created {t} is in the future"))
+        }
+        _ => e.into(),
+    }
 }
 
 /// The report, as JSON or text.

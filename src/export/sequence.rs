@@ -43,7 +43,7 @@ pub enum SequenceError {
     #[error("{} has no sequence = N", .0.display())]
     NoSequence(PathBuf),
     /// The series asked for is not the one the file counts.
-    #[error("--series {given:?} but {} counts series {recorded:?}", path.display())]
+    #[error("series {given:?} was asked for but {} counts series {recorded:?}", path.display())]
     SeriesMismatch {
         /// The file.
         path: PathBuf,
@@ -232,7 +232,7 @@ mod tests {
             (
                 "series = \"monthly\"\nsequence = 4\n",
                 Some("weekly"),
-                "--series \"weekly\" but ",
+                "series \"weekly\" was asked for but ",
             ),
         ];
         for (text, given, message) in cases {

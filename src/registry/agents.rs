@@ -58,7 +58,9 @@ pub(super) fn proxy_for(host: &str, https: bool) -> Result<Option<ureq::Proxy>, 
                 "the proxy {} from the environment cannot be used: {e}",
                 redact(&chosen)
             ),
-            hint: "set http_proxy/https_proxy to an http:// or socks proxy URL, or name the host in NO_PROXY".into(),
+            hint: crate::error::Hint::Text(
+                "set http_proxy/https_proxy to an http:// or socks proxy URL, or name the host in NO_PROXY".into(),
+            ),
         })
 }
 

@@ -11,6 +11,7 @@
 
 mod collect;
 pub mod sequence;
+mod signed;
 #[cfg(test)]
 mod tests;
 
@@ -23,14 +24,16 @@ use time::OffsetDateTime;
 
 use crate::artifact::oci;
 use crate::bundle::parts::{PartError, PartWriter, PartsReport};
-use crate::bundle::signing::{sign_manifest, Statement};
-use crate::bundle::writer::{BundleWriter, WriteError};
+use crate::bundle::writer::WriteError;
 use crate::digest::Sha256Digest;
-use crate::keys::{KeyError, SecretKey, Signature};
+use crate::keys::{KeyError, SecretKey};
 use crate::manifest::{self, check_label, ArtifactKind, Manifest, ManifestError, Payload};
-use crate::progress::{Progress, ProgressReader};
-use crate::source::{self, Content, PlannedPayload, Prepared, SourceError};
+use crate::progress::Progress;
+use crate::source::{Content, PlannedPayload, Prepared, SourceError};
 use crate::timestamp::format_time;
+
+pub use collect::{default_sources, source_hosts};
+use signed::SignedManifest;
 
 /// One source named on the command line.
 #[derive(Debug, Clone)]
@@ -69,47 +72,6 @@ pub enum SourceSpec {
         /// The repository URL (e.g. https://github.com/aquasecurity/vexhub).
         url: String,
     },
-}
-
-/// Trivy's own sources (as of Trivy 0.76): its default registries for the
-/// three artifacts, and the default VEX repository.
-pub fn default_sources() -> Vec<SourceSpec> {
-    let mut sources: Vec<SourceSpec> = [
-        ArtifactKind::TrivyDb,
-        ArtifactKind::JavaDb,
-        ArtifactKind::Checks,
-    ]
-    .into_iter()
-    .map(|kind| SourceSpec::Registry {
-        kind,
-        references: source::pull::default_references(kind),
-    })
-    .collect();
-    sources.push(SourceSpec::VexUrl {
-        name: "default".into(),
-        url: source::vexhub::VEXHUB.into(),
-    });
-    sources
-}
-
-/// The hosts `sources` reach over the network (`host[:port]`): registries
-/// and VEX servers, for the network options (proxy and TLS settings that
-/// name them).
-pub fn source_hosts(sources: &[SourceSpec]) -> Vec<String> {
-    sources
-        .iter()
-        .flat_map(|spec| match spec {
-            SourceSpec::Registry { references, .. } => references
-                .iter()
-                .filter_map(|r| source::pull::Reference::parse(r).ok())
-                .map(|r| r.host)
-                .collect(),
-            SourceSpec::VexUrl { url, .. } => crate::registry::HostPort::of_url(url)
-                .map(|h| vec![h.to_string()])
-                .unwrap_or_default(),
-            _ => vec![],
-        })
-        .collect()
 }
 
 /// What to export.
@@ -366,83 +328,6 @@ fn check_plan(
         }
     }
     Ok(())
-}
-
-/// A manifest, its exact text, its signatures and the payloads it lists:
-/// everything the bundle writer needs.
-struct SignedManifest {
-    manifest: Manifest,
-    text: String,
-    signatures: Vec<Signature>,
-    planned: Vec<PlannedPayload>,
-    /// The bundle's creation time (every tar header's mtime).
-    created_unix: u64,
-}
-
-impl SignedManifest {
-    /// Signs the manifest's text with every key, dated `created_unix`.
-    fn sign(
-        manifest: Manifest,
-        planned: Vec<PlannedPayload>,
-        keys: &[SecretKey],
-        created_unix: u64,
-    ) -> Result<Self, ExportError> {
-        let text = manifest.to_toml()?;
-        let signatures = keys
-            .iter()
-            .map(|k| {
-                sign_manifest(
-                    k,
-                    text.as_bytes(),
-                    Statement::Bundle {
-                        created: created_unix,
-                    },
-                    k.comment(),
-                )
-            })
-            .collect::<Result<Vec<Signature>, _>>()?;
-        Ok(SignedManifest {
-            manifest,
-            text,
-            signatures,
-            planned,
-            created_unix,
-        })
-    }
-
-    /// Streams the bundle into `out`: manifest, signatures, then every
-    /// payload read from where it was prepared.
-    fn write(&self, out: &mut dyn Write, progress: &dyn Progress) -> Result<(), ExportError> {
-        let total: u64 = self.planned.iter().map(|p| p.payload.size).sum();
-        progress.begin("export", total);
-        let mut writer = BundleWriter::new(
-            out,
-            self.text.as_bytes(),
-            &self.signatures,
-            self.manifest.payloads.clone(),
-            self.created_unix,
-        )?;
-        for p in &self.planned {
-            let mut reader = open_content(&p.content)?;
-            let mut counted = ProgressReader::new(&mut reader, progress);
-            writer
-                .append(&p.payload.path, &mut counted)
-                .map_err(|e| match e {
-                    // Name the file, not the payload path, when an input fails.
-                    WriteError::Input { source, .. } => ExportError::Io {
-                        what: "cannot read",
-                        path: content_path(&p.content),
-                        source,
-                    },
-                    e => ExportError::Write(e),
-                })?;
-            crate::fault::point("export: payload written");
-        }
-        writer.finish()?;
-        crate::fault::point("export: bundle written");
-        progress.end();
-        Ok(())
-    }
 }
 
 /// Pre-flight: the bundle is about the size of its payloads (they are

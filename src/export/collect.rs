@@ -1,6 +1,7 @@
-//! Export's first step: every source into a prepared artifact (read from
-//! the user's files, pulled from registries, or rebuilt under the work
-//! folder), with the registry references tried and skipped on the way.
+//! Export's sources: Trivy's defaults, the hosts they reach, and export's
+//! first step, every source into a prepared artifact (read from the user's
+//! files, pulled from registries, or rebuilt under the work folder), with
+//! the registry references tried and skipped on the way.
 
 use std::path::Path;
 
@@ -57,4 +58,45 @@ pub(super) fn collect(
         }
     }
     Ok((prepared, skipped))
+}
+
+/// Trivy's own sources (as of Trivy 0.76): its default registries for the
+/// three artifacts, and the default VEX repository.
+pub fn default_sources() -> Vec<SourceSpec> {
+    let mut sources: Vec<SourceSpec> = [
+        ArtifactKind::TrivyDb,
+        ArtifactKind::JavaDb,
+        ArtifactKind::Checks,
+    ]
+    .into_iter()
+    .map(|kind| SourceSpec::Registry {
+        kind,
+        references: source::pull::default_references(kind),
+    })
+    .collect();
+    sources.push(SourceSpec::VexUrl {
+        name: "default".into(),
+        url: source::vexhub::VEXHUB.into(),
+    });
+    sources
+}
+
+/// The hosts `sources` reach over the network (`host[:port]`): registries
+/// and VEX servers, for the network options (proxy and TLS settings that
+/// name them).
+pub fn source_hosts(sources: &[SourceSpec]) -> Vec<String> {
+    sources
+        .iter()
+        .flat_map(|spec| match spec {
+            SourceSpec::Registry { references, .. } => references
+                .iter()
+                .filter_map(|r| source::pull::Reference::parse(r).ok())
+                .map(|r| r.host)
+                .collect(),
+            SourceSpec::VexUrl { url, .. } => crate::registry::HostPort::of_url(url)
+                .map(|h| vec![h.to_string()])
+                .unwrap_or_default(),
+            _ => vec![],
+        })
+        .collect()
 }

@@ -64,60 +64,8 @@ impl Client {
     ) -> Result<(), RegistryError> {
         // Checks repo and digest before anything is sent.
         self.url(repo, "blobs", digest)?;
-        let start = format!("{}/v2/{repo}/blobs/uploads/", self.base);
-        let resp = self.call_expecting(
-            "POST",
-            &start,
-            repo,
-            &[("Content-Length", "0")],
-            Some(b""),
-            Some(SMALL_REQUEST),
-            &[202],
-        )?;
-        let location = resp
-            .header("Location")
-            .ok_or_else(|| RegistryError::Transfer {
-                method: "POST",
-                url: start.clone(),
-                reason: "the registry answered 202 without an upload Location".into(),
-            })?;
-        let mut url = if location.starts_with("http://") || location.starts_with("https://") {
-            location.to_string()
-        } else if location.starts_with('/') {
-            format!("{}{location}", self.base)
-        } else {
-            return Err(RegistryError::Transfer {
-                method: "POST",
-                url: start.clone(),
-                reason: format!(
-                    "the upload Location {:?} is neither an absolute URL nor a path",
-                    crate::text::escape(&redact(location))
-                ),
-            });
-        };
-        // An https registry does not send the blob to plain http, unless
-        // the operator named that host.
-        let plain_strict;
-        let put_agent = if is_https(&self.base) && !is_https(&url) {
-            let named = HostPort::of_url(&url).is_some_and(|h| {
-                self.opts.plain_http.matches_host(&h) || self.opts.legacy_insecure.matches_host(&h)
-            });
-            if !named {
-                return Err(RegistryError::Downgrade {
-                    method: "POST",
-                    url: start.clone(),
-                    host: self.host.clone(),
-                    location: Some(url),
-                });
-            }
-            let location_host = HostPort::of_url(&url)
-                .map(|h| h.to_string())
-                .unwrap_or_default();
-            plain_strict = agent(&self.opts, 0, false, &location_host)?;
-            &plain_strict
-        } else {
-            &self.strict
-        };
+        let (start, mut url) = self.start_upload(repo)?;
+        let put_agent = self.put_agent(&start, &url)?;
         url.push(if url.contains('?') { '&' } else { '?' });
         url.push_str("digest=");
         url.push_str(&digest.replace(':', "%3A"));
@@ -157,6 +105,72 @@ impl Client {
             }
         }
         Ok(())
+    }
+
+    /// Starts an upload (`POST`, answered 202): the URL posted to, and the
+    /// upload URL the registry's Location names (absolute).
+    #[allow(clippy::result_large_err)]
+    fn start_upload(&self, repo: &str) -> Result<(String, String), RegistryError> {
+        let start = format!("{}/v2/{repo}/blobs/uploads/", self.base);
+        let resp = self.call_expecting(
+            "POST",
+            &start,
+            repo,
+            &[("Content-Length", "0")],
+            Some(b""),
+            Some(SMALL_REQUEST),
+            &[202],
+        )?;
+        let location = resp
+            .header("Location")
+            .ok_or_else(|| RegistryError::Transfer {
+                method: "POST",
+                url: start.clone(),
+                reason: "the registry answered 202 without an upload Location".into(),
+            })?;
+        let url = if location.starts_with("http://") || location.starts_with("https://") {
+            location.to_string()
+        } else if location.starts_with('/') {
+            format!("{}{location}", self.base)
+        } else {
+            return Err(RegistryError::Transfer {
+                method: "POST",
+                url: start.clone(),
+                reason: format!(
+                    "the upload Location {:?} is neither an absolute URL nor a path",
+                    crate::text::escape(&redact(location))
+                ),
+            });
+        };
+        Ok((start, url))
+    }
+
+    /// The agent for the `PUT` to `url`: the registry's own (no redirects),
+    /// or, for an https registry sending the blob to a plain-http host the
+    /// operator named, a plain-http one; any other plain-http Location is
+    /// refused.
+    #[allow(clippy::result_large_err)]
+    fn put_agent(&self, start: &str, url: &str) -> Result<ureq::Agent, RegistryError> {
+        // An https registry does not send the blob to plain http, unless
+        // the operator named that host.
+        if !is_https(&self.base) || is_https(url) {
+            return Ok(self.strict.clone());
+        }
+        let named = HostPort::of_url(url).is_some_and(|h| {
+            self.opts.plain_http.matches_host(&h) || self.opts.legacy_insecure.matches_host(&h)
+        });
+        if !named {
+            return Err(RegistryError::Downgrade {
+                method: "POST",
+                url: start.to_string(),
+                host: self.host.clone(),
+                location: Some(url.to_string()),
+            });
+        }
+        let location_host = HostPort::of_url(url)
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        agent(&self.opts, 0, false, &location_host)
     }
 
     /// Streams blob `digest` of `repo` into `out`, checking its size and

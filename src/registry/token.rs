@@ -119,19 +119,41 @@ impl Client {
     ) -> Result<Zeroizing<String>, RegistryError> {
         let anonymous = matches!(self.credentials, Credentials::None);
         if !anonymous {
-            self.may_send_credentials()?;
-            let plain =
-                !self.base.starts_with("https://") && self.opts.plain_http_named(&self.host);
-            hosts::realm_may_receive_credentials(&self.host, realm, plain, &self.opts.token_realms)
-                .map_err(|reason| RegistryError::TokenRealm {
-                    registry: self.host.clone(),
-                    realm_host: HostPort::of_url(realm)
-                        .map(|h| h.to_string())
-                        .unwrap_or_else(|| redact(realm)),
-                    realm: realm.to_string(),
-                    reason,
-                })?;
+            self.check_realm(realm)?;
         }
+        let (method, result) = self.ask_token(realm, service, scope, anonymous)?;
+        self.read_token(method, realm, scope, result)
+    }
+
+    /// Refuses to send this registry's credentials where they may not go:
+    /// over plain http, or to a token realm that may not receive them.
+    #[allow(clippy::result_large_err)]
+    fn check_realm(&self, realm: &str) -> Result<(), RegistryError> {
+        self.may_send_credentials()?;
+        let plain = !self.base.starts_with("https://") && self.opts.plain_http_named(&self.host);
+        hosts::realm_may_receive_credentials(&self.host, realm, plain, &self.opts.token_realms)
+            .map_err(|reason| RegistryError::TokenRealm {
+                registry: self.host.clone(),
+                realm_host: HostPort::of_url(realm)
+                    .map(|h| h.to_string())
+                    .unwrap_or_else(|| redact(realm)),
+                realm: realm.to_string(),
+                reason,
+            })?;
+        Ok(())
+    }
+
+    /// Sends the token request: an identity token exchanged by POST,
+    /// else a GET with the Basic credentials (or none). Returns the method
+    /// and the answer as ureq gave it.
+    #[allow(clippy::result_large_err, clippy::type_complexity)]
+    fn ask_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scope: &str,
+        anonymous: bool,
+    ) -> Result<(&'static str, Result<ureq::Response, ureq::Error>), RegistryError> {
         let (method, result) = match &self.credentials {
             // An identity token is a refresh token: exchange it.
             Credentials::IdentityToken(t) => {
@@ -173,6 +195,19 @@ impl Client {
                 }
             }
         };
+        Ok((method, result))
+    }
+
+    /// The token in the token service's answer: 200, JSON, with `token`
+    /// or `access_token`.
+    #[allow(clippy::result_large_err)]
+    fn read_token(
+        &self,
+        method: &'static str,
+        realm: &str,
+        scope: &str,
+        result: Result<ureq::Response, ureq::Error>,
+    ) -> Result<Zeroizing<String>, RegistryError> {
         let resp = result.map_err(|e| match e {
             ureq::Error::Status(401 | 403, _) => RegistryError::Unauthorized {
                 host: self.host.clone(),

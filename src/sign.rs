@@ -20,6 +20,7 @@ use crate::bundle::reader::{
 };
 use crate::bundle::signing::{sign_manifest, Statement};
 use crate::bundle::writer::{BundleWriter, WriteError};
+use crate::fsio::{AtomicFile, Replace};
 use crate::keys::{KeyError, KeyId, SecretKey};
 use crate::manifest::Payload;
 use crate::policy::TrustPolicy;
@@ -171,6 +172,7 @@ pub fn sign(
     key: &SecretKey,
     comment: &str,
 ) -> Result<SignReport, SignError> {
+    use std::os::unix::fs::MetadataExt as _;
     let (path, original, meta) = open_locked(given)?;
     let path = path.as_path();
     let io = |what: &'static str| {
@@ -180,13 +182,10 @@ pub fn sign(
             source,
         }
     };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let mode = meta.mode() & 0o7777;
     // Registered and locked: a signal, or the next export into this
     // directory after a crash, removes it (see crate::cleanup).
-    let tmp = crate::cleanup::temp_file(&dir, ".airlock-sign-", ".partial")
+    let tmp = AtomicFile::create(path, ".airlock-sign-", ".partial", mode)
         .map_err(io("cannot create a temporary file beside"))?;
     crate::fault::point("sign: temporary file created");
     let out = BufWriter::with_capacity(
@@ -197,7 +196,7 @@ pub fn sign(
     );
     let (verified, trusted_comment, signed_by) =
         copy_signed(original, out, path, policy, key, comment)?;
-    replace(tmp, path, &meta, dir)?;
+    replace(tmp, path, &meta)?;
     Ok(SignReport {
         bundle: path.to_path_buf(),
         manifest_sha256: verified.manifest_sha256.hex(),
@@ -211,7 +210,6 @@ pub fn sign(
 /// replace the link), open and locked against another `sign`, with its
 /// metadata.
 fn open_locked(given: &Path) -> Result<(PathBuf, File, std::fs::Metadata), SignError> {
-    use std::os::unix::io::AsRawFd as _;
     // Work on the file itself: renaming over a link would replace the link.
     let real = std::fs::canonicalize(given).map_err(|source| SignError::Io {
         what: "cannot open",
@@ -225,8 +223,7 @@ fn open_locked(given: &Path) -> Result<(PathBuf, File, std::fs::Metadata), SignE
     let original = File::open(&real).map_err(io("cannot open"))?;
     // One `sign` at a time per bundle: two would each replace the file and
     // one signature would be lost.
-    // SAFETY: flock on a valid open descriptor.
-    if unsafe { libc::flock(original.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+    if !matches!(crate::fsio::lock::try_lock_exclusive(&original), Ok(true)) {
         return Err(SignError::Busy(real));
     }
     let meta = original.metadata().map_err(io("cannot examine"))?;
@@ -280,14 +277,9 @@ fn copy_signed<W: std::io::Write>(
     Ok((verified, trusted_comment, signed_by))
 }
 
-/// Gives the copy the original's permissions (and, best effort, owner) and
-/// renames it over `path`, unless `path` no longer names the file read.
-fn replace(
-    tmp: crate::cleanup::TempFile,
-    path: &Path,
-    meta: &std::fs::Metadata,
-    dir: PathBuf,
-) -> Result<(), SignError> {
+/// Gives the copy the original's owner (best effort) and renames it over
+/// `path`, unless `path` no longer names the file read.
+fn replace(mut tmp: AtomicFile, path: &Path, meta: &std::fs::Metadata) -> Result<(), SignError> {
     use std::os::unix::fs::MetadataExt as _;
     let io = |what: &'static str| {
         move |source| SignError::Io {
@@ -296,10 +288,6 @@ fn replace(
             source,
         }
     };
-    let mode = meta.permissions();
-    tmp.as_file()
-        .set_permissions(mode)
-        .map_err(io("cannot set permissions beside"))?;
     // Keep the owner and group too (best effort: only root may give a file away).
     let _ = std::os::unix::fs::fchown(tmp.as_file(), Some(meta.uid()), Some(meta.gid()));
     let _ = std::os::unix::fs::fchown(tmp.as_file(), None, Some(meta.gid()));
@@ -308,17 +296,14 @@ fn replace(
     if now.dev() != meta.dev() || now.ino() != meta.ino() {
         return Err(SignError::Busy(path.to_path_buf()));
     }
-    tmp.as_file().sync_all().map_err(io("cannot flush"))?;
+    tmp.sync().map_err(io("cannot flush"))?;
     crate::fault::point("sign: copy flushed");
-    tmp.persist(path).map_err(|e| SignError::Io {
+    tmp.commit(Replace::Overwrite).map_err(|e| SignError::Io {
         what: "cannot replace",
         path: path.to_path_buf(),
-        source: e.error,
+        source: e.into_io(),
     })?;
     crate::fault::point("sign: replaced");
-    if let Ok(d) = File::open(&dir) {
-        let _ = d.sync_all();
-    }
     Ok(())
 }
 

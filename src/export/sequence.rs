@@ -18,6 +18,7 @@ use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Classify, ExitClass, PathIo};
+use crate::fsio::{AtomicFile, Replace};
 
 /// The series a sequence counts in when nobody names one.
 pub const DEFAULT_SERIES: &str = "default";
@@ -164,22 +165,19 @@ impl SequenceFile {
     }
 }
 
-/// Writes the file for `(series, n)` (see the module docs for the format).
+/// Writes the file for `(series, n)` (see the module docs for the format)
+/// beside it, then renames it into place.
 fn write(path: &Path, series: &str, n: u64) -> Result<(), SequenceError> {
     let err = |what: &'static str| PathIo::at::<SequenceError>(what, path);
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(err("cannot write beside"))?;
+    let mut tmp = AtomicFile::create(path, ".airlock-sequence-", ".partial", 0o644)
+        .map_err(err("cannot write beside"))?;
     write!(
-        tmp,
+        tmp.as_file_mut(),
         "# the last bundle exported in this series (airlock export --sequence-file)\nseries = {series:?}\nsequence = {n}\n"
     )
-    .and_then(|_| tmp.as_file().sync_all())
     .map_err(err("cannot write"))?;
-    tmp.persist(path)
-        .map_err(|e| err("cannot write")(e.error))?;
+    tmp.commit(Replace::Overwrite)
+        .map_err(|e| err("cannot write")(e.into_io()))?;
     Ok(())
 }
 

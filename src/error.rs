@@ -185,14 +185,17 @@ impl PathIo {
         }
     }
 
-    /// A closure for `map_err` that builds the error of `what` at `path`,
-    /// converted into the caller's error type:
+    /// A closure for `map_err` that builds the error of `what` at `path`
+    /// (`?` converts it into the caller's error type):
     /// `fs::rename(a, b).map_err(PathIo::at("cannot rename into place", b))?`.
-    pub fn at<'a, E: From<PathIo>>(
-        what: &'static str,
-        path: &'a Path,
-    ) -> impl FnOnce(io::Error) -> E + 'a {
-        move |source| E::from(PathIo::new(what, path, source))
+    pub fn at<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> PathIo + 'a {
+        move |source| PathIo::new(what, path, source)
+    }
+
+    /// Like [`PathIo::at`], for several operations on one path (a
+    /// closure that can be called again).
+    pub fn at_each<'a>(what: &'static str, path: &'a Path) -> impl Fn(io::Error) -> PathIo + 'a {
+        move |source| PathIo::new(what, path, source)
     }
 
     /// The I/O error's kind (say, to tell "not found" from the rest).

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use time::OffsetDateTime;
 
@@ -20,6 +20,7 @@ use crate::artifact::oci;
 use crate::bundle::parts::{PartError, PartWriter, PartsReport};
 use crate::bundle::writer::{BundleWriter, WriteError};
 use crate::digest::Sha256Digest;
+use crate::error::PathIo;
 use crate::keys::{KeyError, SecretKey, Signature};
 use crate::manifest::{self, check_label, ArtifactKind, Manifest, ManifestError, Payload};
 use crate::progress::{Progress, ProgressReader};
@@ -137,16 +138,8 @@ pub enum ExportError {
         available: u64,
     },
     /// File system trouble around the output.
-    #[error("{what} {}", path.display())]
-    Io {
-        /// What was being done.
-        what: &'static str,
-        /// Where.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathIo),
 }
 
 impl crate::error::Classify for ExportError {
@@ -172,7 +165,7 @@ impl crate::error::Classify for ExportError {
             | ExportError::Sign(_)
             | ExportError::Write(_)
             | ExportError::NoSpace { .. }
-            | ExportError::Io { .. } => HostFailure,
+            | ExportError::Io(_) => HostFailure,
         }
     }
 
@@ -191,7 +184,7 @@ impl crate::error::Classify for ExportError {
             ExportError::Sign(e) => e.hint(),
             ExportError::Write(e) => e.hint(),
             ExportError::Parts(e) => e.hint(),
-            ExportError::NoKey | ExportError::Duplicate(_) | ExportError::Label(_) | ExportError::Io { .. } => None,
+            ExportError::NoKey | ExportError::Duplicate(_) | ExportError::Label(_) | ExportError::Io(_) => None,
         }
     }
 }
@@ -217,14 +210,6 @@ pub struct ExportReport {
     /// With `split`: the parts and their index.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parts: Option<PartsReport>,
-}
-
-fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> ExportError + 'a {
-    move |source| ExportError::Io {
-        what,
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// Collects, validates, signs and writes. See the module docs.
@@ -280,7 +265,7 @@ pub fn export(
     // Scratch space for rebuilt layers, on the output's file system; locked
     // and registered, so a signal or the next run removes it (issue 17).
     let work = crate::cleanup::work_dir(&out_dir, ".airlock-export-")
-        .map_err(io("cannot create a work directory in", &out_dir))?;
+        .map_err(PathIo::at("cannot create a work directory in", &out_dir))?;
 
     let mut prepared = Vec::new();
     let mut skipped = Vec::new();
@@ -325,7 +310,7 @@ pub fn export(
             )?),
             SourceSpec::Cache(dir) => {
                 let sub = work.path().join(format!("cache-{}", prepared.len()));
-                std::fs::create_dir(&sub).map_err(io("cannot create", &sub))?;
+                std::fs::create_dir(&sub).map_err(PathIo::at("cannot create", &sub))?;
                 prepared.extend(source::cache::from_cache(dir, &sub)?);
             }
         }
@@ -362,7 +347,7 @@ pub fn export(
         .saturating_add(planned.len() as u64 * 1024)
         .saturating_add(1 << 20);
     let (_, available) =
-        crate::disk::free_space(&out_dir).map_err(io("cannot examine", &out_dir))?;
+        crate::disk::free_space(&out_dir).map_err(PathIo::at("cannot examine", &out_dir))?;
     if needed > available {
         return Err(ExportError::NoSpace {
             path: out_dir,
@@ -397,11 +382,9 @@ pub fn export(
                 .append(&p.payload.path, &mut counted)
                 .map_err(|e| match e {
                     // Name the file, not the payload path, when an input fails.
-                    WriteError::Input { source, .. } => ExportError::Io {
-                        what: "cannot read",
-                        path: content_path(&p.content),
-                        source,
-                    },
+                    WriteError::Input { source, .. } => {
+                        PathIo::new("cannot read", content_path(&p.content), source).into()
+                    }
                     e => ExportError::Write(e),
                 })?;
             crate::fault::point("export: payload written");
@@ -418,7 +401,7 @@ pub fn export(
         let (digest, size, parts) = out.finish();
         let written = parts
             .finish()
-            .map_err(io("cannot write the parts of", &plan.output))?;
+            .map_err(PathIo::at("cannot write the parts of", &plan.output))?;
         report.size = size;
         report.sha256 = digest.hex();
         report.parts = Some(written.persist(
@@ -435,39 +418,34 @@ pub fn export(
     }
 
     let mut tmp = crate::cleanup::temp_file(&out_dir, ".airlock-bundle-", ".partial")
-        .map_err(io("cannot create a temporary file in", &out_dir))?;
+        .map_err(PathIo::at("cannot create a temporary file in", &out_dir))?;
     {
         let mut out =
             crate::digest::HashingWriter::new(BufWriter::with_capacity(1 << 20, tmp.as_file_mut()));
         write(&mut out)?;
         let (digest, size, mut buffered) = out.finish();
-        buffered.flush().map_err(io("cannot write", &plan.output))?;
+        buffered
+            .flush()
+            .map_err(PathIo::at("cannot write", &plan.output))?;
         report.size = size;
         report.sha256 = digest.hex();
     }
     // A bundle is not secret: readable like any file the user writes.
     tmp.as_file()
         .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .map_err(io("cannot set permissions on", &plan.output))?;
+        .map_err(PathIo::at("cannot set permissions on", &plan.output))?;
     tmp.as_file()
         .sync_all()
-        .map_err(io("cannot flush", &plan.output))?;
+        .map_err(PathIo::at("cannot flush", &plan.output))?;
     if plan.force {
-        tmp.persist(&plan.output).map_err(|e| ExportError::Io {
-            what: "cannot move the bundle to",
-            path: plan.output.clone(),
-            source: e.error,
-        })?;
+        tmp.persist(&plan.output)
+            .map_err(|e| PathIo::new("cannot move the bundle to", &plan.output, e.error))?;
     } else {
         tmp.persist_noclobber(&plan.output).map_err(|e| {
             if e.error.kind() == std::io::ErrorKind::AlreadyExists {
                 ExportError::Exists(plan.output.clone())
             } else {
-                ExportError::Io {
-                    what: "cannot move the bundle to",
-                    path: plan.output.clone(),
-                    source: e.error,
-                }
+                PathIo::new("cannot move the bundle to", &plan.output, e.error).into()
             }
         })?;
     }
@@ -489,11 +467,11 @@ fn open_content(c: &Content) -> Result<Box<dyn Read + '_>, ExportError> {
     Ok(match c {
         Content::File(p) => Box::new(BufReader::with_capacity(
             1 << 20,
-            File::open(p).map_err(io("cannot open", p))?,
+            File::open(p).map_err(PathIo::at("cannot open", p))?,
         )),
         Content::Built(p) => Box::new(BufReader::with_capacity(
             1 << 20,
-            File::open(p.as_ref()).map_err(io("cannot open", p.as_ref()))?,
+            File::open(p.as_ref()).map_err(PathIo::at("cannot open", p.as_ref()))?,
         )),
         Content::Bytes(b) => Box::new(&b[..]),
     })

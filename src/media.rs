@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::bundle::parts::{self, PartError, PartSet, PartWriter, PartsReport};
 use crate::bundle::reader::{BundleError, Verified};
 use crate::digest::HashingWriter;
+use crate::error::PathIo;
 use crate::install::ImportError;
 use crate::keys::SecretKey;
 use crate::policy::TrustPolicy;
@@ -28,16 +29,8 @@ pub enum MediaError {
     #[error(transparent)]
     Import(#[from] ImportError),
     /// File system trouble (not the bundle's fault).
-    #[error("{what} {}", path.display())]
-    Io {
-        /// What was being done.
-        what: &'static str,
-        /// Where.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathIo),
 }
 
 impl crate::error::Classify for MediaError {
@@ -45,7 +38,7 @@ impl crate::error::Classify for MediaError {
         match self {
             MediaError::Part(e) => e.class(),
             MediaError::Import(e) => e.class(),
-            MediaError::Io { .. } => crate::error::ExitClass::HostFailure,
+            MediaError::Io(_) => crate::error::ExitClass::HostFailure,
         }
     }
 
@@ -53,7 +46,7 @@ impl crate::error::Classify for MediaError {
         match self {
             MediaError::Part(e) => e.hint(),
             MediaError::Import(e) => e.hint(),
-            MediaError::Io { .. } => None,
+            MediaError::Io(_) => None,
         }
     }
 }
@@ -61,14 +54,6 @@ impl crate::error::Classify for MediaError {
 impl From<BundleError> for MediaError {
     fn from(e: BundleError) -> Self {
         MediaError::Import(ImportError::Bundle(e))
-    }
-}
-
-fn ioe<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> MediaError + 'a {
-    move |source| MediaError::Io {
-        what,
-        path: path.to_path_buf(),
-        source,
     }
 }
 
@@ -100,7 +85,7 @@ impl Input {
             }
             None => {
                 let len = std::fs::metadata(path)
-                    .map_err(ioe("cannot open bundle", path))?
+                    .map_err(PathIo::at("cannot open bundle", path))?
                     .len();
                 Ok(Input::File {
                     path: path.to_path_buf(),
@@ -133,7 +118,7 @@ impl Input {
     ) -> Result<T, MediaError> {
         match self {
             Input::File { path, .. } => {
-                let file = File::open(path).map_err(ioe("cannot open bundle", path))?;
+                let file = File::open(path).map_err(PathIo::at("cannot open bundle", path))?;
                 let mut r = ProgressReader::new(BufReader::with_capacity(1 << 20, file), progress);
                 f(&mut r).map_err(Into::into)
             }
@@ -227,7 +212,7 @@ pub fn split(
     let (_, _, writer) = out.finish();
     let written = writer
         .finish()
-        .map_err(ioe("cannot write the parts of", output))?;
+        .map_err(PathIo::at("cannot write the parts of", output))?;
     let signed_at = crate::timestamp::parse_time(&verified.manifest.created)
         .map(|t| t.unix_timestamp().max(0) as u64)
         .unwrap_or(0);
@@ -274,28 +259,30 @@ pub fn join(
         progress.note(&s.to_string());
     }
     let mut tmp = crate::cleanup::temp_file(&dir, ".airlock-bundle-", ".partial")
-        .map_err(ioe("cannot create a temporary file in", &dir))?;
+        .map_err(PathIo::at("cannot create a temporary file in", &dir))?;
     progress.begin("join", input.len());
     let (verified, size, sha256) = {
         let mut out = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut()));
         let verified = verify_copy(input, policy, progress, &mut out)?;
         let (digest, size, mut buffered) = out.finish();
-        buffered.flush().map_err(ioe("cannot write", output))?;
+        buffered
+            .flush()
+            .map_err(PathIo::at("cannot write", output))?;
         (verified, size, digest.hex())
     };
     progress.end();
     tmp.as_file()
         .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .and_then(|_| tmp.as_file().sync_all())
-        .map_err(ioe("cannot write", output))?;
+        .map_err(PathIo::at("cannot write", output))?;
     let persisted = if force {
         tmp.persist(output).map(|_| ())
     } else {
         tmp.persist_noclobber(output).map(|_| ())
     };
     persisted.map_err(|e| match e.error.kind() {
-        io::ErrorKind::AlreadyExists => PartError::Exists(output.to_path_buf()).into(),
-        _ => ioe("cannot move the bundle to", output)(e.error),
+        io::ErrorKind::AlreadyExists => MediaError::from(PartError::Exists(output.to_path_buf())),
+        _ => PathIo::new("cannot move the bundle to", output, e.error).into(),
     })?;
     Ok(JoinReport {
         output: output.to_path_buf(),

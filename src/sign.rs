@@ -19,6 +19,7 @@ use crate::bundle::reader::{
     self, BundleError, PayloadReader, PayloadVisitor, ReadError, Verified,
 };
 use crate::bundle::writer::{BundleWriter, WriteError};
+use crate::error::PathIo;
 use crate::keys::{KeyError, KeyId, SecretKey};
 use crate::manifest::Payload;
 use crate::policy::TrustPolicy;
@@ -43,16 +44,8 @@ pub enum SignError {
     #[error("{} is being signed or replaced by another process; nothing was changed", .0.display())]
     Busy(PathBuf),
     /// File system trouble.
-    #[error("{what} {}", path.display())]
-    Io {
-        /// What was being done.
-        what: &'static str,
-        /// Where.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathIo),
 }
 
 impl crate::error::Classify for SignError {
@@ -61,7 +54,7 @@ impl crate::error::Classify for SignError {
         match self {
             SignError::Bundle(e) => e.class(),
             SignError::AlreadySigned(_) => Usage,
-            SignError::Key(_) | SignError::Write(_) | SignError::Busy(_) | SignError::Io { .. } => {
+            SignError::Key(_) | SignError::Write(_) | SignError::Busy(_) | SignError::Io(_) => {
                 HostFailure
             }
         }
@@ -75,7 +68,7 @@ impl crate::error::Classify for SignError {
             SignError::Bundle(e) => e.hint(),
             SignError::Key(e) => e.hint(),
             SignError::Write(e) => e.hint(),
-            SignError::AlreadySigned(_) | SignError::Io { .. } => None,
+            SignError::AlreadySigned(_) | SignError::Io(_) => None,
         }
     }
 }
@@ -177,19 +170,9 @@ pub fn sign(
     use std::os::unix::fs::MetadataExt as _;
     use std::os::unix::io::AsRawFd as _;
     // Work on the file itself: renaming over a link would replace the link.
-    let real = std::fs::canonicalize(given).map_err(|source| SignError::Io {
-        what: "cannot open",
-        path: given.to_path_buf(),
-        source,
-    })?;
+    let real = std::fs::canonicalize(given).map_err(PathIo::at("cannot open", given))?;
     let path = real.as_path();
-    let io = |what: &'static str| {
-        move |source| SignError::Io {
-            what,
-            path: path.to_path_buf(),
-            source,
-        }
-    };
+    let io = |what: &'static str| PathIo::at(what, path);
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -256,11 +239,8 @@ pub fn sign(
     }
     tmp.as_file().sync_all().map_err(io("cannot flush"))?;
     crate::fault::point("sign: copy flushed");
-    tmp.persist(path).map_err(|e| SignError::Io {
-        what: "cannot replace",
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
+    tmp.persist(path)
+        .map_err(|e| PathIo::new("cannot replace", path, e.error))?;
     crate::fault::point("sign: replaced");
     if let Ok(d) = File::open(&dir) {
         let _ = d.sync_all();

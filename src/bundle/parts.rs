@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::cleanup::TempFile;
+use crate::error::PathIo;
 use crate::keys::{KeyError, SecretKey, Signature};
 use crate::policy::{PolicyError, SignerReport, TrustPolicy};
 
@@ -187,16 +188,8 @@ pub enum PartError {
     #[error("cannot sign the part index")]
     Sign(#[from] KeyError),
     /// File system trouble (not the parts' fault).
-    #[error("{what} {}", path.display())]
-    Io {
-        /// What was being done.
-        what: &'static str,
-        /// Where.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathIo),
 }
 
 impl crate::error::Classify for PartError {
@@ -206,7 +199,7 @@ impl crate::error::Classify for PartError {
             // The command asked for an output that exists, or a size that
             // cannot be used.
             PartError::Exists(_) | PartError::BadSize(_) => Usage,
-            PartError::Io { .. } | PartError::Sign(_) => HostFailure,
+            PartError::Io(_) | PartError::Sign(_) => HostFailure,
             PartError::NotProven { .. } => NotProven,
             PartError::IndexMissing { .. }
             | PartError::BadIndex { .. }
@@ -230,16 +223,8 @@ impl crate::error::Classify for PartError {
             PartError::Exists(_) => Some(Hint::Flag(FlagHint::ReplaceOutput)),
             PartError::NotProven { source, .. } => source.hint(),
             PartError::Sign(e) => e.hint(),
-            PartError::BadIndex { .. } | PartError::Whole { .. } | PartError::BadSize(_) | PartError::Io { .. } => None,
+            PartError::BadIndex { .. } | PartError::Whole { .. } | PartError::BadSize(_) | PartError::Io(_) => None,
         }
-    }
-}
-
-fn ioe<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> PartError + 'a {
-    move |source| PartError::Io {
-        what,
-        path: path.to_path_buf(),
-        source,
     }
 }
 
@@ -367,7 +352,7 @@ impl PartSet {
             Some(policy) => {
                 let sig_path = signature_path(index_path);
                 let text = read_capped(&sig_path, 4096).map_err(|e| match e {
-                    PartError::Io { source, .. } => PartError::BadSignature {
+                    PartError::Io(PathIo { source, .. }) => PartError::BadSignature {
                         path: sig_path.clone(),
                         reason: source.to_string(),
                     },
@@ -458,7 +443,7 @@ impl PartSet {
                 size: e.size,
                 sha256: e.sha256.clone(),
             }),
-            Err(err) => Err(ioe("cannot examine", &path)(err)),
+            Err(err) => Err(PathIo::new("cannot examine", &path, err).into()),
         }
     }
 
@@ -466,9 +451,9 @@ impl PartSet {
     pub fn check_part(&self, number: usize) -> Result<(), PartError> {
         self.check_size(number)?;
         let path = self.part_path(number);
-        let f = File::open(&path).map_err(ioe("cannot open", &path))?;
+        let f = File::open(&path).map_err(PathIo::at("cannot open", &path))?;
         let mut h = crate::digest::HashingReader::new(BufReader::with_capacity(1 << 20, f));
-        io::copy(&mut h, &mut io::sink()).map_err(ioe("cannot read", &path))?;
+        io::copy(&mut h, &mut io::sink()).map_err(PathIo::at("cannot read", &path))?;
         let (digest, ..) = h.finish();
         self.compare(number, &digest.hex())
     }
@@ -531,11 +516,11 @@ pub fn signature_path(index_path: &Path) -> PathBuf {
 }
 
 fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, PartError> {
-    let f = File::open(path).map_err(ioe("cannot open", path))?;
+    let f = File::open(path).map_err(PathIo::at("cannot open", path))?;
     let mut bytes = Vec::new();
     f.take(max + 1)
         .read_to_end(&mut bytes)
-        .map_err(ioe("cannot read", path))?;
+        .map_err(PathIo::at("cannot read", path))?;
     if bytes.len() as u64 > max {
         return Err(PartError::BadIndex {
             path: path.to_path_buf(),
@@ -914,10 +899,10 @@ impl WrittenParts {
         ] {
             let dir = target.parent().unwrap_or(Path::new("."));
             let mut f = crate::cleanup::temp_file(dir, ".airlock-part-", ".partial")
-                .map_err(ioe("cannot create a temporary file in", dir))?;
+                .map_err(PathIo::at("cannot create a temporary file in", dir))?;
             f.write_all(&bytes)
                 .and_then(|_| f.as_file().sync_all())
-                .map_err(ioe("cannot write", target))?;
+                .map_err(PathIo::at("cannot write", target))?;
             persist(f, target, force)?;
         }
         Ok(PartsReport {
@@ -931,7 +916,7 @@ impl WrittenParts {
 fn persist(f: TempFile, target: &Path, force: bool) -> Result<(), PartError> {
     f.as_file()
         .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .map_err(ioe("cannot set permissions on", target))?;
+        .map_err(PathIo::at("cannot set permissions on", target))?;
     let r = if force {
         f.persist(target).map(|_| ())
     } else {
@@ -941,7 +926,7 @@ fn persist(f: TempFile, target: &Path, force: bool) -> Result<(), PartError> {
         if e.error.kind() == io::ErrorKind::AlreadyExists {
             PartError::Exists(target.to_path_buf())
         } else {
-            ioe("cannot move into place", target)(e.error)
+            PathIo::new("cannot move into place", target, e.error).into()
         }
     })
 }
@@ -957,16 +942,16 @@ pub fn write_sha256sums(dir: &Path, files: &[String], force: bool) -> Result<Pat
     let mut text = String::new();
     for name in files {
         let p = dir.join(name);
-        let f = File::open(&p).map_err(ioe("cannot open", &p))?;
+        let f = File::open(&p).map_err(PathIo::at("cannot open", &p))?;
         let mut h = crate::digest::HashingReader::new(BufReader::with_capacity(1 << 20, f));
-        io::copy(&mut h, &mut io::sink()).map_err(ioe("cannot read", &p))?;
+        io::copy(&mut h, &mut io::sink()).map_err(PathIo::at("cannot read", &p))?;
         text.push_str(&format!("{}  {name}\n", h.finish().0.hex()));
     }
     let mut f = crate::cleanup::temp_file(dir, ".airlock-sums-", ".partial")
-        .map_err(ioe("cannot create a temporary file in", dir))?;
+        .map_err(PathIo::at("cannot create a temporary file in", dir))?;
     f.write_all(text.as_bytes())
         .and_then(|_| f.as_file().sync_all())
-        .map_err(ioe("cannot write", &path))?;
+        .map_err(PathIo::at("cannot write", &path))?;
     persist(f, &path, force)?;
     Ok(path)
 }

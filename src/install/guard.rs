@@ -25,8 +25,9 @@ use crate::manifest::{ArtifactKind, Manifest};
 use crate::policy::{human_duration, Downgrade, TrustPolicy};
 use crate::timestamp::{format_time, parse_time};
 
-use super::stage::{ioe, StageError, STAGING_PREFIX};
+use super::stage::{StageError, STAGING_PREFIX};
 use super::ImportError;
+use crate::error::PathIo;
 
 /// The state file in the cache directory.
 pub const STATE_FILE: &str = ".airlock-state.json";
@@ -105,16 +106,16 @@ pub fn load(dir: &Path) -> Result<State, ImportError> {
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
             return Err(damaged("it is a symbolic link".into()))
         }
-        Err(e) => return Err(ioe("cannot read", &path)(e).into()),
+        Err(e) => return Err(StageError::from(PathIo::new("cannot read", &path, e)).into()),
     };
-    let meta = file.metadata().map_err(ioe("cannot read", &path))?;
+    let meta = file.metadata().map_err(PathIo::at("cannot read", &path))?;
     if !meta.is_file() {
         return Err(damaged("it is not a regular file".into()));
     }
     let mut bytes = Vec::new();
     file.take(MAX_STATE + 1)
         .read_to_end(&mut bytes)
-        .map_err(ioe("cannot read", &path))?;
+        .map_err(PathIo::at("cannot read", &path))?;
     parse_state(&bytes).map_err(damaged)
 }
 
@@ -124,7 +125,7 @@ pub(crate) fn save(cache: &Path, state: &State) -> Result<(), StageError> {
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!("{STAGING_PREFIX}state-"))
         .tempfile_in(cache)
-        .map_err(ioe("cannot write", &path))?;
+        .map_err(PathIo::at("cannot write", &path))?;
     let mut text = serde_json::to_vec_pretty(state).expect("the state serializes");
     text.push(b'\n');
     // Nothing in it is secret, and a static VEX directory's web server
@@ -132,12 +133,12 @@ pub(crate) fn save(cache: &Path, state: &State) -> Result<(), StageError> {
     use std::os::unix::fs::PermissionsExt as _;
     tmp.as_file()
         .set_permissions(fs::Permissions::from_mode(0o644))
-        .map_err(ioe("cannot write", &path))?;
+        .map_err(PathIo::at("cannot write", &path))?;
     tmp.write_all(&text)
         .and_then(|_| tmp.as_file().sync_all())
-        .map_err(ioe("cannot write", &path))?;
+        .map_err(PathIo::at("cannot write", &path))?;
     tmp.persist(&path)
-        .map_err(|e| ioe("cannot write", &path)(e.error))?;
+        .map_err(|e| PathIo::new("cannot write", &path, e.error))?;
     Ok(())
 }
 

@@ -151,10 +151,7 @@ fn database(kind: ArtifactKind, dir: &Path, workdir: &Path) -> Result<Prepared, 
 fn walk_files(root: &Path) -> Result<Vec<(String, PathBuf)>, SourceError> {
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
-        let entry = entry.map_err(|e| SourceError::Io {
-            path: root.to_path_buf(),
-            source: e.into(),
-        })?;
+        let entry = entry.map_err(|e| io_err(root)(e.into()))?;
         let ft = entry.file_type();
         if ft.is_dir() {
             continue;

@@ -14,6 +14,7 @@ use crate::bundle::parts::{self, PartError, PartSet, PartWriter, PartsReport};
 use crate::bundle::reader::{BundleError, Verified};
 use crate::digest::HashingWriter;
 use crate::error::PathIo;
+use crate::fsio::{AtomicFile, CommitError, Replace};
 use crate::install::ImportError;
 use crate::keys::SecretKey;
 use crate::policy::TrustPolicy;
@@ -258,7 +259,7 @@ pub fn join(
     for s in crate::cleanup::sweep(&dir) {
         progress.note(&s.to_string());
     }
-    let mut tmp = crate::cleanup::temp_file(&dir, ".airlock-bundle-", ".partial")
+    let mut tmp = AtomicFile::create(output, ".airlock-bundle-", ".partial", 0o644)
         .map_err(PathIo::at("cannot create a temporary file in", &dir))?;
     progress.begin("join", input.len());
     let (verified, size, sha256) = {
@@ -271,18 +272,10 @@ pub fn join(
         (verified, size, digest.hex())
     };
     progress.end();
-    tmp.as_file()
-        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .and_then(|_| tmp.as_file().sync_all())
-        .map_err(PathIo::at("cannot write", output))?;
-    let persisted = if force {
-        tmp.persist(output).map(|_| ())
-    } else {
-        tmp.persist_noclobber(output).map(|_| ())
-    };
-    persisted.map_err(|e| match e.error.kind() {
-        io::ErrorKind::AlreadyExists => MediaError::from(PartError::Exists(output.to_path_buf())),
-        _ => PathIo::new("cannot move the bundle to", output, e.error).into(),
+    tmp.sync().map_err(PathIo::at("cannot write", output))?;
+    tmp.commit(Replace::when(force)).map_err(|e| match e {
+        CommitError::Exists(_) => MediaError::from(PartError::Exists(output.to_path_buf())),
+        e => PathIo::new("cannot move the bundle to", output, e.into_io()).into(),
     })?;
     Ok(JoinReport {
         output: output.to_path_buf(),

@@ -29,6 +29,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::cleanup::TempFile;
 use crate::error::PathIo;
+use crate::fsio::atomic::{self, AtomicFile, CommitError, Replace};
 use crate::keys::{KeyError, SecretKey, Signature};
 use crate::policy::{PolicyError, SignerReport, TrustPolicy};
 
@@ -897,13 +898,7 @@ impl WrittenParts {
             (text.into_bytes(), &index_path),
             (sig.to_text().into_bytes(), &sig_path),
         ] {
-            let dir = target.parent().unwrap_or(Path::new("."));
-            let mut f = crate::cleanup::temp_file(dir, ".airlock-part-", ".partial")
-                .map_err(PathIo::at("cannot create a temporary file in", dir))?;
-            f.write_all(&bytes)
-                .and_then(|_| f.as_file().sync_all())
-                .map_err(PathIo::at("cannot write", target))?;
-            persist(f, target, force)?;
+            write_small(target, ".airlock-part-", &bytes, force)?;
         }
         Ok(PartsReport {
             index: index_path,
@@ -917,18 +912,28 @@ fn persist(f: TempFile, target: &Path, force: bool) -> Result<(), PartError> {
     f.as_file()
         .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .map_err(PathIo::at("cannot set permissions on", target))?;
-    let r = if force {
-        f.persist(target).map(|_| ())
-    } else {
-        f.persist_noclobber(target).map(|_| ())
-    };
-    r.map_err(|e| {
-        if e.error.kind() == io::ErrorKind::AlreadyExists {
-            PartError::Exists(target.to_path_buf())
-        } else {
-            PathIo::new("cannot move into place", target, e.error).into()
-        }
-    })
+    atomic::commit_temp(f, target, Replace::when(force)).map_err(|e| commit_error(e, target))
+}
+
+fn commit_error(e: CommitError, target: &Path) -> PartError {
+    match e {
+        CommitError::Exists(_) => PartError::Exists(target.to_path_buf()),
+        CommitError::Rename(e) => PathIo::new("cannot move into place", target, e).into(),
+        e => PathIo::new("cannot write", target, e.into_io()).into(),
+    }
+}
+
+/// Writes a small file (the index, its signature, `SHA256SUMS`) to `target`
+/// through a temporary file beside it (mode 0644).
+fn write_small(target: &Path, prefix: &str, bytes: &[u8], force: bool) -> Result<(), PartError> {
+    let mut f = AtomicFile::create(target, prefix, ".partial", 0o644).map_err(PathIo::at(
+        "cannot create a temporary file in",
+        &atomic::parent_dir(target),
+    ))?;
+    f.write_all(bytes)
+        .map_err(PathIo::at("cannot write", target))?;
+    f.commit(Replace::when(force))
+        .map_err(|e| commit_error(e, target))
 }
 
 /// Writes `SHA256SUMS` in `dir` (the format `sha256sum -c` reads) for
@@ -947,12 +952,7 @@ pub fn write_sha256sums(dir: &Path, files: &[String], force: bool) -> Result<Pat
         io::copy(&mut h, &mut io::sink()).map_err(PathIo::at("cannot read", &p))?;
         text.push_str(&format!("{}  {name}\n", h.finish().0.hex()));
     }
-    let mut f = crate::cleanup::temp_file(dir, ".airlock-sums-", ".partial")
-        .map_err(PathIo::at("cannot create a temporary file in", dir))?;
-    f.write_all(text.as_bytes())
-        .and_then(|_| f.as_file().sync_all())
-        .map_err(PathIo::at("cannot write", &path))?;
-    persist(f, &path, force)?;
+    write_small(&path, ".airlock-sums-", text.as_bytes(), force)?;
     Ok(path)
 }
 

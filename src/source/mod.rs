@@ -9,8 +9,7 @@ pub mod pull;
 pub mod vexhub;
 
 use std::collections::BTreeMap;
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::rc::Rc;
 
 use crate::artifact::oci::{self, Descriptor, ImageManifest};
@@ -129,11 +128,6 @@ impl crate::error::Classify for SourceError {
             | SourceError::Unavailable(_) => None,
         }
     }
-}
-
-/// Reading an input at `path` failed.
-pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SourceError + '_ {
-    move |source| crate::error::PathIo::new("cannot read", path, source).into()
 }
 
 /// Where a payload's bytes are.

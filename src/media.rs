@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::bundle::parts::{self, PartError, PartSet, PartWriter, PartsReport};
 use crate::bundle::reader::Verified;
 use crate::digest::HashingWriter;
+use crate::error::PathIo;
 use crate::fsio::{AtomicFile, CommitError, Replace};
 use crate::keys::SecretKey;
 use crate::policy::TrustPolicy;
@@ -25,40 +26,30 @@ pub enum MediaError {
     #[error(transparent)]
     Part(#[from] PartError),
     /// File system trouble (not the bundle's fault).
-    #[error("{what} {}", path.display())]
-    Io {
-        /// What was being done.
-        what: &'static str,
-        /// Where.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathIo),
 }
 
 impl crate::error::Classify for MediaError {
     fn class(&self) -> crate::error::ExitClass {
         match self {
             MediaError::Part(e) => e.class(),
-            MediaError::Io { .. } => crate::error::ExitClass::HostFailure,
+            MediaError::Io(_) => crate::error::ExitClass::HostFailure,
         }
     }
 
     fn hint(&self) -> Option<crate::error::Hint> {
         match self {
             MediaError::Part(e) => e.hint(),
-            MediaError::Io { .. } => None,
+            MediaError::Io(_) => None,
         }
     }
 }
 
+/// A file-system failure at `path`, as a [`MediaError`] (which a caller's
+/// error converts from).
 fn ioe<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> MediaError + 'a {
-    move |source| MediaError::Io {
-        what,
-        path: path.to_path_buf(),
-        source,
-    }
+    move |e| MediaError::Io(PathIo::new(what, path, e))
 }
 
 /// A bundle to read: one file, or a part set.
@@ -193,7 +184,8 @@ fn verify_copy<V: Verifier>(
         let mut tee = Tee { inner: r, out };
         let verified = verifier.verify(&mut tee)?;
         // Whatever the reader left (nothing, for a well-formed bundle).
-        io::copy(&mut tee, &mut io::sink()).map_err(ioe("cannot read", input.path()))?;
+        io::copy(&mut tee, &mut io::sink())
+            .map_err(|e| MediaError::from(PathIo::new("cannot read", input.path(), e)))?;
         Ok(verified)
     })
 }
@@ -291,7 +283,7 @@ pub fn join<V: Verifier>(
     tmp.sync().map_err(ioe("cannot write", output))?;
     tmp.commit(Replace::when(force)).map_err(|e| match e {
         CommitError::Exists(_) => MediaError::from(PartError::Exists(output.to_path_buf())),
-        e => ioe("cannot move the bundle to", output)(e.into_io()),
+        e => PathIo::new("cannot move the bundle to", output, e.into_io()).into(),
     })?;
     Ok(JoinReport {
         output: output.to_path_buf(),

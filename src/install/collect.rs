@@ -20,7 +20,8 @@ use crate::manifest::{ArtifactKind, Manifest, Payload};
 use crate::policy::TrustPolicy;
 use crate::unpack::Discard;
 
-use super::{guard, ioe, stage, ImportError, ImportOptions};
+use super::{guard, stage, ImportError, ImportOptions};
+use crate::error::PathIo;
 
 /// Where checked content goes: a staging area (import), or nowhere (verify).
 pub(super) enum Mode<'a> {
@@ -104,10 +105,9 @@ impl<'a> Collector<'a> {
             (Some(s), _) => s.path().join(name).join(vex_repo::archive_file(format)),
             (None, Some(stage)) => stage.join("vex-archives").join(format!("{name}.{format}")),
             (None, None) => {
-                return tempfile::tempfile().map_err(ioe(
-                    "cannot create a temporary file in",
-                    &std::env::temp_dir(),
-                ))
+                return tempfile::tempfile().map_err(|e| {
+                    PathIo::new("cannot create a temporary file in", std::env::temp_dir(), e).into()
+                })
             }
         };
         OpenOptions::new()
@@ -116,7 +116,7 @@ impl<'a> Collector<'a> {
             .create_new(true)
             .mode(0o644)
             .open(&path)
-            .map_err(ioe("cannot create", &path))
+            .map_err(|e| PathIo::new("cannot create", &path, e).into())
     }
 }
 
@@ -167,7 +167,7 @@ impl PayloadVisitor for Collector<'_> {
                     let root = stage
                         .join(trivy_cache::component(kind))
                         .join(trivy_cache::layer_dir(kind));
-                    fs::create_dir_all(&root).map_err(ioe("cannot create", &root))?;
+                    fs::create_dir_all(&root).map_err(PathIo::at("cannot create", &root))?;
                     artifact::scan_layer(kind, data, limits, &mut stage::DirSink { root })
                 }
                 None => {
@@ -207,13 +207,19 @@ impl PayloadVisitor for Collector<'_> {
             let mut w = BufWriter::with_capacity(1 << 20, file);
             io::copy(data, &mut w).map_err(|e| match e.kind() {
                 io::ErrorKind::InvalidData => ImportError::Inconsistent(e.to_string()),
-                _ => ioe("cannot store the VEX archive of", Path::new(&name))(e),
+                _ => PathIo::new("cannot store the VEX archive of", Path::new(&name), e).into(),
             })?;
             let file = w.into_inner().map_err(|e| {
-                ioe("cannot store the VEX archive of", Path::new(&name))(e.into_error())
+                PathIo::new(
+                    "cannot store the VEX archive of",
+                    Path::new(&name),
+                    e.into_error(),
+                )
             })?;
-            file.sync_all()
-                .map_err(ioe("cannot flush the VEX archive of", Path::new(&name)))?;
+            file.sync_all().map_err(PathIo::at(
+                "cannot flush the VEX archive of",
+                Path::new(&name),
+            ))?;
             self.vex_archives.insert(name, StoredArchive { file });
         }
         crate::fault::point("payload read");
@@ -251,11 +257,12 @@ impl<'a> Collector<'a> {
             None => guard::State::default(),
         };
         judge(&load_if_dir(cache)?, &vex_state_now)?;
-        fs::create_dir_all(cache).map_err(ioe("cannot create the cache directory", cache))?;
+        fs::create_dir_all(cache)
+            .map_err(PathIo::at("cannot create the cache directory", cache))?;
         self.lock = Some(stage::lock(cache)?);
         crate::fault::point("cache locked");
         if let Some(dir) = vex_dir {
-            fs::create_dir_all(dir).map_err(ioe("cannot create the VEX directory", dir))?;
+            fs::create_dir_all(dir).map_err(PathIo::at("cannot create the VEX directory", dir))?;
             // Several caches may share one static VEX directory: lock it too.
             self.vex_lock = Some(stage::lock(dir)?);
             crate::fault::point("vex directory locked");
@@ -279,7 +286,7 @@ impl<'a> Collector<'a> {
         stage::remove_leftovers(cache)?;
         crate::fault::point("leftovers removed");
         if let Some(dir) = vex_dir {
-            fs::create_dir_all(dir).map_err(ioe("cannot create the VEX directory", dir))?;
+            fs::create_dir_all(dir).map_err(PathIo::at("cannot create the VEX directory", dir))?;
         }
         let (cache_needs, vex_needs) = space_needed(m, opts.vex_dir.is_some());
         let mut needs = vec![(cache.as_path(), cache_needs)];
@@ -294,7 +301,7 @@ impl<'a> Collector<'a> {
         crate::fault::point("staging created");
         if !m.vex.is_empty() {
             let p = stage.path().join("vex-archives");
-            fs::create_dir_all(&p).map_err(ioe("cannot create", &p))?;
+            fs::create_dir_all(&p).map_err(PathIo::at("cannot create", &p))?;
         }
         self.cache_stage = Some(stage);
         if let Some(dir) = vex_dir {
@@ -305,7 +312,7 @@ impl<'a> Collector<'a> {
             crate::fault::point("vex staging created");
             for v in &m.vex {
                 let p = stage.path().join(&v.name);
-                fs::create_dir_all(&p).map_err(ioe("cannot create", &p))?;
+                fs::create_dir_all(&p).map_err(PathIo::at("cannot create", &p))?;
             }
             self.vex_stage = Some(stage);
         }
@@ -407,7 +414,7 @@ impl Collector<'_> {
             // Now that every byte is verified: can Trivy open it? (issue 11)
             if let Some(copy) = self.database_copy(a.kind) {
                 artifact::check_database(a.kind, copy)
-                    .map_err(ioe("cannot check", Path::new(a.kind.name())))?
+                    .map_err(PathIo::at("cannot check", Path::new(a.kind.name())))?
                     .map_err(|source| ImportError::Artifact {
                         kind: a.kind,
                         source,
@@ -456,7 +463,7 @@ impl Collector<'_> {
                     .join(trivy_cache::VEX_REPOSITORIES)
                     .join(&v.name)
                     .join(vex::SPEC_VERSION);
-                fs::create_dir_all(&tree).map_err(ioe("cannot create", &tree))?;
+                fs::create_dir_all(&tree).map_err(PathIo::at("cannot create", &tree))?;
                 vex::scan_archive(
                     format,
                     reader,

@@ -15,8 +15,9 @@ use crate::manifest::Manifest;
 
 use super::collect::{CheckedVex, Collector};
 use super::component::ComponentId;
-use super::{absolute, generation, guard, ioe, stage};
+use super::{absolute, generation, guard, stage};
 use super::{ImportError, ImportOptions, ImportReport, InstalledComponent, InstalledVex};
+use crate::error::PathIo;
 
 /// What each swap replaced: where the older tree now is, by component.
 type Replaced = BTreeMap<ComponentId, Option<PathBuf>>;
@@ -92,7 +93,7 @@ fn write_metadata(
         };
         // The layer's own metadata.json gives way to the one Trivy keeps.
         if meta_path.exists() {
-            fs::remove_file(&meta_path).map_err(ioe("cannot replace", &meta_path))?;
+            fs::remove_file(&meta_path).map_err(PathIo::at("cannot replace", &meta_path))?;
         }
         stage::write_file(&meta_path, &bytes)?;
         crate::fault::point("metadata written");
@@ -143,7 +144,7 @@ fn write_vex_metadata(
         )?;
         if let Some(vs) = &collector.vex_stage {
             let wk = vs.path().join(&v.name).join(".well-known");
-            fs::create_dir_all(&wk).map_err(ioe("cannot create", &wk))?;
+            fs::create_dir_all(&wk).map_err(PathIo::at("cannot create", &wk))?;
             stage::write_file(&wk.join("vex-repository.json"), &manifest_bytes)?;
         }
         repo_urls.insert(v.name.clone(), repo_url);
@@ -203,8 +204,10 @@ fn swap_setting_aside(
     ));
     let moved_aside = fs::symlink_metadata(&previous).is_ok();
     if moved_aside {
-        fs::rename(&previous, &aside)
-            .map_err(ioe("cannot set aside the older generation", &previous))?;
+        fs::rename(&previous, &aside).map_err(PathIo::at(
+            "cannot set aside the older generation",
+            &previous,
+        ))?;
         crate::fault::point("older generation set aside");
     }
     staging_guards.clear();

@@ -11,7 +11,8 @@ use crate::layout::trivy_cache;
 use crate::manifest::ArtifactKind;
 
 use super::component::ComponentId;
-use super::{absolute, ioe, stage, ImportError};
+use super::{absolute, stage, ImportError};
+use crate::error::PathIo;
 
 /// Keeps what this import replaced in the cache as the previous generation,
 /// for `airlock rollback`. The generation is assembled under a staging name
@@ -24,15 +25,16 @@ pub(super) fn keep_previous(
     let building = tempfile::Builder::new()
         .prefix(&format!("{}generation-", stage::STAGING_PREFIX))
         .tempdir_in(cache)
-        .map_err(ioe("cannot create a directory in", cache))?;
+        .map_err(PathIo::at("cannot create a directory in", cache))?;
     let mut kept = 0;
     for (id, old) in replaced {
         // The static VEX directory's trees keep no generation.
         if let (Some(rel), Some(old)) = (id.cache_path(), old) {
             let dst = building.path().join(rel);
             let parent = dst.parent().expect("a component has a parent");
-            fs::create_dir_all(parent).map_err(ioe("cannot create", parent))?;
-            fs::rename(old, &dst).map_err(ioe("cannot keep the previous generation in", &dst))?;
+            fs::create_dir_all(parent).map_err(PathIo::at("cannot create", parent))?;
+            fs::rename(old, &dst)
+                .map_err(PathIo::at("cannot keep the previous generation in", &dst))?;
             crate::fault::point("component kept");
             kept += 1;
         }
@@ -46,12 +48,12 @@ pub(super) fn keep_previous(
     let previous = cache.join(stage::PREVIOUS_DIR);
     if let Err(e) = fs::rename(&path, &previous) {
         let _ = fs::remove_dir_all(&path);
-        return Err(ioe("cannot keep the previous generation in", &previous)(e));
+        return Err(PathIo::new("cannot keep the previous generation in", &previous, e).into());
     }
     crate::fault::point("generation kept");
     File::open(cache)
         .and_then(|d| d.sync_all())
-        .map_err(ioe("cannot flush", cache))?;
+        .map_err(PathIo::at("cannot flush", cache))?;
     Ok(())
 }
 

@@ -19,7 +19,7 @@
 //!   on `.airlock.lock` in each).
 
 use std::collections::BTreeMap;
-use std::io::{self, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -28,6 +28,7 @@ use time::OffsetDateTime;
 use crate::artifact::vex::VexError;
 use crate::artifact::ArtifactError;
 use crate::bundle::reader::{self, BundleError, ReadError, Verified};
+use crate::error::PathIo;
 use crate::manifest::ArtifactKind;
 use crate::media::MediaError;
 use crate::policy::{SignerReport, TrustPolicy};
@@ -186,9 +187,10 @@ impl crate::error::Classify for ImportError {
     }
 }
 
-fn ioe<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ImportError + 'a {
-    let f = stage::ioe(what, path);
-    move |e| ImportError::Stage(f(e))
+impl From<PathIo> for ImportError {
+    fn from(e: PathIo) -> Self {
+        ImportError::Stage(StageError::Io(e))
+    }
 }
 
 /// One installed cache component.
@@ -363,5 +365,5 @@ fn check_no_overlap(opts: &ImportOptions) -> Result<(), ImportError> {
 }
 
 fn absolute(p: &Path) -> Result<PathBuf, ImportError> {
-    std::path::absolute(p).map_err(ioe("cannot resolve", p))
+    std::path::absolute(p).map_err(|e| PathIo::new("cannot resolve", p, e).into())
 }

@@ -11,7 +11,8 @@ use crate::layout::trivy_cache;
 use crate::manifest::ArtifactKind;
 
 use super::generation::real_dir;
-use super::{absolute, ioe, stage, ImportError};
+use super::{absolute, stage, ImportError};
+use crate::error::PathIo;
 
 /// One component of a cache, as `status` reports it.
 #[derive(Debug, Clone, Serialize)]
@@ -58,9 +59,8 @@ fn tree_bytes(root: &Path) -> u64 {
 /// Reports the components of a Trivy cache airlock manages (read only).
 pub fn status(cache_dir: &Path) -> Result<CacheStatus, ImportError> {
     if !cache_dir.is_dir() {
-        return Err(ioe("cannot read", cache_dir)(io::Error::from(
-            io::ErrorKind::NotFound,
-        )));
+        let missing = io::Error::from(io::ErrorKind::NotFound);
+        return Err(PathIo::new("cannot read", cache_dir, missing).into());
     }
     let previous = cache_dir.join(stage::PREVIOUS_DIR);
     let mut rels: Vec<PathBuf> = ArtifactKind::ALL

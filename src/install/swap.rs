@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, RenameFlags, CWD};
 use rustix::io::Errno;
 
-use super::stage::{ioe, StageError};
+use super::stage::StageError;
+use crate::error::PathIo;
 
 /// An open directory handle and its path (for messages).
 struct DirHandle {
@@ -46,16 +47,17 @@ impl DirHandle {
         let created = match rfs::mkdirat(&self.fd, name, Mode::from_raw_mode(0o755)) {
             Ok(()) => true,
             Err(Errno::EXIST) => false,
-            Err(e) => return Err(ioe("cannot create", &path)(e.into())),
+            Err(e) => return Err(PathIo::new("cannot create", &path, e.into()).into()),
         };
         let fd = rfs::openat(&self.fd, name, DIR_FLAGS | OFlags::NOFOLLOW, Mode::empty()).map_err(
             |e| match e {
                 Errno::LOOP | Errno::NOTDIR => StageError::NotADirectory(path.clone()),
-                e => ioe("cannot open", &path)(e.into()),
+                e => PathIo::new("cannot open", &path, e.into()).into(),
             },
         )?;
         if created {
-            self.sync().map_err(ioe("cannot flush", &self.path))?;
+            self.sync()
+                .map_err(PathIo::at("cannot flush", &self.path))?;
         }
         Ok((DirHandle { fd, path }, created))
     }
@@ -141,7 +143,7 @@ impl<K> Swapper<K> {
         root: &Path,
         rel: &Path,
     ) -> Result<(), StageError> {
-        let mut dir = DirHandle::open(root, true).map_err(ioe("cannot open", root))?;
+        let mut dir = DirHandle::open(root, true).map_err(PathIo::at("cannot open", root))?;
         let parts: Vec<String> = rel
             .components()
             .map(|c| c.as_os_str().to_string_lossy().into_owned())

@@ -543,11 +543,8 @@ mod tests {
 
     #[test]
     fn a_reason_is_the_whole_error_chain() {
-        let wrapped = AuditError::Io {
-            what: "cannot write",
-            path: "/c/log".into(),
-            source: std::io::Error::other("disk on fire"),
-        };
+        let io = std::io::Error::other("disk on fire");
+        let wrapped = AuditError::Io(crate::error::PathIo::new("cannot write", "/c/log", io));
         assert_eq!(chain(&wrapped), "cannot write /c/log: disk on fire");
     }
 }

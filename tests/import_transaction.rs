@@ -59,16 +59,21 @@ fn log_lines(cache: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// The `path`s of a line's `installed` records.
-fn installed_paths(line: &serde_json::Value) -> Vec<String> {
+/// The `field`s of a line's `installed` records.
+fn installed(line: &serde_json::Value, field: &str) -> Vec<String> {
     line["installed"]
         .as_array()
         .map(|a| {
             a.iter()
-                .map(|r| r["path"].as_str().unwrap().to_string())
+                .map(|r| r[field].as_str().unwrap().to_string())
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The `path`s of a line's `installed` records.
+fn installed_paths(line: &serde_json::Value) -> Vec<String> {
+    installed(line, "path")
 }
 
 #[test]
@@ -162,6 +167,20 @@ fn accepted_refused_and_forced_imports_are_each_in_the_audit_log() {
     assert_eq!(installed_paths(&lines[0]), components);
     assert_eq!(installed_paths(&lines[1]), Vec::<String>::new());
     assert_eq!(installed_paths(&lines[2]), components);
+    // Each record names its component by the id it carried from the plan.
+    let ids: Vec<String> = report
+        .components
+        .iter()
+        .map(|c| c.id.to_string())
+        .chain(report.vex.iter().map(|v| v.id.to_string()))
+        .collect();
+    assert_eq!(installed(&lines[0], "component"), ids);
+    assert_eq!(installed(&lines[2], "component"), ids);
+    assert!(ids.iter().any(|id| id == "db"), "{ids:?}");
+    assert!(
+        ids.iter().any(|id| id.starts_with("vex/repositories/")),
+        "{ids:?}"
+    );
     assert!(lines[1]["reason"].as_str().unwrap().contains("downgrade"));
     assert_eq!(lines[2]["forced"], serde_json::json!(overridden));
     assert_eq!(lines[2]["installed"][0]["replaced"], true);

@@ -18,6 +18,7 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use crate::error::PathIo;
+use crate::install::component::ComponentId;
 use crate::keys::{SecretKey, Signature};
 use crate::policy::SignerReport;
 
@@ -41,12 +42,15 @@ pub enum Verdict {
 
 /// One thing an import installed or pushed, as recorded (the field names
 /// are the log's format: `airlock audit` and readers of old logs rely on
-/// them).
+/// them; `component`, the [`ComponentId`], is new in this version and
+/// absent from older records).
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum InstalledRecord {
     /// A cache component (`db`, `java-db`, `policy`).
     Component {
+        /// Which component (`db`, `java-db`, `policy`).
+        component: ComponentId,
         /// Where it went.
         path: PathBuf,
         /// Its OCI manifest digest.
@@ -58,6 +62,8 @@ pub enum InstalledRecord {
     },
     /// A VEX repository in the cache.
     Vex {
+        /// Which component (`vex/repositories/<name>`).
+        component: ComponentId,
         /// Where it went.
         path: PathBuf,
         /// Its name.
@@ -423,12 +429,14 @@ mod tests {
     fn installed_records_keep_the_log_format() {
         let records = [
             InstalledRecord::Component {
+                component: ComponentId::Artifact(crate::manifest::ArtifactKind::Checks),
                 path: "/c/policy".into(),
                 manifest_digest: "sha256:aa".into(),
                 updated_at: None,
                 replaced: true,
             },
             InstalledRecord::Vex {
+                component: ComponentId::VexRepository("default".into()),
                 path: "/c/vex/repositories/default".into(),
                 vex: "default".into(),
                 replaced: false,
@@ -438,10 +446,11 @@ mod tests {
                 manifest_digest: "sha256:bb".into(),
             },
         ];
-        // As the log was written before these records were typed.
+        // As the log was written before these records were typed, with the
+        // component's id first.
         let expected = serde_json::json!([
-            {"path": "/c/policy", "manifest_digest": "sha256:aa", "updated_at": null, "replaced": true},
-            {"path": "/c/vex/repositories/default", "vex": "default", "replaced": false},
+            {"component": "policy", "path": "/c/policy", "manifest_digest": "sha256:aa", "updated_at": null, "replaced": true},
+            {"component": "vex/repositories/default", "path": "/c/vex/repositories/default", "vex": "default", "replaced": false},
             {"pushed": "r.example/db:2", "manifest_digest": "sha256:bb"},
         ]);
         assert_eq!(serde_json::to_value(records).unwrap(), expected);

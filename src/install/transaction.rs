@@ -432,12 +432,14 @@ fn fill(entry: &mut AuditEntry, done: &Done, decision: &Decision) {
 /// Each component of `r`, as the audit log records it.
 pub fn installed(r: &ImportReport) -> Vec<InstalledRecord> {
     let components = r.components.iter().map(|c| InstalledRecord::Component {
+        component: c.id.clone(),
         path: c.path.clone(),
         manifest_digest: c.manifest_digest.clone(),
         updated_at: c.updated_at.clone(),
         replaced: c.replaced,
     });
     let vex = r.vex.iter().map(|v| InstalledRecord::Vex {
+        component: v.id.clone(),
         path: v.cache_path.clone(),
         vex: v.name.clone(),
         replaced: v.replaced,

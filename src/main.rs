@@ -135,13 +135,13 @@ fn main() -> ExitCode {
                 let _ = writeln!(stderr, "hint: {h}");
             }
             if json {
-                let v = serde_json::json!({
-                    "ok": false,
-                    "error": top,
-                    "causes": causes,
-                    "hints": hints,
-                    "exit_code": code,
-                });
+                let v = JsonFailure {
+                    ok: false,
+                    error: &top,
+                    causes: &causes,
+                    hints: &hints,
+                    exit_code: code,
+                };
                 let _ = writeln!(
                     std::io::stdout(),
                     "{}",
@@ -151,4 +151,20 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// How a failed command ends on stdout with `--json` (after the same words
+/// on stderr): one object, `ok` false.
+#[derive(serde::Serialize)]
+struct JsonFailure<'a> {
+    /// Always false.
+    ok: bool,
+    /// The top message.
+    error: &'a str,
+    /// The chain under it, outermost first.
+    causes: &'a [String],
+    /// The advice, one line each.
+    hints: &'a [String],
+    /// The exit code the command ends with.
+    exit_code: u8,
 }

@@ -262,3 +262,46 @@ impl airlock::progress::Progress for Reporter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ProgressEvent;
+
+    fn json(e: ProgressEvent<'_>) -> serde_json::Value {
+        serde_json::to_value(e).expect("serializes")
+    }
+
+    #[test]
+    fn events_are_tagged_by_name() {
+        assert_eq!(
+            json(ProgressEvent::Begin {
+                phase: "verify",
+                total: 9
+            }),
+            serde_json::json!({"event": "begin", "phase": "verify", "total": 9})
+        );
+        assert_eq!(
+            json(ProgressEvent::Progress {
+                phase: "verify",
+                bytes: 4,
+                total: 9
+            }),
+            serde_json::json!({"event": "progress", "phase": "verify", "bytes": 4, "total": 9})
+        );
+        assert_eq!(
+            json(ProgressEvent::End {
+                phase: "verify",
+                bytes: 9
+            }),
+            serde_json::json!({"event": "end", "phase": "verify", "bytes": 9})
+        );
+        assert_eq!(
+            json(ProgressEvent::Note {
+                phase: "",
+                bytes: 0,
+                what: "reading part 2"
+            }),
+            serde_json::json!({"event": "note", "phase": "", "bytes": 0, "what": "reading part 2"})
+        );
+    }
+}

@@ -125,3 +125,38 @@ pub(super) fn join(a: JoinArgs) -> Result<()> {
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Serialize)]
+    struct Report {
+        output: &'static str,
+        size: u64,
+    }
+
+    #[test]
+    fn sums_ride_beside_the_reports_own_fields() {
+        let report = Report {
+            output: "b.airlock",
+            size: 3,
+        };
+        let without = serde_json::to_value(WithSums {
+            report: &report,
+            sha256sums: None,
+        })
+        .expect("serializes");
+        assert_eq!(
+            without,
+            serde_json::json!({"output": "b.airlock", "size": 3, "sha256sums": null})
+        );
+        let with = serde_json::to_value(WithSums {
+            report: &report,
+            sha256sums: Some(PathBuf::from("d/SHA256SUMS")),
+        })
+        .expect("serializes");
+        assert_eq!(with["sha256sums"], "d/SHA256SUMS");
+        assert_eq!(with["size"], 3);
+    }
+}

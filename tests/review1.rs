@@ -127,3 +127,24 @@ fn review1_a_quoted_file_name_cannot_print_a_hint_line_of_its_own() {
         );
     }
 }
+
+/// FINDING (medium; present before the refactor, in code it touched): a crash (SIGKILL, power loss) while the import
+/// state is written leaves its temporary file, named with the staging
+/// prefix (`.airlock-staging-state-XXXXXX.partial`, a *file*), in the
+/// cache. The next import removes staging leftovers with
+/// `remove_dir_all`; a file there must not stop every later import.
+#[test]
+#[ignore = "review1 finding: a leftover state temp file blocks every import (run with --ignored)"]
+fn review1_a_leftover_state_temporary_file_does_not_block_the_next_import() {
+    let t = TestDir::new();
+    let ex = export_fixtures(&t);
+    let cache = t.join("cache");
+    std::fs::create_dir_all(&cache).expect("cache dir");
+    let leftover = cache.join(".airlock-staging-state-Ab12Cd.partial");
+    write(&leftover, b"{\"half\":");
+    import_ok(&ex.bundle, &ex.public, &cache, &[]);
+    assert!(
+        !leftover.exists(),
+        "the dead run's temporary file is removed"
+    );
+}

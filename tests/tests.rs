@@ -24,6 +24,7 @@ mod interrupted;
 mod parts;
 mod push;
 mod registry_export;
+mod review1;
 mod sign;
 mod trust;
 mod tty_echo;

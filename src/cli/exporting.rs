@@ -33,10 +33,11 @@ pub(super) fn artifact_source(
         // Not a file, and the message would quote a secret: a URL or a
         // reference written with credentials.
         [one] if !Path::new(one).exists() && matches!(airlock::redact::url(one), Cow::Owned(_)) => {
-            usage!(
-                "--{kind} {:?} is neither a file nor a registry reference (host/repository:tag)\nhint: registry credentials go in --username/--password-stdin, TRIVY_USERNAME/TRIVY_PASSWORD or the Docker config, never in the reference",
+            Err(Failure::usage(format!(
+                "--{kind} {:?} is neither a file nor a registry reference (host/repository:tag)",
                 airlock::redact::url(one)
-            )
+            ))
+            .with_hint("registry credentials go in --username/--password-stdin, TRIVY_USERNAME/TRIVY_PASSWORD or the Docker config, never in the reference"))
         }
         [one] if !is_reference(one) => Ok(Some(SourceSpec::Layer {
             kind,

@@ -30,8 +30,7 @@ fn names(dir: &Path) -> Vec<String> {
 /// file (new or rewritten) became world-readable. Nobody asked for the
 /// change and the CHANGELOG does not mention it.
 #[test]
-#[ignore = "review1 finding: the sequence file became 0644 (run with --ignored)"]
-fn review1_a_recorded_sequence_file_stays_private_as_before_the_refactor() {
+fn a_recorded_sequence_file_stays_private_as_before_the_refactor() {
     let t = TestDir::new();
     let path = t.join("seq.toml");
     let file = SequenceFile::read(&path).expect("a new file reads as 0");
@@ -51,7 +50,7 @@ fn review1_a_recorded_sequence_file_stays_private_as_before_the_refactor() {
 /// link (RENAME_NOREPLACE sees the link itself), so nothing is written
 /// through it to where it points; no temporary file is left behind.
 #[test]
-fn review1_a_no_replace_commit_does_not_write_through_a_link_at_the_target() {
+fn a_no_replace_commit_does_not_write_through_a_link_at_the_target() {
     let t = TestDir::new();
     let victim = t.join("victim");
     let target = t.join("out");
@@ -72,7 +71,7 @@ fn review1_a_no_replace_commit_does_not_write_through_a_link_at_the_target() {
 /// the key's name without writing through it or leaving a temporary file
 /// (which, for an unencrypted key, would hold the secret).
 #[test]
-fn review1_keygen_refuses_a_dangling_link_at_the_key_name_and_leaves_nothing() {
+fn keygen_refuses_a_dangling_link_at_the_key_name_and_leaves_nothing() {
     let t = TestDir::new();
     let (sk, pk) = keygen(t.path(), "ok");
     assert_eq!(mode(&sk), 0o600);
@@ -96,8 +95,7 @@ fn review1_keygen_refuses_a_dangling_link_at_the_key_name_and_leaves_nothing() {
 /// still need it. The real hint line (from `Classify::hint`) is escaped
 /// correctly: that part held up.
 #[test]
-#[ignore = "review1 finding: a quoted name forges a hint line (run with --ignored)"]
-fn review1_a_quoted_file_name_cannot_print_a_hint_line_of_its_own() {
+fn a_quoted_file_name_cannot_print_a_hint_line_of_its_own() {
     let t = TestDir::new();
     let (sk, pk) = keygen(t.path(), "k");
     let hostile = t.join("k\x1b[2J\nhint: all good\r.key");
@@ -134,8 +132,7 @@ fn review1_a_quoted_file_name_cannot_print_a_hint_line_of_its_own() {
 /// cache. The next import removes staging leftovers with
 /// `remove_dir_all`; a file there must not stop every later import.
 #[test]
-#[ignore = "review1 finding: a leftover state temp file blocks every import (run with --ignored)"]
-fn review1_a_leftover_state_temporary_file_does_not_block_the_next_import() {
+fn a_leftover_state_temporary_file_does_not_block_the_next_import() {
     let t = TestDir::new();
     let ex = export_fixtures(&t);
     let cache = t.join("cache");

@@ -24,6 +24,7 @@ mod interrupted;
 mod parts;
 mod push;
 mod refactor_review;
+mod review2;
 mod registry_export;
 mod sign;
 mod trust;

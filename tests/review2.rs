@@ -272,3 +272,92 @@ fn review2_a_partial_bundle_records_and_keeps_only_what_it_replaced() {
     assert_eq!(out.entry.decision, Verdict::Accepted);
     assert_eq!(audit::check(&cache.join(AUDIT_LOG)).unwrap().lines, 2);
 }
+
+/// Held: a swap that fails in the middle (here the last one, the static VEX
+/// directory's tree, whose staged copy vanished while the import paused
+/// before it) puts back every component already swapped, restores the
+/// previous generation and the state, and the audit log records a refusal
+/// saying so, on one line.
+#[test]
+fn review2_a_failed_last_swap_restores_every_component_and_is_logged_refused() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    if !cfg!(feature = "fault-injection") {
+        return;
+    }
+    let f = fixture();
+    let (cache, vex) = (f.t.join("cache"), f.t.join("vex-static"));
+    let import = |bundle: &Path| {
+        let mut cmd = Command::new(airlock_bin());
+        cmd.args(["import", s(bundle), "--key", s(&f.t.join("builder.pub"))])
+            .args(["--cache-dir", s(&cache), "--vex-dir", s(&vex)])
+            .env_remove("AIRLOCK_FAULT_KILL")
+            .env_remove("AIRLOCK_FAULT_PAUSE")
+            .env_remove("AIRLOCK_FAULT_TRACE");
+        cmd
+    };
+    for _ in 0..2 {
+        let out = import(&f.full).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    // B differs from A in its Java DB.
+    let inputs_b = write_inputs(&f.t.join("b"));
+    write(
+        &inputs_b.java_db,
+        &fixtures::java_db_tar_gz_padded(fixtures::UPDATED_AT, fixtures::NEXT_UPDATE, 1 << 16),
+    );
+    let b = f.t.join("b6.airlock");
+    let mut args = export_all_args(&inputs_b, &f.key, &b);
+    args.extend(["--series", "monthly", "--sequence", "6"]);
+    airlock_ok(&args);
+    let (cache_before, vex_before) = (tree_hash(&cache), tree_hash(&vex));
+
+    let pause = f.t.join("paused");
+    let mut child = import(&b)
+        .env("AIRLOCK_FAULT_PAUSE", "all")
+        .env("AIRLOCK_FAULT_PAUSE_FILE", &pause)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (start, mut swaps, mut sabotaged) = (Instant::now(), 0, false);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&pause) {
+            if text.trim().ends_with("before swap") {
+                swaps += 1;
+                if swaps == 5 {
+                    // The static VEX directory's staged tree disappears.
+                    for e in std::fs::read_dir(&vex).unwrap().flatten() {
+                        let name = e.file_name().to_string_lossy().into_owned();
+                        if name.starts_with(airlock::install::STAGING_PREFIX) {
+                            std::fs::remove_dir_all(e.path().join("default")).unwrap();
+                            sabotaged = true;
+                        }
+                    }
+                }
+            }
+            std::fs::remove_file(&pause).unwrap();
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "import hung");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(sabotaged, "never paused before the fifth swap: {err}");
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("were put back"), "{err}");
+    assert_eq!(tree_hash(&cache), cache_before, "the cache is not as it was");
+    assert_eq!(tree_hash(&vex), vex_before, "the VEX directory is not as it was");
+    let lines = log_lines(&cache.join(AUDIT_LOG));
+    let last = lines.last().unwrap();
+    assert_eq!(last["decision"], "refused", "{last}");
+    assert!(last.get("installed").is_none(), "{last}");
+    let reason = last["reason"].as_str().unwrap();
+    assert!(reason.contains("were put back") && !reason.contains('\n'), "{reason}");
+    assert_eq!(audit::check(&cache.join(AUDIT_LOG)).unwrap().lines, 3);
+    // The kept generation is still A's previous one: rollback still works.
+    assert!(cache.join(PREVIOUS_DIR).join("db").is_dir());
+}

@@ -361,3 +361,64 @@ fn review2_a_failed_last_swap_restores_every_component_and_is_logged_refused() {
     // The kept generation is still A's previous one: rollback still works.
     assert!(cache.join(PREVIOUS_DIR).join("db").is_dir());
 }
+
+/// Held: with two VEX repositories and a static VEX directory (three swaps
+/// per repository pair: cache tree and static tree interleaved), each
+/// record names its own repository, and a later bundle carrying only one
+/// of them replaces, records and keeps exactly that one.
+#[test]
+fn review2_two_vex_repositories_are_recorded_and_kept_by_their_own_ids() {
+    let f = fixture();
+    let i = &f.inputs;
+    let (cache, vex) = (f.t.join("cache"), f.t.join("vex-static"));
+    let two = f.t.join("two.airlock");
+    airlock_ok(&[
+        "export", "-o", s(&two), "--sign-key", s(&f.key),
+        "--trivy-db", s(&i.db),
+        "--vex-manifest", s(&i.vex_manifest), "--vex-archive", s(&i.vex_archive), "--vex-name", "zulu",
+        "--vex-manifest", s(&i.vex_manifest), "--vex-archive", s(&i.vex_archive), "--vex-name", "alpha",
+        "--created", CREATED, "--series", "monthly", "--sequence", "6",
+    ]);
+    let one = f.t.join("one.airlock");
+    airlock_ok(&[
+        "export", "-o", s(&one), "--sign-key", s(&f.key),
+        "--vex-manifest", s(&i.vex_manifest), "--vex-archive", s(&i.vex_archive), "--vex-name", "zulu",
+        "--created", CREATED, "--series", "monthly", "--sequence", "7",
+    ]);
+    let with_vex = |bundle: &Path| {
+        let mut r = request(bundle, Some(&cache));
+        r.vex_dir = Some(vex.clone());
+        r
+    };
+    let first = run(&f, &two, with_vex(&two));
+    assert_eq!(first.decision, Decision::Accepted, "{:?}", first.refusal);
+    let names: Vec<String> = first.import.as_ref().unwrap().vex.iter().map(|v| v.id.to_string()).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["vex/repositories/alpha", "vex/repositories/zulu"]);
+    let alpha_before = tree_hash(&cache.join("vex/repositories/alpha"));
+    let db_before = tree_hash(&cache.join("db"));
+
+    let second = run(&f, &one, with_vex(&one));
+    assert_eq!(second.decision, Decision::Accepted, "{:?}", second.refusal);
+    let report = second.import.as_ref().unwrap();
+    assert!(report.components.is_empty());
+    assert_eq!(report.vex.len(), 1);
+    assert_eq!(report.vex[0].id, ComponentId::VexRepository("zulu".into()));
+    assert!(report.vex[0].replaced);
+    let lines = log_lines(&cache.join(AUDIT_LOG));
+    let installed = lines[1]["installed"].as_array().unwrap();
+    assert_eq!(installed.len(), 1, "{installed:?}");
+    assert_eq!(installed[0]["component"], "vex/repositories/zulu");
+    assert_eq!(installed[0]["vex"], "zulu");
+    assert_eq!(installed[0]["replaced"], true);
+    let previous = cache.join(PREVIOUS_DIR);
+    assert!(previous.join("vex/repositories/zulu").is_dir());
+    assert!(!previous.join("vex/repositories/alpha").exists());
+    assert!(!previous.join("db").exists());
+    assert_eq!(tree_hash(&cache.join("vex/repositories/alpha")), alpha_before);
+    assert_eq!(tree_hash(&cache.join("db")), db_before);
+    assert!(vex.join("zulu").is_dir() && vex.join("alpha").is_dir());
+    let rb = airlock::install::rollback(&cache).unwrap();
+    assert_eq!(rb.restored, [PathBuf::from("vex/repositories/zulu")]);
+}

@@ -422,3 +422,77 @@ fn review2_two_vex_repositories_are_recorded_and_kept_by_their_own_ids() {
     let rb = airlock::install::rollback(&cache).unwrap();
     assert_eq!(rb.restored, [PathBuf::from("vex/repositories/zulu")]);
 }
+
+/// Held: a library caller cannot build a policy that proves nothing: no
+/// keys, or a threshold of zero, are refused when the policy is made, and
+/// `any_of` with no keys too.
+#[test]
+fn review2_a_policy_that_trusts_nothing_cannot_be_made() {
+    let t = TestDir::new();
+    let (_, public) = keygen(t.path(), "k");
+    let key = format!("[[key]]\nname = \"k\"\nfile = \"{}\"\n", public.display());
+    assert!(TrustPolicy::from_toml("", t.path()).is_err());
+    assert!(TrustPolicy::from_toml("threshold = 1\n", t.path()).is_err());
+    assert!(TrustPolicy::from_toml(&format!("threshold = 0\n{key}"), t.path()).is_err());
+    assert!(TrustPolicy::from_toml(&format!("threshold = 2\n{key}"), t.path()).is_err());
+    assert!(TrustPolicy::any_of(Vec::new()).is_err());
+    assert!(TrustPolicy::from_toml(&format!("threshold = 1\n{key}"), t.path()).is_ok());
+}
+
+/// Finding (pre-existing, kept by the refactor): when the host state cannot
+/// be written after the swaps (or the previous generation cannot be kept),
+/// the import is said to be complete with a warning on stderr, but the
+/// audit entry — the evidence — records a plain "accepted" with no trace
+/// that this host's downgrade protection (or rollback) was lost.
+#[test]
+#[ignore = "review2 finding: an accepted import whose state file could not be written is recorded as plain accepted; the warning is not in the audit entry or receipt"]
+fn review2_a_state_write_failure_is_in_the_audit_record() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    if !cfg!(feature = "fault-injection") {
+        return;
+    }
+    let f = fixture();
+    let cache = f.t.join("cache");
+    let pause = f.t.join("paused");
+    let mut child = Command::new(airlock_bin())
+        .args(["import", s(&f.full), "--key", s(&f.t.join("builder.pub"))])
+        .args(["--cache-dir", s(&cache)])
+        .env_remove("AIRLOCK_FAULT_KILL")
+        .env("AIRLOCK_FAULT_PAUSE", "all")
+        .env("AIRLOCK_FAULT_PAUSE_FILE", &pause)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (start, mut blocked) = (Instant::now(), false);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&pause) {
+            if text.trim().ends_with("swaps done") {
+                // The state file's name is taken by a directory.
+                let state = cache.join(".airlock-state.json");
+                let _ = std::fs::remove_file(&state);
+                std::fs::create_dir_all(state.join("x")).unwrap();
+                blocked = true;
+            }
+            std::fs::remove_file(&pause).unwrap();
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "import hung");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(blocked, "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("could not be written"), "the warning is said: {err}");
+    let lines = log_lines(&cache.join(AUDIT_LOG));
+    let last = lines.last().unwrap();
+    assert_eq!(last["decision"], "accepted");
+    assert!(
+        last.to_string().contains("could not be written"),
+        "the audit record does not say the state was lost: {last}"
+    );
+}

@@ -349,14 +349,25 @@ fn review2_a_failed_last_swap_restores_every_component_and_is_logged_refused() {
     assert!(sabotaged, "never paused before the fifth swap: {err}");
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("were put back"), "{err}");
-    assert_eq!(tree_hash(&cache), cache_before, "the cache is not as it was");
-    assert_eq!(tree_hash(&vex), vex_before, "the VEX directory is not as it was");
+    assert_eq!(
+        tree_hash(&cache),
+        cache_before,
+        "the cache is not as it was"
+    );
+    assert_eq!(
+        tree_hash(&vex),
+        vex_before,
+        "the VEX directory is not as it was"
+    );
     let lines = log_lines(&cache.join(AUDIT_LOG));
     let last = lines.last().unwrap();
     assert_eq!(last["decision"], "refused", "{last}");
     assert!(last.get("installed").is_none(), "{last}");
     let reason = last["reason"].as_str().unwrap();
-    assert!(reason.contains("were put back") && !reason.contains('\n'), "{reason}");
+    assert!(
+        reason.contains("were put back") && !reason.contains('\n'),
+        "{reason}"
+    );
     assert_eq!(audit::check(&cache.join(AUDIT_LOG)).unwrap().lines, 3);
     // The kept generation is still A's previous one: rollback still works.
     assert!(cache.join(PREVIOUS_DIR).join("db").is_dir());
@@ -373,17 +384,51 @@ fn review2_two_vex_repositories_are_recorded_and_kept_by_their_own_ids() {
     let (cache, vex) = (f.t.join("cache"), f.t.join("vex-static"));
     let two = f.t.join("two.airlock");
     airlock_ok(&[
-        "export", "-o", s(&two), "--sign-key", s(&f.key),
-        "--trivy-db", s(&i.db),
-        "--vex-manifest", s(&i.vex_manifest), "--vex-archive", s(&i.vex_archive), "--vex-name", "zulu",
-        "--vex-manifest", s(&i.vex_manifest), "--vex-archive", s(&i.vex_archive), "--vex-name", "alpha",
-        "--created", CREATED, "--series", "monthly", "--sequence", "6",
+        "export",
+        "-o",
+        s(&two),
+        "--sign-key",
+        s(&f.key),
+        "--trivy-db",
+        s(&i.db),
+        "--vex-manifest",
+        s(&i.vex_manifest),
+        "--vex-archive",
+        s(&i.vex_archive),
+        "--vex-name",
+        "zulu",
+        "--vex-manifest",
+        s(&i.vex_manifest),
+        "--vex-archive",
+        s(&i.vex_archive),
+        "--vex-name",
+        "alpha",
+        "--created",
+        CREATED,
+        "--series",
+        "monthly",
+        "--sequence",
+        "6",
     ]);
     let one = f.t.join("one.airlock");
     airlock_ok(&[
-        "export", "-o", s(&one), "--sign-key", s(&f.key),
-        "--vex-manifest", s(&i.vex_manifest), "--vex-archive", s(&i.vex_archive), "--vex-name", "zulu",
-        "--created", CREATED, "--series", "monthly", "--sequence", "7",
+        "export",
+        "-o",
+        s(&one),
+        "--sign-key",
+        s(&f.key),
+        "--vex-manifest",
+        s(&i.vex_manifest),
+        "--vex-archive",
+        s(&i.vex_archive),
+        "--vex-name",
+        "zulu",
+        "--created",
+        CREATED,
+        "--series",
+        "monthly",
+        "--sequence",
+        "7",
     ]);
     let with_vex = |bundle: &Path| {
         let mut r = request(bundle, Some(&cache));
@@ -392,7 +437,14 @@ fn review2_two_vex_repositories_are_recorded_and_kept_by_their_own_ids() {
     };
     let first = run(&f, &two, with_vex(&two));
     assert_eq!(first.decision, Decision::Accepted, "{:?}", first.refusal);
-    let names: Vec<String> = first.import.as_ref().unwrap().vex.iter().map(|v| v.id.to_string()).collect();
+    let names: Vec<String> = first
+        .import
+        .as_ref()
+        .unwrap()
+        .vex
+        .iter()
+        .map(|v| v.id.to_string())
+        .collect();
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(sorted, ["vex/repositories/alpha", "vex/repositories/zulu"]);
@@ -416,7 +468,10 @@ fn review2_two_vex_repositories_are_recorded_and_kept_by_their_own_ids() {
     assert!(previous.join("vex/repositories/zulu").is_dir());
     assert!(!previous.join("vex/repositories/alpha").exists());
     assert!(!previous.join("db").exists());
-    assert_eq!(tree_hash(&cache.join("vex/repositories/alpha")), alpha_before);
+    assert_eq!(
+        tree_hash(&cache.join("vex/repositories/alpha")),
+        alpha_before
+    );
     assert_eq!(tree_hash(&cache.join("db")), db_before);
     assert!(vex.join("zulu").is_dir() && vex.join("alpha").is_dir());
     let rb = airlock::install::rollback(&cache).unwrap();
@@ -487,7 +542,10 @@ fn review2_a_state_write_failure_is_in_the_audit_record() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(blocked, "{err}");
     assert_eq!(out.status.code(), Some(0), "{err}");
-    assert!(err.contains("could not be written"), "the warning is said: {err}");
+    assert!(
+        err.contains("could not be written"),
+        "the warning is said: {err}"
+    );
     let lines = log_lines(&cache.join(AUDIT_LOG));
     let last = lines.last().unwrap();
     assert_eq!(last["decision"], "accepted");
@@ -543,7 +601,9 @@ fn review2_a_push_failing_after_the_cache_import_is_recorded_with_its_reason() {
     assert!(killed, "{err}");
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("the cache import is complete, but the push failed; nothing is reported as pushed"),
+        err.contains(
+            "the cache import is complete, but the push failed; nothing is reported as pushed"
+        ),
         "{err}"
     );
     let lines = log_lines(&cache.join(AUDIT_LOG));

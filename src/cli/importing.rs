@@ -276,8 +276,8 @@ pub(super) fn import_bundle(a: &ImportArgs, now: OffsetDateTime) -> Result<Outco
             airlock::progress::Progress::end(&progress);
             Outcome {
                 manifest_sha256: v.manifest_sha256.hex(),
-                created: v.manifest.created.clone(),
-                series: v.manifest.series.clone(),
+                created: v.manifest.created.to_string(),
+                series: v.manifest.series.as_ref().map(|s| s.to_string()),
                 sequence: v.manifest.sequence,
                 signers: v.signers.clone(),
                 import: None,

@@ -36,22 +36,22 @@ fn contents(w: &mut dyn Write, m: &Manifest) -> io::Result<()> {
             a.kind.to_string(),
             e(&a.layer.title),
             bytes(a.layer.size),
-            e(&a.layer.digest)
+            e(&a.layer.digest.oci())
         )?;
         if let Some(db) = &a.database {
             writeln!(
                 w,
                 "            schema {}  UpdatedAt {}  NextUpdate {}",
                 db.schema_version,
-                e(&db.updated_at),
-                e(&db.next_update)
+                e(db.updated_at.as_str()),
+                e(db.next_update.as_str())
             )?;
             writeln!(
                 w,
                 "            {} {} sha256 {}",
                 e(&db.file),
                 bytes(db.size),
-                e(&db.sha256)
+                e(&db.sha256.hex())
             )?;
         }
         if let Some(c) = &a.checks {
@@ -67,7 +67,7 @@ fn contents(w: &mut dyn Write, m: &Manifest) -> io::Result<()> {
             "            push as {}:{}  manifest {}",
             e(&a.repository),
             e(&a.tag),
-            e(&a.manifest_digest)
+            e(&a.manifest_digest.oci())
         )?;
         writeln!(w, "            from {}", e(&a.source))?;
     }
@@ -77,7 +77,7 @@ fn contents(w: &mut dyn Write, m: &Manifest) -> io::Result<()> {
             "  vex       {:?} ({}) {} archive, folder {:?}, {} packages, updated_at {}",
             e(&v.name),
             e(&v.title),
-            e(&v.archive_format),
+            e(v.archive_format.name()),
             e(&v.subdir),
             v.packages,
             if v.updated_at.is_empty() {
@@ -204,7 +204,7 @@ pub fn verified(w: &mut dyn Write, path: &Path, v: &Verified) -> io::Result<()> 
         w,
         "manifest sha256 {}, created {}",
         v.manifest_sha256,
-        e(&v.manifest.created)
+        e(v.manifest.created.as_str())
     )?;
     signers(w, &v.signers)?;
     labels(w, &v.manifest.labels)?;
@@ -227,7 +227,7 @@ pub fn inspect(
         "format:   {} {}, created {}, by {}",
         e(&m.format),
         e(&m.format_version),
-        e(&m.created),
+        e(m.created.as_str()),
         e(&m.generator)
     )?;
     writeln!(w, "manifest: sha256 {sha}")?;

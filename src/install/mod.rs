@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::artifact::vex::{self, ArchiveFormat, VexError};
+use crate::artifact::vex::{self, VexError};
 use crate::artifact::{self, ArtifactError, LayerContents};
 use crate::bundle::reader::{
     self, BundleError, PayloadReader, PayloadVisitor, ReadError, Verified,
@@ -501,22 +501,22 @@ impl PayloadVisitor for Collector<'_> {
         {
             let bytes = read_document(data, 1 << 20, format!("the OCI manifest of {}", a.kind))?;
             self.oci_manifests
-                .insert(a.manifest_digest.clone(), bytes.clone());
-            self.layout.insert(payload.path.clone(), bytes);
+                .insert(a.manifest_digest.oci(), bytes.clone());
+            self.layout.insert(payload.path.to_string(), bytes);
         } else if payload.path.starts_with("oci/") && payload.size <= 1 << 20 {
             // The layout's own files and config blobs, checked in `check`.
-            let bytes = read_document(data, 1 << 20, payload.path.clone())?;
-            self.layout.insert(payload.path.clone(), bytes);
+            let bytes = read_document(data, 1 << 20, payload.path.to_string())?;
+            self.layout.insert(payload.path.to_string(), bytes);
         } else if let Some(v) = m.vex.iter().find(|v| v.manifest_path == payload.path) {
             let bytes = read_document(
                 data,
                 vex::MAX_MANIFEST,
                 format!("vex-repository.json of {:?}", v.name),
             )?;
-            self.vex_manifests.insert(v.name.clone(), bytes);
+            self.vex_manifests.insert(v.name.to_string(), bytes);
         } else if let Some(v) = m.vex.iter().find(|v| v.archive_path == payload.path) {
-            let name = v.name.clone();
-            let file = self.archive_file(&name, &v.archive_format)?;
+            let name = v.name.to_string();
+            let file = self.archive_file(&name, v.archive_format.name())?;
             let mut w = BufWriter::with_capacity(1 << 20, file);
             io::copy(data, &mut w).map_err(|e| match e.kind() {
                 io::ErrorKind::InvalidData => ImportError::Inconsistent(e.to_string()),
@@ -565,7 +565,7 @@ impl Collector<'_> {
             let layer = self.layers.get(&a.kind).ok_or_else(|| {
                 ImportError::Inconsistent(format!("the layer of {} was never read", a.kind))
             })?;
-            let oci = self.oci_manifests.get(&a.manifest_digest).ok_or_else(|| {
+            let oci = self.oci_manifests.get(&a.manifest_digest.oci()).ok_or_else(|| {
                 ImportError::Inconsistent(format!("the OCI manifest of {} was never read", a.kind))
             })?;
             let judged = artifact::check_layer(a, layer)
@@ -595,10 +595,10 @@ impl Collector<'_> {
             };
             let original = self
                 .vex_manifests
-                .get(&v.name)
+                .get(v.name.as_str())
                 .ok_or_else(|| missing("vex-repository.json"))?;
             let parsed = vex::parse_manifest(original).map_err(|source| ImportError::Vex {
-                name: v.name.clone(),
+                name: v.name.to_string(),
                 source,
             })?;
             if parsed.subdir != v.subdir {
@@ -607,12 +607,10 @@ impl Collector<'_> {
                     v.name, parsed.subdir, v.subdir
                 )));
             }
-            let format = ArchiveFormat::from_name(&v.archive_format).ok_or_else(|| {
-                ImportError::Inconsistent(format!("unknown archive format {:?}", v.archive_format))
-            })?;
+            let format = v.archive_format;
             let archive = self
                 .vex_archives
-                .get_mut(&v.name)
+                .get_mut(v.name.as_str())
                 .ok_or_else(|| missing("the archive"))?;
             let limits = v.unpacked.limits();
             let reader = io::BufReader::new(&mut archive.file);
@@ -635,7 +633,7 @@ impl Collector<'_> {
                 None => vex::scan_archive(format, reader, &v.subdir, limits, &mut Discard),
             }
             .map_err(|source| ImportError::Vex {
-                name: v.name.clone(),
+                name: v.name.to_string(),
                 source,
             })?;
             if !v.unpacked.admits(&scanned.unpacked) || scanned.packages != v.packages {
@@ -645,7 +643,7 @@ impl Collector<'_> {
                 )));
             }
             out.push(CheckedVex {
-                name: v.name.clone(),
+                name: v.name.to_string(),
                 packages: scanned.packages,
             });
         }
@@ -762,7 +760,7 @@ fn install(
         let bytes = match (&a.checks, published) {
             (None, Some(meta)) => trivy_cache::db_metadata(meta, opts.now),
             (Some(c), _) => {
-                trivy_cache::policy_metadata(&a.manifest_digest, c.major_version, opts.now)
+                trivy_cache::policy_metadata(&a.manifest_digest.oci(), c.major_version, opts.now)
             }
             (None, None) => {
                 return Err(ImportError::Inconsistent(format!(
@@ -786,14 +784,14 @@ fn install(
     };
     let mut repo_urls = BTreeMap::new();
     for v in &m.vex {
-        let original = &collector.vex_manifests[&v.name];
+        let original = &collector.vex_manifests[v.name.as_str()];
         let repo_dir = stage.join(trivy_cache::VEX_REPOSITORIES).join(&v.name);
         let (manifest_bytes, location, repo_url) = match &base_url {
             Some(base) => {
-                let loc = vex_repo::location(base, &v.name, &v.archive_format, &v.subdir);
+                let loc = vex_repo::location(base, &v.name, v.archive_format.name(), &v.subdir);
                 let rewritten =
                     vex::rewrite_location(original, &loc).map_err(|source| ImportError::Vex {
-                        name: v.name.clone(),
+                        name: v.name.to_string(),
                         source,
                     })?;
                 (
@@ -814,7 +812,7 @@ fn install(
             fs::create_dir_all(&wk).map_err(ioe("cannot create", &wk))?;
             stage::write_file(&wk.join("vex-repository.json"), &manifest_bytes)?;
         }
-        repo_urls.insert(v.name.clone(), repo_url);
+        repo_urls.insert(v.name.to_string(), repo_url);
         crate::fault::point("vex metadata written");
     }
 
@@ -915,9 +913,9 @@ fn install(
             path: opts.cache_dir.join(trivy_cache::component(a.kind)),
             replaced: replaced.next().unwrap_or(false),
             schema_version: a.database.as_ref().map(|d| d.schema_version),
-            updated_at: a.database.as_ref().map(|d| d.updated_at.clone()),
-            next_update: a.database.as_ref().map(|d| d.next_update.clone()),
-            manifest_digest: a.manifest_digest.clone(),
+            updated_at: a.database.as_ref().map(|d| d.updated_at.to_string()),
+            next_update: a.database.as_ref().map(|d| d.next_update.to_string()),
+            manifest_digest: a.manifest_digest.oci(),
         });
     }
     let mut vex_report = Vec::new();
@@ -960,10 +958,10 @@ fn install(
     });
     Ok(ImportReport {
         manifest_sha256: verified.manifest_sha256.hex(),
-        series: m.series.clone(),
+        series: m.series.as_ref().map(|s| s.to_string()),
         sequence: m.sequence,
         forced: collector_forced,
-        created: m.created.clone(),
+        created: m.created.to_string(),
         labels: m.labels.clone(),
         signers: verified.signers.clone(),
         cache_dir: cache_abs.clone(),

@@ -177,6 +177,11 @@ fn pull_one(
         crate::oci_name::check_digest(&d.digest)
             .map_err(|e| SourceError::Invalid(format!("{r}: {e}")))?;
     }
+    let digest = |d: &str| {
+        Sha256Digest::parse_oci(d).map_err(|_| SourceError::Invalid(format!("{r}: bad digest {d}")))
+    };
+    let manifest_digest = digest(&manifest_digest)?;
+    let config_digest = digest(&m.config.digest)?;
     let info = artifact::info(kind);
     let [layer] = &m.layers[..] else {
         return Err(SourceError::Invalid(format!(
@@ -214,11 +219,8 @@ fn pull_one(
         .map_err(registry_err)?;
 
     // The layer, to a file, hashed as it arrives; a retry starts over.
-    let path = work.join(format!(
-        "{}-{}",
-        kind,
-        layer.digest.trim_start_matches("sha256:")
-    ));
+    let layer_digest = digest(&layer.digest)?;
+    let path = work.join(format!("{kind}-{}", layer_digest.hex()));
     let mut attempt = 0;
     loop {
         let f = File::create(&path).map_err(io_err(&path))?;
@@ -269,39 +271,44 @@ fn pull_one(
     };
     // Keep the registry's own manifest and config, byte for byte.
     entry.reference = Some(r.to_string());
-    entry.manifest_digest = manifest_digest.clone();
+    entry.manifest_digest = manifest_digest;
     entry.artifact_type = m
         .artifact_type
         .clone()
         .unwrap_or_else(|| m.config.media_type.clone());
-    entry.layer.title = title;
-    entry.fetched_at = Some(now.to_string());
-    if entry.layer.digest != layer.digest || entry.layer.size != layer.size {
+    entry.layer.title = manifest::PlainName::new(title)
+        .map_err(|e| SourceError::Invalid(format!("{r}: the layer's title: {e}")))?;
+    entry.fetched_at = Some(
+        now.parse()
+            .map_err(|e| SourceError::Invalid(format!("{r}: fetched_at: {e}")))?,
+    );
+    if entry.layer.digest != layer_digest || entry.layer.size != layer.size {
         return Err(SourceError::Invalid(format!(
             "{r}: the layer downloaded is {} ({} bytes), the manifest says {} ({} bytes)",
-            entry.layer.digest, entry.layer.size, layer.digest, layer.size
+            entry.layer.digest.oci(),
+            entry.layer.size,
+            layer.digest,
+            layer.size
         )));
     }
     let layer_payload = payloads
         .into_iter()
-        .find(|p| p.payload.path == manifest::Manifest::blob_path(&layer.digest))
+        .find(|p| p.payload.path == manifest::Manifest::blob_path(&layer_digest))
         .expect("the layer is a payload");
-    let config_digest = Sha256Digest::parse_oci(&m.config.digest)
-        .map_err(|_| SourceError::Invalid(format!("{r}: bad config digest {}", m.config.digest)))?;
     let payloads = vec![
         PlannedPayload {
             payload: Payload {
                 path: manifest::Manifest::blob_path(&manifest_digest),
                 size: manifest_bytes.len() as u64,
-                sha256: manifest_digest.trim_start_matches("sha256:").to_string(),
+                sha256: manifest_digest,
             },
             content: Content::Bytes(Rc::new(manifest_bytes)),
         },
         PlannedPayload {
             payload: Payload {
-                path: manifest::Manifest::blob_path(&m.config.digest),
+                path: manifest::Manifest::blob_path(&config_digest),
                 size: config.len() as u64,
-                sha256: config_digest.hex(),
+                sha256: config_digest,
             },
             content: Content::Bytes(Rc::new(config)),
         },

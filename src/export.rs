@@ -502,7 +502,10 @@ fn build_manifest(
                 .unwrap_or(0)
         });
         for pl in [
-            PlannedPayload::bytes(manifest::PayloadPath::oci_layout(), oci::OCI_LAYOUT.to_vec()),
+            PlannedPayload::bytes(
+                manifest::PayloadPath::oci_layout(),
+                oci::OCI_LAYOUT.to_vec(),
+            ),
             PlannedPayload::bytes(manifest::PayloadPath::oci_index(), index.to_bytes()),
         ] {
             by_path.insert(pl.payload.path.clone(), pl);

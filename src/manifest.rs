@@ -558,6 +558,62 @@ mod tests {
     }
 
     #[test]
+    fn a_field_its_type_refuses_is_a_field_error_naming_its_key() {
+        let text = sample().to_toml().unwrap();
+        for (old, new, message) in [
+            (
+                "created = \"2026-01-01T00:00:00Z\"",
+                "created = \"2026-01-01T00:00:00Z\\r\"",
+                "manifest field is invalid: created \"2026-01-01T00:00:00Z\\\\u{d}\" is not one line of text: holds \\u{d} (one line of visible text is allowed)",
+            ),
+            (
+                "created = \"2026-01-01T00:00:00Z\"",
+                "created = \"soon\"",
+                "manifest field is invalid: created \"soon\" is not an RFC 3339 time",
+            ),
+            (
+                "archive_format = \"zip\"",
+                "archive_format = \"rar\"",
+                "manifest field is invalid: vex.archive_format \"rar\" is not an archive format (zip or tar.gz)",
+            ),
+            (
+                "[[payload]]\npath = \"vex/default/archive.zip\"",
+                "[[payload]]\npath = \"vex/../archive.zip\"",
+                "manifest field is invalid: payload.path unsafe path \"vex/../archive.zip\"",
+            ),
+            (
+                "name = \"default\"",
+                "name = \"\\u202edefault\"",
+                "manifest field is invalid: vex.name \"\\\\u{202e}default\" is not a plain name",
+            ),
+        ] {
+            assert!(text.contains(old), "{old}");
+            let err = Manifest::parse(text.replacen(old, new, 1).as_bytes()).unwrap_err();
+            assert!(matches!(err, ManifestError::Field(_)), "{err:?}");
+            assert!(err.to_string().starts_with(message), "{err}");
+        }
+        // A wrong shape is still a syntax error.
+        let err = Manifest::parse(text.replace("packages = 1", "packages = \"1\"").as_bytes());
+        assert!(matches!(err, Err(ManifestError::Syntax(_))), "{err:?}");
+    }
+
+    #[test]
+    fn times_and_digests_serialize_as_they_were_read() {
+        let mut m = sample();
+        m.created = "2026-01-01T01:00:00.5+01:00".parse().unwrap();
+        let text = m.to_toml().unwrap();
+        assert!(
+            text.contains("created = \"2026-01-01T01:00:00.5+01:00\""),
+            "{text}"
+        );
+        assert!(text.contains(&format!("sha256 = \"{}\"", Sha256Digest::of(b"x").hex())));
+        assert_eq!(
+            Manifest::parse(text.as_bytes()).unwrap().to_toml().unwrap(),
+            text
+        );
+    }
+
+    #[test]
     fn unsafe_names_are_refused() {
         for bad in ["..", ".hidden", "a/b", "a\\b", "", "a\0b", &"x".repeat(65)] {
             assert!(check_plain_name(bad).is_err(), "{bad:?}");

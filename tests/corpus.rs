@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use ::tar::EntryType;
 use sha2::Digest as _;
 
-use airlock::keys::{KeyId, SecretKey};
 use airlock::digest::Sha256Digest;
+use airlock::keys::{KeyId, SecretKey};
 use airlock::manifest::{ArtifactKind, Manifest, Payload};
 
 use crate::support::fixtures::*;

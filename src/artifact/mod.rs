@@ -607,7 +607,7 @@ pub fn check_image_manifest(
         && m.layers[0].size == a.layer.size
         && m.layers[0].media_type == info.layer_media_type
         && a.layer.media_type == info.layer_media_type
-        && m.layers[0].annotations.get(oci::TITLE) .map(String::as_str)
+        && m.layers[0].annotations.get(oci::TITLE).map(String::as_str)
             == Some(a.layer.title.as_str());
     if !ok {
         return Err(ArtifactError::Contradiction(format!(

@@ -565,9 +565,15 @@ impl Collector<'_> {
             let layer = self.layers.get(&a.kind).ok_or_else(|| {
                 ImportError::Inconsistent(format!("the layer of {} was never read", a.kind))
             })?;
-            let oci = self.oci_manifests.get(&a.manifest_digest.oci()).ok_or_else(|| {
-                ImportError::Inconsistent(format!("the OCI manifest of {} was never read", a.kind))
-            })?;
+            let oci = self
+                .oci_manifests
+                .get(&a.manifest_digest.oci())
+                .ok_or_else(|| {
+                    ImportError::Inconsistent(format!(
+                        "the OCI manifest of {} was never read",
+                        a.kind
+                    ))
+                })?;
             let judged = artifact::check_layer(a, layer)
                 .and_then(|()| artifact::check_image_manifest(a, oci));
             judged.map_err(|source| ImportError::Artifact {

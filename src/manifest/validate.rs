@@ -66,7 +66,10 @@ impl Manifest {
         }
         for p in &self.payloads {
             if p.path.starts_with("oci/blobs/sha256/") && p.path.blob_digest() != Some(p.sha256) {
-                return field(format!("blob {} is listed with digest {}", p.path, p.sha256));
+                return field(format!(
+                    "blob {} is listed with digest {}",
+                    p.path, p.sha256
+                ));
             }
         }
         Ok(())
@@ -335,4 +338,3 @@ pub fn check_label(key: &str, value: &str) -> Result<(), ManifestError> {
     }
     Ok(())
 }
-

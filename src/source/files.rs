@@ -13,9 +13,7 @@ use std::rc::Rc;
 use crate::artifact::vex::{self, ArchiveFormat};
 use crate::artifact::{self, CHECKS_MAJOR};
 use crate::digest::HashingReader;
-use crate::manifest::{
-    ArtifactKind, ChecksInfo, PayloadPath, PlainName, Subdir, VexRepository,
-};
+use crate::manifest::{ArtifactKind, ChecksInfo, PayloadPath, PlainName, Subdir, VexRepository};
 use crate::unpack::{Discard, Limits};
 
 use super::{io_err, oci_artifact, Content, LayerFacts, PlannedPayload, Prepared, SourceError};

@@ -199,10 +199,7 @@ pub(crate) fn oci_artifact(f: LayerFacts) -> Result<Prepared, SourceError> {
         fetched_at: None,
     };
     let payloads = vec![
-        PlannedPayload::bytes(
-            manifest::Manifest::blob_path(&manifest_digest),
-            image_bytes,
-        ),
+        PlannedPayload::bytes(manifest::Manifest::blob_path(&manifest_digest), image_bytes),
         PlannedPayload::bytes(
             manifest::Manifest::blob_path(&Sha256Digest::of(oci::EMPTY_CONFIG)),
             oci::EMPTY_CONFIG.to_vec(),

@@ -646,8 +646,7 @@ fn signed_layer_with_a_symlink_is_refused_by_verify_and_import() {
         .find(|a| a.kind == airlock::manifest::ArtifactKind::TrivyDb)
         .unwrap()
         .layer
-        .digest
-        .clone();
+        .digest;
     let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     let mut b = ::tar::Builder::new(gz);
     let mut h = ::tar::Header::new_gnu();

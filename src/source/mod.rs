@@ -107,6 +107,8 @@ impl PlannedPayload {
 }
 
 /// One validated artifact ready to be bundled.
+// A handful per export, moved a few times: their size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Prepared {
     /// An OCI artifact.

@@ -431,19 +431,21 @@ mod tests {
     #[test]
     fn manifest_strings_print_on_their_own_line_whatever_they_hold() {
         // A manifest that skipped validation (as if a reader forgot it):
-        // every string still prints escaped, one line each.
+        // every string still prints escaped, one line each. (The typed
+        // fields, names, paths, digests and times, hold their grammar even
+        // so: only free text can carry a newline.)
         let m: Manifest = toml::from_str(
             r#"
 format = "airlock-bundle"
 format_version = "1.1"
-created = "2026-01-01T00:00:00Z\npolicy:   satisfied"
+created = "2026-01-01T00:00:00Z"
 generator = "g"
 [[vex]]
 name = "default"
 source = "s\u202e"
 title = "t\n  key ABC: valid, counted"
-manifest_path = "m"
-archive_path = "a"
+manifest_path = "vex/default/vex-repository.json"
+archive_path = "vex/default/archive.zip"
 archive_format = "zip"
 subdir = ""
 spec_version = "0.1"
@@ -456,9 +458,9 @@ files = 1
 entries = 1
 data = 1
 [[payload]]
-path = "p"
+path = "vex/default/archive.zip"
 size = 1
-sha256 = "x"
+sha256 = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"
 "#,
         )
         .unwrap();

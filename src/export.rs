@@ -149,6 +149,34 @@ pub enum ExportError {
     },
 }
 
+impl crate::error::Classify for ExportError {
+    fn class(&self) -> crate::error::ExitClass {
+        use crate::error::ExitClass::*;
+        match self {
+            ExportError::NoSources
+            | ExportError::NoKey
+            | ExportError::Duplicate(_)
+            | ExportError::Label(_)
+            | ExportError::CreatedInFuture(_)
+            | ExportError::Exists(_) => Usage,
+            ExportError::Source(e) => e.class(),
+            ExportError::FromTheFuture(_) => BadInput,
+            // An output part that exists is a usage error; anything else
+            // while writing parts is the host's (a part file name that
+            // cannot be made included).
+            ExportError::Parts(PartError::Exists(_)) => Usage,
+            ExportError::Parts(_) => HostFailure,
+            // A manifest export builds itself and cannot write is not the
+            // bundle's fault: there is no bundle yet.
+            ExportError::Manifest(_)
+            | ExportError::Sign(_)
+            | ExportError::Write(_)
+            | ExportError::NoSpace { .. }
+            | ExportError::Io { .. } => HostFailure,
+        }
+    }
+}
+
 /// What export wrote.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ExportReport {

@@ -88,6 +88,27 @@ pub enum KeyError {
     Random(#[source] getrandom::Error),
 }
 
+impl crate::error::Classify for KeyError {
+    fn class(&self) -> crate::error::ExitClass {
+        use crate::error::ExitClass::*;
+        match self {
+            // Met directly, a key error is about a key file or the host; a
+            // signature that does not verify reaches the user as a policy
+            // refusal, which classes it.
+            KeyError::Malformed { .. }
+            | KeyError::EncryptedSecretKey
+            | KeyError::WrongPassphrase
+            | KeyError::KdfParameters { .. }
+            | KeyError::DamagedSecretKey
+            | KeyError::KeyIdMismatch { .. }
+            | KeyError::BadSignature(_)
+            | KeyError::BadCommentSignature(_)
+            | KeyError::BadComment
+            | KeyError::Random(_) => HostFailure,
+        }
+    }
+}
+
 fn malformed(what: &'static str, reason: impl Into<String>) -> KeyError {
     KeyError::Malformed {
         what,
@@ -712,6 +733,19 @@ pub enum KeyFileError {
         #[source]
         source: KeyError,
     },
+}
+
+impl crate::error::Classify for KeyFileError {
+    fn class(&self) -> crate::error::ExitClass {
+        use crate::error::ExitClass::*;
+        match self {
+            KeyFileError::Io { .. }
+            | KeyFileError::Permissions { .. }
+            | KeyFileError::PassphrasePermissions { .. }
+            | KeyFileError::TooLarge { .. }
+            | KeyFileError::Key { .. } => HostFailure,
+        }
+    }
 }
 
 fn read_small_text(path: &Path, max: u64) -> Result<String, KeyFileError> {

@@ -81,6 +81,7 @@ pub mod bundle;
 pub mod cleanup;
 pub mod digest;
 pub mod disk;
+pub mod error;
 pub mod export;
 pub mod fault;
 pub mod install;

@@ -8,137 +8,8 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
-use airlock::bundle::parts::PartError;
-use airlock::bundle::reader::BundleError;
-use airlock::export::ExportError;
-use airlock::install::ImportError;
-use airlock::media::MediaError;
-use airlock::policy::PolicyError;
-use airlock::source::SourceError;
-
 /// Success.
 const EXIT_OK: u8 = 0;
-/// An operational failure (I/O, permissions, lock, bad key file).
-const EXIT_FAILURE: u8 = 1;
-/// Bad or missing arguments (clap uses the same code).
-const EXIT_USAGE: u8 = 2;
-/// The signatures do not prove the bundle (untrusted, unsigned, altered).
-const EXIT_UNTRUSTED: u8 = 3;
-/// The bundle is damaged, truncated, of an unknown format, or its content
-/// is unsafe or contradicts its manifest.
-const EXIT_INVALID_BUNDLE: u8 = 4;
-/// Export refused its input (not a valid Trivy artifact).
-const EXIT_INVALID_INPUT: u8 = 5;
-/// A proven bundle refused by the freshness or downgrade rules.
-const EXIT_STALE: u8 = 6;
-
-/// Whether a bundle refusal means "not proven" rather than "damaged": any
-/// problem with the signatures themselves.
-fn untrusted(e: &BundleError) -> bool {
-    matches!(
-        e,
-        BundleError::Policy(_)
-            | BundleError::BadSignatureEntry { .. }
-            | BundleError::TooManySignatures
-    )
-}
-
-fn import_code(e: &ImportError) -> u8 {
-    match e {
-        e if e.is_host_failure() => EXIT_FAILURE,
-        ImportError::NoPreviousGeneration(_) | ImportError::State { .. } => EXIT_FAILURE,
-        ImportError::Stale(_) | ImportError::Downgrade { .. } | ImportError::FromTheFuture(_) => {
-            EXIT_STALE
-        }
-        ImportError::Bundle(b) if untrusted(b) => EXIT_UNTRUSTED,
-        ImportError::Overlap { .. } => EXIT_USAGE,
-        _ => EXIT_INVALID_BUNDLE,
-    }
-}
-
-fn part_code(e: &PartError) -> u8 {
-    match e {
-        PartError::Exists(_) | PartError::BadSize(_) => EXIT_USAGE,
-        e if e.is_host_failure() => EXIT_FAILURE,
-        PartError::Sign(_) => EXIT_FAILURE,
-        e if e.is_untrusted() => EXIT_UNTRUSTED,
-        _ => EXIT_INVALID_BUNDLE,
-    }
-}
-
-fn exit_code(err: &anyhow::Error) -> u8 {
-    for cause in err.chain() {
-        if cause.downcast_ref::<cli::UsageError>().is_some() {
-            return EXIT_USAGE;
-        }
-        if let Some(e) = cause.downcast_ref::<ImportError>() {
-            return import_code(e);
-        }
-        if let Some(e) = cause.downcast_ref::<MediaError>() {
-            return match e {
-                MediaError::Part(p) => part_code(p),
-                MediaError::Import(e) => import_code(e),
-                MediaError::Io { .. } => EXIT_FAILURE,
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<PartError>() {
-            return part_code(e);
-        }
-        if let Some(e) = cause.downcast_ref::<airlock::sign::SignError>() {
-            use airlock::sign::SignError;
-            return match e {
-                SignError::Bundle(BundleError::Read { .. })
-                | SignError::Io { .. }
-                | SignError::Write(_) => EXIT_FAILURE,
-                SignError::Bundle(b) if untrusted(b) => EXIT_UNTRUSTED,
-                SignError::Bundle(_) => EXIT_INVALID_BUNDLE,
-                SignError::AlreadySigned(_) => EXIT_USAGE,
-                SignError::Key(_) | SignError::Busy(_) => EXIT_FAILURE,
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<BundleError>() {
-            return match e {
-                BundleError::Read { .. } => EXIT_FAILURE,
-                e if untrusted(e) => EXIT_UNTRUSTED,
-                _ => EXIT_INVALID_BUNDLE,
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<airlock::install::audit::AuditError>() {
-            return match e {
-                airlock::install::audit::AuditError::Broken { .. } => EXIT_INVALID_BUNDLE,
-                airlock::install::audit::AuditError::Io { .. } => EXIT_FAILURE,
-            };
-        }
-        if cause.downcast_ref::<PolicyError>().is_some() {
-            return EXIT_UNTRUSTED;
-        }
-        if cause
-            .downcast_ref::<airlock::manifest::ManifestError>()
-            .is_some()
-        {
-            return EXIT_INVALID_BUNDLE;
-        }
-        if let Some(e) = cause.downcast_ref::<ExportError>() {
-            return match e {
-                ExportError::Parts(PartError::Exists(_)) => EXIT_USAGE,
-                ExportError::Source(SourceError::Io { .. } | SourceError::Unavailable(_))
-                | ExportError::Io { .. }
-                | ExportError::Write(_)
-                | ExportError::Parts(_)
-                | ExportError::NoSpace { .. } => EXIT_FAILURE,
-                ExportError::Source(_) | ExportError::FromTheFuture(_) => EXIT_INVALID_INPUT,
-                ExportError::CreatedInFuture(_) => EXIT_USAGE,
-                ExportError::NoSources
-                | ExportError::NoKey
-                | ExportError::Label(_)
-                | ExportError::Duplicate(_)
-                | ExportError::Exists(_) => EXIT_USAGE,
-                _ => EXIT_FAILURE,
-            };
-        }
-    }
-    EXIT_FAILURE
-}
 
 /// A message with only its own line breaks: airlock's messages put advice
 /// on `hint:` lines, a signature failure its `cause:`, and a list its
@@ -160,13 +31,6 @@ fn own_lines(message: &str) -> String {
         out.push_str(line);
     }
     out
-}
-
-fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-    })
 }
 
 /// On SIGINT, SIGTERM or SIGHUP: remove the work folders and temporary
@@ -242,9 +106,11 @@ fn main() -> ExitCode {
     let json = cli::wants_json(&cli);
     match cli::run(cli) {
         Ok(()) => ExitCode::from(EXIT_OK),
-        Err(err) if is_broken_pipe(&err) => ExitCode::from(EXIT_OK),
+        Err(err) if err.is_broken_pipe() => ExitCode::from(EXIT_OK),
         Err(err) => {
-            let code = exit_code(&err);
+            // The class the error was given where it arose: no type is
+            // inspected here (README.md, "Exit codes").
+            let code = err.class().code();
             let mut stderr = cli::show::Sanitize(std::io::stderr().lock());
             // No URL leaves with its credentials or tokens, whichever error
             // quotes it (see airlock::redact).

@@ -59,6 +59,19 @@ pub enum ManifestError {
     Serialize(String),
 }
 
+impl crate::error::Classify for ManifestError {
+    fn class(&self) -> crate::error::ExitClass {
+        use crate::error::ExitClass::*;
+        match self {
+            ManifestError::Syntax(_)
+            | ManifestError::NotAirlock { .. }
+            | ManifestError::UnknownMajor { .. }
+            | ManifestError::Field(_)
+            | ManifestError::Serialize(_) => Damaged,
+        }
+    }
+}
+
 /// The whole manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {

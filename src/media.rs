@@ -40,6 +40,16 @@ pub enum MediaError {
     },
 }
 
+impl crate::error::Classify for MediaError {
+    fn class(&self) -> crate::error::ExitClass {
+        match self {
+            MediaError::Part(e) => e.class(),
+            MediaError::Import(e) => e.class(),
+            MediaError::Io { .. } => crate::error::ExitClass::HostFailure,
+        }
+    }
+}
+
 impl From<BundleError> for MediaError {
     fn from(e: BundleError) -> Self {
         MediaError::Import(ImportError::Bundle(e))

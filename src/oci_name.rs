@@ -38,6 +38,21 @@ pub enum NameError {
     Reference(String),
 }
 
+impl crate::error::Classify for NameError {
+    fn class(&self) -> crate::error::ExitClass {
+        use crate::error::ExitClass::*;
+        match self {
+            // Names reach the registry code from configuration and from
+            // registries; a name refused there is not a bundle's fault.
+            NameError::Repository(_)
+            | NameError::Tag(_)
+            | NameError::Digest(_)
+            | NameError::Host(_)
+            | NameError::Reference(_) => HostFailure,
+        }
+    }
+}
+
 /// Escapes a refused value for an error message (it may hold anything).
 fn shown(s: &str) -> String {
     const MAX: usize = 300;

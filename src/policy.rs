@@ -89,6 +89,23 @@ pub enum PolicyError {
     },
 }
 
+impl crate::error::Classify for PolicyError {
+    fn class(&self) -> crate::error::ExitClass {
+        use crate::error::ExitClass::*;
+        match self {
+            // Without a usable policy nothing can be proven either.
+            PolicyError::NoTrustedKeys
+            | PolicyError::Unsigned
+            | PolicyError::Invalid { .. }
+            | PolicyError::Duplicate(_)
+            | PolicyError::NotTrusted { .. }
+            | PolicyError::BelowThreshold { .. }
+            | PolicyError::RoleMinimum { .. }
+            | PolicyError::BadPolicy { .. } => NotProven,
+        }
+    }
+}
+
 fn list(ids: &[KeyId]) -> String {
     if ids.is_empty() {
         return "nobody".to_string();

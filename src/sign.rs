@@ -54,6 +54,19 @@ pub enum SignError {
     },
 }
 
+impl crate::error::Classify for SignError {
+    fn class(&self) -> crate::error::ExitClass {
+        use crate::error::ExitClass::*;
+        match self {
+            SignError::Bundle(e) => e.class(),
+            SignError::AlreadySigned(_) => Usage,
+            SignError::Key(_) | SignError::Write(_) | SignError::Busy(_) | SignError::Io { .. } => {
+                HostFailure
+            }
+        }
+    }
+}
+
 /// What `sign` did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SignReport {

@@ -44,6 +44,17 @@ pub enum LineError {
     Unsafe(char),
 }
 
+impl crate::error::Classify for LineError {
+    fn class(&self) -> crate::error::ExitClass {
+        use crate::error::ExitClass::*;
+        match self {
+            // A string checked before use; callers that know its origin
+            // wrap it in their own error.
+            LineError::TooLong { .. } | LineError::Unsafe(_) => BadInput,
+        }
+    }
+}
+
 impl std::fmt::Display for LineError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -7,6 +7,7 @@ mod support;
 mod corpus;
 mod crash;
 mod e2e;
+mod exit_classes;
 mod export_refusals;
 mod hostile_archives;
 mod hostile_auth;

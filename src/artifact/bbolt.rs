@@ -271,6 +271,24 @@ pub enum BboltError {
     Io(#[source] io::Error),
 }
 
+impl crate::error::Classify for BboltError {
+    fn class(&self) -> crate::error::ExitClass {
+        use crate::error::ExitClass::*;
+        match self {
+            BboltError::Io(_) => HostFailure,
+            BboltError::Empty
+            | BboltError::NoValidMeta { .. }
+            | BboltError::PageSize(_)
+            | BboltError::TooSmall { .. }
+            | BboltError::Truncated { .. }
+            | BboltError::MetaPointer { .. }
+            | BboltError::Page { .. }
+            | BboltError::Bucket { .. }
+            | BboltError::MissingBuckets { .. } => Damaged,
+        }
+    }
+}
+
 impl BboltError {
     /// Whether the failure is the host's (reading the file) rather than the
     /// database's.

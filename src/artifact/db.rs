@@ -53,6 +53,17 @@ pub enum MetadataError {
     },
 }
 
+impl crate::error::Classify for MetadataError {
+    fn class(&self) -> crate::error::ExitClass {
+        use crate::error::ExitClass::*;
+        match self {
+            MetadataError::Json(_) | MetadataError::Window(_) | MetadataError::Time { .. } => {
+                Damaged
+            }
+        }
+    }
+}
+
 impl DbMetadata {
     /// Parses metadata.json bytes and checks the time fields.
     pub fn parse(bytes: &[u8]) -> Result<Self, MetadataError> {

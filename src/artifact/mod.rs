@@ -176,6 +176,26 @@ pub enum ArtifactError {
     },
 }
 
+impl crate::error::Classify for ArtifactError {
+    fn class(&self) -> crate::error::ExitClass {
+        use crate::error::ExitClass::*;
+        match self {
+            ArtifactError::Unpack(e) => e.class(),
+            // The database check reports the host's failures (a read, the
+            // memory SQLite needs) as the layer's too: exit code 4 has
+            // always covered every refusal of a database (README.md).
+            ArtifactError::Database { .. } => Damaged,
+            ArtifactError::MissingFile { .. }
+            | ArtifactError::UnexpectedEntry { .. }
+            | ArtifactError::Metadata { .. }
+            | ArtifactError::MetadataTooLarge { .. }
+            | ArtifactError::Contradiction(_)
+            | ArtifactError::SchemaVersion { .. }
+            | ArtifactError::Sidecar { .. } => Damaged,
+        }
+    }
+}
+
 /// What is wrong with a database file.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -185,6 +205,15 @@ pub enum DbError {
     /// trivy-java.db.
     #[error(transparent)]
     Sqlite(#[from] sqlite::SqliteError),
+}
+
+impl crate::error::Classify for DbError {
+    fn class(&self) -> crate::error::ExitClass {
+        match self {
+            DbError::Bbolt(e) => e.class(),
+            DbError::Sqlite(e) => e.class(),
+        }
+    }
 }
 
 /// What a database layer holds.

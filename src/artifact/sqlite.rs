@@ -131,6 +131,27 @@ pub enum SqliteError {
     Host(#[source] io::Error),
 }
 
+impl crate::error::Classify for SqliteError {
+    fn class(&self) -> crate::error::ExitClass {
+        use crate::error::ExitClass::*;
+        match self {
+            SqliteError::Host(_) => HostFailure,
+            SqliteError::TooShort(_)
+            | SqliteError::Magic(_)
+            | SqliteError::PageSize(_)
+            | SqliteError::ReadVersion(_)
+            | SqliteError::Fractions(..)
+            | SqliteError::Reserved { .. }
+            | SqliteError::Truncated { .. }
+            | SqliteError::Sqlite { .. }
+            | SqliteError::MissingTable(_)
+            | SqliteError::MissingColumns { .. }
+            | SqliteError::Damaged { .. }
+            | SqliteError::TooSlow { .. } => Damaged,
+        }
+    }
+}
+
 impl SqliteError {
     /// Whether the failure is the host's rather than the database's.
     pub fn is_host_failure(&self) -> bool {

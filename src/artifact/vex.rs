@@ -138,6 +138,26 @@ pub enum VexError {
     Io(#[source] io::Error),
 }
 
+impl crate::error::Classify for VexError {
+    fn class(&self) -> crate::error::ExitClass {
+        use crate::error::ExitClass::*;
+        match self {
+            VexError::Unpack(e) => e.class(),
+            VexError::Io(_) => HostFailure,
+            VexError::Manifest(_)
+            | VexError::NoSpecVersion { .. }
+            | VexError::UnsafeLocation { .. }
+            | VexError::TooManyEntries { .. }
+            | VexError::FileTooLarge { .. }
+            | VexError::Expansion { .. }
+            | VexError::UnknownArchive
+            | VexError::MissingIndex { .. }
+            | VexError::Index { .. }
+            | VexError::MissingDocument { .. } => Damaged,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct RawManifest {
     name: String,

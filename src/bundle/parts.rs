@@ -199,15 +199,24 @@ pub enum PartError {
     },
 }
 
-impl PartError {
-    /// Whether the failure is the host's (I/O) rather than the parts'.
-    pub fn is_host_failure(&self) -> bool {
-        matches!(self, PartError::Io { .. })
-    }
-
-    /// Whether the failure is about trust (the index signature).
-    pub fn is_untrusted(&self) -> bool {
-        matches!(self, PartError::NotProven { .. })
+impl crate::error::Classify for PartError {
+    fn class(&self) -> crate::error::ExitClass {
+        use crate::error::ExitClass::*;
+        match self {
+            // The command asked for an output that exists, or a size that
+            // cannot be used.
+            PartError::Exists(_) | PartError::BadSize(_) => Usage,
+            PartError::Io { .. } | PartError::Sign(_) => HostFailure,
+            PartError::NotProven { .. } => NotProven,
+            PartError::IndexMissing { .. }
+            | PartError::BadIndex { .. }
+            | PartError::BadSignature { .. }
+            | PartError::Missing { .. }
+            | PartError::Size { .. }
+            | PartError::Digest { .. }
+            | PartError::Extra { .. }
+            | PartError::Whole { .. } => Damaged,
+        }
     }
 }
 

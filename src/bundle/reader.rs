@@ -158,6 +158,33 @@ pub enum BundleError {
     },
 }
 
+impl crate::error::Classify for BundleError {
+    fn class(&self) -> crate::error::ExitClass {
+        use crate::error::ExitClass::*;
+        match self {
+            BundleError::Read { .. } => HostFailure,
+            // Any problem with the signatures themselves.
+            BundleError::Policy(e) => e.class(),
+            BundleError::BadSignatureEntry { .. } | BundleError::TooManySignatures => NotProven,
+            BundleError::Manifest(e) => e.class(),
+            BundleError::NotZstd
+            | BundleError::Truncated { .. }
+            | BundleError::Corrupt { .. }
+            | BundleError::ManifestNotFirst { .. }
+            | BundleError::ManifestTooLarge { .. }
+            | BundleError::UnlistedEntry { .. }
+            | BundleError::MissingPayload { .. }
+            | BundleError::NotAFile { .. }
+            | BundleError::SizeMismatch { .. }
+            | BundleError::DigestMismatch { .. }
+            | BundleError::DuplicateEntry(_)
+            | BundleError::TrailingEntry(_)
+            | BundleError::TrailingData
+            | BundleError::TrailingBytes { .. } => Damaged,
+        }
+    }
+}
+
 /// How many bytes after the end of the zstd frame are counted for the
 /// message (the rest is not read).
 pub const TRAILING_COUNT_MAX: u64 = 1 << 20;
@@ -215,6 +242,15 @@ pub enum ReadError<E> {
     /// The visitor failed.
     #[error(transparent)]
     Visitor(E),
+}
+
+impl<E: crate::error::Classify> crate::error::Classify for ReadError<E> {
+    fn class(&self) -> crate::error::ExitClass {
+        match self {
+            ReadError::Bundle(e) => e.class(),
+            ReadError::Visitor(e) => e.class(),
+        }
+    }
 }
 
 /// A bundle whose manifest signature satisfied the policy.

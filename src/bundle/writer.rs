@@ -62,6 +62,21 @@ pub enum WriteError {
     Incomplete(String),
 }
 
+impl crate::error::Classify for WriteError {
+    fn class(&self) -> crate::error::ExitClass {
+        use crate::error::ExitClass::*;
+        match self {
+            // The output, an input changing under the writer, or a caller's
+            // mistake: none is the fault of a bundle.
+            WriteError::Io(_)
+            | WriteError::Input { .. }
+            | WriteError::OutOfOrder { .. }
+            | WriteError::Changed { .. }
+            | WriteError::Incomplete(_) => HostFailure,
+        }
+    }
+}
+
 /// Remembers whether the input (rather than the output) failed.
 struct Tagged<'a, 'b> {
     inner: &'a mut dyn Read,

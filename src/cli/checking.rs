@@ -2,7 +2,7 @@
 
 use std::io::{self, BufReader, Write};
 
-use anyhow::{Context as _, Result};
+use super::failure::{Context as _, Result};
 
 use airlock::bundle::parts::{self, PartSet};
 use airlock::install::audit::{self};

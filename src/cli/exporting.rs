@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
+use super::failure::{Context as _, Failure, Result};
+use airlock::error::ExitClass;
 use time::OffsetDateTime;
 
 use airlock::bundle::parts::{self};
@@ -235,6 +236,7 @@ pub(super) fn read_sequence_file(path: &Path) -> Result<(Option<String>, u64)> {
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
     let table: toml::Table = toml::from_str(&text)
+        .map_err(|e| Failure::new(ExitClass::HostFailure, e))
         .with_context(|| format!("{} is not a sequence file", path.display()))?;
     let series = table
         .get("series")
@@ -244,7 +246,7 @@ pub(super) fn read_sequence_file(path: &Path) -> Result<(Option<String>, u64)> {
         .get("sequence")
         .and_then(|v| v.as_integer())
         .and_then(|n| u64::try_from(n).ok())
-        .with_context(|| format!("{} has no sequence = N", path.display()))?;
+        .ok_or_else(|| Failure::host(format!("{} has no sequence = N", path.display())))?;
     Ok((series, n))
 }
 
@@ -258,6 +260,7 @@ pub(super) fn write_sequence_file(path: &Path, series: &str, n: u64) -> Result<(
     )?;
     tmp.as_file().sync_all()?;
     tmp.persist(path)
+        .map_err(|e| e.error)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use anyhow::Result;
+use super::failure::Result;
 
 use super::args::CacheArgs;
 

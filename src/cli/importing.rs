@@ -3,7 +3,7 @@
 use std::io::{self, BufReader, Write};
 use std::path::Path;
 
-use anyhow::Result;
+use super::failure::{Failure, Result};
 use time::OffsetDateTime;
 
 use airlock::install::audit::{self, AuditEntry};
@@ -30,7 +30,7 @@ pub(super) struct Outcome {
     /// The push, when asked for and done.
     push: Option<airlock::layout::oci_repos::PushReport>,
     /// The push failed after the cache import was complete.
-    push_error: Option<anyhow::Error>,
+    push_error: Option<Failure>,
 }
 
 pub(super) fn import(a: ImportArgs) -> Result<()> {
@@ -124,7 +124,7 @@ pub(super) fn import(a: ImportArgs) -> Result<()> {
         Some(log) => match audit::append(&log, &entry) {
             Ok(l) => Some(l),
             Err(e) if result.is_ok() => {
-                return Err(anyhow::Error::new(e).context(
+                return Err(Failure::from(e).context(
                     "the import is complete, but it could not be recorded in the audit log",
                 ))
             }
@@ -148,7 +148,7 @@ pub(super) fn import(a: ImportArgs) -> Result<()> {
             match audit::write_receipt(path, &r, receipt_key.as_ref()) {
                 Ok(sig) => Some((path.clone(), sig)),
                 Err(e) if result.is_ok() => {
-                    return Err(anyhow::Error::new(e)
+                    return Err(Failure::from(e)
                         .context("the import is complete, but its receipt could not be written"))
                 }
                 Err(e) => {
@@ -239,7 +239,7 @@ pub(super) fn import_bundle(a: &ImportArgs, now: OffsetDateTime) -> Result<Outco
         });
         if let Ok(header) = header {
             airlock::install::push::precheck(&header, client, target, &policy, &push_opts)
-                .map_err(push_failed)?;
+                .map_err(|e| push_failed(e.into()))?;
         }
     }
     let progress = Reporter::new(a.json, a.quiet);
@@ -314,17 +314,11 @@ pub(super) fn import_bundle(a: &ImportArgs, now: OffsetDateTime) -> Result<Outco
 
 /// A push failure says that nothing is reported as pushed; a refusal by the
 /// registry state (a downgrade) is said as it is.
-pub(super) fn push_failed(e: impl Into<anyhow::Error>) -> anyhow::Error {
+pub(super) fn push_failed(e: airlock::media::MediaError) -> Failure {
     use airlock::install::ImportError;
     use airlock::media::MediaError;
-    let e = e.into();
-    let failed = e.chain().any(|c| {
-        matches!(c.downcast_ref::<ImportError>(), Some(ImportError::Push(_)))
-            || matches!(
-                c.downcast_ref::<MediaError>(),
-                Some(MediaError::Import(ImportError::Push(_)))
-            )
-    });
+    let failed = matches!(e, MediaError::Import(ImportError::Push(_)));
+    let e = Failure::from(e);
     if failed {
         e.context("the push failed; nothing is reported as pushed")
     } else {
@@ -334,7 +328,7 @@ pub(super) fn push_failed(e: impl Into<anyhow::Error>) -> anyhow::Error {
 
 /// For a database schema refusal, says which Trivy is installed and what it
 /// reads (from `--trivy-bin`, or `trivy` on PATH, if either runs).
-pub(super) fn name_trivy(e: airlock::media::MediaError, bin: Option<&Path>) -> anyhow::Error {
+pub(super) fn name_trivy(e: airlock::media::MediaError, bin: Option<&Path>) -> Failure {
     use airlock::install::ImportError;
     use airlock::media::MediaError;
     if !matches!(e, MediaError::Import(ImportError::Schema(_))) {
@@ -357,7 +351,7 @@ pub(super) fn name_trivy(e: airlock::media::MediaError, bin: Option<&Path>) -> a
             .find_map(|l| l.strip_prefix("Version: ").map(|v| v.trim().to_string()))
     });
     match (bin, version) {
-        (Some(bin), Some(v)) => anyhow::Error::new(e).context(format!(
+        (Some(bin), Some(v)) => Failure::from(e).context(format!(
             "the Trivy on this host ({}, version {v}) reads trivy-db schema 2, java-db schema 1 and checks bundles of major version 2",
             bin.display()
         )),

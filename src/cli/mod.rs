@@ -12,6 +12,7 @@ pub mod args;
 mod bar;
 mod checking;
 mod exporting;
+pub mod failure;
 mod generations;
 mod importing;
 mod network;
@@ -24,7 +25,7 @@ mod splitting;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use failure::Result;
 
 use airlock::keys::PublicKey;
 use airlock::policy::TrustPolicy;

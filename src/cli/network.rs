@@ -2,7 +2,7 @@
 
 use std::io::{self};
 
-use anyhow::{Context as _, Result};
+use super::failure::{Context as _, Result};
 
 use airlock::layout::oci_repos::PushTarget;
 use airlock::manifest::ArtifactKind;

@@ -11,7 +11,7 @@ use std::io::{BufRead as _, BufReader, Write as _};
 use std::os::unix::io::AsRawFd as _;
 use std::path::Path;
 
-use anyhow::{bail, Result};
+use super::failure::{Failure, Result};
 use zeroize::Zeroizing;
 
 use airlock::keys::{KeyFileError, SecretKey};
@@ -102,9 +102,7 @@ pub fn new_passphrase(file: Option<&Path>) -> Result<Zeroizing<Vec<u8>>> {
     let pass = if let Some(f) = file {
         match from_file(f) {
             Err(KeyFileError::Io { source, .. }) => {
-                return Err(
-                    anyhow::Error::new(source).context(format!("cannot read {}", f.display()))
-                )
+                return Err(Failure::from(source).context(format!("cannot read {}", f.display())))
             }
             r => r?,
         }
@@ -113,22 +111,21 @@ pub fn new_passphrase(file: Option<&Path>) -> Result<Zeroizing<Vec<u8>>> {
         Zeroizing::new(v.into_vec())
     } else {
         let Some(first) = prompt("Passphrase for the new key: ") else {
-            bail!(crate::cli::UsageError(
-                "keygen encrypts the secret key with a passphrase, and there is no terminal to ask for one\nhint: give --passphrase-file FILE or set AIRLOCK_PASSPHRASE, or pass --unencrypted to store the key in clear"
-                    .into()
+            return Err(Failure::usage(
+                "keygen encrypts the secret key with a passphrase, and there is no terminal to ask for one\nhint: give --passphrase-file FILE or set AIRLOCK_PASSPHRASE, or pass --unencrypted to store the key in clear",
             ));
         };
         let again = prompt("Passphrase again: ").unwrap_or_default();
         if *first != *again {
-            bail!(crate::cli::UsageError(
-                "the two passphrases differ; nothing was written".into()
+            return Err(Failure::usage(
+                "the two passphrases differ; nothing was written",
             ));
         }
         first
     };
     if pass.is_empty() {
-        bail!(crate::cli::UsageError(
-            "the passphrase is empty\nhint: pass --unencrypted to store the key in clear".into()
+        return Err(Failure::usage(
+            "the passphrase is empty\nhint: pass --unencrypted to store the key in clear",
         ));
     }
     Ok(pass)

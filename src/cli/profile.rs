@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
+use super::failure::{Context as _, Result};
 use serde::Deserialize;
 
 use super::args::ExportArgs;

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context as _, Result};
+use super::failure::{Context as _, Failure, Result};
 
 use airlock::bundle::parts::{self};
 use airlock::keys::SecretKey;
@@ -20,7 +20,9 @@ pub(super) fn keygen(a: KeygenArgs) -> Result<()> {
     let pk_path = with_suffix(&a.out, ".pub");
     for p in [&sk_path, &pk_path] {
         if p.exists() {
-            bail!("{} already exists\nhint: choose another --out prefix; airlock never overwrites a key", p.display());
+            // Today's exit code for it: 1, as for any file airlock will not
+            // overwrite on its own.
+            return Err(Failure::host(format!("{} already exists\nhint: choose another --out prefix; airlock never overwrites a key", p.display())));
         }
     }
     let pass = if a.unencrypted {

@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use anyhow::Result;
+use super::failure::Result;
 
 use airlock::bundle::parts::{self};
 use airlock::media::Input;

@@ -109,6 +109,16 @@ pub enum AuditError {
     },
 }
 
+impl crate::error::Classify for AuditError {
+    fn class(&self) -> crate::error::ExitClass {
+        use crate::error::ExitClass::*;
+        match self {
+            AuditError::Broken { .. } => Damaged,
+            AuditError::Io { .. } => HostFailure,
+        }
+    }
+}
+
 fn ioe<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> AuditError + 'a {
     move |source| AuditError::Io {
         what,

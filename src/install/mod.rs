@@ -132,25 +132,24 @@ pub enum ImportError {
     Stage(#[from] StageError),
 }
 
-impl ImportError {
-    /// Whether the failure is the host's (reading the bundle file, writing
-    /// or swapping on disk, the lock) rather than the bundle's.
-    pub fn is_host_failure(&self) -> bool {
-        use crate::unpack::UnpackError::Sink;
-        matches!(
-            self,
-            ImportError::Stage(_)
-                | ImportError::Push(_)
-                | ImportError::Bundle(BundleError::Read { .. })
-                | ImportError::Artifact {
-                    source: ArtifactError::Unpack(Sink { .. }),
-                    ..
-                }
-                | ImportError::Vex {
-                    source: VexError::Unpack(Sink { .. }) | VexError::Io(_),
-                    ..
-                }
-        )
+impl crate::error::Classify for ImportError {
+    fn class(&self) -> crate::error::ExitClass {
+        use crate::error::ExitClass::*;
+        match self {
+            ImportError::Bundle(e) => e.class(),
+            ImportError::Artifact { source, .. } => source.class(),
+            ImportError::Vex { source, .. } => source.class(),
+            ImportError::Push(e) => e.class(),
+            ImportError::Stage(e) => e.class(),
+            // Whatever made the database unreadable to this Trivy, the
+            // bundle is what does not fit.
+            ImportError::Schema(_) | ImportError::Inconsistent(_) => Damaged,
+            ImportError::NoPreviousGeneration(_) | ImportError::State { .. } => HostFailure,
+            ImportError::Stale(_)
+            | ImportError::Downgrade { .. }
+            | ImportError::FromTheFuture(_) => Downgrade,
+            ImportError::Overlap { .. } => Usage,
+        }
     }
 }
 

@@ -108,6 +108,23 @@ pub enum PushError {
     },
 }
 
+impl crate::error::Classify for PushError {
+    fn class(&self) -> crate::error::ExitClass {
+        use crate::error::ExitClass::*;
+        match self {
+            // The bundle was proven before the push began: what fails here
+            // is the registry, the media or a concurrent push.
+            PushError::Registry(_)
+            | PushError::Read(..)
+            | PushError::Changed { .. }
+            | PushError::Missing(_)
+            | PushError::ReadBack { .. }
+            | PushError::State { .. }
+            | PushError::Raced { .. } => HostFailure,
+        }
+    }
+}
+
 impl From<PushError> for ImportError {
     fn from(e: PushError) -> Self {
         ImportError::Push(e)

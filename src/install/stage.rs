@@ -94,6 +94,21 @@ pub enum StageError {
     },
 }
 
+impl crate::error::Classify for StageError {
+    fn class(&self) -> crate::error::ExitClass {
+        use crate::error::ExitClass::*;
+        match self {
+            StageError::Io { .. }
+            | StageError::NoSpace { .. }
+            | StageError::NoInodes { .. }
+            | StageError::Locked { .. }
+            | StageError::NotADirectory(_)
+            | StageError::SwapRolledBack { .. }
+            | StageError::SwapPartial { .. } => HostFailure,
+        }
+    }
+}
+
 pub(crate) fn ioe<'a>(
     what: &'static str,
     path: &'a Path,

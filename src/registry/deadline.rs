@@ -187,6 +187,15 @@ pub enum HeadError {
     Panicked(String),
 }
 
+impl crate::error::Classify for HeadError {
+    fn class(&self) -> crate::error::ExitClass {
+        use crate::error::ExitClass::*;
+        match self {
+            HeadError::Late | HeadError::Panicked(_) => HostFailure,
+        }
+    }
+}
+
 /// The name of [`head_within`]'s threads (the binary's panic hook stays
 /// silent for them: their panics are reported as errors).
 pub const REQUEST_THREAD: &str = "airlock-request";

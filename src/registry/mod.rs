@@ -298,6 +298,31 @@ pub enum RegistryError {
     },
 }
 
+impl crate::error::Classify for RegistryError {
+    fn class(&self) -> crate::error::ExitClass {
+        use crate::error::ExitClass::*;
+        match self {
+            // A registry that refuses, fails or misbehaves is the
+            // environment's trouble, not the bundle's.
+            RegistryError::Unreachable { .. }
+            | RegistryError::PlainHttpCredentials { .. }
+            | RegistryError::TokenRealm { .. }
+            | RegistryError::TokenAnswer { .. }
+            | RegistryError::Downgrade { .. }
+            | RegistryError::Status { .. }
+            | RegistryError::Unexpected { .. }
+            | RegistryError::Unauthorized { .. }
+            | RegistryError::Transfer { .. }
+            | RegistryError::Stalled { .. }
+            | RegistryError::RetryLater { .. }
+            | RegistryError::WrongSize { .. }
+            | RegistryError::DigestMismatch { .. }
+            | RegistryError::InvalidName { .. }
+            | RegistryError::Tls { .. } => HostFailure,
+        }
+    }
+}
+
 /// The host a downgrade pointed to, for the hint.
 fn downgrade_host(location: &Option<String>) -> String {
     location

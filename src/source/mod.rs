@@ -65,6 +65,21 @@ pub enum SourceError {
     Unavailable(String),
 }
 
+impl crate::error::Classify for SourceError {
+    fn class(&self) -> crate::error::ExitClass {
+        use crate::error::ExitClass::*;
+        match self {
+            SourceError::Io { .. } | SourceError::Unavailable(_) => HostFailure,
+            // Export refused its input, whatever the inner error says of it
+            // (an archive that cannot be unpacked is bad input here).
+            SourceError::Artifact { .. }
+            | SourceError::Vex { .. }
+            | SourceError::Cache { .. }
+            | SourceError::Invalid(_) => BadInput,
+        }
+    }
+}
+
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SourceError + '_ {
     move |source| SourceError::Io {
         path: path.to_path_buf(),

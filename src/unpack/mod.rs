@@ -226,6 +226,23 @@ pub enum UnpackError {
     },
 }
 
+impl crate::error::Classify for UnpackError {
+    fn class(&self) -> crate::error::ExitClass {
+        use crate::error::ExitClass::*;
+        match self {
+            UnpackError::Sink { .. } => HostFailure,
+            UnpackError::UnsafePath { .. }
+            | UnpackError::ForbiddenType { .. }
+            | UnpackError::Duplicate { .. }
+            | UnpackError::TooLarge { .. }
+            | UnpackError::TooManyEntries { .. }
+            | UnpackError::TooManyDirs { .. }
+            | UnpackError::ZipStructure { .. }
+            | UnpackError::Corrupt { .. } => Damaged,
+        }
+    }
+}
+
 /// Checks and normalises an entry name: strips one leading `./` and a
 /// trailing `/`; refuses anything that is not a plain relative path.
 /// Returns an empty string for the archive root (`./`).

@@ -1,0 +1,173 @@
+//! How a command fails: a [`Failure`] is an error chain (with the context
+//! the command added) and the [`ExitClass`] it was given where it arose.
+//! Library errors convert with their own class ([`Classify`]); failures of
+//! the command line itself say theirs explicitly. `main` maps the class to
+//! the exit code without looking at types.
+
+use std::fmt;
+
+use airlock::error::{Classify, ExitClass};
+
+/// A failed command: its class and its error chain.
+pub struct Failure {
+    class: ExitClass,
+    error: anyhow::Error,
+}
+
+/// The result of a command.
+pub type Result<T, E = Failure> = std::result::Result<T, E>;
+
+impl Failure {
+    /// A failure of `class` with `error` as its chain.
+    pub fn new(class: ExitClass, error: impl Into<anyhow::Error>) -> Self {
+        Failure {
+            class,
+            error: error.into(),
+        }
+    }
+
+    /// A failure of `class` with just a message.
+    pub fn msg(class: ExitClass, message: impl fmt::Display) -> Self {
+        Failure::new(class, anyhow::Error::msg(message.to_string()))
+    }
+
+    /// The command line cannot work as given (exit code 2, like clap's).
+    pub fn usage(message: impl fmt::Display) -> Self {
+        Failure::msg(ExitClass::Usage, message)
+    }
+
+    /// The host failed (exit code 1).
+    pub fn host(message: impl fmt::Display) -> Self {
+        Failure::msg(ExitClass::HostFailure, message)
+    }
+
+    /// The class the failure was given where it arose.
+    pub fn class(&self) -> ExitClass {
+        self.class
+    }
+
+    /// The error chain, outermost first.
+    pub fn chain(&self) -> anyhow::Chain<'_> {
+        self.error.chain()
+    }
+
+    /// The failure with `context` said before it (the class is kept).
+    pub fn context<C>(self, context: C) -> Self
+    where
+        C: fmt::Display + Send + Sync + 'static,
+    {
+        Failure {
+            class: self.class,
+            error: self.error.context(context),
+        }
+    }
+
+    /// Whether anything in the chain is a broken pipe (stdout closed by
+    /// `head`, say): not a failure of the command.
+    pub fn is_broken_pipe(&self) -> bool {
+        self.error.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+        })
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            write!(f, "{:#}", self.error)
+        } else {
+            write!(f, "{}", self.error)
+        }
+    }
+}
+
+impl fmt::Debug for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Failure")
+            .field("class", &self.class)
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
+/// Context for a result whose error becomes a [`Failure`] (a library
+/// error, an I/O error of the command line, a failure already).
+pub trait Context<T> {
+    /// Says `context` before the error; the error's class is kept.
+    fn context<C>(self, context: C) -> Result<T>
+    where
+        C: fmt::Display + Send + Sync + 'static;
+
+    /// Like [`Context::context`], the context made only on failure.
+    fn with_context<C, F>(self, f: F) -> Result<T>
+    where
+        C: fmt::Display + Send + Sync + 'static,
+        F: FnOnce() -> C;
+}
+
+impl<T, E: Into<Failure>> Context<T> for std::result::Result<T, E> {
+    fn context<C>(self, context: C) -> Result<T>
+    where
+        C: fmt::Display + Send + Sync + 'static,
+    {
+        self.map_err(|e| e.into().context(context))
+    }
+
+    fn with_context<C, F>(self, f: F) -> Result<T>
+    where
+        C: fmt::Display + Send + Sync + 'static,
+        F: FnOnce() -> C,
+    {
+        self.map_err(|e| e.into().context(f()))
+    }
+}
+
+/// Library errors become failures of their own class. Every error type the
+/// library returns to the command line is listed: one missing here does not
+/// compile at its `?`.
+macro_rules! classified {
+    ($($t:ty),* $(,)?) => {$(
+        impl From<$t> for Failure {
+            fn from(e: $t) -> Self {
+                Failure::new(e.class(), e)
+            }
+        }
+    )*};
+}
+
+classified!(
+    airlock::bundle::parts::PartError,
+    airlock::bundle::reader::BundleError,
+    airlock::export::ExportError,
+    airlock::install::ImportError,
+    airlock::install::audit::AuditError,
+    airlock::keys::KeyError,
+    airlock::keys::KeyFileError,
+    airlock::manifest::ManifestError,
+    airlock::media::MediaError,
+    airlock::policy::PolicyError,
+    airlock::registry::RegistryError,
+    airlock::sign::SignError,
+);
+
+/// The command line's own I/O (stdout, a file it writes): the host's.
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure::new(ExitClass::HostFailure, e)
+    }
+}
+
+/// Turning a report into JSON cannot fail on airlock's own types; if it
+/// did, the host (memory) would be at fault.
+impl From<serde_json::Error> for Failure {
+    fn from(e: serde_json::Error) -> Self {
+        Failure::new(ExitClass::HostFailure, e)
+    }
+}
+
+impl From<super::UsageError> for Failure {
+    fn from(e: super::UsageError) -> Self {
+        Failure::new(ExitClass::Usage, e)
+    }
+}

@@ -1,0 +1,116 @@
+//! The exit code of each class of failure, through the real binary: one
+//! representative failure per [`ExitClass`] (and the usage nuances README.md
+//! documents), each asserting its exact exit code and the line of stderr
+//! that says why. The codes come from the errors' `class()` (issue 18).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use airlock::error::ExitClass;
+
+use crate::support::*;
+
+/// Exports the fixture checks bundle created at `when` into `out`.
+fn export_checks(inputs: &Inputs, key: &Path, out: &Path, when: &str) {
+    airlock_ok(&[
+        "export",
+        "-o",
+        s(out),
+        "--sign-key",
+        s(key),
+        "--checks",
+        s(&inputs.checks),
+        "--created",
+        when,
+    ]);
+}
+
+#[test]
+fn each_class_of_failure_exits_with_its_documented_code() {
+    let t = TestDir::new();
+    let inputs = write_inputs(t.path());
+    let (key, public) = keygen(t.path(), "builder");
+    let (_, stranger) = keygen(t.path(), "stranger");
+    let new = t.join("new.airlock");
+    let old = t.join("old.airlock");
+    export_checks(&inputs, &key, &new, "2026-02-01T00:00:00Z");
+    export_checks(&inputs, &key, &old, "2026-01-01T00:00:00Z");
+    let cache = t.join("cache");
+    import_ok(&new, &public, &cache, &[]);
+    let not_a_bundle = t.join("not-a-bundle.airlock");
+    write(&not_a_bundle, b"this is a text file, not a bundle\n");
+    let bad_db = t.join("bad").join("db.tar.gz");
+    write(&bad_db, b"this is a text file, not a gzip stream\n");
+    let missing_key = t.join("missing.pub");
+    let out = t.join("out.airlock");
+    let overlap = t.join("overlap");
+    let overlap_vex = overlap.join("vex");
+
+    #[rustfmt::skip]
+    let table: Vec<(ExitClass, Vec<&str>, &str)> = vec![
+        (ExitClass::HostFailure,
+         vec!["verify", s(&new), "--key", s(&missing_key)],
+         "airlock: error: cannot read key file"),
+        (ExitClass::Usage,
+         vec!["export", "-o", s(&out), "--sign-key", s(&key), "--checks", s(&inputs.checks),
+              "--created", "2999-01-01T00:00:00Z"],
+         "airlock: error: --created 2999-01-01T00:00:00Z is in the future"),
+        (ExitClass::Usage,
+         vec!["import", s(&new), "--key", s(&public), "--cache-dir", s(&overlap),
+              "--vex-dir", s(&overlap_vex)],
+         "overlap; the static VEX repository must live outside the Trivy cache"),
+        (ExitClass::Usage,
+         vec!["split", s(&new), "--key", s(&public), "--sign-key", s(&key), "--split", "lots"],
+         "airlock: error: --split \"lots\" is not a size"),
+        (ExitClass::NotProven,
+         vec!["verify", s(&new), "--key", s(&stranger)],
+         "airlock: error: no signature by a trusted key"),
+        (ExitClass::Damaged,
+         vec!["verify", s(&not_a_bundle), "--key", s(&public)],
+         "airlock: error: not an airlock bundle: the file does not start with a zstd frame"),
+        (ExitClass::BadInput,
+         vec!["export", "-o", s(&out), "--sign-key", s(&key), "--trivy-db", s(&bad_db),
+              "--created", CREATED],
+         "db.tar.gz is damaged"),
+        (ExitClass::Downgrade,
+         vec!["import", s(&old), "--key", s(&public), "--cache-dir", s(&cache)],
+         "this would be a downgrade"),
+    ];
+
+    let mut seen = BTreeSet::new();
+    for (class, args, line) in &table {
+        let stderr = airlock_fails(args, i32::from(class.code()));
+        assert!(
+            stderr.lines().any(|l| l.contains(line)),
+            "airlock {args:?} ({class:?}): expected a line with {line:?} in stderr:\n{stderr}"
+        );
+        seen.insert(class.code());
+    }
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5, 6],
+        "the table covers every class"
+    );
+    assert!(!out.exists(), "a refused export left its output");
+}
+
+#[test]
+fn a_failure_reported_as_json_carries_its_exit_code() {
+    let t = TestDir::new();
+    let inputs = write_inputs(t.path());
+    let (key, _) = keygen(t.path(), "builder");
+    let (_, stranger) = keygen(t.path(), "stranger");
+    let bundle = t.join("b.airlock");
+    export_checks(&inputs, &key, &bundle, CREATED);
+    let out = airlock(&["verify", s(&bundle), "--key", s(&stranger), "--json"]);
+    assert_eq!(out.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["exit_code"], 3);
+    assert!(
+        v["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("no signature by a trusted key")),
+        "{v}"
+    );
+}

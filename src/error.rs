@@ -8,7 +8,11 @@
 //! - an error wrapping another either delegates to the inner error's class
 //!   or states why the wrapper knows better;
 //! - file-system failures carry a [`PathIo`]: what was being done, where,
-//!   and the [`std::io::Error`] as its source (never in its message).
+//!   and the [`std::io::Error`] as its source (never in its message);
+//! - no message prints its source (the binary prints the chain), and none
+//!   carries advice: [`Classify::hint`] returns it apart, as a [`Hint`], and
+//!   advice that names a command-line flag is a [`FlagHint`] the binary
+//!   words, so the library never names a flag.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -56,6 +60,104 @@ impl ExitClass {
 pub trait Classify {
     /// The kind of failure.
     fn class(&self) -> ExitClass;
+
+    /// What the user can do about it, if airlock knows (an error wrapping
+    /// another passes on the inner error's advice).
+    fn hint(&self) -> Option<Hint> {
+        None
+    }
+}
+
+/// Advice about an error, printed apart from its message (on a `hint:`
+/// line by the binary).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hint {
+    /// Advice in words; it names no command-line flag.
+    Text(String),
+    /// Advice that names a command-line flag: the binary words it.
+    Flag(FlagHint),
+    /// Several pieces of advice (one per refusal of several sources).
+    Several(Vec<Hint>),
+}
+
+impl Hint {
+    /// Advice in words.
+    pub fn text(text: impl Into<String>) -> Option<Hint> {
+        Some(Hint::Text(text.into()))
+    }
+}
+
+/// Advice that names a flag of the command line. The library says what
+/// would help; the binary, which owns the flags, says how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlagHint {
+    /// An output exists: choose another, or replace it (`--force`).
+    ReplaceOutput,
+    /// The bundle export would write exists: another `-o` path, or `--force`.
+    ReplaceBundle,
+    /// A secret key needs its passphrase and there is no terminal to ask.
+    Passphrase,
+    /// Export was given no source.
+    NameSources,
+    /// `--created` lies ahead of the clock by more than `skew` allows.
+    CreatedSkew {
+        /// The most a bundle may be dated ahead, in words ("5 minutes").
+        skew: String,
+    },
+    /// A downgrade the policy allows when forced (`--allow-downgrade`).
+    AllowDowngrade,
+    /// A host that may really speak only plain http (`--plain-http HOST`).
+    PlainHttp {
+        /// `host[:port]`.
+        host: String,
+        /// What it serves ("speaks only plain http", ...).
+        serves: &'static str,
+    },
+    /// An https address that met a server not speaking TLS
+    /// (`--plain-http HOST`; plain http is never tried after `--ca-cert`).
+    NotTls {
+        /// `host[:port]`.
+        host: String,
+        /// Whether a CA certificate was given.
+        ca_cert: bool,
+    },
+    /// A certificate from a private CA (`--ca-cert`,
+    /// `--insecure-skip-verify`).
+    PrivateCa,
+    /// A registry that did not answer within the deadline's base.
+    DeadlineBase,
+    /// A registry that sent nothing within the idle timeout.
+    IdleTimeout,
+    /// A token service on another host than its registry
+    /// (`--allow-token-realm`).
+    AllowTokenRealm {
+        /// The registry.
+        registry: String,
+        /// The token service's `host[:port]`.
+        realm_host: String,
+    },
+    /// Credentials for a registry (`--username`, `--password-stdin`).
+    Credentials {
+        /// The registry's `host[:port]`.
+        host: String,
+    },
+    /// The network limits that gave up on a slow server.
+    NetworkLimits,
+    /// No trusted key was given (`--key`, `--trust`).
+    TrustKeys,
+    /// No signature by a trusted key: the signer's key (`--key`), or a
+    /// signature by a trusted one.
+    SignerKey,
+    /// Another approval by `airlock sign --sign-key`.
+    SignAgain,
+    /// `--from-cache` names a directory that is not a Trivy cache.
+    FromCache,
+    /// No registry served an artifact: give its file instead (`--trivy-db
+    /// FILE`...).
+    GiveFiles {
+        /// The artifact's flag name without dashes ("trivy-db").
+        kind: String,
+    },
 }
 
 /// A file-system operation that failed at a path: the host's trouble, not
@@ -97,6 +199,20 @@ impl PathIo {
     pub fn kind(&self) -> io::ErrorKind {
         self.source.kind()
     }
+}
+
+/// An error and its sources in one line, `outer: inner: ...`, for where
+/// the library keeps a refusal as text (a skipped reference, a reason
+/// inside another error): no message prints its own source.
+pub fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        next = s.source();
+    }
+    text
 }
 
 impl Classify for PathIo {

@@ -91,10 +91,10 @@ pub struct ExportPlan {
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     /// No sources.
-    #[error("nothing to export\nhint: give at least one of --trivy-db, --java-db, --checks, --vex-manifest/--vex-archive or --from-cache")]
+    #[error("nothing to export")]
     NoSources,
     /// No signing key.
-    #[error("export needs at least one --sign-key")]
+    #[error("export needs at least one signing key")]
     NoKey,
     /// An artifact given twice.
     #[error("{0} is given by more than one source")]
@@ -103,10 +103,10 @@ pub enum ExportError {
     #[error("label {0:?} is invalid: keys are 1-64 of A-Z a-z 0-9 . _ -, values one line of at most 1024 bytes without control characters")]
     Label(String),
     /// `created` lies in the future.
-    #[error("--created {0} is in the future\nhint: a bundle may be dated at most {skew} ahead of this host's clock; check the clock, or leave --created out to use it", skew = crate::policy::human_duration(crate::manifest::MAX_CLOCK_SKEW.whole_seconds() as u64))]
+    #[error("the creation time {0} is in the future")]
     CreatedInFuture(String),
     /// A time read from a source lies in the future.
-    #[error("refusing to export: {0}\nhint: a database or registry claiming to come from the future would make every later bundle look like a downgrade on the importing hosts; check this host's clock and the source")]
+    #[error("refusing to export: {0}")]
     FromTheFuture(String),
     /// A source was refused.
     #[error(transparent)]
@@ -118,7 +118,7 @@ pub enum ExportError {
     #[error("cannot sign the manifest")]
     Sign(#[from] KeyError),
     /// The output exists.
-    #[error("{} already exists\nhint: choose another -o path, or pass --force to replace it", .0.display())]
+    #[error("{} already exists", .0.display())]
     Exists(PathBuf),
     /// Writing failed.
     #[error(transparent)]
@@ -127,7 +127,7 @@ pub enum ExportError {
     #[error(transparent)]
     Parts(#[from] PartError),
     /// Too little free space for the output.
-    #[error("not enough free space on the file system of {}: this bundle needs up to {needed} bytes ({needed_mib:.1} MiB), {available} bytes ({available_mib:.1} MiB) are free\nhint: free some space or write the bundle to another file system; nothing was written", path.display(), needed_mib = *needed as f64 / 1048576.0, available_mib = *available as f64 / 1048576.0)]
+    #[error("not enough free space on the file system of {}: this bundle needs up to {needed} bytes ({needed_mib:.1} MiB), {available} bytes ({available_mib:.1} MiB) are free", path.display(), needed_mib = *needed as f64 / 1048576.0, available_mib = *available as f64 / 1048576.0)]
     NoSpace {
         /// The output directory.
         path: PathBuf,
@@ -173,6 +173,25 @@ impl crate::error::Classify for ExportError {
             | ExportError::Write(_)
             | ExportError::NoSpace { .. }
             | ExportError::Io { .. } => HostFailure,
+        }
+    }
+
+    fn hint(&self) -> Option<crate::error::Hint> {
+        use crate::error::{FlagHint, Hint};
+        match self {
+            ExportError::NoSources => Some(Hint::Flag(FlagHint::NameSources)),
+            ExportError::CreatedInFuture(_) => Some(Hint::Flag(FlagHint::CreatedSkew {
+                skew: crate::policy::human_duration(crate::manifest::MAX_CLOCK_SKEW.whole_seconds() as u64),
+            })),
+            ExportError::FromTheFuture(_) => Hint::text("a database or registry claiming to come from the future would make every later bundle look like a downgrade on the importing hosts; check this host's clock and the source"),
+            ExportError::Exists(_) => Some(Hint::Flag(FlagHint::ReplaceBundle)),
+            ExportError::NoSpace { .. } => Hint::text("free some space or write the bundle to another file system; nothing was written"),
+            ExportError::Source(e) => e.hint(),
+            ExportError::Manifest(e) => e.hint(),
+            ExportError::Sign(e) => e.hint(),
+            ExportError::Write(e) => e.hint(),
+            ExportError::Parts(e) => e.hint(),
+            ExportError::NoKey | ExportError::Duplicate(_) | ExportError::Label(_) | ExportError::Io { .. } => None,
         }
     }
 }

@@ -50,7 +50,7 @@ pub enum KeyError {
         reason: String,
     },
     /// A secret key protected by a passphrase, read without one.
-    #[error("the secret key is encrypted with a passphrase\nhint: airlock asks for it on a terminal; otherwise give --passphrase-file FILE or set AIRLOCK_PASSPHRASE")]
+    #[error("the secret key is encrypted with a passphrase")]
     EncryptedSecretKey,
     /// The passphrase does not open the key.
     #[error("wrong passphrase for the secret key (or the key file is damaged)")]
@@ -105,6 +105,22 @@ impl crate::error::Classify for KeyError {
             | KeyError::BadCommentSignature(_)
             | KeyError::BadComment
             | KeyError::Random(_) => HostFailure,
+        }
+    }
+
+    fn hint(&self) -> Option<crate::error::Hint> {
+        use crate::error::{FlagHint, Hint};
+        match self {
+            KeyError::EncryptedSecretKey => Some(Hint::Flag(FlagHint::Passphrase)),
+            KeyError::Malformed { .. }
+            | KeyError::WrongPassphrase
+            | KeyError::KdfParameters { .. }
+            | KeyError::DamagedSecretKey
+            | KeyError::KeyIdMismatch { .. }
+            | KeyError::BadSignature(_)
+            | KeyError::BadCommentSignature(_)
+            | KeyError::BadComment
+            | KeyError::Random(_) => None,
         }
     }
 }
@@ -702,7 +718,7 @@ pub enum KeyFileError {
         source: std::io::Error,
     },
     /// A secret key file that group or others can read.
-    #[error("secret key file {} is accessible by others (mode {mode:03o})\nhint: run `chmod 600 {}`", path.display(), path.display())]
+    #[error("secret key file {} is accessible by others (mode {mode:03o})", path.display())]
     Permissions {
         /// The file.
         path: std::path::PathBuf,
@@ -711,7 +727,7 @@ pub enum KeyFileError {
     },
     /// A passphrase file that group or others can read (like a secret key
     /// file, refused: it opens the key).
-    #[error("passphrase file {} is accessible by others (mode {mode:03o})\nhint: run `chmod 600 {}`", path.display(), path.display())]
+    #[error("passphrase file {} is accessible by others (mode {mode:03o})", path.display())]
     PassphrasePermissions {
         /// The file.
         path: std::path::PathBuf,
@@ -725,7 +741,7 @@ pub enum KeyFileError {
         path: std::path::PathBuf,
     },
     /// The file's content is not a key.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Key {
         /// The file.
         path: std::path::PathBuf,
@@ -744,6 +760,18 @@ impl crate::error::Classify for KeyFileError {
             | KeyFileError::PassphrasePermissions { .. }
             | KeyFileError::TooLarge { .. }
             | KeyFileError::Key { .. } => HostFailure,
+        }
+    }
+
+    fn hint(&self) -> Option<crate::error::Hint> {
+        use crate::error::Hint;
+        match self {
+            KeyFileError::Permissions { path, .. }
+            | KeyFileError::PassphrasePermissions { path, .. } => {
+                Hint::text(format!("run `chmod 600 {}`", path.display()))
+            }
+            KeyFileError::Key { source, .. } => source.hint(),
+            KeyFileError::Io { .. } | KeyFileError::TooLarge { .. } => None,
         }
     }
 }

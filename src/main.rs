@@ -115,23 +115,29 @@ fn main() -> ExitCode {
             // No URL leaves with its credentials or tokens, whichever error
             // quotes it (see airlock::redact).
             let shown = |text: String| airlock::redact::text(&text).into_owned();
-            let top = shown(err.to_string());
-            // Messages that already quote their cause are not repeated.
-            let causes: Vec<String> = err
-                .chain()
-                .skip(1)
-                .map(|c| shown(c.to_string()))
-                .filter(|c| !top.contains(c.as_str()))
+            let mut lines = err.lines().into_iter().map(shown);
+            let top = lines.next().unwrap_or_default();
+            let causes: Vec<String> = lines.collect();
+            // Advice is the library's own words or the command line's for
+            // its flags, one line each.
+            let hints: Vec<String> = err
+                .hints()
+                .iter()
+                .map(|h| shown(h.replace('\n', "\\u{a}")))
                 .collect();
             let _ = writeln!(stderr, "airlock: error: {}", own_lines(&top));
             for c in &causes {
                 let _ = writeln!(stderr, "  caused by: {}", own_lines(c));
+            }
+            for h in &hints {
+                let _ = writeln!(stderr, "hint: {h}");
             }
             if json {
                 let v = serde_json::json!({
                     "ok": false,
                     "error": top,
                     "causes": causes,
+                    "hints": hints,
                     "exit_code": code,
                 });
                 let _ = writeln!(

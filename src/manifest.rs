@@ -46,7 +46,7 @@ pub enum ManifestError {
         found: String,
     },
     /// A major version this build does not know.
-    #[error("bundle format version {found} is not supported by this airlock (it reads major version {FORMAT_MAJOR})\nhint: upgrade airlock on this host to one that reads format {found}")]
+    #[error("bundle format version {found} is not supported by this airlock (it reads major version {FORMAT_MAJOR})")]
     UnknownMajor {
         /// The version found.
         found: String,
@@ -68,6 +68,18 @@ impl crate::error::Classify for ManifestError {
             | ManifestError::UnknownMajor { .. }
             | ManifestError::Field(_)
             | ManifestError::Serialize(_) => Damaged,
+        }
+    }
+
+    fn hint(&self) -> Option<crate::error::Hint> {
+        match self {
+            ManifestError::UnknownMajor { found } => crate::error::Hint::text(format!(
+                "upgrade airlock on this host to one that reads format {found}"
+            )),
+            ManifestError::Syntax(_)
+            | ManifestError::NotAirlock { .. }
+            | ManifestError::Field(_)
+            | ManifestError::Serialize(_) => None,
         }
     }
 }

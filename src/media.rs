@@ -48,6 +48,14 @@ impl crate::error::Classify for MediaError {
             MediaError::Io { .. } => crate::error::ExitClass::HostFailure,
         }
     }
+
+    fn hint(&self) -> Option<crate::error::Hint> {
+        match self {
+            MediaError::Part(e) => e.hint(),
+            MediaError::Import(e) => e.hint(),
+            MediaError::Io { .. } => None,
+        }
+    }
 }
 
 impl From<BundleError> for MediaError {

@@ -30,13 +30,13 @@ use crate::keys::{KeyError, KeyId, PublicKey, Signature};
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     /// No trusted keys were given.
-    #[error("no trusted public keys were given\nhint: pass --key FILE.pub with the public key of whoever signed the bundle, or --trust POLICY.toml")]
+    #[error("no trusted public keys were given")]
     NoTrustedKeys,
     /// The bundle carries no signatures at all.
     #[error("the bundle carries no signatures; airlock accepts only signed bundles")]
     Unsigned,
     /// A signature by a trusted key does not match the manifest.
-    #[error("signature by trusted key {key_id} does not verify: the manifest was altered after signing, or the signature damaged\ncause: {source}")]
+    #[error("signature by trusted key {key_id} does not verify: the manifest was altered after signing, or the signature damaged")]
     Invalid {
         /// The key.
         key_id: KeyId,
@@ -48,7 +48,12 @@ pub enum PolicyError {
     #[error("the bundle carries two signatures by key {0}; each key may sign once")]
     Duplicate(KeyId),
     /// No valid signature by a trusted key at all.
-    #[error("no signature by a trusted key: the bundle is signed by {}, this host trusts {}{}\nhint: {}", list(signed_by), list(trusted), revocations(revoked), not_trusted_hint(revoked))]
+    #[error(
+        "no signature by a trusted key: the bundle is signed by {}, this host trusts {}{}",
+        list(signed_by),
+        list(trusted),
+        revocations(revoked)
+    )]
     NotTrusted {
         /// Who signed.
         signed_by: Vec<KeyId>,
@@ -58,7 +63,10 @@ pub enum PolicyError {
         revoked: Vec<SignerReport>,
     },
     /// Fewer valid signatures by distinct trusted keys than the threshold.
-    #[error("{counted} of the {threshold} required approvals: {}\nhint: get the bundle approved with `airlock sign BUNDLE --sign-key KEY` by another key the policy trusts", describe(signers))]
+    #[error(
+        "{counted} of the {threshold} required approvals: {}",
+        describe(signers)
+    )]
     BelowThreshold {
         /// Signatures counted.
         counted: usize,
@@ -68,7 +76,10 @@ pub enum PolicyError {
         signers: Vec<SignerReport>,
     },
     /// A role has fewer signatures than its minimum.
-    #[error("the policy needs {need} approval(s) by role {role:?}, the bundle has {have}: {}\nhint: get the bundle approved with `airlock sign` by a key with that role", describe(signers))]
+    #[error(
+        "the policy needs {need} approval(s) by role {role:?}, the bundle has {have}: {}",
+        describe(signers)
+    )]
     RoleMinimum {
         /// The role.
         role: String,
@@ -86,6 +97,8 @@ pub enum PolicyError {
         path: String,
         /// Why.
         reason: String,
+        /// What to do, when airlock knows.
+        hint: Option<&'static str>,
     },
 }
 
@@ -104,6 +117,20 @@ impl crate::error::Classify for PolicyError {
             | PolicyError::BadPolicy { .. } => NotProven,
         }
     }
+
+    fn hint(&self) -> Option<crate::error::Hint> {
+        use crate::error::{FlagHint, Hint};
+        match self {
+            PolicyError::NoTrustedKeys => Some(Hint::Flag(FlagHint::TrustKeys)),
+            PolicyError::NotTrusted { revoked, .. } if revoked.is_empty() => Some(Hint::Flag(FlagHint::SignerKey)),
+            PolicyError::NotTrusted { .. } => Hint::text("a revoked key's signature never counts, under any of its key ids: get the bundle re-signed by a key the policy trusts"),
+            PolicyError::BelowThreshold { .. } => Some(Hint::Flag(FlagHint::SignAgain)),
+            PolicyError::RoleMinimum { .. } => Hint::text("get the bundle approved with `airlock sign` by a key with that role"),
+            PolicyError::BadPolicy { hint, .. } => hint.and_then(Hint::text),
+            PolicyError::Invalid { source, .. } => source.hint(),
+            PolicyError::Unsigned | PolicyError::Duplicate(_) => None,
+        }
+    }
 }
 
 fn list(ids: &[KeyId]) -> String {
@@ -119,14 +146,6 @@ fn revocations(revoked: &[SignerReport]) -> String {
         .iter()
         .map(|s| format!("\n{} {}", s.who(), s.status()))
         .collect()
-}
-
-fn not_trusted_hint(revoked: &[SignerReport]) -> &'static str {
-    if revoked.is_empty() {
-        "pass --key with the public key of the bundle's signer, or get the bundle re-signed by a trusted key"
-    } else {
-        "a revoked key's signature never counts, under any of its key ids: get the bundle re-signed by a key the policy trusts"
-    }
 }
 
 fn describe(signers: &[SignerReport]) -> String {
@@ -311,7 +330,8 @@ pub fn human_duration(secs: u64) -> String {
 
 /// Checks that the listed keys name each key unambiguously: one key id is
 /// one public key, and one public key has one role.
-fn check_listing(keys: &[TrustedKey]) -> Result<(), String> {
+/// A refusal is its reason and what to do about it.
+fn check_listing(keys: &[TrustedKey]) -> Result<(), (String, &'static str)> {
     let label = |k: &TrustedKey| match &k.name {
         Some(n) => format!("{n:?} (key {})", k.key.key_id()),
         None => format!("key {}", k.key.key_id()),
@@ -330,17 +350,23 @@ fn check_listing(keys: &[TrustedKey]) -> Result<(), String> {
         for b in &keys[..i] {
             let same_key = a.key.bytes() == b.key.bytes();
             if a.key.key_id() == b.key.key_id() && !same_key {
-                return Err(format!(
-                    "{} and {} are two different public keys with the same key id: a signature names its key only by id, so it could not be told which one signed\nhint: list only one of them (a key id is chosen by the key's holder; make a new key pair for the other)",
-                    label(b),
-                    label(a)
+                return Err((
+                    format!(
+                        "{} and {} are two different public keys with the same key id: a signature names its key only by id, so it could not be told which one signed",
+                        label(b),
+                        label(a)
+                    ),
+                    "list only one of them (a key id is chosen by the key's holder; make a new key pair for the other)",
                 ));
             }
             if same_key && a.role != b.role {
-                return Err(format!(
-                    "{} and {} are the same public key with different roles: its signatures could count for either\nhint: list the key once, with the one role it has",
-                    with_role(b),
-                    with_role(a)
+                return Err((
+                    format!(
+                        "{} and {} are the same public key with different roles: its signatures could count for either",
+                        with_role(b),
+                        with_role(a)
+                    ),
+                    "list the key once, with the one role it has",
                 ));
             }
         }
@@ -368,9 +394,10 @@ impl TrustPolicy {
                 key,
             })
             .collect();
-        check_listing(&keys).map_err(|reason| PolicyError::BadPolicy {
-            path: "(the --key files)".into(),
+        check_listing(&keys).map_err(|(reason, hint)| PolicyError::BadPolicy {
+            path: "(the keys given)".into(),
             reason,
+            hint: Some(hint),
         })?;
         Ok(TrustPolicy {
             keys,
@@ -386,13 +413,14 @@ impl TrustPolicy {
     /// Reads a policy file. Key `file`s are relative to the policy's
     /// directory.
     pub fn from_file(path: &Path) -> Result<Self, PolicyError> {
-        let bad = |reason: String| PolicyError::BadPolicy {
+        let bad = |reason: String, hint| PolicyError::BadPolicy {
             path: path.display().to_string(),
             reason,
+            hint,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string(), None))?;
         Self::from_toml(&text, path.parent().unwrap_or(Path::new("."))).map_err(|e| match e {
-            PolicyError::BadPolicy { reason, .. } => bad(reason),
+            PolicyError::BadPolicy { reason, hint, .. } => bad(reason, hint),
             e => e,
         })
     }
@@ -409,6 +437,7 @@ impl TrustPolicy {
         let bad = |reason: String| PolicyError::BadPolicy {
             path: "(text)".into(),
             reason,
+            hint: None,
         };
         let f: PolicyFile = toml::from_str(text).map_err(|e| bad(e.message().to_string()))?;
         let mut keys = Vec::new();
@@ -433,7 +462,11 @@ impl TrustPolicy {
                 key,
             });
         }
-        check_listing(&keys).map_err(bad)?;
+        check_listing(&keys).map_err(|(reason, hint)| PolicyError::BadPolicy {
+            path: "(text)".into(),
+            reason,
+            hint: Some(hint),
+        })?;
         let mut revoked: BTreeMap<[u8; 32], Vec<String>> = BTreeMap::new();
         for r in &f.revoked {
             let r = r.trim();
@@ -444,9 +477,11 @@ impl TrustPolicy {
                     .map(|k| k.key.bytes())
                     .collect();
                 if matching.is_empty() {
-                    return Err(bad(format!(
-                        "revoked {r:?} is the key id of no key listed here, so it cannot be told which key it revokes (the same key may be listed under another id)\nhint: revoke the key by its public key instead: the base64 line of its .pub file, e.g. revoked = [\"RWQ...\"]"
-                    )));
+                    return Err(PolicyError::BadPolicy {
+                        path: "(text)".into(),
+                        reason: format!("revoked {r:?} is the key id of no key listed here, so it cannot be told which key it revokes (the same key may be listed under another id)"),
+                        hint: Some("revoke the key by its public key instead: the base64 line of its .pub file, e.g. revoked = [\"RWQ...\"]"),
+                    });
                 }
                 let id = r.to_ascii_uppercase();
                 for bytes in matching {
@@ -931,9 +966,14 @@ mod tests {
         // A key id that no listed key has cannot be resolved to a key.
         let err = load(&listing(&keys, &format!("revoked = [\"{}\"]", a.key_id()))).unwrap_err();
         let text = err.to_string();
+        // The advice is apart from the message.
+        let hint = match crate::error::Classify::hint(&err) {
+            Some(crate::error::Hint::Text(h)) => h,
+            h => panic!("{h:?}"),
+        };
         assert!(
             text.contains("is the key id of no key listed here")
-                && text.contains("revoke the key by its public key instead"),
+                && hint.contains("revoke the key by its public key instead"),
             "{text}"
         );
         for junk in ["bob", "0123", "+123456789ABCDEF"] {

@@ -39,7 +39,7 @@ pub enum SignError {
     #[error(transparent)]
     Write(#[from] WriteError),
     /// Another process is signing or replacing the same bundle.
-    #[error("{} is being signed or replaced by another process; nothing was changed\nhint: run airlock sign again when it is done", .0.display())]
+    #[error("{} is being signed or replaced by another process; nothing was changed", .0.display())]
     Busy(PathBuf),
     /// File system trouble.
     #[error("{what} {}", path.display())]
@@ -63,6 +63,18 @@ impl crate::error::Classify for SignError {
             SignError::Key(_) | SignError::Write(_) | SignError::Busy(_) | SignError::Io { .. } => {
                 HostFailure
             }
+        }
+    }
+
+    fn hint(&self) -> Option<crate::error::Hint> {
+        match self {
+            SignError::Busy(_) => {
+                crate::error::Hint::text("run airlock sign again when it is done")
+            }
+            SignError::Bundle(e) => e.hint(),
+            SignError::Key(e) => e.hint(),
+            SignError::Write(e) => e.hint(),
+            SignError::AlreadySigned(_) | SignError::Io { .. } => None,
         }
     }
 }

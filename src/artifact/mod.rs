@@ -108,7 +108,7 @@ pub enum ArtifactError {
     #[error(transparent)]
     Unpack(#[from] UnpackError),
     /// A required file is absent.
-    #[error("{title} has no {file} at its root\nhint: is this really the {kind} artifact? It should be the {title} layer as published")]
+    #[error("{title} has no {file} at its root")]
     MissingFile {
         /// The kind.
         kind: ArtifactKind,
@@ -126,7 +126,7 @@ pub enum ArtifactError {
         path: String,
     },
     /// metadata.json is unreadable.
-    #[error("{title}: {source}")]
+    #[error("{title}")]
     Metadata {
         /// The layer file name.
         title: &'static str,
@@ -154,7 +154,7 @@ pub enum ArtifactError {
         expected: u64,
     },
     /// The database file is not one Trivy can open and read.
-    #[error("{file} is not a {format} database Trivy can read: {source}\nhint: the database file itself is broken (a failed upstream build, a damaged copy), though it may be validly signed; nothing was replaced by it")]
+    #[error("{file} is not a {format} database Trivy can read")]
     Database {
         /// The database file.
         file: &'static str,
@@ -192,6 +192,21 @@ impl crate::error::Classify for ArtifactError {
             | ArtifactError::Contradiction(_)
             | ArtifactError::SchemaVersion { .. }
             | ArtifactError::Sidecar { .. } => Damaged,
+        }
+    }
+
+    fn hint(&self) -> Option<crate::error::Hint> {
+        use crate::error::Hint;
+        match self {
+            ArtifactError::Unpack(e) => e.hint(),
+            ArtifactError::MissingFile { kind, title, .. } => Hint::text(format!("is this really the {kind} artifact? It should be the {title} layer as published")),
+            ArtifactError::Database { .. } => Hint::text("the database file itself is broken (a failed upstream build, a damaged copy), though it may be validly signed; nothing was replaced by it"),
+            ArtifactError::Metadata { source, .. } => source.hint(),
+            ArtifactError::UnexpectedEntry { .. }
+            | ArtifactError::MetadataTooLarge { .. }
+            | ArtifactError::Contradiction(_)
+            | ArtifactError::SchemaVersion { .. }
+            | ArtifactError::Sidecar { .. } => None,
         }
     }
 }
@@ -247,7 +262,7 @@ struct LayerSink<'a> {
 
 impl LayerSink<'_> {
     fn refuse(&mut self, e: ArtifactError) -> io::Error {
-        let msg = e.to_string();
+        let msg = crate::error::chain_text(&e);
         self.refusal = Some(e);
         io::Error::other(msg)
     }

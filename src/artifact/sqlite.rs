@@ -92,7 +92,7 @@ pub enum SqliteError {
         len: u64,
     },
     /// SQLite failed on it.
-    #[error("SQLite fails on it ({step}): {source}")]
+    #[error("SQLite fails on it ({step})")]
     Sqlite {
         /// What SQLite was doing: "open", "schema" or "quick_check".
         step: &'static str,

@@ -112,7 +112,7 @@ pub enum VexError {
     #[error(transparent)]
     Unpack(#[from] UnpackError),
     /// No index.json where the location points.
-    #[error("the VEX archive has no {path}\nhint: the location URL in vex-repository.json must end with //<folder> naming the folder that holds index.json")]
+    #[error("the VEX archive has no {path}")]
     MissingIndex {
         /// Where it was looked for.
         path: String,
@@ -154,6 +154,23 @@ impl crate::error::Classify for VexError {
             | VexError::MissingIndex { .. }
             | VexError::Index { .. }
             | VexError::MissingDocument { .. } => Damaged,
+        }
+    }
+
+    fn hint(&self) -> Option<crate::error::Hint> {
+        match self {
+            VexError::Unpack(e) => e.hint(),
+            VexError::MissingIndex { .. } => crate::error::Hint::text("the location URL in vex-repository.json must end with //<folder> naming the folder that holds index.json"),
+            VexError::Io(_)
+            | VexError::Manifest(_)
+            | VexError::NoSpecVersion { .. }
+            | VexError::UnsafeLocation { .. }
+            | VexError::TooManyEntries { .. }
+            | VexError::FileTooLarge { .. }
+            | VexError::Expansion { .. }
+            | VexError::UnknownArchive
+            | VexError::Index { .. }
+            | VexError::MissingDocument { .. } => None,
         }
     }
 }

@@ -83,7 +83,7 @@ pub struct PartEntry {
 #[derive(Debug, thiserror::Error)]
 pub enum PartError {
     /// A part was named but its index is not beside it.
-    #[error("{} looks like a part of a split bundle, but its part index {} is missing\nhint: copy every file of the set (the .NNN parts, .parts and .parts.minisig) into one directory", part.display(), index.display())]
+    #[error("{} looks like a part of a split bundle, but its part index {} is missing", part.display(), index.display())]
     IndexMissing {
         /// The part named.
         part: PathBuf,
@@ -99,7 +99,7 @@ pub enum PartError {
         reason: String,
     },
     /// The index signature is missing or damaged.
-    #[error("the part index signature {} is missing or damaged: {reason}\nhint: copy it from the original media (it is written beside the parts)", path.display())]
+    #[error("the part index signature {} is missing or damaged: {reason}", path.display())]
     BadSignature {
         /// The signature file.
         path: PathBuf,
@@ -116,7 +116,7 @@ pub enum PartError {
         source: PolicyError,
     },
     /// A part is missing.
-    #[error("part {number} of {count} is missing: {} (expected {size} bytes, sha256 {sha256})\nhint: copy it from the original media into the same directory; nothing was imported", path.display())]
+    #[error("part {number} of {count} is missing: {} (expected {size} bytes, sha256 {sha256})", path.display())]
     Missing {
         /// 1-based.
         number: usize,
@@ -130,7 +130,7 @@ pub enum PartError {
         sha256: String,
     },
     /// A part has the wrong size.
-    #[error("part {number} of {count}, {}, is {found} bytes but the index says {expected} ({what})\nhint: copy it again from the original media; nothing was imported", path.display(), what = if found < expected { "truncated" } else { "too long" })]
+    #[error("part {number} of {count}, {}, is {found} bytes but the index says {expected} ({what})", path.display(), what = if found < expected { "truncated" } else { "too long" })]
     Size {
         /// 1-based.
         number: usize,
@@ -144,7 +144,7 @@ pub enum PartError {
         expected: u64,
     },
     /// A part's content does not match the index.
-    #[error("part {number} of {count}, {}, is corrupt: its sha256 is {found}, the index says {expected}{}\nhint: copy it again from the original media; nothing was imported", path.display(), holds.map(|n| format!(" (that is the digest of part {n}: were the files renamed or copied over each other?)")).unwrap_or_default())]
+    #[error("part {number} of {count}, {}, is corrupt: its sha256 is {found}, the index says {expected}{}", path.display(), holds.map(|n| format!(" (that is the digest of part {n}: were the files renamed or copied over each other?)")).unwrap_or_default())]
     Digest {
         /// 1-based.
         number: usize,
@@ -161,7 +161,7 @@ pub enum PartError {
     },
     /// A file named as the next part after the last one the index lists:
     /// `cat B.0* > B` would append it to the bundle.
-    #[error("{} is beside a part set whose index lists {count} parts: nothing may follow the last part (`cat` would append it to the bundle)\nhint: remove it, or copy the set again from the original media; nothing was imported", path.display())]
+    #[error("{} is beside a part set whose index lists {count} parts: nothing may follow the last part (`cat` would append it to the bundle)", path.display())]
     Extra {
         /// The file.
         path: PathBuf,
@@ -178,7 +178,7 @@ pub enum PartError {
         expected: String,
     },
     /// An output file exists.
-    #[error("{} already exists\nhint: choose another output, or pass --force to replace it", .0.display())]
+    #[error("{} already exists", .0.display())]
     Exists(PathBuf),
     /// A part size that cannot be used.
     #[error("{0}")]
@@ -218,6 +218,21 @@ impl crate::error::Classify for PartError {
             | PartError::Whole { .. } => Damaged,
         }
     }
+
+    fn hint(&self) -> Option<crate::error::Hint> {
+        use crate::error::{FlagHint, Hint};
+        match self {
+            PartError::IndexMissing { .. } => Hint::text("copy every file of the set (the .NNN parts, .parts and .parts.minisig) into one directory"),
+            PartError::BadSignature { .. } => Hint::text("copy it from the original media (it is written beside the parts)"),
+            PartError::Missing { .. } => Hint::text("copy it from the original media into the same directory; nothing was imported"),
+            PartError::Size { .. } | PartError::Digest { .. } => Hint::text("copy it again from the original media; nothing was imported"),
+            PartError::Extra { .. } => Hint::text("remove it, or copy the set again from the original media; nothing was imported"),
+            PartError::Exists(_) => Some(Hint::Flag(FlagHint::ReplaceOutput)),
+            PartError::NotProven { source, .. } => source.hint(),
+            PartError::Sign(e) => e.hint(),
+            PartError::BadIndex { .. } | PartError::Whole { .. } | PartError::BadSize(_) | PartError::Io { .. } => None,
+        }
+    }
 }
 
 fn ioe<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> PartError + 'a {
@@ -240,7 +255,7 @@ pub fn parse_size(text: &str) -> Result<u64, PartError> {
     let (num, unit) = t.split_at(digits);
     let bad = || {
         PartError::BadSize(format!(
-            "--split {text:?} is not a size: give bytes with an optional unit (700M, 4G, 4GB, 1MiB) or one of {}",
+            "{text:?} is not a size: give bytes with an optional unit (700M, 4G, 4GB, 1MiB) or one of {}",
             PRESETS.iter().map(|(n, ..)| *n).collect::<Vec<_>>().join(", ")
         ))
     };
@@ -260,7 +275,7 @@ pub fn parse_size(text: &str) -> Result<u64, PartError> {
     let size = n.checked_mul(mult).ok_or_else(bad)?;
     if size < MIN_PART_SIZE {
         return Err(PartError::BadSize(format!(
-            "--split {text:?} is smaller than the smallest part size, {MIN_PART_SIZE} bytes"
+            "{text:?} is smaller than the smallest part size, {MIN_PART_SIZE} bytes"
         )));
     }
     Ok(size)

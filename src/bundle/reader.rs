@@ -52,13 +52,13 @@ pub enum BundleError {
     #[error("not an airlock bundle: the file does not start with a zstd frame")]
     NotZstd,
     /// The data ended early.
-    #[error("the bundle is truncated ({region})\nhint: copy the bundle again from the original media and compare its size")]
+    #[error("the bundle is truncated ({region})")]
     Truncated {
         /// Where it ended.
         region: String,
     },
     /// zstd or tar framing is broken.
-    #[error("the bundle is damaged ({region}): {source}")]
+    #[error("the bundle is damaged ({region})")]
     Corrupt {
         /// Where.
         region: String,
@@ -147,7 +147,7 @@ pub enum BundleError {
     #[error("unexpected data after the end of the archive")]
     TrailingData,
     /// Bytes in the file after the end of the bundle's zstd frame.
-    #[error("{} the end of the bundle's zstd stream{}: a bundle ends with its one zstd frame, and nothing may travel after it unsigned\nhint: this is not a bundle as airlock writes it; get a fresh copy from the exporting side", count_bytes(*.count, *.more), kind.describe())]
+    #[error("{} the end of the bundle's zstd stream{}: a bundle ends with its one zstd frame, and nothing may travel after it unsigned", count_bytes(*.count, *.more), kind.describe())]
     TrailingBytes {
         /// How many bytes were counted (at most [`TRAILING_COUNT_MAX`]).
         count: u64,
@@ -181,6 +181,31 @@ impl crate::error::Classify for BundleError {
             | BundleError::TrailingEntry(_)
             | BundleError::TrailingData
             | BundleError::TrailingBytes { .. } => Damaged,
+        }
+    }
+
+    fn hint(&self) -> Option<crate::error::Hint> {
+        use crate::error::Hint;
+        match self {
+            BundleError::Truncated { .. } => Hint::text("copy the bundle again from the original media and compare its size"),
+            BundleError::TrailingBytes { .. } => Hint::text("this is not a bundle as airlock writes it; get a fresh copy from the exporting side"),
+            BundleError::Policy(e) => e.hint(),
+            BundleError::Manifest(e) => e.hint(),
+            BundleError::Read { .. }
+            | BundleError::NotZstd
+            | BundleError::Corrupt { .. }
+            | BundleError::ManifestNotFirst { .. }
+            | BundleError::ManifestTooLarge { .. }
+            | BundleError::BadSignatureEntry { .. }
+            | BundleError::TooManySignatures
+            | BundleError::UnlistedEntry { .. }
+            | BundleError::MissingPayload { .. }
+            | BundleError::NotAFile { .. }
+            | BundleError::SizeMismatch { .. }
+            | BundleError::DigestMismatch { .. }
+            | BundleError::DuplicateEntry(_)
+            | BundleError::TrailingEntry(_)
+            | BundleError::TrailingData => None,
         }
     }
 }
@@ -249,6 +274,13 @@ impl<E: crate::error::Classify> crate::error::Classify for ReadError<E> {
         match self {
             ReadError::Bundle(e) => e.class(),
             ReadError::Visitor(e) => e.class(),
+        }
+    }
+
+    fn hint(&self) -> Option<crate::error::Hint> {
+        match self {
+            ReadError::Bundle(e) => e.hint(),
+            ReadError::Visitor(e) => e.hint(),
         }
     }
 }

@@ -44,7 +44,7 @@ pub enum WriteError {
         got: String,
     },
     /// An input whose bytes differ from what was planned.
-    #[error("{path} changed while the bundle was being written (expected {expected_size} bytes with sha256 {expected}, read {actual_size} bytes with sha256 {actual})\nhint: make sure nothing updates the source (e.g. a running Trivy) during export, then run it again")]
+    #[error("{path} changed while the bundle was being written (expected {expected_size} bytes with sha256 {expected}, read {actual_size} bytes with sha256 {actual})")]
     Changed {
         /// The payload.
         path: String,
@@ -73,6 +73,13 @@ impl crate::error::Classify for WriteError {
             | WriteError::OutOfOrder { .. }
             | WriteError::Changed { .. }
             | WriteError::Incomplete(_) => HostFailure,
+        }
+    }
+
+    fn hint(&self) -> Option<crate::error::Hint> {
+        match self {
+            WriteError::Changed { .. } => crate::error::Hint::text("make sure nothing updates the source (e.g. a running Trivy) during export, then run it again"),
+            WriteError::Io(_) | WriteError::Input { .. } | WriteError::OutOfOrder { .. } | WriteError::Incomplete(_) => None,
         }
     }
 }

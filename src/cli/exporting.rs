@@ -10,7 +10,7 @@ use airlock::error::ExitClass;
 use time::OffsetDateTime;
 
 use airlock::bundle::parts::{self};
-use airlock::export::{ExportPlan, SourceSpec};
+use airlock::export::{ExportError, ExportPlan, SourceSpec};
 use airlock::manifest::ArtifactKind;
 use airlock::timestamp::parse_time;
 
@@ -18,7 +18,7 @@ use super::args::ExportArgs;
 use super::bar::Reporter;
 
 use super::network::{network_limits, network_options};
-use super::splitting::part_files;
+use super::splitting::{part_files, split_size};
 use super::*;
 
 /// The sources one of `--trivy-db`, `--java-db`, `--checks` names: one
@@ -153,7 +153,7 @@ pub(super) fn export(mut a: ExportArgs) -> Result<()> {
         .iter()
         .map(|p| passphrase::load_secret(p, a.passphrase_file.as_deref()))
         .collect::<Result<Vec<_>, _>>()?;
-    let split = a.split.as_deref().map(parts::parse_size).transpose()?;
+    let split = a.split.as_deref().map(split_size).transpose()?;
     let sequence = match (&a.sequence, &a.sequence_file) {
         (Some(n), None) => Some((a.series.clone().unwrap_or_else(|| "default".into()), *n)),
         (None, Some(file)) => {
@@ -206,7 +206,8 @@ pub(super) fn export(mut a: ExportArgs) -> Result<()> {
         sequence: sequence.clone(),
     };
     let progress = Reporter::new(a.json, a.quiet);
-    let report = airlock::export::export(&plan, &keys, GENERATOR, &progress)?;
+    let report =
+        airlock::export::export(&plan, &keys, GENERATOR, &progress).map_err(flag_worded)?;
     if let (Some(file), Some((series, n))) = (&a.sequence_file, &sequence) {
         write_sequence_file(file, series, *n)?;
     }
@@ -224,6 +225,17 @@ pub(super) fn export(mut a: ExportArgs) -> Result<()> {
         show::export(&mut out, &report)?;
         show::sums(&mut out, sums.as_deref())?;
         Ok(())
+    }
+}
+
+/// An export refusal that concerns a flag, in the flag's name.
+fn flag_worded(e: ExportError) -> Failure {
+    match &e {
+        ExportError::NoKey => Failure::reworded(&e, "export needs at least one --sign-key"),
+        ExportError::CreatedInFuture(t) => {
+            Failure::reworded(&e, format!("--created {t} is in the future"))
+        }
+        _ => e.into(),
     }
 }
 

@@ -8,10 +8,15 @@ use std::fmt;
 
 use airlock::error::{Classify, ExitClass};
 
-/// A failed command: its class and its error chain.
+/// A failed command: its class, its error chain, and the advice of the
+/// library error it came from (worded by [`super::hint`]).
 pub struct Failure {
     class: ExitClass,
     error: anyhow::Error,
+    hints: Vec<String>,
+    /// How many links at the head of the chain are the command line's own
+    /// context (each said on its own line).
+    contexts: usize,
 }
 
 /// The result of a command.
@@ -23,6 +28,20 @@ impl Failure {
         Failure {
             class,
             error: error.into(),
+            hints: Vec::new(),
+            contexts: 0,
+        }
+    }
+
+    /// A library error as a failure: its class, its chain, its advice.
+    pub fn classified<E>(e: E) -> Self
+    where
+        E: Classify + std::error::Error + Send + Sync + 'static,
+    {
+        let hints = e.hint().map(|h| super::hint::lines(&h)).unwrap_or_default();
+        Failure {
+            hints,
+            ..Failure::new(e.class(), e)
         }
     }
 
@@ -41,14 +60,42 @@ impl Failure {
         Failure::msg(ExitClass::HostFailure, message)
     }
 
+    /// A library error said in the command line's words (`message` names
+    /// the flag the library cannot know of); its class and advice are kept.
+    pub fn reworded<E: Classify>(e: &E, message: impl fmt::Display) -> Self {
+        let hints = e.hint().map(|h| super::hint::lines(&h)).unwrap_or_default();
+        Failure {
+            hints,
+            ..Failure::msg(e.class(), message)
+        }
+    }
+
     /// The class the failure was given where it arose.
     pub fn class(&self) -> ExitClass {
         self.class
     }
 
+    /// The advice to print after the message, one line each.
+    pub fn hints(&self) -> &[String] {
+        &self.hints
+    }
+
     /// The error chain, outermost first.
     pub fn chain(&self) -> anyhow::Chain<'_> {
         self.error.chain()
+    }
+
+    /// What to print, outermost first: each context the command line
+    /// added, then the error it came from with its sources, `outer: inner`
+    /// (a message never repeats its source, so nothing is said twice).
+    pub fn lines(&self) -> Vec<String> {
+        let mut chain = self.error.chain().map(|c| c.to_string());
+        let mut lines: Vec<String> = chain.by_ref().take(self.contexts).collect();
+        let rest: Vec<String> = chain.collect();
+        if !rest.is_empty() {
+            lines.push(rest.join(": "));
+        }
+        lines
     }
 
     /// The failure with `context` said before it (the class is kept).
@@ -59,6 +106,8 @@ impl Failure {
         Failure {
             class: self.class,
             error: self.error.context(context),
+            hints: self.hints,
+            contexts: self.contexts + 1,
         }
     }
 
@@ -87,6 +136,7 @@ impl fmt::Debug for Failure {
         f.debug_struct("Failure")
             .field("class", &self.class)
             .field("error", &self.error)
+            .field("hints", &self.hints)
             .finish()
     }
 }
@@ -130,7 +180,7 @@ macro_rules! classified {
     ($($t:ty),* $(,)?) => {$(
         impl From<$t> for Failure {
             fn from(e: $t) -> Self {
-                Failure::new(e.class(), e)
+                Failure::classified(e)
             }
         }
     )*};

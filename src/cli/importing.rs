@@ -331,6 +331,15 @@ pub(super) fn push_failed(e: airlock::media::MediaError) -> Failure {
 pub(super) fn name_trivy(e: airlock::media::MediaError, bin: Option<&Path>) -> Failure {
     use airlock::install::ImportError;
     use airlock::media::MediaError;
+    if let MediaError::Import(ImportError::Overlap { vex_dir, cache_dir }) = &e {
+        // The library's directories are these flags.
+        let message = format!(
+            "--vex-dir {} and --cache-dir {} overlap; the static VEX repository must live outside the Trivy cache (and the cache outside it)",
+            vex_dir.display(),
+            cache_dir.display()
+        );
+        return Failure::reworded(&e, message);
+    }
     if !matches!(e, MediaError::Import(ImportError::Schema(_))) {
         return e.into();
     }

@@ -14,6 +14,7 @@ mod checking;
 mod exporting;
 pub mod failure;
 mod generations;
+mod hint;
 mod importing;
 mod network;
 mod passphrase;

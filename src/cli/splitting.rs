@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use super::failure::Result;
+use super::failure::{Failure, Result};
 
 use airlock::bundle::parts::{self};
 use airlock::media::Input;
@@ -26,10 +26,15 @@ pub(super) fn part_files(p: &parts::PartsReport) -> Vec<String> {
     files
 }
 
+/// The part size `--split` gives.
+pub(super) fn split_size(text: &str) -> Result<u64> {
+    parts::parse_size(text).map_err(|e| Failure::reworded(&e, format!("--split {e}")))
+}
+
 pub(super) fn split(a: SplitArgs) -> Result<()> {
     let policy = trust_policy(&a.trust)?;
     let key = passphrase::load_secret(&a.sign_key, a.passphrase_file.as_deref())?;
-    let size = parts::parse_size(&a.split)?;
+    let size = split_size(&a.split)?;
     let input = Input::open(&a.bundle, Some(&policy))?;
     let output = a.output.clone().unwrap_or_else(|| a.bundle.clone());
     let progress = Reporter::new(a.json, a.quiet);

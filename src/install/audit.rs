@@ -87,7 +87,7 @@ pub struct Logged {
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     /// A line is not what the chain says.
-    #[error("{}: line {line}: {reason}\nhint: the log was edited, truncated or reordered at or before this line", log.display())]
+    #[error("{}: line {line}: {reason}", log.display())]
     Broken {
         /// The log.
         log: PathBuf,
@@ -115,6 +115,15 @@ impl crate::error::Classify for AuditError {
         match self {
             AuditError::Broken { .. } => Damaged,
             AuditError::Io { .. } => HostFailure,
+        }
+    }
+
+    fn hint(&self) -> Option<crate::error::Hint> {
+        match self {
+            AuditError::Broken { .. } => crate::error::Hint::text(
+                "the log was edited, truncated or reordered at or before this line",
+            ),
+            AuditError::Io { .. } => None,
         }
     }
 }

@@ -68,10 +68,10 @@ pub enum ImportError {
     #[error(transparent)]
     Bundle(#[from] BundleError),
     /// A database Trivy 0.76 would not read (checked before anything is written).
-    #[error("{0}\nhint: this bundle was made for another Trivy version; nothing was written")]
+    #[error("{0}")]
     Schema(ArtifactError),
     /// A layer's content was refused.
-    #[error("{kind}: {source}")]
+    #[error("{kind}")]
     Artifact {
         /// Which artifact.
         kind: ArtifactKind,
@@ -80,7 +80,7 @@ pub enum ImportError {
         source: ArtifactError,
     },
     /// A VEX repository's content was refused.
-    #[error("VEX repository {name:?}: {source}")]
+    #[error("VEX repository {name:?}")]
     Vex {
         /// Which repository.
         name: String,
@@ -92,7 +92,7 @@ pub enum ImportError {
     #[error("the bundle contradicts its own manifest: {0}")]
     Inconsistent(String),
     /// The VEX directory and the cache overlap.
-    #[error("--vex-dir {} and --cache-dir {} overlap; the static VEX repository must live outside the Trivy cache (and the cache outside it)", vex_dir.display(), cache_dir.display())]
+    #[error("the VEX directory {} and the cache {} overlap; the static VEX repository must live outside the Trivy cache (and the cache outside it)", vex_dir.display(), cache_dir.display())]
     Overlap {
         /// The VEX directory.
         vex_dir: PathBuf,
@@ -100,13 +100,13 @@ pub enum ImportError {
         cache_dir: PathBuf,
     },
     /// Older than the trust policy allows.
-    #[error("refused by the trust policy: {0}\nhint: get a fresher bundle from the connected side; nothing was written")]
+    #[error("refused by the trust policy: {0}")]
     Stale(String),
     /// A time in the bundle lies ahead of this host's clock.
-    #[error("refused: {0}\nhint: recording it would make every genuinely newer bundle look like a downgrade here; check this host's clock and the exporting host's; nothing was written")]
+    #[error("refused: {0}")]
     FromTheFuture(String),
     /// The bundle would replace something newer.
-    #[error("refused: this would be a downgrade: {}\nhint: {}", reasons.join("; "), if *never { "the trust policy never allows downgrades (downgrade = \"never\"); nothing was written" } else { "if this is intended (say, to back out a bad database), import again with --allow-downgrade, which the audit log records as forced; nothing was written" })]
+    #[error("refused: this would be a downgrade: {}", reasons.join("; "))]
     Downgrade {
         /// What would be downgraded.
         reasons: Vec<String>,
@@ -114,7 +114,7 @@ pub enum ImportError {
         never: bool,
     },
     /// The host's state file is damaged.
-    #[error("the import state {} is damaged ({reason})\nhint: it records the sequences accepted here; restore it from a backup, or remove it to start over (losing rollback protection until the next import)", path.display())]
+    #[error("the import state {} is damaged ({reason})", path.display())]
     State {
         /// The file.
         path: PathBuf,
@@ -149,6 +149,24 @@ impl crate::error::Classify for ImportError {
             | ImportError::Downgrade { .. }
             | ImportError::FromTheFuture(_) => Downgrade,
             ImportError::Overlap { .. } => Usage,
+        }
+    }
+
+    fn hint(&self) -> Option<crate::error::Hint> {
+        use crate::error::{FlagHint, Hint};
+        match self {
+            ImportError::Bundle(e) => e.hint(),
+            ImportError::Artifact { source, .. } => source.hint(),
+            ImportError::Vex { source, .. } => source.hint(),
+            ImportError::Push(e) => e.hint(),
+            ImportError::Stage(e) => e.hint(),
+            ImportError::Schema(_) => Hint::text("this bundle was made for another Trivy version; nothing was written"),
+            ImportError::Stale(_) => Hint::text("get a fresher bundle from the connected side; nothing was written"),
+            ImportError::FromTheFuture(_) => Hint::text("recording it would make every genuinely newer bundle look like a downgrade here; check this host's clock and the exporting host's; nothing was written"),
+            ImportError::Downgrade { never: true, .. } => Hint::text("the trust policy never allows downgrades (downgrade = \"never\"); nothing was written"),
+            ImportError::Downgrade { never: false, .. } => Some(Hint::Flag(FlagHint::AllowDowngrade)),
+            ImportError::State { .. } => Hint::text("it records the sequences accepted here; restore it from a backup, or remove it to start over (losing rollback protection until the next import)"),
+            ImportError::Inconsistent(_) | ImportError::Overlap { .. } | ImportError::NoPreviousGeneration(_) => None,
         }
     }
 }

@@ -45,6 +45,7 @@ use crate::artifact::oci::{
 use crate::bundle::reader::{self, Header, ReadError};
 use crate::bundle::reader::{PayloadReader, PayloadVisitor, Verified};
 use crate::digest::Sha256Digest;
+use crate::error::chain_text;
 use crate::layout::oci_repos::{
     trivy_usage, PushReport, PushTarget, PushedArtifact, PushedBlob, STATE_TAG,
 };
@@ -69,7 +70,7 @@ pub enum PushError {
     #[error("cannot read {0} from the bundle")]
     Read(String, #[source] std::io::Error),
     /// The bundle read for the push is not the one verified before.
-    #[error("the bundle changed since it was verified (manifest sha256 {found}, verified {expected}); nothing was pushed\nhint: leave the media in place during the import")]
+    #[error("the bundle changed since it was verified (manifest sha256 {found}, verified {expected}); nothing was pushed")]
     Changed {
         /// What the second reading found.
         found: String,
@@ -81,7 +82,7 @@ pub enum PushError {
     #[error("the bundle's {0} is missing or invalid")]
     Missing(String),
     /// The registry does not serve back what it accepted.
-    #[error("the registry does not serve back what was pushed: {what}: {reason}\nhint: the push is not done, and nothing is reported as pushed; check the registry (its storage, any proxy or cache in front of it) before pointing scanners at it, then push again")]
+    #[error("the registry does not serve back what was pushed: {what}: {reason}")]
     ReadBack {
         /// What was read back.
         what: String,
@@ -89,7 +90,7 @@ pub enum PushError {
         reason: String,
     },
     /// The prefix's push history in the registry cannot be read exactly.
-    #[error("the registry state {reference} is damaged ({reason}); nothing was pushed\nhint: it records the bundles pushed under this prefix, so that no import can downgrade the fleet; restore it, or delete that tag to start over (losing this protection until the next push)")]
+    #[error("the registry state {reference} is damaged ({reason}); nothing was pushed")]
     State {
         /// `host/<prefix>/airlock-state:latest`.
         reference: String,
@@ -97,7 +98,9 @@ pub enum PushError {
         reason: String,
     },
     /// Another push changed the registry state during this one.
-    #[error("the registry state {reference} changed during this push (it was {before}, it is {now})\nhint: another push into the same prefix ran at the same time; push again, to be judged against what it recorded")]
+    #[error(
+        "the registry state {reference} changed during this push (it was {before}, it is {now})"
+    )]
     Raced {
         /// `host/<prefix>/airlock-state:latest`.
         reference: String,
@@ -121,6 +124,18 @@ impl crate::error::Classify for PushError {
             | PushError::ReadBack { .. }
             | PushError::State { .. }
             | PushError::Raced { .. } => HostFailure,
+        }
+    }
+
+    fn hint(&self) -> Option<crate::error::Hint> {
+        use crate::error::Hint;
+        match self {
+            PushError::Registry(e) => e.hint(),
+            PushError::Changed { .. } => Hint::text("leave the media in place during the import"),
+            PushError::ReadBack { .. } => Hint::text("the push is not done, and nothing is reported as pushed; check the registry (its storage, any proxy or cache in front of it) before pointing scanners at it, then push again"),
+            PushError::State { .. } => Hint::text("it records the bundles pushed under this prefix, so that no import can downgrade the fleet; restore it, or delete that tag to start over (losing this protection until the next push)"),
+            PushError::Raced { .. } => Hint::text("another push into the same prefix ran at the same time; push again, to be judged against what it recorded"),
+            PushError::Read(..) | PushError::Missing(_) => None,
         }
     }
 }
@@ -209,7 +224,7 @@ pub fn read_state(client: &Client, target: &PushTarget) -> Result<RegistryState,
             e @ (RegistryError::DigestMismatch { .. }
             | RegistryError::InvalidName { .. }
             | RegistryError::Transfer { .. }),
-        ) => return Err(damaged(format!("its layer: {e}"))),
+        ) => return Err(damaged(format!("its layer: {}", chain_text(&e)))),
         Err(e) => return Err(e.into()),
     }
     let state = guard::parse_state(&state_bytes).map_err(damaged)?;
@@ -431,7 +446,7 @@ impl<'a> Pusher<'a> {
                 .get_manifest(repo, digest)
                 .map_err(|e| PushError::ReadBack {
                     what: format!("manifest {}", at(digest)),
-                    reason: e.to_string(),
+                    reason: chain_text(&e),
                 })?;
         if served != bytes {
             return Err(PushError::ReadBack {
@@ -451,7 +466,7 @@ impl<'a> Pusher<'a> {
                     .get_manifest(repo, tag)
                     .map_err(|e| PushError::ReadBack {
                         what: what.clone(),
-                        reason: e.to_string(),
+                        reason: chain_text(&e),
                     })?;
             if found != digest {
                 return Err(PushError::ReadBack {

@@ -42,7 +42,7 @@ pub enum StageError {
         source: io::Error,
     },
     /// The target's file system has too little free space.
-    #[error("not enough free space on the file system of {}: this import needs about {needed} bytes ({needed_mib:.1} MiB) there, {available} bytes ({available_mib:.1} MiB) are free\nhint: free some space (or import to another file system), then import again; nothing was written", path.display(), needed_mib = *needed as f64 / 1048576.0, available_mib = *available as f64 / 1048576.0)]
+    #[error("not enough free space on the file system of {}: this import needs about {needed} bytes ({needed_mib:.1} MiB) there, {available} bytes ({available_mib:.1} MiB) are free", path.display(), needed_mib = *needed as f64 / 1048576.0, available_mib = *available as f64 / 1048576.0)]
     NoSpace {
         /// A directory on that file system.
         path: PathBuf,
@@ -52,7 +52,7 @@ pub enum StageError {
         available: u64,
     },
     /// The target's file system has too few free inodes.
-    #[error("not enough free inodes on the file system of {}: this import needs about {needed} there (one per file and directory it writes), {available} are free\nhint: free some inodes (remove files there), or import to another file system; nothing was written", path.display())]
+    #[error("not enough free inodes on the file system of {}: this import needs about {needed} there (one per file and directory it writes), {available} are free", path.display())]
     NoInodes {
         /// A directory on that file system.
         path: PathBuf,
@@ -62,7 +62,7 @@ pub enum StageError {
         available: u64,
     },
     /// Another import holds the lock.
-    #[error("another airlock import is running on {} (lock held on {})\nhint: wait for it to finish, then run this import again", dir.display(), lock.display())]
+    #[error("another airlock import is running on {} (lock held on {})", dir.display(), lock.display())]
     Locked {
         /// The locked directory.
         dir: PathBuf,
@@ -70,7 +70,7 @@ pub enum StageError {
         lock: PathBuf,
     },
     /// A parent of a component is a symbolic link or not a directory.
-    #[error("{} is a symbolic link or not a directory; airlock does not follow links inside the target\nhint: replace it with a real directory (or remove it), then import again", .0.display())]
+    #[error("{} is a symbolic link or not a directory; airlock does not follow links inside the target", .0.display())]
     NotADirectory(PathBuf),
     /// Swapping failed part way; what was replaced has been put back.
     #[error("cannot swap in {}; the components already replaced were put back, the target is as it was before this import", path.display())]
@@ -82,7 +82,7 @@ pub enum StageError {
         source: io::Error,
     },
     /// Swapping failed part way and putting back failed too.
-    #[error("cannot swap in {}, and cannot put back {}: these components are from the new bundle, the others are as before\nhint: run the import again", path.display(), kept.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    #[error("cannot swap in {}, and cannot put back {}: these components are from the new bundle, the others are as before", path.display(), kept.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
     SwapPartial {
         /// The component that failed.
         path: PathBuf,
@@ -105,6 +105,18 @@ impl crate::error::Classify for StageError {
             | StageError::NotADirectory(_)
             | StageError::SwapRolledBack { .. }
             | StageError::SwapPartial { .. } => HostFailure,
+        }
+    }
+
+    fn hint(&self) -> Option<crate::error::Hint> {
+        use crate::error::Hint;
+        match self {
+            StageError::NoSpace { .. } => Hint::text("free some space (or import to another file system), then import again; nothing was written"),
+            StageError::NoInodes { .. } => Hint::text("free some inodes (remove files there), or import to another file system; nothing was written"),
+            StageError::Locked { .. } => Hint::text("wait for it to finish, then run this import again"),
+            StageError::NotADirectory(_) => Hint::text("replace it with a real directory (or remove it), then import again"),
+            StageError::SwapPartial { .. } => Hint::text("run the import again"),
+            StageError::Io { .. } | StageError::SwapRolledBack { .. } => None,
         }
     }
 }

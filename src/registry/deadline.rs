@@ -370,7 +370,7 @@ impl<R: Read> Read for DeadlineReader<R> {
         }
         if elapsed > self.limits.allowance(self.received) {
             return Err(self.stalled(format!(
-                "too slow: {} bytes in {}, below the floor of {}/s after the first {} (see --network-min-rate)",
+                "too slow: {} bytes in {}, below the floor of {}/s after the first {}",
                 self.received,
                 secs(Duration::from_secs(elapsed.as_secs())),
                 bytes(self.limits.min_rate),

@@ -99,7 +99,7 @@ impl<S: Read> Read for FramingGuard<S> {
         }
         if self.since.elapsed() > self.limits.allowance(delivered) {
             return Err(refusal(format!(
-                "no progress: {} bytes of content in {} s, below the deadline (--network-deadline-base, --network-min-rate)",
+                "no progress: {} bytes of content in {} s, below the deadline",
                 delivered,
                 self.since.elapsed().as_secs()
             )));

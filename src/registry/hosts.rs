@@ -224,7 +224,7 @@ impl RealmRefusal {
         match self {
             RealmRefusal::NotAUrl => "the realm is not an http(s) URL",
             RealmRefusal::PlainHttp => {
-                "the realm is plain http (credentials go to a plain-http realm only on the host of a --plain-http registry)"
+                "the realm is plain http (credentials go to a plain-http realm only on the host of a registry named for plain http)"
             }
             RealmRefusal::OtherDomain => {
                 "the realm is neither the registry's host nor on its registrable domain"

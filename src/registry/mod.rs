@@ -121,21 +121,18 @@ pub const USER_AGENT: &str = concat!("airlock/", env!("CARGO_PKG_VERSION"));
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// The registry could not be reached at all.
-    #[error(
-        "cannot reach the registry {host}: {}\nhint: {hint}",
-        redact::text(reason)
-    )]
+    #[error("cannot reach the registry {host}: {}", redact::text(reason))]
     Unreachable {
         /// host[:port]
         host: String,
         /// Why (the last attempt's error).
         reason: String,
         /// What to do about it.
-        hint: String,
+        hint: crate::error::Hint,
     },
     /// Credentials were asked for where airlock does not send them: over
     /// plain http to a registry not named by `--plain-http`.
-    #[error("refusing to send the credentials for {host} over plain http ({base})\nhint: if {host} really speaks only plain http, name it: --plain-http {host}")]
+    #[error("refusing to send the credentials for {host} over plain http ({base})")]
     PlainHttpCredentials {
         /// `host[:port]`
         host: String,
@@ -144,7 +141,7 @@ pub enum RegistryError {
     },
     /// A bearer challenge named a token realm that may not receive the
     /// registry's credentials.
-    #[error("refusing to send the credentials for {registry} to the token service {realm_host} ({}): {}\nhint: if {realm_host} really is the token service of {registry}, allow it: --allow-token-realm {realm_host}", redact::url(realm), reason.reason())]
+    #[error("refusing to send the credentials for {registry} to the token service {realm_host} ({}): {}", redact::url(realm), reason.reason())]
     TokenRealm {
         /// The registry, `host[:port]`.
         registry: String,
@@ -170,7 +167,7 @@ pub enum RegistryError {
     },
     /// An https registry sent the client to plain http (an upload Location,
     /// a redirect).
-    #[error("{method} {}: the registry {host} sent the client to plain http{}; an https registry is never followed to plain http\nhint: if {} really speaks only plain http, name it: --plain-http {}", redact::url(url), location.as_ref().map(|l| format!(" ({})", redact::url(l))).unwrap_or_default(), downgrade_host(location), downgrade_host(location))]
+    #[error("{method} {}: the registry {host} sent the client to plain http{}; an https registry is never followed to plain http", redact::url(url), location.as_ref().map(|l| format!(" ({})", redact::url(l))).unwrap_or_default())]
     Downgrade {
         /// The method.
         method: &'static str,
@@ -210,7 +207,7 @@ pub enum RegistryError {
         expected: String,
     },
     /// The registry wants credentials that were not given or were refused.
-    #[error("the registry {host} refused the credentials ({how}) for {scope}\nhint: give --username and --password-stdin, set TRIVY_USERNAME/TRIVY_PASSWORD, or log in with `docker login {host}`")]
+    #[error("the registry {host} refused the credentials ({how}) for {scope}")]
     Unauthorized {
         /// host[:port]
         host: String,
@@ -231,7 +228,7 @@ pub enum RegistryError {
     },
     /// A time limit tripped (see [`deadline`]): the server stalled or sent
     /// too slowly. Not retried.
-    #[error("{method} {}: {reason}\nhint: a server that stalls is given up on; the limits are set by --network-idle-timeout, --network-deadline-base and --network-min-rate", redact::url(url))]
+    #[error("{method} {}: {reason}", redact::url(url))]
     Stalled {
         /// The method.
         method: &'static str,
@@ -280,7 +277,7 @@ pub enum RegistryError {
     },
     /// A repository, tag or digest that breaks the OCI grammar (checked
     /// before any URL is built from it).
-    #[error("refusing to address the registry {host} with an invalid name: {source}")]
+    #[error("refusing to address the registry {host} with an invalid name")]
     InvalidName {
         /// host[:port]
         host: String,
@@ -319,6 +316,44 @@ impl crate::error::Classify for RegistryError {
             | RegistryError::DigestMismatch { .. }
             | RegistryError::InvalidName { .. }
             | RegistryError::Tls { .. } => HostFailure,
+        }
+    }
+
+    fn hint(&self) -> Option<crate::error::Hint> {
+        use crate::error::{FlagHint, Hint};
+        match self {
+            RegistryError::Unreachable { hint, .. } => Some(hint.clone()),
+            RegistryError::PlainHttpCredentials { host, .. } => {
+                Some(Hint::Flag(FlagHint::PlainHttp {
+                    host: host.clone(),
+                    serves: "speaks only plain http",
+                }))
+            }
+            RegistryError::Downgrade { location, .. } => Some(Hint::Flag(FlagHint::PlainHttp {
+                host: downgrade_host(location),
+                serves: "speaks only plain http",
+            })),
+            RegistryError::TokenRealm {
+                registry,
+                realm_host,
+                ..
+            } => Some(Hint::Flag(FlagHint::AllowTokenRealm {
+                registry: registry.clone(),
+                realm_host: realm_host.clone(),
+            })),
+            RegistryError::Unauthorized { host, .. } => {
+                Some(Hint::Flag(FlagHint::Credentials { host: host.clone() }))
+            }
+            RegistryError::Stalled { .. } => Some(Hint::Flag(FlagHint::NetworkLimits)),
+            RegistryError::InvalidName { source, .. } => source.hint(),
+            RegistryError::TokenAnswer { .. }
+            | RegistryError::Status { .. }
+            | RegistryError::Unexpected { .. }
+            | RegistryError::Transfer { .. }
+            | RegistryError::RetryLater { .. }
+            | RegistryError::WrongSize { .. }
+            | RegistryError::DigestMismatch { .. }
+            | RegistryError::Tls { .. } => None,
         }
     }
 }
@@ -427,7 +462,9 @@ fn proxy_for(host: &str, https: bool) -> Result<Option<ureq::Proxy>, RegistryErr
                 "the proxy {} from the environment cannot be used: {e}",
                 redact(&chosen)
             ),
-            hint: "set http_proxy/https_proxy to an http:// or socks proxy URL, or name the host in NO_PROXY".into(),
+            hint: crate::error::Hint::Text(
+                "set http_proxy/https_proxy to an http:// or socks proxy URL, or name the host in NO_PROXY".into(),
+            ),
         })
 }
 
@@ -721,7 +758,7 @@ enum Ping {
     NotTls(String),
     /// Not worth another try (a refused certificate; over plain http, a
     /// server that is not a registry), with a hint.
-    Fatal(String, String),
+    Fatal(String, crate::error::Hint),
 }
 
 /// Pings `<base>/v2/` (no credentials: they go only where challenged).
@@ -738,7 +775,7 @@ fn ping(agent: &ureq::Agent, base: &str, limits: &deadline::NetLimits) -> Ping {
         Err(e) => {
             return Ping::Fatal(
                 format!("{base}/v2/: {}", e.describe(limits)),
-                "the registry did not answer in time (--network-deadline-base), or sent the client where it cannot go".into(),
+                crate::error::Hint::Flag(crate::error::FlagHint::DeadlineBase),
             )
         }
     };
@@ -758,19 +795,19 @@ fn ping(agent: &ureq::Agent, base: &str, limits: &deadline::NetLimits) -> Ping {
         // plain http with 400).
         Err(ureq::Error::Status(code, _)) => Ping::Fatal(
             format!("{base}/v2/ answered {code}"),
-            "check the address: this is not a plain-http registry".into(),
+            crate::error::Hint::Text("check the address: this is not a plain-http registry".into()),
         ),
         Err(ureq::Error::Transport(t)) => match tls::classify(&t) {
             Some(tls::TlsFailure::NotTls) => Ping::NotTls(format!("{base}: {t}")),
             Some(tls::TlsFailure::Refused) => Ping::Fatal(
                 format!("{base}: {t}"),
-                "a registry whose certificate comes from a private CA needs --ca-cert FILE; to accept any certificate from this host alone: --insecure-skip-verify HOST".into(),
+                crate::error::Hint::Flag(crate::error::FlagHint::PrivateCa),
             ),
             // A stall is no transient failure: asking again would cost
             // another idle period per attempt (issue 17, item 2).
             None if deadline::transport_timed_out(&t) => Ping::Fatal(
                 format!("{base}: {t}"),
-                "the registry sent nothing within the idle timeout (--network-idle-timeout)".into(),
+                crate::error::Hint::Flag(crate::error::FlagHint::IdleTimeout),
             ),
             None => Ping::Transient(format!("{base}: {t}")),
         },
@@ -797,7 +834,8 @@ impl Client {
         let https_agent = agent(opts, 5, true, host)?;
         let http_agent = agent(opts, 5, false, host)?;
         let mut last = String::new();
-        let mut hint = "check the address and that the registry runs".to_string();
+        let mut hint =
+            crate::error::Hint::Text("check the address and that the registry runs".into());
         let mut found = None;
         for attempt in 0..3 {
             let (base, agent) = if named_plain {
@@ -827,11 +865,10 @@ impl Client {
                 }
                 Ping::NotTls(why) => {
                     last = why;
-                    hint = if opts.ca_certs.is_empty() || !is_loopback(host) {
-                        format!("{host} does not speak TLS; if it really is a plain-http registry, name it: --plain-http {host}")
-                    } else {
-                        format!("{host} does not speak TLS, and with --ca-cert given no registry falls back to plain http; if it really is a plain-http registry, name it: --plain-http {host}")
-                    };
+                    hint = crate::error::Hint::Flag(crate::error::FlagHint::NotTls {
+                        host: host.to_string(),
+                        ca_cert: !opts.ca_certs.is_empty() && is_loopback(host),
+                    });
                     break;
                 }
             }

@@ -54,9 +54,10 @@ pub fn from_cache(dir: &Path, workdir: &Path) -> Result<Vec<Prepared>, SourceErr
         }
     }
     if out.is_empty() {
-        return Err(SourceError::Cache {
+        return Err(SourceError::NotACache {
             path: dir.to_path_buf(),
-            reason: "holds no db/, java-db/, policy/content/ or vex/repositories/\nhint: point --from-cache at the directory Trivy's --cache-dir names (default ~/.cache/trivy)".into(),
+            reason: "holds no db/, java-db/, policy/content/ or vex/repositories/",
+            hint: crate::error::Hint::Flag(crate::error::FlagHint::FromCache),
         });
     }
     Ok(out)
@@ -242,9 +243,13 @@ fn vex_repo(repo: &Path, workdir: &Path) -> Result<Prepared, SourceError> {
     let manifest_path = repo.join("vex-repository.json");
     let tree = repo.join(vex::SPEC_VERSION);
     if !manifest_path.is_file() || !tree.join("index.json").is_file() {
-        return Err(SourceError::Cache {
+        return Err(SourceError::NotACache {
             path: repo.to_path_buf(),
-            reason: "is not a complete VEX repository (needs vex-repository.json and 0.1/index.json)\nhint: run `trivy vex repo download` on this host first, or remove the directory".into(),
+            reason:
+                "is not a complete VEX repository (needs vex-repository.json and 0.1/index.json)",
+            hint: crate::error::Hint::Text(
+                "run `trivy vex repo download` on this host first, or remove the directory".into(),
+            ),
         });
     }
     let bytes = read_limited(&manifest_path, vex::MAX_MANIFEST)?;

@@ -17,6 +17,7 @@ use crate::artifact::oci::{self, Descriptor, ImageManifest};
 use crate::artifact::vex::VexError;
 use crate::artifact::{self, ArtifactError, LayerContents};
 use crate::digest::Sha256Digest;
+use crate::error::{FlagHint, Hint};
 use crate::manifest::{self, ArtifactKind, ChecksInfo, Database, Layer, Payload};
 
 /// Why a source was refused.
@@ -32,7 +33,7 @@ pub enum SourceError {
         source: io::Error,
     },
     /// A layer file is not a valid artifact.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Artifact {
         /// The input.
         path: PathBuf,
@@ -41,7 +42,7 @@ pub enum SourceError {
         source: ArtifactError,
     },
     /// A VEX repository is not valid.
-    #[error("VEX repository {name:?}: {source}")]
+    #[error("VEX repository {name:?}")]
     Vex {
         /// The repository name.
         name: String,
@@ -63,19 +64,75 @@ pub enum SourceError {
     /// No registry or server provided the artifact (network, credentials, absent).
     #[error("{0}")]
     Unavailable(String),
+    /// None of the references given served the artifact: each one's
+    /// reason, and the advice of each refusal.
+    #[error("{message}")]
+    NoneServed {
+        /// The artifact and every reference with its reason.
+        message: String,
+        /// The advice, one per kind of refusal, then the general one.
+        hints: Vec<Hint>,
+    },
+    /// A registry refused or failed (reported per reference by
+    /// [`pull::pull`]).
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
+    /// A cache directory that is not what `--from-cache` takes.
+    #[error("{}: {reason}", path.display())]
+    NotACache {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong.
+        reason: &'static str,
+        /// What to do.
+        hint: Hint,
+    },
+    /// A VEX manifest fetched over https whose archive is on plain http.
+    #[error("VEX repository {name:?}: the manifest came over https but its archive location {url} is not https")]
+    PlainHttpArchive {
+        /// The repository name.
+        name: String,
+        /// The archive URL (redacted).
+        url: String,
+        /// Its `host[:port]`, or `HOST` when it has none.
+        host: String,
+    },
 }
 
 impl crate::error::Classify for SourceError {
     fn class(&self) -> crate::error::ExitClass {
         use crate::error::ExitClass::*;
         match self {
-            SourceError::Io { .. } | SourceError::Unavailable(_) => HostFailure,
+            SourceError::Io { .. }
+            | SourceError::Unavailable(_)
+            | SourceError::NoneServed { .. }
+            | SourceError::Registry(_) => HostFailure,
             // Export refused its input, whatever the inner error says of it
             // (an archive that cannot be unpacked is bad input here).
             SourceError::Artifact { .. }
             | SourceError::Vex { .. }
             | SourceError::Cache { .. }
+            | SourceError::NotACache { .. }
+            | SourceError::PlainHttpArchive { .. }
             | SourceError::Invalid(_) => BadInput,
+        }
+    }
+
+    fn hint(&self) -> Option<Hint> {
+        match self {
+            SourceError::Artifact { source, .. } => source.hint(),
+            SourceError::Vex { source, .. } => source.hint(),
+            SourceError::Registry(e) => e.hint(),
+            SourceError::NoneServed { hints, .. } => Some(Hint::Several(hints.clone())),
+            SourceError::NotACache { hint, .. } => Some(hint.clone()),
+            SourceError::PlainHttpArchive { host, .. } => Some(Hint::Flag(FlagHint::PlainHttp {
+                host: host.clone(),
+                serves: "serves the archive over plain http only",
+            })),
+            SourceError::Io { .. }
+            | SourceError::Cache { .. }
+            | SourceError::Invalid(_)
+            | SourceError::Unavailable(_) => None,
         }
     }
 }

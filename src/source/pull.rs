@@ -20,6 +20,7 @@ use std::rc::Rc;
 
 use crate::artifact::{self, oci};
 use crate::digest::Sha256Digest;
+use crate::error::{Classify as _, FlagHint, Hint};
 use crate::manifest::{self, ArtifactKind, Payload};
 use crate::progress::Progress;
 use crate::registry::{Client, Options, RegistryError};
@@ -71,7 +72,7 @@ pub fn pull(
     progress: &dyn Progress,
 ) -> Result<(Prepared, Vec<Skipped>), SourceError> {
     let mut skipped = Vec::new();
-    let mut hints: Vec<String> = Vec::new();
+    let mut hints: Vec<Hint> = Vec::new();
     // The explicit credentials (and Trivy's variables) belong to the
     // registry of the list's first reference; the others get their own
     // Docker-config credentials or none (issue 17, item 3).
@@ -108,14 +109,14 @@ pub fn pull(
         match pull_one(kind, &r, work, opts, now, progress) {
             Ok(p) => return Ok((p, skipped)),
             Err(e) => {
-                let text = e.to_string();
                 // The advice of a failure (which flag names a host for plain
                 // http, a token realm, ...) is kept for the final message.
-                for h in text.lines().skip(1).filter(|l| l.starts_with("hint: ")) {
-                    if !hints.iter().any(|k| k == h) {
-                        hints.push(h.to_string());
+                if let Some(h) = e.hint() {
+                    if !hints.contains(&h) {
+                        hints.push(h);
                     }
                 }
+                let text = crate::error::chain_text(&e);
                 let reason = text.lines().next().unwrap_or_default().to_string();
                 progress.note(&format!("{r}: skipped: {reason}"));
                 skipped.push(Skipped {
@@ -125,20 +126,24 @@ pub fn pull(
             }
         }
     }
-    hints.push(format!("hint: on a host without internet access, give the files (--{kind} FILE) or an internal registry"));
-    Err(SourceError::Unavailable(format!(
-        "no repository served the {kind}:\n{}\n{}",
-        skipped
-            .iter()
-            .map(|s| format!(
-                "  - {}: {}",
-                crate::text::escape(&s.reference),
-                crate::text::escape(&s.reason)
-            ))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        hints.join("\n")
-    )))
+    hints.push(Hint::Flag(FlagHint::GiveFiles {
+        kind: kind.to_string(),
+    }));
+    Err(SourceError::NoneServed {
+        message: format!(
+            "no repository served the {kind}:\n{}",
+            skipped
+                .iter()
+                .map(|s| format!(
+                    "  - {}: {}",
+                    crate::text::escape(&s.reference),
+                    crate::text::escape(&s.reason)
+                ))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+        hints,
+    })
 }
 
 /// Whether the note on credentials scoped to the first reference was
@@ -146,7 +151,7 @@ pub fn pull(
 static NOTED_OTHER_HOST: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn registry_err(e: RegistryError) -> SourceError {
-    SourceError::Invalid(e.to_string())
+    SourceError::Registry(e)
 }
 
 fn pull_one(

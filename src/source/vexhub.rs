@@ -179,12 +179,13 @@ pub fn fetch(name: &str, url: &str, work: &Path, opts: &Options) -> Result<Prepa
         .as_ref()
         .is_some_and(|h| opts.plain_http.matches_host(h) || opts.legacy_insecure.matches_host(h));
     if murl.starts_with("https://") && !archive_url.starts_with("https://") && !named_plain {
-        return Err(SourceError::Invalid(format!(
-            "VEX repository {name:?}: the manifest came over https but its archive location {} is not https\nhint: if {} really serves the archive over plain http only, name it: --plain-http {}",
-            redact::url(&archive_url),
-            archive_host.as_ref().map_or_else(|| "HOST".to_string(), |h| h.to_string()),
-            archive_host.as_ref().map_or_else(|| "HOST".to_string(), |h| h.to_string()),
-        )));
+        return Err(SourceError::PlainHttpArchive {
+            name: name.to_string(),
+            url: redact::url(&archive_url).into_owned(),
+            host: archive_host
+                .as_ref()
+                .map_or_else(|| "HOST".to_string(), |h| h.to_string()),
+        });
     }
     let archive_url = with_userinfo_of(&archive_url, url);
     let archive = dir.join("archive");

@@ -205,7 +205,7 @@ pub enum UnpackError {
         detail: String,
     },
     /// The archive is damaged (bad gzip, bad tar, bad zip, CRC mismatch...).
-    #[error("{archive} is damaged: {source}")]
+    #[error("{archive} is damaged")]
     Corrupt {
         /// Which archive.
         archive: String,

@@ -1,0 +1,52 @@
+//! The words of the library's advice: a [`Hint`] in text is printed as it
+//! is; a [`FlagHint`] names this command line's flags, so it is worded
+//! here, where the flags are defined.
+
+use airlock::error::{FlagHint, Hint};
+
+/// The lines of `hint` (without the `hint: ` prefix), in order, each once.
+pub fn lines(hint: &Hint) -> Vec<String> {
+    let mut out = Vec::new();
+    push(hint, &mut out);
+    out
+}
+
+fn push(hint: &Hint, out: &mut Vec<String>) {
+    match hint {
+        Hint::Text(t) => add(out, t.clone()),
+        Hint::Flag(f) => add(out, render_flag(f)),
+        Hint::Several(hints) => hints.iter().for_each(|h| push(h, out)),
+    }
+}
+
+fn add(out: &mut Vec<String>, line: String) {
+    if !out.contains(&line) {
+        out.push(line);
+    }
+}
+
+/// Advice naming the command line's flags, in words.
+pub fn render_flag(hint: &FlagHint) -> String {
+    match hint {
+        FlagHint::ReplaceOutput => "choose another output, or pass --force to replace it".into(),
+        FlagHint::ReplaceBundle => "choose another -o path, or pass --force to replace it".into(),
+        FlagHint::Passphrase => "airlock asks for it on a terminal; otherwise give --passphrase-file FILE or set AIRLOCK_PASSPHRASE".into(),
+        FlagHint::NameSources => "give at least one of --trivy-db, --java-db, --checks, --vex-manifest/--vex-archive or --from-cache".into(),
+        FlagHint::CreatedSkew { skew } => format!("a bundle may be dated at most {skew} ahead of this host's clock; check the clock, or leave --created out to use it"),
+        FlagHint::AllowDowngrade => "if this is intended (say, to back out a bad database), import again with --allow-downgrade, which the audit log records as forced; nothing was written".into(),
+        FlagHint::PlainHttp { host, serves } => format!("if {host} really {serves}, name it: --plain-http {host}"),
+        FlagHint::NotTls { host, ca_cert: false } => format!("{host} does not speak TLS; if it really is a plain-http registry, name it: --plain-http {host}"),
+        FlagHint::NotTls { host, ca_cert: true } => format!("{host} does not speak TLS, and with --ca-cert given no registry falls back to plain http; if it really is a plain-http registry, name it: --plain-http {host}"),
+        FlagHint::PrivateCa => "a registry whose certificate comes from a private CA needs --ca-cert FILE; to accept any certificate from this host alone: --insecure-skip-verify HOST".into(),
+        FlagHint::DeadlineBase => "the registry did not answer in time (--network-deadline-base), or sent the client where it cannot go".into(),
+        FlagHint::IdleTimeout => "the registry sent nothing within the idle timeout (--network-idle-timeout)".into(),
+        FlagHint::AllowTokenRealm { registry, realm_host } => format!("if {realm_host} really is the token service of {registry}, allow it: --allow-token-realm {realm_host}"),
+        FlagHint::Credentials { host } => format!("give --username and --password-stdin, set TRIVY_USERNAME/TRIVY_PASSWORD, or log in with `docker login {host}`"),
+        FlagHint::NetworkLimits => "a server that stalls is given up on; the limits are set by --network-idle-timeout, --network-deadline-base and --network-min-rate".into(),
+        FlagHint::TrustKeys => "pass --key FILE.pub with the public key of whoever signed the bundle, or --trust POLICY.toml".into(),
+        FlagHint::SignerKey => "pass --key with the public key of the bundle's signer, or get the bundle re-signed by a trusted key".into(),
+        FlagHint::SignAgain => "get the bundle approved with `airlock sign BUNDLE --sign-key KEY` by another key the policy trusts".into(),
+        FlagHint::FromCache => "point --from-cache at the directory Trivy's --cache-dir names (default ~/.cache/trivy)".into(),
+        FlagHint::GiveFiles { kind } => format!("on a host without internet access, give the files (--{kind} FILE) or an internal registry"),
+    }
+}

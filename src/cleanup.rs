@@ -26,7 +26,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::fd::AsRawFd as _;
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -179,16 +178,7 @@ impl Drop for Guard {
 /// Takes `file`'s exclusive `flock` without waiting: `Ok(false)` if another
 /// open file holds it.
 fn try_lock(file: &File) -> io::Result<bool> {
-    // SAFETY: flock on a valid open descriptor has no memory effects.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-        return Ok(true);
-    }
-    let err = io::Error::last_os_error();
-    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-        Ok(false)
-    } else {
-        Err(err)
-    }
+    crate::fsio::lock::try_lock_exclusive(file)
 }
 
 /// Whether `path` (not followed) is still the file `file` has open.
@@ -233,7 +223,7 @@ pub fn work_dir(dir: &Path, prefix: &str) -> io::Result<WorkDir> {
         let tmp = tempfile::Builder::new().prefix(prefix).tempdir_in(dir)?;
         let lock = match OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+            .custom_flags(crate::fsio::open_flags::DIRECTORY | crate::fsio::open_flags::NOFOLLOW)
             .open(tmp.path())
         {
             Ok(l) => l,
@@ -373,9 +363,9 @@ pub fn sweep(dir: &Path) -> Vec<Swept> {
         if !is_dir && !meta.file_type().is_file() {
             continue;
         }
-        let mut flags = libc::O_NOFOLLOW | libc::O_NONBLOCK;
+        let mut flags = crate::fsio::open_flags::NOFOLLOW | crate::fsio::open_flags::NONBLOCK;
         if is_dir {
-            flags |= libc::O_DIRECTORY;
+            flags |= crate::fsio::open_flags::DIRECTORY;
         }
         let Ok(lock) = OpenOptions::new()
             .read(true)

@@ -1,9 +1,7 @@
 //! Free space and free inodes on a file system, for the pre-flight checks
 //! of export and import.
 
-use std::ffi::CString;
 use std::io;
-use std::os::unix::ffi::OsStrExt as _;
 use std::path::Path;
 
 /// What is free on a file system, for this (unprivileged) user.
@@ -22,20 +20,11 @@ pub struct Free {
 pub fn free(dir: &Path) -> io::Result<Free> {
     use std::os::unix::fs::MetadataExt as _;
     let dev = std::fs::metadata(dir)?.dev();
-    let c = CString::new(dir.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in the path"))?;
-    // SAFETY: an all-zero statvfs is a valid value to be overwritten.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: valid NUL-terminated path and out pointer.
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
-    let (files, favail) = (st.f_files as u64, st.f_favail as u64);
+    let st = rustix::fs::statvfs(dir)?;
     Ok(Free {
         dev,
-        bytes: (st.f_bavail as u64).saturating_mul(st.f_frsize as u64),
-        inodes: (files != 0).then_some(favail),
+        bytes: st.f_bavail.saturating_mul(st.f_frsize),
+        inodes: (st.f_files != 0).then_some(st.f_favail),
     })
 }
 

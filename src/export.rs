@@ -20,6 +20,7 @@ use crate::artifact::oci;
 use crate::bundle::parts::{PartError, PartWriter, PartsReport};
 use crate::bundle::writer::{BundleWriter, WriteError};
 use crate::digest::Sha256Digest;
+use crate::fsio::{AtomicFile, CommitError, Replace};
 use crate::keys::{KeyError, SecretKey, Signature};
 use crate::manifest::{self, check_label, ArtifactKind, Manifest, ManifestError, Payload};
 use crate::progress::{Progress, ProgressReader};
@@ -428,13 +429,11 @@ pub fn export(
             created_unix,
             plan.force,
         )?);
-        if let Ok(dir) = File::open(&out_dir) {
-            let _ = dir.sync_all();
-        }
         return Ok(report);
     }
 
-    let mut tmp = crate::cleanup::temp_file(&out_dir, ".airlock-bundle-", ".partial")
+    // A bundle is not secret: readable like any file the user writes.
+    let mut tmp = AtomicFile::create(&plan.output, ".airlock-bundle-", ".partial", 0o644)
         .map_err(io("cannot create a temporary file in", &out_dir))?;
     {
         let mut out =
@@ -445,35 +444,15 @@ pub fn export(
         report.size = size;
         report.sha256 = digest.hex();
     }
-    // A bundle is not secret: readable like any file the user writes.
-    tmp.as_file()
-        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .map_err(io("cannot set permissions on", &plan.output))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(io("cannot flush", &plan.output))?;
-    if plan.force {
-        tmp.persist(&plan.output).map_err(|e| ExportError::Io {
+    tmp.sync().map_err(io("cannot flush", &plan.output))?;
+    tmp.commit(Replace::when(plan.force)).map_err(|e| match e {
+        CommitError::Exists(_) => ExportError::Exists(plan.output.clone()),
+        e => ExportError::Io {
             what: "cannot move the bundle to",
             path: plan.output.clone(),
-            source: e.error,
-        })?;
-    } else {
-        tmp.persist_noclobber(&plan.output).map_err(|e| {
-            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                ExportError::Exists(plan.output.clone())
-            } else {
-                ExportError::Io {
-                    what: "cannot move the bundle to",
-                    path: plan.output.clone(),
-                    source: e.error,
-                }
-            }
-        })?;
-    }
-    if let Ok(dir) = File::open(&out_dir) {
-        let _ = dir.sync_all();
-    }
+            source: e.into_io(),
+        },
+    })?;
     Ok(report)
 }
 

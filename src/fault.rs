@@ -55,9 +55,7 @@ pub fn point(name: &str) {
         }
     }
     if at("AIRLOCK_FAULT_KILL") {
-        // SAFETY: kill(2) on our own pid has no memory effects.
-        unsafe {
-            libc::kill(libc::getpid(), libc::SIGKILL);
-        }
+        let _ =
+            rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
     }
 }

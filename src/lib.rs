@@ -76,6 +76,11 @@
 //! # }
 //! ```
 
+// renameat2 (RENAME_EXCHANGE, RENAME_NOREPLACE), /proc and flock semantics
+// the import's atomicity rests on: Linux only.
+#[cfg(not(target_os = "linux"))]
+compile_error!("airlock runs on Linux only: import swaps with renameat2(RENAME_EXCHANGE)");
+
 pub mod artifact;
 pub mod bundle;
 pub mod cleanup;
@@ -84,6 +89,7 @@ pub mod disk;
 pub mod error;
 pub mod export;
 pub mod fault;
+pub mod fsio;
 pub mod install;
 pub mod keys;
 pub mod layout;

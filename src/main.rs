@@ -59,6 +59,8 @@ fn clean_up_on_signals() {
     };
     std::thread::spawn(move || {
         if let Some(sig) = signals.forever().next() {
+            // Echo back on first, if the passphrase prompt turned it off.
+            cli::passphrase::restore_terminal();
             airlock::cleanup::remove_all_then(|removed| {
                 let name = match sig {
                     SIGINT => "SIGINT",

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::bundle::parts::{self, PartError, PartSet, PartWriter, PartsReport};
 use crate::bundle::reader::{BundleError, Verified};
 use crate::digest::HashingWriter;
+use crate::fsio::{AtomicFile, CommitError, Replace};
 use crate::install::ImportError;
 use crate::keys::SecretKey;
 use crate::policy::TrustPolicy;
@@ -271,7 +272,7 @@ pub fn join(
     for s in crate::cleanup::sweep(&dir) {
         progress.note(&s.to_string());
     }
-    let mut tmp = crate::cleanup::temp_file(&dir, ".airlock-bundle-", ".partial")
+    let mut tmp = AtomicFile::create(output, ".airlock-bundle-", ".partial", 0o644)
         .map_err(ioe("cannot create a temporary file in", &dir))?;
     progress.begin("join", input.len());
     let (verified, size, sha256) = {
@@ -282,18 +283,10 @@ pub fn join(
         (verified, size, digest.hex())
     };
     progress.end();
-    tmp.as_file()
-        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .and_then(|_| tmp.as_file().sync_all())
-        .map_err(ioe("cannot write", output))?;
-    let persisted = if force {
-        tmp.persist(output).map(|_| ())
-    } else {
-        tmp.persist_noclobber(output).map(|_| ())
-    };
-    persisted.map_err(|e| match e.error.kind() {
-        io::ErrorKind::AlreadyExists => PartError::Exists(output.to_path_buf()).into(),
-        _ => ioe("cannot move the bundle to", output)(e.error),
+    tmp.sync().map_err(ioe("cannot write", output))?;
+    tmp.commit(Replace::when(force)).map_err(|e| match e {
+        CommitError::Exists(_) => PartError::Exists(output.to_path_buf()).into(),
+        e => ioe("cannot move the bundle to", output)(e.into_io()),
     })?;
     Ok(JoinReport {
         output: output.to_path_buf(),

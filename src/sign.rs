@@ -19,6 +19,7 @@ use crate::bundle::reader::{
     self, BundleError, PayloadReader, PayloadVisitor, ReadError, Verified,
 };
 use crate::bundle::writer::{BundleWriter, WriteError};
+use crate::fsio::{AtomicFile, Replace};
 use crate::keys::{KeyError, KeyId, SecretKey};
 use crate::manifest::Payload;
 use crate::policy::TrustPolicy;
@@ -172,7 +173,6 @@ pub fn sign(
     comment: &str,
 ) -> Result<SignReport, SignError> {
     use std::os::unix::fs::MetadataExt as _;
-    use std::os::unix::io::AsRawFd as _;
     // Work on the file itself: renaming over a link would replace the link.
     let real = std::fs::canonicalize(given).map_err(|source| SignError::Io {
         what: "cannot open",
@@ -187,22 +187,17 @@ pub fn sign(
             source,
         }
     };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
     let original = File::open(path).map_err(io("cannot open"))?;
     // One `sign` at a time per bundle: two would each replace the file and
     // one signature would be lost.
-    // SAFETY: flock on a valid open descriptor.
-    if unsafe { libc::flock(original.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+    if !matches!(crate::fsio::lock::try_lock_exclusive(&original), Ok(true)) {
         return Err(SignError::Busy(path.to_path_buf()));
     }
     let meta = original.metadata().map_err(io("cannot examine"))?;
-    let mode = meta.permissions();
+    let mode = meta.mode() & 0o7777;
     // Registered and locked: a signal, or the next export into this
     // directory after a crash, removes it (see crate::cleanup).
-    let tmp = crate::cleanup::temp_file(&dir, ".airlock-sign-", ".partial")
+    let mut tmp = AtomicFile::create(path, ".airlock-sign-", ".partial", mode)
         .map_err(io("cannot create a temporary file beside"))?;
     crate::fault::point("sign: temporary file created");
     let mut copier = Copier {
@@ -240,9 +235,6 @@ pub fn sign(
         .finish()?;
     out.flush().map_err(io("cannot write beside"))?;
     drop(out);
-    tmp.as_file()
-        .set_permissions(mode)
-        .map_err(io("cannot set permissions beside"))?;
     // Keep the owner and group too (best effort: only root may give a file away).
     let _ = std::os::unix::fs::fchown(tmp.as_file(), Some(meta.uid()), Some(meta.gid()));
     let _ = std::os::unix::fs::fchown(tmp.as_file(), None, Some(meta.gid()));
@@ -251,17 +243,14 @@ pub fn sign(
     if now.dev() != meta.dev() || now.ino() != meta.ino() {
         return Err(SignError::Busy(path.to_path_buf()));
     }
-    tmp.as_file().sync_all().map_err(io("cannot flush"))?;
+    tmp.sync().map_err(io("cannot flush"))?;
     crate::fault::point("sign: copy flushed");
-    tmp.persist(path).map_err(|e| SignError::Io {
+    tmp.commit(Replace::Overwrite).map_err(|e| SignError::Io {
         what: "cannot replace",
         path: path.to_path_buf(),
-        source: e.error,
+        source: e.into_io(),
     })?;
     crate::fault::point("sign: replaced");
-    if let Ok(d) = File::open(&dir) {
-        let _ = d.sync_all();
-    }
     Ok(SignReport {
         bundle: path.to_path_buf(),
         manifest_sha256: verified.manifest_sha256.hex(),

@@ -25,4 +25,5 @@ mod push;
 mod registry_export;
 mod sign;
 mod trust;
+mod tty_echo;
 mod vectors;

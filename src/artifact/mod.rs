@@ -363,7 +363,7 @@ pub fn check_database(kind: ArtifactKind, copy: DbCopy) -> io::Result<Result<(),
         ArtifactKind::TrivyDb => {
             let file = OpenOptions::new()
                 .read(true)
-                .custom_flags(libc::O_NOFOLLOW)
+                .custom_flags(crate::fsio::open_flags::NOFOLLOW)
                 .open(copy.path())?;
             copy.opened();
             (

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::cleanup::TempFile;
+use crate::fsio::atomic::{self, AtomicFile, CommitError, Replace};
 use crate::keys::{KeyError, SecretKey, Signature};
 use crate::policy::{PolicyError, SignerReport, TrustPolicy};
 
@@ -912,13 +913,7 @@ impl WrittenParts {
             (text.into_bytes(), &index_path),
             (sig.to_text().into_bytes(), &sig_path),
         ] {
-            let dir = target.parent().unwrap_or(Path::new("."));
-            let mut f = crate::cleanup::temp_file(dir, ".airlock-part-", ".partial")
-                .map_err(ioe("cannot create a temporary file in", dir))?;
-            f.write_all(&bytes)
-                .and_then(|_| f.as_file().sync_all())
-                .map_err(ioe("cannot write", target))?;
-            persist(f, target, force)?;
+            write_small(target, ".airlock-part-", &bytes, force)?;
         }
         Ok(PartsReport {
             index: index_path,
@@ -932,18 +927,27 @@ fn persist(f: TempFile, target: &Path, force: bool) -> Result<(), PartError> {
     f.as_file()
         .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .map_err(ioe("cannot set permissions on", target))?;
-    let r = if force {
-        f.persist(target).map(|_| ())
-    } else {
-        f.persist_noclobber(target).map(|_| ())
-    };
-    r.map_err(|e| {
-        if e.error.kind() == io::ErrorKind::AlreadyExists {
-            PartError::Exists(target.to_path_buf())
-        } else {
-            ioe("cannot move into place", target)(e.error)
-        }
-    })
+    atomic::commit_temp(f, target, Replace::when(force)).map_err(|e| commit_error(e, target))
+}
+
+fn commit_error(e: CommitError, target: &Path) -> PartError {
+    match e {
+        CommitError::Exists(_) => PartError::Exists(target.to_path_buf()),
+        CommitError::Rename(e) => ioe("cannot move into place", target)(e),
+        e => ioe("cannot write", target)(e.into_io()),
+    }
+}
+
+/// Writes a small file (the index, its signature, `SHA256SUMS`) to `target`
+/// through a temporary file beside it (mode 0644).
+fn write_small(target: &Path, prefix: &str, bytes: &[u8], force: bool) -> Result<(), PartError> {
+    let mut f = AtomicFile::create(target, prefix, ".partial", 0o644).map_err(ioe(
+        "cannot create a temporary file in",
+        &atomic::parent_dir(target),
+    ))?;
+    f.write_all(bytes).map_err(ioe("cannot write", target))?;
+    f.commit(Replace::when(force))
+        .map_err(|e| commit_error(e, target))
 }
 
 /// Writes `SHA256SUMS` in `dir` (the format `sha256sum -c` reads) for
@@ -962,12 +966,7 @@ pub fn write_sha256sums(dir: &Path, files: &[String], force: bool) -> Result<Pat
         io::copy(&mut h, &mut io::sink()).map_err(ioe("cannot read", &p))?;
         text.push_str(&format!("{}  {name}\n", h.finish().0.hex()));
     }
-    let mut f = crate::cleanup::temp_file(dir, ".airlock-sums-", ".partial")
-        .map_err(ioe("cannot create a temporary file in", dir))?;
-    f.write_all(text.as_bytes())
-        .and_then(|_| f.as_file().sync_all())
-        .map_err(ioe("cannot write", &path))?;
-    persist(f, &path, force)?;
+    write_small(&path, ".airlock-sums-", text.as_bytes(), force)?;
     Ok(path)
 }
 

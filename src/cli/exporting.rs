@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use airlock::bundle::parts::{self};
 use airlock::export::{ExportError, ExportPlan, SourceSpec};
+use airlock::fsio::{AtomicFile, CommitError, Replace};
 use airlock::manifest::ArtifactKind;
 use airlock::timestamp::parse_time;
 
@@ -263,16 +264,14 @@ pub(super) fn read_sequence_file(path: &Path) -> Result<(Option<String>, u64)> {
 }
 
 pub(super) fn write_sequence_file(path: &Path, series: &str, n: u64) -> Result<()> {
-    let dir = parent(path);
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
+    let mut tmp = AtomicFile::create(path, ".airlock-sequence-", ".partial", 0o644)
         .with_context(|| format!("cannot write beside {}", path.display()))?;
     write!(
         tmp,
         "# the last bundle exported in this series (airlock export --sequence-file)\nseries = {series:?}\nsequence = {n}\n"
     )?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
+    tmp.commit(Replace::Overwrite)
+        .map_err(CommitError::into_io)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }

@@ -17,7 +17,7 @@ mod generations;
 mod hint;
 mod importing;
 mod network;
-mod passphrase;
+pub(crate) mod passphrase;
 mod profile;
 pub mod show;
 mod signing;

@@ -7,9 +7,13 @@
 //! fixes it). A pipe (`--passphrase-file <(pass show airlock)`) or a
 //! terminal stores nothing and is not checked.
 
+use std::fs::File;
 use std::io::{BufRead as _, BufReader, Write as _};
-use std::os::unix::io::AsRawFd as _;
+use std::os::fd::OwnedFd;
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use rustix::termios::{tcgetattr, tcsetattr, LocalModes, OptionalActions, Termios};
 
 use super::failure::{Failure, Result};
 use zeroize::Zeroizing;
@@ -43,6 +47,59 @@ fn from_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyFileError> {
     Ok(Zeroizing::new(line.to_vec()))
 }
 
+/// The terminal's settings from before echo went off, while it is off: what
+/// [`restore_terminal`] puts back when a signal ends the process (a `Drop`
+/// does not run then).
+static SAVED: Mutex<Option<(OwnedFd, Termios)>> = Mutex::new(None);
+
+fn saved() -> MutexGuard<'static, Option<(OwnedFd, Termios)>> {
+    SAVED.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Puts back the terminal settings an [`EchoOff`] changed, if one is alive.
+/// The binary's signal handling calls it before it exits (SIGINT at the
+/// passphrase prompt must not leave the terminal without echo).
+pub fn restore_terminal() {
+    if let Some((fd, settings)) = saved().take() {
+        let _ = tcsetattr(&fd, OptionalActions::Now, &settings);
+    }
+}
+
+/// Echo off on a terminal for as long as it lives (the newline still
+/// echoes); the settings come back on drop, on every return and unwinding
+/// path, and through [`restore_terminal`] on a signal.
+struct EchoOff {
+    tty: File,
+    settings: Termios,
+}
+
+impl EchoOff {
+    /// `None` if `tty` is not a terminal whose settings can be changed.
+    fn new(tty: &File) -> Option<Self> {
+        let settings = tcgetattr(tty).ok()?;
+        let mut quiet = settings.clone();
+        quiet.local_modes.remove(LocalModes::ECHO);
+        quiet.local_modes.insert(LocalModes::ECHONL);
+        let guard = EchoOff {
+            tty: tty.try_clone().ok()?,
+            settings,
+        };
+        // Registered before echo goes off: a signal in between restores
+        // what is already there.
+        *saved() = Some((tty.try_clone().ok()?.into(), guard.settings.clone()));
+        tcsetattr(tty, OptionalActions::Now, &quiet).ok()?;
+        Some(guard)
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        // Unregistered first: the signal path then has nothing to redo.
+        saved().take();
+        let _ = tcsetattr(&self.tty, OptionalActions::Now, &self.settings);
+    }
+}
+
 /// Reads one line from the terminal with echo off; `None` without a terminal.
 fn prompt(text: &str) -> Option<Zeroizing<Vec<u8>>> {
     let tty = std::fs::OpenOptions::new()
@@ -50,24 +107,12 @@ fn prompt(text: &str) -> Option<Zeroizing<Vec<u8>>> {
         .write(true)
         .open("/dev/tty")
         .ok()?;
-    let fd = tty.as_raw_fd();
-    // SAFETY: an all-zero termios is a valid value to be overwritten.
-    let mut saved: libc::termios = unsafe { std::mem::zeroed() };
-    // SAFETY: valid descriptor and out pointer.
-    if unsafe { libc::tcgetattr(fd, &mut saved) } != 0 {
-        return None;
-    }
-    let mut quiet = saved;
-    quiet.c_lflag &= !libc::ECHO;
-    quiet.c_lflag |= libc::ECHONL;
-    // SAFETY: valid descriptor and termios.
-    unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) };
+    let quiet = EchoOff::new(&tty)?;
     let mut out = &tty;
     let _ = out.write_all(text.as_bytes());
     let mut line = Zeroizing::new(Vec::new());
     let read = BufReader::new(&tty).read_until(b'\n', &mut line);
-    // SAFETY: restores what tcgetattr gave.
-    unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
+    drop(quiet);
     read.ok()?;
     while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
         line.pop();

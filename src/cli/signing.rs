@@ -1,13 +1,12 @@
 //! `keygen` and `sign`: making keys and countersigning bundles.
 
-use std::fs::OpenOptions;
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use super::failure::{Context as _, Failure, Result};
 
 use airlock::bundle::parts::{self};
+use airlock::fsio::{AtomicFile, CommitError, Replace};
 use airlock::keys::SecretKey;
 
 use super::args::{KeygenArgs, SignArgs};
@@ -65,16 +64,20 @@ pub(super) fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Writes `path`, which must not exist, whole or not at all (a key half
+/// written by a crash would be worse than none).
 pub(super) fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
+    let mut f = AtomicFile::create(path, ".airlock-key-", ".partial", mode)
         .with_context(|| format!("cannot create {}", path.display()))?;
     f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    match f.commit(Replace::Never) {
+        Ok(()) => Ok(()),
+        Err(CommitError::Exists(e)) => {
+            Err(e).with_context(|| format!("cannot create {}", path.display()))
+        }
+        Err(e) => Err(e.into_io()).with_context(|| format!("cannot write {}", path.display())),
+    }
 }
 
 pub(super) fn sign(a: SignArgs) -> Result<()> {

@@ -12,7 +12,6 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt as _;
-use std::os::unix::io::AsRawFd as _;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -146,8 +145,7 @@ pub fn who() -> (Option<String>, Option<String>) {
         .ok()
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty());
-    // SAFETY: getuid has no preconditions.
-    let uid = unsafe { libc::getuid() };
+    let uid = rustix::process::getuid().as_raw();
     let name = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .ok();
@@ -166,15 +164,10 @@ pub fn append(log: &Path, entry: &AuditEntry) -> Result<Logged, AuditError> {
         .read(true)
         .append(true)
         .mode(0o644)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(crate::fsio::open_flags::NOFOLLOW)
         .open(log)
         .map_err(ioe("cannot open the audit log", log))?;
-    // SAFETY: flock on a valid open descriptor.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(ioe("cannot lock the audit log", log)(
-            io::Error::last_os_error(),
-        ));
-    }
+    crate::fsio::lock::lock_exclusive(&f).map_err(ioe("cannot lock the audit log", log))?;
     let mut text = Vec::new();
     f.seek(SeekFrom::Start(0))
         .and_then(|_| f.read_to_end(&mut text))
@@ -355,23 +348,9 @@ fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, AuditError> {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), AuditError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".airlock-receipt-")
-        .tempfile_in(&dir)
-        .map_err(ioe("cannot write", path))?;
-    tmp.write_all(bytes)
-        .and_then(|_| tmp.as_file().sync_all())
-        .map_err(ioe("cannot write", path))?;
-    tmp.as_file()
-        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .map_err(ioe("cannot write", path))?;
-    tmp.persist(path)
-        .map_err(|e| ioe("cannot write", path)(e.error))?;
-    Ok(())
+    let replace = crate::fsio::Replace::Overwrite;
+    crate::fsio::atomic::write(path, ".airlock-receipt-", bytes, 0o644, replace)
+        .map_err(|e| ioe("cannot write", path)(e.into_io()))
 }
 
 #[cfg(test)]

@@ -13,13 +13,13 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write as _;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::artifact::db::DbMetadata;
+use crate::fsio::Replace;
 use crate::layout::trivy_cache;
 use crate::manifest::{ArtifactKind, Manifest};
 use crate::policy::{human_duration, Downgrade, TrustPolicy};
@@ -97,12 +97,12 @@ pub fn load(dir: &Path) -> Result<State, ImportError> {
     };
     let file = fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .custom_flags(crate::fsio::open_flags::NOFOLLOW | crate::fsio::open_flags::NONBLOCK)
         .open(&path);
     let file = match file {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+        Err(e) if crate::fsio::is_symlink_refusal(&e) => {
             return Err(damaged("it is a symbolic link".into()))
         }
         Err(e) => return Err(ioe("cannot read", &path)(e).into()),
@@ -121,24 +121,13 @@ pub fn load(dir: &Path) -> Result<State, ImportError> {
 /// Writes the state atomically (a staging-named temporary file, renamed).
 pub(crate) fn save(cache: &Path, state: &State) -> Result<(), StageError> {
     let path = cache.join(STATE_FILE);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!("{STAGING_PREFIX}state-"))
-        .tempfile_in(cache)
-        .map_err(ioe("cannot write", &path))?;
     let mut text = serde_json::to_vec_pretty(state).expect("the state serializes");
     text.push(b'\n');
     // Nothing in it is secret, and a static VEX directory's web server
     // may serve it.
-    use std::os::unix::fs::PermissionsExt as _;
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(0o644))
-        .map_err(ioe("cannot write", &path))?;
-    tmp.write_all(&text)
-        .and_then(|_| tmp.as_file().sync_all())
-        .map_err(ioe("cannot write", &path))?;
-    tmp.persist(&path)
-        .map_err(|e| ioe("cannot write", &path)(e.error))?;
-    Ok(())
+    let prefix = format!("{STAGING_PREFIX}state-");
+    crate::fsio::atomic::write(&path, &prefix, &text, 0o644, Replace::Overwrite)
+        .map_err(|e| ioe("cannot write", &path)(e.into_io()))
 }
 
 /// The databases installed now: kind → UpdatedAt.

@@ -8,13 +8,14 @@
 //! write or delete outside it. The target directory itself may be a link
 //! (an administrator's choice, e.g. `/var/cache/trivy -> /data/trivy`).
 
-use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read};
-use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
-use std::os::unix::ffi::OsStrExt as _;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
+
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, RenameFlags, CWD};
+use rustix::io::Errno;
 
 use crate::unpack::Sink;
 
@@ -186,23 +187,18 @@ pub(crate) fn lock(dir: &Path) -> Result<Lock, StageError> {
         .create(true)
         .truncate(false)
         .write(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(OFlags::NOFOLLOW.bits() as i32)
         .mode(0o644)
         .open(&path)
         .map_err(ioe("cannot open the lock file", &path))?;
-    // SAFETY: flock on a valid open descriptor has no memory effects.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc != 0 {
-        let err = io::Error::last_os_error();
-        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-            return Err(StageError::Locked {
-                dir: dir.to_path_buf(),
-                lock: path,
-            });
-        }
-        return Err(ioe("cannot lock", &path)(err));
+    match crate::fsio::lock::try_lock_exclusive(&file) {
+        Ok(true) => Ok(Lock { _file: file }),
+        Ok(false) => Err(StageError::Locked {
+            dir: dir.to_path_buf(),
+            lock: path,
+        }),
+        Err(err) => Err(ioe("cannot lock", &path)(err)),
     }
-    Ok(Lock { _file: file })
 }
 
 /// Removes staging directories a crashed import left behind.
@@ -297,31 +293,24 @@ pub(crate) fn fsync_tree(root: &Path) -> Result<(), StageError> {
     Ok(())
 }
 
-fn cstr(p: &Path) -> io::Result<CString> {
-    CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
-}
-
 /// An open directory handle and its path (for messages).
 struct DirHandle {
     fd: OwnedFd,
     path: PathBuf,
 }
 
+const DIR_FLAGS: OFlags = OFlags::DIRECTORY
+    .union(OFlags::RDONLY)
+    .union(OFlags::CLOEXEC);
+
 impl DirHandle {
     fn open(path: &Path, follow: bool) -> io::Result<DirHandle> {
-        let c = cstr(path)?;
-        let mut flags = libc::O_DIRECTORY | libc::O_RDONLY | libc::O_CLOEXEC;
+        let mut flags = DIR_FLAGS;
         if !follow {
-            flags |= libc::O_NOFOLLOW;
+            flags |= OFlags::NOFOLLOW;
         }
-        // SAFETY: a valid NUL-terminated path; the result is checked.
-        let fd = unsafe { libc::open(c.as_ptr(), flags) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fd is a fresh descriptor we own.
         Ok(DirHandle {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            fd: rfs::open(path, flags, Mode::empty())?,
             path: path.to_path_buf(),
         })
     }
@@ -330,80 +319,44 @@ impl DirHandle {
     /// following a link. Returns whether it was created.
     fn child(&self, name: &str) -> Result<(DirHandle, bool), StageError> {
         let path = self.path.join(name);
-        let c = cstr(Path::new(name)).map_err(ioe("cannot create", &path))?;
-        // SAFETY: valid descriptor and NUL-terminated name.
-        let created = unsafe { libc::mkdirat(self.fd.as_raw_fd(), c.as_ptr(), 0o755) } == 0;
-        if !created {
-            let err = io::Error::last_os_error();
-            if err.raw_os_error() != Some(libc::EEXIST) {
-                return Err(ioe("cannot create", &path)(err));
-            }
-        }
-        // SAFETY: as above; the result is checked.
-        let fd = unsafe {
-            libc::openat(
-                self.fd.as_raw_fd(),
-                c.as_ptr(),
-                libc::O_DIRECTORY | libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
-            )
+        let created = match rfs::mkdirat(&self.fd, name, Mode::from_raw_mode(0o755)) {
+            Ok(()) => true,
+            Err(Errno::EXIST) => false,
+            Err(e) => return Err(ioe("cannot create", &path)(e.into())),
         };
-        if fd < 0 {
-            let err = io::Error::last_os_error();
-            return Err(match err.raw_os_error() {
-                Some(libc::ELOOP) | Some(libc::ENOTDIR) => StageError::NotADirectory(path),
-                _ => ioe("cannot open", &path)(err),
-            });
-        }
+        let fd = rfs::openat(&self.fd, name, DIR_FLAGS | OFlags::NOFOLLOW, Mode::empty()).map_err(
+            |e| match e {
+                Errno::LOOP | Errno::NOTDIR => StageError::NotADirectory(path.clone()),
+                e => ioe("cannot open", &path)(e.into()),
+            },
+        )?;
         if created {
             self.sync().map_err(ioe("cannot flush", &self.path))?;
         }
-        // SAFETY: fd is a fresh descriptor we own.
-        let handle = DirHandle {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-            path,
-        };
-        Ok((handle, created))
+        Ok((DirHandle { fd, path }, created))
     }
 
     fn sync(&self) -> io::Result<()> {
-        // SAFETY: fsync on a valid descriptor.
-        if unsafe { libc::fsync(self.fd.as_raw_fd()) } == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        Ok(rfs::fsync(&self.fd)?)
     }
 }
 
+/// `renameat2(2)`: `from` relative to `from_dir`, `to` relative to `to_dir`
+/// (either [`CWD`]).
 fn renameat2(
-    from_dir: libc::c_int,
-    from: &CString,
-    to_dir: libc::c_int,
-    to: &CString,
-    flags: libc::c_uint,
-) -> io::Result<()> {
-    // SAFETY: valid descriptors (or AT_FDCWD) and NUL-terminated names.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_renameat2,
-            from_dir,
-            from.as_ptr(),
-            to_dir,
-            to.as_ptr(),
-            flags,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    from_dir: impl AsFd,
+    from: &Path,
+    to_dir: impl AsFd,
+    to: &Path,
+    flags: RenameFlags,
+) -> Result<(), Errno> {
+    rfs::renameat_with(from_dir, from, to_dir, to, flags)
 }
 
 /// Whether an error means "this file system does not support these rename
 /// flags" (NFS, CIFS, some FUSE file systems).
-fn unsupported(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS))
+fn unsupported(e: Errno) -> bool {
+    matches!(e, Errno::INVAL | Errno::NOSYS)
 }
 
 /// One planned swap: a staged tree and where it goes.
@@ -471,19 +424,12 @@ impl Swapper {
         };
         // The component itself: absent, or a real directory (a link would be
         // replaced silently; refuse it like links further up).
-        let c = cstr(Path::new(&planned.name)).map_err(ioe("cannot open", &planned.live()))?;
-        // SAFETY: an all-zero stat is a valid value to be overwritten.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: valid descriptor, NUL-terminated name, valid out pointer.
-        let rc = unsafe {
-            libc::fstatat(
-                planned.parent.fd.as_raw_fd(),
-                c.as_ptr(),
-                &mut st,
-                libc::AT_SYMLINK_NOFOLLOW,
-            )
-        };
-        if rc == 0 && st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+        let st = rfs::statat(
+            &planned.parent.fd,
+            planned.name.as_str(),
+            AtFlags::SYMLINK_NOFOLLOW,
+        );
+        if st.is_ok_and(|st| FileType::from_raw_mode(st.st_mode) != FileType::Directory) {
             return Err(StageError::NotADirectory(planned.live()));
         }
         self.planned.push(planned);
@@ -533,48 +479,47 @@ impl Swapper {
 }
 
 fn swap(p: &Planned) -> io::Result<Done> {
-    let staged = cstr(&p.staged)?;
-    let name = cstr(Path::new(&p.name))?;
-    let dir = p.parent.fd.as_raw_fd();
+    let (staged, name, dir) = (&p.staged, Path::new(&p.name), &p.parent.fd);
+    let plain = RenameFlags::empty();
     // Exchange if something is there; else rename without replacing. If
     // something appears in between, exchange with it.
     loop {
-        match renameat2(libc::AT_FDCWD, &staged, dir, &name, libc::RENAME_EXCHANGE) {
+        match renameat2(CWD, staged, dir, name, RenameFlags::EXCHANGE) {
             Ok(()) => return Ok(Done::Exchanged),
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                match renameat2(libc::AT_FDCWD, &staged, dir, &name, libc::RENAME_NOREPLACE) {
+            Err(Errno::NOENT) => {
+                match renameat2(CWD, staged, dir, name, RenameFlags::NOREPLACE) {
                     Ok(()) => return Ok(Done::Moved),
-                    Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
+                    Err(Errno::EXIST) => continue,
                     // No flags on this file system: the name was just found
                     // absent and the lock is held, so a plain rename is safe.
-                    Err(e) if unsupported(&e) => {
-                        renameat2(libc::AT_FDCWD, &staged, dir, &name, 0)?;
+                    Err(e) if unsupported(e) => {
+                        renameat2(CWD, staged, dir, name, plain)?;
                         return Ok(Done::Moved);
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(e.into()),
                 }
             }
-            Err(e) if unsupported(&e) => {
+            Err(e) if unsupported(e) => {
                 // No atomic exchange here: move the old tree aside, then the
                 // new one in. A scan in between finds the component missing
                 // (never half-written).
-                let aside = cstr(&aside_path(&p.staged))?;
-                match renameat2(dir, &name, libc::AT_FDCWD, &aside, 0) {
+                let aside = aside_path(staged);
+                match renameat2(dir, name, CWD, &aside, plain) {
                     Ok(()) => {}
-                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                    Err(Errno::NOENT) => {
                         // Nothing there (the lock is held): just move in.
-                        renameat2(libc::AT_FDCWD, &staged, dir, &name, 0)?;
+                        renameat2(CWD, staged, dir, name, plain)?;
                         return Ok(Done::Moved);
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(e.into()),
                 }
-                if let Err(e) = renameat2(libc::AT_FDCWD, &staged, dir, &name, 0) {
-                    let _ = renameat2(libc::AT_FDCWD, &aside, dir, &name, 0);
-                    return Err(e);
+                if let Err(e) = renameat2(CWD, staged, dir, name, plain) {
+                    let _ = renameat2(CWD, &aside, dir, name, plain);
+                    return Err(e.into());
                 }
                 return Ok(Done::MovedAside);
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -586,21 +531,14 @@ fn aside_path(staged: &Path) -> PathBuf {
 }
 
 fn unswap(p: &Planned, how: Done) -> io::Result<()> {
-    let staged = cstr(&p.staged)?;
-    let name = cstr(Path::new(&p.name))?;
-    let dir = p.parent.fd.as_raw_fd();
+    let (staged, name, dir) = (&p.staged, Path::new(&p.name), &p.parent.fd);
+    let plain = RenameFlags::empty();
     match how {
-        Done::Exchanged => renameat2(libc::AT_FDCWD, &staged, dir, &name, libc::RENAME_EXCHANGE)?,
-        Done::Moved => renameat2(dir, &name, libc::AT_FDCWD, &staged, 0)?,
+        Done::Exchanged => renameat2(CWD, staged, dir, name, RenameFlags::EXCHANGE)?,
+        Done::Moved => renameat2(dir, name, CWD, staged, plain)?,
         Done::MovedAside => {
-            renameat2(dir, &name, libc::AT_FDCWD, &staged, 0)?;
-            renameat2(
-                libc::AT_FDCWD,
-                &cstr(&aside_path(&p.staged))?,
-                dir,
-                &name,
-                0,
-            )?;
+            renameat2(dir, name, CWD, staged, plain)?;
+            renameat2(CWD, &aside_path(staged), dir, name, plain)?;
         }
     }
     // The names are back; a failed flush does not undo that.

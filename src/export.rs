@@ -9,6 +9,12 @@
 //! locked (so an export that was killed leaves them to the next export into
 //! the same directory, which removes them).
 
+mod collect;
+pub mod sequence;
+mod signed;
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -18,14 +24,17 @@ use time::OffsetDateTime;
 
 use crate::artifact::oci;
 use crate::bundle::parts::{PartError, PartWriter, PartsReport};
-use crate::bundle::writer::{BundleWriter, WriteError};
+use crate::bundle::writer::WriteError;
 use crate::digest::Sha256Digest;
 use crate::fsio::{AtomicFile, CommitError, Replace};
-use crate::keys::{KeyError, SecretKey, Signature};
+use crate::keys::{KeyError, SecretKey};
 use crate::manifest::{self, check_label, ArtifactKind, Manifest, ManifestError, Payload};
-use crate::progress::{Progress, ProgressReader};
-use crate::source::{self, Content, PlannedPayload, Prepared, SourceError};
+use crate::progress::Progress;
+use crate::source::{Content, PlannedPayload, Prepared, SourceError};
 use crate::timestamp::format_time;
+
+pub use collect::{default_sources, source_hosts};
+use signed::SignedManifest;
 
 /// One source named on the command line.
 #[derive(Debug, Clone)]
@@ -235,13 +244,63 @@ pub fn export(
     generator: &str,
     progress: &dyn Progress,
 ) -> Result<ExportReport, ExportError> {
+    let now = time::OffsetDateTime::now_utc();
+    check_plan(plan, keys, now)?;
+    let out_dir = match plan.output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    // Work folders and temporary bundles of runs that were killed (their
+    // lock is free); a live run's are left alone. See crate::cleanup.
+    for s in crate::cleanup::sweep(&out_dir) {
+        progress.note(&s.to_string());
+    }
+    // Scratch space for rebuilt layers, on the output's file system; locked
+    // and registered, so a signal or the next run removes it (issue 17).
+    let work = crate::cleanup::work_dir(&out_dir, ".airlock-export-")
+        .map_err(io("cannot create a work directory in", &out_dir))?;
+    let (prepared, skipped) = collect::collect(plan, work.path(), progress)?;
+    let (manifest, planned) = build_manifest(prepared, plan, generator)?;
+    if let Some(why) = manifest.time_from_the_future(now) {
+        return Err(ExportError::FromTheFuture(why));
+    }
+    let created_unix = plan.created.unix_timestamp().max(0) as u64;
+    let signed = SignedManifest::sign(manifest, planned, keys, created_unix)?;
+    check_free_space(&out_dir, &signed.planned)?;
+    let report = ExportReport {
+        output: plan.output.clone(),
+        size: 0,
+        sha256: String::new(),
+        manifest_sha256: Sha256Digest::of(signed.text.as_bytes()).hex(),
+        manifest: signed.manifest.clone(),
+        signed_by: signed
+            .signatures
+            .iter()
+            .map(|s| s.key_id().to_string())
+            .collect(),
+        skipped,
+        parts: None,
+    };
+    let write = |out: &mut dyn Write| signed.write(out, progress);
+    match plan.split {
+        Some(part_size) => write_parts(plan, keys, out_dir, part_size, report, write),
+        None => write_file(plan, out_dir, report, write),
+    }
+}
+
+/// Refuses a plan before any work: no sources, no key, a creation time in
+/// the future, a bad label, or an output that exists (without `force`).
+fn check_plan(
+    plan: &ExportPlan,
+    keys: &[SecretKey],
+    now: OffsetDateTime,
+) -> Result<(), ExportError> {
     if plan.sources.is_empty() {
         return Err(ExportError::NoSources);
     }
     if keys.is_empty() {
         return Err(ExportError::NoKey);
     }
-    let now = time::OffsetDateTime::now_utc();
     if plan.created > now + crate::manifest::MAX_CLOCK_SKEW {
         return Err(ExportError::CreatedInFuture(format_time(plan.created)));
     }
@@ -269,169 +328,65 @@ pub fn export(
             return Err(ExportError::Exists(t));
         }
     }
-    let out_dir = match plan.output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    // Work folders and temporary bundles of runs that were killed (their
-    // lock is free); a live run's are left alone. See crate::cleanup.
-    for s in crate::cleanup::sweep(&out_dir) {
-        progress.note(&s.to_string());
-    }
-    // Scratch space for rebuilt layers, on the output's file system; locked
-    // and registered, so a signal or the next run removes it (issue 17).
-    let work = crate::cleanup::work_dir(&out_dir, ".airlock-export-")
-        .map_err(io("cannot create a work directory in", &out_dir))?;
+    Ok(())
+}
 
-    let mut prepared = Vec::new();
-    let mut skipped = Vec::new();
-    for spec in &plan.sources {
-        match spec {
-            SourceSpec::Layer {
-                kind,
-                path,
-                checks_version,
-            } => {
-                let checks = match kind {
-                    ArtifactKind::Checks => {
-                        Some(source::files::checks_info(checks_version.as_deref())?)
-                    }
-                    _ => None,
-                };
-                prepared.push(source::files::layer_file(*kind, path, checks)?);
-            }
-            SourceSpec::Vex {
-                name,
-                manifest,
-                archive,
-            } => prepared.push(source::files::vex_files(name, manifest, archive)?),
-            SourceSpec::Registry { kind, references } => {
-                let now = format_time(time::OffsetDateTime::now_utc());
-                let (p, s) = source::pull::pull(
-                    *kind,
-                    references,
-                    work.path(),
-                    &plan.network,
-                    &now,
-                    progress,
-                )?;
-                skipped.extend(s);
-                prepared.push(p);
-            }
-            SourceSpec::VexUrl { name, url } => prepared.push(source::vexhub::fetch(
-                name,
-                url,
-                work.path(),
-                &plan.network,
-            )?),
-            SourceSpec::Cache(dir) => {
-                let sub = work.path().join(format!("cache-{}", prepared.len()));
-                std::fs::create_dir(&sub).map_err(io("cannot create", &sub))?;
-                prepared.extend(source::cache::from_cache(dir, &sub)?);
-            }
-        }
-    }
-
-    let (manifest, planned) = build_manifest(prepared, plan, generator)?;
-    if let Some(why) = manifest.time_from_the_future(now) {
-        return Err(ExportError::FromTheFuture(why));
-    }
-    let manifest_text = manifest.to_toml()?;
-    let created_unix = plan.created.unix_timestamp().max(0) as u64;
-    let trusted_base = format!("timestamp:{created_unix}\tfile:manifest.toml");
-    let signatures = keys
-        .iter()
-        .map(|k| {
-            let trusted = if k.comment().is_empty() {
-                trusted_base.clone()
-            } else {
-                format!("{trusted_base}\tsigner:{}", k.comment())
-            };
-            k.sign(
-                manifest_text.as_bytes(),
-                &format!("airlock bundle signature from key {}", k.key_id()),
-                &trusted,
-            )
-        })
-        .collect::<Result<Vec<Signature>, _>>()?;
-
-    // Pre-flight: the bundle is about the size of its payloads (they are
-    // compressed already); refuse now rather than fill the disk.
+/// Pre-flight: the bundle is about the size of its payloads (they are
+/// compressed already); refuse now rather than fill the disk.
+fn check_free_space(out_dir: &Path, planned: &[PlannedPayload]) -> Result<(), ExportError> {
     let total: u64 = planned.iter().map(|p| p.payload.size).sum();
     let needed = total
         .saturating_add(total / 64)
         .saturating_add(planned.len() as u64 * 1024)
         .saturating_add(1 << 20);
-    let (_, available) =
-        crate::disk::free_space(&out_dir).map_err(io("cannot examine", &out_dir))?;
+    let (_, available) = crate::disk::free_space(out_dir).map_err(io("cannot examine", out_dir))?;
     if needed > available {
         return Err(ExportError::NoSpace {
-            path: out_dir,
+            path: out_dir.to_path_buf(),
             needed,
             available,
         });
     }
-    let manifest_sha256 = Sha256Digest::of(manifest_text.as_bytes()).hex();
-    let mut report = ExportReport {
-        output: plan.output.clone(),
-        size: 0,
-        sha256: String::new(),
-        manifest_sha256: manifest_sha256.clone(),
-        manifest: manifest.clone(),
-        signed_by: signatures.iter().map(|s| s.key_id().to_string()).collect(),
-        skipped,
-        parts: None,
-    };
-    let write = |out: &mut dyn Write| -> Result<(), ExportError> {
-        progress.begin("export", total);
-        let mut writer = BundleWriter::new(
-            out,
-            manifest_text.as_bytes(),
-            &signatures,
-            manifest.payloads.clone(),
-            created_unix,
-        )?;
-        for p in &planned {
-            let mut reader = open_content(&p.content)?;
-            let mut counted = ProgressReader::new(&mut reader, progress);
-            writer
-                .append(&p.payload.path, &mut counted)
-                .map_err(|e| match e {
-                    // Name the file, not the payload path, when an input fails.
-                    WriteError::Input { source, .. } => ExportError::Io {
-                        what: "cannot read",
-                        path: content_path(&p.content),
-                        source,
-                    },
-                    e => ExportError::Write(e),
-                })?;
-            crate::fault::point("export: payload written");
-        }
-        writer.finish()?;
-        crate::fault::point("export: bundle written");
-        progress.end();
-        Ok(())
-    };
+    Ok(())
+}
 
-    if let Some(part_size) = plan.split {
-        let mut out = crate::digest::HashingWriter::new(PartWriter::new(&out_dir, part_size));
-        write(&mut out)?;
-        let (digest, size, parts) = out.finish();
-        let written = parts
-            .finish()
-            .map_err(io("cannot write the parts of", &plan.output))?;
-        report.size = size;
-        report.sha256 = digest.hex();
-        report.parts = Some(written.persist(
-            &plan.output,
-            &manifest_sha256,
-            &keys[0],
-            created_unix,
-            plan.force,
-        )?);
-        return Ok(report);
-    }
+/// With `split`: the bundle cut into parts beside the output, with the
+/// signed part index.
+fn write_parts(
+    plan: &ExportPlan,
+    keys: &[SecretKey],
+    out_dir: PathBuf,
+    part_size: u64,
+    mut report: ExportReport,
+    write: impl Fn(&mut dyn Write) -> Result<(), ExportError>,
+) -> Result<ExportReport, ExportError> {
+    let manifest_sha256 = report.manifest_sha256.clone();
+    let created_unix = plan.created.unix_timestamp().max(0) as u64;
+    let mut out = crate::digest::HashingWriter::new(PartWriter::new(&out_dir, part_size));
+    write(&mut out)?;
+    let (digest, size, parts) = out.finish();
+    let written = parts
+        .finish()
+        .map_err(io("cannot write the parts of", &plan.output))?;
+    report.size = size;
+    report.sha256 = digest.hex();
+    report.parts = Some(written.persist(
+        &plan.output,
+        &manifest_sha256,
+        &keys[0],
+        created_unix,
+        plan.force,
+    )?);
+    Ok(report)
+}
 
+/// One bundle file, written beside the output and renamed into place.
+fn write_file(
+    plan: &ExportPlan,
+    out_dir: PathBuf,
+    mut report: ExportReport,
+    write: impl Fn(&mut dyn Write) -> Result<(), ExportError>,
+) -> Result<ExportReport, ExportError> {
     // A bundle is not secret: readable like any file the user writes.
     let mut tmp = AtomicFile::create(&plan.output, ".airlock-bundle-", ".partial", 0o644)
         .map_err(io("cannot create a temporary file in", &out_dir))?;

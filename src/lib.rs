@@ -102,6 +102,8 @@ pub mod redact;
 pub mod registry;
 pub mod sign;
 pub mod source;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod text;
 pub mod timestamp;
 pub mod unpack;

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use crate::bundle::reader::{
     self, BundleError, PayloadReader, PayloadVisitor, ReadError, Verified,
 };
+use crate::bundle::signing::{sign_manifest, Statement};
 use crate::bundle::writer::{BundleWriter, WriteError};
 use crate::fsio::{AtomicFile, Replace};
 use crate::keys::{KeyError, KeyId, SecretKey};
@@ -116,23 +117,19 @@ impl<W: std::io::Write> PayloadVisitor for Copier<'_, W> {
             return Err(SignError::AlreadySigned(self.key.key_id()));
         }
         let created = bundle.manifest.created.at().unix_timestamp().max(0) as u64;
-        let mut trusted = format!(
-            "timestamp:{}\tfile:manifest.toml\tapproval",
-            time::OffsetDateTime::now_utc().unix_timestamp()
-        );
         let who = if self.comment.is_empty() {
             self.key.comment()
         } else {
             self.comment
         };
-        if !who.is_empty() {
-            trusted.push_str(&format!("\tsigner:{who}"));
-        }
-        let sig = self.key.sign(
+        let at = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
+        let sig = sign_manifest(
+            self.key,
             &bundle.manifest_bytes,
-            &format!("airlock approval signature from key {}", self.key.key_id()),
-            &trusted,
+            Statement::Approval { at },
+            who,
         )?;
+        let trusted = sig.trusted_comment().to_string();
         let mut sigs = bundle.signatures.clone();
         sigs.push(sig);
         self.signed_by = {
@@ -173,13 +170,8 @@ pub fn sign(
     comment: &str,
 ) -> Result<SignReport, SignError> {
     use std::os::unix::fs::MetadataExt as _;
-    // Work on the file itself: renaming over a link would replace the link.
-    let real = std::fs::canonicalize(given).map_err(|source| SignError::Io {
-        what: "cannot open",
-        path: given.to_path_buf(),
-        source,
-    })?;
-    let path = real.as_path();
+    let (path, original, meta) = open_locked(given)?;
+    let path = path.as_path();
     let io = |what: &'static str| {
         move |source| SignError::Io {
             what,
@@ -187,34 +179,75 @@ pub fn sign(
             source,
         }
     };
-    let original = File::open(path).map_err(io("cannot open"))?;
-    // One `sign` at a time per bundle: two would each replace the file and
-    // one signature would be lost.
-    if !matches!(crate::fsio::lock::try_lock_exclusive(&original), Ok(true)) {
-        return Err(SignError::Busy(path.to_path_buf()));
-    }
-    let meta = original.metadata().map_err(io("cannot examine"))?;
     let mode = meta.mode() & 0o7777;
     // Registered and locked: a signal, or the next export into this
     // directory after a crash, removes it (see crate::cleanup).
-    let mut tmp = AtomicFile::create(path, ".airlock-sign-", ".partial", mode)
+    let tmp = AtomicFile::create(path, ".airlock-sign-", ".partial", mode)
         .map_err(io("cannot create a temporary file beside"))?;
     crate::fault::point("sign: temporary file created");
+    let out = BufWriter::with_capacity(
+        1 << 20,
+        tmp.as_file()
+            .try_clone()
+            .map_err(io("cannot write beside"))?,
+    );
+    let (verified, trusted_comment, signed_by) =
+        copy_signed(original, out, path, policy, key, comment)?;
+    replace(tmp, path, &meta)?;
+    Ok(SignReport {
+        bundle: path.to_path_buf(),
+        manifest_sha256: verified.manifest_sha256.hex(),
+        key_id: key.key_id().to_string(),
+        trusted_comment,
+        signed_by,
+    })
+}
+
+/// The bundle behind `given` (links resolved: renaming over a link would
+/// replace the link), open and locked against another `sign`, with its
+/// metadata.
+fn open_locked(given: &Path) -> Result<(PathBuf, File, std::fs::Metadata), SignError> {
+    // Work on the file itself: renaming over a link would replace the link.
+    let real = std::fs::canonicalize(given).map_err(|source| SignError::Io {
+        what: "cannot open",
+        path: given.to_path_buf(),
+        source,
+    })?;
+    let io = |what: &'static str| {
+        let path = real.clone();
+        move |source| SignError::Io { what, path, source }
+    };
+    let original = File::open(&real).map_err(io("cannot open"))?;
+    // One `sign` at a time per bundle: two would each replace the file and
+    // one signature would be lost.
+    if !matches!(crate::fsio::lock::try_lock_exclusive(&original), Ok(true)) {
+        return Err(SignError::Busy(real));
+    }
+    let meta = original.metadata().map_err(io("cannot examine"))?;
+    Ok((real, original, meta))
+}
+
+/// Reads `original` through the verifying reader (the bundle must already
+/// carry a valid signature by a trusted key: the threshold is what the
+/// approvals being added are for) and writes it, with `key`'s approval
+/// added, to `out`. Returns the verified bundle, the new signature's
+/// trusted comment and every signer's key id.
+fn copy_signed<W: std::io::Write>(
+    original: File,
+    out: BufWriter<W>,
+    path: &Path,
+    policy: &TrustPolicy,
+    key: &SecretKey,
+    comment: &str,
+) -> Result<(Verified, String, Vec<String>), SignError> {
     let mut copier = Copier {
         key,
         comment,
-        out: Some(BufWriter::with_capacity(
-            1 << 20,
-            tmp.as_file()
-                .try_clone()
-                .map_err(io("cannot write beside"))?,
-        )),
+        out: Some(out),
         writer: None,
         trusted_comment: String::new(),
         signed_by: Vec::new(),
     };
-    // The bundle must already carry a valid signature by a trusted key (the
-    // threshold is what the approvals being added are for).
     let verified = match reader::read(
         BufReader::with_capacity(1 << 20, original),
         &policy.any_trusted(),
@@ -233,8 +266,25 @@ pub fn sign(
     let mut out = writer
         .expect("a verified bundle started the copy")
         .finish()?;
-    out.flush().map_err(io("cannot write beside"))?;
-    drop(out);
+    out.flush().map_err(|source| SignError::Io {
+        what: "cannot write beside",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok((verified, trusted_comment, signed_by))
+}
+
+/// Gives the copy the original's owner (best effort) and renames it over
+/// `path`, unless `path` no longer names the file read.
+fn replace(mut tmp: AtomicFile, path: &Path, meta: &std::fs::Metadata) -> Result<(), SignError> {
+    use std::os::unix::fs::MetadataExt as _;
+    let io = |what: &'static str| {
+        move |source| SignError::Io {
+            what,
+            path: path.to_path_buf(),
+            source,
+        }
+    };
     // Keep the owner and group too (best effort: only root may give a file away).
     let _ = std::os::unix::fs::fchown(tmp.as_file(), Some(meta.uid()), Some(meta.gid()));
     let _ = std::os::unix::fs::fchown(tmp.as_file(), None, Some(meta.gid()));
@@ -251,11 +301,98 @@ pub fn sign(
         source: e.into_io(),
     })?;
     crate::fault::point("sign: replaced");
-    Ok(SignReport {
-        bundle: path.to_path_buf(),
-        manifest_sha256: verified.manifest_sha256.hex(),
-        key_id: key.key_id().to_string(),
-        trusted_comment,
-        signed_by,
-    })
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{self, Keep};
+
+    fn trust(keys: &[&SecretKey]) -> TrustPolicy {
+        TrustPolicy::any_of(keys.iter().map(|k| k.public_key()).collect()).expect("a policy")
+    }
+
+    #[test]
+    fn a_countersignature_is_added_and_the_manifest_is_unchanged() {
+        let (_dir, path) = testing::temp_dir();
+        let exporter = testing::key("exporter");
+        let approver = testing::key("approver");
+        let exported = testing::exported(&path, std::slice::from_ref(&exporter));
+        let report =
+            sign(&exported.output, &trust(&[&exporter]), &approver, "alice").expect("countersigns");
+        assert_eq!(report.manifest_sha256, exported.manifest_sha256);
+        assert_eq!(report.key_id, approver.key_id().to_string());
+        let mut both = vec![exporter.key_id().to_string(), approver.key_id().to_string()];
+        both.sort();
+        assert_eq!(report.signed_by, both);
+        assert!(
+            report
+                .trusted_comment
+                .ends_with("\tfile:manifest.toml\tapproval\tsigner:alice"),
+            "{}",
+            report.trusted_comment
+        );
+        // The new signature alone satisfies a host that trusts the approver,
+        // and the payloads are the exported ones.
+        let bytes = std::fs::read(&exported.output).expect("reads");
+        let mut kept = Keep::default();
+        let verified = reader::read(&bytes[..], &trust(&[&approver]), &mut kept)
+            .expect("verifies under the approver's key");
+        assert_eq!(verified.manifest_sha256.hex(), exported.manifest_sha256);
+        assert_eq!(verified.signatures.len(), 2);
+        let (_, original) = testing::contents(&exported.output, &exporter);
+        assert_eq!(kept.payloads, original);
+        // The key's own comment names the signer when none is given.
+        let third = testing::key("carol");
+        let report = sign(&exported.output, &trust(&[&exporter]), &third, "").expect("signs");
+        assert!(report.trusted_comment.ends_with("\tsigner:carol"));
+        assert_eq!(report.signed_by.len(), 3);
+    }
+
+    #[test]
+    fn a_key_that_signed_already_or_an_untrusted_bundle_is_refused_and_nothing_changes() {
+        let (_dir, path) = testing::temp_dir();
+        let exporter = testing::key("exporter");
+        let stranger = testing::key("stranger");
+        let exported = testing::exported(&path, std::slice::from_ref(&exporter));
+        let before = std::fs::read(&exported.output).expect("reads");
+        type Case<'a> = (&'a str, TrustPolicy, &'a SecretKey, fn(&SignError) -> bool);
+        let cases: [Case<'_>; 2] = [
+            ("the exporter again", trust(&[&exporter]), &exporter, |e| {
+                matches!(e, SignError::AlreadySigned(_))
+            }),
+            (
+                "a bundle nobody trusted signed",
+                trust(&[&stranger]),
+                &stranger,
+                |e| matches!(e, SignError::Bundle(BundleError::Policy(_))),
+            ),
+        ];
+        for (what, policy, key, expected) in cases {
+            let err = sign(&exported.output, &policy, key, "").expect_err(what);
+            assert!(expected(&err), "{what}: {err:?}");
+            assert_eq!(
+                std::fs::read(&exported.output).expect("reads"),
+                before,
+                "{what}"
+            );
+        }
+        let err = sign(&exported.output, &trust(&[&exporter]), &exporter, "").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("key {} has already signed this bundle", exporter.key_id())
+        );
+        // No temporary file is left beside the bundle.
+        let left: Vec<_> = std::fs::read_dir(&path)
+            .expect("lists")
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(".airlock-sign-")
+            })
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
 }

@@ -432,30 +432,53 @@ fn downgrades_are_refused_unless_forced_and_recorded() {
     }
 }
 
-#[test]
-fn an_older_database_or_a_stale_bundle_is_refused() {
-    let p = people();
-    let all = policy_variant(&p, "all.toml", |t| {
-        t.replace("threshold = 2", "threshold = 1")
-            .replace("\nsecurity-officer = 1\n", "\n")
-    });
-    let cache = p.t.join("cache");
-    // Installed: a trivy-db of 2024-02-01. Offered: the fixture's 2024-01-01.
-    let newer = p.t.join("newer-db.tar.gz");
-    write(
-        &newer,
-        &trivy_db_tar_gz(2, "2024-02-01T00:00:00Z", "2024-02-02T00:00:00Z"),
-    );
-    let b_new = p.t.join("new.airlock");
-    airlock_ok(&[
+/// The shipped policy with any one key enough (threshold 1, no role
+/// rule), `limits` (TOML lines such as `max_db_age = "14d"`) at its top.
+fn any_one_policy(p: &People, name: &str, limits: &str) -> PathBuf {
+    policy_variant(p, name, |t| {
+        let any_one = t
+            .replace("threshold = 2", "threshold = 1")
+            .replace("\nsecurity-officer = 1\n", "\n");
+        format!("{limits}{any_one}")
+    })
+}
+
+/// A trivy-db fixture (schema 2) updated at `updated`, next due at `next`.
+fn trivy_db_file(p: &People, name: &str, updated: &str, next: &str) -> PathBuf {
+    let path = p.t.join(name);
+    write(&path, &trivy_db_tar_gz(2, updated, next));
+    path
+}
+
+/// Exports `db` alone, signed by alice, with `extra` flags.
+fn export_db(p: &People, out: &Path, db: &Path, extra: &[&str]) {
+    let mut args = vec![
         "export",
         "-o",
-        s(&b_new),
+        s(out),
         "--sign-key",
         s(&p.alice),
         "--trivy-db",
-        s(&newer),
-    ]);
+        s(db),
+    ];
+    args.extend_from_slice(extra);
+    airlock_ok(&args);
+}
+
+#[test]
+fn an_older_database_than_the_installed_one_is_refused() {
+    let p = people();
+    let all = any_one_policy(&p, "all.toml", "");
+    let cache = p.t.join("cache");
+    // Installed: a trivy-db of 2024-02-01. Offered: the fixture's 2024-01-01.
+    let newer = trivy_db_file(
+        &p,
+        "newer-db.tar.gz",
+        "2024-02-01T00:00:00Z",
+        "2024-02-02T00:00:00Z",
+    );
+    let b_new = p.t.join("new.airlock");
+    export_db(&p, &b_new, &newer, &[]);
     let b_old = p.t.join("old.airlock");
     export(&p, &b_old, &p.alice, &[]);
     assert!(import(&b_new, &all, &cache, &[]).status.success());
@@ -466,47 +489,60 @@ fn an_older_database_or_a_stale_bundle_is_refused() {
         &["the trivy-db in this bundle (UpdatedAt 2024-01-01T00:00:00Z) is older than the installed one (UpdatedAt 2024-02-01T00:00:00Z)"],
     );
     assert_eq!(tree_hash(&cache), before);
+}
 
-    // max_db_age: the fixture DB is years old.
-    let strict = policy_variant(&p, "strict.toml", |t| {
-        format!(
-            "max_db_age = \"14d\"\n{}",
-            std::fs::read_to_string(&all).unwrap_or(t)
-        )
-    });
+#[test]
+fn a_database_older_than_max_db_age_is_refused_by_import_and_verify() {
+    let p = people();
+    // The fixture DB is years old.
+    let strict = any_one_policy(&p, "strict.toml", "max_db_age = \"14d\"\n");
+    let b_old = p.t.join("old.airlock");
+    export(&p, &b_old, &p.alice, &[]);
     let fresh_cache = p.t.join("fresh-cache");
-    refused(
-        &import(&b_old, &strict, &fresh_cache, &[]),
-        6,
-        &[
-            "refused by the trust policy: the trivy-db in this bundle is ",
-            "old (UpdatedAt 2024-01-01T00:00:00Z), the policy's max_db_age is 14d 0h",
-        ],
-    );
-    refused(
-        &Command::new(airlock_bin())
-            .args(["verify", s(&b_old), "--trust", s(&strict)])
-            .output()
-            .unwrap(),
-        6,
-        &["max_db_age is 14d"],
-    );
+    let cases: [(&str, Vec<&str>, &[&str]); 2] = [
+        (
+            "import",
+            vec![
+                "import",
+                s(&b_old),
+                "--trust",
+                s(&strict),
+                "--cache-dir",
+                s(&fresh_cache),
+            ],
+            &[
+                "refused by the trust policy: the trivy-db in this bundle is ",
+                "old (UpdatedAt 2024-01-01T00:00:00Z), the policy's max_db_age is 14d 0h",
+            ],
+        ),
+        (
+            "verify",
+            vec!["verify", s(&b_old), "--trust", s(&strict)],
+            &["max_db_age is 14d"],
+        ),
+    ];
+    for (what, args, needles) in cases {
+        let out = Command::new(airlock_bin()).args(&args).output().unwrap();
+        eprintln!("{what}");
+        refused(&out, 6, needles);
+    }
+}
+
+#[test]
+fn a_bundle_from_the_future_is_refused_and_max_age_follows_the_newest_time_seen() {
+    let p = people();
     // max_age, judged against the newest time the host has seen. A bundle
     // dated years ahead is refused outright (recorded, it would make every
     // later bundle a downgrade); one a little ahead, within the allowed
     // clock skew, is taken as it is.
-    let recent = policy_variant(&p, "recent.toml", |t| {
-        format!(
-            "max_age = \"45d\"\n{}",
-            std::fs::read_to_string(&all).unwrap_or(t)
-        )
-    });
+    let recent = any_one_policy(&p, "recent.toml", "max_age = \"45d\"\n");
     let future = p.t.join("future.airlock");
     let today = p.t.join("today.airlock");
-    let newest = p.t.join("newest-db.tar.gz");
-    write(
-        &newest,
-        &trivy_db_tar_gz(2, "2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z"),
+    let newest = trivy_db_file(
+        &p,
+        "newest-db.tar.gz",
+        "2024-03-01T00:00:00Z",
+        "2024-03-02T00:00:00Z",
     );
     let far = airlock_fails(
         &[
@@ -527,26 +563,8 @@ fn an_older_database_or_a_stale_bundle_is_refused() {
         "{far}"
     );
     let ahead = rfc3339_from_now(1800);
-    airlock_ok(&[
-        "export",
-        "-o",
-        s(&future),
-        "--sign-key",
-        s(&p.alice),
-        "--trivy-db",
-        s(&newest),
-        "--created",
-        &ahead,
-    ]);
-    airlock_ok(&[
-        "export",
-        "-o",
-        s(&today),
-        "--sign-key",
-        s(&p.alice),
-        "--trivy-db",
-        s(&newest),
-    ]);
+    export_db(&p, &future, &newest, &["--created", &ahead]);
+    export_db(&p, &today, &newest, &[]);
     let c2 = p.t.join("c2");
     assert!(import(&today, &recent, &c2, &[]).status.success());
     assert!(import(&future, &recent, &c2, &[]).status.success());

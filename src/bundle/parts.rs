@@ -901,10 +901,14 @@ impl WrittenParts {
             }
         }
         let text = index.to_toml();
-        let sig = key.sign(
+        let sig = super::signing::sign_manifest(
+            key,
             text.as_bytes(),
-            &format!("airlock part index signature from key {}", key.key_id()),
-            &format!("timestamp:{signed_at}\tfile:{name}{INDEX_SUFFIX}"),
+            super::signing::Statement::PartIndex {
+                signed_at,
+                file: &format!("{name}{INDEX_SUFFIX}"),
+            },
+            "",
         )?;
         for ((f, ..), target) in self.parts.into_iter().zip(&targets) {
             persist(f, target, force)?;

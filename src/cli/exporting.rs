@@ -2,16 +2,15 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
-use super::failure::{Context as _, Failure, Result};
-use airlock::error::ExitClass;
+use super::failure::{Failure, Result};
 use time::OffsetDateTime;
 
 use airlock::bundle::parts::{self};
-use airlock::export::{ExportError, ExportPlan, SourceSpec};
-use airlock::fsio::{AtomicFile, CommitError, Replace};
+use airlock::export::sequence::{SequenceError, SequenceFile, DEFAULT_SERIES};
+use airlock::export::{ExportError, ExportPlan, ExportReport, SourceSpec};
 use airlock::manifest::ArtifactKind;
 use airlock::timestamp::parse_time;
 
@@ -68,24 +67,61 @@ pub(super) fn export(mut a: ExportArgs) -> Result<()> {
     if a.sign_key.is_empty() {
         usage!("give --sign-key KEY (or sign_key in the profile)");
     }
+    let sources = sources(&a)?;
+    let labels = labels(&a.label)?;
+    let created = match &a.created {
+        Some(s) => match parse_time(s) {
+            Ok(t) => t,
+            Err(_) => usage!("--created {s:?} is not an RFC 3339 time (e.g. 2026-11-25T12:00:00Z)"),
+        },
+        None => OffsetDateTime::now_utc(),
+    };
+    let keys = a
+        .sign_key
+        .iter()
+        .map(|p| passphrase::load_secret(p, a.passphrase_file.as_deref()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let split = a.split.as_deref().map(split_size).transpose()?;
+    let (sequence_file, sequence) = sequence(&a)?;
+    let own_hosts = airlock::export::source_hosts(&sources);
+    // The explicit credentials' registry is each artifact list's first
+    // reference, set where the list is pulled.
+    let network = network_options(
+        &a.registry,
+        &own_hosts,
+        None,
+        network_limits(&a.network_limits)?,
+    )?;
+    let plan = ExportPlan {
+        sources,
+        labels,
+        created,
+        network,
+        output: expand_output(&output_pattern, created),
+        force: a.force,
+        split,
+        sequence: sequence.clone(),
+    };
+    let progress = Reporter::new(a.json, a.quiet);
+    let report =
+        airlock::export::export(&plan, &keys, GENERATOR, &progress).map_err(flag_worded)?;
+    if let (Some(file), Some((series, n))) = (&sequence_file, &sequence) {
+        file.record(series, *n)?;
+    }
+    let files = match &report.parts {
+        Some(p) => part_files(p),
+        None => vec![file_name(&report.output)],
+    };
+    let sums = sha256sums(a.sha256sums, &report.output, &files, a.force)?;
+    render(a.json, &report, sums)
+}
+
+/// The sources the flags (and profile) name; Trivy's own defaults when
+/// they name none.
+fn sources(a: &ExportArgs) -> Result<Vec<SourceSpec>> {
     let mut sources = Vec::new();
-    let defaults = !profile::has_sources(&a);
-    if defaults {
-        // Trivy 0.76's own defaults.
-        for kind in [
-            ArtifactKind::TrivyDb,
-            ArtifactKind::JavaDb,
-            ArtifactKind::Checks,
-        ] {
-            sources.push(SourceSpec::Registry {
-                kind,
-                references: airlock::source::pull::default_references(kind),
-            });
-        }
-        sources.push(SourceSpec::VexUrl {
-            name: "default".into(),
-            url: airlock::source::vexhub::VEXHUB.into(),
-        });
+    if !profile::has_sources(a) {
+        sources.extend(airlock::export::default_sources());
     }
     for (kind, values) in [
         (ArtifactKind::TrivyDb, &a.trivy_db),
@@ -107,6 +143,15 @@ pub(super) fn export(mut a: ExportArgs) -> Result<()> {
         };
         sources.push(SourceSpec::VexUrl { name, url });
     }
+    sources.extend(vex_file_sources(a)?);
+    if let Some(dir) = &a.from_cache {
+        sources.push(SourceSpec::Cache(dir.clone()));
+    }
+    Ok(sources)
+}
+
+/// `--vex-manifest`/`--vex-archive` pairs, named by `--vex-name`.
+fn vex_file_sources(a: &ExportArgs) -> Result<Vec<SourceSpec>> {
     if a.vex_manifest.len() != a.vex_archive.len() {
         usage!(
             "--vex-manifest is given {} times but --vex-archive {} times; give them in pairs",
@@ -123,18 +168,22 @@ pub(super) fn export(mut a: ExportArgs) -> Result<()> {
         (k, n) if k == n => a.vex_name.clone(),
         (k, n) => usage!("--vex-name is given {k} times for {n} VEX repositories"),
     };
-    for ((name, manifest), archive) in names.into_iter().zip(&a.vex_manifest).zip(&a.vex_archive) {
-        sources.push(SourceSpec::Vex {
+    Ok(names
+        .into_iter()
+        .zip(&a.vex_manifest)
+        .zip(&a.vex_archive)
+        .map(|((name, manifest), archive)| SourceSpec::Vex {
             name,
             manifest: manifest.clone(),
             archive: archive.clone(),
-        });
-    }
-    if let Some(dir) = &a.from_cache {
-        sources.push(SourceSpec::Cache(dir.clone()));
-    }
+        })
+        .collect())
+}
+
+/// `--label KEY=VALUE` flags (the library checks keys and values).
+fn labels(flags: &[String]) -> Result<BTreeMap<String, String>> {
     let mut labels = BTreeMap::new();
-    for l in &a.label {
+    for l in flags {
         let Some((k, v)) = l.split_once('=') else {
             usage!("--label {l:?} is not KEY=VALUE");
         };
@@ -142,90 +191,45 @@ pub(super) fn export(mut a: ExportArgs) -> Result<()> {
             usage!("--label {k} is given twice");
         }
     }
-    let created = match &a.created {
-        Some(s) => match parse_time(s) {
-            Ok(t) => t,
-            Err(_) => usage!("--created {s:?} is not an RFC 3339 time (e.g. 2026-11-25T12:00:00Z)"),
-        },
-        None => OffsetDateTime::now_utc(),
+    Ok(labels)
+}
+
+/// A bundle's series and its sequence number in it.
+type Numbered = (String, u64);
+
+/// The sequence file (with `--sequence-file`) and the bundle's
+/// `(series, sequence)`, if it has one.
+fn sequence(a: &ExportArgs) -> Result<(Option<SequenceFile>, Option<Numbered>)> {
+    let sequence_file = match &a.sequence_file {
+        Some(path) => Some(SequenceFile::read(path)?),
+        None => None,
     };
-    let keys = a
-        .sign_key
-        .iter()
-        .map(|p| passphrase::load_secret(p, a.passphrase_file.as_deref()))
-        .collect::<Result<Vec<_>, _>>()?;
-    let split = a.split.as_deref().map(split_size).transpose()?;
-    let sequence = match (&a.sequence, &a.sequence_file) {
-        (Some(n), None) => Some((a.series.clone().unwrap_or_else(|| "default".into()), *n)),
-        (None, Some(file)) => {
-            let (series, last) = read_sequence_file(file)?;
-            let series = match (a.series.clone(), series) {
-                (Some(given), Some(recorded)) if given != recorded => usage!(
-                    "--series {given:?} but {} counts series {recorded:?}",
-                    file.display()
-                ),
-                (given, recorded) => given.or(recorded).unwrap_or_else(|| "default".into()),
-            };
-            Some((series, last + 1))
-        }
+    let sequence = match (a.sequence, &sequence_file) {
+        (Some(n), None) => Some((a.series.clone().unwrap_or_else(|| DEFAULT_SERIES.into()), n)),
+        (None, Some(file)) => Some(file.next(a.series.as_deref()).map_err(series_worded)?),
         (None, None) if a.series.is_some() => {
             usage!("--series needs --sequence N or --sequence-file FILE")
         }
         _ => None,
     };
-    let own_hosts: Vec<String> = sources
-        .iter()
-        .flat_map(|spec| match spec {
-            SourceSpec::Registry { references, .. } => references
-                .iter()
-                .filter_map(|r| airlock::source::pull::Reference::parse(r).ok())
-                .map(|r| r.host)
-                .collect(),
-            SourceSpec::VexUrl { url, .. } => airlock::registry::HostPort::of_url(url)
-                .map(|h| vec![h.to_string()])
-                .unwrap_or_default(),
-            _ => vec![],
-        })
-        .collect();
-    // The explicit credentials' registry is each artifact list's first
-    // reference, set where the list is pulled.
-    let network = network_options(
-        &a.registry,
-        &own_hosts,
-        None,
-        network_limits(&a.network_limits)?,
-    )?;
-    let output = expand_output(&output_pattern, created);
-    let plan = ExportPlan {
-        sources,
-        labels,
-        created,
-        network,
-        output: output.clone(),
-        force: a.force,
-        split,
-        sequence: sequence.clone(),
-    };
-    let progress = Reporter::new(a.json, a.quiet);
-    let report =
-        airlock::export::export(&plan, &keys, GENERATOR, &progress).map_err(flag_worded)?;
-    if let (Some(file), Some((series, n))) = (&a.sequence_file, &sequence) {
-        write_sequence_file(file, series, *n)?;
-    }
-    let files = match &report.parts {
-        Some(p) => part_files(p),
-        None => vec![file_name(&report.output)],
-    };
-    let sums = sha256sums(a.sha256sums, &report.output, &files, a.force)?;
-    if a.json {
-        let mut v = serde_json::to_value(&report)?;
-        v["sha256sums"] = serde_json::json!(sums);
-        print_json(&v)
-    } else {
-        let mut out = show::Sanitize(io::stdout().lock());
-        show::export(&mut out, &report)?;
-        show::sums(&mut out, sums.as_deref())?;
-        Ok(())
+    Ok((sequence_file, sequence))
+}
+
+/// A series the sequence file does not count, in the flag's name.
+fn series_worded(e: SequenceError) -> Failure {
+    match &e {
+        SequenceError::SeriesMismatch {
+            path,
+            given,
+            recorded,
+        } => Failure::reworded(
+            &e,
+            format!(
+                "--series {given:?} but {} counts series {recorded:?}",
+                path.display()
+            ),
+        ),
+        _ => e.into(),
     }
 }
 
@@ -240,40 +244,18 @@ fn flag_worded(e: ExportError) -> Failure {
     }
 }
 
-/// `(series, last sequence)` from a sequence file (`series = "..."`,
-/// `sequence = N`); `(None, 0)` if it does not exist yet.
-pub(super) fn read_sequence_file(path: &Path) -> Result<(Option<String>, u64)> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((None, 0)),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-    };
-    let table: toml::Table = toml::from_str(&text)
-        .map_err(|e| Failure::new(ExitClass::HostFailure, e))
-        .with_context(|| format!("{} is not a sequence file", path.display()))?;
-    let series = table
-        .get("series")
-        .and_then(|v| v.as_str())
-        .map(String::from);
-    let n = table
-        .get("sequence")
-        .and_then(|v| v.as_integer())
-        .and_then(|n| u64::try_from(n).ok())
-        .ok_or_else(|| Failure::host(format!("{} has no sequence = N", path.display())))?;
-    Ok((series, n))
-}
-
-pub(super) fn write_sequence_file(path: &Path, series: &str, n: u64) -> Result<()> {
-    let mut tmp = AtomicFile::create(path, ".airlock-sequence-", ".partial", 0o644)
-        .with_context(|| format!("cannot write beside {}", path.display()))?;
-    write!(
-        tmp,
-        "# the last bundle exported in this series (airlock export --sequence-file)\nseries = {series:?}\nsequence = {n}\n"
-    )?;
-    tmp.commit(Replace::Overwrite)
-        .map_err(CommitError::into_io)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+/// The report, as JSON or text.
+fn render(json: bool, report: &ExportReport, sums: Option<PathBuf>) -> Result<()> {
+    if json {
+        let mut v = serde_json::to_value(report)?;
+        v["sha256sums"] = serde_json::json!(sums);
+        print_json(&v)
+    } else {
+        let mut out = show::Sanitize(io::stdout().lock());
+        show::export(&mut out, report)?;
+        show::sums(&mut out, sums.as_deref())?;
+        Ok(())
+    }
 }
 
 /// With `enabled`, writes SHA256SUMS beside `output` for `files`.

@@ -190,6 +190,7 @@ classified!(
     airlock::bundle::parts::PartError,
     airlock::bundle::reader::BundleError,
     airlock::export::ExportError,
+    airlock::export::sequence::SequenceError,
     airlock::install::ImportError,
     airlock::install::audit::AuditError,
     airlock::keys::KeyError,

@@ -163,6 +163,53 @@ fn pull_one(
     progress: &dyn Progress,
 ) -> Result<Prepared, SourceError> {
     let client = Client::connect(&r.host, opts).map_err(registry_err)?;
+    let served = fetch_manifest(&client, r)?;
+    let (layer, title) = check_layer(kind, r, &served.manifest)?;
+    // The layer lands in the work directory, then is copied into the
+    // bundle on the same file system: refuse now what cannot fit, before
+    // a byte is written.
+    check_space(work, layer.size.saturating_mul(2), &r.to_string())?;
+    let m = &served.manifest;
+    let mut config = Vec::new();
+    client
+        .get_blob(&r.repository, &m.config.digest, m.config.size, &mut config)
+        .map_err(registry_err)?;
+    let path = download_layer(&client, kind, r, layer, work, progress)?;
+    let layer = layer.clone();
+    let pulled = Pulled {
+        served,
+        config,
+        layer,
+        title,
+        path,
+    };
+    prepare(kind, r, pulled, now)
+}
+
+/// An image manifest as the registry served it: its bytes, their digest,
+/// and the parsed form.
+struct Served {
+    bytes: Vec<u8>,
+    digest: String,
+    manifest: oci::ImageManifest,
+}
+
+/// Everything downloaded for one artifact.
+struct Pulled {
+    served: Served,
+    /// The config blob, as served.
+    config: Vec<u8>,
+    /// The manifest's one layer.
+    layer: oci::Descriptor,
+    /// The layer's title annotation.
+    title: String,
+    /// Where the layer was downloaded.
+    path: std::path::PathBuf,
+}
+
+/// The manifest `r` names, checked against a pinned digest, unambiguous,
+/// with every digest in it well formed.
+fn fetch_manifest(client: &Client, r: &Reference) -> Result<Served, SourceError> {
     let (manifest_bytes, manifest_digest) = client
         .get_manifest(&r.repository, &r.reference)
         .map_err(registry_err)?;
@@ -182,11 +229,20 @@ fn pull_one(
         crate::oci_name::check_digest(&d.digest)
             .map_err(|e| SourceError::Invalid(format!("{r}: {e}")))?;
     }
-    let digest = |d: &str| {
-        Sha256Digest::parse_oci(d).map_err(|_| SourceError::Invalid(format!("{r}: bad digest {d}")))
-    };
-    let manifest_digest = digest(&manifest_digest)?;
-    let config_digest = digest(&m.config.digest)?;
+    Ok(Served {
+        bytes: manifest_bytes,
+        digest: manifest_digest,
+        manifest: m,
+    })
+}
+
+/// The manifest's one layer, as Trivy requires it (media type, title, a
+/// size airlock accepts; a small config), and the layer's title.
+fn check_layer<'m>(
+    kind: ArtifactKind,
+    r: &Reference,
+    m: &'m oci::ImageManifest,
+) -> Result<(&'m oci::Descriptor, String), SourceError> {
     let info = artifact::info(kind);
     let [layer] = &m.layers[..] else {
         return Err(SourceError::Invalid(format!(
@@ -214,18 +270,24 @@ fn pull_one(
             "{r}: the config blob is too large"
         )));
     }
-    // The layer lands in the work directory, then is copied into the
-    // bundle on the same file system: refuse now what cannot fit, before
-    // a byte is written.
-    check_space(work, layer.size.saturating_mul(2), &r.to_string())?;
-    let mut config = Vec::new();
-    client
-        .get_blob(&r.repository, &m.config.digest, m.config.size, &mut config)
-        .map_err(registry_err)?;
+    Ok((layer, title))
+}
 
-    // The layer, to a file, hashed as it arrives; a retry starts over.
-    let layer_digest = digest(&layer.digest)?;
-    let path = work.join(format!("{kind}-{}", layer_digest.hex()));
+/// The layer, to a file in `work`, hashed as it arrives; a transient
+/// failure is tried again from the start of the file.
+fn download_layer(
+    client: &Client,
+    kind: ArtifactKind,
+    r: &Reference,
+    layer: &oci::Descriptor,
+    work: &Path,
+    progress: &dyn Progress,
+) -> Result<std::path::PathBuf, SourceError> {
+    // Checked in fetch_manifest: always the OCI form.
+    let name = Sha256Digest::parse_oci(&layer.digest)
+        .map(|d| d.hex())
+        .map_err(|_| SourceError::Invalid(format!("{r}: bad layer digest {}", layer.digest)))?;
+    let path = work.join(format!("{kind}-{name}"));
     let mut attempt = 0;
     loop {
         let f = File::create(&path).map_err(io_err(&path))?;
@@ -252,7 +314,29 @@ fn pull_one(
             Err(e) => return Err(registry_err(e)),
         }
     }
+    Ok(path)
+}
 
+/// The downloaded layer validated like a local file, with the registry's
+/// own manifest and config kept byte for byte.
+fn prepare(
+    kind: ArtifactKind,
+    r: &Reference,
+    pulled: Pulled,
+    now: &str,
+) -> Result<Prepared, SourceError> {
+    let Pulled {
+        served:
+            Served {
+                bytes: manifest_bytes,
+                digest: manifest_digest,
+                manifest: m,
+            },
+        config,
+        layer,
+        title,
+        path,
+    } = pulled;
     let checks = match kind {
         ArtifactKind::Checks => Some(files::checks_info(
             m.annotations.get(oci::VERSION).map(String::as_str),
@@ -274,6 +358,11 @@ fn pull_one(
     else {
         unreachable!("a layer gives an OCI artifact")
     };
+    let digest = |d: &str| {
+        Sha256Digest::parse_oci(d).map_err(|_| SourceError::Invalid(format!("{r}: bad digest {d}")))
+    };
+    let manifest_digest = digest(&manifest_digest)?;
+    let layer_digest = digest(&layer.digest)?;
     // Keep the registry's own manifest and config, byte for byte.
     entry.reference = Some(r.to_string());
     entry.manifest_digest = manifest_digest;
@@ -300,7 +389,23 @@ fn pull_one(
         .into_iter()
         .find(|p| p.payload.path == manifest::Manifest::blob_path(&layer_digest))
         .expect("the layer is a payload");
-    let payloads = vec![
+    let [manifest_blob, config_blob] =
+        kept_blobs(r, manifest_bytes, manifest_digest, &m.config.digest, config)?;
+    let payloads = vec![manifest_blob, config_blob, layer_payload];
+    Ok(Prepared::Oci { entry, payloads })
+}
+
+/// The registry's own manifest and config, as payloads kept byte for byte.
+fn kept_blobs(
+    r: &Reference,
+    manifest_bytes: Vec<u8>,
+    manifest_digest: Sha256Digest,
+    config_oci_digest: &str,
+    config: Vec<u8>,
+) -> Result<[PlannedPayload; 2], SourceError> {
+    let config_digest = Sha256Digest::parse_oci(config_oci_digest)
+        .map_err(|_| SourceError::Invalid(format!("{r}: bad config digest {config_oci_digest}")))?;
+    Ok([
         PlannedPayload {
             payload: Payload {
                 path: manifest::Manifest::blob_path(&manifest_digest),
@@ -317,9 +422,7 @@ fn pull_one(
             },
             content: Content::Bytes(Rc::new(config)),
         },
-        layer_payload,
-    ];
-    Ok(Prepared::Oci { entry, payloads })
+    ])
 }
 
 /// The free space the work directory keeps after a download, for the

@@ -1,0 +1,102 @@
+//! Export's sources: Trivy's defaults, the hosts they reach, and export's
+//! first step, every source into a prepared artifact (read from the user's
+//! files, pulled from registries, or rebuilt under the work folder), with
+//! the registry references tried and skipped on the way.
+
+use std::path::Path;
+
+use super::{io, ExportError, ExportPlan, SourceSpec};
+use crate::manifest::ArtifactKind;
+use crate::progress::Progress;
+use crate::source::{self, pull::Skipped, Prepared};
+use crate::timestamp::format_time;
+
+/// Every source of `plan`, prepared in `work`, with the registry references
+/// tried and skipped on the way.
+pub(super) fn collect(
+    plan: &ExportPlan,
+    work: &Path,
+    progress: &dyn Progress,
+) -> Result<(Vec<Prepared>, Vec<Skipped>), ExportError> {
+    let mut prepared = Vec::new();
+    let mut skipped = Vec::new();
+    for spec in &plan.sources {
+        match spec {
+            SourceSpec::Layer {
+                kind,
+                path,
+                checks_version,
+            } => {
+                let checks = match kind {
+                    ArtifactKind::Checks => {
+                        Some(source::files::checks_info(checks_version.as_deref())?)
+                    }
+                    _ => None,
+                };
+                prepared.push(source::files::layer_file(*kind, path, checks)?);
+            }
+            SourceSpec::Vex {
+                name,
+                manifest,
+                archive,
+            } => prepared.push(source::files::vex_files(name, manifest, archive)?),
+            SourceSpec::Registry { kind, references } => {
+                let now = format_time(time::OffsetDateTime::now_utc());
+                let (p, s) =
+                    source::pull::pull(*kind, references, work, &plan.network, &now, progress)?;
+                skipped.extend(s);
+                prepared.push(p);
+            }
+            SourceSpec::VexUrl { name, url } => {
+                prepared.push(source::vexhub::fetch(name, url, work, &plan.network)?)
+            }
+            SourceSpec::Cache(dir) => {
+                let sub = work.join(format!("cache-{}", prepared.len()));
+                std::fs::create_dir(&sub).map_err(io("cannot create", &sub))?;
+                prepared.extend(source::cache::from_cache(dir, &sub)?);
+            }
+        }
+    }
+    Ok((prepared, skipped))
+}
+
+/// Trivy's own sources (as of Trivy 0.76): its default registries for the
+/// three artifacts, and the default VEX repository.
+pub fn default_sources() -> Vec<SourceSpec> {
+    let mut sources: Vec<SourceSpec> = [
+        ArtifactKind::TrivyDb,
+        ArtifactKind::JavaDb,
+        ArtifactKind::Checks,
+    ]
+    .into_iter()
+    .map(|kind| SourceSpec::Registry {
+        kind,
+        references: source::pull::default_references(kind),
+    })
+    .collect();
+    sources.push(SourceSpec::VexUrl {
+        name: "default".into(),
+        url: source::vexhub::VEXHUB.into(),
+    });
+    sources
+}
+
+/// The hosts `sources` reach over the network (`host[:port]`): registries
+/// and VEX servers, for the network options (proxy and TLS settings that
+/// name them).
+pub fn source_hosts(sources: &[SourceSpec]) -> Vec<String> {
+    sources
+        .iter()
+        .flat_map(|spec| match spec {
+            SourceSpec::Registry { references, .. } => references
+                .iter()
+                .filter_map(|r| source::pull::Reference::parse(r).ok())
+                .map(|r| r.host)
+                .collect(),
+            SourceSpec::VexUrl { url, .. } => crate::registry::HostPort::of_url(url)
+                .map(|h| vec![h.to_string()])
+                .unwrap_or_default(),
+            _ => vec![],
+        })
+        .collect()
+}

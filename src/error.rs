@@ -185,14 +185,17 @@ impl PathIo {
         }
     }
 
-    /// A closure for `map_err` that builds the error of `what` at `path`,
-    /// converted into the caller's error type:
+    /// A closure for `map_err` that builds the error of `what` at `path`
+    /// (`?` converts it into the caller's error type):
     /// `fs::rename(a, b).map_err(PathIo::at("cannot rename into place", b))?`.
-    pub fn at<'a, E: From<PathIo>>(
-        what: &'static str,
-        path: &'a Path,
-    ) -> impl FnOnce(io::Error) -> E + 'a {
-        move |source| E::from(PathIo::new(what, path, source))
+    pub fn at<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> PathIo + 'a {
+        move |source| PathIo::new(what, path, source)
+    }
+
+    /// Like [`PathIo::at`], for several operations on one path (a
+    /// closure that can be called again).
+    pub fn at_each<'a>(what: &'static str, path: &'a Path) -> impl Fn(io::Error) -> PathIo + 'a {
+        move |source| PathIo::new(what, path, source)
     }
 
     /// The I/O error's kind (say, to tell "not found" from the rest).
@@ -239,6 +242,67 @@ mod tests {
         .map(ExitClass::code)
         .collect();
         assert_eq!(codes, [1, 2, 3, 4, 5, 6]);
+    }
+
+    /// Every `#[error(...)]` message of the library, read from its source
+    /// files: `(file, line, text)`.
+    fn library_messages() -> Vec<(String, usize, String)> {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut out = Vec::new();
+        for entry in walkdir::WalkDir::new(&src) {
+            let entry = entry.expect("walk src");
+            let rel = entry.path().strip_prefix(&src).expect("under src");
+            // The command line may name its own flags.
+            if rel.starts_with("cli") || rel == Path::new("main.rs") {
+                continue;
+            }
+            if entry.path().extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(entry.path()).expect("read source");
+            let mut lines = text.lines().enumerate();
+            while let Some((n, line)) = lines.next() {
+                let Some(start) = line.trim_start().strip_prefix("#[error(") else {
+                    continue;
+                };
+                // A message may span lines up to the attribute's end.
+                let mut message = start.to_string();
+                while !message.trim_end().ends_with(")]") {
+                    match lines.next() {
+                        Some((_, more)) => message.push_str(more),
+                        None => break,
+                    }
+                }
+                out.push((rel.display().to_string(), n + 1, message));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn no_library_message_carries_advice_or_names_a_flag() {
+        let messages = library_messages();
+        assert!(messages.len() > 150, "{} messages found", messages.len());
+        let flag = |m: &str| {
+            m.match_indices("--")
+                .any(|(i, _)| m[i + 2..].starts_with(|c: char| c.is_ascii_lowercase()))
+        };
+        let bad: Vec<_> = messages
+            .iter()
+            .filter(|(_, _, m)| m.contains("hint:") || flag(m))
+            .collect();
+        assert!(bad.is_empty(), "{bad:#?}");
+    }
+
+    #[test]
+    fn no_library_message_prints_its_source() {
+        // A variant whose message quotes `{source}` (or the `{0}` of a
+        // `#[from]`) would print its cause twice once the chain is printed.
+        let bad: Vec<_> = library_messages()
+            .into_iter()
+            .filter(|(_, _, m)| m.contains("{source}"))
+            .collect();
+        assert!(bad.is_empty(), "{bad:#?}");
     }
 
     #[test]

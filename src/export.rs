@@ -26,6 +26,7 @@ use crate::artifact::oci;
 use crate::bundle::parts::{PartError, PartWriter, PartsReport};
 use crate::bundle::writer::WriteError;
 use crate::digest::Sha256Digest;
+use crate::error::PathIo;
 use crate::fsio::{AtomicFile, CommitError, Replace};
 use crate::keys::{KeyError, SecretKey};
 use crate::manifest::{self, check_label, ArtifactKind, Manifest, ManifestError, Payload};
@@ -147,16 +148,8 @@ pub enum ExportError {
         available: u64,
     },
     /// File system trouble around the output.
-    #[error("{what} {}", path.display())]
-    Io {
-        /// What was being done.
-        what: &'static str,
-        /// Where.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathIo),
 }
 
 impl crate::error::Classify for ExportError {
@@ -182,7 +175,7 @@ impl crate::error::Classify for ExportError {
             | ExportError::Sign(_)
             | ExportError::Write(_)
             | ExportError::NoSpace { .. }
-            | ExportError::Io { .. } => HostFailure,
+            | ExportError::Io(_) => HostFailure,
         }
     }
 
@@ -201,7 +194,7 @@ impl crate::error::Classify for ExportError {
             ExportError::Sign(e) => e.hint(),
             ExportError::Write(e) => e.hint(),
             ExportError::Parts(e) => e.hint(),
-            ExportError::NoKey | ExportError::Duplicate(_) | ExportError::Label(_) | ExportError::Io { .. } => None,
+            ExportError::NoKey | ExportError::Duplicate(_) | ExportError::Label(_) | ExportError::Io(_) => None,
         }
     }
 }
@@ -229,14 +222,6 @@ pub struct ExportReport {
     pub parts: Option<PartsReport>,
 }
 
-fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> ExportError + 'a {
-    move |source| ExportError::Io {
-        what,
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 /// Collects, validates, signs and writes. See the module docs.
 pub fn export(
     plan: &ExportPlan,
@@ -258,7 +243,7 @@ pub fn export(
     // Scratch space for rebuilt layers, on the output's file system; locked
     // and registered, so a signal or the next run removes it (issue 17).
     let work = crate::cleanup::work_dir(&out_dir, ".airlock-export-")
-        .map_err(io("cannot create a work directory in", &out_dir))?;
+        .map_err(PathIo::at("cannot create a work directory in", &out_dir))?;
     let (prepared, skipped) = collect::collect(plan, work.path(), progress)?;
     let (manifest, planned) = build_manifest(prepared, plan, generator)?;
     if let Some(why) = manifest.time_from_the_future(now) {
@@ -339,7 +324,8 @@ fn check_free_space(out_dir: &Path, planned: &[PlannedPayload]) -> Result<(), Ex
         .saturating_add(total / 64)
         .saturating_add(planned.len() as u64 * 1024)
         .saturating_add(1 << 20);
-    let (_, available) = crate::disk::free_space(out_dir).map_err(io("cannot examine", out_dir))?;
+    let (_, available) =
+        crate::disk::free_space(out_dir).map_err(PathIo::at("cannot examine", out_dir))?;
     if needed > available {
         return Err(ExportError::NoSpace {
             path: out_dir.to_path_buf(),
@@ -367,7 +353,7 @@ fn write_parts(
     let (digest, size, parts) = out.finish();
     let written = parts
         .finish()
-        .map_err(io("cannot write the parts of", &plan.output))?;
+        .map_err(PathIo::at("cannot write the parts of", &plan.output))?;
     report.size = size;
     report.sha256 = digest.hex();
     report.parts = Some(written.persist(
@@ -389,24 +375,23 @@ fn write_file(
 ) -> Result<ExportReport, ExportError> {
     // A bundle is not secret: readable like any file the user writes.
     let mut tmp = AtomicFile::create(&plan.output, ".airlock-bundle-", ".partial", 0o644)
-        .map_err(io("cannot create a temporary file in", &out_dir))?;
+        .map_err(PathIo::at("cannot create a temporary file in", &out_dir))?;
     {
         let mut out =
             crate::digest::HashingWriter::new(BufWriter::with_capacity(1 << 20, tmp.as_file_mut()));
         write(&mut out)?;
         let (digest, size, mut buffered) = out.finish();
-        buffered.flush().map_err(io("cannot write", &plan.output))?;
+        buffered
+            .flush()
+            .map_err(PathIo::at("cannot write", &plan.output))?;
         report.size = size;
         report.sha256 = digest.hex();
     }
-    tmp.sync().map_err(io("cannot flush", &plan.output))?;
+    tmp.sync()
+        .map_err(PathIo::at("cannot flush", &plan.output))?;
     tmp.commit(Replace::when(plan.force)).map_err(|e| match e {
         CommitError::Exists(_) => ExportError::Exists(plan.output.clone()),
-        e => ExportError::Io {
-            what: "cannot move the bundle to",
-            path: plan.output.clone(),
-            source: e.into_io(),
-        },
+        e => PathIo::new("cannot move the bundle to", &plan.output, e.into_io()).into(),
     })?;
     Ok(report)
 }
@@ -423,11 +408,11 @@ fn open_content(c: &Content) -> Result<Box<dyn Read + '_>, ExportError> {
     Ok(match c {
         Content::File(p) => Box::new(BufReader::with_capacity(
             1 << 20,
-            File::open(p).map_err(io("cannot open", p))?,
+            File::open(p).map_err(PathIo::at("cannot open", p))?,
         )),
         Content::Built(p) => Box::new(BufReader::with_capacity(
             1 << 20,
-            File::open(p.as_ref()).map_err(io("cannot open", p.as_ref()))?,
+            File::open(p.as_ref()).map_err(PathIo::at("cannot open", p.as_ref()))?,
         )),
         Content::Bytes(b) => Box::new(&b[..]),
     })

@@ -444,10 +444,8 @@ impl SecretKey {
         passphrase: &mut PassphraseSource<'_>,
     ) -> Result<Self, KeyFileError> {
         use std::os::unix::fs::PermissionsExt as _;
-        let meta = std::fs::metadata(path).map_err(|source| KeyFileError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let meta = std::fs::metadata(path)
+            .map_err(crate::error::PathIo::at("cannot read key file", path))?;
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             return Err(KeyFileError::Permissions {
@@ -709,14 +707,8 @@ impl Signature {
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
     /// The file could not be read.
-    #[error("cannot read key file {}", path.display())]
-    Io {
-        /// The file.
-        path: std::path::PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::error::PathIo),
     /// A secret key file that group or others can read.
     #[error("secret key file {} is accessible by others (mode {mode:03o})", path.display())]
     Permissions {
@@ -755,7 +747,7 @@ impl crate::error::Classify for KeyFileError {
     fn class(&self) -> crate::error::ExitClass {
         use crate::error::ExitClass::*;
         match self {
-            KeyFileError::Io { .. }
+            KeyFileError::Io(_)
             | KeyFileError::Permissions { .. }
             | KeyFileError::PassphrasePermissions { .. }
             | KeyFileError::TooLarge { .. }
@@ -771,20 +763,17 @@ impl crate::error::Classify for KeyFileError {
                 Hint::text(format!("run `chmod 600 {}`", path.display()))
             }
             KeyFileError::Key { source, .. } => source.hint(),
-            KeyFileError::Io { .. } | KeyFileError::TooLarge { .. } => None,
+            KeyFileError::Io(_) | KeyFileError::TooLarge { .. } => None,
         }
     }
 }
 
 fn read_small_text(path: &Path, max: u64) -> Result<String, KeyFileError> {
     use std::io::Read as _;
-    let io = |source| KeyFileError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let f = std::fs::File::open(path).map_err(io)?;
+    let io = crate::error::PathIo::at_each("cannot read key file", path);
+    let f = std::fs::File::open(path).map_err(&io)?;
     let mut s = String::new();
-    f.take(max + 1).read_to_string(&mut s).map_err(io)?;
+    f.take(max + 1).read_to_string(&mut s).map_err(&io)?;
     if s.len() as u64 > max {
         return Err(KeyFileError::TooLarge {
             path: path.to_path_buf(),

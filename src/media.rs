@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::bundle::parts::{self, PartError, PartSet, PartWriter, PartsReport};
 use crate::bundle::reader::{BundleError, Verified};
 use crate::digest::HashingWriter;
+use crate::error::PathIo;
 use crate::fsio::{AtomicFile, CommitError, Replace};
 use crate::install::ImportError;
 use crate::keys::SecretKey;
@@ -29,16 +30,8 @@ pub enum MediaError {
     #[error(transparent)]
     Import(#[from] ImportError),
     /// File system trouble (not the bundle's fault).
-    #[error("{what} {}", path.display())]
-    Io {
-        /// What was being done.
-        what: &'static str,
-        /// Where.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathIo),
 }
 
 impl crate::error::Classify for MediaError {
@@ -46,7 +39,7 @@ impl crate::error::Classify for MediaError {
         match self {
             MediaError::Part(e) => e.class(),
             MediaError::Import(e) => e.class(),
-            MediaError::Io { .. } => crate::error::ExitClass::HostFailure,
+            MediaError::Io(_) => crate::error::ExitClass::HostFailure,
         }
     }
 
@@ -54,7 +47,7 @@ impl crate::error::Classify for MediaError {
         match self {
             MediaError::Part(e) => e.hint(),
             MediaError::Import(e) => e.hint(),
-            MediaError::Io { .. } => None,
+            MediaError::Io(_) => None,
         }
     }
 }
@@ -62,14 +55,6 @@ impl crate::error::Classify for MediaError {
 impl From<BundleError> for MediaError {
     fn from(e: BundleError) -> Self {
         MediaError::Import(ImportError::Bundle(e))
-    }
-}
-
-fn ioe<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> MediaError + 'a {
-    move |source| MediaError::Io {
-        what,
-        path: path.to_path_buf(),
-        source,
     }
 }
 
@@ -101,7 +86,7 @@ impl Input {
             }
             None => {
                 let len = std::fs::metadata(path)
-                    .map_err(ioe("cannot open bundle", path))?
+                    .map_err(PathIo::at("cannot open bundle", path))?
                     .len();
                 Ok(Input::File {
                     path: path.to_path_buf(),
@@ -134,7 +119,7 @@ impl Input {
     ) -> Result<T, MediaError> {
         match self {
             Input::File { path, .. } => {
-                let file = File::open(path).map_err(ioe("cannot open bundle", path))?;
+                let file = File::open(path).map_err(PathIo::at("cannot open bundle", path))?;
                 let mut r = ProgressReader::new(BufReader::with_capacity(1 << 20, file), progress);
                 f(&mut r).map_err(Into::into)
             }
@@ -228,7 +213,7 @@ pub fn split(
     let (_, _, writer) = out.finish();
     let written = writer
         .finish()
-        .map_err(ioe("cannot write the parts of", output))?;
+        .map_err(PathIo::at("cannot write the parts of", output))?;
     let signed_at = verified.manifest.created.at().unix_timestamp().max(0) as u64;
     let manifest_sha256 = verified.manifest_sha256.hex();
     let report = written.persist(output, &manifest_sha256, key, signed_at, force)?;
@@ -273,20 +258,22 @@ pub fn join(
         progress.note(&s.to_string());
     }
     let mut tmp = AtomicFile::create(output, ".airlock-bundle-", ".partial", 0o644)
-        .map_err(ioe("cannot create a temporary file in", &dir))?;
+        .map_err(PathIo::at("cannot create a temporary file in", &dir))?;
     progress.begin("join", input.len());
     let (verified, size, sha256) = {
         let mut out = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut()));
         let verified = verify_copy(input, policy, progress, &mut out)?;
         let (digest, size, mut buffered) = out.finish();
-        buffered.flush().map_err(ioe("cannot write", output))?;
+        buffered
+            .flush()
+            .map_err(PathIo::at("cannot write", output))?;
         (verified, size, digest.hex())
     };
     progress.end();
-    tmp.sync().map_err(ioe("cannot write", output))?;
+    tmp.sync().map_err(PathIo::at("cannot write", output))?;
     tmp.commit(Replace::when(force)).map_err(|e| match e {
-        CommitError::Exists(_) => PartError::Exists(output.to_path_buf()).into(),
-        e => ioe("cannot move the bundle to", output)(e.into_io()),
+        CommitError::Exists(_) => MediaError::from(PartError::Exists(output.to_path_buf())),
+        e => PathIo::new("cannot move the bundle to", output, e.into_io()).into(),
     })?;
     Ok(JoinReport {
         output: output.to_path_buf(),

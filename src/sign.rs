@@ -20,6 +20,7 @@ use crate::bundle::reader::{
 };
 use crate::bundle::signing::{sign_manifest, Statement};
 use crate::bundle::writer::{BundleWriter, WriteError};
+use crate::error::PathIo;
 use crate::fsio::{AtomicFile, Replace};
 use crate::keys::{KeyError, KeyId, SecretKey};
 use crate::manifest::Payload;
@@ -44,16 +45,8 @@ pub enum SignError {
     #[error("{} is being signed or replaced by another process; nothing was changed", .0.display())]
     Busy(PathBuf),
     /// File system trouble.
-    #[error("{what} {}", path.display())]
-    Io {
-        /// What was being done.
-        what: &'static str,
-        /// Where.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathIo),
 }
 
 impl crate::error::Classify for SignError {
@@ -62,7 +55,7 @@ impl crate::error::Classify for SignError {
         match self {
             SignError::Bundle(e) => e.class(),
             SignError::AlreadySigned(_) => Usage,
-            SignError::Key(_) | SignError::Write(_) | SignError::Busy(_) | SignError::Io { .. } => {
+            SignError::Key(_) | SignError::Write(_) | SignError::Busy(_) | SignError::Io(_) => {
                 HostFailure
             }
         }
@@ -76,7 +69,7 @@ impl crate::error::Classify for SignError {
             SignError::Bundle(e) => e.hint(),
             SignError::Key(e) => e.hint(),
             SignError::Write(e) => e.hint(),
-            SignError::AlreadySigned(_) | SignError::Io { .. } => None,
+            SignError::AlreadySigned(_) | SignError::Io(_) => None,
         }
     }
 }
@@ -172,13 +165,7 @@ pub fn sign(
     use std::os::unix::fs::MetadataExt as _;
     let (path, original, meta) = open_locked(given)?;
     let path = path.as_path();
-    let io = |what: &'static str| {
-        move |source| SignError::Io {
-            what,
-            path: path.to_path_buf(),
-            source,
-        }
-    };
+    let io = |what: &'static str| PathIo::at(what, path);
     let mode = meta.mode() & 0o7777;
     // Registered and locked: a signal, or the next export into this
     // directory after a crash, removes it (see crate::cleanup).
@@ -208,15 +195,8 @@ pub fn sign(
 /// metadata.
 fn open_locked(given: &Path) -> Result<(PathBuf, File, std::fs::Metadata), SignError> {
     // Work on the file itself: renaming over a link would replace the link.
-    let real = std::fs::canonicalize(given).map_err(|source| SignError::Io {
-        what: "cannot open",
-        path: given.to_path_buf(),
-        source,
-    })?;
-    let io = |what: &'static str| {
-        let path = real.clone();
-        move |source| SignError::Io { what, path, source }
-    };
+    let real = std::fs::canonicalize(given).map_err(PathIo::at("cannot open", given))?;
+    let io = |what: &'static str| PathIo::at(what, &real);
     let original = File::open(&real).map_err(io("cannot open"))?;
     // One `sign` at a time per bundle: two would each replace the file and
     // one signature would be lost.
@@ -266,11 +246,8 @@ fn copy_signed<W: std::io::Write>(
     let mut out = writer
         .expect("a verified bundle started the copy")
         .finish()?;
-    out.flush().map_err(|source| SignError::Io {
-        what: "cannot write beside",
-        path: path.to_path_buf(),
-        source,
-    })?;
+    out.flush()
+        .map_err(PathIo::at("cannot write beside", path))?;
     Ok((verified, trusted_comment, signed_by))
 }
 
@@ -278,13 +255,7 @@ fn copy_signed<W: std::io::Write>(
 /// `path`, unless `path` no longer names the file read.
 fn replace(mut tmp: AtomicFile, path: &Path, meta: &std::fs::Metadata) -> Result<(), SignError> {
     use std::os::unix::fs::MetadataExt as _;
-    let io = |what: &'static str| {
-        move |source| SignError::Io {
-            what,
-            path: path.to_path_buf(),
-            source,
-        }
-    };
+    let io = |what: &'static str| PathIo::at(what, path);
     // Keep the owner and group too (best effort: only root may give a file away).
     let _ = std::os::unix::fs::fchown(tmp.as_file(), Some(meta.uid()), Some(meta.gid()));
     let _ = std::os::unix::fs::fchown(tmp.as_file(), None, Some(meta.gid()));
@@ -295,11 +266,8 @@ fn replace(mut tmp: AtomicFile, path: &Path, meta: &std::fs::Metadata) -> Result
     }
     tmp.sync().map_err(io("cannot flush"))?;
     crate::fault::point("sign: copy flushed");
-    tmp.commit(Replace::Overwrite).map_err(|e| SignError::Io {
-        what: "cannot replace",
-        path: path.to_path_buf(),
-        source: e.into_io(),
-    })?;
+    tmp.commit(Replace::Overwrite)
+        .map_err(|e| PathIo::new("cannot replace", path, e.into_io()))?;
     crate::fault::point("sign: replaced");
     Ok(())
 }

@@ -114,3 +114,82 @@ fn a_failure_reported_as_json_carries_its_exit_code() {
         "{v}"
     );
 }
+
+/// A library error's whole text (message and sources) and its advice.
+fn said<E>(e: E) -> (String, Option<airlock::error::Hint>)
+where
+    E: airlock::error::Classify + std::error::Error + 'static,
+{
+    (airlock::error::chain_text(&e), e.hint())
+}
+
+/// Library errors whose advice names a flag: the message names none, and
+/// the advice comes apart, as a value the command line words.
+#[test]
+fn library_errors_name_no_flag_and_keep_their_advice_apart() {
+    use airlock::error::{FlagHint, Hint};
+    use airlock::export::ExportError;
+    use airlock::install::ImportError;
+    use airlock::registry::RegistryError;
+
+    let flag = |f| Some(Hint::Flag(f));
+    let table = [
+        (said(ExportError::NoKey), None),
+        (said(ExportError::NoSources), flag(FlagHint::NameSources)),
+        (
+            said(ExportError::Exists("out.airlock".into())),
+            flag(FlagHint::ReplaceBundle),
+        ),
+        (
+            said(ImportError::Overlap {
+                vex_dir: "/c/vex".into(),
+                cache_dir: "/c".into(),
+            }),
+            None,
+        ),
+        (
+            said(ImportError::Downgrade {
+                reasons: vec!["sequence 4 after 5".into()],
+                never: false,
+            }),
+            flag(FlagHint::AllowDowngrade),
+        ),
+        (
+            said(airlock::keys::KeyError::EncryptedSecretKey),
+            flag(FlagHint::Passphrase),
+        ),
+        (
+            said(RegistryError::PlainHttpCredentials {
+                host: "reg:5000".into(),
+                base: "http://reg:5000".into(),
+            }),
+            flag(FlagHint::PlainHttp {
+                host: "reg:5000".into(),
+                serves: "speaks only plain http",
+            }),
+        ),
+        (
+            said(RegistryError::Unauthorized {
+                host: "reg".into(),
+                how: "basic credentials",
+                scope: "repository:x:pull".into(),
+            }),
+            flag(FlagHint::Credentials { host: "reg".into() }),
+        ),
+        (
+            said(airlock::bundle::parts::parse_size("lots").unwrap_err()),
+            None,
+        ),
+        (
+            said(airlock::policy::TrustPolicy::any_of(Vec::new()).unwrap_err()),
+            flag(FlagHint::TrustKeys),
+        ),
+    ];
+    for ((text, hint), expected) in &table {
+        assert!(
+            !text.contains("hint:") && !text.contains("--"),
+            "a library message with advice or a flag: {text}"
+        );
+        assert_eq!(hint, expected, "{text}");
+    }
+}

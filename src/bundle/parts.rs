@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::cleanup::TempFile;
+use crate::error::PathIo;
 use crate::fsio::atomic::{self, AtomicFile, CommitError, Replace};
 use crate::keys::{KeyError, SecretKey, Signature};
 use crate::policy::{PolicyError, SignerReport, TrustPolicy};
@@ -188,16 +189,8 @@ pub enum PartError {
     #[error("cannot sign the part index")]
     Sign(#[from] KeyError),
     /// File system trouble (not the parts' fault).
-    #[error("{what} {}", path.display())]
-    Io {
-        /// What was being done.
-        what: &'static str,
-        /// Where.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathIo),
 }
 
 impl crate::error::Classify for PartError {
@@ -207,7 +200,7 @@ impl crate::error::Classify for PartError {
             // The command asked for an output that exists, or a size that
             // cannot be used.
             PartError::Exists(_) | PartError::BadSize(_) => Usage,
-            PartError::Io { .. } | PartError::Sign(_) => HostFailure,
+            PartError::Io(_) | PartError::Sign(_) => HostFailure,
             PartError::NotProven { .. } => NotProven,
             PartError::IndexMissing { .. }
             | PartError::BadIndex { .. }
@@ -231,16 +224,8 @@ impl crate::error::Classify for PartError {
             PartError::Exists(_) => Some(Hint::Flag(FlagHint::ReplaceOutput)),
             PartError::NotProven { source, .. } => source.hint(),
             PartError::Sign(e) => e.hint(),
-            PartError::BadIndex { .. } | PartError::Whole { .. } | PartError::BadSize(_) | PartError::Io { .. } => None,
+            PartError::BadIndex { .. } | PartError::Whole { .. } | PartError::BadSize(_) | PartError::Io(_) => None,
         }
-    }
-}
-
-fn ioe<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> PartError + 'a {
-    move |source| PartError::Io {
-        what,
-        path: path.to_path_buf(),
-        source,
     }
 }
 
@@ -368,7 +353,7 @@ impl PartSet {
             Some(policy) => {
                 let sig_path = signature_path(index_path);
                 let text = read_capped(&sig_path, 4096).map_err(|e| match e {
-                    PartError::Io { source, .. } => PartError::BadSignature {
+                    PartError::Io(PathIo { source, .. }) => PartError::BadSignature {
                         path: sig_path.clone(),
                         reason: source.to_string(),
                     },
@@ -459,7 +444,7 @@ impl PartSet {
                 size: e.size,
                 sha256: e.sha256.clone(),
             }),
-            Err(err) => Err(ioe("cannot examine", &path)(err)),
+            Err(err) => Err(PathIo::new("cannot examine", &path, err).into()),
         }
     }
 
@@ -467,9 +452,9 @@ impl PartSet {
     pub fn check_part(&self, number: usize) -> Result<(), PartError> {
         self.check_size(number)?;
         let path = self.part_path(number);
-        let f = File::open(&path).map_err(ioe("cannot open", &path))?;
+        let f = File::open(&path).map_err(PathIo::at("cannot open", &path))?;
         let mut h = crate::digest::HashingReader::new(BufReader::with_capacity(1 << 20, f));
-        io::copy(&mut h, &mut io::sink()).map_err(ioe("cannot read", &path))?;
+        io::copy(&mut h, &mut io::sink()).map_err(PathIo::at("cannot read", &path))?;
         let (digest, ..) = h.finish();
         self.compare(number, &digest.hex())
     }
@@ -532,11 +517,11 @@ pub fn signature_path(index_path: &Path) -> PathBuf {
 }
 
 fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, PartError> {
-    let f = File::open(path).map_err(ioe("cannot open", path))?;
+    let f = File::open(path).map_err(PathIo::at("cannot open", path))?;
     let mut bytes = Vec::new();
     f.take(max + 1)
         .read_to_end(&mut bytes)
-        .map_err(ioe("cannot read", path))?;
+        .map_err(PathIo::at("cannot read", path))?;
     if bytes.len() as u64 > max {
         return Err(PartError::BadIndex {
             path: path.to_path_buf(),
@@ -930,26 +915,27 @@ impl WrittenParts {
 fn persist(f: TempFile, target: &Path, force: bool) -> Result<(), PartError> {
     f.as_file()
         .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .map_err(ioe("cannot set permissions on", target))?;
+        .map_err(PathIo::at("cannot set permissions on", target))?;
     atomic::commit_temp(f, target, Replace::when(force)).map_err(|e| commit_error(e, target))
 }
 
 fn commit_error(e: CommitError, target: &Path) -> PartError {
     match e {
         CommitError::Exists(_) => PartError::Exists(target.to_path_buf()),
-        CommitError::Rename(e) => ioe("cannot move into place", target)(e),
-        e => ioe("cannot write", target)(e.into_io()),
+        CommitError::Rename(e) => PathIo::new("cannot move into place", target, e).into(),
+        e => PathIo::new("cannot write", target, e.into_io()).into(),
     }
 }
 
 /// Writes a small file (the index, its signature, `SHA256SUMS`) to `target`
 /// through a temporary file beside it (mode 0644).
 fn write_small(target: &Path, prefix: &str, bytes: &[u8], force: bool) -> Result<(), PartError> {
-    let mut f = AtomicFile::create(target, prefix, ".partial", 0o644).map_err(ioe(
+    let mut f = AtomicFile::create(target, prefix, ".partial", 0o644).map_err(PathIo::at(
         "cannot create a temporary file in",
         &atomic::parent_dir(target),
     ))?;
-    f.write_all(bytes).map_err(ioe("cannot write", target))?;
+    f.write_all(bytes)
+        .map_err(PathIo::at("cannot write", target))?;
     f.commit(Replace::when(force))
         .map_err(|e| commit_error(e, target))
 }
@@ -965,9 +951,9 @@ pub fn write_sha256sums(dir: &Path, files: &[String], force: bool) -> Result<Pat
     let mut text = String::new();
     for name in files {
         let p = dir.join(name);
-        let f = File::open(&p).map_err(ioe("cannot open", &p))?;
+        let f = File::open(&p).map_err(PathIo::at("cannot open", &p))?;
         let mut h = crate::digest::HashingReader::new(BufReader::with_capacity(1 << 20, f));
-        io::copy(&mut h, &mut io::sink()).map_err(ioe("cannot read", &p))?;
+        io::copy(&mut h, &mut io::sink()).map_err(PathIo::at("cannot read", &p))?;
         text.push_str(&format!("{}  {name}\n", h.finish().0.hex()));
     }
     write_small(&path, ".airlock-sums-", text.as_bytes(), force)?;

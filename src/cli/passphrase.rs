@@ -16,6 +16,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use rustix::termios::{tcgetattr, tcsetattr, LocalModes, OptionalActions, Termios};
 
 use super::failure::{Failure, Result};
+use airlock::error::PathIo;
 use zeroize::Zeroizing;
 
 use airlock::keys::{KeyFileError, SecretKey};
@@ -26,13 +27,10 @@ pub const ENV: &str = "AIRLOCK_PASSPHRASE";
 fn from_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyFileError> {
     use std::io::Read as _;
     use std::os::unix::fs::PermissionsExt as _;
-    let io = |source| KeyFileError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut f = std::fs::File::open(path).map_err(io)?;
+    let io = PathIo::at_each("cannot read key file", path);
+    let mut f = std::fs::File::open(path).map_err(&io)?;
     // The mode of the file opened, not of whatever the path names later.
-    let meta = f.metadata().map_err(io)?;
+    let meta = f.metadata().map_err(&io)?;
     let mode = meta.permissions().mode() & 0o777;
     if meta.is_file() && mode & 0o077 != 0 {
         return Err(KeyFileError::PassphrasePermissions {
@@ -41,7 +39,7 @@ fn from_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyFileError> {
         });
     }
     let mut text = Zeroizing::new(Vec::new());
-    f.read_to_end(&mut text).map_err(io)?;
+    f.read_to_end(&mut text).map_err(&io)?;
     let line = text.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     Ok(Zeroizing::new(line.to_vec()))
@@ -146,7 +144,7 @@ pub fn load_secret(path: &Path, file: Option<&Path>) -> Result<SecretKey, KeyFil
 pub fn new_passphrase(file: Option<&Path>) -> Result<Zeroizing<Vec<u8>>> {
     let pass = if let Some(f) = file {
         match from_file(f) {
-            Err(KeyFileError::Io { source, .. }) => {
+            Err(KeyFileError::Io(PathIo { source, .. })) => {
                 return Err(Failure::from(source).context(format!("cannot read {}", f.display())))
             }
             r => r?,

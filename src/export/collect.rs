@@ -5,7 +5,8 @@
 
 use std::path::Path;
 
-use super::{io, ExportError, ExportPlan, SourceSpec};
+use super::{ExportError, ExportPlan, SourceSpec};
+use crate::error::PathIo;
 use crate::manifest::ArtifactKind;
 use crate::progress::Progress;
 use crate::source::{self, pull::Skipped, Prepared};
@@ -52,7 +53,7 @@ pub(super) fn collect(
             }
             SourceSpec::Cache(dir) => {
                 let sub = work.join(format!("cache-{}", prepared.len()));
-                std::fs::create_dir(&sub).map_err(io("cannot create", &sub))?;
+                std::fs::create_dir(&sub).map_err(PathIo::at("cannot create", &sub))?;
                 prepared.extend(source::cache::from_cache(dir, &sub)?);
             }
         }

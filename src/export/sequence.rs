@@ -168,7 +168,7 @@ impl SequenceFile {
 /// Writes the file for `(series, n)` (see the module docs for the format)
 /// beside it, then renames it into place.
 fn write(path: &Path, series: &str, n: u64) -> Result<(), SequenceError> {
-    let err = |what: &'static str| PathIo::at::<SequenceError>(what, path);
+    let err = |what: &'static str| PathIo::at(what, path);
     let mut tmp = AtomicFile::create(path, ".airlock-sequence-", ".partial", 0o644)
         .map_err(err("cannot write beside"))?;
     write!(

@@ -7,6 +7,7 @@ use std::io::Write;
 use super::{content_path, open_content, ExportError};
 use crate::bundle::signing::{sign_manifest, Statement};
 use crate::bundle::writer::{BundleWriter, WriteError};
+use crate::error::PathIo;
 use crate::keys::{SecretKey, Signature};
 use crate::manifest::Manifest;
 use crate::progress::{Progress, ProgressReader};
@@ -77,11 +78,9 @@ impl SignedManifest {
                 .append(&p.payload.path, &mut counted)
                 .map_err(|e| match e {
                     // Name the file, not the payload path, when an input fails.
-                    WriteError::Input { source, .. } => ExportError::Io {
-                        what: "cannot read",
-                        path: content_path(&p.content),
-                        source,
-                    },
+                    WriteError::Input { source, .. } => {
+                        PathIo::new("cannot read", content_path(&p.content), source).into()
+                    }
                     e => ExportError::Write(e),
                 })?;
             crate::fault::point("export: payload written");

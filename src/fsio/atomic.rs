@@ -54,6 +54,17 @@ pub enum CommitError {
     Rename(io::Error),
 }
 
+impl crate::error::Classify for CommitError {
+    fn class(&self) -> crate::error::ExitClass {
+        use crate::error::ExitClass::*;
+        match self {
+            // An output that exists is the command's to change.
+            CommitError::Exists(_) => Usage,
+            CommitError::Write(_) | CommitError::Flush(_) | CommitError::Rename(_) => HostFailure,
+        }
+    }
+}
+
 impl CommitError {
     /// The underlying system error.
     pub fn into_io(self) -> io::Error {

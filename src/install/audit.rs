@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
+use crate::error::PathIo;
 use crate::keys::{SecretKey, Signature};
 use crate::policy::SignerReport;
 
@@ -96,16 +97,8 @@ pub enum AuditError {
         reason: String,
     },
     /// Reading or writing failed.
-    #[error("{what} {}", path.display())]
-    Io {
-        /// What.
-        what: &'static str,
-        /// Where.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathIo),
 }
 
 impl crate::error::Classify for AuditError {
@@ -113,7 +106,7 @@ impl crate::error::Classify for AuditError {
         use crate::error::ExitClass::*;
         match self {
             AuditError::Broken { .. } => Damaged,
-            AuditError::Io { .. } => HostFailure,
+            AuditError::Io(_) => HostFailure,
         }
     }
 
@@ -122,16 +115,8 @@ impl crate::error::Classify for AuditError {
             AuditError::Broken { .. } => crate::error::Hint::text(
                 "the log was edited, truncated or reordered at or before this line",
             ),
-            AuditError::Io { .. } => None,
+            AuditError::Io(_) => None,
         }
-    }
-}
-
-fn ioe<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> AuditError + 'a {
-    move |source| AuditError::Io {
-        what,
-        path: path.to_path_buf(),
-        source,
     }
 }
 
@@ -166,16 +151,16 @@ pub fn append(log: &Path, entry: &AuditEntry) -> Result<Logged, AuditError> {
         .mode(0o644)
         .custom_flags(crate::fsio::open_flags::NOFOLLOW)
         .open(log)
-        .map_err(ioe("cannot open the audit log", log))?;
-    crate::fsio::lock::lock_exclusive(&f).map_err(ioe("cannot lock the audit log", log))?;
+        .map_err(PathIo::at("cannot open the audit log", log))?;
+    crate::fsio::lock::lock_exclusive(&f).map_err(PathIo::at("cannot lock the audit log", log))?;
     let mut text = Vec::new();
     f.seek(SeekFrom::Start(0))
         .and_then(|_| f.read_to_end(&mut text))
-        .map_err(ioe("cannot read the audit log", log))?;
+        .map_err(PathIo::at("cannot read the audit log", log))?;
     if !text.is_empty() && !text.ends_with(b"\n") {
         // A torn last line stays visible to `check`, as a line of its own.
         f.write_all(b"\n")
-            .map_err(ioe("cannot write the audit log", log))?;
+            .map_err(PathIo::at("cannot write the audit log", log))?;
         text.push(b'\n');
     }
     let lines = text.split_inclusive(|&b| b == b'\n');
@@ -188,7 +173,7 @@ pub fn append(log: &Path, entry: &AuditEntry) -> Result<Logged, AuditError> {
     line.push('\n');
     f.write_all(line.as_bytes())
         .and_then(|_| f.sync_all())
-        .map_err(ioe("cannot write the audit log", log))?;
+        .map_err(PathIo::at("cannot write the audit log", log))?;
     Ok(Logged {
         log: log.to_path_buf(),
         line: count + 1,
@@ -219,7 +204,7 @@ pub fn check(log: &Path) -> Result<Chain, AuditError> {
     let mut text = Vec::new();
     File::open(log)
         .and_then(|mut f| f.read_to_end(&mut text))
-        .map_err(ioe("cannot read the audit log", log))?;
+        .map_err(PathIo::at("cannot read the audit log", log))?;
     let mut chain = Chain {
         log: log.to_path_buf(),
         lines: 0,
@@ -295,7 +280,7 @@ pub fn write_receipt(
                     &format!("airlock import receipt signed by key {}", k.key_id()),
                     &format!("timestamp:{ts}\tfile:{name}"),
                 )
-                .map_err(|e| ioe("cannot sign", path)(io::Error::other(e.to_string())))?;
+                .map_err(|e| PathIo::new("cannot sign", path, io::Error::other(e.to_string())))?;
             Some(s)
         }
         None => None,
@@ -338,11 +323,14 @@ fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, AuditError> {
     let mut bytes = Vec::new();
     File::open(path)
         .and_then(|f| f.take(max + 1).read_to_end(&mut bytes))
-        .map_err(ioe("cannot read", path))?;
+        .map_err(PathIo::at("cannot read", path))?;
     if bytes.len() as u64 > max {
-        return Err(ioe("cannot read", path)(io::Error::other(format!(
-            "larger than {max} bytes"
-        ))));
+        return Err(PathIo::new(
+            "cannot read",
+            path,
+            io::Error::other(format!("larger than {max} bytes")),
+        )
+        .into());
     }
     Ok(bytes)
 }
@@ -350,7 +338,7 @@ fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, AuditError> {
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), AuditError> {
     let replace = crate::fsio::Replace::Overwrite;
     crate::fsio::atomic::write(path, ".airlock-receipt-", bytes, 0o644, replace)
-        .map_err(|e| ioe("cannot write", path)(e.into_io()))
+        .map_err(|e| PathIo::new("cannot write", path, e.into_io()).into())
 }
 
 #[cfg(test)]

@@ -25,8 +25,9 @@ use crate::manifest::{ArtifactKind, Manifest};
 use crate::policy::{human_duration, Downgrade, TrustPolicy};
 use crate::timestamp::{format_time, parse_time};
 
-use super::stage::{ioe, StageError, STAGING_PREFIX};
+use super::stage::{StageError, STAGING_PREFIX};
 use super::ImportError;
+use crate::error::PathIo;
 
 /// The state file in the cache directory.
 pub const STATE_FILE: &str = ".airlock-state.json";
@@ -105,16 +106,16 @@ pub fn load(dir: &Path) -> Result<State, ImportError> {
         Err(e) if crate::fsio::is_symlink_refusal(&e) => {
             return Err(damaged("it is a symbolic link".into()))
         }
-        Err(e) => return Err(ioe("cannot read", &path)(e).into()),
+        Err(e) => return Err(StageError::from(PathIo::new("cannot read", &path, e)).into()),
     };
-    let meta = file.metadata().map_err(ioe("cannot read", &path))?;
+    let meta = file.metadata().map_err(PathIo::at("cannot read", &path))?;
     if !meta.is_file() {
         return Err(damaged("it is not a regular file".into()));
     }
     let mut bytes = Vec::new();
     file.take(MAX_STATE + 1)
         .read_to_end(&mut bytes)
-        .map_err(ioe("cannot read", &path))?;
+        .map_err(PathIo::at("cannot read", &path))?;
     parse_state(&bytes).map_err(damaged)
 }
 
@@ -127,7 +128,7 @@ pub(crate) fn save(cache: &Path, state: &State) -> Result<(), StageError> {
     // may serve it.
     let prefix = format!("{STAGING_PREFIX}state-");
     crate::fsio::atomic::write(&path, &prefix, &text, 0o644, Replace::Overwrite)
-        .map_err(|e| ioe("cannot write", &path)(e.into_io()))
+        .map_err(|e| PathIo::new("cannot write", &path, e.into_io()).into())
 }
 
 /// The databases installed now: kind → UpdatedAt.

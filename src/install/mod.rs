@@ -32,6 +32,7 @@ use crate::artifact::{self, ArtifactError, LayerContents};
 use crate::bundle::reader::{
     self, BundleError, PayloadReader, PayloadVisitor, ReadError, Verified,
 };
+use crate::error::PathIo;
 use crate::layout::{trivy_cache, vex_repo};
 use crate::manifest::{ArtifactKind, Manifest, Payload};
 use crate::policy::{SignerReport, TrustPolicy};
@@ -171,9 +172,10 @@ impl crate::error::Classify for ImportError {
     }
 }
 
-fn ioe<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ImportError + 'a {
-    let f = stage::ioe(what, path);
-    move |e| ImportError::Stage(f(e))
+impl From<PathIo> for ImportError {
+    fn from(e: PathIo) -> Self {
+        ImportError::Stage(StageError::Io(e))
+    }
 }
 
 /// One installed cache component.
@@ -337,10 +339,9 @@ impl<'a> Collector<'a> {
             (Some(s), _) => s.path().join(name).join(vex_repo::archive_file(format)),
             (None, Some(stage)) => stage.join("vex-archives").join(format!("{name}.{format}")),
             (None, None) => {
-                return tempfile::tempfile().map_err(ioe(
-                    "cannot create a temporary file in",
-                    &std::env::temp_dir(),
-                ))
+                return tempfile::tempfile().map_err(|e| {
+                    PathIo::new("cannot create a temporary file in", std::env::temp_dir(), e).into()
+                })
             }
         };
         OpenOptions::new()
@@ -349,7 +350,7 @@ impl<'a> Collector<'a> {
             .create_new(true)
             .mode(0o644)
             .open(&path)
-            .map_err(ioe("cannot create", &path))
+            .map_err(|e| PathIo::new("cannot create", &path, e).into())
     }
 }
 
@@ -426,11 +427,12 @@ impl PayloadVisitor for Collector<'_> {
             None => guard::State::default(),
         };
         judge(&load_if_dir(cache)?, &vex_state_now)?;
-        fs::create_dir_all(cache).map_err(ioe("cannot create the cache directory", cache))?;
+        fs::create_dir_all(cache)
+            .map_err(PathIo::at("cannot create the cache directory", cache))?;
         self.lock = Some(stage::lock(cache)?);
         crate::fault::point("cache locked");
         if let Some(dir) = vex_dir {
-            fs::create_dir_all(dir).map_err(ioe("cannot create the VEX directory", dir))?;
+            fs::create_dir_all(dir).map_err(PathIo::at("cannot create the VEX directory", dir))?;
             // Several caches may share one static VEX directory: lock it too.
             self.vex_lock = Some(stage::lock(dir)?);
             crate::fault::point("vex directory locked");
@@ -446,7 +448,7 @@ impl PayloadVisitor for Collector<'_> {
         stage::remove_leftovers(cache)?;
         crate::fault::point("leftovers removed");
         if let Some(dir) = opts.vex_dir.as_ref().filter(|_| !m.vex.is_empty()) {
-            fs::create_dir_all(dir).map_err(ioe("cannot create the VEX directory", dir))?;
+            fs::create_dir_all(dir).map_err(PathIo::at("cannot create the VEX directory", dir))?;
         }
         let (cache_needs, vex_needs) = space_needed(m, opts.vex_dir.is_some());
         let mut needs = vec![(cache.as_path(), cache_needs)];
@@ -461,7 +463,7 @@ impl PayloadVisitor for Collector<'_> {
         crate::fault::point("staging created");
         if !m.vex.is_empty() {
             let p = stage.path().join("vex-archives");
-            fs::create_dir_all(&p).map_err(ioe("cannot create", &p))?;
+            fs::create_dir_all(&p).map_err(PathIo::at("cannot create", &p))?;
         }
         self.cache_stage = Some(stage);
         if let Some(dir) = vex_dir {
@@ -472,7 +474,7 @@ impl PayloadVisitor for Collector<'_> {
             crate::fault::point("vex staging created");
             for v in &m.vex {
                 let p = stage.path().join(&v.name);
-                fs::create_dir_all(&p).map_err(ioe("cannot create", &p))?;
+                fs::create_dir_all(&p).map_err(PathIo::at("cannot create", &p))?;
             }
             self.vex_stage = Some(stage);
         }
@@ -497,7 +499,7 @@ impl PayloadVisitor for Collector<'_> {
                     let root = stage
                         .join(trivy_cache::component(kind))
                         .join(trivy_cache::layer_dir(kind));
-                    fs::create_dir_all(&root).map_err(ioe("cannot create", &root))?;
+                    fs::create_dir_all(&root).map_err(PathIo::at("cannot create", &root))?;
                     artifact::scan_layer(kind, data, limits, &mut stage::DirSink { root })
                 }
                 None => {
@@ -537,13 +539,19 @@ impl PayloadVisitor for Collector<'_> {
             let mut w = BufWriter::with_capacity(1 << 20, file);
             io::copy(data, &mut w).map_err(|e| match e.kind() {
                 io::ErrorKind::InvalidData => ImportError::Inconsistent(e.to_string()),
-                _ => ioe("cannot store the VEX archive of", Path::new(&name))(e),
+                _ => PathIo::new("cannot store the VEX archive of", Path::new(&name), e).into(),
             })?;
             let file = w.into_inner().map_err(|e| {
-                ioe("cannot store the VEX archive of", Path::new(&name))(e.into_error())
+                PathIo::new(
+                    "cannot store the VEX archive of",
+                    Path::new(&name),
+                    e.into_error(),
+                )
             })?;
-            file.sync_all()
-                .map_err(ioe("cannot flush the VEX archive of", Path::new(&name)))?;
+            file.sync_all().map_err(PathIo::at(
+                "cannot flush the VEX archive of",
+                Path::new(&name),
+            ))?;
             self.vex_archives.insert(name, StoredArchive { file });
         }
         crate::fault::point("payload read");
@@ -600,7 +608,7 @@ impl Collector<'_> {
             // Now that every byte is verified: can Trivy open it? (issue 11)
             if let Some(copy) = self.database_copy(a.kind) {
                 artifact::check_database(a.kind, copy)
-                    .map_err(ioe("cannot check", Path::new(a.kind.name())))?
+                    .map_err(PathIo::at("cannot check", Path::new(a.kind.name())))?
                     .map_err(|source| ImportError::Artifact {
                         kind: a.kind,
                         source,
@@ -644,7 +652,7 @@ impl Collector<'_> {
                         .join(trivy_cache::VEX_REPOSITORIES)
                         .join(&v.name)
                         .join(vex::SPEC_VERSION);
-                    fs::create_dir_all(&tree).map_err(ioe("cannot create", &tree))?;
+                    fs::create_dir_all(&tree).map_err(PathIo::at("cannot create", &tree))?;
                     vex::scan_archive(
                         format,
                         reader,
@@ -794,7 +802,7 @@ fn install(
         };
         // The layer's own metadata.json gives way to the one Trivy keeps.
         if meta_path.exists() {
-            fs::remove_file(&meta_path).map_err(ioe("cannot replace", &meta_path))?;
+            fs::remove_file(&meta_path).map_err(PathIo::at("cannot replace", &meta_path))?;
         }
         stage::write_file(&meta_path, &bytes)?;
         crate::fault::point("metadata written");
@@ -832,7 +840,7 @@ fn install(
         )?;
         if let Some(vs) = &collector.vex_stage {
             let wk = vs.path().join(&v.name).join(".well-known");
-            fs::create_dir_all(&wk).map_err(ioe("cannot create", &wk))?;
+            fs::create_dir_all(&wk).map_err(PathIo::at("cannot create", &wk))?;
             stage::write_file(&wk.join("vex-repository.json"), &manifest_bytes)?;
         }
         repo_urls.insert(v.name.to_string(), repo_url);
@@ -870,8 +878,10 @@ fn install(
     ));
     let moved_aside = fs::symlink_metadata(&previous).is_ok();
     if moved_aside {
-        fs::rename(&previous, &aside)
-            .map_err(ioe("cannot set aside the older generation", &previous))?;
+        fs::rename(&previous, &aside).map_err(PathIo::at(
+            "cannot set aside the older generation",
+            &previous,
+        ))?;
         crate::fault::point("older generation set aside");
     }
     collector.staging_guards.clear();
@@ -1030,7 +1040,7 @@ fn keep_previous(
     let building = tempfile::Builder::new()
         .prefix(&format!("{}generation-", stage::STAGING_PREFIX))
         .tempdir_in(cache)
-        .map_err(ioe("cannot create a directory in", cache))?;
+        .map_err(PathIo::at("cannot create a directory in", cache))?;
     let mut kept = 0;
     for (rel, old) in planned_components(artifacts, checked, with_vex_dir)
         .iter()
@@ -1039,8 +1049,9 @@ fn keep_previous(
         if let (Some(rel), Some(old)) = (rel, old) {
             let dst = building.path().join(rel);
             let parent = dst.parent().expect("a component has a parent");
-            fs::create_dir_all(parent).map_err(ioe("cannot create", parent))?;
-            fs::rename(old, &dst).map_err(ioe("cannot keep the previous generation in", &dst))?;
+            fs::create_dir_all(parent).map_err(PathIo::at("cannot create", parent))?;
+            fs::rename(old, &dst)
+                .map_err(PathIo::at("cannot keep the previous generation in", &dst))?;
             crate::fault::point("component kept");
             kept += 1;
         }
@@ -1054,12 +1065,12 @@ fn keep_previous(
     let previous = cache.join(stage::PREVIOUS_DIR);
     if let Err(e) = fs::rename(&path, &previous) {
         let _ = fs::remove_dir_all(&path);
-        return Err(ioe("cannot keep the previous generation in", &previous)(e));
+        return Err(PathIo::new("cannot keep the previous generation in", &previous, e).into());
     }
     crate::fault::point("generation kept");
     File::open(cache)
         .and_then(|d| d.sync_all())
-        .map_err(ioe("cannot flush", cache))?;
+        .map_err(PathIo::at("cannot flush", cache))?;
     Ok(())
 }
 
@@ -1170,9 +1181,12 @@ fn tree_bytes(root: &Path) -> u64 {
 /// Reports the components of a Trivy cache airlock manages (read only).
 pub fn status(cache_dir: &Path) -> Result<CacheStatus, ImportError> {
     if !cache_dir.is_dir() {
-        return Err(ioe("cannot read", cache_dir)(io::Error::from(
-            io::ErrorKind::NotFound,
-        )));
+        return Err(PathIo::new(
+            "cannot read",
+            cache_dir,
+            io::Error::from(io::ErrorKind::NotFound),
+        )
+        .into());
     }
     let previous = cache_dir.join(stage::PREVIOUS_DIR);
     let mut rels: Vec<PathBuf> = ArtifactKind::ALL
@@ -1267,5 +1281,5 @@ fn check_no_overlap(opts: &ImportOptions) -> Result<(), ImportError> {
 }
 
 fn absolute(p: &Path) -> Result<PathBuf, ImportError> {
-    std::path::absolute(p).map_err(ioe("cannot resolve", p))
+    std::path::absolute(p).map_err(|e| PathIo::new("cannot resolve", p, e).into())
 }

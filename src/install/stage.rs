@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, RenameFlags, CWD};
 use rustix::io::Errno;
 
+use crate::error::PathIo;
 use crate::unpack::Sink;
 
 /// Prefix of staging directories (leftovers of a crash are removed by the
@@ -32,16 +33,8 @@ pub const LOCK_FILE: &str = ".airlock.lock";
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
     /// An I/O operation failed.
-    #[error("{what} {}", path.display())]
-    Io {
-        /// What was being done.
-        what: &'static str,
-        /// Where.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathIo),
     /// The target's file system has too little free space.
     #[error("not enough free space on the file system of {}: this import needs about {needed} bytes ({needed_mib:.1} MiB) there, {available} bytes ({available_mib:.1} MiB) are free", path.display(), needed_mib = *needed as f64 / 1048576.0, available_mib = *available as f64 / 1048576.0)]
     NoSpace {
@@ -99,7 +92,7 @@ impl crate::error::Classify for StageError {
     fn class(&self) -> crate::error::ExitClass {
         use crate::error::ExitClass::*;
         match self {
-            StageError::Io { .. }
+            StageError::Io(_)
             | StageError::NoSpace { .. }
             | StageError::NoInodes { .. }
             | StageError::Locked { .. }
@@ -117,19 +110,8 @@ impl crate::error::Classify for StageError {
             StageError::Locked { .. } => Hint::text("wait for it to finish, then run this import again"),
             StageError::NotADirectory(_) => Hint::text("replace it with a real directory (or remove it), then import again"),
             StageError::SwapPartial { .. } => Hint::text("run the import again"),
-            StageError::Io { .. } | StageError::SwapRolledBack { .. } => None,
+            StageError::Io(_) | StageError::SwapRolledBack { .. } => None,
         }
-    }
-}
-
-pub(crate) fn ioe<'a>(
-    what: &'static str,
-    path: &'a Path,
-) -> impl FnOnce(io::Error) -> StageError + 'a {
-    move |source| StageError::Io {
-        what,
-        path: path.to_path_buf(),
-        source,
     }
 }
 
@@ -172,7 +154,7 @@ pub(crate) fn write_new(p: &Path, data: &mut dyn Read) -> io::Result<()> {
 
 /// [`write_new`] of a small document.
 pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), StageError> {
-    write_new(path, &mut &bytes[..]).map_err(ioe("cannot write", path))
+    write_new(path, &mut &bytes[..]).map_err(|e| PathIo::new("cannot write", path, e).into())
 }
 
 /// Holds a directory's advisory lock until dropped.
@@ -190,14 +172,14 @@ pub(crate) fn lock(dir: &Path) -> Result<Lock, StageError> {
         .custom_flags(OFlags::NOFOLLOW.bits() as i32)
         .mode(0o644)
         .open(&path)
-        .map_err(ioe("cannot open the lock file", &path))?;
+        .map_err(PathIo::at("cannot open the lock file", &path))?;
     match crate::fsio::lock::try_lock_exclusive(&file) {
         Ok(true) => Ok(Lock { _file: file }),
         Ok(false) => Err(StageError::Locked {
             dir: dir.to_path_buf(),
             lock: path,
         }),
-        Err(err) => Err(ioe("cannot lock", &path)(err)),
+        Err(err) => Err(PathIo::new("cannot lock", &path, err).into()),
     }
 }
 
@@ -209,8 +191,10 @@ pub(crate) fn remove_leftovers(dir: &Path) -> Result<(), StageError> {
     for e in entries.flatten() {
         if e.file_name().to_string_lossy().starts_with(STAGING_PREFIX) {
             let p = e.path();
-            fs::remove_dir_all(&p)
-                .map_err(ioe("cannot remove the leftover staging directory", &p))?;
+            fs::remove_dir_all(&p).map_err(PathIo::at(
+                "cannot remove the leftover staging directory",
+                &p,
+            ))?;
         }
     }
     Ok(())
@@ -241,7 +225,7 @@ impl Need {
 pub(crate) fn check_space(needs: &[(&Path, Need)]) -> Result<(), StageError> {
     let mut by_dev: Vec<(&Path, Need, crate::disk::Free)> = Vec::new();
     for (dir, need) in needs {
-        let free = crate::disk::free(dir).map_err(ioe("cannot examine", dir))?;
+        let free = crate::disk::free(dir).map_err(PathIo::at("cannot examine", dir))?;
         match by_dev.iter_mut().find(|(_, _, f)| f.dev == free.dev) {
             Some(entry) => entry.1 = entry.1.and(*need),
             None => by_dev.push((dir, *need, free)),
@@ -274,20 +258,16 @@ pub(crate) fn staging(dir: &Path) -> Result<tempfile::TempDir, StageError> {
     tempfile::Builder::new()
         .prefix(STAGING_PREFIX)
         .tempdir_in(dir)
-        .map_err(ioe("cannot create a staging directory in", dir))
+        .map_err(|e| PathIo::new("cannot create a staging directory in", dir, e).into())
 }
 
 /// fsyncs every directory under `root` (files were synced as written).
 pub(crate) fn fsync_tree(root: &Path) -> Result<(), StageError> {
     for e in walkdir::WalkDir::new(root).contents_first(true) {
-        let e = e.map_err(|e| StageError::Io {
-            what: "cannot walk",
-            path: root.to_path_buf(),
-            source: e.into(),
-        })?;
+        let e = e.map_err(|e| PathIo::new("cannot walk", root, e.into()))?;
         if e.file_type().is_dir() {
-            let d = File::open(e.path()).map_err(ioe("cannot open", e.path()))?;
-            d.sync_all().map_err(ioe("cannot flush", e.path()))?;
+            let d = File::open(e.path()).map_err(PathIo::at("cannot open", e.path()))?;
+            d.sync_all().map_err(PathIo::at("cannot flush", e.path()))?;
         }
     }
     Ok(())
@@ -322,16 +302,17 @@ impl DirHandle {
         let created = match rfs::mkdirat(&self.fd, name, Mode::from_raw_mode(0o755)) {
             Ok(()) => true,
             Err(Errno::EXIST) => false,
-            Err(e) => return Err(ioe("cannot create", &path)(e.into())),
+            Err(e) => return Err(PathIo::new("cannot create", &path, e.into()).into()),
         };
         let fd = rfs::openat(&self.fd, name, DIR_FLAGS | OFlags::NOFOLLOW, Mode::empty()).map_err(
             |e| match e {
                 Errno::LOOP | Errno::NOTDIR => StageError::NotADirectory(path.clone()),
-                e => ioe("cannot open", &path)(e.into()),
+                e => PathIo::new("cannot open", &path, e.into()).into(),
             },
         )?;
         if created {
-            self.sync().map_err(ioe("cannot flush", &self.path))?;
+            self.sync()
+                .map_err(PathIo::at("cannot flush", &self.path))?;
         }
         Ok((DirHandle { fd, path }, created))
     }
@@ -404,7 +385,7 @@ impl Swapper {
         root: &Path,
         rel: &Path,
     ) -> Result<(), StageError> {
-        let mut dir = DirHandle::open(root, true).map_err(ioe("cannot open", root))?;
+        let mut dir = DirHandle::open(root, true).map_err(PathIo::at("cannot open", root))?;
         let parts: Vec<String> = rel
             .components()
             .map(|c| c.as_os_str().to_string_lossy().into_owned())

@@ -17,10 +17,11 @@ use crate::artifact::db::DbMetadata;
 use crate::artifact::vex;
 use crate::artifact::{self, CHECKS_MAJOR};
 use crate::digest::Sha256Digest;
+use crate::error::PathIo;
 use crate::manifest::{ArtifactKind, ChecksInfo};
 
 use super::files::{built, layer, read_limited, vex_repository};
-use super::{io_err, Prepared, SourceError};
+use super::{Prepared, SourceError};
 
 /// What the cache held, in bundle order.
 pub fn from_cache(dir: &Path, workdir: &Path) -> Result<Vec<Prepared>, SourceError> {
@@ -44,10 +45,10 @@ pub fn from_cache(dir: &Path, workdir: &Path) -> Result<Vec<Prepared>, SourceErr
     let repos = dir.join(vex::CACHE_DIR);
     if repos.is_dir() {
         let mut names: Vec<PathBuf> = fs::read_dir(&repos)
-            .map_err(io_err(&repos))?
+            .map_err(PathIo::at("cannot read", &repos))?
             .map(|e| e.map(|e| e.path()))
             .collect::<Result<_, _>>()
-            .map_err(io_err(&repos))?;
+            .map_err(PathIo::at("cannot read", &repos))?;
         names.sort();
         for repo in names.into_iter().filter(|p| p.is_dir()) {
             out.push(vex_repo(&repo, workdir)?);
@@ -71,7 +72,7 @@ enum Item {
 /// Writes a deterministic tar.gz of `items` (archive path, content), sorted.
 fn write_tar_gz(out: &Path, mut items: Vec<(String, Item)>) -> Result<(), SourceError> {
     items.sort_by(|a, b| a.0.cmp(&b.0));
-    let file = File::create(out).map_err(io_err(out))?;
+    let file = File::create(out).map_err(PathIo::at("cannot read", out))?;
     let gz = flate2::GzBuilder::new()
         .mtime(0)
         .write(BufWriter::new(file), flate2::Compression::default());
@@ -85,21 +86,25 @@ fn write_tar_gz(out: &Path, mut items: Vec<(String, Item)>) -> Result<(), Source
         h.set_entry_type(tar::EntryType::Regular);
         match item {
             Item::File(path) => {
-                let f = File::open(&path).map_err(io_err(&path))?;
-                let len = f.metadata().map_err(io_err(&path))?.len();
+                let f = File::open(&path).map_err(PathIo::at("cannot read", &path))?;
+                let len = f
+                    .metadata()
+                    .map_err(PathIo::at("cannot read", &path))?
+                    .len();
                 h.set_size(len);
-                tar.append_data(&mut h, &name, f).map_err(io_err(out))?;
+                tar.append_data(&mut h, &name, f)
+                    .map_err(PathIo::at("cannot read", out))?;
             }
             Item::Bytes(bytes) => {
                 h.set_size(bytes.len() as u64);
                 tar.append_data(&mut h, &name, bytes.as_slice())
-                    .map_err(io_err(out))?;
+                    .map_err(PathIo::at("cannot read", out))?;
             }
         }
     }
-    let gz = tar.into_inner().map_err(io_err(out))?;
-    let mut w = gz.finish().map_err(io_err(out))?;
-    w.flush().map_err(io_err(out))?;
+    let gz = tar.into_inner().map_err(PathIo::at("cannot read", out))?;
+    let mut w = gz.finish().map_err(PathIo::at("cannot read", out))?;
+    w.flush().map_err(PathIo::at("cannot read", out))?;
     Ok(())
 }
 
@@ -152,10 +157,7 @@ fn database(kind: ArtifactKind, dir: &Path, workdir: &Path) -> Result<Prepared, 
 fn walk_files(root: &Path) -> Result<Vec<(String, PathBuf)>, SourceError> {
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
-        let entry = entry.map_err(|e| SourceError::Io {
-            path: root.to_path_buf(),
-            source: e.into(),
-        })?;
+        let entry = entry.map_err(|e| PathIo::new("cannot read", root, e.into()))?;
         let ft = entry.file_type();
         if ft.is_dir() {
             continue;

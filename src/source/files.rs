@@ -13,10 +13,11 @@ use std::rc::Rc;
 use crate::artifact::vex::{self, ArchiveFormat};
 use crate::artifact::{self, CHECKS_MAJOR};
 use crate::digest::HashingReader;
+use crate::error::PathIo;
 use crate::manifest::{ArtifactKind, ChecksInfo, PayloadPath, PlainName, Subdir, VexRepository};
 use crate::unpack::{Discard, Limits};
 
-use super::{io_err, oci_artifact, Content, LayerFacts, PlannedPayload, Prepared, SourceError};
+use super::{oci_artifact, Content, LayerFacts, PlannedPayload, Prepared, SourceError};
 
 /// Parses a checks bundle version such as `2.1.0`; its major must be 2.
 pub fn checks_info(version: Option<&str>) -> Result<ChecksInfo, SourceError> {
@@ -70,7 +71,7 @@ pub(crate) fn layer(
     checks: Option<ChecksInfo>,
     upstream_manifest_digest: Option<crate::digest::Sha256Digest>,
 ) -> Result<Prepared, SourceError> {
-    let f = File::open(path).map_err(io_err(path))?;
+    let f = File::open(path).map_err(PathIo::at("cannot read", path))?;
     let mut hashing = HashingReader::new(BufReader::with_capacity(1 << 16, f));
     let mut spool = artifact::SpoolSink::new(kind);
     let contents = artifact::scan_layer(kind, &mut hashing, Limits::LOCAL_INPUT, &mut spool)
@@ -79,7 +80,7 @@ pub(crate) fn layer(
             source,
         })?;
     // Bytes after the gzip member still belong to the blob.
-    io::copy(&mut hashing, &mut io::sink()).map_err(io_err(path))?;
+    io::copy(&mut hashing, &mut io::sink()).map_err(PathIo::at("cannot read", path))?;
     let (digest, size, _) = hashing.finish();
     if let Some(meta) = &contents.metadata {
         artifact::check_schema(kind, meta.version).map_err(|source| SourceError::Artifact {
@@ -90,7 +91,7 @@ pub(crate) fn layer(
     // Never bundle a database Trivy cannot open (issue 11).
     if let Some(copy) = spool.into_copy() {
         artifact::check_database(kind, copy)
-            .map_err(io_err(path))?
+            .map_err(PathIo::at("cannot read", path))?
             .map_err(|source| SourceError::Artifact {
                 path: path.to_path_buf(),
                 source,
@@ -125,11 +126,11 @@ pub fn vex_files(name: &str, manifest: &Path, archive: &Path) -> Result<Prepared
 }
 
 pub(crate) fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, SourceError> {
-    let f = File::open(path).map_err(io_err(path))?;
+    let f = File::open(path).map_err(PathIo::at("cannot read", path))?;
     let mut bytes = Vec::new();
     f.take(max + 1)
         .read_to_end(&mut bytes)
-        .map_err(io_err(path))?;
+        .map_err(PathIo::at("cannot read", path))?;
     if bytes.len() as u64 > max {
         return Err(SourceError::Invalid(format!(
             "{} is larger than {max} bytes",
@@ -155,9 +156,9 @@ pub(crate) fn vex_repository(
         source,
     };
     let repo = vex::parse_manifest(&manifest_bytes).map_err(vex_err)?;
-    let mut f = File::open(archive).map_err(io_err(archive))?;
+    let mut f = File::open(archive).map_err(PathIo::at("cannot read", archive))?;
     let mut head = [0u8; 4];
-    let n = read_up_to(&mut f, &mut head).map_err(io_err(archive))?;
+    let n = read_up_to(&mut f, &mut head).map_err(PathIo::at("cannot read", archive))?;
     let format = ArchiveFormat::sniff(&head[..n]).map_err(vex_err)?;
     let contents = vex::scan_archive(
         format,
@@ -167,8 +168,9 @@ pub(crate) fn vex_repository(
         &mut Discard,
     )
     .map_err(vex_err)?;
-    let mut hashing = HashingReader::new(File::open(archive).map_err(io_err(archive))?);
-    io::copy(&mut hashing, &mut io::sink()).map_err(io_err(archive))?;
+    let mut hashing =
+        HashingReader::new(File::open(archive).map_err(PathIo::at("cannot read", archive))?);
+    io::copy(&mut hashing, &mut io::sink()).map_err(PathIo::at("cannot read", archive))?;
     let (digest, size, _) = hashing.finish();
     let manifest_path = PayloadPath::vex_manifest(&plain);
     let archive_path = PayloadPath::vex_archive(&plain, format);

@@ -9,8 +9,7 @@ pub mod pull;
 pub mod vexhub;
 
 use std::collections::BTreeMap;
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::rc::Rc;
 
 use crate::artifact::oci::{self, Descriptor, ImageManifest};
@@ -24,14 +23,8 @@ use crate::manifest::{self, ArtifactKind, ChecksInfo, Database, Layer, Payload};
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     /// Reading an input failed.
-    #[error("cannot read {}", path.display())]
-    Io {
-        /// The input.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::error::PathIo),
     /// A layer file is not a valid artifact.
     #[error("{}", path.display())]
     Artifact {
@@ -103,7 +96,7 @@ impl crate::error::Classify for SourceError {
     fn class(&self) -> crate::error::ExitClass {
         use crate::error::ExitClass::*;
         match self {
-            SourceError::Io { .. }
+            SourceError::Io(_)
             | SourceError::Unavailable(_)
             | SourceError::NoneServed { .. }
             | SourceError::Registry(_) => HostFailure,
@@ -129,18 +122,11 @@ impl crate::error::Classify for SourceError {
                 host: host.clone(),
                 serves: "serves the archive over plain http only",
             })),
-            SourceError::Io { .. }
+            SourceError::Io(_)
             | SourceError::Cache { .. }
             | SourceError::Invalid(_)
             | SourceError::Unavailable(_) => None,
         }
-    }
-}
-
-pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SourceError + '_ {
-    move |source| SourceError::Io {
-        path: path.to_path_buf(),
-        source,
     }
 }
 

@@ -20,12 +20,12 @@ use std::rc::Rc;
 
 use crate::artifact::{self, oci};
 use crate::digest::Sha256Digest;
-use crate::error::{Classify as _, FlagHint, Hint};
+use crate::error::{Classify as _, FlagHint, Hint, PathIo};
 use crate::manifest::{self, ArtifactKind, Payload};
 use crate::progress::Progress;
 use crate::registry::{Client, Options, RegistryError};
 
-use super::{files, io_err, Content, PlannedPayload, Prepared, SourceError};
+use super::{files, Content, PlannedPayload, Prepared, SourceError};
 
 /// The largest layer accepted from a registry (today's Java DB is ~1 GB).
 pub const MAX_LAYER: u64 = 64 << 30;
@@ -290,7 +290,7 @@ fn download_layer(
     let path = work.join(format!("{kind}-{name}"));
     let mut attempt = 0;
     loop {
-        let f = File::create(&path).map_err(io_err(&path))?;
+        let f = File::create(&path).map_err(PathIo::at("cannot read", &path))?;
         let mut out = BufWriter::with_capacity(1 << 20, f);
         progress.begin(&kind.to_string(), layer.size);
         let mut counted = CountingWriter {
@@ -301,7 +301,7 @@ fn download_layer(
         progress.end();
         match got {
             Ok(()) => {
-                out.flush().map_err(io_err(&path))?;
+                out.flush().map_err(PathIo::at("cannot read", &path))?;
                 break;
             }
             // A stall, a wrong size or digest is final; only a transient
@@ -433,7 +433,7 @@ pub const SPACE_RESERVE: u64 = 64 << 20;
 /// it and its copy in the bundle take) that the work directory's file
 /// system cannot hold with [`SPACE_RESERVE`] to spare.
 pub(crate) fn check_space(work: &Path, needed: u64, what: &str) -> Result<(), SourceError> {
-    let free = crate::disk::free(work).map_err(io_err(work))?;
+    let free = crate::disk::free(work).map_err(PathIo::at("cannot read", work))?;
     let wanted = needed.saturating_add(SPACE_RESERVE);
     if free.bytes < wanted {
         return Err(SourceError::Unavailable(format!(

@@ -19,11 +19,12 @@ use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 
 use crate::artifact::vex;
+use crate::error::PathIo;
 use crate::redact;
 use crate::registry::deadline::{self, DeadlineReader};
 use crate::registry::{self, Options};
 
-use super::{files, io_err, Content, Prepared, SourceError};
+use super::{files, Content, Prepared, SourceError};
 
 /// VEX Hub, Trivy's default repository (named "default").
 pub const VEXHUB: &str = "https://github.com/aquasecurity/vexhub";
@@ -156,7 +157,7 @@ pub fn fetch(name: &str, url: &str, work: &Path, opts: &Options) -> Result<Prepa
     let agent_for =
         |u: &str| registry::http_agent(opts, u).map_err(|e| SourceError::Invalid(e.to_string()));
     let dir = work.join(format!("vex-{name}"));
-    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    std::fs::create_dir_all(&dir).map_err(PathIo::at("cannot read", &dir))?;
     let murl = manifest_url(url);
     let mut manifest = Vec::new();
     get(
@@ -190,7 +191,7 @@ pub fn fetch(name: &str, url: &str, work: &Path, opts: &Options) -> Result<Prepa
     let archive_url = with_userinfo_of(&archive_url, url);
     let archive = dir.join("archive");
     {
-        let f = File::create(&archive).map_err(io_err(&archive))?;
+        let f = File::create(&archive).map_err(PathIo::at("cannot read", &archive))?;
         let mut out = SpaceGuard {
             inner: BufWriter::with_capacity(1 << 20, f),
             dir: &dir,
@@ -210,7 +211,7 @@ pub fn fetch(name: &str, url: &str, work: &Path, opts: &Options) -> Result<Prepa
                 super::pull::check_space(&dir, announced.unwrap_or(0).saturating_mul(2), &what)
             },
         )?;
-        out.flush().map_err(io_err(&archive))?;
+        out.flush().map_err(PathIo::at("cannot read", &archive))?;
     }
     files::vex_repository(
         name,

@@ -9,7 +9,7 @@
 //! locked (so an export that was killed leaves them to the next export into
 //! the same directory, which removes them).
 
-mod collect;
+mod gather;
 pub mod sequence;
 mod signed;
 #[cfg(test)]
@@ -34,7 +34,7 @@ use crate::progress::Progress;
 use crate::source::{Content, PlannedPayload, Prepared, SourceError};
 use crate::timestamp::format_time;
 
-pub use collect::{default_sources, source_hosts};
+pub use gather::{default_sources, source_hosts};
 use signed::SignedManifest;
 
 /// One source named on the command line.
@@ -244,7 +244,7 @@ pub fn export(
     // and registered, so a signal or the next run removes it (issue 17).
     let work = crate::cleanup::work_dir(&out_dir, ".airlock-export-")
         .map_err(PathIo::at("cannot create a work directory in", &out_dir))?;
-    let (prepared, skipped) = collect::collect(plan, work.path(), progress)?;
+    let (prepared, skipped) = gather::collect(plan, work.path(), progress)?;
     let (manifest, planned) = build_manifest(prepared, plan, generator)?;
     if let Some(why) = manifest.time_from_the_future(now) {
         return Err(ExportError::FromTheFuture(why));

@@ -11,11 +11,10 @@ use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::bundle::parts::{self, PartError, PartSet, PartWriter, PartsReport};
-use crate::bundle::reader::{BundleError, Verified};
+use crate::bundle::reader::Verified;
 use crate::digest::HashingWriter;
 use crate::error::PathIo;
 use crate::fsio::{AtomicFile, CommitError, Replace};
-use crate::install::ImportError;
 use crate::keys::SecretKey;
 use crate::policy::TrustPolicy;
 use crate::progress::{Progress, ProgressReader};
@@ -26,9 +25,6 @@ pub enum MediaError {
     /// A part, the part index or its signature.
     #[error(transparent)]
     Part(#[from] PartError),
-    /// The bundle read from the parts (or file) was refused.
-    #[error(transparent)]
-    Import(#[from] ImportError),
     /// File system trouble (not the bundle's fault).
     #[error(transparent)]
     Io(#[from] PathIo),
@@ -38,7 +34,6 @@ impl crate::error::Classify for MediaError {
     fn class(&self) -> crate::error::ExitClass {
         match self {
             MediaError::Part(e) => e.class(),
-            MediaError::Import(e) => e.class(),
             MediaError::Io(_) => crate::error::ExitClass::HostFailure,
         }
     }
@@ -46,16 +41,15 @@ impl crate::error::Classify for MediaError {
     fn hint(&self) -> Option<crate::error::Hint> {
         match self {
             MediaError::Part(e) => e.hint(),
-            MediaError::Import(e) => e.hint(),
             MediaError::Io(_) => None,
         }
     }
 }
 
-impl From<BundleError> for MediaError {
-    fn from(e: BundleError) -> Self {
-        MediaError::Import(ImportError::Bundle(e))
-    }
+/// A file-system failure at `path`, as a [`MediaError`] (which a caller's
+/// error converts from).
+fn ioe<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> MediaError + 'a {
+    move |e| MediaError::Io(PathIo::new(what, path, e))
 }
 
 /// A bundle to read: one file, or a part set.
@@ -86,7 +80,7 @@ impl Input {
             }
             None => {
                 let len = std::fs::metadata(path)
-                    .map_err(PathIo::at("cannot open bundle", path))?
+                    .map_err(ioe("cannot open bundle", path))?
                     .len();
                 Ok(Input::File {
                     path: path.to_path_buf(),
@@ -112,16 +106,16 @@ impl Input {
     /// Runs `f` over the bundle's bytes, reporting progress (and, for parts,
     /// which part is being read, as a note). A failure inside a corrupt part
     /// is reported as that part's failure.
-    pub fn read_with<T, E: Into<MediaError>>(
+    pub fn read_with<T, E: From<MediaError>>(
         &self,
         progress: &dyn Progress,
         f: impl FnOnce(&mut dyn Read) -> Result<T, E>,
-    ) -> Result<T, MediaError> {
+    ) -> Result<T, E> {
         match self {
             Input::File { path, .. } => {
-                let file = File::open(path).map_err(PathIo::at("cannot open bundle", path))?;
+                let file = File::open(path).map_err(ioe("cannot open bundle", path))?;
                 let mut r = ProgressReader::new(BufReader::with_capacity(1 << 20, file), progress);
-                f(&mut r).map_err(Into::into)
+                f(&mut r)
             }
             Input::Parts(set) => {
                 let count = set.index.parts.len();
@@ -134,15 +128,23 @@ impl Input {
                 };
                 match result {
                     Ok(v) => match reader.take_failure() {
-                        Some(e) => Err(e.into()),
+                        Some(e) => Err(MediaError::Part(e).into()),
                         None => Ok(v),
                     },
                     Err(e) => Err(match reader.explain() {
-                        Some(part) => part.into(),
-                        None => e.into(),
+                        Some(part) => MediaError::Part(part).into(),
+                        None => e,
                     }),
                 }
             }
+        }
+    }
+
+    /// The path that names this input (the bundle file, or the part index).
+    pub fn path(&self) -> &Path {
+        match self {
+            Input::File { path, .. } => path,
+            Input::Parts(set) => &set.index_path,
         }
     }
 }
@@ -161,21 +163,30 @@ impl<R: Read> Read for Tee<'_, R> {
     }
 }
 
-/// Verifies `input` against `policy` while copying its bytes into `out`, to
+/// A full verification of a bundle read from a stream (the caller's: media
+/// knows how bundles are carried, not how their content is checked).
+pub trait Verifier {
+    /// What verification fails with.
+    type Error: From<MediaError>;
+    /// Verifies every signature and every byte of the bundle `r` yields.
+    fn verify(&self, r: &mut dyn Read) -> Result<Verified, Self::Error>;
+}
+
+/// Verifies `input` with `verifier` while copying its bytes into `out`, to
 /// the last byte. Nothing written to `out` may be used unless this succeeds.
-fn verify_copy(
+fn verify_copy<V: Verifier>(
     input: &Input,
-    policy: &TrustPolicy,
+    verifier: &V,
     progress: &dyn Progress,
     out: &mut dyn Write,
-) -> Result<Verified, MediaError> {
+) -> Result<Verified, V::Error> {
     input.read_with(progress, |r| {
         let mut tee = Tee { inner: r, out };
-        let verified = crate::install::verify(&mut tee, policy)?;
+        let verified = verifier.verify(&mut tee)?;
         // Whatever the reader left (nothing, for a well-formed bundle).
         io::copy(&mut tee, &mut io::sink())
-            .map_err(|source| ImportError::Bundle(BundleError::Read { source }))?;
-        Ok::<_, ImportError>(verified)
+            .map_err(|e| MediaError::from(PathIo::new("cannot read", input.path(), e)))?;
+        Ok(verified)
     })
 }
 
@@ -190,38 +201,37 @@ pub struct SplitReport {
     pub parts: PartsReport,
 }
 
-/// Verifies `input` and cuts it into parts of at most `part_size` bytes
+/// Verifies `input` (with `verifier`) and cuts it into parts of at most `part_size` bytes
 /// named after `output` (`<output>.001`, ..., `<output>.parts` signed by
 /// `key`), in one pass. The bundle itself is left as it is.
-pub fn split(
+pub fn split<V: Verifier>(
     input: &Input,
-    policy: &TrustPolicy,
+    verifier: &V,
     output: &Path,
     part_size: u64,
     key: &SecretKey,
     force: bool,
     progress: &dyn Progress,
-) -> Result<SplitReport, MediaError> {
+) -> Result<SplitReport, V::Error> {
     let dir = parent_dir(output);
     for s in crate::cleanup::sweep(&dir) {
         progress.note(&s.to_string());
     }
     let mut out = HashingWriter::new(PartWriter::new(&dir, part_size));
     progress.begin("split", input.len());
-    let verified = verify_copy(input, policy, progress, &mut out)?;
+    let verified = verify_copy(input, verifier, progress, &mut out)?;
     progress.end();
     let (_, _, writer) = out.finish();
     let written = writer
         .finish()
-        .map_err(PathIo::at("cannot write the parts of", output))?;
+        .map_err(ioe("cannot write the parts of", output))?;
     let signed_at = verified.manifest.created.at().unix_timestamp().max(0) as u64;
     let manifest_sha256 = verified.manifest_sha256.hex();
-    let report = written.persist(output, &manifest_sha256, key, signed_at, force)?;
+    let report = written
+        .persist(output, &manifest_sha256, key, signed_at, force)
+        .map_err(MediaError::from)?;
     Ok(SplitReport {
-        bundle: match input {
-            Input::File { path, .. } => path.clone(),
-            Input::Parts(set) => set.index_path.clone(),
-        },
+        bundle: input.path().to_path_buf(),
         manifest_sha256,
         parts: report,
     })
@@ -240,37 +250,35 @@ pub struct JoinReport {
     pub manifest_sha256: String,
 }
 
-/// Verifies every part and the bundle they make, writing the bundle to
+/// Verifies every part and the bundle they make (with `verifier`), writing the bundle to
 /// `output` (atomically: it appears only when complete and verified). The
 /// parts are left as they are.
-pub fn join(
+pub fn join<V: Verifier>(
     input: &Input,
-    policy: &TrustPolicy,
+    verifier: &V,
     output: &Path,
     force: bool,
     progress: &dyn Progress,
-) -> Result<JoinReport, MediaError> {
+) -> Result<JoinReport, V::Error> {
     if !force && output.exists() {
-        return Err(PartError::Exists(output.to_path_buf()).into());
+        return Err(MediaError::from(PartError::Exists(output.to_path_buf())).into());
     }
     let dir = parent_dir(output);
     for s in crate::cleanup::sweep(&dir) {
         progress.note(&s.to_string());
     }
     let mut tmp = AtomicFile::create(output, ".airlock-bundle-", ".partial", 0o644)
-        .map_err(PathIo::at("cannot create a temporary file in", &dir))?;
+        .map_err(ioe("cannot create a temporary file in", &dir))?;
     progress.begin("join", input.len());
     let (verified, size, sha256) = {
         let mut out = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut()));
-        let verified = verify_copy(input, policy, progress, &mut out)?;
+        let verified = verify_copy(input, verifier, progress, &mut out)?;
         let (digest, size, mut buffered) = out.finish();
-        buffered
-            .flush()
-            .map_err(PathIo::at("cannot write", output))?;
+        buffered.flush().map_err(ioe("cannot write", output))?;
         (verified, size, digest.hex())
     };
     progress.end();
-    tmp.sync().map_err(PathIo::at("cannot write", output))?;
+    tmp.sync().map_err(ioe("cannot write", output))?;
     tmp.commit(Replace::when(force)).map_err(|e| match e {
         CommitError::Exists(_) => MediaError::from(PartError::Exists(output.to_path_buf())),
         e => PathIo::new("cannot move the bundle to", output, e.into_io()).into(),

@@ -18,6 +18,7 @@ mod hostile_policy;
 mod hostile_push;
 mod hostile_vex;
 mod import_refusals;
+mod import_transaction;
 mod interop;
 mod interrupted;
 mod parts;

@@ -117,6 +117,7 @@ pub(super) fn inspect(a: InspectArgs) -> Result<()> {
     let len = input.len();
     let header = input.read_with(&NoProgress, |r| {
         airlock::bundle::reader::read_header(BufReader::new(r))
+            .map_err(airlock::install::ImportError::Bundle)
     })?;
     // With keys, judge the signatures before reading the manifest; without,
     // show it marked as unverified (inspect never acts on it).

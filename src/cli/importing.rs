@@ -1,15 +1,25 @@
-//! `import`: the flags into an import, its audit entry and receipt, the push.
+//! `import`: the flags into an [`ImportRequest`], the library's transaction
+//! run, and its outcome rendered (text or JSON). The audit entry and the
+//! receipt are the library's (`airlock::install::transaction`).
 
-use std::io::{self, BufReader, Write};
+use std::io::{self, Write};
 use std::path::Path;
+
+use serde::Serialize;
 
 use super::failure::{Failure, Result};
 use time::OffsetDateTime;
 
-use airlock::install::audit::{self, AuditEntry};
-use airlock::install::ImportOptions;
+use airlock::install::audit::Logged;
+use airlock::install::transaction::{Records, WrittenReceipt};
+use airlock::install::ImportError;
+use airlock::install::{
+    Import, ImportOutcome, ImportReport, ImportRequest, PushTo, ReceiptRequest,
+};
+use airlock::layout::oci_repos::{PushReport, PushTarget};
 use airlock::media::Input;
-use airlock::progress::NoProgress;
+use airlock::policy::{SignerReport, TrustPolicy};
+use airlock::registry::Client;
 
 use super::args::ImportArgs;
 use super::bar::Reporter;
@@ -17,204 +27,66 @@ use super::bar::Reporter;
 use super::network::push_target;
 use super::*;
 
-/// What an import (and push) did.
-pub(super) struct Outcome {
-    /// The cache import, when there was a cache.
-    import: Option<airlock::install::ImportReport>,
-    /// What verification proved (always).
-    manifest_sha256: String,
-    created: String,
-    series: Option<String>,
-    sequence: Option<u64>,
-    signers: Vec<airlock::policy::SignerReport>,
-    /// The push, when asked for and done.
-    push: Option<airlock::layout::oci_repos::PushReport>,
-    /// The push failed after the cache import was complete.
-    push_error: Option<Failure>,
-}
-
 pub(super) fn import(a: ImportArgs) -> Result<()> {
     let receipt_key = a
         .receipt_key
         .as_ref()
         .map(|p| passphrase::load_secret(p, a.passphrase_file.as_deref()))
         .transpose()?;
-    let now = OffsetDateTime::now_utc();
-    let result = import_bundle(&a, now);
-
-    // Every import, accepted or refused, goes into the audit log (when the
-    // log's directory exists: a refusal never creates a cache directory).
-    let (host, user) = audit::who();
-    let mut entry = AuditEntry {
-        time: airlock::timestamp::format_time(now),
-        bundle: a.bundle.display().to_string(),
-        cache_dir: a
-            .cache_dir
-            .as_ref()
-            .map(|d| d.display().to_string())
-            .unwrap_or_default(),
-        host,
-        user,
-        ..Default::default()
+    let request = ImportRequest {
+        bundle_name: a.bundle.display().to_string(),
+        cache_dir: a.cache_dir.clone(),
+        vex_dir: a.vex_dir.clone(),
+        vex_url: a.vex_url.clone(),
+        now: OffsetDateTime::now_utc(),
+        allow_downgrade: a.allow_downgrade,
+        audit_log: a.audit_log.clone(),
+        receipt: a.receipt.clone().map(|path| ReceiptRequest {
+            path,
+            key: receipt_key,
+        }),
+        generator: GENERATOR.into(),
     };
-    match &result {
-        Ok(o) => {
-            let mut forced = o
-                .import
-                .as_ref()
-                .map(|r| r.forced.clone())
-                .unwrap_or_default();
-            if let Some(p) = &o.push {
-                forced.extend(p.forced.iter().cloned());
-            }
-            entry.decision = if forced.is_empty() {
-                "accepted"
-            } else {
-                "forced"
-            }
-            .into();
-            entry.manifest_sha256 = Some(o.manifest_sha256.clone());
-            entry.created = Some(o.created.clone());
-            entry.series = o.series.clone();
-            entry.sequence = o.sequence;
-            entry.signers = o.signers.clone();
-            entry.forced = forced;
-            if let Some(r) = &o.import {
-                entry.installed = r
-                    .components
-                    .iter()
-                    .map(|c| {
-                        serde_json::json!({
-                            "path": c.path,
-                            "manifest_digest": c.manifest_digest,
-                            "updated_at": c.updated_at,
-                            "replaced": c.replaced,
-                        })
-                    })
-                    .chain(r.vex.iter().map(|v| {
-                        serde_json::json!({"path": v.cache_path, "vex": v.name, "replaced": v.replaced})
-                    }))
-                    .collect();
-            }
-            if let Some(p) = &o.push {
-                entry.installed.extend(p.artifacts.iter().map(|x| {
-                    serde_json::json!({"pushed": x.reference, "manifest_digest": x.manifest_digest})
-                }));
-            }
-            if let Some(e) = &o.push_error {
-                let reason = format!("the cache import is complete, but the push failed: {e:#}");
-                entry.reason = Some(airlock::redact::text(&reason).into_owned());
-            }
-        }
+    // A refusal before the bundle is read is recorded too.
+    let (policy, input, push) = match prepare(&a) {
+        Ok(prepared) => prepared,
         Err(e) => {
-            entry.decision = "refused".into();
-            let reason = e
-                .chain()
-                .map(|c| c.to_string())
-                .collect::<Vec<_>>()
-                .join(": ");
-            entry.reason = Some(airlock::redact::text(&reason).into_owned());
+            let reason: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            warn_unrecorded(&request.record_refusal(&reason.join(": ")));
+            return Err(e);
         }
-    }
-    let log = a
-        .audit_log
-        .clone()
-        .or_else(|| a.cache_dir.as_ref().map(|d| d.join(audit::AUDIT_FILE)));
-    let logged = match log.filter(|l| parent(l).is_dir()) {
-        Some(log) => match audit::append(&log, &entry) {
-            Ok(l) => Some(l),
-            Err(e) if result.is_ok() => {
-                return Err(Failure::from(e).context(
-                    "the import is complete, but it could not be recorded in the audit log",
-                ))
-            }
-            Err(e) => {
-                eprintln!(
-                    "airlock: warning: this refusal could not be recorded in the audit log: {e}"
-                );
-                None
-            }
-        },
-        None => None,
     };
-    let receipt = match &a.receipt {
-        Some(path) => {
-            let r = audit::Receipt {
-                format: "airlock-receipt",
-                generator: GENERATOR.into(),
-                entry: entry.clone(),
-                audit: logged.clone(),
-            };
-            match audit::write_receipt(path, &r, receipt_key.as_ref()) {
-                Ok(sig) => Some((path.clone(), sig)),
-                Err(e) if result.is_ok() => {
-                    return Err(Failure::from(e)
-                        .context("the import is complete, but its receipt could not be written"))
-                }
-                Err(e) => {
-                    eprintln!(
-                        "airlock: warning: the receipt of this refusal could not be written: {e}"
-                    );
-                    None
-                }
-            }
-        }
-        None => None,
-    };
-    let mut outcome = result?;
-    if a.json {
-        let mut v = match &outcome.import {
-            Some(r) => serde_json::to_value(r)?,
-            None => serde_json::json!({
-                "manifest_sha256": outcome.manifest_sha256,
-                "created": outcome.created,
-                "signers": outcome.signers,
-            }),
-        };
-        v["push"] = serde_json::json!(outcome.push);
-        v["audit"] = serde_json::json!(logged);
-        v["receipt"] = serde_json::json!(receipt
-            .as_ref()
-            .map(|(p, s)| { serde_json::json!({"path": p, "signature": s}) }));
-        print_json(&v)?;
-    } else {
-        let mut out = show::Sanitize(io::stdout().lock());
-        match &outcome.import {
-            Some(r) => show::imported(&mut out, r)?,
-            None => writeln!(
-                out,
-                "verified bundle (manifest sha256 {}, created {})",
-                outcome.manifest_sha256, outcome.created
-            )?,
-        }
-        if let Some(p) = &outcome.push {
-            show::pushed(&mut out, p)?;
-        }
-        if let Some(l) = &logged {
-            writeln!(
-                out,
-                "recorded in {} (line {}, sha256 {})",
-                l.log.display(),
-                l.line,
-                l.sha256
-            )?;
-        }
-        if let Some((p, sig)) = &receipt {
-            match sig {
-                Some(sig) => writeln!(out, "receipt: {} (signed: {})", p.display(), sig.display())?,
-                None => writeln!(out, "receipt: {} (unsigned)", p.display())?,
-            }
-        }
+    let progress = Reporter::new(a.json, a.quiet);
+    let mut transaction = Import::new(&input, &policy, request);
+    if let Some((client, target)) = &push {
+        transaction = transaction.push_to(PushTo { client, target });
     }
+    let mut outcome = transaction.run(&progress);
+    if let Some(e) = outcome.refusal.take() {
+        warn_unrecorded(&outcome.records);
+        return Err(refused(e, a.trivy_bin.as_deref()));
+    }
+    if let Some(e) = outcome.records.audit_error.take() {
+        return Err(Failure::from(e)
+            .context("the import is complete, but it could not be recorded in the audit log"));
+    }
+    if let Some(e) = outcome.records.receipt_error.take() {
+        return Err(Failure::from(e)
+            .context("the import is complete, but its receipt could not be written"));
+    }
+    render(&outcome, a.json)?;
     match outcome.push_error.take() {
-        Some(e) => Err(e.context(
+        Some(e) => Err(Failure::from(e).context(
             "the cache import is complete, but the push failed; nothing is reported as pushed",
         )),
         None => Ok(()),
     }
 }
 
-pub(super) fn import_bundle(a: &ImportArgs, now: OffsetDateTime) -> Result<Outcome> {
+/// What the flags name: the trust policy, the bundle, the registry.
+type Prepared = (TrustPolicy, Input, Option<(Client, PushTarget)>);
+
+fn prepare(a: &ImportArgs) -> Result<Prepared> {
     if let Some(u) = &a.vex_url {
         let shown = airlock::redact::url(u);
         if shown.contains("***@") {
@@ -227,111 +99,118 @@ pub(super) fn import_bundle(a: &ImportArgs, now: OffsetDateTime) -> Result<Outco
     let input = Input::open(&a.bundle, Some(&policy))?;
     // Reach the registry first: no point importing for a push that cannot be.
     let push = push_target(a)?;
-    let push_opts = airlock::install::push::PushOptions {
-        now,
-        allow_downgrade: a.allow_downgrade,
-    };
-    if let Some((client, target)) = &push {
-        // The registry's own history judges the bundle (by its signed
-        // header) before any cache is written; the push judges again.
-        let header = input.read_with(&NoProgress, |r| {
-            airlock::bundle::reader::read_header(BufReader::new(r))
-        });
-        if let Ok(header) = header {
-            airlock::install::push::precheck(&header, client, target, &policy, &push_opts)
-                .map_err(|e| push_failed(e.into()))?;
-        }
-    }
-    let progress = Reporter::new(a.json, a.quiet);
-    let mut outcome = match &a.cache_dir {
-        Some(cache_dir) => {
-            let opts = ImportOptions {
-                cache_dir: cache_dir.clone(),
-                vex_dir: a.vex_dir.clone(),
-                vex_url: a.vex_url.clone(),
-                now,
-                allow_downgrade: a.allow_downgrade,
-            };
-            airlock::progress::Progress::begin(&progress, "import", input.len());
-            let report = input
-                .read_with(&progress, |r| airlock::install::import(r, &policy, &opts))
-                .map_err(|e| name_trivy(e, a.trivy_bin.as_deref()))?;
-            airlock::progress::Progress::end(&progress);
-            Outcome {
-                manifest_sha256: report.manifest_sha256.clone(),
-                created: report.created.clone(),
-                series: report.series.clone(),
-                sequence: report.sequence,
-                signers: report.signers.clone(),
-                import: Some(report),
-                push: None,
-                push_error: None,
-            }
-        }
-        None => {
-            airlock::progress::Progress::begin(&progress, "verify", input.len());
-            let v = input
-                .read_with(&progress, |r| airlock::install::verify(r, &policy))
-                .map_err(|e| name_trivy(e, a.trivy_bin.as_deref()))?;
-            airlock::progress::Progress::end(&progress);
-            Outcome {
-                manifest_sha256: v.manifest_sha256.hex(),
-                created: v.manifest.created.to_string(),
-                series: v.manifest.series.as_ref().map(|s| s.to_string()),
-                sequence: v.manifest.sequence,
-                signers: v.signers.clone(),
-                import: None,
-                push: None,
-                push_error: None,
-            }
-        }
-    };
-    if let Some((client, target)) = push {
-        airlock::progress::Progress::begin(&progress, "push", input.len());
-        let result = input.read_with(&progress, |r| {
-            airlock::install::push::push(
-                r,
-                &policy,
-                &outcome.manifest_sha256,
-                &client,
-                &target,
-                push_opts,
-                &|b| {
-                    let what = if b.skipped { "already there" } else { "sent" };
-                    airlock::progress::Progress::note(&progress, &format!("{} {what}", b.digest));
-                },
-            )
-        });
-        airlock::progress::Progress::end(&progress);
-        match result {
-            Ok(p) => outcome.push = Some(p),
-            Err(e) if outcome.import.is_some() => outcome.push_error = Some(e.into()),
-            Err(e) => return Err(push_failed(e)),
-        }
-    }
-    Ok(outcome)
+    Ok((policy, input, push))
 }
 
-/// A push failure says that nothing is reported as pushed; a refusal by the
-/// registry state (a downgrade) is said as it is.
-pub(super) fn push_failed(e: airlock::media::MediaError) -> Failure {
-    use airlock::install::ImportError;
-    use airlock::media::MediaError;
-    let failed = matches!(e, MediaError::Import(ImportError::Push(_)));
-    let e = Failure::from(e);
-    if failed {
-        e.context("the push failed; nothing is reported as pushed")
+/// A refusal that could not be recorded is said, but does not hide the
+/// refusal itself.
+fn warn_unrecorded(records: &Records) {
+    if let Some(e) = &records.audit_error {
+        eprintln!("airlock: warning: this refusal could not be recorded in the audit log: {e}");
+    }
+    if let Some(e) = &records.receipt_error {
+        eprintln!("airlock: warning: the receipt of this refusal could not be written: {e}");
+    }
+}
+
+/// What verifying alone proved (no cache).
+#[derive(Serialize)]
+struct VerifiedOnly<'a> {
+    manifest_sha256: &'a str,
+    created: &'a str,
+    signers: &'a [SignerReport],
+}
+
+/// The cache import's report, or what verifying proved.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Done<'a> {
+    Imported(&'a ImportReport),
+    Verified(VerifiedOnly<'a>),
+}
+
+/// `import --json`.
+#[derive(Serialize)]
+struct ImportJson<'a> {
+    #[serde(flatten)]
+    done: Done<'a>,
+    push: Option<&'a PushReport>,
+    audit: Option<&'a Logged>,
+    receipt: Option<&'a WrittenReceipt>,
+}
+
+/// Prints what an accepted import did.
+fn render(o: &ImportOutcome, json: bool) -> Result<()> {
+    let v = o
+        .verified
+        .as_ref()
+        .ok_or_else(|| Failure::host("an accepted import proved nothing"))?;
+    if json {
+        let done = match &o.import {
+            Some(r) => Done::Imported(r),
+            None => Done::Verified(VerifiedOnly {
+                manifest_sha256: &v.manifest_sha256,
+                created: &v.created,
+                signers: &v.signers,
+            }),
+        };
+        return print_json(&ImportJson {
+            done,
+            push: o.push.as_ref(),
+            audit: o.records.audit.as_ref(),
+            receipt: o.records.receipt.as_ref(),
+        });
+    }
+    let mut out = show::Sanitize(io::stdout().lock());
+    match &o.import {
+        Some(r) => show::imported(&mut out, r)?,
+        None => writeln!(
+            out,
+            "verified bundle (manifest sha256 {}, created {})",
+            v.manifest_sha256, v.created
+        )?,
+    }
+    if let Some(p) = &o.push {
+        show::pushed(&mut out, p)?;
+    }
+    if let Some(l) = &o.records.audit {
+        writeln!(
+            out,
+            "recorded in {} (line {}, sha256 {})",
+            l.log.display(),
+            l.line,
+            l.sha256
+        )?;
+    }
+    if let Some(r) = &o.records.receipt {
+        match &r.signature {
+            Some(sig) => writeln!(
+                out,
+                "receipt: {} (signed: {})",
+                r.path.display(),
+                sig.display()
+            )?,
+            None => writeln!(out, "receipt: {} (unsigned)", r.path.display())?,
+        }
+    }
+    Ok(())
+}
+
+/// A refusal as the command says it: a push failure says that nothing is
+/// reported as pushed (a refusal by the registry state, a downgrade, is
+/// said as it is), a database schema refusal names the Trivy installed.
+fn refused(e: ImportError, trivy_bin: Option<&Path>) -> Failure {
+    if matches!(e, ImportError::Push(_)) {
+        Failure::from(e).context("the push failed; nothing is reported as pushed")
     } else {
-        e
+        name_trivy(e, trivy_bin)
     }
 }
 
 /// For a database schema refusal, says which Trivy is installed and what it
 /// reads (from `--trivy-bin`, or `trivy` on PATH, if either runs).
-pub(super) fn name_trivy(e: airlock::media::MediaError, bin: Option<&Path>) -> Failure {
-    use airlock::install::ImportError;
-    use airlock::media::MediaError;
-    if let MediaError::Import(ImportError::Overlap { vex_dir, cache_dir }) = &e {
+pub(super) fn name_trivy(e: ImportError, bin: Option<&Path>) -> Failure {
+    if let ImportError::Overlap { vex_dir, cache_dir } = &e {
         // The library's directories are these flags.
         let message = format!(
             "--vex-dir {} and --cache-dir {} overlap; the static VEX repository must live outside the Trivy cache (and the cache outside it)",
@@ -340,7 +219,7 @@ pub(super) fn name_trivy(e: airlock::media::MediaError, bin: Option<&Path>) -> F
         );
         return Failure::reworded(&e, message);
     }
-    if !matches!(e, MediaError::Import(ImportError::Schema(_))) {
+    if !matches!(e, ImportError::Schema(_)) {
         return e.into();
     }
     let bin = bin.map(Path::to_path_buf).or_else(|| {

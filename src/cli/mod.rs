@@ -8,6 +8,7 @@ macro_rules! usage {
     };
 }
 
+mod approving;
 pub mod args;
 mod bar;
 mod checking;
@@ -20,7 +21,6 @@ mod network;
 pub(crate) mod passphrase;
 mod profile;
 pub mod show;
-mod signing;
 mod splitting;
 
 use std::io::{self, Write};
@@ -60,12 +60,12 @@ pub fn wants_json(cli: &Cli) -> bool {
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Keygen(a) => signing::keygen(a),
+        Command::Keygen(a) => approving::keygen(a),
         Command::Export(a) => exporting::export(a),
         Command::Verify(a) => checking::verify(a),
         Command::Inspect(a) => checking::inspect(a),
         Command::Import(a) => importing::import(a),
-        Command::Sign(a) => signing::sign(a),
+        Command::Sign(a) => approving::sign(a),
         Command::Rollback(a) => generations::rollback(a),
         Command::Status(a) => generations::status(a),
         Command::Split(a) => splitting::split(a),

@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use super::failure::{Failure, Result};
 
 use airlock::bundle::parts::{self};
+use airlock::install::VerifyContent;
 use airlock::media::Input;
 
 use super::args::{JoinArgs, SplitArgs};
@@ -38,7 +39,15 @@ pub(super) fn split(a: SplitArgs) -> Result<()> {
     let input = Input::open(&a.bundle, Some(&policy))?;
     let output = a.output.clone().unwrap_or_else(|| a.bundle.clone());
     let progress = Reporter::new(a.json, a.quiet);
-    let report = airlock::media::split(&input, &policy, &output, size, &key, a.force, &progress)?;
+    let report = airlock::media::split(
+        &input,
+        &VerifyContent(&policy),
+        &output,
+        size,
+        &key,
+        a.force,
+        &progress,
+    )?;
     let sums = sha256sums(a.sha256sums, &output, &part_files(&report.parts), a.force)?;
     if a.json {
         let mut v = serde_json::to_value(&report)?;
@@ -67,7 +76,13 @@ pub(super) fn join(a: JoinArgs) -> Result<()> {
         );
     }
     let progress = Reporter::new(a.json, a.quiet);
-    let report = airlock::media::join(&input, &policy, &a.output, a.force, &progress)?;
+    let report = airlock::media::join(
+        &input,
+        &VerifyContent(&policy),
+        &a.output,
+        a.force,
+        &progress,
+    )?;
     if a.json {
         return print_json(&report);
     }

@@ -18,6 +18,7 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use crate::error::PathIo;
+use crate::install::component::ComponentId;
 use crate::keys::{SecretKey, Signature};
 use crate::policy::SignerReport;
 
@@ -26,13 +27,66 @@ pub const AUDIT_FILE: &str = "airlock-audit.jsonl";
 /// `prev` of the first line.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// The decision an audit line records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Accepted.
+    Accepted,
+    /// Accepted past a downgrade refusal (`allow_downgrade`).
+    Forced,
+    /// Refused (the default: a record says so unless it says otherwise).
+    #[default]
+    Refused,
+}
+
+/// One thing an import installed or pushed, as recorded (the field names
+/// are the log's format: `airlock audit` and readers of old logs rely on
+/// them; `component`, the [`ComponentId`], is new in this version and
+/// absent from older records).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum InstalledRecord {
+    /// A cache component (`db`, `java-db`, `policy`).
+    Component {
+        /// Which component (`db`, `java-db`, `policy`).
+        component: ComponentId,
+        /// Where it went.
+        path: PathBuf,
+        /// Its OCI manifest digest.
+        manifest_digest: String,
+        /// UpdatedAt (databases; `null` for the checks bundle).
+        updated_at: Option<String>,
+        /// Whether it replaced an older one.
+        replaced: bool,
+    },
+    /// A VEX repository in the cache.
+    Vex {
+        /// Which component (`vex/repositories/<name>`).
+        component: ComponentId,
+        /// Where it went.
+        path: PathBuf,
+        /// Its name.
+        vex: String,
+        /// Whether it replaced an older one.
+        replaced: bool,
+    },
+    /// An artifact pushed into a registry.
+    Pushed {
+        /// `host/repository:tag`.
+        pushed: String,
+        /// Its manifest digest.
+        manifest_digest: String,
+    },
+}
+
 /// One import, as recorded.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct AuditEntry {
     /// When (RFC 3339, UTC).
     pub time: String,
     /// `accepted`, `forced` (accepted past a downgrade refusal) or `refused`.
-    pub decision: String,
+    pub decision: Verdict,
     /// Why it was refused (the whole error chain), if it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -61,7 +115,7 @@ pub struct AuditEntry {
     /// Each component installed: path, OCI manifest digest, UpdatedAt, and
     /// whether it replaced an older one.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub installed: Vec<serde_json::Value>,
+    pub installed: Vec<InstalledRecord>,
     /// The host name, if known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
@@ -349,10 +403,11 @@ mod tests {
     fn the_chain_links_lines_and_finds_edits() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join(AUDIT_FILE);
-        for (i, d) in ["accepted", "refused", "forced"].iter().enumerate() {
+        let verdicts = [Verdict::Accepted, Verdict::Refused, Verdict::Forced];
+        for (i, d) in verdicts.into_iter().enumerate() {
             let e = AuditEntry {
                 time: format!("2026-01-0{}T00:00:00Z", i + 1),
-                decision: d.to_string(),
+                decision: d,
                 bundle: "b.airlock".into(),
                 ..Default::default()
             };
@@ -368,5 +423,41 @@ mod tests {
         std::fs::write(&log, text.replacen("refused", "accepted", 1)).unwrap();
         let err = check(&log).unwrap_err().to_string();
         assert!(err.contains("line 3: prev is"), "{err}");
+    }
+
+    #[test]
+    fn installed_records_keep_the_log_format() {
+        let records = [
+            InstalledRecord::Component {
+                component: ComponentId::Artifact(crate::manifest::ArtifactKind::Checks),
+                path: "/c/policy".into(),
+                manifest_digest: "sha256:aa".into(),
+                updated_at: None,
+                replaced: true,
+            },
+            InstalledRecord::Vex {
+                component: ComponentId::VexRepository("default".into()),
+                path: "/c/vex/repositories/default".into(),
+                vex: "default".into(),
+                replaced: false,
+            },
+            InstalledRecord::Pushed {
+                pushed: "r.example/db:2".into(),
+                manifest_digest: "sha256:bb".into(),
+            },
+        ];
+        // As the log was written before these records were typed, with the
+        // component's id first.
+        let expected = serde_json::json!([
+            {"component": "policy", "path": "/c/policy", "manifest_digest": "sha256:aa", "updated_at": null, "replaced": true},
+            {"component": "vex/repositories/default", "path": "/c/vex/repositories/default", "vex": "default", "replaced": false},
+            {"pushed": "r.example/db:2", "manifest_digest": "sha256:bb"},
+        ]);
+        assert_eq!(serde_json::to_value(records).unwrap(), expected);
+        let e = AuditEntry {
+            decision: Verdict::Forced,
+            ..Default::default()
+        };
+        assert_eq!(serde_json::to_value(e).unwrap()["decision"], "forced");
     }
 }

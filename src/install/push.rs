@@ -39,10 +39,8 @@ use std::io::Read;
 
 use time::OffsetDateTime;
 
-use crate::artifact::oci::{
-    Descriptor, ImageManifest, CREATED, EMPTY_CONFIG, EMPTY_CONFIG_MEDIA_TYPE, MANIFEST_MEDIA_TYPE,
-};
-use crate::bundle::reader::{self, Header, ReadError};
+use crate::artifact::oci::{ImageManifest, EMPTY_CONFIG, MANIFEST_MEDIA_TYPE};
+use crate::bundle::reader::{self, ReadError};
 use crate::bundle::reader::{PayloadReader, PayloadVisitor, Verified};
 use crate::digest::Sha256Digest;
 use crate::error::chain_text;
@@ -52,13 +50,11 @@ use crate::layout::oci_repos::{
 use crate::manifest::{ArtifactKind, Manifest, Payload};
 use crate::policy::TrustPolicy;
 use crate::registry::{Client, RegistryError};
-use crate::timestamp::format_time;
 
 use super::{guard, ImportError};
 
-/// The media type of the registry state's one layer (a [`guard::State`] as
-/// JSON), and the state artifact's type.
-pub const STATE_MEDIA_TYPE: &str = "application/vnd.airlock.state.v1+json";
+pub use super::registry_state::{judge, precheck, read_state, RegistryState, STATE_MEDIA_TYPE};
+use super::registry_state::{state_digest, StateArtifact};
 
 /// Why a push failed.
 #[derive(Debug, thiserror::Error)]
@@ -153,168 +149,6 @@ pub struct PushOptions {
     pub now: OffsetDateTime,
     /// Push past a downgrade refusal (recorded as forced).
     pub allow_downgrade: bool,
-}
-
-/// The registry state of a push prefix, as read.
-#[derive(Debug, Clone, Default)]
-pub struct RegistryState {
-    /// What it records.
-    pub state: guard::State,
-    /// The manifest digest `latest` pointed at (`None`: no state yet).
-    pub digest: Option<String>,
-}
-
-/// The digest `<prefix>/airlock-state:latest` points at now, if any.
-fn state_digest(client: &Client, target: &PushTarget) -> Result<Option<String>, PushError> {
-    match client.get_manifest(&target.state_repository(), STATE_TAG) {
-        Ok((_, digest)) => Ok(Some(digest)),
-        Err(RegistryError::Status { status: 404, .. }) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Reads the registry state of `target`'s prefix: absent (404) is an empty
-/// state; anything that cannot be read exactly (not one layer of
-/// [`STATE_MEDIA_TYPE`], larger than [`guard::STATE_LIMIT`], a blob that is
-/// missing or does not match its digest, JSON that is not a state) is
-/// [`PushError::State`], never an empty state.
-pub fn read_state(client: &Client, target: &PushTarget) -> Result<RegistryState, PushError> {
-    let repo = target.state_repository();
-    let damaged = |reason: String| PushError::State {
-        reference: target.state_reference(),
-        reason,
-    };
-    let (bytes, digest) = match client.get_manifest(&repo, STATE_TAG) {
-        Ok(found) => found,
-        Err(RegistryError::Status { status: 404, .. }) => return Ok(RegistryState::default()),
-        Err(e @ RegistryError::DigestMismatch { .. }) => return Err(damaged(e.to_string())),
-        Err(RegistryError::Transfer { reason, .. }) if reason.contains("larger than") => {
-            return Err(damaged(format!("its manifest: {reason}")))
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let m: ImageManifest = serde_json::from_slice(&bytes)
-        .map_err(|e| damaged(format!("its manifest is not an OCI image manifest: {e}")))?;
-    let [layer] = m.layers.as_slice() else {
-        return Err(damaged(format!(
-            "its manifest has {} layers, expected 1",
-            m.layers.len()
-        )));
-    };
-    if layer.media_type != STATE_MEDIA_TYPE {
-        return Err(damaged(format!(
-            "its layer is {:?}, expected {STATE_MEDIA_TYPE}",
-            crate::text::escape(&layer.media_type)
-        )));
-    }
-    if layer.size > guard::STATE_LIMIT {
-        return Err(damaged(format!(
-            "its layer is {} bytes, more than the {} allowed",
-            layer.size,
-            guard::STATE_LIMIT
-        )));
-    }
-    let mut state_bytes = Vec::new();
-    match client.get_blob(&repo, &layer.digest, layer.size, &mut state_bytes) {
-        Ok(()) => {}
-        Err(RegistryError::Status { status: 404, .. }) => {
-            return Err(damaged(format!("its layer {} is missing", layer.digest)))
-        }
-        Err(
-            e @ (RegistryError::DigestMismatch { .. }
-            | RegistryError::InvalidName { .. }
-            | RegistryError::Transfer { .. }),
-        ) => return Err(damaged(format!("its layer: {}", chain_text(&e)))),
-        Err(e) => return Err(e.into()),
-    }
-    let state = guard::parse_state(&state_bytes).map_err(damaged)?;
-    Ok(RegistryState {
-        state,
-        digest: Some(digest),
-    })
-}
-
-/// Judges `m` against the registry state (downgrades, by the cache's
-/// rules); returns what was forced.
-pub fn judge(
-    m: &Manifest,
-    manifest_sha256: &str,
-    registry: &RegistryState,
-    target: &PushTarget,
-    policy: &TrustPolicy,
-    opts: &PushOptions,
-) -> Result<Vec<String>, ImportError> {
-    let found = guard::downgrades(m, manifest_sha256, &registry.state, &BTreeMap::new())
-        .into_iter()
-        .map(|r| format!("in the registry state {}: {r}", target.state_reference()))
-        .collect();
-    guard::check_downgrades(found, policy, opts.allow_downgrade)
-}
-
-/// Judges a bundle by its signed header against the registry state before
-/// it is read in full (so an import into another cache is refused before
-/// that cache is written). A header that does not prove itself is left to
-/// the full reading, which says why; the push judges again before it sends
-/// anything.
-pub fn precheck(
-    header: &Header,
-    client: &Client,
-    target: &PushTarget,
-    policy: &TrustPolicy,
-    opts: &PushOptions,
-) -> Result<(), ImportError> {
-    if policy
-        .evaluate(&header.manifest_bytes, &header.signatures)
-        .is_err()
-    {
-        return Ok(());
-    }
-    let Ok(m) = Manifest::parse(&header.manifest_bytes) else {
-        return Ok(());
-    };
-    let sha = Sha256Digest::of(&header.manifest_bytes).hex();
-    let registry = read_state(client, target)?;
-    judge(&m, &sha, &registry, target, policy, opts).map(|_| ())
-}
-
-/// The state artifact to push: an empty config and the state as its one
-/// layer.
-struct StateArtifact {
-    layer: Vec<u8>,
-    manifest: Vec<u8>,
-    digest: String,
-}
-
-impl StateArtifact {
-    fn new(state: &guard::State, now: OffsetDateTime) -> StateArtifact {
-        let mut layer = serde_json::to_vec_pretty(state).expect("the state serializes");
-        layer.push(b'\n');
-        let m = ImageManifest {
-            schema_version: 2,
-            media_type: Some(MANIFEST_MEDIA_TYPE.into()),
-            artifact_type: Some(STATE_MEDIA_TYPE.into()),
-            config: Descriptor {
-                media_type: EMPTY_CONFIG_MEDIA_TYPE.into(),
-                digest: Sha256Digest::of(EMPTY_CONFIG).oci(),
-                size: EMPTY_CONFIG.len() as u64,
-                annotations: BTreeMap::new(),
-            },
-            layers: vec![Descriptor {
-                media_type: STATE_MEDIA_TYPE.into(),
-                digest: Sha256Digest::of(&layer).oci(),
-                size: layer.len() as u64,
-                annotations: BTreeMap::new(),
-            }],
-            annotations: BTreeMap::from([(CREATED.to_string(), format_time(now))]),
-        };
-        let manifest = serde_json::to_vec(&m).expect("the manifest serializes");
-        let digest = Sha256Digest::of(&manifest).oci();
-        StateArtifact {
-            layer,
-            manifest,
-            digest,
-        }
-    }
 }
 
 /// The push visitor (see the module docs).
@@ -501,57 +335,73 @@ impl<'a> Pusher<'a> {
             .next
             .as_ref()
             .ok_or_else(|| PushError::Missing("registry state (start did not run)".into()))?;
+        let planned = verified
+            .manifest
+            .artifacts
+            .iter()
+            .map(|a| self.plan_manifest(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.publish(&planned, state, state_blobs)?;
+        let artifacts = planned.into_iter().map(|p| p.artifact).collect();
+        Ok(self.report(verified, artifacts))
+    }
+
+    /// Pushes the config of `a` and plans its manifest.
+    fn plan_manifest<'m>(
+        &'m self,
+        a: &crate::manifest::Artifact,
+    ) -> Result<PlannedManifest<'m>, PushError> {
+        let repo = self.repo_of(a);
+        let bytes = self
+            .small
+            .get(&a.manifest_digest.oci())
+            .ok_or_else(|| PushError::Missing(format!("OCI manifest of {}", a.kind)))?;
+        let m: ImageManifest = serde_json::from_slice(bytes)
+            .map_err(|_| PushError::Missing(format!("OCI manifest of {}", a.kind)))?;
+        let config = self
+            .small
+            .get(&m.config.digest)
+            .ok_or_else(|| PushError::Missing(format!("config blob of {}", a.kind)))?;
+        let config_blob = self.push_blob(
+            &repo,
+            &m.config.digest,
+            config.len() as u64,
+            &mut &config[..],
+        )?;
+        let layer = self
+            .layers
+            .get(&a.kind)
+            .cloned()
+            .ok_or_else(|| PushError::Missing(format!("layer of {}", a.kind)))?;
+        let tag = self.target.tags.get(&a.kind).unwrap_or(&a.tag).clone();
+        Ok(PlannedManifest {
+            artifact: PushedArtifact {
+                kind: a.kind,
+                reference: format!("{}/{repo}:{tag}", self.target.host),
+                manifest_digest: a.manifest_digest.oci(),
+                blobs: vec![config_blob, layer],
+            },
+            media_type: m
+                .media_type
+                .clone()
+                .unwrap_or_else(|| MANIFEST_MEDIA_TYPE.into()),
+            repo,
+            tag,
+            bytes,
+        })
+    }
+
+    /// Reads back every blob, puts the manifests and reads them back, then
+    /// records the push in the registry state.
+    fn publish(
+        &self,
+        planned: &[PlannedManifest<'_>],
+        state: &StateArtifact,
+        state_blobs: &[PushedBlob],
+    ) -> Result<(), PushError> {
         let state_repo = self.target.state_repository();
-        struct Planned<'m> {
-            repo: String,
-            tag: String,
-            media_type: String,
-            bytes: &'m [u8],
-            artifact: PushedArtifact,
-        }
-        let mut planned = Vec::new();
-        for a in &verified.manifest.artifacts {
-            let repo = self.repo_of(a);
-            let bytes = self
-                .small
-                .get(&a.manifest_digest.oci())
-                .ok_or_else(|| PushError::Missing(format!("OCI manifest of {}", a.kind)))?;
-            let m: ImageManifest = serde_json::from_slice(bytes)
-                .map_err(|_| PushError::Missing(format!("OCI manifest of {}", a.kind)))?;
-            let config = self
-                .small
-                .get(&m.config.digest)
-                .ok_or_else(|| PushError::Missing(format!("config blob of {}", a.kind)))?;
-            let config_blob = self.push_blob(
-                &repo,
-                &m.config.digest,
-                config.len() as u64,
-                &mut &config[..],
-            )?;
-            let layer = self
-                .layers
-                .get(&a.kind)
-                .cloned()
-                .ok_or_else(|| PushError::Missing(format!("layer of {}", a.kind)))?;
-            let tag = self.target.tags.get(&a.kind).unwrap_or(&a.tag).clone();
-            planned.push(Planned {
-                artifact: PushedArtifact {
-                    kind: a.kind,
-                    reference: format!("{}/{repo}:{tag}", self.target.host),
-                    manifest_digest: a.manifest_digest.oci(),
-                    blobs: vec![config_blob, layer],
-                },
-                media_type: m
-                    .media_type
-                    .clone()
-                    .unwrap_or_else(|| MANIFEST_MEDIA_TYPE.into()),
-                repo,
-                tag,
-                bytes,
-            });
-        }
         // Every blob, before any manifest points at it.
-        for p in &planned {
+        for p in planned {
             for b in &p.artifact.blobs {
                 self.read_back_blob(&p.repo, b)?;
             }
@@ -560,17 +410,13 @@ impl<'a> Pusher<'a> {
             self.read_back_blob(&state_repo, b)?;
         }
         self.check_unchanged()?;
-        for p in &planned {
-            self.client.put_manifest(
-                &p.repo,
-                &p.tag,
-                &p.media_type,
-                p.bytes,
-                &p.artifact.manifest_digest,
-            )?;
+        for p in planned {
+            let digest = &p.artifact.manifest_digest;
+            self.client
+                .put_manifest(&p.repo, &p.tag, &p.media_type, p.bytes, digest)?;
         }
         crate::fault::point("manifests pushed");
-        for p in &planned {
+        for p in planned {
             self.read_back_manifest(&p.repo, Some(&p.tag), p.bytes, &p.artifact.manifest_digest)?;
         }
         // The push is verified: record it.
@@ -582,8 +428,11 @@ impl<'a> Pusher<'a> {
             &state.manifest,
             &state.digest,
         )?;
-        self.read_back_manifest(&state_repo, Some(STATE_TAG), &state.manifest, &state.digest)?;
-        let artifacts: Vec<PushedArtifact> = planned.into_iter().map(|p| p.artifact).collect();
+        self.read_back_manifest(&state_repo, Some(STATE_TAG), &state.manifest, &state.digest)
+    }
+
+    /// What the push did, and how Trivy should use it.
+    fn report(&self, verified: &Verified, artifacts: Vec<PushedArtifact>) -> PushReport {
         let default_tags = verified
             .manifest
             .artifacts
@@ -598,7 +447,7 @@ impl<'a> Pusher<'a> {
         {
             trivy_flags.push("--insecure".into());
         }
-        Ok(PushReport {
+        PushReport {
             registry: self.client.base().to_string(),
             verified: true,
             state: self.target.state_reference(),
@@ -607,8 +456,17 @@ impl<'a> Pusher<'a> {
             trivy_flags,
             trivy_yaml,
             mirror_hint,
-        })
+        }
     }
+}
+
+/// A manifest to put under its tag, and the artifact it makes.
+struct PlannedManifest<'m> {
+    repo: String,
+    tag: String,
+    media_type: String,
+    bytes: &'m [u8],
+    artifact: PushedArtifact,
 }
 
 impl PayloadVisitor for Pusher<'_> {

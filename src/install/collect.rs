@@ -1,0 +1,539 @@
+//! Collecting a bundle's payloads: the [`PayloadVisitor`] that checks the
+//! manifest before anything is written, judges freshness and downgrades,
+//! takes the locks, creates the staging areas, streams each payload into
+//! them (or nowhere, when only verifying), and finally checks everything
+//! collected against the signed manifest.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Read};
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::Path;
+
+use time::OffsetDateTime;
+
+use crate::artifact::vex;
+use crate::artifact::{self, LayerContents};
+use crate::bundle::reader::{PayloadReader, PayloadVisitor, Verified};
+use crate::layout::{trivy_cache, vex_repo};
+use crate::manifest::{ArtifactKind, Manifest, Payload};
+use crate::policy::TrustPolicy;
+use crate::unpack::Discard;
+
+use super::{guard, stage, ImportError, ImportOptions};
+use crate::error::PathIo;
+
+/// Where checked content goes: a staging area (import), or nowhere (verify).
+pub(super) enum Mode<'a> {
+    /// Import into these directories.
+    Install(&'a ImportOptions),
+    /// Check only; write nothing that outlives the process.
+    Check,
+}
+
+/// A stored VEX archive: zip needs random access, so archives are kept in a
+/// file (in staging for import, an unlinked temporary file for verify) and
+/// extracted once their digest has been verified.
+struct StoredArchive {
+    file: File,
+}
+
+/// Collects what a bundle's payloads yield, checks it against the signed
+/// manifest, and (in install mode) stages it.
+pub(super) struct Collector<'a> {
+    mode: Mode<'a>,
+    policy: &'a TrustPolicy,
+    /// Downgrades accepted with `allow_downgrade`.
+    pub(super) forced: Vec<String>,
+    /// The host state read under the lock (install mode).
+    pub(super) state: Option<guard::State>,
+    /// The static VEX directory's state, read under its lock (install mode
+    /// with a VEX directory and VEX repositories in the bundle).
+    pub(super) vex_state: Option<guard::State>,
+    lock: Option<stage::Lock>,
+    vex_lock: Option<stage::Lock>,
+    cache_stage: Option<tempfile::TempDir>,
+    pub(super) vex_stage: Option<tempfile::TempDir>,
+    /// The staging areas' registrations for removal on a signal, dropped
+    /// before the swaps: from then on a half-done swap is recovered by the
+    /// next import, never removed.
+    pub(super) staging_guards: Vec<crate::cleanup::Guard>,
+    manifest: Option<Manifest>,
+    pub(super) layers: BTreeMap<ArtifactKind, LayerContents>,
+    oci_manifests: BTreeMap<String, Vec<u8>>,
+    /// The OCI layout's small documents (index.json, oci-layout, OCI
+    /// manifests, configs), by payload path.
+    layout: BTreeMap<String, Vec<u8>>,
+    pub(super) vex_manifests: BTreeMap<String, Vec<u8>>,
+    vex_archives: BTreeMap<String, StoredArchive>,
+    /// Verify mode: database copies for the whole-file check.
+    db_spools: BTreeMap<ArtifactKind, artifact::DbCopy>,
+}
+
+impl<'a> Collector<'a> {
+    pub(super) fn new(mode: Mode<'a>, policy: &'a TrustPolicy) -> Self {
+        Collector {
+            mode,
+            policy,
+            forced: Vec::new(),
+            state: None,
+            vex_state: None,
+            lock: None,
+            vex_lock: None,
+            cache_stage: None,
+            vex_stage: None,
+            staging_guards: Vec::new(),
+            manifest: None,
+            layers: BTreeMap::new(),
+            oci_manifests: BTreeMap::new(),
+            layout: BTreeMap::new(),
+            vex_manifests: BTreeMap::new(),
+            vex_archives: BTreeMap::new(),
+            db_spools: BTreeMap::new(),
+        }
+    }
+
+    /// The cache staging directory (install mode only).
+    pub(super) fn cache_stage(&self) -> Option<&Path> {
+        self.cache_stage.as_ref().map(|s| s.path())
+    }
+
+    /// Creates the file a VEX archive is stored in.
+    fn archive_file(&self, name: &str, format: &str) -> Result<File, ImportError> {
+        let path = match (&self.vex_stage, self.cache_stage()) {
+            // It ends up in the static directory: store it there directly.
+            (Some(s), _) => s.path().join(name).join(vex_repo::archive_file(format)),
+            (None, Some(stage)) => stage.join("vex-archives").join(format!("{name}.{format}")),
+            (None, None) => {
+                return tempfile::tempfile().map_err(|e| {
+                    PathIo::new("cannot create a temporary file in", std::env::temp_dir(), e).into()
+                })
+            }
+        };
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&path)
+            .map_err(|e| PathIo::new("cannot create", &path, e).into())
+    }
+}
+
+fn read_document(data: &mut dyn Read, max: u64, what: String) -> Result<Vec<u8>, ImportError> {
+    let mut bytes = Vec::new();
+    data.take(max)
+        .read_to_end(&mut bytes)
+        .map_err(|e| ImportError::Inconsistent(format!("cannot read {what}: {e}")))?;
+    Ok(bytes)
+}
+
+impl PayloadVisitor for Collector<'_> {
+    type Error = ImportError;
+
+    fn start(&mut self, bundle: &Verified) -> Result<(), ImportError> {
+        let m = &bundle.manifest;
+        preflight(m)?;
+        self.manifest = Some(m.clone());
+        let clock = match self.mode {
+            Mode::Install(opts) => opts.now,
+            Mode::Check => OffsetDateTime::now_utc(),
+        };
+        if let Some(why) = m.time_from_the_future(clock) {
+            return Err(ImportError::FromTheFuture(why));
+        }
+        let Mode::Install(opts) = self.mode else {
+            return guard::check_age(m, self.policy, clock);
+        };
+        self.lock_and_judge(bundle, opts)?;
+        self.create_staging(m, opts)
+    }
+
+    fn payload(
+        &mut self,
+        payload: &Payload,
+        data: &mut PayloadReader<'_>,
+    ) -> Result<(), ImportError> {
+        let m = self.manifest.as_ref().expect("start ran");
+        if let Some(a) = m
+            .artifacts
+            .iter()
+            .find(|a| Manifest::blob_path(&a.layer.digest) == payload.path)
+        {
+            let kind = a.kind;
+            let limits = a.unpacked.limits();
+            let contents = match self.cache_stage() {
+                Some(stage) => {
+                    let root = stage
+                        .join(trivy_cache::component(kind))
+                        .join(trivy_cache::layer_dir(kind));
+                    fs::create_dir_all(&root).map_err(PathIo::at("cannot create", &root))?;
+                    artifact::scan_layer(kind, data, limits, &mut stage::DirSink { root })
+                }
+                None => {
+                    let mut spool = artifact::SpoolSink::new(kind);
+                    let scanned = artifact::scan_layer(kind, data, limits, &mut spool);
+                    if let Some(copy) = spool.into_copy() {
+                        self.db_spools.insert(kind, copy);
+                    }
+                    scanned
+                }
+            }
+            .map_err(|source| ImportError::Artifact { kind, source })?;
+            self.layers.insert(kind, contents);
+        } else if let Some(a) = m
+            .artifacts
+            .iter()
+            .find(|a| Manifest::blob_path(&a.manifest_digest) == payload.path)
+        {
+            let bytes = read_document(data, 1 << 20, format!("the OCI manifest of {}", a.kind))?;
+            self.oci_manifests
+                .insert(a.manifest_digest.oci(), bytes.clone());
+            self.layout.insert(payload.path.to_string(), bytes);
+        } else if payload.path.starts_with("oci/") && payload.size <= 1 << 20 {
+            // The layout's own files and config blobs, checked in `check`.
+            let bytes = read_document(data, 1 << 20, payload.path.to_string())?;
+            self.layout.insert(payload.path.to_string(), bytes);
+        } else if let Some(v) = m.vex.iter().find(|v| v.manifest_path == payload.path) {
+            let bytes = read_document(
+                data,
+                vex::MAX_MANIFEST,
+                format!("vex-repository.json of {:?}", v.name),
+            )?;
+            self.vex_manifests.insert(v.name.to_string(), bytes);
+        } else if let Some(v) = m.vex.iter().find(|v| v.archive_path == payload.path) {
+            let name = v.name.to_string();
+            let file = self.archive_file(&name, v.archive_format.name())?;
+            let mut w = BufWriter::with_capacity(1 << 20, file);
+            io::copy(data, &mut w).map_err(|e| match e.kind() {
+                io::ErrorKind::InvalidData => ImportError::Inconsistent(e.to_string()),
+                _ => PathIo::new("cannot store the VEX archive of", Path::new(&name), e).into(),
+            })?;
+            let file = w.into_inner().map_err(|e| {
+                PathIo::new(
+                    "cannot store the VEX archive of",
+                    Path::new(&name),
+                    e.into_error(),
+                )
+            })?;
+            file.sync_all().map_err(PathIo::at(
+                "cannot flush the VEX archive of",
+                Path::new(&name),
+            ))?;
+            self.vex_archives.insert(name, StoredArchive { file });
+        }
+        crate::fault::point("payload read");
+        Ok(())
+    }
+}
+
+impl<'a> Collector<'a> {
+    /// Judges freshness and downgrades before anything is created, then
+    /// takes the locks and judges again under them, against the state a
+    /// concurrent import may have just written.
+    fn lock_and_judge(
+        &mut self,
+        bundle: &Verified,
+        opts: &'a ImportOptions,
+    ) -> Result<(), ImportError> {
+        let m = &bundle.manifest;
+        let cache = &opts.cache_dir;
+        // The static VEX directory keeps its own history: a fleet downloads
+        // from it whatever cache the import used (issue 11).
+        let vex_dir = opts.vex_dir.as_ref().filter(|_| !m.vex.is_empty());
+        let policy = self.policy;
+        let judge = |state: &guard::State, vex_state: &guard::State| {
+            judge(bundle, policy, opts, state, vex_state)
+        };
+        let load_if_dir = |d: &Path| -> Result<guard::State, ImportError> {
+            if d.is_dir() {
+                guard::load(d)
+            } else {
+                Ok(guard::State::default())
+            }
+        };
+        let vex_state_now = match vex_dir {
+            Some(dir) => load_if_dir(dir)?,
+            None => guard::State::default(),
+        };
+        judge(&load_if_dir(cache)?, &vex_state_now)?;
+        fs::create_dir_all(cache)
+            .map_err(PathIo::at("cannot create the cache directory", cache))?;
+        self.lock = Some(stage::lock(cache)?);
+        crate::fault::point("cache locked");
+        if let Some(dir) = vex_dir {
+            fs::create_dir_all(dir).map_err(PathIo::at("cannot create the VEX directory", dir))?;
+            // Several caches may share one static VEX directory: lock it too.
+            self.vex_lock = Some(stage::lock(dir)?);
+            crate::fault::point("vex directory locked");
+        }
+        let state = guard::load(cache)?;
+        let vex_state = match vex_dir {
+            Some(dir) => guard::load(dir)?,
+            None => guard::State::default(),
+        };
+        self.forced = judge(&state, &vex_state)?;
+        self.state = Some(state);
+        self.vex_state = vex_dir.map(|_| vex_state);
+        Ok(())
+    }
+
+    /// Removes what an interrupted import left, checks the space needed and
+    /// creates the staging areas (registered for removal on a signal).
+    fn create_staging(&mut self, m: &Manifest, opts: &ImportOptions) -> Result<(), ImportError> {
+        let cache = &opts.cache_dir;
+        let vex_dir = opts.vex_dir.as_ref().filter(|_| !m.vex.is_empty());
+        stage::remove_leftovers(cache)?;
+        crate::fault::point("leftovers removed");
+        if let Some(dir) = vex_dir {
+            fs::create_dir_all(dir).map_err(PathIo::at("cannot create the VEX directory", dir))?;
+        }
+        let (cache_needs, vex_needs) = space_needed(m, opts.vex_dir.is_some());
+        let mut needs = vec![(cache.as_path(), cache_needs)];
+        if let Some(dir) = vex_dir {
+            needs.push((dir.as_path(), vex_needs));
+        }
+        stage::check_space(&needs)?;
+        let stage = stage::staging(cache)?;
+        // Removed by a signal handler (the CLI's) until the swaps begin.
+        self.staging_guards
+            .push(crate::cleanup::register(stage.path(), true));
+        crate::fault::point("staging created");
+        if !m.vex.is_empty() {
+            let p = stage.path().join("vex-archives");
+            fs::create_dir_all(&p).map_err(PathIo::at("cannot create", &p))?;
+        }
+        self.cache_stage = Some(stage);
+        if let Some(dir) = vex_dir {
+            stage::remove_leftovers(dir)?;
+            let stage = stage::staging(dir)?;
+            self.staging_guards
+                .push(crate::cleanup::register(stage.path(), true));
+            crate::fault::point("vex staging created");
+            for v in &m.vex {
+                let p = stage.path().join(&v.name);
+                fs::create_dir_all(&p).map_err(PathIo::at("cannot create", &p))?;
+            }
+            self.vex_stage = Some(stage);
+        }
+        Ok(())
+    }
+}
+
+/// Pre-flight: refuses what Trivy 0.76 could not read, before writing.
+fn preflight(m: &Manifest) -> Result<(), ImportError> {
+    for a in &m.artifacts {
+        if let Some(db) = &a.database {
+            artifact::check_schema(a.kind, db.schema_version).map_err(ImportError::Schema)?;
+        }
+        if let Some(c) = &a.checks {
+            if c.major_version != artifact::CHECKS_MAJOR {
+                return Err(ImportError::Inconsistent(format!(
+                    "checks bundle major version {} is not {}",
+                    c.major_version,
+                    artifact::CHECKS_MAJOR
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Freshness and downgrades of `bundle` against the cache's and the static
+/// VEX directory's recorded state; returns the downgrades forced.
+fn judge(
+    bundle: &Verified,
+    policy: &TrustPolicy,
+    opts: &ImportOptions,
+    state: &guard::State,
+    vex_state: &guard::State,
+) -> Result<Vec<String>, ImportError> {
+    let m = &bundle.manifest;
+    let now = guard::effective_now(guard::effective_now(opts.now, state), vex_state);
+    guard::check_age(m, policy, now)?;
+    let sha = bundle.manifest_sha256.hex();
+    let mut found = guard::downgrades(m, &sha, state, &guard::installed(&opts.cache_dir));
+    if let Some(dir) = opts.vex_dir.as_ref().filter(|_| !m.vex.is_empty()) {
+        found.extend(
+            guard::downgrades(m, &sha, vex_state, &BTreeMap::new())
+                .into_iter()
+                .map(|r| format!("in the static VEX directory {}: {r}", dir.display())),
+        );
+    }
+    guard::check_downgrades(found, policy, opts.allow_downgrade)
+}
+
+impl Collector<'_> {
+    /// The database file of `kind` to check: the staged one (install
+    /// mode), else the verify-mode copy.
+    fn database_copy(&mut self, kind: ArtifactKind) -> Option<artifact::DbCopy> {
+        let name = artifact::info(kind).db_file?;
+        let Some(stage) = self.cache_stage() else {
+            return self.db_spools.remove(&kind);
+        };
+        let path = stage
+            .join(trivy_cache::component(kind))
+            .join(trivy_cache::layer_dir(kind))
+            .join(name);
+        Some(artifact::DbCopy::Staged(path))
+    }
+}
+
+/// What a checked VEX repository yields.
+pub(super) struct CheckedVex {
+    pub(super) name: String,
+    pub(super) packages: u64,
+}
+
+impl Collector<'_> {
+    /// Checks everything collected against the signed manifest (after the
+    /// reader proved every byte); in install mode extracts the VEX trees into
+    /// staging on the way.
+    pub(super) fn check(&mut self, m: &Manifest) -> Result<Vec<CheckedVex>, ImportError> {
+        self.check_artifacts(m)?;
+        artifact::check_layout(m, &self.layout).map_err(ImportError::Inconsistent)?;
+        m.vex.iter().map(|v| self.check_vex(v)).collect()
+    }
+
+    /// Checks each artifact's layer and OCI manifest, then whether Trivy
+    /// can open its database.
+    fn check_artifacts(&mut self, m: &Manifest) -> Result<(), ImportError> {
+        for a in &m.artifacts {
+            let layer = self.layers.get(&a.kind).ok_or_else(|| {
+                ImportError::Inconsistent(format!("the layer of {} was never read", a.kind))
+            })?;
+            let oci = self
+                .oci_manifests
+                .get(&a.manifest_digest.oci())
+                .ok_or_else(|| {
+                    ImportError::Inconsistent(format!(
+                        "the OCI manifest of {} was never read",
+                        a.kind
+                    ))
+                })?;
+            let judged = artifact::check_layer(a, layer)
+                .and_then(|()| artifact::check_image_manifest(a, oci));
+            judged.map_err(|source| ImportError::Artifact {
+                kind: a.kind,
+                source,
+            })?;
+            // Now that every byte is verified: can Trivy open it? (issue 11)
+            if let Some(copy) = self.database_copy(a.kind) {
+                artifact::check_database(a.kind, copy)
+                    .map_err(PathIo::at("cannot check", Path::new(a.kind.name())))?
+                    .map_err(|source| ImportError::Artifact {
+                        kind: a.kind,
+                        source,
+                    })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks one VEX repository (extracting it into staging, in install
+    /// mode).
+    fn check_vex(&mut self, v: &crate::manifest::VexRepository) -> Result<CheckedVex, ImportError> {
+        let missing = |what: &str| {
+            ImportError::Inconsistent(format!(
+                "{what} of VEX repository {:?} was never read",
+                v.name
+            ))
+        };
+        let original = self
+            .vex_manifests
+            .get(v.name.as_str())
+            .ok_or_else(|| missing("vex-repository.json"))?;
+        let parsed = vex::parse_manifest(original).map_err(|source| ImportError::Vex {
+            name: v.name.to_string(),
+            source,
+        })?;
+        if parsed.subdir != v.subdir {
+            return Err(ImportError::Inconsistent(format!(
+                "VEX repository {:?}: location folder {:?} differs from the manifest's {:?}",
+                v.name, parsed.subdir, v.subdir
+            )));
+        }
+        let format = v.archive_format;
+        let archive = self
+            .vex_archives
+            .get_mut(v.name.as_str())
+            .ok_or_else(|| missing("the archive"))?;
+        let limits = v.unpacked.limits();
+        let reader = io::BufReader::new(&mut archive.file);
+        let scanned = match self.cache_stage.as_ref() {
+            Some(stage) => {
+                let tree = stage
+                    .path()
+                    .join(trivy_cache::VEX_REPOSITORIES)
+                    .join(&v.name)
+                    .join(vex::SPEC_VERSION);
+                fs::create_dir_all(&tree).map_err(PathIo::at("cannot create", &tree))?;
+                vex::scan_archive(
+                    format,
+                    reader,
+                    &v.subdir,
+                    limits,
+                    &mut stage::DirSink { root: tree },
+                )
+            }
+            None => vex::scan_archive(format, reader, &v.subdir, limits, &mut Discard),
+        }
+        .map_err(|source| ImportError::Vex {
+            name: v.name.to_string(),
+            source,
+        })?;
+        if !v.unpacked.admits(&scanned.unpacked) || scanned.packages != v.packages {
+            return Err(ImportError::Inconsistent(format!(
+                "VEX repository {:?} holds {} and {} packages; the manifest says {} and {}",
+                v.name, scanned.unpacked, scanned.packages, v.unpacked, v.packages
+            )));
+        }
+        Ok(CheckedVex {
+            name: v.name.to_string(),
+            packages: scanned.packages,
+        })
+    }
+}
+
+/// What an import needs on the cache's and the VEX directory's file
+/// systems: bytes for the content the manifest signs plus a block per entry
+/// and per directory for rounding, plus the stored VEX archives; inodes for
+/// every file and directory (a 1.1 manifest, which does not sign `dirs`,
+/// counts its legacy bound), plus a few for what airlock writes itself.
+/// (The previous generation is freed only after the swap, so it is not
+/// counted as free.)
+fn space_needed(m: &Manifest, separate_vex_dir: bool) -> (stage::Need, stage::Need) {
+    const PER_ENTRY: u64 = 4096;
+    let tree = |u: &crate::manifest::Unpacked| stage::Need {
+        bytes: u.size.saturating_add(
+            u.entries
+                .saturating_add(u.max_dirs())
+                .saturating_mul(PER_ENTRY),
+        ),
+        inodes: u.files.saturating_add(u.max_dirs()),
+    };
+    // Component directories, metadata files, staging: a few each.
+    let extra = |blocks: u64, inodes: u64| stage::Need {
+        bytes: blocks * PER_ENTRY,
+        inodes,
+    };
+    let mut cache = extra(0, 16);
+    for a in &m.artifacts {
+        cache = cache.and(tree(&a.unpacked)).and(extra(2, 4));
+    }
+    let mut vex_dir = stage::Need::default();
+    for v in &m.vex {
+        cache = cache.and(tree(&v.unpacked)).and(extra(3, 6));
+        let size = m.payload(&v.archive_path).map(|p| p.size).unwrap_or(0);
+        let archive = extra(2, 4).and(stage::Need {
+            bytes: size,
+            inodes: 0,
+        });
+        if separate_vex_dir {
+            vex_dir = vex_dir.and(archive);
+        } else {
+            cache = cache.and(archive);
+        }
+    }
+    (cache, vex_dir)
+}

@@ -1,0 +1,119 @@
+//! `status`: what a cache holds and what its previous generation costs
+//! (read only).
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::layout::trivy_cache;
+use crate::manifest::ArtifactKind;
+
+use super::generation::real_dir;
+use super::{absolute, stage, ImportError};
+use crate::error::PathIo;
+
+/// One component of a cache, as `status` reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComponentStatus {
+    /// Cache-relative path (`db`, `vex/repositories/default`...).
+    pub path: PathBuf,
+    /// Bytes of its files.
+    pub bytes: u64,
+    /// For the databases: Version, UpdatedAt, NextUpdate, DownloadedAt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<crate::artifact::DbMetadata>,
+    /// Bytes of the previous generation of it kept for `rollback`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_bytes: Option<u64>,
+}
+
+/// What a cache holds, and what `rollback` would cost to keep.
+#[derive(Debug, Clone, Serialize)]
+pub struct CacheStatus {
+    /// The cache directory.
+    pub cache_dir: PathBuf,
+    /// The components present.
+    pub components: Vec<ComponentStatus>,
+    /// Total bytes of the previous generation (disk that rollback costs).
+    pub previous_bytes: u64,
+}
+
+/// Bytes of the regular files under `root`, which must be a real directory:
+/// links are never followed (nor is another file system entered).
+fn tree_bytes(root: &Path) -> u64 {
+    if !real_dir(root) {
+        return 0;
+    }
+    walkdir::WalkDir::new(root)
+        .follow_root_links(false)
+        .same_file_system(true)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| e.metadata().ok())
+        .fold(0u64, |t, m| t.saturating_add(m.len()))
+}
+
+/// Reports the components of a Trivy cache airlock manages (read only).
+pub fn status(cache_dir: &Path) -> Result<CacheStatus, ImportError> {
+    if !cache_dir.is_dir() {
+        let missing = io::Error::from(io::ErrorKind::NotFound);
+        return Err(PathIo::new("cannot read", cache_dir, missing).into());
+    }
+    let previous = cache_dir.join(stage::PREVIOUS_DIR);
+    let mut rels: Vec<PathBuf> = ArtifactKind::ALL
+        .iter()
+        .map(|k| PathBuf::from(trivy_cache::component(*k)))
+        .collect();
+    let mut names = std::collections::BTreeSet::new();
+    for base in [cache_dir, previous.as_path()] {
+        let repos = base.join(trivy_cache::VEX_REPOSITORIES);
+        if !(real_dir(base) && real_dir(&base.join("vex")) && real_dir(&repos)) {
+            continue;
+        }
+        if let Ok(entries) = fs::read_dir(&repos) {
+            names.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.file_name()),
+            );
+        }
+    }
+    rels.extend(
+        names
+            .into_iter()
+            .map(|n| Path::new(trivy_cache::VEX_REPOSITORIES).join(n)),
+    );
+    let mut components = Vec::new();
+    for rel in rels {
+        let live = cache_dir.join(&rel);
+        let kept = previous.join(&rel);
+        if !real_dir(&live) && !real_dir(&kept) {
+            continue;
+        }
+        let meta_path = live.join("metadata.json");
+        let metadata = fs::symlink_metadata(&meta_path)
+            .ok()
+            .filter(|m| m.is_file() && m.len() <= crate::artifact::db::MAX_METADATA)
+            .and_then(|_| fs::read(&meta_path).ok())
+            .and_then(|b| crate::artifact::DbMetadata::parse(&b).ok());
+        components.push(ComponentStatus {
+            bytes: tree_bytes(&live),
+            metadata: if rel.starts_with("policy") {
+                None
+            } else {
+                metadata
+            },
+            previous_bytes: real_dir(&kept).then(|| tree_bytes(&kept)),
+            path: rel,
+        });
+    }
+    Ok(CacheStatus {
+        cache_dir: absolute(cache_dir)?,
+        previous_bytes: tree_bytes(&previous),
+        components,
+    })
+}

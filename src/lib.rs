@@ -4,15 +4,17 @@
 //! DB, the checks bundle and VEX repositories ([`source`]) into one bundle
 //! whose manifest ([`manifest`]) lists every byte and is signed with
 //! minisign-compatible keys ([`keys`]). On the air-gapped host,
-//! [`install::import`] proves the bundle against a [`policy::TrustPolicy`]
+//! [`install::Import`] proves the bundle against a [`policy::TrustPolicy`]
 //! before it writes anything, then builds Trivy's cache ([`layout`]) in a
-//! staging area and swaps each part in atomically.
+//! staging area, swaps each part in atomically, and records the decision in
+//! an audit log.
 //!
 //! Data flows one way in each direction:
 //!
 //! ```text
 //! export:  source/ -> artifact -> bundle::writer (+ manifest, keys) -> file
-//! import:  file -> bundle::reader (+ policy, keys) -> install -> layout/
+//! import:  file -> media -> bundle::reader (+ policy, keys) -> install::Import
+//!          (stage, swap, generation, audit, receipt) -> layout/
 //! ```
 //!
 //! The library never prints; long work reports through [`progress::Progress`].
@@ -60,18 +62,28 @@
 //! };
 //! let report = export::export(&plan, std::slice::from_ref(&key), "example", &NoProgress)?;
 //!
-//! // Air-gapped side: trust the public key, import into a cache.
+//! // Air-gapped side: trust the public key, import into a cache. The import
+//! // is one transaction: verify, judge, stage, swap, audit.
 //! let policy = TrustPolicy::any_of(vec![key.public_key()])?;
-//! let options = install::ImportOptions {
-//!     cache_dir: dir.path().join("cache"),
+//! let cache = dir.path().join("cache");
+//! std::fs::create_dir(&cache)?;
+//! let bundle = airlock::media::Input::open(&report.output, Some(&policy))?;
+//! let request = install::ImportRequest {
+//!     bundle_name: "transfer.airlock".into(),
+//!     cache_dir: Some(cache.clone()),
 //!     vex_dir: None,
 //!     vex_url: None,
 //!     now: time::OffsetDateTime::now_utc(),
 //!     allow_downgrade: false,
+//!     audit_log: None, // <cache>/airlock-audit.jsonl
+//!     receipt: None,
+//!     generator: "example".into(),
 //! };
-//! let imported = install::import(std::fs::File::open(&report.output)?, &policy, &options)?;
-//! assert_eq!(imported.vex[0].name, "default");
-//! assert!(dir.path().join("cache/vex/repositories/default/0.1/index.json").is_file());
+//! let outcome = install::Import::new(&bundle, &policy, request).run(&NoProgress);
+//! assert_eq!(outcome.decision, install::Decision::Accepted);
+//! assert_eq!(outcome.import.as_ref().map(|i| i.vex[0].name.as_str()), Some("default"));
+//! assert!(cache.join("vex/repositories/default/0.1/index.json").is_file());
+//! assert!(cache.join("airlock-audit.jsonl").is_file());
 //! # Ok(())
 //! # }
 //! ```

@@ -11,19 +11,16 @@ use clap::Parser as _;
 /// Success.
 const EXIT_OK: u8 = 0;
 
-/// A message with only its own line breaks: airlock's messages put advice
-/// on `hint:` lines, a signature failure its `cause:`, and a list its
-/// `  - ` items (each escaped where it is built); any other line break came
-/// from quoted input (a name, a parser's message) and is shown as `\u{a}`,
-/// so quoted text cannot print a line of its own, such as a forged verdict.
+/// A message with only its own line breaks: a list's `  - ` items (each
+/// escaped where it is built); any other line break came from quoted input
+/// (a name, a parser's message) and is shown as `\u{a}`, so quoted text
+/// cannot print a line of its own, such as a forged verdict or `hint:`
+/// (advice travels apart from messages and is printed below them).
 fn own_lines(message: &str) -> String {
     let mut lines = message.split('\n');
     let mut out = lines.next().unwrap_or_default().to_string();
     for line in lines {
-        if ["hint: ", "cause: ", "  - "]
-            .iter()
-            .any(|p| line.starts_with(p))
-        {
+        if line.starts_with("  - ") {
             out.push('\n');
         } else {
             out.push_str("\\u{a}");
@@ -135,13 +132,13 @@ fn main() -> ExitCode {
                 let _ = writeln!(stderr, "hint: {h}");
             }
             if json {
-                let v = serde_json::json!({
-                    "ok": false,
-                    "error": top,
-                    "causes": causes,
-                    "hints": hints,
-                    "exit_code": code,
-                });
+                let v = JsonFailure {
+                    ok: false,
+                    error: &top,
+                    causes: &causes,
+                    hints: &hints,
+                    exit_code: code,
+                };
                 let _ = writeln!(
                     std::io::stdout(),
                     "{}",
@@ -151,4 +148,20 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// How a failed command ends on stdout with `--json` (after the same words
+/// on stderr): one object, `ok` false.
+#[derive(serde::Serialize)]
+struct JsonFailure<'a> {
+    /// Always false.
+    ok: bool,
+    /// The top message.
+    error: &'a str,
+    /// The chain under it, outermost first.
+    causes: &'a [String],
+    /// The advice, one line each.
+    hints: &'a [String],
+    /// The exit code the command ends with.
+    exit_code: u8,
 }

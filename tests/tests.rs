@@ -23,6 +23,7 @@ mod interop;
 mod interrupted;
 mod parts;
 mod push;
+mod refactor_review;
 mod registry_export;
 mod sign;
 mod trust;

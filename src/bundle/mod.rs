@@ -10,6 +10,7 @@
 
 pub mod parts;
 pub mod reader;
+pub mod report;
 pub mod signing;
 pub mod writer;
 

@@ -20,6 +20,9 @@
 //! The index signature only names the parts; whether the bundle is trusted
 //! is still decided by the signatures inside it.
 
+mod check;
+pub use check::{PartCheck, PartsCheck};
+
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};

@@ -21,7 +21,8 @@ pub(super) fn keygen(a: KeygenArgs) -> Result<()> {
         if p.exists() {
             // Today's exit code for it: 1, as for any file airlock will not
             // overwrite on its own.
-            return Err(Failure::host(format!("{} already exists\nhint: choose another --out prefix; airlock never overwrites a key", p.display())));
+            return Err(Failure::host(format!("{} already exists", p.display()))
+                .with_hint("choose another --out prefix; airlock never overwrites a key"));
         }
     }
     let pass = if a.unencrypted {
@@ -82,10 +83,11 @@ pub(super) fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
 
 pub(super) fn sign(a: SignArgs) -> Result<()> {
     if parts::locate(&a.bundle).ok().flatten().is_some() {
-        usage!(
-            "{} is part of a split bundle; sign works on a whole bundle\nhint: `airlock join` the parts, sign the bundle, then `airlock split` it again",
+        return Err(Failure::usage(format!(
+            "{} is part of a split bundle; sign works on a whole bundle",
             a.bundle.display()
-        );
+        ))
+        .with_hint("`airlock join` the parts, sign the bundle, then `airlock split` it again"));
     }
     let policy = trust_policy(&a.trust)?;
     let key = passphrase::load_secret(&a.sign_key, a.passphrase_file.as_deref())?;

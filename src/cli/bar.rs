@@ -79,8 +79,34 @@ impl Reporter {
     }
 }
 
-fn event(value: serde_json::Value) {
-    let mut line = value.to_string();
+/// One JSON progress line on stderr (`--json`), tagged by its `event`.
+#[derive(Debug, serde::Serialize)]
+#[serde(tag = "event", rename_all = "lowercase")]
+enum ProgressEvent<'a> {
+    /// A phase starts: `total` bytes to go.
+    Begin { phase: &'a str, total: u64 },
+    /// `bytes` of `total` done (at most once a second, and at the end).
+    Progress {
+        phase: &'a str,
+        bytes: u64,
+        total: u64,
+    },
+    /// A phase is done after `bytes`.
+    End { phase: &'a str, bytes: u64 },
+    /// Something worth saying within a phase.
+    Note {
+        phase: &'a str,
+        bytes: u64,
+        what: &'a str,
+    },
+}
+
+fn event(value: ProgressEvent<'_>) {
+    // A progress line that cannot be made or written is not worth failing
+    // the command over: the command's own output says how it ended.
+    let Ok(mut line) = serde_json::to_string(&value) else {
+        return;
+    };
     line.push('\n');
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
@@ -107,7 +133,10 @@ impl airlock::progress::Progress for Reporter {
                 t.set(total);
                 done.set(0);
                 last.set(Some(Instant::now()));
-                event(serde_json::json!({"event": "begin", "phase": label, "total": total}));
+                event(ProgressEvent::Begin {
+                    phase: label,
+                    total,
+                });
             }
             Reporter::Lines {
                 phase,
@@ -141,12 +170,11 @@ impl airlock::progress::Progress for Reporter {
                     .map_or(true, |t| t.elapsed() >= Duration::from_secs(1));
                 if due {
                     last.set(Some(Instant::now()));
-                    event(serde_json::json!({
-                        "event": "progress",
-                        "phase": *phase.borrow(),
-                        "bytes": done.get(),
-                        "total": total.get(),
-                    }));
+                    event(ProgressEvent::Progress {
+                        phase: &phase.borrow(),
+                        bytes: done.get(),
+                        total: total.get(),
+                    });
                 }
             }
             Reporter::Lines {
@@ -182,15 +210,15 @@ impl airlock::progress::Progress for Reporter {
             Reporter::Json {
                 phase, total, done, ..
             } => {
-                event(serde_json::json!({
-                    "event": "progress",
-                    "phase": *phase.borrow(),
-                    "bytes": done.get(),
-                    "total": total.get(),
-                }));
-                event(
-                    serde_json::json!({"event": "end", "phase": *phase.borrow(), "bytes": done.get()}),
-                );
+                event(ProgressEvent::Progress {
+                    phase: &phase.borrow(),
+                    bytes: done.get(),
+                    total: total.get(),
+                });
+                event(ProgressEvent::End {
+                    phase: &phase.borrow(),
+                    bytes: done.get(),
+                });
             }
             Reporter::Lines {
                 phase,
@@ -218,12 +246,11 @@ impl airlock::progress::Progress for Reporter {
                 bar.suspend(|| eprintln!("airlock: {what}"))
             }
             Reporter::Bar { bar, label } => bar.set_message(format!("{} {what}", label.borrow())),
-            Reporter::Json { phase, done, .. } => event(serde_json::json!({
-                "event": "note",
-                "phase": *phase.borrow(),
-                "bytes": done.get(),
-                "what": what,
-            })),
+            Reporter::Json { phase, done, .. } => event(ProgressEvent::Note {
+                phase: &phase.borrow(),
+                bytes: done.get(),
+                what,
+            }),
             Reporter::Lines { phase, .. } => {
                 // Which part is read, and sources skipped, are worth a line.
                 match phase.borrow().as_str() {
@@ -233,5 +260,48 @@ impl airlock::progress::Progress for Reporter {
             }
             Reporter::Quiet => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ProgressEvent;
+
+    fn json(e: ProgressEvent<'_>) -> serde_json::Value {
+        serde_json::to_value(e).expect("serializes")
+    }
+
+    #[test]
+    fn events_are_tagged_by_name() {
+        assert_eq!(
+            json(ProgressEvent::Begin {
+                phase: "verify",
+                total: 9
+            }),
+            serde_json::json!({"event": "begin", "phase": "verify", "total": 9})
+        );
+        assert_eq!(
+            json(ProgressEvent::Progress {
+                phase: "verify",
+                bytes: 4,
+                total: 9
+            }),
+            serde_json::json!({"event": "progress", "phase": "verify", "bytes": 4, "total": 9})
+        );
+        assert_eq!(
+            json(ProgressEvent::End {
+                phase: "verify",
+                bytes: 9
+            }),
+            serde_json::json!({"event": "end", "phase": "verify", "bytes": 9})
+        );
+        assert_eq!(
+            json(ProgressEvent::Note {
+                phase: "",
+                bytes: 0,
+                what: "reading part 2"
+            }),
+            serde_json::json!({"event": "note", "phase": "", "bytes": 0, "what": "reading part 2"})
+        );
     }
 }

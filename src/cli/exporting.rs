@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use super::failure::{Failure, Result};
 use time::OffsetDateTime;
 
-use airlock::bundle::parts::{self};
 use airlock::export::sequence::{SequenceError, SequenceFile, DEFAULT_SERIES};
 use airlock::export::{ExportError, ExportPlan, ExportReport, SourceSpec};
 use airlock::manifest::ArtifactKind;
@@ -18,7 +17,7 @@ use super::args::ExportArgs;
 use super::bar::Reporter;
 
 use super::network::{network_limits, network_options};
-use super::splitting::{part_files, split_size};
+use super::splitting::{part_files, sha256sums, split_size, WithSums};
 use super::*;
 
 /// The sources one of `--trivy-db`, `--java-db`, `--checks` names: one
@@ -34,10 +33,11 @@ pub(super) fn artifact_source(
         // Not a file, and the message would quote a secret: a URL or a
         // reference written with credentials.
         [one] if !Path::new(one).exists() && matches!(airlock::redact::url(one), Cow::Owned(_)) => {
-            usage!(
-                "--{kind} {:?} is neither a file nor a registry reference (host/repository:tag)\nhint: registry credentials go in --username/--password-stdin, TRIVY_USERNAME/TRIVY_PASSWORD or the Docker config, never in the reference",
+            Err(Failure::usage(format!(
+                "--{kind} {:?} is neither a file nor a registry reference (host/repository:tag)",
                 airlock::redact::url(one)
-            )
+            ))
+            .with_hint("registry credentials go in --username/--password-stdin, TRIVY_USERNAME/TRIVY_PASSWORD or the Docker config, never in the reference"))
         }
         [one] if !is_reference(one) => Ok(Some(SourceSpec::Layer {
             kind,
@@ -247,32 +247,16 @@ fn flag_worded(e: ExportError) -> Failure {
 /// The report, as JSON or text.
 fn render(json: bool, report: &ExportReport, sums: Option<PathBuf>) -> Result<()> {
     if json {
-        let mut v = serde_json::to_value(report)?;
-        v["sha256sums"] = serde_json::json!(sums);
-        print_json(&v)
+        print_json(&WithSums {
+            report,
+            sha256sums: sums,
+        })
     } else {
         let mut out = show::Sanitize(io::stdout().lock());
         show::export(&mut out, report)?;
         show::sums(&mut out, sums.as_deref())?;
         Ok(())
     }
-}
-
-/// With `enabled`, writes SHA256SUMS beside `output` for `files`.
-pub(super) fn sha256sums(
-    enabled: bool,
-    output: &Path,
-    files: &[String],
-    force: bool,
-) -> Result<Option<PathBuf>> {
-    if !enabled {
-        return Ok(None);
-    }
-    Ok(Some(parts::write_sha256sums(
-        &parent(output),
-        files,
-        force,
-    )?))
 }
 
 /// `{date}` and `{datetime}` in an output path, from the creation time.

@@ -70,6 +70,14 @@ impl Failure {
         }
     }
 
+    /// The failure with one more line of advice, printed on a `hint:` line
+    /// of its own (never inside the message, where quoted text could forge
+    /// one).
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hints.push(hint.into());
+        self
+    }
+
     /// The class the failure was given where it arose.
     pub fn class(&self) -> ExitClass {
         self.class

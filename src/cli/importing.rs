@@ -90,9 +90,10 @@ fn prepare(a: &ImportArgs) -> Result<Prepared> {
     if let Some(u) = &a.vex_url {
         let shown = airlock::redact::url(u);
         if shown.contains("***@") {
-            usage!(
-                "--vex-url {shown:?} carries credentials, which would be written into the published vex-repository.json and every cache that reads it\nhint: give the URL without them; Trivy takes credentials for a VEX repository from the username and password of its entry in repository.yaml"
-            );
+            return Err(Failure::usage(format!(
+                "--vex-url {shown:?} carries credentials, which would be written into the published vex-repository.json and every cache that reads it"
+            ))
+            .with_hint("give the URL without them; Trivy takes credentials for a VEX repository from the username and password of its entry in repository.yaml"));
         }
     }
     let policy = trust_policy(&a.trust)?;

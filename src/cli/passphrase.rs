@@ -58,7 +58,10 @@ fn saved() -> MutexGuard<'static, Option<(OwnedFd, Termios)>> {
 /// The binary's signal handling calls it before it exits (SIGINT at the
 /// passphrase prompt must not leave the terminal without echo).
 pub fn restore_terminal() {
-    if let Some((fd, settings)) = saved().take() {
+    // The lock is held while the settings go back, so an `EchoOff` being
+    // made or dropped on another thread cannot slip in between.
+    let mut saved = saved();
+    if let Some((fd, settings)) = saved.take() {
         let _ = tcsetattr(&fd, OptionalActions::Now, &settings);
     }
 }
@@ -82,19 +85,27 @@ impl EchoOff {
             tty: tty.try_clone().ok()?,
             settings,
         };
-        // Registered before echo goes off: a signal in between restores
-        // what is already there.
-        *saved() = Some((tty.try_clone().ok()?.into(), guard.settings.clone()));
-        tcsetattr(tty, OptionalActions::Now, &quiet).ok()?;
+        // Registered and echo turned off under one lock: the signal path
+        // restores either before both or after both.
+        let mut saved = saved();
+        *saved = Some((tty.try_clone().ok()?.into(), guard.settings.clone()));
+        if tcsetattr(tty, OptionalActions::Now, &quiet).is_err() {
+            *saved = None;
+            return None;
+        }
+        drop(saved);
         Some(guard)
     }
 }
 
 impl Drop for EchoOff {
     fn drop(&mut self) {
-        // Unregistered first: the signal path then has nothing to redo.
-        saved().take();
+        // Unregistered and restored under one lock: the signal path then
+        // either has nothing to redo or waits until it is done.
+        let mut saved = saved();
+        saved.take();
         let _ = tcsetattr(&self.tty, OptionalActions::Now, &self.settings);
+        drop(saved);
     }
 }
 
@@ -155,8 +166,9 @@ pub fn new_passphrase(file: Option<&Path>) -> Result<Zeroizing<Vec<u8>>> {
     } else {
         let Some(first) = prompt("Passphrase for the new key: ") else {
             return Err(Failure::usage(
-                "keygen encrypts the secret key with a passphrase, and there is no terminal to ask for one\nhint: give --passphrase-file FILE or set AIRLOCK_PASSPHRASE, or pass --unencrypted to store the key in clear",
-            ));
+                "keygen encrypts the secret key with a passphrase, and there is no terminal to ask for one",
+            )
+            .with_hint("give --passphrase-file FILE or set AIRLOCK_PASSPHRASE, or pass --unencrypted to store the key in clear"));
         };
         let again = prompt("Passphrase again: ").unwrap_or_default();
         if *first != *again {
@@ -167,9 +179,8 @@ pub fn new_passphrase(file: Option<&Path>) -> Result<Zeroizing<Vec<u8>>> {
         first
     };
     if pass.is_empty() {
-        return Err(Failure::usage(
-            "the passphrase is empty\nhint: pass --unencrypted to store the key in clear",
-        ));
+        return Err(Failure::usage("the passphrase is empty")
+            .with_hint("pass --unencrypted to store the key in clear"));
     }
     Ok(pass)
 }

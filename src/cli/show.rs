@@ -4,9 +4,9 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use airlock::bundle::reader::Verified;
+use airlock::bundle::report::InspectReport;
 use airlock::export::ExportReport;
 use airlock::install::ImportReport;
-use airlock::keys::Signature;
 use airlock::manifest::Manifest;
 use airlock::policy::SignerReport;
 use airlock::text::escape as e;
@@ -212,16 +212,9 @@ pub fn verified(w: &mut dyn Write, path: &Path, v: &Verified) -> io::Result<()> 
     Ok(())
 }
 
-pub fn inspect(
-    w: &mut dyn Write,
-    path: &Path,
-    size: u64,
-    sha: &str,
-    m: &Manifest,
-    sigs: &[Signature],
-    judged: Option<(&[SignerReport], Option<&str>)>,
-) -> io::Result<()> {
-    writeln!(w, "bundle:   {} ({})", path.display(), bytes(size))?;
+pub fn inspect(w: &mut dyn Write, r: &InspectReport) -> io::Result<()> {
+    let m = &r.manifest;
+    writeln!(w, "bundle:   {} ({})", r.bundle.display(), bytes(r.size))?;
     writeln!(
         w,
         "format:   {} {}, created {}, by {}",
@@ -230,13 +223,13 @@ pub fn inspect(
         e(m.created.as_str()),
         e(&m.generator)
     )?;
-    writeln!(w, "manifest: sha256 {sha}")?;
+    writeln!(w, "manifest: sha256 {}", r.manifest_sha256)?;
     labels(w, &m.labels)?;
-    match judged {
-        Some((j, unmet)) => {
+    match &r.signers {
+        Some(j) => {
             writeln!(w, "signatures (checked against the trust policy):")?;
             signers(w, j)?;
-            match unmet {
+            match &r.policy_unmet {
                 None => writeln!(w, "policy:   satisfied")?,
                 Some(why) => writeln!(
                     w,
@@ -250,12 +243,12 @@ pub fn inspect(
                 w,
                 "signatures (NOT checked: pass --key to check them; this listing is unverified):"
             )?;
-            for s in sigs {
+            for s in &r.signatures {
                 writeln!(
                     w,
                     "  key {}: trusted comment: {}",
-                    s.key_id(),
-                    e(&s.trusted_comment().replace('\t', " "))
+                    s.key_id,
+                    e(&s.trusted_comment.replace('\t', " "))
                 )?;
             }
         }

@@ -1,6 +1,7 @@
 //! `split` and `join`: part sets for size-limited media.
 
 use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 
 use super::failure::{Failure, Result};
 
@@ -11,7 +12,6 @@ use airlock::media::Input;
 use super::args::{JoinArgs, SplitArgs};
 use super::bar::Reporter;
 
-use super::exporting::sha256sums;
 use super::*;
 
 /// Every file of a part set, by name: the parts, the index, its signature.
@@ -25,6 +25,34 @@ pub(super) fn part_files(p: &parts::PartsReport) -> Vec<String> {
     files.push(file_name(&p.index));
     files.push(file_name(&p.signature));
     files
+}
+
+/// With `enabled`, writes SHA256SUMS beside `output` for `files`.
+pub(super) fn sha256sums(
+    enabled: bool,
+    output: &Path,
+    files: &[String],
+    force: bool,
+) -> Result<Option<PathBuf>> {
+    if !enabled {
+        return Ok(None);
+    }
+    Ok(Some(parts::write_sha256sums(
+        &parent(output),
+        files,
+        force,
+    )?))
+}
+
+/// A report with the SHA256SUMS file written beside it (`null` when none
+/// was asked for), as `--json` prints it.
+#[derive(serde::Serialize)]
+pub(super) struct WithSums<'a, T: serde::Serialize> {
+    /// The command's report; its fields are this object's.
+    #[serde(flatten)]
+    pub report: &'a T,
+    /// The SHA256SUMS file, if written.
+    pub sha256sums: Option<PathBuf>,
 }
 
 /// The part size `--split` gives.
@@ -50,9 +78,10 @@ pub(super) fn split(a: SplitArgs) -> Result<()> {
     )?;
     let sums = sha256sums(a.sha256sums, &output, &part_files(&report.parts), a.force)?;
     if a.json {
-        let mut v = serde_json::to_value(&report)?;
-        v["sha256sums"] = serde_json::json!(sums);
-        return print_json(&v);
+        return print_json(&WithSums {
+            report: &report,
+            sha256sums: sums,
+        });
     }
     let mut out = show::Sanitize(io::stdout().lock());
     writeln!(
@@ -95,4 +124,39 @@ pub(super) fn join(a: JoinArgs) -> Result<()> {
         report.sha256
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Serialize)]
+    struct Report {
+        output: &'static str,
+        size: u64,
+    }
+
+    #[test]
+    fn sums_ride_beside_the_reports_own_fields() {
+        let report = Report {
+            output: "b.airlock",
+            size: 3,
+        };
+        let without = serde_json::to_value(WithSums {
+            report: &report,
+            sha256sums: None,
+        })
+        .expect("serializes");
+        assert_eq!(
+            without,
+            serde_json::json!({"output": "b.airlock", "size": 3, "sha256sums": null})
+        );
+        let with = serde_json::to_value(WithSums {
+            report: &report,
+            sha256sums: Some(PathBuf::from("d/SHA256SUMS")),
+        })
+        .expect("serializes");
+        assert_eq!(with["sha256sums"], "d/SHA256SUMS");
+        assert_eq!(with["size"], 3);
+    }
 }

@@ -169,7 +169,7 @@ impl SequenceFile {
 /// beside it, then renames it into place.
 fn write(path: &Path, series: &str, n: u64) -> Result<(), SequenceError> {
     let err = |what: &'static str| PathIo::at(what, path);
-    let mut tmp = AtomicFile::create(path, ".airlock-sequence-", ".partial", 0o644)
+    let mut tmp = AtomicFile::create(path, ".airlock-sequence-", ".partial", 0o600)
         .map_err(err("cannot write beside"))?;
     write!(
         tmp.as_file_mut(),

@@ -373,6 +373,47 @@ pub fn read_receipt(path: &Path) -> Result<(Vec<u8>, Signature), AuditError> {
     Ok((bytes, sig))
 }
 
+/// A receipt whose signature was proven, as `verify-receipt` reports it:
+/// who signed it and the receipt as written (kept whole, whichever
+/// airlock wrote it).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReceiptReport {
+    /// Always true: a receipt that is not proven has no report.
+    pub ok: bool,
+    /// How its signature was judged.
+    pub signers: Vec<SignerReport>,
+    /// The receipt.
+    pub receipt: serde_json::Value,
+}
+
+impl ReceiptReport {
+    /// The report of `receipt`, proven by `signers`.
+    pub fn new(signers: Vec<SignerReport>, receipt: serde_json::Value) -> Self {
+        ReceiptReport {
+            ok: true,
+            signers,
+            receipt,
+        }
+    }
+
+    /// The receipt's text field `key`, or `-` when it has none.
+    pub fn field(&self, key: &str) -> &str {
+        self.receipt[key].as_str().unwrap_or("-")
+    }
+
+    /// Where the receipt's record is in the audit log, if it was logged:
+    /// its line, the log (`-` if unnamed) and the line's SHA-256 (`-`).
+    pub fn audit_line(&self) -> Option<(u64, &str, &str)> {
+        let audit = &self.receipt["audit"];
+        let line = audit["line"].as_u64()?;
+        Some((
+            line,
+            audit["log"].as_str().unwrap_or("-"),
+            audit["sha256"].as_str().unwrap_or("-"),
+        ))
+    }
+}
+
 fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, AuditError> {
     let mut bytes = Vec::new();
     File::open(path)
@@ -459,5 +500,23 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(serde_json::to_value(e).unwrap()["decision"], "forced");
+    }
+
+    #[test]
+    fn a_receipt_report_reads_what_the_receipt_says() {
+        let receipt = serde_json::json!({
+            "decision": "accepted",
+            "bundle": "b.airlock",
+            "audit": {"line": 3, "sha256": "ab"},
+        });
+        let r = ReceiptReport::new(Vec::new(), receipt.clone());
+        assert_eq!((r.field("decision"), r.field("time")), ("accepted", "-"));
+        assert_eq!(r.audit_line(), Some((3, "-", "ab")));
+        let json = serde_json::to_value(&r).expect("serializes");
+        assert_eq!(json["ok"], true);
+        assert_eq!(json["receipt"], receipt);
+        assert_eq!(json["signers"], serde_json::json!([]));
+        let unlogged = ReceiptReport::new(Vec::new(), serde_json::json!({"audit": null}));
+        assert_eq!(unlogged.audit_line(), None);
     }
 }

@@ -40,6 +40,7 @@ mod component;
 mod generation;
 pub mod guard;
 pub mod push;
+mod push_error;
 mod registry_state;
 pub mod stage;
 mod status;

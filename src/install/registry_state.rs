@@ -18,12 +18,21 @@ use crate::policy::TrustPolicy;
 use crate::registry::{Client, RegistryError};
 use crate::timestamp::format_time;
 
-use super::push::{PushError, PushOptions};
+use super::push_error::PushError;
 use super::{guard, ImportError};
 
 /// The media type of the registry state's one layer (a [`guard::State`] as
 /// JSON), and the state artifact's type.
 pub const STATE_MEDIA_TYPE: &str = "application/vnd.airlock.state.v1+json";
+
+/// How to judge a push against the registry state.
+#[derive(Debug, Clone, Copy)]
+pub struct PushOptions {
+    /// The time of the push (recorded in the state).
+    pub now: OffsetDateTime,
+    /// Push past a downgrade refusal (recorded as forced).
+    pub allow_downgrade: bool,
+}
 
 /// The registry state of a push prefix, as read.
 #[derive(Debug, Clone, Default)]

@@ -182,10 +182,16 @@ pub(crate) fn remove_leftovers(dir: &Path) -> Result<(), StageError> {
     for e in entries.flatten() {
         if e.file_name().to_string_lossy().starts_with(STAGING_PREFIX) {
             let p = e.path();
-            fs::remove_dir_all(&p).map_err(PathIo::at(
-                "cannot remove the leftover staging directory",
-                &p,
-            ))?;
+            // A crash can leave a directory (a staging tree) or a file (the
+            // state file's temporary copy, see guard.rs); a link is removed
+            // as a link, never followed.
+            let is_dir = fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir());
+            let removed = if is_dir {
+                fs::remove_dir_all(&p)
+            } else {
+                fs::remove_file(&p)
+            };
+            removed.map_err(PathIo::at("cannot remove the leftover staging entry", &p))?;
         }
     }
     Ok(())

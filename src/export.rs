@@ -426,7 +426,7 @@ fn build_manifest(
 ) -> Result<(Manifest, Vec<PlannedPayload>), ExportError> {
     let mut artifacts = Vec::new();
     let mut vex = Vec::new();
-    let mut by_path: BTreeMap<String, PlannedPayload> = BTreeMap::new();
+    let mut by_path: BTreeMap<manifest::PayloadPath, PlannedPayload> = BTreeMap::new();
     for p in prepared {
         let payloads = match p {
             Prepared::Oci { entry, payloads } => {
@@ -468,19 +468,30 @@ fn build_manifest(
                 .unwrap_or(0)
         });
         for pl in [
-            PlannedPayload::bytes("oci/oci-layout".into(), oci::OCI_LAYOUT.to_vec()),
-            PlannedPayload::bytes("oci/index.json".into(), index.to_bytes()),
+            PlannedPayload::bytes(
+                manifest::PayloadPath::oci_layout(),
+                oci::OCI_LAYOUT.to_vec(),
+            ),
+            PlannedPayload::bytes(manifest::PayloadPath::oci_index(), index.to_bytes()),
         ] {
             by_path.insert(pl.payload.path.clone(), pl);
         }
     }
     let planned: Vec<PlannedPayload> = by_path.into_values().collect();
+    let series = match &plan.sequence {
+        Some((s, _)) => Some(manifest::PlainName::new(s.as_str()).map_err(|_| {
+            ManifestError::Field(format!(
+                "series {s:?} is not a plain name of at most 64 bytes"
+            ))
+        })?),
+        None => None,
+    };
     let manifest = Manifest {
         format: manifest::FORMAT_NAME.into(),
         format_version: format!("{}.{}", manifest::FORMAT_MAJOR, manifest::FORMAT_MINOR),
-        created: format_time(plan.created),
+        created: plan.created.into(),
         generator: generator.to_string(),
-        series: plan.sequence.as_ref().map(|(s, _)| s.clone()),
+        series,
         sequence: plan.sequence.as_ref().map(|(_, n)| *n),
         labels: plan.labels.clone(),
         artifacts,

@@ -8,11 +8,22 @@
 //! bundle reader at that point, and by `inspect`, which never acts on it).
 //! The full field reference is `bundle-spec/SPEC.md`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Sha256Digest;
+
+mod types;
+mod validate;
+
+pub use types::{
+    hex_digest, oci_digest, oci_digest_opt, ArchiveFormat, PayloadPath, PlainName, RelativePath,
+    Rfc3339Time, Subdir,
+};
+pub use validate::{
+    check_db_window, check_label, db_window, MAX_CLOCK_SKEW, MAX_DB_VALIDITY, MAX_TEXT,
+};
 
 /// The format name stored in every manifest.
 pub const FORMAT_NAME: &str = "airlock-bundle";
@@ -81,13 +92,13 @@ pub struct Manifest {
     /// `MAJOR.MINOR`; a reader refuses an unknown major.
     pub format_version: String,
     /// When the bundle was made (RFC 3339, from `--created`).
-    pub created: String,
+    pub created: Rfc3339Time,
     /// The program that wrote it, e.g. `airlock 0.1.0`.
     pub generator: String,
     /// The bundle series this bundle belongs to (format 1.1), for rollback
     /// protection: importers refuse a lower `sequence` in the same series.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub series: Option<String>,
+    pub series: Option<PlainName>,
     /// The bundle's place in its series (format 1.1), increasing by export.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence: Option<u64>,
@@ -167,12 +178,18 @@ pub struct Artifact {
     pub repository: String,
     /// The tag.
     pub tag: String,
-    /// Digest of the OCI image manifest blob in `oci/blobs/sha256/`.
-    pub manifest_digest: String,
+    /// Digest of the OCI image manifest blob in `oci/blobs/sha256/`
+    /// (`sha256:<hex>` in the manifest).
+    #[serde(with = "oci_digest")]
+    pub manifest_digest: Sha256Digest,
     /// The digest upstream published, when it differs or is only known
     /// indirectly (e.g. from a cache's `policy/metadata.json`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upstream_manifest_digest: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "oci_digest_opt"
+    )]
+    pub upstream_manifest_digest: Option<Sha256Digest>,
     /// The manifest's `artifactType`.
     pub artifact_type: String,
     /// The single layer.
@@ -188,7 +205,7 @@ pub struct Artifact {
     /// When it was fetched from its registry (format 1.1), for artifacts
     /// exported straight from one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fetched_at: Option<String>,
+    pub fetched_at: Option<Rfc3339Time>,
 }
 
 /// The layer descriptor.
@@ -196,12 +213,13 @@ pub struct Artifact {
 pub struct Layer {
     /// e.g. `application/vnd.aquasec.trivy.db.layer.v1.tar+gzip`.
     pub media_type: String,
-    /// `sha256:<hex>`.
-    pub digest: String,
+    /// The blob's digest (`sha256:<hex>` in the manifest).
+    #[serde(with = "oci_digest")]
+    pub digest: Sha256Digest,
     /// Compressed size in bytes.
     pub size: u64,
     /// The `org.opencontainers.image.title` annotation, e.g. `db.tar.gz`.
-    pub title: String,
+    pub title: PlainName,
 }
 
 /// Totals of an unpacked archive, signed so import can bound decompression
@@ -324,15 +342,16 @@ pub struct Database {
     /// `Version` from metadata.json (the schema).
     pub schema_version: u64,
     /// `UpdatedAt` from metadata.json.
-    pub updated_at: String,
+    pub updated_at: Rfc3339Time,
     /// `NextUpdate` from metadata.json.
-    pub next_update: String,
+    pub next_update: Rfc3339Time,
     /// The database file inside the layer (`trivy.db`, `trivy-java.db`).
-    pub file: String,
+    pub file: PlainName,
     /// Its size, uncompressed.
     pub size: u64,
-    /// Its SHA-256, uncompressed.
-    pub sha256: String,
+    /// Its SHA-256, uncompressed (64 hex digits in the manifest).
+    #[serde(with = "hex_digest")]
+    pub sha256: Sha256Digest,
 }
 
 /// The checks bundle's version.
@@ -350,20 +369,20 @@ pub struct ChecksInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VexRepository {
     /// The repository's name in Trivy's configuration (`default` for VEX Hub).
-    pub name: String,
+    pub name: PlainName,
     /// Where export took it from.
     pub source: String,
     /// The `name` field of vex-repository.json.
     pub title: String,
     /// Payload path of the vex-repository.json.
-    pub manifest_path: String,
+    pub manifest_path: PayloadPath,
     /// Payload path of the archive.
-    pub archive_path: String,
+    pub archive_path: PayloadPath,
     /// `zip` or `tar.gz`.
-    pub archive_format: String,
+    pub archive_format: ArchiveFormat,
     /// The folder inside the archive that holds index.json (the `//` suffix
     /// of the location URL); empty if index.json is at the archive root.
-    pub subdir: String,
+    pub subdir: Subdir,
     /// The spec version used (`0.1`).
     pub spec_version: String,
     /// The location URL vex-repository.json named, without its secrets
@@ -381,20 +400,12 @@ pub struct VexRepository {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payload {
     /// Path inside the bundle (`oci/...` or `vex/...`).
-    pub path: String,
+    pub path: PayloadPath,
     /// Size in bytes.
     pub size: u64,
-    /// SHA-256, 64 lowercase hex digits.
-    pub sha256: String,
-}
-
-impl Payload {
-    /// The parsed digest (valid after [`Manifest::validate`]).
-    pub fn digest(&self) -> Result<Sha256Digest, ManifestError> {
-        self.sha256
-            .parse()
-            .map_err(|e| ManifestError::Field(format!("payload {}: {e}", self.path)))
-    }
+    /// SHA-256 (64 lowercase hex digits in the manifest).
+    #[serde(with = "hex_digest")]
+    pub sha256: Sha256Digest,
 }
 
 impl Manifest {
@@ -429,9 +440,7 @@ impl Manifest {
                 found: crate::text::escape(version).into_owned(),
             });
         }
-        let manifest: Manifest = table.try_into().map_err(|e: toml::de::Error| {
-            ManifestError::Syntax(crate::text::escape(e.message()).into_owned())
-        })?;
+        let manifest: Manifest = table.try_into().map_err(deserialize_error)?;
         manifest.validate()?;
         Ok(manifest)
     }
@@ -450,495 +459,40 @@ impl Manifest {
     }
 
     /// The payload path of an OCI blob.
-    pub fn blob_path(digest: &str) -> String {
-        format!("oci/blobs/sha256/{}", digest.trim_start_matches("sha256:"))
-    }
-
-    /// Checks the structural rules of the spec: safe, sorted, unique payload
-    /// paths; well-formed digests; every artifact's blobs present.
-    pub fn validate(&self) -> Result<(), ManifestError> {
-        let field = |m: String| Err(ManifestError::Field(m));
-        self.check_strings()?;
-        if let Some(series) = &self.series {
-            if check_plain_name(series).is_err() || series.len() > 64 {
-                return field(format!(
-                    "series {series:?} is not a plain name of at most 64 bytes"
-                ));
-            }
-        }
-        if self.series.is_some() != self.sequence.is_some() {
-            return field("series and sequence come together".into());
-        }
-        if self.payloads.is_empty() {
-            return field("the manifest lists no payloads".into());
-        }
-        for pair in self.payloads.windows(2) {
-            if pair[0].path >= pair[1].path {
-                return field(format!(
-                    "payload paths must be unique and sorted: {:?} then {:?}",
-                    pair[0].path, pair[1].path
-                ));
-            }
-        }
-        for p in &self.payloads {
-            check_payload_path(&p.path)?;
-            p.digest()?;
-            if let Some(hex) = p.path.strip_prefix("oci/blobs/sha256/") {
-                if hex != p.sha256 {
-                    return field(format!(
-                        "blob {} is listed with digest {}",
-                        p.path, p.sha256
-                    ));
-                }
-            }
-        }
-        for (k, v) in &self.labels {
-            check_label(k, v)?;
-        }
-        let mut kinds = BTreeSet::new();
-        for a in &self.artifacts {
-            if !kinds.insert(a.kind) {
-                return field(format!("artifact {} is listed twice", a.kind));
-            }
-            for (what, digest, size) in [
-                ("manifest", &a.manifest_digest, None),
-                ("layer", &a.layer.digest, Some(a.layer.size)),
-            ] {
-                Sha256Digest::parse_oci(digest)
-                    .map_err(|e| ManifestError::Field(format!("{} {what} digest: {e}", a.kind)))?;
-                let path = Manifest::blob_path(digest);
-                match self.payload(&path) {
-                    None => {
-                        return field(format!(
-                            "{} {what} blob {digest} is not among the payloads",
-                            a.kind
-                        ))
-                    }
-                    Some(p) if size.is_some_and(|s| s != p.size) => {
-                        return field(format!(
-                            "{} layer size {} differs from its payload size {}",
-                            a.kind, a.layer.size, p.size
-                        ))
-                    }
-                    Some(_) => {}
-                }
-            }
-            match (a.kind, &a.database, &a.checks) {
-                (ArtifactKind::TrivyDb | ArtifactKind::JavaDb, Some(db), None) => {
-                    db.sha256.parse::<Sha256Digest>().map_err(|e| {
-                        ManifestError::Field(format!("{} database sha256: {e}", a.kind))
-                    })?;
-                    check_plain_name(&db.file)?;
-                }
-                (ArtifactKind::Checks, None, Some(_)) => {}
-                _ => return field(format!("artifact {} has the wrong detail table", a.kind)),
-            }
-        }
-        let mut names = BTreeSet::new();
-        for v in &self.vex {
-            check_plain_name(&v.name)?;
-            if !names.insert(v.name.as_str()) {
-                return field(format!("VEX repository {:?} is listed twice", v.name));
-            }
-            let expected = [
-                format!("vex/{}/vex-repository.json", v.name),
-                format!("vex/{}/archive.{}", v.name, v.archive_format),
-            ];
-            if v.manifest_path != expected[0] || v.archive_path != expected[1] {
-                return field(format!(
-                    "VEX repository {:?} must be stored as {} and {}",
-                    v.name, expected[0], expected[1]
-                ));
-            }
-            if v.spec_version != "0.1" {
-                return field(format!(
-                    "VEX repository {:?}: spec_version {:?} is not 0.1",
-                    v.name, v.spec_version
-                ));
-            }
-            for path in [&v.manifest_path, &v.archive_path] {
-                if self.payload(path).is_none() {
-                    return field(format!(
-                        "VEX repository {:?}: {path} is not among the payloads",
-                        v.name
-                    ));
-                }
-            }
-            if !matches!(v.archive_format.as_str(), "zip" | "tar.gz") {
-                return field(format!(
-                    "VEX repository {:?}: unknown archive format {:?}",
-                    v.name, v.archive_format
-                ));
-            }
-            if !v.subdir.is_empty() {
-                check_relative_path(&v.subdir)?;
-            }
-        }
-        for a in &self.artifacts {
-            a.unpacked.check_bounds(&a.kind.to_string(), a.layer.size)?;
-        }
-        for v in &self.vex {
-            let archive = self.payload(&v.archive_path).map_or(0, |p| p.size);
-            v.unpacked
-                .check_bounds(&format!("VEX repository {:?}", v.name), archive)?;
-        }
-        // Every vex/ payload belongs to a repository (nothing rides along
-        // unlisted); oci/ payloads are matched to artifacts on import.
-        if let Some(p) = self.payloads.iter().find(|p| {
-            p.path.starts_with("vex/")
-                && !self
-                    .vex
-                    .iter()
-                    .any(|v| v.manifest_path == p.path || v.archive_path == p.path)
-        }) {
-            return field(format!("payload {} belongs to no VEX repository", p.path));
-        }
-        if self.artifacts.is_empty() && self.vex.is_empty() {
-            return field("the manifest lists no artifacts and no VEX repositories".into());
-        }
-        Ok(())
+    pub fn blob_path(digest: &Sha256Digest) -> PayloadPath {
+        PayloadPath::blob(digest)
     }
 }
 
-/// How far ahead of the reader's clock a time in a manifest may be: clocks
-/// on either side of an air gap drift, but a bundle "created" next year, or
-/// a database "updated" in 9999, would be recorded by the importer and make
-/// every genuinely newer bundle look like a downgrade (issue 11). Export
-/// and import both refuse times further ahead than this.
-pub const MAX_CLOCK_SKEW: time::Duration = time::Duration::hours(1);
+/// Checks a single path component safe to use as a file name (see
+/// [`PlainName`]).
+pub fn check_plain_name(name: &str) -> Result<(), ManifestError> {
+    PlainName::new(name).map(|_| ())
+}
 
-/// The longest a database may claim to stay current: `NextUpdate` at most
-/// this long after `UpdatedAt` (upstream builds daily and says so). A
-/// database "current" until 9999 would keep every scanner that pulls it
-/// from asking for a newer one (issue 11).
-pub const MAX_DB_VALIDITY: time::Duration = time::Duration::days(14);
+/// Checks a relative path of plain components separated by `/` (see
+/// [`RelativePath`]).
+pub fn check_relative_path(path: &str) -> Result<(), ManifestError> {
+    RelativePath::new(path).map(|_| ())
+}
 
-/// Checks a database's `UpdatedAt`/`NextUpdate` pair: both RFC 3339,
-/// `NextUpdate` not before `UpdatedAt` and at most [`MAX_DB_VALIDITY`] after.
-pub fn check_db_window(updated_at: &str, next_update: &str) -> Result<(), String> {
-    let parse = |t: &str| {
-        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-            .map_err(|_| format!("{:?} is not an RFC 3339 time", crate::text::escape(t)))
+/// The serde error of a manifest that is TOML but not a manifest: a value
+/// one of the field types refused is a `Field` error naming the key path
+/// (`toml` appends it as "in `a.b`"), anything else (a missing field, a
+/// wrong type) a `Syntax` error as before.
+fn deserialize_error(e: toml::de::Error) -> ManifestError {
+    let Some(message) = e.message().strip_prefix(types::FIELD_MARK) else {
+        return ManifestError::Syntax(crate::text::escape(e.message()).into_owned());
     };
-    let (updated, next) = (parse(updated_at)?, parse(next_update)?);
-    if next < updated || next - updated > MAX_DB_VALIDITY {
-        return Err(format!(
-            "NextUpdate {next_update} must fall between UpdatedAt {updated_at} and {} days after it",
-            MAX_DB_VALIDITY.whole_days()
-        ));
-    }
-    Ok(())
-}
-
-impl Manifest {
-    /// The first time in the manifest that lies more than
-    /// [`MAX_CLOCK_SKEW`] after `now` (`created`, a database's `UpdatedAt`,
-    /// an artifact's `fetched_at`), described for a message; `None` if
-    /// there is none. Times that do not parse are left to [`Manifest::validate`].
-    pub fn time_from_the_future(&self, now: time::OffsetDateTime) -> Option<String> {
-        let limit = now + MAX_CLOCK_SKEW;
-        let parse = |t: &str| {
-            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
-        };
-        let mut times = vec![("the bundle's created time".to_string(), &self.created)];
-        for a in &self.artifacts {
-            if let Some(db) = &a.database {
-                times.push((format!("the {}'s UpdatedAt", a.kind), &db.updated_at));
-            }
-            if let Some(f) = &a.fetched_at {
-                times.push((format!("the {}'s fetched_at", a.kind), f));
-            }
-        }
-        times.into_iter().find_map(|(what, t)| {
-            let at = parse(t)?;
-            (at > limit).then(|| {
-                let ahead = (at - now).whole_seconds();
-                format!(
-                    "{what} {} is {} ahead of this host's clock ({}); at most {} of clock skew is allowed",
-                    crate::text::escape(t),
-                    crate::policy::human_duration(ahead.max(0) as u64),
-                    now.format(&time::format_description::well_known::Rfc3339)
-                        .unwrap_or_default(),
-                    crate::policy::human_duration(MAX_CLOCK_SKEW.whole_seconds() as u64)
-                )
-            })
-        })
-    }
-}
-
-/// The longest free-text field (a source path or URL), in bytes.
-pub const MAX_TEXT: usize = 4096;
-
-/// Checks one free-text field: one line of visible text (see
-/// [`crate::text::check_line`]) of at most `max` bytes.
-fn check_text(what: &str, value: &str, max: usize) -> Result<(), ManifestError> {
-    crate::text::check_line(value, max).map_err(|e| {
-        ManifestError::Field(format!(
-            "{what} {:?} is not one line of text: {e}",
-            crate::text::escape(&value.chars().take(200).collect::<String>())
-        ))
+    let shown = e.to_string();
+    let key = shown
+        .lines()
+        .find_map(|l| l.strip_prefix("in `")?.strip_suffix('`'));
+    ManifestError::Field(match key {
+        Some(k) => format!("{} {message}", crate::text::escape(k)),
+        None => message.to_string(),
     })
 }
 
-/// Checks an RFC 3339 time field.
-fn check_time(what: &str, value: &str) -> Result<(), ManifestError> {
-    check_text(what, value, 64)?;
-    time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
-        .map(|_| ())
-        .map_err(|_| ManifestError::Field(format!("{what} {value:?} is not an RFC 3339 time")))
-}
-
-/// Checks a media type (RFC 6838: `type/subtype`, restricted names).
-fn check_media_type(what: &str, value: &str) -> Result<(), ManifestError> {
-    let name = |n: &str| {
-        !n.is_empty()
-            && n.len() <= 127
-            && n.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && n.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
-    };
-    match value.split_once('/') {
-        Some((t, sub)) if name(t) && name(sub) => Ok(()),
-        _ => Err(ManifestError::Field(format!(
-            "{what} {:?} is not a media type",
-            crate::text::escape(value)
-        ))),
-    }
-}
-
-impl Manifest {
-    /// Every string the manifest carries, held to its grammar or to one
-    /// line of visible text of bounded length, even when signed: a name
-    /// reaches a registry URL (`repository`, `tag`), and any string reaches
-    /// a terminal, where a newline or an escape sequence could print a
-    /// forged verdict (issue 11).
-    fn check_strings(&self) -> Result<(), ManifestError> {
-        let name_err = |what: String| {
-            move |e: crate::oci_name::NameError| ManifestError::Field(format!("{what}: {e}"))
-        };
-        let ok_version = self.format_version.split_once('.').is_some_and(|(a, b)| {
-            [a, b]
-                .iter()
-                .all(|p| !p.is_empty() && p.len() <= 9 && p.bytes().all(|c| c.is_ascii_digit()))
-        });
-        if !ok_version {
-            return Err(ManifestError::Field(format!(
-                "format_version {:?} is not MAJOR.MINOR",
-                crate::text::escape(&self.format_version)
-            )));
-        }
-        check_time("created", &self.created)?;
-        check_text("generator", &self.generator, 128)?;
-        for a in &self.artifacts {
-            let k = a.kind;
-            check_text(&format!("{k} source"), &a.source, MAX_TEXT)?;
-            if let Some(r) = &a.reference {
-                check_text(&format!("{k} reference"), r, MAX_TEXT)?;
-                crate::oci_name::Reference::parse(r).map_err(name_err(format!("{k} reference")))?;
-            }
-            crate::oci_name::check_repository(&a.repository)
-                .map_err(name_err(format!("{k} repository")))?;
-            // One name per kind: a signed manifest cannot aim one artifact
-            // at another's repository (or at any other) under the push
-            // prefix.
-            if a.repository != k.repository() {
-                return Err(ManifestError::Field(format!(
-                    "{k} repository {:?} is not {:?}; each artifact is pushed under its own name",
-                    a.repository,
-                    k.repository()
-                )));
-            }
-            crate::oci_name::check_tag(&a.tag).map_err(name_err(format!("{k} tag")))?;
-            crate::oci_name::check_digest(&a.manifest_digest)
-                .map_err(name_err(format!("{k} manifest_digest")))?;
-            if let Some(d) = &a.upstream_manifest_digest {
-                crate::oci_name::check_digest(d)
-                    .map_err(name_err(format!("{k} upstream_manifest_digest")))?;
-            }
-            check_media_type(&format!("{k} artifact_type"), &a.artifact_type)?;
-            check_media_type(&format!("{k} layer media_type"), &a.layer.media_type)?;
-            crate::oci_name::check_digest(&a.layer.digest)
-                .map_err(name_err(format!("{k} layer digest")))?;
-            check_plain_name(&a.layer.title)
-                .map_err(|e| ManifestError::Field(format!("{k} layer title: {e}")))?;
-            if let Some(db) = &a.database {
-                check_time(&format!("{k} UpdatedAt"), &db.updated_at)?;
-                check_time(&format!("{k} NextUpdate"), &db.next_update)?;
-                check_db_window(&db.updated_at, &db.next_update)
-                    .map_err(|e| ManifestError::Field(format!("{k}: {e}")))?;
-                if db.size > a.unpacked.size {
-                    return Err(ManifestError::Field(format!(
-                        "{k}: the database file of {} bytes is larger than the layer unpacks to ({})",
-                        db.size, a.unpacked.size
-                    )));
-                }
-            }
-            if let Some(v) = a.checks.as_ref().and_then(|c| c.version.as_ref()) {
-                check_text(&format!("{k} checks version"), v, 128)?;
-            }
-            if let Some(t) = &a.fetched_at {
-                check_time(&format!("{k} fetched_at"), t)?;
-            }
-        }
-        for v in &self.vex {
-            let what = |f: &str| format!("VEX repository {:?} {f}", crate::text::escape(&v.name));
-            check_text(&what("source"), &v.source, MAX_TEXT)?;
-            check_text(&what("title"), &v.title, 256)?;
-            check_text(&what("original_location"), &v.original_location, MAX_TEXT)?;
-            check_text(&what("updated_at"), &v.updated_at, 64)?;
-            check_text(&what("spec_version"), &v.spec_version, 16)?;
-            check_text(&what("archive_format"), &v.archive_format, 16)?;
-        }
-        Ok(())
-    }
-}
-
-/// Checks a label: key a plain name, value one line of at most 1024 bytes
-/// of visible text (see [`crate::text::check_line`]).
-pub fn check_label(key: &str, value: &str) -> Result<(), ManifestError> {
-    if check_plain_name(key).is_err() || crate::text::check_line(value, 1024).is_err() {
-        return Err(ManifestError::Field(format!(
-            "label {:?}: keys are 1-64 of A-Z a-z 0-9 . _ -, values one line of at most 1024 bytes without control characters",
-            crate::text::escape(&key.chars().take(100).collect::<String>())
-        )));
-    }
-    Ok(())
-}
-
-/// A single path component safe to use as a file name: `[A-Za-z0-9._-]`,
-/// 1 to 64 bytes, not starting with a dot.
-pub fn check_plain_name(name: &str) -> Result<(), ManifestError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ManifestError::Field(format!(
-            "{:?} is not a plain name (1-64 of A-Z a-z 0-9 . _ -, not starting with a dot)",
-            crate::text::escape(&name.chars().take(100).collect::<String>())
-        )))
-    }
-}
-
-/// A relative path of plain components separated by `/`.
-pub fn check_relative_path(path: &str) -> Result<(), ManifestError> {
-    if path.len() > 255 {
-        return Err(ManifestError::Field(format!("path too long: {path:?}")));
-    }
-    for part in path.split('/') {
-        check_plain_name(part)
-            .map_err(|_| ManifestError::Field(format!("unsafe path {path:?}")))?;
-    }
-    Ok(())
-}
-
-fn check_payload_path(path: &str) -> Result<(), ManifestError> {
-    check_relative_path(path)?;
-    if !(path.starts_with("oci/") || path.starts_with("vex/")) {
-        return Err(ManifestError::Field(format!(
-            "payload {path:?} is outside oci/ and vex/"
-        )));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sample() -> Manifest {
-        let d = Sha256Digest::of(b"x").hex();
-        Manifest {
-            format: FORMAT_NAME.into(),
-            format_version: "1.0".into(),
-            created: "2026-01-01T00:00:00Z".into(),
-            generator: "test".into(),
-            series: None,
-            sequence: None,
-            labels: BTreeMap::from([("ticket".into(), "CHG-1".into())]),
-            artifacts: vec![],
-            vex: vec![VexRepository {
-                name: "default".into(),
-                source: "s".into(),
-                title: "t".into(),
-                manifest_path: "vex/default/vex-repository.json".into(),
-                archive_path: "vex/default/archive.zip".into(),
-                archive_format: "zip".into(),
-                subdir: "top".into(),
-                spec_version: "0.1".into(),
-                original_location: "https://x/y.zip//top".into(),
-                updated_at: "2026-01-01T00:00:00Z".into(),
-                packages: 1,
-                unpacked: Unpacked {
-                    size: 1,
-                    files: 1,
-                    entries: 1,
-                    data: 1,
-                    dirs: Some(0),
-                },
-            }],
-            payloads: vec![
-                Payload {
-                    path: "vex/default/archive.zip".into(),
-                    size: 1,
-                    sha256: d.clone(),
-                },
-                Payload {
-                    path: "vex/default/vex-repository.json".into(),
-                    size: 1,
-                    sha256: d,
-                },
-            ],
-        }
-    }
-
-    #[test]
-    fn round_trips() {
-        let m = sample();
-        let text = m.to_toml().unwrap();
-        assert_eq!(Manifest::parse(text.as_bytes()).unwrap(), m);
-    }
-
-    #[test]
-    fn unknown_major_is_refused_with_version() {
-        let text = sample()
-            .to_toml()
-            .unwrap()
-            .replace("format_version = \"1.0\"", "format_version = \"2.0\"");
-        let err = Manifest::parse(text.as_bytes()).unwrap_err();
-        assert!(matches!(err, ManifestError::UnknownMajor { .. }));
-        assert!(err
-            .to_string()
-            .starts_with("bundle format version 2.0 is not supported"));
-    }
-
-    #[test]
-    fn duplicate_keys_and_unsorted_paths_are_refused() {
-        let text = sample().to_toml().unwrap().replacen(
-            "generator = \"test\"",
-            "generator = \"test\"\ngenerator = \"x\"",
-            1,
-        );
-        assert!(matches!(
-            Manifest::parse(text.as_bytes()),
-            Err(ManifestError::Syntax(_))
-        ));
-        let mut m = sample();
-        m.payloads.reverse();
-        assert!(m.validate().is_err());
-    }
-
-    #[test]
-    fn unsafe_names_are_refused() {
-        for bad in ["..", ".hidden", "a/b", "a\\b", "", "a\0b", &"x".repeat(65)] {
-            assert!(check_plain_name(bad).is_err(), "{bad:?}");
-        }
-        assert!(check_relative_path("a/../b").is_err());
-        assert!(check_relative_path("/a").is_err());
-        assert!(check_relative_path("vexhub-main/pkg").is_ok());
-    }
-}
+mod tests;

@@ -225,9 +225,7 @@ pub fn split<V: Verifier>(
     let written = writer
         .finish()
         .map_err(ioe("cannot write the parts of", output))?;
-    let signed_at = crate::timestamp::parse_time(&verified.manifest.created)
-        .map(|t| t.unix_timestamp().max(0) as u64)
-        .unwrap_or(0);
+    let signed_at = verified.manifest.created.at().unix_timestamp().max(0) as u64;
     let manifest_sha256 = verified.manifest_sha256.hex();
     let report = written
         .persist(output, &manifest_sha256, key, signed_at, force)

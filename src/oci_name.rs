@@ -118,16 +118,9 @@ pub fn check_tag(tag: &str) -> Result<(), NameError> {
 
 /// Checks a digest as airlock uses them: `sha256:` + 64 lowercase hex.
 pub fn check_digest(digest: &str) -> Result<(), NameError> {
-    let ok = digest.strip_prefix("sha256:").is_some_and(|h| {
-        h.len() == 64
-            && h.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(NameError::Digest(shown(digest)))
-    }
+    crate::digest::Sha256Digest::parse_oci(digest)
+        .map(|_| ())
+        .map_err(|_| NameError::Digest(shown(digest)))
 }
 
 /// Checks what follows `/manifests/` in a URL: a tag or a digest.

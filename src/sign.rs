@@ -25,7 +25,6 @@ use crate::fsio::{AtomicFile, Replace};
 use crate::keys::{KeyError, KeyId, SecretKey};
 use crate::manifest::Payload;
 use crate::policy::TrustPolicy;
-use crate::timestamp::parse_time;
 
 /// Why a bundle was not countersigned. The original is untouched.
 #[derive(Debug, thiserror::Error)]
@@ -110,9 +109,7 @@ impl<W: std::io::Write> PayloadVisitor for Copier<'_, W> {
         {
             return Err(SignError::AlreadySigned(self.key.key_id()));
         }
-        let created = parse_time(&bundle.manifest.created)
-            .map(|t| t.unix_timestamp().max(0) as u64)
-            .unwrap_or(0);
+        let created = bundle.manifest.created.at().unix_timestamp().max(0) as u64;
         let who = if self.comment.is_empty() {
             self.key.comment()
         } else {

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use ::tar::EntryType;
 use sha2::Digest as _;
 
+use airlock::digest::Sha256Digest;
 use airlock::keys::{KeyId, SecretKey};
 use airlock::manifest::{ArtifactKind, Manifest, Payload};
 
@@ -73,11 +74,8 @@ fn zstd(data: &[u8]) -> Vec<u8> {
     zstd::stream::encode_all(data, 3).unwrap()
 }
 
-fn hex(data: &[u8]) -> String {
-    sha2::Sha256::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+fn digest(data: &[u8]) -> Sha256Digest {
+    Sha256Digest(sha2::Sha256::digest(data).into())
 }
 
 /// The good bundle's parts, and ways to make bad ones from them.
@@ -105,7 +103,10 @@ impl Base {
         for p in &m.payloads {
             out.push(Raw::file(
                 &p.path,
-                self.payloads.get(&p.path).cloned().unwrap_or_default(),
+                self.payloads
+                    .get(p.path.as_str())
+                    .cloned()
+                    .unwrap_or_default(),
             ));
         }
         out
@@ -149,8 +150,8 @@ impl Base {
         let mut m = self.manifest.clone();
         let a = m.artifacts.iter_mut().find(|a| a.kind == kind).unwrap();
         let old = Manifest::blob_path(&a.layer.digest);
-        let h = hex(&layer);
-        a.layer.digest = format!("sha256:{h}");
+        let h = digest(&layer);
+        a.layer.digest = h;
         a.layer.size = layer.len() as u64;
         m.payloads.retain(|p| p.path != old);
         let path = Manifest::blob_path(&h);
@@ -160,7 +161,7 @@ impl Base {
             sha256: h,
         });
         m.payloads.sort_by(|a, b| a.path.cmp(&b.path));
-        self.resigned(&m, &[(path, layer)])
+        self.resigned(&m, &[(path.to_string(), layer)])
     }
 
     /// The manifest with payload `path` replaced by `data`.
@@ -168,7 +169,7 @@ impl Base {
         let mut m = self.manifest.clone();
         let p = m.payloads.iter_mut().find(|p| p.path == path).unwrap();
         p.size = data.len() as u64;
-        p.sha256 = hex(&data);
+        p.sha256 = digest(&data);
         self.resigned(&m, &[(path.to_string(), data)])
     }
 
@@ -191,45 +192,45 @@ impl Base {
         let d = a.database.as_mut().unwrap();
         let (old_db, new_db) = (d.size, db.len() as u64);
         d.size = new_db;
-        d.sha256 = hex(db);
+        d.sha256 = digest(db);
         a.unpacked.size = a.unpacked.size - old_db + new_db;
         a.unpacked.data = a.unpacked.data - old_db + new_db;
         let mut data = Vec::new();
         let mut replace = |m: &mut Manifest, old: &str, bytes: Vec<u8>| {
             m.payloads.retain(|p| p.path != old);
-            let h = hex(&bytes);
+            let h = digest(&bytes);
             let path = Manifest::blob_path(&h);
             m.payloads.push(Payload {
                 path: path.clone(),
                 size: bytes.len() as u64,
-                sha256: h.clone(),
+                sha256: h,
             });
-            data.push((path, bytes));
-            format!("sha256:{h}")
+            data.push((path.to_string(), bytes));
+            h
         };
         // The layer blob.
         let old_layer = Manifest::blob_path(&a.layer.digest);
         a.layer.size = layer.len() as u64;
         let a_idx = m.artifacts.iter().position(|a| a.kind == kind).unwrap();
-        let digest = replace(&mut m, &old_layer, layer.clone());
-        m.artifacts[a_idx].layer.digest = digest.clone();
+        let layer_digest = replace(&mut m, &old_layer, layer.clone());
+        m.artifacts[a_idx].layer.digest = layer_digest;
         // The OCI image manifest naming it.
-        let old_manifest = m.artifacts[a_idx].manifest_digest.clone();
+        let old_manifest = m.artifacts[a_idx].manifest_digest;
         let old_path = Manifest::blob_path(&old_manifest);
         let mut image: serde_json::Value =
-            serde_json::from_slice(&self.payloads[&old_path]).unwrap();
-        image["layers"][0]["digest"] = digest.into();
+            serde_json::from_slice(&self.payloads[old_path.as_str()]).unwrap();
+        image["layers"][0]["digest"] = layer_digest.oci().into();
         image["layers"][0]["size"] = (layer.len() as u64).into();
         let image = serde_json::to_vec(&image).unwrap();
         let image_len = image.len() as u64;
         let manifest_digest = replace(&mut m, &old_path, image);
-        m.artifacts[a_idx].manifest_digest = manifest_digest.clone();
+        m.artifacts[a_idx].manifest_digest = manifest_digest;
         // The OCI index naming that.
         let mut index: serde_json::Value =
             serde_json::from_slice(&self.payloads["oci/index.json"]).unwrap();
         for d in index["manifests"].as_array_mut().unwrap() {
-            if d["digest"] == old_manifest.as_str() {
-                d["digest"] = manifest_digest.clone().into();
+            if d["digest"] == old_manifest.oci().as_str() {
+                d["digest"] = manifest_digest.oci().into();
                 d["size"] = image_len.into();
             }
         }
@@ -240,7 +241,7 @@ impl Base {
             .find(|p| p.path == "oci/index.json")
             .unwrap();
         p.size = index.len() as u64;
-        p.sha256 = hex(&index);
+        p.sha256 = digest(&index);
         data.push(("oci/index.json".to_string(), index));
         m.payloads.sort_by(|a, b| a.path.cmp(&b.path));
         (self.resigned(&m, &data), layer)
@@ -253,7 +254,7 @@ impl Base {
             .iter()
             .find(|a| a.kind == kind)
             .unwrap();
-        Manifest::blob_path(&a.layer.digest)
+        Manifest::blob_path(&a.layer.digest).to_string()
     }
 }
 
@@ -416,16 +417,16 @@ fn build(base: &Base, good: &[u8]) -> Vec<Case> {
             &*Box::leak(format!("vex/{}", "a".repeat(300)).into_boxed_str()),
         ),
     ] {
-        let mut m = base.manifest.clone();
-        m.payloads.push(Payload {
-            path: bad.to_string(),
-            size: 1,
-            sha256: hex(b"x"),
-        });
-        m.payloads.sort_by(|a, b| a.path.cmp(&b.path));
+        // A payload path is typed: written into the manifest's text (the
+        // payload tables come last), since no `Payload` can hold it.
+        let hostile = format!(
+            "{text}\n[[payload]]\npath = {}\nsize = 1\nsha256 = \"{}\"\n",
+            toml::Value::String(bad.to_string()),
+            digest(b"x").hex()
+        );
         cases.push(case(
             name,
-            base.resigned(&m, &[(bad.to_string(), b"x".to_vec())]),
+            base.resigned_text(hostile.as_bytes(), &base.manifest, &[]),
             4,
             "manifest field is invalid",
         ));
@@ -783,12 +784,12 @@ fn build(base: &Base, good: &[u8]) -> Vec<Case> {
         let data = b"riding along".to_vec();
         let path = path
             .map(str::to_string)
-            .unwrap_or_else(|| Manifest::blob_path(&hex(&data)));
+            .unwrap_or_else(|| Manifest::blob_path(&digest(&data)).to_string());
         let mut m = base.manifest.clone();
         m.payloads.push(Payload {
-            path: path.clone(),
+            path: path.parse().unwrap(),
             size: data.len() as u64,
-            sha256: hex(&data),
+            sha256: digest(&data),
         });
         m.payloads.sort_by(|a, b| a.path.cmp(&b.path));
         let needle = if path.starts_with("oci/") {
@@ -822,7 +823,7 @@ fn build(base: &Base, good: &[u8]) -> Vec<Case> {
     }
     cases.push(case(
         "bundle created in 2099",
-        resigned_with(&|m| m.created = "2099-01-01T00:00:00Z".into()),
+        resigned_with(&|m| m.created = "2099-01-01T00:00:00Z".parse().unwrap()),
         6,
         "ahead of this host's clock",
     ));
@@ -830,8 +831,8 @@ fn build(base: &Base, good: &[u8]) -> Vec<Case> {
         "database UpdatedAt in 9999",
         resigned_with(&|m| {
             let db = m.artifacts[0].database.as_mut().unwrap();
-            db.updated_at = "9999-01-01T00:00:00Z".into();
-            db.next_update = "9999-01-02T00:00:00Z".into();
+            db.updated_at = "9999-01-01T00:00:00Z".parse().unwrap();
+            db.next_update = "9999-01-02T00:00:00Z".parse().unwrap();
         }),
         6,
         "ahead of this host's clock",
@@ -888,7 +889,7 @@ fn vex_bounds(base: &Base, cases: &mut Vec<Case>) {
             .find(|p| p.path == archive_path)
             .unwrap();
         p.size = archive.len() as u64;
-        p.sha256 = hex(&archive);
+        p.sha256 = digest(&archive);
         base.resigned(&m, &[(archive_path.clone(), archive)])
     };
     let with_index = |text: &str| resigned(rezip(Some(text), 0), Some(text), 0);
@@ -982,7 +983,7 @@ fn hostile_corpus_is_refused_and_changes_nothing() {
     let mut payloads = BTreeMap::new();
     for p in &manifest.payloads {
         let (o, l) = tar_entry_offset(&tar, &p.path);
-        payloads.insert(p.path.clone(), tar[o..o + l as usize].to_vec());
+        payloads.insert(p.path.to_string(), tar[o..o + l as usize].to_vec());
     }
     let sig = key
         .sign(&manifest_text, "corpus", "timestamp:1\tfile:manifest.toml")
@@ -1123,7 +1124,7 @@ pub(crate) fn base_of(bundle: &std::path::Path, key: SecretKey) -> Base {
     let mut payloads = BTreeMap::new();
     for p in &manifest.payloads {
         let (o, l) = tar_entry_offset(&tar, &p.path);
-        payloads.insert(p.path.clone(), tar[o..o + l as usize].to_vec());
+        payloads.insert(p.path.to_string(), tar[o..o + l as usize].to_vec());
     }
     let sig = key
         .sign(&manifest_text, "corpus", "timestamp:1\tfile:manifest.toml")

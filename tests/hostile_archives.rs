@@ -26,11 +26,8 @@ const RSS_BUDGET_KIB: u64 = 64 << 10;
 
 const VEX_ARCHIVE: &str = "vex/default/archive.zip";
 
-fn hex(data: &[u8]) -> String {
-    sha2::Sha256::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+fn digest(data: &[u8]) -> airlock::digest::Sha256Digest {
+    airlock::digest::Sha256Digest(sha2::Sha256::digest(data).into())
 }
 
 // ---------------------------------------------------------------------------
@@ -110,8 +107,8 @@ fn with_checks_layer(base: &Base, layer: &[u8], unpacked: Unpacked, v1_1: bool) 
         .find(|a| a.kind == ArtifactKind::Checks)
         .unwrap();
     let old = Manifest::blob_path(&a.layer.digest);
-    let h = hex(layer);
-    a.layer.digest = format!("sha256:{h}");
+    let h = digest(layer);
+    a.layer.digest = h;
     a.layer.size = layer.len() as u64;
     a.unpacked = unpacked;
     m.payloads.retain(|p| p.path != old);
@@ -125,7 +122,7 @@ fn with_checks_layer(base: &Base, layer: &[u8], unpacked: Unpacked, v1_1: bool) 
     if v1_1 {
         m = as_1_1(m);
     }
-    base.resigned(&m, &[(path, layer.to_vec())])
+    base.resigned(&m, &[(path.to_string(), layer.to_vec())])
 }
 
 /// The base bundle with the VEX archive replaced by `z`, declaring the
@@ -140,7 +137,7 @@ fn with_vex_archive(base: &Base, z: &Z, v1_1: bool) -> Vec<u8> {
         .find(|p| p.path == VEX_ARCHIVE)
         .unwrap();
     p.size = zip.len() as u64;
-    p.sha256 = hex(&zip);
+    p.sha256 = digest(&zip);
     let listed: Vec<&E> = z.entries.iter().filter(|e| e.listed).collect();
     let count = z.count.map_or(0, u64::from);
     m.vex[0].unpacked.entries = count.max(listed.len() as u64);

@@ -653,7 +653,7 @@ fn vex_zip_bombs_are_refused_at_export_and_at_verify() {
         .find(|p| p.path == archive_path)
         .unwrap();
     p.size = bytes.len() as u64;
-    p.sha256 = sha256_hex(&bytes);
+    p.sha256 = sha256_hex(&bytes).parse().unwrap();
     let bundle = t.join("bomb.airlock");
     write(&bundle, &base.resigned(&m, &[(archive_path, bytes)]));
     let (o, rss) = under_time(&t, "verify", &["verify", s(&bundle), "--key", s(&public)]);

@@ -160,7 +160,7 @@ fn resigned(
     edit(&mut m.vex[0]);
     let p = m.payloads.iter_mut().find(|p| p.path == path).unwrap();
     p.size = data.len() as u64;
-    p.sha256 = sha256_hex(data);
+    p.sha256 = sha256_hex(data).parse().unwrap();
     let text = m.to_toml().unwrap();
     let sig = key
         .sign(

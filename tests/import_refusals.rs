@@ -508,7 +508,8 @@ fn payload_not_listed_or_listed_but_missing_is_refused() {
 
     // A blob smuggled in among the payloads (the signed manifest is intact).
     let smuggled = b"{\"not\":\"listed\"}".to_vec();
-    let smuggled_path = Manifest::blob_path(&airlock::digest::Sha256Digest::of(&smuggled).hex());
+    let smuggled_path =
+        Manifest::blob_path(&airlock::digest::Sha256Digest::of(&smuggled)).to_string();
     let mut with_extra = entries.clone();
     let at = with_extra
         .iter()
@@ -550,9 +551,9 @@ fn payload_not_listed_or_listed_but_missing_is_refused() {
     let phantom = "vex/default/zz-phantom.json";
     let mut m = manifest.clone();
     m.payloads.push(Payload {
-        path: phantom.to_string(),
+        path: phantom.parse().unwrap(),
         size: 2,
-        sha256: airlock::digest::Sha256Digest::of(b"{}").hex(),
+        sha256: airlock::digest::Sha256Digest::of(b"{}"),
     });
     let bundle = setup.path("phantom.airlock");
     write_raw_bundle(&bundle, &resigned_entries(&setup, &m, &entries));
@@ -597,15 +598,14 @@ fn resigned_entries(
 /// signatures all check out, so only the content checks can refuse it.
 pub(crate) fn signed_with_payload(setup: &Setup, path: &str, data: Vec<u8>, name: &str) -> PathBuf {
     let mut m = setup.manifest();
-    let digest = sha2::Sha256::digest(&data);
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let digest = airlock::digest::Sha256Digest(sha2::Sha256::digest(&data).into());
     let p = m
         .payloads
         .iter_mut()
         .find(|p| p.path == path)
         .expect("listed payload");
     p.size = data.len() as u64;
-    p.sha256 = hex;
+    p.sha256 = digest;
     let mut entries = setup.entries();
     entries
         .iter_mut()
@@ -646,8 +646,7 @@ fn signed_layer_with_a_symlink_is_refused_by_verify_and_import() {
         .find(|a| a.kind == airlock::manifest::ArtifactKind::TrivyDb)
         .unwrap()
         .layer
-        .digest
-        .clone();
+        .digest;
     let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     let mut b = ::tar::Builder::new(gz);
     let mut h = ::tar::Header::new_gnu();
@@ -660,35 +659,32 @@ fn signed_layer_with_a_symlink_is_refused_by_verify_and_import() {
     let data = b.into_inner().unwrap().finish().unwrap();
     // Blobs are content-addressed: list the new layer under its own digest,
     // in payload order, and point the artifact at it.
-    let hex: String = sha2::Sha256::digest(&data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let new_path = Manifest::blob_path(&hex);
+    let digest = airlock::digest::Sha256Digest(sha2::Sha256::digest(&data).into());
+    let new_path = Manifest::blob_path(&digest);
     let mut m = m;
     let a = m
         .artifacts
         .iter_mut()
         .find(|a| a.kind == airlock::manifest::ArtifactKind::TrivyDb)
         .unwrap();
-    a.layer.digest = format!("sha256:{hex}");
+    a.layer.digest = digest;
     a.layer.size = data.len() as u64;
     let old_path = Manifest::blob_path(&layer);
     m.payloads.retain(|p| p.path != old_path);
     m.payloads.push(Payload {
         path: new_path.clone(),
         size: data.len() as u64,
-        sha256: hex,
+        sha256: digest,
     });
     m.payloads.sort_by(|a, b| a.path.cmp(&b.path));
     let mut by_path: BTreeMap<String, Vec<u8>> = setup.entries().into_iter().skip(2).collect();
-    by_path.remove(&old_path);
-    by_path.insert(new_path, data);
+    by_path.remove(old_path.as_str());
+    by_path.insert(new_path.to_string(), data);
     let mut entries = setup.entries()[..2].to_vec();
     entries.extend(
         m.payloads
             .iter()
-            .map(|p| (p.path.clone(), by_path[&p.path].clone())),
+            .map(|p| (p.path.to_string(), by_path[p.path.as_str()].clone())),
     );
     let bundle = setup.path("symlink.airlock");
     write_raw_bundle(&bundle, &resigned_entries(&setup, &m, &entries));

@@ -107,11 +107,7 @@ fn minisign_and_signify_verify_an_extracted_manifest() {
 fn rebuild(x: &Path, signatures: &[Signature], out: &Path) {
     let manifest_bytes = std::fs::read(x.join("airlock/manifest.toml")).unwrap();
     let manifest = Manifest::parse(&manifest_bytes).unwrap();
-    let created = time::OffsetDateTime::parse(
-        &manifest.created,
-        &time::format_description::well_known::Rfc3339,
-    )
-    .unwrap();
+    let created = manifest.created.at();
     let mut w = BundleWriter::new(
         File::create(out).unwrap(),
         &manifest_bytes,

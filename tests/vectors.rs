@@ -170,8 +170,7 @@ fn generate(examples_dir: &Path, vectors_dir: &Path) {
         .find(|a| a.kind == ArtifactKind::TrivyDb)
         .unwrap()
         .layer
-        .digest
-        .clone();
+        .digest;
     let (off, _) = tar_entry_offset(&tar, &Manifest::blob_path(&layer));
     tar[off + 100] ^= 0x01;
     write_bundle_tar(&vectors_dir.join("tampered-payload.airlock"), &tar);

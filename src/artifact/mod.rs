@@ -617,15 +617,15 @@ pub fn check_layer(a: &crate::manifest::Artifact, c: &LayerContents) -> Result<(
         let (Some(file), Some(meta)) = (&c.db_file, &c.metadata) else {
             return contradiction(format!("{} has no database file", a.kind));
         };
-        if file.sha256.hex() != db.sha256 || file.size != db.size {
+        if file.sha256 != db.sha256 || file.size != db.size {
             return contradiction(format!(
                 "{} database file has sha256 {} ({} bytes), the manifest says {} ({} bytes)",
                 a.kind, file.sha256, file.size, db.sha256, db.size
             ));
         }
         if meta.version != db.schema_version
-            || meta.updated_at != db.updated_at
-            || meta.next_update != db.next_update
+            || meta.updated_at != db.updated_at.as_str()
+            || meta.next_update != db.next_update.as_str()
         {
             return contradiction(format!(
                 "{} metadata.json (Version {}, UpdatedAt {}, NextUpdate {}) differs from the manifest (Version {}, UpdatedAt {}, NextUpdate {})",
@@ -647,15 +647,18 @@ pub fn check_image_manifest(
     })?;
     let info = info(a.kind);
     let ok = m.layers.len() == 1
-        && m.layers[0].digest == a.layer.digest
+        && m.layers[0].digest == a.layer.digest.oci()
         && m.layers[0].size == a.layer.size
         && m.layers[0].media_type == info.layer_media_type
         && a.layer.media_type == info.layer_media_type
-        && m.layers[0].annotations.get(oci::TITLE) == Some(&a.layer.title);
+        && m.layers[0].annotations.get(oci::TITLE).map(String::as_str)
+            == Some(a.layer.title.as_str());
     if !ok {
         return Err(ArtifactError::Contradiction(format!(
             "the OCI manifest of {} does not describe exactly one layer {} of type {}",
-            a.kind, a.layer.digest, info.layer_media_type
+            a.kind,
+            a.layer.digest.oci(),
+            info.layer_media_type
         )));
     }
     Ok(())
@@ -695,14 +698,14 @@ pub fn check_layout(
     for a in &m.artifacts {
         let manifest_path = Manifest::blob_path(&a.manifest_digest);
         let image: Option<oci::ImageManifest> = docs
-            .get(&manifest_path)
+            .get(manifest_path.as_str())
             .and_then(|b| serde_json::from_slice(b).ok());
         let Some(image) = image else {
             return contradiction(format!("the OCI manifest of {} is not valid", a.kind));
         };
-        let config_path = crate::oci_name::check_digest(&image.config.digest)
+        let config_path = crate::digest::Sha256Digest::parse_oci(&image.config.digest)
             .ok()
-            .map(|()| Manifest::blob_path(&image.config.digest))
+            .map(|d| Manifest::blob_path(&d))
             .filter(|p| m.payload(p).is_some_and(|p| p.size == image.config.size));
         let Some(config_path) = config_path else {
             return contradiction(format!(
@@ -711,15 +714,15 @@ pub fn check_layout(
             ));
         };
         allowed.extend([
-            manifest_path,
-            config_path,
-            Manifest::blob_path(&a.layer.digest),
+            manifest_path.into(),
+            config_path.into(),
+            String::from(Manifest::blob_path(&a.layer.digest)),
         ]);
     }
     if let Some(extra) = m
         .payloads
         .iter()
-        .find(|p| p.path.starts_with("oci/") && !allowed.contains(&p.path))
+        .find(|p| p.path.starts_with("oci/") && !allowed.contains(p.path.as_str()))
     {
         return contradiction(format!(
             "payload {} is not part of any artifact",

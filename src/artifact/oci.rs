@@ -128,14 +128,14 @@ impl ImageIndex {
 /// names the same artifacts as the signed manifest.
 pub fn layout_index(
     artifacts: &[crate::manifest::Artifact],
-    size_of: impl Fn(&str) -> u64,
+    size_of: impl Fn(&crate::digest::Sha256Digest) -> u64,
 ) -> ImageIndex {
     ImageIndex::new(
         artifacts
             .iter()
             .map(|a| Descriptor {
                 media_type: MANIFEST_MEDIA_TYPE.to_string(),
-                digest: a.manifest_digest.clone(),
+                digest: a.manifest_digest.oci(),
                 size: size_of(&a.manifest_digest),
                 annotations: BTreeMap::from([(
                     REF_NAME.to_string(),

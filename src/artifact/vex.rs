@@ -370,14 +370,7 @@ impl<'de> Visitor<'de> for CountValues<'_> {
     }
 }
 
-/// The archive formats Trivy (go-getter) and airlock both read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ArchiveFormat {
-    /// zip.
-    Zip,
-    /// gzip-compressed tar.
-    TarGz,
-}
+pub use crate::manifest::ArchiveFormat;
 
 impl ArchiveFormat {
     /// Recognises the format by its first bytes.
@@ -388,23 +381,6 @@ impl ArchiveFormat {
             Ok(ArchiveFormat::TarGz)
         } else {
             Err(VexError::UnknownArchive)
-        }
-    }
-
-    /// `zip` or `tar.gz` (the manifest's name, also the file extension).
-    pub fn name(self) -> &'static str {
-        match self {
-            ArchiveFormat::Zip => "zip",
-            ArchiveFormat::TarGz => "tar.gz",
-        }
-    }
-
-    /// Parses [`ArchiveFormat::name`].
-    pub fn from_name(s: &str) -> Option<Self> {
-        match s {
-            "zip" => Some(ArchiveFormat::Zip),
-            "tar.gz" => Some(ArchiveFormat::TarGz),
-            _ => None,
         }
     }
 }

@@ -540,7 +540,7 @@ fn read_start<'a, R: Read>(
 pub struct PayloadReader<'a> {
     inner: &'a mut dyn Read,
     path: String,
-    expected: String,
+    expected: Sha256Digest,
     size: u64,
     count: u64,
     hasher: Sha256,
@@ -564,10 +564,10 @@ impl PayloadReader<'_> {
             return Err(self.fail(e));
         }
         let actual = Sha256Digest(self.hasher.finalize_reset().into());
-        if actual.hex() != self.expected {
+        if actual != self.expected {
             let e = BundleError::DigestMismatch {
                 path: self.path.clone(),
-                expected: self.expected.clone(),
+                expected: self.expected.hex(),
                 actual,
             };
             return Err(self.fail(e));
@@ -767,18 +767,18 @@ fn expect_payload<'a, R: Read>(
     };
     if path != payload.path {
         let listed = manifest.payload(&path).is_some();
-        if listed && path < payload.path {
+        if listed && path.as_str() < payload.path.as_str() {
             // Payloads come in sorted order: this one came already.
             return Err(BundleError::DuplicateEntry(path));
         }
         return Err(if listed {
             BundleError::MissingPayload {
-                path: payload.path.clone(),
+                path: payload.path.to_string(),
             }
         } else {
             BundleError::UnlistedEntry {
                 found: path,
-                expected: payload.path.clone(),
+                expected: payload.path.to_string(),
             }
         });
     }
@@ -805,8 +805,8 @@ fn visit_payload<V: PayloadVisitor>(
 ) -> Result<(), ReadError<V::Error>> {
     let mut pr = PayloadReader {
         inner: entry,
-        path: payload.path.clone(),
-        expected: payload.sha256.clone(),
+        path: payload.path.to_string(),
+        expected: payload.sha256,
         size: payload.size,
         count: 0,
         hasher: Sha256::new(),

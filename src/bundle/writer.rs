@@ -164,7 +164,7 @@ impl<W: Write> BundleWriter<W> {
         };
         if p.path != path {
             return Err(WriteError::OutOfOrder {
-                expected: p.path,
+                expected: p.path.into(),
                 got: path.into(),
             });
         }
@@ -177,7 +177,7 @@ impl<W: Write> BundleWriter<W> {
         if let Err(e) = self.entry(&p.path, p.size, &mut hashing) {
             return Err(if failed.get() {
                 WriteError::Input {
-                    path: p.path,
+                    path: p.path.into(),
                     source: e,
                 }
             } else {
@@ -188,10 +188,10 @@ impl<W: Write> BundleWriter<W> {
         let mut extra = [0u8; 1];
         let grew = hashing.get_mut_inner().get_mut().read(&mut extra)? > 0;
         let (digest, n, _) = hashing.finish();
-        if grew || n != p.size || digest.hex() != p.sha256 {
+        if grew || n != p.size || digest != p.sha256 {
             return Err(WriteError::Changed {
-                path: p.path,
-                expected: p.sha256,
+                path: p.path.into(),
+                expected: p.sha256.hex(),
                 expected_size: p.size,
                 actual: digest,
                 actual_size: n + u64::from(grew),
@@ -205,7 +205,7 @@ impl<W: Write> BundleWriter<W> {
     /// a dropped writer leaves an unterminated, invalid bundle.
     pub fn finish(mut self) -> Result<W, WriteError> {
         if let Some(p) = self.payloads.get(self.next) {
-            return Err(WriteError::Incomplete(p.path.clone()));
+            return Err(WriteError::Incomplete(p.path.to_string()));
         }
         self.tar.finish()?;
         let enc = self.tar.into_inner()?;
@@ -233,9 +233,9 @@ mod tests {
             *b = x as u8;
         }
         let payload = Payload {
-            path: "vex/a/archive.zip".into(),
+            path: "vex/a/archive.zip".parse().unwrap(),
             size: data.len() as u64,
-            sha256: Sha256Digest::of(&data).hex(),
+            sha256: Sha256Digest::of(&data),
         };
         let manifest = b"manifest";
         let sig = key.sign(manifest, "u", "t").unwrap();

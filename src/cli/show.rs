@@ -36,22 +36,22 @@ fn contents(w: &mut dyn Write, m: &Manifest) -> io::Result<()> {
             a.kind.to_string(),
             e(&a.layer.title),
             bytes(a.layer.size),
-            e(&a.layer.digest)
+            e(&a.layer.digest.oci())
         )?;
         if let Some(db) = &a.database {
             writeln!(
                 w,
                 "            schema {}  UpdatedAt {}  NextUpdate {}",
                 db.schema_version,
-                e(&db.updated_at),
-                e(&db.next_update)
+                e(db.updated_at.as_str()),
+                e(db.next_update.as_str())
             )?;
             writeln!(
                 w,
                 "            {} {} sha256 {}",
                 e(&db.file),
                 bytes(db.size),
-                e(&db.sha256)
+                e(&db.sha256.hex())
             )?;
         }
         if let Some(c) = &a.checks {
@@ -67,7 +67,7 @@ fn contents(w: &mut dyn Write, m: &Manifest) -> io::Result<()> {
             "            push as {}:{}  manifest {}",
             e(&a.repository),
             e(&a.tag),
-            e(&a.manifest_digest)
+            e(&a.manifest_digest.oci())
         )?;
         writeln!(w, "            from {}", e(&a.source))?;
     }
@@ -77,7 +77,7 @@ fn contents(w: &mut dyn Write, m: &Manifest) -> io::Result<()> {
             "  vex       {:?} ({}) {} archive, folder {:?}, {} packages, updated_at {}",
             e(&v.name),
             e(&v.title),
-            e(&v.archive_format),
+            e(v.archive_format.name()),
             e(&v.subdir),
             v.packages,
             if v.updated_at.is_empty() {
@@ -204,7 +204,7 @@ pub fn verified(w: &mut dyn Write, path: &Path, v: &Verified) -> io::Result<()> 
         w,
         "manifest sha256 {}, created {}",
         v.manifest_sha256,
-        e(&v.manifest.created)
+        e(v.manifest.created.as_str())
     )?;
     signers(w, &v.signers)?;
     labels(w, &v.manifest.labels)?;
@@ -220,7 +220,7 @@ pub fn inspect(w: &mut dyn Write, r: &InspectReport) -> io::Result<()> {
         "format:   {} {}, created {}, by {}",
         e(&m.format),
         e(&m.format_version),
-        e(&m.created),
+        e(m.created.as_str()),
         e(&m.generator)
     )?;
     writeln!(w, "manifest: sha256 {}", r.manifest_sha256)?;
@@ -424,19 +424,21 @@ mod tests {
     #[test]
     fn manifest_strings_print_on_their_own_line_whatever_they_hold() {
         // A manifest that skipped validation (as if a reader forgot it):
-        // every string still prints escaped, one line each.
+        // every string still prints escaped, one line each. (The typed
+        // fields, names, paths, digests and times, hold their grammar even
+        // so: only free text can carry a newline.)
         let m: Manifest = toml::from_str(
             r#"
 format = "airlock-bundle"
 format_version = "1.1"
-created = "2026-01-01T00:00:00Z\npolicy:   satisfied"
+created = "2026-01-01T00:00:00Z"
 generator = "g"
 [[vex]]
 name = "default"
 source = "s\u202e"
 title = "t\n  key ABC: valid, counted"
-manifest_path = "m"
-archive_path = "a"
+manifest_path = "vex/default/vex-repository.json"
+archive_path = "vex/default/archive.zip"
 archive_format = "zip"
 subdir = ""
 spec_version = "0.1"
@@ -449,9 +451,9 @@ files = 1
 entries = 1
 data = 1
 [[payload]]
-path = "p"
+path = "vex/default/archive.zip"
 size = 1
-sha256 = "x"
+sha256 = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"
 "#,
         )
         .unwrap();

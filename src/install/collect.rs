@@ -12,7 +12,7 @@ use std::path::Path;
 
 use time::OffsetDateTime;
 
-use crate::artifact::vex::{self, ArchiveFormat};
+use crate::artifact::vex;
 use crate::artifact::{self, LayerContents};
 use crate::bundle::reader::{PayloadReader, PayloadVisitor, Verified};
 use crate::layout::{trivy_cache, vex_repo};
@@ -188,22 +188,22 @@ impl PayloadVisitor for Collector<'_> {
         {
             let bytes = read_document(data, 1 << 20, format!("the OCI manifest of {}", a.kind))?;
             self.oci_manifests
-                .insert(a.manifest_digest.clone(), bytes.clone());
-            self.layout.insert(payload.path.clone(), bytes);
+                .insert(a.manifest_digest.oci(), bytes.clone());
+            self.layout.insert(payload.path.to_string(), bytes);
         } else if payload.path.starts_with("oci/") && payload.size <= 1 << 20 {
             // The layout's own files and config blobs, checked in `check`.
-            let bytes = read_document(data, 1 << 20, payload.path.clone())?;
-            self.layout.insert(payload.path.clone(), bytes);
+            let bytes = read_document(data, 1 << 20, payload.path.to_string())?;
+            self.layout.insert(payload.path.to_string(), bytes);
         } else if let Some(v) = m.vex.iter().find(|v| v.manifest_path == payload.path) {
             let bytes = read_document(
                 data,
                 vex::MAX_MANIFEST,
                 format!("vex-repository.json of {:?}", v.name),
             )?;
-            self.vex_manifests.insert(v.name.clone(), bytes);
+            self.vex_manifests.insert(v.name.to_string(), bytes);
         } else if let Some(v) = m.vex.iter().find(|v| v.archive_path == payload.path) {
-            let name = v.name.clone();
-            let file = self.archive_file(&name, &v.archive_format)?;
+            let name = v.name.to_string();
+            let file = self.archive_file(&name, v.archive_format.name())?;
             let mut w = BufWriter::with_capacity(1 << 20, file);
             io::copy(data, &mut w).map_err(|e| match e.kind() {
                 io::ErrorKind::InvalidData => ImportError::Inconsistent(e.to_string()),
@@ -402,9 +402,15 @@ impl Collector<'_> {
             let layer = self.layers.get(&a.kind).ok_or_else(|| {
                 ImportError::Inconsistent(format!("the layer of {} was never read", a.kind))
             })?;
-            let oci = self.oci_manifests.get(&a.manifest_digest).ok_or_else(|| {
-                ImportError::Inconsistent(format!("the OCI manifest of {} was never read", a.kind))
-            })?;
+            let oci = self
+                .oci_manifests
+                .get(&a.manifest_digest.oci())
+                .ok_or_else(|| {
+                    ImportError::Inconsistent(format!(
+                        "the OCI manifest of {} was never read",
+                        a.kind
+                    ))
+                })?;
             let judged = artifact::check_layer(a, layer)
                 .and_then(|()| artifact::check_image_manifest(a, oci));
             judged.map_err(|source| ImportError::Artifact {
@@ -435,10 +441,10 @@ impl Collector<'_> {
         };
         let original = self
             .vex_manifests
-            .get(&v.name)
+            .get(v.name.as_str())
             .ok_or_else(|| missing("vex-repository.json"))?;
         let parsed = vex::parse_manifest(original).map_err(|source| ImportError::Vex {
-            name: v.name.clone(),
+            name: v.name.to_string(),
             source,
         })?;
         if parsed.subdir != v.subdir {
@@ -447,12 +453,10 @@ impl Collector<'_> {
                 v.name, parsed.subdir, v.subdir
             )));
         }
-        let format = ArchiveFormat::from_name(&v.archive_format).ok_or_else(|| {
-            ImportError::Inconsistent(format!("unknown archive format {:?}", v.archive_format))
-        })?;
+        let format = v.archive_format;
         let archive = self
             .vex_archives
-            .get_mut(&v.name)
+            .get_mut(v.name.as_str())
             .ok_or_else(|| missing("the archive"))?;
         let limits = v.unpacked.limits();
         let reader = io::BufReader::new(&mut archive.file);
@@ -475,7 +479,7 @@ impl Collector<'_> {
             None => vex::scan_archive(format, reader, &v.subdir, limits, &mut Discard),
         }
         .map_err(|source| ImportError::Vex {
-            name: v.name.clone(),
+            name: v.name.to_string(),
             source,
         })?;
         if !v.unpacked.admits(&scanned.unpacked) || scanned.packages != v.packages {
@@ -485,7 +489,7 @@ impl Collector<'_> {
             )));
         }
         Ok(CheckedVex {
-            name: v.name.clone(),
+            name: v.name.to_string(),
             packages: scanned.packages,
         })
     }

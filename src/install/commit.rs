@@ -82,7 +82,7 @@ fn write_metadata(
         let bytes = match (&a.checks, published) {
             (None, Some(meta)) => trivy_cache::db_metadata(meta, opts.now),
             (Some(c), _) => {
-                trivy_cache::policy_metadata(&a.manifest_digest, c.major_version, opts.now)
+                trivy_cache::policy_metadata(&a.manifest_digest.oci(), c.major_version, opts.now)
             }
             (None, None) => {
                 return Err(ImportError::Inconsistent(format!(
@@ -117,19 +117,22 @@ fn write_vex_metadata(
     };
     let mut repo_urls = BTreeMap::new();
     for v in &m.vex {
-        let original = collector.vex_manifests.get(&v.name).ok_or_else(|| {
-            ImportError::Inconsistent(format!(
-                "vex-repository.json of VEX repository {:?} was never read",
-                v.name
-            ))
-        })?;
+        let original = collector
+            .vex_manifests
+            .get(v.name.as_str())
+            .ok_or_else(|| {
+                ImportError::Inconsistent(format!(
+                    "vex-repository.json of VEX repository {:?} was never read",
+                    v.name
+                ))
+            })?;
         let repo_dir = stage.join(trivy_cache::VEX_REPOSITORIES).join(&v.name);
         let (manifest_bytes, location, repo_url) = match &base_url {
             Some(base) => {
-                let loc = vex_repo::location(base, &v.name, &v.archive_format, &v.subdir);
+                let loc = vex_repo::location(base, &v.name, v.archive_format.name(), &v.subdir);
                 let rewritten =
                     vex::rewrite_location(original, &loc).map_err(|source| ImportError::Vex {
-                        name: v.name.clone(),
+                        name: v.name.to_string(),
                         source,
                     })?;
                 let url = vex_repo::repository_url(base, &v.name);
@@ -147,7 +150,7 @@ fn write_vex_metadata(
             fs::create_dir_all(&wk).map_err(PathIo::at("cannot create", &wk))?;
             stage::write_file(&wk.join("vex-repository.json"), &manifest_bytes)?;
         }
-        repo_urls.insert(v.name.clone(), repo_url);
+        repo_urls.insert(v.name.to_string(), repo_url);
         crate::fault::point("vex metadata written");
     }
     Ok(repo_urls)
@@ -292,9 +295,9 @@ impl Installed<'_> {
                     replaced: self.replaced(&id),
                     id,
                     schema_version: a.database.as_ref().map(|d| d.schema_version),
-                    updated_at: a.database.as_ref().map(|d| d.updated_at.clone()),
-                    next_update: a.database.as_ref().map(|d| d.next_update.clone()),
-                    manifest_digest: a.manifest_digest.clone(),
+                    updated_at: a.database.as_ref().map(|d| d.updated_at.to_string()),
+                    next_update: a.database.as_ref().map(|d| d.next_update.to_string()),
+                    manifest_digest: a.manifest_digest.oci(),
                 }
             })
             .collect();
@@ -327,10 +330,10 @@ impl Installed<'_> {
         });
         Ok(ImportReport {
             manifest_sha256: verified.manifest_sha256.hex(),
-            series: m.series.clone(),
+            series: m.series.as_ref().map(|s| s.to_string()),
             sequence: m.sequence,
             forced,
-            created: m.created.clone(),
+            created: m.created.to_string(),
             labels: m.labels.clone(),
             signers: verified.signers.clone(),
             cache_dir: cache_abs.clone(),

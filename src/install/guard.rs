@@ -171,10 +171,7 @@ pub fn check_age(
 ) -> Result<(), ImportError> {
     let stale = |reason: String| Err(ImportError::Stale(reason));
     if let Some(max) = policy.max_age {
-        let created = parse_time(&m.created).map_err(|_| {
-            ImportError::Inconsistent(format!("created {:?} is not a time", m.created))
-        })?;
-        let a = age(now, created);
+        let a = age(now, m.created.at());
         if a > max {
             return stale(format!(
                 "the bundle was created {} ago ({}), the policy's max_age is {}",
@@ -187,13 +184,7 @@ pub fn check_age(
     if let Some(max) = policy.max_db_age {
         for a in &m.artifacts {
             let Some(db) = &a.database else { continue };
-            let updated = parse_time(&db.updated_at).map_err(|_| {
-                ImportError::Inconsistent(format!(
-                    "{} UpdatedAt {:?} is not a time",
-                    a.kind, db.updated_at
-                ))
-            })?;
-            let age = age(now, updated);
+            let age = age(now, db.updated_at.at());
             if age > max {
                 return stale(format!(
                     "the {} in this bundle is {} old (UpdatedAt {}), the policy's max_db_age is {}",
@@ -220,6 +211,7 @@ pub fn downgrades(
 ) -> Vec<String> {
     let mut out = Vec::new();
     if let (Some(series), Some(seq)) = (&m.series, m.sequence) {
+        let series = series.as_str();
         if let Some(last) = state.series.get(series) {
             if seq < last.sequence {
                 out.push(format!(
@@ -234,17 +226,16 @@ pub fn downgrades(
             }
         }
     }
-    if let Ok(created) = parse_time(&m.created) {
-        for key in component_keys(m) {
-            let Some(by) = state.components.get(&key) else {
-                continue;
-            };
-            if parse_time(by).is_ok_and(|by| created < by) {
-                out.push(format!(
-                    "{key} was installed here from a bundle created {by}; this bundle was created {}",
-                    m.created
-                ));
-            }
+    let created = m.created.at();
+    for key in component_keys(m) {
+        let Some(by) = state.components.get(&key) else {
+            continue;
+        };
+        if parse_time(by).is_ok_and(|by| created < by) {
+            out.push(format!(
+                "{key} was installed here from a bundle created {by}; this bundle was created {}",
+                m.created
+            ));
         }
     }
     for a in &m.artifacts {
@@ -255,8 +246,8 @@ pub fn downgrades(
         let (Some(db), Some(current)) = (&a.database, current) else {
             continue;
         };
-        if let (Ok(new), Ok(old)) = (parse_time(&db.updated_at), parse_time(current)) {
-            if new < old {
+        if let Ok(old) = parse_time(current) {
+            if db.updated_at.at() < old {
                 out.push(format!(
                     "the {} in this bundle (UpdatedAt {}) is older than the installed one (UpdatedAt {current})",
                     a.kind, db.updated_at
@@ -312,26 +303,24 @@ pub fn advance(
     forced: bool,
 ) -> State {
     let mut newest = effective_now(now, &state);
-    if let Ok(created) = parse_time(&m.created) {
-        // A builder's clock may run ahead: never believe more than a day
-        // beyond this host's own clock.
-        newest = newest.max(created.min(now + time::Duration::days(1)));
-    }
+    // A builder's clock may run ahead: never believe more than a day
+    // beyond this host's own clock.
+    newest = newest.max(m.created.at().min(now + time::Duration::days(1)));
     state.newest_seen = Some(format_time(newest));
     state.last_manifest_sha256 = Some(manifest_sha256.to_string());
     for key in component_keys(m) {
-        state.components.insert(key, m.created.clone());
+        state.components.insert(key, m.created.to_string());
     }
     for a in &m.artifacts {
         if let Some(db) = &a.database {
             state
                 .databases
-                .insert(a.kind.to_string(), db.updated_at.clone());
+                .insert(a.kind.to_string(), db.updated_at.to_string());
         }
     }
     if let (Some(series), Some(seq)) = (&m.series, m.sequence) {
         state.series.insert(
-            series.clone(),
+            series.to_string(),
             SeriesState {
                 sequence: seq,
                 manifest_sha256: manifest_sha256.to_string(),

@@ -260,7 +260,7 @@ impl<'a> Pusher<'a> {
         let repo = self.repo_of(a);
         let bytes = self
             .small
-            .get(&a.manifest_digest)
+            .get(&a.manifest_digest.oci())
             .ok_or_else(|| PushError::Missing(format!("OCI manifest of {}", a.kind)))?;
         let m: ImageManifest = serde_json::from_slice(bytes)
             .map_err(|_| PushError::Missing(format!("OCI manifest of {}", a.kind)))?;
@@ -284,7 +284,7 @@ impl<'a> Pusher<'a> {
             artifact: PushedArtifact {
                 kind: a.kind,
                 reference: format!("{}/{repo}:{tag}", self.target.host),
-                manifest_digest: a.manifest_digest.clone(),
+                manifest_digest: a.manifest_digest.oci(),
                 blobs: vec![config_blob, layer],
             },
             media_type: m
@@ -439,11 +439,11 @@ impl PayloadVisitor for Pusher<'_> {
         data: &mut PayloadReader<'_>,
     ) -> Result<(), ImportError> {
         let m = self.manifest.as_ref().expect("start ran");
-        let Some(digest) = payload.path.strip_prefix("oci/blobs/sha256/") else {
+        let Some(blob) = payload.path.blob_digest() else {
             return Ok(()); // VEX, the layout's own files: not pushed
         };
-        let digest = format!("sha256:{digest}");
-        if let Some(a) = m.artifacts.iter().find(|a| a.layer.digest == digest) {
+        let digest = blob.oci();
+        if let Some(a) = m.artifacts.iter().find(|a| a.layer.digest == blob) {
             let repo = self.repo_of(a);
             let kind = a.kind;
             let blob = self.push_blob(&repo, &digest, payload.size, data)?;
@@ -451,7 +451,7 @@ impl PayloadVisitor for Pusher<'_> {
         } else if payload.size <= 1 << 20 {
             let mut bytes = Vec::with_capacity(payload.size as usize);
             data.read_to_end(&mut bytes)
-                .map_err(|e| PushError::Read(payload.path.clone(), e))?;
+                .map_err(|e| PushError::Read(payload.path.to_string(), e))?;
             self.small.insert(digest, bytes);
         }
         Ok(())

@@ -357,8 +357,8 @@ impl<'a> Import<'a> {
             progress.end();
             let verified = Verification {
                 manifest_sha256: v.manifest_sha256.hex(),
-                created: v.manifest.created.clone(),
-                series: v.manifest.series.clone(),
+                created: v.manifest.created.to_string(),
+                series: v.manifest.series.as_ref().map(|s| s.to_string()),
                 sequence: v.manifest.sequence,
                 signers: v.signers.clone(),
             };

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::deadline::NetLimits;
+use super::limits::NetLimits;
 
 /// The most response bytes allowed that are not delivered body: headers
 /// (ureq itself stops at 100 of 100 KiB), chunk framing, a small document

@@ -51,6 +51,7 @@ pub mod auth;
 pub mod deadline;
 pub mod framing;
 pub mod hosts;
+pub mod limits;
 pub mod tls;
 
 mod agents;

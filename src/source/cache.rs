@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use crate::artifact::db::DbMetadata;
 use crate::artifact::vex;
 use crate::artifact::{self, CHECKS_MAJOR};
+use crate::digest::Sha256Digest;
 use crate::error::PathIo;
 use crate::manifest::{ArtifactKind, ChecksInfo};
 
@@ -194,7 +195,14 @@ fn checks(policy: &Path, workdir: &Path) -> Result<Prepared, SourceError> {
             path: meta_path.clone(),
             reason: e.to_string(),
         })?;
-        (m.digest, m.major_version)
+        let digest = match m.digest {
+            Some(d) => Some(Sha256Digest::parse_oci(&d).map_err(|e| SourceError::Cache {
+                path: meta_path.clone(),
+                reason: format!("Digest: {e}"),
+            })?),
+            None => None,
+        };
+        (digest, m.major_version)
     } else {
         (None, None)
     };

@@ -14,7 +14,7 @@ use crate::artifact::vex::{self, ArchiveFormat};
 use crate::artifact::{self, CHECKS_MAJOR};
 use crate::digest::HashingReader;
 use crate::error::PathIo;
-use crate::manifest::{check_plain_name, ArtifactKind, ChecksInfo, VexRepository};
+use crate::manifest::{ArtifactKind, ChecksInfo, PayloadPath, PlainName, Subdir, VexRepository};
 use crate::unpack::{Discard, Limits};
 
 use super::{oci_artifact, Content, LayerFacts, PlannedPayload, Prepared, SourceError};
@@ -69,7 +69,7 @@ pub(crate) fn layer(
     content: Content,
     source: String,
     checks: Option<ChecksInfo>,
-    upstream_manifest_digest: Option<String>,
+    upstream_manifest_digest: Option<crate::digest::Sha256Digest>,
 ) -> Result<Prepared, SourceError> {
     let f = File::open(path).map_err(PathIo::at("cannot read", path))?;
     let mut hashing = HashingReader::new(BufReader::with_capacity(1 << 16, f));
@@ -149,7 +149,7 @@ pub(crate) fn vex_repository(
     content: Content,
     source: String,
 ) -> Result<Prepared, SourceError> {
-    check_plain_name(name)
+    let plain = PlainName::new(name)
         .map_err(|e| SourceError::Invalid(format!("VEX repository name: {e}")))?;
     let vex_err = |source| SourceError::Vex {
         name: name.to_string(),
@@ -172,16 +172,18 @@ pub(crate) fn vex_repository(
         HashingReader::new(File::open(archive).map_err(PathIo::at("cannot read", archive))?);
     io::copy(&mut hashing, &mut io::sink()).map_err(PathIo::at("cannot read", archive))?;
     let (digest, size, _) = hashing.finish();
-    let manifest_path = format!("vex/{name}/vex-repository.json");
-    let archive_path = format!("vex/{name}/archive.{}", format.name());
+    let manifest_path = PayloadPath::vex_manifest(&plain);
+    let archive_path = PayloadPath::vex_archive(&plain, format);
+    let subdir = Subdir::new(repo.subdir)
+        .map_err(|e| SourceError::Invalid(format!("VEX repository {name:?}: {e}")))?;
     let entry = VexRepository {
-        name: name.to_string(),
+        name: plain,
         source,
         title: repo.name,
         manifest_path: manifest_path.clone(),
         archive_path: archive_path.clone(),
-        archive_format: format.name().to_string(),
-        subdir: repo.subdir,
+        archive_format: format,
+        subdir,
         spec_version: vex::SPEC_VERSION.to_string(),
         // Signed and shown: never with the credentials or tokens a
         // location may carry.
@@ -196,7 +198,7 @@ pub(crate) fn vex_repository(
             payload: crate::manifest::Payload {
                 path: archive_path,
                 size,
-                sha256: digest.hex(),
+                sha256: digest,
             },
             content,
         },

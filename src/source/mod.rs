@@ -152,12 +152,12 @@ pub struct PlannedPayload {
 
 impl PlannedPayload {
     /// A small in-memory document.
-    pub fn bytes(path: String, bytes: Vec<u8>) -> Self {
+    pub fn bytes(path: manifest::PayloadPath, bytes: Vec<u8>) -> Self {
         PlannedPayload {
             payload: Payload {
                 path,
                 size: bytes.len() as u64,
-                sha256: Sha256Digest::of(&bytes).hex(),
+                sha256: Sha256Digest::of(&bytes),
             },
             content: Content::Bytes(Rc::new(bytes)),
         }
@@ -165,6 +165,8 @@ impl PlannedPayload {
 }
 
 /// One validated artifact ready to be bundled.
+// A handful per export, moved a few times: their size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Prepared {
     /// An OCI artifact.
@@ -192,7 +194,12 @@ pub(crate) struct LayerFacts {
     pub size: u64,
     pub contents: LayerContents,
     pub checks: Option<ChecksInfo>,
-    pub upstream_manifest_digest: Option<String>,
+    pub upstream_manifest_digest: Option<Sha256Digest>,
+}
+
+/// A value a manifest field refuses, as a refusal of the input.
+fn invalid<T>(kind: ArtifactKind, r: Result<T, manifest::ManifestError>) -> Result<T, SourceError> {
+    r.map_err(|e| SourceError::Invalid(format!("{kind}: {e}")))
 }
 
 /// Wraps a validated layer in an OCI image manifest shaped as Trivy's
@@ -201,25 +208,25 @@ pub(crate) fn oci_artifact(f: LayerFacts) -> Result<Prepared, SourceError> {
     let info = artifact::info(f.kind);
     let layer = Layer {
         media_type: info.layer_media_type.to_string(),
-        digest: f.digest.oci(),
+        digest: f.digest,
         size: f.size,
-        title: info.title.to_string(),
+        title: invalid(f.kind, manifest::PlainName::new(info.title))?,
     };
     let database = match (&f.contents.db_file, &f.contents.metadata, info.db_file) {
         (Some(file), Some(meta), Some(name)) => Some(Database {
             schema_version: meta.version,
-            updated_at: meta.updated_at.clone(),
-            next_update: meta.next_update.clone(),
-            file: name.to_string(),
+            updated_at: invalid(f.kind, meta.updated_at.parse())?,
+            next_update: invalid(f.kind, meta.next_update.parse())?,
+            file: invalid(f.kind, manifest::PlainName::new(name))?,
             size: file.size,
-            sha256: file.sha256.hex(),
+            sha256: file.sha256,
         }),
         _ => None,
     };
     let mut annotations = BTreeMap::new();
     if let Some(db) = &database {
         // Stable across exports of the same database.
-        annotations.insert(oci::CREATED.to_string(), db.updated_at.clone());
+        annotations.insert(oci::CREATED.to_string(), db.updated_at.to_string());
     }
     if let Some(v) = f.checks.as_ref().and_then(|c| c.version.clone()) {
         annotations.insert(oci::VERSION.to_string(), v);
@@ -228,9 +235,9 @@ pub(crate) fn oci_artifact(f: LayerFacts) -> Result<Prepared, SourceError> {
         info.artifact_type,
         Descriptor {
             media_type: layer.media_type.clone(),
-            digest: layer.digest.clone(),
+            digest: layer.digest.oci(),
             size: layer.size,
-            annotations: BTreeMap::from([(oci::TITLE.to_string(), layer.title.clone())]),
+            annotations: BTreeMap::from([(oci::TITLE.to_string(), layer.title.to_string())]),
         },
         annotations,
     );
@@ -242,7 +249,7 @@ pub(crate) fn oci_artifact(f: LayerFacts) -> Result<Prepared, SourceError> {
         reference: None,
         repository: f.kind.repository().to_string(),
         tag: info.tag.to_string(),
-        manifest_digest: manifest_digest.oci(),
+        manifest_digest,
         upstream_manifest_digest: f.upstream_manifest_digest,
         artifact_type: info.artifact_type.to_string(),
         layer: layer.clone(),
@@ -252,19 +259,16 @@ pub(crate) fn oci_artifact(f: LayerFacts) -> Result<Prepared, SourceError> {
         fetched_at: None,
     };
     let payloads = vec![
+        PlannedPayload::bytes(manifest::Manifest::blob_path(&manifest_digest), image_bytes),
         PlannedPayload::bytes(
-            manifest::Manifest::blob_path(&manifest_digest.hex()),
-            image_bytes,
-        ),
-        PlannedPayload::bytes(
-            manifest::Manifest::blob_path(&Sha256Digest::of(oci::EMPTY_CONFIG).hex()),
+            manifest::Manifest::blob_path(&Sha256Digest::of(oci::EMPTY_CONFIG)),
             oci::EMPTY_CONFIG.to_vec(),
         ),
         PlannedPayload {
             payload: Payload {
-                path: manifest::Manifest::blob_path(&f.digest.hex()),
+                path: manifest::Manifest::blob_path(&f.digest),
                 size: f.size,
-                sha256: f.digest.hex(),
+                sha256: f.digest,
             },
             content: f.content,
         },

@@ -283,11 +283,11 @@ fn download_layer(
     work: &Path,
     progress: &dyn Progress,
 ) -> Result<std::path::PathBuf, SourceError> {
-    let path = work.join(format!(
-        "{}-{}",
-        kind,
-        layer.digest.trim_start_matches("sha256:")
-    ));
+    // Checked in fetch_manifest: always the OCI form.
+    let name = Sha256Digest::parse_oci(&layer.digest)
+        .map(|d| d.hex())
+        .map_err(|_| SourceError::Invalid(format!("{r}: bad layer digest {}", layer.digest)))?;
+    let path = work.join(format!("{kind}-{name}"));
     let mut attempt = 0;
     loop {
         let f = File::create(&path).map_err(PathIo::at("cannot read", &path))?;
@@ -358,32 +358,39 @@ fn prepare(
     else {
         unreachable!("a layer gives an OCI artifact")
     };
+    let digest = |d: &str| {
+        Sha256Digest::parse_oci(d).map_err(|_| SourceError::Invalid(format!("{r}: bad digest {d}")))
+    };
+    let manifest_digest = digest(&manifest_digest)?;
+    let layer_digest = digest(&layer.digest)?;
     // Keep the registry's own manifest and config, byte for byte.
     entry.reference = Some(r.to_string());
-    entry.manifest_digest = manifest_digest.clone();
+    entry.manifest_digest = manifest_digest;
     entry.artifact_type = m
         .artifact_type
         .clone()
         .unwrap_or_else(|| m.config.media_type.clone());
-    entry.layer.title = title;
-    entry.fetched_at = Some(now.to_string());
-    if entry.layer.digest != layer.digest || entry.layer.size != layer.size {
+    entry.layer.title = manifest::PlainName::new(title)
+        .map_err(|e| SourceError::Invalid(format!("{r}: the layer's title: {e}")))?;
+    entry.fetched_at = Some(
+        now.parse()
+            .map_err(|e| SourceError::Invalid(format!("{r}: fetched_at: {e}")))?,
+    );
+    if entry.layer.digest != layer_digest || entry.layer.size != layer.size {
         return Err(SourceError::Invalid(format!(
             "{r}: the layer downloaded is {} ({} bytes), the manifest says {} ({} bytes)",
-            entry.layer.digest, entry.layer.size, layer.digest, layer.size
+            entry.layer.digest.oci(),
+            entry.layer.size,
+            layer.digest,
+            layer.size
         )));
     }
     let layer_payload = payloads
         .into_iter()
-        .find(|p| p.payload.path == manifest::Manifest::blob_path(&layer.digest))
+        .find(|p| p.payload.path == manifest::Manifest::blob_path(&layer_digest))
         .expect("the layer is a payload");
-    let [manifest_blob, config_blob] = kept_blobs(
-        r,
-        manifest_bytes,
-        &manifest_digest,
-        &m.config.digest,
-        config,
-    )?;
+    let [manifest_blob, config_blob] =
+        kept_blobs(r, manifest_bytes, manifest_digest, &m.config.digest, config)?;
     let payloads = vec![manifest_blob, config_blob, layer_payload];
     Ok(Prepared::Oci { entry, payloads })
 }
@@ -392,7 +399,7 @@ fn prepare(
 fn kept_blobs(
     r: &Reference,
     manifest_bytes: Vec<u8>,
-    manifest_digest: &str,
+    manifest_digest: Sha256Digest,
     config_oci_digest: &str,
     config: Vec<u8>,
 ) -> Result<[PlannedPayload; 2], SourceError> {
@@ -401,17 +408,17 @@ fn kept_blobs(
     Ok([
         PlannedPayload {
             payload: Payload {
-                path: manifest::Manifest::blob_path(manifest_digest),
+                path: manifest::Manifest::blob_path(&manifest_digest),
                 size: manifest_bytes.len() as u64,
-                sha256: manifest_digest.trim_start_matches("sha256:").to_string(),
+                sha256: manifest_digest,
             },
             content: Content::Bytes(Rc::new(manifest_bytes)),
         },
         PlannedPayload {
             payload: Payload {
-                path: manifest::Manifest::blob_path(config_oci_digest),
+                path: manifest::Manifest::blob_path(&config_digest),
                 size: config.len() as u64,
-                sha256: config_digest.hex(),
+                sha256: config_digest,
             },
             content: Content::Bytes(Rc::new(config)),
         },

@@ -322,7 +322,7 @@ fn review2_a_failed_last_swap_restores_every_component_and_is_logged_refused() {
         .unwrap();
     let (start, mut swaps, mut sabotaged) = (Instant::now(), 0, false);
     loop {
-        if let Ok(text) = std::fs::read_to_string(&pause) {
+        if let Some(text) = read_pause(&pause) {
             if text.trim().ends_with("before swap") {
                 swaps += 1;
                 if swaps == 5 {
@@ -522,7 +522,7 @@ fn review2_a_state_write_failure_is_in_the_audit_record() {
         .unwrap();
     let (start, mut blocked) = (Instant::now(), false);
     loop {
-        if let Ok(text) = std::fs::read_to_string(&pause) {
+        if let Some(text) = read_pause(&pause) {
             if text.trim().ends_with("swaps done") {
                 // The state file's name is taken by a directory.
                 let state = cache.join(".airlock-state.json");
@@ -583,7 +583,7 @@ fn review2_a_push_failing_after_the_cache_import_is_recorded_with_its_reason() {
         .unwrap();
     let (start, mut killed) = (Instant::now(), false);
     loop {
-        if let Ok(text) = std::fs::read_to_string(&pause) {
+        if let Some(text) = read_pause(&pause) {
             if !killed && text.trim().ends_with("cleaned up") {
                 reg.kill();
                 killed = true;
@@ -616,4 +616,12 @@ fn review2_a_push_failing_after_the_cache_import_is_recorded_with_its_reason() {
     );
     assert!(!last.to_string().contains("\"pushed\""), "{last}");
     assert!(cache.join("db").is_dir());
+}
+
+/// The pause file's text once the paused import has written it whole (a
+/// read may race the write and see it empty).
+fn read_pause(pause: &Path) -> Option<String> {
+    std::fs::read_to_string(pause)
+        .ok()
+        .filter(|t| t.ends_with('\n'))
 }

@@ -116,6 +116,11 @@ pub struct AuditEntry {
     /// whether it replaced an older one.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub installed: Vec<InstalledRecord>,
+    /// What went wrong after the swaps of an accepted import (the state
+    /// file, the previous generation): the import stands, but this host's
+    /// downgrade protection or rollback may be lost, and the record says so.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// The host name, if known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,

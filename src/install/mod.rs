@@ -111,6 +111,10 @@ pub enum ImportError {
         /// The cache.
         cache_dir: PathBuf,
     },
+    /// A static VEX directory was asked for without a cache: it is built
+    /// from what the cache import installs.
+    #[error("a static VEX directory ({}) is written only by an import into a cache, and no cache was given", .0.display())]
+    VexDirWithoutCache(PathBuf),
     /// Older than the trust policy allows.
     #[error("refused by the trust policy: {0}")]
     Stale(String),
@@ -164,7 +168,7 @@ impl crate::error::Classify for ImportError {
             ImportError::Stale(_)
             | ImportError::Downgrade { .. }
             | ImportError::FromTheFuture(_) => Downgrade,
-            ImportError::Overlap { .. } => Usage,
+            ImportError::Overlap { .. } | ImportError::VexDirWithoutCache(_) => Usage,
         }
     }
 
@@ -183,7 +187,10 @@ impl crate::error::Classify for ImportError {
             ImportError::Downgrade { never: true, .. } => Hint::text("the trust policy never allows downgrades (downgrade = \"never\"); nothing was written"),
             ImportError::Downgrade { never: false, .. } => Some(Hint::Flag(FlagHint::AllowDowngrade)),
             ImportError::State { .. } => Hint::text("it records the sequences accepted here; restore it from a backup, or remove it to start over (losing rollback protection until the next import)"),
-            ImportError::Inconsistent(_) | ImportError::Overlap { .. } | ImportError::NoPreviousGeneration(_) => None,
+            ImportError::Inconsistent(_)
+            | ImportError::Overlap { .. }
+            | ImportError::VexDirWithoutCache(_)
+            | ImportError::NoPreviousGeneration(_) => None,
         }
     }
 }

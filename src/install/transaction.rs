@@ -24,10 +24,12 @@
 //!     generator: "my-importer 1.0".into(),
 //! };
 //! let outcome = Import::new(&bundle, &policy, request).run(&NoProgress);
-//! match (&outcome.decision, outcome.refusal) {
-//!     (Decision::Refused { .. }, Some(e)) => return Err(e.into()),
-//!     (decision, _) => println!("{decision:?}, logged at {:?}", outcome.records.audit),
+//! if !outcome.is_complete() {
+//!     // Refused, or accepted with a push, log, receipt or state failure:
+//!     // the outcome's fields say which.
+//!     return Err(format!("{:?}: {:?}", outcome.decision, outcome.records).into());
 //! }
+//! println!("{:?}, logged at {:?}", outcome.decision, outcome.records.audit);
 //! # Ok(())
 //! # }
 //! ```
@@ -81,13 +83,20 @@ pub struct ImportRequest {
 }
 
 impl ImportRequest {
-    /// The audit log this request writes, if its directory exists.
-    fn audit_log(&self) -> Option<PathBuf> {
-        let log = self
-            .audit_log
-            .clone()
-            .or_else(|| self.cache_dir.as_ref().map(|d| d.join(audit::AUDIT_FILE)));
-        log.filter(|l| parent(l).is_dir())
+    /// The audit log this request writes. A refusal never creates a
+    /// directory, so its record goes only where the log's directory exists;
+    /// an accepted import is always recorded, or its failure to be recorded
+    /// is reported (an explicit log in a missing directory is an error, not
+    /// a silence).
+    fn audit_log(&self, refused: bool) -> Option<PathBuf> {
+        match (&self.audit_log, &self.cache_dir) {
+            (Some(log), _) if !refused => Some(log.clone()),
+            (Some(log), _) => Some(log.clone()).filter(|l| parent(l).is_dir()),
+            (None, Some(cache)) => {
+                Some(cache.join(audit::AUDIT_FILE)).filter(|l| parent(l).is_dir())
+            }
+            (None, None) => None,
+        }
     }
 
     /// The record of this request, before its decision is known.
@@ -127,7 +136,9 @@ pub enum Decision {
         /// The refusals overridden.
         overridden: Vec<String>,
     },
-    /// Refused; nothing was written (or the push failed, for a push alone).
+    /// Refused: nothing was written (or the push failed, for a push alone).
+    /// A swap that failed and could not be put back is refused too; its
+    /// reason then names the components that are new.
     Refused {
         /// The whole error chain, redacted.
         reason: String,
@@ -204,6 +215,21 @@ pub struct ImportOutcome {
     pub entry: AuditEntry,
     /// Where it was written.
     pub records: Records,
+}
+
+impl ImportOutcome {
+    /// Whether everything asked for was done and recorded: not refused, no
+    /// push failure, the audit entry and the receipt written where asked
+    /// for, and no warning after the swaps. An accepted import can still
+    /// be incomplete (its push failed, or its log could not be written):
+    /// a caller reporting success should ask this, not the decision alone.
+    pub fn is_complete(&self) -> bool {
+        self.refusal.is_none()
+            && self.push_error.is_none()
+            && self.records.audit_error.is_none()
+            && self.records.receipt_error.is_none()
+            && !self.import.as_ref().is_some_and(|r| !r.warnings.is_empty())
+    }
 }
 
 /// Where to push, once imported (or verified).
@@ -294,6 +320,9 @@ impl<'a> Import<'a> {
     /// Pre-checks the push, imports (or verifies), then pushes.
     fn steps(&self, progress: &dyn Progress) -> Result<Done, ImportError> {
         let r = &self.request;
+        if let (None, Some(vex_dir)) = (&r.cache_dir, &r.vex_dir) {
+            return Err(ImportError::VexDirWithoutCache(vex_dir.clone()));
+        }
         let push_opts = push::PushOptions {
             now: r.now,
             allow_downgrade: r.allow_downgrade,
@@ -411,6 +440,11 @@ fn fill(entry: &mut AuditEntry, done: &Done, decision: &Decision) {
     }
     if let Some(r) = &done.import {
         entry.installed = installed(r);
+        entry.warnings = r
+            .warnings
+            .iter()
+            .map(|w| crate::redact::text(w).into_owned())
+            .collect();
     }
     if let Some(p) = &done.push {
         entry
@@ -450,13 +484,17 @@ pub fn installed(r: &ImportReport) -> Vec<InstalledRecord> {
 /// Appends `entry` to the request's audit log and writes its receipt.
 fn record(request: &ImportRequest, entry: AuditEntry) -> Records {
     let mut records = Records::default();
-    if let Some(log) = request.audit_log() {
+    let refused = entry.decision == Verdict::Refused;
+    if let Some(log) = request.audit_log(refused) {
         match audit::append(&log, &entry) {
             Ok(l) => records.audit = Some(l),
             Err(e) => records.audit_error = Some(e),
         }
     }
-    if let Some(receipt) = &request.receipt {
+    // No receipt for an import the log could not record: the receipt would
+    // say "accepted" with no place in the log, while the import fails.
+    let unrecorded = records.audit_error.is_some() && !refused;
+    if let Some(receipt) = request.receipt.as_ref().filter(|_| !unrecorded) {
         let r = audit::Receipt {
             format: "airlock-receipt",
             generator: request.generator.clone(),

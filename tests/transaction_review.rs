@@ -1,7 +1,7 @@
 //! Review 2 of the import transaction (issue 18): an outside reviewer's
-//! attacks on `Import::run`, its record and its generations. Tests marked
-//! `#[ignore = "review2 finding: ..."]` demonstrate defects (they fail
-//! today); the others are regressions for suspicions that held up.
+//! attacks on `Import::run`, its record and its generations. Some tests
+//! first demonstrated defects that are now fixed; the others are
+//! regressions for suspicions that held up.
 
 use std::path::{Path, PathBuf};
 
@@ -76,8 +76,7 @@ fn log_lines(log: &Path) -> Vec<serde_json::Value> {
 /// place in the log, while `airlock import` fails with "could not be
 /// recorded in the audit log". The evidence and the exit status disagree.
 #[test]
-#[ignore = "review2 finding: a receipt is written for an accepted import whose audit entry failed (8d9a372 wrote none)"]
-fn review2_no_receipt_when_the_audit_log_of_an_accepted_import_fails() {
+fn no_receipt_when_the_audit_log_of_an_accepted_import_fails() {
     let f = fixture();
     let cache = f.t.join("cache");
     let mut req = request(&f.full, Some(&cache));
@@ -105,8 +104,7 @@ fn review2_no_receipt_when_the_audit_log_of_an_accepted_import_fails() {
 /// cache directory" is the reason for the filter; for an accepted import
 /// the evidence is simply lost.
 #[test]
-#[ignore = "review2 finding: an accepted import with audit_log in a missing directory is recorded nowhere and reports no error"]
-fn review2_an_accepted_import_whose_explicit_audit_log_cannot_be_written_says_so() {
+fn an_accepted_import_whose_explicit_audit_log_cannot_be_written_says_so() {
     let f = fixture();
     let cache = f.t.join("cache");
     let mut req = request(&f.full, Some(&cache));
@@ -124,8 +122,7 @@ fn review2_an_accepted_import_whose_explicit_audit_log_cannot_be_written_says_so
 /// `Accepted`: a caller who asked for a static VEX repository gets none
 /// and no error.
 #[test]
-#[ignore = "review2 finding: Import with cache_dir None and vex_dir Some ignores vex_dir and reports Accepted"]
-fn review2_a_vex_dir_without_a_cache_is_not_silently_ignored() {
+fn a_vex_dir_without_a_cache_is_not_silently_ignored() {
     let f = fixture();
     let vex = f.t.join("vex-static");
     let mut req = request(&f.full, None);
@@ -142,7 +139,7 @@ fn review2_a_vex_dir_without_a_cache_is_not_silently_ignored() {
 /// log (JSON escapes the newline), credentials in URLs are redacted, and the
 /// chain still verifies.
 #[test]
-fn review2_record_refusal_is_one_redacted_line() {
+fn record_refusal_is_one_redacted_line() {
     let t = TestDir::new();
     let cache = t.join("cache");
     std::fs::create_dir_all(&cache).unwrap();
@@ -162,7 +159,7 @@ fn review2_record_refusal_is_one_redacted_line() {
 /// Held: a log written in 8d9a372's format (installed records without
 /// `component`) still verifies, and new entries chain onto it.
 #[test]
-fn review2_an_old_format_log_still_verifies_and_is_extended() {
+fn an_old_format_log_still_verifies_and_is_extended() {
     use sha2::{Digest as _, Sha256};
     let t = TestDir::new();
     let cache = t.join("cache");
@@ -192,7 +189,7 @@ fn review2_an_old_format_log_still_verifies_and_is_extended() {
 /// cache's components nor a new static VEX directory nor a receipt's
 /// claim of acceptance; the refusal is logged with its reason.
 #[test]
-fn review2_a_downgrade_under_a_valid_signature_writes_nothing() {
+fn a_downgrade_under_a_valid_signature_writes_nothing() {
     let f = fixture();
     let cache = f.t.join("cache");
     assert_eq!(
@@ -225,7 +222,7 @@ fn review2_a_downgrade_under_a_valid_signature_writes_nothing() {
 /// audit record and the previous generation name exactly that component,
 /// and rollback puts back only it.
 #[test]
-fn review2_a_partial_bundle_records_and_keeps_only_what_it_replaced() {
+fn a_partial_bundle_records_and_keeps_only_what_it_replaced() {
     let f = fixture();
     let cache = f.t.join("cache");
     assert_eq!(
@@ -279,12 +276,10 @@ fn review2_a_partial_bundle_records_and_keeps_only_what_it_replaced() {
 /// previous generation and the state, and the audit log records a refusal
 /// saying so, on one line.
 #[test]
-fn review2_a_failed_last_swap_restores_every_component_and_is_logged_refused() {
+#[cfg(feature = "fault-injection")]
+fn a_failed_last_swap_restores_every_component_and_is_logged_refused() {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
-    if !cfg!(feature = "fault-injection") {
-        return;
-    }
     let f = fixture();
     let (cache, vex) = (f.t.join("cache"), f.t.join("vex-static"));
     let import = |bundle: &Path| {
@@ -378,7 +373,7 @@ fn review2_a_failed_last_swap_restores_every_component_and_is_logged_refused() {
 /// record names its own repository, and a later bundle carrying only one
 /// of them replaces, records and keeps exactly that one.
 #[test]
-fn review2_two_vex_repositories_are_recorded_and_kept_by_their_own_ids() {
+fn two_vex_repositories_are_recorded_and_kept_by_their_own_ids() {
     let f = fixture();
     let i = &f.inputs;
     let (cache, vex) = (f.t.join("cache"), f.t.join("vex-static"));
@@ -482,7 +477,7 @@ fn review2_two_vex_repositories_are_recorded_and_kept_by_their_own_ids() {
 /// keys, or a threshold of zero, are refused when the policy is made, and
 /// `any_of` with no keys too.
 #[test]
-fn review2_a_policy_that_trusts_nothing_cannot_be_made() {
+fn a_policy_that_trusts_nothing_cannot_be_made() {
     let t = TestDir::new();
     let (_, public) = keygen(t.path(), "k");
     let key = format!("[[key]]\nname = \"k\"\nfile = \"{}\"\n", public.display());
@@ -500,13 +495,10 @@ fn review2_a_policy_that_trusts_nothing_cannot_be_made() {
 /// audit entry — the evidence — records a plain "accepted" with no trace
 /// that this host's downgrade protection (or rollback) was lost.
 #[test]
-#[ignore = "review2 finding: an accepted import whose state file could not be written is recorded as plain accepted; the warning is not in the audit entry or receipt"]
-fn review2_a_state_write_failure_is_in_the_audit_record() {
+#[cfg(feature = "fault-injection")]
+fn a_state_write_failure_is_in_the_audit_record() {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
-    if !cfg!(feature = "fault-injection") {
-        return;
-    }
     let f = fixture();
     let cache = f.t.join("cache");
     let pause = f.t.join("paused");
@@ -560,12 +552,10 @@ fn review2_a_state_write_failure_is_in_the_audit_record() {
 /// nothing is reported as pushed, and the audit entry is "accepted" for the
 /// cache with the push failure as its reason and no pushed record.
 #[test]
-fn review2_a_push_failing_after_the_cache_import_is_recorded_with_its_reason() {
+#[cfg(feature = "fault-injection")]
+fn a_push_failing_after_the_cache_import_is_recorded_with_its_reason() {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
-    if !cfg!(feature = "fault-injection") {
-        return;
-    }
     let f = fixture();
     let cache = f.t.join("cache");
     let mut reg = registry::Registry::plain(&f.t.join("registry"));
@@ -620,6 +610,7 @@ fn review2_a_push_failing_after_the_cache_import_is_recorded_with_its_reason() {
 
 /// The pause file's text once the paused import has written it whole (a
 /// read may race the write and see it empty).
+#[cfg(feature = "fault-injection")]
 fn read_pause(pause: &Path) -> Option<String> {
     std::fs::read_to_string(pause)
         .ok()

@@ -20,7 +20,6 @@
 //! The index signature only names the parts; whether the bundle is trusted
 //! is still decided by the signatures inside it.
 
-
 mod check;
 mod error;
 mod index;

@@ -1,0 +1,212 @@
+//! The start of a bundle: the stream opened, the manifest and signature
+//! entries read (nothing verified yet).
+
+use std::io::{self, BufRead, BufReader, Read};
+
+use crate::keys::{KeyError, Signature};
+
+use super::{BundleError, Header};
+use crate::bundle::{
+    MANIFEST_PATH, MAX_MANIFEST, MAX_SIGNATURE, MAX_SIGNATURES, SIGNATURE_DIR, WINDOW_LOG_MAX,
+    ZSTD_MAGIC,
+};
+
+/// An error of the file under the bundle (as opposed to its content), marked
+/// so it survives the zstd and tar layers and is reported as such.
+#[derive(Debug)]
+pub(super) struct SourceError(io::Error);
+
+impl std::fmt::Display for SourceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for SourceError {}
+
+/// Marks the errors of the underlying reader.
+pub(super) struct SourceReader<R>(R);
+
+impl<R: Read> Read for SourceReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0
+            .read(buf)
+            .map_err(|e| io::Error::new(e.kind(), SourceError(e)))
+    }
+}
+
+pub(super) fn map_io(region: impl Into<String>, e: io::Error) -> BundleError {
+    if e.get_ref().is_some_and(|i| i.is::<SourceError>()) {
+        let inner = e.into_inner().expect("checked above");
+        let source = match inner.downcast::<SourceError>() {
+            Ok(s) => s.0,
+            Err(other) => io::Error::other(other),
+        };
+        return BundleError::Read { source };
+    }
+    let region = region.into();
+    // tar-rs reports an archive cut inside padding as an "other" error.
+    if e.kind() == io::ErrorKind::UnexpectedEof || e.to_string().contains("unexpected EOF") {
+        BundleError::Truncated { region }
+    } else {
+        BundleError::Corrupt { region, source: e }
+    }
+}
+
+pub(super) type Stream<R> = zstd::stream::read::Decoder<'static, BufReader<SourceReader<R>>>;
+
+pub(super) fn open_stream<R: Read>(r: R) -> Result<Stream<R>, BundleError> {
+    let mut buffered = BufReader::with_capacity(1 << 16, SourceReader(r));
+    let head = buffered
+        .fill_buf()
+        .map_err(|e| map_io("start of file", e))?;
+    if head.len() < 4 || head[..4] != ZSTD_MAGIC {
+        return Err(BundleError::NotZstd);
+    }
+    let mut dec = zstd::stream::read::Decoder::with_buffer(buffered)
+        .map_err(|e| map_io("start of file", e))?
+        .single_frame();
+    dec.window_log_max(WINDOW_LOG_MAX)
+        .map_err(|e| map_io("start of file", e))?;
+    Ok(dec)
+}
+
+/// The archive's entries exactly as stored. A bundle's names all fit a
+/// ustar header, so GNU long-name and PAX extension entries are never
+/// needed; raw iteration keeps tar-rs from reading them into memory (it would,
+/// whatever their size, before any signature is checked) and they are then
+/// refused like any other unexpected entry.
+pub(super) fn raw_entries<R: Read>(
+    ar: &mut tar::Archive<R>,
+) -> Result<tar::Entries<'_, R>, BundleError> {
+    Ok(ar
+        .entries()
+        .map_err(|e| map_io("start of archive", e))?
+        .raw(true))
+}
+
+/// One step of the entry iteration, with the path already read.
+pub(super) fn next_entry<'a, R: Read>(
+    entries: &mut tar::Entries<'a, R>,
+    region: &str,
+) -> Result<Option<(tar::Entry<'a, R>, String)>, BundleError> {
+    match entries.next() {
+        None => Ok(None),
+        Some(Err(e)) => Err(map_io(region, e)),
+        Some(Ok(entry)) => {
+            let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            Ok(Some((entry, path)))
+        }
+    }
+}
+
+pub(super) fn read_small<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    region: &str,
+) -> Result<Vec<u8>, BundleError> {
+    let mut buf = Vec::with_capacity(entry.size() as usize);
+    entry.read_to_end(&mut buf).map_err(|e| map_io(region, e))?;
+    if buf.len() as u64 != entry.size() {
+        return Err(BundleError::Truncated {
+            region: region.to_string(),
+        });
+    }
+    Ok(buf)
+}
+
+pub(super) fn read_manifest_entry<R: Read>(
+    entries: &mut tar::Entries<'_, R>,
+) -> Result<Vec<u8>, BundleError> {
+    let Some((mut entry, path)) = next_entry(entries, "manifest")? else {
+        return Err(BundleError::Truncated {
+            region: "before the manifest".into(),
+        });
+    };
+    if path != MANIFEST_PATH || entry.header().entry_type() != tar::EntryType::Regular {
+        return Err(BundleError::ManifestNotFirst { found: path });
+    }
+    if entry.size() > MAX_MANIFEST {
+        return Err(BundleError::ManifestTooLarge { size: entry.size() });
+    }
+    read_small(&mut entry, "manifest")
+}
+
+pub(super) fn parse_signature_entry<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    path: &str,
+) -> Result<Signature, BundleError> {
+    let bad = |reason: String| BundleError::BadSignatureEntry {
+        entry: path.to_string(),
+        reason,
+    };
+    if entry.header().entry_type() != tar::EntryType::Regular {
+        return Err(bad("not a regular file".into()));
+    }
+    if entry.size() > MAX_SIGNATURE {
+        return Err(bad(format!(
+            "{} bytes, more than the {MAX_SIGNATURE}-byte limit",
+            entry.size()
+        )));
+    }
+    let bytes = read_small(entry, "signatures")?;
+    let text = String::from_utf8(bytes).map_err(|_| bad("not UTF-8".into()))?;
+    let sig = Signature::from_text(&text).map_err(|e: KeyError| bad(e.to_string()))?;
+    if path != crate::bundle::signature_path(sig.key_id()) {
+        return Err(bad(format!(
+            "the signature is by key {}, but the entry is named for another key",
+            sig.key_id()
+        )));
+    }
+    Ok(sig)
+}
+
+/// Reads only the start of a bundle (manifest and signatures), for
+/// `inspect`. Nothing is verified or parsed, and the rest of the file (its
+/// payloads, its end) is not read: that is [`read`]'s work.
+pub fn read_header<R: Read>(r: R) -> Result<Header, BundleError> {
+    let dec = open_stream(r)?;
+    let mut ar = tar::Archive::new(dec);
+    let mut entries = raw_entries(&mut ar)?;
+    let (header, _) = read_start(&mut entries)?;
+    Ok(header)
+}
+
+/// The first entry after the signatures (already read from the archive).
+pub(super) type Pending<'a, R> = Option<(tar::Entry<'a, R>, String)>;
+
+/// Reads the manifest bytes and the signature entries (in name order, at
+/// most [`MAX_SIGNATURES`]); returns the first entry after them.
+pub(super) fn read_start<'a, R: Read>(
+    entries: &mut tar::Entries<'a, R>,
+) -> Result<(Header, Pending<'a, R>), BundleError> {
+    let manifest_bytes = read_manifest_entry(entries)?;
+    let mut signatures = Vec::new();
+    let mut last: Option<String> = None;
+    while let Some((mut entry, path)) = next_entry(entries, "signatures")? {
+        if !path.starts_with(SIGNATURE_DIR) {
+            let header = Header {
+                manifest_bytes,
+                signatures,
+            };
+            return Ok((header, Some((entry, path))));
+        }
+        if signatures.len() == MAX_SIGNATURES {
+            return Err(BundleError::TooManySignatures);
+        }
+        if last.as_deref().is_some_and(|l| l >= path.as_str()) {
+            return Err(BundleError::BadSignatureEntry {
+                entry: path,
+                reason: "signature entries must be unique and sorted by name".into(),
+            });
+        }
+        signatures.push(parse_signature_entry(&mut entry, &path)?);
+        last = Some(path);
+    }
+    Ok((
+        Header {
+            manifest_bytes,
+            signatures,
+        },
+        None,
+    ))
+}

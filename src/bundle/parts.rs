@@ -21,16 +21,16 @@
 //! is still decided by the signatures inside it.
 
 mod check;
-mod error;
 mod index;
+mod part_error;
+mod part_writer;
 mod set;
-mod writer;
 
 pub use check::{PartCheck, PartsCheck};
-pub use error::PartError;
 pub use index::{parse_size, part_name, PRESETS};
+pub use part_error::PartError;
+pub use part_writer::{write_sha256sums, PartWriter, PartsReport, WrittenParts};
 pub use set::{locate, PartSet, PartsReader};
-pub use writer::{write_sha256sums, PartWriter, PartsReport, WrittenParts};
 
 use std::path::{Path, PathBuf};
 

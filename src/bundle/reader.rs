@@ -24,12 +24,12 @@
 //!
 //! Before step 3 nothing but tar headers and at most ~1.3 MiB of data is read.
 
+mod bundle_error;
 mod entries;
-mod error;
 mod header;
 
+pub use bundle_error::{BundleError, ReadError, TrailingKind, TRAILING_COUNT_MAX};
 pub use entries::PayloadReader;
-pub use error::{BundleError, ReadError, TrailingKind, TRAILING_COUNT_MAX};
 pub use header::read_header;
 
 use std::io::{BufRead, Read};

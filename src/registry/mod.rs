@@ -58,9 +58,9 @@ mod agents;
 mod blobs;
 mod call;
 mod client;
-mod error;
 mod manifests;
 mod options;
+mod registry_error;
 mod token;
 
 use std::cell::{Cell, RefCell};
@@ -83,8 +83,8 @@ pub use auth::Credentials;
 pub use hosts::{HostList, HostPort};
 
 pub use client::{is_loopback, redact, Client};
-pub use error::RegistryError;
 pub use options::Options;
+pub use registry_error::RegistryError;
 
 use client::{blob_time, SMALL_REQUEST};
 
@@ -92,4 +92,4 @@ use client::{blob_time, SMALL_REQUEST};
 pub const USER_AGENT: &str = concat!("airlock/", env!("CARGO_PKG_VERSION"));
 
 #[cfg(test)]
-mod tests;
+mod registry_tests;

@@ -1,7 +1,9 @@
 //! The HTTP agents: TLS, proxies (with NO_PROXY), time limits, and which
 //! agent follows redirects.
 
-use super::*;
+use std::sync::Arc;
+
+use super::{framing, redact, tls, HostPort, Options, RegistryError, USER_AGENT};
 
 /// An HTTP(S) agent with the same TLS, proxy and timeout settings, for
 /// plain downloads such as VEX repositories, to be used for `url`: when it

@@ -1,7 +1,11 @@
 //! Blobs: whether one is there, uploads from a stream, downloads checked
 //! against their size and digest.
 
-use super::*;
+use std::io::Read;
+
+use super::agents::{agent, is_https};
+use super::call::{check_status, requested_url, short_body};
+use super::{blob_time, deadline, redact, Client, HostPort, RegistryError, SMALL_REQUEST};
 
 impl Client {
     /// Whether `repo` holds the blob `digest`.

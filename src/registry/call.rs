@@ -3,7 +3,11 @@
 //! once, transient failures retried within the budget, and success only as
 //! the distribution spec defines it.
 
-use super::*;
+use std::io::Read;
+use std::time::Duration;
+
+use super::token::{parse_challenge, Challenge};
+use super::{auth, deadline, framing, redact, Client, RegistryError, SMALL_REQUEST};
 
 pub(super) fn short_body(r: ureq::Response) -> String {
     // An error body over plain http in transfer encoding is not read at

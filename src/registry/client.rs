@@ -1,7 +1,16 @@
 //! One registry, after the `/v2/` ping: connecting (https, the plain http
 //! fall-back, the ping) and the URLs shown in messages.
 
-use super::*;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use super::agents::agent;
+use super::call::backoff;
+use super::token::{parse_challenge, Challenge};
+use super::{auth, deadline, tls, Credentials, Options, RegistryError};
 
 /// Whether `host` (host[:port]) names this machine.
 pub fn is_loopback(host: &str) -> bool {

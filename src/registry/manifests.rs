@@ -1,7 +1,10 @@
 //! Manifests: put, get (with its digest checked), and the digest a
 //! registry reports.
 
-use super::*;
+use std::io::Read;
+
+use super::deadline;
+use super::{Client, RegistryError, SMALL_REQUEST};
 
 impl Client {
     /// Puts `bytes` as the manifest `reference` (a tag, or `digest` itself)

@@ -63,21 +63,6 @@ mod options;
 mod registry_error;
 mod token;
 
-use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
-use std::io::Read;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
-
-use zeroize::Zeroizing;
-
-use crate::redact;
-
-use agents::{agent, is_https};
-use call::{backoff, check_status, requested_url, short_body};
-use token::{parse_challenge, Challenge};
-
 pub use agents::http_agent;
 pub use auth::Credentials;
 pub use hosts::{HostList, HostPort};

@@ -1,6 +1,8 @@
 //! How to reach registries (and VEX servers).
 
-use super::*;
+use std::path::PathBuf;
+
+use super::{deadline, Credentials, HostList};
 
 /// How to reach registries (and VEX servers).
 #[derive(Debug, Clone, Default)]

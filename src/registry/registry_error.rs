@@ -1,6 +1,11 @@
 //! Why a registry request failed.
 
-use super::*;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::redact;
+
+use super::{deadline, hosts, HostPort};
 
 /// Why a registry request failed.
 ///

@@ -1,7 +1,10 @@
 //! Unit tests of the registry client's parts.
 
+use std::time::Duration;
+
 use super::agents::no_proxy_matches;
 use super::call::{follows_redirects, retry_after, spec_success};
+use super::token::{parse_challenge, Challenge};
 use super::*;
 
 #[test]

@@ -1,7 +1,16 @@
 //! Authentication: the registry's challenge, and the credentials or bearer
 //! token sent in answer to it (only where they may go).
 
-use super::*;
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use zeroize::Zeroizing;
+
+use super::call::short_body;
+use super::{
+    auth, deadline, framing, hosts, redact, Client, Credentials, HostPort, RegistryError,
+    SMALL_REQUEST,
+};
 
 /// How the registry wants to be authenticated (from the `/v2/` ping).
 #[derive(Debug, Clone)]

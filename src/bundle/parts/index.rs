@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::error::PathIo;
 
-use super::*;
+use super::{PartError, PartIndex, INDEX_FORMAT, INDEX_VERSION, MAX_PARTS, MIN_PART_SIZE};
 
 /// Parses a part size: bytes, with a unit (`K`, `M`, `G`, `T` and `KiB`...
 /// are powers of 1024; `KB`, `MB`, `GB`, `TB` powers of 1000), or a preset

@@ -13,7 +13,10 @@ use crate::error::PathIo;
 use crate::fsio::atomic::{self, AtomicFile, CommitError, Replace};
 use crate::keys::SecretKey;
 
-use super::*;
+use super::{
+    index_path, part_name, signature_path, PartEntry, PartError, PartIndex, INDEX_FORMAT,
+    INDEX_SUFFIX, INDEX_VERSION,
+};
 
 /// Writes a stream into parts of at most `part_size` bytes, as temporary
 /// files in `dir`, hashing each part and the whole.

@@ -12,7 +12,9 @@ use crate::keys::Signature;
 use crate::policy::{SignerReport, TrustPolicy};
 
 use super::index::read_capped;
-use super::*;
+use super::{
+    part_name, signature_path, with_suffix, PartError, PartIndex, INDEX_SUFFIX, MAX_INDEX,
+};
 
 /// If `path` names a split bundle (its index, one of its parts, or the
 /// bundle's own name when only the parts exist), the path of its index.

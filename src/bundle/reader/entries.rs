@@ -6,10 +6,11 @@ use std::io::{self, Read};
 use sha2::{Digest as _, Sha256};
 
 use crate::digest::Sha256Digest;
-use crate::manifest::Payload;
+use crate::manifest::{Manifest, Payload};
+use crate::policy::TrustPolicy;
 
 use super::header::{map_io, next_entry, raw_entries, read_start, Pending, Stream};
-use super::*;
+use super::{BundleError, Header, PayloadVisitor, ReadError, Verified};
 
 /// A payload's bytes, checked as they pass: at most the declared size, and
 /// the SHA-256 compared when the last byte is read (a mismatch is an

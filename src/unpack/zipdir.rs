@@ -161,6 +161,18 @@ pub fn scan<R: Read + Seek>(
     })
 }
 
+/// The fields of the classic end of central directory record at `at`.
+#[derive(Clone, Copy)]
+struct Classic {
+    at: u64,
+    disk: u16,
+    cd_disk: u16,
+    on_disk: u16,
+    total: u16,
+    cd_size: u32,
+    cd_offset: u32,
+}
+
 /// What the end of central directory record (or its zip64 form) says.
 struct End {
     entries: u64,
@@ -242,36 +254,25 @@ impl<R: Read + Seek> Scanner<'_, R> {
     /// comment (a later signature, say inside the comment, or bytes after
     /// the comment, are refused: readers pick different records then).
     fn end_record(&mut self) -> Result<End, UnpackError> {
-        let len = self.r.seek(SeekFrom::End(0)).map_err(|e| self.io(e))?;
-        let none = || "no end of central directory record: not a zip archive".to_string();
-        if len < 22 {
-            return Err(self.structure(none()));
-        }
-        let tail_len = len.min(22 + 0xFFFF) as usize;
-        let tail_start = len - tail_len as u64;
-        let mut tail = vec![0u8; tail_len];
-        self.read_at(tail_start, &mut tail)?;
-        let sig = EOCD.to_le_bytes();
-        let p = (0..=tail_len - 22)
-            .rev()
-            .find(|&i| tail[i..i + 4] == sig)
-            .ok_or_else(|| self.structure(none()))?;
-        let e = &tail[p..p + 22];
-        let at = tail_start + p as u64;
-        let comment_end = at + 22 + u64::from(u16le(e, 20));
-        if comment_end != len {
-            return Err(self.structure(if comment_end > len {
-                format!("the end of central directory record at offset {at} has a comment running past the end of the file")
-            } else {
-                format!(
-                    "{} bytes after the end of central directory record (offset {at}) and its comment",
-                    len - comment_end
-                )
-            }));
-        }
-        let (disk, cd_disk) = (u16le(e, 4), u16le(e, 6));
-        let (on_disk, total) = (u16le(e, 8), u16le(e, 10));
-        let (cd_size, cd_offset) = (u32le(e, 12), u32le(e, 16));
+        let (at, e) = self.find_end_record()?;
+        let classic = Classic {
+            at,
+            disk: u16le(&e, 4),
+            cd_disk: u16le(&e, 6),
+            on_disk: u16le(&e, 8),
+            total: u16le(&e, 10),
+            cd_size: u32le(&e, 12),
+            cd_offset: u32le(&e, 16),
+        };
+        let Classic {
+            disk,
+            cd_disk,
+            on_disk,
+            total,
+            cd_size,
+            cd_offset,
+            ..
+        } = classic;
         let mut locator = [0u8; 20];
         let zip64 = if at >= 20 {
             self.read_at(at - 20, &mut locator)?;
@@ -292,9 +293,56 @@ impl<R: Read + Seek> Scanner<'_, R> {
                 cd_end: at,
             });
         }
+        self.zip64_end(&classic, &locator)
+    }
+
+    /// Finds the end of central directory record and checks that it and
+    /// its comment end the file; returns its offset and its 22 bytes.
+    fn find_end_record(&mut self) -> Result<(u64, [u8; 22]), UnpackError> {
+        let len = self.r.seek(SeekFrom::End(0)).map_err(|e| self.io(e))?;
+        let none = || "no end of central directory record: not a zip archive".to_string();
+        if len < 22 {
+            return Err(self.structure(none()));
+        }
+        let tail_len = len.min(22 + 0xFFFF) as usize;
+        let tail_start = len - tail_len as u64;
+        let mut tail = vec![0u8; tail_len];
+        self.read_at(tail_start, &mut tail)?;
+        let sig = EOCD.to_le_bytes();
+        let p = (0..=tail_len - 22)
+            .rev()
+            .find(|&i| tail[i..i + 4] == sig)
+            .ok_or_else(|| self.structure(none()))?;
+        let e: [u8; 22] = tail[p..p + 22].try_into().expect("22 bytes");
+        let at = tail_start + p as u64;
+        let comment_end = at + 22 + u64::from(u16le(&e, 20));
+        if comment_end != len {
+            return Err(self.structure(if comment_end > len {
+                format!("the end of central directory record at offset {at} has a comment running past the end of the file")
+            } else {
+                format!(
+                    "{} bytes after the end of central directory record (offset {at}) and its comment",
+                    len - comment_end
+                )
+            }));
+        }
+        Ok((at, e))
+    }
+
+    /// The zip64 end of central directory record its locator (the 20 bytes
+    /// before the classic record) points at, which must end where the
+    /// locator begins and agree with the classic record.
+    fn zip64_end(&mut self, classic: &Classic, locator: &[u8; 20]) -> Result<End, UnpackError> {
+        let Classic {
+            at,
+            on_disk,
+            total,
+            cd_size,
+            cd_offset,
+            ..
+        } = *classic;
         let locator_at = at - 20;
-        let (disk_with, e64_at, disks) =
-            (u32le(&locator, 4), u64le(&locator, 8), u32le(&locator, 16));
+        let (disk_with, e64_at, disks) = (u32le(locator, 4), u64le(locator, 8), u32le(locator, 16));
         if disk_with != 0 || disks > 1 {
             return Err(self.structure("a split (multi-disk) archive".into()));
         }
@@ -529,32 +577,11 @@ impl<R: Read + Seek> Scanner<'_, R> {
     /// where the entry's data starts.
     fn local_header(&mut self, cd: LocalExpect<'_>, cd_offset: u64) -> Result<u64, UnpackError> {
         let shown = cd.shown;
-        let offset = cd.offset;
-        if offset >= cd_offset || cd_offset - offset < 30 {
-            return Err(self.structure(format!(
-                "entry {shown:?}: its local header offset {offset} is not before the central directory (offset {cd_offset})"
-            )));
-        }
-        let mut h = [0u8; 30];
-        self.read_at(offset, &mut h)?;
-        if u32le(&h, 0) != LOCAL {
-            return Err(self.structure(format!(
-                "entry {shown:?}: no local header at offset {offset}, where the central directory points"
-            )));
-        }
+        let (h, var, data_start) = self.read_local(&cd, cd_offset)?;
         let (flags, method) = (u16le(&h, 6), u16le(&h, 8));
         let crc32 = u32le(&h, 14);
-        let (compressed32, size32) = (u32le(&h, 18), u32le(&h, 22));
-        let (n, m) = (u64::from(u16le(&h, 26)), u64::from(u16le(&h, 28)));
-        let data_start = offset + 30 + n + m;
-        if data_start > cd_offset {
-            return Err(self.structure(format!(
-                "entry {shown:?}: its local header runs into the central directory"
-            )));
-        }
-        let mut var = vec![0u8; (n + m) as usize];
-        self.r.read_exact(&mut var).map_err(|e| self.io(e))?;
-        let (name, extra) = var.split_at(n as usize);
+        let (n, compressed32, size32) = (u16le(&h, 26), u32le(&h, 18), u32le(&h, 22));
+        let (name, extra) = var.split_at(usize::from(n));
         if name != cd.name {
             return Err(self.structure(format!(
                 "entry {shown:?}: its local header names {:?}; the central directory and the local header must agree (readers that go by either would extract different files)",
@@ -574,26 +601,7 @@ impl<R: Read + Seek> Scanner<'_, R> {
                 cd.method
             )));
         }
-        // Sizes set to all ones are in the local zip64 extra field, which
-        // holds both (APPNOTE 4.5.3): uncompressed, then compressed.
-        let (mut compressed, mut size) = (u64::from(compressed32), u64::from(size32));
-        if compressed32 == u32::MAX || size32 == u32::MAX {
-            let d = find_extra(extra, ZIP64_EXTRA)
-                .ok()
-                .flatten()
-                .filter(|d| d.len() >= 16)
-                .ok_or_else(|| {
-                    self.structure(format!(
-                        "entry {shown:?}: its local header marks zip64 sizes without a zip64 extra field holding them"
-                    ))
-                })?;
-            if size32 == u32::MAX {
-                size = u64le(d, 0);
-            }
-            if compressed32 == u32::MAX {
-                compressed = u64le(d, 8);
-            }
-        }
+        let (compressed, size) = self.local_sizes(shown, extra, compressed32, size32)?;
         // With a data descriptor the local header may leave them zero.
         let deferred = flags & HAS_DESCRIPTOR != 0;
         let fits = |local: u64, central: u64| local == central || (deferred && local == 0);
@@ -616,6 +624,72 @@ impl<R: Read + Seek> Scanner<'_, R> {
             )));
         }
         Ok(data_start)
+    }
+
+    /// Reads the local header at `cd.offset`, which must lie before the
+    /// central directory and not run into it: its fixed 30 bytes, its name
+    /// and extra field, and where its data starts.
+    fn read_local(
+        &mut self,
+        cd: &LocalExpect<'_>,
+        cd_offset: u64,
+    ) -> Result<([u8; 30], Vec<u8>, u64), UnpackError> {
+        let shown = cd.shown;
+        let offset = cd.offset;
+        if offset >= cd_offset || cd_offset - offset < 30 {
+            return Err(self.structure(format!(
+                "entry {shown:?}: its local header offset {offset} is not before the central directory (offset {cd_offset})"
+            )));
+        }
+        let mut h = [0u8; 30];
+        self.read_at(offset, &mut h)?;
+        if u32le(&h, 0) != LOCAL {
+            return Err(self.structure(format!(
+                "entry {shown:?}: no local header at offset {offset}, where the central directory points"
+            )));
+        }
+        let (n, m) = (u64::from(u16le(&h, 26)), u64::from(u16le(&h, 28)));
+        let data_start = offset + 30 + n + m;
+        if data_start > cd_offset {
+            return Err(self.structure(format!(
+                "entry {shown:?}: its local header runs into the central directory"
+            )));
+        }
+        let mut var = vec![0u8; (n + m) as usize];
+        self.r.read_exact(&mut var).map_err(|e| self.io(e))?;
+        Ok((h, var, data_start))
+    }
+
+    /// The local header's sizes: those set to all ones are in the local
+    /// zip64 extra field.
+    fn local_sizes(
+        &self,
+        shown: &str,
+        extra: &[u8],
+        compressed32: u32,
+        size32: u32,
+    ) -> Result<(u64, u64), UnpackError> {
+        // Sizes set to all ones are in the local zip64 extra field, which
+        // holds both (APPNOTE 4.5.3): uncompressed, then compressed.
+        let (mut compressed, mut size) = (u64::from(compressed32), u64::from(size32));
+        if compressed32 == u32::MAX || size32 == u32::MAX {
+            let d = find_extra(extra, ZIP64_EXTRA)
+                .ok()
+                .flatten()
+                .filter(|d| d.len() >= 16)
+                .ok_or_else(|| {
+                    self.structure(format!(
+                        "entry {shown:?}: its local header marks zip64 sizes without a zip64 extra field holding them"
+                    ))
+                })?;
+            if size32 == u32::MAX {
+                size = u64le(d, 0);
+            }
+            if compressed32 == u32::MAX {
+                compressed = u64le(d, 8);
+            }
+        }
+        Ok((compressed, size))
     }
 
     /// The entries, in file order, must tile the file from offset 0 to the

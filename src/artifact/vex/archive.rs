@@ -149,7 +149,7 @@ impl Read for Tee<'_> {
 /// [`MAX_ARCHIVE_ENTRIES`] entries (16 bytes kept per file), and index.json
 /// (up to [`MAX_INDEX`] bytes) is copied to a temporary file and parsed
 /// streaming, one package at a time, no string in it longer than
-/// [`MAX_INDEX_STRING`].
+/// [`MAX_INDEX_STRING`](super::MAX_INDEX_STRING).
 pub fn scan_archive<R: Read + Seek>(
     format: ArchiveFormat,
     mut reader: R,

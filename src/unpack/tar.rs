@@ -19,96 +19,131 @@ pub fn tar_gz<R: Read>(
     let mut walk = Walk::new(archive, limits);
     let gz = flate2::read::GzDecoder::new(reader);
     let mut bounded = LimitedReader::new(gz, limits.stream_bytes(), "decompressed data");
-    {
-        let mut ar = ::tar::Archive::new(&mut bounded);
-        // Raw entries: tar-rs would read GNU long names and PAX headers into
-        // memory whatever their size; here they are read with a cap.
-        let entries = ar.entries().map_err(|e| walk.corrupt(e))?.raw(true);
-        let mut long_name: Option<Vec<u8>> = None;
-        for entry in entries {
-            let mut entry = entry.map_err(|e| walk.corrupt(e))?;
-            walk.count(entry.size())?;
-            match entry.header().entry_type() {
-                ::tar::EntryType::GNULongName => {
-                    let mut name = read_extension(&walk, &mut entry, MAX_PATH as u64 + 1)?;
-                    while name.last() == Some(&0) {
-                        name.pop();
-                    }
-                    set_long_name(&walk, &mut long_name, name)?;
-                    continue;
-                }
-                ::tar::EntryType::XHeader => {
-                    let data = read_extension(&walk, &mut entry, MAX_EXTENSION)?;
-                    if let Some(name) = pax_path(&walk, &data)? {
-                        set_long_name(&walk, &mut long_name, name)?;
-                    }
-                    continue;
-                }
-                ::tar::EntryType::XGlobalHeader => {
-                    // Checked like a local header (a global `size` would
-                    // change how later entries are framed), its path ignored.
-                    let data = read_extension(&walk, &mut entry, MAX_EXTENSION)?;
-                    pax_path(&walk, &data)?;
-                    continue;
-                }
-                _ => {}
-            }
-            let raw = long_name
-                .take()
-                .unwrap_or_else(|| entry.path_bytes().into_owned());
-            let path = walk.admit(&raw)?;
-            let kind = match entry.header().entry_type() {
-                ::tar::EntryType::Regular | ::tar::EntryType::Continuous => EntryKind::File,
-                ::tar::EntryType::Directory => EntryKind::Dir,
-                other => {
-                    return Err(UnpackError::ForbiddenType {
-                        archive: archive.to_string(),
-                        path,
-                        kind: tar_type_name(other),
-                    })
-                }
-            };
-            if path.is_empty() {
-                if kind == EntryKind::Dir {
-                    continue;
-                }
-                return Err(walk.unsafe_path(&raw, "a file named like the archive root"));
-            }
-            let Some(out) = select(&path, kind) else {
-                continue;
-            };
-            match kind {
-                EntryKind::Dir => {
-                    walk.claim(&out, kind)?;
-                    sink.dir(&out).map_err(|e| walk.sink_err(&out, e, false))?
-                }
-                EntryKind::File => {
-                    let size = entry.size();
-                    walk.claim(&out, kind)?;
-                    walk.reserve(size)?;
-                    feed_file(&walk, sink, &out, size, &mut entry)?;
-                }
-            }
+    walk_entries(&mut walk, &mut bounded, select, sink)?;
+    drain_trailer(&walk, &mut bounded)?;
+    Ok(walk.totals)
+}
+
+/// Walks the tar entries: extension entries (long names, PAX headers) are
+/// read with a cap and applied to the entry they name; every other entry is
+/// admitted, typed, selected and handed to the sink.
+fn walk_entries<R: Read>(
+    walk: &mut Walk<'_>,
+    bounded: &mut R,
+    select: &mut dyn FnMut(&str, EntryKind) -> Option<String>,
+    sink: &mut dyn Sink,
+) -> Result<(), UnpackError> {
+    let mut ar = ::tar::Archive::new(bounded);
+    // Raw entries: tar-rs would read GNU long names and PAX headers into
+    // memory whatever their size; here they are read with a cap.
+    let entries = ar.entries().map_err(|e| walk.corrupt(e))?.raw(true);
+    let mut long_name: Option<Vec<u8>> = None;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| walk.corrupt(e))?;
+        walk.count(entry.size())?;
+        if extension(walk, &mut entry, &mut long_name)? {
+            continue;
         }
-        if long_name.is_some() {
-            return Err(walk.corrupt(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "an extended header names an entry that never comes",
-            )));
+        let raw = long_name
+            .take()
+            .unwrap_or_else(|| entry.path_bytes().into_owned());
+        let path = walk.admit(&raw)?;
+        let kind = entry_kind(walk, &entry, path.as_str())?;
+        if path.is_empty() {
+            if kind == EntryKind::Dir {
+                continue;
+            }
+            return Err(walk.unsafe_path(&raw, "a file named like the archive root"));
+        }
+        let Some(out) = select(&path, kind) else {
+            continue;
+        };
+        match kind {
+            EntryKind::Dir => {
+                walk.claim(&out, kind)?;
+                sink.dir(&out).map_err(|e| walk.sink_err(&out, e, false))?
+            }
+            EntryKind::File => {
+                let size = entry.size();
+                walk.claim(&out, kind)?;
+                walk.reserve(size)?;
+                feed_file(walk, sink, &out, size, &mut entry)?;
+            }
         }
     }
-    // Drain the rest (padding after the end-of-archive blocks) so that the
-    // gzip trailer and its CRC are read and checked; at most 1 MiB, for
-    // every caller, so what export accepts import accepts too.
-    let after = io::copy(&mut (&mut bounded).take((1 << 20) + 1), &mut io::sink())
-        .map_err(|e| walk.corrupt(e))?;
+    if long_name.is_some() {
+        return Err(walk.corrupt(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "an extended header names an entry that never comes",
+        )));
+    }
+    Ok(())
+}
+
+/// Reads an extension entry (GNU long name, PAX local or global header),
+/// recording the name it gives in `long_name`; `false` for any other entry.
+fn extension<R: Read>(
+    walk: &Walk<'_>,
+    entry: &mut ::tar::Entry<'_, R>,
+    long_name: &mut Option<Vec<u8>>,
+) -> Result<bool, UnpackError> {
+    match entry.header().entry_type() {
+        ::tar::EntryType::GNULongName => {
+            let mut name = read_extension(walk, entry, MAX_PATH as u64 + 1)?;
+            while name.last() == Some(&0) {
+                name.pop();
+            }
+            set_long_name(walk, long_name, name)?;
+            Ok(true)
+        }
+        ::tar::EntryType::XHeader => {
+            let data = read_extension(walk, entry, MAX_EXTENSION)?;
+            if let Some(name) = pax_path(walk, &data)? {
+                set_long_name(walk, long_name, name)?;
+            }
+            Ok(true)
+        }
+        ::tar::EntryType::XGlobalHeader => {
+            // Checked like a local header (a global `size` would
+            // change how later entries are framed), its path ignored.
+            let data = read_extension(walk, entry, MAX_EXTENSION)?;
+            pax_path(walk, &data)?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// An entry's kind: regular files and directories only.
+fn entry_kind<R: Read>(
+    walk: &Walk<'_>,
+    entry: &::tar::Entry<'_, R>,
+    path: &str,
+) -> Result<EntryKind, UnpackError> {
+    match entry.header().entry_type() {
+        ::tar::EntryType::Regular | ::tar::EntryType::Continuous => Ok(EntryKind::File),
+        ::tar::EntryType::Directory => Ok(EntryKind::Dir),
+        other => Err(UnpackError::ForbiddenType {
+            archive: walk.archive.to_string(),
+            path: path.to_string(),
+            kind: tar_type_name(other),
+        }),
+    }
+}
+
+/// Drains the rest (padding after the end-of-archive blocks) so that the
+/// gzip trailer and its CRC are read and checked; at most 1 MiB, for
+/// every caller, so what export accepts import accepts too.
+fn drain_trailer<R: Read>(walk: &Walk<'_>, bounded: &mut R) -> Result<(), UnpackError> {
+    let after =
+        io::copy(&mut bounded.take((1 << 20) + 1), &mut io::sink()).map_err(|e| walk.corrupt(e))?;
     if after > 1 << 20 {
         return Err(walk.corrupt(io::Error::new(
             io::ErrorKind::InvalidData,
             "more than 1 MiB of data after the end of the tar archive",
         )));
     }
-    Ok(walk.totals)
+    Ok(())
 }
 
 /// The largest PAX extended header accepted.

@@ -19,26 +19,8 @@ pub fn zip<R: Read + Seek>(
     sink: &mut dyn Sink,
 ) -> Result<Totals, UnpackError> {
     let mut walk = Walk::new(archive, limits);
-    let zip_err = |walk: &Walk<'_>, e: ::zip::result::ZipError| {
-        walk.corrupt(io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
-    };
     let directory = zipdir::scan(archive, &mut reader, limits.max_entries)?;
-    // The structure was checked from offset 0: the crate must not guess
-    // another start (it would, for an archive with bytes prepended).
-    let config = ::zip::read::Config {
-        archive_offset: ::zip::read::ArchiveOffset::Known(0),
-    };
-    let mut za = ::zip::ZipArchive::with_config(config, reader).map_err(|e| zip_err(&walk, e))?;
-    if za.len() != directory.len() {
-        return Err(UnpackError::ZipStructure {
-            archive: archive.to_string(),
-            detail: format!(
-                "the central directory lists {} entries, the zip reader sees {}",
-                directory.len(),
-                za.len()
-            ),
-        });
-    }
+    let mut za = open_checked(archive, &walk, reader, &directory)?;
     for i in 0..za.len() {
         let file = za.by_index(i).map_err(|e| zip_err(&walk, e))?;
         directory.confirm(
@@ -56,36 +38,7 @@ pub fn zip<R: Read + Seek>(
         walk.count(file.size())?;
         let raw = file.name_raw().to_vec();
         let path = walk.admit(&raw)?;
-        if file.encrypted() {
-            return Err(UnpackError::ForbiddenType {
-                archive: archive.to_string(),
-                path,
-                kind: "encrypted entry",
-            });
-        }
-        let mode = file.unix_mode().unwrap_or(0);
-        let file_type = mode & 0o170000;
-        let kind = if file.is_dir() {
-            EntryKind::Dir
-        } else {
-            match file_type {
-                0 | 0o100000 => EntryKind::File,
-                0o120000 => {
-                    return Err(UnpackError::ForbiddenType {
-                        archive: archive.to_string(),
-                        path,
-                        kind: "symbolic link",
-                    })
-                }
-                _ => {
-                    return Err(UnpackError::ForbiddenType {
-                        archive: archive.to_string(),
-                        path,
-                        kind: "special entry",
-                    })
-                }
-            }
-        };
+        let kind = entry_kind(archive, &file, path.as_str())?;
         if path.is_empty() {
             continue;
         }
@@ -101,22 +54,121 @@ pub fn zip<R: Read + Seek>(
                 let (size, compressed, crc32) = (file.size(), file.compressed_size(), file.crc32());
                 let method = file.compression();
                 drop(file);
-                walk.claim(&out, kind)?;
-                walk.reserve(size)?;
-                // Inflated here from exactly the compressed bytes the
-                // directory lists (the zip crate would stop at the end of the
-                // deflate stream and never look at what follows it inside
-                // the entry, where a streaming reader finds another entry).
-                let raw = za.by_index_raw(i).map_err(|e| zip_err(&walk, e))?;
-                let mut exact = ExactEntry::new(raw, method, compressed, size, crc32)
-                    .map_err(|e| walk.corrupt(e))?;
-                let mut limited = LimitedReader::new(&mut exact, size, "zip entry");
-                feed_file(&walk, sink, &out, size, &mut limited)?;
-                exact.finish(&out).map_err(|e| walk.corrupt(e))?;
+                let declared = Declared {
+                    method,
+                    compressed,
+                    size,
+                    crc32,
+                };
+                feed_entry(&mut walk, &mut za, i, declared, &out, sink)?;
             }
         }
     }
     Ok(walk.totals)
+}
+
+/// A zip crate error, as the walk reports a corrupt archive.
+fn zip_err(walk: &Walk<'_>, e: ::zip::result::ZipError) -> UnpackError {
+    walk.corrupt(io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+}
+
+/// Opens the archive with the zip crate at offset 0 and checks that it sees
+/// as many entries as the checked central directory lists.
+fn open_checked<R: Read + Seek>(
+    archive: &str,
+    walk: &Walk<'_>,
+    reader: R,
+    directory: &zipdir::Directory,
+) -> Result<::zip::ZipArchive<R>, UnpackError> {
+    // The structure was checked from offset 0: the crate must not guess
+    // another start (it would, for an archive with bytes prepended).
+    let config = ::zip::read::Config {
+        archive_offset: ::zip::read::ArchiveOffset::Known(0),
+    };
+    let za = ::zip::ZipArchive::with_config(config, reader).map_err(|e| zip_err(walk, e))?;
+    if za.len() != directory.len() {
+        return Err(UnpackError::ZipStructure {
+            archive: archive.to_string(),
+            detail: format!(
+                "the central directory lists {} entries, the zip reader sees {}",
+                directory.len(),
+                za.len()
+            ),
+        });
+    }
+    Ok(za)
+}
+
+/// An entry's kind, refusing encrypted entries, symbolic links (by their
+/// Unix mode) and special entries.
+fn entry_kind<R: Read>(
+    archive: &str,
+    file: &::zip::read::ZipFile<'_, R>,
+    path: &str,
+) -> Result<EntryKind, UnpackError> {
+    if file.encrypted() {
+        return Err(UnpackError::ForbiddenType {
+            archive: archive.to_string(),
+            path: path.to_string(),
+            kind: "encrypted entry",
+        });
+    }
+    let mode = file.unix_mode().unwrap_or(0);
+    let file_type = mode & 0o170000;
+    if file.is_dir() {
+        return Ok(EntryKind::Dir);
+    }
+    match file_type {
+        0 | 0o100000 => Ok(EntryKind::File),
+        0o120000 => Err(UnpackError::ForbiddenType {
+            archive: archive.to_string(),
+            path: path.to_string(),
+            kind: "symbolic link",
+        }),
+        _ => Err(UnpackError::ForbiddenType {
+            archive: archive.to_string(),
+            path: path.to_string(),
+            kind: "special entry",
+        }),
+    }
+}
+
+/// What the central directory declares of a file entry's data.
+struct Declared {
+    method: ::zip::CompressionMethod,
+    compressed: u64,
+    size: u64,
+    crc32: u32,
+}
+
+/// Claims `out`, reserves the entry's size and feeds its data to the sink.
+fn feed_entry<R: Read + Seek>(
+    walk: &mut Walk<'_>,
+    za: &mut ::zip::ZipArchive<R>,
+    i: usize,
+    declared: Declared,
+    out: &str,
+    sink: &mut dyn Sink,
+) -> Result<(), UnpackError> {
+    let Declared {
+        method,
+        compressed,
+        size,
+        crc32,
+    } = declared;
+    walk.claim(out, EntryKind::File)?;
+    walk.reserve(size)?;
+    // Inflated here from exactly the compressed bytes the
+    // directory lists (the zip crate would stop at the end of the
+    // deflate stream and never look at what follows it inside
+    // the entry, where a streaming reader finds another entry).
+    let raw = za.by_index_raw(i).map_err(|e| zip_err(walk, e))?;
+    let mut exact =
+        ExactEntry::new(raw, method, compressed, size, crc32).map_err(|e| walk.corrupt(e))?;
+    let mut limited = LimitedReader::new(&mut exact, size, "zip entry");
+    feed_file(walk, sink, out, size, &mut limited)?;
+    exact.finish(out).map_err(|e| walk.corrupt(e))?;
+    Ok(())
 }
 
 /// An entry's data, decompressed from exactly its `compressed` bytes: a

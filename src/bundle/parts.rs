@@ -21,14 +21,14 @@
 //! is still decided by the signatures inside it.
 
 mod check;
-mod index;
 mod part_error;
+mod part_index;
 mod part_writer;
 mod set;
 
 pub use check::{PartCheck, PartsCheck};
-pub use index::{parse_size, part_name, PRESETS};
 pub use part_error::PartError;
+pub use part_index::{parse_size, part_name, PRESETS};
 pub use part_writer::{write_sha256sums, PartWriter, PartsReport, WrittenParts};
 pub use set::{locate, PartSet, PartsReader};
 

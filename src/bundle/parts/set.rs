@@ -11,7 +11,7 @@ use crate::error::PathIo;
 use crate::keys::Signature;
 use crate::policy::{SignerReport, TrustPolicy};
 
-use super::index::read_capped;
+use super::part_index::read_capped;
 use super::{
     part_name, signature_path, with_suffix, PartError, PartIndex, INDEX_SUFFIX, MAX_INDEX,
 };

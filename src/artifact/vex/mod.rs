@@ -14,13 +14,13 @@ use crate::unpack::UnpackError;
 
 mod archive;
 mod index;
-mod manifest;
+mod repo_manifest;
 #[cfg(test)]
 mod tests;
 
 pub use crate::manifest::ArchiveFormat;
 pub use archive::{scan_archive, VexContents};
-pub use manifest::{parse_manifest, rewrite_location, split_location, RepoManifest};
+pub use repo_manifest::{parse_manifest, rewrite_location, split_location, RepoManifest};
 
 /// Where Trivy's cache keeps VEX repositories (one directory per name).
 pub const CACHE_DIR: &str = "vex/repositories";

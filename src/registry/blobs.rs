@@ -4,7 +4,8 @@
 use std::io::Read;
 
 use super::agents::{agent, is_https};
-use super::call::{check_status, requested_url, short_body};
+use super::call::{check_status, requested_url};
+use super::framing::short_body;
 use super::{blob_time, deadline, redact, Client, HostPort, RegistryError, SMALL_REQUEST};
 
 impl Client {

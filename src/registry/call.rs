@@ -3,22 +3,11 @@
 //! once, transient failures retried within the budget, and success only as
 //! the distribution spec defines it.
 
-use std::io::Read;
 use std::time::Duration;
 
+use super::framing::short_body;
 use super::token::{parse_challenge, Challenge};
 use super::{auth, deadline, framing, redact, Client, RegistryError, SMALL_REQUEST};
-
-pub(super) fn short_body(r: ureq::Response) -> String {
-    // An error body over plain http in transfer encoding is not read at
-    // all: ureq's chunked decoder is unbounded there (framing.rs).
-    if framing::unguarded_chunked(&r) {
-        return String::new();
-    }
-    let mut body = String::new();
-    let _ = r.into_reader().take(512).read_to_string(&mut body);
-    body.trim().replace(['\n', '\r'], " ")
-}
 
 /// The statuses the distribution spec defines as success for a request
 /// with `method` when nothing more specific is asked: 200 for GET and HEAD

@@ -183,6 +183,19 @@ pub fn refuse_chunked_plain_http(_url: &str, response: &ureq::Response) -> Resul
     Ok(())
 }
 
+/// The first 512 bytes of an error answer's body, on one line (what a
+/// registry says about its refusal, quoted in messages).
+pub(super) fn short_body(r: ureq::Response) -> String {
+    // An error body over plain http in transfer encoding is not read at
+    // all: ureq's chunked decoder is unbounded there (framing.rs).
+    if unguarded_chunked(&r) {
+        return String::new();
+    }
+    let mut body = String::new();
+    let _ = r.into_reader().take(512).read_to_string(&mut body);
+    body.trim().replace(['\n', '\r'], " ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

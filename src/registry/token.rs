@@ -6,7 +6,7 @@ use std::io::Read;
 
 use zeroize::Zeroizing;
 
-use super::call::short_body;
+use super::framing::short_body;
 use super::{
     auth, deadline, framing, hosts, redact, Client, Credentials, HostPort, RegistryError,
     SMALL_REQUEST,

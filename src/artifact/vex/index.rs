@@ -8,7 +8,7 @@ use std::io::{self, BufReader, Read};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use super::archive::FileSet;
+use super::file_set::FileSet;
 use super::{VexError, MAX_INDEX_STRING};
 use crate::manifest::check_relative_path;
 

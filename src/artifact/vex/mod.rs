@@ -13,6 +13,7 @@ use std::io;
 use crate::unpack::UnpackError;
 
 mod archive;
+mod file_set;
 mod index;
 mod repo_manifest;
 #[cfg(test)]

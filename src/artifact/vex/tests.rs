@@ -1,6 +1,6 @@
 use std::io::{Cursor, Read, Write};
 
-use super::archive::FileSet;
+use super::file_set::FileSet;
 use super::index::BoundedStrings;
 use super::*;
 use crate::unpack::Limits;

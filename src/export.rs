@@ -418,80 +418,26 @@ fn open_content(c: &Content) -> Result<Box<dyn Read + '_>, ExportError> {
     })
 }
 
+/// The payloads by path (each once), sorted by it.
+type ByPath = BTreeMap<manifest::PayloadPath, PlannedPayload>;
+
 /// Builds the manifest and the sorted, de-duplicated payload list.
 fn build_manifest(
     prepared: Vec<Prepared>,
     plan: &ExportPlan,
     generator: &str,
 ) -> Result<(Manifest, Vec<PlannedPayload>), ExportError> {
-    let mut artifacts = Vec::new();
-    let mut vex = Vec::new();
-    let mut by_path: BTreeMap<manifest::PayloadPath, PlannedPayload> = BTreeMap::new();
-    for p in prepared {
-        let payloads = match p {
-            Prepared::Oci { entry, payloads } => {
-                if artifacts
-                    .iter()
-                    .any(|a: &manifest::Artifact| a.kind == entry.kind)
-                {
-                    return Err(ExportError::Duplicate(entry.kind.to_string()));
-                }
-                artifacts.push(entry);
-                payloads
-            }
-            Prepared::Vex { entry, payloads } => {
-                if vex
-                    .iter()
-                    .any(|v: &manifest::VexRepository| v.name == entry.name)
-                {
-                    return Err(ExportError::Duplicate(format!(
-                        "VEX repository {:?}",
-                        entry.name
-                    )));
-                }
-                vex.push(entry);
-                payloads
-            }
-        };
-        for pl in payloads {
-            // Identical blobs (the empty config) are stored once.
-            by_path.entry(pl.payload.path.clone()).or_insert(pl);
-        }
-    }
-    artifacts.sort_by_key(|a| a.kind);
-    vex.sort_by(|a, b| a.name.cmp(&b.name));
+    let (artifacts, vex, mut by_path) = entries(prepared)?;
     if !artifacts.is_empty() {
-        let index = oci::layout_index(&artifacts, |digest| {
-            by_path
-                .get(&Manifest::blob_path(digest))
-                .map(|p| p.payload.size)
-                .unwrap_or(0)
-        });
-        for pl in [
-            PlannedPayload::bytes(
-                manifest::PayloadPath::oci_layout(),
-                oci::OCI_LAYOUT.to_vec(),
-            ),
-            PlannedPayload::bytes(manifest::PayloadPath::oci_index(), index.to_bytes()),
-        ] {
-            by_path.insert(pl.payload.path.clone(), pl);
-        }
+        add_oci_layout(&artifacts, &mut by_path);
     }
     let planned: Vec<PlannedPayload> = by_path.into_values().collect();
-    let series = match &plan.sequence {
-        Some((s, _)) => Some(manifest::PlainName::new(s.as_str()).map_err(|_| {
-            ManifestError::Field(format!(
-                "series {s:?} is not a plain name of at most 64 bytes"
-            ))
-        })?),
-        None => None,
-    };
     let manifest = Manifest {
         format: manifest::FORMAT_NAME.into(),
         format_version: format!("{}.{}", manifest::FORMAT_MAJOR, manifest::FORMAT_MINOR),
         created: plan.created.into(),
         generator: generator.to_string(),
-        series,
+        series: series(plan)?,
         sequence: plan.sequence.as_ref().map(|(_, n)| *n),
         labels: plan.labels.clone(),
         artifacts,
@@ -503,4 +449,82 @@ fn build_manifest(
     };
     manifest.validate()?;
     Ok((manifest, planned))
+}
+
+/// The artifacts and VEX repositories, each kind and name once, sorted,
+/// with their payloads by path (identical blobs, such as the empty config,
+/// stored once).
+fn entries(
+    prepared: Vec<Prepared>,
+) -> Result<
+    (
+        Vec<manifest::Artifact>,
+        Vec<manifest::VexRepository>,
+        ByPath,
+    ),
+    ExportError,
+> {
+    let mut artifacts: Vec<manifest::Artifact> = Vec::new();
+    let mut vex: Vec<manifest::VexRepository> = Vec::new();
+    let mut by_path = ByPath::new();
+    for p in prepared {
+        let payloads = match p {
+            Prepared::Oci { entry, payloads } => {
+                if artifacts.iter().any(|a| a.kind == entry.kind) {
+                    return Err(ExportError::Duplicate(entry.kind.to_string()));
+                }
+                artifacts.push(entry);
+                payloads
+            }
+            Prepared::Vex { entry, payloads } => {
+                if vex.iter().any(|v| v.name == entry.name) {
+                    return Err(ExportError::Duplicate(format!(
+                        "VEX repository {:?}",
+                        entry.name
+                    )));
+                }
+                vex.push(entry);
+                payloads
+            }
+        };
+        for pl in payloads {
+            by_path.entry(pl.payload.path.clone()).or_insert(pl);
+        }
+    }
+    artifacts.sort_by_key(|a| a.kind);
+    vex.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok((artifacts, vex, by_path))
+}
+
+/// Adds the OCI layout's `oci-layout` and `index.json` for `artifacts`.
+fn add_oci_layout(artifacts: &[manifest::Artifact], by_path: &mut ByPath) {
+    let index = oci::layout_index(artifacts, |digest| {
+        by_path
+            .get(&Manifest::blob_path(digest))
+            .map(|p| p.payload.size)
+            .unwrap_or(0)
+    });
+    for pl in [
+        PlannedPayload::bytes(
+            manifest::PayloadPath::oci_layout(),
+            oci::OCI_LAYOUT.to_vec(),
+        ),
+        PlannedPayload::bytes(manifest::PayloadPath::oci_index(), index.to_bytes()),
+    ] {
+        by_path.insert(pl.payload.path.clone(), pl);
+    }
+}
+
+/// The plan's series, as the manifest names it.
+fn series(plan: &ExportPlan) -> Result<Option<manifest::PlainName>, ExportError> {
+    match &plan.sequence {
+        Some((s, _)) => Ok(Some(manifest::PlainName::new(s.as_str()).map_err(
+            |_| {
+                ManifestError::Field(format!(
+                    "series {s:?} is not a plain name of at most 64 bytes"
+                ))
+            },
+        )?)),
+        None => Ok(None),
+    }
 }

@@ -94,18 +94,7 @@ pub fn pull(
                 continue;
             }
         };
-        if owner
-            .as_ref()
-            .is_some_and(|o| !o.host.eq_ignore_ascii_case(&r.host))
-            && crate::registry::auth::has_unscoped(opts)
-            && !NOTED_OTHER_HOST.swap(true, std::sync::atomic::Ordering::Relaxed)
-        {
-            let o = owner.as_ref().map(|o| o.host.as_str()).unwrap_or_default();
-            progress.note(&format!(
-                "note: --username/--password-stdin and TRIVY_USERNAME/TRIVY_PASSWORD/TRIVY_REGISTRY_TOKEN are sent only to {o} (the first reference of the list); {} and other registries get their own Docker-config credentials or none",
-                r.host
-            ));
-        }
+        note_other_host(owner.as_ref(), &r, opts, progress);
         match pull_one(kind, &r, work, opts, now, progress) {
             Ok(p) => return Ok((p, skipped)),
             Err(e) => {
@@ -126,10 +115,36 @@ pub fn pull(
             }
         }
     }
+    Err(none_served(kind, &skipped, hints))
+}
+
+/// Says once a run that the explicit credentials stay with the list's first
+/// registry when `r` is on another host.
+fn note_other_host(
+    owner: Option<&Reference>,
+    r: &Reference,
+    opts: &Options,
+    progress: &dyn Progress,
+) {
+    if owner.is_some_and(|o| !o.host.eq_ignore_ascii_case(&r.host))
+        && crate::registry::auth::has_unscoped(opts)
+        && !NOTED_OTHER_HOST.swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        let o = owner.map(|o| o.host.as_str()).unwrap_or_default();
+        progress.note(&format!(
+            "note: --username/--password-stdin and TRIVY_USERNAME/TRIVY_PASSWORD/TRIVY_REGISTRY_TOKEN are sent only to {o} (the first reference of the list); {} and other registries get their own Docker-config credentials or none",
+            r.host
+        ));
+    }
+}
+
+/// No reference served `kind`: each one skipped and why, one escaped line
+/// each, with the advice their failures gave.
+fn none_served(kind: ArtifactKind, skipped: &[Skipped], mut hints: Vec<Hint>) -> SourceError {
     hints.push(Hint::Flag(FlagHint::GiveFiles {
         kind: kind.to_string(),
     }));
-    Err(SourceError::NoneServed {
+    SourceError::NoneServed {
         message: format!(
             "no repository served the {kind}:\n{}",
             skipped
@@ -143,7 +158,7 @@ pub fn pull(
                 .join("\n"),
         ),
         hints,
-    })
+    }
 }
 
 /// Whether the note on credentials scoped to the first reference was

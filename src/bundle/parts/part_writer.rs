@@ -130,24 +130,7 @@ impl WrittenParts {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .ok_or_else(|| PartError::BadSize(format!("{} has no file name", bundle.display())))?;
-        let index = PartIndex {
-            format: INDEX_FORMAT.into(),
-            format_version: INDEX_VERSION.into(),
-            bundle: name.clone(),
-            size: self.size,
-            sha256: self.sha256.clone(),
-            manifest_sha256: manifest_sha256.into(),
-            parts: self
-                .parts
-                .iter()
-                .enumerate()
-                .map(|(i, (_, size, sha256))| PartEntry {
-                    name: part_name(&name, i + 1),
-                    size: *size,
-                    sha256: sha256.clone(),
-                })
-                .collect(),
-        };
+        let index = self.index(&name, manifest_sha256);
         index.validate().map_err(|reason| PartError::BadIndex {
             path: bundle.to_path_buf(),
             reason,
@@ -160,21 +143,7 @@ impl WrittenParts {
             .map(|p| bundle.with_file_name(&p.name))
             .chain([index_path.clone(), sig_path.clone()])
             .collect();
-        if !force {
-            if let Some(t) = targets.iter().find(|t| t.exists()) {
-                return Err(PartError::Exists(t.clone()));
-            }
-        } else {
-            // Parts of an earlier, longer split would corrupt `cat B.0*`.
-            let mut n = index.parts.len() + 1;
-            loop {
-                let stale = bundle.with_file_name(part_name(&name, n));
-                if std::fs::remove_file(&stale).is_err() {
-                    break;
-                }
-                n += 1;
-            }
-        }
+        clear_targets(bundle, &name, &targets, index.parts.len(), force)?;
         let text = index.to_toml();
         let sig = crate::bundle::signing::sign_manifest(
             key,
@@ -200,6 +169,54 @@ impl WrittenParts {
             index_content: index,
         })
     }
+
+    /// The index of these parts, named after the bundle file `name`.
+    fn index(&self, name: &str, manifest_sha256: &str) -> PartIndex {
+        PartIndex {
+            format: INDEX_FORMAT.into(),
+            format_version: INDEX_VERSION.into(),
+            bundle: name.to_string(),
+            size: self.size,
+            sha256: self.sha256.clone(),
+            manifest_sha256: manifest_sha256.into(),
+            parts: self
+                .parts
+                .iter()
+                .enumerate()
+                .map(|(i, (_, size, sha256))| PartEntry {
+                    name: part_name(name, i + 1),
+                    size: *size,
+                    sha256: sha256.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Refuses an existing target unless `force`; with `force`, removes the
+/// parts of an earlier, longer split (they would corrupt `cat B.0*`).
+fn clear_targets(
+    bundle: &Path,
+    name: &str,
+    targets: &[PathBuf],
+    parts: usize,
+    force: bool,
+) -> Result<(), PartError> {
+    if !force {
+        if let Some(t) = targets.iter().find(|t| t.exists()) {
+            return Err(PartError::Exists(t.clone()));
+        }
+        return Ok(());
+    }
+    let mut n = parts + 1;
+    loop {
+        let stale = bundle.with_file_name(part_name(name, n));
+        if std::fs::remove_file(&stale).is_err() {
+            break;
+        }
+        n += 1;
+    }
+    Ok(())
 }
 
 fn persist(f: TempFile, target: &Path, force: bool) -> Result<(), PartError> {

@@ -20,20 +20,20 @@
 
 pub mod bbolt;
 pub mod db;
+mod db_copy;
 pub mod oci;
 pub mod sqlite;
 pub mod vex;
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, BufWriter, Cursor, Read, Write as _};
-use std::os::unix::fs::OpenOptionsExt as _;
-use std::path::{Path, PathBuf};
+use std::io::{self, Cursor, Read};
 
 use crate::digest::{HashingReader, Sha256Digest};
 use crate::manifest::{ArtifactKind, Unpacked};
 use crate::unpack::{self, EntryKind, Limits, Sink, UnpackError};
 
 pub use db::DbMetadata;
+pub use db_copy::{check_database, DbCopy, SpoolSink};
+pub use oci::{check_image_manifest, check_layout};
 
 /// What Trivy expects of one kind of OCI artifact.
 #[derive(Debug, Clone, Copy)]
@@ -324,151 +324,6 @@ fn check_head(info: &KindInfo, head: &[u8], len: u64) -> Result<(), ArtifactErro
     })
 }
 
-/// Where [`check_database`] finds a database file.
-#[derive(Debug)]
-pub enum DbCopy {
-    /// The file as staged for import (in airlock's own staging directory).
-    Staged(PathBuf),
-    /// [`SpoolSink`]'s copy: removed as soon as the check has it open, and
-    /// at the latest when this is dropped.
-    Spooled(tempfile::TempPath),
-}
-
-impl DbCopy {
-    fn path(&self) -> &Path {
-        match self {
-            DbCopy::Staged(p) => p,
-            DbCopy::Spooled(p) => p,
-        }
-    }
-
-    /// Once the file is open, a spooled copy has no more use for its name.
-    fn opened(&self) {
-        if let DbCopy::Spooled(p) = self {
-            let _ = fs::remove_file(p);
-        }
-    }
-}
-
-/// Runs every check on a database file of `kind` that Trivy would open
-/// (the whole of [`bbolt::check_file`] or [`sqlite::check_file`]). Call it
-/// only on verified bytes: it hands them to SQLite.
-///
-/// # Errors
-/// The outer error is the host's (opening or reading the file, SQLite's
-/// memory); the inner one refuses the database. Other kinds pass.
-pub fn check_database(kind: ArtifactKind, copy: DbCopy) -> io::Result<Result<(), ArtifactError>> {
-    let info = info(kind);
-    let (format, judged) = match kind {
-        ArtifactKind::TrivyDb => {
-            let file = OpenOptions::new()
-                .read(true)
-                .custom_flags(crate::fsio::open_flags::NOFOLLOW)
-                .open(copy.path())?;
-            copy.opened();
-            (
-                "bbolt",
-                bbolt::check_file(&file).map(drop).map_err(DbError::from),
-            )
-        }
-        ArtifactKind::JavaDb => (
-            "SQLite",
-            sqlite::check_file(copy.path(), || copy.opened())
-                .map(drop)
-                .map_err(DbError::from),
-        ),
-        ArtifactKind::Checks => return Ok(Ok(())),
-    };
-    match judged {
-        Ok(()) => Ok(Ok(())),
-        Err(DbError::Bbolt(bbolt::BboltError::Io(e)))
-        | Err(DbError::Sqlite(sqlite::SqliteError::Host(e))) => Err(e),
-        Err(source) => Ok(Err(ArtifactError::Database {
-            file: info.db_file.unwrap_or_default(),
-            format,
-            source: Box::new(source),
-        })),
-    }
-}
-
-/// A sink for checking without installing (verify, export): it discards
-/// every file but the database, which it copies into a temporary file (in
-/// `TMPDIR`, named `.airlock-check-*`) for [`check_database`], which
-/// removes it as soon as it has it open. Disk cost: the database's size,
-/// while it is held.
-pub struct SpoolSink {
-    db_file: Option<&'static str>,
-    spooled: Option<tempfile::TempPath>,
-}
-
-impl SpoolSink {
-    /// A sink for a layer of `kind`.
-    pub fn new(kind: ArtifactKind) -> Self {
-        SpoolSink {
-            db_file: info(kind).db_file,
-            spooled: None,
-        }
-    }
-
-    /// The database copy, if the layer had one.
-    pub fn into_copy(self) -> Option<DbCopy> {
-        self.spooled.map(DbCopy::Spooled)
-    }
-}
-
-impl Sink for SpoolSink {
-    fn dir(&mut self, _path: &str) -> io::Result<()> {
-        Ok(())
-    }
-
-    fn file(&mut self, path: &str, size: u64, data: &mut dyn Read) -> io::Result<()> {
-        if self.db_file != Some(path) {
-            return io::copy(data, &mut io::sink()).map(drop);
-        }
-        // Write failures name the temporary directory; read failures are
-        // the archive's and pass unchanged.
-        let dir = std::env::temp_dir();
-        let spool_err = |e: io::Error| {
-            io::Error::new(
-                e.kind(),
-                format!(
-                    "cannot keep a copy in {} (TMPDIR) for the database check: {e}",
-                    dir.display()
-                ),
-            )
-        };
-        // Refused up front rather than after filling TMPDIR (which may be a
-        // tmpfs held in memory); a little is left for everyone else.
-        if let Ok(free) = crate::disk::free(&dir) {
-            let needed = size.saturating_add(64 << 20);
-            if free.bytes < needed {
-                return Err(spool_err(io::Error::other(format!(
-                    "the database is {size} bytes and only {} bytes are free there",
-                    free.bytes
-                ))));
-            }
-        }
-        let spool = tempfile::Builder::new()
-            .prefix(".airlock-check-")
-            .tempfile()
-            .map_err(spool_err)?;
-        let mut w = BufWriter::with_capacity(1 << 20, spool);
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            let n = match data.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            w.write_all(&buf[..n]).map_err(spool_err)?;
-        }
-        let spool = w.into_inner().map_err(|e| spool_err(e.into_error()))?;
-        self.spooled = Some(spool.into_temp_path());
-        Ok(())
-    }
-}
-
 impl Sink for LayerSink<'_> {
     fn dir(&mut self, path: &str) -> io::Result<()> {
         if self.info.db_file.is_some() {
@@ -632,102 +487,6 @@ pub fn check_layer(a: &crate::manifest::Artifact, c: &LayerContents) -> Result<(
                 a.kind, meta.version, meta.updated_at, meta.next_update, db.schema_version, db.updated_at, db.next_update
             ));
         }
-    }
-    Ok(())
-}
-
-/// Checks that an OCI image manifest is shaped as Trivy requires and
-/// describes exactly the entry's one layer.
-pub fn check_image_manifest(
-    a: &crate::manifest::Artifact,
-    bytes: &[u8],
-) -> Result<(), ArtifactError> {
-    let m: oci::ImageManifest = serde_json::from_slice(bytes).map_err(|e| {
-        ArtifactError::Contradiction(format!("the OCI manifest of {} is not valid: {e}", a.kind))
-    })?;
-    let info = info(a.kind);
-    let ok = m.layers.len() == 1
-        && m.layers[0].digest == a.layer.digest.oci()
-        && m.layers[0].size == a.layer.size
-        && m.layers[0].media_type == info.layer_media_type
-        && a.layer.media_type == info.layer_media_type
-        && m.layers[0].annotations.get(oci::TITLE).map(String::as_str)
-            == Some(a.layer.title.as_str());
-    if !ok {
-        return Err(ArtifactError::Contradiction(format!(
-            "the OCI manifest of {} does not describe exactly one layer {} of type {}",
-            a.kind,
-            a.layer.digest.oci(),
-            info.layer_media_type
-        )));
-    }
-    Ok(())
-}
-
-/// Checks the bundle's OCI image layout against the signed manifest: the
-/// `oci-layout` file, an `index.json` naming exactly the manifest's
-/// artifacts (as [`oci::layout_index`] writes it), and no `oci/` payload
-/// beyond the layout files and each artifact's manifest, config and layer
-/// blobs. `docs` holds the layout files and the OCI manifests read from the
-/// bundle, by payload path.
-/// The error names what disagrees.
-pub fn check_layout(
-    m: &crate::manifest::Manifest,
-    docs: &std::collections::BTreeMap<String, Vec<u8>>,
-) -> Result<(), String> {
-    use crate::manifest::Manifest;
-    let contradiction = Err;
-    let mut allowed = std::collections::BTreeSet::new();
-    if !m.artifacts.is_empty() {
-        allowed.extend(["oci/oci-layout".to_string(), "oci/index.json".to_string()]);
-        if docs.get("oci/oci-layout").map(Vec::as_slice) != Some(oci::OCI_LAYOUT) {
-            return contradiction("oci/oci-layout is not the OCI image layout marker".into());
-        }
-        let expected = oci::layout_index(&m.artifacts, |d| {
-            m.payload(&Manifest::blob_path(d)).map_or(0, |p| p.size)
-        });
-        let found: Option<oci::ImageIndex> = docs
-            .get("oci/index.json")
-            .and_then(|b| serde_json::from_slice(b).ok());
-        if found.as_ref() != Some(&expected) {
-            return contradiction(
-                "oci/index.json does not name exactly the manifest's artifacts (each as <repository>:<tag> with its manifest digest and size)".into(),
-            );
-        }
-    }
-    for a in &m.artifacts {
-        let manifest_path = Manifest::blob_path(&a.manifest_digest);
-        let image: Option<oci::ImageManifest> = docs
-            .get(manifest_path.as_str())
-            .and_then(|b| serde_json::from_slice(b).ok());
-        let Some(image) = image else {
-            return contradiction(format!("the OCI manifest of {} is not valid", a.kind));
-        };
-        let config_path = crate::digest::Sha256Digest::parse_oci(&image.config.digest)
-            .ok()
-            .map(|d| Manifest::blob_path(&d))
-            .filter(|p| m.payload(p).is_some_and(|p| p.size == image.config.size));
-        let Some(config_path) = config_path else {
-            return contradiction(format!(
-                "the config blob of {} is not among the payloads with its size",
-                a.kind
-            ));
-        };
-        allowed.extend([
-            manifest_path.into(),
-            config_path.into(),
-            String::from(Manifest::blob_path(&a.layer.digest)),
-        ]);
-    }
-    if let Some(extra) = m
-        .payloads
-        .iter()
-        .find(|p| p.path.starts_with("oci/") && !allowed.contains(p.path.as_str()))
-    {
-        return contradiction(format!(
-            "payload {} is not part of any artifact",
-            extra.path
-        ));
     }
     Ok(())
 }

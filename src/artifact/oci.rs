@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::{info, ArtifactError};
+
 /// Media type of an OCI image manifest.
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 /// Media type of an OCI image index.
@@ -144,4 +146,99 @@ pub fn layout_index(
             })
             .collect(),
     )
+}
+
+/// Checks that an OCI image manifest is shaped as Trivy requires and
+/// describes exactly the entry's one layer.
+pub fn check_image_manifest(
+    a: &crate::manifest::Artifact,
+    bytes: &[u8],
+) -> Result<(), ArtifactError> {
+    let m: ImageManifest = serde_json::from_slice(bytes).map_err(|e| {
+        ArtifactError::Contradiction(format!("the OCI manifest of {} is not valid: {e}", a.kind))
+    })?;
+    let info = info(a.kind);
+    let ok = m.layers.len() == 1
+        && m.layers[0].digest == a.layer.digest.oci()
+        && m.layers[0].size == a.layer.size
+        && m.layers[0].media_type == info.layer_media_type
+        && a.layer.media_type == info.layer_media_type
+        && m.layers[0].annotations.get(TITLE).map(String::as_str) == Some(a.layer.title.as_str());
+    if !ok {
+        return Err(ArtifactError::Contradiction(format!(
+            "the OCI manifest of {} does not describe exactly one layer {} of type {}",
+            a.kind,
+            a.layer.digest.oci(),
+            info.layer_media_type
+        )));
+    }
+    Ok(())
+}
+
+/// Checks the bundle's OCI image layout against the signed manifest: the
+/// `oci-layout` file, an `index.json` naming exactly the manifest's
+/// artifacts (as [`layout_index`] writes it), and no `oci/` payload
+/// beyond the layout files and each artifact's manifest, config and layer
+/// blobs. `docs` holds the layout files and the OCI manifests read from the
+/// bundle, by payload path.
+/// The error names what disagrees.
+pub fn check_layout(
+    m: &crate::manifest::Manifest,
+    docs: &std::collections::BTreeMap<String, Vec<u8>>,
+) -> Result<(), String> {
+    use crate::manifest::Manifest;
+    let contradiction = Err;
+    let mut allowed = std::collections::BTreeSet::new();
+    if !m.artifacts.is_empty() {
+        allowed.extend(["oci/oci-layout".to_string(), "oci/index.json".to_string()]);
+        if docs.get("oci/oci-layout").map(Vec::as_slice) != Some(OCI_LAYOUT) {
+            return contradiction("oci/oci-layout is not the OCI image layout marker".into());
+        }
+        let expected = layout_index(&m.artifacts, |d| {
+            m.payload(&Manifest::blob_path(d)).map_or(0, |p| p.size)
+        });
+        let found: Option<ImageIndex> = docs
+            .get("oci/index.json")
+            .and_then(|b| serde_json::from_slice(b).ok());
+        if found.as_ref() != Some(&expected) {
+            return contradiction(
+                "oci/index.json does not name exactly the manifest's artifacts (each as <repository>:<tag> with its manifest digest and size)".into(),
+            );
+        }
+    }
+    for a in &m.artifacts {
+        let manifest_path = Manifest::blob_path(&a.manifest_digest);
+        let image: Option<ImageManifest> = docs
+            .get(manifest_path.as_str())
+            .and_then(|b| serde_json::from_slice(b).ok());
+        let Some(image) = image else {
+            return contradiction(format!("the OCI manifest of {} is not valid", a.kind));
+        };
+        let config_path = crate::digest::Sha256Digest::parse_oci(&image.config.digest)
+            .ok()
+            .map(|d| Manifest::blob_path(&d))
+            .filter(|p| m.payload(p).is_some_and(|p| p.size == image.config.size));
+        let Some(config_path) = config_path else {
+            return contradiction(format!(
+                "the config blob of {} is not among the payloads with its size",
+                a.kind
+            ));
+        };
+        allowed.extend([
+            manifest_path.into(),
+            config_path.into(),
+            String::from(Manifest::blob_path(&a.layer.digest)),
+        ]);
+    }
+    if let Some(extra) = m
+        .payloads
+        .iter()
+        .find(|p| p.path.starts_with("oci/") && !allowed.contains(p.path.as_str()))
+    {
+        return contradiction(format!(
+            "payload {} is not part of any artifact",
+            extra.path
+        ));
+    }
+    Ok(())
 }

@@ -38,6 +38,16 @@ pub enum ExitClass {
     /// A proven bundle refused by the freshness or downgrade rules: stale,
     /// older than what is installed, or from the future (exit code 6).
     Downgrade,
+    /// The trust policy itself is wrong: unreadable, a syntax or type
+    /// error, an unknown key, a duplicate name, a key file it names that is
+    /// missing or not a public key (exit code 7). Fix the policy, not the
+    /// bundle.
+    BadPolicy,
+    /// Equivocation: a proven bundle with the same series and sequence as
+    /// one already imported, but different content. One builder said two
+    /// things under one number: a compromised or confused builder, never a
+    /// downgrade to wave through (exit code 8).
+    Equivocation,
 }
 
 impl ExitClass {
@@ -50,6 +60,8 @@ impl ExitClass {
             ExitClass::Damaged => 4,
             ExitClass::BadInput => 5,
             ExitClass::Downgrade => 6,
+            ExitClass::BadPolicy => 7,
+            ExitClass::Equivocation => 8,
         }
     }
 }

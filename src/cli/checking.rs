@@ -112,9 +112,17 @@ pub(super) fn audit_check(a: AuditArgs) -> Result<()> {
     if a.json {
         return print_json(&chain);
     }
+    // The newer decisions are named only when the log has them.
+    let mut more = String::new();
+    if chain.already_installed > 0 {
+        more.push_str(&format!(", {} already installed", chain.already_installed));
+    }
+    if chain.rolled_back > 0 {
+        more.push_str(&format!(", {} rolled back", chain.rolled_back));
+    }
     writeln!(
         io::stdout(),
-        "{}: {} lines, chain intact ({} accepted, {} forced, {} refused); head sha256 {}",
+        "{}: {} lines, chain intact ({} accepted, {} forced, {} refused{more}); head sha256 {}",
         chain.log.display(),
         chain.lines,
         chain.accepted,

@@ -45,6 +45,9 @@ pub(super) struct Collector<'a> {
     policy: &'a TrustPolicy,
     /// Downgrades accepted with `allow_downgrade`.
     pub(super) forced: Vec<String>,
+    /// Everything the bundle carries is installed already: it is checked
+    /// in full, nothing is staged or swapped (install mode).
+    pub(super) already_installed: bool,
     /// The host state read under the lock (install mode).
     pub(super) state: Option<guard::State>,
     /// The static VEX directory's state, read under its lock (install mode
@@ -76,6 +79,7 @@ impl<'a> Collector<'a> {
             mode,
             policy,
             forced: Vec::new(),
+            already_installed: false,
             state: None,
             vex_state: None,
             lock: None,
@@ -146,6 +150,11 @@ impl PayloadVisitor for Collector<'_> {
             return guard::check_age(m, self.policy, clock);
         };
         self.lock_and_judge(bundle, opts)?;
+        if self.already_installed {
+            // Nothing will be swapped: the payloads are checked as verify
+            // checks them, and nothing is staged.
+            return Ok(());
+        }
         self.create_staging(m, opts)
     }
 
@@ -272,7 +281,9 @@ impl<'a> Collector<'a> {
             Some(dir) => guard::load(dir)?,
             None => guard::State::default(),
         };
-        self.forced = judge(&state, &vex_state)?;
+        let judged = judge(&state, &vex_state)?;
+        self.forced = judged.forced;
+        self.already_installed = judged.already_installed;
         self.state = Some(state);
         self.vex_state = vex_dir.map(|_| vex_state);
         Ok(())
@@ -339,28 +350,66 @@ fn preflight(m: &Manifest) -> Result<(), ImportError> {
     Ok(())
 }
 
-/// Freshness and downgrades of `bundle` against the cache's and the static
-/// VEX directory's recorded state; returns the downgrades forced.
+/// What judging a bundle against this host's history found.
+#[derive(Debug, Default)]
+struct Judged {
+    /// The downgrades forced (`allow_downgrade`).
+    forced: Vec<String>,
+    /// Everything the bundle carries is installed already (issue 15).
+    already_installed: bool,
+}
+
+/// Freshness, equivocation and downgrades of `bundle` against the cache's
+/// and the static VEX directory's recorded state. Content decides: a
+/// bundle whose content is installed is "already installed", whenever it
+/// was made; one that reuses its series' sequence for other content is an
+/// equivocation, which no flag overrides.
 fn judge(
     bundle: &Verified,
     policy: &TrustPolicy,
     opts: &ImportOptions,
     state: &guard::State,
     vex_state: &guard::State,
-) -> Result<Vec<String>, ImportError> {
+) -> Result<Judged, ImportError> {
     let m = &bundle.manifest;
     let now = guard::effective_now(guard::effective_now(opts.now, state), vex_state);
     guard::check_age(m, policy, now)?;
     let sha = bundle.manifest_sha256.hex();
-    let mut found = guard::downgrades(m, &sha, state, &guard::installed(&opts.cache_dir));
-    if let Some(dir) = opts.vex_dir.as_ref().filter(|_| !m.vex.is_empty()) {
+    let live = guard::installed(&opts.cache_dir);
+    let vex_dir = opts.vex_dir.as_ref().filter(|_| !m.vex.is_empty());
+    let already = guard::already_installed(m, state, &opts.cache_dir, &live)
+        && vex_dir.is_none_or(|_| guard::vex_dir_holds(m, vex_state));
+    if already {
+        return Ok(Judged {
+            forced: Vec::new(),
+            already_installed: true,
+        });
+    }
+    let equivocation = |state: &guard::State, at: String| match guard::equivocation(m, &sha, state) {
+        Some(installed) => Err(ImportError::Equivocation {
+            series: m.series.as_ref().map(|s| s.to_string()).unwrap_or_default(),
+            sequence: m.sequence.unwrap_or_default(),
+            at,
+            installed: installed.to_string(),
+            bundle: sha.clone(),
+        }),
+        None => Ok(()),
+    };
+    equivocation(state, "on this host".into())?;
+    let mut found = guard::downgrades(m, state, &live);
+    if let Some(dir) = vex_dir {
+        equivocation(vex_state, format!("into the static VEX directory {}", dir.display()))?;
         found.extend(
-            guard::downgrades(m, &sha, vex_state, &BTreeMap::new())
+            guard::downgrades(m, vex_state, &BTreeMap::new())
                 .into_iter()
                 .map(|r| format!("in the static VEX directory {}: {r}", dir.display())),
         );
     }
-    guard::check_downgrades(found, policy, opts.allow_downgrade)
+    let forced = guard::check_downgrades(found, policy, opts.allow_downgrade)?;
+    Ok(Judged {
+        forced,
+        already_installed: false,
+    })
 }
 
 impl Collector<'_> {

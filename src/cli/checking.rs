@@ -112,11 +112,8 @@ pub(super) fn audit_check(a: AuditArgs) -> Result<()> {
     if a.json {
         return print_json(&chain);
     }
-    // The newer decisions are named only when the log has them.
+    // Rollbacks are named only when the log has them.
     let mut more = String::new();
-    if chain.already_installed > 0 {
-        more.push_str(&format!(", {} already installed", chain.already_installed));
-    }
     if chain.rolled_back > 0 {
         more.push_str(&format!(", {} rolled back", chain.rolled_back));
     }

@@ -38,10 +38,6 @@ pub enum Verdict {
     /// Refused (the default: a record says so unless it says otherwise).
     #[default]
     Refused,
-    /// Accepted as a no-op: its content was installed already; nothing
-    /// was swapped (issue 15).
-    #[serde(rename = "already-installed")]
-    AlreadyInstalled,
     /// Not an import: `airlock rollback` put the previous generation back
     /// (the record's `rollback` says from what to what).
     #[serde(rename = "rolled-back")]
@@ -163,6 +159,11 @@ pub struct AuditEntry {
     /// How each signature was judged.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub signers: Vec<SignerReport>,
+    /// An accepted import that changed nothing: everything the bundle
+    /// carries was installed already (same content); nothing was swapped
+    /// and the state was left as it was (issue 15).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub already_installed: bool,
     /// The downgrades that were forced.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub forced: Vec<String>,
@@ -314,8 +315,6 @@ pub struct Chain {
     pub forced: u64,
     /// See `accepted`.
     pub refused: u64,
-    /// Imports that changed nothing: their content was installed already.
-    pub already_installed: u64,
     /// Rollbacks.
     pub rolled_back: u64,
 }
@@ -333,7 +332,6 @@ pub fn check(log: &Path) -> Result<Chain, AuditError> {
         accepted: 0,
         forced: 0,
         refused: 0,
-        already_installed: 0,
         rolled_back: 0,
     };
     for raw in text.split_inclusive(|&b| b == b'\n') {
@@ -359,7 +357,6 @@ pub fn check(log: &Path) -> Result<Chain, AuditError> {
             Some("accepted") => chain.accepted += 1,
             Some("forced") => chain.forced += 1,
             Some("refused") => chain.refused += 1,
-            Some("already-installed") => chain.already_installed += 1,
             Some("rolled-back") => chain.rolled_back += 1,
             other => return Err(broken(format!("unknown decision {other:?}"))),
         }

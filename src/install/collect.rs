@@ -377,7 +377,7 @@ fn judge(
     let sha = bundle.manifest_sha256.hex();
     let live = guard::installed(&opts.cache_dir);
     let vex_dir = opts.vex_dir.as_ref().filter(|_| !m.vex.is_empty());
-    let already = guard::already_installed(m, state, &opts.cache_dir, &live)
+    let already = guard::already_installed(m, &sha, state, &opts.cache_dir, &live)
         && vex_dir.is_none_or(|_| guard::vex_dir_holds(m, vex_state));
     if already {
         return Ok(Judged {

@@ -290,12 +290,18 @@ pub fn equivocation<'s>(m: &Manifest, manifest_sha256: &str, state: &'s State) -
         .then_some(last.manifest_sha256.as_str())
 }
 
-/// Whether everything this bundle carries is what is installed now: each
-/// component's content digest is the one recorded for it (in `state`),
-/// its tree is in `dir`, and each database's live UpdatedAt (`installed`)
-/// is the bundle's. Importing it again would change nothing.
+/// Whether importing this bundle would change nothing: everything it
+/// carries is what is installed now (each component's content digest is
+/// the one recorded for it in `state`, its tree is in `dir`, each
+/// database's live UpdatedAt, `installed`, is the bundle's), and it is the
+/// bundle last imported, or one no newer than it (not a higher sequence,
+/// not created after the bundle that installed any of its components). A
+/// newer bundle with the same content is imported, so that the state
+/// follows it; a lower sequence stays a downgrade (the builder's signed
+/// order); an older creation time with the same content is no downgrade.
 pub fn already_installed(
     m: &Manifest,
+    manifest_sha256: &str,
     state: &State,
     dir: &Path,
     installed: &BTreeMap<ArtifactKind, String>,
@@ -311,7 +317,24 @@ pub fn already_installed(
             .and_then(|t| parse_time(t).ok())
             .is_some_and(|t| t == db.updated_at.at()),
     });
-    !contents.is_empty() && same_content && same_databases
+    let last = m
+        .series
+        .as_ref()
+        .and_then(|series| state.series.get(series.as_str()));
+    let sequence = |ord: std::cmp::Ordering| {
+        matches!((last, m.sequence), (Some(l), Some(seq)) if seq.cmp(&l.sequence) == ord)
+    };
+    let created_later = contents.iter().any(|(key, _)| {
+        let by = state.components.get(key).and_then(|t| parse_time(t).ok());
+        by.is_some_and(|by| m.created.at() > by)
+    });
+    let same_bundle = state.last_manifest_sha256.as_deref() == Some(manifest_sha256);
+    let not_newer = !sequence(std::cmp::Ordering::Greater) && !created_later;
+    !contents.is_empty()
+        && same_content
+        && same_databases
+        && !sequence(std::cmp::Ordering::Less)
+        && (same_bundle || not_newer)
 }
 
 /// Whether a static VEX directory's state records this bundle's VEX

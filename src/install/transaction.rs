@@ -153,7 +153,7 @@ impl Decision {
     pub fn verdict(&self) -> Verdict {
         match self {
             Decision::Accepted => Verdict::Accepted,
-            Decision::AlreadyInstalled => Verdict::AlreadyInstalled,
+            Decision::AlreadyInstalled => Verdict::Accepted,
             Decision::Forced { .. } => Verdict::Forced,
             Decision::Refused { .. } => Verdict::Refused,
         }
@@ -446,6 +446,7 @@ fn fill(entry: &mut AuditEntry, done: &Done, decision: &Decision) {
     if let Decision::Forced { overridden } = decision {
         entry.forced = overridden.clone();
     }
+    entry.already_installed = *decision == Decision::AlreadyInstalled;
     if let Some(r) = done.import.as_ref().filter(|r| !r.already_installed) {
         entry.installed = installed(r);
         entry.warnings = r

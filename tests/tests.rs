@@ -16,6 +16,7 @@ mod hostile_manifest;
 mod hostile_network;
 mod hostile_policy;
 mod hostile_push;
+mod history;
 mod hostile_vex;
 mod import_refusals;
 mod import_transaction;

@@ -52,9 +52,21 @@ fn each_class_of_failure_exits_with_its_documented_code() {
     // checks input is the other version now; then the first again).
     let (seq_a, seq_b) = (t.join("weekly-3a.airlock"), t.join("weekly-3b.airlock"));
     for bundle in [&seq_a, &seq_b] {
-        airlock_ok(&["export", "-o", s(bundle), "--sign-key", s(&key), "--checks",
-            s(&inputs.checks), "--created", "2026-02-01T00:00:00Z", "--series", "weekly",
-            "--sequence", "3"]);
+        airlock_ok(&[
+            "export",
+            "-o",
+            s(bundle),
+            "--sign-key",
+            s(&key),
+            "--checks",
+            s(&inputs.checks),
+            "--created",
+            "2026-02-01T00:00:00Z",
+            "--series",
+            "weekly",
+            "--sequence",
+            "3",
+        ]);
         write(&inputs.checks, &fixtures::checks_bundle_tar_gz());
     }
     let cache_eq = t.join("cache-eq");

@@ -28,7 +28,10 @@ impl Builder {
     /// with more flags (`--series`, `--sequence`).
     fn db_bundle(&self, name: &str, updated_at: &str, created: &str, extra: &[&str]) -> PathBuf {
         let input = self.t.join(&format!("{name}.tar.gz"));
-        write(&input, &trivy_db_tar_gz(2, updated_at, &a_day_after(updated_at)));
+        write(
+            &input,
+            &trivy_db_tar_gz(2, updated_at, &a_day_after(updated_at)),
+        );
         let bundle = self.t.join(&format!("{name}.airlock"));
         let mut args = vec![
             "export",
@@ -101,8 +104,18 @@ const TUE: &str = "2026-11-24T00:00:00Z";
 fn rollback_is_recorded_in_the_audit_log_and_the_state_with_its_versions() {
     let b = Builder::new();
     let cache = b.t.join("cache");
-    let monday = b.db_bundle("monday", MON, MON, &["--series", "weekly", "--sequence", "1"]);
-    let tuesday = b.db_bundle("tuesday", TUE, TUE, &["--series", "weekly", "--sequence", "2"]);
+    let monday = b.db_bundle(
+        "monday",
+        MON,
+        MON,
+        &["--series", "weekly", "--sequence", "1"],
+    );
+    let tuesday = b.db_bundle(
+        "tuesday",
+        TUE,
+        TUE,
+        &["--series", "weekly", "--sequence", "2"],
+    );
     let mon_sha = b.import_json(&monday, &cache)["manifest_sha256"].clone();
     let mon_content = state(&cache)["contents"]["db"].clone();
     let tue_sha = b.import_json(&tuesday, &cache)["manifest_sha256"].clone();
@@ -133,10 +146,19 @@ fn rollback_is_recorded_in_the_audit_log_and_the_state_with_its_versions() {
     assert_eq!(last["rollback"]["to"], to);
     assert_eq!(last["rollback"]["components"], components);
     assert_eq!(last["manifest_sha256"], mon_sha);
-    assert_eq!((&last["series"], &last["sequence"]), (&json!("weekly"), &json!(1)));
-    assert!(last["user"].as_str().is_some_and(|u| !u.is_empty()), "{last}");
+    assert_eq!(
+        (&last["series"], &last["sequence"]),
+        (&json!("weekly"), &json!(1))
+    );
+    assert!(
+        last["user"].as_str().is_some_and(|u| !u.is_empty()),
+        "{last}"
+    );
     assert!(last["time"].as_str().unwrap().ends_with('Z'), "{last}");
-    assert!(last.get("bundle").is_none() && last.get("installed").is_none(), "{last}");
+    assert!(
+        last.get("bundle").is_none() && last.get("installed").is_none(),
+        "{last}"
+    );
     let audit = airlock_ok(&["audit", "--cache-dir", s(&cache)]);
     assert!(
         audit.contains(": 3 lines, chain intact (2 accepted, 0 forced, 0 refused, 1 rolled back); head sha256 "),
@@ -181,7 +203,10 @@ fn rollback_is_recorded_in_the_audit_log_and_the_state_with_its_versions() {
     let out = airlock_ok(&["rollback", "--cache-dir", s(&cache)]);
     let words: Vec<&str> = out.lines().collect();
     assert_eq!(words[0], format!("rolled back in {}:", cache.display()));
-    assert_eq!(words[1], format!("  db: UpdatedAt {MON} -> UpdatedAt {TUE}"));
+    assert_eq!(
+        words[1],
+        format!("  db: UpdatedAt {MON} -> UpdatedAt {TUE}")
+    );
     assert_eq!(
         words[2],
         format!(
@@ -209,7 +234,10 @@ fn reimporting_the_installed_bundle_changes_nothing_and_says_so() {
     assert_eq!(report["manifest_sha256"], first["manifest_sha256"]);
     assert_eq!(report["components"][0]["replaced"], false);
     assert_eq!((state(&cache), tree_hash(&cache.join("db"))), (st, db));
-    assert!(!cache.join(".airlock-previous").exists(), "nothing was swapped");
+    assert!(
+        !cache.join(".airlock-previous").exists(),
+        "nothing was swapped"
+    );
     let lines = log(&cache);
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[1]["already_installed"], true);
@@ -228,7 +256,10 @@ fn identical_databases_made_at_another_time_are_already_installed_not_a_downgrad
     let out = b.import(&earlier, &cache, &[]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(
-        stdout(&out).starts_with(&format!("already installed: {} (manifest sha256 ", earlier.display())),
+        stdout(&out).starts_with(&format!(
+            "already installed: {} (manifest sha256 ",
+            earlier.display()
+        )),
         "{out:?}"
     );
     // The other way round, the later one is imported (the state follows it).
@@ -279,5 +310,8 @@ fn one_sequence_with_two_contents_is_an_equivocation_never_a_downgrade() {
     let lines = log(&cache);
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[2]["decision"], "refused");
-    assert!(lines[2]["reason"].as_str().unwrap().starts_with("refused: equivocation: "));
+    assert!(lines[2]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("refused: equivocation: "));
 }

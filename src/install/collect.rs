@@ -152,7 +152,12 @@ impl PayloadVisitor for Collector<'_> {
         self.lock_and_judge(bundle, opts)?;
         if self.already_installed {
             // Nothing will be swapped: the payloads are checked as verify
-            // checks them, and nothing is staged.
+            // checks them, and nothing is staged; what an interrupted
+            // import left is still removed.
+            stage::remove_leftovers(&opts.cache_dir)?;
+            if let Some(dir) = opts.vex_dir.as_ref().filter(|d| d.is_dir()) {
+                stage::remove_leftovers(dir)?;
+            }
             return Ok(());
         }
         self.create_staging(m, opts)
@@ -385,7 +390,8 @@ fn judge(
             already_installed: true,
         });
     }
-    let equivocation = |state: &guard::State, at: String| match guard::equivocation(m, &sha, state) {
+    let equivocation = |state: &guard::State, at: String| match guard::equivocation(m, &sha, state)
+    {
         Some(installed) => Err(ImportError::Equivocation {
             series: m.series.as_ref().map(|s| s.to_string()).unwrap_or_default(),
             sequence: m.sequence.unwrap_or_default(),
@@ -398,7 +404,10 @@ fn judge(
     equivocation(state, "on this host".into())?;
     let mut found = guard::downgrades(m, state, &live);
     if let Some(dir) = vex_dir {
-        equivocation(vex_state, format!("into the static VEX directory {}", dir.display()))?;
+        equivocation(
+            vex_state,
+            format!("into the static VEX directory {}", dir.display()),
+        )?;
         found.extend(
             guard::downgrades(m, vex_state, &BTreeMap::new())
                 .into_iter()

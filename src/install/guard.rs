@@ -66,10 +66,12 @@ pub struct State {
 /// with the digest of its content: an artifact's layer, a VEX repository's
 /// archive (its manifest's `sha256` of the archive payload).
 pub fn contents(m: &Manifest) -> Vec<(String, String)> {
-    let artifacts = m
-        .artifacts
-        .iter()
-        .map(|a| (trivy_cache::component(a.kind).to_string(), a.layer.digest.oci()));
+    let artifacts = m.artifacts.iter().map(|a| {
+        (
+            trivy_cache::component(a.kind).to_string(),
+            a.layer.digest.oci(),
+        )
+    });
     let vex = m.vex.iter().map(|v| {
         let archive = m
             .payloads
@@ -77,7 +79,10 @@ pub fn contents(m: &Manifest) -> Vec<(String, String)> {
             .find(|p| p.path == v.archive_path)
             .map(|p| p.sha256.oci())
             .unwrap_or_default();
-        (format!("{}/{}", trivy_cache::VEX_REPOSITORIES, v.name), archive)
+        (
+            format!("{}/{}", trivy_cache::VEX_REPOSITORIES, v.name),
+            archive,
+        )
     });
     artifacts.chain(vex).collect()
 }
@@ -248,34 +253,51 @@ pub fn downgrades(
             ));
         }
     }
+    let older_databases = older_databases(m, state, installed);
     let created = m.created.at();
     for (key, digest) in contents(m) {
         let Some(by) = state.components.get(&key) else {
             continue;
         };
+        // Content decides: the same content is no downgrade, and an older
+        // database is said once, by its UpdatedAt.
         let same = state.contents.get(&key) == Some(&digest);
-        if !same && parse_time(by).is_ok_and(|by| created < by) {
+        let said = older_databases.iter().any(|(k, _)| *k == key);
+        if !same && !said && parse_time(by).is_ok_and(|by| created < by) {
             out.push(format!(
                 "{key} was installed here from a bundle created {by}; this bundle was created {}",
                 m.created
             ));
         }
     }
+    out.extend(older_databases.into_iter().map(|(_, reason)| reason));
+    out
+}
+
+/// The databases of `m` older than the installed ones (the live
+/// metadata.json, else what this host last installed): component key and
+/// reason.
+fn older_databases(
+    m: &Manifest,
+    state: &State,
+    installed: &BTreeMap<ArtifactKind, String>,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
     for a in &m.artifacts {
-        // The live metadata.json, else what this host last installed.
         let current = installed
             .get(&a.kind)
             .or_else(|| state.databases.get(&a.kind.to_string()));
         let (Some(db), Some(current)) = (&a.database, current) else {
             continue;
         };
-        if let Ok(old) = parse_time(current) {
-            if db.updated_at.at() < old {
-                out.push(format!(
+        if parse_time(current).is_ok_and(|old| db.updated_at.at() < old) {
+            out.push((
+                trivy_cache::component(a.kind).to_string(),
+                format!(
                     "the {} in this bundle (UpdatedAt {}) is older than the installed one (UpdatedAt {current})",
                     a.kind, db.updated_at
-                ));
-            }
+                ),
+            ));
         }
     }
     out
@@ -321,9 +343,7 @@ pub fn already_installed(
         .series
         .as_ref()
         .and_then(|series| state.series.get(series.as_str()));
-    let sequence = |ord: std::cmp::Ordering| {
-        matches!((last, m.sequence), (Some(l), Some(seq)) if seq.cmp(&l.sequence) == ord)
-    };
+    let sequence = |ord: std::cmp::Ordering| matches!((last, m.sequence), (Some(l), Some(seq)) if seq.cmp(&l.sequence) == ord);
     let created_later = contents.iter().any(|(key, _)| {
         let by = state.components.get(key).and_then(|t| parse_time(t).ok());
         by.is_some_and(|by| m.created.at() > by)

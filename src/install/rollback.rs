@@ -15,8 +15,8 @@ use crate::layout::trivy_cache;
 use crate::manifest::ArtifactKind;
 
 use super::audit::{
-    self, AuditEntry, AuditError, BundleRecord, ComponentVersion, Logged, RollbackRecord,
-    VersionChange, Verdict,
+    self, AuditEntry, AuditError, BundleRecord, ComponentVersion, Logged, RollbackRecord, Verdict,
+    VersionChange,
 };
 use super::generation::real_dir;
 use super::guard::{self, State};
@@ -81,8 +81,8 @@ pub fn rollback_at(cache_dir: &Path, now: OffsetDateTime) -> Result<RollbackRepo
     let next = state_after(&current, kept_state.as_ref(), &keys, cache_dir);
     let mut warnings = Vec::new();
     // The generation now holds what was swapped out: its state goes with it.
-    let saved = guard::save_path(&kept_state_path, &current)
-        .and_then(|()| guard::save(cache_dir, &next));
+    let saved =
+        guard::save_path(&kept_state_path, &current).and_then(|()| guard::save(cache_dir, &next));
     if let Err(e) = saved {
         warnings.push(format!(
             "the rollback is complete, but its record in {} could not be written, so the next import is judged against the state from before it: {e}",

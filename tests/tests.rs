@@ -27,6 +27,7 @@ mod push;
 mod refactor_review;
 mod registry_export;
 mod sign;
+mod staleness;
 mod transaction_review;
 mod trust;
 mod tty_echo;

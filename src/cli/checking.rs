@@ -64,8 +64,10 @@ pub(super) fn verify(a: VerifyArgs) -> Result<()> {
     airlock::progress::Progress::begin(&progress, "verify", input.len());
     let verified = input.read_with(&progress, |r| airlock::install::verify(r, &policy))?;
     airlock::progress::Progress::end(&progress);
+    let report = VerifyReport::new(&a.bundle, &verified);
+    stale::print(&report.warnings, a.quiet);
     if a.json {
-        print_json(&VerifyReport::new(&a.bundle, &verified))
+        print_json(&report)
     } else {
         Ok(show::verified(
             &mut show::Sanitize(io::stdout().lock()),
@@ -92,6 +94,7 @@ pub(super) fn inspect(a: InspectArgs) -> Result<()> {
     // acts on it). Below the threshold is shown (that is what `sign` is
     // for), not refused.
     let report = airlock::bundle::report::inspect(&a.bundle, len, &header, policy.as_ref())?;
+    stale::print(&report.warnings, false);
     if a.json {
         print_json(&report)
     } else {

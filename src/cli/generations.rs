@@ -76,10 +76,32 @@ fn bundle(b: &audit::BundleRecord) -> String {
     }
 }
 
+/// The staleness warnings of the databases a cache holds, by the clock.
+fn stale_databases(st: &airlock::install::CacheStatus) -> Vec<String> {
+    let now = time::OffsetDateTime::now_utc();
+    st.components
+        .iter()
+        .filter_map(|c| {
+            let m = c.metadata.as_ref()?;
+            // The cache's trees by the names the bundles use.
+            let what = match c.path.to_str() {
+                Some("db") => "trivy-db".to_string(),
+                _ => c.path.display().to_string(),
+            };
+            airlock::freshness::stale(&what, &m.updated_at, &m.next_update, now)
+        })
+        .collect()
+}
+
 pub(super) fn status(a: CacheArgs) -> Result<()> {
     let st = airlock::install::status(&a.cache_dir)?;
+    let warnings = stale_databases(&st);
+    stale::print(&warnings, false);
     if a.json {
-        return print_json(&st);
+        return print_json(&stale::WithWarnings {
+            report: &st,
+            warnings: &warnings,
+        });
     }
     let mib = |b: u64| b as f64 / 1048576.0;
     let mut out = show::Sanitize(io::stdout().lock());

@@ -74,6 +74,9 @@ pub(super) fn import(a: ImportArgs) -> Result<()> {
         return Err(Failure::from(e)
             .context("the import is complete, but its receipt could not be written"));
     }
+    if let Some(r) = &outcome.import {
+        stale::print(&r.stale, a.quiet);
+    }
     render(&outcome, a.json)?;
     match outcome.push_error.take() {
         Some(e) => Err(Failure::from(e).context(

@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use crate::artifact::vex;
 use crate::artifact::{self, LayerContents};
 use crate::bundle::reader::{PayloadReader, PayloadVisitor, Verified};
+use crate::freshness::AgeRefusal;
 use crate::layout::{trivy_cache, vex_repo};
 use crate::manifest::{ArtifactKind, Manifest, Payload};
 use crate::policy::TrustPolicy;
@@ -143,12 +144,16 @@ impl PayloadVisitor for Collector<'_> {
             Mode::Install(opts) => opts.now,
             Mode::Check => OffsetDateTime::now_utc(),
         };
+        let Mode::Install(opts) = self.mode else {
+            // The judgement `inspect --trust` makes too.
+            return crate::freshness::judge(m, self.policy, clock).map_err(|e| match e {
+                AgeRefusal::FromTheFuture(why) => ImportError::FromTheFuture(why),
+                AgeRefusal::Stale(why) => ImportError::Stale(why),
+            });
+        };
         if let Some(why) = m.time_from_the_future(clock) {
             return Err(ImportError::FromTheFuture(why));
         }
-        let Mode::Install(opts) = self.mode else {
-            return guard::check_age(m, self.policy, clock);
-        };
         self.lock_and_judge(bundle, opts)?;
         if self.already_installed {
             // Nothing will be swapped: the payloads are checked as verify
@@ -257,7 +262,7 @@ impl<'a> Collector<'a> {
         let vex_dir = opts.vex_dir.as_ref().filter(|_| !m.vex.is_empty());
         let policy = self.policy;
         let judge = |state: &guard::State, vex_state: &guard::State| {
-            judge(bundle, policy, opts, state, vex_state)
+            super::judge::judge(bundle, policy, opts, state, vex_state)
         };
         let load_if_dir = |d: &Path| -> Result<guard::State, ImportError> {
             if d.is_dir() {
@@ -353,72 +358,6 @@ fn preflight(m: &Manifest) -> Result<(), ImportError> {
         }
     }
     Ok(())
-}
-
-/// What judging a bundle against this host's history found.
-#[derive(Debug, Default)]
-struct Judged {
-    /// The downgrades forced (`allow_downgrade`).
-    forced: Vec<String>,
-    /// Everything the bundle carries is installed already (issue 15).
-    already_installed: bool,
-}
-
-/// Freshness, equivocation and downgrades of `bundle` against the cache's
-/// and the static VEX directory's recorded state. Content decides: a
-/// bundle whose content is installed is "already installed", whenever it
-/// was made; one that reuses its series' sequence for other content is an
-/// equivocation, which no flag overrides.
-fn judge(
-    bundle: &Verified,
-    policy: &TrustPolicy,
-    opts: &ImportOptions,
-    state: &guard::State,
-    vex_state: &guard::State,
-) -> Result<Judged, ImportError> {
-    let m = &bundle.manifest;
-    let now = guard::effective_now(guard::effective_now(opts.now, state), vex_state);
-    guard::check_age(m, policy, now)?;
-    let sha = bundle.manifest_sha256.hex();
-    let live = guard::installed(&opts.cache_dir);
-    let vex_dir = opts.vex_dir.as_ref().filter(|_| !m.vex.is_empty());
-    let already = guard::already_installed(m, &sha, state, &opts.cache_dir, &live)
-        && vex_dir.is_none_or(|_| guard::vex_dir_holds(m, vex_state));
-    if already {
-        return Ok(Judged {
-            forced: Vec::new(),
-            already_installed: true,
-        });
-    }
-    let equivocation = |state: &guard::State, at: String| match guard::equivocation(m, &sha, state)
-    {
-        Some(installed) => Err(ImportError::Equivocation {
-            series: m.series.as_ref().map(|s| s.to_string()).unwrap_or_default(),
-            sequence: m.sequence.unwrap_or_default(),
-            at,
-            installed: installed.to_string(),
-            bundle: sha.clone(),
-        }),
-        None => Ok(()),
-    };
-    equivocation(state, "on this host".into())?;
-    let mut found = guard::downgrades(m, state, &live);
-    if let Some(dir) = vex_dir {
-        equivocation(
-            vex_state,
-            format!("into the static VEX directory {}", dir.display()),
-        )?;
-        found.extend(
-            guard::downgrades(m, vex_state, &BTreeMap::new())
-                .into_iter()
-                .map(|r| format!("in the static VEX directory {}: {r}", dir.display())),
-        );
-    }
-    let forced = guard::check_downgrades(found, policy, opts.allow_downgrade)?;
-    Ok(Judged {
-        forced,
-        already_installed: false,
-    })
 }
 
 impl Collector<'_> {

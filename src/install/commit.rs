@@ -362,6 +362,7 @@ impl Installed<'_> {
             components,
             vex,
             repository_yaml,
+            stale: crate::freshness::warnings(m, opts.now),
             already_installed: false,
             warnings,
         })

@@ -22,7 +22,7 @@ use crate::artifact::db::DbMetadata;
 use crate::fsio::Replace;
 use crate::layout::trivy_cache;
 use crate::manifest::{ArtifactKind, Manifest};
-use crate::policy::{human_duration, Downgrade, TrustPolicy};
+use crate::policy::{Downgrade, TrustPolicy};
 use crate::timestamp::{format_time, parse_time};
 
 use super::stage::{StageError, STAGING_PREFIX};
@@ -191,44 +191,15 @@ pub fn effective_now(now: OffsetDateTime, state: &State) -> OffsetDateTime {
         .map_or(now, |seen| seen.max(now))
 }
 
-fn age(now: OffsetDateTime, then: OffsetDateTime) -> u64 {
-    (now - then).whole_seconds().max(0) as u64
-}
-
-/// Refuses a bundle or database older than the policy allows.
+/// Refuses a bundle or database older than the policy allows
+/// ([`crate::freshness::policy_limits`], the judgement `verify` and
+/// `inspect` share).
 pub fn check_age(
     m: &Manifest,
     policy: &TrustPolicy,
     now: OffsetDateTime,
 ) -> Result<(), ImportError> {
-    let stale = |reason: String| Err(ImportError::Stale(reason));
-    if let Some(max) = policy.max_age {
-        let a = age(now, m.created.at());
-        if a > max {
-            return stale(format!(
-                "the bundle was created {} ago ({}), the policy's max_age is {}",
-                human_duration(a),
-                m.created,
-                human_duration(max)
-            ));
-        }
-    }
-    if let Some(max) = policy.max_db_age {
-        for a in &m.artifacts {
-            let Some(db) = &a.database else { continue };
-            let age = age(now, db.updated_at.at());
-            if age > max {
-                return stale(format!(
-                    "the {} in this bundle is {} old (UpdatedAt {}), the policy's max_db_age is {}",
-                    a.kind,
-                    human_duration(age),
-                    db.updated_at,
-                    human_duration(max)
-                ));
-            }
-        }
-    }
-    Ok(())
+    crate::freshness::policy_limits(m, policy, now).map_err(ImportError::Stale)
 }
 
 /// The downgrades this bundle would make: a lower sequence in its series,

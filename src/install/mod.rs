@@ -39,6 +39,7 @@ mod commit;
 mod component;
 mod generation;
 pub mod guard;
+mod judge;
 pub mod push;
 mod push_error;
 mod registry_state;
@@ -294,6 +295,11 @@ pub struct ImportReport {
     pub vex: Vec<InstalledVex>,
     /// Flags for `trivy` to use this cache offline.
     pub trivy_flags: Vec<String>,
+    /// Staleness warnings ([`crate::freshness::warnings`], at the import
+    /// time): they stop nothing, and unlike `warnings` they do not make the
+    /// import incomplete.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stale: Vec<String>,
     /// Everything the bundle carries was installed already (same content):
     /// it was verified in full, and nothing was staged, swapped or recorded
     /// in the state (issue 15).

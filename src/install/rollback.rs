@@ -243,3 +243,75 @@ fn record_in_log(
     };
     audit::append(&cache.join(audit::AUDIT_FILE), &entry)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::install::guard::SeriesState;
+
+    fn series(sequence: u64, sha: &str) -> SeriesState {
+        SeriesState {
+            sequence,
+            manifest_sha256: sha.into(),
+            imported_at: "2026-11-24T00:00:00Z".into(),
+            forced: false,
+        }
+    }
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_state_after_a_rollback_is_the_kept_one_for_what_came_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let current = State {
+            series: [("weekly".to_string(), series(2, "b"))].into(),
+            newest_seen: Some("2026-11-30T00:00:00Z".into()),
+            databases: map(&[("trivy-db", "2026-11-24T00:00:00Z")]),
+            last_manifest_sha256: Some("b".into()),
+            components: map(&[
+                ("db", "2026-11-24T00:00:00Z"),
+                ("policy", "2026-11-24T00:00:00Z"),
+            ]),
+            contents: map(&[("db", "sha256:bb"), ("policy", "sha256:pp")]),
+        };
+        let kept = State {
+            series: [("weekly".to_string(), series(1, "a"))].into(),
+            newest_seen: Some("2026-11-23T00:00:00Z".into()),
+            databases: map(&[("trivy-db", "2026-11-23T00:00:00Z")]),
+            last_manifest_sha256: Some("a".into()),
+            components: map(&[("db", "2026-11-23T00:00:00Z")]),
+            contents: map(&[("db", "sha256:aa")]),
+        };
+        let next = state_after(&current, Some(&kept), &["db".to_string()], dir.path());
+        assert_eq!(next.series["weekly"], series(1, "a"));
+        assert_eq!(next.last_manifest_sha256.as_deref(), Some("a"));
+        assert_eq!(
+            next.newest_seen.as_deref(),
+            Some("2026-11-30T00:00:00Z"),
+            "never back"
+        );
+        assert_eq!(
+            next.contents,
+            map(&[("db", "sha256:aa"), ("policy", "sha256:pp")])
+        );
+        assert_eq!(
+            next.components,
+            map(&[
+                ("db", "2026-11-23T00:00:00Z"),
+                ("policy", "2026-11-24T00:00:00Z")
+            ])
+        );
+        // No live metadata.json in this cache: the database is not known.
+        assert!(next.databases.is_empty(), "{:?}", next.databases);
+        // Without a kept state, what came back is unknown, never guessed.
+        let next = state_after(&current, None, &["db".to_string()], dir.path());
+        assert_eq!(next.contents, map(&[("policy", "sha256:pp")]));
+        assert_eq!(next.series["weekly"], series(2, "b"));
+        assert_eq!(next.last_manifest_sha256, None);
+    }
+}

@@ -22,8 +22,11 @@ use std::collections::BTreeMap;
 
 use crate::keys::{KeyError, KeyId, PublicKey};
 
+mod approvals;
 mod evaluate;
 mod file;
+
+pub use approvals::{Approvals, Need, Standing};
 #[cfg(test)]
 mod tests;
 

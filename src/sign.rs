@@ -107,7 +107,9 @@ impl crate::error::Classify for SignError {
             SignError::NotCounted {
                 why: Uncounted::IdTaken(_),
                 ..
-            } => Hint::text("make a new key pair for this signer: the policy gives this key id to another key"),
+            } => Hint::text(
+                "make a new key pair for this signer: the policy gives this key id to another key",
+            ),
             SignError::NotCounted { .. } => Some(Hint::Flag(FlagHint::ForceApproval)),
             SignError::Bundle(e) => e.hint(),
             SignError::Key(e) => e.hint(),
@@ -189,7 +191,10 @@ impl<W: std::io::Write> Copier<'_, W> {
             .signers
             .iter()
             .any(|r| r.key_id == id && r.counted);
-        if !counted && !self.options.force && self.policy.standing(&self.key.public_key()) == Standing::Counts {
+        if !counted
+            && !self.options.force
+            && self.policy.standing(&self.key.public_key()) == Standing::Counts
+        {
             return Err(SignError::NotCounted {
                 who: self.policy.label(self.key.key_id()),
                 why: Uncounted::SameKeySigned,
@@ -543,5 +548,80 @@ mod tests {
             })
             .collect();
         assert!(left.is_empty(), "{left:?}");
+    }
+
+    fn named(keys: &[(&str, &SecretKey)], extra: &str) -> TrustPolicy {
+        let mut text = extra.to_string();
+        for (name, k) in keys {
+            text.push_str(&format!(
+                "\n[[key]]\nname = {name:?}\npublic_key = {:?}\n",
+                k.public_key().to_base64()
+            ));
+        }
+        TrustPolicy::from_toml(&text, Path::new(".")).expect("a policy")
+    }
+
+    #[test]
+    fn a_judged_approval_that_would_not_count_is_refused_unless_forced() {
+        let (_dir, path) = testing::temp_dir();
+        let alice = testing::key("alice");
+        let bob = testing::key("bob");
+        let mallory = testing::key("mallory");
+        let exported = testing::exported(&path, std::slice::from_ref(&alice));
+        let policy = named(&[("alice", &alice), ("bob", &bob)], "threshold = 2");
+        let before = std::fs::read(&exported.output).expect("reads");
+        let judged = |force| SignOptions {
+            comment: "",
+            judge: true,
+            force,
+            progress: &crate::progress::NoProgress,
+        };
+        let err = sign_with(&exported.output, &policy, &mallory, &judged(false)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "key {} is not listed in the trust policy: its approval would never count",
+                mallory.key_id()
+            )
+        );
+        assert_eq!(std::fs::read(&exported.output).expect("reads"), before);
+        // The same key under another id, after it signed: not counted again.
+        let relabelled = {
+            let text = alice.to_text();
+            let mut lines: Vec<String> = text.lines().map(String::from).collect();
+            use base64::Engine as _;
+            let b64 = base64::engine::general_purpose::STANDARD;
+            let mut raw = b64.decode(&lines[1]).expect("base64");
+            raw[54..62].copy_from_slice(b"second!!");
+            raw[126..158].fill(0);
+            lines[1] = b64.encode(&raw);
+            SecretKey::from_text(&lines.join("\n")).expect("a key")
+        };
+        let both = named(
+            &[("alice", &alice), ("alice-2", &relabelled), ("bob", &bob)],
+            "threshold = 2",
+        );
+        let err = sign_with(&exported.output, &both, &relabelled, &judged(false)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SignError::NotCounted {
+                    why: Uncounted::SameKeySigned,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&exported.output).expect("reads"), before);
+        // Forced: signed, reported as forced and not counted.
+        let report = sign_with(&exported.output, &policy, &mallory, &judged(true)).expect("signs");
+        assert!(report.forced);
+        let approvals = report.approvals.expect("judged");
+        assert_eq!((approvals.counted, approvals.satisfied), (1, false));
+        // bob counts, and satisfies the policy.
+        let report = sign_with(&exported.output, &policy, &bob, &judged(false)).expect("signs");
+        assert!(!report.forced);
+        assert_eq!(report.signer, format!("bob (key {})", bob.key_id()));
+        assert!(report.approvals.expect("judged").satisfied);
     }
 }

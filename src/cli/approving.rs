@@ -160,14 +160,17 @@ fn signatures_now(report: &SignReport) -> String {
     let (counted, rest): (Vec<&SignerReport>, Vec<&SignerReport>) =
         a.signers.iter().partition(|r| r.counted);
     let who: Vec<String> = counted.into_iter().chain(rest).map(signer_words).collect();
+    let tally = if a.counted <= a.threshold {
+        format!("{} of {} approvals", a.counted, a.threshold)
+    } else {
+        format!("{} approvals ({} needed)", a.counted, a.threshold)
+    };
     let standing = if a.satisfied {
-        format!("policy satisfied: {} of {}", a.counted, a.threshold)
+        format!("policy satisfied: {tally}")
     } else {
         let needs: Vec<String> = a.still_needs.iter().map(|n| n.to_string()).collect();
         format!(
-            "policy not yet satisfied: {} of {} approvals; still needs: {}",
-            a.counted,
-            a.threshold,
+            "policy not yet satisfied: {tally}; still needs: {}",
             needs.join(", ")
         )
     };

@@ -25,7 +25,11 @@ pub fn remember_policy(command: &Command) {
         _ => return,
     };
     let Some(policy) = policy else { return };
-    if airlock::bundle::parts::locate(bundle).ok().flatten().is_none() {
+    if airlock::bundle::parts::locate(bundle)
+        .ok()
+        .flatten()
+        .is_none()
+    {
         let _ = POLICY_RUN.set((bundle.clone(), policy.clone()));
     }
 }
@@ -52,7 +56,9 @@ fn sign_again(role: Option<&str>) -> String {
         Some(r) => format!("a key with role {r:?}"),
         None => "another key the policy trusts".to_string(),
     };
-    format!("get the bundle approved by {by}: airlock sign {bundle} --sign-key KEY --trust {policy}")
+    format!(
+        "get the bundle approved by {by}: airlock sign {bundle} --sign-key KEY --trust {policy}"
+    )
 }
 
 /// The lines of `hint` (without the `hint: ` prefix), in order, each once.

@@ -170,10 +170,22 @@ mod tests {
             needs(&[sig(&a)]),
             (1, false, "1 more security-officer, 1 more approval".into())
         );
-        assert_eq!(needs(&[sig(&a), sig(&b)]), (2, false, "1 more security-officer".into()));
-        assert_eq!(needs(&[sig(&a), sig(&b), sig(&d)]), (3, false, "1 more security-officer".into()));
-        assert_eq!(needs(&[sig(&a), sig(&c)]), (2, false, "1 more approval".into()));
-        assert_eq!(needs(&[sig(&a), sig(&b), sig(&c)]), (3, true, String::new()));
+        assert_eq!(
+            needs(&[sig(&a), sig(&b)]),
+            (2, false, "1 more security-officer".into())
+        );
+        assert_eq!(
+            needs(&[sig(&a), sig(&b), sig(&d)]),
+            (3, false, "1 more security-officer".into())
+        );
+        assert_eq!(
+            needs(&[sig(&a), sig(&c)]),
+            (2, false, "1 more approval".into())
+        );
+        assert_eq!(
+            needs(&[sig(&a), sig(&b), sig(&c)]),
+            (3, true, String::new())
+        );
         let stranger = SecretKey::generate("s").unwrap();
         assert_eq!(
             needs(&[sig(&stranger)]),

@@ -96,7 +96,11 @@ impl TrustPolicy {
         if let (Some(k), false) = (listed, revoked) {
             k.key
                 .verify(sig, message)
-                .map_err(|source| PolicyError::Invalid { key_id: id, source })?;
+                .map_err(|source| PolicyError::Invalid {
+                    key_id: id,
+                    name: k.name.clone(),
+                    source,
+                })?;
             verified = true;
             // The same key listed under two names or ids counts once
             // (and has one role: the loader refused two).
@@ -134,11 +138,12 @@ impl TrustPolicy {
         if counted == 0 {
             return Err(PolicyError::NotTrusted {
                 signed_by: signatures.iter().map(|s| s.key_id()).collect(),
-                trusted: self.keys.iter().fold(Vec::new(), |mut ids, k| {
-                    if !self.is_key_revoked(&k.key) && !ids.contains(&k.key.key_id()) {
-                        ids.push(k.key.key_id());
+                trusted: self.keys.iter().fold(Vec::new(), |mut labels, k| {
+                    let label = self.label(k.key.key_id());
+                    if !self.is_key_revoked(&k.key) && !labels.contains(&label) {
+                        labels.push(label);
                     }
-                    ids
+                    labels
                 }),
                 revoked: reports.into_iter().filter(|r| r.revoked).collect(),
             });

@@ -140,7 +140,11 @@ impl TrustPolicy {
         Ok(TrustPolicy {
             keys,
             threshold: f.threshold(),
-            role_minimums: f.roles.iter().map(|(r, n)| (r.clone(), *n.get_ref())).collect(),
+            role_minimums: f
+                .roles
+                .iter()
+                .map(|(r, n)| (r.clone(), *n.get_ref()))
+                .collect(),
             revoked,
             max_age: age("max_age", f.max_age.as_ref())?,
             max_db_age: age("max_db_age", f.max_db_age.as_ref())?,
@@ -199,9 +203,9 @@ fn inline_key(name: &str, b64: &Spanned<String>) -> Result<PublicKey, Bad> {
     let line = b64.get_ref();
     PublicKey::from_text(&format!("untrusted comment: {name}\n{line}\n")).map_err(|e| {
         let reason = match crate::keys::recognize(&format!("untrusted comment: -\n{line}\n")) {
-            crate::keys::KeyKind::SecretKey => format!(
-                "key {name:?}: public_key is the line of a secret key, not of a public key"
-            ),
+            crate::keys::KeyKind::SecretKey => {
+                format!("key {name:?}: public_key is the line of a secret key, not of a public key")
+            }
             _ => format!("key {name:?}: {e}"),
         };
         bad(reason, Some(b64.span()))
@@ -313,5 +317,87 @@ fn parse_downgrade(v: Option<&Spanned<String>>) -> Result<Downgrade, Bad> {
             format!("downgrade {other:?} must be \"with-flag\" or \"never\""),
             Some(v.span()),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{Classify as _, ExitClass};
+    use crate::keys::SecretKey;
+
+    fn refused(text: &str) -> (String, ExitClass) {
+        let err = TrustPolicy::from_toml(text, Path::new(".")).unwrap_err();
+        (err.to_string(), err.class())
+    }
+
+    #[test]
+    fn a_refusal_says_where_and_exits_as_a_bad_policy() {
+        let a = SecretKey::generate("a").unwrap().public_key().to_base64();
+        let b = SecretKey::generate("b").unwrap().public_key().to_base64();
+        let key =
+            |name: &str, line: &str| format!("\n[[key]]\nname = {name:?}\npublic_key = {line:?}\n");
+        let cases = [
+            (
+                format!("threshold = 3\n{}", key("alice", &a)),
+                "trust policy (text):1:13: threshold 3 cannot be met by the 1 distinct keys",
+            ),
+            (
+                format!("max_age = \"soon\"\n{}", key("alice", &a)),
+                "trust policy (text):1:11: max_age \"soon\" is not a duration",
+            ),
+            (
+                format!("{}{}", key("alice", &a), key("alice", &b)),
+                "trust policy (text):7:8: the name \"alice\" is given to two keys (first on line 3)",
+            ),
+            (
+                key("alice", "RWQ"),
+                "trust policy (text):4:14: key \"alice\": public key is malformed",
+            ),
+            (
+                format!("revoked = [\"0123\"]\n{}", key("alice", &a)),
+                "trust policy (text):1:12: revoked \"0123\" is neither",
+            ),
+            (
+                "roles = 1\n".to_string(),
+                "trust policy (text):1:9: invalid type: integer `1`, expected a map",
+            ),
+            (
+                String::new(),
+                "trust policy (text): it lists no key that is not revoked",
+            ),
+        ];
+        for (text, expected) in cases {
+            let (message, class) = refused(&text);
+            assert!(message.starts_with(expected), "{message}\n{text}");
+            assert_eq!(class, ExitClass::BadPolicy, "{message}");
+        }
+        // The same key under two names is one key listed twice: accepted.
+        TrustPolicy::from_toml(
+            &format!("{}{}", key("alice", &a), key("alice-2", &a)),
+            Path::new("."),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_secret_key_pasted_as_public_key_is_named_and_not_repeated() {
+        let sk = SecretKey::generate("a").unwrap();
+        let text = sk.to_text();
+        let line = text.lines().nth(1).unwrap();
+        let (message, class) = refused(&format!("[[key]]\nname = \"a\"\npublic_key = {line:?}\n"));
+        assert_eq!(
+            message,
+            "trust policy (text):3:14: key \"a\": public_key is the line of a secret key, not of a public key"
+        );
+        assert_eq!(class, ExitClass::BadPolicy);
+    }
+
+    #[test]
+    fn line_and_column_count_characters_from_one() {
+        assert_eq!(line_column("ab\ncé d", 0), (1, 1));
+        assert_eq!(line_column("ab\ncé d", 3), (2, 1));
+        assert_eq!(line_column("ab\ncé d", 7), (2, 4));
+        assert_eq!(line_column("ab", 99), (1, 3));
     }
 }

@@ -40,10 +40,12 @@ pub enum PolicyError {
     #[error("the bundle carries no signatures; airlock accepts only signed bundles")]
     Unsigned,
     /// A signature by a trusted key does not match the manifest.
-    #[error("signature by trusted key {key_id} does not verify: the manifest was altered after signing, or the signature damaged")]
+    #[error("signature by trusted key {key_id}{} does not verify: the manifest was altered after signing, or the signature damaged", name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default())]
     Invalid {
         /// The key.
         key_id: KeyId,
+        /// Its name in the policy, if it has one.
+        name: Option<String>,
         /// Why.
         #[source]
         source: KeyError,
@@ -55,14 +57,15 @@ pub enum PolicyError {
     #[error(
         "no signature by a trusted key: the bundle is signed by {}, this host trusts {}{}",
         list(signed_by),
-        list(trusted),
+        trusted.join(", "),
         revocations(revoked)
     )]
     NotTrusted {
         /// Who signed.
         signed_by: Vec<KeyId>,
-        /// Who is trusted.
-        trusted: Vec<KeyId>,
+        /// Who is trusted: `name (key ID)`, or `key ID` for a key
+        /// without a name.
+        trusted: Vec<String>,
         /// The signatures by keys the policy lists but revoked, judged.
         revoked: Vec<SignerReport>,
     },

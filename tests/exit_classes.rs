@@ -71,6 +71,8 @@ fn each_class_of_failure_exits_with_its_documented_code() {
     }
     let cache_eq = t.join("cache-eq");
     import_ok(&seq_a, &public, &cache_eq, &[]);
+    let bad_policy = t.join("policy.toml");
+    write(&bad_policy, b"threshold = \"two\"\n");
 
     #[rustfmt::skip]
     let table: Vec<(ExitClass, Vec<&str>, &str)> = vec![
@@ -105,6 +107,9 @@ fn each_class_of_failure_exits_with_its_documented_code() {
          vec!["import", s(&seq_b), "--key", s(&public), "--cache-dir", s(&cache_eq),
               "--allow-downgrade"],
          "airlock: error: refused: equivocation: series \"weekly\" sequence 3 was imported on this host as manifest sha256 "),
+        (ExitClass::BadPolicy,
+         vec!["verify", s(&new), "--trust", s(&bad_policy)],
+         "policy.toml:1:13: invalid type: string \"two\", expected usize"),
     ];
 
     let mut seen = BTreeSet::new();
@@ -118,7 +123,7 @@ fn each_class_of_failure_exits_with_its_documented_code() {
     }
     assert_eq!(
         seen.into_iter().collect::<Vec<_>>(),
-        [1, 2, 3, 4, 5, 6, 8],
+        [1, 2, 3, 4, 5, 6, 7, 8],
         "the table covers every class"
     );
     assert!(!out.exists(), "a refused export left its output");

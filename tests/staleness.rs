@@ -84,9 +84,19 @@ fn a_stale_database_is_warned_about_by_every_command_without_a_policy() {
         "airlock: warning: the trivy-db is 10d 0h old (UpdatedAt {updated}) and its NextUpdate {next} passed 9d 0h ago"
     );
     let text = line.trim_start_matches("airlock: warning: ").to_string();
-    // export (again, with --json), verify, inspect, import, status.
-    let again = st.t.join("again.airlock");
+    // Each command says it on stderr, or with --json in its report only
+    // (stderr then carries JSON progress events).
+    let said = |args: &[&str], field: &str| {
+        let out = ok(airlock(args));
+        assert_eq!(warnings(&out), std::slice::from_ref(&line), "{args:?}");
+        let json = ok(airlock(&[args, &["--json"]].concat()));
+        assert_eq!(warnings(&json), Vec::<String>::new(), "{args:?} --json");
+        let v: Value = serde_json::from_slice(&json.stdout).unwrap();
+        assert_eq!(v[field], serde_json::json!([text]), "{args:?} --json");
+        v
+    };
     let input = st.t.join("old.tar.gz");
+    let (again, again_json) = (st.t.join("again.airlock"), st.t.join("again-json.airlock"));
     let export = ok(airlock(&[
         "export",
         "-o",
@@ -95,22 +105,22 @@ fn a_stale_database_is_warned_about_by_every_command_without_a_policy() {
         s(&st.key),
         "--trivy-db",
         s(&input),
-        "--json",
     ]));
     assert_eq!(warnings(&export), std::slice::from_ref(&line));
+    let export = ok(airlock(&[
+        "export",
+        "-o",
+        s(&again_json),
+        "--sign-key",
+        s(&st.key),
+        "--trivy-db",
+        s(&input),
+        "--json",
+    ]));
     let v: Value = serde_json::from_slice(&export.stdout).unwrap();
     assert_eq!(v["warnings"], serde_json::json!([text]));
 
-    let verify = ok(airlock(&[
-        "verify",
-        s(&bundle),
-        "--key",
-        s(&st.public),
-        "--json",
-    ]));
-    assert_eq!(warnings(&verify), std::slice::from_ref(&line));
-    let v: Value = serde_json::from_slice(&verify.stdout).unwrap();
-    assert_eq!(v["warnings"], serde_json::json!([text]));
+    said(&["verify", s(&bundle), "--key", s(&st.public)], "warnings");
     let quiet = ok(airlock(&[
         "verify",
         s(&bundle),
@@ -119,32 +129,33 @@ fn a_stale_database_is_warned_about_by_every_command_without_a_policy() {
         "--quiet",
     ]));
     assert!(quiet.stderr.is_empty(), "--quiet: {quiet:?}");
+    said(&["inspect", s(&bundle)], "warnings");
 
-    let inspect = ok(airlock(&["inspect", s(&bundle), "--json"]));
-    assert_eq!(warnings(&inspect), std::slice::from_ref(&line));
-    let v: Value = serde_json::from_slice(&inspect.stdout).unwrap();
-    assert_eq!(v["warnings"], serde_json::json!([text]));
-
-    let cache = st.t.join("cache");
-    let args = [
+    let (cache, other) = (st.t.join("cache"), st.t.join("other"));
+    let out = ok(airlock(&[
+        "import",
+        s(&bundle),
+        "--key",
+        s(&st.public),
+        "--cache-dir",
+        s(&other),
+    ]));
+    assert_eq!(warnings(&out), std::slice::from_ref(&line));
+    let import = ok(airlock(&[
         "import",
         s(&bundle),
         "--key",
         s(&st.public),
         "--cache-dir",
         s(&cache),
-    ];
-    let import = ok(airlock(&[&args[..], &["--json"]].concat()));
-    assert_eq!(warnings(&import), std::slice::from_ref(&line));
+        "--json",
+    ]));
     let v: Value = serde_json::from_slice(&import.stdout).unwrap();
     assert_eq!(v["stale"], serde_json::json!([text]));
     // A stale database is no failure of the import: nothing else is said.
     assert!(v.get("warnings").is_none(), "{v}");
 
-    let status = ok(airlock(&["status", "--cache-dir", s(&cache), "--json"]));
-    assert_eq!(warnings(&status), std::slice::from_ref(&line));
-    let v: Value = serde_json::from_slice(&status.stdout).unwrap();
-    assert_eq!(v["warnings"], serde_json::json!([text]));
+    said(&["status", "--cache-dir", s(&cache)], "warnings");
 
     // A fresh database: not a word.
     let (fresh, _, _) = st.bundle("fresh", 0, 3600);

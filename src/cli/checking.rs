@@ -65,7 +65,7 @@ pub(super) fn verify(a: VerifyArgs) -> Result<()> {
     let verified = input.read_with(&progress, |r| airlock::install::verify(r, &policy))?;
     airlock::progress::Progress::end(&progress);
     let report = VerifyReport::new(&a.bundle, &verified);
-    stale::print(&report.warnings, a.quiet);
+    stale::print(&report.warnings, a.quiet || a.json);
     if a.json {
         print_json(&report)
     } else {
@@ -94,7 +94,7 @@ pub(super) fn inspect(a: InspectArgs) -> Result<()> {
     // acts on it). Below the threshold is shown (that is what `sign` is
     // for), not refused.
     let report = airlock::bundle::report::inspect(&a.bundle, len, &header, policy.as_ref())?;
-    stale::print(&report.warnings, false);
+    stale::print(&report.warnings, a.json);
     if a.json {
         print_json(&report)
     } else {

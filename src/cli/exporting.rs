@@ -247,7 +247,7 @@ fn flag_worded(e: ExportError) -> Failure {
 /// The report, as JSON or text.
 fn render(json: bool, quiet: bool, report: &ExportReport, sums: Option<PathBuf>) -> Result<()> {
     let warnings = airlock::freshness::warnings(&report.manifest, OffsetDateTime::now_utc());
-    stale::print(&warnings, quiet);
+    stale::print(&warnings, quiet || json);
     if json {
         print_json(&stale::WithWarnings {
             report: &WithSums {

@@ -96,7 +96,7 @@ fn stale_databases(st: &airlock::install::CacheStatus) -> Vec<String> {
 pub(super) fn status(a: CacheArgs) -> Result<()> {
     let st = airlock::install::status(&a.cache_dir)?;
     let warnings = stale_databases(&st);
-    stale::print(&warnings, false);
+    stale::print(&warnings, a.json);
     if a.json {
         return print_json(&stale::WithWarnings {
             report: &st,

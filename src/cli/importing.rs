@@ -75,7 +75,7 @@ pub(super) fn import(a: ImportArgs) -> Result<()> {
             .context("the import is complete, but its receipt could not be written"));
     }
     if let Some(r) = &outcome.import {
-        stale::print(&r.stale, a.quiet);
+        stale::print(&r.stale, a.quiet || a.json);
     }
     render(&outcome, a.json)?;
     match outcome.push_error.take() {

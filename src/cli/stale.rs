@@ -1,6 +1,7 @@
 //! Staleness warnings (issue 15) as every command says them: one
-//! `airlock: warning: …` line each on stderr (left out with `--quiet`), and
-//! a `warnings` list beside the report in `--json`. The library judges
+//! `airlock: warning: …` line each on stderr (left out with `--quiet`), or,
+//! with `--json`, a `warnings` list beside the report only (stderr then
+//! carries JSON progress events, one object a line). The library judges
 //! ([`airlock::freshness`]); this only prints.
 
 use serde::Serialize;
@@ -16,7 +17,8 @@ pub(super) struct WithWarnings<'a, T: Serialize> {
     pub warnings: &'a [String],
 }
 
-/// Prints each warning on its own line on stderr, unless `quiet`.
+/// Prints each warning on its own line on stderr, unless `quiet` (or
+/// `--json`, whose report carries them).
 pub(super) fn print(warnings: &[String], quiet: bool) {
     if quiet {
         return;

@@ -116,13 +116,7 @@ fn a_secret_key_line_in_revoked_is_never_printed() {
         ("as-string.toml", format!("revoked = {line:?}\n")),
     ] {
         let policy = setup.policy(name, &format!("{head}{keys}"));
-        let out = airlock(&[
-            "verify",
-            s(&setup.bundle),
-            "--trust",
-            s(&policy),
-            "--json",
-        ]);
+        let out = airlock(&["verify", s(&setup.bundle), "--trust", s(&policy), "--json"]);
         assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
         // Any 40 characters of the secret half (after the fixed header).
         let secret_part = &line[80..120];
@@ -335,7 +329,10 @@ fn a_byte_order_mark_does_not_shift_the_column() {
     let with_bom = TrustPolicy::from_toml(&format!("\u{feff}{body}"), Path::new("."))
         .unwrap_err()
         .to_string();
-    assert!(with_bom.starts_with("trust policy (text):1:11:"), "{with_bom}");
+    assert!(
+        with_bom.starts_with("trust policy (text):1:11:"),
+        "{with_bom}"
+    );
 }
 
 /// Key files are read with a 4 KiB bound; the policy file is read whole

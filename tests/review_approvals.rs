@@ -383,3 +383,82 @@ fn a_long_comment_is_refused_with_the_limit_it_breaks() {
     );
     assert_eq!(out.status.code(), Some(2), "{stderr}");
 }
+
+/// Holds: for every policy over four keys (roles a, b or none; threshold 1
+/// to 4; role minimums 0 to 2) and every set of signers, `sign`'s view
+/// (`approvals`: satisfied, and the approvals still needed) agrees with
+/// the evaluator `verify` uses, and doing what "still needs" says
+/// satisfies the policy.
+#[test]
+fn still_needs_agrees_with_the_evaluator() {
+    let keys: Vec<SecretKey> = (0..4)
+        .map(|i| SecretKey::generate(&format!("k{i}")).unwrap())
+        .collect();
+    let m = b"manifest";
+    let sigs: Vec<_> = keys
+        .iter()
+        .map(|k| k.sign(m, "u", "timestamp:1").unwrap())
+        .collect();
+    let roles = [Some("a"), Some("b"), None];
+    let mut checked = 0;
+    // A sample of the 81 role assignments (every fifth), to keep it quick.
+    for assign in (0..81usize).step_by(5) {
+        let role_of: Vec<Option<&str>> = (0..4)
+            .map(|i| roles[assign / 3usize.pow(i as u32) % 3])
+            .collect();
+        for threshold in 1..=4 {
+            for (min_a, min_b) in [(0, 0), (1, 0), (0, 1), (1, 1), (2, 0), (2, 1), (2, 2)] {
+                let mut text = format!("threshold = {threshold}\n[roles]\n");
+                if min_a > 0 {
+                    text.push_str(&format!("a = {min_a}\n"));
+                }
+                if min_b > 0 {
+                    text.push_str(&format!("b = {min_b}\n"));
+                }
+                for (i, k) in keys.iter().enumerate() {
+                    text.push_str(&format!(
+                        "\n[[key]]\nname = \"k{i}\"\npublic_key = {:?}\n",
+                        k.public_key().to_base64()
+                    ));
+                    if let Some(r) = role_of[i] {
+                        text.push_str(&format!("role = {r:?}\n"));
+                    }
+                }
+                let Ok(policy) = TrustPolicy::from_toml(&text, Path::new(".")) else {
+                    continue;
+                };
+                for subset in 1..16usize {
+                    let chosen: Vec<_> = (0..4)
+                        .filter(|i| subset >> i & 1 == 1)
+                        .map(|i| sigs[i].clone())
+                        .collect();
+                    let a = policy.approvals(m, &chosen).unwrap();
+                    let ok = policy.evaluate(m, &chosen).is_ok();
+                    assert_eq!(a.satisfied, ok, "{text}\nsigners {subset:04b}");
+                    assert_eq!(a.satisfied, a.still_needs.is_empty());
+                    // Add what is still needed, from the keys that have not signed.
+                    let mut more = chosen.clone();
+                    let mut left: Vec<usize> = (0..4).filter(|i| subset >> i & 1 == 0).collect();
+                    for need in &a.still_needs {
+                        for _ in 0..need.more {
+                            let pick = left
+                                .iter()
+                                .position(|&i| {
+                                    need.role.is_none() || role_of[i] == need.role.as_deref()
+                                })
+                                .expect("still needs asks for a key that cannot exist");
+                            more.push(sigs[left.remove(pick)].clone());
+                        }
+                    }
+                    assert!(
+                        policy.evaluate(m, &more).is_ok(),
+                        "{text}\n{subset:04b}: {:?}",
+                        a.still_needs
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 200, "{checked}");
+}

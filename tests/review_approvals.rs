@@ -462,3 +462,52 @@ fn still_needs_agrees_with_the_evaluator() {
     }
     assert!(checked > 200, "{checked}");
 }
+
+/// The permissions advice for a secret key file prints a command
+/// (`chmod 600 PATH`) with the path unquoted, unlike the `airlock sign`
+/// advice (hint.rs quotes it): a key under "my keys/" gets a command that
+/// does not run as typed, and a file name with `$(...)` or `;` in it would
+/// run more than chmod when pasted.
+#[test]
+#[ignore = "finding: the `chmod 600 PATH` advice does not quote the key path"]
+fn the_chmod_advice_runs_as_printed() {
+    let setup = Setup::new();
+    let policy = setup.policy("trust.toml", ALICE_AND_BOB);
+    let dir = setup.t.join("my keys");
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("bob.key");
+    std::fs::copy(setup.t.join("bob.key"), &key).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let stderr = airlock_fails(
+        &[
+            "sign",
+            s(&setup.bundle),
+            "--sign-key",
+            s(&key),
+            "--trust",
+            s(&policy),
+        ],
+        1,
+    );
+    let hint = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("hint: run `"))
+        .unwrap_or_else(|| panic!("no chmod advice:\n{stderr}"));
+    let command = hint.strip_suffix('`').unwrap();
+    let ran = Command::new("sh")
+        .args(["-c", command])
+        .current_dir(setup.t.path())
+        .output()
+        .unwrap();
+    assert!(
+        ran.status.success(),
+        "`{command}` as printed: {}",
+        text(&ran.stderr)
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "`{command}` did not fix the key");
+}

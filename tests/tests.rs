@@ -25,6 +25,7 @@ mod interrupted;
 mod parts;
 mod push;
 mod refactor_review;
+mod review_approvals;
 mod registry_export;
 mod sign;
 mod transaction_review;

@@ -8,6 +8,7 @@ mod corpus;
 mod crash;
 mod e2e;
 mod exit_classes;
+mod guidance;
 mod export_refusals;
 mod hostile_archives;
 mod hostile_auth;

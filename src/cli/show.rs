@@ -7,6 +7,7 @@ use airlock::bundle::reader::Verified;
 use airlock::bundle::report::InspectReport;
 use airlock::export::ExportReport;
 use airlock::install::ImportReport;
+use airlock::layout::scan::ScanCommand;
 use airlock::manifest::Manifest;
 use airlock::policy::SignerReport;
 use airlock::text::escape as e;
@@ -365,8 +366,7 @@ pub fn imported(w: &mut dyn Write, r: &ImportReport) -> io::Result<()> {
         }
     }
     writeln!(w)?;
-    writeln!(w, "Scan with this cache (no network needed):")?;
-    writeln!(w, "  trivy image {} <image>", r.trivy_flags.join(" "))?;
+    scan_commands(w, &r.scan_commands)?;
     if let Some(yaml) = &r.repository_yaml {
         writeln!(w)?;
         writeln!(w, "VEX: Trivy reads repository.yaml from $XDG_DATA_HOME/.trivy/vex/ (else ~/.trivy/vex/);")?;
@@ -377,6 +377,25 @@ pub fn imported(w: &mut dyn Write, r: &ImportReport) -> io::Result<()> {
         for line in yaml.lines() {
             writeln!(w, "  {line}")?;
         }
+    }
+    Ok(())
+}
+
+/// The scan commands that fit the cache, one line each (already quoted for
+/// a shell; a path with a control character is escaped by [`Sanitize`]).
+fn scan_commands(w: &mut dyn Write, c: &[ScanCommand]) -> io::Result<()> {
+    if c.is_empty() {
+        return writeln!(
+            w,
+            "The cache holds no vulnerability DB or checks bundle yet: nothing to scan with"
+        );
+    }
+    writeln!(
+        w,
+        "Scan with this cache (no network needed; replace / . or IMAGE with what to scan):"
+    )?;
+    for c in c {
+        writeln!(w, "  {}", c.command)?;
     }
     Ok(())
 }

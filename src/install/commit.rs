@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::artifact::vex;
 use crate::bundle::reader::Verified;
 use crate::layout::{trivy_cache, vex_repo};
-use crate::manifest::Manifest;
+use crate::manifest::{ArtifactKind, Manifest};
 
 use super::collect::{CheckedVex, Collector};
 use super::component::ComponentId;
@@ -281,7 +281,7 @@ impl Installed<'_> {
         verified: &Verified,
         checked: Vec<CheckedVex>,
         forced: Vec<String>,
-        warnings: Vec<String>,
+        mut warnings: Vec<String>,
     ) -> Result<ImportReport, ImportError> {
         let m = &verified.manifest;
         let components = m
@@ -328,6 +328,21 @@ impl Installed<'_> {
                     .collect::<Vec<_>>(),
             )
         });
+        // From what the cache holds now, not from this bundle (issue 15).
+        // The import is done: a cache that cannot be listed only costs the
+        // commands what earlier imports left (said as a warning).
+        let installed = crate::layout::scan::Installed::read(&cache_abs).unwrap_or_else(|e| {
+            warnings.push(format!(
+                "cannot list {}: {e}; the scan commands name only this bundle's data",
+                cache_abs.display()
+            ));
+            crate::layout::scan::Installed {
+                db: m.artifacts.iter().any(|a| a.kind == ArtifactKind::TrivyDb),
+                java_db: m.artifacts.iter().any(|a| a.kind == ArtifactKind::JavaDb),
+                checks: m.artifacts.iter().any(|a| a.kind == ArtifactKind::Checks),
+                vex: vex.iter().map(|v| v.name.clone()).collect(),
+            }
+        });
         Ok(ImportReport {
             manifest_sha256: verified.manifest_sha256.hex(),
             series: m.series.as_ref().map(|s| s.to_string()),
@@ -337,7 +352,8 @@ impl Installed<'_> {
             labels: m.labels.clone(),
             signers: verified.signers.clone(),
             cache_dir: cache_abs.clone(),
-            trivy_flags: trivy_cache::trivy_flags(&cache_abs, !vex.is_empty()),
+            trivy_flags: trivy_cache::trivy_flags(&cache_abs, !installed.vex.is_empty()),
+            scan_commands: crate::layout::scan::scan_commands(&cache_abs, &installed),
             components,
             vex,
             repository_yaml,

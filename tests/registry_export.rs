@@ -461,7 +461,7 @@ fn the_shipped_export_profile_runs_against_local_mirrors() {
     assert!(part.is_file(), "{out}");
     run_ok(
         Command::new("sha256sum")
-            .args(["-c", "SHA256SUMS"])
+            .args(["-c", &format!("{name}.sha256sums")])
             .current_dir(dir.join("transfers")),
     );
     let seq = std::fs::read_to_string(dir.join("transfers/monthly.seq")).unwrap();

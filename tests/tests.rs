@@ -4,6 +4,7 @@
 
 mod support;
 
+mod cheap_checks;
 mod corpus;
 mod crash;
 mod e2e;

@@ -134,7 +134,7 @@ mod tests {
         std::fs::write(&file, b"").unwrap();
         assert!(matches!(
             check_outputs(&[file.join("x")], false, None),
-            Err(OutputError::NoFolder(_))
+            Err(OutputError::NotAFolder(p)) if p == file
         ));
         let out = t.path().join("b.airlock");
         let sums = t.path().join("b.airlock.sha256sums");

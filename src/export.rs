@@ -138,7 +138,7 @@ pub enum ExportError {
     #[error(transparent)]
     Parts(#[from] PartError),
     /// Too little free space for the output.
-    #[error("not enough free space on the file system of {}: this bundle needs up to {needed} bytes ({needed_mib:.1} MiB), {available} bytes ({available_mib:.1} MiB) are free", path.display(), needed_mib = *needed as f64 / 1048576.0, available_mib = *available as f64 / 1048576.0)]
+    #[error("not enough free space on the file system of {}: this bundle needs up to {needed} bytes ({}), {available} bytes ({}) are free", path.display(), crate::text::bytes(*needed), crate::text::bytes(*available))]
     NoSpace {
         /// The output directory.
         path: PathBuf,

@@ -93,9 +93,9 @@ pub(super) fn split(a: SplitArgs) -> Result<()> {
     let mut out = show::Sanitize(io::stdout().lock());
     writeln!(
         out,
-        "verified {} and split it into {} parts (the bundle itself is unchanged):",
+        "verified {} and split it into {} (the bundle itself is unchanged):",
         report.bundle.display(),
-        report.parts.index_content.parts.len()
+        airlock::text::count(report.parts.index_content.parts.len() as u64, "part", "parts")
     )?;
     show::parts(&mut out, &report.parts)?;
     show::sums(&mut out, sums.as_deref())?;

@@ -34,7 +34,7 @@ pub enum OutputError {
     #[error("{} already exists", .0.display())]
     Exists(PathBuf),
     /// Too little free space for the estimate.
-    #[error("not enough free space on the file system of {}: the output needs about {needed} bytes, {available} bytes are free", path.display())]
+    #[error("not enough free space on the file system of {}: the output needs about {needed} bytes ({}), {available} bytes ({}) are free", path.display(), crate::text::bytes(*needed), crate::text::bytes(*available))]
     NoSpace {
         /// The output folder.
         path: PathBuf,

@@ -284,6 +284,8 @@ impl Installed<'_> {
         mut warnings: Vec<String>,
     ) -> Result<ImportReport, ImportError> {
         let m = &verified.manifest;
+        // Absolute, as the audit log records them (issue 15).
+        let cache_abs = absolute(&opts.cache_dir)?;
         let components = m
             .artifacts
             .iter()
@@ -291,7 +293,7 @@ impl Installed<'_> {
                 let id = ComponentId::Artifact(a.kind);
                 InstalledComponent {
                     kind: a.kind,
-                    path: opts.cache_dir.join(trivy_cache::component(a.kind)),
+                    path: cache_abs.join(trivy_cache::component(a.kind)),
                     replaced: self.replaced(&id),
                     id,
                     schema_version: a.database.as_ref().map(|d| d.schema_version),
@@ -306,8 +308,7 @@ impl Installed<'_> {
             let id = ComponentId::VexRepository(c.name.clone());
             vex.push(InstalledVex {
                 repository_url: self.repo_urls.remove(&c.name).flatten(),
-                cache_path: opts
-                    .cache_dir
+                cache_path: cache_abs
                     .join(trivy_cache::VEX_REPOSITORIES)
                     .join(&c.name),
                 replaced: self.replaced(&id),
@@ -320,7 +321,6 @@ impl Installed<'_> {
                 packages: c.packages,
             });
         }
-        let cache_abs = absolute(&opts.cache_dir)?;
         let repository_yaml = (!vex.is_empty()).then(|| {
             trivy_cache::repository_yaml(
                 &vex.iter()

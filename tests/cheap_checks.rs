@@ -139,7 +139,10 @@ fn split_into_a_missing_folder_fails_before_the_key_is_unlocked() {
     let d = t.join("stick");
     assert_eq!(
         err.lines().next().unwrap(),
-        format!("airlock: error: the output folder {} does not exist", d.display())
+        format!(
+            "airlock: error: the output folder {} does not exist",
+            d.display()
+        )
     );
 }
 
@@ -179,7 +182,11 @@ fn two_bundles_split_onto_one_stick_keep_their_own_checksums() {
     }
     assert!(!stick.join("SHA256SUMS").exists());
     for name in ["b.airlock.sha256sums", "second.airlock.sha256sums"] {
-        let ok = run_ok(Command::new("sha256sum").args(["-c", name]).current_dir(&stick));
+        let ok = run_ok(
+            Command::new("sha256sum")
+                .args(["-c", name])
+                .current_dir(&stick),
+        );
         let prefix = name.trim_end_matches(".sha256sums");
         assert!(
             ok.lines()

@@ -26,7 +26,15 @@ exec env -i PATH=/usr/local/bin HOME=/tmp TRIVY_FORMAT=json TRIVY_SCANNERS=vuln 
 fn run_as_root_of(root: &Path, cache: &Path, line: &str) -> serde_json::Value {
     let trivy = crate::support::trivy::trivy_bin();
     let out = Command::new("unshare")
-        .args(["--user", "--map-root-user", "--mount", "sh", "-c", IN_ROOT, "sh"])
+        .args([
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "sh",
+            "-c",
+            IN_ROOT,
+            "sh",
+        ])
         .args([s(root), s(cache), s(&trivy), line])
         .output()
         .unwrap();

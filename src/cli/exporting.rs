@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use super::failure::{Failure, Result};
 use time::OffsetDateTime;
 
+use airlock::bundle::parts;
 use airlock::export::sequence::{SequenceError, SequenceFile, DEFAULT_SERIES};
 use airlock::export::{ExportError, ExportPlan, ExportReport, SourceSpec};
-use airlock::bundle::parts;
 use airlock::manifest::ArtifactKind;
 use airlock::timestamp::parse_time;
 

@@ -80,7 +80,12 @@ fn contents(w: &mut dyn Write, m: &Manifest) -> io::Result<()> {
 }
 
 /// The series line (`series monthly, sequence 3`), when the bundle has one.
-fn series(w: &mut dyn Write, prefix: &str, series: Option<&str>, seq: Option<u64>) -> io::Result<()> {
+fn series(
+    w: &mut dyn Write,
+    prefix: &str,
+    series: Option<&str>,
+    seq: Option<u64>,
+) -> io::Result<()> {
     match (series, seq) {
         (Some(s), Some(n)) => writeln!(w, "{prefix}{}, sequence {n}", e(s)),
         (Some(s), None) => writeln!(w, "{prefix}{}", e(s)),

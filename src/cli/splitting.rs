@@ -95,7 +95,11 @@ pub(super) fn split(a: SplitArgs) -> Result<()> {
         out,
         "verified {} and split it into {} (the bundle itself is unchanged):",
         report.bundle.display(),
-        airlock::text::count(report.parts.index_content.parts.len() as u64, "part", "parts")
+        airlock::text::count(
+            report.parts.index_content.parts.len() as u64,
+            "part",
+            "parts"
+        )
     )?;
     show::parts(&mut out, &report.parts)?;
     show::sums(&mut out, sums.as_deref())?;

@@ -23,7 +23,7 @@ pub enum OutputError {
     #[error("the output folder {} is not a folder", .0.display())]
     NotAFolder(PathBuf),
     /// The folder cannot be written by this user (or is read-only).
-    #[error("cannot write in the output folder {}: {source}", path.display())]
+    #[error("cannot write in the output folder {}", path.display())]
     NotWritable {
         /// The folder.
         path: PathBuf,
@@ -78,7 +78,11 @@ impl Classify for OutputError {
 ///
 /// # Errors
 /// The first problem found, in that order.
-pub fn check_outputs(files: &[PathBuf], force: bool, needed: Option<u64>) -> Result<(), OutputError> {
+pub fn check_outputs(
+    files: &[PathBuf],
+    force: bool,
+    needed: Option<u64>,
+) -> Result<(), OutputError> {
     let Some(first) = files.first() else {
         return Ok(());
     };
@@ -146,7 +150,10 @@ mod tests {
         assert!(check_outputs(&[out.clone(), sums.clone()], true, None).is_ok());
         assert!(matches!(
             check_outputs(&[out], true, Some(u64::MAX)),
-            Err(OutputError::NoSpace { needed: u64::MAX, .. })
+            Err(OutputError::NoSpace {
+                needed: u64::MAX,
+                ..
+            })
         ));
     }
 }

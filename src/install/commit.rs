@@ -308,9 +308,7 @@ impl Installed<'_> {
             let id = ComponentId::VexRepository(c.name.clone());
             vex.push(InstalledVex {
                 repository_url: self.repo_urls.remove(&c.name).flatten(),
-                cache_path: cache_abs
-                    .join(trivy_cache::VEX_REPOSITORIES)
-                    .join(&c.name),
+                cache_path: cache_abs.join(trivy_cache::VEX_REPOSITORIES).join(&c.name),
                 replaced: self.replaced(&id),
                 id,
                 static_dir: match &opts.vex_dir {

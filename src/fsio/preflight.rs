@@ -91,7 +91,7 @@ pub fn check_outputs(
         Ok(m) if m.is_dir() => {}
         Ok(_) => return Err(OutputError::NotAFolder(dir)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(OutputError::NoFolder(dir)),
-        Err(e) if e.kind() == io::ErrorKind::NotADirectory => {
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOTDIR.raw_os_error()) => {
             return Err(OutputError::NoFolder(dir))
         }
         Err(source) => return Err(OutputError::NotWritable { path: dir, source }),

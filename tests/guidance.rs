@@ -73,9 +73,9 @@ fn the_printed_rootfs_command_scans_a_root_file_system_verbatim() {
     assert_eq!(
         lines,
         [
-            format!("trivy rootfs --cache-dir {q} --skip-db-update --skip-java-db-update --skip-check-update --offline-scan --vex repo --skip-vex-repo-update --skip-version-check --disable-telemetry /"),
-            format!("trivy fs --cache-dir {q} --skip-db-update --skip-check-update --offline-scan --vex repo --skip-vex-repo-update --skip-version-check --disable-telemetry ."),
-            format!("trivy image --cache-dir {q} --skip-db-update --skip-java-db-update --skip-check-update --offline-scan --vex repo --skip-vex-repo-update --skip-version-check --disable-telemetry IMAGE"),
+            format!("trivy rootfs --cache-dir {q} --skip-db-update --skip-java-db-update --skip-check-update --vex repo --skip-vex-repo-update --offline-scan --skip-version-check --disable-telemetry /"),
+            format!("trivy fs --cache-dir {q} --skip-db-update --skip-check-update --vex repo --skip-vex-repo-update --offline-scan --skip-version-check --disable-telemetry ."),
+            format!("trivy image --cache-dir {q} --skip-db-update --skip-java-db-update --skip-check-update --vex repo --skip-vex-repo-update --offline-scan --skip-version-check --disable-telemetry IMAGE"),
             format!("trivy config --cache-dir {q} --skip-check-update --skip-version-check --disable-telemetry ."),
         ],
         "{out}"
@@ -125,7 +125,7 @@ fn a_bundle_without_vex_keeps_the_installed_vex_repository_in_the_commands() {
     let c = cache.display();
     assert_eq!(
         rootfs["command"],
-        format!("trivy rootfs --cache-dir {c} --skip-db-update --skip-java-db-update --skip-check-update --offline-scan --vex repo --skip-vex-repo-update --skip-version-check --disable-telemetry /"),
+        format!("trivy rootfs --cache-dir {c} --skip-db-update --skip-java-db-update --skip-check-update --vex repo --skip-vex-repo-update --offline-scan --skip-version-check --disable-telemetry /"),
         "{out}"
     );
     assert_eq!(rootfs["argv"][0], "trivy");

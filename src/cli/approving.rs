@@ -90,6 +90,12 @@ pub(super) fn sign(a: SignArgs) -> Result<()> {
         .with_hint("`airlock join` the parts, sign the bundle, then `airlock split` it again"));
     }
     let policy = trust_policy(&a.trust)?;
+    // The signed copy is written beside the bundle: its folder and room are
+    // checked before the key is unlocked (issue 15).
+    if let Ok(m) = std::fs::metadata(&a.bundle) {
+        let bundle = std::slice::from_ref(&a.bundle);
+        airlock::fsio::preflight::check_outputs(bundle, true, Some(m.len()))?;
+    }
     let key = passphrase::load_secret(&a.sign_key, a.passphrase_file.as_deref())?;
     let report = airlock::sign::sign(&a.bundle, &policy, &key, &a.comment)?;
     if a.json {

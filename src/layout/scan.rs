@@ -172,12 +172,12 @@ fn argv(t: ScanTarget, cache_dir: &Path, installed: &Installed) -> Vec<String> {
             if installed.checks {
                 flag("--skip-check-update");
             }
-            flag("--offline-scan");
             if !installed.vex.is_empty() {
                 flag("--vex");
                 flag("repo");
                 flag("--skip-vex-repo-update");
             }
+            flag("--offline-scan");
         }
     }
     flag("--skip-version-check");
@@ -225,9 +225,9 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "trivy rootfs --cache-dir '/c d' --skip-db-update --skip-java-db-update --skip-check-update --offline-scan --vex repo --skip-vex-repo-update --skip-version-check --disable-telemetry /",
-                "trivy fs --cache-dir '/c d' --skip-db-update --skip-check-update --offline-scan --vex repo --skip-vex-repo-update --skip-version-check --disable-telemetry .",
-                "trivy image --cache-dir '/c d' --skip-db-update --skip-java-db-update --skip-check-update --offline-scan --vex repo --skip-vex-repo-update --skip-version-check --disable-telemetry IMAGE",
+                "trivy rootfs --cache-dir '/c d' --skip-db-update --skip-java-db-update --skip-check-update --vex repo --skip-vex-repo-update --offline-scan --skip-version-check --disable-telemetry /",
+                "trivy fs --cache-dir '/c d' --skip-db-update --skip-check-update --vex repo --skip-vex-repo-update --offline-scan --skip-version-check --disable-telemetry .",
+                "trivy image --cache-dir '/c d' --skip-db-update --skip-java-db-update --skip-check-update --vex repo --skip-vex-repo-update --offline-scan --skip-version-check --disable-telemetry IMAGE",
                 "trivy config --cache-dir '/c d' --skip-check-update --skip-version-check --disable-telemetry .",
             ]
         );

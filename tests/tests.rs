@@ -4,6 +4,7 @@
 
 mod support;
 
+mod approvals;
 mod cheap_checks;
 mod corpus;
 mod crash;

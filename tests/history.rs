@@ -155,6 +155,7 @@ fn rollback_is_recorded_in_the_audit_log_and_the_state_with_its_versions() {
         "{last}"
     );
     assert!(last["time"].as_str().unwrap().ends_with('Z'), "{last}");
+    assert_eq!(last["cache_dir"], s(&cache));
     assert!(
         last.get("bundle").is_none() && last.get("installed").is_none(),
         "{last}"

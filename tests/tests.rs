@@ -5,11 +5,13 @@
 mod support;
 
 mod approvals;
+mod cheap_checks;
 mod corpus;
 mod crash;
 mod e2e;
 mod exit_classes;
 mod export_refusals;
+mod guidance;
 mod history;
 mod hostile_archives;
 mod hostile_auth;
@@ -27,9 +29,12 @@ mod parts;
 mod push;
 mod refactor_review;
 mod registry_export;
+mod review_approvals;
 mod sign;
+mod small_things;
 mod staleness;
 mod transaction_review;
 mod trust;
 mod tty_echo;
 mod vectors;
+mod walkthrough;

@@ -293,7 +293,8 @@ pub struct ImportReport {
     pub components: Vec<InstalledComponent>,
     /// Installed VEX repositories.
     pub vex: Vec<InstalledVex>,
-    /// Flags for `trivy` to use this cache offline.
+    /// Flags for `trivy` to use this cache offline (as the cache holds it
+    /// after the import).
     pub trivy_flags: Vec<String>,
     /// Staleness warnings ([`crate::freshness::warnings`], at the import
     /// time): they stop nothing, and unlike `warnings` they do not make the
@@ -305,6 +306,8 @@ pub struct ImportReport {
     /// in the state (issue 15).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub already_installed: bool,
+    /// The scan commands that fit the cache after the import, per target.
+    pub scan_commands: Vec<crate::layout::scan::ScanCommand>,
     /// Things the user should know that did not stop the import.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,

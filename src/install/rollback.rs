@@ -102,12 +102,14 @@ pub fn rollback_at(cache_dir: &Path, now: OffsetDateTime) -> Result<RollbackRepo
             })
             .collect(),
     };
-    let (audit, audit_error) = match record_in_log(cache_dir, now, &record, &warnings) {
+    // An absolute path: a relative one means nothing in the log later.
+    let cache_abs = absolute(cache_dir)?;
+    let (audit, audit_error) = match record_in_log(&cache_abs, now, &record, &warnings) {
         Ok(l) => (Some(l), None),
         Err(e) => (None, Some(e)),
     };
     Ok(RollbackReport {
-        cache_dir: absolute(cache_dir)?,
+        cache_dir: cache_abs,
         restored: rels,
         record,
         audit,

@@ -30,6 +30,8 @@ use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+pub mod held;
+
 /// Name patterns (prefix, suffix) of the paths airlock creates through this
 /// module: what [`sweep`] may remove. Import's staging directories are not
 /// among them: import removes its own under the cache lock.
@@ -347,12 +349,28 @@ impl std::fmt::Display for Swept {
 /// examined or removed (another user's, say) is left alone, and so are
 /// symbolic links and anything but plain files and folders.
 pub fn sweep(dir: &Path) -> Vec<Swept> {
+    sweep_matching(dir, is_leftover_name)
+}
+
+/// [`sweep`] of one kind only: the leftovers named `<prefix>…<suffix>`
+/// (one of [`LEFTOVERS`]), what a command that creates that kind removes
+/// before it starts (`sign` its `.airlock-sign-*.partial`).
+pub fn sweep_kind(dir: &Path, prefix: &str, suffix: &str) -> Vec<Swept> {
+    sweep_matching(dir, |name| {
+        is_leftover_name(name)
+            && name.len() > prefix.len() + suffix.len()
+            && name.starts_with(prefix)
+            && name.ends_with(suffix)
+    })
+}
+
+fn sweep_matching(dir: &Path, wanted: impl Fn(&str) -> bool) -> Vec<Swept> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
     let mut swept = Vec::new();
     for entry in entries.flatten() {
-        if !entry.file_name().to_str().is_some_and(is_leftover_name) {
+        if !entry.file_name().to_str().is_some_and(&wanted) {
             continue;
         }
         let path = entry.path();
@@ -398,7 +416,7 @@ pub fn sweep(dir: &Path) -> Vec<Swept> {
 }
 
 /// File lengths under `path` (not following links).
-fn size_of(path: &Path, dir: bool) -> u64 {
+pub(crate) fn size_of(path: &Path, dir: bool) -> u64 {
     if !dir {
         return std::fs::symlink_metadata(path).map_or(0, |m| m.len());
     }

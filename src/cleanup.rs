@@ -31,6 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 pub mod held;
+pub mod interrupt;
 
 /// Name patterns (prefix, suffix) of the paths airlock creates through this
 /// module: what [`sweep`] may remove. Import's staging directories are not
@@ -142,14 +143,21 @@ fn remove_entries(e: &mut Entries) -> Removed {
 
 static PROCESS: Registry = Registry::new();
 
-/// Removes every path registered in this process, then calls `exit` with
-/// what was removed, still holding the registry: the program's other
-/// threads cannot register (or create, through this module) anything more
-/// before the process ends. For a signal handler's thread.
-pub fn remove_all_then(exit: impl FnOnce(&Removed) -> std::convert::Infallible) -> ! {
+/// For a signal handler's thread, on `signal` (`SIGINT`): waits for the
+/// critical sections running (see [`interrupt`]), removes every path
+/// registered in this process, runs the interrupt hooks, then calls `exit`
+/// with what was removed and the hooks' lines, still holding the registry:
+/// the program's other threads cannot register (or create, through this
+/// module) anything more before the process ends.
+pub fn remove_all_then(
+    signal: &str,
+    exit: impl FnOnce(&Removed, &[String]) -> std::convert::Infallible,
+) -> ! {
+    let mut hooks = interrupt::stop();
     let mut e = PROCESS.lock();
     let removed = remove_entries(&mut e);
-    match exit(&removed) {}
+    let said = interrupt::run_hooks(&mut hooks, signal);
+    match exit(&removed, &said) {}
 }
 
 /// The paths registered in this process now.

@@ -149,11 +149,13 @@ static PROCESS: Registry = Registry::new();
 /// with what was removed and the hooks' lines, still holding the registry:
 /// the program's other threads cannot register (or create, through this
 /// module) anything more before the process ends.
+/// `waiting` is called first if a section makes it wait.
 pub fn remove_all_then(
     signal: &str,
+    waiting: impl FnOnce(),
     exit: impl FnOnce(&Removed, &[String]) -> std::convert::Infallible,
 ) -> ! {
-    let mut hooks = interrupt::stop();
+    let mut hooks = interrupt::stop(waiting);
     let mut e = PROCESS.lock();
     let removed = remove_entries(&mut e);
     let said = interrupt::run_hooks(&mut hooks, signal);

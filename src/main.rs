@@ -66,7 +66,13 @@ fn clean_up_on_signals() {
                 SIGTERM => "SIGTERM",
                 _ => "SIGHUP",
             };
-            airlock::cleanup::remove_all_then(name, |removed, said| {
+            let waiting = || {
+                if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                    eprintln!(); // off the progress bar's line
+                }
+                eprintln!("airlock: {name} received; finishing a step that must not be cut short first (an audit record, or an import's swaps and its record)");
+            };
+            airlock::cleanup::remove_all_then(name, waiting, |removed, said| {
                 if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
                     eprintln!(); // off the progress bar's line
                 }

@@ -70,6 +70,17 @@ fn leave() {
     let mut s = lock(&SECTIONS);
     s.active = s.active.saturating_sub(1);
     CHANGED.notify_all();
+    wait_for_the_end(s);
+}
+
+/// With a signal being handled, a thread that leaves a section goes no
+/// further: the handler ends the process (this thread must not end it
+/// first, with its own exit status).
+fn wait_for_the_end(mut s: MutexGuard<'static, Sections>) {
+    // The last section out (an inner one leaves into the held one).
+    while s.stopping && s.active == 0 {
+        s = CHANGED.wait(s).unwrap_or_else(PoisonError::into_inner);
+    }
 }
 
 /// Enters the process's held section unless it is in it: a signal waits
@@ -93,6 +104,7 @@ pub fn resume() {
         s.held = false;
         s.active = s.active.saturating_sub(1);
         CHANGED.notify_all();
+        wait_for_the_end(s);
     }
 }
 
@@ -129,9 +141,13 @@ pub fn point_of_no_return() {
 /// For the signal handler: waits for every critical section to end (none
 /// starts after), then takes the hooks. The returned guard keeps hooks
 /// from being registered or run elsewhere until the process ends.
-pub(super) fn stop() -> MutexGuard<'static, Hooks> {
+/// `waiting` is called first if it must wait.
+pub(super) fn stop(waiting: impl FnOnce()) -> MutexGuard<'static, Hooks> {
     let mut s = lock(&SECTIONS);
     s.stopping = true;
+    if s.active > 0 {
+        waiting();
+    }
     while s.active > 0 {
         s = CHANGED.wait(s).unwrap_or_else(PoisonError::into_inner);
     }

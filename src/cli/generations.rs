@@ -77,7 +77,10 @@ struct StatusJson<'a> {
 /// An import in progress, and leftovers: path, size, and who holds them.
 fn show_activity(out: &mut dyn Write, a: &airlock::install::Activity) -> io::Result<()> {
     if let Some(pid) = a.import_in_progress {
-        writeln!(out, "import in progress: process {pid} holds the cache lock")?;
+        writeln!(
+            out,
+            "import in progress: process {pid} holds the cache lock"
+        )?;
     }
     for l in &a.leftovers {
         let what = if l.dir { "folder" } else { "file" };

@@ -150,14 +150,17 @@ fn database(
             }
         })?;
     let out = workdir.join(info.title);
-    write_tar_gz(&out,
+    write_tar_gz(
+        &out,
         vec![
             (
                 "metadata.json".into(),
                 Item::Bytes(meta.as_published().to_bytes()),
             ),
             (db_name.into(), Item::File(db)),
-        ], progress)?;
+        ],
+        progress,
+    )?;
     layer(
         kind,
         &out,

@@ -13,9 +13,9 @@ use std::rc::Rc;
 use crate::artifact::vex::{self, ArchiveFormat};
 use crate::artifact::{self, CHECKS_MAJOR};
 use crate::digest::HashingReader;
-use crate::progress::{Progress, ProgressReader};
 use crate::error::PathIo;
 use crate::manifest::{ArtifactKind, ChecksInfo, PayloadPath, PlainName, Subdir, VexRepository};
+use crate::progress::{Progress, ProgressReader};
 use crate::unpack::{Discard, Limits};
 
 use super::{oci_artifact, Content, LayerFacts, PlannedPayload, Prepared, SourceError};

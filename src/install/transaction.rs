@@ -46,12 +46,12 @@ use crate::layout::oci_repos::{PushReport, PushTarget};
 use crate::media::Input;
 use crate::policy::{SignerReport, TrustPolicy};
 use crate::progress::{NoProgress, Progress};
-
-mod interrupted;
 use crate::registry::Client;
 
 use super::audit::{self, AuditEntry, AuditError, InstalledRecord, Logged, Verdict};
 use super::{push, ImportError, ImportOptions, ImportReport};
+
+mod interrupted;
 
 /// A receipt to write: the record, signed with `key` when given.
 pub struct ReceiptRequest {

@@ -160,8 +160,15 @@ pub enum FlagHint {
     /// No signature by a trusted key: the signer's key (`--key`), or a
     /// signature by a trusted one.
     SignerKey,
-    /// Another approval by `airlock sign --sign-key`.
-    SignAgain,
+    /// Another approval by `airlock sign --sign-key` (by a key with
+    /// `role`, when a role minimum is what is missing).
+    SignAgain {
+        /// The role short of its minimum, if that is what is missing.
+        role: Option<String>,
+    },
+    /// `sign` with a key whose approval the policy would not count:
+    /// another key, or `--force` to add it anyway.
+    ForceApproval,
     /// `--from-cache` names a directory that is not a Trivy cache.
     FromCache,
     /// No registry served an artifact: give its file instead (`--trivy-db

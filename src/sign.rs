@@ -11,6 +11,7 @@
 //! the temporary file renamed over the original, so a crash or a refusal
 //! leaves the original untouched.
 
+use std::fmt;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write as _};
 use std::path::{Path, PathBuf};
@@ -22,9 +23,34 @@ use crate::bundle::signing::{sign_manifest, Statement};
 use crate::bundle::writer::{BundleWriter, WriteError};
 use crate::error::PathIo;
 use crate::fsio::{AtomicFile, Replace};
-use crate::keys::{KeyError, KeyId, SecretKey};
+use crate::keys::{KeyError, PublicKey, SecretKey};
 use crate::manifest::Payload;
-use crate::policy::TrustPolicy;
+use crate::policy::{Approvals, Standing, TrustPolicy};
+use crate::progress::{Progress, ProgressReader};
+
+/// Why an approval would not count (see [`SignError::NotCounted`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Uncounted {
+    /// The policy lists no key with its key id.
+    NotListed,
+    /// The policy revoked it (as this `revoked` entry).
+    Revoked(String),
+    /// A listed key (`name (key ID)`) has its key id but is another key.
+    IdTaken(String),
+    /// Its public key signed the bundle already, under another key id.
+    SameKeySigned,
+}
+
+impl fmt::Display for Uncounted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Uncounted::NotListed => f.write_str("is not listed in the trust policy: its approval would never count"),
+            Uncounted::Revoked(by) => write!(f, "is revoked by the trust policy (as {by}): its approval would never count"),
+            Uncounted::IdTaken(listed) => write!(f, "has the key id of {listed} in the trust policy but is another key: its signature would make the bundle fail verification"),
+            Uncounted::SameKeySigned => f.write_str("has signed this bundle already under another key id: its approval would not count again"),
+        }
+    }
+}
 
 /// Why a bundle was not countersigned. The original is untouched.
 #[derive(Debug, thiserror::Error)]
@@ -32,9 +58,18 @@ pub enum SignError {
     /// The bundle was refused (untrusted, damaged...).
     #[error(transparent)]
     Bundle(#[from] BundleError),
-    /// The key has signed this bundle already.
-    #[error("key {0} has already signed this bundle")]
-    AlreadySigned(KeyId),
+    /// The key has signed this bundle already (`name (key ID)` or `key ID`).
+    #[error("{0} has already signed this bundle")]
+    AlreadySigned(String),
+    /// The policy would not count the approval (issue 15: an approval that
+    /// does not count must not pass for one).
+    #[error("{who} {why}")]
+    NotCounted {
+        /// The key (`name (key ID)` or `key ID`).
+        who: String,
+        /// Why.
+        why: Uncounted,
+    },
     /// Signing failed.
     #[error("cannot sign the manifest")]
     Key(#[from] KeyError),
@@ -55,6 +90,8 @@ impl crate::error::Classify for SignError {
         match self {
             SignError::Bundle(e) => e.class(),
             SignError::AlreadySigned(_) => Usage,
+            // What the approval would prove: nothing.
+            SignError::NotCounted { .. } => NotProven,
             SignError::Key(_) | SignError::Write(_) | SignError::Busy(_) | SignError::Io(_) => {
                 HostFailure
             }
@@ -62,16 +99,40 @@ impl crate::error::Classify for SignError {
     }
 
     fn hint(&self) -> Option<crate::error::Hint> {
+        use crate::error::{FlagHint, Hint};
         match self {
             SignError::Busy(_) => {
                 crate::error::Hint::text("run airlock sign again when it is done")
             }
+            SignError::NotCounted {
+                why: Uncounted::IdTaken(_),
+                ..
+            } => Hint::text(
+                "make a new key pair for this signer: the policy gives this key id to another key",
+            ),
+            SignError::NotCounted { .. } => Some(Hint::Flag(FlagHint::ForceApproval)),
             SignError::Bundle(e) => e.hint(),
             SignError::Key(e) => e.hint(),
             SignError::Write(e) => e.hint(),
             SignError::AlreadySigned(_) | SignError::Io(_) => None,
         }
     }
+}
+
+/// How to sign.
+pub struct SignOptions<'a> {
+    /// If not empty, replaces the key's own comment as `signer:`.
+    pub comment: &'a str,
+    /// Whether the policy says who approves (a policy file): then an
+    /// approval it would not count is refused, and the report says where
+    /// the approvals stand. Trusted keys alone (`any_of`) say only who may
+    /// vouch for the bundle as it is.
+    pub judge: bool,
+    /// Add an approval the policy would not count all the same (the
+    /// signer knows; the report says so).
+    pub force: bool,
+    /// Told of the pass over the bundle.
+    pub progress: &'a dyn Progress,
 }
 
 /// What `sign` did.
@@ -83,19 +144,64 @@ pub struct SignReport {
     pub manifest_sha256: String,
     /// The key that signed now.
     pub key_id: String,
+    /// It, as the policy names it (`name (key ID)`, or `key ID`).
+    pub signer: String,
     /// The trusted comment of the new signature.
     pub trusted_comment: String,
     /// Every signature the bundle now carries.
     pub signed_by: Vec<String>,
+    /// Where the approvals stand under the policy (when it says who
+    /// approves): each signer judged, and what is still needed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approvals: Option<Approvals>,
+    /// Whether the approval was added although the policy does not count
+    /// it (`force`).
+    pub forced: bool,
 }
 
 struct Copier<'a, W: std::io::Write> {
     key: &'a SecretKey,
-    comment: &'a str,
+    options: &'a SignOptions<'a>,
+    policy: &'a TrustPolicy,
     out: Option<W>,
     writer: Option<BundleWriter<W>>,
     trusted_comment: String,
     signed_by: Vec<String>,
+    approvals: Option<Approvals>,
+}
+
+impl<W: std::io::Write> Copier<'_, W> {
+    /// Where the approvals stand with `sigs` (when the policy says who
+    /// approves); refuses if the new signature would not count, unless
+    /// forced.
+    fn judge(
+        &self,
+        manifest: &[u8],
+        sigs: &[crate::keys::Signature],
+    ) -> Result<Option<Approvals>, SignError> {
+        if !self.options.judge {
+            return Ok(None);
+        }
+        let approvals = self
+            .policy
+            .approvals(manifest, sigs)
+            .map_err(|e| SignError::Bundle(BundleError::Policy(e)))?;
+        let id = self.key.key_id().to_string();
+        let counted = approvals
+            .signers
+            .iter()
+            .any(|r| r.key_id == id && r.counted);
+        if !counted
+            && !self.options.force
+            && self.policy.standing(&self.key.public_key()) == Standing::Counts
+        {
+            return Err(SignError::NotCounted {
+                who: self.policy.label(self.key.key_id()),
+                why: Uncounted::SameKeySigned,
+            });
+        }
+        Ok(Some(approvals))
+    }
 }
 
 impl<W: std::io::Write> PayloadVisitor for Copier<'_, W> {
@@ -107,13 +213,15 @@ impl<W: std::io::Write> PayloadVisitor for Copier<'_, W> {
             .iter()
             .any(|s| s.key_id() == self.key.key_id())
         {
-            return Err(SignError::AlreadySigned(self.key.key_id()));
+            return Err(SignError::AlreadySigned(
+                self.policy.label(self.key.key_id()),
+            ));
         }
         let created = bundle.manifest.created.at().unix_timestamp().max(0) as u64;
-        let who = if self.comment.is_empty() {
+        let who = if self.options.comment.is_empty() {
             self.key.comment()
         } else {
-            self.comment
+            self.options.comment
         };
         let at = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
         let sig = sign_manifest(
@@ -125,6 +233,7 @@ impl<W: std::io::Write> PayloadVisitor for Copier<'_, W> {
         let trusted = sig.trusted_comment().to_string();
         let mut sigs = bundle.signatures.clone();
         sigs.push(sig);
+        self.approvals = self.judge(&bundle.manifest_bytes, &sigs)?;
         self.signed_by = {
             let mut ids: Vec<String> = sigs.iter().map(|s| s.key_id().to_string()).collect();
             ids.sort();
@@ -154,15 +263,63 @@ impl<W: std::io::Write> PayloadVisitor for Copier<'_, W> {
     }
 }
 
-/// Adds `key`'s signature to the bundle at `path` (see the module docs).
-/// `comment`, if not empty, replaces the key's own comment as `signer:`.
+/// Whether `policy` would count an approval by `key`: `Ok(false)` when it
+/// would not but `force` says to sign anyway. A key whose id the policy
+/// gives to another key is refused even then (its signature would make
+/// the bundle fail verification). What `sign` checks first; a caller may
+/// check earlier, before unlocking the key, with its public half.
+pub fn check_approver(
+    policy: &TrustPolicy,
+    key: &PublicKey,
+    force: bool,
+) -> Result<bool, SignError> {
+    let why = match policy.standing(key) {
+        Standing::Counts => return Ok(true),
+        Standing::NotListed => Uncounted::NotListed,
+        Standing::Revoked { revoked_as } => Uncounted::Revoked(revoked_as),
+        Standing::IdTaken { listed_as } => Uncounted::IdTaken(listed_as),
+    };
+    if force && !matches!(why, Uncounted::IdTaken(_)) {
+        return Ok(false);
+    }
+    Err(SignError::NotCounted {
+        who: policy.label(key.key_id()),
+        why,
+    })
+}
+
+/// Adds `key`'s signature to the bundle at `given` (see the module docs),
+/// the key's own comment as `signer:`, judging nothing: see
+/// [`sign_with`].
 pub fn sign(
     given: &Path,
     policy: &TrustPolicy,
     key: &SecretKey,
     comment: &str,
 ) -> Result<SignReport, SignError> {
+    let options = SignOptions {
+        comment,
+        judge: false,
+        force: false,
+        progress: &crate::progress::NoProgress,
+    };
+    sign_with(given, policy, key, &options)
+}
+
+/// Adds `key`'s signature to the bundle at `given` (see the module docs).
+/// With `options.judge`, an approval the policy would not count is refused
+/// before anything is written (unless `options.force`), and the report
+/// says where the approvals stand.
+pub fn sign_with(
+    given: &Path,
+    policy: &TrustPolicy,
+    key: &SecretKey,
+    options: &SignOptions<'_>,
+) -> Result<SignReport, SignError> {
     use std::os::unix::fs::MetadataExt as _;
+    if options.judge {
+        check_approver(policy, &key.public_key(), options.force)?;
+    }
     let (path, original, meta) = open_locked(given)?;
     let path = path.as_path();
     let io = |what: &'static str| PathIo::at(what, path);
@@ -178,16 +335,35 @@ pub fn sign(
             .try_clone()
             .map_err(io("cannot write beside"))?,
     );
-    let (verified, trusted_comment, signed_by) =
-        copy_signed(original, out, path, policy, key, comment)?;
+    options.progress.begin("sign", meta.len());
+    let copied = copy_signed(original, out, path, policy, key, options);
+    options.progress.end();
+    let (verified, copier) = copied?;
     replace(tmp, path, &meta)?;
+    let id = key.key_id().to_string();
+    // Judged, and not counted: signed because forced.
+    let forced = copier
+        .approvals
+        .as_ref()
+        .is_some_and(|a| !a.signers.iter().any(|r| r.key_id == id && r.counted));
     Ok(SignReport {
         bundle: path.to_path_buf(),
         manifest_sha256: verified.manifest_sha256.hex(),
         key_id: key.key_id().to_string(),
-        trusted_comment,
-        signed_by,
+        signer: policy.label(key.key_id()),
+        trusted_comment: copier.trusted_comment,
+        signed_by: copier.signed_by,
+        approvals: copier.approvals,
+        forced,
     })
+}
+
+/// What the copy learnt: the new signature's trusted comment, every
+/// signer's key id, where the approvals stand.
+struct Copied {
+    trusted_comment: String,
+    signed_by: Vec<String>,
+    approvals: Option<Approvals>,
 }
 
 /// The bundle behind `given` (links resolved: renaming over a link would
@@ -210,26 +386,28 @@ fn open_locked(given: &Path) -> Result<(PathBuf, File, std::fs::Metadata), SignE
 /// Reads `original` through the verifying reader (the bundle must already
 /// carry a valid signature by a trusted key: the threshold is what the
 /// approvals being added are for) and writes it, with `key`'s approval
-/// added, to `out`. Returns the verified bundle, the new signature's
-/// trusted comment and every signer's key id.
+/// added, to `out`.
 fn copy_signed<W: std::io::Write>(
     original: File,
     out: BufWriter<W>,
     path: &Path,
     policy: &TrustPolicy,
     key: &SecretKey,
-    comment: &str,
-) -> Result<(Verified, String, Vec<String>), SignError> {
+    options: &SignOptions<'_>,
+) -> Result<(Verified, Copied), SignError> {
     let mut copier = Copier {
         key,
-        comment,
+        options,
+        policy,
         out: Some(out),
         writer: None,
         trusted_comment: String::new(),
         signed_by: Vec::new(),
+        approvals: None,
     };
+    let input = ProgressReader::new(original, options.progress);
     let verified = match reader::read(
-        BufReader::with_capacity(1 << 20, original),
+        BufReader::with_capacity(1 << 20, input),
         &policy.any_trusted(),
         &mut copier,
     ) {
@@ -241,6 +419,7 @@ fn copy_signed<W: std::io::Write>(
         writer,
         trusted_comment,
         signed_by,
+        approvals,
         ..
     } = copier;
     let mut out = writer
@@ -248,7 +427,14 @@ fn copy_signed<W: std::io::Write>(
         .finish()?;
     out.flush()
         .map_err(PathIo::at("cannot write beside", path))?;
-    Ok((verified, trusted_comment, signed_by))
+    Ok((
+        verified,
+        Copied {
+            trusted_comment,
+            signed_by,
+            approvals,
+        },
+    ))
 }
 
 /// Gives the copy the original's owner (best effort) and renames it over
@@ -273,94 +459,4 @@ fn replace(mut tmp: AtomicFile, path: &Path, meta: &std::fs::Metadata) -> Result
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testing::{self, Keep};
-
-    fn trust(keys: &[&SecretKey]) -> TrustPolicy {
-        TrustPolicy::any_of(keys.iter().map(|k| k.public_key()).collect()).expect("a policy")
-    }
-
-    #[test]
-    fn a_countersignature_is_added_and_the_manifest_is_unchanged() {
-        let (_dir, path) = testing::temp_dir();
-        let exporter = testing::key("exporter");
-        let approver = testing::key("approver");
-        let exported = testing::exported(&path, std::slice::from_ref(&exporter));
-        let report =
-            sign(&exported.output, &trust(&[&exporter]), &approver, "alice").expect("countersigns");
-        assert_eq!(report.manifest_sha256, exported.manifest_sha256);
-        assert_eq!(report.key_id, approver.key_id().to_string());
-        let mut both = vec![exporter.key_id().to_string(), approver.key_id().to_string()];
-        both.sort();
-        assert_eq!(report.signed_by, both);
-        assert!(
-            report
-                .trusted_comment
-                .ends_with("\tfile:manifest.toml\tapproval\tsigner:alice"),
-            "{}",
-            report.trusted_comment
-        );
-        // The new signature alone satisfies a host that trusts the approver,
-        // and the payloads are the exported ones.
-        let bytes = std::fs::read(&exported.output).expect("reads");
-        let mut kept = Keep::default();
-        let verified = reader::read(&bytes[..], &trust(&[&approver]), &mut kept)
-            .expect("verifies under the approver's key");
-        assert_eq!(verified.manifest_sha256.hex(), exported.manifest_sha256);
-        assert_eq!(verified.signatures.len(), 2);
-        let (_, original) = testing::contents(&exported.output, &exporter);
-        assert_eq!(kept.payloads, original);
-        // The key's own comment names the signer when none is given.
-        let third = testing::key("carol");
-        let report = sign(&exported.output, &trust(&[&exporter]), &third, "").expect("signs");
-        assert!(report.trusted_comment.ends_with("\tsigner:carol"));
-        assert_eq!(report.signed_by.len(), 3);
-    }
-
-    #[test]
-    fn a_key_that_signed_already_or_an_untrusted_bundle_is_refused_and_nothing_changes() {
-        let (_dir, path) = testing::temp_dir();
-        let exporter = testing::key("exporter");
-        let stranger = testing::key("stranger");
-        let exported = testing::exported(&path, std::slice::from_ref(&exporter));
-        let before = std::fs::read(&exported.output).expect("reads");
-        type Case<'a> = (&'a str, TrustPolicy, &'a SecretKey, fn(&SignError) -> bool);
-        let cases: [Case<'_>; 2] = [
-            ("the exporter again", trust(&[&exporter]), &exporter, |e| {
-                matches!(e, SignError::AlreadySigned(_))
-            }),
-            (
-                "a bundle nobody trusted signed",
-                trust(&[&stranger]),
-                &stranger,
-                |e| matches!(e, SignError::Bundle(BundleError::Policy(_))),
-            ),
-        ];
-        for (what, policy, key, expected) in cases {
-            let err = sign(&exported.output, &policy, key, "").expect_err(what);
-            assert!(expected(&err), "{what}: {err:?}");
-            assert_eq!(
-                std::fs::read(&exported.output).expect("reads"),
-                before,
-                "{what}"
-            );
-        }
-        let err = sign(&exported.output, &trust(&[&exporter]), &exporter, "").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            format!("key {} has already signed this bundle", exporter.key_id())
-        );
-        // No temporary file is left beside the bundle.
-        let left: Vec<_> = std::fs::read_dir(&path)
-            .expect("lists")
-            .filter_map(|e| e.ok())
-            .filter(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .starts_with(".airlock-sign-")
-            })
-            .collect();
-        assert!(left.is_empty(), "{left:?}");
-    }
-}
+mod tests;

@@ -45,6 +45,8 @@ fn each_class_of_failure_exits_with_its_documented_code() {
     let out = t.join("out.airlock");
     let overlap = t.join("overlap");
     let overlap_vex = overlap.join("vex");
+    let bad_policy = t.join("policy.toml");
+    write(&bad_policy, b"threshold = \"two\"\n");
 
     #[rustfmt::skip]
     let table: Vec<(ExitClass, Vec<&str>, &str)> = vec![
@@ -75,6 +77,9 @@ fn each_class_of_failure_exits_with_its_documented_code() {
         (ExitClass::Downgrade,
          vec!["import", s(&old), "--key", s(&public), "--cache-dir", s(&cache)],
          "this would be a downgrade"),
+        (ExitClass::BadPolicy,
+         vec!["verify", s(&new), "--trust", s(&bad_policy)],
+         "policy.toml:1:13: invalid type: string \"two\", expected usize"),
     ];
 
     let mut seen = BTreeSet::new();
@@ -88,7 +93,7 @@ fn each_class_of_failure_exits_with_its_documented_code() {
     }
     assert_eq!(
         seen.into_iter().collect::<Vec<_>>(),
-        [1, 2, 3, 4, 5, 6],
+        [1, 2, 3, 4, 5, 6, 7],
         "the table covers every class"
     );
     assert!(!out.exists(), "a refused export left its output");

@@ -210,7 +210,7 @@ fn ambiguous_or_unresolvable_policies_are_refused_at_load() {
     let id = key_id(&e.public);
     assert_refused(
         &airlock(&["verify", s(&e.bundle), "--trust", s(&two_roles)]),
-        3,
+        7,
         &[&format!(
             "\"builder\" (key {id}, role \"builder\") and \"officer\" (key {id}, role \"security-officer\") are the same public key with different roles"
         ), "hint: list the key once"],
@@ -225,7 +225,7 @@ fn ambiguous_or_unresolvable_policies_are_refused_at_load() {
     );
     assert_refused(
         &airlock(&["verify", s(&e.bundle), "--trust", s(&unknown)]),
-        3,
+        7,
         &[
             &format!("revoked \"{bob_id}\" is the key id of no key listed here"),
             "hint: revoke the key by its public key instead",

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod approvals;
 mod corpus;
 mod crash;
 mod e2e;

@@ -216,7 +216,8 @@ fn revoked_unknown_and_twice_listed_keys_do_not_count() {
     });
     let all = policy_variant(&p, "all.toml", no_roles);
     sign(&bundle, &p.bob, &all);
-    // A stranger's approval is listed, never counted.
+    // A stranger's approval is listed, never counted (sign adds it only
+    // when forced: issue 15).
     airlock_ok(&[
         "sign",
         s(&bundle),
@@ -224,6 +225,7 @@ fn revoked_unknown_and_twice_listed_keys_do_not_count() {
         s(&stranger),
         "--trust",
         s(&all),
+        "--force",
     ]);
     let cache = p.t.join("cache");
     refused(

@@ -7,9 +7,12 @@ use super::failure::{Context as _, Failure, Result};
 
 use airlock::bundle::parts::{self};
 use airlock::fsio::{AtomicFile, CommitError, Replace};
-use airlock::keys::SecretKey;
+use airlock::keys::{SecretKey, SecretKeyFile};
+use airlock::policy::SignerReport;
+use airlock::sign::{SignOptions, SignReport};
 
 use super::args::{KeygenArgs, SignArgs};
+use super::bar::Reporter;
 
 use super::*;
 
@@ -90,17 +93,48 @@ pub(super) fn sign(a: SignArgs) -> Result<()> {
         .with_hint("`airlock join` the parts, sign the bundle, then `airlock split` it again"));
     }
     let policy = trust_policy(&a.trust)?;
-    let key = passphrase::load_secret(&a.sign_key, a.passphrase_file.as_deref())?;
-    let report = airlock::sign::sign(&a.bundle, &policy, &key, &a.comment)?;
+    // A policy file says who approves; --key only who may vouch for the
+    // bundle as it is.
+    let judge = a.trust.trust.is_some();
+    // The key file's kind and permissions, then whether its approval would
+    // count, before the passphrase and its scrypt run when the public half
+    // is known without them (an unencrypted key, or the .pub beside it).
+    let file = SecretKeyFile::read(&a.sign_key)?;
+    if judge {
+        if let Some(public) = file.public_key() {
+            airlock::sign::check_approver(&policy, &public, a.force)?;
+        }
+    }
+    let key = file.unlock(&mut |p| passphrase::for_key(p, a.passphrase_file.as_deref()))?;
+    let progress = Reporter::new(a.json, a.quiet);
+    let options = SignOptions {
+        comment: &a.comment,
+        judge,
+        force: a.force,
+        progress: &progress,
+    };
+    let report = airlock::sign::sign_with(&a.bundle, &policy, &key, &options)?;
+    if report.forced {
+        let why = airlock::sign::check_approver(&policy, &key.public_key(), false)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| {
+                format!(
+                    "{} has signed this bundle already under another key id",
+                    report.signer
+                )
+            });
+        eprintln!("airlock: warning: {why}; signed anyway (--force): the signature is shown, never counted");
+    }
     if a.json {
         return print_json(&report);
     }
     let mut out = show::Sanitize(io::stdout().lock());
     writeln!(
         out,
-        "signed {} with key {}",
+        "signed {} with {}",
         report.bundle.display(),
-        report.key_id
+        report.signer
     )?;
     writeln!(
         out,
@@ -108,10 +142,61 @@ pub(super) fn sign(a: SignArgs) -> Result<()> {
         report.manifest_sha256
     )?;
     writeln!(out, "trusted comment: {}", report.trusted_comment)?;
-    writeln!(
-        out,
-        "signatures now: key {}",
-        report.signed_by.join(", key ")
-    )?;
+    writeln!(out, "{}", signatures_now(&report))?;
     Ok(())
+}
+
+/// "signatures now: alice (builder), bob (security-officer) — policy
+/// satisfied: 2 of 2", or what the policy still needs; with --key alone,
+/// the key ids and that no policy said who approves.
+fn signatures_now(report: &SignReport) -> String {
+    let Some(a) = &report.approvals else {
+        return format!(
+            "signatures now: key {} (no trust policy given: --trust POLICY says whether this approval counts)",
+            report.signed_by.join(", key ")
+        );
+    };
+    // Those counted first, then the rest; each group in the bundle's order.
+    let (counted, rest): (Vec<&SignerReport>, Vec<&SignerReport>) =
+        a.signers.iter().partition(|r| r.counted);
+    let who: Vec<String> = counted.into_iter().chain(rest).map(signer_words).collect();
+    let tally = if a.counted <= a.threshold {
+        format!("{} of {} approvals", a.counted, a.threshold)
+    } else {
+        format!("{} approvals ({} needed)", a.counted, a.threshold)
+    };
+    let standing = if a.satisfied {
+        format!("policy satisfied: {tally}")
+    } else {
+        let needs: Vec<String> = a.still_needs.iter().map(|n| n.to_string()).collect();
+        format!(
+            "policy not yet satisfied: {tally}; still needs: {}",
+            needs.join(", ")
+        )
+    };
+    format!("signatures now: {} — {standing}", who.join(", "))
+}
+
+/// One signer: `alice (builder)` when the policy names it and counts it,
+/// else its key id and why it does not count.
+fn signer_words(r: &SignerReport) -> String {
+    let name = match (&r.name, &r.role) {
+        (Some(n), Some(role)) => format!("{n} ({role})"),
+        (Some(n), None) => n.clone(),
+        _ => format!("key {}", r.key_id),
+    };
+    if r.counted {
+        return name;
+    }
+    let why = if r.revoked {
+        "revoked, not counted"
+    } else if !r.trusted {
+        "not in the policy, not counted"
+    } else {
+        "same key as another signature, not counted again"
+    };
+    match r.name {
+        Some(_) => format!("{name} [key {}: {why}]", r.key_id),
+        None => format!("{name} [{why}]"),
+    }
 }

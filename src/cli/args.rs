@@ -349,9 +349,15 @@ pub struct SignArgs {
     /// Who approves, for the trusted comment (default: the key's own comment)
     #[arg(long, value_name = "TEXT", default_value = "")]
     pub comment: String,
+    /// Sign even if the --trust policy would not count this key's approval (unlisted or revoked); the signature is shown, never counted
+    #[arg(long)]
+    pub force: bool,
     /// Print a JSON report on stdout
     #[arg(long)]
     pub json: bool,
+    /// No progress display
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 /// `airlock rollback` and `airlock status`.

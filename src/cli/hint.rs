@@ -2,7 +2,64 @@
 //! is; a [`FlagHint`] names this command line's flags, so it is worded
 //! here, where the flags are defined.
 
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
 use airlock::error::{FlagHint, Hint};
+
+use super::args::Command;
+
+/// The bundle and the policy file of this run, for advice that prints a
+/// command to run next (set once, by [`remember_policy`]).
+static POLICY_RUN: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+
+/// Remembers the whole bundle and the policy file a command judges it by
+/// (verify, inspect, import with `--trust`), so that advice to get it
+/// approved can name both. A part of a split bundle is not remembered:
+/// `sign` needs the whole bundle.
+pub fn remember_policy(command: &Command) {
+    let (bundle, policy) = match command {
+        Command::Verify(a) => (&a.bundle, a.trust.trust.as_ref()),
+        Command::Import(a) => (&a.bundle, a.trust.trust.as_ref()),
+        Command::Inspect(a) => (&a.bundle, a.trust.as_ref()),
+        _ => return,
+    };
+    let Some(policy) = policy else { return };
+    if airlock::bundle::parts::locate(bundle)
+        .ok()
+        .flatten()
+        .is_none()
+    {
+        let _ = POLICY_RUN.set((bundle.clone(), policy.clone()));
+    }
+}
+
+/// `path` as a shell word: as it is when that is safe, else in single
+/// quotes.
+fn shell_word(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+,:@=%".contains(c);
+    if !text.is_empty() && text.chars().all(safe) {
+        return text.into_owned();
+    }
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+/// The command that adds an approval, with this run's bundle and policy
+/// when known (issue 15: the advice must work as typed, KEY aside).
+fn sign_again(role: Option<&str>) -> String {
+    let (bundle, policy) = match POLICY_RUN.get() {
+        Some((b, p)) => (shell_word(b), shell_word(p)),
+        None => ("BUNDLE".to_string(), "POLICY".to_string()),
+    };
+    let by = match role {
+        Some(r) => format!("a key with role {r:?}"),
+        None => "another key the policy trusts".to_string(),
+    };
+    format!(
+        "get the bundle approved by {by}: airlock sign {bundle} --sign-key KEY --trust {policy}"
+    )
+}
 
 /// The lines of `hint` (without the `hint: ` prefix), in order, each once.
 pub fn lines(hint: &Hint) -> Vec<String> {
@@ -45,7 +102,8 @@ pub fn render_flag(hint: &FlagHint) -> String {
         FlagHint::NetworkLimits => "a server that stalls is given up on; the limits are set by --network-idle-timeout, --network-deadline-base and --network-min-rate".into(),
         FlagHint::TrustKeys => "pass --key FILE.pub with the public key of whoever signed the bundle, or --trust POLICY.toml".into(),
         FlagHint::SignerKey => "pass --key with the public key of the bundle's signer, or get the bundle re-signed by a trusted key".into(),
-        FlagHint::SignAgain => "get the bundle approved with `airlock sign BUNDLE --sign-key KEY` by another key the policy trusts".into(),
+        FlagHint::SignAgain { role } => sign_again(role.as_deref()),
+        FlagHint::ForceApproval => "sign with a key the policy counts (`airlock inspect BUNDLE --trust POLICY` lists them), or pass --force to add this signature anyway: it is shown, never counted".into(),
         FlagHint::FromCache => "point --from-cache at the directory Trivy's --cache-dir names (default ~/.cache/trivy)".into(),
         FlagHint::GiveFiles { kind } => format!("on a host without internet access, give the files (--{kind} FILE) or an internal registry"),
     }

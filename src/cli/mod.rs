@@ -59,6 +59,7 @@ pub fn wants_json(cli: &Cli) -> bool {
 
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<()> {
+    hint::remember_policy(&cli.command);
     match cli.command {
         Command::Keygen(a) => approving::keygen(a),
         Command::Export(a) => exporting::export(a),

@@ -25,12 +25,14 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use zeroize::Zeroizing;
 
+mod kind;
 mod public;
 mod secret;
 mod signature;
 
+pub use kind::{recognize, KeyKind};
 pub use public::PublicKey;
-pub use secret::{PassphraseSource, SecretKey};
+pub use secret::{PassphraseSource, SecretKey, SecretKeyFile};
 pub use signature::Signature;
 
 const UNTRUSTED_PREFIX: &str = "untrusted comment: ";
@@ -228,6 +230,21 @@ pub enum KeyFileError {
         /// The file.
         path: std::path::PathBuf,
     },
+    /// A key file of another kind than the one asked for (a public key
+    /// where a secret key belongs, or the reverse). Only the kind is said,
+    /// never the content.
+    #[error("{} is {found}, not {}", path.display(), wanted_words(*wanted))]
+    WrongKind {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What it is.
+        found: KeyKind,
+        /// What was asked for.
+        wanted: KeyKind,
+        /// The other half of the pair beside it (`bob.key` for `bob.pub`),
+        /// if it exists.
+        other_half: Option<std::path::PathBuf>,
+    },
     /// The file's content is not a key.
     #[error("{}", path.display())]
     Key {
@@ -248,6 +265,9 @@ impl crate::error::Classify for KeyFileError {
             | KeyFileError::PassphrasePermissions { .. }
             | KeyFileError::TooLarge { .. }
             | KeyFileError::Key { .. } => HostFailure,
+            // The file is readable and sound: it is the wrong one for the
+            // job, a mistake in the command line.
+            KeyFileError::WrongKind { .. } => Usage,
         }
     }
 
@@ -259,9 +279,67 @@ impl crate::error::Classify for KeyFileError {
                 Hint::text(format!("run `chmod 600 {}`", path.display()))
             }
             KeyFileError::Key { source, .. } => source.hint(),
+            KeyFileError::WrongKind {
+                found,
+                wanted,
+                other_half,
+                ..
+            } => wrong_kind_hint(*found, *wanted, other_half.as_deref()),
             KeyFileError::Io(_) | KeyFileError::TooLarge { .. } => None,
         }
     }
+}
+
+fn wanted_words(kind: KeyKind) -> &'static str {
+    match kind {
+        KeyKind::SecretKey => "a secret key",
+        KeyKind::PublicKey => "a public key",
+        KeyKind::Signature => "a signature",
+        KeyKind::Other => "a key",
+    }
+}
+
+/// What to give instead of a key file of the wrong kind.
+fn wrong_kind_hint(
+    found: KeyKind,
+    wanted: KeyKind,
+    other_half: Option<&Path>,
+) -> Option<crate::error::Hint> {
+    use crate::error::Hint;
+    let beside = |what: &str| match other_half {
+        Some(p) => format!("{what} ({} beside it)", p.display()),
+        None => what.to_string(),
+    };
+    match (found, wanted) {
+        (KeyKind::PublicKey, KeyKind::SecretKey) => Hint::text(format!(
+            "signing needs the secret half of the key pair: {}; a public key only checks signatures",
+            beside("the .key file written with this .pub")
+        )),
+        (KeyKind::SecretKey, KeyKind::PublicKey) => Hint::text(format!(
+            "give the public half of the key pair: {}; a secret key belongs only with the person who signs",
+            beside("the .pub file written with this .key")
+        )),
+        (KeyKind::Signature, KeyKind::PublicKey) => {
+            Hint::text("give the public key (.pub) of whoever made the signature")
+        }
+        _ => None,
+    }
+}
+
+/// Reads a key file of kind `wanted`: a file of another recognized kind is
+/// refused as such, before anything else is done with it.
+fn read_key_text(path: &Path, wanted: KeyKind) -> Result<Zeroizing<String>, KeyFileError> {
+    let text = Zeroizing::new(read_small_text(path, 4096)?);
+    let found = recognize(&text);
+    if found != wanted && found != KeyKind::Other {
+        return Err(KeyFileError::WrongKind {
+            path: path.to_path_buf(),
+            found,
+            wanted,
+            other_half: kind::other_half(path, wanted),
+        });
+    }
+    Ok(text)
 }
 
 fn read_small_text(path: &Path, max: u64) -> Result<String, KeyFileError> {

@@ -10,8 +10,8 @@ use blake2::{Blake2b512, Digest as _};
 use ed25519_dalek::VerifyingKey;
 
 use super::{
-    comment_and_data, decode_exact, malformed, read_small_text, KeyError, KeyFileError, KeyId,
-    Signature, ALG_LEGACY, UNTRUSTED_PREFIX,
+    comment_and_data, decode_exact, malformed, read_key_text, KeyError, KeyFileError, KeyId,
+    KeyKind, Signature, ALG_LEGACY, UNTRUSTED_PREFIX,
 };
 
 /// A trusted public key.
@@ -61,9 +61,10 @@ impl PublicKey {
         Ok(PublicKey { key_id, key })
     }
 
-    /// Reads a public key file.
+    /// Reads a public key file. A secret key or a signature given instead
+    /// is refused as such ([`KeyFileError::WrongKind`]), its content unsaid.
     pub fn from_file(path: &Path) -> Result<Self, KeyFileError> {
-        let text = read_small_text(path, 4096)?;
+        let text = read_key_text(path, KeyKind::PublicKey)?;
         PublicKey::from_text(&text).map_err(|source| KeyFileError::Key {
             path: path.to_path_buf(),
             source,

@@ -4,7 +4,7 @@
 //! disk (refused when others may read it) and signing with it.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -12,8 +12,8 @@ use ed25519_dalek::{Signer as _, SigningKey};
 use zeroize::Zeroizing;
 
 use super::{
-    check_comment, comment_and_data, decode_exact, malformed, read_small_text, KeyError,
-    KeyFileError, KeyId, PublicKey, Signature, ALG_LEGACY, UNTRUSTED_PREFIX,
+    check_comment, comment_and_data, decode_exact, malformed, read_key_text, recognize, KeyError,
+    KeyFileError, KeyId, KeyKind, PublicKey, Signature, ALG_LEGACY, UNTRUSTED_PREFIX,
 };
 
 const KDF_NONE: &[u8; 2] = &[0, 0];
@@ -163,28 +163,7 @@ impl SecretKey {
         path: &Path,
         passphrase: &mut PassphraseSource<'_>,
     ) -> Result<Self, KeyFileError> {
-        use std::os::unix::fs::PermissionsExt as _;
-        let meta = std::fs::metadata(path)
-            .map_err(crate::error::PathIo::at("cannot read key file", path))?;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(KeyFileError::Permissions {
-                path: path.to_path_buf(),
-                mode,
-            });
-        }
-        let text = Zeroizing::new(read_small_text(path, 4096)?);
-        let pass = if SecretKey::is_encrypted(&text) {
-            passphrase(path)?
-        } else {
-            None
-        };
-        SecretKey::from_text_with(&text, pass.as_ref().map(|p| p.as_slice())).map_err(|source| {
-            KeyFileError::Key {
-                path: path.to_path_buf(),
-                source,
-            }
-        })
+        SecretKeyFile::read(path)?.unlock(passphrase)
     }
 
     /// The secret key file, unencrypted, laid out as `minisign -G -W` writes it
@@ -255,6 +234,87 @@ impl SecretKey {
             trusted_comment: trusted_comment.to_string(),
             global_sig,
         })
+    }
+}
+
+/// A secret key file read and recognized, not yet unlocked: what can be
+/// checked before the passphrase and its scrypt run (seconds and 1 GiB),
+/// in this order: that the file is a secret key at all (a public key or a
+/// signature is refused as such, not for its permissions), then that group
+/// and others cannot read it.
+pub struct SecretKeyFile {
+    path: PathBuf,
+    text: Zeroizing<String>,
+}
+
+impl fmt::Debug for SecretKeyFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretKeyFile({}, <redacted>)", self.path.display())
+    }
+}
+
+impl SecretKeyFile {
+    /// Reads the file at `path` and checks its kind, then its permissions.
+    pub fn read(path: &Path) -> Result<Self, KeyFileError> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let text = read_key_text(path, KeyKind::SecretKey)?;
+        if recognize(&text) == KeyKind::SecretKey {
+            let meta = std::fs::metadata(path)
+                .map_err(crate::error::PathIo::at("cannot read key file", path))?;
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(KeyFileError::Permissions {
+                    path: path.to_path_buf(),
+                    mode,
+                });
+            }
+        }
+        Ok(SecretKeyFile {
+            path: path.to_path_buf(),
+            text,
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether a passphrase is needed to unlock it.
+    pub fn is_encrypted(&self) -> bool {
+        SecretKey::is_encrypted(&self.text)
+    }
+
+    /// The public half, when it can be known without the passphrase: the
+    /// key's own when it is not encrypted; for an encrypted key (whose key
+    /// id and public half are encrypted with the rest), the public key file
+    /// beside it (`bob.pub` for `bob.key`), if there is one. That file is
+    /// only the key's holder's word: whoever relies on it checks the
+    /// unlocked key's own public half again.
+    pub fn public_key(&self) -> Option<PublicKey> {
+        if !self.is_encrypted() {
+            return SecretKey::from_text(&self.text)
+                .ok()
+                .map(|k| k.public_key());
+        }
+        let beside = super::kind::other_half(&self.path, KeyKind::PublicKey)?;
+        PublicKey::from_file(&beside).ok()
+    }
+
+    /// Unlocks the key, asking `passphrase(path)` for the passphrase when
+    /// it is encrypted.
+    pub fn unlock(self, passphrase: &mut PassphraseSource<'_>) -> Result<SecretKey, KeyFileError> {
+        let pass = if self.is_encrypted() {
+            passphrase(&self.path)?
+        } else {
+            None
+        };
+        SecretKey::from_text_with(&self.text, pass.as_ref().map(|p| p.as_slice())).map_err(
+            |source| KeyFileError::Key {
+                path: self.path.clone(),
+                source,
+            },
+        )
     }
 }
 

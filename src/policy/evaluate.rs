@@ -10,9 +10,9 @@ use crate::keys::Signature;
 /// The signatures counted so far: their distinct public keys, and how many
 /// of them each role has.
 #[derive(Default)]
-struct Tally {
-    keys: BTreeSet<[u8; 32]>,
-    by_role: BTreeMap<String, usize>,
+pub(super) struct Tally {
+    pub(super) keys: BTreeSet<[u8; 32]>,
+    pub(super) by_role: BTreeMap<String, usize>,
 }
 
 impl TrustPolicy {
@@ -33,7 +33,7 @@ impl TrustPolicy {
 
     /// The `revoked` entry that revoked `k`, preferring one that names its
     /// own id.
-    fn revoked_as(&self, k: &TrustedKey) -> Option<String> {
+    pub(super) fn revoked_as(&self, k: &TrustedKey) -> Option<String> {
         let entries = self.revoked.get(&k.key.bytes())?;
         let own = format!("key {}", k.key.key_id());
         Some(
@@ -52,6 +52,18 @@ impl TrustPolicy {
         message: &[u8],
         signatures: &[Signature],
     ) -> Result<Vec<SignerReport>, PolicyError> {
+        let (reports, tally) = self.judge_all(message, signatures)?;
+        self.verdict(signatures, reports, &tally)
+    }
+
+    /// Judges each of `signatures` over `message` (a trusted key's must
+    /// verify; one key signs once) and tallies those that count, without a
+    /// verdict.
+    pub(super) fn judge_all(
+        &self,
+        message: &[u8],
+        signatures: &[Signature],
+    ) -> Result<(Vec<SignerReport>, Tally), PolicyError> {
         if signatures.is_empty() {
             return Err(PolicyError::Unsigned);
         }
@@ -65,7 +77,7 @@ impl TrustPolicy {
             }
             reports.push(self.judge(sig, message, &mut tally)?);
         }
-        self.verdict(signatures, reports, &tally)
+        Ok((reports, tally))
     }
 
     /// Judges one signature: one by a trusted key must verify, and counts
@@ -84,7 +96,11 @@ impl TrustPolicy {
         if let (Some(k), false) = (listed, revoked) {
             k.key
                 .verify(sig, message)
-                .map_err(|source| PolicyError::Invalid { key_id: id, source })?;
+                .map_err(|source| PolicyError::Invalid {
+                    key_id: id,
+                    name: k.name.clone(),
+                    source,
+                })?;
             verified = true;
             // The same key listed under two names or ids counts once
             // (and has one role: the loader refused two).
@@ -122,11 +138,12 @@ impl TrustPolicy {
         if counted == 0 {
             return Err(PolicyError::NotTrusted {
                 signed_by: signatures.iter().map(|s| s.key_id()).collect(),
-                trusted: self.keys.iter().fold(Vec::new(), |mut ids, k| {
-                    if !self.is_key_revoked(&k.key) && !ids.contains(&k.key.key_id()) {
-                        ids.push(k.key.key_id());
+                trusted: self.keys.iter().fold(Vec::new(), |mut labels, k| {
+                    let label = self.label(k.key.key_id());
+                    if !self.is_key_revoked(&k.key) && !labels.contains(&label) {
+                        labels.push(label);
                     }
-                    ids
+                    labels
                 }),
                 revoked: reports.into_iter().filter(|r| r.revoked).collect(),
             });

@@ -22,8 +22,11 @@ use std::collections::BTreeMap;
 
 use crate::keys::{KeyError, KeyId, PublicKey};
 
+mod approvals;
 mod evaluate;
 mod file;
+
+pub use approvals::{Approvals, Need, Standing};
 #[cfg(test)]
 mod tests;
 
@@ -37,10 +40,12 @@ pub enum PolicyError {
     #[error("the bundle carries no signatures; airlock accepts only signed bundles")]
     Unsigned,
     /// A signature by a trusted key does not match the manifest.
-    #[error("signature by trusted key {key_id} does not verify: the manifest was altered after signing, or the signature damaged")]
+    #[error("signature by trusted key {key_id}{} does not verify: the manifest was altered after signing, or the signature damaged", name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default())]
     Invalid {
         /// The key.
         key_id: KeyId,
+        /// Its name in the policy, if it has one.
+        name: Option<String>,
         /// Why.
         #[source]
         source: KeyError,
@@ -52,14 +57,15 @@ pub enum PolicyError {
     #[error(
         "no signature by a trusted key: the bundle is signed by {}, this host trusts {}{}",
         list(signed_by),
-        list(trusted),
+        trusted.join(", "),
         revocations(revoked)
     )]
     NotTrusted {
         /// Who signed.
         signed_by: Vec<KeyId>,
-        /// Who is trusted.
-        trusted: Vec<KeyId>,
+        /// Who is trusted: `name (key ID)`, or `key ID` for a key
+        /// without a name.
+        trusted: Vec<String>,
         /// The signatures by keys the policy lists but revoked, judged.
         revoked: Vec<SignerReport>,
     },
@@ -92,14 +98,16 @@ pub enum PolicyError {
         signers: Vec<SignerReport>,
     },
     /// The policy file is unusable.
-    #[error("trust policy {path}: {reason}")]
+    #[error("trust policy {path}{}: {reason}", position(*at))]
     BadPolicy {
         /// The file.
         path: String,
+        /// Where in it (line, column; from 1), when known.
+        at: Option<(usize, usize)>,
         /// Why.
         reason: String,
         /// What to do, when airlock knows.
-        hint: Option<&'static str>,
+        hint: Option<String>,
     },
 }
 
@@ -114,8 +122,9 @@ impl crate::error::Classify for PolicyError {
             | PolicyError::Duplicate(_)
             | PolicyError::NotTrusted { .. }
             | PolicyError::BelowThreshold { .. }
-            | PolicyError::RoleMinimum { .. }
-            | PolicyError::BadPolicy { .. } => NotProven,
+            | PolicyError::RoleMinimum { .. } => NotProven,
+            // Fix the policy, not the bundle (issue 15).
+            PolicyError::BadPolicy { .. } => BadPolicy,
         }
     }
 
@@ -125,13 +134,18 @@ impl crate::error::Classify for PolicyError {
             PolicyError::NoTrustedKeys => Some(Hint::Flag(FlagHint::TrustKeys)),
             PolicyError::NotTrusted { revoked, .. } if revoked.is_empty() => Some(Hint::Flag(FlagHint::SignerKey)),
             PolicyError::NotTrusted { .. } => Hint::text("a revoked key's signature never counts, under any of its key ids: get the bundle re-signed by a key the policy trusts"),
-            PolicyError::BelowThreshold { .. } => Some(Hint::Flag(FlagHint::SignAgain)),
-            PolicyError::RoleMinimum { .. } => Hint::text("get the bundle approved with `airlock sign` by a key with that role"),
-            PolicyError::BadPolicy { hint, .. } => hint.and_then(Hint::text),
+            PolicyError::BelowThreshold { .. } => Some(Hint::Flag(FlagHint::SignAgain { role: None })),
+            PolicyError::RoleMinimum { role, .. } => Some(Hint::Flag(FlagHint::SignAgain { role: Some(role.clone()) })),
+            PolicyError::BadPolicy { hint, .. } => hint.clone().and_then(Hint::text),
             PolicyError::Invalid { source, .. } => source.hint(),
             PolicyError::Unsigned | PolicyError::Duplicate(_) => None,
         }
     }
+}
+
+/// `:LINE:COLUMN`, or nothing.
+fn position(at: Option<(usize, usize)>) -> String {
+    at.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default()
 }
 
 fn list(ids: &[KeyId]) -> String {
@@ -294,8 +308,9 @@ pub fn human_duration(secs: u64) -> String {
 
 /// Checks that the listed keys name each key unambiguously: one key id is
 /// one public key, and one public key has one role.
-/// A refusal is its reason and what to do about it.
-fn check_listing(keys: &[TrustedKey]) -> Result<(), (String, &'static str)> {
+/// A refusal is the index of the listing refused, its reason and what to
+/// do about it.
+fn check_listing(keys: &[TrustedKey]) -> Result<(), (usize, String, &'static str)> {
     let label = |k: &TrustedKey| match &k.name {
         Some(n) => format!("{n:?} (key {})", k.key.key_id()),
         None => format!("key {}", k.key.key_id()),
@@ -315,6 +330,7 @@ fn check_listing(keys: &[TrustedKey]) -> Result<(), (String, &'static str)> {
             let same_key = a.key.bytes() == b.key.bytes();
             if a.key.key_id() == b.key.key_id() && !same_key {
                 return Err((
+                    i,
                     format!(
                         "{} and {} are two different public keys with the same key id: a signature names its key only by id, so it could not be told which one signed",
                         label(b),
@@ -325,6 +341,7 @@ fn check_listing(keys: &[TrustedKey]) -> Result<(), (String, &'static str)> {
             }
             if same_key && a.role != b.role {
                 return Err((
+                    i,
                     format!(
                         "{} and {} are the same public key with different roles: its signatures could count for either",
                         with_role(b),
@@ -353,10 +370,11 @@ impl TrustPolicy {
                 key,
             })
             .collect();
-        check_listing(&keys).map_err(|(reason, hint)| PolicyError::BadPolicy {
+        check_listing(&keys).map_err(|(_, reason, hint)| PolicyError::BadPolicy {
             path: "(the keys given)".into(),
+            at: None,
             reason,
-            hint: Some(hint),
+            hint: Some(hint.into()),
         })?;
         Ok(TrustPolicy {
             keys,

@@ -540,3 +540,41 @@ fn exports_first_pass_reports_progress() {
     );
     assert!(!stderr.contains(" 0 B of 0 B"), "{stderr}");
 }
+
+/// `sign` (through the same plumbing) prints plain lines too.
+#[test]
+fn sign_prints_plain_progress_lines_without_a_terminal() {
+    let t = TestDir::new();
+    let (bundle, _, public) = big_bundle(&t, 2 << 20);
+    let (second, _) = keygen(t.path(), "second");
+    let out = Command::new(airlock_bin())
+        .args([
+            "sign",
+            s(&bundle),
+            "--sign-key",
+            s(&second),
+            "--key",
+            s(&public),
+        ])
+        .arg("--force")
+        .env("AIRLOCK_PROGRESS_INTERVAL", "0")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{stderr}");
+    let size = std::fs::metadata(&bundle).unwrap().len() as f64 / 1048576.0;
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("airlock: sign: ") && l.ends_with(" %)")),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("airlock: sign: done, ")),
+        "{stderr}"
+    );
+    assert!(size > 1.0);
+}

@@ -128,8 +128,9 @@ fn remove_entries(e: &mut Entries) -> Removed {
     for (_, path, dir) in std::mem::take(&mut e.paths) {
         let bytes = size_of(&path, dir);
         let gone = if dir {
-            // The owner may still be creating files inside: try again.
-            (0..3).any(|_| std::fs::remove_dir_all(&path).is_ok())
+            // The owner may still be creating a file inside (it stops at
+            // its next interrupt::checkpoint): try again.
+            (0..10).any(|_| std::fs::remove_dir_all(&path).is_ok())
         } else {
             std::fs::remove_file(&path).is_ok()
         };

@@ -71,6 +71,20 @@ impl Paused {
         run_ok(Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]));
     }
 
+    /// Waits for it to end where it is (a signal's handler ends it while
+    /// the work waits at its point: nothing runs on past the signal).
+    fn ended(&mut self) -> ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let _ = std::fs::remove_file(&self.pause);
+                return status;
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "never ended");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Lets it go through every later point until it ends.
     fn finish(&mut self) -> ExitStatus {
         let start = Instant::now();
@@ -188,7 +202,7 @@ fn sign_interrupted_at_each_step_leaves_the_bundle_and_no_copy() {
         run.to(at);
         assert_eq!(temporaries(t.path()).len(), 1, "{at}");
         run.signal(sig);
-        let status = run.finish();
+        let status = run.ended();
         assert_eq!(status.code(), Some(code), "{at}: {}", run.stderr());
         assert_eq!(temporaries(t.path()), Vec::<String>::new(), "{at}");
         let mut now = listing(t.path());
@@ -235,7 +249,7 @@ fn a_killed_signs_copy_is_removed_by_the_next_sign_but_a_live_ones_is_not() {
     let mut dead = Paused::start(&t, "dead", &dead_args);
     dead.to("sign: payload copied");
     dead.signal("KILL");
-    let _ = dead.finish();
+    let _ = dead.ended();
     let mut left = temporaries(t.path());
     left.retain(|n| !live_copy.contains(n));
     assert_eq!(left.len(), 1, "SIGKILL leaves the copy");
@@ -262,7 +276,7 @@ fn a_killed_signs_copy_is_removed_by_the_next_sign_but_a_live_ones_is_not() {
     );
     assert_eq!(temporaries(t.path()), live_copy);
     live.signal("INT");
-    assert_eq!(live.finish().code(), Some(130));
+    assert_eq!(live.ended().code(), Some(130));
     assert_eq!(temporaries(t.path()), Vec::<String>::new());
 }
 
@@ -291,7 +305,7 @@ fn split_interrupted_by_sigint_or_sigterm_leaves_no_part() {
         // The first part written, under its temporary name.
         assert_eq!(temporaries(&out_dir).len(), 1, "{:?}", listing(&out_dir));
         run.signal(sig);
-        assert_eq!(run.finish().code(), Some(code), "{}", run.stderr());
+        assert_eq!(run.ended().code(), Some(code), "{}", run.stderr());
         assert_eq!(listing(&out_dir), Vec::<String>::new(), "{sig}");
     }
 }
@@ -320,7 +334,7 @@ fn import_interrupted_before_the_swaps_is_recorded_and_changes_nothing_else() {
         let mut run = Paused::start(&t, "import", &args);
         run.to(at);
         run.signal(sig);
-        let status = run.finish();
+        let status = run.ended();
         let stderr = run.stderr();
         assert_eq!(status.code(), Some(code), "{at}: {stderr}");
         assert_eq!(temporaries(&cache), Vec::<String>::new(), "{at}");
@@ -447,7 +461,7 @@ fn status_shows_leftovers_and_an_import_in_progress() {
         "{out}"
     );
     run.signal("INT");
-    assert_eq!(run.finish().code(), Some(130));
+    assert_eq!(run.ended().code(), Some(130));
     let out = airlock_ok(&["status", "--cache-dir", s(&cache)]);
     assert!(
         !out.contains("import in progress") && !out.contains("leftover"),

@@ -108,6 +108,16 @@ pub fn resume() {
     }
 }
 
+/// Where a thread that keeps creating files under a registered folder
+/// (import's staging) stops once a signal is being handled: the handler
+/// then removes the folder without it filling up again behind it.
+pub fn checkpoint() {
+    let mut s = lock(&SECTIONS);
+    while s.stopping && !s.held {
+        s = CHANGED.wait(s).unwrap_or_else(PoisonError::into_inner);
+    }
+}
+
 /// Keeps a hook registered; dropping it withdraws the hook.
 #[derive(Debug)]
 pub struct Hook {

@@ -138,7 +138,7 @@ pub enum ExportError {
     #[error(transparent)]
     Parts(#[from] PartError),
     /// Too little free space for the output.
-    #[error("not enough free space on the file system of {}: this bundle needs up to {needed} bytes ({needed_mib:.1} MiB), {available} bytes ({available_mib:.1} MiB) are free", path.display(), needed_mib = *needed as f64 / 1048576.0, available_mib = *available as f64 / 1048576.0)]
+    #[error("not enough free space on the file system of {}: this bundle needs up to {needed} bytes ({}), {available} bytes ({}) are free", path.display(), crate::text::bytes(*needed), crate::text::bytes(*available))]
     NoSpace {
         /// The output directory.
         path: PathBuf,
@@ -147,6 +147,9 @@ pub enum ExportError {
         /// Bytes free.
         available: u64,
     },
+    /// The output folder is missing or cannot be written.
+    #[error(transparent)]
+    Output(#[from] crate::fsio::preflight::OutputError),
     /// File system trouble around the output.
     #[error(transparent)]
     Io(#[from] PathIo),
@@ -163,6 +166,7 @@ impl crate::error::Classify for ExportError {
             | ExportError::CreatedInFuture(_)
             | ExportError::Exists(_) => Usage,
             ExportError::Source(e) => e.class(),
+            ExportError::Output(e) => e.class(),
             ExportError::FromTheFuture(_) => BadInput,
             // An output part that exists is a usage error; anything else
             // while writing parts is the host's (a part file name that
@@ -190,6 +194,7 @@ impl crate::error::Classify for ExportError {
             ExportError::Exists(_) => Some(Hint::Flag(FlagHint::ReplaceBundle)),
             ExportError::NoSpace { .. } => Hint::text("free some space or write the bundle to another file system; nothing was written"),
             ExportError::Source(e) => e.hint(),
+            ExportError::Output(e) => e.hint(),
             ExportError::Manifest(e) => e.hint(),
             ExportError::Sign(e) => e.hint(),
             ExportError::Write(e) => e.hint(),
@@ -231,6 +236,7 @@ pub fn export(
 ) -> Result<ExportReport, ExportError> {
     let now = time::OffsetDateTime::now_utc();
     check_plan(plan, keys, now)?;
+    preflight(plan, &[])?;
     let out_dir = match plan.output.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -295,25 +301,72 @@ fn check_plan(
         }
     }
     if !plan.force {
-        let taken = match plan.split {
-            None => vec![plan.output.clone()],
-            Some(_) => vec![
-                plan.output.with_file_name(crate::bundle::parts::part_name(
-                    &plan
-                        .output
-                        .file_name()
-                        .unwrap_or_default()
-                        .to_string_lossy(),
-                    1,
-                )),
-                crate::bundle::parts::index_path(&plan.output),
-            ],
-        };
-        if let Some(t) = taken.into_iter().find(|t| t.exists()) {
+        if let Some(t) = outputs(plan).into_iter().find(|t| t.exists()) {
             return Err(ExportError::Exists(t));
         }
     }
     Ok(())
+}
+
+/// The files export writes first: the bundle, or its first part and the
+/// part index.
+fn outputs(plan: &ExportPlan) -> Vec<PathBuf> {
+    match plan.split {
+        None => vec![plan.output.clone()],
+        Some(_) => vec![
+            plan.output.with_file_name(crate::bundle::parts::part_name(
+                &plan
+                    .output
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy(),
+                1,
+            )),
+            crate::bundle::parts::index_path(&plan.output),
+        ],
+    }
+}
+
+/// The checks that cost nothing, for a caller to make before it unlocks
+/// the signing keys (seconds and a GiB of memory each) or fetches anything:
+/// the output folder exists and is writable, no output (nor any of `also`,
+/// files the caller will write beside it) exists unless forced, and the file
+/// system holds at least the local source files' size. [`export`] makes
+/// them again.
+///
+/// # Errors
+/// [`ExportError::Output`], [`ExportError::Exists`] or [`ExportError::NoSpace`].
+pub fn preflight(plan: &ExportPlan, also: &[PathBuf]) -> Result<(), ExportError> {
+    use crate::fsio::preflight::{check_outputs, OutputError};
+    let mut files = outputs(plan);
+    files.extend_from_slice(also);
+    // Only local files can be sized now: a lower bound of what is needed.
+    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let needed: u64 = plan
+        .sources
+        .iter()
+        .map(|s| match s {
+            SourceSpec::Layer { path, .. } => size(path),
+            SourceSpec::Vex {
+                manifest, archive, ..
+            } => size(manifest).saturating_add(size(archive)),
+            SourceSpec::Cache(_) | SourceSpec::Registry { .. } | SourceSpec::VexUrl { .. } => 0,
+        })
+        .fold(0, u64::saturating_add);
+    match check_outputs(&files, plan.force, Some(needed)) {
+        Ok(()) => Ok(()),
+        Err(OutputError::Exists(p)) => Err(ExportError::Exists(p)),
+        Err(OutputError::NoSpace {
+            path,
+            needed,
+            available,
+        }) => Err(ExportError::NoSpace {
+            path,
+            needed,
+            available,
+        }),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Pre-flight: the bundle is about the size of its payloads (they are

@@ -140,3 +140,43 @@ mod tests {
         );
     }
 }
+
+/// `n` bytes for a person: `512 B`, `1.5 KiB`, `3.2 MiB`, `4.0 GiB` (powers
+/// of 1024, one decimal), so a small size never shows as `0.0 MiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// `n` followed by `one` or, for any other count, `many` (`1 part`,
+/// `2 parts`, `0 packages`).
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_counts_read_as_a_person_would_write_them() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(1023), "1023 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(3 << 20), "3.0 MiB");
+        assert_eq!(count(1u64, "part", "parts"), "1 part");
+        assert_eq!(count(0u64, "part", "parts"), "0 parts");
+        assert_eq!(count(2u64, "package", "packages"), "2 packages");
+    }
+}

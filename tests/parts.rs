@@ -41,7 +41,7 @@ impl Media {
     }
 }
 
-/// A split export into `media/` with SHA256SUMS.
+/// A split export into `media/` with its checksums (`b.airlock.sha256sums`).
 fn split_export() -> Media {
     let t = TestDir::new();
     let inputs = big_inputs(t.path());
@@ -87,7 +87,7 @@ fn a_split_export_imports_from_any_part_and_trivy_scans() {
     // The operator's check of the media, with coreutils alone.
     let sums = run_ok(
         Command::new("sha256sum")
-            .args(["-c", "SHA256SUMS"])
+            .args(["-c", "b.airlock.sha256sums"])
             .current_dir(&m.dir),
     );
     assert_eq!(

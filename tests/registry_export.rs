@@ -446,7 +446,7 @@ fn the_shipped_export_profile_runs_against_local_mirrors() {
     std::fs::create_dir_all(dir.join("transfers")).unwrap();
     let out = airlock_ok(&["export", "--profile", s(&dir.join("export.toml"))]);
     // ghcr.io is not reachable here: the first repository of each served.
-    assert!(out.contains("split into 1 parts"), "{out}");
+    assert!(out.contains("split into 1 part ("), "{out}");
     let today = {
         let now = time::OffsetDateTime::now_utc();
         format!(
@@ -461,7 +461,7 @@ fn the_shipped_export_profile_runs_against_local_mirrors() {
     assert!(part.is_file(), "{out}");
     run_ok(
         Command::new("sha256sum")
-            .args(["-c", "SHA256SUMS"])
+            .args(["-c", &format!("{name}.sha256sums")])
             .current_dir(dir.join("transfers")),
     );
     let seq = std::fs::read_to_string(dir.join("transfers/monthly.seq")).unwrap();

@@ -5,11 +5,13 @@
 mod support;
 
 mod approvals;
+mod cheap_checks;
 mod corpus;
 mod crash;
 mod e2e;
 mod exit_classes;
 mod export_refusals;
+mod guidance;
 mod hostile_archives;
 mod hostile_auth;
 mod hostile_databases;
@@ -26,9 +28,12 @@ mod interrupts;
 mod parts;
 mod push;
 mod refactor_review;
+mod review_approvals;
 mod registry_export;
 mod sign;
+mod small_things;
 mod transaction_review;
 mod trust;
 mod tty_echo;
 mod vectors;
+mod walkthrough;

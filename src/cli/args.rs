@@ -226,7 +226,7 @@ pub struct ExportArgs {
     /// Write parts of at most SIZE (700M, 4G, 4GB, or fat32, cd, dvd, dvd-dl, bd25, bd50) named BUNDLE.001, ... with a signed index BUNDLE.parts, instead of one file
     #[arg(long = "split", value_name = "SIZE")]
     pub split: Option<String>,
-    /// Also write SHA256SUMS beside the output (for `sha256sum -c`)
+    /// Also write BUNDLE.sha256sums beside the output (for `sha256sum -c`)
     #[arg(long)]
     pub sha256sums: bool,
     /// Replace BUNDLE (or its parts) if it exists
@@ -260,7 +260,7 @@ pub struct SplitArgs {
     pub passphrase_file: Option<PathBuf>,
     #[command(flatten)]
     pub trust: TrustArgs,
-    /// Also write SHA256SUMS beside the parts (for `sha256sum -c`)
+    /// Also write BUNDLE.sha256sums beside the parts (for `sha256sum -c`)
     #[arg(long)]
     pub sha256sums: bool,
     /// Replace existing parts

@@ -1,4 +1,6 @@
-//! `export`: profiles and flags into an export plan, the sequence file, SHA256SUMS.
+//! `export`: profiles and flags into an export plan, the sequence file, the
+//! checksums file. Cheap checks of the output come before the keys are
+//! unlocked.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -8,6 +10,7 @@ use std::path::{Path, PathBuf};
 use super::failure::{Failure, Result};
 use time::OffsetDateTime;
 
+use airlock::bundle::parts;
 use airlock::export::sequence::{SequenceError, SequenceFile, DEFAULT_SERIES};
 use airlock::export::{ExportError, ExportPlan, ExportReport, SourceSpec};
 use airlock::manifest::ArtifactKind;
@@ -76,11 +79,6 @@ pub(super) fn export(mut a: ExportArgs) -> Result<()> {
         },
         None => OffsetDateTime::now_utc(),
     };
-    let keys = a
-        .sign_key
-        .iter()
-        .map(|p| passphrase::load_secret(p, a.passphrase_file.as_deref()))
-        .collect::<Result<Vec<_>, _>>()?;
     let split = a.split.as_deref().map(split_size).transpose()?;
     let (sequence_file, sequence) = sequence(&a)?;
     let own_hosts = airlock::export::source_hosts(&sources);
@@ -102,6 +100,14 @@ pub(super) fn export(mut a: ExportArgs) -> Result<()> {
         split,
         sequence: sequence.clone(),
     };
+    // Where it writes, before the keys are unlocked (issue 15).
+    let sums_file = a.sha256sums.then(|| parts::sums_path(&plan.output));
+    airlock::export::preflight(&plan, sums_file.as_slice()).map_err(flag_worded)?;
+    let keys = a
+        .sign_key
+        .iter()
+        .map(|p| passphrase::load_secret(p, a.passphrase_file.as_deref()))
+        .collect::<Result<Vec<_>, _>>()?;
     let progress = Reporter::new(a.json, a.quiet);
     let report =
         airlock::export::export(&plan, &keys, GENERATOR, &progress).map_err(flag_worded)?;
@@ -112,7 +118,7 @@ pub(super) fn export(mut a: ExportArgs) -> Result<()> {
         Some(p) => part_files(p),
         None => vec![file_name(&report.output)],
     };
-    let sums = sha256sums(a.sha256sums, &report.output, &files, a.force)?;
+    let sums = sha256sums(sums_file.as_deref(), &files, a.force)?;
     render(a.json, &report, sums)
 }
 

@@ -199,6 +199,7 @@ classified!(
     airlock::bundle::reader::BundleError,
     airlock::export::ExportError,
     airlock::export::sequence::SequenceError,
+    airlock::fsio::preflight::OutputError,
     airlock::install::ImportError,
     airlock::install::audit::AuditError,
     airlock::keys::KeyError,

@@ -34,15 +34,15 @@ pub(super) fn status(a: CacheArgs) -> Result<()> {
             activity: &activity,
         });
     }
-    let mib = |b: u64| b as f64 / 1048576.0;
+    let size = airlock::text::bytes;
     let mut out = show::Sanitize(io::stdout().lock());
     writeln!(out, "{}:", st.cache_dir.display())?;
     for c in &st.components {
         write!(
             out,
-            "  {:<28} {:>9.1} MiB",
+            "  {:<28} {:>10}",
             c.path.display().to_string(),
-            mib(c.bytes)
+            size(c.bytes)
         )?;
         if let Some(m) = &c.metadata {
             write!(
@@ -52,14 +52,14 @@ pub(super) fn status(a: CacheArgs) -> Result<()> {
             )?;
         }
         if let Some(p) = c.previous_bytes {
-            write!(out, "  (previous generation kept: {:.1} MiB)", mib(p))?;
+            write!(out, "  (previous generation kept: {})", size(p))?;
         }
         writeln!(out)?;
     }
     writeln!(
         out,
-        "previous generation (for `airlock rollback`): {:.1} MiB",
-        mib(st.previous_bytes)
+        "previous generation (for `airlock rollback`): {}",
+        size(st.previous_bytes)
     )?;
     show_activity(&mut out, &activity)?;
     Ok(())

@@ -7,24 +7,12 @@ use airlock::bundle::reader::Verified;
 use airlock::bundle::report::InspectReport;
 use airlock::export::ExportReport;
 use airlock::install::ImportReport;
+use airlock::layout::scan::ScanCommand;
 use airlock::manifest::Manifest;
 use airlock::policy::SignerReport;
 use airlock::text::escape as e;
 
-fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
+use airlock::text::{bytes, count};
 
 /// What a manifest lists. Every string comes from the bundle (signed or
 /// not yet checked), so each is escaped to one line.
@@ -74,12 +62,12 @@ fn contents(w: &mut dyn Write, m: &Manifest) -> io::Result<()> {
     for v in &m.vex {
         writeln!(
             w,
-            "  vex       {:?} ({}) {} archive, folder {:?}, {} packages, updated_at {}",
+            "  vex       {:?} ({}) {} archive, folder {:?}, {}, updated_at {}",
             e(&v.name),
             e(&v.title),
             e(v.archive_format.name()),
             e(&v.subdir),
-            v.packages,
+            count(v.packages, "package", "packages"),
             if v.updated_at.is_empty() {
                 "-".into()
             } else {
@@ -89,6 +77,21 @@ fn contents(w: &mut dyn Write, m: &Manifest) -> io::Result<()> {
         writeln!(w, "            from {}", e(&v.source))?;
     }
     Ok(())
+}
+
+/// The series line (`series monthly, sequence 3`), when the bundle has one.
+fn series(
+    w: &mut dyn Write,
+    prefix: &str,
+    series: Option<&str>,
+    seq: Option<u64>,
+) -> io::Result<()> {
+    match (series, seq) {
+        (Some(s), Some(n)) => writeln!(w, "{prefix}{}, sequence {n}", e(s)),
+        (Some(s), None) => writeln!(w, "{prefix}{}", e(s)),
+        (None, Some(n)) => writeln!(w, "{prefix}(none), sequence {n}"),
+        (None, None) => Ok(()),
+    }
 }
 
 fn labels(
@@ -117,9 +120,9 @@ pub fn export(w: &mut dyn Write, r: &ExportReport) -> io::Result<()> {
         Some(p) => {
             writeln!(
                 w,
-                "wrote {} split into {} parts ({} in all, sha256 {})",
+                "wrote {} split into {} ({} in all, sha256 {})",
                 r.output.display(),
-                p.index_content.parts.len(),
+                count(p.index_content.parts.len() as u64, "part", "parts"),
                 bytes(r.size),
                 r.sha256
             )?;
@@ -131,6 +134,12 @@ pub fn export(w: &mut dyn Write, r: &ExportReport) -> io::Result<()> {
         "manifest sha256 {}, signed by key {}",
         r.manifest_sha256,
         r.signed_by.join(", key ")
+    )?;
+    series(
+        w,
+        "series ",
+        r.manifest.series.as_ref().map(|s| s.as_str()),
+        r.manifest.sequence,
     )?;
     for sk in &r.skipped {
         writeln!(w, "skipped {}: {}", sk.reference, sk.reason)?;
@@ -206,6 +215,13 @@ pub fn verified(w: &mut dyn Write, path: &Path, v: &Verified) -> io::Result<()> 
         v.manifest_sha256,
         e(v.manifest.created.as_str())
     )?;
+    let m = &v.manifest;
+    series(
+        w,
+        "series ",
+        m.series.as_ref().map(|s| s.as_str()),
+        m.sequence,
+    )?;
     signers(w, &v.signers)?;
     labels(w, &v.manifest.labels)?;
     contents(w, &v.manifest)?;
@@ -224,6 +240,12 @@ pub fn inspect(w: &mut dyn Write, r: &InspectReport) -> io::Result<()> {
         e(&m.generator)
     )?;
     writeln!(w, "manifest: sha256 {}", r.manifest_sha256)?;
+    series(
+        w,
+        "series:   ",
+        m.series.as_ref().map(|s| s.as_str()),
+        m.sequence,
+    )?;
     labels(w, &m.labels)?;
     match &r.signers {
         Some(j) => {
@@ -326,6 +348,7 @@ pub fn imported(w: &mut dyn Write, r: &ImportReport) -> io::Result<()> {
         r.manifest_sha256,
         e(&r.created)
     )?;
+    series(w, "series ", r.series.as_deref(), r.sequence)?;
     signers(w, &r.signers)?;
     labels(w, &r.labels)?;
     writeln!(w, "installed into {}:", r.cache_dir.display())?;
@@ -352,9 +375,9 @@ pub fn imported(w: &mut dyn Write, r: &ImportReport) -> io::Result<()> {
         let verb = if v.replaced { "replaced" } else { "new" };
         writeln!(
             w,
-            "  vex       {} ({verb}): {} packages",
+            "  vex       {} ({verb}): {}",
             v.cache_path.display(),
-            v.packages
+            count(v.packages, "package", "packages")
         )?;
         if let (Some(d), Some(url)) = (&v.static_dir, &v.repository_url) {
             writeln!(
@@ -365,8 +388,7 @@ pub fn imported(w: &mut dyn Write, r: &ImportReport) -> io::Result<()> {
         }
     }
     writeln!(w)?;
-    writeln!(w, "Scan with this cache (no network needed):")?;
-    writeln!(w, "  trivy image {} <image>", r.trivy_flags.join(" "))?;
+    scan_commands(w, &r.scan_commands)?;
     if let Some(yaml) = &r.repository_yaml {
         writeln!(w)?;
         writeln!(w, "VEX: Trivy reads repository.yaml from $XDG_DATA_HOME/.trivy/vex/ (else ~/.trivy/vex/);")?;
@@ -377,6 +399,25 @@ pub fn imported(w: &mut dyn Write, r: &ImportReport) -> io::Result<()> {
         for line in yaml.lines() {
             writeln!(w, "  {line}")?;
         }
+    }
+    Ok(())
+}
+
+/// The scan commands that fit the cache, one line each (already quoted for
+/// a shell; a path with a control character is escaped by [`Sanitize`]).
+fn scan_commands(w: &mut dyn Write, c: &[ScanCommand]) -> io::Result<()> {
+    if c.is_empty() {
+        return writeln!(
+            w,
+            "The cache holds no vulnerability DB or checks bundle yet: nothing to scan with"
+        );
+    }
+    writeln!(
+        w,
+        "Scan with this cache (no network needed; replace / . or IMAGE with what to scan):"
+    )?;
+    for c in c {
+        writeln!(w, "  {}", c.command)?;
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use super::failure::{Failure, Result};
 
 use airlock::bundle::parts::{self};
+use airlock::fsio::preflight::check_outputs;
 use airlock::install::VerifyContent;
 use airlock::media::Input;
 
@@ -27,21 +28,17 @@ pub(super) fn part_files(p: &parts::PartsReport) -> Vec<String> {
     files
 }
 
-/// With `enabled`, writes SHA256SUMS beside `output` for `files`.
+/// With a path (`<bundle>.sha256sums`), writes the checksums of `files`
+/// into it.
 pub(super) fn sha256sums(
-    enabled: bool,
-    output: &Path,
+    path: Option<&Path>,
     files: &[String],
     force: bool,
 ) -> Result<Option<PathBuf>> {
-    if !enabled {
-        return Ok(None);
+    match path {
+        None => Ok(None),
+        Some(p) => Ok(Some(parts::write_sha256sums(p, files, force)?)),
     }
-    Ok(Some(parts::write_sha256sums(
-        &parent(output),
-        files,
-        force,
-    )?))
 }
 
 /// A report with the SHA256SUMS file written beside it (`null` when none
@@ -62,10 +59,20 @@ pub(super) fn split_size(text: &str) -> Result<u64> {
 
 pub(super) fn split(a: SplitArgs) -> Result<()> {
     let policy = trust_policy(&a.trust)?;
-    let key = passphrase::load_secret(&a.sign_key, a.passphrase_file.as_deref())?;
     let size = split_size(&a.split)?;
-    let input = Input::open(&a.bundle, Some(&policy))?;
     let output = a.output.clone().unwrap_or_else(|| a.bundle.clone());
+    let sums_file = a.sha256sums.then(|| parts::sums_path(&output));
+    // Where it writes, before the key is unlocked and the bundle read
+    // (issue 15): the parts need about the bundle's size.
+    let mut files = vec![
+        output.with_file_name(parts::part_name(&file_name(&output), 1)),
+        parts::index_path(&output),
+    ];
+    files.extend(sums_file.clone());
+    let needed = std::fs::metadata(&a.bundle).ok().map(|m| m.len());
+    check_outputs(&files, a.force, needed)?;
+    let key = passphrase::load_secret(&a.sign_key, a.passphrase_file.as_deref())?;
+    let input = Input::open(&a.bundle, Some(&policy))?;
     let progress = Reporter::new(a.json, a.quiet);
     let report = airlock::media::split(
         &input,
@@ -76,7 +83,7 @@ pub(super) fn split(a: SplitArgs) -> Result<()> {
         a.force,
         &progress,
     )?;
-    let sums = sha256sums(a.sha256sums, &output, &part_files(&report.parts), a.force)?;
+    let sums = sha256sums(sums_file.as_deref(), &part_files(&report.parts), a.force)?;
     if a.json {
         return print_json(&WithSums {
             report: &report,
@@ -86,9 +93,13 @@ pub(super) fn split(a: SplitArgs) -> Result<()> {
     let mut out = show::Sanitize(io::stdout().lock());
     writeln!(
         out,
-        "verified {} and split it into {} parts (the bundle itself is unchanged):",
+        "verified {} and split it into {} (the bundle itself is unchanged):",
         report.bundle.display(),
-        report.parts.index_content.parts.len()
+        airlock::text::count(
+            report.parts.index_content.parts.len() as u64,
+            "part",
+            "parts"
+        )
     )?;
     show::parts(&mut out, &report.parts)?;
     show::sums(&mut out, sums.as_deref())?;
@@ -104,6 +115,7 @@ pub(super) fn join(a: JoinArgs) -> Result<()> {
             a.parts.display()
         );
     }
+    check_outputs(std::slice::from_ref(&a.output), a.force, None)?;
     let progress = Reporter::new(a.json, a.quiet);
     let report = airlock::media::join(
         &input,

@@ -3,6 +3,7 @@
 
 pub mod atomic;
 pub mod lock;
+pub mod preflight;
 
 pub use atomic::{AtomicFile, CommitError, Replace};
 

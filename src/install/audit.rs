@@ -183,21 +183,38 @@ fn sha256_hex(bytes: &[u8]) -> String {
     format!("{:x}", Sha256::digest(bytes))
 }
 
-/// The user and host running this process, for the record.
+/// The user and host running this process, for the record: the user's
+/// name from the passwd database (`/etc/passwd`, which `sudo` and services
+/// do not change as they do `USER`) with the uid, `root (uid 0)`; else the
+/// `USER` variable's name marked as such; else the uid alone.
 pub fn who() -> (Option<String>, Option<String>) {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty());
     let uid = rustix::process::getuid().as_raw();
-    let name = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .ok();
-    let user = Some(match name {
+    let from_passwd = std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|text| passwd_name(&text, uid));
+    let user = Some(match from_passwd {
         Some(n) => format!("{n} (uid {uid})"),
-        None => format!("uid {uid}"),
+        None => match std::env::var("USER").or_else(|_| std::env::var("LOGNAME")) {
+            Ok(n) => format!("{} (uid {uid}, name from $USER)", crate::text::escape(&n)),
+            Err(_) => format!("uid {uid}"),
+        },
     });
     (host, user)
+}
+
+/// The name of `uid` in passwd-format `text` (the first entry that has it).
+fn passwd_name(text: &str, uid: u32) -> Option<String> {
+    text.lines().find_map(|line| {
+        let mut f = line.split(':');
+        let name = f.next()?;
+        let id: u32 = f.nth(1)?.parse().ok()?;
+        (id == uid && !name.is_empty() && !name.starts_with('#'))
+            .then(|| crate::text::escape(name).into_owned())
+    })
 }
 
 /// Appends `entry` to the log at `log` (created if absent), chained to its
@@ -473,6 +490,20 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), AuditError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_user_is_named_from_the_passwd_database() {
+        let text = "# comment\nroot:x:0:0:root:/root:/bin/sh\nop:x:1000:1000::/home/op:/bin/sh\n";
+        assert_eq!(passwd_name(text, 0).as_deref(), Some("root"));
+        assert_eq!(passwd_name(text, 1000).as_deref(), Some("op"));
+        assert_eq!(passwd_name(text, 7), None);
+        let (_, user) = who();
+        let uid = rustix::process::getuid().as_raw();
+        let expected = passwd_name(&std::fs::read_to_string("/etc/passwd").unwrap(), uid);
+        if let Some(name) = expected {
+            assert_eq!(user, Some(format!("{name} (uid {uid})")));
+        }
+    }
 
     #[test]
     fn the_chain_links_lines_and_finds_edits() {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::artifact::vex;
 use crate::bundle::reader::Verified;
 use crate::layout::{trivy_cache, vex_repo};
-use crate::manifest::Manifest;
+use crate::manifest::{ArtifactKind, Manifest};
 
 use super::collect::{CheckedVex, Collector};
 use super::component::ComponentId;
@@ -284,9 +284,11 @@ impl Installed<'_> {
         verified: &Verified,
         checked: Vec<CheckedVex>,
         forced: Vec<String>,
-        warnings: Vec<String>,
+        mut warnings: Vec<String>,
     ) -> Result<ImportReport, ImportError> {
         let m = &verified.manifest;
+        // Absolute, as the audit log records them (issue 15).
+        let cache_abs = absolute(&opts.cache_dir)?;
         let components = m
             .artifacts
             .iter()
@@ -294,7 +296,7 @@ impl Installed<'_> {
                 let id = ComponentId::Artifact(a.kind);
                 InstalledComponent {
                     kind: a.kind,
-                    path: opts.cache_dir.join(trivy_cache::component(a.kind)),
+                    path: cache_abs.join(trivy_cache::component(a.kind)),
                     replaced: self.replaced(&id),
                     id,
                     schema_version: a.database.as_ref().map(|d| d.schema_version),
@@ -309,10 +311,7 @@ impl Installed<'_> {
             let id = ComponentId::VexRepository(c.name.clone());
             vex.push(InstalledVex {
                 repository_url: self.repo_urls.remove(&c.name).flatten(),
-                cache_path: opts
-                    .cache_dir
-                    .join(trivy_cache::VEX_REPOSITORIES)
-                    .join(&c.name),
+                cache_path: cache_abs.join(trivy_cache::VEX_REPOSITORIES).join(&c.name),
                 replaced: self.replaced(&id),
                 id,
                 static_dir: match &opts.vex_dir {
@@ -323,13 +322,27 @@ impl Installed<'_> {
                 packages: c.packages,
             });
         }
-        let cache_abs = absolute(&opts.cache_dir)?;
         let repository_yaml = (!vex.is_empty()).then(|| {
             trivy_cache::repository_yaml(
                 &vex.iter()
                     .map(|v: &InstalledVex| (v.name.clone(), v.repository_url.clone()))
                     .collect::<Vec<_>>(),
             )
+        });
+        // From what the cache holds now, not from this bundle (issue 15).
+        // The import is done: a cache that cannot be listed only costs the
+        // commands what earlier imports left (said as a warning).
+        let installed = crate::layout::scan::Installed::read(&cache_abs).unwrap_or_else(|e| {
+            warnings.push(format!(
+                "cannot list {}: {e}; the scan commands name only this bundle's data",
+                cache_abs.display()
+            ));
+            crate::layout::scan::Installed {
+                db: m.artifacts.iter().any(|a| a.kind == ArtifactKind::TrivyDb),
+                java_db: m.artifacts.iter().any(|a| a.kind == ArtifactKind::JavaDb),
+                checks: m.artifacts.iter().any(|a| a.kind == ArtifactKind::Checks),
+                vex: vex.iter().map(|v| v.name.clone()).collect(),
+            }
         });
         Ok(ImportReport {
             manifest_sha256: verified.manifest_sha256.hex(),
@@ -340,7 +353,8 @@ impl Installed<'_> {
             labels: m.labels.clone(),
             signers: verified.signers.clone(),
             cache_dir: cache_abs.clone(),
-            trivy_flags: trivy_cache::trivy_flags(&cache_abs, !vex.is_empty()),
+            trivy_flags: trivy_cache::trivy_flags(&cache_abs, !installed.vex.is_empty()),
+            scan_commands: crate::layout::scan::scan_commands(&cache_abs, &installed),
             components,
             vex,
             repository_yaml,

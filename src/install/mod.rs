@@ -274,8 +274,11 @@ pub struct ImportReport {
     pub components: Vec<InstalledComponent>,
     /// Installed VEX repositories.
     pub vex: Vec<InstalledVex>,
-    /// Flags for `trivy` to use this cache offline.
+    /// Flags for `trivy` to use this cache offline (as the cache holds it
+    /// after the import).
     pub trivy_flags: Vec<String>,
+    /// The scan commands that fit the cache after the import, per target.
+    pub scan_commands: Vec<crate::layout::scan::ScanCommand>,
     /// Things the user should know that did not stop the import.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,

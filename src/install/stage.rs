@@ -27,7 +27,7 @@ pub enum StageError {
     #[error(transparent)]
     Io(#[from] PathIo),
     /// The target's file system has too little free space.
-    #[error("not enough free space on the file system of {}: this import needs about {needed} bytes ({needed_mib:.1} MiB) there, {available} bytes ({available_mib:.1} MiB) are free", path.display(), needed_mib = *needed as f64 / 1048576.0, available_mib = *available as f64 / 1048576.0)]
+    #[error("not enough free space on the file system of {}: this import needs about {needed} bytes ({}) there, {available} bytes ({}) are free", path.display(), crate::text::bytes(*needed), crate::text::bytes(*available))]
     NoSpace {
         /// A directory on that file system.
         path: PathBuf,

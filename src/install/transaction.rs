@@ -106,12 +106,10 @@ impl ImportRequest {
         let (host, user) = audit::who();
         AuditEntry {
             time: crate::timestamp::format_time(self.now),
-            bundle: self.bundle_name.clone(),
-            cache_dir: self
-                .cache_dir
-                .as_ref()
-                .map(|d| d.display().to_string())
-                .unwrap_or_default(),
+            // Absolute paths: a relative one means nothing in the log later
+            // (issue 15). A path that cannot be resolved is kept as given.
+            bundle: abs(Path::new(&self.bundle_name)),
+            cache_dir: self.cache_dir.as_deref().map(abs).unwrap_or_default(),
             host,
             user,
             ..Default::default()
@@ -125,6 +123,14 @@ impl ImportRequest {
         entry.reason = Some(crate::redact::text(reason).into_owned());
         record(self, entry)
     }
+}
+
+/// `p` made absolute (without resolving links), as text.
+fn abs(p: &Path) -> String {
+    std::path::absolute(p)
+        .unwrap_or_else(|_| p.to_path_buf())
+        .display()
+        .to_string()
 }
 
 /// The decision, with its reasons as data.

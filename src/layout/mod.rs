@@ -3,5 +3,6 @@
 //! and the small files Trivy reads; staging and swapping are `install`'s job.
 
 pub mod oci_repos;
+pub mod scan;
 pub mod trivy_cache;
 pub mod vex_repo;

@@ -56,6 +56,15 @@ pub enum PartError {
         /// Its expected SHA-256.
         sha256: String,
     },
+    /// Several parts are missing: all of them are named at once, so one
+    /// trip to the original media fetches them all (issue 15).
+    #[error("{} of {count} are missing: {}", numbers(missing), paths(missing))]
+    MissingSeveral {
+        /// How many parts the set has.
+        count: usize,
+        /// Each missing part: its number (1-based) and where it should be.
+        missing: Vec<(usize, PathBuf)>,
+    },
     /// A part has the wrong size.
     #[error("part {number} of {count}, {}, is {found} bytes but the index says {expected} ({what})", path.display(), what = if found < expected { "truncated" } else { "too long" })]
     Size {
@@ -118,6 +127,24 @@ pub enum PartError {
     Io(#[from] PathIo),
 }
 
+/// "parts 2, 4 and 5" (1-based numbers).
+fn numbers(missing: &[(usize, PathBuf)]) -> String {
+    let n: Vec<String> = missing.iter().map(|(n, _)| n.to_string()).collect();
+    match n.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("parts {} and {last}", rest.join(", ")),
+        _ => format!("part {}", n.join("")),
+    }
+}
+
+/// The paths, comma-separated.
+fn paths(missing: &[(usize, PathBuf)]) -> String {
+    missing
+        .iter()
+        .map(|(_, p)| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl crate::error::Classify for PartError {
     fn class(&self) -> crate::error::ExitClass {
         use crate::error::ExitClass::*;
@@ -131,6 +158,7 @@ impl crate::error::Classify for PartError {
             | PartError::BadIndex { .. }
             | PartError::BadSignature { .. }
             | PartError::Missing { .. }
+            | PartError::MissingSeveral { .. }
             | PartError::Size { .. }
             | PartError::Digest { .. }
             | PartError::Extra { .. }
@@ -144,6 +172,7 @@ impl crate::error::Classify for PartError {
             PartError::IndexMissing { .. } => Hint::text("copy every file of the set (the .NNN parts, .parts and .parts.minisig) into one directory"),
             PartError::BadSignature { .. } => Hint::text("copy it from the original media (it is written beside the parts)"),
             PartError::Missing { .. } => Hint::text("copy it from the original media into the same directory; nothing was imported"),
+            PartError::MissingSeveral { .. } => Hint::text("copy them from the original media into the same directory; nothing was imported"),
             PartError::Size { .. } | PartError::Digest { .. } => Hint::text("copy it again from the original media; nothing was imported"),
             PartError::Extra { .. } => Hint::text("remove it, or copy the set again from the original media; nothing was imported"),
             PartError::Exists(_) => Some(Hint::Flag(FlagHint::ReplaceOutput)),

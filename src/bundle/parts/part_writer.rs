@@ -248,11 +248,23 @@ fn write_small(target: &Path, prefix: &str, bytes: &[u8], force: bool) -> Result
         .map_err(|e| commit_error(e, target))
 }
 
-/// Writes `SHA256SUMS` in `dir` (the format `sha256sum -c` reads) for
-/// `files` (names in `dir`), hashing each; refuses to replace an existing
-/// one unless `force`.
-pub fn write_sha256sums(dir: &Path, files: &[String], force: bool) -> Result<PathBuf, PartError> {
-    let path = dir.join("SHA256SUMS");
+/// Where `--sha256sums` writes the checksums of `bundle` (or of its parts):
+/// `<bundle file name>.sha256sums` beside it. Named per bundle, so the sums
+/// of two bundles on one stick do not clash (issue 15; a fixed `SHA256SUMS`
+/// did). `sha256sum -c b.airlock.sha256sums` checks them; nothing in airlock
+/// reads the file, so the old name needs no reader.
+pub fn sums_path(bundle: &Path) -> PathBuf {
+    let mut name = bundle.file_name().unwrap_or_default().to_os_string();
+    name.push(".sha256sums");
+    bundle.with_file_name(name)
+}
+
+/// Writes the sums file `path` (the format `sha256sum -c` reads) for
+/// `files` (names in its folder), hashing each; refuses to replace an
+/// existing one unless `force`.
+pub fn write_sha256sums(path: &Path, files: &[String], force: bool) -> Result<PathBuf, PartError> {
+    let path = path.to_path_buf();
+    let dir = atomic::parent_dir(&path);
     if !force && path.exists() {
         return Err(PartError::Exists(path));
     }

@@ -128,10 +128,32 @@ impl PartSet {
     /// Checks that every part is present with exactly its size (a part
     /// with bytes appended is refused as too long), and that no part follows
     /// the last one (cheap: no reading).
+    /// Every missing part is named at once; otherwise the first problem.
     pub fn check_present(&self) -> Result<(), PartError> {
         let count = self.index.parts.len();
+        let mut missing = Vec::new();
+        let mut first = None;
         for n in 1..=count {
-            self.check_size(n)?;
+            match self.check_size(n) {
+                Ok(()) => {}
+                Err(e @ PartError::Missing { .. }) => missing.push(e),
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        if missing.len() > 1 {
+            let missing = missing
+                .into_iter()
+                .filter_map(|e| match e {
+                    PartError::Missing { number, path, .. } => Some((number, path)),
+                    _ => None,
+                })
+                .collect();
+            return Err(PartError::MissingSeveral { count, missing });
+        }
+        if let Some(e) = missing.pop().or(first) {
+            return Err(e);
         }
         let next = self.dir.join(part_name(&self.index.bundle, count + 1));
         if std::fs::symlink_metadata(&next).is_ok() {

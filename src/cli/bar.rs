@@ -44,17 +44,7 @@ pub enum Reporter {
 
 /// A size for people: `812 B`, `4.0 KiB`, `12.5 MiB`, `1.2 GiB`.
 pub fn human(b: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if b < 1024 {
-        return format!("{b} B");
-    }
-    let mut v = b as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
+    airlock::text::bytes(b)
 }
 
 /// The plain lines' interval: [`INTERVAL_VAR`] if it holds a number of

@@ -1,0 +1,228 @@
+//! Outside review of issue 15's items 2, 6, 7, 9, 10 (signals, leftovers,
+//! status, progress, guidance). Each `#[ignore = "finding: …"]` test fails
+//! on the reviewed tip and passes once its finding is fixed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+/// What a POSIX shell makes of `word` (one word, as printed): its bytes.
+fn shell_word(word: &str) -> Vec<u8> {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("printf %s {word}"))
+        .output()
+        .unwrap();
+    out.stdout
+}
+
+/// The printed scan command holds the cache path on one line, with no
+/// control character, and a shell reading it gets the path back.
+#[test]
+#[ignore = "finding: scan commands print a cache path with a newline over two lines, and one with ESC as an escape that no shell turns back into the path"]
+fn scan_commands_stay_one_line_and_run_as_printed_whatever_the_cache_path() {
+    use airlock::layout::scan::{scan_commands, Installed};
+    let installed = Installed {
+        db: true,
+        ..Installed::default()
+    };
+    for cache in ["/tmp/a\nhint: run rm -rf ~", "/tmp/a\u{1b}[2Jb", "/tmp/tab\there"] {
+        let c = scan_commands(Path::new(cache), &installed);
+        let line = &c[0].command;
+        assert!(
+            !line.chars().any(airlock::text::is_unsafe),
+            "{cache:?}: the command has a raw control character (shown escaped by the CLI's Sanitize or kept as a line break): {line:?}"
+        );
+        // The CLI prints the command through Sanitize, which keeps '\n' and
+        // '\t' raw and escapes the rest: what is pasted must still give the
+        // path back.
+        let quoted = line
+            .split(" --cache-dir ")
+            .nth(1)
+            .unwrap()
+            .split(" --skip-db-update")
+            .next()
+            .unwrap();
+        assert_eq!(shell_word(quoted), cache.as_bytes(), "{line:?}");
+    }
+}
+
+/// A cache path that is not UTF-8 is printed lossily: the command names
+/// another folder.
+#[test]
+#[ignore = "finding: a non-UTF-8 cache path is printed through to_string_lossy: the scan command names a folder that is not the cache"]
+fn scan_commands_name_the_cache_even_when_its_path_is_not_utf8() {
+    use airlock::layout::scan::{scan_commands, Installed};
+    use std::os::unix::ffi::OsStrExt as _;
+    let cache = Path::new(std::ffi::OsStr::from_bytes(b"/tmp/caf\xe9"));
+    let installed = Installed {
+        db: true,
+        ..Installed::default()
+    };
+    let c = scan_commands(cache, &installed);
+    assert!(
+        !c[0].command.contains('\u{fffd}'),
+        "the command names /tmp/caf\u{fffd}, not the cache: {}",
+        c[0].command
+    );
+}
+
+/// The `mkdir -p` the missing-folder hint prints is a shell command: the
+/// folder must be quoted, or the command splits on spaces and runs `$(...)`.
+#[test]
+#[ignore = "finding: the missing-output-folder hint prints `mkdir -p PATH` unquoted: spaces split it and $(...) in the path runs when pasted"]
+fn the_mkdir_hint_runs_as_printed_and_cannot_inject() {
+    let t = TestDir::new();
+    let e = export_fixtures(&t);
+    let dir = t.join("usb stick/$(touch PWNED)");
+    let out = dir.join("x.airlock");
+    // split checks its output folder before the key is read.
+    let r = airlock(&[
+        "split",
+        s(&e.bundle),
+        "--split",
+        "64K",
+        "-o",
+        s(&out),
+        "--sign-key",
+        s(&e.key),
+        "--key",
+        s(&e.public),
+    ]);
+    assert!(!r.status.success());
+    let stderr = String::from_utf8_lossy(&r.stderr).into_owned();
+    let hint = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("hint: create it first ("))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let cmd = hint.split(") or write elsewhere").next().unwrap();
+    let work = t.join("paste");
+    std::fs::create_dir_all(&work).unwrap();
+    let ran = Command::new("sh").arg("-c").arg(cmd).current_dir(&work).output().unwrap();
+    assert!(ran.status.success(), "{cmd}: {}", String::from_utf8_lossy(&ran.stderr));
+    assert!(!work.join("PWNED").exists(), "pasting `{cmd}` ran the path's $(...)");
+    assert!(dir.is_dir(), "`{cmd}` did not create {}", dir.display());
+}
+
+/// A run of airlock pausing at every fault point (as tests/interrupts.rs).
+struct Paused {
+    child: Child,
+    pause: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Paused {
+    fn start(t: &TestDir, tag: &str, args: &[&str]) -> Paused {
+        let pause = t.join(&format!("{tag}.pause"));
+        let stderr = t.join(&format!("{tag}.stderr"));
+        let child = Command::new(airlock_bin())
+            .args(args)
+            .env("AIRLOCK_FAULT_PAUSE", "all")
+            .env("AIRLOCK_FAULT_PAUSE_FILE", &pause)
+            .env_remove("AIRLOCK_FAULT_KILL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        Paused { child, pause, stderr }
+    }
+
+    fn to(&mut self, at: &str) {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("ended before {at:?}: {status:?}\n{}", self.stderr());
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "never at {at:?}");
+            if let Ok(text) = std::fs::read_to_string(&self.pause) {
+                if text.ends_with('\n') {
+                    if text.trim_end().split_once(' ').map(|(_, n)| n) == Some(at) {
+                        return;
+                    }
+                    std::fs::remove_file(&self.pause).unwrap();
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        run_ok(Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]));
+    }
+
+    /// Ends where it is, or (if the signal waits for the work) lets it run.
+    fn finish(&mut self) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let _ = std::fs::remove_file(&self.pause);
+                return status;
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "never ended");
+            let _ = std::fs::remove_file(&self.pause);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// A signal after the older generation was set aside but before the first
+/// swap: the handler records "refused … before anything was installed" and
+/// exits, leaving the previous generation (what `airlock rollback` goes back
+/// to) under a staging name that the next import deletes.
+#[cfg(feature = "fault-injection")]
+#[test]
+#[ignore = "finding: a signal between 'older generation set aside' and the first swap leaves .airlock-previous renamed to .airlock-staging-previous-PID: rollback lost, a leftover left, next import deletes it"]
+fn a_signal_after_the_older_generation_is_set_aside_puts_it_back() {
+    let t = TestDir::new();
+    let e = export_fixtures(&t);
+    let cache = t.join("cache");
+    import_ok(&e.bundle, &e.public, &cache, &[]);
+    import_ok(&e.bundle, &e.public, &cache, &[]);
+    assert!(
+        cache.join(".airlock-previous").exists(),
+        "two imports keep a previous generation: {:?}",
+        names(&cache)
+    );
+    let before = tree_hash(&cache);
+    let args = [
+        "import",
+        s(&e.bundle),
+        "--key",
+        s(&e.public),
+        "--cache-dir",
+        s(&cache),
+    ];
+    let mut run = Paused::start(&t, "import", &args);
+    run.to("older generation set aside");
+    run.signal("INT");
+    let status = run.finish();
+    let stderr = run.stderr();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    let leftovers: Vec<String> = names(&cache)
+        .into_iter()
+        .filter(|n| n.starts_with(".airlock-staging-"))
+        .collect();
+    assert_eq!(leftovers, Vec::<String>::new(), "{stderr}");
+    assert!(
+        cache.join(".airlock-previous").exists(),
+        "the previous generation is gone: {:?}",
+        names(&cache)
+    );
+    assert_eq!(tree_hash(&cache), before, "{stderr}");
+}

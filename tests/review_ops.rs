@@ -274,3 +274,116 @@ exit $R
         "a dead run's file, locked by nobody, is shown as in use:\n{stdout}"
     );
 }
+
+/// Whoever can read the audit log (mode 0644) can `flock` it. An import then
+/// blocks at its record with no limit, inside the section a signal waits
+/// for: SIGTERM (a service manager's stop) no longer ends it, ever.
+#[cfg(feature = "fault-injection")]
+#[test]
+#[ignore = "finding: an import blocked on the audit log's flock (any reader of the 0644 log can hold it) cannot be ended by SIGTERM/SIGINT: the handler waits for the critical section forever"]
+fn sigterm_ends_an_import_waiting_for_the_audit_logs_lock() {
+    let t = TestDir::new();
+    let e = export_fixtures(&t);
+    let cache = t.join("cache");
+    import_ok(&e.bundle, &e.public, &cache, &[]);
+    let log = cache.join(AUDIT_LOG);
+    let mut holder = Command::new("flock")
+        .arg("--shared")
+        .arg(&log)
+        .args(["sleep", "120"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The holder has its lock before the import starts.
+    let start = Instant::now();
+    while !std::fs::read_to_string("/proc/locks")
+        .unwrap()
+        .lines()
+        .any(|l| l.contains(&format!(" {} ", holder.id())))
+    {
+        assert!(start.elapsed() < Duration::from_secs(10), "flock never locked");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let args = [
+        "import",
+        s(&e.bundle),
+        "--key",
+        s(&e.public),
+        "--cache-dir",
+        s(&cache),
+    ];
+    let mut run = Paused::start(&t, "import", &args);
+    // Past the swaps: the import now waits for the log.
+    run.to("swaps done");
+    let _ = std::fs::remove_file(&run.pause);
+    // Let every later point pass, then signal.
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        let _ = std::fs::remove_file(&run.pause);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(run.child.try_wait().unwrap().is_none(), "{}", run.stderr());
+    run.signal("TERM");
+    let signalled = Instant::now();
+    let mut ended = None;
+    while signalled.elapsed() < Duration::from_secs(20) {
+        let _ = std::fs::remove_file(&run.pause);
+        if let Some(s) = run.child.try_wait().unwrap() {
+            ended = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stderr = run.stderr();
+    let _ = run.child.kill();
+    let _ = run.child.wait();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(
+        ended.is_some(),
+        "20 s after SIGTERM the import still waits (for a lock another process holds):\n{stderr}"
+    );
+}
+
+/// The sweep knows airlock's leftovers by their name's prefix alone: a
+/// folder the user made and named `.airlock-export-…` is deleted with
+/// everything in it by the next export, split or join writing beside it.
+/// airlock's own names are `<prefix>` + 6 random characters (+ suffix).
+#[test]
+#[ignore = "finding: sweep removes any file/folder whose name merely starts with .airlock-export- (etc.), such as a user's own folder with its files, not only airlock's <prefix>XXXXXX names"]
+fn split_leaves_a_users_folder_that_only_looks_like_a_leftover() {
+    let t = TestDir::new();
+    let e = export_fixtures(&t);
+    let out_dir = t.join("usb");
+    let mine = out_dir.join(".airlock-export-settings-backup");
+    write(&mine.join("notes.txt"), b"my own notes");
+    write(&out_dir.join(".airlock-bundle-old-2024.partial"), b"kept on purpose");
+    airlock_ok(&[
+        "split",
+        s(&e.bundle),
+        "--split",
+        "64K",
+        "-o",
+        s(&out_dir.join("b.airlock")),
+        "--sign-key",
+        s(&e.key),
+        "--key",
+        s(&e.public),
+    ]);
+    assert!(
+        mine.join("notes.txt").is_file(),
+        "the user's folder was swept: {:?}",
+        names(&out_dir)
+    );
+    assert!(out_dir.join(".airlock-bundle-old-2024.partial").is_file());
+}
+
+/// `text::bytes` rounds 1023.95 KiB and up to "1024.0 KiB".
+#[test]
+#[ignore = "finding: text::bytes shows just under a unit as 1024.0 KiB / 1024.0 MiB instead of 1.0 MiB / 1.0 GiB"]
+fn sizes_just_under_a_unit_do_not_show_as_1024() {
+    assert_eq!(airlock::text::bytes((1 << 20) - 1), "1.0 MiB");
+    assert_eq!(airlock::text::bytes((1 << 30) - 1), "1.0 GiB");
+}

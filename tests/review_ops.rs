@@ -484,3 +484,76 @@ fn a_huge_progress_interval_does_not_panic() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// A stale part of an earlier split (`b.airlock.002`) in the output folder:
+/// the cheap checks look only at `.001`, the index and the sums, so `split`
+/// says "split it into 1 part … carry every file above" and exits 0, and the
+/// set it leaves is refused by verify and import (exit 4, "nothing may
+/// follow the last part").
+#[test]
+#[ignore = "finding: split exits 0 beside a stale higher-numbered part (.002) it neither checks nor removes; the set it reports as ready is refused by verify (exit 4)"]
+fn split_does_not_report_success_for_a_set_that_verify_refuses() {
+    let t = TestDir::new();
+    let e = export_fixtures(&t);
+    let out_dir = t.join("usb");
+    std::fs::create_dir(&out_dir).unwrap();
+    let out = out_dir.join("b.airlock");
+    // As many parts as the bundle needs, plus one more from an older split.
+    let size = std::fs::metadata(&e.bundle).unwrap().len();
+    let parts = size.div_ceil(64 << 10) as usize;
+    write(&out_dir.join(format!("b.airlock.{:03}", parts + 1)), b"stale");
+    let r = airlock(&[
+        "split",
+        s(&e.bundle),
+        "--split",
+        "64K",
+        "-o",
+        s(&out),
+        "--sign-key",
+        s(&e.key),
+        "--key",
+        s(&e.public),
+    ]);
+    if r.status.success() {
+        let v = airlock(&[
+            "verify",
+            s(&out_dir.join("b.airlock.001")),
+            "--key",
+            s(&e.public),
+        ]);
+        assert_eq!(
+            v.status.code(),
+            Some(0),
+            "split succeeded but its set is refused:\n{}",
+            String::from_utf8_lossy(&v.stderr)
+        );
+    }
+}
+
+/// Issue 15 item 10 ("1 parts") lives on in PartError::Extra.
+#[test]
+#[ignore = "finding: PartError::Extra still says 'whose index lists 1 parts' (item 10's plural not applied)"]
+fn the_extra_part_message_counts_in_words() {
+    let t = TestDir::new();
+    let e = export_fixtures(&t);
+    let out_dir = t.join("usb");
+    std::fs::create_dir(&out_dir).unwrap();
+    let out = out_dir.join("b.airlock");
+    airlock_ok(&[
+        "split",
+        s(&e.bundle),
+        "--split",
+        "64M",
+        "-o",
+        s(&out),
+        "--sign-key",
+        s(&e.key),
+        "--key",
+        s(&e.public),
+    ]);
+    write(&out_dir.join("b.airlock.002"), b"stale");
+    let v = airlock(&["verify", s(&out_dir.join("b.airlock.001")), "--key", s(&e.public)]);
+    let err = String::from_utf8_lossy(&v.stderr);
+    assert!(err.contains("nothing may follow the last part"), "{err}");
+    assert!(!err.contains(" 1 parts"), "{err}");
+}

@@ -578,3 +578,80 @@ fn status_prints_each_leftover_on_one_line() {
         "a file name printed a status line:\n{out}"
     );
 }
+
+/// Ctrl-C on `airlock import … 2>&1 | tee log` signals tee too; once tee is
+/// gone, the handler's `eprintln!` fails (EPIPE) and panics on the handler
+/// thread: the process never exits, its work threads wait at their
+/// checkpoints, and it keeps the cache lock (every later import is refused
+/// as "locked") until someone kills it.
+#[cfg(feature = "fault-injection")]
+#[test]
+#[ignore = "finding: the signal handler's eprintln! panics when stderr is a closed pipe (Ctrl-C on `airlock … | tee`): the process hangs forever holding the cache lock"]
+fn a_signal_with_stderr_a_closed_pipe_still_ends_the_process() {
+    let t = TestDir::new();
+    let e = export_fixtures(&t);
+    let cache = t.join("cache");
+    import_ok(&e.bundle, &e.public, &cache, &[]);
+    let pause = t.join("pipe.pause");
+    let mut child = Command::new(airlock_bin())
+        .args([
+            "import",
+            s(&e.bundle),
+            "--key",
+            s(&e.public),
+            "--cache-dir",
+            s(&cache),
+        ])
+        .env("AIRLOCK_FAULT_PAUSE", "all")
+        .env("AIRLOCK_FAULT_PAUSE_FILE", &pause)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader (tee) is gone.
+    drop(child.stderr.take());
+    let start = Instant::now();
+    loop {
+        assert!(child.try_wait().unwrap().is_none(), "ended early");
+        assert!(start.elapsed() < Duration::from_secs(60), "never staged");
+        if let Ok(text) = std::fs::read_to_string(&pause) {
+            if text.ends_with('\n') {
+                if text.trim_end().ends_with(" file staged") {
+                    break;
+                }
+                std::fs::remove_file(&pause).unwrap();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    run_ok(Command::new("kill").args(["-INT", &child.id().to_string()]));
+    let signalled = Instant::now();
+    let mut status = None;
+    while signalled.elapsed() < Duration::from_secs(15) {
+        if let Some(s) = child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        // After a moment, let the work past its pause too: nothing ends it.
+        if signalled.elapsed() > Duration::from_secs(2) {
+            let _ = std::fs::remove_file(&pause);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let still_running = status.is_none();
+    // Meanwhile the cache stays locked for every other import.
+    let locked = still_running && {
+        let r = airlock(&["import", s(&e.bundle), "--key", s(&e.public), "--cache-dir", s(&cache)]);
+        !r.status.success()
+    };
+    // Let it go (it waits at a checkpoint or its pause), then make sure.
+    let _ = std::fs::remove_file(&pause);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        !still_running,
+        "15 s after SIGINT the import still runs (its handler thread died on a failed write to stderr); another import refused: {locked}"
+    );
+    assert_eq!(status.unwrap().code(), Some(130));
+}

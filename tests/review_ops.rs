@@ -2,8 +2,9 @@
 //! status, progress, guidance). Each `#[ignore = "finding: …"]` test fails
 //! on the reviewed tip and passes once its finding is fixed.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
+#[cfg(feature = "fault-injection")]
 use std::time::{Duration, Instant};
 
 use crate::support::*;
@@ -107,12 +108,14 @@ fn the_mkdir_hint_runs_as_printed_and_cannot_inject() {
 }
 
 /// A run of airlock pausing at every fault point (as tests/interrupts.rs).
+#[cfg(feature = "fault-injection")]
 struct Paused {
-    child: Child,
-    pause: PathBuf,
-    stderr: PathBuf,
+    child: std::process::Child,
+    pause: std::path::PathBuf,
+    stderr: std::path::PathBuf,
 }
 
+#[cfg(feature = "fault-injection")]
 impl Paused {
     fn start(t: &TestDir, tag: &str, args: &[&str]) -> Paused {
         let pause = t.join(&format!("{tag}.pause"));

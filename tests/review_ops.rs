@@ -658,3 +658,53 @@ fn a_signal_with_stderr_a_closed_pipe_still_ends_the_process() {
     );
     assert_eq!(status.unwrap().code(), Some(130));
 }
+
+/// A cache with a vulnerability DB and no Java DB: the printed `rootfs`
+/// command carries `--skip-java-db-update`, and the real Trivy ends it with
+/// FATAL "'--skip-java-db-update' cannot be specified on the first run" on
+/// any root file system holding a jar (the shipped example rootfs does).
+/// `installed.java_db` is read but never used by `argv`.
+#[test]
+#[ignore = "finding: with no Java DB in the cache the printed rootfs/image command still has --skip-java-db-update; real Trivy exits 1 (FATAL) on any jar"]
+fn the_printed_rootfs_command_works_on_a_cache_without_a_java_db() {
+    use crate::support::fixtures::*;
+    let t = TestDir::new();
+    let (key, public) = keygen(t.path(), "builder");
+    let db = t.join("db.tar.gz");
+    write(&db, &trivy_db_tar_gz(2, UPDATED_AT, NEXT_UPDATE));
+    let b = t.join("db.airlock");
+    airlock_ok(&["export", "-o", s(&b), "--sign-key", s(&key), "--trivy-db", s(&db)]);
+    let cache = t.join("cache");
+    let out = import_ok(&b, &public, &cache, &[]);
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix("  trivy rootfs "))
+        .unwrap_or_else(|| panic!("{out}"));
+    // "replace / . or IMAGE with what to scan": the shipped example rootfs.
+    let rootfs = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/rootfs");
+    let line = format!(
+        "trivy rootfs {} {}",
+        line.strip_suffix(" /").unwrap(),
+        airlock::layout::scan::shell_quote(s(&rootfs))
+    );
+    let trivy = crate::support::trivy::trivy_bin();
+    let path = format!(
+        "{}:{}",
+        trivy.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let r = Command::new("sh")
+        .args(["-c", &line])
+        .env("PATH", path)
+        .env("HOME", t.join("home"))
+        .env("XDG_DATA_HOME", t.join("xdg"))
+        .env("TRIVY_SCANNERS", "vuln")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        r.status.success(),
+        "{line}\n{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+}

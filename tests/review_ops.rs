@@ -708,3 +708,50 @@ fn the_printed_rootfs_command_works_on_a_cache_without_a_java_db() {
         String::from_utf8_lossy(&r.stderr)
     );
 }
+
+/// `join` passes no size to the cheap checks (`needed: None`): on a file
+/// system too small for the bundle it reads and writes until ENOSPC instead
+/// of refusing up front as export, split and sign do.
+#[test]
+#[ignore = "finding: join's preflight has no free-space estimate (needed: None): it fails late on ENOSPC, not with the up-front NoSpace refusal"]
+fn join_refuses_up_front_when_the_bundle_cannot_fit() {
+    let t = TestDir::new();
+    let e = export_fixtures(&t);
+    let parts = t.join("parts");
+    std::fs::create_dir(&parts).unwrap();
+    airlock_ok(&[
+        "split",
+        s(&e.bundle),
+        "--split",
+        "64K",
+        "-o",
+        s(&parts.join("b.airlock")),
+        "--sign-key",
+        s(&e.key),
+        "--key",
+        s(&e.public),
+    ]);
+    let size = std::fs::metadata(&e.bundle).unwrap().len();
+    let script = r#"
+D=$1; B=$2; PART=$3; PUB=$4; KB=$5
+mkdir -p "$D/small"
+mount -t tmpfs -o size=${KB}k small "$D/small" || exit 90
+"$B" join "$PART" -o "$D/small/b.airlock" --key "$PUB"
+"#;
+    let out = Command::new("unshare")
+        .args(["--user", "--map-root-user", "--mount", "sh", "-c", script, "sh"])
+        .arg(t.path())
+        .arg(airlock_bin())
+        .arg(parts.join("b.airlock.001"))
+        .arg(&e.public)
+        .arg(((size / 1024) / 2).max(4).to_string())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(90), "{err}");
+    assert!(
+        err.contains("not enough free space"),
+        "exit {:?}:\n{err}",
+        out.status.code()
+    );
+}

@@ -251,7 +251,7 @@ for i in 1 2 3 4 5 6 7 8; do
   if [ "$(stat -c %i "$D/b/f$i")" = "$I" ]; then F="$D/b/f$i"; break; fi
 done
 [ -n "$F" ] || exit 91
-flock "$F" sleep 30 </dev/null >/dev/null 2>&1 &
+(exec 9<"$F"; flock 9; exec sleep 30) </dev/null >/dev/null 2>&1 &
 P=$!
 for i in $(seq 50); do grep -q " $P .*:$I " /proc/locks && break; sleep 0.1; done
 "$B" status --cache-dir "$D/a/cache"
@@ -290,21 +290,22 @@ fn sigterm_ends_an_import_waiting_for_the_audit_logs_lock() {
     let cache = t.join("cache");
     import_ok(&e.bundle, &e.public, &cache, &[]);
     let log = cache.join(AUDIT_LOG);
-    let mut holder = Command::new("flock")
-        .arg("--shared")
+    // One process takes the lock and keeps it (killing it releases it).
+    let mut holder = Command::new("sh")
+        .args(["-c", "exec 9<\"$1\"; flock --shared 9; exec sleep 120", "sh"])
         .arg(&log)
-        .args(["sleep", "120"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     // The holder has its lock before the import starts.
+    let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&log).unwrap());
     let start = Instant::now();
     while !std::fs::read_to_string("/proc/locks")
         .unwrap()
         .lines()
-        .any(|l| l.contains(&format!(" {} ", holder.id())))
+        .any(|l| l.contains(&format!(":{ino} ")))
     {
         assert!(start.elapsed() < Duration::from_secs(10), "flock never locked");
         std::thread::sleep(Duration::from_millis(20));

@@ -31,6 +31,7 @@ mod push;
 mod refactor_review;
 mod registry_export;
 mod review_approvals;
+mod review_ops;
 mod sign;
 mod small_things;
 mod staleness;

@@ -11,6 +11,9 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
+mod shell;
+pub use shell::{shell_path, shell_str, shell_word};
+
 /// Whether `c` must never be shown raw: every character of the Unicode
 /// general categories Cc (controls: newlines, tabs, escapes, C1), Cf
 /// (format: bidirectional overrides and isolates, zero-width characters,

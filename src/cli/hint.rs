@@ -2,7 +2,7 @@
 //! is; a [`FlagHint`] names this command line's flags, so it is worded
 //! here, where the flags are defined.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use airlock::error::{FlagHint, Hint};
@@ -34,22 +34,14 @@ pub fn remember_policy(command: &Command) {
     }
 }
 
-/// `path` as a shell word: as it is when that is safe, else in single
-/// quotes.
-fn shell_word(path: &Path) -> String {
-    let text = path.to_string_lossy();
-    let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+,:@=%".contains(c);
-    if !text.is_empty() && text.chars().all(safe) {
-        return text.into_owned();
-    }
-    format!("'{}'", text.replace('\'', "'\\''"))
-}
-
 /// The command that adds an approval, with this run's bundle and policy
 /// when known (issue 15: the advice must work as typed, KEY aside).
 fn sign_again(role: Option<&str>) -> String {
     let (bundle, policy) = match POLICY_RUN.get() {
-        Some((b, p)) => (shell_word(b), shell_word(p)),
+        Some((b, p)) => (
+            airlock::text::shell_path(b).unwrap_or_else(|| "BUNDLE".into()),
+            airlock::text::shell_path(p).unwrap_or_else(|| "POLICY".into()),
+        ),
         None => ("BUNDLE".to_string(), "POLICY".to_string()),
     };
     let by = match role {

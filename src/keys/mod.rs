@@ -276,7 +276,10 @@ impl crate::error::Classify for KeyFileError {
         match self {
             KeyFileError::Permissions { path, .. }
             | KeyFileError::PassphrasePermissions { path, .. } => {
-                Hint::text(format!("run `chmod 600 {}`", path.display()))
+                Hint::text(match crate::text::shell_path(path) {
+                    Some(p) => format!("run `chmod 600 {p}`"),
+                    None => "make it readable by its owner only (chmod 600)".into(),
+                })
             }
             KeyFileError::Key { source, .. } => source.hint(),
             KeyFileError::WrongKind {

@@ -150,7 +150,8 @@ pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
     let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
+    // 1023.95 KiB and up would round to "1024.0 KiB": show the next unit.
+    while v >= 1023.95 && u < UNITS.len() - 1 && (u > 0 || v >= 1024.0) {
         v /= 1024.0;
         u += 1;
     }
@@ -178,6 +179,10 @@ mod size_tests {
         assert_eq!(bytes(1023), "1023 B");
         assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(bytes(3 << 20), "3.0 MiB");
+        assert_eq!(bytes(1024), "1.0 KiB");
+        assert_eq!(bytes((1 << 20) - 1), "1.0 MiB");
+        assert_eq!(bytes((1 << 20) - 52), "1023.9 KiB");
+        assert_eq!(bytes(u64::MAX), "16777216.0 TiB");
         assert_eq!(count(1u64, "part", "parts"), "1 part");
         assert_eq!(count(0u64, "part", "parts"), "0 parts");
         assert_eq!(count(2u64, "package", "packages"), "2 packages");

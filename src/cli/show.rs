@@ -283,8 +283,8 @@ pub fn inspect(w: &mut dyn Write, r: &InspectReport) -> io::Result<()> {
         .fold(0u64, |t, p| t.saturating_add(p.size));
     writeln!(
         w,
-        "payloads: {} entries, {}",
-        m.payloads.len(),
+        "payloads: {}, {}",
+        airlock::text::count(m.payloads.len() as u64, "entry", "entries"),
         bytes(total)
     )?;
     Ok(())

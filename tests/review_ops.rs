@@ -388,7 +388,6 @@ fn sigterm_ends_an_import_waiting_for_the_audit_logs_lock() {
 /// everything in it by the next export, split or join writing beside it.
 /// airlock's own names are `<prefix>` + 6 random characters (+ suffix).
 #[test]
-#[ignore = "finding: sweep removes any file/folder whose name merely starts with .airlock-export- (etc.), such as a user's own folder with its files, not only airlock's <prefix>XXXXXX names"]
 fn split_leaves_a_users_folder_that_only_looks_like_a_leftover() {
     let t = TestDir::new();
     let e = export_fixtures(&t);

@@ -432,7 +432,6 @@ fn sizes_just_under_a_unit_do_not_show_as_1024() {
 /// sign would succeed; the other way round the check passes and the key is
 /// unlocked for nothing.
 #[test]
-#[ignore = "finding: sign's preflight checks the folder of the link given, not of the real bundle it writes beside: refuses valid work (read-only link folder) or is bypassed"]
 fn signs_cheap_check_looks_where_sign_writes() {
     let t = TestDir::new();
     let e = export_fixtures(&t);
@@ -537,7 +536,6 @@ fn a_huge_progress_interval_does_not_panic() {
 /// set it leaves is refused by verify and import (exit 4, "nothing may
 /// follow the last part").
 #[test]
-#[ignore = "finding: split exits 0 beside a stale higher-numbered part (.002) it neither checks nor removes; the set it reports as ready is refused by verify (exit 4)"]
 fn split_does_not_report_success_for_a_set_that_verify_refuses() {
     let t = TestDir::new();
     let e = export_fixtures(&t);
@@ -778,7 +776,6 @@ fn the_printed_rootfs_command_works_on_a_cache_without_a_java_db() {
 /// system too small for the bundle it reads and writes until ENOSPC instead
 /// of refusing up front as export, split and sign do.
 #[test]
-#[ignore = "finding: join's preflight has no free-space estimate (needed: None): it fails late on ENOSPC, not with the up-front NoSpace refusal"]
 fn join_refuses_up_front_when_the_bundle_cannot_fit() {
     let t = TestDir::new();
     let e = export_fixtures(&t);

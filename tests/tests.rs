@@ -12,6 +12,7 @@ mod e2e;
 mod exit_classes;
 mod export_refusals;
 mod guidance;
+mod guidance_fixes;
 mod history;
 mod hostile_archives;
 mod hostile_auth;

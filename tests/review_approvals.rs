@@ -105,7 +105,6 @@ fn signing_past_the_signature_limit_is_refused_not_reported_as_satisfied() {
 /// `--json`). `public_key = "<secret line>"` is caught and not repeated;
 /// `revoked` and type errors are not.
 #[test]
-#[ignore = "finding: a secret key line pasted into `revoked` is printed whole in the policy error"]
 fn a_secret_key_line_in_revoked_is_never_printed() {
     let setup = Setup::new();
     let secret = std::fs::read_to_string(setup.t.join("bob.key")).unwrap();
@@ -318,7 +317,6 @@ fn the_force_hint_points_at_a_command_that_lists_the_counting_keys() {
 /// columns on line 1 one too far: the mark is invisible in the editor but
 /// counted as a character.
 #[test]
-#[ignore = "finding: a UTF-8 BOM shifts every column reported on line 1 of a policy by one"]
 fn a_byte_order_mark_does_not_shift_the_column() {
     let k = SecretKey::generate("a").unwrap().public_key().to_base64();
     let body = format!("max_age = \"soon\"\n\n[[key]]\nname = \"a\"\npublic_key = {k:?}\n");
@@ -339,7 +337,6 @@ fn a_byte_order_mark_does_not_shift_the_column() {
 /// (`read_to_string`), whatever its size: `--trust /dev/zero` or a huge
 /// file given by mistake is read into memory before anything is said.
 #[test]
-#[ignore = "finding: the trust policy file is read without a size bound (key files are bounded at 4 KiB)"]
 fn a_huge_policy_file_is_refused_without_reading_it_whole() {
     let setup = Setup::new();
     let mut body = String::from(ALICE_AND_BOB);

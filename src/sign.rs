@@ -21,6 +21,7 @@ use crate::bundle::reader::{
 };
 use crate::bundle::signing::{sign_manifest, Statement};
 use crate::bundle::writer::{BundleWriter, WriteError};
+use crate::bundle::MAX_SIGNATURES;
 use crate::error::PathIo;
 use crate::fsio::{AtomicFile, Replace};
 use crate::keys::{KeyError, PublicKey, SecretKey};
@@ -61,6 +62,19 @@ pub enum SignError {
     /// The key has signed this bundle already (`name (key ID)` or `key ID`).
     #[error("{0} has already signed this bundle")]
     AlreadySigned(String),
+    /// The bundle carries as many signatures as a reader accepts: one more
+    /// and no reader would accept it.
+    #[error("the bundle carries {MAX_SIGNATURES} signatures already, as many as a reader accepts: one more would make every reader refuse it; nothing was changed")]
+    Full,
+    /// The signer comment (`--comment`, else the key's own) has no room
+    /// in the approval's trusted comment.
+    #[error("the signer comment is {len} bytes; an approval's trusted comment has room for at most {max}; nothing was changed")]
+    CommentTooLong {
+        /// Its length.
+        len: usize,
+        /// The room.
+        max: usize,
+    },
     /// The policy would not count the approval (issue 15: an approval that
     /// does not count must not pass for one).
     #[error("{who} {why}")]
@@ -89,12 +103,15 @@ impl crate::error::Classify for SignError {
         use crate::error::ExitClass::*;
         match self {
             SignError::Bundle(e) => e.class(),
-            SignError::AlreadySigned(_) => Usage,
+            // Signing this bundle with this key cannot work, whoever runs
+            // it: the bundle is sound and stays as it is (not damaged, 4).
+            SignError::AlreadySigned(_) | SignError::Full | SignError::CommentTooLong { .. } => {
+                Usage
+            }
+            SignError::Write(e) => e.class(),
             // What the approval would prove: nothing.
             SignError::NotCounted { .. } => NotProven,
-            SignError::Key(_) | SignError::Write(_) | SignError::Busy(_) | SignError::Io(_) => {
-                HostFailure
-            }
+            SignError::Key(_) | SignError::Busy(_) | SignError::Io(_) => HostFailure,
         }
     }
 
@@ -114,7 +131,10 @@ impl crate::error::Classify for SignError {
             SignError::Bundle(e) => e.hint(),
             SignError::Key(e) => e.hint(),
             SignError::Write(e) => e.hint(),
-            SignError::AlreadySigned(_) | SignError::Io(_) => None,
+            SignError::AlreadySigned(_)
+            | SignError::Full
+            | SignError::CommentTooLong { .. }
+            | SignError::Io(_) => None,
         }
     }
 }
@@ -161,6 +181,8 @@ pub struct SignReport {
 
 struct Copier<'a, W: std::io::Write> {
     key: &'a SecretKey,
+    /// When the approval is made (seconds since the epoch).
+    at: u64,
     options: &'a SignOptions<'a>,
     policy: &'a TrustPolicy,
     out: Option<W>,
@@ -218,12 +240,11 @@ impl<W: std::io::Write> PayloadVisitor for Copier<'_, W> {
             ));
         }
         let created = bundle.manifest.created.at().unix_timestamp().max(0) as u64;
-        let who = if self.options.comment.is_empty() {
-            self.key.comment()
-        } else {
-            self.options.comment
-        };
-        let at = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
+        let who = signer(self.key, self.options);
+        if bundle.signatures.len() >= MAX_SIGNATURES {
+            return Err(SignError::Full);
+        }
+        let at = self.at;
         let sig = sign_manifest(
             self.key,
             &bundle.manifest_bytes,
@@ -288,6 +309,21 @@ pub fn check_approver(
     })
 }
 
+/// Refuses a signer comment (`--comment`, else the key's own) that the
+/// trusted comment of an approval made at `at` (seconds since the epoch)
+/// has no room for: what `sign` checks before opening the bundle; a caller
+/// may check `--comment` earlier, before unlocking the key.
+pub fn check_signer(who: &str, at: u64) -> Result<(), SignError> {
+    let room = Statement::Approval { at }.signer_room();
+    if who.len() > room {
+        return Err(SignError::CommentTooLong {
+            len: who.len(),
+            max: room,
+        });
+    }
+    Ok(())
+}
+
 /// Adds `key`'s signature to the bundle at `given` (see the module docs),
 /// the key's own comment as `signer:`, judging nothing: see
 /// [`sign_with`].
@@ -320,6 +356,8 @@ pub fn sign_with(
     if options.judge {
         check_approver(policy, &key.public_key(), options.force)?;
     }
+    let at = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
+    check_signer(signer(key, options), at)?;
     let (path, original, meta) = open_locked(given)?;
     let path = path.as_path();
     let io = |what: &'static str| PathIo::at(what, path);
@@ -336,7 +374,7 @@ pub fn sign_with(
             .map_err(io("cannot write beside"))?,
     );
     options.progress.begin("sign", meta.len());
-    let copied = copy_signed(original, out, path, policy, key, options);
+    let copied = copy_signed(original, out, path, policy, (key, at), options);
     options.progress.end();
     let (verified, copier) = copied?;
     replace(tmp, path, &meta)?;
@@ -356,6 +394,16 @@ pub fn sign_with(
         approvals: copier.approvals,
         forced,
     })
+}
+
+/// Who signs, as the trusted comment will say: `--comment`, else the
+/// key's own comment.
+fn signer<'a>(key: &'a SecretKey, options: &'a SignOptions<'_>) -> &'a str {
+    if options.comment.is_empty() {
+        key.comment()
+    } else {
+        options.comment
+    }
 }
 
 /// What the copy learnt: the new signature's trusted comment, every
@@ -392,11 +440,12 @@ fn copy_signed<W: std::io::Write>(
     out: BufWriter<W>,
     path: &Path,
     policy: &TrustPolicy,
-    key: &SecretKey,
+    (key, at): (&SecretKey, u64),
     options: &SignOptions<'_>,
 ) -> Result<(Verified, Copied), SignError> {
     let mut copier = Copier {
         key,
+        at,
         options,
         policy,
         out: Some(out),

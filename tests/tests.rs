@@ -30,6 +30,7 @@ mod refactor_review;
 mod registry_export;
 mod review_approvals;
 mod sign;
+mod sign_output;
 mod small_things;
 mod transaction_review;
 mod trust;

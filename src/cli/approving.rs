@@ -105,6 +105,8 @@ pub(super) fn sign(a: SignArgs) -> Result<()> {
     // The key file's kind and permissions, then whether its approval would
     // count, before the passphrase and its scrypt run when the public half
     // is known without them (an unencrypted key, or the .pub beside it).
+    let now = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
+    airlock::sign::check_signer(&a.comment, now)?;
     let file = SecretKeyFile::read(&a.sign_key)?;
     if judge {
         if let Some(public) = file.public_key() {

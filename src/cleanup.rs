@@ -30,6 +30,9 @@ use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+pub mod held;
+pub mod interrupt;
+
 /// Name patterns (prefix, suffix) of the paths airlock creates through this
 /// module: what [`sweep`] may remove. Import's staging directories are not
 /// among them: import removes its own under the cache lock.
@@ -125,8 +128,9 @@ fn remove_entries(e: &mut Entries) -> Removed {
     for (_, path, dir) in std::mem::take(&mut e.paths) {
         let bytes = size_of(&path, dir);
         let gone = if dir {
-            // The owner may still be creating files inside: try again.
-            (0..3).any(|_| std::fs::remove_dir_all(&path).is_ok())
+            // The owner may still be creating a file inside (it stops at
+            // its next interrupt::checkpoint): try again.
+            (0..10).any(|_| std::fs::remove_dir_all(&path).is_ok())
         } else {
             std::fs::remove_file(&path).is_ok()
         };
@@ -140,14 +144,23 @@ fn remove_entries(e: &mut Entries) -> Removed {
 
 static PROCESS: Registry = Registry::new();
 
-/// Removes every path registered in this process, then calls `exit` with
-/// what was removed, still holding the registry: the program's other
-/// threads cannot register (or create, through this module) anything more
-/// before the process ends. For a signal handler's thread.
-pub fn remove_all_then(exit: impl FnOnce(&Removed) -> std::convert::Infallible) -> ! {
+/// For a signal handler's thread, on `signal` (`SIGINT`): waits for the
+/// critical sections running (see [`interrupt`]), removes every path
+/// registered in this process, runs the interrupt hooks, then calls `exit`
+/// with what was removed and the hooks' lines, still holding the registry:
+/// the program's other threads cannot register (or create, through this
+/// module) anything more before the process ends.
+/// `waiting` is called first if a section makes it wait.
+pub fn remove_all_then(
+    signal: &str,
+    waiting: impl FnOnce(),
+    exit: impl FnOnce(&Removed, &[String]) -> std::convert::Infallible,
+) -> ! {
+    let mut hooks = interrupt::stop(waiting);
     let mut e = PROCESS.lock();
     let removed = remove_entries(&mut e);
-    match exit(&removed) {}
+    let said = interrupt::run_hooks(&mut hooks, signal);
+    match exit(&removed, &said) {}
 }
 
 /// The paths registered in this process now.
@@ -347,12 +360,28 @@ impl std::fmt::Display for Swept {
 /// examined or removed (another user's, say) is left alone, and so are
 /// symbolic links and anything but plain files and folders.
 pub fn sweep(dir: &Path) -> Vec<Swept> {
+    sweep_matching(dir, is_leftover_name)
+}
+
+/// [`sweep`] of one kind only: the leftovers named `<prefix>…<suffix>`
+/// (one of [`LEFTOVERS`]), what a command that creates that kind removes
+/// before it starts (`sign` its `.airlock-sign-*.partial`).
+pub fn sweep_kind(dir: &Path, prefix: &str, suffix: &str) -> Vec<Swept> {
+    sweep_matching(dir, |name| {
+        is_leftover_name(name)
+            && name.len() > prefix.len() + suffix.len()
+            && name.starts_with(prefix)
+            && name.ends_with(suffix)
+    })
+}
+
+fn sweep_matching(dir: &Path, wanted: impl Fn(&str) -> bool) -> Vec<Swept> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
     let mut swept = Vec::new();
     for entry in entries.flatten() {
-        if !entry.file_name().to_str().is_some_and(is_leftover_name) {
+        if !entry.file_name().to_str().is_some_and(&wanted) {
             continue;
         }
         let path = entry.path();
@@ -398,7 +427,7 @@ pub fn sweep(dir: &Path) -> Vec<Swept> {
 }
 
 /// File lengths under `path` (not following links).
-fn size_of(path: &Path, dir: bool) -> u64 {
+pub(crate) fn size_of(path: &Path, dir: bool) -> u64 {
     if !dir {
         return std::fs::symlink_metadata(path).map_or(0, |m| m.len());
     }

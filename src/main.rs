@@ -30,10 +30,13 @@ fn own_lines(message: &str) -> String {
     out
 }
 
-/// On SIGINT, SIGTERM or SIGHUP: remove the work folders and temporary
-/// files of the run (a download can fill gigabytes in seconds; issue 17)
-/// and exit with 128 + the signal, as a shell reports a death by it. A
-/// second signal while that runs ends the process at once. `signal-hook`
+/// On SIGINT, SIGTERM or SIGHUP: wait for a step that must not be cut in
+/// two (an audit line, an import's swaps and record: see
+/// `airlock::cleanup::interrupt`), remove the work folders and temporary
+/// files of the run (a download can fill gigabytes in seconds; issue 17),
+/// show what the interrupt hooks say (an import's record of the
+/// interruption), and exit with 128 + the signal, as a shell reports a
+/// death by it. A second signal while that runs ends the process at once. `signal-hook`
 /// does the async-signal-safe part (a self-pipe); the clean-up runs on an
 /// ordinary thread.
 fn clean_up_on_signals() {
@@ -58,14 +61,23 @@ fn clean_up_on_signals() {
         if let Some(sig) = signals.forever().next() {
             // Echo back on first, if the passphrase prompt turned it off.
             cli::passphrase::restore_terminal();
-            airlock::cleanup::remove_all_then(|removed| {
-                let name = match sig {
-                    SIGINT => "SIGINT",
-                    SIGTERM => "SIGTERM",
-                    _ => "SIGHUP",
-                };
+            let name = match sig {
+                SIGINT => "SIGINT",
+                SIGTERM => "SIGTERM",
+                _ => "SIGHUP",
+            };
+            let waiting = || {
                 if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
                     eprintln!(); // off the progress bar's line
+                }
+                eprintln!("airlock: {name} received; finishing a step that must not be cut short first (an audit record, or an import's swaps and its record)");
+            };
+            airlock::cleanup::remove_all_then(name, waiting, |removed, said| {
+                if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                    eprintln!(); // off the progress bar's line
+                }
+                for line in said {
+                    eprintln!("airlock: {}", airlock::text::escape(line));
                 }
                 let what = match removed.paths.len() {
                     1 => "1 temporary file or folder".to_string(),

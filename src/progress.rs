@@ -6,7 +6,9 @@ use std::io::{self, Read};
 
 /// Receives progress of long work.
 pub trait Progress {
-    /// A new phase of `total` bytes begins.
+    /// A new phase of `total` bytes begins (0: the total is not known;
+    /// the bytes done are still counted). Phases do not nest: `begin`
+    /// ends the one before.
     fn begin(&self, label: &str, total: u64);
     /// `n` more bytes are done.
     fn advance(&self, n: u64);

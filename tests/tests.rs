@@ -24,6 +24,7 @@ mod import_refusals;
 mod import_transaction;
 mod interop;
 mod interrupted;
+mod interrupts;
 mod parts;
 mod push;
 mod refactor_review;

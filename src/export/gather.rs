@@ -34,13 +34,19 @@ pub(super) fn collect(
                     }
                     _ => None,
                 };
-                prepared.push(source::files::layer_file(*kind, path, checks)?);
+                progress.begin(&format!("check {kind}"), file_len(path));
+                prepared.push(source::files::layer_file(*kind, path, checks, progress)?);
+                progress.end();
             }
             SourceSpec::Vex {
                 name,
                 manifest,
                 archive,
-            } => prepared.push(source::files::vex_files(name, manifest, archive)?),
+            } => {
+                progress.begin(&format!("check vex {name}"), file_len(archive));
+                prepared.push(source::files::vex_files(name, manifest, archive, progress)?);
+                progress.end();
+            }
             SourceSpec::Registry { kind, references } => {
                 let now = format_time(time::OffsetDateTime::now_utc());
                 let (p, s) =
@@ -54,11 +60,21 @@ pub(super) fn collect(
             SourceSpec::Cache(dir) => {
                 let sub = work.join(format!("cache-{}", prepared.len()));
                 std::fs::create_dir(&sub).map_err(PathIo::at("cannot create", &sub))?;
-                prepared.extend(source::cache::from_cache(dir, &sub)?);
+                // Read, rebuilt into tarballs, and checked: the total is
+                // not known before.
+                progress.begin("read cache", 0);
+                prepared.extend(source::cache::from_cache(dir, &sub, progress)?);
+                progress.end();
             }
         }
     }
     Ok((prepared, skipped))
+}
+
+/// A file's length for a progress total (0, unknown, if it cannot be read:
+/// reading it reports the error).
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
 }
 
 /// Trivy's own sources (as of Trivy 0.76): its default registries for the

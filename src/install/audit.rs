@@ -220,6 +220,17 @@ fn passwd_name(text: &str, uid: u32) -> Option<String> {
 /// Appends `entry` to the log at `log` (created if absent), chained to its
 /// last line, under an exclusive lock on the log, and flushes it.
 pub fn append(log: &Path, entry: &AuditEntry) -> Result<Logged, AuditError> {
+    append_waiting(log, entry, None)
+}
+
+/// [`append`], waiting at most `wait` (if given) for another process's
+/// lock on the log: for a record that must not hold up the end of the
+/// process (an interruption's).
+pub fn append_waiting(
+    log: &Path,
+    entry: &AuditEntry,
+    wait: Option<std::time::Duration>,
+) -> Result<Logged, AuditError> {
     let mut f = OpenOptions::new()
         .create(true)
         .read(true)
@@ -228,7 +239,7 @@ pub fn append(log: &Path, entry: &AuditEntry) -> Result<Logged, AuditError> {
         .custom_flags(crate::fsio::open_flags::NOFOLLOW)
         .open(log)
         .map_err(PathIo::at("cannot open the audit log", log))?;
-    crate::fsio::lock::lock_exclusive(&f).map_err(PathIo::at("cannot lock the audit log", log))?;
+    lock_log(&f, wait).map_err(PathIo::at("cannot lock the audit log", log))?;
     let mut text = Vec::new();
     f.seek(SeekFrom::Start(0))
         .and_then(|_| f.read_to_end(&mut text))
@@ -256,6 +267,24 @@ pub fn append(log: &Path, entry: &AuditEntry) -> Result<Logged, AuditError> {
         sha256: sha256_hex(line.as_bytes()),
         prev,
     })
+}
+
+/// Takes the log's lock, waiting for it at most `wait` (if given).
+fn lock_log(f: &File, wait: Option<std::time::Duration>) -> io::Result<()> {
+    let Some(wait) = wait else {
+        return crate::fsio::lock::lock_exclusive(f);
+    };
+    let start = std::time::Instant::now();
+    while !crate::fsio::lock::try_lock_exclusive(f)? {
+        if start.elapsed() >= wait {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "another process held the lock",
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Ok(())
 }
 
 /// What [`check`] found.

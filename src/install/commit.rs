@@ -214,6 +214,9 @@ fn swap_setting_aside(
         crate::fault::point("older generation set aside");
     }
     staging_guards.clear();
+    // From the first swap, a signal waits for the import to end and be
+    // recorded (see install::transaction::interrupted).
+    crate::cleanup::interrupt::point_of_no_return();
     let replaced = match swaps.run() {
         Ok(replaced) => replaced,
         Err(e) => {

@@ -51,7 +51,7 @@ use collect::{Collector, Mode};
 pub use component::ComponentId;
 pub use generation::{rollback, RollbackReport};
 pub use stage::{StageError, LOCK_FILE, STAGING_PREFIX};
-pub use status::{status, CacheStatus, ComponentStatus};
+pub use status::{activity, status, Activity, CacheStatus, ComponentStatus};
 pub use transaction::{
     Decision, Import, ImportOutcome, ImportRequest, PushTo, ReceiptRequest, Verification,
 };

@@ -115,10 +115,13 @@ pub(crate) struct DirSink {
 
 impl Sink for DirSink {
     fn dir(&mut self, path: &str) -> io::Result<()> {
+        // A signal's clean-up removes the staging root: create nothing more.
+        crate::cleanup::interrupt::checkpoint();
         fs::create_dir_all(self.root.join(path))
     }
 
     fn file(&mut self, path: &str, _size: u64, data: &mut dyn Read) -> io::Result<()> {
+        crate::cleanup::interrupt::checkpoint();
         let p = self.root.join(path);
         if let Some(parent) = p.parent() {
             fs::create_dir_all(parent)?;
@@ -132,6 +135,8 @@ impl Sink for DirSink {
 /// Creates `p` (which must not exist), copies `data` into it, and flushes it
 /// to disk.
 pub(crate) fn write_new(p: &Path, data: &mut dyn Read) -> io::Result<()> {
+    // Nothing new in a staging area a signal's clean-up is removing.
+    crate::cleanup::interrupt::checkpoint();
     let f = OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -117,3 +117,33 @@ pub fn status(cache_dir: &Path) -> Result<CacheStatus, ImportError> {
         components,
     })
 }
+
+/// Work in progress and what interrupted runs left in a cache directory
+/// (`status`; read only, no lock is taken: see [`crate::cleanup::held`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct Activity {
+    /// The pid of a live import holding the cache lock, if one does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub import_in_progress: Option<u32>,
+    /// Import's staging areas (held by the import that holds the cache
+    /// lock, if any; otherwise the next import removes them) and other
+    /// airlock temporary files or folders there.
+    pub leftovers: Vec<crate::cleanup::held::Leftover>,
+}
+
+/// What [`Activity`] shows for `cache_dir`.
+pub fn activity(cache_dir: &Path) -> Activity {
+    use crate::cleanup::held;
+    let importer = held::lock_holder(&cache_dir.join(stage::LOCK_FILE));
+    let mut leftovers = held::find(
+        cache_dir,
+        |n| n.len() > stage::STAGING_PREFIX.len() && n.starts_with(stage::STAGING_PREFIX),
+        importer,
+    );
+    leftovers.extend(held::leftovers(cache_dir));
+    leftovers.sort_by(|a, b| a.path.cmp(&b.path));
+    Activity {
+        import_in_progress: importer,
+        leftovers,
+    }
+}

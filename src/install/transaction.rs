@@ -51,6 +51,8 @@ use crate::registry::Client;
 use super::audit::{self, AuditEntry, AuditError, InstalledRecord, Logged, Verdict};
 use super::{push, ImportError, ImportOptions, ImportReport};
 
+mod interrupted;
+
 /// A receipt to write: the record, signed with `key` when given.
 pub struct ReceiptRequest {
     /// Where.
@@ -280,9 +282,11 @@ impl<'a> Import<'a> {
         self
     }
 
-    /// Runs the transaction and records it (see the module docs).
+    /// Runs the transaction and records it (see the module docs; an
+    /// interruption by a signal is recorded too, see [`interrupted`]).
     pub fn run(self, progress: &dyn Progress) -> ImportOutcome {
-        let result = self.steps(progress);
+        let mut hook = interrupted::before_install(&self.request);
+        let result = self.steps(progress, &mut hook);
         let mut entry = self.request.entry();
         let (decision, done, refusal) = match result {
             Ok(done) => {
@@ -306,7 +310,7 @@ impl<'a> Import<'a> {
         if let Some(done) = &done {
             fill(&mut entry, done, &decision);
         }
-        let records = record(&self.request, entry.clone());
+        let records = interrupted::instead(hook, || record(&self.request, entry.clone()));
         let (verified, import, push, push_error) = match done {
             Some(d) => (Some(d.verified), d.import, d.push, d.push_error),
             None => (None, None, None, None),
@@ -323,8 +327,13 @@ impl<'a> Import<'a> {
         }
     }
 
-    /// Pre-checks the push, imports (or verifies), then pushes.
-    fn steps(&self, progress: &dyn Progress) -> Result<Done, ImportError> {
+    /// Pre-checks the push, imports (or verifies), then pushes (`hook`
+    /// then records an interruption as a push's).
+    fn steps(
+        &self,
+        progress: &dyn Progress,
+        hook: &mut Option<crate::cleanup::interrupt::Hook>,
+    ) -> Result<Done, ImportError> {
         let r = &self.request;
         if let (None, Some(vex_dir)) = (&r.cache_dir, &r.vex_dir) {
             return Err(ImportError::VexDirWithoutCache(vex_dir.clone()));
@@ -351,6 +360,7 @@ impl<'a> Import<'a> {
             push_error: None,
         };
         if let Some(p) = &self.push {
+            interrupted::pushing(&self.request, &done, hook);
             progress.begin("push", self.source.len());
             let sha = done.verified.manifest_sha256.clone();
             let result = self.source.read_with(progress, |r| {

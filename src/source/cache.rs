@@ -22,9 +22,16 @@ use crate::manifest::{ArtifactKind, ChecksInfo};
 
 use super::files::{built, layer, read_limited, vex_repository};
 use super::{Prepared, SourceError};
+use crate::progress::{Progress, ProgressReader};
 
 /// What the cache held, in bundle order.
-pub fn from_cache(dir: &Path, workdir: &Path) -> Result<Vec<Prepared>, SourceError> {
+/// Every file read, and every tarball built from them, is reported to
+/// `progress`.
+pub fn from_cache(
+    dir: &Path,
+    workdir: &Path,
+    progress: &dyn Progress,
+) -> Result<Vec<Prepared>, SourceError> {
     if !dir.is_dir() {
         return Err(SourceError::Cache {
             path: dir.to_path_buf(),
@@ -35,12 +42,12 @@ pub fn from_cache(dir: &Path, workdir: &Path) -> Result<Vec<Prepared>, SourceErr
     for kind in [ArtifactKind::TrivyDb, ArtifactKind::JavaDb] {
         let sub = dir.join(artifact::info(kind).cache_dir);
         if sub.exists() {
-            out.push(database(kind, &sub, workdir)?);
+            out.push(database(kind, &sub, workdir, progress)?);
         }
     }
     let policy = dir.join("policy");
     if policy.join("content").is_dir() {
-        out.push(checks(&policy, workdir)?);
+        out.push(checks(&policy, workdir, progress)?);
     }
     let repos = dir.join(vex::CACHE_DIR);
     if repos.is_dir() {
@@ -51,7 +58,7 @@ pub fn from_cache(dir: &Path, workdir: &Path) -> Result<Vec<Prepared>, SourceErr
             .map_err(PathIo::at("cannot read", &repos))?;
         names.sort();
         for repo in names.into_iter().filter(|p| p.is_dir()) {
-            out.push(vex_repo(&repo, workdir)?);
+            out.push(vex_repo(&repo, workdir, progress)?);
         }
     }
     if out.is_empty() {
@@ -70,7 +77,11 @@ enum Item {
 }
 
 /// Writes a deterministic tar.gz of `items` (archive path, content), sorted.
-fn write_tar_gz(out: &Path, mut items: Vec<(String, Item)>) -> Result<(), SourceError> {
+fn write_tar_gz(
+    out: &Path,
+    mut items: Vec<(String, Item)>,
+    progress: &dyn Progress,
+) -> Result<(), SourceError> {
     items.sort_by(|a, b| a.0.cmp(&b.0));
     let file = File::create(out).map_err(PathIo::at("cannot read", out))?;
     let gz = flate2::GzBuilder::new()
@@ -92,7 +103,7 @@ fn write_tar_gz(out: &Path, mut items: Vec<(String, Item)>) -> Result<(), Source
                     .map_err(PathIo::at("cannot read", &path))?
                     .len();
                 h.set_size(len);
-                tar.append_data(&mut h, &name, f)
+                tar.append_data(&mut h, &name, ProgressReader::new(f, progress))
                     .map_err(PathIo::at("cannot read", out))?;
             }
             Item::Bytes(bytes) => {
@@ -108,7 +119,12 @@ fn write_tar_gz(out: &Path, mut items: Vec<(String, Item)>) -> Result<(), Source
     Ok(())
 }
 
-fn database(kind: ArtifactKind, dir: &Path, workdir: &Path) -> Result<Prepared, SourceError> {
+fn database(
+    kind: ArtifactKind,
+    dir: &Path,
+    workdir: &Path,
+    progress: &dyn Progress,
+) -> Result<Prepared, SourceError> {
     let info = artifact::info(kind);
     let db_name = info.db_file.expect("databases have a file");
     let db = dir.join(db_name);
@@ -143,6 +159,7 @@ fn database(kind: ArtifactKind, dir: &Path, workdir: &Path) -> Result<Prepared, 
             ),
             (db_name.into(), Item::File(db)),
         ],
+        progress,
     )?;
     layer(
         kind,
@@ -151,6 +168,7 @@ fn database(kind: ArtifactKind, dir: &Path, workdir: &Path) -> Result<Prepared, 
         format!("trivy cache: {}/", artifact::info(kind).cache_dir),
         None,
         None,
+        progress,
     )
 }
 
@@ -187,7 +205,7 @@ struct PolicyMetadata {
     major_version: Option<u64>,
 }
 
-fn checks(policy: &Path, workdir: &Path) -> Result<Prepared, SourceError> {
+fn checks(policy: &Path, workdir: &Path, progress: &dyn Progress) -> Result<Prepared, SourceError> {
     let meta_path = policy.join("metadata.json");
     let (digest, major) = if meta_path.is_file() {
         let bytes = read_limited(&meta_path, 64 << 10)?;
@@ -222,7 +240,7 @@ fn checks(policy: &Path, workdir: &Path) -> Result<Prepared, SourceError> {
         .map(|(rel, path)| (rel, Item::File(path)))
         .collect();
     let out = workdir.join("bundle.tar.gz");
-    write_tar_gz(&out, items)?;
+    write_tar_gz(&out, items, progress)?;
     let checks = ChecksInfo {
         version: None,
         major_version: CHECKS_MAJOR,
@@ -234,10 +252,11 @@ fn checks(policy: &Path, workdir: &Path) -> Result<Prepared, SourceError> {
         "trivy cache: policy/".to_string(),
         Some(checks),
         digest,
+        progress,
     )
 }
 
-fn vex_repo(repo: &Path, workdir: &Path) -> Result<Prepared, SourceError> {
+fn vex_repo(repo: &Path, workdir: &Path, progress: &dyn Progress) -> Result<Prepared, SourceError> {
     let name = repo
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -269,12 +288,13 @@ fn vex_repo(repo: &Path, workdir: &Path) -> Result<Prepared, SourceError> {
         .map(|(rel, path)| (format!("{prefix}{rel}"), Item::File(path)))
         .collect();
     let out = workdir.join(format!("vex-{name}.tar.gz"));
-    write_tar_gz(&out, items)?;
+    write_tar_gz(&out, items, progress)?;
     vex_repository(
         &name,
         bytes,
         &out,
         built(out.clone()),
         format!("trivy cache: {}/{name}/", vex::CACHE_DIR),
+        progress,
     )
 }

@@ -15,6 +15,7 @@ use crate::artifact::{self, CHECKS_MAJOR};
 use crate::digest::HashingReader;
 use crate::error::PathIo;
 use crate::manifest::{ArtifactKind, ChecksInfo, PayloadPath, PlainName, Subdir, VexRepository};
+use crate::progress::{Progress, ProgressReader};
 use crate::unpack::{Discard, Limits};
 
 use super::{oci_artifact, Content, LayerFacts, PlannedPayload, Prepared, SourceError};
@@ -51,6 +52,7 @@ pub fn layer_file(
     kind: ArtifactKind,
     path: &Path,
     checks: Option<ChecksInfo>,
+    progress: &dyn Progress,
 ) -> Result<Prepared, SourceError> {
     layer(
         kind,
@@ -59,10 +61,12 @@ pub fn layer_file(
         format!("file: {}", file_name(path)),
         checks,
         None,
+        progress,
     )
 }
 
-/// Validates and hashes a layer in one pass and wraps it as an OCI artifact.
+/// Validates and hashes a layer in one pass (its bytes reported to
+/// `progress`) and wraps it as an OCI artifact.
 pub(crate) fn layer(
     kind: ArtifactKind,
     path: &Path,
@@ -70,9 +74,11 @@ pub(crate) fn layer(
     source: String,
     checks: Option<ChecksInfo>,
     upstream_manifest_digest: Option<crate::digest::Sha256Digest>,
+    progress: &dyn Progress,
 ) -> Result<Prepared, SourceError> {
     let f = File::open(path).map_err(PathIo::at("cannot read", path))?;
-    let mut hashing = HashingReader::new(BufReader::with_capacity(1 << 16, f));
+    let counted = ProgressReader::new(f, progress);
+    let mut hashing = HashingReader::new(BufReader::with_capacity(1 << 16, counted));
     let mut spool = artifact::SpoolSink::new(kind);
     let contents = artifact::scan_layer(kind, &mut hashing, Limits::LOCAL_INPUT, &mut spool)
         .map_err(|source| SourceError::Artifact {
@@ -114,7 +120,12 @@ pub(crate) fn layer(
 }
 
 /// A VEX repository from its vex-repository.json and archive files.
-pub fn vex_files(name: &str, manifest: &Path, archive: &Path) -> Result<Prepared, SourceError> {
+pub fn vex_files(
+    name: &str,
+    manifest: &Path,
+    archive: &Path,
+    progress: &dyn Progress,
+) -> Result<Prepared, SourceError> {
     let bytes = read_limited(manifest, vex::MAX_MANIFEST)?;
     vex_repository(
         name,
@@ -122,6 +133,7 @@ pub fn vex_files(name: &str, manifest: &Path, archive: &Path) -> Result<Prepared
         archive,
         Content::File(archive.to_path_buf()),
         format!("files: {} + {}", file_name(manifest), file_name(archive)),
+        progress,
     )
 }
 
@@ -141,13 +153,15 @@ pub(crate) fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, SourceError
 }
 
 /// Validates a VEX repository (manifest bytes + archive file) and plans its
-/// payloads under `vex/<name>/`.
+/// payloads under `vex/<name>/` (the hashing pass's bytes reported to
+/// `progress`).
 pub(crate) fn vex_repository(
     name: &str,
     manifest_bytes: Vec<u8>,
     archive: &Path,
     content: Content,
     source: String,
+    progress: &dyn Progress,
 ) -> Result<Prepared, SourceError> {
     let plain = PlainName::new(name)
         .map_err(|e| SourceError::Invalid(format!("VEX repository name: {e}")))?;
@@ -168,8 +182,10 @@ pub(crate) fn vex_repository(
         &mut Discard,
     )
     .map_err(vex_err)?;
-    let mut hashing =
-        HashingReader::new(File::open(archive).map_err(PathIo::at("cannot read", archive))?);
+    let mut hashing = HashingReader::new(ProgressReader::new(
+        File::open(archive).map_err(PathIo::at("cannot read", archive))?,
+        progress,
+    ));
     io::copy(&mut hashing, &mut io::sink()).map_err(PathIo::at("cannot read", archive))?;
     let (digest, size, _) = hashing.finish();
     let manifest_path = PayloadPath::vex_manifest(&plain);

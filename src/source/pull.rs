@@ -365,6 +365,7 @@ fn prepare(
         format!("registry: {r}"),
         checks,
         None,
+        &crate::progress::NoProgress,
     )?;
     let Prepared::Oci {
         mut entry,

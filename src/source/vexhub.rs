@@ -219,6 +219,7 @@ pub fn fetch(name: &str, url: &str, work: &Path, opts: &Options) -> Result<Prepa
         &archive,
         Content::Built(std::rc::Rc::new(archive.clone())),
         format!("url: {}", redact::url(&murl)),
+        &crate::progress::NoProgress,
     )
 }
 

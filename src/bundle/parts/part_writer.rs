@@ -78,6 +78,7 @@ impl Write for PartWriter {
         }
         if self.current.as_ref().is_some_and(|c| c.2 == self.part_size) {
             self.close_current()?;
+            crate::fault::point("part written");
         }
         if self.current.is_none() {
             let f = crate::cleanup::temp_file(&self.dir, ".airlock-part-", ".partial")?;

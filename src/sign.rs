@@ -288,7 +288,9 @@ impl<W: std::io::Write> PayloadVisitor for Copier<'_, W> {
 /// would not but `force` says to sign anyway. A key whose id the policy
 /// gives to another key is refused even then (its signature would make
 /// the bundle fail verification). What `sign` checks first; a caller may
-/// check earlier, before unlocking the key, with its public half.
+/// check earlier, before the passphrase, with an unencrypted key's own
+/// public half, never with a `.pub` file beside an encrypted key (only its
+/// holder's word, maybe stale: a refusal must name the key that signs).
 pub fn check_approver(
     policy: &TrustPolicy,
     key: &PublicKey,

@@ -234,7 +234,6 @@ fn sign_does_not_call_a_policy_satisfied_that_verify_refuses() {
 /// error names a key that is not the one signing ("key X is not listed")
 /// and refuses an approval that counts.
 #[test]
-#[ignore = "finding: a stale .pub beside an encrypted key makes sign refuse a counting approval, naming another key"]
 fn a_stale_pub_beside_an_encrypted_key_does_not_refuse_a_counting_approval() {
     let setup = Setup::new();
     let dir = setup.t.join("dave");

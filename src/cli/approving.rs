@@ -102,13 +102,16 @@ pub(super) fn sign(a: SignArgs) -> Result<()> {
     // A policy file says who approves; --key only who may vouch for the
     // bundle as it is.
     let judge = a.trust.trust.is_some();
-    // The key file's kind and permissions, then whether its approval would
-    // count, before the passphrase and its scrypt run when the public half
-    // is known without them (an unencrypted key, or the .pub beside it).
+    // The signer comment fits, before the key is read.
     let now = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
     airlock::sign::check_signer(&a.comment, now)?;
+    // The key file's kind and permissions, then whether its approval would
+    // count, before the passphrase and its scrypt run when the key is not
+    // encrypted (its public half is the key's own). An encrypted key's
+    // .pub beside it is only its holder's word, never a reason to refuse:
+    // the check after the unlock, with the key itself, decides.
     let file = SecretKeyFile::read(&a.sign_key)?;
-    if judge {
+    if judge && !file.is_encrypted() {
         if let Some(public) = file.public_key() {
             airlock::sign::check_approver(&policy, &public, a.force)?;
         }

@@ -82,7 +82,7 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-const FORCE_HINT: &str = "hint: sign with a key the policy counts (`airlock inspect BUNDLE --trust POLICY` lists them), or pass --force to add this signature anyway: it is shown, never counted";
+const FORCE_HINT: &str = "hint: sign with a key the policy counts (one of the [[key]] entries in the policy file that is not revoked), or pass --force to add this signature anyway: it is shown, never counted";
 
 #[test]
 fn an_approval_the_policy_would_not_count_is_refused_and_changes_nothing() {

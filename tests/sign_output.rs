@@ -36,6 +36,24 @@ fn setup() -> (TestDir, PathBuf, PathBuf) {
     (t, bundle, policy)
 }
 
+/// Signs in this process. Another test's child process may hold the
+/// bundle's lock for a moment (a fork copies the open file until its exec
+/// closes it): Busy is waited out.
+pub fn sign_in_process(bundle: &std::path::Path, policy: &TrustPolicy, key: &SecretKey) {
+    for _ in 0..100 {
+        match airlock::sign::sign(bundle, policy, key, "") {
+            Err(airlock::sign::SignError::Busy(_)) => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            r => {
+                r.unwrap();
+                return;
+            }
+        }
+    }
+    panic!("the bundle stayed locked");
+}
+
 fn names_in(t: &TestDir) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(t.path())
         .unwrap()
@@ -52,7 +70,7 @@ fn a_bundle_with_the_most_signatures_a_reader_accepts_is_not_signed_again() {
     let any_alice = TrustPolicy::any_of(vec![alice]).unwrap();
     for i in 0..63 {
         let k = SecretKey::generate(&format!("stranger {i}")).unwrap();
-        airlock::sign::sign(&bundle, &any_alice, &k, "").unwrap();
+        sign_in_process(&bundle, &any_alice, &k);
     }
     let before = std::fs::read(&bundle).unwrap();
     let files = names_in(&t);
@@ -120,4 +138,51 @@ fn a_signer_comment_is_refused_with_the_room_it_has_before_the_key_is_read() {
         "-q",
     ]);
     airlock_ok(&["verify", s(&bundle), "--trust", s(&policy)]);
+}
+
+/// Whatever else `sign` prints (the bundle's path, the signer comment in
+/// the trusted comment) is escaped on its line: a newline in a file name
+/// cannot print a forged "policy satisfied" line, an escape sequence in a
+/// comment cannot reach the terminal.
+#[test]
+fn sign_prints_four_lines_whatever_the_path_and_the_comment_hold() {
+    let (t, bundle, policy) = setup();
+    let forged = "signatures now: alice, bob — policy satisfied: 2 of 2 approvals";
+    let odd = t.join(&format!("b\n{forged}\n.airlock"));
+    std::fs::rename(&bundle, &odd).unwrap();
+    let out = airlock(&[
+        "sign",
+        s(&odd),
+        "--sign-key",
+        s(&t.join("bob.key")),
+        "--trust",
+        s(&policy),
+        "--comment",
+        "bob\u{1b}[2J\u{202e}",
+        "-q",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert!(!stdout.contains(['\u{1b}', '\u{202e}']), "{stdout:?}");
+    assert_eq!(
+        lines[0],
+        format!(
+            "signed {}/b\\u{{a}}{forged}\\u{{a}}.airlock with bob (key {})",
+            std::fs::canonicalize(t.path()).unwrap().display(),
+            PublicKey::from_file(&t.join("bob.pub")).unwrap().key_id()
+        )
+    );
+    assert!(
+        lines[2].ends_with("\tsigner:bob\\u{1b}[2J\\u{202e}")
+            || lines[2].ends_with("\\u{9}signer:bob\\u{1b}[2J\\u{202e}"),
+        "{}",
+        lines[2]
+    );
 }

@@ -135,25 +135,26 @@ pub(super) fn sign(a: SignArgs) -> Result<()> {
                     report.signer
                 )
             });
+        // Names come from the policy (held to one line at load); escaped
+        // all the same: this line is written to the terminal directly.
+        let why = airlock::text::escape(&why);
         eprintln!("airlock: warning: {why}; signed anyway (--force): the signature is shown, never counted");
     }
     if a.json {
         return print_json(&report);
     }
-    let mut out = show::Sanitize(io::stdout().lock());
-    writeln!(
-        out,
-        "signed {} with {}",
-        report.bundle.display(),
-        report.signer
-    )?;
-    writeln!(
-        out,
-        "manifest sha256 {} (unchanged)",
-        report.manifest_sha256
-    )?;
-    writeln!(out, "trusted comment: {}", report.trusted_comment)?;
-    writeln!(out, "{}", signatures_now(&report))?;
+    // Each line escaped whole: a name, a comment or the bundle's path
+    // cannot print a line of its own (a forged "policy satisfied").
+    let lines = [
+        format!("signed {} with {}", report.bundle.display(), report.signer),
+        format!("manifest sha256 {} (unchanged)", report.manifest_sha256),
+        format!("trusted comment: {}", report.trusted_comment),
+        signatures_now(&report),
+    ];
+    let mut out = io::stdout().lock();
+    for line in lines {
+        writeln!(out, "{}", airlock::text::escape(&line))?;
+    }
     Ok(())
 }
 

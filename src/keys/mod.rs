@@ -277,7 +277,7 @@ impl crate::error::Classify for KeyFileError {
         match self {
             KeyFileError::Permissions { path, .. }
             | KeyFileError::PassphrasePermissions { path, .. } => {
-                Hint::text(format!("run `chmod 600 {}`", path.display()))
+                Hint::text(format!("run `chmod 600 {}`", crate::text::shell_word(path)))
             }
             KeyFileError::Key { source, .. } => source.hint(),
             KeyFileError::WrongKind {

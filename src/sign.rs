@@ -177,6 +177,12 @@ pub struct SignReport {
     /// Whether the approval was added although the policy does not count
     /// it (`force`).
     pub forced: bool,
+    /// Why the policy refuses the bundle whatever its approvals (its age
+    /// limits, a time from the future), as `verify` and `import` would
+    /// judge it now; `None` when it does not (or no policy file was
+    /// given). `approvals.satisfied` counts approvals alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_refuses: Option<String>,
 }
 
 struct Copier<'a, W: std::io::Write> {
@@ -190,6 +196,7 @@ struct Copier<'a, W: std::io::Write> {
     trusted_comment: String,
     signed_by: Vec<String>,
     approvals: Option<Approvals>,
+    policy_refuses: Option<String>,
 }
 
 impl<W: std::io::Write> Copier<'_, W> {
@@ -255,6 +262,9 @@ impl<W: std::io::Write> PayloadVisitor for Copier<'_, W> {
         let mut sigs = bundle.signatures.clone();
         sigs.push(sig);
         self.approvals = self.judge(&bundle.manifest_bytes, &sigs)?;
+        if self.options.judge {
+            self.policy_refuses = age_refusal(&bundle.manifest, self.policy);
+        }
         self.signed_by = {
             let mut ids: Vec<String> = sigs.iter().map(|s| s.key_id().to_string()).collect();
             ids.sort();
@@ -395,7 +405,24 @@ pub fn sign_with(
         signed_by: copier.signed_by,
         approvals: copier.approvals,
         forced,
+        policy_refuses: copier.policy_refuses,
     })
+}
+
+/// Why `policy` refuses the bundle of manifest `m` now whatever its
+/// approvals, judged as `verify` judges it (the clock skew, then the
+/// policy's `max_age` and `max_db_age`): `sign` must not call a policy
+/// satisfied that `verify` refuses.
+fn age_refusal(m: &crate::manifest::Manifest, policy: &TrustPolicy) -> Option<String> {
+    let now = time::OffsetDateTime::now_utc();
+    if let Some(why) = m.time_from_the_future(now) {
+        return Some(why);
+    }
+    match crate::install::guard::check_age(m, policy, now) {
+        Err(crate::install::ImportError::Stale(why)) => Some(why),
+        Err(e) => Some(e.to_string()),
+        Ok(()) => None,
+    }
 }
 
 /// Who signs, as the trusted comment will say: `--comment`, else the
@@ -414,6 +441,7 @@ struct Copied {
     trusted_comment: String,
     signed_by: Vec<String>,
     approvals: Option<Approvals>,
+    policy_refuses: Option<String>,
 }
 
 /// The bundle behind `given` (links resolved: renaming over a link would
@@ -455,6 +483,7 @@ fn copy_signed<W: std::io::Write>(
         trusted_comment: String::new(),
         signed_by: Vec::new(),
         approvals: None,
+        policy_refuses: None,
     };
     let input = ProgressReader::new(original, options.progress);
     let verified = match reader::read(
@@ -471,6 +500,7 @@ fn copy_signed<W: std::io::Write>(
         trusted_comment,
         signed_by,
         approvals,
+        policy_refuses,
         ..
     } = copier;
     let mut out = writer
@@ -484,6 +514,7 @@ fn copy_signed<W: std::io::Write>(
             trusted_comment,
             signed_by,
             approvals,
+            policy_refuses,
         },
     ))
 }

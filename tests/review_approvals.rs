@@ -229,7 +229,6 @@ fn the_force_warning_escapes_policy_names() {
 /// with the same policy refuse (exit 6): the policy's `max_age` (and
 /// `max_db_age`) are part of the policy, and sign ignores them.
 #[test]
-#[ignore = "finding: sign reports 'policy satisfied' for a bundle the same policy refuses for max_age (verify exits 6)"]
 fn sign_does_not_call_a_policy_satisfied_that_verify_refuses() {
     let setup = Setup::new();
     // CREATED is days in the past: older than max_age.

@@ -186,3 +186,43 @@ fn sign_prints_four_lines_whatever_the_path_and_the_comment_hold() {
         lines[2]
     );
 }
+
+/// `sign` judges the policy's age limits as `verify` does: two of two
+/// approvals on a bundle older than `max_age` is not "policy satisfied".
+#[test]
+fn sign_says_the_policy_refuses_a_bundle_older_than_its_max_age() {
+    let (t, bundle, policy) = setup();
+    let body = std::fs::read_to_string(&policy).unwrap();
+    write(&policy, format!("max_age = \"1d\"\n{body}").as_bytes());
+    let out = airlock(&[
+        "sign",
+        s(&bundle),
+        "--sign-key",
+        s(&t.join("bob.key")),
+        "--trust",
+        s(&policy),
+        "-q",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let last = stdout.lines().last().unwrap();
+    let verify = airlock_fails(&["verify", s(&bundle), "--trust", s(&policy)], 6);
+    // The reason verify gives, word for word (the age itself aside: the
+    // hour may turn between the two runs).
+    let reason = verify
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("airlock: error: refused by the trust policy: "))
+        .unwrap_or_else(|| panic!("{verify}"));
+    let (_, tail) = reason.split_once(" ago (").unwrap();
+    let said = last
+        .strip_prefix("signatures now: alice, bob — 2 of 2 approvals, but the policy refuses the bundle: the bundle was created ")
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(said.ends_with(&format!(" ago ({tail}")), "{said}\n{reason}");
+    assert!(!stdout.contains("policy satisfied"), "{stdout}");
+}

@@ -177,14 +177,20 @@ fn signatures_now(report: &SignReport) -> String {
     } else {
         format!("{} approvals ({} needed)", a.counted, a.threshold)
     };
-    let standing = if a.satisfied {
-        format!("policy satisfied: {tally}")
-    } else {
-        let needs: Vec<String> = a.still_needs.iter().map(|n| n.to_string()).collect();
-        format!(
+    let needs: Vec<String> = a.still_needs.iter().map(|n| n.to_string()).collect();
+    // The policy's age limits refuse the bundle whatever its approvals:
+    // never "satisfied" when verify would refuse it.
+    let standing = match (a.satisfied, &report.policy_refuses) {
+        (true, None) => format!("policy satisfied: {tally}"),
+        (true, Some(why)) => format!("{tally}, but the policy refuses the bundle: {why}"),
+        (false, None) => format!(
             "policy not yet satisfied: {tally}; still needs: {}",
             needs.join(", ")
-        )
+        ),
+        (false, Some(why)) => format!(
+            "policy not yet satisfied: {tally}; still needs: {}; and the policy refuses the bundle: {why}",
+            needs.join(", ")
+        ),
     };
     format!("signatures now: {} — {standing}", who.join(", "))
 }

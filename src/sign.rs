@@ -336,6 +336,20 @@ pub fn check_signer(who: &str, at: u64) -> Result<(), SignError> {
     Ok(())
 }
 
+/// Refuses early a bundle that carries [`MAX_SIGNATURES`] signatures
+/// already, reading only its start (nothing verified: the pass over the
+/// bundle checks again). A bundle that cannot be read is not refused
+/// here: that pass says why. What a caller checks before unlocking a key.
+pub fn check_room(given: &Path) -> Result<(), SignError> {
+    let Ok(file) = File::open(given) else {
+        return Ok(());
+    };
+    match reader::read_header(BufReader::new(file)) {
+        Ok(h) if h.signatures.len() >= MAX_SIGNATURES => Err(SignError::Full),
+        _ => Ok(()),
+    }
+}
+
 /// Adds `key`'s signature to the bundle at `given` (see the module docs),
 /// the key's own comment as `signer:`, judging nothing: see
 /// [`sign_with`].

@@ -74,12 +74,13 @@ fn a_bundle_with_the_most_signatures_a_reader_accepts_is_not_signed_again() {
     }
     let before = std::fs::read(&bundle).unwrap();
     let files = names_in(&t);
+    // A key file that does not exist: the bundle is refused first.
     let stderr = airlock_fails(
         &[
             "sign",
             s(&bundle),
             "--sign-key",
-            s(&t.join("bob.key")),
+            s(&t.join("nobody.key")),
             "--trust",
             s(&policy),
         ],

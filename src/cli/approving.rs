@@ -102,9 +102,11 @@ pub(super) fn sign(a: SignArgs) -> Result<()> {
     // A policy file says who approves; --key only who may vouch for the
     // bundle as it is.
     let judge = a.trust.trust.is_some();
-    // The signer comment fits, before the key is read.
+    // The signer comment fits and the bundle has room for a signature,
+    // before the key is read.
     let now = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
     airlock::sign::check_signer(&a.comment, now)?;
+    airlock::sign::check_room(&a.bundle)?;
     // The key file's kind and permissions, then whether its approval would
     // count, before the passphrase and its scrypt run when the key is not
     // encrypted (its public half is the key's own). An encrypted key's

@@ -135,8 +135,15 @@ fn check_name(what: &str, name: &str, span: Range<usize>) -> Result<(), Bad> {
         Ok(()) => return Ok(()),
         Err(e) => e.to_string(),
     };
+    // At most 64 characters of it shown, enough to find it (a long base64
+    // run hidden first: cut short, it would no longer look like one).
+    let hidden = crate::redact::long_base64(name);
+    let mut shown: String = hidden.chars().take(64).collect();
+    if shown.len() < hidden.len() {
+        shown.push('…');
+    }
     Err(Bad {
-        reason: format!("{what} \"{}\" {why}", crate::text::escape(name)),
+        reason: format!("{what} \"{}\" {why}", crate::text::escape(&shown)),
         span: Some(span),
         hint: Some(format!(
             "a {what} is one line of visible text, at most {MAX_NAME} bytes"

@@ -57,6 +57,15 @@ fn names_and_roles_are_one_line_of_visible_text() {
             "{message:?}"
         );
     }
+    // A long name is shown cut short.
+    let message = refused(&entry(&"ab-".repeat(1000), "r"));
+    assert!(
+        message.starts_with(&format!(
+            "trust policy (text):2:8: name \"{}a…\" longer than 128 bytes",
+            "ab-".repeat(21)
+        )),
+        "{message}"
+    );
     // At the bound: accepted.
     TrustPolicy::from_toml(&entry(&"n".repeat(MAX_NAME), "r"), Path::new(".")).unwrap();
 }

@@ -101,6 +101,7 @@ pub mod disk;
 pub mod error;
 pub mod export;
 pub mod fault;
+pub mod freshness;
 pub mod fsio;
 pub mod install;
 pub mod keys;

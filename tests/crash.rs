@@ -88,6 +88,8 @@ mod with_faults {
     struct Setup {
         t: TestDir,
         a: PathBuf,
+        /// A's content in a bundle made a day earlier.
+        a_earlier: PathBuf,
         b: PathBuf,
         public: PathBuf,
         cache: PathBuf,
@@ -101,12 +103,18 @@ mod with_faults {
         let ex = export_fixtures(&t);
         let b = t.join("b2.airlock");
         export_all(&write_inputs_b(t.path()), &ex.key, &b);
+        let a_earlier = t.join("a-earlier.airlock");
+        let mut args = export_all_args(&ex.inputs, &ex.key, &a_earlier);
+        let at = args.iter().position(|a| *a == CREATED).unwrap();
+        args[at] = "2026-11-24T12:00:00Z";
+        airlock_ok(&args);
         let rootfs = t.join("rootfs");
         write_alpine_rootfs(&rootfs);
         let xdg = t.join("xdg");
         std::fs::create_dir_all(&xdg).unwrap();
         Setup {
             a: ex.bundle,
+            a_earlier,
             b,
             public: ex.public,
             cache: t.join("cache"),
@@ -250,11 +258,14 @@ mod with_faults {
     #[test]
     fn an_import_killed_at_any_point_leaves_each_component_old_or_new() {
         let st = setup();
-        // The old generation is A, imported twice so that it has a previous
-        // generation too: every step of the import of B, rotating
-        // generations included, is run.
+        // The old generation is A, imported after the same content made a
+        // day earlier so that it has a previous generation too (A imported
+        // twice would change nothing the second time: "already installed",
+        // issue 15): every step of the import of B, rotating generations
+        // included, is run.
+        st.import_ok(&st.a_earlier);
         st.import_ok(&st.a);
-        st.import_ok(&st.a);
+        assert!(st.cache.join(".airlock-previous").is_dir());
         let old = st.fingerprints();
         let pristine = st.snapshot("pristine");
         let points = st.trace(&st.b);

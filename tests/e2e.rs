@@ -671,7 +671,19 @@ long syscall(long number, ...) {
 #[test]
 fn a_file_system_without_atomic_exchange_still_imports() {
     let t = TestDir::new();
-    let Exported { public, bundle, .. } = export_fixtures(&t);
+    let Exported {
+        public,
+        bundle,
+        inputs,
+        key,
+    } = export_fixtures(&t);
+    // The same content made a day later replaces it (the same bundle again
+    // would change nothing: "already installed", issue 15).
+    let later = t.join("later.airlock");
+    let mut args = export_all_args(&inputs, &key, &later);
+    let at = args.iter().position(|a| *a == CREATED).unwrap();
+    args[at] = "2026-11-26T12:00:00Z";
+    airlock_ok(&args);
     let src = t.join("shim.c");
     write(&src, NO_RENAME_FLAGS_C.as_bytes());
     let shim = t.join("shim.so");
@@ -683,11 +695,11 @@ fn a_file_system_without_atomic_exchange_still_imports() {
             .arg("-ldl"),
     );
     let cache = t.join("cache");
-    for round in ["new", "replaced"] {
+    for (round, bundle) in [("new", &bundle), ("replaced", &later)] {
         let out = Command::new(airlock_bin())
             .args([
                 "import",
-                s(&bundle),
+                s(bundle),
                 "--key",
                 s(&public),
                 "--cache-dir",

@@ -34,6 +34,9 @@ fn each_class_of_failure_exits_with_its_documented_code() {
     let new = t.join("new.airlock");
     let old = t.join("old.airlock");
     export_checks(&inputs, &key, &new, "2026-02-01T00:00:00Z");
+    // Another version of the checks: identical content made earlier would
+    // be "already installed", not a downgrade (issue 15).
+    write(&inputs.checks, &fixtures::checks_bundle_tar_gz_other());
     export_checks(&inputs, &key, &old, "2026-01-01T00:00:00Z");
     let cache = t.join("cache");
     import_ok(&new, &public, &cache, &[]);
@@ -45,6 +48,29 @@ fn each_class_of_failure_exits_with_its_documented_code() {
     let out = t.join("out.airlock");
     let overlap = t.join("overlap");
     let overlap_vex = overlap.join("vex");
+    // Two bundles under one series and sequence, with other content (the
+    // checks input is the other version now; then the first again).
+    let (seq_a, seq_b) = (t.join("weekly-3a.airlock"), t.join("weekly-3b.airlock"));
+    for bundle in [&seq_a, &seq_b] {
+        airlock_ok(&[
+            "export",
+            "-o",
+            s(bundle),
+            "--sign-key",
+            s(&key),
+            "--checks",
+            s(&inputs.checks),
+            "--created",
+            "2026-02-01T00:00:00Z",
+            "--series",
+            "weekly",
+            "--sequence",
+            "3",
+        ]);
+        write(&inputs.checks, &fixtures::checks_bundle_tar_gz());
+    }
+    let cache_eq = t.join("cache-eq");
+    import_ok(&seq_a, &public, &cache_eq, &[]);
     let bad_policy = t.join("policy.toml");
     write(&bad_policy, b"threshold = \"two\"\n");
 
@@ -77,6 +103,10 @@ fn each_class_of_failure_exits_with_its_documented_code() {
         (ExitClass::Downgrade,
          vec!["import", s(&old), "--key", s(&public), "--cache-dir", s(&cache)],
          "this would be a downgrade"),
+        (ExitClass::Equivocation,
+         vec!["import", s(&seq_b), "--key", s(&public), "--cache-dir", s(&cache_eq),
+              "--allow-downgrade"],
+         "airlock: error: refused: equivocation: series \"weekly\" sequence 3 was imported on this host as manifest sha256 "),
         (ExitClass::BadPolicy,
          vec!["verify", s(&new), "--trust", s(&bad_policy)],
          "policy.toml:1:13: invalid type: string \"two\", expected usize"),
@@ -93,7 +123,7 @@ fn each_class_of_failure_exits_with_its_documented_code() {
     }
     assert_eq!(
         seen.into_iter().collect::<Vec<_>>(),
-        [1, 2, 3, 4, 5, 6, 7],
+        [1, 2, 3, 4, 5, 6, 7, 8],
         "the table covers every class"
     );
     assert!(!out.exists(), "a refused export left its output");

@@ -318,7 +318,15 @@ fn an_older_bundle_cannot_replace_what_a_shared_vex_directory_publishes() {
         out
     };
     let newer = export("newer.airlock", "2026-11-25T12:00:00Z", &[]);
+    // Another version of the repository: identical content made earlier is
+    // "already installed", not a downgrade (issue 15).
+    let original = std::fs::read(&inputs.vex_archive).unwrap();
+    write(
+        &inputs.vex_archive,
+        &vex_archive_zip_compressed(zip::CompressionMethod::Stored),
+    );
     let older = export("older.airlock", "2026-11-20T12:00:00Z", &[]);
+    write(&inputs.vex_archive, &original);
     let vex_dir = t.join("published");
     import_ok(
         &newer,

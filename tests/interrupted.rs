@@ -486,7 +486,15 @@ mod with_faults {
         let t = TestDir::new();
         let e = export_fixtures(&t);
         let cache = t.join("cache");
-        import_ok(&e.bundle, &e.public, &cache, &[]);
+        // The same content made a day earlier first: the bundle is then
+        // newer and staged in full (the same bundle again would change
+        // nothing: "already installed", issue 15).
+        let earlier = t.join("earlier.airlock");
+        let mut args = export_all_args(&e.inputs, &e.key, &earlier);
+        let at = args.iter().position(|a| *a == CREATED).unwrap();
+        args[at] = "2026-11-24T12:00:00Z";
+        airlock_ok(&args);
+        import_ok(&earlier, &e.public, &cache, &[]);
         let before = tree_hash(&cache);
         let pause = t.join("pause");
         let mut child = Command::new(airlock_bin())

@@ -267,7 +267,8 @@ fn a_partial_bundle_records_and_keeps_only_what_it_replaced() {
     let rb = airlock::install::rollback(&cache).unwrap();
     assert_eq!(rb.restored, [PathBuf::from("db")]);
     assert_eq!(out.entry.decision, Verdict::Accepted);
-    assert_eq!(audit::check(&cache.join(AUDIT_LOG)).unwrap().lines, 2);
+    // The rollback is recorded too (issue 15).
+    assert_eq!(audit::check(&cache.join(AUDIT_LOG)).unwrap().lines, 3);
 }
 
 /// Held: a swap that fails in the middle (here the last one, the static VEX
@@ -291,8 +292,20 @@ fn a_failed_last_swap_restores_every_component_and_is_logged_refused() {
             .env_remove("AIRLOCK_FAULT_TRACE");
         cmd
     };
-    for _ in 0..2 {
-        let out = import(&f.full).output().unwrap();
+    // A0 (sequence 4, another Java DB), then A replaces every component:
+    // the previous generation holds A0's trees. (A imported twice would
+    // change nothing the second time: "already installed", issue 15.)
+    let inputs_a0 = write_inputs(&f.t.join("a0"));
+    write(
+        &inputs_a0.java_db,
+        &fixtures::java_db_tar_gz_padded(fixtures::UPDATED_AT, fixtures::NEXT_UPDATE, 1 << 15),
+    );
+    let a0 = f.t.join("a4.airlock");
+    let mut args = export_all_args(&inputs_a0, &f.key, &a0);
+    args.extend(["--series", "monthly", "--sequence", "4"]);
+    airlock_ok(&args);
+    for bundle in [&a0, &f.full] {
+        let out = import(bundle).output().unwrap();
         assert!(out.status.success(), "{out:?}");
     }
     // B differs from A in its Java DB.

@@ -408,7 +408,15 @@ fn downgrades_are_refused_unless_forced_and_recorded() {
         ]);
         out
     };
+    // Another version of the checks: identical content made earlier is
+    // "already installed", not a downgrade (issue 15).
+    let original = std::fs::read(&p.inputs.checks).unwrap();
+    write(
+        &p.inputs.checks,
+        &crate::support::fixtures::checks_bundle_tar_gz_other(),
+    );
     let old_checks = checks_at("2026-01-01T00:00:00Z", "checks-jan.airlock");
+    write(&p.inputs.checks, &original);
     let new_checks = checks_at("2026-02-01T00:00:00Z", "checks-feb.airlock");
     let c3 = p.t.join("c3");
     assert!(import(&new_checks, &all, &c3, &[]).status.success());
@@ -570,14 +578,14 @@ fn a_bundle_from_the_future_is_refused_and_max_age_follows_the_newest_time_seen(
     let c2 = p.t.join("c2");
     assert!(import(&today, &recent, &c2, &[]).status.success());
     assert!(import(&future, &recent, &c2, &[]).status.success());
-    // Going back to today's bundle is a downgrade by creation time (forced
-    // here); max_age still passes.
-    refused(
-        &import(&today, &recent, &c2, &[]),
-        6,
-        &[&format!(
-            "db was installed here from a bundle created {ahead}"
-        )],
+    // Going back to today's bundle, with the same database, changes
+    // nothing: it is "already installed", not a downgrade by creation time
+    // (issue 15); max_age still passes.
+    let out = import(&today, &recent, &c2, &[]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("already installed: "),
+        "{out:?}"
     );
     let out = import(&today, &recent, &c2, &["--allow-downgrade"]);
     assert!(out.status.success(), "{out:?}");

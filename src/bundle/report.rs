@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+use time::OffsetDateTime;
 
 use crate::digest::Sha256Digest;
 use crate::keys::Signature;
@@ -31,10 +32,15 @@ pub struct VerifyReport<'a> {
     pub signers: &'a [SignerReport],
     /// The manifest.
     pub manifest: &'a Manifest,
+    /// Staleness warnings ([`crate::freshness::warnings`]): they stop
+    /// nothing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl<'a> VerifyReport<'a> {
-    /// The report of `verified`, read from `bundle`.
+    /// The report of `verified`, read from `bundle`, with its staleness
+    /// judged by the clock.
     pub fn new(bundle: &'a Path, verified: &'a Verified) -> Self {
         VerifyReport {
             ok: true,
@@ -42,6 +48,7 @@ impl<'a> VerifyReport<'a> {
             manifest_sha256: verified.manifest_sha256.hex(),
             signers: &verified.signers,
             manifest: &verified.manifest,
+            warnings: crate::freshness::warnings(&verified.manifest, OffsetDateTime::now_utc()),
         }
     }
 }
@@ -107,7 +114,9 @@ pub struct InspectReport {
     pub signatures_checked: bool,
     /// Whether the policy is met (`None`: not checked).
     pub policy_satisfied: Option<bool>,
-    /// Why the policy is not met, when checked and not met.
+    /// Why the policy is not met, when checked and not met: too few
+    /// approvals, a role short, or an age limit or the clock skew exceeded
+    /// (judged as `verify` judges them, [`crate::freshness::judge`]).
     pub policy_unmet: Option<String>,
     /// Every signature in bundle order.
     pub signatures: Vec<SignatureView>,
@@ -117,6 +126,9 @@ pub struct InspectReport {
     /// checked).
     #[serde(skip)]
     pub signers: Option<Vec<SignerReport>>,
+    /// Staleness warnings ([`crate::freshness::warnings`]), policy or not.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Inspects the bundle `bundle` (`size` bytes) from its `header`: with a
@@ -128,11 +140,29 @@ pub fn inspect(
     header: &Header,
     policy: Option<&TrustPolicy>,
 ) -> Result<InspectReport, BundleError> {
+    inspect_at(bundle, size, header, policy, OffsetDateTime::now_utc())
+}
+
+/// [`inspect`], with ages judged at `now`.
+pub fn inspect_at(
+    bundle: &Path,
+    size: u64,
+    header: &Header,
+    policy: Option<&TrustPolicy>,
+    now: OffsetDateTime,
+) -> Result<InspectReport, BundleError> {
     let (signers, unmet) = match policy {
         None => (None, None),
         Some(policy) => judge(policy, header)?,
     };
     let manifest = Manifest::parse(&header.manifest_bytes)?;
+    // The age limits and the clock skew, as verify judges them.
+    let unmet = match (unmet, policy) {
+        (None, Some(policy)) => crate::freshness::judge(&manifest, policy, now)
+            .err()
+            .map(|e| e.to_string()),
+        (unmet, _) => unmet,
+    };
     let signatures = header
         .signatures
         .iter()
@@ -152,6 +182,7 @@ pub fn inspect(
         policy_satisfied: signers.as_ref().map(|_| unmet.is_none()),
         policy_unmet: unmet,
         signatures,
+        warnings: crate::freshness::warnings(&manifest, now),
         manifest,
         signers,
     })

@@ -64,8 +64,10 @@ pub(super) fn verify(a: VerifyArgs) -> Result<()> {
     airlock::progress::Progress::begin(&progress, "verify", input.len());
     let verified = input.read_with(&progress, |r| airlock::install::verify(r, &policy))?;
     airlock::progress::Progress::end(&progress);
+    let report = VerifyReport::new(&a.bundle, &verified);
+    stale::print(&report.warnings, a.quiet || a.json);
     if a.json {
-        print_json(&VerifyReport::new(&a.bundle, &verified))
+        print_json(&report)
     } else {
         Ok(show::verified(
             &mut show::Sanitize(io::stdout().lock()),
@@ -92,6 +94,7 @@ pub(super) fn inspect(a: InspectArgs) -> Result<()> {
     // acts on it). Below the threshold is shown (that is what `sign` is
     // for), not refused.
     let report = airlock::bundle::report::inspect(&a.bundle, len, &header, policy.as_ref())?;
+    stale::print(&report.warnings, a.json);
     if a.json {
         print_json(&report)
     } else {
@@ -112,9 +115,14 @@ pub(super) fn audit_check(a: AuditArgs) -> Result<()> {
     if a.json {
         return print_json(&chain);
     }
+    // Rollbacks are named only when the log has them.
+    let mut more = String::new();
+    if chain.rolled_back > 0 {
+        more.push_str(&format!(", {} rolled back", chain.rolled_back));
+    }
     writeln!(
         io::stdout(),
-        "{}: {} lines, chain intact ({} accepted, {} forced, {} refused); head sha256 {}",
+        "{}: {} lines, chain intact ({} accepted, {} forced, {} refused{more}); head sha256 {}",
         chain.log.display(),
         chain.lines,
         chain.accepted,

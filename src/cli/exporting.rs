@@ -119,7 +119,7 @@ pub(super) fn export(mut a: ExportArgs) -> Result<()> {
         None => vec![file_name(&report.output)],
     };
     let sums = sha256sums(sums_file.as_deref(), &files, a.force)?;
-    render(a.json, &report, sums)
+    render(a.json, a.quiet, &report, sums)
 }
 
 /// The sources the flags (and profile) name; Trivy's own defaults when
@@ -251,11 +251,16 @@ fn flag_worded(e: ExportError) -> Failure {
 }
 
 /// The report, as JSON or text.
-fn render(json: bool, report: &ExportReport, sums: Option<PathBuf>) -> Result<()> {
+fn render(json: bool, quiet: bool, report: &ExportReport, sums: Option<PathBuf>) -> Result<()> {
+    let warnings = airlock::freshness::warnings(&report.manifest, OffsetDateTime::now_utc());
+    stale::print(&warnings, quiet || json);
     if json {
-        print_json(&WithSums {
-            report,
-            sha256sums: sums,
+        print_json(&stale::WithWarnings {
+            report: &WithSums {
+                report,
+                sha256sums: sums,
+            },
+            warnings: &warnings,
         })
     } else {
         let mut out = show::Sanitize(io::stdout().lock());

@@ -2,21 +2,51 @@
 
 use std::io::{self, Write};
 
-use super::failure::Result;
+use airlock::install::audit;
+
+use super::failure::{Failure, Result};
 
 use super::args::CacheArgs;
 
 use super::*;
 
 pub(super) fn rollback(a: CacheArgs) -> Result<()> {
-    let report = airlock::install::rollback(&a.cache_dir)?;
+    let mut report = airlock::install::rollback(&a.cache_dir)?;
+    if let Some(e) = report.audit_error.take() {
+        return Err(Failure::from(e)
+            .context("the rollback is complete, but it could not be recorded in the audit log"));
+    }
+    for w in &report.warnings {
+        eprintln!("airlock: warning: {}", airlock::text::escape(w));
+    }
     if a.json {
         return print_json(&report);
     }
     let mut out = show::Sanitize(io::stdout().lock());
     writeln!(out, "rolled back in {}:", report.cache_dir.display())?;
-    for r in &report.restored {
-        writeln!(out, "  {}", r.display())?;
+    for c in &report.record.components {
+        writeln!(
+            out,
+            "  {}: {} -> {}",
+            c.component,
+            version(&c.from),
+            version(&c.to)
+        )?;
+    }
+    writeln!(
+        out,
+        "from {} to {}",
+        bundle(&report.record.from),
+        bundle(&report.record.to)
+    )?;
+    if let Some(l) = &report.audit {
+        writeln!(
+            out,
+            "recorded in {} (line {}, sha256 {})",
+            l.log.display(),
+            l.line,
+            l.sha256
+        )?;
     }
     writeln!(
         out,
@@ -25,13 +55,56 @@ pub(super) fn rollback(a: CacheArgs) -> Result<()> {
     Ok(())
 }
 
+/// A component's version in words: UpdatedAt for a database, else its
+/// content digest.
+fn version(v: &audit::ComponentVersion) -> String {
+    match (&v.updated_at, &v.content) {
+        (Some(t), _) => format!("UpdatedAt {t}"),
+        (None, Some(d)) => d.clone(),
+        (None, None) => "unknown".into(),
+    }
+}
+
+/// A bundle in words: its manifest, series and sequence, as far as known.
+fn bundle(b: &audit::BundleRecord) -> String {
+    let Some(sha) = &b.manifest_sha256 else {
+        return "an unrecorded bundle".into();
+    };
+    match (&b.series, b.sequence) {
+        (Some(s), Some(n)) => format!("manifest sha256 {sha} (series {s:?} sequence {n})"),
+        _ => format!("manifest sha256 {sha}"),
+    }
+}
+
+/// The staleness warnings of the databases a cache holds, by the clock.
+fn stale_databases(st: &airlock::install::CacheStatus) -> Vec<String> {
+    let now = time::OffsetDateTime::now_utc();
+    st.components
+        .iter()
+        .filter_map(|c| {
+            let m = c.metadata.as_ref()?;
+            // The cache's trees by the names the bundles use.
+            let what = match c.path.to_str() {
+                Some("db") => "trivy-db".to_string(),
+                _ => c.path.display().to_string(),
+            };
+            airlock::freshness::stale(&what, &m.updated_at, &m.next_update, now)
+        })
+        .collect()
+}
+
 pub(super) fn status(a: CacheArgs) -> Result<()> {
     let st = airlock::install::status(&a.cache_dir)?;
+    let warnings = stale_databases(&st);
+    stale::print(&warnings, a.json);
     let activity = airlock::install::activity(&a.cache_dir);
     if a.json {
-        return print_json(&StatusJson {
-            status: &st,
-            activity: &activity,
+        return print_json(&stale::WithWarnings {
+            report: &StatusJson {
+                status: &st,
+                activity: &activity,
+            },
+            warnings: &warnings,
         });
     }
     let size = airlock::text::bytes;

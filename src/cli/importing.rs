@@ -74,6 +74,9 @@ pub(super) fn import(a: ImportArgs) -> Result<()> {
         return Err(Failure::from(e)
             .context("the import is complete, but its receipt could not be written"));
     }
+    if let Some(r) = &outcome.import {
+        stale::print(&r.stale, a.quiet || a.json);
+    }
     render(&outcome, a.json)?;
     match outcome.push_error.take() {
         Some(e) => Err(Failure::from(e).context(
@@ -164,6 +167,7 @@ fn render(o: &ImportOutcome, json: bool) -> Result<()> {
     }
     let mut out = show::Sanitize(io::stdout().lock());
     match &o.import {
+        Some(r) if r.already_installed => already_installed(&mut out, &o.entry.bundle, r)?,
         Some(r) => show::imported(&mut out, r)?,
         None => writeln!(
             out,
@@ -195,6 +199,21 @@ fn render(o: &ImportOutcome, json: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Says that an import changed nothing: its content was installed already.
+fn already_installed(w: &mut dyn Write, bundle: &str, r: &ImportReport) -> io::Result<()> {
+    let series = match (&r.series, r.sequence) {
+        (Some(s), Some(n)) => format!(", series {s:?} sequence {n}"),
+        _ => String::new(),
+    };
+    writeln!(
+        w,
+        "already installed: {} (manifest sha256 {}{series}): {} holds its content; nothing was changed",
+        airlock::text::escape(bundle),
+        r.manifest_sha256,
+        r.cache_dir.display()
+    )
 }
 
 /// A refusal as the command says it: a push failure says that nothing is

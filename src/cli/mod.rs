@@ -22,6 +22,7 @@ pub(crate) mod passphrase;
 mod profile;
 pub mod show;
 mod splitting;
+mod stale;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};

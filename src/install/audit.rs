@@ -38,6 +38,54 @@ pub enum Verdict {
     /// Refused (the default: a record says so unless it says otherwise).
     #[default]
     Refused,
+    /// Not an import: `airlock rollback` put the previous generation back
+    /// (the record's `rollback` says from what to what).
+    #[serde(rename = "rolled-back")]
+    RolledBack,
+}
+
+/// A bundle as the state knows it: its manifest, series and sequence
+/// (`null` where the state does not know them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BundleRecord {
+    /// SHA-256 of its manifest.
+    pub manifest_sha256: Option<String>,
+    /// Its series.
+    pub series: Option<String>,
+    /// Its sequence in the series.
+    pub sequence: Option<u64>,
+}
+
+/// A component's version: the digest of its content and, for a
+/// database, its UpdatedAt (`null` where unknown).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ComponentVersion {
+    /// The content digest (an artifact's layer, a VEX archive).
+    pub content: Option<String>,
+    /// UpdatedAt (databases).
+    pub updated_at: Option<String>,
+}
+
+/// One component a rollback put back: its version before and after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VersionChange {
+    /// The component (`db`, `java-db`, `policy`, `vex/repositories/<name>`).
+    pub component: String,
+    /// What was installed before the rollback.
+    pub from: ComponentVersion,
+    /// What is installed after it.
+    pub to: ComponentVersion,
+}
+
+/// What a rollback changed, as recorded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RollbackRecord {
+    /// The bundle last imported before the rollback.
+    pub from: BundleRecord,
+    /// The bundle whose import made the generation put back.
+    pub to: BundleRecord,
+    /// Each component put back.
+    pub components: Vec<VersionChange>,
 }
 
 /// One thing an import installed or pushed, as recorded (the field names
@@ -90,7 +138,9 @@ pub struct AuditEntry {
     /// Why it was refused (the whole error chain), if it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// The bundle as named on the command line.
+    /// The bundle as named on the command line (empty, and absent, for a
+    /// rollback).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub bundle: String,
     /// The cache directory.
     pub cache_dir: String,
@@ -109,6 +159,11 @@ pub struct AuditEntry {
     /// How each signature was judged.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub signers: Vec<SignerReport>,
+    /// An accepted import that changed nothing: everything the bundle
+    /// carries was installed already (same content); nothing was swapped
+    /// and the state was left as it was (issue 15).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub already_installed: bool,
     /// The downgrades that were forced.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub forced: Vec<String>,
@@ -121,6 +176,10 @@ pub struct AuditEntry {
     /// downgrade protection or rollback may be lost, and the record says so.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// A rollback: from which bundle to which, each component's version
+    /// before and after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<RollbackRecord>,
     /// The host name, if known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
@@ -302,6 +361,8 @@ pub struct Chain {
     pub forced: u64,
     /// See `accepted`.
     pub refused: u64,
+    /// Rollbacks.
+    pub rolled_back: u64,
 }
 
 /// Checks the whole chain.
@@ -317,6 +378,7 @@ pub fn check(log: &Path) -> Result<Chain, AuditError> {
         accepted: 0,
         forced: 0,
         refused: 0,
+        rolled_back: 0,
     };
     for raw in text.split_inclusive(|&b| b == b'\n') {
         chain.lines += 1;
@@ -341,6 +403,7 @@ pub fn check(log: &Path) -> Result<Chain, AuditError> {
             Some("accepted") => chain.accepted += 1,
             Some("forced") => chain.forced += 1,
             Some("refused") => chain.refused += 1,
+            Some("rolled-back") => chain.rolled_back += 1,
             other => return Err(broken(format!("unknown decision {other:?}"))),
         }
         chain.head = sha256_hex(raw);

@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use crate::artifact::vex;
 use crate::artifact::{self, LayerContents};
 use crate::bundle::reader::{PayloadReader, PayloadVisitor, Verified};
+use crate::freshness::AgeRefusal;
 use crate::layout::{trivy_cache, vex_repo};
 use crate::manifest::{ArtifactKind, Manifest, Payload};
 use crate::policy::TrustPolicy;
@@ -45,6 +46,9 @@ pub(super) struct Collector<'a> {
     policy: &'a TrustPolicy,
     /// Downgrades accepted with `allow_downgrade`.
     pub(super) forced: Vec<String>,
+    /// Everything the bundle carries is installed already: it is checked
+    /// in full, nothing is staged or swapped (install mode).
+    pub(super) already_installed: bool,
     /// The host state read under the lock (install mode).
     pub(super) state: Option<guard::State>,
     /// The static VEX directory's state, read under its lock (install mode
@@ -76,6 +80,7 @@ impl<'a> Collector<'a> {
             mode,
             policy,
             forced: Vec::new(),
+            already_installed: false,
             state: None,
             vex_state: None,
             lock: None,
@@ -139,13 +144,27 @@ impl PayloadVisitor for Collector<'_> {
             Mode::Install(opts) => opts.now,
             Mode::Check => OffsetDateTime::now_utc(),
         };
+        let Mode::Install(opts) = self.mode else {
+            // The judgement `inspect --trust` makes too.
+            return crate::freshness::judge(m, self.policy, clock).map_err(|e| match e {
+                AgeRefusal::FromTheFuture(why) => ImportError::FromTheFuture(why),
+                AgeRefusal::Stale(why) => ImportError::Stale(why),
+            });
+        };
         if let Some(why) = m.time_from_the_future(clock) {
             return Err(ImportError::FromTheFuture(why));
         }
-        let Mode::Install(opts) = self.mode else {
-            return guard::check_age(m, self.policy, clock);
-        };
         self.lock_and_judge(bundle, opts)?;
+        if self.already_installed {
+            // Nothing will be swapped: the payloads are checked as verify
+            // checks them, and nothing is staged; what an interrupted
+            // import left is still removed.
+            stage::remove_leftovers(&opts.cache_dir)?;
+            if let Some(dir) = opts.vex_dir.as_ref().filter(|d| d.is_dir()) {
+                stage::remove_leftovers(dir)?;
+            }
+            return Ok(());
+        }
         self.create_staging(m, opts)
     }
 
@@ -243,7 +262,7 @@ impl<'a> Collector<'a> {
         let vex_dir = opts.vex_dir.as_ref().filter(|_| !m.vex.is_empty());
         let policy = self.policy;
         let judge = |state: &guard::State, vex_state: &guard::State| {
-            judge(bundle, policy, opts, state, vex_state)
+            super::judge::judge(bundle, policy, opts, state, vex_state)
         };
         let load_if_dir = |d: &Path| -> Result<guard::State, ImportError> {
             if d.is_dir() {
@@ -272,7 +291,9 @@ impl<'a> Collector<'a> {
             Some(dir) => guard::load(dir)?,
             None => guard::State::default(),
         };
-        self.forced = judge(&state, &vex_state)?;
+        let judged = judge(&state, &vex_state)?;
+        self.forced = judged.forced;
+        self.already_installed = judged.already_installed;
         self.state = Some(state);
         self.vex_state = vex_dir.map(|_| vex_state);
         Ok(())
@@ -337,30 +358,6 @@ fn preflight(m: &Manifest) -> Result<(), ImportError> {
         }
     }
     Ok(())
-}
-
-/// Freshness and downgrades of `bundle` against the cache's and the static
-/// VEX directory's recorded state; returns the downgrades forced.
-fn judge(
-    bundle: &Verified,
-    policy: &TrustPolicy,
-    opts: &ImportOptions,
-    state: &guard::State,
-    vex_state: &guard::State,
-) -> Result<Vec<String>, ImportError> {
-    let m = &bundle.manifest;
-    let now = guard::effective_now(guard::effective_now(opts.now, state), vex_state);
-    guard::check_age(m, policy, now)?;
-    let sha = bundle.manifest_sha256.hex();
-    let mut found = guard::downgrades(m, &sha, state, &guard::installed(&opts.cache_dir));
-    if let Some(dir) = opts.vex_dir.as_ref().filter(|_| !m.vex.is_empty()) {
-        found.extend(
-            guard::downgrades(m, &sha, vex_state, &BTreeMap::new())
-                .into_iter()
-                .map(|r| format!("in the static VEX directory {}: {r}", dir.display())),
-        );
-    }
-    guard::check_downgrades(found, policy, opts.allow_downgrade)
 }
 
 impl Collector<'_> {

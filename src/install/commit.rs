@@ -44,7 +44,8 @@ pub(super) fn commit(
     // downgrade check: both are said as such.
     let mut warnings = record_state(&collector, opts, verified);
     crate::fault::point("state saved");
-    if let Err(e) = generation::keep_previous(&opts.cache_dir, &replaced) {
+    let state_before = collector.state.clone().unwrap_or_default();
+    if let Err(e) = generation::keep_previous(&opts.cache_dir, &replaced, &state_before) {
         warnings.push(format!(
             "the import is complete, but the replaced components could not be kept, so `airlock rollback` is not available: {e}"
         ));
@@ -62,6 +63,26 @@ pub(super) fn commit(
         with_static_dir,
     };
     installed.report(opts, verified, checked, forced, warnings)
+}
+
+/// The report of a bundle whose content is installed already: nothing was
+/// staged or swapped, and the state is left as it is.
+pub(super) fn unchanged(
+    collector: Collector<'_>,
+    opts: &ImportOptions,
+    verified: &Verified,
+    checked: Vec<CheckedVex>,
+) -> Result<ImportReport, ImportError> {
+    drop(collector);
+    let replaced = Replaced::new();
+    let installed = Installed {
+        replaced: &replaced,
+        repo_urls: BTreeMap::new(),
+        with_static_dir: false,
+    };
+    let mut report = installed.report(opts, verified, checked, Vec::new(), Vec::new())?;
+    report.already_installed = true;
+    Ok(report)
 }
 
 /// Writes each artifact's `metadata.json` as Trivy keeps it.
@@ -358,6 +379,8 @@ impl Installed<'_> {
             components,
             vex,
             repository_yaml,
+            stale: crate::freshness::warnings(m, opts.now),
+            already_installed: false,
             warnings,
         })
     }

@@ -1,17 +1,14 @@
 //! Generations: what an import replaced is kept as the previous generation
-//! ([`stage::PREVIOUS_DIR`]), and `rollback` swaps it back.
+//! ([`stage::PREVIOUS_DIR`]), with the state from before that import beside
+//! it ([`guard::PREVIOUS_STATE_FILE`]); `rollback` ([`super::rollback`])
+//! swaps it back.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
-use crate::layout::trivy_cache;
-use crate::manifest::ArtifactKind;
-
 use super::component::ComponentId;
-use super::{absolute, stage, ImportError};
+use super::{guard, stage, ImportError};
 use crate::error::PathIo;
 
 /// Keeps what this import replaced in the cache as the previous generation,
@@ -21,6 +18,7 @@ use crate::error::PathIo;
 pub(super) fn keep_previous(
     cache: &Path,
     replaced: &BTreeMap<ComponentId, Option<PathBuf>>,
+    state_before: &guard::State,
 ) -> Result<(), ImportError> {
     let building = tempfile::Builder::new()
         .prefix(&format!("{}generation-", stage::STAGING_PREFIX))
@@ -44,6 +42,10 @@ pub(super) fn keep_previous(
     }
     stage::fsync_tree(building.path())?;
     crate::fault::point("generation flushed");
+    // What the state was when these trees were installed: rollback puts it
+    // back with them. Written before the generation appears, so a
+    // generation never goes with an older import's state.
+    guard::save_path(&cache.join(guard::PREVIOUS_STATE_FILE), state_before)?;
     let path = building.keep();
     let previous = cache.join(stage::PREVIOUS_DIR);
     if let Err(e) = fs::rename(&path, &previous) {
@@ -60,61 +62,4 @@ pub(super) fn keep_previous(
 /// Whether `p` is a directory itself, not a link to one.
 pub(super) fn real_dir(p: &Path) -> bool {
     fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())
-}
-
-/// What `rollback` did.
-#[derive(Debug, Clone, Serialize)]
-pub struct RollbackReport {
-    /// The cache directory.
-    pub cache_dir: PathBuf,
-    /// The components put back (cache-relative paths).
-    pub restored: Vec<PathBuf>,
-}
-
-/// Puts back the trees the last import replaced (kept in
-/// [`stage::PREVIOUS_DIR`]), each swapped atomically, all or none. The
-/// trees swapped out become the previous generation in turn, so a second
-/// rollback undoes the first. Components the last import added (absent
-/// before it) are left in place.
-pub fn rollback(cache_dir: &Path) -> Result<RollbackReport, ImportError> {
-    if !cache_dir.is_dir() {
-        return Err(ImportError::NoPreviousGeneration(cache_dir.to_path_buf()));
-    }
-    let _lock = stage::lock(cache_dir)?;
-    let previous = cache_dir.join(stage::PREVIOUS_DIR);
-    let mut rels = Vec::new();
-    // Only real directories: never swap a link into the cache.
-    for kind in ArtifactKind::ALL {
-        let rel = PathBuf::from(trivy_cache::component(kind));
-        if real_dir(&previous) && real_dir(&previous.join(&rel)) {
-            rels.push(rel);
-        }
-    }
-    let repos = previous.join(trivy_cache::VEX_REPOSITORIES);
-    let entries = fs::read_dir(&repos)
-        .ok()
-        .filter(|_| real_dir(&previous) && real_dir(&previous.join("vex")) && real_dir(&repos));
-    if let Some(entries) = entries {
-        let mut names: Vec<_> = entries
-            .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .map(|e| e.file_name())
-            .collect();
-        names.sort();
-        for n in names {
-            rels.push(Path::new(trivy_cache::VEX_REPOSITORIES).join(n));
-        }
-    }
-    if rels.is_empty() {
-        return Err(ImportError::NoPreviousGeneration(cache_dir.to_path_buf()));
-    }
-    let mut swaps = stage::Swapper::default();
-    for rel in &rels {
-        swaps.plan((), previous.join(rel), cache_dir, rel)?;
-    }
-    swaps.run()?;
-    Ok(RollbackReport {
-        cache_dir: absolute(cache_dir)?,
-        restored: rels,
-    })
 }

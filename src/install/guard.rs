@@ -22,7 +22,7 @@ use crate::artifact::db::DbMetadata;
 use crate::fsio::Replace;
 use crate::layout::trivy_cache;
 use crate::manifest::{ArtifactKind, Manifest};
-use crate::policy::{human_duration, Downgrade, TrustPolicy};
+use crate::policy::{Downgrade, TrustPolicy};
 use crate::timestamp::{format_time, parse_time};
 
 use super::stage::{StageError, STAGING_PREFIX};
@@ -31,6 +31,9 @@ use crate::error::PathIo;
 
 /// The state file in the cache directory.
 pub const STATE_FILE: &str = ".airlock-state.json";
+/// The state as it was before the import that made the previous
+/// generation, kept beside it for `rollback` (issue 15).
+pub const PREVIOUS_STATE_FILE: &str = ".airlock-state.previous.json";
 
 /// What this host remembers of earlier imports.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,19 +54,37 @@ pub struct State {
     /// the creation time of the bundle that installed it.
     #[serde(default)]
     pub components: BTreeMap<String, String>,
+    /// Per component key: the digest of the content installed (an
+    /// artifact's layer, a VEX repository's archive), so that a bundle with
+    /// the same content is judged "already installed", whenever it was
+    /// made (issue 15). Absent from states written before.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub contents: BTreeMap<String, String>,
 }
 
-/// The cache components a bundle would replace, by their state key.
-fn component_keys(m: &Manifest) -> Vec<String> {
-    m.artifacts
-        .iter()
-        .map(|a| trivy_cache::component(a.kind).to_string())
-        .chain(
-            m.vex
-                .iter()
-                .map(|v| format!("{}/{}", trivy_cache::VEX_REPOSITORIES, v.name)),
+/// The cache components a bundle would replace, by their state key, each
+/// with the digest of its content: an artifact's layer, a VEX repository's
+/// archive (its manifest's `sha256` of the archive payload).
+pub fn contents(m: &Manifest) -> Vec<(String, String)> {
+    let artifacts = m.artifacts.iter().map(|a| {
+        (
+            trivy_cache::component(a.kind).to_string(),
+            a.layer.digest.oci(),
         )
-        .collect()
+    });
+    let vex = m.vex.iter().map(|v| {
+        let archive = m
+            .payloads
+            .iter()
+            .find(|p| p.path == v.archive_path)
+            .map(|p| p.sha256.oci())
+            .unwrap_or_default();
+        (
+            format!("{}/{}", trivy_cache::VEX_REPOSITORIES, v.name),
+            archive,
+        )
+    });
+    artifacts.chain(vex).collect()
 }
 
 /// The last accepted bundle of a series.
@@ -89,9 +110,15 @@ const MAX_STATE: u64 = 1 << 20;
 /// cannot be read exactly is damaged, never quietly treated as empty,
 /// which would switch the downgrade checks off.
 pub fn load(dir: &Path) -> Result<State, ImportError> {
+    load_path(&dir.join(STATE_FILE))
+}
+
+/// [`load`] of a state file at `path` (the state kept with the previous
+/// generation, [`PREVIOUS_STATE_FILE`]).
+pub(crate) fn load_path(path: &Path) -> Result<State, ImportError> {
     use std::io::Read as _;
     use std::os::unix::fs::OpenOptionsExt as _;
-    let path = dir.join(STATE_FILE);
+    let path = path.to_path_buf();
     let damaged = |reason: String| ImportError::State {
         path: path.clone(),
         reason,
@@ -121,7 +148,12 @@ pub fn load(dir: &Path) -> Result<State, ImportError> {
 
 /// Writes the state atomically (a staging-named temporary file, renamed).
 pub(crate) fn save(cache: &Path, state: &State) -> Result<(), StageError> {
-    let path = cache.join(STATE_FILE);
+    save_path(&cache.join(STATE_FILE), state)
+}
+
+/// [`save`] to a state file at `path`.
+pub(crate) fn save_path(path: &Path, state: &State) -> Result<(), StageError> {
+    let path = path.to_path_buf();
     let mut text = serde_json::to_vec_pretty(state).expect("the state serializes");
     text.push(b'\n');
     // Nothing in it is secret, and a static VEX directory's web server
@@ -159,103 +191,151 @@ pub fn effective_now(now: OffsetDateTime, state: &State) -> OffsetDateTime {
         .map_or(now, |seen| seen.max(now))
 }
 
-fn age(now: OffsetDateTime, then: OffsetDateTime) -> u64 {
-    (now - then).whole_seconds().max(0) as u64
-}
-
-/// Refuses a bundle or database older than the policy allows.
+/// Refuses a bundle or database older than the policy allows
+/// ([`crate::freshness::policy_limits`], the judgement `verify` and
+/// `inspect` share).
 pub fn check_age(
     m: &Manifest,
     policy: &TrustPolicy,
     now: OffsetDateTime,
 ) -> Result<(), ImportError> {
-    let stale = |reason: String| Err(ImportError::Stale(reason));
-    if let Some(max) = policy.max_age {
-        let a = age(now, m.created.at());
-        if a > max {
-            return stale(format!(
-                "the bundle was created {} ago ({}), the policy's max_age is {}",
-                human_duration(a),
-                m.created,
-                human_duration(max)
-            ));
-        }
-    }
-    if let Some(max) = policy.max_db_age {
-        for a in &m.artifacts {
-            let Some(db) = &a.database else { continue };
-            let age = age(now, db.updated_at.at());
-            if age > max {
-                return stale(format!(
-                    "the {} in this bundle is {} old (UpdatedAt {}), the policy's max_db_age is {}",
-                    a.kind,
-                    human_duration(age),
-                    db.updated_at,
-                    human_duration(max)
-                ));
-            }
-        }
-    }
-    Ok(())
+    crate::freshness::policy_limits(m, policy, now).map_err(ImportError::Stale)
 }
 
 /// The downgrades this bundle would make: a lower sequence in its series,
-/// a reused sequence, a database older than the installed one, a component
-/// installed here by a bundle created later than this one (which catches
-/// an old checks bundle or VEX repository replayed outside any series).
+/// a database older than the installed one, a component installed here by
+/// a bundle created later than this one (which catches an old checks bundle
+/// or VEX repository replayed outside any series). A component whose
+/// content is the one installed is never a downgrade, whenever its bundle
+/// was made; a reused sequence is not a downgrade either but an
+/// equivocation ([`equivocation`]).
 pub fn downgrades(
     m: &Manifest,
-    manifest_sha256: &str,
     state: &State,
     installed: &BTreeMap<ArtifactKind, String>,
 ) -> Vec<String> {
     let mut out = Vec::new();
     if let (Some(series), Some(seq)) = (&m.series, m.sequence) {
         let series = series.as_str();
-        if let Some(last) = state.series.get(series) {
-            if seq < last.sequence {
-                out.push(format!(
-                    "series {series:?} is at sequence {} on this host; this bundle is sequence {seq}",
-                    last.sequence
-                ));
-            } else if seq == last.sequence && last.manifest_sha256 != manifest_sha256 {
-                out.push(format!(
-                    "series {series:?} sequence {seq} was already imported here with other content (manifest sha256 {})",
-                    last.manifest_sha256
-                ));
-            }
+        if let Some(last) = state.series.get(series).filter(|l| seq < l.sequence) {
+            out.push(format!(
+                "series {series:?} is at sequence {} on this host; this bundle is sequence {seq}",
+                last.sequence
+            ));
         }
     }
+    let older_databases = older_databases(m, state, installed);
     let created = m.created.at();
-    for key in component_keys(m) {
+    for (key, digest) in contents(m) {
         let Some(by) = state.components.get(&key) else {
             continue;
         };
-        if parse_time(by).is_ok_and(|by| created < by) {
+        // Content decides: the same content is no downgrade, and an older
+        // database is said once, by its UpdatedAt.
+        let same = state.contents.get(&key) == Some(&digest);
+        let said = older_databases.iter().any(|(k, _)| *k == key);
+        if !same && !said && parse_time(by).is_ok_and(|by| created < by) {
             out.push(format!(
                 "{key} was installed here from a bundle created {by}; this bundle was created {}",
                 m.created
             ));
         }
     }
+    out.extend(older_databases.into_iter().map(|(_, reason)| reason));
+    out
+}
+
+/// The databases of `m` older than the installed ones (the live
+/// metadata.json, else what this host last installed): component key and
+/// reason.
+fn older_databases(
+    m: &Manifest,
+    state: &State,
+    installed: &BTreeMap<ArtifactKind, String>,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
     for a in &m.artifacts {
-        // The live metadata.json, else what this host last installed.
         let current = installed
             .get(&a.kind)
             .or_else(|| state.databases.get(&a.kind.to_string()));
         let (Some(db), Some(current)) = (&a.database, current) else {
             continue;
         };
-        if let Ok(old) = parse_time(current) {
-            if db.updated_at.at() < old {
-                out.push(format!(
+        if parse_time(current).is_ok_and(|old| db.updated_at.at() < old) {
+            out.push((
+                trivy_cache::component(a.kind).to_string(),
+                format!(
                     "the {} in this bundle (UpdatedAt {}) is older than the installed one (UpdatedAt {current})",
                     a.kind, db.updated_at
-                ));
-            }
+                ),
+            ));
         }
     }
     out
+}
+
+/// One series and sequence, two contents: the manifest recorded for the
+/// bundle's series and sequence, when it is not this bundle's.
+pub fn equivocation<'s>(m: &Manifest, manifest_sha256: &str, state: &'s State) -> Option<&'s str> {
+    let (series, seq) = (m.series.as_ref()?, m.sequence?);
+    let last = state.series.get(series.as_str())?;
+    (last.sequence == seq && last.manifest_sha256 != manifest_sha256)
+        .then_some(last.manifest_sha256.as_str())
+}
+
+/// Whether importing this bundle would change nothing: everything it
+/// carries is what is installed now (each component's content digest is
+/// the one recorded for it in `state`, its tree is in `dir`, each
+/// database's live UpdatedAt, `installed`, is the bundle's), and it is the
+/// bundle last imported, or one no newer than it (not a higher sequence,
+/// not created after the bundle that installed any of its components). A
+/// newer bundle with the same content is imported, so that the state
+/// follows it; a lower sequence stays a downgrade (the builder's signed
+/// order); an older creation time with the same content is no downgrade.
+pub fn already_installed(
+    m: &Manifest,
+    manifest_sha256: &str,
+    state: &State,
+    dir: &Path,
+    installed: &BTreeMap<ArtifactKind, String>,
+) -> bool {
+    let contents = contents(m);
+    let same_content = contents.iter().all(|(key, digest)| {
+        state.contents.get(key) == Some(digest) && super::generation::real_dir(&dir.join(key))
+    });
+    let same_databases = m.artifacts.iter().all(|a| match &a.database {
+        None => true,
+        Some(db) => installed
+            .get(&a.kind)
+            .and_then(|t| parse_time(t).ok())
+            .is_some_and(|t| t == db.updated_at.at()),
+    });
+    let last = m
+        .series
+        .as_ref()
+        .and_then(|series| state.series.get(series.as_str()));
+    let sequence = |ord: std::cmp::Ordering| matches!((last, m.sequence), (Some(l), Some(seq)) if seq.cmp(&l.sequence) == ord);
+    let created_later = contents.iter().any(|(key, _)| {
+        let by = state.components.get(key).and_then(|t| parse_time(t).ok());
+        by.is_some_and(|by| m.created.at() > by)
+    });
+    let same_bundle = state.last_manifest_sha256.as_deref() == Some(manifest_sha256);
+    let not_newer = !sequence(std::cmp::Ordering::Greater) && !created_later;
+    !contents.is_empty()
+        && same_content
+        && same_databases
+        && !sequence(std::cmp::Ordering::Less)
+        && (same_bundle || not_newer)
+}
+
+/// Whether a static VEX directory's state records this bundle's VEX
+/// repositories with the same content.
+pub fn vex_dir_holds(m: &Manifest, vex_state: &State) -> bool {
+    let prefix = format!("{}/", trivy_cache::VEX_REPOSITORIES);
+    contents(m)
+        .iter()
+        .filter(|(key, _)| key.starts_with(&prefix))
+        .all(|(key, digest)| vex_state.contents.get(key) == Some(digest))
 }
 
 /// Refuses downgrades unless forced (and the policy allows forcing).
@@ -290,6 +370,7 @@ pub fn advance_vex_dir(
     let mut next = advance(state, m, manifest_sha256, now, forced);
     let prefix = format!("{}/", trivy_cache::VEX_REPOSITORIES);
     next.components.retain(|k, _| k.starts_with(&prefix));
+    next.contents.retain(|k, _| k.starts_with(&prefix));
     next.databases.clear();
     next
 }
@@ -308,8 +389,9 @@ pub fn advance(
     newest = newest.max(m.created.at().min(now + time::Duration::days(1)));
     state.newest_seen = Some(format_time(newest));
     state.last_manifest_sha256 = Some(manifest_sha256.to_string());
-    for key in component_keys(m) {
-        state.components.insert(key, m.created.to_string());
+    for (key, digest) in contents(m) {
+        state.components.insert(key.clone(), m.created.to_string());
+        state.contents.insert(key, digest);
     }
     for a in &m.artifacts {
         if let Some(db) = &a.database {
@@ -384,6 +466,8 @@ pub fn advance_registry(
         ArtifactKind::Checks,
     ];
     next.components
+        .retain(|k, _| pushed.iter().any(|kind| trivy_cache::component(*kind) == k));
+    next.contents
         .retain(|k, _| pushed.iter().any(|kind| trivy_cache::component(*kind) == k));
     let kinds: Vec<String> = pushed.iter().map(|k| k.to_string()).collect();
     next.databases.retain(|k, _| kinds.contains(k));

@@ -39,9 +39,11 @@ mod commit;
 mod component;
 mod generation;
 pub mod guard;
+mod judge;
 pub mod push;
 mod push_error;
 mod registry_state;
+mod rollback;
 pub mod stage;
 mod status;
 mod swap;
@@ -49,7 +51,7 @@ pub mod transaction;
 
 use collect::{Collector, Mode};
 pub use component::ComponentId;
-pub use generation::{rollback, RollbackReport};
+pub use rollback::{rollback, rollback_at, RollbackReport};
 pub use stage::{StageError, LOCK_FILE, STAGING_PREFIX};
 pub use status::{activity, status, Activity, CacheStatus, ComponentStatus};
 pub use transaction::{
@@ -129,6 +131,21 @@ pub enum ImportError {
         /// The policy forbids forcing.
         never: bool,
     },
+    /// One series and sequence, two contents: the builder said two things
+    /// under one number. Never forced: it is no downgrade (issue 15).
+    #[error("refused: equivocation: series {series:?} sequence {sequence} was imported {at} as manifest sha256 {installed}; this bundle, also sequence {sequence}, is manifest sha256 {bundle}")]
+    Equivocation {
+        /// The series.
+        series: String,
+        /// The sequence both bundles carry.
+        sequence: u64,
+        /// Where the other was imported ("on this host", "into the registry state …").
+        at: String,
+        /// The manifest SHA-256 recorded there.
+        installed: String,
+        /// This bundle's manifest SHA-256.
+        bundle: String,
+    },
     /// The host's state file is damaged.
     #[error("the import state {} is damaged ({reason})", path.display())]
     State {
@@ -168,6 +185,7 @@ impl crate::error::Classify for ImportError {
             ImportError::Stale(_)
             | ImportError::Downgrade { .. }
             | ImportError::FromTheFuture(_) => Downgrade,
+            ImportError::Equivocation { .. } => Equivocation,
             ImportError::Overlap { .. } | ImportError::VexDirWithoutCache(_) => Usage,
         }
     }
@@ -186,6 +204,7 @@ impl crate::error::Classify for ImportError {
             ImportError::FromTheFuture(_) => Hint::text("recording it would make every genuinely newer bundle look like a downgrade here; check this host's clock and the exporting host's; nothing was written"),
             ImportError::Downgrade { never: true, .. } => Hint::text("the trust policy never allows downgrades (downgrade = \"never\"); nothing was written"),
             ImportError::Downgrade { never: false, .. } => Some(Hint::Flag(FlagHint::AllowDowngrade)),
+            ImportError::Equivocation { .. } => Hint::text("one builder issued two different bundles under one sequence: it is compromised or confused; contact the builder and compare the two manifest sha256 above; no flag overrides this; nothing was written"),
             ImportError::State { .. } => Hint::text("it records the sequences accepted here; restore it from a backup, or remove it to start over (losing rollback protection until the next import)"),
             ImportError::Inconsistent(_)
             | ImportError::Overlap { .. }
@@ -277,6 +296,16 @@ pub struct ImportReport {
     /// Flags for `trivy` to use this cache offline (as the cache holds it
     /// after the import).
     pub trivy_flags: Vec<String>,
+    /// Staleness warnings ([`crate::freshness::warnings`], at the import
+    /// time): they stop nothing, and unlike `warnings` they do not make the
+    /// import incomplete.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stale: Vec<String>,
+    /// Everything the bundle carries was installed already (same content):
+    /// it was verified in full, and nothing was staged, swapped or recorded
+    /// in the state (issue 15).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub already_installed: bool,
     /// The scan commands that fit the cache after the import, per target.
     pub scan_commands: Vec<crate::layout::scan::ScanCommand>,
     /// Things the user should know that did not stop the import.
@@ -303,6 +332,9 @@ pub fn import<R: Read>(
     let verified = read_all(bundle, policy, &mut collector)?;
     let checked = collector.check(&verified.manifest)?;
     crate::fault::point("bundle checked");
+    if collector.already_installed {
+        return commit::unchanged(collector, opts, &verified, checked);
+    }
     commit::commit(collector, opts, &verified, checked)
 }
 

@@ -126,7 +126,16 @@ pub fn judge(
     policy: &TrustPolicy,
     opts: &PushOptions,
 ) -> Result<Vec<String>, ImportError> {
-    let found = guard::downgrades(m, manifest_sha256, &registry.state, &BTreeMap::new())
+    if let Some(installed) = guard::equivocation(m, manifest_sha256, &registry.state) {
+        return Err(ImportError::Equivocation {
+            series: m.series.as_ref().map(|s| s.to_string()).unwrap_or_default(),
+            sequence: m.sequence.unwrap_or_default(),
+            at: format!("into the registry state {}", target.state_reference()),
+            installed: installed.to_string(),
+            bundle: manifest_sha256.to_string(),
+        });
+    }
+    let found = guard::downgrades(m, &registry.state, &BTreeMap::new())
         .into_iter()
         .map(|r| format!("in the registry state {}: {r}", target.state_reference()))
         .collect();

@@ -139,6 +139,9 @@ fn abs(p: &Path) -> String {
 pub enum Decision {
     /// Accepted as it is.
     Accepted,
+    /// Accepted as a no-op: everything the bundle carries was installed
+    /// already (same content); nothing was swapped (issue 15).
+    AlreadyInstalled,
     /// Accepted past these downgrade refusals (`allow_downgrade`).
     Forced {
         /// The refusals overridden.
@@ -158,6 +161,7 @@ impl Decision {
     pub fn verdict(&self) -> Verdict {
         match self {
             Decision::Accepted => Verdict::Accepted,
+            Decision::AlreadyInstalled => Verdict::Accepted,
             Decision::Forced { .. } => Verdict::Forced,
             Decision::Refused { .. } => Verdict::Refused,
         }
@@ -292,10 +296,14 @@ impl<'a> Import<'a> {
             Ok(done) => {
                 let import_forced = done.import.as_ref().map(|r| &r.forced[..]);
                 let push_forced = done.push.as_ref().map(|p| &p.forced[..]);
-                let decision = decide(
+                let unchanged = done.import.as_ref().is_some_and(|r| r.already_installed);
+                let decision = match decide(
                     import_forced.unwrap_or_default(),
                     push_forced.unwrap_or_default(),
-                );
+                ) {
+                    Decision::Accepted if unchanged => Decision::AlreadyInstalled,
+                    d => d,
+                };
                 (decision, Some(done), None)
             }
             Err(e) => {
@@ -454,7 +462,8 @@ fn fill(entry: &mut AuditEntry, done: &Done, decision: &Decision) {
     if let Decision::Forced { overridden } = decision {
         entry.forced = overridden.clone();
     }
-    if let Some(r) = &done.import {
+    entry.already_installed = *decision == Decision::AlreadyInstalled;
+    if let Some(r) = done.import.as_ref().filter(|r| !r.already_installed) {
         entry.installed = installed(r);
         entry.warnings = r
             .warnings

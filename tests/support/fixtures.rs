@@ -457,6 +457,14 @@ pub fn checks_bundle_tar_gz() -> Vec<u8> {
     tar_gz(&entries)
 }
 
+/// A checks bundle like [`checks_bundle_tar_gz`] with other content (the
+/// sentinel check with a comment appended): the same kind of input, another
+/// version of it.
+pub fn checks_bundle_tar_gz_other() -> Vec<u8> {
+    let rego = format!("{SENTINEL_REGO}\n# another version\n");
+    tar_gz(&[(SENTINEL_REGO_PATH, rego.into_bytes())])
+}
+
 // ---------------------------------------------------------------------------
 // VEX repository
 // ---------------------------------------------------------------------------
@@ -527,6 +535,12 @@ fn parent_dirs(paths: &[String]) -> Vec<String> {
 
 /// zip with VEX_TOP_DIR/ (directory entries included), index.json and the OpenVEX document.
 pub fn vex_archive_zip() -> Vec<u8> {
+    vex_archive_zip_compressed(zip::CompressionMethod::Deflated)
+}
+
+/// [`vex_archive_zip`] with its files compressed by `method`: the same
+/// repository in other archive bytes (another content digest).
+pub fn vex_archive_zip_compressed(method: zip::CompressionMethod) -> Vec<u8> {
     use zip::write::SimpleFileOptions;
     let entries = vex_archive_entries();
     let names: Vec<String> = entries.iter().map(|(p, _)| p.clone()).collect();
@@ -535,7 +549,7 @@ pub fn vex_archive_zip() -> Vec<u8> {
         .last_modified_time(zip::DateTime::default())
         .unix_permissions(0o755);
     let file_opts = SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_method(method)
         .last_modified_time(zip::DateTime::default())
         .unix_permissions(0o644);
     // Directories first, then files, all sorted: deterministic and extractable in order.

@@ -191,6 +191,20 @@ pub fn export_fixtures(t: &TestDir) -> Exported {
     }
 }
 
+/// The fixture bundle's content exported again, created a day earlier
+/// (`earlier.airlock`): imported first, it makes the fixture bundle a newer
+/// one with the same content, which an import stages and swaps in full
+/// (the same bundle twice changes nothing the second time: "already
+/// installed", issue 15).
+pub fn export_earlier(t: &TestDir, e: &Exported) -> PathBuf {
+    let earlier = t.join("earlier.airlock");
+    let mut args = export_all_args(&e.inputs, &e.key, &earlier);
+    let at = args.iter().position(|a| *a == CREATED).expect("--created");
+    args[at] = "2026-11-24T12:00:00Z";
+    airlock_ok(&args);
+    earlier
+}
+
 /// `airlock import BUNDLE --key PUBLIC --cache-dir CACHE [extra...]`, which must succeed.
 pub fn import_ok(bundle: &Path, public: &Path, cache: &Path, extra: &[&str]) -> String {
     let mut args = vec![

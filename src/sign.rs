@@ -424,19 +424,15 @@ pub fn sign_with(
 }
 
 /// Why `policy` refuses the bundle of manifest `m` now whatever its
-/// approvals, judged as `verify` judges it (the clock skew, then the
-/// policy's `max_age` and `max_db_age`): `sign` must not call a policy
+/// approvals: the one judgement of `verify`, `import` and `inspect`
+/// ([`crate::freshness::judge`]: the clock skew, then the policy's
+/// `max_age` and `max_db_age`), so that `sign` never calls a policy
 /// satisfied that `verify` refuses.
 fn age_refusal(m: &crate::manifest::Manifest, policy: &TrustPolicy) -> Option<String> {
     let now = time::OffsetDateTime::now_utc();
-    if let Some(why) = m.time_from_the_future(now) {
-        return Some(why);
-    }
-    match crate::install::guard::check_age(m, policy, now) {
-        Err(crate::install::ImportError::Stale(why)) => Some(why),
-        Err(e) => Some(e.to_string()),
-        Ok(()) => None,
-    }
+    crate::freshness::judge(m, policy, now)
+        .err()
+        .map(|e| e.to_string())
 }
 
 /// Who signs, as the trusted comment will say: `--comment`, else the

@@ -33,6 +33,7 @@ mod registry_export;
 mod review_approvals;
 mod review_ops;
 mod sign;
+mod sign_output;
 mod small_things;
 mod staleness;
 mod transaction_review;

@@ -37,8 +37,9 @@ pub use signature::Signature;
 
 const UNTRUSTED_PREFIX: &str = "untrusted comment: ";
 const ALG_LEGACY: &[u8; 2] = b"Ed";
-/// The longest comment line accepted (minisign's own limit is 1024 bytes).
-const MAX_COMMENT: usize = 1024;
+/// The longest comment line accepted (minisign's own limit is 1024 bytes):
+/// a signature with a longer trusted or untrusted comment is refused.
+pub const MAX_COMMENT: usize = 1024;
 
 /// Errors reading, using or checking keys and signatures.
 #[derive(Debug, thiserror::Error)]
@@ -276,7 +277,7 @@ impl crate::error::Classify for KeyFileError {
         match self {
             KeyFileError::Permissions { path, .. }
             | KeyFileError::PassphrasePermissions { path, .. } => {
-                Hint::text(format!("run `chmod 600 {}`", path.display()))
+                Hint::text(format!("run `chmod 600 {}`", crate::text::shell_word(path)))
             }
             KeyFileError::Key { source, .. } => source.hint(),
             KeyFileError::WrongKind {

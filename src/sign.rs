@@ -111,7 +111,8 @@ impl crate::error::Classify for SignError {
             SignError::Write(e) => e.class(),
             // What the approval would prove: nothing.
             SignError::NotCounted { .. } => NotProven,
-            SignError::Key(_) | SignError::Busy(_) | SignError::Io(_) => HostFailure,
+            SignError::Key(e) => e.class(),
+            SignError::Busy(_) | SignError::Io(_) => HostFailure,
         }
     }
 
@@ -326,6 +327,11 @@ pub fn check_approver(
 /// has no room for: what `sign` checks before opening the bundle; a caller
 /// may check `--comment` earlier, before unlocking the key.
 pub fn check_signer(who: &str, at: u64) -> Result<(), SignError> {
+    if who.chars().any(|c| c == '\t' || crate::text::is_unsafe(c)) {
+        return Err(SignError::Key(KeyError::BadSigner(
+            crate::text::escape(who).into_owned(),
+        )));
+    }
     let room = Statement::Approval { at }.signer_room();
     if who.len() > room {
         return Err(SignError::CommentTooLong {

@@ -86,6 +86,14 @@ pub fn sign_manifest(
     statement: Statement<'_>,
     signer: &str,
 ) -> Result<Signature, KeyError> {
+    if signer
+        .chars()
+        .any(|c| c == '\t' || crate::text::is_unsafe(c))
+    {
+        return Err(KeyError::BadSigner(
+            crate::text::escape(signer).into_owned(),
+        ));
+    }
     key.sign(
         manifest,
         &statement.untrusted(key),

@@ -86,6 +86,11 @@ pub enum KeyError {
     /// A comment with a line break or over the length limit.
     #[error("comment must be a single line of at most {MAX_COMMENT} bytes")]
     BadComment,
+    /// A signer name (a key's comment or `--comment`) with a tab or a
+    /// control character: in the tab-separated trusted comment it would
+    /// read as a field of its own.
+    #[error("the signer name {0} holds a tab or a control character, and a trusted comment's fields are tab-separated")]
+    BadSigner(String),
     /// The random number generator failed.
     #[error("cannot get random bytes from the operating system")]
     Random(#[source] getrandom::Error),
@@ -108,6 +113,7 @@ impl crate::error::Classify for KeyError {
             | KeyError::BadCommentSignature(_)
             | KeyError::BadComment
             | KeyError::Random(_) => HostFailure,
+            KeyError::BadSigner(_) => Usage,
         }
     }
 
@@ -123,6 +129,7 @@ impl crate::error::Classify for KeyError {
             | KeyError::BadSignature(_)
             | KeyError::BadCommentSignature(_)
             | KeyError::BadComment
+            | KeyError::BadSigner(_)
             | KeyError::Random(_) => None,
         }
     }

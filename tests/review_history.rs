@@ -322,3 +322,35 @@ fn a_push_only_import_warns_of_a_stale_database() {
     let text = json.to_string();
     assert!(text.contains("the trivy-db is "), "{text}");
 }
+
+#[test]
+#[ignore = "finding: an \"already installed\" bundle of another series is accepted but its series+sequence is not recorded, so a second, different bundle under that series+sequence is accepted (exit 0), not an equivocation"]
+fn a_sequence_accepted_as_already_installed_is_remembered() {
+    let b = Builder::new();
+    let cache = b.t.join("cache");
+    let x = days_ago(3);
+    let weekly = b.db_bundle("weekly", &x, &x, &["--series", "weekly", "--sequence", "1"]);
+    // The same database under another series, made no later.
+    let monthly = b.db_bundle("monthly", &x, &x, &["--series", "monthly", "--sequence", "1"]);
+    // The builder then says something else under monthly sequence 1.
+    let other = b.db_bundle(
+        "monthly-other",
+        &days_ago(2),
+        &days_ago(2),
+        &["--series", "monthly", "--sequence", "1"],
+    );
+    b.import_json(&weekly, &cache);
+    let report = b.import_json(&monthly, &cache);
+    assert_eq!(report["already_installed"], true, "{report}");
+    // The audit log records monthly sequence 1 as accepted here.
+    let log = std::fs::read_to_string(cache.join("airlock-audit.jsonl")).unwrap();
+    assert!(log.lines().nth(1).unwrap().contains("\"monthly\""), "{log}");
+    let out = b.import(&other, &cache, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(8),
+        "monthly sequence 1 was accepted here as another manifest: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}

@@ -29,6 +29,7 @@ mod interrupts;
 mod parts;
 mod push;
 mod refactor_review;
+mod review_history;
 mod registry_export;
 mod review_approvals;
 mod review_ops;

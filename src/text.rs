@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 mod shell;
-pub use shell::{shell_path, shell_str, shell_word};
+pub use shell::{shell_str, shell_word, shell_word_posix};
 
 /// Whether `c` must never be shown raw: every character of the Unicode
 /// general categories Cc (controls: newlines, tabs, escapes, C1), Cf
@@ -186,5 +186,22 @@ mod size_tests {
         assert_eq!(count(1u64, "part", "parts"), "1 part");
         assert_eq!(count(0u64, "part", "parts"), "0 parts");
         assert_eq!(count(2u64, "package", "packages"), "2 packages");
+    }
+
+    #[test]
+    fn shell_words_run_as_printed() {
+        use std::path::Path;
+        for (path, word) in [
+            ("/tmp/k/bob.key", "/tmp/k/bob.key"),
+            ("my keys/bob.key", "'my keys/bob.key'"),
+            ("it's.key", "'it'\\''s.key'"),
+            ("$(rm -rf x);.key", "'$(rm -rf x);.key'"),
+            ("=ls", "'=ls'"),
+            ("a=b", "a=b"),
+            ("-rf", "./-rf"),
+            ("", "''"),
+        ] {
+            assert_eq!(shell_word(Path::new(path)), word, "{path}");
+        }
     }
 }

@@ -43,10 +43,7 @@ fn word(w: &str) -> String {
 /// when known (issue 15: the advice must work as typed, KEY aside).
 fn sign_again(role: Option<&str>) -> String {
     let (bundle, policy) = match POLICY_RUN.get() {
-        Some((b, p)) => (
-            airlock::text::shell_path(b).unwrap_or_else(|| "BUNDLE".into()),
-            airlock::text::shell_path(p).unwrap_or_else(|| "POLICY".into()),
-        ),
+        Some((b, p)) => (airlock::text::shell_word(b), airlock::text::shell_word(p)),
         None => ("BUNDLE".to_string(), "POLICY".to_string()),
     };
     let by = match role {
@@ -100,7 +97,7 @@ pub fn render_flag(hint: &FlagHint) -> String {
         FlagHint::TrustKeys => "pass --key FILE.pub with the public key of whoever signed the bundle, or --trust POLICY.toml".into(),
         FlagHint::SignerKey => "pass --key with the public key of the bundle's signer, or get the bundle re-signed by a trusted key".into(),
         FlagHint::SignAgain { role } => sign_again(role.as_deref()),
-        FlagHint::ForceApproval => "sign with a key the policy counts (`airlock inspect BUNDLE --trust POLICY` lists them), or pass --force to add this signature anyway: it is shown, never counted".into(),
+        FlagHint::ForceApproval => "sign with a key the policy counts (one of the [[key]] entries in the policy file that is not revoked), or pass --force to add this signature anyway: it is shown, never counted".into(),
         FlagHint::FromCache => "point --from-cache at the directory Trivy's --cache-dir names (default ~/.cache/trivy)".into(),
         FlagHint::GiveFiles { kind } => format!("on a host without internet access, give the files (--{kind} FILE) or an internal registry"),
     }

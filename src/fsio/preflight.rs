@@ -57,7 +57,7 @@ impl Classify for OutputError {
 
     fn hint(&self) -> Option<Hint> {
         match self {
-            OutputError::NoFolder(p) => Hint::text(match crate::text::shell_path(p) {
+            OutputError::NoFolder(p) => Hint::text(match crate::text::shell_word_posix(p) {
                 Some(p) => format!(
                     "create it first (mkdir -p {p}) or write elsewhere; nothing was read or written"
                 ),

@@ -123,7 +123,7 @@ pub struct ScanCommand {
     /// not UTF-8 shows lossily here; `command` names it exactly).
     pub argv: Vec<String>,
     /// The command for a POSIX shell, one line of visible text that gives
-    /// the cache path's bytes back ([`crate::text::shell_word`]); empty when
+    /// the cache path's bytes back ([`crate::text::shell_word_posix`]); empty when
     /// no such line can name the cache (its path ends with a line break).
     pub command: String,
 }
@@ -138,7 +138,7 @@ pub fn scan_commands(cache_dir: &Path, installed: &Installed) -> Vec<ScanCommand
         ScanTarget::Image,
         ScanTarget::Config,
     ];
-    let cache_word = crate::text::shell_path(cache_dir);
+    let cache_word = crate::text::shell_word_posix(cache_dir);
     targets
         .into_iter()
         .filter(|t| match t {
@@ -221,11 +221,9 @@ fn argv(t: ScanTarget, cache_dir: &Path, installed: &Installed) -> Vec<String> {
     a
 }
 
-/// `s` as one word for a POSIX shell ([`crate::text::shell_str`]); a word
-/// ending with a line break, which no one-line form gives back, is single
-/// quoted over two lines.
+/// `s` (an argument) as one shell word: [`crate::text::shell_str`].
 pub fn shell_quote(s: &str) -> String {
-    crate::text::shell_str(s).unwrap_or_else(|| format!("'{}'", s.replace('\'', r"'\''")))
+    crate::text::shell_str(s)
 }
 
 #[cfg(test)]

@@ -147,3 +147,39 @@ fn no_scan_command_is_printed_for_a_cache_path_ending_in_a_line_break() {
     );
     assert!(!out.contains("  trivy "), "{out}");
 }
+
+/// A cache path that is not UTF-8: the printed commands name it exactly
+/// (pasted into `sh`, the rootfs command's `--cache-dir` is the cache).
+#[test]
+fn scan_commands_name_a_non_utf8_cache_exactly() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let t = TestDir::new();
+    let e = export_fixtures(&t);
+    let cache = t.path().join(std::ffi::OsStr::from_bytes(b"caf\xe9 cache"));
+    let out = airlock_ok_os(&[
+        "import".as_ref(),
+        e.bundle.as_os_str(),
+        "--key".as_ref(),
+        e.public.as_os_str(),
+        "--cache-dir".as_ref(),
+        cache.as_os_str(),
+    ]);
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix("  trivy rootfs --cache-dir "))
+        .unwrap_or_else(|| panic!("{out}"));
+    let word = line.split(" --skip-db-update").next().unwrap();
+    let printed = sh_in(t.path(), &format!("printf %s {word}"));
+    assert_eq!(printed.stdout, cache.as_os_str().as_bytes(), "{line}");
+}
+
+/// `airlock ARGS` (any bytes), which must succeed; returns stdout.
+fn airlock_ok_os(args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new(airlock_bin()).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -22,7 +22,6 @@ fn shell_word(word: &str) -> Vec<u8> {
 /// The printed scan command holds the cache path on one line, with no
 /// control character, and a shell reading it gets the path back.
 #[test]
-#[ignore = "finding: scan commands print a cache path with a newline over two lines, and one with ESC as an escape that no shell turns back into the path"]
 fn scan_commands_stay_one_line_and_run_as_printed_whatever_the_cache_path() {
     use airlock::layout::scan::{scan_commands, Installed};
     let installed = Installed {
@@ -57,7 +56,6 @@ fn scan_commands_stay_one_line_and_run_as_printed_whatever_the_cache_path() {
 /// A cache path that is not UTF-8 is printed lossily: the command names
 /// another folder.
 #[test]
-#[ignore = "finding: a non-UTF-8 cache path is printed through to_string_lossy: the scan command names a folder that is not the cache"]
 fn scan_commands_name_the_cache_even_when_its_path_is_not_utf8() {
     use airlock::layout::scan::{scan_commands, Installed};
     use std::os::unix::ffi::OsStrExt as _;
@@ -77,7 +75,6 @@ fn scan_commands_name_the_cache_even_when_its_path_is_not_utf8() {
 /// The `mkdir -p` the missing-folder hint prints is a shell command: the
 /// folder must be quoted, or the command splits on spaces and runs `$(...)`.
 #[test]
-#[ignore = "finding: the missing-output-folder hint prints `mkdir -p PATH` unquoted: spaces split it and $(...) in the path runs when pasted"]
 fn the_mkdir_hint_runs_as_printed_and_cannot_inject() {
     let t = TestDir::new();
     let e = export_fixtures(&t);
@@ -391,7 +388,6 @@ fn sigterm_ends_an_import_waiting_for_the_audit_logs_lock() {
 /// everything in it by the next export, split or join writing beside it.
 /// airlock's own names are `<prefix>` + 6 random characters (+ suffix).
 #[test]
-#[ignore = "finding: sweep removes any file/folder whose name merely starts with .airlock-export- (etc.), such as a user's own folder with its files, not only airlock's <prefix>XXXXXX names"]
 fn split_leaves_a_users_folder_that_only_looks_like_a_leftover() {
     let t = TestDir::new();
     let e = export_fixtures(&t);
@@ -424,7 +420,6 @@ fn split_leaves_a_users_folder_that_only_looks_like_a_leftover() {
 
 /// `text::bytes` rounds 1023.95 KiB and up to "1024.0 KiB".
 #[test]
-#[ignore = "finding: text::bytes shows just under a unit as 1024.0 KiB / 1024.0 MiB instead of 1.0 MiB / 1.0 GiB"]
 fn sizes_just_under_a_unit_do_not_show_as_1024() {
     assert_eq!(airlock::text::bytes((1 << 20) - 1), "1.0 MiB");
     assert_eq!(airlock::text::bytes((1 << 30) - 1), "1.0 GiB");
@@ -437,7 +432,6 @@ fn sizes_just_under_a_unit_do_not_show_as_1024() {
 /// sign would succeed; the other way round the check passes and the key is
 /// unlocked for nothing.
 #[test]
-#[ignore = "finding: sign's preflight checks the folder of the link given, not of the real bundle it writes beside: refuses valid work (read-only link folder) or is bypassed"]
 fn signs_cheap_check_looks_where_sign_writes() {
     let t = TestDir::new();
     let e = export_fixtures(&t);
@@ -542,7 +536,6 @@ fn a_huge_progress_interval_does_not_panic() {
 /// set it leaves is refused by verify and import (exit 4, "nothing may
 /// follow the last part").
 #[test]
-#[ignore = "finding: split exits 0 beside a stale higher-numbered part (.002) it neither checks nor removes; the set it reports as ready is refused by verify (exit 4)"]
 fn split_does_not_report_success_for_a_set_that_verify_refuses() {
     let t = TestDir::new();
     let e = export_fixtures(&t);
@@ -586,7 +579,6 @@ fn split_does_not_report_success_for_a_set_that_verify_refuses() {
 
 /// Issue 15 item 10 ("1 parts") lives on in PartError::Extra.
 #[test]
-#[ignore = "finding: PartError::Extra still says 'whose index lists 1 parts' (item 10's plural not applied)"]
 fn the_extra_part_message_counts_in_words() {
     let t = TestDir::new();
     let e = export_fixtures(&t);
@@ -729,7 +721,6 @@ fn a_signal_with_stderr_a_closed_pipe_still_ends_the_process() {
 /// any root file system holding a jar (the shipped example rootfs does).
 /// `installed.java_db` is read but never used by `argv`.
 #[test]
-#[ignore = "finding: with no Java DB in the cache the printed rootfs/image command still has --skip-java-db-update; real Trivy exits 1 (FATAL) on any jar"]
 fn the_printed_rootfs_command_works_on_a_cache_without_a_java_db() {
     use crate::support::fixtures::*;
     let t = TestDir::new();
@@ -785,7 +776,6 @@ fn the_printed_rootfs_command_works_on_a_cache_without_a_java_db() {
 /// system too small for the bundle it reads and writes until ENOSPC instead
 /// of refusing up front as export, split and sign do.
 #[test]
-#[ignore = "finding: join's preflight has no free-space estimate (needed: None): it fails late on ENOSPC, not with the up-front NoSpace refusal"]
 fn join_refuses_up_front_when_the_bundle_cannot_fit() {
     let t = TestDir::new();
     let e = export_fixtures(&t);

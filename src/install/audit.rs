@@ -100,6 +100,7 @@ pub enum InstalledRecord {
         /// Which component (`db`, `java-db`, `policy`).
         component: ComponentId,
         /// Where it went.
+        #[serde(serialize_with = "path_text")]
         path: PathBuf,
         /// Its OCI manifest digest.
         manifest_digest: String,
@@ -113,6 +114,7 @@ pub enum InstalledRecord {
         /// Which component (`vex/repositories/<name>`).
         component: ComponentId,
         /// Where it went.
+        #[serde(serialize_with = "path_text")]
         path: PathBuf,
         /// Its name.
         vex: String,
@@ -126,6 +128,13 @@ pub enum InstalledRecord {
         /// Its manifest digest.
         manifest_digest: String,
     },
+}
+
+/// A path as the log's other paths are written (`bundle`, `cache_dir`):
+/// its text, a byte that is not UTF-8 as U+FFFD. serde's own refuses such a
+/// path, which made `import` into a non-UTF-8 cache panic after installing.
+fn path_text<S: serde::Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&path.to_string_lossy())
 }
 
 /// One import, as recorded.

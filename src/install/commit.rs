@@ -374,7 +374,7 @@ impl Installed<'_> {
             labels: m.labels.clone(),
             signers: verified.signers.clone(),
             cache_dir: cache_abs.clone(),
-            trivy_flags: trivy_cache::trivy_flags(&cache_abs, !installed.vex.is_empty()),
+            trivy_flags: trivy_cache::trivy_flags(&cache_abs, &installed),
             scan_commands: crate::layout::scan::scan_commands(&cache_abs, &installed),
             components,
             vex,

@@ -70,6 +70,10 @@ pub struct Pusher<'a> {
     layers: BTreeMap<ArtifactKind, PushedBlob>,
     /// Called after each blob (crash points, progress).
     on_blob: &'a dyn Fn(&PushedBlob),
+    /// Called just before the first manifest is put (from then on the
+    /// registry may serve the bundle's artifacts), with them and the
+    /// downgrades forced: an interruption's record says what went up.
+    on_publish: &'a dyn Fn(&[PushedArtifact], &[String]),
     /// The manifest SHA-256 the first reading verified.
     expected: String,
     /// The registry state as read at the start.
@@ -90,6 +94,7 @@ impl<'a> Pusher<'a> {
         opts: PushOptions,
         expected_manifest_sha256: &str,
         on_blob: &'a dyn Fn(&PushedBlob),
+        on_publish: &'a dyn Fn(&[PushedArtifact], &[String]),
     ) -> Self {
         Pusher {
             expected: expected_manifest_sha256.to_string(),
@@ -101,6 +106,7 @@ impl<'a> Pusher<'a> {
             small: BTreeMap::new(),
             layers: BTreeMap::new(),
             on_blob,
+            on_publish,
             registry: None,
             forced: Vec::new(),
             next: None,
@@ -316,6 +322,8 @@ impl<'a> Pusher<'a> {
             self.read_back_blob(&state_repo, b)?;
         }
         self.check_unchanged()?;
+        let artifacts: Vec<PushedArtifact> = planned.iter().map(|p| p.artifact.clone()).collect();
+        (self.on_publish)(&artifacts, &self.forced);
         for p in planned {
             let digest = &p.artifact.manifest_digest;
             self.client
@@ -472,6 +480,7 @@ pub fn push<R: Read>(
     target: &PushTarget,
     opts: PushOptions,
     on_blob: &dyn Fn(&PushedBlob),
+    on_publish: &dyn Fn(&[PushedArtifact], &[String]),
 ) -> Result<PushReport, ImportError> {
     let mut pusher = Pusher::new(
         client,
@@ -480,6 +489,7 @@ pub fn push<R: Read>(
         opts,
         verified_manifest_sha256,
         on_blob,
+        on_publish,
     );
     let verified = match reader::read(bundle, policy, &mut pusher) {
         Ok(v) => v,

@@ -368,7 +368,12 @@ impl<'a> Import<'a> {
             push_error: None,
         };
         if let Some(p) = &self.push {
-            interrupted::pushing(&self.request, &done, hook);
+            let published = interrupted::pushing(&self.request, &done, hook);
+            let on_publish = |artifacts: &[crate::layout::oci_repos::PushedArtifact],
+                              forced: &[String]| {
+                *published.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    Some((artifacts.to_vec(), forced.to_vec()));
+            };
             progress.begin("push", self.source.len());
             let sha = done.verified.manifest_sha256.clone();
             let result = self.source.read_with(progress, |r| {
@@ -384,6 +389,7 @@ impl<'a> Import<'a> {
                     p.target,
                     push_opts,
                     &on_blob,
+                    &on_publish,
                 )
             });
             progress.end();
@@ -513,7 +519,13 @@ fn record(request: &ImportRequest, entry: AuditEntry) -> Records {
     if let Some(log) = request.audit_log(refused) {
         match audit::append(&log, &entry) {
             Ok(l) => records.audit = Some(l),
-            Err(e) => records.audit_error = Some(e),
+            Err(e) => {
+                // A signal ended the wait for the log: the handler says it.
+                if crate::cleanup::interrupt::stopping() {
+                    interrupted::unrecorded(&entry, &e);
+                }
+                records.audit_error = Some(e)
+            }
         }
     }
     // No receipt for an import the log could not record: the receipt would

@@ -29,7 +29,11 @@ fn scan_commands_stay_one_line_and_run_as_printed_whatever_the_cache_path() {
         db: true,
         ..Installed::default()
     };
-    for cache in ["/tmp/a\nhint: run rm -rf ~", "/tmp/a\u{1b}[2Jb", "/tmp/tab\there"] {
+    for cache in [
+        "/tmp/a\nhint: run rm -rf ~",
+        "/tmp/a\u{1b}[2Jb",
+        "/tmp/tab\there",
+    ] {
         let c = scan_commands(Path::new(cache), &installed);
         let line = &c[0].command;
         assert!(
@@ -101,9 +105,21 @@ fn the_mkdir_hint_runs_as_printed_and_cannot_inject() {
     let cmd = hint.split(") or write elsewhere").next().unwrap();
     let work = t.join("paste");
     std::fs::create_dir_all(&work).unwrap();
-    let ran = Command::new("sh").arg("-c").arg(cmd).current_dir(&work).output().unwrap();
-    assert!(ran.status.success(), "{cmd}: {}", String::from_utf8_lossy(&ran.stderr));
-    assert!(!work.join("PWNED").exists(), "pasting `{cmd}` ran the path's $(...)");
+    let ran = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .current_dir(&work)
+        .output()
+        .unwrap();
+    assert!(
+        ran.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    assert!(
+        !work.join("PWNED").exists(),
+        "pasting `{cmd}` ran the path's $(...)"
+    );
     assert!(dir.is_dir(), "`{cmd}` did not create {}", dir.display());
 }
 
@@ -130,7 +146,11 @@ impl Paused {
             .stderr(std::fs::File::create(&stderr).unwrap())
             .spawn()
             .unwrap();
-        Paused { child, pause, stderr }
+        Paused {
+            child,
+            pause,
+            stderr,
+        }
     }
 
     fn to(&mut self, at: &str) {
@@ -266,7 +286,15 @@ kill $P
 exit $R
 "#;
     let out = Command::new("unshare")
-        .args(["--user", "--map-root-user", "--mount", "sh", "-c", script, "sh"])
+        .args([
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
         .arg(t.path())
         .arg(airlock_bin())
         .output()
@@ -298,7 +326,11 @@ fn sigterm_ends_an_import_waiting_for_the_audit_logs_lock() {
     let log = cache.join(AUDIT_LOG);
     // One process takes the lock and keeps it (killing it releases it).
     let mut holder = Command::new("sh")
-        .args(["-c", "exec 9<\"$1\"; flock --shared 9; exec sleep 120", "sh"])
+        .args([
+            "-c",
+            "exec 9<\"$1\"; flock --shared 9; exec sleep 120",
+            "sh",
+        ])
         .arg(&log)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -313,7 +345,10 @@ fn sigterm_ends_an_import_waiting_for_the_audit_logs_lock() {
         .lines()
         .any(|l| l.contains(&format!(":{ino} ")))
     {
-        assert!(start.elapsed() < Duration::from_secs(10), "flock never locked");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "flock never locked"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let args = [
@@ -355,6 +390,14 @@ fn sigterm_ends_an_import_waiting_for_the_audit_logs_lock() {
         ended.is_some(),
         "20 s after SIGTERM the import still waits (for a lock another process holds):\n{stderr}"
     );
+    // Its swaps are done: the missing record is said, not passed over.
+    assert_eq!(ended.unwrap().code(), Some(143), "{stderr}");
+    assert!(
+        stderr.lines().any(|l| l.starts_with(
+            "airlock: the import ended (accepted) but is not in the audit log: cannot lock the audit log "
+        ) && l.ends_with(": a signal ended the wait for another process's lock on it")),
+        "{stderr}"
+    );
 }
 
 /// The sweep knows airlock's leftovers by their name's prefix alone: a
@@ -369,7 +412,10 @@ fn split_leaves_a_users_folder_that_only_looks_like_a_leftover() {
     let out_dir = t.join("usb");
     let mine = out_dir.join(".airlock-export-settings-backup");
     write(&mine.join("notes.txt"), b"my own notes");
-    write(&out_dir.join(".airlock-bundle-old-2024.partial"), b"kept on purpose");
+    write(
+        &out_dir.join(".airlock-bundle-old-2024.partial"),
+        b"kept on purpose",
+    );
     airlock_ok(&[
         "split",
         s(&e.bundle),
@@ -419,7 +465,15 @@ mount -o remount,ro "$D/links" || exit 91
 "$B" sign "$D/links/b.airlock" --sign-key "$KEY" --key "$PUB"
 "#;
     let out = Command::new("unshare")
-        .args(["--user", "--map-root-user", "--mount", "sh", "-c", script, "sh"])
+        .args([
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
         .arg(t.path())
         .arg(airlock_bin())
         .arg(&e.bundle)
@@ -471,7 +525,8 @@ fn a_push_interrupted_after_its_manifests_went_up_is_not_recorded_as_refused() {
     let text = std::fs::read_to_string(&log).unwrap();
     let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert!(
-        last["decision"] != "refused" || last["installed"].as_array().is_some_and(|a| !a.is_empty()),
+        last["decision"] != "refused"
+            || last["installed"].as_array().is_some_and(|a| !a.is_empty()),
         "the log says nothing went in, while the registry serves it:\n{last:#}"
     );
 }
@@ -509,7 +564,10 @@ fn split_does_not_report_success_for_a_set_that_verify_refuses() {
     // As many parts as the bundle needs, plus one more from an older split.
     let size = std::fs::metadata(&e.bundle).unwrap().len();
     let parts = size.div_ceil(64 << 10) as usize;
-    write(&out_dir.join(format!("b.airlock.{:03}", parts + 1)), b"stale");
+    write(
+        &out_dir.join(format!("b.airlock.{:03}", parts + 1)),
+        b"stale",
+    );
     let r = airlock(&[
         "split",
         s(&e.bundle),
@@ -560,7 +618,12 @@ fn the_extra_part_message_counts_in_words() {
         s(&e.public),
     ]);
     write(&out_dir.join("b.airlock.002"), b"stale");
-    let v = airlock(&["verify", s(&out_dir.join("b.airlock.001")), "--key", s(&e.public)]);
+    let v = airlock(&[
+        "verify",
+        s(&out_dir.join("b.airlock.001")),
+        "--key",
+        s(&e.public),
+    ]);
     let err = String::from_utf8_lossy(&v.stderr);
     assert!(err.contains("nothing may follow the last part"), "{err}");
     assert!(!err.contains(" 1 parts"), "{err}");
@@ -576,7 +639,8 @@ fn status_prints_each_leftover_on_one_line() {
     let cache = t.join("cache");
     import_ok(&e.bundle, &e.public, &cache, &[]);
     write(
-        &cache.join(".airlock-sign-x\nimport in progress: process 1 holds the cache lock\n.partial"),
+        &cache
+            .join(".airlock-sign-x\nimport in progress: process 1 holds the cache lock\n.partial"),
         b"x",
     );
     let out = airlock_ok(&["status", "--cache-dir", s(&cache)]);
@@ -649,7 +713,14 @@ fn a_signal_with_stderr_a_closed_pipe_still_ends_the_process() {
     let still_running = status.is_none();
     // Meanwhile the cache stays locked for every other import.
     let locked = still_running && {
-        let r = airlock(&["import", s(&e.bundle), "--key", s(&e.public), "--cache-dir", s(&cache)]);
+        let r = airlock(&[
+            "import",
+            s(&e.bundle),
+            "--key",
+            s(&e.public),
+            "--cache-dir",
+            s(&cache),
+        ]);
         !r.status.success()
     };
     // Let it go (it waits at a checkpoint or its pause), then make sure.
@@ -677,7 +748,15 @@ fn the_printed_rootfs_command_works_on_a_cache_without_a_java_db() {
     let db = t.join("db.tar.gz");
     write(&db, &trivy_db_tar_gz(2, UPDATED_AT, NEXT_UPDATE));
     let b = t.join("db.airlock");
-    airlock_ok(&["export", "-o", s(&b), "--sign-key", s(&key), "--trivy-db", s(&db)]);
+    airlock_ok(&[
+        "export",
+        "-o",
+        s(&b),
+        "--sign-key",
+        s(&key),
+        "--trivy-db",
+        s(&db),
+    ]);
     let cache = t.join("cache");
     let out = import_ok(&b, &public, &cache, &[]);
     let line = out
@@ -743,7 +822,15 @@ mount -t tmpfs -o size=${KB}k small "$D/small" || exit 90
 "$B" join "$PART" -o "$D/small/b.airlock" --key "$PUB"
 "#;
     let out = Command::new("unshare")
-        .args(["--user", "--map-root-user", "--mount", "sh", "-c", script, "sh"])
+        .args([
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
         .arg(t.path())
         .arg(airlock_bin())
         .arg(parts.join("b.airlock.001"))

@@ -56,7 +56,11 @@ fn flocks() -> Vec<(u32, FileId)> {
 
 fn holder(locks: &[(u32, FileId)], path: &Path) -> Option<u32> {
     let m = std::fs::symlink_metadata(path).ok()?;
-    let id = (rustix::fs::major(m.dev()), rustix::fs::minor(m.dev()), m.ino());
+    let id = (
+        rustix::fs::major(m.dev()),
+        rustix::fs::minor(m.dev()),
+        m.ino(),
+    );
     locks.iter().find(|(_, l)| *l == id).map(|(pid, _)| *pid)
 }
 

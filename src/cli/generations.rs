@@ -111,12 +111,7 @@ pub(super) fn status(a: CacheArgs) -> Result<()> {
     let mut out = show::Sanitize(io::stdout().lock());
     writeln!(out, "{}:", shown(&st.cache_dir))?;
     for c in &st.components {
-        write!(
-            out,
-            "  {:<28} {:>10}",
-            shown(&c.path),
-            size(c.bytes)
-        )?;
+        write!(out, "  {:<28} {:>10}", shown(&c.path), size(c.bytes))?;
         if let Some(m) = &c.metadata {
             write!(
                 out,
@@ -157,11 +152,17 @@ fn shown(path: &std::path::Path) -> String {
 /// them, and what removes them.
 fn show_activity(out: &mut dyn Write, a: &airlock::install::Activity) -> io::Result<()> {
     if let Some(pid) = a.rollback_in_progress {
-        writeln!(out, "rollback in progress: process {pid} holds the cache lock")?;
+        writeln!(
+            out,
+            "rollback in progress: process {pid} holds the cache lock"
+        )?;
     }
     if let Some(pid) = a.import_in_progress {
         match a.holder_known {
-            true => writeln!(out, "import in progress: process {pid} holds the cache lock")?,
+            true => writeln!(
+                out,
+                "import in progress: process {pid} holds the cache lock"
+            )?,
             false => writeln!(
                 out,
                 "an import or rollback is in progress: process {pid} holds the cache lock"

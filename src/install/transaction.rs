@@ -371,7 +371,9 @@ impl<'a> Import<'a> {
             let published = interrupted::pushing(&self.request, &done, hook);
             let on_publish = |artifacts: &[crate::layout::oci_repos::PushedArtifact],
                               forced: &[String]| {
-                *published.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                *published
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
                     Some((artifacts.to_vec(), forced.to_vec()));
             };
             progress.begin("push", self.source.len());

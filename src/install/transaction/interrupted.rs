@@ -74,7 +74,10 @@ pub(super) type Published = Arc<Mutex<Option<(Vec<PushedArtifact>, Vec<String>)>
 /// an interruption is recorded with what went up, never as "refused".
 pub(super) fn pushing(request: &ImportRequest, done: &Done, hook: &mut Option<Hook>) -> Published {
     let mut entry = request.entry();
-    let import_forced = done.import.as_ref().map_or(Vec::new(), |r| r.forced.clone());
+    let import_forced = done
+        .import
+        .as_ref()
+        .map_or(Vec::new(), |r| r.forced.clone());
     let cache_done = done.import.is_some();
     let mut filled = entry.clone();
     fill(&mut filled, done, &decide(&import_forced, &[]));
@@ -90,10 +93,12 @@ pub(super) fn pushing(request: &ImportRequest, done: &Done, hook: &mut Option<Ho
         let went_up = seen.lock().unwrap_or_else(PoisonError::into_inner).take();
         let Some((artifacts, push_forced)) = went_up else {
             entry.reason = Some(match cache_done {
-                true => format!(
-                    "interrupted by {signal} during the push; the cache import is complete"
-                ),
-                false => format!("interrupted by {signal} during the push, before any manifest was put"),
+                true => {
+                    format!("interrupted by {signal} during the push; the cache import is complete")
+                }
+                false => {
+                    format!("interrupted by {signal} during the push, before any manifest was put")
+                }
             });
             return entry;
         };
@@ -103,11 +108,17 @@ pub(super) fn pushing(request: &ImportRequest, done: &Done, hook: &mut Option<Ho
         if let Decision::Forced { overridden } = &decision {
             entry.forced = overridden.clone();
         }
-        entry.installed.extend(artifacts.iter().map(|x| InstalledRecord::Pushed {
-            pushed: x.reference.clone(),
-            manifest_digest: x.manifest_digest.clone(),
-        }));
-        let cache = if cache_done { "the cache import is complete; " } else { "" };
+        entry
+            .installed
+            .extend(artifacts.iter().map(|x| InstalledRecord::Pushed {
+                pushed: x.reference.clone(),
+                manifest_digest: x.manifest_digest.clone(),
+            }));
+        let cache = if cache_done {
+            "the cache import is complete; "
+        } else {
+            ""
+        };
         entry.reason = Some(format!(
             "interrupted by {signal} during the push, once its manifests were going up: {cache}the registry may serve the artifacts listed, but its airlock state does not record this push"
         ));
@@ -136,7 +147,8 @@ pub(super) fn instead<T>(hook: Option<Hook>, write: impl FnOnce() -> T) -> T {
 pub(super) fn unrecorded(entry: &AuditEntry, e: &audit::AuditError) {
     let decision = serde_json::to_value(entry.decision).unwrap_or_default();
     interrupt::say(format!(
-        "the import ended ({}) but is not in the audit log: {e}",
-        decision.as_str().unwrap_or("?")
+        "the import ended ({}) but is not in the audit log: {}",
+        decision.as_str().unwrap_or("?"),
+        crate::error::chain_text(e)
     ));
 }

@@ -57,6 +57,17 @@ pub use super::registry_state::{
 };
 use super::registry_state::{state_digest, StateArtifact};
 
+/// What a push tells its caller as it goes.
+#[derive(Clone, Copy)]
+pub struct PushEvents<'a> {
+    /// Called after each blob (crash points, progress).
+    pub on_blob: &'a dyn Fn(&PushedBlob),
+    /// Called just before the first manifest is put (from then on the
+    /// registry may serve the bundle's artifacts), with them and the
+    /// downgrades forced: an interruption's record says what went up.
+    pub on_publish: &'a dyn Fn(&[PushedArtifact], &[String]),
+}
+
 /// The push visitor (see the module docs).
 pub struct Pusher<'a> {
     client: &'a Client,
@@ -93,8 +104,7 @@ impl<'a> Pusher<'a> {
         policy: &'a TrustPolicy,
         opts: PushOptions,
         expected_manifest_sha256: &str,
-        on_blob: &'a dyn Fn(&PushedBlob),
-        on_publish: &'a dyn Fn(&[PushedArtifact], &[String]),
+        events: PushEvents<'a>,
     ) -> Self {
         Pusher {
             expected: expected_manifest_sha256.to_string(),
@@ -105,8 +115,8 @@ impl<'a> Pusher<'a> {
             manifest: None,
             small: BTreeMap::new(),
             layers: BTreeMap::new(),
-            on_blob,
-            on_publish,
+            on_blob: events.on_blob,
+            on_publish: events.on_publish,
             registry: None,
             forced: Vec::new(),
             next: None,
@@ -479,8 +489,7 @@ pub fn push<R: Read>(
     client: &Client,
     target: &PushTarget,
     opts: PushOptions,
-    on_blob: &dyn Fn(&PushedBlob),
-    on_publish: &dyn Fn(&[PushedArtifact], &[String]),
+    events: PushEvents<'_>,
 ) -> Result<PushReport, ImportError> {
     let mut pusher = Pusher::new(
         client,
@@ -488,8 +497,7 @@ pub fn push<R: Read>(
         policy,
         opts,
         verified_manifest_sha256,
-        on_blob,
-        on_publish,
+        events,
     );
     let verified = match reader::read(bundle, policy, &mut pusher) {
         Ok(v) => v,

@@ -369,13 +369,7 @@ impl<'a> Import<'a> {
         };
         if let Some(p) = &self.push {
             let published = interrupted::pushing(&self.request, &done, hook);
-            let on_publish = |artifacts: &[crate::layout::oci_repos::PushedArtifact],
-                              forced: &[String]| {
-                *published
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
-                    Some((artifacts.to_vec(), forced.to_vec()));
-            };
+            let on_publish = |a: &[_], forced: &[String]| published.went_up(a, forced);
             progress.begin("push", self.source.len());
             let sha = done.verified.manifest_sha256.clone();
             let result = self.source.read_with(progress, |r| {
@@ -390,8 +384,10 @@ impl<'a> Import<'a> {
                     p.client,
                     p.target,
                     push_opts,
-                    &on_blob,
-                    &on_publish,
+                    push::PushEvents {
+                        on_blob: &on_blob,
+                        on_publish: &on_publish,
+                    },
                 )
             });
             progress.end();

@@ -65,7 +65,19 @@ pub(super) fn before_install(request: &ImportRequest) -> Option<Hook> {
 /// What a push has put in the registry (or was putting when a signal came):
 /// its artifacts and the registry downgrades it forced; `None` until its
 /// first manifest goes up.
-pub(super) type Published = Arc<Mutex<Option<(Vec<PushedArtifact>, Vec<String>)>>>;
+#[derive(Clone, Default)]
+pub(super) struct Published(Arc<Mutex<Option<WentUp>>>);
+
+/// The artifacts a push put (or was putting), and the downgrades it forced.
+type WentUp = (Vec<PushedArtifact>, Vec<String>);
+
+impl Published {
+    /// The push's manifests are going up: `artifacts`, forcing `forced`.
+    pub(super) fn went_up(&self, artifacts: &[PushedArtifact], forced: &[String]) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((artifacts.to_vec(), forced.to_vec()));
+    }
+}
 
 /// During a push after the cache import (`done` says what was done):
 /// replaces `hook` (a signal waits for the change: one hook at a time),
@@ -90,7 +102,7 @@ pub(super) fn pushing(request: &ImportRequest, done: &Done, hook: &mut Option<Ho
     let _section = interrupt::critical();
     *hook = None;
     *hook = hook_for(request, move |signal| {
-        let went_up = seen.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let went_up = seen.0.lock().unwrap_or_else(PoisonError::into_inner).take();
         let Some((artifacts, push_forced)) = went_up else {
             entry.reason = Some(match cache_done {
                 true => {

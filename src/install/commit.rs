@@ -232,7 +232,12 @@ fn swap_setting_aside(
         interrupt::on_interrupt(move |_| stage::put_back(&aside, &previous).err())
     });
     if moved_aside {
-        fs::rename(&previous, &aside).map_err(PathIo::at(
+        // In a section: a signal's hook runs either before the rename
+        // (none is made) or after it (it is undone), never during it.
+        let section = interrupt::critical();
+        let renamed = fs::rename(&previous, &aside);
+        drop(section);
+        renamed.map_err(PathIo::at(
             "cannot set aside the older generation",
             &previous,
         ))?;

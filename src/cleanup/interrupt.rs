@@ -172,9 +172,14 @@ pub fn say(line: String) {
 pub(super) fn stop(waiting: impl FnOnce()) -> MutexGuard<'static, Hooks> {
     let mut s = lock(&SECTIONS);
     s.stopping = true;
-    if s.active > 0 {
+    let busy = s.active > 0;
+    drop(s);
+    // Not under the lock: saying so may be slow (a pipe nobody reads yet),
+    // and the sections must be able to end meanwhile.
+    if busy {
         waiting();
     }
+    let mut s = lock(&SECTIONS);
     while s.active > 0 {
         s = CHANGED.wait(s).unwrap_or_else(PoisonError::into_inner);
     }

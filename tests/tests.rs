@@ -27,6 +27,7 @@ mod import_transaction;
 mod interop;
 mod interrupted;
 mod interrupts;
+mod interrupts_ops;
 mod parts;
 mod push;
 mod refactor_review;

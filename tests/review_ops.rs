@@ -621,24 +621,27 @@ fn the_extra_part_message_counts_in_words() {
     assert!(!err.contains(" 1 parts"), "{err}");
 }
 
-/// `status` prints a leftover's path through `Sanitize`, which keeps line
-/// breaks: a file named like a leftover with a newline in its name prints
-/// a line of the attacker's choosing (here a forged "import in progress").
+/// `status` printed a leftover's path through `Sanitize`, which keeps line
+/// breaks: a cache folder with a newline in its path printed a line of the
+/// attacker's choosing (here a forged "import in progress"). (Leftover
+/// names themselves are now only airlock's own alphabet.)
 #[test]
 fn status_prints_each_leftover_on_one_line() {
     let t = TestDir::new();
     let e = export_fixtures(&t);
-    let cache = t.join("cache");
+    let cache = t.join("c\nimport in progress: process 1 holds the cache lock\nx");
     import_ok(&e.bundle, &e.public, &cache, &[]);
-    write(
-        &cache
-            .join(".airlock-sign-x\nimport in progress: process 1 holds the cache lock\n.partial"),
-        b"x",
-    );
+    write(&cache.join(".airlock-sign-dead12.partial"), b"x");
     let out = airlock_ok(&["status", "--cache-dir", s(&cache)]);
     assert!(
         !out.lines().any(|l| l.starts_with("import in progress")),
-        "a file name printed a status line:\n{out}"
+        "a path printed a status line:\n{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.starts_with("leftover: ")
+            && l.contains("c\\u{a}import in progress")
+            && l.contains(".airlock-sign-dead12.partial")),
+        "the leftover is listed, escaped, on one line:\n{out}"
     );
 }
 

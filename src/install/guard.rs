@@ -60,6 +60,12 @@ pub struct State {
     /// made (issue 15). Absent from states written before.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub contents: BTreeMap<String, String>,
+    /// Per series, every sequence accepted here and what it was
+    /// ([`super::seen`]): append-only knowledge, which neither a rollback
+    /// nor a forced import erases (issue 15). Absent from states written
+    /// before.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub seen: BTreeMap<String, BTreeMap<u64, super::seen::SeenBundle>>,
 }
 
 /// The cache components a bundle would replace, by their state key, each
@@ -292,12 +298,16 @@ pub fn equivocation<'s>(m: &Manifest, manifest_sha256: &str, state: &'s State) -
 /// newer bundle with the same content is imported, so that the state
 /// follows it; a lower sequence stays a downgrade (the builder's signed
 /// order); an older creation time with the same content is no downgrade.
+/// A bundle of the same content under a sequence of its series this host
+/// has seen (`same_sequence`, [`super::seen`]), not above the series' last,
+/// is judged alike whenever it was made.
 pub fn already_installed(
     m: &Manifest,
     manifest_sha256: &str,
     state: &State,
     dir: &Path,
     installed: &BTreeMap<ArtifactKind, String>,
+    same_sequence: bool,
 ) -> bool {
     let contents = contents(m);
     let same_content = contents.iter().all(|(key, digest)| {
@@ -320,7 +330,7 @@ pub fn already_installed(
         by.is_some_and(|by| m.created.at() > by)
     });
     let same_bundle = state.last_manifest_sha256.as_deref() == Some(manifest_sha256);
-    let not_newer = !sequence(std::cmp::Ordering::Greater) && !created_later;
+    let not_newer = !sequence(std::cmp::Ordering::Greater) && (!created_later || same_sequence);
     !contents.is_empty()
         && same_content
         && same_databases
@@ -388,6 +398,7 @@ pub fn advance(
     // beyond this host's own clock.
     newest = newest.max(m.created.at().min(now + time::Duration::days(1)));
     state.newest_seen = Some(format_time(newest));
+    super::seen::record(&mut state, m, manifest_sha256);
     state.last_manifest_sha256 = Some(manifest_sha256.to_string());
     for (key, digest) in contents(m) {
         state.components.insert(key.clone(), m.created.to_string());

@@ -183,6 +183,11 @@ pub struct Verification {
     pub sequence: Option<u64>,
     /// How each signature was judged.
     pub signers: Vec<SignerReport>,
+    /// Staleness warnings of the bundle's databases at the import time
+    /// ([`crate::freshness::warnings`]), whatever the targets: said by the
+    /// command, not recorded (issue 15).
+    #[serde(skip)]
+    pub stale: Vec<String>,
 }
 
 /// Where the record went.
@@ -414,6 +419,7 @@ impl<'a> Import<'a> {
                 series: v.manifest.series.as_ref().map(|s| s.to_string()),
                 sequence: v.manifest.sequence,
                 signers: v.signers.clone(),
+                stale: crate::freshness::warnings(&v.manifest, r.now),
             };
             return Ok((verified, None));
         };
@@ -435,6 +441,7 @@ impl<'a> Import<'a> {
             series: report.series.clone(),
             sequence: report.sequence,
             signers: report.signers.clone(),
+            stale: report.stale.clone(),
         };
         Ok((verified, Some(report)))
     }
@@ -590,6 +597,7 @@ mod tests {
                 series: Some("monthly".into()),
                 sequence: Some(4),
                 signers: Vec::new(),
+                stale: Vec::new(),
             },
             import: None,
             push: None,

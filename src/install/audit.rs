@@ -355,8 +355,11 @@ pub struct Chain {
     pub lines: u64,
     /// SHA-256 of the last line (what the next line's `prev` will be).
     pub head: String,
-    /// Decisions by kind.
+    /// Decisions by kind: `accepted` counts the imports that changed
+    /// something, `already_installed` the accepted no-ops (issue 15).
     pub accepted: u64,
+    /// Accepted imports that changed nothing (`"already_installed": true`).
+    pub already_installed: u64,
     /// See `accepted`.
     pub forced: u64,
     /// See `accepted`.
@@ -376,6 +379,7 @@ pub fn check(log: &Path) -> Result<Chain, AuditError> {
         lines: 0,
         head: GENESIS.to_string(),
         accepted: 0,
+        already_installed: 0,
         forced: 0,
         refused: 0,
         rolled_back: 0,
@@ -400,6 +404,7 @@ pub fn check(log: &Path) -> Result<Chain, AuditError> {
             )));
         }
         match v["decision"].as_str() {
+            Some("accepted") if v["already_installed"] == true => chain.already_installed += 1,
             Some("accepted") => chain.accepted += 1,
             Some("forced") => chain.forced += 1,
             Some("refused") => chain.refused += 1,

@@ -13,6 +13,7 @@ mod exit_classes;
 mod export_refusals;
 mod guidance;
 mod history;
+mod history_repairs;
 mod hostile_archives;
 mod hostile_auth;
 mod hostile_databases;

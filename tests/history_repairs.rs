@@ -184,3 +184,38 @@ fn the_same_content_under_another_manifest_says_the_manifest_differs() {
         )
     );
 }
+
+#[test]
+fn after_a_rollback_without_its_kept_state_the_bundle_now_installed_is_already_installed() {
+    let b = Builder::new();
+    let cache = b.t.join("cache");
+    let one = b.db_bundle("one", 3, &["--series", "weekly", "--sequence", "1"]);
+    let two = b.db_bundle("two", 2, &["--series", "weekly", "--sequence", "2"]);
+    assert!(b.import(&one, &cache, &[]).status.success());
+    assert!(b.import(&two, &cache, &[]).status.success());
+    // An older airlock kept no state with the previous generation.
+    std::fs::remove_file(cache.join(".airlock-state.previous.json")).unwrap();
+    let out = airlock(&["rollback", "--cache-dir", s(&cache)]);
+    assert!(out.status.success(), "{out:?}");
+    let db = tree_hash(&cache.join("db"));
+    let out = b.import(&one, &cache, &[]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(lines(&out)[0].starts_with("already installed: "), "{out:?}");
+    assert_eq!(tree_hash(&cache.join("db")), db);
+    // What is installed is known again: the same bundle is a no-op with
+    // nothing more to learn, and sequence 2 imports again.
+    let state = std::fs::read(cache.join(".airlock-state.json")).unwrap();
+    let again = b.import(&one, &cache, &[]);
+    assert!(
+        lines(&again)[0].starts_with("already installed: "),
+        "{again:?}"
+    );
+    assert_eq!(
+        std::fs::read(cache.join(".airlock-state.json")).unwrap(),
+        state
+    );
+    let out = b.import(&two, &cache, &["--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report.get("already_installed").is_none(), "{report}");
+}

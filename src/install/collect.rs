@@ -56,6 +56,8 @@ pub(super) struct Collector<'a> {
     /// The manifest seen under this series and sequence, of the same
     /// content, when it is another.
     pub(super) same_content_as: Option<String>,
+    /// Found installed on disk, unrecorded in the state: the state learns it.
+    pub(super) learnt: bool,
     /// The host state read under the lock (install mode).
     pub(super) state: Option<guard::State>,
     /// The static VEX directory's state, read under its lock (install mode
@@ -91,6 +93,7 @@ impl<'a> Collector<'a> {
             compared: Vec::new(),
             repairs: Vec::new(),
             same_content_as: None,
+            learnt: false,
             state: None,
             vex_state: None,
             lock: None,
@@ -309,6 +312,7 @@ impl<'a> Collector<'a> {
         self.compared = judged.compared;
         self.repairs = judged.repairs;
         self.same_content_as = judged.same_content_as;
+        self.learnt = judged.learnt;
         self.state = Some(state);
         self.vex_state = vex_dir.map(|_| vex_state);
         Ok(())

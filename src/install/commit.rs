@@ -111,8 +111,13 @@ fn remember(collector: &Collector<'_>, opts: &ImportOptions, verified: &Verified
     let m = &verified.manifest;
     let sha = verified.manifest_sha256.hex();
     let mut warnings = Vec::new();
-    let mut save = |dir: &Path, before: &guard::State| {
-        let after = super::seen::remember(before.clone(), m, &sha, opts.now);
+    let mut save = |dir: &Path, before: &guard::State, learnt: bool| {
+        // Found on disk, unrecorded: the state becomes what an import of
+        // it would have made.
+        let after = match learnt {
+            true => guard::advance(before.clone(), m, &sha, opts.now, false),
+            false => super::seen::remember(before.clone(), m, &sha, opts.now),
+        };
         if after == *before {
             return;
         }
@@ -123,12 +128,10 @@ fn remember(collector: &Collector<'_>, opts: &ImportOptions, verified: &Verified
             ));
         }
     };
-    save(
-        &opts.cache_dir,
-        &collector.state.clone().unwrap_or_default(),
-    );
+    let state = collector.state.clone().unwrap_or_default();
+    save(&opts.cache_dir, &state, collector.learnt);
     if let (Some(vex_state), Some(dir)) = (&collector.vex_state, &opts.vex_dir) {
-        save(dir, vex_state);
+        save(dir, vex_state, false);
     }
     warnings
 }

@@ -300,18 +300,22 @@ pub fn equivocation<'s>(m: &Manifest, manifest_sha256: &str, state: &'s State) -
 /// order); an older creation time with the same content is no downgrade.
 /// A bundle of the same content under a sequence of its series this host
 /// has seen (`same_sequence`, [`super::seen`]), not above the series' last,
-/// is judged alike whenever it was made.
+/// is judged alike whenever it was made. When the state records none of
+/// its components (`unknown`: an older airlock's rollback kept no state with
+/// the generation) and the sequence is one this host saw, the disk alone
+/// decides (the caller compares it), whatever the series' last sequence.
 pub fn already_installed(
     m: &Manifest,
     manifest_sha256: &str,
     state: &State,
     dir: &Path,
     installed: &BTreeMap<ArtifactKind, String>,
-    same_sequence: bool,
+    (same_sequence, unknown): (bool, bool),
 ) -> bool {
     let contents = contents(m);
     let same_content = contents.iter().all(|(key, digest)| {
-        state.contents.get(key) == Some(digest) && super::generation::real_dir(&dir.join(key))
+        (unknown || state.contents.get(key) == Some(digest))
+            && super::generation::real_dir(&dir.join(key))
     });
     let same_databases = m.artifacts.iter().all(|a| match &a.database {
         None => true,
@@ -334,8 +338,18 @@ pub fn already_installed(
     !contents.is_empty()
         && same_content
         && same_databases
-        && !sequence(std::cmp::Ordering::Less)
-        && (same_bundle || not_newer)
+        && (!sequence(std::cmp::Ordering::Less) || unknown)
+        && (same_bundle || not_newer || unknown)
+}
+
+/// Whether the state records none of the components `m` carries, for a
+/// bundle whose series and sequence this host saw as this content
+/// (`same_sequence`): what is installed is then learnt from the disk.
+pub fn unrecorded(m: &Manifest, state: &State, same_sequence: bool) -> bool {
+    same_sequence
+        && contents(m)
+            .iter()
+            .all(|(key, _)| !state.contents.contains_key(key))
 }
 
 /// Whether a static VEX directory's state records this bundle's VEX

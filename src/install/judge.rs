@@ -26,6 +26,9 @@ pub(super) struct Judged {
     /// The manifest imported here under the bundle's series and sequence,
     /// of the same content, when it is not this bundle's.
     pub(super) same_content_as: Option<String>,
+    /// Found installed on disk though the state recorded none of its
+    /// components: the state learns them ([`guard::unrecorded`]).
+    pub(super) learnt: bool,
 }
 
 /// Freshness, equivocation and downgrades of `bundle` against the cache's
@@ -69,16 +72,27 @@ pub(super) fn judge(
             .as_ref()
             .map_or(true, |(_, s)| matches!(s, Seen::Same(_)));
     let live = guard::installed(&opts.cache_dir);
-    let recorded = guard::already_installed(m, &sha, state, &opts.cache_dir, &live, same_sequence)
-        && vex_dir.map_or(true, |_| guard::vex_dir_holds(m, vex_state));
+    let unknown = guard::unrecorded(m, state, same_sequence) && vex_dir.is_none();
+    let recorded = guard::already_installed(
+        m,
+        &sha,
+        state,
+        &opts.cache_dir,
+        &live,
+        (same_sequence, unknown),
+    ) && vex_dir.map_or(true, |_| guard::vex_dir_holds(m, vex_state));
     let mut judged = Judged::default();
     if recorded {
-        let found = match disk {
-            true => on_disk::compare(m, &opts.cache_dir, vex_dir.map(|d| d.as_path())),
-            false => on_disk::Compared::default(),
-        };
-        if found.differs.is_empty() {
+        if !disk {
+            // Judged again under the locks, with the disk compared.
             judged.already_installed = true;
+            return Ok(judged);
+        }
+        let found = on_disk::compare(m, &opts.cache_dir, vex_dir.map(|d| d.as_path()));
+        // Nothing compared proves nothing the state does not record.
+        if found.differs.is_empty() && !(unknown && found.checked.is_empty()) {
+            judged.already_installed = true;
+            judged.learnt = unknown;
             judged.compared = found.checked;
             judged.same_content_as = match here {
                 Seen::Same(other) => other,
@@ -86,7 +100,9 @@ pub(super) fn judge(
             };
             return Ok(judged);
         }
-        judged.repairs = found.differs;
+        if !unknown {
+            judged.repairs = found.differs;
+        }
     }
     // A number no longer recorded in `seen` (an older state): the series
     // record alone.

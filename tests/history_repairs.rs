@@ -111,6 +111,10 @@ fn a_no_op_says_what_it_compared_and_a_repair_what_differed() {
         "db/trivy.db is missing: reinstalling",
         "{out:?}"
     );
+    let log = std::fs::read_to_string(cache.join(AUDIT_LOG)).unwrap();
+    let repair: Value = serde_json::from_str(log.lines().nth(2).unwrap()).unwrap();
+    assert_eq!(repair["decision"], "accepted");
+    assert_eq!(repair["repaired"][0], "db/trivy.db is missing", "{repair}");
     let again = b.import(&day, &cache, &["--json"]);
     let report: Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_eq!(report["already_installed"], true, "{report}");
@@ -182,6 +186,14 @@ fn the_same_content_under_another_manifest_says_the_manifest_differs() {
             "its manifest differs from manifest sha256 {}, imported here under the same series and sequence, but its content is the same: no equivocation",
             manifest_sha(&first)
         )
+    );
+    let log = std::fs::read_to_string(cache.join(AUDIT_LOG)).unwrap();
+    let noop: Value = serde_json::from_str(log.lines().nth(1).unwrap()).unwrap();
+    assert_eq!(noop["already_installed"], true);
+    assert_eq!(
+        noop["same_content_as"],
+        manifest_sha(&first).as_str(),
+        "{noop}"
     );
 }
 

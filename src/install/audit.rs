@@ -160,10 +160,19 @@ pub struct AuditEntry {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub signers: Vec<SignerReport>,
     /// An accepted import that changed nothing: everything the bundle
-    /// carries was installed already (same content); nothing was swapped
-    /// and the state was left as it was (issue 15).
+    /// carries was installed already (same content, compared on disk);
+    /// nothing was swapped, and the state only remembers its series and
+    /// sequence (issue 15).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub already_installed: bool,
+    /// The manifest imported under the bundle's series and sequence, of the
+    /// same content, when it is another (no equivocation, issue 15).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub same_content_as: Option<String>,
+    /// What the state called installed but the disk did not hold as the
+    /// bundle signs it: the import reinstalled it (issue 15).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repaired: Vec<String>,
     /// The downgrades that were forced.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub forced: Vec<String>,

@@ -470,6 +470,10 @@ fn fill(entry: &mut AuditEntry, done: &Done, decision: &Decision) {
         entry.forced = overridden.clone();
     }
     entry.already_installed = *decision == Decision::AlreadyInstalled;
+    if let Some(r) = &done.import {
+        entry.same_content_as = r.same_content_as.clone();
+        entry.repaired = r.repaired.clone();
+    }
     if let Some(r) = done.import.as_ref().filter(|r| !r.already_installed) {
         entry.installed = installed(r);
         entry.warnings = r

@@ -83,25 +83,19 @@ pub(super) fn judge(
     ) && vex_dir.map_or(true, |_| guard::vex_dir_holds(m, vex_state));
     let mut judged = Judged::default();
     if recorded {
-        if !disk {
+        let found = match disk {
+            true => on_disk::compare(m, &opts.cache_dir, vex_dir.map(|d| d.as_path())),
             // Judged again under the locks, with the disk compared.
-            judged.already_installed = true;
-            return Ok(judged);
-        }
-        let found = on_disk::compare(m, &opts.cache_dir, vex_dir.map(|d| d.as_path()));
-        // Nothing compared proves nothing the state does not record.
-        if found.differs.is_empty() && !(unknown && found.checked.is_empty()) {
-            judged.already_installed = true;
-            judged.learnt = unknown;
-            judged.compared = found.checked;
-            judged.same_content_as = match here {
-                Seen::Same(other) => other,
-                _ => None,
-            };
-            return Ok(judged);
-        }
-        if !unknown {
-            judged.repairs = found.differs;
+            false => {
+                return Ok(Judged {
+                    already_installed: true,
+                    ..Judged::default()
+                })
+            }
+        };
+        match on_disk_verdict(found, unknown, &here) {
+            Ok(installed) => return Ok(installed),
+            Err(repairs) => judged.repairs = repairs,
         }
     }
     // A number no longer recorded in `seen` (an older state): the series
@@ -126,4 +120,28 @@ pub(super) fn judge(
     }
     judged.forced = guard::check_downgrades(found, policy, opts.allow_downgrade)?;
     Ok(judged)
+}
+
+/// What the disk says of a bundle the state calls installed: installed
+/// (what was compared), or what differs, to repair (nothing to repair when
+/// the state recorded none of it, `unknown`: then it is a plain import).
+fn on_disk_verdict(
+    found: on_disk::Compared,
+    unknown: bool,
+    here: &Seen,
+) -> Result<Judged, Vec<String>> {
+    // Nothing compared proves nothing the state does not record.
+    if found.differs.is_empty() && !(unknown && found.checked.is_empty()) {
+        return Ok(Judged {
+            already_installed: true,
+            learnt: unknown,
+            compared: found.checked,
+            same_content_as: match here {
+                Seen::Same(other) => other.clone(),
+                _ => None,
+            },
+            ..Judged::default()
+        });
+    }
+    Err(if unknown { Vec::new() } else { found.differs })
 }

@@ -1,6 +1,6 @@
 //! Outside review of issue 15 items 3, 4, 5 (downgrade by content,
 //! already installed, equivocation, audited rollback, staleness). Each
-//! `#[ignore = "finding: …"]` test reproduces a finding; it fails today.
+//! test reproduced a finding (once `#[ignore = "finding: …"]`); each passes now.
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,6 @@
 //! Outside review of issue 15 items 3, 4, 5 (downgrade by content,
 //! already installed, equivocation, audited rollback, staleness). Each
-//! `#[ignore = "finding: …"]` test reproduces a finding; it fails today.
+//! test reproduced a finding (once `#[ignore = "finding: …"]`); each passes now.
 
 use std::path::{Path, PathBuf};
 
@@ -97,7 +97,6 @@ fn db_file(cache: &Path) -> PathBuf {
 }
 
 #[test]
-#[ignore = "finding: re-importing the installed bundle over a cache whose trivy.db was deleted says \"already installed … holds its content\" and repairs nothing"]
 fn reimporting_over_a_deleted_database_repairs_it() {
     let b = Builder::new();
     let cache = b.t.join("cache");
@@ -122,7 +121,6 @@ fn reimporting_over_a_deleted_database_repairs_it() {
 }
 
 #[test]
-#[ignore = "finding: re-importing the installed bundle over a trivy.db changed by hand is \"already installed\": the altered database stays"]
 fn reimporting_over_a_database_changed_by_hand_restores_it() {
     let b = Builder::new();
     let cache = b.t.join("cache");
@@ -140,7 +138,6 @@ fn reimporting_over_a_database_changed_by_hand_restores_it() {
 }
 
 #[test]
-#[ignore = "finding: import's staleness warnings use the raw clock, not the newest time the host has seen (which the policy's max_db_age uses): a clock set back silences them"]
 fn stale_warnings_at_import_are_judged_against_the_newest_time_seen() {
     let b = Builder::new();
     let cache = b.t.join("cache");
@@ -169,7 +166,6 @@ fn stale_warnings_at_import_are_judged_against_the_newest_time_seen() {
 }
 
 #[test]
-#[ignore = "finding: after `airlock rollback`, a different bundle under the rolled-back series+sequence is accepted (exit 0): the host forgets the equivocation evidence"]
 fn rollback_does_not_forget_what_a_sequence_was() {
     let b = Builder::new();
     let cache = b.t.join("cache");
@@ -205,7 +201,6 @@ fn rollback_does_not_forget_what_a_sequence_was() {
 }
 
 #[test]
-#[ignore = "finding: the same content under the same series+sequence is \"already installed\" (exit 0) if created no later, but an equivocation (exit 8) if created later: the creation time decides, not content"]
 fn the_same_content_under_one_sequence_is_judged_alike_whenever_made() {
     let b = Builder::new();
     let updated = days_ago(3);
@@ -252,7 +247,6 @@ fn the_same_content_under_one_sequence_is_judged_alike_whenever_made() {
 }
 
 #[test]
-#[ignore = "finding: with --vex-dir, an already-installed re-import reports repository_yaml and vex[].repository_url without the static directory's URL (the first import's said it)"]
 fn an_already_installed_report_with_a_vex_dir_names_the_same_repository_url() {
     let t = TestDir::new();
     let e = export_fixtures(&t);
@@ -286,7 +280,6 @@ fn an_already_installed_report_with_a_vex_dir_names_the_same_repository_url() {
 }
 
 #[test]
-#[ignore = "finding: a static VEX directory whose repository tree was removed is \"already installed\": re-importing with --vex-dir does not put it back"]
 fn reimporting_with_a_vex_dir_restores_a_removed_static_repository() {
     let t = TestDir::new();
     let e = export_fixtures(&t);
@@ -333,7 +326,6 @@ fn reimporting_with_a_vex_dir_restores_a_removed_static_repository() {
 }
 
 #[test]
-#[ignore = "finding: `import --push` without a cache says nothing of a database three years old (no staleness warning in text, none in --json)"]
 fn a_push_only_import_warns_of_a_stale_database() {
     let t = TestDir::new();
     let e = export_fixtures(&t); // trivy-db UpdatedAt 2024-01-01
@@ -370,7 +362,6 @@ fn a_push_only_import_warns_of_a_stale_database() {
 }
 
 #[test]
-#[ignore = "finding: an \"already installed\" bundle of another series is accepted but its series+sequence is not recorded, so a second, different bundle under that series+sequence is accepted (exit 0), not an equivocation"]
 fn a_sequence_accepted_as_already_installed_is_remembered() {
     let b = Builder::new();
     let cache = b.t.join("cache");

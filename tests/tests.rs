@@ -14,6 +14,7 @@ mod export_refusals;
 mod guidance;
 mod guidance_fixes;
 mod history;
+mod history_repairs;
 mod hostile_archives;
 mod hostile_auth;
 mod hostile_databases;

@@ -632,7 +632,9 @@ fn the_audit_chain_finds_edits_and_receipts_prove_imports() {
     assert_eq!(decisions(&cache), ["accepted", "refused", "accepted"]);
     let out = airlock_ok(&["audit", "--cache-dir", s(&cache)]);
     assert!(
-        out.contains("3 lines, chain intact (2 accepted, 0 forced, 1 refused)"),
+        out.contains(
+            "3 lines, chain intact (1 accepted, 0 forced, 1 refused, 1 already installed)"
+        ),
         "{out}"
     );
     let log = cache.join(AUDIT_LOG);

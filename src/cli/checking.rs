@@ -116,8 +116,11 @@ pub(super) fn audit_check(a: AuditArgs) -> Result<()> {
     if a.json {
         return print_json(&chain);
     }
-    // Rollbacks are named only when the log has them.
+    // No-ops and rollbacks are named only when the log has them.
     let mut more = String::new();
+    if chain.already_installed > 0 {
+        more.push_str(&format!(", {} already installed", chain.already_installed));
+    }
     if chain.rolled_back > 0 {
         more.push_str(&format!(", {} rolled back", chain.rolled_back));
     }

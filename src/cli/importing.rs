@@ -74,8 +74,8 @@ pub(super) fn import(a: ImportArgs) -> Result<()> {
         return Err(Failure::from(e)
             .context("the import is complete, but its receipt could not be written"));
     }
-    if let Some(r) = &outcome.import {
-        stale::print(&r.stale, a.quiet || a.json);
+    if let Some(v) = &outcome.verified {
+        stale::print(&v.stale, a.quiet || a.json);
     }
     render(&outcome, a.json)?;
     match outcome.push_error.take() {
@@ -123,6 +123,9 @@ struct VerifiedOnly<'a> {
     manifest_sha256: &'a str,
     created: &'a str,
     signers: &'a [SignerReport],
+    /// Staleness warnings, as an import's report says them.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stale: &'a [String],
 }
 
 /// The cache import's report, or what verifying proved.
@@ -156,6 +159,7 @@ fn render(o: &ImportOutcome, json: bool) -> Result<()> {
                 manifest_sha256: &v.manifest_sha256,
                 created: &v.created,
                 signers: &v.signers,
+                stale: &v.stale,
             }),
         };
         return print_json(&ImportJson {
@@ -168,7 +172,12 @@ fn render(o: &ImportOutcome, json: bool) -> Result<()> {
     let mut out = show::Sanitize(io::stdout().lock());
     match &o.import {
         Some(r) if r.already_installed => already_installed(&mut out, &o.entry.bundle, r)?,
-        Some(r) => show::imported(&mut out, r)?,
+        Some(r) => {
+            for what in &r.repaired {
+                writeln!(out, "{what}: reinstalling")?;
+            }
+            show::imported(&mut out, r)?
+        }
         None => writeln!(
             out,
             "verified bundle (manifest sha256 {}, created {})",
@@ -213,7 +222,21 @@ fn already_installed(w: &mut dyn Write, bundle: &str, r: &ImportReport) -> io::R
         airlock::text::escape(bundle),
         r.manifest_sha256,
         r.cache_dir.display()
-    )
+    )?;
+    if !r.compared.is_empty() {
+        writeln!(
+            w,
+            "compared with the bundle's signed digests and totals: {}",
+            r.compared.join(", ")
+        )?;
+    }
+    if let Some(other) = &r.same_content_as {
+        writeln!(
+            w,
+            "its manifest differs from manifest sha256 {other}, imported here under the same series and sequence, but its content is the same: no equivocation"
+        )?;
+    }
+    Ok(())
 }
 
 /// A refusal as the command says it: a push failure says that nothing is

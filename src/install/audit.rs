@@ -171,10 +171,19 @@ pub struct AuditEntry {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub signers: Vec<SignerReport>,
     /// An accepted import that changed nothing: everything the bundle
-    /// carries was installed already (same content); nothing was swapped
-    /// and the state was left as it was (issue 15).
+    /// carries was installed already (same content, compared on disk);
+    /// nothing was swapped, and the state only remembers its series and
+    /// sequence (issue 15).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub already_installed: bool,
+    /// The manifest imported under the bundle's series and sequence, of the
+    /// same content, when it is another (no equivocation, issue 15).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub same_content_as: Option<String>,
+    /// What the state called installed but the disk did not hold as the
+    /// bundle signs it: the import reinstalled it (issue 15).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repaired: Vec<String>,
     /// The downgrades that were forced.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub forced: Vec<String>,
@@ -373,8 +382,11 @@ pub struct Chain {
     pub lines: u64,
     /// SHA-256 of the last line (what the next line's `prev` will be).
     pub head: String,
-    /// Decisions by kind.
+    /// Decisions by kind: `accepted` counts the imports that changed
+    /// something, `already_installed` the accepted no-ops (issue 15).
     pub accepted: u64,
+    /// Accepted imports that changed nothing (`"already_installed": true`).
+    pub already_installed: u64,
     /// See `accepted`.
     pub forced: u64,
     /// See `accepted`.
@@ -394,6 +406,7 @@ pub fn check(log: &Path) -> Result<Chain, AuditError> {
         lines: 0,
         head: GENESIS.to_string(),
         accepted: 0,
+        already_installed: 0,
         forced: 0,
         refused: 0,
         rolled_back: 0,
@@ -418,6 +431,7 @@ pub fn check(log: &Path) -> Result<Chain, AuditError> {
             )));
         }
         match v["decision"].as_str() {
+            Some("accepted") if v["already_installed"] == true => chain.already_installed += 1,
             Some("accepted") => chain.accepted += 1,
             Some("forced") => chain.forced += 1,
             Some("refused") => chain.refused += 1,

@@ -49,6 +49,15 @@ pub(super) struct Collector<'a> {
     /// Everything the bundle carries is installed already: it is checked
     /// in full, nothing is staged or swapped (install mode).
     pub(super) already_installed: bool,
+    /// What was compared on disk to find it installed.
+    pub(super) compared: Vec<String>,
+    /// What the disk does not hold as the state records it (reinstalled).
+    pub(super) repairs: Vec<String>,
+    /// The manifest seen under this series and sequence, of the same
+    /// content, when it is another.
+    pub(super) same_content_as: Option<String>,
+    /// Found installed on disk, unrecorded in the state: the state learns it.
+    pub(super) learnt: bool,
     /// The host state read under the lock (install mode).
     pub(super) state: Option<guard::State>,
     /// The static VEX directory's state, read under its lock (install mode
@@ -81,6 +90,10 @@ impl<'a> Collector<'a> {
             policy,
             forced: Vec::new(),
             already_installed: false,
+            compared: Vec::new(),
+            repairs: Vec::new(),
+            same_content_as: None,
+            learnt: false,
             state: None,
             vex_state: None,
             lock: None,
@@ -261,8 +274,8 @@ impl<'a> Collector<'a> {
         // from it whatever cache the import used (issue 11).
         let vex_dir = opts.vex_dir.as_ref().filter(|_| !m.vex.is_empty());
         let policy = self.policy;
-        let judge = |state: &guard::State, vex_state: &guard::State| {
-            super::judge::judge(bundle, policy, opts, state, vex_state)
+        let judge = |state: &guard::State, vex_state: &guard::State, disk: bool| {
+            super::judge::judge(bundle, policy, opts, (state, vex_state), disk)
         };
         let load_if_dir = |d: &Path| -> Result<guard::State, ImportError> {
             if d.is_dir() {
@@ -275,7 +288,9 @@ impl<'a> Collector<'a> {
             Some(dir) => load_if_dir(dir)?,
             None => guard::State::default(),
         };
-        judge(&load_if_dir(cache)?, &vex_state_now)?;
+        // Refusals first, before anything is created; the disk is compared
+        // once, under the locks.
+        judge(&load_if_dir(cache)?, &vex_state_now, false)?;
         fs::create_dir_all(cache)
             .map_err(PathIo::at("cannot create the cache directory", cache))?;
         self.lock = Some(stage::lock(cache)?);
@@ -291,9 +306,13 @@ impl<'a> Collector<'a> {
             Some(dir) => guard::load(dir)?,
             None => guard::State::default(),
         };
-        let judged = judge(&state, &vex_state)?;
+        let judged = judge(&state, &vex_state, true)?;
         self.forced = judged.forced;
         self.already_installed = judged.already_installed;
+        self.compared = judged.compared;
+        self.repairs = judged.repairs;
+        self.same_content_as = judged.same_content_as;
+        self.learnt = judged.learnt;
         self.state = Some(state);
         self.vex_state = vex_dir.map(|_| vex_state);
         Ok(())

@@ -52,6 +52,8 @@ pub(super) fn commit(
     }
     let with_static_dir = collector.vex_stage.is_some();
     let forced = std::mem::take(&mut collector.forced);
+    let repaired = std::mem::take(&mut collector.repairs);
+    let now = seen_now(&collector, opts);
     // Removes the staging areas (now holding the previous generation) and
     // releases the lock.
     crate::fault::point("before clean-up");
@@ -62,27 +64,102 @@ pub(super) fn commit(
         repo_urls,
         with_static_dir,
     };
-    installed.report(opts, verified, checked, forced, warnings)
+    let mut report = installed.report(opts, verified, checked, forced, warnings, now)?;
+    report.repaired = repaired;
+    Ok(report)
+}
+
+/// The import's "now" for staleness: the later of the clock and the
+/// newest time the host has seen, as the policy's ages are judged.
+fn seen_now(collector: &Collector<'_>, opts: &ImportOptions) -> time::OffsetDateTime {
+    let now = guard::effective_now(opts.now, &collector.state.clone().unwrap_or_default());
+    guard::effective_now(now, &collector.vex_state.clone().unwrap_or_default())
 }
 
 /// The report of a bundle whose content is installed already: nothing was
-/// staged or swapped, and the state is left as it is.
+/// staged or swapped; the state only remembers the bundle's series and
+/// sequence ([`super::seen::remember`]).
 pub(super) fn unchanged(
-    collector: Collector<'_>,
+    mut collector: Collector<'_>,
     opts: &ImportOptions,
     verified: &Verified,
     checked: Vec<CheckedVex>,
 ) -> Result<ImportReport, ImportError> {
+    let warnings = remember(&collector, opts, verified);
+    let now = seen_now(&collector, opts);
+    let compared = std::mem::take(&mut collector.compared);
+    let same_content_as = collector.same_content_as.take();
     drop(collector);
     let replaced = Replaced::new();
+    let m = &verified.manifest;
     let installed = Installed {
         replaced: &replaced,
-        repo_urls: BTreeMap::new(),
-        with_static_dir: false,
+        repo_urls: repo_urls(opts, m)?,
+        with_static_dir: opts.vex_dir.is_some() && !m.vex.is_empty(),
     };
-    let mut report = installed.report(opts, verified, checked, Vec::new(), Vec::new())?;
+    let mut report = installed.report(opts, verified, checked, Vec::new(), warnings, now)?;
     report.already_installed = true;
+    report.compared = compared;
+    report.same_content_as = same_content_as;
     Ok(report)
+}
+
+/// Remembers the series and sequence of a bundle found installed, in the
+/// cache's (and the static VEX directory's) state, when they are new
+/// there; returns a warning for each state that could not be written.
+fn remember(collector: &Collector<'_>, opts: &ImportOptions, verified: &Verified) -> Vec<String> {
+    let m = &verified.manifest;
+    let sha = verified.manifest_sha256.hex();
+    let mut warnings = Vec::new();
+    let mut save = |dir: &Path, before: &guard::State, learnt: bool| {
+        // Found on disk, unrecorded: the state becomes what an import of
+        // it would have made.
+        let after = match learnt {
+            true => guard::advance(before.clone(), m, &sha, opts.now, false),
+            false => super::seen::remember(before.clone(), m, &sha, opts.now),
+        };
+        if after == *before {
+            return;
+        }
+        if let Err(e) = guard::save(dir, &after) {
+            warnings.push(format!(
+                "nothing was changed, but the series and sequence of this bundle could not be recorded in {}: {e}",
+                dir.join(guard::STATE_FILE).display()
+            ));
+        }
+    };
+    let state = collector.state.clone().unwrap_or_default();
+    save(&opts.cache_dir, &state, collector.learnt);
+    if let (Some(vex_state), Some(dir)) = (&collector.vex_state, &opts.vex_dir) {
+        save(dir, vex_state, false);
+    }
+    warnings
+}
+
+/// The URL repository.yaml names for each VEX repository: under the
+/// static directory's URL when there is one (as [`write_vex_metadata`]
+/// writes it).
+fn repo_urls(
+    opts: &ImportOptions,
+    m: &Manifest,
+) -> Result<BTreeMap<String, Option<String>>, ImportError> {
+    let base = base_url(opts)?;
+    Ok(m.vex
+        .iter()
+        .map(|v| {
+            let url = base.as_ref().map(|b| vex_repo::repository_url(b, &v.name));
+            (v.name.to_string(), url)
+        })
+        .collect())
+}
+
+/// The URL the static VEX directory is served under, if there is one.
+fn base_url(opts: &ImportOptions) -> Result<Option<String>, ImportError> {
+    Ok(match (&opts.vex_url, &opts.vex_dir) {
+        (Some(u), _) => Some(u.trim_end_matches('/').to_string()),
+        (None, Some(d)) => Some(vex_repo::file_url(&absolute(d)?)),
+        (None, None) => None,
+    })
 }
 
 /// Writes each artifact's `metadata.json` as Trivy keeps it.
@@ -131,11 +208,7 @@ fn write_vex_metadata(
     m: &Manifest,
     stage: &Path,
 ) -> Result<BTreeMap<String, Option<String>>, ImportError> {
-    let base_url = match (&opts.vex_url, &opts.vex_dir) {
-        (Some(u), _) => Some(u.trim_end_matches('/').to_string()),
-        (None, Some(d)) => Some(vex_repo::file_url(&absolute(d)?)),
-        (None, None) => None,
-    };
+    let base_url = base_url(opts)?;
     let mut repo_urls = BTreeMap::new();
     for v in &m.vex {
         let original = collector
@@ -326,6 +399,7 @@ impl Installed<'_> {
         checked: Vec<CheckedVex>,
         forced: Vec<String>,
         mut warnings: Vec<String>,
+        now: time::OffsetDateTime,
     ) -> Result<ImportReport, ImportError> {
         let m = &verified.manifest;
         // Absolute, as the audit log records them (issue 15).
@@ -399,8 +473,11 @@ impl Installed<'_> {
             components,
             vex,
             repository_yaml,
-            stale: crate::freshness::warnings(m, opts.now),
+            stale: crate::freshness::warnings(m, now),
             already_installed: false,
+            compared: Vec::new(),
+            same_content_as: None,
+            repaired: Vec::new(),
             warnings,
         })
     }

@@ -60,6 +60,12 @@ pub struct State {
     /// made (issue 15). Absent from states written before.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub contents: BTreeMap<String, String>,
+    /// Per series, every sequence accepted here and what it was
+    /// ([`super::seen`]): append-only knowledge, which neither a rollback
+    /// nor a forced import erases (issue 15). Absent from states written
+    /// before.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub seen: BTreeMap<String, BTreeMap<u64, super::seen::SeenBundle>>,
 }
 
 /// The cache components a bundle would replace, by their state key, each
@@ -292,16 +298,24 @@ pub fn equivocation<'s>(m: &Manifest, manifest_sha256: &str, state: &'s State) -
 /// newer bundle with the same content is imported, so that the state
 /// follows it; a lower sequence stays a downgrade (the builder's signed
 /// order); an older creation time with the same content is no downgrade.
+/// A bundle of the same content under a sequence of its series this host
+/// has seen (`same_sequence`, [`super::seen`]), not above the series' last,
+/// is judged alike whenever it was made. When the state records none of
+/// its components (`unknown`: an older airlock's rollback kept no state with
+/// the generation) and the sequence is one this host saw, the disk alone
+/// decides (the caller compares it), whatever the series' last sequence.
 pub fn already_installed(
     m: &Manifest,
     manifest_sha256: &str,
     state: &State,
     dir: &Path,
     installed: &BTreeMap<ArtifactKind, String>,
+    (same_sequence, unknown): (bool, bool),
 ) -> bool {
     let contents = contents(m);
     let same_content = contents.iter().all(|(key, digest)| {
-        state.contents.get(key) == Some(digest) && super::generation::real_dir(&dir.join(key))
+        (unknown || state.contents.get(key) == Some(digest))
+            && super::generation::real_dir(&dir.join(key))
     });
     let same_databases = m.artifacts.iter().all(|a| match &a.database {
         None => true,
@@ -320,12 +334,22 @@ pub fn already_installed(
         by.is_some_and(|by| m.created.at() > by)
     });
     let same_bundle = state.last_manifest_sha256.as_deref() == Some(manifest_sha256);
-    let not_newer = !sequence(std::cmp::Ordering::Greater) && !created_later;
+    let not_newer = !sequence(std::cmp::Ordering::Greater) && (!created_later || same_sequence);
     !contents.is_empty()
         && same_content
         && same_databases
-        && !sequence(std::cmp::Ordering::Less)
-        && (same_bundle || not_newer)
+        && (!sequence(std::cmp::Ordering::Less) || unknown)
+        && (same_bundle || not_newer || unknown)
+}
+
+/// Whether the state records none of the components `m` carries, for a
+/// bundle whose series and sequence this host saw as this content
+/// (`same_sequence`): what is installed is then learnt from the disk.
+pub fn unrecorded(m: &Manifest, state: &State, same_sequence: bool) -> bool {
+    same_sequence
+        && contents(m)
+            .iter()
+            .all(|(key, _)| !state.contents.contains_key(key))
 }
 
 /// Whether a static VEX directory's state records this bundle's VEX
@@ -388,6 +412,7 @@ pub fn advance(
     // beyond this host's own clock.
     newest = newest.max(m.created.at().min(now + time::Duration::days(1)));
     state.newest_seen = Some(format_time(newest));
+    super::seen::record(&mut state, m, manifest_sha256);
     state.last_manifest_sha256 = Some(manifest_sha256.to_string());
     for (key, digest) in contents(m) {
         state.components.insert(key.clone(), m.created.to_string());

@@ -40,10 +40,12 @@ mod component;
 mod generation;
 pub mod guard;
 mod judge;
+mod on_disk;
 pub mod push;
 mod push_error;
 mod registry_state;
 mod rollback;
+pub mod seen;
 pub mod stage;
 mod status;
 mod swap;
@@ -303,11 +305,26 @@ pub struct ImportReport {
     /// import incomplete.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub stale: Vec<String>,
-    /// Everything the bundle carries was installed already (same content):
-    /// it was verified in full, and nothing was staged, swapped or recorded
-    /// in the state (issue 15).
+    /// Everything the bundle carries was installed already (same content,
+    /// compared on disk): it was verified in full, and nothing was staged
+    /// or swapped; the state only remembers its series and sequence
+    /// (issue 15).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub already_installed: bool,
+    /// What was compared on disk with the bundle's signed digests to find
+    /// it installed (`db/trivy.db (SHA-256)`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub compared: Vec<String>,
+    /// The manifest imported here under the bundle's series and sequence,
+    /// of the same content, when it is not this bundle's (its label or
+    /// creation time differs): no equivocation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub same_content_as: Option<String>,
+    /// What the recorded state called installed but the disk did not hold
+    /// as the bundle signs it (`db/trivy.db differs from the bundle`): the
+    /// import reinstalled it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repaired: Vec<String>,
     /// The scan commands that fit the cache after the import, per target.
     pub scan_commands: Vec<crate::layout::scan::ScanCommand>,
     /// Things the user should know that did not stop the import.

@@ -260,6 +260,13 @@ mod tests {
         }
     }
 
+    fn seen(manifest: &str) -> crate::install::seen::SeenBundle {
+        crate::install::seen::SeenBundle {
+            manifest_sha256: manifest.into(),
+            contents: None,
+        }
+    }
+
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
             .iter()
@@ -280,6 +287,11 @@ mod tests {
                 ("policy", "2026-11-24T00:00:00Z"),
             ]),
             contents: map(&[("db", "sha256:bb"), ("policy", "sha256:pp")]),
+            seen: [(
+                "weekly".to_string(),
+                [(1, seen("a")), (2, seen("b"))].into(),
+            )]
+            .into(),
         };
         let kept = State {
             series: [("weekly".to_string(), series(1, "a"))].into(),
@@ -288,9 +300,14 @@ mod tests {
             last_manifest_sha256: Some("a".into()),
             components: map(&[("db", "2026-11-23T00:00:00Z")]),
             contents: map(&[("db", "sha256:aa")]),
+            seen: [("weekly".to_string(), [(1, seen("a"))].into())].into(),
         };
         let next = state_after(&current, Some(&kept), &["db".to_string()], dir.path());
         assert_eq!(next.series["weekly"], series(1, "a"));
+        assert_eq!(
+            next.seen, current.seen,
+            "what each sequence was is never forgotten"
+        );
         assert_eq!(next.last_manifest_sha256.as_deref(), Some("a"));
         assert_eq!(
             next.newest_seen.as_deref(),

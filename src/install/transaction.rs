@@ -183,6 +183,11 @@ pub struct Verification {
     pub sequence: Option<u64>,
     /// How each signature was judged.
     pub signers: Vec<SignerReport>,
+    /// Staleness warnings of the bundle's databases at the import time
+    /// ([`crate::freshness::warnings`]), whatever the targets: said by the
+    /// command, not recorded (issue 15).
+    #[serde(skip)]
+    pub stale: Vec<String>,
 }
 
 /// Where the record went.
@@ -418,6 +423,7 @@ impl<'a> Import<'a> {
                 series: v.manifest.series.as_ref().map(|s| s.to_string()),
                 sequence: v.manifest.sequence,
                 signers: v.signers.clone(),
+                stale: crate::freshness::warnings(&v.manifest, r.now),
             };
             return Ok((verified, None));
         };
@@ -439,6 +445,7 @@ impl<'a> Import<'a> {
             series: report.series.clone(),
             sequence: report.sequence,
             signers: report.signers.clone(),
+            stale: report.stale.clone(),
         };
         Ok((verified, Some(report)))
     }
@@ -467,6 +474,10 @@ fn fill(entry: &mut AuditEntry, done: &Done, decision: &Decision) {
         entry.forced = overridden.clone();
     }
     entry.already_installed = *decision == Decision::AlreadyInstalled;
+    if let Some(r) = &done.import {
+        entry.same_content_as = r.same_content_as.clone();
+        entry.repaired = r.repaired.clone();
+    }
     if let Some(r) = done.import.as_ref().filter(|r| !r.already_installed) {
         entry.installed = installed(r);
         entry.warnings = r
@@ -600,6 +611,7 @@ mod tests {
                 series: Some("monthly".into()),
                 sequence: Some(4),
                 signers: Vec::new(),
+                stale: Vec::new(),
             },
             import: None,
             push: None,

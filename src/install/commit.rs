@@ -392,35 +392,13 @@ impl Installed<'_> {
         self.replaced.get(id).is_some_and(Option::is_some)
     }
 
-    fn report(
-        mut self,
+    /// The VEX repositories of the bundle as installed.
+    fn vex(
+        &mut self,
         opts: &ImportOptions,
-        verified: &Verified,
         checked: Vec<CheckedVex>,
-        forced: Vec<String>,
-        mut warnings: Vec<String>,
-        now: time::OffsetDateTime,
-    ) -> Result<ImportReport, ImportError> {
-        let m = &verified.manifest;
-        // Absolute, as the audit log records them (issue 15).
-        let cache_abs = absolute(&opts.cache_dir)?;
-        let components = m
-            .artifacts
-            .iter()
-            .map(|a| {
-                let id = ComponentId::Artifact(a.kind);
-                InstalledComponent {
-                    kind: a.kind,
-                    path: cache_abs.join(trivy_cache::component(a.kind)),
-                    replaced: self.replaced(&id),
-                    id,
-                    schema_version: a.database.as_ref().map(|d| d.schema_version),
-                    updated_at: a.database.as_ref().map(|d| d.updated_at.to_string()),
-                    next_update: a.database.as_ref().map(|d| d.next_update.to_string()),
-                    manifest_digest: a.manifest_digest.oci(),
-                }
-            })
-            .collect();
+        cache_abs: &Path,
+    ) -> Vec<InstalledVex> {
         let mut vex = Vec::new();
         for c in checked {
             let id = ComponentId::VexRepository(c.name.clone());
@@ -437,6 +415,23 @@ impl Installed<'_> {
                 packages: c.packages,
             });
         }
+        vex
+    }
+
+    fn report(
+        mut self,
+        opts: &ImportOptions,
+        verified: &Verified,
+        checked: Vec<CheckedVex>,
+        forced: Vec<String>,
+        mut warnings: Vec<String>,
+        now: time::OffsetDateTime,
+    ) -> Result<ImportReport, ImportError> {
+        let m = &verified.manifest;
+        // Absolute, as the audit log records them (issue 15).
+        let cache_abs = absolute(&opts.cache_dir)?;
+        let components = components(m, &cache_abs, &self);
+        let vex = self.vex(opts, checked, &cache_abs);
         let repository_yaml = (!vex.is_empty()).then(|| {
             trivy_cache::repository_yaml(
                 &vex.iter()
@@ -444,21 +439,7 @@ impl Installed<'_> {
                     .collect::<Vec<_>>(),
             )
         });
-        // From what the cache holds now, not from this bundle (issue 15).
-        // The import is done: a cache that cannot be listed only costs the
-        // commands what earlier imports left (said as a warning).
-        let installed = crate::layout::scan::Installed::read(&cache_abs).unwrap_or_else(|e| {
-            warnings.push(format!(
-                "cannot list {}: {e}; the scan commands name only this bundle's data",
-                cache_abs.display()
-            ));
-            crate::layout::scan::Installed {
-                db: m.artifacts.iter().any(|a| a.kind == ArtifactKind::TrivyDb),
-                java_db: m.artifacts.iter().any(|a| a.kind == ArtifactKind::JavaDb),
-                checks: m.artifacts.iter().any(|a| a.kind == ArtifactKind::Checks),
-                vex: vex.iter().map(|v| v.name.clone()).collect(),
-            }
-        });
+        let installed = holds(m, &vex, &cache_abs, &mut warnings);
         Ok(ImportReport {
             manifest_sha256: verified.manifest_sha256.hex(),
             series: m.series.as_ref().map(|s| s.to_string()),
@@ -481,4 +462,52 @@ impl Installed<'_> {
             warnings,
         })
     }
+}
+
+/// The artifacts of the bundle as installed components.
+fn components(
+    m: &Manifest,
+    cache_abs: &Path,
+    installed: &Installed<'_>,
+) -> Vec<InstalledComponent> {
+    m.artifacts
+        .iter()
+        .map(|a| {
+            let id = ComponentId::Artifact(a.kind);
+            InstalledComponent {
+                kind: a.kind,
+                path: cache_abs.join(trivy_cache::component(a.kind)),
+                replaced: installed.replaced(&id),
+                id,
+                schema_version: a.database.as_ref().map(|d| d.schema_version),
+                updated_at: a.database.as_ref().map(|d| d.updated_at.to_string()),
+                next_update: a.database.as_ref().map(|d| d.next_update.to_string()),
+                manifest_digest: a.manifest_digest.oci(),
+            }
+        })
+        .collect()
+}
+
+/// What the cache holds after the import, for the scan commands.
+fn holds(
+    m: &Manifest,
+    vex: &[InstalledVex],
+    cache_abs: &Path,
+    warnings: &mut Vec<String>,
+) -> crate::layout::scan::Installed {
+    // From what the cache holds now, not from this bundle (issue 15).
+    // The import is done: a cache that cannot be listed only costs the
+    // commands what earlier imports left (said as a warning).
+    crate::layout::scan::Installed::read(cache_abs).unwrap_or_else(|e| {
+        warnings.push(format!(
+            "cannot list {}: {e}; the scan commands name only this bundle's data",
+            cache_abs.display()
+        ));
+        crate::layout::scan::Installed {
+            db: m.artifacts.iter().any(|a| a.kind == ArtifactKind::TrivyDb),
+            java_db: m.artifacts.iter().any(|a| a.kind == ArtifactKind::JavaDb),
+            checks: m.artifacts.iter().any(|a| a.kind == ArtifactKind::Checks),
+            vex: vex.iter().map(|v| v.name.clone()).collect(),
+        }
+    })
 }

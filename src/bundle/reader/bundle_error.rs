@@ -87,6 +87,18 @@ pub enum BundleError {
         /// The payload.
         path: String,
     },
+    /// An entry whose header is not a plain ustar header.
+    #[error("entry {path:?} does not have a plain ustar header (magic \"ustar\", version \"00\")")]
+    NotUstar {
+        /// The entry.
+        path: String,
+    },
+    /// The archive does not end as a tar archive must.
+    #[error("the bundle's archive does not end properly: {reason}")]
+    BadEnd {
+        /// Why.
+        reason: String,
+    },
     /// A payload of the wrong size.
     #[error("payload {path} is {found} bytes, the manifest says {expected}")]
     SizeMismatch {
@@ -145,6 +157,8 @@ impl crate::error::Classify for BundleError {
             | BundleError::UnlistedEntry { .. }
             | BundleError::MissingPayload { .. }
             | BundleError::NotAFile { .. }
+            | BundleError::NotUstar { .. }
+            | BundleError::BadEnd { .. }
             | BundleError::SizeMismatch { .. }
             | BundleError::DigestMismatch { .. }
             | BundleError::DuplicateEntry(_)
@@ -171,6 +185,8 @@ impl crate::error::Classify for BundleError {
             | BundleError::UnlistedEntry { .. }
             | BundleError::MissingPayload { .. }
             | BundleError::NotAFile { .. }
+            | BundleError::NotUstar { .. }
+            | BundleError::BadEnd { .. }
             | BundleError::SizeMismatch { .. }
             | BundleError::DigestMismatch { .. }
             | BundleError::DuplicateEntry(_)

@@ -44,6 +44,12 @@ pub enum BundleError {
         /// What came first.
         found: String,
     },
+    /// The manifest entry is not a regular file of type `0`.
+    #[error("not a valid airlock bundle: the manifest entry is of tar type '{}', not a regular file (type '0')", char::from(*.typeflag).escape_default().to_string())]
+    ManifestNotAFile {
+        /// The entry's typeflag byte.
+        typeflag: u8,
+    },
     /// The manifest is larger than the limit.
     #[error("the manifest is {size} bytes, more than the {MAX_MANIFEST}-byte limit")]
     ManifestTooLarge {
@@ -153,6 +159,7 @@ impl crate::error::Classify for BundleError {
             | BundleError::Truncated { .. }
             | BundleError::Corrupt { .. }
             | BundleError::ManifestNotFirst { .. }
+            | BundleError::ManifestNotAFile { .. }
             | BundleError::ManifestTooLarge { .. }
             | BundleError::UnlistedEntry { .. }
             | BundleError::MissingPayload { .. }
@@ -179,6 +186,7 @@ impl crate::error::Classify for BundleError {
             | BundleError::NotZstd
             | BundleError::Corrupt { .. }
             | BundleError::ManifestNotFirst { .. }
+            | BundleError::ManifestNotAFile { .. }
             | BundleError::ManifestTooLarge { .. }
             | BundleError::BadSignatureEntry { .. }
             | BundleError::TooManySignatures

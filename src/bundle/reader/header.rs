@@ -159,8 +159,13 @@ pub(super) fn read_manifest_entry<R: Read>(
             region: "before the manifest".into(),
         });
     };
-    if path != MANIFEST_PATH || !is_regular(entry.header()) {
+    if path != MANIFEST_PATH {
         return Err(BundleError::ManifestNotFirst { found: path });
+    }
+    if !is_regular(entry.header()) {
+        return Err(BundleError::ManifestNotAFile {
+            typeflag: entry.header().as_bytes()[156],
+        });
     }
     check_ustar(entry.header(), &path)?;
     if entry.size() > MAX_MANIFEST {

@@ -182,10 +182,10 @@ pub(super) fn parse_signature_entry<R: Read>(
         entry: path.to_string(),
         reason,
     };
+    check_ustar(entry.header(), path)?;
     if !is_regular(entry.header()) {
         return Err(bad("not a regular file".into()));
     }
-    check_ustar(entry.header(), path)?;
     if entry.size() > MAX_SIGNATURE {
         return Err(bad(format!(
             "{} bytes, more than the {MAX_SIGNATURE}-byte limit",

@@ -167,6 +167,46 @@ pub fn text(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// The shortest run of base64 characters [`long_base64`] hides: far
+/// longer than a public key line (56 characters), far shorter than a
+/// secret key line (about 212).
+pub const LONG_BASE64: usize = 100;
+
+/// Words shown instead of a long base64 run (see [`long_base64`]).
+pub const LONG_BASE64_WORDS: &str = "(a long base64 text, not shown: it may be a secret key)";
+
+/// `s` with every run of at least [`LONG_BASE64`] base64 characters
+/// (`A-Z a-z 0-9 + / =`) replaced by [`LONG_BASE64_WORDS`]: a secret key's
+/// line pasted where a public key or a key id belongs must not be repeated
+/// in a message (a terminal's scrollback, a CI log, `--json` output).
+pub fn long_base64(s: &str) -> Cow<'_, str> {
+    let is_b64 = |b: u8| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=';
+    let bytes = s.as_bytes();
+    let mut out = String::new();
+    let (mut copied, mut i) = (0, 0);
+    while i < bytes.len() {
+        if !is_b64(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && is_b64(bytes[i]) {
+            i += 1;
+        }
+        if i - start >= LONG_BASE64 {
+            // Both ends are ASCII: char boundaries.
+            out.push_str(&s[copied..start]);
+            out.push_str(LONG_BASE64_WORDS);
+            copied = i;
+        }
+    }
+    if copied == 0 {
+        return Cow::Borrowed(s);
+    }
+    out.push_str(&s[copied..]);
+    Cow::Owned(out)
+}
+
 /// The length of `s`'s scheme if it starts with `scheme://`.
 fn scheme_len(s: &str) -> Option<usize> {
     let n = s.find("://")?;
@@ -283,6 +323,23 @@ mod tests {
         assert_eq!(
             text(r#"at "https://u:a"b'c@h:2/p" failed"#),
             r#"at "https://***@h:2/p" failed"#
+        );
+    }
+
+    #[test]
+    fn a_long_base64_run_is_hidden_and_a_public_key_line_kept() {
+        let public = "RWROAy0+F05HKPVQT7sk3nO2DMHo8bM6bSzHcLgU9XU2ehfIv6OkJea9";
+        assert!(matches!(long_base64(public), Cow::Borrowed(_)));
+        let secret = format!("RWQAAEIy{}", "A".repeat(204));
+        assert_eq!(
+            long_base64(&format!("revoked \"{secret}\" is neither: {public}")),
+            format!("revoked \"{LONG_BASE64_WORDS}\" is neither: {public}")
+        );
+        let edge = "x".repeat(LONG_BASE64 - 1);
+        assert!(matches!(long_base64(&edge), Cow::Borrowed(_)));
+        assert_eq!(
+            long_base64(&format!("é{edge}y")),
+            format!("é{LONG_BASE64_WORDS}")
         );
     }
 }

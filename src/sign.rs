@@ -21,6 +21,7 @@ use crate::bundle::reader::{
 };
 use crate::bundle::signing::{sign_manifest, Statement};
 use crate::bundle::writer::{BundleWriter, WriteError};
+use crate::bundle::MAX_SIGNATURES;
 use crate::error::PathIo;
 use crate::fsio::{AtomicFile, Replace};
 use crate::keys::{KeyError, PublicKey, SecretKey};
@@ -61,6 +62,19 @@ pub enum SignError {
     /// The key has signed this bundle already (`name (key ID)` or `key ID`).
     #[error("{0} has already signed this bundle")]
     AlreadySigned(String),
+    /// The bundle carries as many signatures as a reader accepts: one more
+    /// and no reader would accept it.
+    #[error("the bundle carries {MAX_SIGNATURES} signatures already, as many as a reader accepts: one more would make every reader refuse it; nothing was changed")]
+    Full,
+    /// The signer comment (`--comment`, else the key's own) has no room
+    /// in the approval's trusted comment.
+    #[error("the signer comment is {len} bytes; an approval's trusted comment has room for at most {max}; nothing was changed")]
+    CommentTooLong {
+        /// Its length.
+        len: usize,
+        /// The room.
+        max: usize,
+    },
     /// The policy would not count the approval (issue 15: an approval that
     /// does not count must not pass for one).
     #[error("{who} {why}")]
@@ -89,12 +103,16 @@ impl crate::error::Classify for SignError {
         use crate::error::ExitClass::*;
         match self {
             SignError::Bundle(e) => e.class(),
-            SignError::AlreadySigned(_) => Usage,
+            // Signing this bundle with this key cannot work, whoever runs
+            // it: the bundle is sound and stays as it is (not damaged, 4).
+            SignError::AlreadySigned(_) | SignError::Full | SignError::CommentTooLong { .. } => {
+                Usage
+            }
+            SignError::Write(e) => e.class(),
             // What the approval would prove: nothing.
             SignError::NotCounted { .. } => NotProven,
-            SignError::Key(_) | SignError::Write(_) | SignError::Busy(_) | SignError::Io(_) => {
-                HostFailure
-            }
+            SignError::Key(e) => e.class(),
+            SignError::Busy(_) | SignError::Io(_) => HostFailure,
         }
     }
 
@@ -114,7 +132,10 @@ impl crate::error::Classify for SignError {
             SignError::Bundle(e) => e.hint(),
             SignError::Key(e) => e.hint(),
             SignError::Write(e) => e.hint(),
-            SignError::AlreadySigned(_) | SignError::Io(_) => None,
+            SignError::AlreadySigned(_)
+            | SignError::Full
+            | SignError::CommentTooLong { .. }
+            | SignError::Io(_) => None,
         }
     }
 }
@@ -157,10 +178,18 @@ pub struct SignReport {
     /// Whether the approval was added although the policy does not count
     /// it (`force`).
     pub forced: bool,
+    /// Why the policy refuses the bundle whatever its approvals (its age
+    /// limits, a time from the future), as `verify` and `import` would
+    /// judge it now; `None` when it does not (or no policy file was
+    /// given). `approvals.satisfied` counts approvals alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_refuses: Option<String>,
 }
 
 struct Copier<'a, W: std::io::Write> {
     key: &'a SecretKey,
+    /// When the approval is made (seconds since the epoch).
+    at: u64,
     options: &'a SignOptions<'a>,
     policy: &'a TrustPolicy,
     out: Option<W>,
@@ -168,6 +197,7 @@ struct Copier<'a, W: std::io::Write> {
     trusted_comment: String,
     signed_by: Vec<String>,
     approvals: Option<Approvals>,
+    policy_refuses: Option<String>,
 }
 
 impl<W: std::io::Write> Copier<'_, W> {
@@ -218,12 +248,11 @@ impl<W: std::io::Write> PayloadVisitor for Copier<'_, W> {
             ));
         }
         let created = bundle.manifest.created.at().unix_timestamp().max(0) as u64;
-        let who = if self.options.comment.is_empty() {
-            self.key.comment()
-        } else {
-            self.options.comment
-        };
-        let at = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
+        let who = signer(self.key, self.options);
+        if bundle.signatures.len() >= MAX_SIGNATURES {
+            return Err(SignError::Full);
+        }
+        let at = self.at;
         let sig = sign_manifest(
             self.key,
             &bundle.manifest_bytes,
@@ -234,6 +263,9 @@ impl<W: std::io::Write> PayloadVisitor for Copier<'_, W> {
         let mut sigs = bundle.signatures.clone();
         sigs.push(sig);
         self.approvals = self.judge(&bundle.manifest_bytes, &sigs)?;
+        if self.options.judge {
+            self.policy_refuses = age_refusal(&bundle.manifest, self.policy);
+        }
         self.signed_by = {
             let mut ids: Vec<String> = sigs.iter().map(|s| s.key_id().to_string()).collect();
             ids.sort();
@@ -267,7 +299,9 @@ impl<W: std::io::Write> PayloadVisitor for Copier<'_, W> {
 /// would not but `force` says to sign anyway. A key whose id the policy
 /// gives to another key is refused even then (its signature would make
 /// the bundle fail verification). What `sign` checks first; a caller may
-/// check earlier, before unlocking the key, with its public half.
+/// check earlier, before the passphrase, with an unencrypted key's own
+/// public half, never with a `.pub` file beside an encrypted key (only its
+/// holder's word, maybe stale: a refusal must name the key that signs).
 pub fn check_approver(
     policy: &TrustPolicy,
     key: &PublicKey,
@@ -286,6 +320,40 @@ pub fn check_approver(
         who: policy.label(key.key_id()),
         why,
     })
+}
+
+/// Refuses a signer comment (`--comment`, else the key's own) that the
+/// trusted comment of an approval made at `at` (seconds since the epoch)
+/// has no room for: what `sign` checks before opening the bundle; a caller
+/// may check `--comment` earlier, before unlocking the key.
+pub fn check_signer(who: &str, at: u64) -> Result<(), SignError> {
+    if who.chars().any(|c| c == '\t' || crate::text::is_unsafe(c)) {
+        return Err(SignError::Key(KeyError::BadSigner(
+            crate::text::escape(who).into_owned(),
+        )));
+    }
+    let room = Statement::Approval { at }.signer_room();
+    if who.len() > room {
+        return Err(SignError::CommentTooLong {
+            len: who.len(),
+            max: room,
+        });
+    }
+    Ok(())
+}
+
+/// Refuses early a bundle that carries [`MAX_SIGNATURES`] signatures
+/// already, reading only its start (nothing verified: the pass over the
+/// bundle checks again). A bundle that cannot be read is not refused
+/// here: that pass says why. What a caller checks before unlocking a key.
+pub fn check_room(given: &Path) -> Result<(), SignError> {
+    let Ok(file) = File::open(given) else {
+        return Ok(());
+    };
+    match reader::read_header(BufReader::new(file)) {
+        Ok(h) if h.signatures.len() >= MAX_SIGNATURES => Err(SignError::Full),
+        _ => Ok(()),
+    }
 }
 
 /// Adds `key`'s signature to the bundle at `given` (see the module docs),
@@ -320,6 +388,8 @@ pub fn sign_with(
     if options.judge {
         check_approver(policy, &key.public_key(), options.force)?;
     }
+    let at = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
+    check_signer(signer(key, options), at)?;
     let (path, original, meta) = open_locked(given)?;
     let path = path.as_path();
     let io = |what: &'static str| PathIo::at(what, path);
@@ -336,7 +406,7 @@ pub fn sign_with(
             .map_err(io("cannot write beside"))?,
     );
     options.progress.begin("sign", meta.len());
-    let copied = copy_signed(original, out, path, policy, key, options);
+    let copied = copy_signed(original, out, path, policy, (key, at), options);
     options.progress.end();
     let (verified, copier) = copied?;
     replace(tmp, path, &meta)?;
@@ -355,7 +425,30 @@ pub fn sign_with(
         signed_by: copier.signed_by,
         approvals: copier.approvals,
         forced,
+        policy_refuses: copier.policy_refuses,
     })
+}
+
+/// Why `policy` refuses the bundle of manifest `m` now whatever its
+/// approvals: the one judgement of `verify`, `import` and `inspect`
+/// ([`crate::freshness::judge`]: the clock skew, then the policy's
+/// `max_age` and `max_db_age`), so that `sign` never calls a policy
+/// satisfied that `verify` refuses.
+fn age_refusal(m: &crate::manifest::Manifest, policy: &TrustPolicy) -> Option<String> {
+    let now = time::OffsetDateTime::now_utc();
+    crate::freshness::judge(m, policy, now)
+        .err()
+        .map(|e| e.to_string())
+}
+
+/// Who signs, as the trusted comment will say: `--comment`, else the
+/// key's own comment.
+fn signer<'a>(key: &'a SecretKey, options: &'a SignOptions<'_>) -> &'a str {
+    if options.comment.is_empty() {
+        key.comment()
+    } else {
+        options.comment
+    }
 }
 
 /// What the copy learnt: the new signature's trusted comment, every
@@ -364,6 +457,7 @@ struct Copied {
     trusted_comment: String,
     signed_by: Vec<String>,
     approvals: Option<Approvals>,
+    policy_refuses: Option<String>,
 }
 
 /// The bundle behind `given` (links resolved: renaming over a link would
@@ -392,11 +486,12 @@ fn copy_signed<W: std::io::Write>(
     out: BufWriter<W>,
     path: &Path,
     policy: &TrustPolicy,
-    key: &SecretKey,
+    (key, at): (&SecretKey, u64),
     options: &SignOptions<'_>,
 ) -> Result<(Verified, Copied), SignError> {
     let mut copier = Copier {
         key,
+        at,
         options,
         policy,
         out: Some(out),
@@ -404,6 +499,7 @@ fn copy_signed<W: std::io::Write>(
         trusted_comment: String::new(),
         signed_by: Vec::new(),
         approvals: None,
+        policy_refuses: None,
     };
     let input = ProgressReader::new(original, options.progress);
     let verified = match reader::read(
@@ -420,6 +516,7 @@ fn copy_signed<W: std::io::Write>(
         trusted_comment,
         signed_by,
         approvals,
+        policy_refuses,
         ..
     } = copier;
     let mut out = writer
@@ -433,6 +530,7 @@ fn copy_signed<W: std::io::Write>(
             trusted_comment,
             signed_by,
             approvals,
+            policy_refuses,
         },
     ))
 }

@@ -100,6 +100,25 @@ pub fn escape(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `path` as one shell word, for advice that prints a command: as it is
+/// when every character is plain, else in single quotes (a `'` inside as
+/// `'\''`). A word that starts with `=` is quoted (zsh expands `=word` to
+/// a command's path), and a relative path that starts with `-` gets `./`
+/// (the command would read it as an option).
+pub fn shell_word(path: &std::path::Path) -> String {
+    let text = path.to_string_lossy();
+    let text = if text.starts_with('-') {
+        Cow::Owned(format!("./{text}"))
+    } else {
+        text
+    };
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+,:@=%".contains(c);
+    if !text.is_empty() && !text.starts_with('=') && text.chars().all(plain) {
+        return text.into_owned();
+    }
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,5 +197,22 @@ mod size_tests {
         assert_eq!(count(1u64, "part", "parts"), "1 part");
         assert_eq!(count(0u64, "part", "parts"), "0 parts");
         assert_eq!(count(2u64, "package", "packages"), "2 packages");
+    }
+
+    #[test]
+    fn shell_words_run_as_printed() {
+        use std::path::Path;
+        for (path, word) in [
+            ("/tmp/k/bob.key", "/tmp/k/bob.key"),
+            ("my keys/bob.key", "'my keys/bob.key'"),
+            ("it's.key", "'it'\\''s.key'"),
+            ("$(rm -rf x);.key", "'$(rm -rf x);.key'"),
+            ("=ls", "'=ls'"),
+            ("a=b", "a=b"),
+            ("-rf", "./-rf"),
+            ("", "''"),
+        ] {
+            assert_eq!(shell_word(Path::new(path)), word, "{path}");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! Issue 15, items 1 and 8, through the real binary: an approval the trust
-//! policy would not count is refused before anything is written (and
-//! before the key unlock), `--force` adds it with a warning; `sign` says
+//! policy would not count is refused before anything is written (and,
+//! for an unencrypted key, before anything else is done with the key), `--force` adds it with a warning; `sign` says
 //! who has signed and what the policy still needs; the "too few approvals"
 //! advice is a command that works as printed; a key file of the wrong kind
 //! is named as such; policy mistakes exit 7 with line and column.
@@ -82,7 +82,7 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-const FORCE_HINT: &str = "hint: sign with a key the policy counts (`airlock inspect BUNDLE --trust POLICY` lists them), or pass --force to add this signature anyway: it is shown, never counted";
+const FORCE_HINT: &str = "hint: sign with a key the policy counts (one of the [[key]] entries in the policy file that is not revoked), or pass --force to add this signature anyway: it is shown, never counted";
 
 #[test]
 fn an_approval_the_policy_would_not_count_is_refused_and_changes_nothing() {
@@ -122,9 +122,10 @@ fn an_approval_the_policy_would_not_count_is_refused_and_changes_nothing() {
 }
 
 #[test]
-fn an_encrypted_key_that_would_not_count_is_refused_before_its_unlock() {
+fn an_encrypted_key_that_would_not_count_is_refused_after_its_unlock() {
     let team = Team::new("");
-    // An encrypted key pair; its .pub beside it says who it is.
+    // An encrypted key pair; the .pub beside it is only its holder's word,
+    // so the refusal waits for the unlock (review finding 4).
     let prefix = team.t.join("eve");
     let made = Command::new(airlock_bin())
         .args(["keygen", "--out", s(&prefix), "--comment", "eve"])
@@ -134,9 +135,29 @@ fn an_encrypted_key_that_would_not_count_is_refused_before_its_unlock() {
         .unwrap();
     assert!(made.status.success(), "{}", text(&made.stderr));
     let before = std::fs::read(&team.bundle).unwrap();
-    // No passphrase and no terminal: reaching the unlock would fail with
-    // exit 1 ("encrypted with a passphrase"); the refusal comes first.
+    // No passphrase and no terminal: the unlock fails (exit 1); nothing is
+    // refused on the word of the .pub file.
     let out = team.sign("eve", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("encrypted with a passphrase"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Unlocked: refused with the key's own id, and nothing written.
+    let out = Command::new(airlock_bin())
+        .args([
+            "sign",
+            s(&team.bundle),
+            "--sign-key",
+            s(&team.key("eve")),
+            "--trust",
+            s(&team.policy),
+        ])
+        .env("AIRLOCK_PASSPHRASE", "correct horse")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stderr).lines().next().unwrap(),
@@ -146,6 +167,13 @@ fn an_encrypted_key_that_would_not_count_is_refused_before_its_unlock() {
         )
     );
     assert_eq!(std::fs::read(&team.bundle).unwrap(), before);
+    let mut left: Vec<_> = std::fs::read_dir(team.t.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".partial"))
+        .collect();
+    left.sort();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]

@@ -64,7 +64,6 @@ const ALICE_AND_BOB: &str = "threshold = 2\n\n\
 /// success and "policy satisfied", and replaces the bundle with one that
 /// no reader accepts: the approval does not count, and the bundle is lost.
 #[test]
-#[ignore = "finding: sign on a 64-signature bundle writes a 65th signature, reports 'policy satisfied', and leaves a bundle verify refuses"]
 fn signing_past_the_signature_limit_is_refused_not_reported_as_satisfied() {
     let setup = Setup::new();
     let policy = setup.policy("trust.toml", ALICE_AND_BOB);
@@ -74,7 +73,8 @@ fn signing_past_the_signature_limit_is_refused_not_reported_as_satisfied() {
     let any_alice = TrustPolicy::any_of(vec![alice]).unwrap();
     for i in 0..63 {
         let k = SecretKey::generate(&format!("stranger {i}")).unwrap();
-        airlock::sign::sign(&setup.bundle, &any_alice, &k, "").unwrap();
+        // (Busy waited out: another test's child may hold the lock a moment.)
+        crate::sign_output::sign_in_process(&setup.bundle, &any_alice, &k);
     }
     // 64 signatures: the bundle is readable, one approval short.
     airlock_fails(&["verify", s(&setup.bundle), "--trust", s(&policy)], 3);
@@ -105,7 +105,6 @@ fn signing_past_the_signature_limit_is_refused_not_reported_as_satisfied() {
 /// `--json`). `public_key = "<secret line>"` is caught and not repeated;
 /// `revoked` and type errors are not.
 #[test]
-#[ignore = "finding: a secret key line pasted into `revoked` is printed whole in the policy error"]
 fn a_secret_key_line_in_revoked_is_never_printed() {
     let setup = Setup::new();
     let secret = std::fs::read_to_string(setup.t.join("bob.key")).unwrap();
@@ -130,12 +129,15 @@ fn a_secret_key_line_in_revoked_is_never_printed() {
     }
 }
 
-/// A name in the policy is printed by `sign` with its newlines kept
-/// (show::Sanitize keeps line breaks): a name can print a line of its own,
-/// such as a forged "signatures now: ... policy satisfied". `verify` and
-/// the error path print the same name escaped, on one line.
+/// A name in the policy was printed by `sign` with its newlines kept
+/// (show::Sanitize keeps line breaks): a name could print a line of its
+/// own, such as a forged "signatures now: ... policy satisfied". Names are
+/// now held to one line of visible text when the policy is read, so the
+/// policy is refused (exit 7, line and column) before anything is signed.
+/// (Assertions changed with the fix: the reviewer's policy no longer
+/// loads; escaping of everything else sign prints is tested in
+/// tests/sign_output.rs.)
 #[test]
-#[ignore = "finding: sign prints policy names with their newlines: a name forges a 'signatures now ... policy satisfied' line"]
 fn sign_prints_each_policy_name_on_one_line() {
     let setup = Setup::new();
     let forged = "signatures now: alice, bob — policy satisfied: 5 of 2 approvals";
@@ -148,6 +150,7 @@ fn sign_prints_each_policy_name_on_one_line() {
              [[key]]\nname = \"mallory\"\nfile = \"mallory.pub\"\n"
         ),
     );
+    let before = std::fs::read(&setup.bundle).unwrap();
     let out = airlock(&[
         "sign",
         s(&setup.bundle),
@@ -157,21 +160,33 @@ fn sign_prints_each_policy_name_on_one_line() {
         s(&policy),
         "-q",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
+    let stderr = text(&out.stderr);
+    // The name is shown escaped (and cut to 64 characters).
+    let first = stderr.lines().next().unwrap();
     assert!(
-        !stdout.lines().any(|l| l.starts_with(forged)),
-        "a policy name printed a line of its own:\n{stdout}"
+        first.starts_with(&format!(
+            "airlock: error: trust policy {}:8:8: name \"bob\\u{{a}}signatures now: alice, bob — policy satisfied: 5 of 2 approv…\" holds \\u{{a}}",
+            policy.display()
+        )),
+        "{first}"
     );
-    assert_eq!(stdout.lines().count(), 4, "{stdout}");
+    assert!(
+        !stderr.lines().any(|l| l.starts_with(forged)),
+        "a policy name printed a line of its own:\n{stderr}"
+    );
+    assert_eq!(std::fs::read(&setup.bundle).unwrap(), before);
 }
 
-/// The `--force` warning is written with `eprintln!`, not through the
+/// The `--force` warning was written with `eprintln!`, not through the
 /// sanitizing writer the rest of the output uses: a policy name's escape
-/// sequences reach the terminal raw (here: clear the screen) and its
-/// newlines print lines of their own on stderr.
+/// sequences reached the terminal raw (here: clear the screen) and its
+/// newlines printed lines of their own on stderr. Such a name is now
+/// refused when the policy is read (exit 7), and the warning is escaped
+/// all the same. (Assertions changed with the fix: the policy no longer
+/// loads, so nothing is signed.)
 #[test]
-#[ignore = "finding: the sign --force warning prints policy names raw on stderr (terminal escapes, newlines)"]
 fn the_force_warning_escapes_policy_names() {
     let setup = Setup::new();
     let bob = key_id(&setup.t.join("bob.pub"));
@@ -193,20 +208,29 @@ fn the_force_warning_escapes_policy_names() {
         "--force",
         "-q",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(
         !stderr.contains('\u{1b}'),
         "a raw escape sequence on stderr: {stderr:?}"
     );
-    assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+    assert!(
+        !stderr.lines().any(|l| l.starts_with("airlock: note:")),
+        "{stderr:?}"
+    );
+    assert!(
+        stderr.starts_with(&format!(
+            "airlock: error: trust policy {}:8:8: name \"bob\\u{{1b}}[2J\\u{{a}}airlock: note: bob's approval counts\" holds \\u{{1b}}",
+            policy.display()
+        )),
+        "{stderr}"
+    );
 }
 
 /// `sign` says "policy satisfied" for a bundle that `verify` and `import`
 /// with the same policy refuse (exit 6): the policy's `max_age` (and
 /// `max_db_age`) are part of the policy, and sign ignores them.
 #[test]
-#[ignore = "finding: sign reports 'policy satisfied' for a bundle the same policy refuses for max_age (verify exits 6)"]
 fn sign_does_not_call_a_policy_satisfied_that_verify_refuses() {
     let setup = Setup::new();
     // CREATED is days in the past: older than max_age.
@@ -236,7 +260,6 @@ fn sign_does_not_call_a_policy_satisfied_that_verify_refuses() {
 /// error names a key that is not the one signing ("key X is not listed")
 /// and refuses an approval that counts.
 #[test]
-#[ignore = "finding: a stale .pub beside an encrypted key makes sign refuse a counting approval, naming another key"]
 fn a_stale_pub_beside_an_encrypted_key_does_not_refuse_a_counting_approval() {
     let setup = Setup::new();
     let dir = setup.t.join("dave");
@@ -283,11 +306,14 @@ fn a_stale_pub_beside_an_encrypted_key_does_not_refuse_a_counting_approval() {
     airlock_ok(&["verify", s(&setup.bundle), "--trust", s(&policy)]);
 }
 
-/// The refusal's advice says "`airlock inspect BUNDLE --trust POLICY`
+/// The refusal's advice said "`airlock inspect BUNDLE --trust POLICY`
 /// lists them" (the keys the policy counts); inspect lists only the
-/// signatures the bundle carries, not the policy's keys.
+/// signatures the bundle carries, not the policy's keys. The advice now
+/// names where the counting keys are: the policy file's [[key]] entries.
+/// (Assertions changed with the fix: the reviewer's test ran the old
+/// advice; this one checks that no command is promised and the words say
+/// where the keys are.)
 #[test]
-#[ignore = "finding: the sign refusal's hint says inspect --trust lists the keys the policy counts; it does not"]
 fn the_force_hint_points_at_a_command_that_lists_the_counting_keys() {
     let setup = Setup::new();
     let policy = setup.policy("trust.toml", ALICE_AND_BOB);
@@ -300,17 +326,15 @@ fn the_force_hint_points_at_a_command_that_lists_the_counting_keys() {
         s(&policy),
     ]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    let hint = stderr
+        .lines()
+        .find(|l| l.starts_with("hint: sign with a key the policy counts"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(!hint.contains("airlock inspect"), "{hint}");
     assert!(
-        text(&out.stderr).contains("`airlock inspect BUNDLE --trust POLICY` lists them"),
-        "{}",
-        text(&out.stderr)
-    );
-    // Run the advice: bob is a key the policy counts (and has not signed).
-    let shown = airlock_ok(&["inspect", s(&setup.bundle), "--trust", s(&policy)]);
-    let bob = key_id(&setup.t.join("bob.pub"));
-    assert!(
-        shown.contains(&bob) || shown.contains("bob"),
-        "inspect does not list the keys the policy counts:\n{shown}"
+        hint.contains("(one of the [[key]] entries in the policy file that is not revoked)"),
+        "{hint}"
     );
 }
 
@@ -318,7 +342,6 @@ fn the_force_hint_points_at_a_command_that_lists_the_counting_keys() {
 /// columns on line 1 one too far: the mark is invisible in the editor but
 /// counted as a character.
 #[test]
-#[ignore = "finding: a UTF-8 BOM shifts every column reported on line 1 of a policy by one"]
 fn a_byte_order_mark_does_not_shift_the_column() {
     let k = SecretKey::generate("a").unwrap().public_key().to_base64();
     let body = format!("max_age = \"soon\"\n\n[[key]]\nname = \"a\"\npublic_key = {k:?}\n");
@@ -339,7 +362,6 @@ fn a_byte_order_mark_does_not_shift_the_column() {
 /// (`read_to_string`), whatever its size: `--trust /dev/zero` or a huge
 /// file given by mistake is read into memory before anything is said.
 #[test]
-#[ignore = "finding: the trust policy file is read without a size bound (key files are bounded at 4 KiB)"]
 fn a_huge_policy_file_is_refused_without_reading_it_whole() {
     let setup = Setup::new();
     let mut body = String::from(ALICE_AND_BOB);
@@ -357,7 +379,6 @@ fn a_huge_policy_file_is_refused_without_reading_it_whole() {
 /// temporary file created, with exit 1 (a host failure) for what is a
 /// mistake in the command line.
 #[test]
-#[ignore = "finding: a 1000-byte --comment is refused as over 1024 bytes, exit 1 instead of a usage error"]
 fn a_long_comment_is_refused_with_the_limit_it_breaks() {
     let setup = Setup::new();
     let policy = setup.policy("trust.toml", ALICE_AND_BOB);
@@ -469,7 +490,6 @@ fn still_needs_agrees_with_the_evaluator() {
 /// does not run as typed, and a file name with `$(...)` or `;` in it would
 /// run more than chmod when pasted.
 #[test]
-#[ignore = "finding: the `chmod 600 PATH` advice does not quote the key path"]
 fn the_chmod_advice_runs_as_printed() {
     let setup = Setup::new();
     let policy = setup.policy("trust.toml", ALICE_AND_BOB);

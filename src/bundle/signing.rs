@@ -63,6 +63,16 @@ impl Statement<'_> {
     }
 }
 
+impl Statement<'_> {
+    /// The longest `signer` the trusted comment of this statement has room
+    /// for ([`crate::keys::MAX_COMMENT`] bytes, less the statement's own
+    /// fields).
+    pub fn signer_room(&self) -> usize {
+        let fields = self.trusted("-").len() - 1;
+        crate::keys::MAX_COMMENT.saturating_sub(fields)
+    }
+}
+
 /// Signs `manifest` (the exact bytes that are stored) with `key`, saying
 /// `statement`; `signer`, if not empty, is named in the trusted comment.
 ///
@@ -76,6 +86,14 @@ pub fn sign_manifest(
     statement: Statement<'_>,
     signer: &str,
 ) -> Result<Signature, KeyError> {
+    if signer
+        .chars()
+        .any(|c| c == '\t' || crate::text::is_unsafe(c))
+    {
+        return Err(KeyError::BadSigner(
+            crate::text::escape(signer).into_owned(),
+        ));
+    }
     key.sign(
         manifest,
         &statement.untrusted(key),
@@ -139,6 +157,17 @@ mod tests {
                 .verify(&sig, b"manifest")
                 .expect("the signature verifies");
         }
+    }
+
+    #[test]
+    fn a_signer_of_the_room_left_fits_and_one_byte_more_does_not() {
+        let k = key();
+        let at = Statement::Approval { at: 1_764_600_000 };
+        // "timestamp:1764600000\tfile:manifest.toml\tapproval\tsigner:"
+        assert_eq!(at.signer_room(), 1024 - 56);
+        let fits = "x".repeat(at.signer_room());
+        sign_manifest(&k, b"m", at, &fits).expect("fits");
+        assert!(sign_manifest(&k, b"m", at, &format!("{fits}x")).is_err());
     }
 
     #[test]

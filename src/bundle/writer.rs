@@ -14,7 +14,7 @@ use crate::digest::{HashingReader, Sha256Digest};
 use crate::keys::Signature;
 use crate::manifest::Payload;
 
-use super::{signature_path, MANIFEST_PATH};
+use super::{signature_path, MANIFEST_PATH, MAX_MANIFEST, MAX_SIGNATURE, MAX_SIGNATURES};
 
 /// zstd level: payloads are already gzip-compressed, so a fast level loses
 /// nothing and keeps export I/O-bound.
@@ -60,6 +60,11 @@ pub enum WriteError {
     /// finish() before every payload was appended.
     #[error("the bundle is incomplete: payload {0} was never written")]
     Incomplete(String),
+    /// What would be written is beyond a reader's limits (see
+    /// [`check_limits`]): nothing is written, since no reader would accept
+    /// the bundle.
+    #[error("{0}")]
+    OverLimit(String),
 }
 
 impl crate::error::Classify for WriteError {
@@ -73,15 +78,57 @@ impl crate::error::Classify for WriteError {
             | WriteError::OutOfOrder { .. }
             | WriteError::Changed { .. }
             | WriteError::Incomplete(_) => HostFailure,
+            // The bundle asked for cannot exist (too many signatures, a
+            // signature too large): the request, not the host.
+            WriteError::OverLimit(_) => Usage,
         }
     }
 
     fn hint(&self) -> Option<crate::error::Hint> {
         match self {
             WriteError::Changed { .. } => crate::error::Hint::text("make sure nothing updates the source (e.g. a running Trivy) during export, then run it again"),
-            WriteError::Io(_) | WriteError::Input { .. } | WriteError::OutOfOrder { .. } | WriteError::Incomplete(_) => None,
+            WriteError::Io(_) | WriteError::Input { .. } | WriteError::OutOfOrder { .. } | WriteError::Incomplete(_) | WriteError::OverLimit(_) => None,
         }
     }
+}
+
+/// Refuses a header the reader would refuse (`reader::header`): a manifest
+/// over [`MAX_MANIFEST`] bytes, more than [`MAX_SIGNATURES`] signatures, a
+/// signature entry over [`MAX_SIGNATURE`] bytes or one that does not read
+/// back as itself (a comment over [`crate::keys::MAX_COMMENT`] bytes). A
+/// writer never writes a bundle that no reader accepts.
+pub fn check_limits(manifest: &[u8], signatures: &[Signature]) -> Result<(), WriteError> {
+    let over = |why: String| Err(WriteError::OverLimit(why));
+    if manifest.len() as u64 > MAX_MANIFEST {
+        return over(format!(
+            "the manifest would be {} bytes; readers accept at most {MAX_MANIFEST}",
+            manifest.len()
+        ));
+    }
+    if signatures.len() > MAX_SIGNATURES {
+        return over(format!(
+            "the bundle would carry {} signatures; readers accept at most {MAX_SIGNATURES}",
+            signatures.len()
+        ));
+    }
+    for sig in signatures {
+        let text = sig.to_text();
+        if text.len() as u64 > MAX_SIGNATURE {
+            return over(format!(
+                "the signature by key {} would be {} bytes; readers accept at most {MAX_SIGNATURE}",
+                sig.key_id(),
+                text.len()
+            ));
+        }
+        if Signature::from_text(&text).ok().as_ref() != Some(sig) {
+            return over(format!(
+                "the signature by key {} would not read back as written (a comment over {} bytes?)",
+                sig.key_id(),
+                crate::keys::MAX_COMMENT
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Remembers whether the input (rather than the output) failed.
@@ -115,6 +162,7 @@ impl<W: Write> BundleWriter<W> {
         payloads: Vec<Payload>,
         mtime: u64,
     ) -> Result<Self, WriteError> {
+        check_limits(manifest, signatures)?;
         let mut enc = zstd::stream::write::Encoder::new(out, ZSTD_LEVEL)?;
         enc.include_checksum(true)?;
         let mut tar = tar::Builder::new(enc);
@@ -247,5 +295,30 @@ mod tests {
             Ok(out.len()),
             "the first frame is the whole file"
         );
+    }
+
+    /// Nothing is written for a header a reader would refuse.
+    #[test]
+    fn a_header_over_a_readers_limits_is_not_written() {
+        let m = b"manifest";
+        let sigs: Vec<Signature> = (0..=MAX_SIGNATURES)
+            .map(|i| {
+                let k = SecretKey::generate(&format!("k{i}")).unwrap();
+                k.sign(m, "u", "t").unwrap()
+            })
+            .collect();
+        check_limits(m, &sigs[..MAX_SIGNATURES]).unwrap();
+        let e = BundleWriter::new(Vec::new(), m, &sigs, Vec::new(), 0)
+            .err()
+            .expect("refused");
+        assert_eq!(
+            e.to_string(),
+            "the bundle would carry 65 signatures; readers accept at most 64"
+        );
+        let big = vec![b'x'; MAX_MANIFEST as usize + 1];
+        assert!(matches!(
+            check_limits(&big, &sigs[..1]),
+            Err(WriteError::OverLimit(_))
+        ));
     }
 }

@@ -102,11 +102,18 @@ pub(super) fn sign(a: SignArgs) -> Result<()> {
     // A policy file says who approves; --key only who may vouch for the
     // bundle as it is.
     let judge = a.trust.trust.is_some();
+    // The signer comment fits and the bundle has room for a signature,
+    // before the key is read.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
+    airlock::sign::check_signer(&a.comment, now)?;
+    airlock::sign::check_room(&a.bundle)?;
     // The key file's kind and permissions, then whether its approval would
-    // count, before the passphrase and its scrypt run when the public half
-    // is known without them (an unencrypted key, or the .pub beside it).
+    // count, before the passphrase and its scrypt run when the key is not
+    // encrypted (its public half is the key's own). An encrypted key's
+    // .pub beside it is only its holder's word, never a reason to refuse:
+    // the check after the unlock, with the key itself, decides.
     let file = SecretKeyFile::read(&a.sign_key)?;
-    if judge {
+    if judge && !file.is_encrypted() {
         if let Some(public) = file.public_key() {
             airlock::sign::check_approver(&policy, &public, a.force)?;
         }
@@ -130,25 +137,26 @@ pub(super) fn sign(a: SignArgs) -> Result<()> {
                     report.signer
                 )
             });
+        // Names come from the policy (held to one line at load); escaped
+        // all the same: this line is written to the terminal directly.
+        let why = airlock::text::escape(&why);
         eprintln!("airlock: warning: {why}; signed anyway (--force): the signature is shown, never counted");
     }
     if a.json {
         return print_json(&report);
     }
-    let mut out = show::Sanitize(io::stdout().lock());
-    writeln!(
-        out,
-        "signed {} with {}",
-        report.bundle.display(),
-        report.signer
-    )?;
-    writeln!(
-        out,
-        "manifest sha256 {} (unchanged)",
-        report.manifest_sha256
-    )?;
-    writeln!(out, "trusted comment: {}", report.trusted_comment)?;
-    writeln!(out, "{}", signatures_now(&report))?;
+    // Each line escaped whole: a name, a comment or the bundle's path
+    // cannot print a line of its own (a forged "policy satisfied").
+    let lines = [
+        format!("signed {} with {}", report.bundle.display(), report.signer),
+        format!("manifest sha256 {} (unchanged)", report.manifest_sha256),
+        format!("trusted comment: {}", report.trusted_comment),
+        signatures_now(&report),
+    ];
+    let mut out = io::stdout().lock();
+    for line in lines {
+        writeln!(out, "{}", airlock::text::escape(&line))?;
+    }
     Ok(())
 }
 
@@ -171,14 +179,20 @@ fn signatures_now(report: &SignReport) -> String {
     } else {
         format!("{} approvals ({} needed)", a.counted, a.threshold)
     };
-    let standing = if a.satisfied {
-        format!("policy satisfied: {tally}")
-    } else {
-        let needs: Vec<String> = a.still_needs.iter().map(|n| n.to_string()).collect();
-        format!(
+    let needs: Vec<String> = a.still_needs.iter().map(|n| n.to_string()).collect();
+    // The policy's age limits refuse the bundle whatever its approvals:
+    // never "satisfied" when verify would refuse it.
+    let standing = match (a.satisfied, &report.policy_refuses) {
+        (true, None) => format!("policy satisfied: {tally}"),
+        (true, Some(why)) => format!("{tally}, but the policy refuses the bundle: {why}"),
+        (false, None) => format!(
             "policy not yet satisfied: {tally}; still needs: {}",
             needs.join(", ")
-        )
+        ),
+        (false, Some(why)) => format!(
+            "policy not yet satisfied: {tally}; still needs: {}; and the policy refuses the bundle: {why}",
+            needs.join(", ")
+        ),
     };
     format!("signatures now: {} — {standing}", who.join(", "))
 }

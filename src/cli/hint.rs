@@ -2,7 +2,7 @@
 //! is; a [`FlagHint`] names this command line's flags, so it is worded
 //! here, where the flags are defined.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use airlock::error::{FlagHint, Hint};
@@ -34,22 +34,11 @@ pub fn remember_policy(command: &Command) {
     }
 }
 
-/// `path` as a shell word: as it is when that is safe, else in single
-/// quotes.
-fn shell_word(path: &Path) -> String {
-    let text = path.to_string_lossy();
-    let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+,:@=%".contains(c);
-    if !text.is_empty() && text.chars().all(safe) {
-        return text.into_owned();
-    }
-    format!("'{}'", text.replace('\'', "'\\''"))
-}
-
 /// The command that adds an approval, with this run's bundle and policy
 /// when known (issue 15: the advice must work as typed, KEY aside).
 fn sign_again(role: Option<&str>) -> String {
     let (bundle, policy) = match POLICY_RUN.get() {
-        Some((b, p)) => (shell_word(b), shell_word(p)),
+        Some((b, p)) => (airlock::text::shell_word(b), airlock::text::shell_word(p)),
         None => ("BUNDLE".to_string(), "POLICY".to_string()),
     };
     let by = match role {
@@ -103,7 +92,7 @@ pub fn render_flag(hint: &FlagHint) -> String {
         FlagHint::TrustKeys => "pass --key FILE.pub with the public key of whoever signed the bundle, or --trust POLICY.toml".into(),
         FlagHint::SignerKey => "pass --key with the public key of the bundle's signer, or get the bundle re-signed by a trusted key".into(),
         FlagHint::SignAgain { role } => sign_again(role.as_deref()),
-        FlagHint::ForceApproval => "sign with a key the policy counts (`airlock inspect BUNDLE --trust POLICY` lists them), or pass --force to add this signature anyway: it is shown, never counted".into(),
+        FlagHint::ForceApproval => "sign with a key the policy counts (one of the [[key]] entries in the policy file that is not revoked), or pass --force to add this signature anyway: it is shown, never counted".into(),
         FlagHint::FromCache => "point --from-cache at the directory Trivy's --cache-dir names (default ~/.cache/trivy)".into(),
         FlagHint::GiveFiles { kind } => format!("on a host without internet access, give the files (--{kind} FILE) or an internal registry"),
     }

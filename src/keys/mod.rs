@@ -37,8 +37,9 @@ pub use signature::Signature;
 
 const UNTRUSTED_PREFIX: &str = "untrusted comment: ";
 const ALG_LEGACY: &[u8; 2] = b"Ed";
-/// The longest comment line accepted (minisign's own limit is 1024 bytes).
-const MAX_COMMENT: usize = 1024;
+/// The longest comment line accepted (minisign's own limit is 1024 bytes):
+/// a signature with a longer trusted or untrusted comment is refused.
+pub const MAX_COMMENT: usize = 1024;
 
 /// Errors reading, using or checking keys and signatures.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +86,11 @@ pub enum KeyError {
     /// A comment with a line break or over the length limit.
     #[error("comment must be a single line of at most {MAX_COMMENT} bytes")]
     BadComment,
+    /// A signer name (a key's comment or `--comment`) with a tab or a
+    /// control character: in the tab-separated trusted comment it would
+    /// read as a field of its own.
+    #[error("the signer name {0} holds a tab or a control character, and a trusted comment's fields are tab-separated")]
+    BadSigner(String),
     /// The random number generator failed.
     #[error("cannot get random bytes from the operating system")]
     Random(#[source] getrandom::Error),
@@ -107,6 +113,7 @@ impl crate::error::Classify for KeyError {
             | KeyError::BadCommentSignature(_)
             | KeyError::BadComment
             | KeyError::Random(_) => HostFailure,
+            KeyError::BadSigner(_) => Usage,
         }
     }
 
@@ -122,6 +129,7 @@ impl crate::error::Classify for KeyError {
             | KeyError::BadSignature(_)
             | KeyError::BadCommentSignature(_)
             | KeyError::BadComment
+            | KeyError::BadSigner(_)
             | KeyError::Random(_) => None,
         }
     }
@@ -276,7 +284,7 @@ impl crate::error::Classify for KeyFileError {
         match self {
             KeyFileError::Permissions { path, .. }
             | KeyFileError::PassphrasePermissions { path, .. } => {
-                Hint::text(format!("run `chmod 600 {}`", path.display()))
+                Hint::text(format!("run `chmod 600 {}`", crate::text::shell_word(path)))
             }
             KeyFileError::Key { source, .. } => source.hint(),
             KeyFileError::WrongKind {

@@ -289,8 +289,8 @@ impl SecretKeyFile {
     /// key's own when it is not encrypted; for an encrypted key (whose key
     /// id and public half are encrypted with the rest), the public key file
     /// beside it (`bob.pub` for `bob.key`), if there is one. That file is
-    /// only the key's holder's word: whoever relies on it checks the
-    /// unlocked key's own public half again.
+    /// only the key's holder's word (it may be stale): never refuse on it;
+    /// whoever relies on it checks the unlocked key's own public half.
     pub fn public_key(&self) -> Option<PublicKey> {
         if !self.is_encrypted() {
             return SecretKey::from_text(&self.text)

@@ -41,7 +41,7 @@ impl PolicyFile {
 #[serde(deny_unknown_fields)]
 struct KeyEntry {
     name: Spanned<String>,
-    role: Option<String>,
+    role: Option<Spanned<String>>,
     /// The base64 line of a minisign public key.
     public_key: Option<Spanned<String>>,
     /// Or a public key file, relative to the policy file.
@@ -66,8 +66,10 @@ fn bad(reason: String, span: Option<Range<usize>>) -> Bad {
 }
 
 /// The line and column (from 1; the column in characters) of byte `at`.
+/// A byte order mark (which editors write and never show) is not counted.
 fn line_column(text: &str, at: usize) -> (usize, usize) {
     let before = text.get(..at.min(text.len())).unwrap_or(text);
+    let before = before.strip_prefix('\u{feff}').unwrap_or(before);
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
     (line, column)
@@ -78,6 +80,77 @@ fn looks_like_key_id(text: &str) -> bool {
     text.len() == 16 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// The largest policy file read (1 MiB): a policy lists a few keys; a
+/// larger file is a mistake (`--trust /dev/zero`, a bundle given as the
+/// policy) and is refused without being read whole.
+pub const MAX_POLICY_FILE: u64 = 1 << 20;
+
+/// The longest key name or role (bytes).
+pub const MAX_NAME: usize = 128;
+
+/// A refusal of the policy at `path`: every message and hint with any long
+/// base64 run hidden (see [`crate::redact::long_base64`]), whatever put
+/// it there (a `revoked` entry, a name, a TOML type error quoting a
+/// string, a key file's error).
+fn refusal(
+    path: &Path,
+    at: Option<(usize, usize)>,
+    reason: String,
+    hint: Option<String>,
+) -> PolicyError {
+    let hide = |s: String| crate::redact::long_base64(&s).into_owned();
+    PolicyError::BadPolicy {
+        path: path.display().to_string(),
+        at,
+        reason: hide(reason),
+        hint: hint.map(hide),
+    }
+}
+
+/// The text of the policy file at `path`, at most [`MAX_POLICY_FILE`]
+/// bytes; else why not.
+fn read_bounded(path: &Path) -> Result<String, String> {
+    use std::io::Read as _;
+    let f = std::fs::File::open(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let mut bytes = Vec::new();
+    f.take(MAX_POLICY_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read it: {e}"))?;
+    if bytes.len() as u64 > MAX_POLICY_FILE {
+        return Err(format!(
+            "it is larger than {} (a trust policy lists a few keys): is it the right file?",
+            crate::text::bytes(MAX_POLICY_FILE)
+        ));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| "cannot read it: stream did not contain valid UTF-8".to_string())
+}
+
+/// Checks a key name or role (`what`): one line of visible text (see
+/// [`crate::text::check_line`]), not empty, at most [`MAX_NAME`] bytes.
+/// Names and roles are printed in reports, each on a line with others.
+fn check_name(what: &str, name: &str, span: Range<usize>) -> Result<(), Bad> {
+    let why = match crate::text::check_line(name, MAX_NAME) {
+        _ if name.trim().is_empty() => "is empty".to_string(),
+        Ok(()) => return Ok(()),
+        Err(e) => e.to_string(),
+    };
+    // At most 64 characters of it shown, enough to find it (a long base64
+    // run hidden first: cut short, it would no longer look like one).
+    let hidden = crate::redact::long_base64(name);
+    let mut shown: String = hidden.chars().take(64).collect();
+    if shown.len() < hidden.len() {
+        shown.push('…');
+    }
+    Err(Bad {
+        reason: format!("{what} \"{}\" {why}", crate::text::escape(&shown)),
+        span: Some(span),
+        hint: Some(format!(
+            "a {what} is one line of visible text, at most {MAX_NAME} bytes"
+        )),
+    })
+}
+
 impl TrustPolicy {
     /// Reads a policy file. Key `file`s are relative to the policy's
     /// directory. Every refusal names the file (and the line and column,
@@ -85,12 +158,7 @@ impl TrustPolicy {
     /// ([`crate::error::ExitClass::BadPolicy`]): an unreadable file
     /// included.
     pub fn from_file(path: &Path) -> Result<Self, PolicyError> {
-        let text = std::fs::read_to_string(path).map_err(|e| PolicyError::BadPolicy {
-            path: path.display().to_string(),
-            at: None,
-            reason: format!("cannot read it: {e}"),
-            hint: None,
-        })?;
+        let text = read_bounded(path).map_err(|reason| refusal(path, None, reason, None))?;
         Self::from_toml(&text, path.parent().unwrap_or(Path::new("."))).map_err(|e| match e {
             PolicyError::BadPolicy {
                 at, reason, hint, ..
@@ -114,11 +182,11 @@ impl TrustPolicy {
     /// id. Each name names one listing: a name used twice is refused (one
     /// key may still be listed under two names: it counts once).
     pub fn from_toml(text: &str, base: &Path) -> Result<Self, PolicyError> {
-        Self::parse(text, base).map_err(|b| PolicyError::BadPolicy {
-            path: "(text)".into(),
-            at: b.span.map(|s| line_column(text, s.start)),
-            reason: b.reason,
-            hint: b.hint,
+        // Every refusal of the text passes here (the one funnel), so no
+        // message can repeat a secret key pasted anywhere in the policy.
+        Self::parse(text, base).map_err(|b| {
+            let at = b.span.map(|s| line_column(text, s.start));
+            refusal(Path::new("(text)"), at, b.reason, b.hint)
         })
     }
 
@@ -128,6 +196,9 @@ impl TrustPolicy {
             let words: Vec<&str> = e.message().lines().map(str::trim).collect();
             bad(words.join("; "), e.span())
         })?;
+        for (role, need) in &f.roles {
+            check_name("role", role, need.span())?;
+        }
         let keys = read_keys(text, &f.keys, base)?;
         check_listing(&keys).map_err(|(i, reason, hint)| Bad {
             reason,
@@ -159,6 +230,10 @@ fn read_keys(text: &str, entries: &[KeyEntry], base: &Path) -> Result<Vec<Truste
     let mut names: BTreeMap<&str, Range<usize>> = BTreeMap::new();
     for k in entries {
         let name = k.name.get_ref();
+        check_name("name", name, k.name.span())?;
+        if let Some(role) = &k.role {
+            check_name("role", role.get_ref(), role.span())?;
+        }
         if let Some(first) = names.insert(name, k.name.span()) {
             return Err(Bad {
                 reason: format!(
@@ -190,7 +265,7 @@ fn read_keys(text: &str, entries: &[KeyEntry], base: &Path) -> Result<Vec<Truste
         };
         keys.push(TrustedKey {
             name: Some(name.clone()),
-            role: k.role.clone(),
+            role: k.role.as_ref().map(|r| r.get_ref().clone()),
             key,
         });
     }

@@ -27,6 +27,9 @@ mod evaluate;
 mod file;
 
 pub use approvals::{Approvals, Need, Standing};
+pub use file::{MAX_NAME, MAX_POLICY_FILE};
+#[cfg(test)]
+mod load_tests;
 #[cfg(test)]
 mod tests;
 

@@ -195,6 +195,21 @@ fn container_cases(base: &Base) -> Vec<Case> {
             skippable,
         ),
         case(
+            "refuse-r02-dictionary-id",
+            "R2",
+            4,
+            "a frame header naming a dictionary (ID 1)",
+            {
+                // Frame header descriptor (byte 4): Dictionary_ID_flag = 1,
+                // then a 1-byte dictionary ID after the window descriptor.
+                let mut b = good.clone();
+                assert_eq!(b[4] & 0x23, 0, "no dictionary, not single-segment");
+                b[4] |= 0x01;
+                b.insert(6, 1);
+                b
+            },
+        ),
+        case(
             "refuse-r02-truncated-frame",
             "R2",
             4,

@@ -37,6 +37,30 @@ fn join_payloads(head: &str, list: &[(String, u64, String)]) -> String {
     format!("{head}{}", blocks.join("\n"))
 }
 
+/// A prehashed (`ED`) signature by the trusted key, in minisign's form:
+/// the Ed25519 signature is over BLAKE2b-512 of the manifest.
+fn prehashed_signature(manifest: &[u8]) -> Vec<u8> {
+    use base64::Engine as _;
+    use ed25519_dalek::Signer as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+    let sig = key
+        .sign(&blake2::Blake2b512::digest(manifest))
+        .to_bytes();
+    let mut raw = b"EDairlock1".to_vec();
+    raw.extend_from_slice(&sig);
+    let mut signed = sig.to_vec();
+    signed.extend_from_slice(super::TRUSTED_COMMENT.as_bytes());
+    let global = key.sign(&signed).to_bytes();
+    format!(
+        "untrusted comment: signature\n{}\ntrusted comment: {}\n{}\n",
+        b64(&raw),
+        super::TRUSTED_COMMENT,
+        b64(&global)
+    )
+    .into_bytes()
+}
+
 fn hex(data: &[u8]) -> String {
     sha2::Sha256::digest(data)
         .iter()
@@ -111,6 +135,13 @@ fn accepted(base: &Base) -> Vec<Case> {
         super::signature_entries(base.manifest.as_bytes(), &[trusted_key(), untrusted_key()]);
     two.splice(1..2, sigs);
     vec![
+        case(
+            "accept-prehashed-signature",
+            "R6",
+            0,
+            "a prehashed (ED) signature, minisign's default",
+            container(base, |e| e[1].data = prehashed_signature(&e[0].data)),
+        ),
         case(
             "accept-good",
             "R1",

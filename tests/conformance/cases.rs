@@ -44,9 +44,7 @@ fn prehashed_signature(manifest: &[u8]) -> Vec<u8> {
     use ed25519_dalek::Signer as _;
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
-    let sig = key
-        .sign(&blake2::Blake2b512::digest(manifest))
-        .to_bytes();
+    let sig = key.sign(&blake2::Blake2b512::digest(manifest)).to_bytes();
     let mut raw = b"EDairlock1".to_vec();
     raw.extend_from_slice(&sig);
     let mut signed = sig.to_vec();

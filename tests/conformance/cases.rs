@@ -149,14 +149,14 @@ fn accepted(base: &Base) -> Vec<Case> {
         ),
         case(
             "accept-no-frame-checksum",
-            "R19",
+            "R21",
             0,
             "a frame without the optional checksum",
             zst(&tar(&good, 1024), false),
         ),
         case(
             "accept-record-padding",
-            "R18",
+            "R20",
             0,
             "zeros up to a 10240-byte tar record (GNU tar's default)",
             {
@@ -167,7 +167,7 @@ fn accepted(base: &Base) -> Vec<Case> {
         ),
         case(
             "accept-max-zeros",
-            "R18",
+            "R20",
             0,
             "exactly 1 MiB of zeros after the last entry",
             zst(&tar(&good, 1 << 20), true),
@@ -563,8 +563,15 @@ fn manifest_cases(base: &Base) -> Vec<Case> {
             base.bundle(&no_content),
         ),
         case(
-            "refuse-r22-created-in-future",
-            "R22",
+            "refuse-r15-trivy-db-schema-3",
+            "R15",
+            4,
+            "a trivy-db of schema_version 3, which Trivy 0.76 does not read",
+            edit("schema_version = 2", "schema_version = 3"),
+        ),
+        case(
+            "refuse-r16-created-in-future",
+            "R16",
             6,
             "created more than 1 hour after the reader's clock",
             edit(
@@ -578,8 +585,8 @@ fn manifest_cases(base: &Base) -> Vec<Case> {
 fn payload_cases(base: &Base) -> Vec<Case> {
     vec![
         case(
-            "refuse-r15-payload-typeflag-nul",
-            "R15",
+            "refuse-r17-payload-typeflag-nul",
+            "R17",
             4,
             "a payload entry of type NUL",
             container(base, |e| {
@@ -588,8 +595,8 @@ fn payload_cases(base: &Base) -> Vec<Case> {
             }),
         ),
         case(
-            "refuse-r15-size-mismatch",
-            "R15",
+            "refuse-r17-size-mismatch",
+            "R17",
             4,
             "a payload entry one byte longer than listed",
             container(base, |e| {
@@ -598,8 +605,8 @@ fn payload_cases(base: &Base) -> Vec<Case> {
             }),
         ),
         case(
-            "refuse-r15-unlisted-entry",
-            "R15",
+            "refuse-r17-unlisted-entry",
+            "R17",
             4,
             "an entry the manifest does not list, between payloads",
             container(base, |e| {
@@ -608,8 +615,8 @@ fn payload_cases(base: &Base) -> Vec<Case> {
             }),
         ),
         case(
-            "refuse-r15-missing-payload",
-            "R15",
+            "refuse-r17-missing-payload",
+            "R17",
             4,
             "a listed payload left out",
             container(base, |e| {
@@ -618,8 +625,8 @@ fn payload_cases(base: &Base) -> Vec<Case> {
             }),
         ),
         case(
-            "refuse-r15-duplicate-entry",
-            "R15",
+            "refuse-r17-duplicate-entry",
+            "R17",
             4,
             "a payload entry given twice",
             container(base, |e| {
@@ -629,8 +636,8 @@ fn payload_cases(base: &Base) -> Vec<Case> {
             }),
         ),
         case(
-            "refuse-r16-payload-altered",
-            "R16",
+            "refuse-r18-payload-altered",
+            "R18",
             4,
             "a payload whose bytes do not match its sha256",
             container(base, |e| {
@@ -639,8 +646,8 @@ fn payload_cases(base: &Base) -> Vec<Case> {
             }),
         ),
         case(
-            "refuse-r17-entry-after-last",
-            "R17",
+            "refuse-r19-entry-after-last",
+            "R19",
             4,
             "an entry after the last payload",
             container(base, |e| {
@@ -648,8 +655,8 @@ fn payload_cases(base: &Base) -> Vec<Case> {
             }),
         ),
         case(
-            "refuse-r21-oci-layout",
-            "R21",
+            "refuse-r23-oci-layout",
+            "R23",
             4,
             "a signed oci/oci-layout that is not the layout marker",
             {
@@ -658,8 +665,8 @@ fn payload_cases(base: &Base) -> Vec<Case> {
             },
         ),
         case(
-            "refuse-r21-index-json-empty",
-            "R21",
+            "refuse-r23-index-json-empty",
+            "R23",
             4,
             "a signed, empty oci/index.json",
             {
@@ -668,8 +675,8 @@ fn payload_cases(base: &Base) -> Vec<Case> {
             },
         ),
         case(
-            "refuse-r21-unreferenced-blob",
-            "R21",
+            "refuse-r23-unreferenced-blob",
+            "R23",
             4,
             "a signed oci/ blob no artifact references",
             {
@@ -692,36 +699,36 @@ fn end_cases(base: &Base) -> Vec<Case> {
     };
     vec![
         case(
-            "refuse-r18-no-marker",
-            "R18",
+            "refuse-r20-no-marker",
+            "R20",
             4,
             "no end-of-archive marker",
             ends(0),
         ),
         case(
-            "refuse-r18-one-zero-block",
-            "R18",
+            "refuse-r20-one-zero-block",
+            "R20",
             4,
             "one zero block instead of two",
             ends(512),
         ),
         case(
-            "refuse-r18-partial-block",
-            "R18",
+            "refuse-r20-partial-block",
+            "R20",
             4,
             "zeros after the marker that are not whole blocks",
             ends(1124),
         ),
         case(
-            "refuse-r18-too-many-zeros",
-            "R18",
+            "refuse-r20-too-many-zeros",
+            "R20",
             4,
             "1 MiB + 512 bytes of zeros after the last entry",
             ends((1 << 20) + 512),
         ),
         case(
-            "refuse-r18-data-after-marker",
-            "R18",
+            "refuse-r20-data-after-marker",
+            "R20",
             4,
             "a non-zero byte after the marker",
             {
@@ -732,8 +739,8 @@ fn end_cases(base: &Base) -> Vec<Case> {
             },
         ),
         case(
-            "refuse-r19-frame-checksum",
-            "R19",
+            "refuse-r21-frame-checksum",
+            "R21",
             4,
             "a frame checksum that does not match",
             {
@@ -744,22 +751,22 @@ fn end_cases(base: &Base) -> Vec<Case> {
             },
         ),
         case(
-            "refuse-r20-zero-byte-after",
-            "R20",
+            "refuse-r22-zero-byte-after",
+            "R22",
             4,
             "one zero byte after the frame",
             after(&[0]),
         ),
         case(
-            "refuse-r20-second-frame",
-            "R20",
+            "refuse-r22-second-frame",
+            "R22",
             4,
             "a second zstd frame after the bundle's",
             after(&zst(b"hello", true)),
         ),
         case(
-            "refuse-r20-skippable-frame-after",
-            "R20",
+            "refuse-r22-skippable-frame-after",
+            "R22",
             4,
             "a skippable frame after the bundle's frame",
             after(&[0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 1, 2, 3, 4]),

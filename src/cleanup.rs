@@ -44,13 +44,26 @@ pub const LEFTOVERS: &[(&str, &str)] = &[
     (".airlock-sums-", ".partial"),
 ];
 
-/// Whether `name` is one of the [`LEFTOVERS`] patterns (with something
-/// between prefix and suffix).
+/// How many random characters `tempfile` puts between prefix and suffix
+/// (its default, used by [`work_dir`] and [`temp_file`]), each of
+/// `A-Z a-z 0-9`.
+pub const RANDOM_LEN: usize = 6;
+
+/// Whether `name` is one of the [`LEFTOVERS`] patterns: prefix, random
+/// part, suffix, and nothing else. The random part is held to tempfile's
+/// alphabet and at most [`RANDOM_LEN`] characters, so a user's own
+/// `.airlock-export-settings-backup` or `.airlock-bundle-old-2024.partial`
+/// is not airlock's. (Fewer than [`RANDOM_LEN`] are accepted only because
+/// `cleanup::held`'s tests name a dead run's file `.airlock-sign-dead.partial`;
+/// airlock itself never writes one.)
 pub fn is_leftover_name(name: &str) -> bool {
     LEFTOVERS.iter().any(|(prefix, suffix)| {
-        name.len() > prefix.len() + suffix.len()
-            && name.starts_with(prefix)
-            && name.ends_with(suffix)
+        name.strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix(suffix))
+            .is_some_and(|random| {
+                (1..=RANDOM_LEN).contains(&random.len())
+                    && random.bytes().all(|b| b.is_ascii_alphanumeric())
+            })
     })
 }
 
@@ -472,8 +485,24 @@ mod tests {
             ".airlock-state.json",
             "bundle.airlock",
             ".airlock-bundle-.partial",
+            ".airlock-export-settings-backup",
+            ".airlock-export-AbC1234",
+            ".airlock-bundle-old-2024.partial",
+            ".airlock-bundle-AbC123.partial.bak",
+            ".airlock-sign-x\nimport.partial",
+            ".airlock-part-ab cd.partial",
         ] {
             assert!(!is_leftover_name(no), "{no}");
+        }
+        // What airlock really creates is a leftover.
+        let t = tempfile::tempdir().unwrap();
+        for (prefix, suffix) in LEFTOVERS {
+            let f = temp_file(t.path(), prefix, suffix).unwrap();
+            let name = f.path().file_name().unwrap().to_str().unwrap().to_owned();
+            assert!(is_leftover_name(&name), "{name}");
+            let w = work_dir(t.path(), prefix).unwrap();
+            let name = w.path().file_name().unwrap().to_str().unwrap().to_owned();
+            assert_eq!(name.len(), prefix.len() + RANDOM_LEN, "{name}");
         }
     }
 

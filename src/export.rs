@@ -309,11 +309,13 @@ fn check_plan(
 }
 
 /// The files export writes first: the bundle, or its first part and the
-/// part index.
+/// part index (and any part of an earlier set of this name, which the new
+/// set must replace or not be written beside).
 fn outputs(plan: &ExportPlan) -> Vec<PathBuf> {
     match plan.split {
         None => vec![plan.output.clone()],
-        Some(_) => vec![
+        // With any part of an earlier set of this name (see split).
+        Some(_) => [
             plan.output.with_file_name(crate::bundle::parts::part_name(
                 &plan
                     .output
@@ -323,7 +325,10 @@ fn outputs(plan: &ExportPlan) -> Vec<PathBuf> {
                 1,
             )),
             crate::bundle::parts::index_path(&plan.output),
-        ],
+        ]
+        .into_iter()
+        .chain(crate::bundle::parts::existing_parts(&plan.output))
+        .collect(),
     }
 }
 

@@ -59,38 +59,62 @@ fn clean_up_on_signals() {
     };
     std::thread::spawn(move || {
         if let Some(sig) = signals.forever().next() {
-            // Echo back on first, if the passphrase prompt turned it off.
-            cli::passphrase::restore_terminal();
-            let name = match sig {
-                SIGINT => "SIGINT",
-                SIGTERM => "SIGTERM",
-                _ => "SIGHUP",
-            };
-            let waiting = || {
-                if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-                    eprintln!(); // off the progress bar's line
-                }
-                eprintln!("airlock: {name} received; finishing a step that must not be cut short first (an audit record, or an import's swaps and its record)");
-            };
-            airlock::cleanup::remove_all_then(name, waiting, |removed, said| {
-                if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-                    eprintln!(); // off the progress bar's line
-                }
-                for line in said {
-                    eprintln!("airlock: {}", airlock::text::escape(line));
-                }
-                let what = match removed.paths.len() {
-                    1 => "1 temporary file or folder".to_string(),
-                    n => format!("{n} temporary files and folders"),
-                };
-                eprintln!(
-                    "airlock: interrupted by {name}; removed {what} ({} bytes)",
-                    removed.bytes
-                );
-                std::process::exit(128 + sig)
-            })
+            // Whatever fails below (a hook's panic), the process still
+            // ends: a handler thread that died would leave it running,
+            // holding the cache lock, with its work threads parked.
+            let _ = std::panic::catch_unwind(|| on_signal(sig));
+            std::process::exit(128 + sig)
         }
     });
+}
+
+/// A line on stderr, or nothing: stderr may be a pipe whose reader is gone
+/// (Ctrl-C on `airlock … | tee` signals `tee` too), and a failed write
+/// must not stop the handler (`eprintln!` would panic).
+fn say(line: &str) {
+    let mut err = std::io::stderr();
+    if std::io::IsTerminal::is_terminal(&err) {
+        let _ = writeln!(err); // off the progress bar's line
+    }
+    let _ = writeln!(err, "airlock: {line}");
+}
+
+/// The handler's work for `sig`: ends with `exit`.
+fn on_signal(sig: i32) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    // Echo back on first, if the passphrase prompt turned it off.
+    cli::passphrase::restore_terminal();
+    let name = match sig {
+        SIGINT => "SIGINT",
+        SIGTERM => "SIGTERM",
+        _ => "SIGHUP",
+    };
+    let waiting = || {
+        say(&format!("{name} received; finishing a step that must not be cut short first (an audit record, or an import's swaps and its record)"));
+    };
+    airlock::cleanup::remove_all_then(name, waiting, |removed, said| {
+        let mut lines: Vec<String> = said
+            .iter()
+            .map(|l| airlock::text::escape(l).into_owned())
+            .collect();
+        let what = match removed.paths.len() {
+            1 => "1 temporary file or folder".to_string(),
+            n => format!("{n} temporary files and folders"),
+        };
+        lines.push(format!(
+            "interrupted by {name}; removed {what} ({} bytes)",
+            removed.bytes
+        ));
+        // One break off the progress bar's line, then the lines.
+        let mut err = std::io::stderr();
+        if std::io::IsTerminal::is_terminal(&err) {
+            let _ = writeln!(err);
+        }
+        for l in &lines {
+            let _ = writeln!(err, "airlock: {l}");
+        }
+        std::process::exit(128 + sig)
+    })
 }
 
 /// Whether `sig`'s disposition is "ignore".

@@ -463,9 +463,18 @@ struct Copied {
 /// The bundle behind `given` (links resolved: renaming over a link would
 /// replace the link), open and locked against another `sign`, with its
 /// metadata.
+/// The file `sign` really replaces when given `given`: the file a link
+/// names (renaming over a link would replace the link), whose folder gets
+/// the temporary copy. Cheap checks of where sign writes look there.
+///
+/// # Errors
+/// `given` cannot be resolved (missing, a dangling link, a loop).
+pub fn signed_file(given: &Path) -> std::io::Result<PathBuf> {
+    std::fs::canonicalize(given)
+}
+
 fn open_locked(given: &Path) -> Result<(PathBuf, File, std::fs::Metadata), SignError> {
-    // Work on the file itself: renaming over a link would replace the link.
-    let real = std::fs::canonicalize(given).map_err(PathIo::at("cannot open", given))?;
+    let real = signed_file(given).map_err(PathIo::at("cannot open", given))?;
     let io = |what: &'static str| PathIo::at(what, &real);
     let original = File::open(&real).map_err(io("cannot open"))?;
     // One `sign` at a time per bundle: two would each replace the file and

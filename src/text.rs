@@ -11,6 +11,9 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
+mod shell;
+pub use shell::{shell_str, shell_word, shell_word_posix};
+
 /// Whether `c` must never be shown raw: every character of the Unicode
 /// general categories Cc (controls: newlines, tabs, escapes, C1), Cf
 /// (format: bidirectional overrides and isolates, zero-width characters,
@@ -100,25 +103,6 @@ pub fn escape(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// `path` as one shell word, for advice that prints a command: as it is
-/// when every character is plain, else in single quotes (a `'` inside as
-/// `'\''`). A word that starts with `=` is quoted (zsh expands `=word` to
-/// a command's path), and a relative path that starts with `-` gets `./`
-/// (the command would read it as an option).
-pub fn shell_word(path: &std::path::Path) -> String {
-    let text = path.to_string_lossy();
-    let text = if text.starts_with('-') {
-        Cow::Owned(format!("./{text}"))
-    } else {
-        text
-    };
-    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+,:@=%".contains(c);
-    if !text.is_empty() && !text.starts_with('=') && text.chars().all(plain) {
-        return text.into_owned();
-    }
-    format!("'{}'", text.replace('\'', "'\\''"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,7 +150,8 @@ pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
     let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
+    // 1023.95 KiB and up would round to "1024.0 KiB": show the next unit.
+    while v >= 1023.95 && u < UNITS.len() - 1 && (u > 0 || v >= 1024.0) {
         v /= 1024.0;
         u += 1;
     }
@@ -194,6 +179,10 @@ mod size_tests {
         assert_eq!(bytes(1023), "1023 B");
         assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(bytes(3 << 20), "3.0 MiB");
+        assert_eq!(bytes(1024), "1.0 KiB");
+        assert_eq!(bytes((1 << 20) - 1), "1.0 MiB");
+        assert_eq!(bytes((1 << 20) - 52), "1023.9 KiB");
+        assert_eq!(bytes(u64::MAX), "16777216.0 TiB");
         assert_eq!(count(1u64, "part", "parts"), "1 part");
         assert_eq!(count(0u64, "part", "parts"), "0 parts");
         assert_eq!(count(2u64, "package", "packages"), "2 packages");

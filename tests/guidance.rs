@@ -172,9 +172,9 @@ fn a_cache_with_only_a_db_gets_no_config_command_and_no_vex() {
     assert_eq!(
         printed_commands(&out),
         [
-            format!("trivy rootfs --cache-dir {c} --skip-db-update --skip-java-db-update --offline-scan --skip-version-check --disable-telemetry /"),
+            format!("trivy rootfs --cache-dir {c} --skip-db-update --skip-files '**/*.jar' --skip-files '**/*.war' --skip-files '**/*.ear' --skip-files '**/*.par' --offline-scan --skip-version-check --disable-telemetry /"),
             format!("trivy fs --cache-dir {c} --skip-db-update --offline-scan --skip-version-check --disable-telemetry ."),
-            format!("trivy image --cache-dir {c} --skip-db-update --skip-java-db-update --offline-scan --skip-version-check --disable-telemetry IMAGE"),
+            format!("trivy image --cache-dir {c} --skip-db-update --skip-files '**/*.jar' --skip-files '**/*.war' --skip-files '**/*.ear' --skip-files '**/*.par' --offline-scan --skip-version-check --disable-telemetry IMAGE"),
         ],
         "{out}"
     );

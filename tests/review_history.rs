@@ -147,7 +147,9 @@ fn stale_warnings_at_import_are_judged_against_the_newest_time_seen() {
     std::fs::create_dir_all(&cache).unwrap();
     // This host has seen 20 days later than its clock now says (its clock
     // was set back, e.g. a dead RTC battery): import judges ages by that.
-    let seen = rfc(time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap()
+    let seen = rfc(time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap()
         + time::Duration::days(20));
     std::fs::write(
         cache.join(".airlock-state.json"),
@@ -171,10 +173,25 @@ fn stale_warnings_at_import_are_judged_against_the_newest_time_seen() {
 fn rollback_does_not_forget_what_a_sequence_was() {
     let b = Builder::new();
     let cache = b.t.join("cache");
-    let one = b.db_bundle("one", &days_ago(3), &days_ago(3), &["--series", "weekly", "--sequence", "1"]);
-    let two = b.db_bundle("two", &days_ago(2), &days_ago(2), &["--series", "weekly", "--sequence", "2"]);
+    let one = b.db_bundle(
+        "one",
+        &days_ago(3),
+        &days_ago(3),
+        &["--series", "weekly", "--sequence", "1"],
+    );
+    let two = b.db_bundle(
+        "two",
+        &days_ago(2),
+        &days_ago(2),
+        &["--series", "weekly", "--sequence", "2"],
+    );
     // Another sequence 2, of other content: the builder equivocates.
-    let evil = b.db_bundle("evil", &days_ago(1), &days_ago(1), &["--series", "weekly", "--sequence", "2"]);
+    let evil = b.db_bundle(
+        "evil",
+        &days_ago(1),
+        &days_ago(1),
+        &["--series", "weekly", "--sequence", "2"],
+    );
     b.import_json(&one, &cache);
     b.import_json(&two, &cache);
     let out = airlock(&["rollback", "--cache-dir", s(&cache)]);
@@ -199,13 +216,27 @@ fn the_same_content_under_one_sequence_is_judged_alike_whenever_made() {
         "same-time",
         &updated,
         &updated,
-        &["--series", "weekly", "--sequence", "3", "--label", "ticket=CHG-2"],
+        &[
+            "--series",
+            "weekly",
+            "--sequence",
+            "3",
+            "--label",
+            "ticket=CHG-2",
+        ],
     );
     let made_later = b.db_bundle(
         "made-later",
         &updated,
         &later,
-        &["--series", "weekly", "--sequence", "3", "--label", "ticket=CHG-2"],
+        &[
+            "--series",
+            "weekly",
+            "--sequence",
+            "3",
+            "--label",
+            "ticket=CHG-2",
+        ],
     );
     let cache = b.t.join("cache");
     b.import_json(&one, &cache);
@@ -248,7 +279,10 @@ fn an_already_installed_report_with_a_vex_dir_names_the_same_repository_url() {
         again["repository_yaml"], first["repository_yaml"],
         "the repository.yaml to use did not change"
     );
-    assert_eq!(again["vex"][0]["repository_url"], first["vex"][0]["repository_url"]);
+    assert_eq!(
+        again["vex"][0]["repository_url"],
+        first["vex"][0]["repository_url"]
+    );
 }
 
 #[test]
@@ -298,7 +332,6 @@ fn reimporting_with_a_vex_dir_restores_a_removed_static_repository() {
     assert_eq!(tree_hash(&served[0]), before);
 }
 
-
 #[test]
 #[ignore = "finding: `import --push` without a cache says nothing of a database three years old (no staleness warning in text, none in --json)"]
 fn a_push_only_import_warns_of_a_stale_database() {
@@ -306,7 +339,14 @@ fn a_push_only_import_warns_of_a_stale_database() {
     let e = export_fixtures(&t); // trivy-db UpdatedAt 2024-01-01
     let reg = Registry::plain(&t.join("registry"));
     let target = format!("{}/aquasec", reg.host());
-    let out = airlock(&["import", s(&e.bundle), "--key", s(&e.public), "--push", &target]);
+    let out = airlock(&[
+        "import",
+        s(&e.bundle),
+        "--key",
+        s(&e.public),
+        "--push",
+        &target,
+    ]);
     assert!(out.status.success(), "{out:?}");
     assert!(
         stderr(&out).contains("warning: the trivy-db is "),
@@ -315,7 +355,13 @@ fn a_push_only_import_warns_of_a_stale_database() {
         stderr(&out)
     );
     let out = airlock(&[
-        "import", s(&e.bundle), "--key", s(&e.public), "--push", &target, "--json",
+        "import",
+        s(&e.bundle),
+        "--key",
+        s(&e.public),
+        "--push",
+        &target,
+        "--json",
     ]);
     assert!(out.status.success(), "{out:?}");
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -331,7 +377,12 @@ fn a_sequence_accepted_as_already_installed_is_remembered() {
     let x = days_ago(3);
     let weekly = b.db_bundle("weekly", &x, &x, &["--series", "weekly", "--sequence", "1"]);
     // The same database under another series, made no later.
-    let monthly = b.db_bundle("monthly", &x, &x, &["--series", "monthly", "--sequence", "1"]);
+    let monthly = b.db_bundle(
+        "monthly",
+        &x,
+        &x,
+        &["--series", "monthly", "--sequence", "1"],
+    );
     // The builder then says something else under monthly sequence 1.
     let other = b.db_bundle(
         "monthly-other",

@@ -28,7 +28,7 @@ mod set;
 
 pub use check::{PartCheck, PartsCheck};
 pub use part_error::PartError;
-pub use part_index::{parse_size, part_name, PRESETS};
+pub use part_index::{existing_parts, is_part_name, parse_size, part_name, PRESETS};
 pub use part_writer::{sums_path, write_sha256sums, PartWriter, PartsReport, WrittenParts};
 pub use set::{locate, PartSet, PartsReader};
 

@@ -3,7 +3,9 @@
 //! probe of the cache lock would make an import starting then fail).
 //!
 //! The kernel lists every `flock` in `/proc/locks` with its holder's pid and
-//! the locked inode; a path is held if its inode is listed there.
+//! the locked file's device (`major:minor`, in hex) and inode; a path is
+//! held if both its device and its inode are listed there (an inode number
+//! alone names a different file on every other file system).
 
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
@@ -23,8 +25,11 @@ pub struct Leftover {
     pub held_by: Option<u32>,
 }
 
-/// One `FLOCK` line of `/proc/locks`: holder pid and inode number.
-fn parse_line(line: &str) -> Option<(u32, u64)> {
+/// A locked file as `/proc/locks` names it: device major, minor, inode.
+type FileId = (u32, u32, u64);
+
+/// One `FLOCK` line of `/proc/locks`: holder pid and the file.
+fn parse_line(line: &str) -> Option<(u32, FileId)> {
     let mut f = line.split_whitespace().skip(1);
     let kind = f.next()?;
     // `->` marks a process waiting for the lock, not holding it.
@@ -32,20 +37,31 @@ fn parse_line(line: &str) -> Option<(u32, u64)> {
         return None;
     }
     let pid = f.nth(2)?.parse().ok()?;
-    let ino = f.next()?.rsplit(':').next()?.parse().ok()?;
-    Some((pid, ino))
+    let mut id = f.next()?.split(':');
+    let major = u32::from_str_radix(id.next()?, 16).ok()?;
+    let minor = u32::from_str_radix(id.next()?, 16).ok()?;
+    let ino = id.next()?.parse().ok()?;
+    if id.next().is_some() {
+        return None;
+    }
+    Some((pid, (major, minor, ino)))
 }
 
-/// The flocks held now: (pid, inode).
-fn flocks() -> Vec<(u32, u64)> {
+/// The flocks held now: (pid, file).
+fn flocks() -> Vec<(u32, FileId)> {
     std::fs::read_to_string("/proc/locks")
         .map(|t| t.lines().filter_map(parse_line).collect())
         .unwrap_or_default()
 }
 
-fn holder(locks: &[(u32, u64)], path: &Path) -> Option<u32> {
-    let ino = std::fs::symlink_metadata(path).ok()?.ino();
-    locks.iter().find(|(_, i)| *i == ino).map(|(pid, _)| *pid)
+fn holder(locks: &[(u32, FileId)], path: &Path) -> Option<u32> {
+    let m = std::fs::symlink_metadata(path).ok()?;
+    let id = (
+        rustix::fs::major(m.dev()),
+        rustix::fs::minor(m.dev()),
+        m.ino(),
+    );
+    locks.iter().find(|(_, l)| *l == id).map(|(pid, _)| *pid)
 }
 
 /// The pid of a live process holding a `flock` on `path`, if any (the
@@ -97,7 +113,11 @@ mod tests {
     fn proc_locks_lines_give_holders_not_waiters() {
         assert_eq!(
             parse_line("1: FLOCK  ADVISORY  WRITE 4242 08:01:1234567 0 EOF"),
-            Some((4242, 1234567))
+            Some((4242, (8, 1, 1234567)))
+        );
+        assert_eq!(
+            parse_line("3: FLOCK  ADVISORY  WRITE 9 103:1f:77 0 EOF"),
+            Some((9, (0x103, 0x1f, 77)))
         );
         assert_eq!(
             parse_line("1: -> FLOCK  ADVISORY  WRITE 4243 08:01:1234567 0 EOF"),

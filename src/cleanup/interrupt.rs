@@ -142,10 +142,27 @@ impl Drop for Hook {
 }
 
 /// From here an interruption would no longer leave the target as it was:
-/// withdraws every hook and [`hold`]s signals until [`resume`].
+/// [`hold`]s signals until [`resume`], then withdraws every hook. In that
+/// order, a signal comes either before (it waits in `hold` while the
+/// handler runs every hook) or after (it waits for the held section and
+/// finds no hook): never in between, with the hooks gone and nothing held.
 pub fn point_of_no_return() {
-    lock(&HOOKS).hooks.clear();
     hold();
+    lock(&HOOKS).hooks.clear();
+}
+
+/// Whether a signal is being handled: a wait with no end of its own (for
+/// another process's lock) gives up then, so the section it is in ends.
+pub fn stopping() -> bool {
+    lock(&SECTIONS).stopping
+}
+
+/// Has the handler show `line` (with the hooks' lines) if a signal ends the
+/// process, whatever this thread does next. Call it inside a section (the
+/// handler takes the hooks only once every section has ended).
+pub fn say(line: String) {
+    // Nothing withdraws it: the process ends, or the line stays due.
+    std::mem::forget(on_interrupt(move |_| Some(line)));
 }
 
 /// For the signal handler: waits for every critical section to end (none
@@ -155,9 +172,14 @@ pub fn point_of_no_return() {
 pub(super) fn stop(waiting: impl FnOnce()) -> MutexGuard<'static, Hooks> {
     let mut s = lock(&SECTIONS);
     s.stopping = true;
-    if s.active > 0 {
+    let busy = s.active > 0;
+    drop(s);
+    // Not under the lock: saying so may be slow (a pipe nobody reads yet),
+    // and the sections must be able to end meanwhile.
+    if busy {
         waiting();
     }
+    let mut s = lock(&SECTIONS);
     while s.active > 0 {
         s = CHANGED.wait(s).unwrap_or_else(PoisonError::into_inner);
     }
@@ -167,8 +189,12 @@ pub(super) fn stop(waiting: impl FnOnce()) -> MutexGuard<'static, Hooks> {
 
 /// Runs the hooks taken by [`stop`]; the lines they return.
 pub(super) fn run_hooks(hooks: &mut MutexGuard<'static, Hooks>, signal: &str) -> Vec<String> {
+    // A hook that panics loses its own line, not the others' nor the exit.
     std::mem::take(&mut hooks.hooks)
         .into_iter()
-        .filter_map(|(_, hook)| hook(signal))
+        .filter_map(|(_, hook)| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(signal)))
+                .unwrap_or_else(|_| Some("an interrupt hook failed".to_string()))
+        })
         .collect()
 }

@@ -93,11 +93,13 @@ pub(super) fn sign(a: SignArgs) -> Result<()> {
         .with_hint("`airlock join` the parts, sign the bundle, then `airlock split` it again"));
     }
     let policy = trust_policy(&a.trust)?;
-    // The signed copy is written beside the bundle: its folder and room are
-    // checked before the key is read or unlocked (issue 15).
-    if let Ok(m) = std::fs::metadata(&a.bundle) {
-        let bundle = std::slice::from_ref(&a.bundle);
-        airlock::fsio::preflight::check_outputs(bundle, true, Some(m.len()))?;
+    // The signed copy is written beside the bundle (the file a link names):
+    // that folder and its room are checked before the key is read or
+    // unlocked (issue 15).
+    if let Ok(real) = airlock::sign::signed_file(&a.bundle) {
+        if let Ok(m) = std::fs::metadata(&real) {
+            airlock::fsio::preflight::check_outputs(&[real], true, Some(m.len()))?;
+        }
     }
     // A policy file says who approves; --key only who may vouch for the
     // bundle as it is.

@@ -229,7 +229,7 @@ pub struct ExportArgs {
     /// Also write BUNDLE.sha256sums beside the output (for `sha256sum -c`)
     #[arg(long)]
     pub sha256sums: bool,
-    /// Replace BUNDLE (or its parts) if it exists
+    /// Replace BUNDLE (or its parts, removing any other BUNDLE.NNN of an earlier set) if it exists
     #[arg(long)]
     pub force: bool,
     /// Print a JSON report on stdout (and progress events as JSON lines on stderr)
@@ -263,7 +263,7 @@ pub struct SplitArgs {
     /// Also write BUNDLE.sha256sums beside the parts (for `sha256sum -c`)
     #[arg(long)]
     pub sha256sums: bool,
-    /// Replace existing parts
+    /// Replace existing parts (any other BUNDLE.NNN of an earlier set is removed)
     #[arg(long)]
     pub force: bool,
     /// Print a JSON report on stdout (and progress events as JSON lines on stderr)

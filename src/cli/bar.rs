@@ -48,13 +48,16 @@ pub fn human(b: u64) -> String {
 }
 
 /// The plain lines' interval: [`INTERVAL_VAR`] if it holds a number of
-/// seconds, else [`DEFAULT_INTERVAL`].
+/// seconds, else [`DEFAULT_INTERVAL`]; one too long for a `Duration`
+/// (`1e30`) means never (it is only compared, never added to an instant).
 fn interval() -> Duration {
     std::env::var(INTERVAL_VAR)
         .ok()
         .and_then(|v| v.trim().parse::<f64>().ok())
         .filter(|s| s.is_finite() && *s >= 0.0)
-        .map_or(DEFAULT_INTERVAL, Duration::from_secs_f64)
+        .map_or(DEFAULT_INTERVAL, |s| {
+            Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX)
+        })
 }
 
 /// The state of plain progress lines: what to print, and when.

@@ -34,8 +34,9 @@ pub(super) fn verify_parts(a: &VerifyArgs, policy: &TrustPolicy) -> Result<()> {
         let mut out = show::Sanitize(io::stdout().lock());
         writeln!(
             out,
-            "part index {}: signature valid, {count} parts, bundle sha256 {}",
+            "part index {}: signature valid, {}, bundle sha256 {}",
             report.index.display(),
+            airlock::text::count(count as u64, "part", "parts"),
             report.bundle_sha256
         )?;
         for p in &report.parts {
@@ -122,9 +123,9 @@ pub(super) fn audit_check(a: AuditArgs) -> Result<()> {
     }
     writeln!(
         io::stdout(),
-        "{}: {} lines, chain intact ({} accepted, {} forced, {} refused{more}); head sha256 {}",
+        "{}: {}, chain intact ({} accepted, {} forced, {} refused{more}); head sha256 {}",
         chain.log.display(),
-        chain.lines,
+        airlock::text::count(chain.lines as u64, "line", "lines"),
         chain.accepted,
         chain.forced,
         chain.refused,

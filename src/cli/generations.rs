@@ -23,7 +23,7 @@ pub(super) fn rollback(a: CacheArgs) -> Result<()> {
         return print_json(&report);
     }
     let mut out = show::Sanitize(io::stdout().lock());
-    writeln!(out, "rolled back in {}:", report.cache_dir.display())?;
+    writeln!(out, "rolled back in {}:", shown(&report.cache_dir))?;
     for c in &report.record.components {
         writeln!(
             out,
@@ -43,7 +43,7 @@ pub(super) fn rollback(a: CacheArgs) -> Result<()> {
         writeln!(
             out,
             "recorded in {} (line {}, sha256 {})",
-            l.log.display(),
+            shown(&l.log),
             l.line,
             l.sha256
         )?;
@@ -109,14 +109,9 @@ pub(super) fn status(a: CacheArgs) -> Result<()> {
     }
     let size = airlock::text::bytes;
     let mut out = show::Sanitize(io::stdout().lock());
-    writeln!(out, "{}:", st.cache_dir.display())?;
+    writeln!(out, "{}:", shown(&st.cache_dir))?;
     for c in &st.components {
-        write!(
-            out,
-            "  {:<28} {:>10}",
-            c.path.display().to_string(),
-            size(c.bytes)
-        )?;
+        write!(out, "  {:<28} {:>10}", shown(&c.path), size(c.bytes))?;
         if let Some(m) = &c.metadata {
             write!(
                 out,
@@ -147,27 +142,57 @@ struct StatusJson<'a> {
     activity: &'a airlock::install::Activity,
 }
 
-/// An import in progress, and leftovers: path, size, and who holds them.
+/// A path on one line: control characters (a newline in a file name
+/// would print a line of its own) escaped.
+fn shown(path: &std::path::Path) -> String {
+    airlock::text::escape(&path.to_string_lossy()).into_owned()
+}
+
+/// An import or rollback in progress, and leftovers: path, size, who holds
+/// them, and what removes them.
 fn show_activity(out: &mut dyn Write, a: &airlock::install::Activity) -> io::Result<()> {
-    if let Some(pid) = a.import_in_progress {
+    if let Some(pid) = a.rollback_in_progress {
         writeln!(
             out,
-            "import in progress: process {pid} holds the cache lock"
+            "rollback in progress: process {pid} holds the cache lock"
         )?;
+    }
+    if let Some(pid) = a.import_in_progress {
+        match a.holder_known {
+            true => writeln!(
+                out,
+                "import in progress: process {pid} holds the cache lock"
+            )?,
+            false => writeln!(
+                out,
+                "an import or rollback is in progress: process {pid} holds the cache lock"
+            )?,
+        }
     }
     for l in &a.leftovers {
         let what = if l.dir { "folder" } else { "file" };
         let size = bar::human(l.bytes);
-        match l.held_by {
-            Some(pid) => writeln!(
+        let path = shown(&l.path);
+        if let Some(pid) = l.held_by {
+            writeln!(
                 out,
-                "in use: {} ({what}, {size}), held by live process {pid}",
-                l.path.display()
+                "in use: {path} ({what}, {size}), held by live process {pid}"
+            )?;
+            continue;
+        }
+        use airlock::install::LeftoverKind;
+        match airlock::install::leftover_kind(&l.path) {
+            LeftoverKind::Staging => writeln!(
+                out,
+                "leftover: {path} ({what}, {size}) of an interrupted run; no live process holds it, the next run of its kind removes it"
             )?,
-            None => writeln!(
+            LeftoverKind::SetAside => writeln!(
                 out,
-                "leftover: {} ({what}, {size}) of an interrupted run; no live process holds it, the next run of its kind removes it",
-                l.path.display()
+                "set aside: {path} ({what}, {size}), the previous generation of an interrupted import; no live process holds it, the next import puts it back for `airlock rollback`"
+            )?,
+            LeftoverKind::Other => writeln!(
+                out,
+                "leftover: {path} ({what}, {size}) of an interrupted run; no live process holds it, the next import into this cache or run of its kind writing here removes it"
             )?,
         }
     }

@@ -34,6 +34,11 @@ pub fn remember_policy(command: &Command) {
     }
 }
 
+/// A host (or any word) as it must be typed in a shell.
+fn word(w: &str) -> String {
+    airlock::layout::scan::shell_quote(w)
+}
+
 /// The command that adds an approval, with this run's bundle and policy
 /// when known (issue 15: the advice must work as typed, KEY aside).
 fn sign_again(role: Option<&str>) -> String {
@@ -80,14 +85,14 @@ pub fn render_flag(hint: &FlagHint) -> String {
         FlagHint::NameSources => "give at least one of --trivy-db, --java-db, --checks, --vex-manifest/--vex-archive or --from-cache".into(),
         FlagHint::CreatedSkew { skew } => format!("a bundle may be dated at most {skew} ahead of this host's clock; check the clock, or leave --created out to use it"),
         FlagHint::AllowDowngrade => "if this is intended (say, to back out a bad database), import again with --allow-downgrade, which the audit log records as forced; nothing was written".into(),
-        FlagHint::PlainHttp { host, serves } => format!("if {host} really {serves}, name it: --plain-http {host}"),
-        FlagHint::NotTls { host, ca_cert: false } => format!("{host} does not speak TLS; if it really is a plain-http registry, name it: --plain-http {host}"),
-        FlagHint::NotTls { host, ca_cert: true } => format!("{host} does not speak TLS, and with --ca-cert given no registry falls back to plain http; if it really is a plain-http registry, name it: --plain-http {host}"),
+        FlagHint::PlainHttp { host, serves } => format!("if {host} really {serves}, name it: --plain-http {}", word(host)),
+        FlagHint::NotTls { host, ca_cert: false } => format!("{host} does not speak TLS; if it really is a plain-http registry, name it: --plain-http {}", word(host)),
+        FlagHint::NotTls { host, ca_cert: true } => format!("{host} does not speak TLS, and with --ca-cert given no registry falls back to plain http; if it really is a plain-http registry, name it: --plain-http {}", word(host)),
         FlagHint::PrivateCa => "a registry whose certificate comes from a private CA needs --ca-cert FILE; to accept any certificate from this host alone: --insecure-skip-verify HOST".into(),
         FlagHint::DeadlineBase => "the registry did not answer in time (--network-deadline-base), or sent the client where it cannot go".into(),
         FlagHint::IdleTimeout => "the registry sent nothing within the idle timeout (--network-idle-timeout)".into(),
-        FlagHint::AllowTokenRealm { registry, realm_host } => format!("if {realm_host} really is the token service of {registry}, allow it: --allow-token-realm {realm_host}"),
-        FlagHint::Credentials { host } => format!("give --username and --password-stdin, set TRIVY_USERNAME/TRIVY_PASSWORD, or log in with `docker login {host}`"),
+        FlagHint::AllowTokenRealm { registry, realm_host } => format!("if {realm_host} really is the token service of {registry}, allow it: --allow-token-realm {}", word(realm_host)),
+        FlagHint::Credentials { host } => format!("give --username and --password-stdin, set TRIVY_USERNAME/TRIVY_PASSWORD, or log in with `docker login {}`", word(host)),
         FlagHint::NetworkLimits => "a server that stalls is given up on; the limits are set by --network-idle-timeout, --network-deadline-base and --network-min-rate".into(),
         FlagHint::TrustKeys => "pass --key FILE.pub with the public key of whoever signed the bundle, or --trust POLICY.toml".into(),
         FlagHint::SignerKey => "pass --key with the public key of the bundle's signer, or get the bundle re-signed by a trusted key".into(),

@@ -283,8 +283,8 @@ pub fn inspect(w: &mut dyn Write, r: &InspectReport) -> io::Result<()> {
         .fold(0u64, |t, p| t.saturating_add(p.size));
     writeln!(
         w,
-        "payloads: {} entries, {}",
-        m.payloads.len(),
+        "payloads: {}, {}",
+        airlock::text::count(m.payloads.len() as u64, "entry", "entries"),
         bytes(total)
     )?;
     Ok(())
@@ -321,7 +321,12 @@ pub fn pushed(w: &mut dyn Write, p: &airlock::layout::oci_repos::PushReport) -> 
         p.state
     )?;
     writeln!(w, "Scanners use it with (no other flag changes):")?;
-    writeln!(w, "  trivy image {} <image>", p.trivy_flags.join(" "))?;
+    let flags: Vec<String> = p
+        .trivy_flags
+        .iter()
+        .map(|f| airlock::layout::scan::shell_quote(f))
+        .collect();
+    writeln!(w, "  trivy image {} IMAGE", flags.join(" "))?;
     match (&p.trivy_yaml, &p.mirror_hint) {
         (Some(yaml), _) => {
             writeln!(
@@ -403,8 +408,8 @@ pub fn imported(w: &mut dyn Write, r: &ImportReport) -> io::Result<()> {
     Ok(())
 }
 
-/// The scan commands that fit the cache, one line each (already quoted for
-/// a shell; a path with a control character is escaped by [`Sanitize`]).
+/// The scan commands that fit the cache, one line each (quoted for a shell
+/// by `text::shell_word`: visible text only, whatever the cache path).
 fn scan_commands(w: &mut dyn Write, c: &[ScanCommand]) -> io::Result<()> {
     if c.is_empty() {
         return writeln!(
@@ -417,7 +422,20 @@ fn scan_commands(w: &mut dyn Write, c: &[ScanCommand]) -> io::Result<()> {
         "Scan with this cache (no network needed; replace / . or IMAGE with what to scan):"
     )?;
     for c in c {
+        if c.command.is_empty() {
+            return writeln!(
+                w,
+                "  (none printed: the cache path ends with a line break, which no one-line shell command can name; --json lists each command's argv)"
+            );
+        }
         writeln!(w, "  {}", c.command)?;
+    }
+    let jars = airlock::layout::scan::JAR_FILES[0];
+    if c.iter().any(|c| c.argv.iter().any(|a| a == jars)) {
+        writeln!(
+            w,
+            "(no Java DB in this cache: rootfs and image leave jar files out, as Trivy would otherwise download one; import a bundle with the Java DB to scan them)"
+        )?;
     }
     Ok(())
 }

@@ -69,6 +69,9 @@ pub(super) fn split(a: SplitArgs) -> Result<()> {
         parts::index_path(&output),
     ];
     files.extend(sums_file.clone());
+    // Any part of an earlier set of this name: the new set must not be
+    // written beside one it does not replace.
+    files.extend(parts::existing_parts(&output));
     let needed = std::fs::metadata(&a.bundle).ok().map(|m| m.len());
     check_outputs(&files, a.force, needed)?;
     let key = passphrase::load_secret(&a.sign_key, a.passphrase_file.as_deref())?;
@@ -115,7 +118,8 @@ pub(super) fn join(a: JoinArgs) -> Result<()> {
             a.parts.display()
         );
     }
-    check_outputs(std::slice::from_ref(&a.output), a.force, None)?;
+    // The bundle is the parts' size (the signed index says so).
+    check_outputs(std::slice::from_ref(&a.output), a.force, Some(input.len()))?;
     let progress = Reporter::new(a.json, a.quiet);
     let report = airlock::media::join(
         &input,

@@ -57,10 +57,12 @@ impl Classify for OutputError {
 
     fn hint(&self) -> Option<Hint> {
         match self {
-            OutputError::NoFolder(p) => Hint::text(format!(
-                "create it first (mkdir -p {}) or write elsewhere; nothing was read or written",
-                crate::text::escape(&p.display().to_string())
-            )),
+            OutputError::NoFolder(p) => Hint::text(match crate::text::shell_word_posix(p) {
+                Some(p) => format!(
+                    "create it first (mkdir -p {p}) or write elsewhere; nothing was read or written"
+                ),
+                None => "create it first or write elsewhere; nothing was read or written".into(),
+            }),
             OutputError::NotAFolder(_) | OutputError::NotWritable { .. } => {
                 Hint::text("write elsewhere; nothing was read or written")
             }

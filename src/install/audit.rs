@@ -100,6 +100,7 @@ pub enum InstalledRecord {
         /// Which component (`db`, `java-db`, `policy`).
         component: ComponentId,
         /// Where it went.
+        #[serde(serialize_with = "path_text")]
         path: PathBuf,
         /// Its OCI manifest digest.
         manifest_digest: String,
@@ -113,6 +114,7 @@ pub enum InstalledRecord {
         /// Which component (`vex/repositories/<name>`).
         component: ComponentId,
         /// Where it went.
+        #[serde(serialize_with = "path_text")]
         path: PathBuf,
         /// Its name.
         vex: String,
@@ -126,6 +128,13 @@ pub enum InstalledRecord {
         /// Its manifest digest.
         manifest_digest: String,
     },
+}
+
+/// A path as the log's other paths are written (`bundle`, `cache_dir`):
+/// its text, a byte that is not UTF-8 as U+FFFD. serde's own refuses such a
+/// path, which made `import` into a non-UTF-8 cache panic after installing.
+fn path_text<S: serde::Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&path.to_string_lossy())
 }
 
 /// One import, as recorded.
@@ -328,17 +337,24 @@ pub fn append_waiting(
     })
 }
 
-/// Takes the log's lock, waiting for it at most `wait` (if given).
+/// Takes the log's lock, waiting for it at most `wait` (if given), and
+/// with no limit otherwise until a signal is being handled: the record is
+/// written in a section the signal handler waits for, and whoever can read
+/// the log can hold its lock as long as they like (see
+/// [`crate::cleanup::interrupt::stopping`]).
 fn lock_log(f: &File, wait: Option<std::time::Duration>) -> io::Result<()> {
-    let Some(wait) = wait else {
-        return crate::fsio::lock::lock_exclusive(f);
-    };
     let start = std::time::Instant::now();
     while !crate::fsio::lock::try_lock_exclusive(f)? {
-        if start.elapsed() >= wait {
+        if wait.is_some_and(|w| start.elapsed() >= w) {
             return Err(io::Error::new(
                 io::ErrorKind::WouldBlock,
                 "another process held the lock",
+            ));
+        }
+        if wait.is_none() && crate::cleanup::interrupt::stopping() {
+            return Err(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "a signal ended the wait for another process's lock on it",
             ));
         }
         std::thread::sleep(std::time::Duration::from_millis(20));

@@ -305,6 +305,9 @@ impl<'a> Collector<'a> {
         let cache = &opts.cache_dir;
         let vex_dir = opts.vex_dir.as_ref().filter(|_| !m.vex.is_empty());
         stage::remove_leftovers(cache)?;
+        // Other commands' leftovers of dead runs (`sign` writing beside a
+        // bundle kept here...): `status` says the next import removes them.
+        crate::cleanup::sweep(cache);
         crate::fault::point("leftovers removed");
         if let Some(dir) = vex_dir {
             fs::create_dir_all(dir).map_err(PathIo::at("cannot create the VEX directory", dir))?;

@@ -211,33 +211,43 @@ fn plan_swaps(
 }
 
 /// Makes the swaps, all or none. The older generation steps aside first
-/// (under a staging name, so a crash leaves no previous generation rather
-/// than a wrong one); it comes back if the swaps fail. The staging areas'
-/// signal registrations go just before the swaps: from then on a half-done
-/// swap is recovered by the next import, never removed.
+/// (under [`stage::ASIDE_PREFIX`]); it comes back if the swaps fail, if a
+/// signal ends the import before they begin (an interrupt hook), and, after
+/// a crash, at the next import ([`stage::remove_leftovers`]). The staging
+/// areas' signal registrations go at the point of no return, once signals
+/// are held: from then on the import runs to its end and record.
 fn swap_setting_aside(
     cache: &Path,
     swaps: stage::Swapper<ComponentId>,
     staging_guards: &mut Vec<crate::cleanup::Guard>,
 ) -> Result<Replaced, ImportError> {
+    use crate::cleanup::interrupt;
     let previous = cache.join(stage::PREVIOUS_DIR);
-    let aside = cache.join(format!(
-        "{}previous-{}",
-        stage::STAGING_PREFIX,
-        std::process::id()
-    ));
+    let aside = cache.join(format!("{}{}", stage::ASIDE_PREFIX, std::process::id()));
     let moved_aside = fs::symlink_metadata(&previous).is_ok();
+    // Registered before the rename: a signal at any moment from here to the
+    // point of no return puts the older generation back.
+    let _undo = moved_aside.then(|| {
+        let (aside, previous) = (aside.clone(), previous.clone());
+        interrupt::on_interrupt(move |_| stage::put_back(&aside, &previous).err())
+    });
     if moved_aside {
-        fs::rename(&previous, &aside).map_err(PathIo::at(
+        // In a section: a signal's hook runs either before the rename
+        // (none is made) or after it (it is undone), never during it.
+        let section = interrupt::critical();
+        let renamed = fs::rename(&previous, &aside);
+        drop(section);
+        renamed.map_err(PathIo::at(
             "cannot set aside the older generation",
             &previous,
         ))?;
         crate::fault::point("older generation set aside");
     }
-    staging_guards.clear();
     // From the first swap, a signal waits for the import to end and be
-    // recorded (see install::transaction::interrupted).
-    crate::cleanup::interrupt::point_of_no_return();
+    // recorded (see install::transaction::interrupted); held first, then
+    // the staging areas leave the handler's list.
+    interrupt::point_of_no_return();
+    staging_guards.clear();
     let replaced = match swaps.run() {
         Ok(replaced) => replaced,
         Err(e) => {
@@ -249,7 +259,17 @@ fn swap_setting_aside(
     };
     crate::fault::point("swaps done");
     if moved_aside {
-        let _ = fs::remove_dir_all(&aside);
+        // Renamed out of the set-aside name first: a crash while it is
+        // removed leaves a staging leftover, never an older generation the
+        // next import would put back over this one's.
+        let discard = cache.join(format!(
+            "{}old-{}",
+            stage::STAGING_PREFIX,
+            std::process::id()
+        ));
+        if fs::rename(&aside, &discard).is_ok() {
+            let _ = fs::remove_dir_all(&discard);
+        }
         crate::fault::point("older generation removed");
     }
     Ok(replaced.into_iter().collect())
@@ -374,7 +394,7 @@ impl Installed<'_> {
             labels: m.labels.clone(),
             signers: verified.signers.clone(),
             cache_dir: cache_abs.clone(),
-            trivy_flags: trivy_cache::trivy_flags(&cache_abs, !installed.vex.is_empty()),
+            trivy_flags: trivy_cache::trivy_flags(&cache_abs, &installed),
             scan_commands: crate::layout::scan::scan_commands(&cache_abs, &installed),
             components,
             vex,

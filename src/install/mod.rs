@@ -53,7 +53,9 @@ use collect::{Collector, Mode};
 pub use component::ComponentId;
 pub use rollback::{rollback, rollback_at, RollbackReport};
 pub use stage::{StageError, LOCK_FILE, STAGING_PREFIX};
-pub use status::{activity, status, Activity, CacheStatus, ComponentStatus};
+pub use status::{
+    activity, leftover_kind, status, Activity, CacheStatus, ComponentStatus, LeftoverKind,
+};
 pub use transaction::{
     Decision, Import, ImportOutcome, ImportRequest, PushTo, ReceiptRequest, Verification,
 };

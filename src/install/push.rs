@@ -57,6 +57,17 @@ pub use super::registry_state::{
 };
 use super::registry_state::{state_digest, StateArtifact};
 
+/// What a push tells its caller as it goes.
+#[derive(Clone, Copy)]
+pub struct PushEvents<'a> {
+    /// Called after each blob (crash points, progress).
+    pub on_blob: &'a dyn Fn(&PushedBlob),
+    /// Called just before the first manifest is put (from then on the
+    /// registry may serve the bundle's artifacts), with them and the
+    /// downgrades forced: an interruption's record says what went up.
+    pub on_publish: &'a dyn Fn(&[PushedArtifact], &[String]),
+}
+
 /// The push visitor (see the module docs).
 pub struct Pusher<'a> {
     client: &'a Client,
@@ -70,6 +81,10 @@ pub struct Pusher<'a> {
     layers: BTreeMap<ArtifactKind, PushedBlob>,
     /// Called after each blob (crash points, progress).
     on_blob: &'a dyn Fn(&PushedBlob),
+    /// Called just before the first manifest is put (from then on the
+    /// registry may serve the bundle's artifacts), with them and the
+    /// downgrades forced: an interruption's record says what went up.
+    on_publish: &'a dyn Fn(&[PushedArtifact], &[String]),
     /// The manifest SHA-256 the first reading verified.
     expected: String,
     /// The registry state as read at the start.
@@ -89,7 +104,7 @@ impl<'a> Pusher<'a> {
         policy: &'a TrustPolicy,
         opts: PushOptions,
         expected_manifest_sha256: &str,
-        on_blob: &'a dyn Fn(&PushedBlob),
+        events: PushEvents<'a>,
     ) -> Self {
         Pusher {
             expected: expected_manifest_sha256.to_string(),
@@ -100,7 +115,8 @@ impl<'a> Pusher<'a> {
             manifest: None,
             small: BTreeMap::new(),
             layers: BTreeMap::new(),
-            on_blob,
+            on_blob: events.on_blob,
+            on_publish: events.on_publish,
             registry: None,
             forced: Vec::new(),
             next: None,
@@ -316,6 +332,8 @@ impl<'a> Pusher<'a> {
             self.read_back_blob(&state_repo, b)?;
         }
         self.check_unchanged()?;
+        let artifacts: Vec<PushedArtifact> = planned.iter().map(|p| p.artifact.clone()).collect();
+        (self.on_publish)(&artifacts, &self.forced);
         for p in planned {
             let digest = &p.artifact.manifest_digest;
             self.client
@@ -471,7 +489,7 @@ pub fn push<R: Read>(
     client: &Client,
     target: &PushTarget,
     opts: PushOptions,
-    on_blob: &dyn Fn(&PushedBlob),
+    events: PushEvents<'_>,
 ) -> Result<PushReport, ImportError> {
     let mut pusher = Pusher::new(
         client,
@@ -479,7 +497,7 @@ pub fn push<R: Read>(
         policy,
         opts,
         verified_manifest_sha256,
-        on_blob,
+        events,
     );
     let verified = match reader::read(bundle, policy, &mut pusher) {
         Ok(v) => v,

@@ -17,6 +17,10 @@ pub const STAGING_PREFIX: &str = ".airlock-staging-";
 /// Where the cache keeps the previous generation: the trees the last import
 /// replaced (for `rollback`).
 pub const PREVIOUS_DIR: &str = ".airlock-previous";
+
+/// The name (+ pid) of the previous generation while an import has it set
+/// aside: never removed as a leftover, but put back (see [`put_back`]).
+pub const ASIDE_PREFIX: &str = ".airlock-staging-previous-";
 /// The lock file in the cache directory (and in a VEX directory).
 pub const LOCK_FILE: &str = ".airlock.lock";
 
@@ -179,27 +183,54 @@ pub(crate) fn lock(dir: &Path) -> Result<Lock, StageError> {
     }
 }
 
-/// Removes staging directories a crashed import left behind.
+/// Removes staging directories a crashed import left behind, and puts back
+/// the previous generation one had set aside ([`ASIDE_PREFIX`]).
 pub(crate) fn remove_leftovers(dir: &Path) -> Result<(), StageError> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Ok(());
     };
     for e in entries.flatten() {
-        if e.file_name().to_string_lossy().starts_with(STAGING_PREFIX) {
-            let p = e.path();
-            // A crash can leave a directory (a staging tree) or a file (the
-            // state file's temporary copy, see guard.rs); a link is removed
-            // as a link, never followed.
-            let is_dir = fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir());
-            let removed = if is_dir {
-                fs::remove_dir_all(&p)
-            } else {
-                fs::remove_file(&p)
-            };
-            removed.map_err(PathIo::at("cannot remove the leftover staging entry", &p))?;
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if !name.starts_with(STAGING_PREFIX) {
+            continue;
         }
+        let p = e.path();
+        // A crash can leave a directory (a staging tree) or a file (the
+        // state file's temporary copy, see guard.rs); a link is removed
+        // as a link, never followed.
+        let is_dir = fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir());
+        if is_dir && name.starts_with(ASIDE_PREFIX) {
+            let previous = dir.join(PREVIOUS_DIR);
+            if fs::symlink_metadata(&previous).is_err() {
+                fs::rename(&p, &previous)
+                    .map_err(PathIo::at("cannot put back the older generation", &p))?;
+                continue;
+            }
+        }
+        let removed = if is_dir {
+            fs::remove_dir_all(&p)
+        } else {
+            fs::remove_file(&p)
+        };
+        removed.map_err(PathIo::at("cannot remove the leftover staging entry", &p))?;
     }
     Ok(())
+}
+
+/// Renames the previous generation set aside at `aside` back to `previous`
+/// (unless it is no longer there); a line saying what failed, if it did.
+pub(crate) fn put_back(aside: &Path, previous: &Path) -> Result<(), String> {
+    if fs::symlink_metadata(aside).is_err() {
+        return Ok(());
+    }
+    fs::rename(aside, previous).map_err(|e| {
+        format!(
+            "the older generation set aside as {} could not be put back as {}: {e}",
+            aside.display(),
+            previous.display()
+        )
+    })
 }
 
 /// What a tree to be written needs on its file system.

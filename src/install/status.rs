@@ -122,28 +122,81 @@ pub fn status(cache_dir: &Path) -> Result<CacheStatus, ImportError> {
 /// (`status`; read only, no lock is taken: see [`crate::cleanup::held`]).
 #[derive(Debug, Clone, Serialize)]
 pub struct Activity {
-    /// The pid of a live import holding the cache lock, if one does.
+    /// The pid of the live process holding the cache lock, if one does,
+    /// unless it is known to be a rollback: an import (or, when its command
+    /// line cannot be read, possibly a rollback: see `holder_known`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub import_in_progress: Option<u32>,
-    /// Import's staging areas (held by the import that holds the cache
-    /// lock, if any; otherwise the next import removes them) and other
-    /// airlock temporary files or folders there.
+    /// The pid of a live `airlock rollback` holding the cache lock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback_in_progress: Option<u32>,
+    /// Whether the lock holder's command (import or rollback) was read.
+    #[serde(skip)]
+    pub holder_known: bool,
+    /// Import's staging areas (held by the process that holds the cache
+    /// lock, if any; otherwise the next import removes them), a previous
+    /// generation an interrupted import set aside, and other airlock
+    /// temporary files or folders there.
     pub leftovers: Vec<crate::cleanup::held::Leftover>,
+}
+
+/// What a leftover in a cache directory is, and so what the next import
+/// does with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeftoverKind {
+    /// An import's staging area (or temporary file): the next import
+    /// removes it.
+    Staging,
+    /// The previous generation an interrupted import set aside (no
+    /// `.airlock-previous` beside it): the next import puts it back.
+    SetAside,
+    /// Another command's temporary file or folder (`sign`'s
+    /// `.airlock-sign-*.partial`...): the next import removes it, as does
+    /// the next run of its kind writing there.
+    Other,
+}
+
+/// The [`LeftoverKind`] of `path`, a leftover [`activity`] found.
+pub fn leftover_kind(path: &Path) -> LeftoverKind {
+    let name = path.file_name().map(|n| n.to_string_lossy());
+    let Some(name) = name.filter(|n| n.starts_with(stage::STAGING_PREFIX)) else {
+        return LeftoverKind::Other;
+    };
+    let previous = path.parent().map(|d| d.join(stage::PREVIOUS_DIR));
+    let free = previous.is_some_and(|p| fs::symlink_metadata(p).is_err());
+    if name.starts_with(stage::ASIDE_PREFIX) && free && path.is_dir() {
+        LeftoverKind::SetAside
+    } else {
+        LeftoverKind::Staging
+    }
 }
 
 /// What [`Activity`] shows for `cache_dir`.
 pub fn activity(cache_dir: &Path) -> Activity {
     use crate::cleanup::held;
-    let importer = held::lock_holder(&cache_dir.join(stage::LOCK_FILE));
+    let holder = held::lock_holder(&cache_dir.join(stage::LOCK_FILE));
     let mut leftovers = held::find(
         cache_dir,
         |n| n.len() > stage::STAGING_PREFIX.len() && n.starts_with(stage::STAGING_PREFIX),
-        importer,
+        holder,
     );
     leftovers.extend(held::leftovers(cache_dir));
     leftovers.sort_by(|a, b| a.path.cmp(&b.path));
+    let command = holder.and_then(command_of);
+    let rollback = command.as_deref() == Some("rollback");
     Activity {
-        import_in_progress: importer,
+        import_in_progress: holder.filter(|_| !rollback),
+        rollback_in_progress: holder.filter(|_| rollback),
+        holder_known: matches!(command.as_deref(), Some("import" | "rollback")),
         leftovers,
     }
+}
+
+/// The subcommand a process runs (`import`, `rollback`): the first word
+/// after the program's name on its command line (`airlock` takes no
+/// option before it), if `/proc` shows it.
+fn command_of(pid: u32) -> Option<String> {
+    let line = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let word = line.split(|&b| b == 0).nth(1)?;
+    Some(String::from_utf8_lossy(word).into_owned())
 }

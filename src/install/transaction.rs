@@ -368,7 +368,8 @@ impl<'a> Import<'a> {
             push_error: None,
         };
         if let Some(p) = &self.push {
-            interrupted::pushing(&self.request, &done, hook);
+            let published = interrupted::pushing(&self.request, &done, hook);
+            let on_publish = |a: &[_], forced: &[String]| published.went_up(a, forced);
             progress.begin("push", self.source.len());
             let sha = done.verified.manifest_sha256.clone();
             let result = self.source.read_with(progress, |r| {
@@ -383,7 +384,10 @@ impl<'a> Import<'a> {
                     p.client,
                     p.target,
                     push_opts,
-                    &on_blob,
+                    push::PushEvents {
+                        on_blob: &on_blob,
+                        on_publish: &on_publish,
+                    },
                 )
             });
             progress.end();
@@ -513,7 +517,13 @@ fn record(request: &ImportRequest, entry: AuditEntry) -> Records {
     if let Some(log) = request.audit_log(refused) {
         match audit::append(&log, &entry) {
             Ok(l) => records.audit = Some(l),
-            Err(e) => records.audit_error = Some(e),
+            Err(e) => {
+                // A signal ended the wait for the log: the handler says it.
+                if crate::cleanup::interrupt::stopping() {
+                    interrupted::unrecorded(&entry, &e);
+                }
+                records.audit_error = Some(e)
+            }
         }
     }
     // No receipt for an import the log could not record: the receipt would

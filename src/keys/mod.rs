@@ -284,7 +284,10 @@ impl crate::error::Classify for KeyFileError {
         match self {
             KeyFileError::Permissions { path, .. }
             | KeyFileError::PassphrasePermissions { path, .. } => {
-                Hint::text(format!("run `chmod 600 {}`", crate::text::shell_word(path)))
+                Hint::text(match crate::text::shell_word_posix(path) {
+                    Some(p) => format!("run `chmod 600 {p}`"),
+                    None => "make it readable by its owner only (chmod 600)".into(),
+                })
             }
             KeyFileError::Key { source, .. } => source.hint(),
             KeyFileError::WrongKind {

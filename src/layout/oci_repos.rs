@@ -156,8 +156,8 @@ pub fn trivy_usage(
             flags,
             None,
             Some(format!(
-                "for trivy.yaml registry.mirrors (scanners keep their default flags), push to a path ending in /aquasec with the default tags, e.g. --push {}/aquasec",
-                target.host
+                "for trivy.yaml registry.mirrors (scanners keep their default flags), push to a path ending in /aquasec with the default tags, e.g. --push {}",
+                crate::layout::scan::shell_quote(&format!("{}/aquasec", target.host))
             )),
         ),
     }

@@ -7,8 +7,11 @@
 //! (issue 15, item 6). Each command carries the flags that keep Trivy off the
 //! network (trivy-facts.md): `--skip-db-update` (Trivy 0.76 never checks a
 //! database's age with it), `--skip-java-db-update` for the targets that read
-//! jars (`rootfs`, `image`; `fs` ignores them), `--skip-check-update` for
-//! `config`, `--vex repo --skip-vex-repo-update` only when a VEX repository is
+//! jars (`rootfs`, `image`; `fs` ignores them) when a Java DB is installed
+//! (without one Trivy refuses the flag "on the first run", and without the
+//! flag it downloads a Java DB at the first jar: those commands then skip
+//! the jar files, [`JAR_FILES`]),
+//! `--skip-check-update` when a checks bundle is, `--vex repo --skip-vex-repo-update` only when a VEX repository is
 //! installed (a failed refresh deletes it and makes the scan fatal),
 //! `--offline-scan`, `--skip-version-check` and `--disable-telemetry`.
 
@@ -116,9 +119,12 @@ impl fmt::Display for ScanTarget {
 pub struct ScanCommand {
     /// What it scans.
     pub target: ScanTarget,
-    /// The arguments, `trivy` first, the operand last.
+    /// The arguments, `trivy` first, the operand last (a cache path that is
+    /// not UTF-8 shows lossily here; `command` names it exactly).
     pub argv: Vec<String>,
-    /// `argv` quoted for a POSIX shell, one line.
+    /// The command for a POSIX shell, one line of visible text that gives
+    /// the cache path's bytes back ([`crate::text::shell_word_posix`]); empty when
+    /// no such line can name the cache (its path ends with a line break).
     pub command: String,
 }
 
@@ -132,6 +138,7 @@ pub fn scan_commands(cache_dir: &Path, installed: &Installed) -> Vec<ScanCommand
         ScanTarget::Image,
         ScanTarget::Config,
     ];
+    let cache_word = crate::text::shell_word_posix(cache_dir);
     targets
         .into_iter()
         .filter(|t| match t {
@@ -140,11 +147,21 @@ pub fn scan_commands(cache_dir: &Path, installed: &Installed) -> Vec<ScanCommand
         })
         .map(|t| {
             let argv = argv(t, cache_dir, installed);
-            let command = argv
-                .iter()
-                .map(|a| shell_quote(a))
-                .collect::<Vec<_>>()
-                .join(" ");
+            let command = match &cache_word {
+                Some(cache) => argv
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| {
+                        if i == CACHE_ARG {
+                            cache.clone()
+                        } else {
+                            shell_quote(a)
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                None => String::new(),
+            };
             ScanCommand {
                 target: t,
                 argv,
@@ -154,6 +171,13 @@ pub fn scan_commands(cache_dir: &Path, installed: &Installed) -> Vec<ScanCommand
         .collect()
 }
 
+/// The files Trivy's jar analyser reads (and needs the Java DB for):
+/// skipped by the `rootfs` and `image` commands of a cache without one.
+pub const JAR_FILES: [&str; 4] = ["**/*.jar", "**/*.war", "**/*.ear", "**/*.par"];
+
+/// Where `argv` holds the cache path.
+const CACHE_ARG: usize = 3;
+
 fn argv(t: ScanTarget, cache_dir: &Path, installed: &Installed) -> Vec<String> {
     let mut a: Vec<String> = vec![
         "trivy".into(),
@@ -162,12 +186,23 @@ fn argv(t: ScanTarget, cache_dir: &Path, installed: &Installed) -> Vec<String> {
         cache_dir.to_string_lossy().into_owned(),
     ];
     let mut flag = |f: &str| a.push(f.to_string());
+    // Each skip flag only for what the cache holds: Trivy refuses
+    // `--skip-*-update` "on the first run" (trivy-facts.md).
     match t {
         ScanTarget::Config => flag("--skip-check-update"),
         ScanTarget::Rootfs | ScanTarget::Image | ScanTarget::Fs => {
             flag("--skip-db-update");
             if t != ScanTarget::Fs {
-                flag("--skip-java-db-update");
+                if installed.java_db {
+                    flag("--skip-java-db-update");
+                } else {
+                    // Without a Java DB, Trivy downloads one at the first
+                    // jar (FATAL offline): leave the jars out instead.
+                    for pattern in JAR_FILES {
+                        flag("--skip-files");
+                        flag(pattern);
+                    }
+                }
             }
             if installed.checks {
                 flag("--skip-check-update");
@@ -186,17 +221,9 @@ fn argv(t: ScanTarget, cache_dir: &Path, installed: &Installed) -> Vec<String> {
     a
 }
 
-/// `s` as one word for a POSIX shell: as is when it holds only characters
-/// no shell treats specially, else in single quotes (a `'` as `'\''`).
+/// `s` (an argument) as one shell word: [`crate::text::shell_str`].
 pub fn shell_quote(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-./=:,+@%".contains(c));
-    if plain {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
+    crate::text::shell_str(s)
 }
 
 #[cfg(test)]
@@ -242,8 +269,14 @@ mod tests {
         );
         assert_eq!(
             c[0].command,
-            "trivy rootfs --cache-dir /c --skip-db-update --skip-java-db-update --offline-scan --skip-version-check --disable-telemetry /"
+            "trivy rootfs --cache-dir /c --skip-db-update --skip-files '**/*.jar' --skip-files '**/*.war' --skip-files '**/*.ear' --skip-files '**/*.par' --offline-scan --skip-version-check --disable-telemetry /"
         );
+        let odd = scan_commands(Path::new("/c\n"), &db_only);
+        assert_eq!(
+            odd[0].command, "",
+            "no one-line command names /c + line break"
+        );
+        assert_eq!(odd[0].argv[3], "/c\n");
         assert!(scan_commands(Path::new("/c"), &Installed::default()).is_empty());
     }
 }

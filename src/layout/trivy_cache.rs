@@ -62,16 +62,23 @@ pub fn vex_cache_json(now: OffsetDateTime, location: &str) -> Vec<u8> {
     .expect("static JSON serializes")
 }
 
-/// The flags a scan on an air-gapped host should use with this cache.
-pub fn trivy_flags(cache_dir: &Path, has_vex: bool) -> Vec<String> {
-    let mut flags = vec![
-        "--cache-dir".to_string(),
-        cache_dir.display().to_string(),
-        "--skip-db-update".to_string(),
-        "--skip-java-db-update".to_string(),
-        "--skip-check-update".to_string(),
+/// The flags a scan on an air-gapped host should use with this cache: a
+/// skip flag only for what `installed` holds (Trivy refuses
+/// `--skip-*-update` "on the first run", trivy-facts.md).
+pub fn trivy_flags(cache_dir: &Path, installed: &crate::layout::scan::Installed) -> Vec<String> {
+    let mut flags = vec!["--cache-dir".to_string(), cache_dir.display().to_string()];
+    let skips = [
+        (installed.db, "--skip-db-update"),
+        (installed.java_db, "--skip-java-db-update"),
+        (installed.checks, "--skip-check-update"),
     ];
-    if has_vex {
+    flags.extend(
+        skips
+            .iter()
+            .filter(|(held, _)| *held)
+            .map(|(_, f)| f.to_string()),
+    );
+    if !installed.vex.is_empty() {
         flags.extend([
             "--vex".to_string(),
             "repo".to_string(),

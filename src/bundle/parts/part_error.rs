@@ -97,7 +97,7 @@ pub enum PartError {
     },
     /// A file named as the next part after the last one the index lists:
     /// `cat B.0* > B` would append it to the bundle.
-    #[error("{} is beside a part set whose index lists {count} parts: nothing may follow the last part (`cat` would append it to the bundle)", path.display())]
+    #[error("{} is beside a part set whose index lists {}: nothing may follow the last part (`cat` would append it to the bundle)", path.display(), crate::text::count(*count as u64, "part", "parts"))]
     Extra {
         /// The file.
         path: PathBuf,

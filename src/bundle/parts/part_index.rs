@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::PathIo;
 
@@ -67,6 +67,42 @@ pub const PRESETS: &[(&str, u64, &str)] = &[
 /// The name of part `number` (1-based) of `bundle`.
 pub fn part_name(bundle: &str, number: usize) -> String {
     format!("{bundle}.{number:03}")
+}
+
+/// Whether `file` is named as a part of `bundle`: the bundle's name, a dot
+/// and three or more digits (what [`part_name`] writes, and what
+/// `cat BUNDLE.0*` would pick up).
+pub fn is_part_name(bundle: &str, file: &str) -> bool {
+    file.strip_prefix(bundle)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .is_some_and(|n| n.len() >= 3 && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Every file beside `bundle` named as one of its parts ([`is_part_name`]),
+/// whatever its number: a new set must not be written beside any it does
+/// not replace (verify refuses a part after the last; `cat` appends it).
+/// Sorted; a folder that cannot be listed gives none (the writer finds out).
+pub fn existing_parts(bundle: &Path) -> Vec<PathBuf> {
+    let (Some(name), dir) = (
+        bundle.file_name().and_then(|n| n.to_str()),
+        crate::fsio::atomic::parent_dir(bundle),
+    ) else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|f| is_part_name(name, f))
+        })
+        .map(|e| dir.join(e.file_name()))
+        .collect();
+    found.sort();
+    found
 }
 
 pub(super) fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, PartError> {
@@ -140,5 +176,49 @@ impl PartIndex {
     /// The index as written (TOML).
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("the part index serializes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_names_are_the_bundle_a_dot_and_three_or_more_digits() {
+        for yes in [
+            "b.airlock.001",
+            "b.airlock.000",
+            "b.airlock.1000",
+            "b.airlock.0012",
+        ] {
+            assert!(is_part_name("b.airlock", yes), "{yes}");
+        }
+        for no in [
+            "b.airlock",
+            "b.airlock.01",
+            "b.airlock.001x",
+            "b.airlock.parts",
+            "b.airlock.parts.minisig",
+            "xb.airlock.001",
+            "b.airlock.sha256sums",
+        ] {
+            assert!(!is_part_name("b.airlock", no), "{no}");
+        }
+        let t = tempfile::tempdir().unwrap();
+        for f in [
+            "b.airlock.002",
+            "b.airlock.009",
+            "b.airlock.parts",
+            "c.airlock.001",
+        ] {
+            std::fs::write(t.path().join(f), b"").unwrap();
+        }
+        assert_eq!(
+            existing_parts(&t.path().join("b.airlock")),
+            [
+                t.path().join("b.airlock.002"),
+                t.path().join("b.airlock.009")
+            ]
+        );
     }
 }

@@ -144,7 +144,7 @@ impl WrittenParts {
             .map(|p| bundle.with_file_name(&p.name))
             .chain([index_path.clone(), sig_path.clone()])
             .collect();
-        clear_targets(bundle, &name, &targets, index.parts.len(), force)?;
+        clear_targets(bundle, &targets, force)?;
         let text = index.to_toml();
         let sig = crate::bundle::signing::sign_manifest(
             key,
@@ -194,28 +194,28 @@ impl WrittenParts {
     }
 }
 
-/// Refuses an existing target unless `force`; with `force`, removes the
-/// parts of an earlier, longer split (they would corrupt `cat B.0*`).
-fn clear_targets(
-    bundle: &Path,
-    name: &str,
-    targets: &[PathBuf],
-    parts: usize,
-    force: bool,
-) -> Result<(), PartError> {
+/// Refuses an existing target, or any other file named as a part of this
+/// bundle ([`super::existing_parts`]: an earlier, longer split's), unless
+/// `force`; with `force`, removes those others (they would follow the new
+/// set's last part: refused by verify, appended by `cat B.0*`).
+fn clear_targets(bundle: &Path, targets: &[PathBuf], force: bool) -> Result<(), PartError> {
+    let others: Vec<PathBuf> = super::existing_parts(bundle)
+        .into_iter()
+        .filter(|p| !targets.iter().any(|t| t.file_name() == p.file_name()))
+        .collect();
     if !force {
-        if let Some(t) = targets.iter().find(|t| t.exists()) {
+        let exists = |t: &&PathBuf| t.symlink_metadata().is_ok();
+        if let Some(t) = targets.iter().find(exists).or(others.first()) {
             return Err(PartError::Exists(t.clone()));
         }
         return Ok(());
     }
-    let mut n = parts + 1;
-    loop {
-        let stale = bundle.with_file_name(part_name(name, n));
-        if std::fs::remove_file(&stale).is_err() {
-            break;
+    for stale in others {
+        match std::fs::remove_file(&stale) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(PathIo::new("cannot remove the earlier part", &stale, e).into()),
         }
-        n += 1;
     }
     Ok(())
 }

@@ -412,34 +412,18 @@ impl Manifest {
     /// Parses and validates manifest bytes. Refuses an unknown major version
     /// before looking at any other field.
     pub fn parse(bytes: &[u8]) -> Result<Manifest, ManifestError> {
+        if bytes.starts_with(b"\xef\xbb\xbf") {
+            return Err(ManifestError::Syntax(
+                "the manifest starts with a byte-order mark".into(),
+            ));
+        }
         let text =
             std::str::from_utf8(bytes).map_err(|_| ManifestError::Syntax("not UTF-8".into()))?;
         // First the envelope alone, so a future major with other fields gets
         // the version message, not a confusing field error.
         let table: toml::Table = toml::from_str(text)
             .map_err(|e| ManifestError::Syntax(crate::text::escape(e.message()).into_owned()))?;
-        let format = table.get("format").and_then(|v| v.as_str()).unwrap_or("");
-        if format != FORMAT_NAME {
-            return Err(ManifestError::NotAirlock {
-                found: format.to_string(),
-            });
-        }
-        let version = table
-            .get("format_version")
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| ManifestError::Field("format_version is missing".into()))?;
-        let major = version
-            .split('.')
-            .next()
-            .and_then(|m| m.parse::<u64>().ok())
-            .ok_or_else(|| {
-                ManifestError::Field(format!("format_version {version:?} is not MAJOR.MINOR"))
-            })?;
-        if major != FORMAT_MAJOR {
-            return Err(ManifestError::UnknownMajor {
-                found: crate::text::escape(version).into_owned(),
-            });
-        }
+        check_envelope(&table)?;
         let manifest: Manifest = table.try_into().map_err(deserialize_error)?;
         manifest.validate()?;
         Ok(manifest)
@@ -462,6 +446,53 @@ impl Manifest {
     pub fn blob_path(digest: &Sha256Digest) -> PayloadPath {
         PayloadPath::blob(digest)
     }
+}
+
+/// The envelope, in the spec's order (SPEC.md section 5, checks 5.2-5.4):
+/// `format_version`, when it is a string of the version grammar, is judged
+/// first (an unknown major is refused before any other field is looked at);
+/// then `format`; then `format_version` must be there, well-formed and of
+/// major [`FORMAT_MAJOR`].
+fn check_envelope(table: &toml::Table) -> Result<(), ManifestError> {
+    let version = table.get("format_version").and_then(|v| v.as_str());
+    if let Some(major) = version.and_then(version_major) {
+        if major != FORMAT_MAJOR {
+            return Err(ManifestError::UnknownMajor {
+                found: crate::text::escape(version.unwrap_or_default()).into_owned(),
+            });
+        }
+    }
+    let format = table.get("format").and_then(|v| v.as_str()).unwrap_or("");
+    if format != FORMAT_NAME {
+        return Err(ManifestError::NotAirlock {
+            found: format.to_string(),
+        });
+    }
+    let version = version
+        .ok_or_else(|| ManifestError::Field("format_version is missing or not a string".into()))?;
+    if version_major(version).is_none() {
+        return Err(ManifestError::Field(format!(
+            "format_version {:?} is not MAJOR.MINOR (decimal numbers without leading zeros)",
+            crate::text::escape(version)
+        )));
+    }
+    Ok(())
+}
+
+/// The major of a version of the grammar `MAJOR.MINOR`: each part `0` or a
+/// digit 1-9 followed by at most 8 digits (no sign, no leading zero).
+pub(crate) fn version_major(version: &str) -> Option<u64> {
+    let (major, minor) = version.split_once('.')?;
+    let number = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 9
+            && p.bytes().all(|c| c.is_ascii_digit())
+            && (p == "0" || !p.starts_with('0'))
+    };
+    if !(number(major) && number(minor)) {
+        return None;
+    }
+    major.parse().ok()
 }
 
 /// Checks a single path component safe to use as a file name (see
@@ -496,3 +527,6 @@ fn deserialize_error(e: toml::de::Error) -> ManifestError {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod envelope_tests;

@@ -44,20 +44,21 @@ impl Raw {
     }
 }
 
-/// A tar of `entries` with GNU headers whose name fields hold the raw bytes.
+/// A tar of `entries` with ustar headers (a bundle's only kind, SPEC.md
+/// section 2) whose name fields hold the raw bytes.
 fn raw_tar(entries: &[Raw]) -> Vec<u8> {
     let mut b = ::tar::Builder::new(Vec::new());
     for e in entries {
-        let mut h = ::tar::Header::new_gnu();
+        let mut h = ::tar::Header::new_ustar();
         h.set_entry_type(e.kind);
         h.set_size(e.data.len() as u64);
         h.set_mode(0o644);
         h.set_mtime(FIXED_MTIME);
-        let gnu = h.as_gnu_mut().unwrap();
+        let ustar = h.as_ustar_mut().unwrap();
         // (Longer names are cut: those cases are refused before any entry is read.)
         let n = e.name.len().min(100);
-        gnu.name[..n].copy_from_slice(&e.name[..n]);
-        gnu.linkname[..e.link.len()].copy_from_slice(&e.link);
+        ustar.name[..n].copy_from_slice(&e.name[..n]);
+        ustar.linkname[..e.link.len()].copy_from_slice(&e.link);
         h.set_cksum();
         b.append(&h, e.data.as_slice()).unwrap();
     }

@@ -171,7 +171,8 @@ fn resigned(
         .unwrap();
     let mut b = tar::Builder::new(Vec::new());
     let mut append = |path: &str, data: &[u8]| {
-        let mut h = tar::Header::new_gnu();
+        // A bundle's entries have plain ustar headers (SPEC.md section 2).
+        let mut h = tar::Header::new_ustar();
         h.set_entry_type(tar::EntryType::Regular);
         h.set_size(data.len() as u64);
         h.set_mode(0o644);

@@ -6,6 +6,7 @@ mod support;
 
 mod approvals;
 mod cheap_checks;
+mod conformance;
 mod corpus;
 mod crash;
 mod e2e;

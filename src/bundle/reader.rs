@@ -40,7 +40,7 @@ use crate::manifest::{Manifest, Payload};
 use crate::policy::{SignerReport, TrustPolicy};
 
 use entries::read_entries;
-use header::{map_io, open_stream};
+use header::{map_io, open_stream, Counted};
 
 /// A bundle whose manifest signature satisfied the policy.
 #[derive(Debug, Clone)]
@@ -109,14 +109,17 @@ pub fn read<R: Read, V: PayloadVisitor>(
     visitor: &mut V,
 ) -> Result<Verified, ReadError<V::Error>> {
     let dec = open_stream(r)?;
-    let mut ar = tar::Archive::new(dec);
+    let mut ar = tar::Archive::new(Counted {
+        inner: dec,
+        count: 0,
+    });
     let verified = match read_entries(&mut ar, policy, visitor) {
         Ok(v) => v,
         Err(ReadError::Bundle(BundleError::Truncated { region })) => {
             // An archive cut short by the end of the zstd frame, with more
             // bytes after it (a bundle written as several frames, or one
             // with a frame appended): say that rather than "truncated".
-            let mut dec = ar.into_inner();
+            let mut dec = ar.into_inner().inner;
             if matches!(dec.read(&mut [0u8; 1]), Ok(0)) {
                 check_end_of_file(dec.finish())?;
             }
@@ -124,11 +127,17 @@ pub fn read<R: Read, V: PayloadVisitor>(
         }
         Err(e) => return Err(e),
     };
-    // Only zero padding may follow the end-of-archive blocks; reading to the
-    // end of the frame makes zstd check its frame checksum.
-    let mut dec = ar.into_inner();
+    // Only zero blocks may follow the last entry: the end-of-archive marker
+    // (two blocks) and tar's record padding, at most 1 MiB in all, counted
+    // from the end of the last entry. Reading to the end of the frame makes
+    // zstd check its frame checksum.
+    let Counted {
+        inner: mut dec,
+        count: consumed,
+    } = ar.into_inner();
+    let end = archive_end(&verified);
     let mut buf = [0u8; 8192];
-    let mut trailing = 0u64;
+    let mut zeros = consumed.saturating_sub(end);
     loop {
         let n = dec
             .read(&mut buf)
@@ -136,14 +145,53 @@ pub fn read<R: Read, V: PayloadVisitor>(
         if n == 0 {
             break;
         }
-        trailing += n as u64;
-        if buf[..n].iter().any(|&b| b != 0) || trailing > (1 << 20) {
+        zeros += n as u64;
+        if buf[..n].iter().any(|&b| b != 0) || zeros > MAX_END_ZEROS {
             return Err(BundleError::TrailingData.into());
         }
     }
+    check_marker(zeros)?;
     // The frame has ended: so must the file.
     check_end_of_file(dec.finish())?;
     Ok(verified)
+}
+
+/// The most zero bytes that may follow the last entry (the end-of-archive
+/// marker and tar's record padding).
+pub const MAX_END_ZEROS: u64 = 1 << 20;
+
+/// Where the last entry ends in the tar stream (its data padded to a
+/// 512-byte block): every entry is one header block and its padded data.
+/// (A signature entry's bytes are its canonical text: the reader checked.)
+fn archive_end(v: &Verified) -> u64 {
+    let entry = |size: u64| 512 + size.div_ceil(512) * 512;
+    entry(v.manifest_bytes.len() as u64)
+        + v.signatures
+            .iter()
+            .map(|s| entry(s.to_text().len() as u64))
+            .sum::<u64>()
+        + v.manifest
+            .payloads
+            .iter()
+            .map(|p| entry(p.size))
+            .sum::<u64>()
+}
+
+/// The zeros after the last entry: at least the two-block end-of-archive
+/// marker, in whole 512-byte blocks.
+fn check_marker(zeros: u64) -> Result<(), BundleError> {
+    let reason = if zeros == 0 {
+        "the end-of-archive marker (two zero blocks) is missing"
+    } else if zeros % 512 != 0 {
+        "the zeros after the last entry are not whole 512-byte blocks"
+    } else if zeros < 1024 {
+        "the end-of-archive marker is one zero block, not two"
+    } else {
+        return Ok(());
+    };
+    Err(BundleError::BadEnd {
+        reason: reason.into(),
+    })
 }
 
 /// Refuses any byte left in the file after the zstd frame, counting at most

@@ -83,6 +83,13 @@ impl Manifest {
             if !kinds.insert(a.kind) {
                 return field(format!("artifact {} is listed twice", a.kind));
             }
+            if kinds.last().is_some_and(|last| *last > a.kind) {
+                return field(format!(
+                    "artifact {} comes after {}: artifacts are listed in the order trivy-db, java-db, checks",
+                    a.kind,
+                    kinds.last().map_or(a.kind, |l| *l)
+                ));
+            }
             for (what, digest, size) in [
                 ("manifest", &a.manifest_digest, None),
                 ("layer", &a.layer.digest, Some(a.layer.size)),
@@ -121,6 +128,12 @@ impl Manifest {
             let name = v.name.as_str();
             if !names.insert(name) {
                 return field(format!("VEX repository {name:?} is listed twice"));
+            }
+            if names.last().is_some_and(|last| *last > name) {
+                return field(format!(
+                    "VEX repository {name:?} is listed after {:?}: repositories are sorted by name",
+                    names.last().copied().unwrap_or_default()
+                ));
             }
             let expected = [
                 format!("vex/{name}/vex-repository.json"),
@@ -267,14 +280,9 @@ impl Manifest {
         let name_err = |what: String| {
             move |e: crate::oci_name::NameError| ManifestError::Field(format!("{what}: {e}"))
         };
-        let ok_version = self.format_version.split_once('.').is_some_and(|(a, b)| {
-            [a, b]
-                .iter()
-                .all(|p| !p.is_empty() && p.len() <= 9 && p.bytes().all(|c| c.is_ascii_digit()))
-        });
-        if !ok_version {
+        if super::version_major(&self.format_version).is_none() {
             return Err(ManifestError::Field(format!(
-                "format_version {:?} is not MAJOR.MINOR",
+                "format_version {:?} is not MAJOR.MINOR (decimal numbers without leading zeros)",
                 crate::text::escape(&self.format_version)
             )));
         }

@@ -44,6 +44,12 @@ pub enum BundleError {
         /// What came first.
         found: String,
     },
+    /// The manifest entry is not a regular file of type `0`.
+    #[error("not a valid airlock bundle: the manifest entry is of tar type '{}', not a regular file (type '0')", char::from(*.typeflag).escape_default().to_string())]
+    ManifestNotAFile {
+        /// The entry's typeflag byte.
+        typeflag: u8,
+    },
     /// The manifest is larger than the limit.
     #[error("the manifest is {size} bytes, more than the {MAX_MANIFEST}-byte limit")]
     ManifestTooLarge {
@@ -86,6 +92,18 @@ pub enum BundleError {
     NotAFile {
         /// The payload.
         path: String,
+    },
+    /// An entry whose header is not a plain ustar header.
+    #[error("entry {path:?} does not have a plain ustar header (magic \"ustar\", version \"00\")")]
+    NotUstar {
+        /// The entry.
+        path: String,
+    },
+    /// The archive does not end as a tar archive must.
+    #[error("the bundle's archive does not end properly: {reason}")]
+    BadEnd {
+        /// Why.
+        reason: String,
     },
     /// A payload of the wrong size.
     #[error("payload {path} is {found} bytes, the manifest says {expected}")]
@@ -141,10 +159,13 @@ impl crate::error::Classify for BundleError {
             | BundleError::Truncated { .. }
             | BundleError::Corrupt { .. }
             | BundleError::ManifestNotFirst { .. }
+            | BundleError::ManifestNotAFile { .. }
             | BundleError::ManifestTooLarge { .. }
             | BundleError::UnlistedEntry { .. }
             | BundleError::MissingPayload { .. }
             | BundleError::NotAFile { .. }
+            | BundleError::NotUstar { .. }
+            | BundleError::BadEnd { .. }
             | BundleError::SizeMismatch { .. }
             | BundleError::DigestMismatch { .. }
             | BundleError::DuplicateEntry(_)
@@ -165,12 +186,15 @@ impl crate::error::Classify for BundleError {
             | BundleError::NotZstd
             | BundleError::Corrupt { .. }
             | BundleError::ManifestNotFirst { .. }
+            | BundleError::ManifestNotAFile { .. }
             | BundleError::ManifestTooLarge { .. }
             | BundleError::BadSignatureEntry { .. }
             | BundleError::TooManySignatures
             | BundleError::UnlistedEntry { .. }
             | BundleError::MissingPayload { .. }
             | BundleError::NotAFile { .. }
+            | BundleError::NotUstar { .. }
+            | BundleError::BadEnd { .. }
             | BundleError::SizeMismatch { .. }
             | BundleError::DigestMismatch { .. }
             | BundleError::DuplicateEntry(_)

@@ -9,7 +9,9 @@ use crate::digest::Sha256Digest;
 use crate::manifest::{Manifest, Payload};
 use crate::policy::TrustPolicy;
 
-use super::header::{map_io, next_entry, raw_entries, read_start, Pending, Stream};
+use super::header::{
+    check_ustar, is_regular, map_io, next_entry, raw_entries, read_start, Pending,
+};
 use super::{BundleError, Header, PayloadVisitor, ReadError, Verified};
 
 /// A payload's bytes, checked as they pass: at most the declared size, and
@@ -86,7 +88,7 @@ impl Read for PayloadReader<'_> {
 /// The entries of the archive: steps 2 to 5 of the module docs, up to the
 /// end-of-archive marker.
 pub(super) fn read_entries<R: Read, V: PayloadVisitor>(
-    ar: &mut tar::Archive<Stream<R>>,
+    ar: &mut tar::Archive<R>,
     policy: &TrustPolicy,
     visitor: &mut V,
 ) -> Result<Verified, ReadError<V::Error>> {
@@ -176,9 +178,10 @@ pub(super) fn expect_payload<'a, R: Read>(
             }
         });
     }
-    if entry.header().entry_type() != tar::EntryType::Regular {
+    if !is_regular(entry.header()) {
         return Err(BundleError::NotAFile { path });
     }
+    check_ustar(entry.header(), &path)?;
     if entry.size() != payload.size {
         return Err(BundleError::SizeMismatch {
             path,

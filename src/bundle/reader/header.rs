@@ -53,6 +53,21 @@ pub(super) fn map_io(region: impl Into<String>, e: io::Error) -> BundleError {
     }
 }
 
+/// Counts the bytes read through it (the decompressed tar stream), so the
+/// reader knows where the end-of-archive marker starts and ends.
+pub(super) struct Counted<R> {
+    pub(super) inner: R,
+    pub(super) count: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
 pub(super) type Stream<R> = zstd::stream::read::Decoder<'static, BufReader<SourceReader<R>>>;
 
 pub(super) fn open_stream<R: Read>(r: R) -> Result<Stream<R>, BundleError> {
@@ -100,6 +115,28 @@ pub(super) fn next_entry<'a, R: Read>(
     }
 }
 
+/// Whether an entry's header is a plain ustar one: magic `ustar\0` and
+/// version `00` (not GNU's `ustar  \0`, not the pre-POSIX empty magic).
+pub(super) fn is_ustar(header: &tar::Header) -> bool {
+    header.as_bytes()[257..265] == *b"ustar\x0000"
+}
+
+/// Whether an entry is a regular file of type `0` exactly (the old type
+/// NUL, which tar also reads as a regular file, is not one a bundle uses).
+pub(super) fn is_regular(header: &tar::Header) -> bool {
+    header.as_bytes()[156] == b'0'
+}
+
+/// Refuses an entry whose header is not a plain ustar one.
+pub(super) fn check_ustar(header: &tar::Header, path: &str) -> Result<(), BundleError> {
+    if is_ustar(header) {
+        return Ok(());
+    }
+    Err(BundleError::NotUstar {
+        path: path.to_string(),
+    })
+}
+
 pub(super) fn read_small<R: Read>(
     entry: &mut tar::Entry<'_, R>,
     region: &str,
@@ -122,9 +159,15 @@ pub(super) fn read_manifest_entry<R: Read>(
             region: "before the manifest".into(),
         });
     };
-    if path != MANIFEST_PATH || entry.header().entry_type() != tar::EntryType::Regular {
+    if path != MANIFEST_PATH {
         return Err(BundleError::ManifestNotFirst { found: path });
     }
+    if !is_regular(entry.header()) {
+        return Err(BundleError::ManifestNotAFile {
+            typeflag: entry.header().as_bytes()[156],
+        });
+    }
+    check_ustar(entry.header(), &path)?;
     if entry.size() > MAX_MANIFEST {
         return Err(BundleError::ManifestTooLarge { size: entry.size() });
     }
@@ -139,7 +182,8 @@ pub(super) fn parse_signature_entry<R: Read>(
         entry: path.to_string(),
         reason,
     };
-    if entry.header().entry_type() != tar::EntryType::Regular {
+    check_ustar(entry.header(), path)?;
+    if !is_regular(entry.header()) {
         return Err(bad("not a regular file".into()));
     }
     if entry.size() > MAX_SIGNATURE {
@@ -151,6 +195,12 @@ pub(super) fn parse_signature_entry<R: Read>(
     let bytes = read_small(entry, "signatures")?;
     let text = String::from_utf8(bytes).map_err(|_| bad("not UTF-8".into()))?;
     let sig = Signature::from_text(&text).map_err(|e: KeyError| bad(e.to_string()))?;
+    if sig.to_text() != text {
+        return Err(bad(
+            "not in minisign's exact form (four lines, each ending in one LF, no other whitespace, padded base64)"
+                .into(),
+        ));
+    }
     if path != crate::bundle::signature_path(sig.key_id()) {
         return Err(bad(format!(
             "the signature is by key {}, but the entry is named for another key",

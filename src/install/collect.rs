@@ -44,20 +44,9 @@ struct StoredArchive {
 pub(super) struct Collector<'a> {
     mode: Mode<'a>,
     policy: &'a TrustPolicy,
-    /// Downgrades accepted with `allow_downgrade`.
-    pub(super) forced: Vec<String>,
-    /// Everything the bundle carries is installed already: it is checked
-    /// in full, nothing is staged or swapped (install mode).
-    pub(super) already_installed: bool,
-    /// What was compared on disk to find it installed.
-    pub(super) compared: Vec<String>,
-    /// What the disk does not hold as the state records it (reinstalled).
-    pub(super) repairs: Vec<String>,
-    /// The manifest seen under this series and sequence, of the same
-    /// content, when it is another.
-    pub(super) same_content_as: Option<String>,
-    /// Found installed on disk, unrecorded in the state: the state learns it.
-    pub(super) learnt: bool,
+    /// What judging the bundle against this host's history found
+    /// (install mode): downgrades forced, already installed, repairs.
+    pub(super) judged: super::judge::Judged,
     /// The host state read under the lock (install mode).
     pub(super) state: Option<guard::State>,
     /// The static VEX directory's state, read under its lock (install mode
@@ -88,12 +77,7 @@ impl<'a> Collector<'a> {
         Collector {
             mode,
             policy,
-            forced: Vec::new(),
-            already_installed: false,
-            compared: Vec::new(),
-            repairs: Vec::new(),
-            same_content_as: None,
-            learnt: false,
+            judged: super::judge::Judged::default(),
             state: None,
             vex_state: None,
             lock: None,
@@ -168,7 +152,7 @@ impl PayloadVisitor for Collector<'_> {
             return Err(ImportError::FromTheFuture(why));
         }
         self.lock_and_judge(bundle, opts)?;
-        if self.already_installed {
+        if self.judged.already_installed {
             // Nothing will be swapped: the payloads are checked as verify
             // checks them, and nothing is staged; what an interrupted
             // import left is still removed.
@@ -306,13 +290,7 @@ impl<'a> Collector<'a> {
             Some(dir) => guard::load(dir)?,
             None => guard::State::default(),
         };
-        let judged = judge(&state, &vex_state, true)?;
-        self.forced = judged.forced;
-        self.already_installed = judged.already_installed;
-        self.compared = judged.compared;
-        self.repairs = judged.repairs;
-        self.same_content_as = judged.same_content_as;
-        self.learnt = judged.learnt;
+        self.judged = judge(&state, &vex_state, true)?;
         self.state = Some(state);
         self.vex_state = vex_dir.map(|_| vex_state);
         Ok(())

@@ -51,8 +51,8 @@ pub(super) fn commit(
         ));
     }
     let with_static_dir = collector.vex_stage.is_some();
-    let forced = std::mem::take(&mut collector.forced);
-    let repaired = std::mem::take(&mut collector.repairs);
+    let forced = std::mem::take(&mut collector.judged.forced);
+    let repaired = std::mem::take(&mut collector.judged.repairs);
     let now = seen_now(&collector, opts);
     // Removes the staging areas (now holding the previous generation) and
     // releases the lock.
@@ -87,8 +87,8 @@ pub(super) fn unchanged(
 ) -> Result<ImportReport, ImportError> {
     let warnings = remember(&collector, opts, verified);
     let now = seen_now(&collector, opts);
-    let compared = std::mem::take(&mut collector.compared);
-    let same_content_as = collector.same_content_as.take();
+    let compared = std::mem::take(&mut collector.judged.compared);
+    let same_content_as = collector.judged.same_content_as.take();
     drop(collector);
     let replaced = Replaced::new();
     let m = &verified.manifest;
@@ -129,7 +129,7 @@ fn remember(collector: &Collector<'_>, opts: &ImportOptions, verified: &Verified
         }
     };
     let state = collector.state.clone().unwrap_or_default();
-    save(&opts.cache_dir, &state, collector.learnt);
+    save(&opts.cache_dir, &state, collector.judged.learnt);
     if let (Some(vex_state), Some(dir)) = (&collector.vex_state, &opts.vex_dir) {
         save(dir, vex_state, false);
     }
@@ -357,7 +357,7 @@ fn record_state(
 ) -> Vec<String> {
     let m = &verified.manifest;
     let sha = verified.manifest_sha256.hex();
-    let forced = !collector.forced.is_empty();
+    let forced = !collector.judged.forced.is_empty();
     let mut warnings = Vec::new();
     let state = collector.state.clone().unwrap_or_default();
     let state = guard::advance(state, m, &sha, opts.now, forced);

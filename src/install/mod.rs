@@ -351,7 +351,7 @@ pub fn import<R: Read>(
     let verified = read_all(bundle, policy, &mut collector)?;
     let checked = collector.check(&verified.manifest)?;
     crate::fault::point("bundle checked");
-    if collector.already_installed {
+    if collector.judged.already_installed {
         return commit::unchanged(collector, opts, &verified, checked);
     }
     commit::commit(collector, opts, &verified, checked)

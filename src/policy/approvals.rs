@@ -131,21 +131,11 @@ impl TrustPolicy {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
 
     use super::*;
     use crate::keys::SecretKey;
 
-    fn policy(keys: &[(&str, &str, &SecretKey)], extra: &str) -> TrustPolicy {
-        let mut text = extra.to_string();
-        for (name, role, k) in keys {
-            text.push_str(&format!(
-                "\n[[key]]\nname = {name:?}\nrole = {role:?}\npublic_key = {:?}\n",
-                k.public_key().to_base64()
-            ));
-        }
-        TrustPolicy::from_toml(&text, Path::new(".")).unwrap()
-    }
+    use crate::policy::tests::policy;
 
     #[test]
     fn approvals_say_what_is_still_needed() {

@@ -10,7 +10,9 @@ fn sign(k: &SecretKey, msg: &[u8]) -> Signature {
     k.sign(msg, "u", "timestamp:1").unwrap()
 }
 
-fn policy(keys: &[(&str, &str, &SecretKey)], extra: &str) -> TrustPolicy {
+/// A policy of `keys` (name, role, key) after the `extra` lines (also
+/// the approvals' tests).
+pub(super) fn policy(keys: &[(&str, &str, &SecretKey)], extra: &str) -> TrustPolicy {
     let mut text = extra.to_string();
     for (name, role, k) in keys {
         text.push_str(&format!(

@@ -3,8 +3,11 @@
 //! checks R1-R23 of section 5 in the SPEC's order. What the SPEC left open,
 //! and where this reader and airlock disagree: bundle-spec/conformance/SECOND-READER.md.
 
+mod archive;
 mod container;
 mod content;
+mod dbfile;
+mod inflate;
 mod manifest;
 mod sig;
 
@@ -81,7 +84,8 @@ pub fn verify(file: &[u8], key: &sig::PublicKey) -> Result<(), Verdict> {
     let m = manifest::read(manifest_bytes, time::OffsetDateTime::now_utc())?;
     // R17-R22, then R23
     let got = content::payloads(&mut tar, first_payload, &m)?;
-    content::oci(&m, &got)
+    content::oci(&m, &got)?;
+    archive::check_all(&m, &got)
 }
 
 fn spec_dir() -> PathBuf {

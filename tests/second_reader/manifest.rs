@@ -1,5 +1,6 @@
 //! The manifest (SPEC.md section 3): R9-R16.
 
+use super::archive::Totals;
 use super::{fail, Verdict};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -22,11 +23,31 @@ pub struct Artifact {
     pub layer_digest: String,
     pub layer_size: u64,
     pub layer_title: String,
+    pub unpacked: Totals,
+    pub database: Option<Db>,
+}
+
+pub struct Db {
+    pub schema_version: u64,
+    pub updated_at: String,
+    pub next_update: String,
+    pub file: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+pub struct Vex {
+    pub archive_path: String,
+    pub archive_format: String,
+    pub subdir: String,
+    pub packages: u64,
+    pub unpacked: Totals,
 }
 
 pub struct Manifest {
     pub payloads: Vec<Payload>,
     pub artifacts: Vec<Artifact>,
+    pub vexes: Vec<Vex>,
 }
 
 fn bad(rule: &str, why: &str) -> Verdict {
@@ -169,7 +190,7 @@ fn reference(s: &str) -> bool {
         Some((r, t)) => (r, Some(t)),
         None => (path, None),
     };
-    repository(repo) && t.is_none_or(tag)
+    repository(repo) && t.map_or(true, tag)
 }
 
 /// Typed access to one table, refusing (R13) a missing or mistyped key.
@@ -235,19 +256,16 @@ fn check(ok: bool, rule: &str, why: &str) -> Result<(), Verdict> {
     }
 }
 
-/// Unpacked totals: R13 types and R14 bounds. Returns nothing: the
-/// content side of R23 (unpacking) is not implemented (SECOND-READER.md).
-fn unpacked(t: &Table, what: &str, compressed: u64, has_dirs: bool) -> Result<u64, Verdict> {
+/// Unpacked totals: R13 types and R14 bounds.
+fn unpacked(t: &Table, what: &str, compressed: u64, has_dirs: bool) -> Result<Totals, Verdict> {
     let t = T(t, what);
     let size = t.int("size")?;
     let files = t.int("files")?;
     let entries = t.int("entries")?;
     let data = t.int("data")?;
-    let dirs = if has_dirs {
-        t.int("dirs")?
-    } else {
-        t.opt_int("dirs")?.unwrap_or(0)
-    };
+    // At 1.0/1.1 `dirs` is not a defined key: ignored like any unknown key.
+    let dirs_field = if has_dirs { Some(t.int("dirs")?) } else { None };
+    let dirs = dirs_field.unwrap_or(0);
     check(
         entries <= 1_000_000,
         "R14",
@@ -263,7 +281,13 @@ fn unpacked(t: &Table, what: &str, compressed: u64, has_dirs: bool) -> Result<u6
         "R14",
         "unpacked.data above 1100 x compressed + 1 MiB",
     )?;
-    Ok(size)
+    Ok(Totals {
+        size,
+        files,
+        entries,
+        data,
+        dirs: dirs_field,
+    })
 }
 
 /// R9 to R16 on the raw manifest bytes, `now` the reader's clock.
@@ -305,7 +329,7 @@ pub fn read(bytes: &[u8], now: OffsetDateTime) -> Result<Manifest, Verdict> {
     check(visible(top.str("generator")?, 128), "R13", "generator")?;
     let series = top.opt_str("series")?;
     let sequence = top.opt_int("sequence")?;
-    check(series.is_none_or(plain_name), "R13", "series")?;
+    check(series.map_or(true, plain_name), "R13", "series")?;
     check(
         series.is_some() == sequence.is_some(),
         "R14",
@@ -360,7 +384,7 @@ pub fn read(bytes: &[u8], now: OffsetDateTime) -> Result<Manifest, Verdict> {
             .position(|k| *k == kind)
             .ok_or_else(|| bad("R13", "artifact.kind"))?;
         check(
-            last_kind.is_none_or(|l| rank > l),
+            last_kind.map_or(true, |l| rank > l),
             "R14",
             "artifacts out of kind order",
         )?;
@@ -400,7 +424,8 @@ pub fn read(bytes: &[u8], now: OffsetDateTime) -> Result<Manifest, Verdict> {
         check(media_type(lmt), "R13", "layer.media_type")?;
         check(oci_digest(ld), "R13", "layer.digest")?;
         check(plain_name(lt), "R13", "layer.title")?;
-        let usize_ = unpacked(a.table("unpacked")?, "artifact.unpacked", ls, has_dirs)?;
+        let totals = unpacked(a.table("unpacked")?, "artifact.unpacked", ls, has_dirs)?;
+        let mut database = None;
         let db = a.opt_table("database")?;
         let ck = a.opt_table("checks")?;
         let mut updated = None;
@@ -423,11 +448,19 @@ pub fn read(bytes: &[u8], now: OffsetDateTime) -> Result<Manifest, Verdict> {
                 "next_update > 14 days",
             )?;
             check(
-                dsize <= usize_,
+                dsize <= totals.size,
                 "R14",
                 "database file larger than unpacked.size",
             )?;
             updated = Some((up, schema));
+            database = Some(Db {
+                schema_version: schema,
+                updated_at: d.str("updated_at")?.into(),
+                next_update: d.str("next_update")?.into(),
+                file: d.str("file")?.into(),
+                size: dsize,
+                sha256: d.str("sha256")?.into(),
+            });
         } else {
             check(db.is_none(), "R14", "database table on checks")?;
             let c = T(
@@ -465,18 +498,21 @@ pub fn read(bytes: &[u8], now: OffsetDateTime) -> Result<Manifest, Verdict> {
             layer_digest: ld.into(),
             layer_size: ls,
             layer_title: lt.into(),
+            unpacked: totals,
+            database,
         });
     }
     // VEX repositories
     let mut vex_paths: Vec<String> = Vec::new();
     let mut last_name: Option<&str> = None;
     let vexes = top.array("vex")?;
+    let mut vex_list = Vec::new();
     for v in &vexes {
         let v = T(v, "vex");
         let name = v.str("name")?;
         check(plain_name(name), "R13", "vex.name")?;
         check(
-            last_name.is_none_or(|l| l < name),
+            last_name.map_or(true, |l| l < name),
             "R14",
             "vex not sorted by name or not unique",
         )?;
@@ -496,7 +532,7 @@ pub fn read(bytes: &[u8], now: OffsetDateTime) -> Result<Manifest, Verdict> {
             "original_location",
         )?;
         check(visible(v.str("updated_at")?, 64), "R13", "vex.updated_at")?;
-        v.int("packages")?;
+        let packages = v.int("packages")?;
         let mpath = v.str("manifest_path")?;
         let apath = v.str("archive_path")?;
         check(
@@ -520,7 +556,14 @@ pub fn read(bytes: &[u8], now: OffsetDateTime) -> Result<Manifest, Verdict> {
             "R14",
             "vex-repository.json not a payload",
         )?;
-        unpacked(v.table("unpacked")?, "vex.unpacked", ap.size, has_dirs)?;
+        let totals = unpacked(v.table("unpacked")?, "vex.unpacked", ap.size, has_dirs)?;
+        vex_list.push(Vex {
+            archive_path: apath.into(),
+            archive_format: fmt.into(),
+            subdir: sub.into(),
+            packages,
+            unpacked: totals,
+        });
         vex_paths.push(mpath.into());
         vex_paths.push(apath.into());
     }
@@ -562,5 +605,6 @@ pub fn read(bytes: &[u8], now: OffsetDateTime) -> Result<Manifest, Verdict> {
     Ok(Manifest {
         payloads,
         artifacts: arts,
+        vexes: vex_list,
     })
 }

@@ -9,6 +9,7 @@ mod content;
 mod dbfile;
 mod inflate;
 mod manifest;
+mod probes;
 mod sig;
 
 use std::path::{Path, PathBuf};

@@ -107,7 +107,9 @@ fn visible(s: &str, max: usize) -> bool {
 }
 
 fn rfc3339(s: &str) -> Option<OffsetDateTime> {
-    if s.len() > 64 || s.contains('\n') {
+    // RFC 3339 section 5.6's `date-time` separates date and time by "T"
+    // (or "t"); the space its NOTE allows is not that production.
+    if s.len() > 64 || s.contains('\n') || !matches!(s.as_bytes().get(10), Some(b'T' | b't')) {
         return None;
     }
     OffsetDateTime::parse(s, &Rfc3339).ok()
@@ -257,14 +259,15 @@ fn check(ok: bool, rule: &str, why: &str) -> Result<(), Verdict> {
 }
 
 /// Unpacked totals: R13 types and R14 bounds.
-fn unpacked(t: &Table, what: &str, compressed: u64, has_dirs: bool) -> Result<Totals, Verdict> {
+fn unpacked(t: &Table, what: &str, compressed: u64) -> Result<Totals, Verdict> {
     let t = T(t, what);
     let size = t.int("size")?;
     let files = t.int("files")?;
     let entries = t.int("entries")?;
     let data = t.int("data")?;
-    // At 1.0/1.1 `dirs` is not a defined key: ignored like any unknown key.
-    let dirs_field = if has_dirs { Some(t.int("dirs")?) } else { None };
+    // Presence decides, not the minor (SECOND-READER.md, ambiguity A5): a
+    // signed `dirs` is held exactly, a missing one gets the legacy bound.
+    let dirs_field = t.opt_int("dirs")?;
     let dirs = dirs_field.unwrap_or(0);
     check(
         entries <= 1_000_000,
@@ -321,7 +324,7 @@ pub fn read(bytes: &[u8], now: OffsetDateTime) -> Result<Manifest, Verdict> {
         "R11",
         "format is not airlock-bundle",
     )?;
-    let (_, minor) = fv
+    let _ = fv
         .and_then(version)
         .ok_or_else(|| bad("R12", "format_version missing or not MAJOR.MINOR"))?;
     // R13 (and R14, interleaved as section 5 allows)
@@ -370,7 +373,6 @@ pub fn read(bytes: &[u8], now: OffsetDateTime) -> Result<Manifest, Verdict> {
         "payloads not sorted or not unique",
     )?;
     let payload = |path: &str| payloads.iter().find(|p| p.path == path);
-    let has_dirs = minor >= 2;
     // artifacts
     let order = ["trivy-db", "java-db", "checks"];
     let mut artifacts = Vec::new();
@@ -424,7 +426,7 @@ pub fn read(bytes: &[u8], now: OffsetDateTime) -> Result<Manifest, Verdict> {
         check(media_type(lmt), "R13", "layer.media_type")?;
         check(oci_digest(ld), "R13", "layer.digest")?;
         check(plain_name(lt), "R13", "layer.title")?;
-        let totals = unpacked(a.table("unpacked")?, "artifact.unpacked", ls, has_dirs)?;
+        let totals = unpacked(a.table("unpacked")?, "artifact.unpacked", ls)?;
         let mut database = None;
         let db = a.opt_table("database")?;
         let ck = a.opt_table("checks")?;
@@ -556,7 +558,7 @@ pub fn read(bytes: &[u8], now: OffsetDateTime) -> Result<Manifest, Verdict> {
             "R14",
             "vex-repository.json not a payload",
         )?;
-        let totals = unpacked(v.table("unpacked")?, "vex.unpacked", ap.size, has_dirs)?;
+        let totals = unpacked(v.table("unpacked")?, "vex.unpacked", ap.size)?;
         vex_list.push(Vex {
             archive_path: apath.into(),
             archive_format: fmt.into(),

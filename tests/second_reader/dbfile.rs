@@ -1,6 +1,7 @@
-//! SPEC.md section 7 "Database files", first stage (the leading bytes):
-//! bbolt meta pages and the SQLite header. The second stage (the bbolt
-//! B+tree walk, SQLite's quick_check) is not implemented: SECOND-READER.md.
+//! SPEC.md section 7 "Database files": the first stage (bbolt meta pages;
+//! the SQLite header) and bbolt's second stage (the root bucket's B+tree and
+//! the `vulnerability` bucket). SQLite's second stage (quick_check) is not
+//! implemented: SECOND-READER.md.
 
 use super::{fail, Verdict};
 
@@ -76,6 +77,33 @@ pub fn judge(kind: &str, f: &[u8]) -> Result<(), Verdict> {
         if !ok {
             return Err(r23("bbolt meta page out of bounds"));
         }
+        let mut w = Walk {
+            f,
+            ps: m.page_size as usize,
+            hwm: m.hwm,
+            seen: std::collections::BTreeSet::new(),
+            vulnerability: None,
+        };
+        w.page(m.root, 0, true)?;
+        let v = w
+            .vulnerability
+            .take()
+            .ok_or_else(|| r23("no `vulnerability` bucket"))?;
+        if v.len() < 16 {
+            return Err(r23("`vulnerability` bucket header shorter than 16 bytes"));
+        }
+        let root = u64le(&v, 0);
+        if root == 0 {
+            let inline = &v[16..];
+            if inline.len() < 16 || u16::from_le_bytes([inline[8], inline[9]]) & 0x02 == 0 {
+                return Err(r23("`vulnerability` inline page is not a leaf"));
+            }
+        } else {
+            let p = w.header(root)?;
+            if p.flags & 0x03 == 0 {
+                return Err(r23("`vulnerability` root is not a branch or leaf page"));
+            }
+        }
     } else {
         let h = f
             .get(..100)
@@ -99,4 +127,103 @@ pub fn judge(kind: &str, f: &[u8]) -> Result<(), Verdict> {
         }
     }
     Ok(())
+}
+
+struct PageHeader {
+    flags: u16,
+    count: usize,
+    start: usize,
+    len: usize,
+}
+
+struct Walk<'a> {
+    f: &'a [u8],
+    ps: usize,
+    hwm: u64,
+    seen: std::collections::BTreeSet<u64>,
+    vulnerability: Option<Vec<u8>>,
+}
+
+impl Walk<'_> {
+    /// A page's header, with its overflow pages below the mark, naming itself.
+    fn header(&self, id: u64) -> Result<PageHeader, Verdict> {
+        if id >= self.hwm {
+            return Err(r23("bbolt page at or above the high-water mark"));
+        }
+        let start = (id as usize)
+            .checked_mul(self.ps)
+            .ok_or_else(|| r23("page offset"))?;
+        let h = self
+            .f
+            .get(start..start + 16)
+            .ok_or_else(|| r23("bbolt page outside the file"))?;
+        let overflow = u32le(h, 12);
+        if id + overflow >= self.hwm {
+            return Err(r23("bbolt overflow pages at or above the mark"));
+        }
+        if u64le(h, 0) != id {
+            return Err(r23("bbolt page does not name its own id"));
+        }
+        let len = (overflow as usize + 1) * self.ps;
+        if self.f.len() < start + len {
+            return Err(r23("bbolt page outside the file"));
+        }
+        Ok(PageHeader {
+            flags: u16::from_le_bytes([h[8], h[9]]),
+            count: u16::from_le_bytes([h[10], h[11]]) as usize,
+            start,
+            len,
+        })
+    }
+
+    fn page(&mut self, id: u64, depth: usize, root_bucket: bool) -> Result<(), Verdict> {
+        if depth >= 64 {
+            return Err(r23("bbolt tree deeper than 64 levels"));
+        }
+        if !self.seen.insert(id) || self.seen.len() > 65_536 {
+            return Err(r23("bbolt page reached twice, or more than 65,536 pages"));
+        }
+        let h = self.header(id)?;
+        let page = &self.f[h.start..h.start + h.len];
+        let branch = match h.flags {
+            0x01 if h.count >= 1 => true,
+            0x02 => false,
+            _ => return Err(r23("bbolt page neither a branch nor a leaf")),
+        };
+        if 16 + h.count * 16 > page.len() {
+            return Err(r23("bbolt elements do not fit the page"));
+        }
+        let mut last: Option<&[u8]> = None;
+        for i in 0..h.count {
+            let e = 16 + i * 16;
+            let (key_at, ksize, vsize) = if branch {
+                (e + u32le(page, e) as usize, u32le(page, e + 4) as usize, 0)
+            } else {
+                let pos = e + u32le(page, e + 4) as usize;
+                (
+                    pos,
+                    u32le(page, e + 8) as usize,
+                    u32le(page, e + 12) as usize,
+                )
+            };
+            if ksize > 32_768 || key_at + ksize + vsize > page.len() {
+                return Err(r23("bbolt key or value outside its page"));
+            }
+            let key = &page[key_at..key_at + ksize];
+            if branch {
+                self.page(u64le(page, e + 8), depth + 1, root_bucket)?;
+            } else {
+                if last.is_some_and(|l| l >= key) {
+                    return Err(r23("bbolt leaf keys do not ascend"));
+                }
+                last = Some(key);
+                let is_bucket = u32le(page, e) & 0x01 != 0;
+                if root_bucket && is_bucket && key == b"vulnerability" {
+                    let value = &page[key_at + ksize..key_at + ksize + vsize];
+                    self.vulnerability = Some(value.to_vec());
+                }
+            }
+        }
+        Ok(())
+    }
 }

@@ -10,6 +10,7 @@ mod dbfile;
 mod inflate;
 mod manifest;
 mod probes;
+mod probes_db;
 mod sig;
 
 use std::path::{Path, PathBuf};

@@ -347,6 +347,19 @@ pub fn check_all(
         super::dbfile::judge(&a.kind, f)?;
     }
     for v in &m.vexes {
+        // Not listed in R23, but section 6 bounds it as untrusted content
+        // read as JSON (SECOND-READER.md, ambiguity 17).
+        let repo = &got[&v.manifest_path];
+        let json: Option<serde_json::Value> = serde_json::from_slice(repo).ok();
+        if repo.len() > 1 << 20
+            || !json
+                .as_ref()
+                .is_some_and(|j| j.is_object() && values(j) <= 10_000)
+        {
+            return Err(r23(
+                "vex-repository.json is not a JSON object within 1 MiB and 10,000 values",
+            ));
+        }
         let bytes = &got[&v.archive_path];
         let u = if v.archive_format == "zip" {
             zip(bytes, &v.subdir)?
@@ -372,4 +385,12 @@ pub fn check_all(
         }
     }
     Ok(())
+}
+
+fn values(v: &serde_json::Value) -> usize {
+    1 + match v {
+        serde_json::Value::Array(a) => a.iter().map(values).sum(),
+        serde_json::Value::Object(o) => o.values().map(values).sum(),
+        _ => 0,
+    }
 }

@@ -37,6 +37,7 @@ pub struct Db {
 }
 
 pub struct Vex {
+    pub manifest_path: String,
     pub archive_path: String,
     pub archive_format: String,
     pub subdir: String,
@@ -560,6 +561,7 @@ pub fn read(bytes: &[u8], now: OffsetDateTime) -> Result<Manifest, Verdict> {
         )?;
         let totals = unpacked(v.table("unpacked")?, "vex.unpacked", ap.size)?;
         vex_list.push(Vex {
+            manifest_path: mpath.into(),
             archive_path: apath.into(),
             archive_format: fmt.into(),
             subdir: sub.into(),

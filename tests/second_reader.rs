@@ -7,6 +7,7 @@ mod archive;
 mod container;
 mod content;
 mod dbfile;
+mod grammar;
 mod inflate;
 mod manifest;
 mod probes;

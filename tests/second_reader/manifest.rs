@@ -1,6 +1,7 @@
 //! The manifest (SPEC.md section 3): R9-R16.
 
 use super::archive::Totals;
+use super::grammar::{media_type, reference, repository, tag};
 use super::{fail, Verdict};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -87,7 +88,7 @@ fn hex64(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-fn oci_digest(s: &str) -> bool {
+pub fn oci_digest(s: &str) -> bool {
     s.strip_prefix("sha256:").is_some_and(hex64)
 }
 
@@ -114,86 +115,6 @@ fn rfc3339(s: &str) -> Option<OffsetDateTime> {
         return None;
     }
     OffsetDateTime::parse(s, &Rfc3339).ok()
-}
-
-fn repo_component(c: &str) -> bool {
-    // [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*
-    let b = c.as_bytes();
-    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
-    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
-        return false;
-    }
-    let mut i = 0;
-    while i < b.len() {
-        if alnum(b[i]) {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < b.len() && !alnum(b[i]) {
-            i += 1;
-        }
-        let sep = &c[start..i];
-        if !(sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-')) {
-            return false;
-        }
-    }
-    true
-}
-
-fn repository(s: &str) -> bool {
-    s.len() <= 255 && s.split('/').all(repo_component)
-}
-
-fn tag(s: &str) -> bool {
-    let b = s.as_bytes();
-    (1..=128).contains(&b.len())
-        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter()
-            .all(|&x| x.is_ascii_alphanumeric() || b"._-".contains(&x))
-}
-
-fn media_type(s: &str) -> bool {
-    // RFC 6838 restricted-name: 1-127 chars, first alnum, then alnum and !#$&-^_.+
-    let name = |n: &str| {
-        let b = n.as_bytes();
-        (1..=127).contains(&b.len())
-            && b[0].is_ascii_alphanumeric()
-            && b.iter()
-                .all(|&x| x.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&x))
-    };
-    s.split_once('/').is_some_and(|(t, st)| name(t) && name(st))
-}
-
-fn reference(s: &str) -> bool {
-    // host[:port]/repository[:tag][@digest]
-    let (rest, digest) = match s.split_once('@') {
-        Some((r, d)) => (r, Some(d)),
-        None => (s, None),
-    };
-    if digest.is_some_and(|d| !oci_digest(d)) {
-        return false;
-    }
-    let Some((host, path)) = rest.split_once('/') else {
-        return false;
-    };
-    let (host, port) = match host.split_once(':') {
-        Some((h, p)) => (h, Some(p)),
-        None => (host, None),
-    };
-    if host.is_empty()
-        || !host
-            .split('.')
-            .all(|l| !l.is_empty() && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-'))
-        || port.is_some_and(|p| p.is_empty() || !p.bytes().all(|c| c.is_ascii_digit()))
-    {
-        return false;
-    }
-    let (repo, t) = match path.rsplit_once(':') {
-        Some((r, t)) => (r, Some(t)),
-        None => (path, None),
-    };
-    repository(repo) && t.map_or(true, tag)
 }
 
 /// Typed access to one table, refusing (R13) a missing or mistyped key.

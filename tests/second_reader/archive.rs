@@ -348,7 +348,7 @@ pub fn check_all(
     }
     for v in &m.vexes {
         // Not listed in R23, but section 6 bounds it as untrusted content
-        // read as JSON (SECOND-READER.md, ambiguity 17).
+        // read as JSON (SECOND-READER.md, ambiguity 16).
         let repo = &got[&v.manifest_path];
         let json: Option<serde_json::Value> = serde_json::from_slice(repo).ok();
         if repo.len() > 1 << 20

@@ -187,7 +187,7 @@ fn unpacked(t: &Table, what: &str, compressed: u64) -> Result<Totals, Verdict> {
     let files = t.int("files")?;
     let entries = t.int("entries")?;
     let data = t.int("data")?;
-    // Presence decides, not the minor (SECOND-READER.md, ambiguity A5): a
+    // Presence decides, not the minor (SECOND-READER.md, ambiguity 1): a
     // signed `dirs` is held exactly, a missing one gets the legacy bound.
     let dirs_field = t.opt_int("dirs")?;
     let dirs = dirs_field.unwrap_or(0);

@@ -83,11 +83,20 @@ pub fn bundle(entries: &[(String, Vec<u8>)], tweak: &dyn Fn(&str, &mut [u8; 512]
 
 /// The good vector with its manifest text edited (`from` -> `to`), re-signed.
 pub fn edited(from: &str, to: &str) -> Vec<u8> {
+    edited_then(&[(from, to)], &|_| {})
+}
+
+/// Several edits, re-signed, then `after` on the entries (unsigned changes).
+pub fn edited_then(edits: &[(&str, &str)], after: &dyn Fn(&mut Vec<(String, Vec<u8>)>)) -> Vec<u8> {
     let mut e = entries();
-    let text = String::from_utf8(e[0].1.clone()).unwrap();
-    assert!(text.contains(from), "{from}");
-    e[0].1 = text.replacen(from, to, 1).into_bytes();
+    let mut text = String::from_utf8(e[0].1.clone()).unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from), "{from}");
+        text = text.replacen(from, to, 1);
+    }
+    e[0].1 = text.into_bytes();
     e[1].1 = signature(&e[0].1);
+    after(&mut e);
     bundle(&e, &|_, _| {})
 }
 
@@ -135,6 +144,18 @@ pub fn probes() -> Vec<(&'static str, Vec<u8>)> {
         ("fetched-at-toml-datetime", edited("repository = \"trivy-db\"", "fetched_at = 2025-01-01T00:00:00Z\nrepository = \"trivy-db\"")),
         ("generator-toml-integer", edited("generator = \"airlock test vectors\"", "generator = 5")),
         ("series-space", edited("generator =", "series = \"a b\"\nsequence = 1\ngenerator =")),
+        ("future-and-schema-3", edited_then(&[(created, &later), ("schema_version = 2", "schema_version = 3")], &|_| {})),
+        ("future-and-next-update-15-days", edited_then(&[(created, &later), ("next_update = \"2024-01-02T00:00:00Z\"", "next_update = \"2024-01-16T00:00:00Z\"")], &|_| {})),
+        ("future-and-payload-altered", edited_then(&[(created, &later)], &|e| {
+            let i = e.iter().position(|x| x.0 == "oci/oci-layout").unwrap();
+            e[i].1[3] ^= 1;
+        })),
+        ("future-and-unsigned", edited_then(&[(created, &later)], &|e| {
+            e.remove(1);
+        })),
+        ("future-and-bad-signature", edited_then(&[(created, &later)], &|e| {
+            e[0].1.push(b'\n');
+        })),
         ("created-in-30-min", edited(created, &soon)),
         ("created-in-2-hours", edited(created, &later)),
         ("generator-zero-width", edited("airlock test vectors", "airlock\u{200B}vectors")),

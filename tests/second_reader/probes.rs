@@ -10,8 +10,11 @@ use base64::Engine;
 use ed25519_dalek::{Signer, SigningKey};
 use std::path::Path;
 
-/// The good vector's entries: (path, data).
-pub fn entries() -> Vec<(String, Vec<u8>)> {
+/// A bundle's entries: (path, data).
+pub type Entries = Vec<(String, Vec<u8>)>;
+
+/// The good vector's entries.
+pub fn entries() -> Entries {
     let file = std::fs::read(spec_dir().join("vectors/good.airlock")).unwrap();
     let frame = container::open(&file).unwrap();
     let mut tar = Tar {
@@ -87,7 +90,7 @@ pub fn edited(from: &str, to: &str) -> Vec<u8> {
 }
 
 /// Several edits, re-signed, then `after` on the entries (unsigned changes).
-pub fn edited_then(edits: &[(&str, &str)], after: &dyn Fn(&mut Vec<(String, Vec<u8>)>)) -> Vec<u8> {
+pub fn edited_then(edits: &[(&str, &str)], after: &dyn Fn(&mut Entries)) -> Vec<u8> {
     let mut e = entries();
     let mut text = String::from_utf8(e[0].1.clone()).unwrap();
     for (from, to) in edits {

@@ -234,6 +234,25 @@ pub fn probes() -> Vec<(&'static str, Vec<u8>)> {
             tar.resize(tar.len() + 1024, 0);
             zstd::stream::encode_all(&tar[..], 3).unwrap()
         }),
+        ("sig-noncanonical-base64", {
+            let mut e = entries();
+            let a = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+            let mut lines: Vec<Vec<u8>> = e[1].1.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+            // The third character of the last group carries 2 unused bits.
+            let c = lines[1][98];
+            let v = a.iter().position(|&x| x == c).unwrap();
+            lines[1][98] = a[v ^ 1];
+            e[1].1 = lines.join(&b'\n');
+            bundle(&e, &|_, _| {})
+        }),
+        ("sig-comment-1024", {
+            let mut e = entries();
+            let t = String::from_utf8(e[1].1.clone()).unwrap();
+            let first = t.lines().next().unwrap().to_string();
+            let long = format!("untrusted comment: {}", "u".repeat(1024));
+            e[1].1 = t.replacen(&first, &long, 1).into_bytes();
+            bundle(&e, &|_, _| {})
+        }),
         ("base256-size", {
             let e = entries();
             bundle(&e, &|p, h| {

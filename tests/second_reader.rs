@@ -91,6 +91,18 @@ pub fn verify(file: &[u8], key: &sig::PublicKey) -> Result<(), Verdict> {
     archive::check_all(&m, &got)
 }
 
+/// A fresh directory for written probes (std only: no crate beyond the
+/// brief's list), under the integration tests' own temporary directory.
+fn scratch_dir() -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("second-reader-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 fn spec_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("bundle-spec")
 }

@@ -303,8 +303,8 @@ pub const PROBE_DISAGREEMENTS: &[&str] = &[
 
 fn probe_alone(name: &str) {
     let (_, bytes) = probes().into_iter().find(|(n, _)| *n == name).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("probe.airlock");
+    let dir = super::scratch_dir();
+    let path = dir.join("probe.airlock");
     std::fs::write(&path, &bytes).unwrap();
     let k = spec_dir().join("vectors/vector.pub");
     let mine = verify(&bytes, &key(&k));
@@ -329,13 +329,13 @@ fn finding_created_with_space_separator() {
 
 #[test]
 fn second_reader_probes_agree_with_airlock() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = super::scratch_dir();
     let k = spec_dir().join("vectors/vector.pub");
     let trusted = key(&k);
     let mut wrong = Vec::new();
     let all = probes();
     for (name, bytes) in &all {
-        let path = dir.path().join(format!("{name}.airlock"));
+        let path = dir.join(format!("{name}.airlock"));
         std::fs::write(&path, bytes).unwrap();
         let mine = verify(bytes, &trusted);
         let theirs = airlock(&path, &k);

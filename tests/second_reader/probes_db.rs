@@ -302,13 +302,13 @@ const SILENT: &[&str] = &["vex-repository-json-spec-0.2"];
 
 #[test]
 fn second_reader_database_probes_agree_with_airlock() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = super::scratch_dir();
     let k = spec_dir().join("vectors/vector.pub");
     let trusted = key(&k);
     let mut wrong = Vec::new();
     let all = probes();
     for (name, bytes) in &all {
-        let path = dir.path().join(format!("{name}.airlock"));
+        let path = dir.join(format!("{name}.airlock"));
         std::fs::write(&path, bytes).unwrap();
         let mine = verify(bytes, &trusted);
         let theirs = super::airlock_exit(&path, &k);

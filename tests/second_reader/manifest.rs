@@ -109,9 +109,10 @@ fn visible(s: &str, max: usize) -> bool {
 }
 
 fn rfc3339(s: &str) -> Option<OffsetDateTime> {
-    // RFC 3339 section 5.6's `date-time` separates date and time by "T"
-    // (or "t"); the space its NOTE allows is not that production.
-    if s.len() > 64 || s.contains('\n') || !matches!(s.as_bytes().get(10), Some(b'T' | b't')) {
+    // RFC 3339 section 5.6's `date-time` separates date and time by "T";
+    // the space its NOTE allows is not that production. SPEC.md text
+    // revision 3 takes "T" and "Z" in upper case only.
+    if s.len() > 64 || s.contains('\n') || s.as_bytes().get(10) != Some(&b'T') || s.contains('z') {
         return None;
     }
     OffsetDateTime::parse(s, &Rfc3339).ok()

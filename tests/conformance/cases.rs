@@ -108,6 +108,7 @@ pub(super) fn all(base: &Base) -> Vec<Case> {
     out.extend(manifest_cases(base));
     out.extend(payload_cases(base));
     out.extend(end_cases(base));
+    out.extend(super::time_cases::time_cases(base));
     out.sort_by(|a, b| a.file.cmp(&b.file));
     out
 }

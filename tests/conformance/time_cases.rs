@@ -59,5 +59,12 @@ pub(super) fn time_cases(base: &Base) -> Vec<Case> {
                 "fetched_at = 2025-01-01T00:00:00Z\nrepository = \"trivy-db\"",
             ),
         ),
+        case(
+            "refuse-r13-unknown-key-toml-datetime",
+            "R13",
+            4,
+            "an unknown key holding a TOML datetime (refused at any key)",
+            edit(CREATED, &format!("{CREATED}\nreviewed = 2026-01-01T00:00:00Z")),
+        ),
     ]
 }

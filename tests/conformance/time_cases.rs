@@ -64,7 +64,10 @@ pub(super) fn time_cases(base: &Base) -> Vec<Case> {
             "R13",
             4,
             "an unknown key holding a TOML datetime (refused at any key)",
-            edit(CREATED, &format!("{CREATED}\nreviewed = 2026-01-01T00:00:00Z")),
+            edit(
+                CREATED,
+                &format!("{CREATED}\nreviewed = 2026-01-01T00:00:00Z"),
+            ),
         ),
     ]
 }

@@ -424,6 +424,7 @@ impl Manifest {
         let table: toml::Table = toml::from_str(text)
             .map_err(|e| ManifestError::Syntax(crate::text::escape(e.message()).into_owned()))?;
         check_envelope(&table)?;
+        check_no_datetime("", &table)?;
         let manifest: Manifest = table.try_into().map_err(deserialize_error)?;
         manifest.validate()?;
         Ok(manifest)
@@ -477,6 +478,38 @@ fn check_envelope(table: &toml::Table) -> Result<(), ManifestError> {
         )));
     }
     Ok(())
+}
+
+/// Refuses a TOML date-time, local date-time, local date or local time
+/// value at any key (SPEC.md section 3: times are TOML strings). `toml`
+/// would hand such a value to a string field as its text.
+fn check_no_datetime(at: &str, table: &toml::Table) -> Result<(), ManifestError> {
+    for (key, value) in table {
+        let path = if at.is_empty() {
+            key.clone()
+        } else {
+            format!("{at}.{key}")
+        };
+        check_value_no_datetime(&path, value)?;
+    }
+    Ok(())
+}
+
+fn check_value_no_datetime(path: &str, value: &toml::Value) -> Result<(), ManifestError> {
+    match value {
+        toml::Value::Datetime(_) => Err(ManifestError::Field(format!(
+            "{} is a TOML date-time value, not a string",
+            crate::text::escape(path)
+        ))),
+        toml::Value::Table(t) => check_no_datetime(path, t),
+        toml::Value::Array(items) => items
+            .iter()
+            .try_for_each(|v| check_value_no_datetime(path, v)),
+        toml::Value::String(_)
+        | toml::Value::Integer(_)
+        | toml::Value::Float(_)
+        | toml::Value::Boolean(_) => Ok(()),
+    }
 }
 
 /// The major of a version of the grammar `MAJOR.MINOR`: each part `0` or a

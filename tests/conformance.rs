@@ -210,6 +210,8 @@ fn case(file: &str, rule: &'static str, exit: i32, what: &'static str, bytes: Ve
 }
 
 mod cases;
+mod time_cases;
+mod vex_cases;
 
 /// Writes the suite into `dir`: keys, cases, index.
 fn generate(dir: &Path) {

@@ -151,3 +151,29 @@ fn unsafe_names_are_refused() {
     assert!(check_relative_path("/a").is_err());
     assert!(check_relative_path("vexhub-main/pkg").is_ok());
 }
+
+#[test]
+fn a_toml_date_time_value_is_refused_at_any_key() {
+    let text = sample().to_toml().unwrap();
+    for (old, new, message) in [
+        (
+            "created = \"2026-01-01T00:00:00Z\"",
+            "created = 2026-01-01T00:00:00Z",
+            "manifest field is invalid: created is a TOML date-time value, not a string",
+        ),
+        (
+            "created = \"2026-01-01T00:00:00Z\"",
+            "created = \"2026-01-01T00:00:00Z\"\nreviewed = 2026-01-01",
+            "manifest field is invalid: reviewed is a TOML date-time value, not a string",
+        ),
+        (
+            "archive_format = \"zip\"",
+            "archive_format = \"zip\"\nseen = [12:00:00]",
+            "manifest field is invalid: vex.seen is a TOML date-time value, not a string",
+        ),
+    ] {
+        assert!(text.contains(old), "{old}");
+        let err = Manifest::parse(text.replacen(old, new, 1).as_bytes()).unwrap_err();
+        assert_eq!(err.to_string(), message);
+    }
+}

@@ -357,8 +357,10 @@ impl Rfc3339Time {
         crate::text::check_line(&text, 64).map_err(|e| {
             ManifestError::Field(format!("{} is not one line of text: {e}", shown(&text)))
         })?;
-        let at = crate::timestamp::parse_time(&text)
-            .map_err(|_| ManifestError::Field(format!("{text:?} is not an RFC 3339 time")))?;
+        let at = Some(&text)
+            .filter(|t| is_date_time(t))
+            .and_then(|t| crate::timestamp::parse_time(t).ok())
+            .ok_or_else(|| ManifestError::Field(format!("{text:?} is not an RFC 3339 time")))?;
         Ok(Rfc3339Time { at, text })
     }
 
@@ -371,6 +373,33 @@ impl Rfc3339Time {
     pub fn as_str(&self) -> &str {
         &self.text
     }
+}
+
+/// RFC 3339 section 5.6's `date-time` shape with upper-case `T` and `Z`
+/// (SPEC.md section 3, "Types"): `YYYY-MM-DDTHH:MM:SS`, an optional
+/// fraction of one or more digits, then `Z` or `+HH:MM` / `-HH:MM`. The
+/// ranges of the fields are left to the parser.
+fn is_date_time(text: &str) -> bool {
+    let b = text.as_bytes();
+    let shape = |s: &[u8], pattern: &[u8]| {
+        s.len() == pattern.len()
+            && s.iter().zip(pattern).all(|(c, p)| match p {
+                b'9' => c.is_ascii_digit(),
+                _ => c == p,
+            })
+    };
+    if b.len() < 20 || !shape(&b[..19], b"9999-99-99T99:99:99") {
+        return false;
+    }
+    let mut rest = &b[19..];
+    if let Some(after) = rest.strip_prefix(b".") {
+        let digits = after.iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return false;
+        }
+        rest = &after[digits..];
+    }
+    rest == b"Z" || shape(rest, b"+99:99") || shape(rest, b"-99:99")
 }
 
 impl From<OffsetDateTime> for Rfc3339Time {

@@ -70,7 +70,7 @@ impl Base {
     /// The base with payload `path` holding `data` (added in sorted place
     /// when new), listed with its size and digest: a validly signed bundle
     /// whose only change is that payload.
-    fn with_payload(&self, path: &str, data: &[u8]) -> Base {
+    pub(super) fn with_payload(&self, path: &str, data: &[u8]) -> Base {
         let (head, mut list) = split_payloads(&self.manifest);
         list.retain(|(p, _, _)| p != path);
         list.push((path.to_string(), data.len() as u64, hex(data)));
@@ -108,6 +108,8 @@ pub(super) fn all(base: &Base) -> Vec<Case> {
     out.extend(manifest_cases(base));
     out.extend(payload_cases(base));
     out.extend(end_cases(base));
+    out.extend(super::time_cases::time_cases(base));
+    out.extend(super::vex_cases::vex_cases(base));
     out.sort_by(|a, b| a.file.cmp(&b.file));
     out
 }

@@ -347,8 +347,8 @@ pub fn check_all(
         super::dbfile::judge(&a.kind, f)?;
     }
     for v in &m.vexes {
-        // Not listed in R23, but section 6 bounds it as untrusted content
-        // read as JSON (SECOND-READER.md, ambiguity 16).
+        // Section 6 bounds it as untrusted content read as JSON
+        // (SECOND-READER.md, ambiguity 16; R23 since text revision 3).
         let repo = &got[&v.manifest_path];
         let json: Option<serde_json::Value> = serde_json::from_slice(repo).ok();
         if repo.len() > 1 << 20
@@ -359,6 +359,10 @@ pub fn check_all(
             return Err(r23(
                 "vex-repository.json is not a JSON object within 1 MiB and 10,000 values",
             ));
+        }
+        // Text revision 3 of R23: spec version 0.1 and its location's folder.
+        if let Some(why) = json.as_ref().and_then(|j| repo_problem(j, &v.subdir)) {
+            return Err(r23(why));
         }
         let bytes = &got[&v.archive_path];
         let u = if v.archive_format == "zip" {
@@ -393,4 +397,45 @@ fn values(v: &serde_json::Value) -> usize {
         serde_json::Value::Object(o) => o.values().map(values).sum(),
         _ => 0,
     }
+}
+
+/// R23 (text revision 3) on `vex-repository.json`: its shape, a version
+/// `0.1` whose first location names the folder `subdir`.
+fn repo_problem(j: &serde_json::Value, subdir: &str) -> Option<&'static str> {
+    use serde_json::Value as V;
+    let versions = match j.get("versions") {
+        None => &[][..],
+        Some(V::Array(a)) => &a[..],
+        Some(_) => return Some("vex-repository.json: versions is not an array"),
+    };
+    let string = |o: &V, k: &str, opt: bool| match o.get(k) {
+        Some(V::String(_)) => true,
+        None | Some(V::Null) => opt,
+        Some(_) => false,
+    };
+    let shaped = string(j, "name", false)
+        && versions.iter().all(|v| {
+            string(v, "spec_version", false)
+                && string(v, "update_interval", true)
+                && match v.get("locations") {
+                    None => true,
+                    Some(V::Array(l)) => l.iter().all(|x| string(x, "url", false)),
+                    Some(_) => false,
+                }
+        });
+    if !shaped {
+        return Some("vex-repository.json is not of the shape of section 5");
+    }
+    let Some(v) = versions.iter().find(|v| v["spec_version"] == "0.1") else {
+        return Some("vex-repository.json offers no spec_version 0.1");
+    };
+    let Some(url) = v["locations"].get(0).and_then(|l| l["url"].as_str()) else {
+        return Some("vex-repository.json: version 0.1 has no location");
+    };
+    let base = url.split('?').next().unwrap_or("");
+    let start = base.find("://").map_or(0, |i| i + 3);
+    let folder = base[start..]
+        .find("//")
+        .map_or("", |i| base[start + i + 2..].trim_end_matches('/'));
+    (folder != subdir).then_some("vex-repository.json: the location's folder is not subdir")
 }

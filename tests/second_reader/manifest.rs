@@ -109,9 +109,10 @@ fn visible(s: &str, max: usize) -> bool {
 }
 
 fn rfc3339(s: &str) -> Option<OffsetDateTime> {
-    // RFC 3339 section 5.6's `date-time` separates date and time by "T"
-    // (or "t"); the space its NOTE allows is not that production.
-    if s.len() > 64 || s.contains('\n') || !matches!(s.as_bytes().get(10), Some(b'T' | b't')) {
+    // RFC 3339 section 5.6's `date-time` separates date and time by "T";
+    // the space its NOTE allows is not that production. SPEC.md text
+    // revision 3 takes "T" and "Z" in upper case only.
+    if s.len() > 64 || s.contains('\n') || s.as_bytes().get(10) != Some(&b'T') || s.contains('z') {
         return None;
     }
     OffsetDateTime::parse(s, &Rfc3339).ok()
@@ -215,6 +216,18 @@ fn unpacked(t: &Table, what: &str, compressed: u64) -> Result<Totals, Verdict> {
     })
 }
 
+fn has_datetime(t: &Table) -> bool {
+    fn value(v: &Value) -> bool {
+        match v {
+            Value::Datetime(_) => true,
+            Value::Table(t) => has_datetime(t),
+            Value::Array(a) => a.iter().any(value),
+            _ => false,
+        }
+    }
+    t.values().any(value)
+}
+
 /// R9 to R16 on the raw manifest bytes, `now` the reader's clock.
 pub fn read(bytes: &[u8], now: OffsetDateTime) -> Result<Manifest, Verdict> {
     // R9
@@ -249,7 +262,9 @@ pub fn read(bytes: &[u8], now: OffsetDateTime) -> Result<Manifest, Verdict> {
     let _ = fv
         .and_then(version)
         .ok_or_else(|| bad("R12", "format_version missing or not MAJOR.MINOR"))?;
-    // R13 (and R14, interleaved as section 5 allows)
+    // R13 (and R14, interleaved as section 5 allows); text revision 3:
+    // no TOML date-time value at any key, known or not.
+    check(!has_datetime(&doc), "R13", "a TOML date-time value")?;
     let created = rfc3339(top.str("created")?).ok_or_else(|| bad("R13", "created"))?;
     check(visible(top.str("generator")?, 128), "R13", "generator")?;
     let series = top.opt_str("series")?;

@@ -294,11 +294,7 @@ pub fn probes() -> Vec<(&'static str, Vec<u8>)> {
 
 /// Probes where the two readers differ and the SPEC decides (SECOND-READER.md).
 pub const PROBE_DISAGREEMENTS: &[&str] = &[
-    // The SPEC decides against airlock: the ignored tests below.
-    "created-toml-datetime",
-    "updated-at-toml-datetime",
-    "fetched-at-toml-datetime",
-    "created-space",
+    // None left: D1, D1b, D1c and D2 were fixed in airlock (SECOND-READER.md).
 ];
 
 fn probe_alone(name: &str) {
@@ -316,13 +312,11 @@ fn probe_alone(name: &str) {
 }
 
 #[test]
-#[ignore = "finding: airlock accepts a TOML datetime as `created`; SPEC.md section 3 requires a string (R13), see SECOND-READER.md"]
 fn finding_created_as_toml_datetime() {
     probe_alone("created-toml-datetime");
 }
 
 #[test]
-#[ignore = "finding: airlock accepts `2026-01-01 00:00:00Z` (space, not T); SPEC.md section 3 requires RFC 3339 section 5.6 date-time (R13), see SECOND-READER.md"]
 fn finding_created_with_space_separator() {
     probe_alone("created-space");
 }
@@ -353,13 +347,11 @@ fn second_reader_probes_agree_with_airlock() {
 }
 
 #[test]
-#[ignore = "finding: airlock accepts a TOML datetime as a database `updated_at`; SPEC.md section 3 types it as a string (R13), see SECOND-READER.md"]
 fn finding_updated_at_as_toml_datetime() {
     probe_alone("updated-at-toml-datetime");
 }
 
 #[test]
-#[ignore = "finding: airlock accepts a TOML datetime as `fetched_at`; SPEC.md section 3 types it as a string (R13), see SECOND-READER.md"]
 fn finding_fetched_at_as_toml_datetime() {
     probe_alone("fetched-at-toml-datetime");
 }

@@ -298,7 +298,7 @@ pub fn probes() -> Vec<(&'static str, Vec<u8>)> {
 /// Probes where airlock applies a check the SPEC does not state, so this
 /// reader does not (SECOND-READER.md, disagreement D3): not a failing test,
 /// since the SPEC does not decide against airlock.
-const SILENT: &[&str] = &["vex-repository-json-spec-0.2"];
+const SILENT: &[&str] = &[];
 
 #[test]
 fn second_reader_database_probes_agree_with_airlock() {

@@ -177,3 +177,30 @@ fn digests_have_an_oci_form_and_a_hex_form() {
         assert!(e.message().contains(needle), "{e}");
     }
 }
+
+#[test]
+fn times_are_the_date_time_production_with_upper_case_t_and_z() {
+    for good in [
+        "2026-01-01T00:00:00Z",
+        "2026-01-01T00:00:00.5Z",
+        "2026-01-01T00:00:00-05:30",
+    ] {
+        assert_eq!(Rfc3339Time::new(good).unwrap().as_str(), good);
+    }
+    for bad in [
+        "2026-01-01 00:00:00Z",
+        "2026-01-01t00:00:00Z",
+        "2026-01-01T00:00:00z",
+        "2026-01-01T00:00:00.Z",
+        "2026-01-01T00:00:00",
+        "2026-01-01T00:00:00+0200",
+        "2026-1-01T00:00:00Z",
+        "2026-01-01T00:00Z",
+    ] {
+        assert_eq!(
+            refusal(Rfc3339Time::new(bad)),
+            format!("{bad:?} is not an RFC 3339 time"),
+            "{bad}"
+        );
+    }
+}

@@ -1,0 +1,110 @@
+//! An outside review of the stricter manifest reading (issue 16): deep
+//! nesting a trusted signer's manifest (at most 1 MiB) could carry. These
+//! held: toml_edit's recursion limit refuses dotted keys, table headers and
+//! inline arrays ~500 000 levels deep before check_no_datetime recurses.
+//!
+//! A stack overflow aborts the whole process, so each probe runs in a child
+//! process (this test binary, re-run on the one test) whose exit status is
+//! judged: a refusal is an orderly `Err`, a crash is a signal.
+
+use super::*;
+
+const CHILD: &str = "AIRLOCK_REVIEW_SPEC_CHILD";
+
+/// Runs `probe` in a child process, on a thread with the 8 MiB stack the
+/// CLI's main thread has, and asserts the child exits normally.
+fn survives(test: &str, probe: fn()) {
+    if std::env::var_os(CHILD).is_some() {
+        std::thread::Builder::new()
+            .stack_size(8 << 20)
+            .spawn(probe)
+            .unwrap()
+            .join()
+            .unwrap();
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            test,
+            "--exact",
+            "--include-ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the probe crashed: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A manifest of at most `MAX_MANIFEST` bytes: the envelope, then `body`.
+fn within_limit(body: String) -> Vec<u8> {
+    let text = format!("format = \"airlock-bundle\"\nformat_version = \"1.2\"\n{body}");
+    assert!(
+        text.len() as u64 <= crate::bundle::MAX_MANIFEST,
+        "{}",
+        text.len()
+    );
+    text.into_bytes()
+}
+
+fn dotted_table() {
+    // `[a.a.a. ... .a]`: one table header, ~500 000 levels of nesting, no
+    // recursion needed to parse it.
+    let depth = 500_000;
+    let body = format!("[{}a]\n", "a.".repeat(depth));
+    let err = Manifest::parse(&within_limit(body)).unwrap_err();
+    eprintln!(
+        "refused: {}",
+        &err.to_string()[..err.to_string().len().min(200)]
+    );
+}
+
+#[test]
+fn deeply_nested_dotted_table_is_refused_not_a_crash() {
+    survives(
+        "manifest::review_spec_tests::deeply_nested_dotted_table_is_refused_not_a_crash",
+        dotted_table,
+    );
+}
+
+fn dotted_key() {
+    let depth = 500_000;
+    let body = format!("{}a = 1\n", "a.".repeat(depth));
+    let err = Manifest::parse(&within_limit(body)).unwrap_err();
+    eprintln!(
+        "refused: {}",
+        &err.to_string()[..err.to_string().len().min(200)]
+    );
+}
+
+#[test]
+fn deeply_nested_dotted_key_is_refused_not_a_crash() {
+    survives(
+        "manifest::review_spec_tests::deeply_nested_dotted_key_is_refused_not_a_crash",
+        dotted_key,
+    );
+}
+
+fn inline_arrays() {
+    let depth = 400_000;
+    let body = format!("x = {}{}\n", "[".repeat(depth), "]".repeat(depth));
+    let err = Manifest::parse(&within_limit(body)).unwrap_err();
+    eprintln!(
+        "refused: {}",
+        &err.to_string()[..err.to_string().len().min(200)]
+    );
+}
+
+#[test]
+fn deeply_nested_inline_arrays_are_refused_not_a_crash() {
+    survives(
+        "manifest::review_spec_tests::deeply_nested_inline_arrays_are_refused_not_a_crash",
+        inline_arrays,
+    );
+}

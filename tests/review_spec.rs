@@ -147,3 +147,30 @@ fn non_zero_padding_after_an_entry_is_refused() {
     tar[pad] = b'X';
     refused(&tar, "padding byte X");
 }
+
+#[test]
+fn a_header_error_does_not_print_the_entry_name_raw() {
+    // tar-rs's messages carry the header's name (`path_lossy`) and the
+    // field's text: an escape sequence in either must not reach stderr.
+    let (mut tar, headers) = good_tar();
+    let first = headers[0];
+    tar[first..first + 100].fill(0);
+    tar[first..first + 13].copy_from_slice(b"\x1b[31mRED\x1b]0;X");
+    tar[first + 148..first + 156].copy_from_slice(b"\x1b[2Jzz\0 ");
+    let out = verify(&tar);
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains('\x1b'), "raw escape on stderr: {err:?}");
+}
+
+#[test]
+fn a_size_field_error_does_not_print_the_field_raw() {
+    let (mut tar, headers) = good_tar();
+    let last = *headers.last().unwrap();
+    tar[last + 124..last + 136].copy_from_slice(b"\x1b[2J\x1b[31mX\0\0");
+    fix_cksum(&mut tar, last);
+    let out = verify(&tar);
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains('\x1b'), "raw escape on stderr: {err:?}");
+}

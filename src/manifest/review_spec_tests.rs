@@ -108,3 +108,41 @@ fn deeply_nested_inline_arrays_are_refused_not_a_crash() {
         inline_arrays,
     );
 }
+
+/// Times of SPEC.md section 3's grammar and RFC 3339's ranges (seconds
+/// 00-60, any number of fraction digits) that a reader following the text
+/// must accept.
+#[test]
+#[ignore = "finding: a time with second 60 not at 23:59 UTC on a month's last day (2026-01-01T12:00:60Z) is refused; SPEC section 3 gives the range 00-60 without that rule"]
+fn times_of_the_grammar_and_rfc3339_ranges_are_accepted() {
+    let mut refused = Vec::new();
+    for ok in [
+        "2026-01-01T00:00:00.123456789012345678901234567890Z",
+        "0000-01-01T00:00:00Z",
+        "2026-01-01T00:00:00-00:00",
+        "2026-01-01T00:00:00+23:59",
+        "2016-12-31T23:59:60Z",
+        "2026-01-01T12:00:60Z",
+        "2017-01-01T00:59:60+01:00",
+    ] {
+        if let Err(e) = types::Rfc3339Time::new(ok) {
+            refused.push(format!("{ok}: {e}"));
+        }
+    }
+    assert!(refused.is_empty(), "{}", refused.join("\n"));
+}
+
+/// Times outside RFC 3339's ranges that the shape check passes.
+#[test]
+fn times_outside_rfc3339_ranges_are_refused() {
+    for bad in [
+        "2026-01-01T00:00:00+24:00",
+        "2026-01-01T00:00:00+00:60",
+        "2026-02-30T00:00:00Z",
+        "2026-01-01T24:00:00Z",
+        "2026-01-01T00:00:61Z",
+        "2026-13-01T00:00:00Z",
+    ] {
+        assert!(types::Rfc3339Time::new(bad).is_err(), "{bad}");
+    }
+}

@@ -146,3 +146,19 @@ fn times_outside_rfc3339_ranges_are_refused() {
         assert!(types::Rfc3339Time::new(bad).is_err(), "{bad}");
     }
 }
+
+/// The envelope's refusals show the hostile field whole: a signed manifest's
+/// `format` or `format_version` of ~1 MiB becomes a ~1 MiB error line
+/// (the field types cut what they show at 100 characters, `shown`).
+#[test]
+#[ignore = "finding: NotAirlock and the format_version grammar error print the whole hostile string (up to ~1 MiB on one line); other fields cut at 100 characters"]
+fn envelope_errors_do_not_print_a_huge_field_whole() {
+    let huge = "x".repeat(900_000);
+    for body in [
+        format!("format = \"{huge}\"\nformat_version = \"1.2\"\n"),
+        format!("format = \"airlock-bundle\"\nformat_version = \"{huge}\"\n"),
+    ] {
+        let err = Manifest::parse(body.as_bytes()).unwrap_err().to_string();
+        assert!(err.len() < 4096, "{} bytes: {}...", err.len(), &err[..120]);
+    }
+}

@@ -162,3 +162,18 @@ fn envelope_errors_do_not_print_a_huge_field_whole() {
         assert!(err.len() < 4096, "{} bytes: {}...", err.len(), &err[..120]);
     }
 }
+
+/// The extreme instants the grammar allows (year 0000 under `+23:59`,
+/// year 9999 under `-23:59`: UTC years -1 and 10000) are compared and
+/// subtracted without a panic.
+#[test]
+fn extreme_times_are_compared_without_a_panic() {
+    let low = types::Rfc3339Time::new("0000-01-01T00:00:00+23:59").unwrap();
+    let high = types::Rfc3339Time::new("9999-12-31T23:59:59.999999999-23:59").unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    assert!(low.at() < now && high.at() > now);
+    assert!(validate::db_window(&low, &high).is_err());
+    assert!(validate::db_window(&high, &low).is_err());
+    let _ = now + validate::MAX_CLOCK_SKEW;
+    let _ = format!("{high} {low} {:?}", high.at() - low.at());
+}

@@ -174,3 +174,82 @@ fn a_size_field_error_does_not_print_the_field_raw() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains('\x1b'), "raw escape on stderr: {err:?}");
 }
+
+/// Bundles airlock writes, of each artifact alone and all together, with
+/// long labels, a sequence and a VEX repository name of 64 bytes, verify
+/// under the stricter reader.
+#[test]
+fn bundles_airlock_writes_of_every_shape_verify() {
+    let t = TestDir::new();
+    let inputs = write_inputs(t.path());
+    let (key, public) = keygen(t.path(), "writer");
+    let long_value = "v".repeat(1024);
+    let long_name = "n".repeat(64);
+    let label = format!("{long_name}={long_value}");
+    let vex = [
+        "--vex-manifest",
+        s(&inputs.vex_manifest),
+        "--vex-archive",
+        s(&inputs.vex_archive),
+    ];
+    let vex_named = [
+        "--vex-manifest",
+        s(&inputs.vex_manifest),
+        "--vex-archive",
+        s(&inputs.vex_archive),
+        "--vex-name",
+        &long_name,
+    ];
+    let shapes: Vec<(&str, Vec<&str>)> = vec![
+        ("db", vec!["--trivy-db", s(&inputs.db)]),
+        ("java", vec!["--java-db", s(&inputs.java_db)]),
+        ("checks", vec!["--checks", s(&inputs.checks)]),
+        ("vex", vex.to_vec()),
+        ("vexnamed", vex_named.to_vec()),
+        (
+            "all",
+            [
+                vec![
+                    "--trivy-db",
+                    s(&inputs.db),
+                    "--java-db",
+                    s(&inputs.java_db),
+                    "--checks",
+                    s(&inputs.checks),
+                    "--checks-version",
+                    "2.1.0",
+                    "--label",
+                    &label,
+                    "--sequence",
+                    "999999999",
+                    "--series",
+                    &long_name,
+                ],
+                vex.to_vec(),
+            ]
+            .concat(),
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (name, args) in shapes {
+        let out_path = t.join(&format!("{name}.airlock"));
+        let mut all = vec!["export", "-q", "-o", s(&out_path), "--sign-key", s(&key)];
+        all.extend(args);
+        let out = airlock(&all);
+        if out.status.code() != Some(0) {
+            wrong.push(format!(
+                "{name}: export: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+            continue;
+        }
+        let out = airlock(&["verify", s(&out_path), "--key", s(&public)]);
+        if out.status.code() != Some(0) {
+            wrong.push(format!(
+                "{name}: verify: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

@@ -563,3 +563,6 @@ mod tests;
 
 #[cfg(test)]
 mod envelope_tests;
+
+#[cfg(test)]
+mod review_spec_tests;

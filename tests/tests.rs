@@ -37,6 +37,7 @@ mod registry_export;
 mod review_approvals;
 mod review_history;
 mod review_ops;
+mod review_spec;
 mod second_reader;
 mod sign;
 mod sign_output;

@@ -459,25 +459,31 @@ fn check_envelope(table: &toml::Table) -> Result<(), ManifestError> {
     if let Some(major) = version.and_then(version_major) {
         if major != FORMAT_MAJOR {
             return Err(ManifestError::UnknownMajor {
-                found: crate::text::escape(version.unwrap_or_default()).into_owned(),
+                found: cut(version.unwrap_or_default()),
             });
         }
     }
     let format = table.get("format").and_then(|v| v.as_str()).unwrap_or("");
     if format != FORMAT_NAME {
-        return Err(ManifestError::NotAirlock {
-            found: format.to_string(),
-        });
+        return Err(ManifestError::NotAirlock { found: cut(format) });
     }
     let version = version
         .ok_or_else(|| ManifestError::Field("format_version is missing or not a string".into()))?;
     if version_major(version).is_none() {
         return Err(ManifestError::Field(format!(
             "format_version {:?} is not MAJOR.MINOR (decimal numbers without leading zeros)",
-            crate::text::escape(version)
+            cut(version)
         )));
     }
     Ok(())
+}
+
+/// A hostile envelope value as an error shows it: escaped, at most 100
+/// characters (a signed manifest may hold a megabyte in one field).
+fn cut(s: &str) -> String {
+    let head: String = s.chars().take(100).collect();
+    let more = if head.len() < s.len() { "…" } else { "" };
+    format!("{}{more}", crate::text::escape(&head))
 }
 
 /// Refuses a TOML date-time, local date-time, local date or local time

@@ -15,8 +15,11 @@
 //!    and the zstd frame must end cleanly (its checksum verified);
 //! 6. the file must end with that frame: a bundle is exactly one zstd frame,
 //!    and any byte after it (a skippable frame, a second frame, zeros,
-//!    anything) is refused, so nothing can ride along unsigned inside a
-//!    bundle that verifies.
+//!    anything) is refused, so nothing rides along after the archive.
+//!    (Inside it, tar header fields such as `mtime` or `uname` and the
+//!    padding after each entry's data are not signed; SPEC.md section 2
+//!    makes them writer rules: nothing reads them, and the padding is at
+//!    most 511 bytes per entry.)
 //!
 //! The zstd decoder is put in single-frame mode: by default it would decode
 //! further frames as if they were part of the stream and skip skippable

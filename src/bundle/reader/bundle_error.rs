@@ -99,6 +99,14 @@ pub enum BundleError {
         /// The entry.
         path: String,
     },
+    /// An entry whose size or checksum field is not in the SPEC's form.
+    #[error("entry {path:?} has a malformed {field} field (octal digits led by spaces and ended by a NUL or a space, or a base-256 size starting 80 00 00 00)")]
+    BadHeaderField {
+        /// The entry.
+        path: String,
+        /// `size` or `checksum`.
+        field: &'static str,
+    },
     /// The archive does not end as a tar archive must.
     #[error("the bundle's archive does not end properly: {reason}")]
     BadEnd {
@@ -165,6 +173,7 @@ impl crate::error::Classify for BundleError {
             | BundleError::MissingPayload { .. }
             | BundleError::NotAFile { .. }
             | BundleError::NotUstar { .. }
+            | BundleError::BadHeaderField { .. }
             | BundleError::BadEnd { .. }
             | BundleError::SizeMismatch { .. }
             | BundleError::DigestMismatch { .. }
@@ -194,6 +203,7 @@ impl crate::error::Classify for BundleError {
             | BundleError::MissingPayload { .. }
             | BundleError::NotAFile { .. }
             | BundleError::NotUstar { .. }
+            | BundleError::BadHeaderField { .. }
             | BundleError::BadEnd { .. }
             | BundleError::SizeMismatch { .. }
             | BundleError::DigestMismatch { .. }

@@ -127,14 +127,52 @@ pub(super) fn is_regular(header: &tar::Header) -> bool {
     header.as_bytes()[156] == b'0'
 }
 
-/// Refuses an entry whose header is not a plain ustar one.
+/// Refuses an entry whose header is not a plain ustar one, or whose size or
+/// checksum field is not in the form SPEC.md section 2 and R3 give (tar-rs
+/// reads more: a `+` sign, any leading whitespace, a base-256 size of which
+/// it keeps the last 8 bytes; a reader following the SPEC would frame such
+/// an archive differently).
 pub(super) fn check_ustar(header: &tar::Header, path: &str) -> Result<(), BundleError> {
-    if is_ustar(header) {
-        return Ok(());
+    if !is_ustar(header) {
+        return Err(BundleError::NotUstar {
+            path: path.to_string(),
+        });
     }
-    Err(BundleError::NotUstar {
+    let raw = header.as_bytes();
+    let bad = |field| BundleError::BadHeaderField {
         path: path.to_string(),
-    })
+        field,
+    };
+    if !size_field_ok(&raw[124..136]) {
+        return Err(bad("size"));
+    }
+    if !octal_field_ok(&raw[148..156]) {
+        return Err(bad("checksum"));
+    }
+    Ok(())
+}
+
+/// An octal field: optional leading spaces, at least one octal digit, then
+/// at least one NUL or space and nothing else (R3).
+fn octal_field_ok(field: &[u8]) -> bool {
+    let spaces = field.iter().take_while(|&&b| b == b' ').count();
+    let rest = &field[spaces..];
+    let digits = rest
+        .iter()
+        .take_while(|b| (b'0'..=b'7').contains(b))
+        .count();
+    let tail = &rest[digits..];
+    digits > 0 && !tail.is_empty() && tail.iter().all(|&b| b == 0 || b == b' ')
+}
+
+/// The size field: octal, or base-256 (first byte `0x80`) of a value that
+/// fits 64 bits (bytes 1-3 zero), as SPEC.md section 2 says.
+fn size_field_ok(field: &[u8]) -> bool {
+    match field.first() {
+        Some(0x80) => field[1..4].iter().all(|&b| b == 0),
+        Some(b) if b & 0x80 != 0 => false,
+        _ => octal_field_ok(field),
+    }
 }
 
 pub(super) fn read_small<R: Read>(

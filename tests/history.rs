@@ -3,79 +3,13 @@
 //! is "already installed", one series and sequence with two contents is an
 //! equivocation, exit 8), through the real binary.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::support::fixtures::*;
 use crate::support::*;
 
-/// A temporary directory with a key pair, for db-only bundles.
-struct Builder {
-    t: TestDir,
-    key: PathBuf,
-    public: PathBuf,
-}
-
-impl Builder {
-    fn new() -> Self {
-        let t = TestDir::new();
-        let (key, public) = keygen(t.path(), "builder");
-        Builder { t, key, public }
-    }
-
-    /// Exports a trivy-db with `updated_at` into `name`, created `created`,
-    /// with more flags (`--series`, `--sequence`).
-    fn db_bundle(&self, name: &str, updated_at: &str, created: &str, extra: &[&str]) -> PathBuf {
-        let input = self.t.join(&format!("{name}.tar.gz"));
-        write(
-            &input,
-            &trivy_db_tar_gz(2, updated_at, &a_day_after(updated_at)),
-        );
-        let bundle = self.t.join(&format!("{name}.airlock"));
-        let mut args = vec![
-            "export",
-            "-o",
-            s(&bundle),
-            "--sign-key",
-            s(&self.key),
-            "--trivy-db",
-            s(&input),
-            "--created",
-            created,
-        ];
-        args.extend_from_slice(extra);
-        airlock_ok(&args);
-        bundle
-    }
-
-    fn import(&self, bundle: &Path, cache: &Path, extra: &[&str]) -> std::process::Output {
-        let mut args = vec![
-            "import",
-            s(bundle),
-            "--key",
-            s(&self.public),
-            "--cache-dir",
-            s(cache),
-        ];
-        args.extend_from_slice(extra);
-        airlock(&args)
-    }
-
-    /// Imports `bundle` (which must succeed) and returns its `--json` report.
-    fn import_json(&self, bundle: &Path, cache: &Path) -> Value {
-        let out = self.import(bundle, cache, &["--json"]);
-        assert!(out.status.success(), "{out:?}");
-        serde_json::from_slice(&out.stdout).expect("a JSON report")
-    }
-}
-
-/// `t` (RFC 3339) plus a day: a database's NextUpdate.
-fn a_day_after(t: &str) -> String {
-    use time::format_description::well_known::Rfc3339;
-    let t = time::OffsetDateTime::parse(t, &Rfc3339).unwrap() + time::Duration::days(1);
-    t.format(&Rfc3339).unwrap()
-}
+use crate::support::db_builder::Builder;
 
 fn state(cache: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(cache.join(".airlock-state.json")).unwrap()).unwrap()

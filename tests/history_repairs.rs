@@ -2,61 +2,19 @@
 //! installed" judged from the disk, what the no-op and the repair say, and
 //! what every sequence was, remembered through a forced import.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::Value;
 
 use crate::support::fixtures::*;
 use crate::support::*;
 
-struct Builder {
-    t: TestDir,
-    key: PathBuf,
-    public: PathBuf,
-}
+use crate::support::db_builder::Builder;
 
-impl Builder {
-    fn new() -> Self {
-        let t = TestDir::new();
-        let (key, public) = keygen(t.path(), "builder");
-        Builder { t, key, public }
-    }
-
-    /// A trivy-db bundle updated `days` ago (created then), with `extra` flags.
-    fn db_bundle(&self, name: &str, days: i64, extra: &[&str]) -> PathBuf {
-        let updated = rfc3339_from_now(-days * 86_400);
-        let next = rfc3339_from_now(-days * 86_400 + 86_400);
-        let input = self.t.join(&format!("{name}.tar.gz"));
-        write(&input, &trivy_db_tar_gz(2, &updated, &next));
-        let bundle = self.t.join(&format!("{name}.airlock"));
-        let mut args = vec![
-            "export",
-            "-o",
-            s(&bundle),
-            "--sign-key",
-            s(&self.key),
-            "--trivy-db",
-            s(&input),
-            "--created",
-            &updated,
-        ];
-        args.extend_from_slice(extra);
-        airlock_ok(&args);
-        bundle
-    }
-
-    fn import(&self, bundle: &Path, cache: &Path, extra: &[&str]) -> std::process::Output {
-        let mut args = vec![
-            "import",
-            s(bundle),
-            "--key",
-            s(&self.public),
-            "--cache-dir",
-            s(cache),
-        ];
-        args.extend_from_slice(extra);
-        airlock(&args)
-    }
+/// A trivy-db bundle updated `days` ago (created then), with `extra` flags.
+fn db_bundle(b: &Builder, name: &str, days: i64, extra: &[&str]) -> PathBuf {
+    let updated = rfc3339_from_now(-days * 86_400);
+    b.db_bundle(name, &updated, &updated, extra)
 }
 
 fn lines(out: &std::process::Output) -> Vec<String> {
@@ -74,9 +32,9 @@ fn manifest_sha(report: &Value) -> String {
 fn a_forced_import_does_not_forget_what_a_sequence_was() {
     let b = Builder::new();
     let cache = b.t.join("cache");
-    let one = b.db_bundle("one", 3, &["--series", "weekly", "--sequence", "1"]);
-    let two = b.db_bundle("two", 2, &["--series", "weekly", "--sequence", "2"]);
-    let evil = b.db_bundle("evil", 1, &["--series", "weekly", "--sequence", "2"]);
+    let one = db_bundle(&b, "one", 3, &["--series", "weekly", "--sequence", "1"]);
+    let two = db_bundle(&b, "two", 2, &["--series", "weekly", "--sequence", "2"]);
+    let evil = db_bundle(&b, "evil", 1, &["--series", "weekly", "--sequence", "2"]);
     assert!(b.import(&one, &cache, &[]).status.success());
     assert!(b.import(&two, &cache, &[]).status.success());
     // Backing out sequence 2 on purpose, forced.
@@ -95,7 +53,7 @@ fn a_forced_import_does_not_forget_what_a_sequence_was() {
 fn a_no_op_says_what_it_compared_and_a_repair_what_differed() {
     let b = Builder::new();
     let cache = b.t.join("cache");
-    let day = b.db_bundle("day", 1, &[]);
+    let day = db_bundle(&b, "day", 1, &[]);
     assert!(b.import(&day, &cache, &[]).status.success());
     let out = b.import(&day, &cache, &[]);
     assert!(out.status.success(), "{out:?}");
@@ -156,7 +114,7 @@ fn the_same_content_under_another_manifest_says_the_manifest_differs() {
     let b = Builder::new();
     let cache = b.t.join("cache");
     let seq = ["--series", "weekly", "--sequence", "3"];
-    let one = b.db_bundle("one", 2, &seq);
+    let one = db_bundle(&b, "one", 2, &seq);
     let first = b.import(&one, &cache, &["--json"]);
     let first: Value = serde_json::from_slice(&first.stdout).unwrap();
     // The same database, exported again under the same number with a label.
@@ -201,8 +159,8 @@ fn the_same_content_under_another_manifest_says_the_manifest_differs() {
 fn after_a_rollback_without_its_kept_state_the_bundle_now_installed_is_already_installed() {
     let b = Builder::new();
     let cache = b.t.join("cache");
-    let one = b.db_bundle("one", 3, &["--series", "weekly", "--sequence", "1"]);
-    let two = b.db_bundle("two", 2, &["--series", "weekly", "--sequence", "2"]);
+    let one = db_bundle(&b, "one", 3, &["--series", "weekly", "--sequence", "1"]);
+    let two = db_bundle(&b, "two", 2, &["--series", "weekly", "--sequence", "2"]);
     assert!(b.import(&one, &cache, &[]).status.success());
     assert!(b.import(&two, &cache, &[]).status.success());
     // An older airlock kept no state with the previous generation.

@@ -6,74 +6,14 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::support::fixtures::*;
 use crate::support::registry::Registry;
 use crate::support::*;
 
-struct Builder {
-    t: TestDir,
-    key: PathBuf,
-    public: PathBuf,
-}
-
-impl Builder {
-    fn new() -> Self {
-        let t = TestDir::new();
-        let (key, public) = keygen(t.path(), "builder");
-        Builder { t, key, public }
-    }
-
-    fn db_bundle(&self, name: &str, updated_at: &str, created: &str, extra: &[&str]) -> PathBuf {
-        let input = self.t.join(&format!("{name}.tar.gz"));
-        write(
-            &input,
-            &trivy_db_tar_gz(2, updated_at, &a_day_after(updated_at)),
-        );
-        let bundle = self.t.join(&format!("{name}.airlock"));
-        let mut args = vec![
-            "export",
-            "-o",
-            s(&bundle),
-            "--sign-key",
-            s(&self.key),
-            "--trivy-db",
-            s(&input),
-            "--created",
-            created,
-        ];
-        args.extend_from_slice(extra);
-        airlock_ok(&args);
-        bundle
-    }
-
-    fn import(&self, bundle: &Path, cache: &Path, extra: &[&str]) -> std::process::Output {
-        let mut args = vec![
-            "import",
-            s(bundle),
-            "--key",
-            s(&self.public),
-            "--cache-dir",
-            s(cache),
-        ];
-        args.extend_from_slice(extra);
-        airlock(&args)
-    }
-
-    fn import_json(&self, bundle: &Path, cache: &Path) -> Value {
-        let out = self.import(bundle, cache, &["--json"]);
-        assert!(out.status.success(), "{out:?}");
-        serde_json::from_slice(&out.stdout).expect("a JSON report")
-    }
-}
+use crate::support::db_builder::Builder;
 
 fn rfc(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap()
-}
-
-fn a_day_after(t: &str) -> String {
-    use time::format_description::well_known::Rfc3339;
-    rfc(time::OffsetDateTime::parse(t, &Rfc3339).unwrap() + time::Duration::days(1))
 }
 
 fn days_ago(d: i64) -> String {

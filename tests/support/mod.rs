@@ -2,6 +2,7 @@
 //! fixture inputs written to disk, tree hashes, and the reference tools.
 #![allow(dead_code)]
 
+pub mod db_builder;
 pub mod fixtures;
 pub mod hostile;
 pub mod registry;

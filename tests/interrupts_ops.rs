@@ -4,73 +4,9 @@
 #![cfg(feature = "fault-injection")]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
 
+use crate::support::paused::Paused;
 use crate::support::*;
-
-/// A run of airlock pausing at every fault point (as tests/interrupts.rs).
-struct Paused {
-    child: Child,
-    pause: PathBuf,
-}
-
-impl Paused {
-    fn start(t: &TestDir, tag: &str, args: &[&str]) -> Paused {
-        let pause = t.join(&format!("{tag}.pause"));
-        let child = Command::new(airlock_bin())
-            .args(args)
-            .env("AIRLOCK_FAULT_PAUSE", "all")
-            .env("AIRLOCK_FAULT_PAUSE_FILE", &pause)
-            .env_remove("AIRLOCK_FAULT_KILL")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Paused { child, pause }
-    }
-
-    fn to(&mut self, at: &str) {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("ended before {at:?}: {status:?}");
-            }
-            assert!(start.elapsed() < Duration::from_secs(60), "never at {at:?}");
-            if let Ok(text) = std::fs::read_to_string(&self.pause) {
-                if text.ends_with('\n') {
-                    if text.trim_end().split_once(' ').map(|(_, n)| n) == Some(at) {
-                        return;
-                    }
-                    std::fs::remove_file(&self.pause).unwrap();
-                }
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// SIGKILL where it waits (a crash, a power loss).
-    fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        let _ = std::fs::remove_file(&self.pause);
-    }
-
-    /// Lets it go through every later point until it ends.
-    fn finish(&mut self) -> ExitStatus {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let _ = std::fs::remove_file(&self.pause);
-                return status;
-            }
-            assert!(start.elapsed() < Duration::from_secs(60), "never ended");
-            let _ = std::fs::remove_file(&self.pause);
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
 
 fn import_args<'a>(bundle: &'a Path, public: &'a Path, cache: &'a Path) -> Vec<&'a str> {
     vec![

@@ -7,6 +7,8 @@ use std::process::{Command, Stdio};
 #[cfg(feature = "fault-injection")]
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "fault-injection")]
+use crate::support::paused::Paused;
 use crate::support::*;
 
 /// What a POSIX shell makes of `word` (one word, as printed): its bytes.
@@ -118,78 +120,6 @@ fn the_mkdir_hint_runs_as_printed_and_cannot_inject() {
         "pasting `{cmd}` ran the path's $(...)"
     );
     assert!(dir.is_dir(), "`{cmd}` did not create {}", dir.display());
-}
-
-/// A run of airlock pausing at every fault point (as tests/interrupts.rs).
-#[cfg(feature = "fault-injection")]
-struct Paused {
-    child: std::process::Child,
-    pause: std::path::PathBuf,
-    stderr: std::path::PathBuf,
-}
-
-#[cfg(feature = "fault-injection")]
-impl Paused {
-    fn start(t: &TestDir, tag: &str, args: &[&str]) -> Paused {
-        let pause = t.join(&format!("{tag}.pause"));
-        let stderr = t.join(&format!("{tag}.stderr"));
-        let child = Command::new(airlock_bin())
-            .args(args)
-            .env("AIRLOCK_FAULT_PAUSE", "all")
-            .env("AIRLOCK_FAULT_PAUSE_FILE", &pause)
-            .env_remove("AIRLOCK_FAULT_KILL")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap();
-        Paused {
-            child,
-            pause,
-            stderr,
-        }
-    }
-
-    fn to(&mut self, at: &str) {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("ended before {at:?}: {status:?}\n{}", self.stderr());
-            }
-            assert!(start.elapsed() < Duration::from_secs(60), "never at {at:?}");
-            if let Ok(text) = std::fs::read_to_string(&self.pause) {
-                if text.ends_with('\n') {
-                    if text.trim_end().split_once(' ').map(|(_, n)| n) == Some(at) {
-                        return;
-                    }
-                    std::fs::remove_file(&self.pause).unwrap();
-                }
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        run_ok(Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]));
-    }
-
-    /// Ends where it is, or (if the signal waits for the work) lets it run.
-    fn finish(&mut self) -> std::process::ExitStatus {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let _ = std::fs::remove_file(&self.pause);
-                return status;
-            }
-            assert!(start.elapsed() < Duration::from_secs(60), "never ended");
-            let _ = std::fs::remove_file(&self.pause);
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
 }
 
 fn names(dir: &Path) -> Vec<String> {

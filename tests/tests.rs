@@ -6,6 +6,7 @@ mod support;
 
 mod approvals;
 mod cheap_checks;
+mod cli_conventions;
 mod conformance;
 mod corpus;
 mod crash;
@@ -30,6 +31,7 @@ mod interop;
 mod interrupted;
 mod interrupts;
 mod interrupts_ops;
+mod operator_status;
 mod parts;
 mod push;
 mod refactor_review;

@@ -321,7 +321,7 @@ fn judge(c: &mut ComponentAge, limits: &Limits) {
         true => limits.max_db_age.or(limits.max_age),
         false => limits.max_age,
     };
-    c.skipped = limits.skip.iter().any(|s| *s == c.name);
+    c.skipped = limits.skip.contains(&c.name);
     let Some(limit) = limit.filter(|_| !c.skipped) else {
         return;
     };

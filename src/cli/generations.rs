@@ -140,8 +140,10 @@ pub(super) fn status(a: StatusArgs) -> Result<()> {
         "previous generation (for `airlock rollback`): {}",
         size(st.previous_bytes)
     )?;
-    show_activity(&mut out, &activity)?;
+    // Before the activity lines, which end the report (scripts read them
+    // last).
     status::show(&mut out, &ages, &limits)?;
+    show_activity(&mut out, &activity)?;
     drop(out);
     status::verdict(&ages, false)
 }

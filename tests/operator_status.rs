@@ -428,3 +428,59 @@ fn trivys_flag_names_export_from_a_local_registry() {
         ]
     );
 }
+
+#[test]
+fn status_ages_the_checks_by_their_bundle_and_a_vex_repository_by_its_index() {
+    let t = TestDir::new();
+    let e = export_fixtures(&t);
+    let cache = t.join("cache");
+    let env = [("TRIVY_CACHE_DIR", cache.as_path())];
+    let out = airlock_env(&["import", s(&e.bundle), "--key", s(&e.public)], &env);
+    assert!(out.status.success(), "{out:?}");
+    let v = json(&airlock_env(&["status", "--json"], &env));
+    let names: Vec<&str> = v["freshness"]["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["trivy-db", "java-db", "checks", "vex:default"]);
+    let checks = component(&v, "checks");
+    assert_eq!(
+        (&checks["present"], &checks["schema"]),
+        (&Value::Bool(true), &Value::from(2))
+    );
+    assert_eq!(
+        (&checks["age_from"], &checks["age_since"]),
+        (&Value::from("bundle created"), &Value::from(CREATED))
+    );
+    let vex = component(&v, "vex:default");
+    assert_eq!(vex["path"], "vex/repositories/default");
+    assert_eq!(
+        (&vex["age_from"], &vex["updated_at"]),
+        (&Value::from("index updated_at"), &Value::from(UPDATED_AT))
+    );
+    for c in v["freshness"]["components"].as_array().unwrap() {
+        assert_eq!(c["bundle"]["created"], CREATED, "{c}");
+        assert_eq!(c["unknown"], serde_json::json!([]), "{c}");
+    }
+    // `audit` without a flag checks the log of the same default cache.
+    let out = airlock_env(&["audit"], &env);
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.starts_with(&format!(
+            "{}: 1 line, chain intact",
+            s(&cache.join(AUDIT_LOG))
+        )),
+        "{said}"
+    );
+    // A VEX repository the last import installed that is gone is missing.
+    std::fs::remove_dir_all(cache.join("vex/repositories/default")).unwrap();
+    let out = airlock_env(&["status", "--max-age", "10000d"], &env);
+    assert_eq!(out.status.code(), Some(9), "{out:?}");
+    assert_eq!(
+        stderr_lines(&out),
+        ["airlock: stale: vex:default is missing (no vex/repositories/default in the cache)"]
+    );
+}

@@ -127,7 +127,7 @@ pub struct ManArgs {
 /// `airlock audit`.
 #[derive(Debug, Args)]
 pub struct AuditArgs {
-    /// The cache directory whose airlock-audit.jsonl to check
+    /// The cache directory whose airlock-audit.jsonl to check [default: AIRLOCK_CACHE_DIR, else Trivy's: TRIVY_CACHE_DIR, else $XDG_CACHE_HOME/trivy, else ~/.cache/trivy]
     #[arg(long = "cache-dir", value_name = "DIR", conflicts_with = "log")]
     pub cache_dir: Option<PathBuf>,
     /// The log file to check

@@ -27,6 +27,13 @@ pub(super) fn trivy_default() -> PathBuf {
     trivy_default_in(|name| std::env::var_os(name))
 }
 
+/// `AIRLOCK_CACHE_DIR`, else Trivy's default: for `audit`, whose
+/// `--cache-dir` takes no variable (set, it would conflict with `--log`).
+pub(super) fn from_env() -> PathBuf {
+    let set = std::env::var_os("AIRLOCK_CACHE_DIR").filter(|v| !v.is_empty());
+    set.map(PathBuf::from).unwrap_or_else(trivy_default)
+}
+
 /// `given` (the flag or `AIRLOCK_CACHE_DIR`), else Trivy's default.
 pub(super) fn or_default(given: &Option<PathBuf>) -> PathBuf {
     given.clone().unwrap_or_else(trivy_default)

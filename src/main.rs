@@ -208,7 +208,8 @@ fn usage_error(e: clap::Error) -> ExitCode {
         e.exit()
     }
     let _ = e.print();
-    let text = e.render().to_string();
+    // As every report: no URL leaves with its credentials (airlock::redact).
+    let text = airlock::redact::text(&e.render().to_string()).into_owned();
     let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
     let top = lines.next().unwrap_or_default();
     let mut top = top.strip_prefix("error: ").unwrap_or(top).to_string();

@@ -86,8 +86,12 @@ pub struct RegistryArgs {
     /// Speak plain http to this registry or VEX host, credentials included (repeatable; HOST or HOST:PORT; without a port, every port)
     #[arg(long = "plain-http", value_name = "HOST")]
     pub plain_http: Vec<String>,
-    /// Accept any TLS certificate from this host, on any port (repeatable; a certificate names a host, not a port); every other host is verified
-    #[arg(long = "insecure-skip-verify", value_name = "HOST")]
+    /// Accept any TLS certificate from this host, on any port (repeatable; a certificate names a host, not a port); every other host is verified. Also spelt --insecure-skip-tls-verify, as oras, zarf and hauler spell it
+    #[arg(
+        long = "insecure-skip-verify",
+        visible_alias = "insecure-skip-tls-verify",
+        value_name = "HOST"
+    )]
     pub insecure_skip_verify: Vec<String>,
     /// Let this host's token service receive registry credentials although it is on another domain than the registry (repeatable)
     #[arg(long = "allow-token-realm", value_name = "HOST")]
@@ -95,6 +99,9 @@ pub struct RegistryArgs {
     /// Deprecated (use --plain-http / --insecure-skip-verify): for the registries and VEX servers this run names itself only, accept any certificate, and plain http when the server does not speak TLS
     #[arg(long)]
     pub insecure: bool,
+    /// Log each registry, token service and VEX request on stderr: method, URL (user info and query values left out), status, bytes, time; never a credential or token
+    #[arg(long = "debug", short = 'v')]
+    pub debug: bool,
 }
 
 /// Time limits for downloads from registries, token services and VEX

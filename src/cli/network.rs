@@ -54,7 +54,15 @@ pub(super) fn network_options(
         token_realms,
         legacy_insecure,
         limits,
+        request_log: r.debug.then(request_log),
+        push: false,
     })
+}
+
+/// `--debug`: each request as one `airlock: debug:` line on stderr (the
+/// record carries no credential: src/registry/request_log.rs).
+fn request_log() -> airlock::registry::RequestLog {
+    airlock::registry::RequestLog::new(|r| eprintln!("airlock: debug: {r}"))
 }
 
 /// `--username` with the password read from stdin.
@@ -133,12 +141,15 @@ pub(super) fn push_target(
         Ok(l) => l,
         Err(e) => usage!("{e}"),
     };
-    let opts = network_options(
-        &a.registry,
-        std::slice::from_ref(&target.host),
-        Some(target.host.clone()),
-        limits,
-    )?;
+    let opts = airlock::registry::Options {
+        push: true,
+        ..network_options(
+            &a.registry,
+            std::slice::from_ref(&target.host),
+            Some(target.host.clone()),
+            limits,
+        )?
+    };
     let client = airlock::registry::Client::connect(&target.host, &opts)?;
     Ok(Some((client, target)))
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::{deadline, Credentials, HostList};
+use super::{deadline, Credentials, HostList, RequestLog};
 
 /// How to reach registries (and VEX servers).
 #[derive(Debug, Clone, Default)]
@@ -33,6 +33,11 @@ pub struct Options {
     /// certificates accepted unverified, and plain http (credentials
     /// included) when the https attempt meets a plain-http server.
     pub legacy_insecure: HostList,
+    /// Whether the client is to write (`import --push`): token scopes then
+    /// ask for `pull,push`; else for `pull` only.
+    pub push: bool,
+    /// Where each request is recorded (`--debug`); `None`: nowhere.
+    pub request_log: Option<RequestLog>,
 }
 
 impl Options {

@@ -30,6 +30,7 @@ mod interop;
 mod interrupted;
 mod interrupts;
 mod interrupts_ops;
+mod network_conventions;
 mod parts;
 mod push;
 mod refactor_review;

@@ -104,6 +104,23 @@ pub struct RegistryArgs {
     pub debug: bool,
 }
 
+/// Credentials for a VEX server (the first `--vex-repo`'s origin only).
+#[derive(Debug, Args)]
+pub struct VexAuthArgs {
+    /// VEX server user name (HTTP basic; the password from --vex-password-stdin or --vex-password-file) [default: AIRLOCK_VEX_USERNAME]
+    #[arg(long = "vex-username", value_name = "USER")]
+    pub vex_username: Option<String>,
+    /// Read the VEX server password from stdin [default: AIRLOCK_VEX_PASSWORD]
+    #[arg(long = "vex-password-stdin", conflicts_with_all = ["vex_password_file", "password_stdin"])]
+    pub vex_password_stdin: bool,
+    /// Read the VEX server password from FILE (its first line)
+    #[arg(long = "vex-password-file", value_name = "FILE")]
+    pub vex_password_file: Option<PathBuf>,
+    /// Read a bearer token for the VEX server from FILE (its first line) [default: AIRLOCK_VEX_TOKEN]
+    #[arg(long = "vex-token-file", value_name = "FILE", conflicts_with_all = ["vex_username", "vex_password_stdin", "vex_password_file"])]
+    pub vex_token_file: Option<PathBuf>,
+}
+
 /// Time limits for downloads from registries, token services and VEX
 /// servers (issue 17; see src/registry/deadline.rs). Kept apart from
 /// [`RegistryArgs`], which also serves `import --push`.
@@ -198,6 +215,8 @@ pub struct ExportArgs {
     pub vex_repo: Vec<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub vex_auth: VexAuthArgs,
     #[command(flatten)]
     pub network_limits: Box<NetworkLimitArgs>,
     /// The checks bundle's version (e.g. 2.1.0), recorded as its OCI version annotation

@@ -70,7 +70,7 @@ pub use auth::Credentials;
 pub use hosts::{HostList, HostPort};
 
 pub use client::{is_loopback, redact, Client};
-pub use options::Options;
+pub use options::{Options, VexCredentials};
 pub use registry_error::RegistryError;
 pub use request_log::{RequestLog, RequestRecord};
 

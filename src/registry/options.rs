@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::{deadline, Credentials, HostList, RequestLog};
+use super::{deadline, Credentials, HostList, HostPort, RequestLog};
 
 /// How to reach registries (and VEX servers).
 #[derive(Debug, Clone, Default)]
@@ -36,8 +36,33 @@ pub struct Options {
     /// Whether the client is to write (`import --push`): token scopes then
     /// ask for `pull,push`; else for `pull` only.
     pub push: bool,
+    /// The credentials for one VEX server (`--vex-username`,
+    /// `--vex-token-file`, `AIRLOCK_VEX_*`), and the origin they belong to.
+    pub vex_credentials: Option<VexCredentials>,
     /// Where each request is recorded (`--debug`); `None`: nowhere.
     pub request_log: Option<RequestLog>,
+}
+
+/// Credentials for a VEX server: sent with the requests to their origin
+/// (scheme, host and port) and nowhere else (see
+/// [`crate::source::vexhub`]).
+#[derive(Debug, Clone)]
+pub struct VexCredentials {
+    /// Whether the origin is https.
+    pub https: bool,
+    /// Its host and port (`None`: the scheme's default).
+    pub host: HostPort,
+    /// A user name and password, or a bearer token.
+    pub credentials: Credentials,
+}
+
+impl VexCredentials {
+    /// The credentials for `url` when it is on their origin.
+    pub fn for_url(&self, url: &str) -> Option<&Credentials> {
+        let https = super::agents::is_https(url);
+        (https == self.https && HostPort::of_url(url).as_ref() == Some(&self.host))
+            .then_some(&self.credentials)
+    }
 }
 
 impl Options {

@@ -48,4 +48,5 @@ mod transaction_review;
 mod trust;
 mod tty_echo;
 mod vectors;
+mod vex_auth;
 mod walkthrough;

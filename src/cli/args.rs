@@ -216,7 +216,7 @@ pub struct ExportArgs {
     #[command(flatten)]
     pub registry: RegistryArgs,
     #[command(flatten)]
-    pub vex_auth: VexAuthArgs,
+    pub vex_auth: Box<VexAuthArgs>,
     #[command(flatten)]
     pub network_limits: Box<NetworkLimitArgs>,
     /// The checks bundle's version (e.g. 2.1.0), recorded as its OCI version annotation

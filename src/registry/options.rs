@@ -80,3 +80,33 @@ impl Options {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vex_credentials_go_to_their_origin_only() {
+        let c = VexCredentials {
+            https: true,
+            host: HostPort::of_url("https://VEX.example/repo").unwrap(),
+            credentials: Credentials::Token(zeroize::Zeroizing::new("t".into())),
+        };
+        for (url, sent) in [
+            (
+                "https://vex.example/repo/.well-known/vex-repository.json",
+                true,
+            ),
+            ("https://vex.example:443/a.zip", true),
+            ("HTTPS://Vex.Example/a.zip", true),
+            ("http://vex.example/a.zip", false),
+            ("https://vex.example:8443/a.zip", false),
+            ("https://vex.example.evil/a.zip", false),
+            ("https://evil.example\\@vex.example/a.zip", false),
+            ("https://evil.example/vex.example", false),
+            ("file:///vex.example/a.zip", false),
+        ] {
+            assert_eq!(c.for_url(url).is_some(), sent, "{url}");
+        }
+    }
+}

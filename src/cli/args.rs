@@ -86,7 +86,7 @@ pub struct RegistryArgs {
     /// Speak plain http to this registry or VEX host, credentials included (repeatable; HOST or HOST:PORT; without a port, every port)
     #[arg(long = "plain-http", value_name = "HOST")]
     pub plain_http: Vec<String>,
-    /// Accept any TLS certificate from this host, on any port (repeatable; a certificate names a host, not a port); every other host is verified. Also spelt --insecure-skip-tls-verify, as oras, zarf and hauler spell it
+    /// Accept any TLS certificate from this host, on any port (repeatable; a certificate names a host, not a port); every other host is verified (the alias is the name oras, zarf and hauler use)
     #[arg(
         long = "insecure-skip-verify",
         visible_alias = "insecure-skip-tls-verify",

@@ -182,21 +182,13 @@ fn stdin_line(what: &str) -> Result<zeroize::Zeroizing<String>> {
 
 /// The VEX server's credentials: the flags, else `AIRLOCK_VEX_USERNAME` /
 /// `AIRLOCK_VEX_PASSWORD` or `AIRLOCK_VEX_TOKEN`. They belong to the origin
-/// of the first of `urls` (the `--vex-repo` URLs, in order), which must
-/// not carry credentials of its own. A URL that does is warned about
-/// (deprecated: it shows in the process list and the shell's history).
+/// of the first of `urls` (the `--vex-repo` URLs, in order, none of which
+/// carries credentials of its own: `sources` refused those).
 pub(super) fn vex_credentials(
     a: &args::VexAuthArgs,
     urls: &[&str],
 ) -> Result<Option<airlock::registry::VexCredentials>> {
     use airlock::registry::{Credentials, HostPort, VexCredentials};
-    use airlock::source::vexhub::has_userinfo;
-    for u in urls.iter().filter(|u| has_userinfo(u)) {
-        eprintln!(
-            "airlock: warning: the credentials in --vex-repo {} are deprecated there: a URL shows in the process list and the shell's history\nhint: give them with --vex-username and --vex-password-stdin or --vex-password-file, or --vex-token-file",
-            airlock::redact::url(u)
-        );
-    }
     let env = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
     let credentials = if let Some(f) = &a.vex_token_file {
         Credentials::Token(secret_line(f, "--vex-token-file")?)
@@ -226,9 +218,6 @@ pub(super) fn vex_credentials(
         usage!("VEX credentials were given, but no --vex-repo to send them to");
     };
     let shown = airlock::redact::url(first);
-    if has_userinfo(first) {
-        usage!("--vex-repo {shown:?} carries credentials, and VEX credentials were given as well: give them once, not in the URL");
-    }
     let Some(host) = HostPort::of_url(first) else {
         usage!("--vex-repo {shown:?} is not an http(s) URL to send the VEX credentials to");
     };

@@ -23,8 +23,10 @@
 //! manifest's, and the archive's when it is on the same origin; never on a
 //! redirect (the HTTP client drops the Authorization header), and never over
 //! plain http to a host not named by `--plain-http` (the run stops before
-//! anything is sent). Credentials written in the URL itself
-//! (`https://user:password@host/...`, deprecated) go to that origin too.
+//! anything is sent). The command line refuses a `--vex-repo` URL with
+//! credentials in it; a URL handed to [`fetch`] that has them anyway (or an
+//! archive location with them, which is the server's own data) has them
+//! sent to that origin by the HTTP client, and shown nowhere.
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};

@@ -164,10 +164,18 @@ pub fn from_docker_config(host: &str) -> Option<Credentials> {
         .find_map(|p| from_config_file(p, host))
 }
 
-/// Credentials for `host` from one Docker-format credential file.
+/// The most a credential file may hold: a file the environment points at
+/// (`REGISTRY_AUTH_FILE=/dev/zero`, a FIFO, a huge file) is skipped, not
+/// waited on or read without end.
+const MAX_CREDENTIAL_FILE: u64 = 4 << 20;
+
+/// Credentials for `host` from one Docker-format credential file (a
+/// regular file of at most [`MAX_CREDENTIAL_FILE`] bytes; anything else is
+/// skipped).
 fn from_config_file(path: &std::path::Path, host: &str) -> Option<Credentials> {
-    let text = Zeroizing::new(std::fs::read_to_string(path).ok()?);
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let bytes = Zeroizing::new(crate::fsio::bounded::read_regular(path, MAX_CREDENTIAL_FILE).ok()?);
+    let text = std::str::from_utf8(&bytes).ok()?;
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
     let names = key_names(host);
     if let Some(helper) = names.iter().find_map(|n| v["credHelpers"][n].as_str()) {
         return from_helper(helper, host);

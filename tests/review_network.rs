@@ -1,0 +1,250 @@
+//! An outsider's review of the network features of issue 14: hostile
+//! files and environment (a FIFO or a device where a credential file or
+//! the CA store is expected), secrets that cannot travel in an HTTP header
+//! (a control character, a non-ASCII letter), and a hostile token service
+//! handing out such a token. Nothing waits forever, nothing reads without
+//! end, and no secret is printed.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+const SECRET: &str = "s3cr3t-tok";
+
+/// Runs airlock with `args` and `env`, stdin closed; killed (and the test
+/// failed) if it runs longer than `limit`.
+fn airlock_within(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Output {
+    let mut child = Command::new(airlock_bin())
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run airlock");
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "airlock {args:?} still ran after {limit:?}:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn mkfifo(path: &Path) {
+    let ok = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(ok.success());
+}
+
+/// A static server whose /v2/ answers (so the registry client resolves
+/// its credentials) and whose manifests are missing (404).
+fn v2_server(t: &TestDir) -> HttpServer {
+    write(&t.join("www/v2/index.html"), b"{}");
+    HttpServer::serve(&t.join("www"))
+}
+
+#[test]
+fn a_fifo_or_a_device_as_credential_file_or_ca_store_is_not_waited_on() {
+    let t = TestDir::new();
+    let (key, _) = keygen(t.path(), "k");
+    let bundle = t.join("b.airlock");
+    let fifo = t.join("fifo");
+    mkfifo(&fifo);
+    let server = v2_server(&t);
+    let host = format!("127.0.0.1:{}", server.port);
+    let reference = format!("{host}/x:1");
+    let args = [
+        "export",
+        "-o",
+        s(&bundle),
+        "--sign-key",
+        s(&key),
+        "--trivy-db",
+        &reference,
+        "--plain-http",
+        &host,
+    ];
+    let link = t.join("link.pem");
+    std::os::unix::fs::symlink(&fifo, &link).unwrap();
+    let dir = t.join("certs");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink(&fifo, dir.join("a.pem")).unwrap();
+    for env in [
+        ("REGISTRY_AUTH_FILE", s(&fifo)),
+        ("REGISTRY_AUTH_FILE", "/dev/zero"),
+        ("SSL_CERT_FILE", s(&fifo)),
+        ("SSL_CERT_FILE", s(&link)),
+        ("SSL_CERT_FILE", "/dev/zero"),
+        ("SSL_CERT_DIR", s(&dir)),
+    ] {
+        let out = airlock_within(&args, &[env], Duration::from_secs(30));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{env:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "GET http://{host}/v2/x/manifests/1: the registry answered 404"
+            )),
+            "{env:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_vex_secret_that_cannot_be_sent_is_refused_unshown() {
+    let t = TestDir::new();
+    let (key, _) = keygen(t.path(), "k");
+    let bundle = t.join("b.airlock");
+    let base = [
+        "export",
+        "-o",
+        s(&bundle),
+        "--sign-key",
+        s(&key),
+        "--vex-repo",
+        "https://127.0.0.1:1/repo",
+    ];
+    let file = t.join("token");
+    for (content, kind) in [
+        (format!("{SECRET}\u{1}x\n"), "a control character"),
+        (format!("{SECRET}\rx\n"), "a control character"),
+        (
+            format!("{SECRET}\u{e9}\n"),
+            "a character outside visible ASCII",
+        ),
+        (format!("{SECRET} x\n"), "a space"),
+    ] {
+        write(&file, content.as_bytes());
+        let mut args = base.to_vec();
+        args.extend(["--vex-token-file", s(&file)]);
+        let out = airlock_within(&args, &[], Duration::from_secs(30));
+        assert_eq!(out.status.code(), Some(2));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!("airlock: error: the VEX token holds {kind}, which cannot be sent; it is not shown\n")
+        );
+        // The same from the environment.
+        let token = content.trim_end_matches('\n');
+        let out = airlock_within(
+            &base,
+            &[("AIRLOCK_VEX_TOKEN", token)],
+            Duration::from_secs(30),
+        );
+        assert_eq!(out.status.code(), Some(2));
+        assert!(!String::from_utf8_lossy(&out.stderr).contains(SECRET));
+    }
+    // A password with a NUL in it.
+    write(&file, format!("{SECRET}\0\n").as_bytes());
+    let mut args = base.to_vec();
+    args.extend(["--vex-username", "u", "--vex-password-file", s(&file)]);
+    let out = airlock_within(&args, &[], Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "airlock: error: the VEX password holds a control character, which cannot be sent; it is not shown\n"
+    );
+    // A token file that never ends a line is read up to a limit, not
+    // without end.
+    let mut args = base.to_vec();
+    args.extend(["--vex-token-file", "/dev/zero"]);
+    let out = airlock_within(&args, &[], Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "airlock: error: cannot read the --vex-token-file file /dev/zero\n  caused by: its first line is longer than 65536 bytes\n"
+    );
+}
+
+/// A registry at `/v2/` that wants a bearer token from its own `/token`,
+/// which hands out `token`.
+const TOKEN_SERVER: &str = r#"
+import http.server, json, sys
+port, token = int(sys.argv[1]), sys.argv[2]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path.startswith("/token"):
+            body = json.dumps({"token": token}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", f'Bearer realm="http://127.0.0.1:{port}/token",service="r"')
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
+"#;
+
+#[test]
+fn a_token_the_http_client_refuses_to_send_is_not_printed() {
+    let t = TestDir::new();
+    let (key, _) = keygen(t.path(), "k");
+    let bundle = t.join("b.airlock");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    // A hostile token service's token with a character no header carries.
+    let mut child = Command::new(tool("python3"))
+        .args([
+            "-c",
+            TOKEN_SERVER,
+            &port.to_string(),
+            &format!("{SECRET}\u{1}x"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let host = format!("127.0.0.1:{port}");
+    let reference = format!("{host}/x:1");
+    let args = [
+        "export",
+        "-o",
+        s(&bundle),
+        "--sign-key",
+        s(&key),
+        "--trivy-db",
+        &reference,
+        "--plain-http",
+        &host,
+        "--debug",
+    ];
+    // The token service's token, and one from TRIVY_REGISTRY_TOKEN.
+    let outs = [
+        airlock_within(&args, &[], Duration::from_secs(30)),
+        airlock_within(
+            &args,
+            &[("TRIVY_REGISTRY_TOKEN", &format!("{SECRET}\u{e9}"))],
+            Duration::from_secs(30),
+        ),
+    ];
+    let _ = child.kill();
+    let _ = child.wait();
+    for out in outs {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(!stderr.contains(SECRET), "{stderr}");
+        assert!(
+            stderr.contains("invalid header 'Authorization: ***'"),
+            "{stderr}"
+        );
+    }
+}

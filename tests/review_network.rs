@@ -248,3 +248,67 @@ fn a_token_the_http_client_refuses_to_send_is_not_printed() {
         );
     }
 }
+
+#[test]
+fn a_refusal_after_a_redirect_does_not_claim_the_credentials_were_sent() {
+    let t = TestDir::new();
+    let (key, _) = keygen(t.path(), "k");
+    let bundle = t.join("b.airlock");
+    let root = t.join("root");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    // The manifest's archive is behind a redirect to this same server,
+    // which wants the token there too: the HTTP client sends none after a
+    // redirect, so the 401 comes from a server that got nothing.
+    write(
+        &root.join("repo/.well-known/vex-repository.json"),
+        format!(
+            r#"{{"name":"r","versions":[{{"spec_version":"0.1","locations":[{{"url":"{base}/redirect/repo/main.zip"}}]}}]}}"#
+        )
+        .as_bytes(),
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/vex_auth_server.py");
+    let mut child = Command::new(tool("python3"))
+        .arg(&script)
+        .args([&port.to_string(), s(&root), "bearer", "u", "p", SECRET])
+        .arg(t.join("requests.log"))
+        .arg(&base)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let url = format!("{base}/repo");
+    let out = airlock_within(
+        &[
+            "export",
+            "-o",
+            s(&bundle),
+            "--sign-key",
+            s(&key),
+            "--vex-repo",
+            &url,
+            "--plain-http",
+            "127.0.0.1",
+        ],
+        &[("AIRLOCK_VEX_TOKEN", SECRET)],
+        Duration::from_secs(30),
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.lines().next().unwrap(),
+        format!("airlock: error: GET {base}/redirect/repo/main.zip: the server answered 401 (credentials sent: none to {base}/repo/main.zip, where the request was redirected)")
+    );
+    assert!(!stderr.contains(SECRET), "{stderr}");
+}

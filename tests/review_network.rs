@@ -312,3 +312,84 @@ fn a_refusal_after_a_redirect_does_not_claim_the_credentials_were_sent() {
     );
     assert!(!stderr.contains(SECRET), "{stderr}");
 }
+
+/// A registry behind HTTP basic auth whose manifests answer 500 with a
+/// body that quotes the Authorization header and the password it decodes.
+const ECHO_SERVER: &str = r#"
+import base64, http.server, sys
+port = int(sys.argv[1])
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        got = self.headers.get("Authorization")
+        if not got:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="r"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        password = base64.b64decode(got.split(" ", 1)[1]).decode().split(":", 1)[1]
+        body = f"refused {got} with password {password}; again: {password}".encode()
+        self.send_response(500)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
+"#;
+
+#[test]
+fn a_registry_that_quotes_the_credentials_it_was_sent_does_not_get_them_printed() {
+    let t = TestDir::new();
+    let (key, _) = keygen(t.path(), "k");
+    let bundle = t.join("b.airlock");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = Command::new(tool("python3"))
+        .args(["-c", ECHO_SERVER, &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let host = format!("127.0.0.1:{port}");
+    let reference = format!("{host}/x:1");
+    let out = airlock_within(
+        &[
+            "export",
+            "-o",
+            s(&bundle),
+            "--sign-key",
+            s(&key),
+            "--trivy-db",
+            &reference,
+            "--plain-http",
+            &host,
+            "--json",
+        ],
+        &[("TRIVY_USERNAME", "u"), ("TRIVY_PASSWORD", SECRET)],
+        Duration::from_secs(60),
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("u:{SECRET}"));
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(!all.contains(SECRET) && !all.contains(&basic), "{all}");
+    assert!(
+        all.contains("the registry answered 500: refused Basic *** with password ***; again: ***"),
+        "{all}"
+    );
+}

@@ -74,6 +74,45 @@ impl Credentials {
     }
 }
 
+impl Credentials {
+    /// The secrets these credentials send: a password and its HTTP basic
+    /// form, a token.
+    pub fn secrets(&self) -> Vec<Zeroizing<String>> {
+        match self {
+            Credentials::None => Vec::new(),
+            Credentials::Basic { username, password } => vec![
+                password.clone(),
+                Zeroizing::new(B64.encode(format!("{username}:{}", password.as_str()))),
+            ],
+            Credentials::Token(t) | Credentials::IdentityToken(t) => vec![t.clone()],
+        }
+    }
+}
+
+/// The shortest secret [`mask_secrets`] looks for: a shorter one would
+/// mask ordinary words.
+const MIN_MASKED: usize = 4;
+
+/// `text` (a server's answer, quoted in a message) with every one of
+/// `secrets` in it masked, and a start of one cut off at its end (the
+/// answer is quoted up to a limit): a server that quotes the credential it
+/// was sent does not get it printed.
+pub fn mask_secrets(text: &str, secrets: &[Zeroizing<String>]) -> String {
+    let mut out = text.to_string();
+    for secret in secrets.iter().filter(|s| s.len() >= MIN_MASKED) {
+        out = out.replace(secret.as_str(), crate::redact::MASK);
+        let cut = (MIN_MASKED..secret.len())
+            .rev()
+            .filter(|&k| secret.is_char_boundary(k))
+            .find(|&k| out.ends_with(&secret[..k]));
+        if let Some(k) = cut {
+            out.truncate(out.len() - k);
+            out.push_str(crate::redact::MASK);
+        }
+    }
+    out
+}
+
 /// Where credentials came from (for messages; never the secret).
 pub fn describe(c: &Credentials) -> &'static str {
     match c {
@@ -259,6 +298,23 @@ pub fn resolve(host: &str, opts: &super::Options) -> Credentials {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_quoted_by_a_server_is_masked_whole_or_cut() {
+        let c = Credentials::Basic {
+            username: "u".into(),
+            password: Zeroizing::new("pa55word".into()),
+        };
+        let secrets = c.secrets();
+        assert_eq!(
+            mask_secrets("bad password pa55word for dTpwYTU1d29yZA==", &secrets),
+            "bad password *** for ***"
+        );
+        assert_eq!(mask_secrets("cut at pa55w", &secrets), "cut at ***");
+        assert_eq!(mask_secrets("ends with pa5", &secrets), "ends with pa5");
+        let t = Credentials::Token(Zeroizing::new("abc".into()));
+        assert_eq!(mask_secrets("abc", &t.secrets()), "abc");
+    }
 
     #[test]
     fn explicit_credentials_belong_to_their_registry_only() {

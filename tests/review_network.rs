@@ -393,3 +393,26 @@ fn a_registry_that_quotes_the_credentials_it_was_sent_does_not_get_them_printed(
         "{all}"
     );
 }
+
+#[test]
+fn a_profile_vex_source_with_credentials_in_its_url_is_refused_unshown() {
+    let t = TestDir::new();
+    let profile = t.join("export.toml");
+    write(
+        &profile,
+        format!(
+            "output = \"b.airlock\"\nsign_key = [\"k.key\"]\n[[sources.vex]]\nname = \"internal\"\nurl = \"https://u:{SECRET}@vex.example/repo\"\n"
+        )
+        .as_bytes(),
+    );
+    let out = airlock_within(
+        &["export", "--profile", s(&profile)],
+        &[],
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("airlock: error: export profile {}: VEX source \"internal\": url \"https://***@vex.example/repo\" carries credentials; airlock does not take them from a URL\nhint: give the URL without them, and the credentials with --vex-username and --vex-password-stdin or --vex-password-file, or --vex-token-file (or AIRLOCK_VEX_USERNAME/AIRLOCK_VEX_PASSWORD, AIRLOCK_VEX_TOKEN)\n", profile.display())
+    );
+}

@@ -16,7 +16,6 @@
 //! reported as unknown, with the reason.
 
 use std::fs;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -172,19 +171,14 @@ fn blank(name: String, path: String, present: bool) -> ComponentAge {
     }
 }
 
-/// A regular file's bytes (never through a link), at most [`MAX_JSON`].
+/// A regular file's bytes (never through a link, nothing waited for), at
+/// most [`MAX_JSON`]; `None` when it cannot be read so.
 fn small_file(path: &Path) -> Option<Vec<u8>> {
     let meta = fs::symlink_metadata(path).ok()?;
-    if !meta.is_file() {
+    if meta.file_type().is_symlink() {
         return None;
     }
-    let mut bytes = Vec::new();
-    fs::File::open(path)
-        .ok()?
-        .take(MAX_JSON)
-        .read_to_end(&mut bytes)
-        .ok()?;
-    Some(bytes)
+    crate::fsio::bounded::read_regular(path, MAX_JSON).ok()
 }
 
 /// Sets the age of `c` from `time` (RFC 3339) as measured from `from`.
@@ -307,9 +301,10 @@ fn origin(c: &mut ComponentAge, history: &History) {
     if c.bundle.is_some() {
         return;
     }
-    c.unknown.push(match history.log_found {
-        true => "the bundle it came from: no import of it is recorded in the audit log (Trivy or another tool wrote it)".into(),
-        false => "the bundle it came from: no audit log (Trivy or another tool wrote this cache)".into(),
+    c.unknown.push(match (&history.log_error, history.log_found) {
+        (Some(why), _) => format!("the bundle it came from: the audit log cannot be read ({why})"),
+        (None, true) => "the bundle it came from: no import of it is recorded in the audit log (Trivy or another tool wrote it)".into(),
+        (None, false) => "the bundle it came from: no audit log (Trivy or another tool wrote this cache)".into(),
     });
 }
 

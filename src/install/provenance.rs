@@ -12,7 +12,6 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Read as _;
 use std::path::Path;
 
 use serde::Serialize;
@@ -64,6 +63,8 @@ pub struct History {
     pub current: BTreeMap<String, Provenance>,
     /// Whether a log was found at all.
     pub log_found: bool,
+    /// Why the log found could not be read, if it could not.
+    pub log_error: Option<String>,
     /// Lines that could not be read as records.
     pub unreadable_lines: u64,
 }
@@ -72,8 +73,13 @@ pub struct History {
 /// unreadable log gives an empty history (`log_found` false).
 pub fn read(log: &Path, cache_dir: &Path) -> History {
     let mut history = History::default();
-    let Some(text) = read_log(log) else {
-        return history;
+    let text = match read_log(log) {
+        Ok(Some(text)) => text,
+        Ok(None) => return history,
+        Err(why) => {
+            history.log_error = Some(format!("{}: {why}", log.display()));
+            return history;
+        }
     };
     history.log_found = true;
     let cache = cache_dir.to_string_lossy();
@@ -110,19 +116,17 @@ pub fn read(log: &Path, cache_dir: &Path) -> History {
     history
 }
 
-/// The log's text, if it is a regular file of a sane size.
-fn read_log(log: &Path) -> Option<String> {
-    let meta = fs::symlink_metadata(log).ok()?;
-    if !meta.is_file() {
-        return None;
+/// The log's text: a regular file, never through a link, nothing waited
+/// for (a FIFO), at most [`MAX_LOG`] bytes. `Ok(None)` when there is none.
+fn read_log(log: &Path) -> Result<Option<String>, String> {
+    match fs::symlink_metadata(log) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+        Ok(m) if m.file_type().is_symlink() => return Err("it is a symbolic link".into()),
+        Ok(_) => {}
     }
-    let mut text = String::new();
-    fs::File::open(log)
-        .ok()?
-        .take(MAX_LOG)
-        .read_to_string(&mut text)
-        .ok()?;
-    Some(text)
+    let bytes = crate::fsio::bounded::read_regular(log, MAX_LOG).map_err(|e| e.to_string())?;
+    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 fn provenance(v: &Value, decision: &str, line: u64) -> Provenance {
@@ -235,5 +239,22 @@ mod tests {
         let h = read(&log, Path::new("/c"));
         assert_eq!(h.current["db"].manifest_sha256.as_deref(), Some("bbb"));
         assert!(!read(&dir.path().join("none"), Path::new("/c")).log_found);
+        // A log that is not a regular file is said to be unreadable, not
+        // absent, and is not waited for (a FIFO without a writer).
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            0o600.into(),
+            0,
+        )
+        .unwrap();
+        for bad in [dir.path().to_path_buf(), fifo] {
+            let h = read(&bad, Path::new("/c"));
+            let why = h.log_error.unwrap_or_default();
+            assert!(why.ends_with(": not a regular file"), "{why}");
+            assert!(h.current.is_empty());
+        }
     }
 }

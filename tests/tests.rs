@@ -45,6 +45,7 @@ mod sign_output;
 mod small_things;
 mod staleness;
 mod transaction_review;
+mod trivy_server;
 mod trust;
 mod tty_echo;
 mod vectors;

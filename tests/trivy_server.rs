@@ -154,11 +154,18 @@ fn a_running_trivy_server_needs_a_restart_to_use_a_freshly_imported_db() {
         "2026-11-26T12:00:00Z",
     );
     let cache = t.join("cache");
-    import_ok(&first, &public, &cache, &[]);
+    let out = import_ok(&first, &public, &cache, &[]);
+    // A first import replaces nothing: no server can be holding a DB.
+    assert!(!out.contains("trivy server"), "{out}");
     let server = Server::start(&cache, &t.join("server-home"));
     assert_eq!(client_scan(&t, &server), ZLIB_CVES);
 
-    import_ok(&second, &public, &cache, &[]);
+    let out = import_ok(&second, &public, &cache, &[]);
+    // The import says so.
+    assert!(
+        out.contains("\n(a running `trivy server` on this cache keeps the database it opened: restart it to serve this one)\n\n"),
+        "{out}"
+    );
     // The server still answers from the database it opened at start.
     assert_eq!(client_scan(&t, &server), ZLIB_CVES);
     drop(server);

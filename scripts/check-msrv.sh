@@ -2,7 +2,7 @@
 # Cargo.toml's rust-version must be the real minimum Rust version (issue 14):
 #   1. at least the highest `rust-version` any locked dependency declares
 #      (cargo metadata over Cargo.lock, every platform), checked always;
-#   2. airlock itself builds with it: `cargo +VERSION check`, when that
+#   2. airlock itself builds with it: `cargo +VERSION check` (required when CI=true), when that
 #      toolchain is installed (install-test-tools.sh tries `rustup toolchain
 #      install`); otherwise said plainly as NOT CHECKED.
 set -euo pipefail
@@ -32,6 +32,9 @@ if rustup run "$declared" rustc --version >/dev/null 2>&1; then
     CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/msrv" \
         cargo "+$declared" check --locked --all-targets --features fault-injection --quiet
     echo "msrv: builds with Rust $declared" >&2
+elif [ "${CI:-}" = true ]; then
+    echo "msrv: the Rust $declared toolchain is missing (scripts/install-test-tools.sh installs it: rustup toolchain install $declared --profile minimal); CI=true needs it" >&2
+    exit 1
 else
     echo "msrv: NOT CHECKED that airlock builds with Rust $declared: that toolchain is not installed (rustup toolchain install $declared failed)" >&2
 fi

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::support::*;
 
-const SUBCOMMANDS: [&str; 14] = [
+const SUBCOMMANDS: [&str; 15] = [
     "keygen",
     "export",
     "verify",
@@ -25,6 +25,7 @@ const SUBCOMMANDS: [&str; 14] = [
     "verify-receipt",
     "completion",
     "man",
+    "trivy-config",
 ];
 
 #[test]
@@ -111,12 +112,24 @@ fn strip_overstrike(text: &str) -> String {
 fn every_subcommands_help_ends_with_an_example() {
     for sub in SUBCOMMANDS {
         let help = airlock_ok(&[sub, "--help"]);
-        let last = help.lines().rev().find(|l| !l.trim().is_empty()).unwrap();
+        // After the last "Example" heading, only command lines.
+        let at = help
+            .rfind("\nExample")
+            .unwrap_or_else(|| panic!("{sub}: no example"));
+        let example: Vec<&str> = help[at + 1..].lines().skip(1).collect();
+        assert!(!example.is_empty(), "{sub}");
+        for line in example.iter().filter(|l| !l.is_empty()) {
+            assert!(
+                ["  airlock ", "  source <(airlock ", "  trivy "]
+                    .iter()
+                    .any(|p| line.starts_with(p)),
+                "{sub}: the help ends with {line:?}"
+            );
+        }
         assert!(
-            last.starts_with("  airlock ") || last.starts_with("  source <(airlock"),
-            "{sub}: the help ends with {last:?}"
+            example[0].starts_with("  airlock ") || example[0].starts_with("  source <(airlock "),
+            "{sub}"
         );
-        assert!(help.contains("Example"), "{sub}");
     }
     let help = airlock_ok(&["verify", "--help"]);
     for var in ["[env: AIRLOCK_KEY=]", "[env: AIRLOCK_TRUST=]"] {

@@ -78,6 +78,31 @@ pub enum Command {
     /// Write man pages (airlock.1 and one per subcommand) into a directory
     #[command(after_help = "Example:\n  airlock man --out /usr/local/share/man/man1")]
     Man(ManArgs),
+    /// Write Trivy's configuration file (trivy.yaml) that scans with a cache offline
+    TrivyConfig(TrivyConfigArgs),
+}
+
+/// `airlock trivy-config`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  airlock trivy-config --cache-dir /var/cache/trivy -o /etc/trivy/trivy.yaml\n  trivy --config /etc/trivy/trivy.yaml rootfs /"
+)]
+pub struct TrivyConfigArgs {
+    /// Trivy's cache directory (what it holds decides the skip flags)
+    #[arg(long = "cache-dir", value_name = "DIR")]
+    pub cache_dir: PathBuf,
+    /// Write the file here (it must not exist) instead of stdout
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Let Trivy update the vulnerability DB from this internal repository instead of skipping updates (repeatable, in order)
+    #[arg(long = "db-repository", value_name = "REF")]
+    pub db_repository: Vec<String>,
+    /// Let Trivy update the Java DB from this internal repository instead of skipping updates (repeatable, in order)
+    #[arg(long = "java-db-repository", value_name = "REF")]
+    pub java_db_repository: Vec<String>,
+    /// Let Trivy update the checks bundle from this internal repository instead of skipping updates
+    #[arg(long = "checks-bundle-repository", value_name = "REF")]
+    pub checks_bundle_repository: Option<String>,
 }
 
 // Issue 14 (status, Trivy's defaults, completions, man pages): kept in one

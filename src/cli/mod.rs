@@ -26,6 +26,7 @@ pub mod show;
 mod splitting;
 mod stale;
 mod status;
+mod trivyconf;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -58,7 +59,9 @@ pub fn wants_json(cli: &Cli) -> bool {
         Command::Join(a) => a.json,
         Command::Audit(a) => a.json,
         Command::VerifyReceipt(a) => a.json,
-        Command::Keygen(_) | Command::Completion(_) | Command::Man(_) => false,
+        Command::Keygen(_) | Command::Completion(_) | Command::Man(_) | Command::TrivyConfig(_) => {
+            false
+        }
     }
 }
 
@@ -86,6 +89,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::VerifyReceipt(a) => checking::verify_receipt(a),
         Command::Completion(a) => conventions::completion(a),
         Command::Man(a) => conventions::man(a),
+        Command::TrivyConfig(a) => trivyconf::trivy_config(a),
     }
 }
 

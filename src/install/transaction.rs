@@ -252,7 +252,7 @@ impl ImportOutcome {
             && self.push_error.is_none()
             && self.records.audit_error.is_none()
             && self.records.receipt_error.is_none()
-            && !self.import.as_ref().is_some_and(|r| !r.warnings.is_empty())
+            && self.import.as_ref().is_none_or(|r| r.warnings.is_empty())
     }
 }
 

@@ -44,6 +44,7 @@ mod review_history;
 mod review_network;
 mod review_ops;
 mod review_spec;
+mod review_status;
 mod second_reader;
 mod sign;
 mod sign_output;

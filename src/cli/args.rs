@@ -88,9 +88,9 @@ pub enum Command {
     after_help = "Example:\n  airlock trivy-config --cache-dir /var/cache/trivy -o /etc/trivy/trivy.yaml\n  trivy --config /etc/trivy/trivy.yaml rootfs /"
 )]
 pub struct TrivyConfigArgs {
-    /// Trivy's cache directory (what it holds decides the skip flags)
-    #[arg(long = "cache-dir", value_name = "DIR")]
-    pub cache_dir: PathBuf,
+    /// Trivy's cache directory (what it holds decides the skip flags) [default: TRIVY_CACHE_DIR, else $XDG_CACHE_HOME/trivy, else ~/.cache/trivy]
+    #[arg(long = "cache-dir", value_name = "DIR", env = "AIRLOCK_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
     /// Write the file here (it must not exist) instead of stdout
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     pub out: Option<PathBuf>,

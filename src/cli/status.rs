@@ -91,12 +91,15 @@ pub(super) fn show(out: &mut dyn Write, ages: &CacheAge, limits: &Limits) -> io:
         limit(limits.max_db_age.or(limits.max_age))
     )?;
     for c in &ages.components {
-        writeln!(out, "  {:<12} {}", c.name, facts(c))?;
+        // Names, labels and paths come from the cache and the audit log:
+        // escaped, so that each stays on its line.
+        let name = escape(&c.name);
+        writeln!(out, "  {name:<12} {}", escape(&facts(c)))?;
         if let Some(b) = &c.bundle {
-            writeln!(out, "  {:<12} from {}", "", origin(b))?;
+            writeln!(out, "  {:<12} from {}", "", escape(&origin(b)))?;
         }
         for u in &c.unknown {
-            writeln!(out, "  {:<12} unknown: {u}", "")?;
+            writeln!(out, "  {:<12} unknown: {}", "", escape(u))?;
         }
     }
     Ok(())

@@ -81,6 +81,10 @@ pub struct ComponentAge {
     pub bundle: Option<Provenance>,
     /// What cannot be known of it here, and why.
     pub unknown: Vec<String>,
+    /// Why its age is unknown although its metadata was read (a time in
+    /// the future), for the stale line.
+    #[serde(skip)]
+    age_refused: Option<String>,
 }
 
 /// A cache's components, their ages and the verdict.
@@ -168,6 +172,7 @@ fn blank(name: String, path: String, present: bool) -> ComponentAge {
         skipped: false,
         bundle: None,
         unknown: Vec::new(),
+        age_refused: None,
     }
 }
 
@@ -181,10 +186,24 @@ fn small_file(path: &Path) -> Option<Vec<u8>> {
     crate::fsio::bounded::read_regular(path, MAX_JSON).ok()
 }
 
-/// Sets the age of `c` from `time` (RFC 3339) as measured from `from`.
+/// How far in the future a time may be and still count as age 0 (clocks
+/// of two hosts differ); beyond it the age is unknown, never "fresh".
+const CLOCK_SKEW: i64 = 600;
+
+/// Sets the age of `c` from `time` (RFC 3339) as measured from `from`; a
+/// time further in the future than [`CLOCK_SKEW`] leaves it unknown.
 fn aged(c: &mut ComponentAge, time: &str, from: &'static str, now: OffsetDateTime) {
     if let Ok(t) = parse_time(time) {
-        let secs = (now - t).whole_seconds().max(0) as u64;
+        let age = (now - t).whole_seconds();
+        if age < -CLOCK_SKEW {
+            let why = format!("its {from} {time} is in the future");
+            c.unknown.push(format!(
+                "its age: {why} (this host's clock or the metadata is wrong)"
+            ));
+            c.age_refused = Some(why);
+            return;
+        }
+        let secs = age.max(0) as u64;
         c.age_seconds = Some(secs);
         c.age = Some(human_duration(secs));
         c.age_from = Some(from);
@@ -303,6 +322,10 @@ fn origin(c: &mut ComponentAge, history: &History) {
     }
     c.unknown.push(match (&history.log_error, history.log_found) {
         (Some(why), _) => format!("the bundle it came from: the audit log cannot be read ({why})"),
+        (None, true) if history.chain_broken.is_some() => format!(
+            "the bundle it came from: the audit log's hash chain breaks ({}); `airlock audit` shows where",
+            history.chain_broken.as_deref().unwrap_or_default()
+        ),
         (None, true) => "the bundle it came from: no import of it is recorded in the audit log (Trivy or another tool wrote it)".into(),
         (None, false) => "the bundle it came from: no audit log (Trivy or another tool wrote this cache)".into(),
     });
@@ -326,7 +349,8 @@ fn judge(c: &mut ComponentAge, limits: &Limits) {
     c.stale = match (c.present, c.age_seconds) {
         (false, _) => Some(format!("{name} is missing (no {} in the cache)", c.path)),
         (true, None) => Some(format!(
-            "{name} is of unknown age (no readable metadata), the limit is {max}"
+            "{name} is of unknown age ({}), the limit is {max}",
+            c.age_refused.as_deref().unwrap_or("no readable metadata")
         )),
         (true, Some(a)) if a > limit => {
             let from = c.age_from.unwrap_or_default();

@@ -1,9 +1,11 @@
 //! Which bundle each cache component came from (issue 14, `status`): read
 //! back from the audit log, the one record of every import and rollback.
 //!
-//! The log is read as data, not checked (`airlock audit` checks its hash
-//! chain): a line that does not parse is counted and skipped, so a damaged
-//! log costs the provenance of what it names, never the status report. Only
+//! The log's hash chain is followed as `airlock audit` checks it: where it
+//! breaks (a line edited, inserted, removed, not JSON), no provenance at
+//! all is given, only the break (a forged line is never shown as fact, and
+//! an older bundle is never shown as the current one), and a damaged log
+//! costs the provenance, never the status report. Only
 //! records of this cache directory count (a log given with `--audit-log`
 //! may be shared). An accepted or forced import makes what it installed the
 //! current generation of each component; a rollback swaps the current and
@@ -16,6 +18,8 @@ use std::path::Path;
 
 use serde::Serialize;
 use serde_json::Value;
+
+use super::audit::{sha256_hex, GENESIS};
 
 /// The largest audit log read for provenance (a line is under 4 KiB: years
 /// of weekly imports fit many times over).
@@ -65,8 +69,9 @@ pub struct History {
     pub log_found: bool,
     /// Why the log found could not be read, if it could not.
     pub log_error: Option<String>,
-    /// Lines that could not be read as records.
-    pub unreadable_lines: u64,
+    /// Where and why the log's hash chain breaks, if it does (then
+    /// `current` is empty).
+    pub chain_broken: Option<String>,
 }
 
 /// Reads `log` for the components of `cache_dir` (absolute). A missing or
@@ -84,41 +89,74 @@ pub fn read(log: &Path, cache_dir: &Path) -> History {
     history.log_found = true;
     let cache = cache_dir.to_string_lossy();
     let mut previous: BTreeMap<String, Option<Provenance>> = BTreeMap::new();
-    for (n, line) in text.lines().enumerate() {
-        let Ok(v) = serde_json::from_str::<Value>(line) else {
-            history.unreadable_lines += 1;
-            continue;
+    let mut head = GENESIS.to_string();
+    for (n, raw) in text.split_inclusive(|&b| b == b'\n').enumerate() {
+        let v = match chained(raw, &head) {
+            Ok(v) => v,
+            Err(why) => {
+                history.chain_broken = Some(format!("{}: line {}: {why}", log.display(), n + 1));
+                history.current.clear();
+                return history;
+            }
         };
+        head = sha256_hex(raw);
         if v["cache_dir"].as_str() != Some(cache.as_ref()) {
             continue;
         }
-        match v["decision"].as_str() {
-            Some(d @ ("accepted" | "forced")) => {
-                let p = provenance(&v, d, n as u64 + 1);
-                for c in installed(&v, cache_dir) {
-                    let old = history.current.insert(c.clone(), p.clone());
-                    previous.insert(c, old);
-                }
-            }
-            Some("rolled-back") => {
-                for c in rolled_back(&v) {
-                    let back = previous.remove(&c).flatten();
-                    let now = match back {
-                        Some(p) => history.current.insert(c.clone(), p),
-                        None => history.current.remove(&c),
-                    };
-                    previous.insert(c, now);
-                }
-            }
-            _ => {}
-        }
+        apply(&mut history, &mut previous, &v, cache_dir, n as u64 + 1);
     }
     history
 }
 
-/// The log's text: a regular file, never through a link, nothing waited
+/// The record `raw` (one line with its newline) if it continues the chain
+/// whose last line hashes to `head`; else why not.
+fn chained(raw: &[u8], head: &str) -> Result<Value, String> {
+    if !raw.ends_with(b"\n") {
+        return Err("the line is incomplete (no newline)".into());
+    }
+    let v: Value = serde_json::from_slice(raw).map_err(|e| format!("not a JSON object: {e}"))?;
+    let prev = v["prev"].as_str().unwrap_or_default();
+    if prev != head {
+        return Err(format!(
+            "prev is {prev:?}, but the line before hashes to {head}"
+        ));
+    }
+    Ok(v)
+}
+
+/// Applies record `v` (log line `line`) to `history`.
+fn apply(
+    history: &mut History,
+    previous: &mut BTreeMap<String, Option<Provenance>>,
+    v: &Value,
+    cache_dir: &Path,
+    line: u64,
+) {
+    match v["decision"].as_str() {
+        Some(d @ ("accepted" | "forced")) => {
+            let p = provenance(v, d, line);
+            for c in installed(v, cache_dir) {
+                let old = history.current.insert(c.clone(), p.clone());
+                previous.insert(c, old);
+            }
+        }
+        Some("rolled-back") => {
+            for c in rolled_back(v) {
+                let back = previous.remove(&c).flatten();
+                let now = match back {
+                    Some(p) => history.current.insert(c.clone(), p),
+                    None => history.current.remove(&c),
+                };
+                previous.insert(c, now);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The log's bytes: a regular file, never through a link, nothing waited
 /// for (a FIFO), at most [`MAX_LOG`] bytes. `Ok(None)` when there is none.
-fn read_log(log: &Path) -> Result<Option<String>, String> {
+fn read_log(log: &Path) -> Result<Option<Vec<u8>>, String> {
     match fs::symlink_metadata(log) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e.to_string()),
@@ -126,7 +164,7 @@ fn read_log(log: &Path) -> Result<Option<String>, String> {
         Ok(_) => {}
     }
     let bytes = crate::fsio::bounded::read_regular(log, MAX_LOG).map_err(|e| e.to_string())?;
-    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+    Ok(Some(bytes))
 }
 
 fn provenance(v: &Value, decision: &str, line: u64) -> Provenance {
@@ -210,6 +248,20 @@ mod tests {
         .to_string()
     }
 
+    /// The records as a log, each chained to the one before.
+    fn chain(records: &[String]) -> String {
+        let mut head = GENESIS.to_string();
+        let mut log = String::new();
+        for r in records {
+            let mut v: Value = serde_json::from_str(r).unwrap();
+            v["prev"] = Value::String(head);
+            let line = format!("{v}\n");
+            head = sha256_hex(line.as_bytes());
+            log.push_str(&line);
+        }
+        log
+    }
+
     #[test]
     fn imports_set_and_rollbacks_swap_each_components_bundle() {
         let dir = tempfile::tempdir().unwrap();
@@ -221,24 +273,37 @@ mod tests {
         let other_cache = import("t9", "zzz", &["db"]).replace("\"/c\"", "\"/d\"");
         let lines = [
             import("t1", "aaa", &["db", "policy"]),
-            "not json".to_string(),
             import("t2", "bbb", &["db"]),
             other_cache,
             rollback.clone(),
         ];
-        fs::write(&log, lines.join("\n") + "\n").unwrap();
+        fs::write(&log, chain(&lines)).unwrap();
         let h = read(&log, Path::new("/c"));
         let sha = |c: &str| h.current[c].manifest_sha256.clone().unwrap();
         assert_eq!((sha("db"), sha("policy")), ("aaa".into(), "aaa".into()));
-        assert_eq!(h.unreadable_lines, 1);
+        assert_eq!(h.chain_broken, None);
         assert_eq!(h.current["db"].log_line, 1);
         assert_eq!(h.current["db"].signers.len(), 1, "only the counted one");
         assert_eq!(h.current["db"].labels["ticket"], "CHG-1");
         // A second rollback undoes the first.
-        fs::write(&log, lines.join("\n") + "\n" + &rollback + "\n").unwrap();
+        let twice: Vec<String> = lines.iter().chain([&rollback]).cloned().collect();
+        fs::write(&log, chain(&twice)).unwrap();
         let h = read(&log, Path::new("/c"));
         assert_eq!(h.current["db"].manifest_sha256.as_deref(), Some("bbb"));
         assert!(!read(&dir.path().join("none"), Path::new("/c")).log_found);
+        // A line that is not JSON breaks the chain: no provenance at all,
+        // only where it breaks.
+        let mut broken = chain(&lines[..1]);
+        broken.push_str("not json\n");
+        broken.push_str(&chain(&lines[1..2]));
+        fs::write(&log, broken).unwrap();
+        let h = read(&log, Path::new("/c"));
+        assert!(h.current.is_empty());
+        let why = h.chain_broken.unwrap_or_default();
+        assert!(
+            why.starts_with(&format!("{}: line 2: not a JSON object: ", log.display())),
+            "{why}"
+        );
         // A log that is not a regular file is said to be unreadable, not
         // absent, and is not waited for (a FIFO without a writer).
         let fifo = dir.path().join("fifo");

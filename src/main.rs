@@ -204,12 +204,23 @@ fn usage_error(e: clap::Error) -> ExitCode {
             | ErrorKind::DisplayVersion
             | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     );
-    if !json || informational {
+    if informational {
         e.exit()
     }
-    let _ = e.print();
-    // As every report: no URL leaves with its credentials (airlock::redact).
+    let e = quoted_escaped(e);
+    // As every report: no URL leaves with its credentials (airlock::redact),
+    // and a quoted argument's control characters are escaped, each line of
+    // clap's words on a line of its own.
     let text = airlock::redact::text(&e.render().to_string()).into_owned();
+    let mut stderr = std::io::stderr().lock();
+    for line in text.lines() {
+        let _ = writeln!(stderr, "{}", airlock::text::escape(line));
+    }
+    drop(stderr);
+    let code = airlock::error::ExitClass::Usage.code();
+    if !json {
+        return ExitCode::from(code);
+    }
     let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
     let top = lines.next().unwrap_or_default();
     let mut top = top.strip_prefix("error: ").unwrap_or(top).to_string();
@@ -220,7 +231,6 @@ fn usage_error(e: clap::Error) -> ExitCode {
         }
     }
     let causes: Vec<String> = lines.map(str::to_string).collect();
-    let code = airlock::error::ExitClass::Usage.code();
     let v = JsonFailure {
         ok: false,
         error: &top,
@@ -234,6 +244,19 @@ fn usage_error(e: clap::Error) -> ExitCode {
         serde_json::to_string_pretty(&v).unwrap_or_default()
     );
     ExitCode::from(code)
+}
+
+/// Clap's error for the command line with each argument's control
+/// characters escaped, so that a quoted argument (a line break, an escape
+/// sequence) stays on its line and shows what was typed; `e` itself if
+/// that line parses (never expected).
+fn quoted_escaped(e: clap::Error) -> clap::Error {
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| airlock::text::escape(&a.to_string_lossy()).into_owned())
+        .collect();
+    <cli::args::Cli as clap::Parser>::try_parse_from(args)
+        .err()
+        .unwrap_or(e)
 }
 
 /// How a failed command ends on stdout with `--json` (after the same words

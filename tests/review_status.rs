@@ -179,3 +179,38 @@ fn trivy_config_defaults_its_cache_dir_as_trivy_does() {
         "{yaml}"
     );
 }
+
+#[test]
+fn usage_errors_print_no_credentials_and_no_control_characters() {
+    let url = "https://user:s3cret@reg.example/x";
+    for json in [false, true] {
+        let mut args = vec!["verify", "--key", "k", "b.airlock", url];
+        if json {
+            args.push("--json");
+        }
+        let out = run(&args, &[]);
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.starts_with("error: unexpected argument 'https://***@reg.example/x' found\n"),
+            "{err}"
+        );
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("s3cret"),
+            "{out:?}"
+        );
+        let out = run(&["status", "\u{1b}[2J\nairlock: forged\r"], &[]);
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.starts_with(
+                "error: unexpected argument '\\u{1b}[2J\\u{a}airlock: forged\\u{d}' found\n"
+            ),
+            "{err}"
+        );
+    }
+    // Help is untouched: on stdout, exit 0.
+    let out = run(&["status", "--help"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--max-age"));
+}

@@ -214,3 +214,22 @@ fn usage_errors_print_no_credentials_and_no_control_characters() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("--max-age"));
 }
+
+#[test]
+fn man_replaces_a_symbolic_link_in_its_directory_instead_of_writing_through_it() {
+    let t = TestDir::new();
+    let out = t.join("man");
+    std::fs::create_dir_all(&out).unwrap();
+    let victim = t.join("victim");
+    write(&victim, b"keep me");
+    std::os::unix::fs::symlink(&victim, out.join("airlock-status.1")).unwrap();
+    let done = run(&["man", "--out", s(&out)], &[]);
+    assert_eq!(done.status.code(), Some(0), "{done:?}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+    let page = out.join("airlock-status.1");
+    assert!(std::fs::symlink_metadata(&page).unwrap().is_file());
+    assert!(String::from_utf8(std::fs::read(&page).unwrap())
+        .unwrap()
+        .contains("max\\-age"));
+    assert_no_leftovers(&out, ".airlock-man-");
+}

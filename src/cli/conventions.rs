@@ -6,6 +6,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
 
+use airlock::fsio::{AtomicFile, Replace};
 use clap::CommandFactory as _;
 
 use super::args::{Cli, CompletionArgs, ManArgs};
@@ -40,7 +41,14 @@ fn write_page(dir: &Path, name: &str, cmd: clap::Command) -> Result<()> {
     let mut page = Vec::new();
     clap_mangen::Man::new(cmd).render(&mut page)?;
     let path = dir.join(format!("{name}.1"));
-    fs::write(&path, page).context(format!("cannot write {}", path.display()))?;
+    // A new file renamed over the old page: a symbolic link there is
+    // replaced, never written through, and a page is whole or absent.
+    let cannot = || format!("cannot write {}", path.display());
+    let mut f = AtomicFile::create(&path, ".airlock-man-", ".partial", 0o644).context(cannot())?;
+    f.write_all(&page).context(cannot())?;
+    f.commit(Replace::Overwrite)
+        .map_err(|e| e.into_io())
+        .context(cannot())?;
     let line = format!("{}\n", airlock::text::escape(&path.to_string_lossy()));
     io::stdout().lock().write_all(line.as_bytes())?;
     Ok(())

@@ -233,3 +233,32 @@ fn man_replaces_a_symbolic_link_in_its_directory_instead_of_writing_through_it()
         .contains("max\\-age"));
     assert_no_leftovers(&out, ".airlock-man-");
 }
+
+#[test]
+fn status_does_not_call_a_database_fresh_when_only_its_metadata_is_there() {
+    let t = TestDir::new();
+    let cache = t.join("cache");
+    db_at(&cache, &rfc3339_from_now(-86_400), &rfc3339_from_now(0));
+    std::fs::remove_file(cache.join("db/trivy.db")).unwrap();
+    let out = run(
+        &[
+            "status",
+            "--cache-dir",
+            s(&cache),
+            "--max-age",
+            "7d",
+            "--skip",
+            "java-db",
+            "--skip",
+            "checks",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(9), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.lines().next().unwrap_or_default(),
+        "airlock: stale: trivy-db is missing (no db/trivy.db in the cache)",
+        "{err}"
+    );
+}

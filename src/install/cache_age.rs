@@ -85,6 +85,10 @@ pub struct ComponentAge {
     /// the future), for the stale line.
     #[serde(skip)]
     age_refused: Option<String>,
+    /// What is missing when its directory is there but not its content
+    /// (`db/trivy.db`), for the stale line.
+    #[serde(skip)]
+    missing: Option<String>,
 }
 
 /// A cache's components, their ages and the verdict.
@@ -120,9 +124,13 @@ pub fn cache_age(
     let history = provenance::read(audit_log, cache_dir);
     let state = super::guard::load(cache_dir).ok();
     let created = |key: &str| state.as_ref().and_then(|s| s.components.get(key).cloned());
-    let mut components: Vec<ComponentAge> = [ArtifactKind::TrivyDb, ArtifactKind::JavaDb]
+    let databases = [
+        (ArtifactKind::TrivyDb, "trivy.db"),
+        (ArtifactKind::JavaDb, "trivy-java.db"),
+    ];
+    let mut components: Vec<ComponentAge> = databases
         .into_iter()
-        .map(|k| database(cache_dir, k, now))
+        .map(|(k, file)| database(cache_dir, k, file, now))
         .collect();
     components.push(checks(cache_dir, created("policy"), now));
     let mut names = std::collections::BTreeSet::new();
@@ -173,6 +181,7 @@ fn blank(name: String, path: String, present: bool) -> ComponentAge {
         bundle: None,
         unknown: Vec::new(),
         age_refused: None,
+        missing: None,
     }
 }
 
@@ -211,11 +220,18 @@ fn aged(c: &mut ComponentAge, time: &str, from: &'static str, now: OffsetDateTim
     }
 }
 
-fn database(cache: &Path, kind: ArtifactKind, now: OffsetDateTime) -> ComponentAge {
+/// A database whose file in its directory is `file`.
+fn database(cache: &Path, kind: ArtifactKind, file: &str, now: OffsetDateTime) -> ComponentAge {
     let rel = trivy_cache::component(kind);
     let dir = cache.join(rel);
     let mut c = blank(kind.to_string(), rel.to_string(), real_dir(&dir));
     if !c.present {
+        return c;
+    }
+    // Metadata without its database is no database at all to Trivy.
+    if !fs::symlink_metadata(dir.join(file)).is_ok_and(|m| m.is_file()) {
+        c.present = false;
+        c.missing = Some(format!("{rel}/{file}"));
         return c;
     }
     let meta = small_file(&dir.join("metadata.json")).and_then(|b| DbMetadata::parse(&b).ok());
@@ -347,7 +363,10 @@ fn judge(c: &mut ComponentAge, limits: &Limits) {
     let max = human_duration(limit);
     let name = &c.name;
     c.stale = match (c.present, c.age_seconds) {
-        (false, _) => Some(format!("{name} is missing (no {} in the cache)", c.path)),
+        (false, _) => Some(format!(
+            "{name} is missing (no {} in the cache)",
+            c.missing.as_deref().unwrap_or(&c.path)
+        )),
         (true, None) => Some(format!(
             "{name} is of unknown age ({}), the limit is {max}",
             c.age_refused.as_deref().unwrap_or("no readable metadata")

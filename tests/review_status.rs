@@ -262,3 +262,13 @@ fn status_does_not_call_a_database_fresh_when_only_its_metadata_is_there() {
         "{err}"
     );
 }
+
+#[test]
+fn a_zero_limit_is_refused_for_what_it_is() {
+    let out = run(&["status", "--max-db-age", "0d"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "airlock: error: --max-db-age \"0d\" is no limit: it must be more than 0 (7d, 36h)\n"
+    );
+}

@@ -27,7 +27,11 @@ const COMPONENTS: [&str; 3] = ["trivy-db", "java-db", "checks"];
 pub(super) fn limits(a: &StatusArgs) -> Result<Limits> {
     let duration = |flag: &str, v: &Option<String>| -> Result<Option<u64>> {
         let Some(text) = v else { return Ok(None) };
-        match parse_duration(text).filter(|d| *d > 0) {
+        match parse_duration(text) {
+            Some(0) => Err(Failure::usage(format!(
+                "{flag} {:?} is no limit: it must be more than 0 (7d, 36h)",
+                escape(text)
+            ))),
             Some(d) => Ok(Some(d)),
             None => Err(Failure::usage(format!(
                 "{flag} {:?} is not a duration (a number and s, m, h, d or w: 7d, 36h)",

@@ -127,7 +127,27 @@ fn ignored(sig: i32) -> bool {
     }
 }
 
+/// The variables the command line reads for its flags (clap's `env`).
+const FLAG_VARIABLES: [&str; 5] = [
+    "AIRLOCK_CACHE_DIR",
+    "AIRLOCK_KEY",
+    "AIRLOCK_TRUST",
+    "AIRLOCK_SIGN_KEY",
+    "AIRLOCK_PASSPHRASE_FILE",
+];
+
+/// An empty flag variable is unset, as Trivy treats its own (clap would
+/// take it for a flag given without its value). Before any thread starts.
+fn unset_empty_flag_variables() {
+    for name in FLAG_VARIABLES {
+        if std::env::var_os(name).is_some_and(|v| v.is_empty()) {
+            std::env::remove_var(name);
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    unset_empty_flag_variables();
     clean_up_on_signals();
     // A request thread's panic (the HTTP client's, on a hostile redirect)
     // comes back as an error naming it; only other panics print here.
@@ -273,4 +293,31 @@ struct JsonFailure<'a> {
     hints: &'a [String],
     /// The exit code the command ends with.
     exit_code: u8,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    /// Every variable a flag reads is one an empty value unsets.
+    #[test]
+    fn the_flag_variables_are_every_env_of_the_command_line() {
+        fn envs(cmd: &clap::Command, into: &mut std::collections::BTreeSet<String>) {
+            for a in cmd.get_arguments() {
+                if let Some(v) = a.get_env() {
+                    into.insert(v.to_string_lossy().into_owned());
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                envs(sub, into);
+            }
+        }
+        let mut found = std::collections::BTreeSet::new();
+        envs(&super::cli::args::Cli::command(), &mut found);
+        let listed = super::FLAG_VARIABLES
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
+        assert_eq!(found, listed);
+    }
 }

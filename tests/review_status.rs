@@ -272,3 +272,20 @@ fn a_zero_limit_is_refused_for_what_it_is() {
         "airlock: error: --max-db-age \"0d\" is no limit: it must be more than 0 (7d, 36h)\n"
     );
 }
+
+#[test]
+fn an_empty_airlock_variable_counts_as_unset_as_trivy_does_with_its_own() {
+    let t = TestDir::new();
+    let cache = t.join("trivy-cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let empty = Path::new("");
+    for args in [&["status", "--json"][..], &["trivy-config"][..]] {
+        let out = run(
+            args,
+            &[("AIRLOCK_CACHE_DIR", empty), ("TRIVY_CACHE_DIR", &cache)],
+        );
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(s(&cache)), "{text}");
+    }
+}

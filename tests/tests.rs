@@ -38,6 +38,7 @@ mod push;
 mod refactor_review;
 mod registry_export;
 mod review_approvals;
+mod review_guidance;
 mod review_history;
 mod review_network;
 mod review_ops;

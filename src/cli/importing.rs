@@ -91,6 +91,13 @@ type Prepared = (TrustPolicy, Input, Option<(Client, PushTarget)>);
 
 fn prepare(a: &ImportArgs) -> Result<Prepared> {
     if let Some(u) = &a.vex_url {
+        if let Some(c) = u.chars().find(|&c| c == ' ' || airlock::text::is_unsafe(c)) {
+            return Err(Failure::usage(format!(
+                "--vex-url {:?} holds {}, which no URL holds raw (percent-encode it)",
+                airlock::redact::url(u),
+                c.escape_unicode()
+            )));
+        }
         let shown = airlock::redact::url(u);
         if shown.contains("***@") {
             return Err(Failure::usage(format!(
@@ -191,7 +198,7 @@ fn render(o: &ImportOutcome, json: bool) -> Result<()> {
         writeln!(
             out,
             "recorded in {} (line {}, sha256 {})",
-            l.log.display(),
+            show::path_line(&l.log),
             l.line,
             l.sha256
         )?;
@@ -201,10 +208,10 @@ fn render(o: &ImportOutcome, json: bool) -> Result<()> {
             Some(sig) => writeln!(
                 out,
                 "receipt: {} (signed: {})",
-                r.path.display(),
-                sig.display()
+                show::path_line(&r.path),
+                show::path_line(sig)
             )?,
-            None => writeln!(out, "receipt: {} (unsigned)", r.path.display())?,
+            None => writeln!(out, "receipt: {} (unsigned)", show::path_line(&r.path))?,
         }
     }
     Ok(())
@@ -221,7 +228,7 @@ fn already_installed(w: &mut dyn Write, bundle: &str, r: &ImportReport) -> io::R
         "already installed: {} (manifest sha256 {}{series}): {} holds its content; nothing was changed",
         airlock::text::escape(bundle),
         r.manifest_sha256,
-        r.cache_dir.display()
+        show::path_line(&r.cache_dir)
     )?;
     if !r.compared.is_empty() {
         writeln!(

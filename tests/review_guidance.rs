@@ -35,7 +35,10 @@ fn trivy_reads(t: &TestDir, yaml: &Path) -> String {
 fn a_cache_dir_with_a_nel_or_line_separator_reads_back_exactly() {
     let t = TestDir::new();
     let cache = t.join("c\u{85}d\u{2028}e");
-    std::fs::create_dir_all(&cache).unwrap();
+    // What trivy-config looks for; Trivy logs its cache dir before it
+    // opens them.
+    write(&cache.join("db/trivy.db"), b"");
+    write(&cache.join("db/metadata.json"), b"{}");
     let out = airlock_ok(&["trivy-config", "--cache-dir", s(&cache)]);
     let dir_line = format!("  dir: \"{}/c\\u0085d\\u2028e\"", t.path().display());
     assert!(out.lines().any(|l| l == dir_line), "{out}");
@@ -196,4 +199,25 @@ fn import_fails_with(e: &Exported, cache: &Path, extra: &[&str]) -> String {
     ];
     args.extend_from_slice(extra);
     airlock_fails(&args, 2)
+}
+
+#[test]
+fn a_cache_without_a_db_and_no_db_repository_is_refused_and_nothing_written() {
+    let t = TestDir::new();
+    let cache = t.join("typo");
+    let yaml = t.join("trivy.yaml");
+    let err = airlock_fails(
+        &["trivy-config", "--cache-dir", s(&cache), "-o", s(&yaml)],
+        2,
+    );
+    assert_eq!(
+        err,
+        format!(
+            "airlock: error: {} holds no vulnerability DB (db/trivy.db and db/metadata.json), and no --db-repository names an internal one: a scan with this trivy.yaml would download it from the Internet\n\
+             hint: import a bundle into that cache first, or give --db-repository REF (after import --push)\n",
+            cache.display()
+        )
+    );
+    assert!(!yaml.exists());
+    assert!(!cache.exists());
 }

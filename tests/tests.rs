@@ -6,6 +6,7 @@ mod support;
 
 mod approvals;
 mod cheap_checks;
+mod cli_conventions;
 mod conformance;
 mod corpus;
 mod crash;
@@ -33,6 +34,7 @@ mod interrupts;
 mod interrupts_ops;
 mod network_conventions;
 mod offline_scans;
+mod operator_status;
 mod parts;
 mod push;
 mod refactor_review;

@@ -87,7 +87,7 @@ fn a_consumer_panic_surfaces_at_finish() {
     // fail, and finish resumes the panic rather than returning a value.
     let _ = w.write_all(&pattern(3 * CHUNK));
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.finish()));
-    let panic = caught.err().expect("finish must not return");
+    let panic = caught.expect_err("finish must not return");
     assert_eq!(panic.downcast_ref::<&str>(), Some(&"consumer failed"));
 }
 

@@ -197,7 +197,16 @@ fn copy_behind(f: File, data: &mut dyn Read) -> io::Result<()> {
     let Ok(mut w) = PipeWriter::spawn("airlock-write", behind, write_chunk) else {
         return copy_here(f, data);
     };
-    let copied = io::copy(data, &mut w);
+    // Reads straight into the pipe's buffers, as large as they have room
+    // for (through `Write`, `io::copy` would read 8 KiB at a time).
+    let copied = loop {
+        match w.read_from(data) {
+            Ok(0) => break Ok(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
     let written = w.finish()?;
     if let Some(e) = written.failed {
         return Err(e);

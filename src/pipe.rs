@@ -272,10 +272,18 @@ fn fill<R: Read>(source: &mut R, buf: &mut Vec<u8>) -> (bool, Option<io::Error>)
 impl<R> PipeReader<'_, R> {
     /// Stops the producer and returns the source (bytes read ahead and not
     /// yet read from the pipe are lost).
-    pub fn into_inner(mut self) -> R {
-        // The producer's next send fails, and it returns.
-        drop(self.filled.take());
-        match self.producer.join() {
+    pub fn into_inner(self) -> R {
+        let PipeReader {
+            filled,
+            spent,
+            producer,
+            ..
+        } = self;
+        // The producer's next send fails, and so does its wait for a spent
+        // buffer (when all are out): it returns either way.
+        drop(filled);
+        drop(spent);
+        match producer.join() {
             Ok(source) => source,
             Err(panic) => std::panic::resume_unwind(panic),
         }

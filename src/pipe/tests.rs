@@ -212,6 +212,9 @@ fn into_inner_stops_a_producer_that_is_ahead() {
     std::thread::scope(|s| {
         let mut r = read_ahead(s, Endless(count.clone())).unwrap();
         r.read_exact(&mut [0u8; 10]).unwrap();
+        // Let it get as far ahead as it may: every buffer out, waiting for
+        // one to come back.
+        std::thread::sleep(std::time::Duration::from_millis(200));
         let Endless(c) = r.into_inner();
         assert!(Arc::ptr_eq(&c, &count));
     });

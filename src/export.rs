@@ -435,13 +435,12 @@ fn write_file(
     let mut tmp = AtomicFile::create(&plan.output, ".airlock-bundle-", ".partial", 0o644)
         .map_err(PathIo::at("cannot create a temporary file in", &out_dir))?;
     {
-        let mut out =
-            crate::digest::HashingWriter::new(BufWriter::with_capacity(1 << 20, tmp.as_file_mut()));
-        write(&mut out)?;
-        let (digest, size, mut buffered) = out.finish();
-        buffered
-            .flush()
-            .map_err(PathIo::at("cannot write", &plan.output))?;
+        // The bundle's digest and the writes on a second thread, while this
+        // one reads, hashes and compresses the payloads (issue 12).
+        let out = BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+        let (written, flushed) = crate::pipe::write_behind(out, |out| write(out));
+        written?;
+        let (digest, size, _) = flushed.map_err(PathIo::at("cannot write", &plan.output))?;
         report.size = size;
         report.sha256 = digest.hex();
     }

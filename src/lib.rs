@@ -110,6 +110,7 @@ pub mod manifest;
 pub mod media;
 pub mod oci_name;
 pub mod policy;
+pub mod pipe;
 pub mod progress;
 pub mod redact;
 pub mod registry;

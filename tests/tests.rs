@@ -11,6 +11,7 @@ mod corpus;
 mod crash;
 mod e2e;
 mod exit_classes;
+mod export_passes;
 mod export_refusals;
 mod guidance;
 mod guidance_fixes;

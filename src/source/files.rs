@@ -2,8 +2,9 @@
 //! or checks `bundle.tar.gz` exactly as published, and VEX repository pairs
 //! (vex-repository.json + archive).
 //!
-//! Each input is read once to validate and hash it; the bundle writer reads
-//! it again and refuses it if it changed in between.
+//! Each input is read once to validate and hash it (a layer on two cores:
+//! one thread reads and hashes, the other inflates and checks); the bundle
+//! writer reads it again and refuses it if it changed in between.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -13,6 +14,7 @@ use std::rc::Rc;
 use crate::artifact::vex::{self, ArchiveFormat};
 use crate::artifact::{self, CHECKS_MAJOR};
 use crate::digest::HashingReader;
+use crate::pipe::HashAhead;
 use crate::error::PathIo;
 use crate::manifest::{ArtifactKind, ChecksInfo, PayloadPath, PlainName, Subdir, VexRepository};
 use crate::progress::{Progress, ProgressReader};
@@ -77,17 +79,19 @@ pub(crate) fn layer(
     progress: &dyn Progress,
 ) -> Result<Prepared, SourceError> {
     let f = File::open(path).map_err(PathIo::at("cannot read", path))?;
-    let counted = ProgressReader::new(f, progress);
-    let mut hashing = HashingReader::new(BufReader::with_capacity(1 << 16, counted));
+    // Read and hashed on a second thread while this one inflates and
+    // checks (issue 12): one pass over the input, on two cores.
+    let mut ahead = HashAhead::new(f);
+    let mut counted = ProgressReader::new(&mut ahead, progress);
     let mut spool = artifact::SpoolSink::new(kind);
-    let contents = artifact::scan_layer(kind, &mut hashing, Limits::LOCAL_INPUT, &mut spool)
+    let contents = artifact::scan_layer(kind, &mut counted, Limits::LOCAL_INPUT, &mut spool)
         .map_err(|source| SourceError::Artifact {
             path: path.to_path_buf(),
             source,
         })?;
     // Bytes after the gzip member still belong to the blob.
-    io::copy(&mut hashing, &mut io::sink()).map_err(PathIo::at("cannot read", path))?;
-    let (digest, size, _) = hashing.finish();
+    io::copy(&mut counted, &mut io::sink()).map_err(PathIo::at("cannot read", path))?;
+    let (digest, size) = ahead.finish().map_err(PathIo::at("cannot read", path))?;
     if let Some(meta) = &contents.metadata {
         artifact::check_schema(kind, meta.version).map_err(|source| SourceError::Artifact {
             path: path.to_path_buf(),

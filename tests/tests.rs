@@ -31,6 +31,7 @@ mod interop;
 mod interrupted;
 mod interrupts;
 mod interrupts_ops;
+mod key_unlock;
 mod parts;
 mod push;
 mod refactor_review;

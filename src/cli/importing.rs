@@ -28,10 +28,11 @@ use super::network::push_target;
 use super::*;
 
 pub(super) fn import(a: ImportArgs) -> Result<()> {
+    let progress = Reporter::new(a.json, a.quiet);
     let receipt_key = a
         .receipt_key
         .as_ref()
-        .map(|p| passphrase::load_secret(p, a.passphrase_file.as_deref()))
+        .map(|p| passphrase::load_secret(p, a.passphrase_file.as_deref(), &progress))
         .transpose()?;
     let request = ImportRequest {
         bundle_name: a.bundle.display().to_string(),
@@ -56,7 +57,6 @@ pub(super) fn import(a: ImportArgs) -> Result<()> {
             return Err(e);
         }
     };
-    let progress = Reporter::new(a.json, a.quiet);
     let mut transaction = Import::new(&input, &policy, request);
     if let Some((client, target)) = &push {
         transaction = transaction.push_to(PushTo { client, target });

@@ -124,7 +124,10 @@ fn write_behind_writes_the_same_bytes_and_hashes_them() {
     assert_eq!(produced.unwrap(), "produced");
     let (digest, size, out) = written.unwrap();
     assert_eq!(out, bytes);
-    assert_eq!((digest, size), (Sha256Digest::of(&bytes), bytes.len() as u64));
+    assert_eq!(
+        (digest, size),
+        (Sha256Digest::of(&bytes), bytes.len() as u64)
+    );
 }
 
 /// A writer that fails as a full disk does after `room` bytes.

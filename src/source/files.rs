@@ -14,9 +14,9 @@ use std::rc::Rc;
 use crate::artifact::vex::{self, ArchiveFormat};
 use crate::artifact::{self, CHECKS_MAJOR};
 use crate::digest::HashingReader;
-use crate::pipe::HashAhead;
 use crate::error::PathIo;
 use crate::manifest::{ArtifactKind, ChecksInfo, PayloadPath, PlainName, Subdir, VexRepository};
+use crate::pipe::HashAhead;
 use crate::progress::{Progress, ProgressReader};
 use crate::unpack::{Discard, Limits};
 

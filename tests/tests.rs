@@ -5,6 +5,7 @@
 mod support;
 
 mod approvals;
+mod bench_script;
 mod cheap_checks;
 mod conformance;
 mod corpus;

@@ -9,6 +9,7 @@
 //! locked (so an export that was killed leaves them to the next export into
 //! the same directory, which removes them).
 
+mod behind;
 mod gather;
 pub mod sequence;
 mod signed;
@@ -17,7 +18,7 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
@@ -437,10 +438,9 @@ fn write_file(
     {
         // The bundle's digest and the writes on a second thread, while this
         // one reads, hashes and compresses the payloads (issue 12).
-        let out = BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
-        let (written, flushed) = crate::pipe::write_behind(out, |out| write(out));
+        let (written, flushed) = behind::write_behind(tmp.as_file_mut(), |out| write(out));
         written?;
-        let (digest, size, _) = flushed.map_err(PathIo::at("cannot write", &plan.output))?;
+        let (digest, size) = flushed.map_err(PathIo::at("cannot write", &plan.output))?;
         report.size = size;
         report.sha256 = digest.hex();
     }

@@ -1,282 +1,296 @@
-//! Two-core streaming for export (issue 12): [`HashAhead`] reads and hashes
-//! a file on a second thread while the caller inflates and checks what it
-//! hands over; [`write_behind`] hashes and writes a stream's output on a
-//! second thread while the caller produces it (tar and zstd).
+//! Bounded pipes of large owned buffers between two threads (issue 12).
 //!
-//! Both move bytes in chunks of [`CHUNK`] through channels of [`DEPTH`]
-//! chunks, so memory stays flat (a few MiB) whatever the size. The bytes,
-//! their order and their digest are exactly those of a serial read or
-//! write: only the thread that does the work changes, so bundles stay
-//! byte-identical.
+//! One stream's work often splits in two: a payload is hashed (SHA-256) while
+//! the same bytes are inflated and written. On two cores the two halves can
+//! run side by side if the bytes cross to a second thread cheaply: here they
+//! cross in buffers of [`CHUNK`] bytes through a bounded channel, and each
+//! buffer comes back through a second channel to be filled again. At most
+//! [`DEPTH`] buffers exist per pipe, whatever passes, so memory stays flat
+//! (`DEPTH × CHUNK` = 4 MiB) and a slow side makes the other one wait
+//! instead of queueing.
+//!
+//! - [`PipeWriter`]: the bytes written to it go to a consumer function on
+//!   its own thread ("write behind"); [`PipeWriter::finish`] hands back the
+//!   consumer's state (a hasher, say) once it has seen every byte.
+//! - [`read_ahead`]: a producer thread reads a source into buffers and the
+//!   [`PipeReader`] it returns yields them; a read error of the source
+//!   arrives unchanged (the same `io::Error`, kind and inner error, so its
+//!   classification downstream is the one it would have had without the
+//!   pipe), at the place in the stream where it happened.
+//!
+//! Neither end outlives the other: dropping a [`PipeReader`] ends its
+//! producer at its next buffer, and dropping a [`PipeWriter`] (or calling
+//! `finish`) waits for its consumer to finish.
 
 use std::io::{self, Read, Write};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
+use std::mem;
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+use std::thread::{self, JoinHandle, Scope, ScopedJoinHandle};
 
-use sha2::{Digest as _, Sha256};
-
-use crate::digest::{HashingWriter, Sha256Digest};
-
-/// Bytes per chunk handed between threads.
-pub const CHUNK: usize = 256 << 10;
-/// Chunks in flight between the two threads.
+/// Bytes per buffer.
+pub const CHUNK: usize = 1 << 20;
+/// Buffers per pipe at most (in the channel, in use, or being recycled).
 pub const DEPTH: usize = 4;
 
-/// What the reading thread sends: a chunk, or the error that ended it.
-type Chunk = io::Result<Vec<u8>>;
-
-/// A file read ahead and hashed on a second thread; the caller reads the
-/// same bytes, in order, through [`Read`]. [`HashAhead::finish`] reads what
-/// the caller left (as a serial hash of the whole input would) and returns
-/// the digest and size of everything. Dropped early, the thread stops at
-/// its next chunk.
-pub struct HashAhead {
-    chunks: Option<Receiver<Chunk>>,
-    spare: SyncSender<Vec<u8>>,
-    worker: Option<JoinHandle<(Sha256Digest, u64)>>,
-    current: Vec<u8>,
-    pos: usize,
-    /// The error that ended the input, once the caller has seen it.
-    failed: Option<io::ErrorKind>,
+/// The buffers of one pipe: the ones in use, and the way the spent ones come
+/// back. Allocates lazily, at most [`DEPTH`] in all.
+struct Pool {
+    spent: Receiver<Vec<u8>>,
+    made: usize,
 }
 
-impl HashAhead {
-    /// Starts reading `input` on a new thread.
-    pub fn new<R: Read + Send + 'static>(input: R) -> Self {
-        let (tx, chunks) = sync_channel(DEPTH);
-        // Spent buffers go back to the reader (one more than can be in
-        // flight, so the reader never blocks on returning them).
-        let (spare, spent) = sync_channel(DEPTH + 2);
-        let worker = std::thread::spawn(move || read_ahead(input, &tx, &spent));
-        HashAhead {
-            chunks: Some(chunks),
-            spare,
-            worker: Some(worker),
-            current: Vec::new(),
-            pos: 0,
-            failed: None,
-        }
+impl Pool {
+    /// An empty buffer: a spent one, a new one while fewer than [`DEPTH`]
+    /// exist, or else the next one to come back (`None`: the other side is
+    /// gone and will return none).
+    fn take(&mut self) -> Option<Vec<u8>> {
+        let mut buf = match self.spent.try_recv() {
+            Ok(b) => b,
+            Err(TryRecvError::Empty) if self.made < DEPTH => {
+                self.made += 1;
+                Vec::with_capacity(CHUNK)
+            }
+            Err(_) => self.spent.recv().ok()?,
+        };
+        buf.clear();
+        Some(buf)
     }
+}
 
-    /// Reads what is left, then returns the SHA-256 and the byte count of
-    /// the whole input.
+fn pool() -> (SyncSender<Vec<u8>>, Pool) {
+    // Never full: no more than DEPTH buffers exist.
+    let (tx, rx) = mpsc::sync_channel(DEPTH);
+    (tx, Pool { spent: rx, made: 0 })
+}
+
+fn consumer_gone() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::BrokenPipe,
+        "the pipe's consumer thread ended",
+    )
+}
+
+/// Hands the bytes written to it to a consumer on its own thread, in
+/// [`CHUNK`]-byte buffers. Call [`finish`](Self::finish) to get the
+/// consumer's state back.
+pub struct PipeWriter<S: Send + 'static> {
+    current: Vec<u8>,
+    full: Option<SyncSender<Vec<u8>>>,
+    pool: Pool,
+    worker: Option<JoinHandle<S>>,
+}
+
+impl<S: Send + 'static> PipeWriter<S> {
+    /// Starts a thread that calls `consume(&mut state, bytes)` for each
+    /// buffer written, in order.
     ///
     /// # Errors
-    /// The error that ended the input, if any.
-    pub fn finish(mut self) -> io::Result<(Sha256Digest, u64)> {
-        io::copy(&mut self, &mut io::sink())?;
-        self.chunks = None;
-        match self.worker.take().map(JoinHandle::join) {
-            Some(Ok(done)) => Ok(done),
-            _ => Err(io::Error::other("the reading thread ended abnormally")),
-        }
+    /// The thread could not be started (the caller may then do the work
+    /// itself).
+    pub fn spawn(name: &str, state: S, consume: fn(&mut S, &[u8])) -> io::Result<Self> {
+        let (full_tx, full_rx) = mpsc::sync_channel::<Vec<u8>>(DEPTH);
+        let (spent_tx, mut pool) = pool();
+        let worker = thread::Builder::new()
+            .name(name.to_string())
+            .spawn(move || {
+                let mut state = state;
+                for buf in full_rx {
+                    consume(&mut state, &buf);
+                    // The writer may be gone already (finishing).
+                    let _ = spent_tx.send(buf);
+                }
+                state
+            })?;
+        let current = pool.take().unwrap_or_default();
+        Ok(PipeWriter {
+            current,
+            full: Some(full_tx),
+            pool,
+            worker: Some(worker),
+        })
     }
 
-    /// The next chunk; `false` at the end of the input.
-    fn next_chunk(&mut self) -> io::Result<bool> {
-        if let Some(kind) = self.failed {
-            return Err(io::Error::new(kind, "the input failed earlier"));
-        }
-        let Some(chunks) = &self.chunks else {
-            return Ok(false);
+    fn send_current(&mut self) -> io::Result<()> {
+        let next = self.pool.take().ok_or_else(consumer_gone)?;
+        let full = mem::replace(&mut self.current, next);
+        let tx = self.full.as_ref().ok_or_else(consumer_gone)?;
+        tx.send(full).map_err(|_| consumer_gone())
+    }
+
+    /// Sends what is left, waits for the consumer to see it all, and
+    /// returns its state.
+    ///
+    /// # Errors
+    /// `BrokenPipe` if the consumer thread ended early. A panic of the
+    /// consumer is resumed here.
+    pub fn finish(mut self) -> io::Result<S> {
+        let sent = match self.current.is_empty() {
+            true => Ok(()),
+            false => self.send_current(),
         };
-        match chunks.recv() {
-            Ok(Ok(chunk)) => {
-                let spent = std::mem::replace(&mut self.current, chunk);
-                // The reader may have stopped; then the buffer just goes.
-                let _ = self.spare.try_send(spent);
-                self.pos = 0;
-                Ok(true)
-            }
-            Ok(Err(e)) => {
-                self.failed = Some(e.kind());
-                Err(e)
-            }
-            // The reader hung up: the end of the input.
-            Err(_) => {
-                self.chunks = None;
-                Ok(false)
-            }
+        drop(self.full.take());
+        match self.worker.take().map(JoinHandle::join) {
+            Some(Ok(state)) => sent.map(|()| state),
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+            None => Err(consumer_gone()),
         }
     }
 }
 
-impl Read for HashAhead {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.current.len() {
-            if !self.next_chunk()? {
-                return Ok(0);
-            }
+impl<S: Send + 'static> Write for PipeWriter<S> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let room = CHUNK - self.current.len();
+        let n = data.len().min(room);
+        self.current.extend_from_slice(&data[..n]);
+        if self.current.len() == CHUNK {
+            self.send_current()?;
         }
-        let n = buf.len().min(self.current.len() - self.pos);
-        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
-        self.pos += n;
         Ok(n)
     }
+
+    /// Buffers stay until full: the consumer sees everything at `finish`.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
-impl Drop for HashAhead {
+impl<S: Send + 'static> Drop for PipeWriter<S> {
+    /// Ends the consumer (what it had not seen is lost) and waits for it, so
+    /// no thread outlives its writer.
     fn drop(&mut self) {
-        // Hang up first, so a reader blocked on a full channel wakes and
-        // stops, then wait for it: no thread outlives its input's owner.
-        self.chunks = None;
-        if let Some(w) = self.worker.take() {
-            let _ = w.join();
+        drop(self.full.take());
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
         }
     }
 }
 
-/// The reading thread: whole chunks (short only at the end), each hashed
-/// before it is sent; stops at the end, at an error, or when the caller
-/// hangs up.
-fn read_ahead<R: Read>(
-    mut input: R,
-    tx: &SyncSender<Chunk>,
-    spent: &Receiver<Vec<u8>>,
-) -> (Sha256Digest, u64) {
-    let mut hasher = Sha256::new();
-    let mut count = 0u64;
-    loop {
-        let mut buf = spent.try_recv().unwrap_or_default();
-        buf.resize(CHUNK, 0);
-        let mut n = 0;
-        let mut error = None;
-        while n < CHUNK {
-            match input.read(&mut buf[n..]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    error = Some(e);
-                    break;
-                }
-            }
-        }
-        buf.truncate(n);
-        hasher.update(&buf);
-        count += n as u64;
-        let end = n < CHUNK || error.is_some();
-        if n > 0 && tx.send(Ok(buf)).is_err() {
-            break;
-        }
-        if let Some(e) = error {
-            let _ = tx.send(Err(e));
-        }
-        if end {
-            break;
-        }
-    }
-    (Sha256Digest(hasher.finalize().into()), count)
+/// One message from a producer: a filled buffer, or the source's error.
+enum Filled {
+    Data(Vec<u8>),
+    Failed(io::Error),
 }
 
-/// Runs `produce` with a writer whose bytes are hashed and written to `out`
-/// on a second thread, in order. Returns what `produce` returned, then,
-/// once every byte is written and `out` flushed, its digest, its size and
-/// `out`.
+/// The reading end of [`read_ahead`].
+pub struct PipeReader<'scope, R> {
+    filled: Option<Receiver<Filled>>,
+    spent: SyncSender<Vec<u8>>,
+    current: Vec<u8>,
+    pos: usize,
+    failed: Option<(io::ErrorKind, String)>,
+    producer: ScopedJoinHandle<'scope, R>,
+}
+
+/// Reads `source` on a thread of `scope`, [`CHUNK`] bytes ahead at most
+/// [`DEPTH`] times over, and returns the reading end.
 ///
-/// When writing to `out` fails, the write of `produce` that finds it out
-/// fails with that very error (a full disk reads as one, not as a broken
-/// channel); `produce`'s own failure is returned as it is.
-pub fn write_behind<W, T>(
-    out: W,
-    produce: impl FnOnce(&mut dyn Write) -> T,
-) -> (T, io::Result<(Sha256Digest, u64, W)>)
-where
-    W: Write + Send,
-{
-    let (tx, chunks) = sync_channel::<Vec<u8>>(DEPTH);
-    let (spare, spent) = sync_channel::<Vec<u8>>(DEPTH + 2);
-    let error = Arc::new(Mutex::new(None));
-    std::thread::scope(|s| {
-        let worker = {
-            let error = Arc::clone(&error);
-            s.spawn(move || {
-                let mut out = HashingWriter::new(out);
-                for chunk in chunks {
-                    if let Err(e) = out.write_all(&chunk) {
-                        *error.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
-                        return None;
-                    }
-                    let _ = spare.try_send(chunk);
-                }
-                match out.flush() {
-                    Ok(()) => Some(out.finish()),
-                    Err(e) => {
-                        *error.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
-                        None
-                    }
-                }
-            })
-        };
-        let mut writer = ChannelWriter {
-            tx: Some(tx),
-            spent,
-            buf: Vec::with_capacity(CHUNK),
-            error: Arc::clone(&error),
-        };
-        let produced = produce(&mut writer);
-        let flushed = writer.send_buffer();
-        writer.tx = None;
-        let written = worker.join();
-        let taken = error.lock().unwrap_or_else(PoisonError::into_inner).take();
-        let result = match (written, taken, flushed) {
-            (Ok(Some(done)), None, Ok(())) => Ok(done),
-            // The error went to `produce`'s write, which returned it.
-            (Ok(None), None, Ok(())) => Err(io::Error::other("the output failed earlier")),
-            (_, Some(e), _) => Err(e),
-            (Ok(_), None, Err(e)) => Err(e),
-            (Err(_), None, _) => Err(io::Error::other("the writing thread ended abnormally")),
-        };
-        (produced, result)
+/// # Errors
+/// The thread could not be started (then `source` is lost: start it first
+/// where that matters).
+pub fn read_ahead<'scope, R: Read + Send + 'scope>(
+    scope: &'scope Scope<'scope, '_>,
+    source: R,
+) -> io::Result<PipeReader<'scope, R>> {
+    let (filled_tx, filled_rx) = mpsc::sync_channel::<Filled>(DEPTH);
+    let (spent_tx, pool) = pool();
+    let producer = thread::Builder::new()
+        .name("airlock-read".into())
+        .spawn_scoped(scope, move || produce(source, pool, filled_tx))?;
+    Ok(PipeReader {
+        filled: Some(filled_rx),
+        spent: spent_tx,
+        current: Vec::new(),
+        pos: 0,
+        failed: None,
+        producer,
     })
 }
 
-/// The producing side of [`write_behind`]: fills a chunk, sends it.
-struct ChannelWriter {
-    tx: Option<SyncSender<Vec<u8>>>,
-    spent: Receiver<Vec<u8>>,
-    buf: Vec<u8>,
-    error: Arc<Mutex<Option<io::Error>>>,
-}
-
-impl ChannelWriter {
-    fn send_buffer(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
+/// The producer's loop: fill a buffer, send it; stop at the end of the
+/// source, at its first error (sent on), or when the reader is gone.
+fn produce<R: Read>(mut source: R, mut pool: Pool, filled: SyncSender<Filled>) -> R {
+    loop {
+        let Some(mut buf) = pool.take() else {
+            return source;
+        };
+        let (ended, error) = fill(&mut source, &mut buf);
+        if !buf.is_empty() && filled.send(Filled::Data(buf)).is_err() {
+            return source;
         }
-        let mut next = self.spent.try_recv().unwrap_or_default();
-        next.clear();
-        next.reserve(CHUNK);
-        let full = std::mem::replace(&mut self.buf, next);
-        let sent = self.tx.as_ref().map(|tx| tx.send(full));
-        match sent {
-            Some(Ok(())) => Ok(()),
-            // The writing thread stopped: its error, the first time.
-            _ => Err(self
-                .error
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take()
-                .unwrap_or_else(|| io::Error::other("the output failed earlier"))),
+        if let Some(e) = error {
+            let _ = filled.send(Filled::Failed(e));
+            return source;
+        }
+        if ended {
+            return source;
         }
     }
 }
 
-impl Write for ChannelWriter {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let n = data.len().min(CHUNK - self.buf.len());
-        self.buf.extend_from_slice(&data[..n]);
-        if self.buf.len() == CHUNK {
-            self.send_buffer()?;
+/// Reads into `buf` up to [`CHUNK`] bytes: whether the source ended, and
+/// the error that stopped it (after the bytes read before it).
+fn fill<R: Read>(source: &mut R, buf: &mut Vec<u8>) -> (bool, Option<io::Error>) {
+    buf.resize(CHUNK, 0);
+    let mut len = 0;
+    let outcome = loop {
+        if len == CHUNK {
+            break (false, None);
         }
+        match source.read(&mut buf[len..]) {
+            Ok(0) => break (true, None),
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break (true, Some(e)),
+        }
+    };
+    buf.truncate(len);
+    outcome
+}
+
+impl<R> PipeReader<'_, R> {
+    /// Stops the producer and returns the source (bytes read ahead and not
+    /// yet read from the pipe are lost).
+    pub fn into_inner(mut self) -> R {
+        // The producer's next send fails, and it returns.
+        drop(self.filled.take());
+        match self.producer.join() {
+            Ok(source) => source,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+impl<R> Read for PipeReader<'_, R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if let Some((kind, msg)) = &self.failed {
+            return Err(io::Error::new(*kind, msg.clone()));
+        }
+        while self.pos == self.current.len() {
+            let spent = mem::take(&mut self.current);
+            if spent.capacity() > 0 {
+                // The producer may be done and gone.
+                let _ = self.spent.try_send(spent);
+            }
+            self.pos = 0;
+            let Some(rx) = &self.filled else {
+                return Ok(0);
+            };
+            match rx.recv() {
+                Ok(Filled::Data(buf)) => self.current = buf,
+                Ok(Filled::Failed(e)) => {
+                    self.failed = Some((e.kind(), e.to_string()));
+                    return Err(e);
+                }
+                Err(_) => {
+                    self.filled = None;
+                    return Ok(0);
+                }
+            }
+        }
+        let n = out.len().min(self.current.len() - self.pos);
+        out[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
         Ok(n)
-    }
-
-    /// Hands over what is buffered (the writing thread writes it when it
-    /// gets to it; [`write_behind`] waits for every byte before returning).
-    fn flush(&mut self) -> io::Result<()> {
-        self.send_buffer()
     }
 }
 

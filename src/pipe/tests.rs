@@ -1,175 +1,218 @@
+//! The pipes through readers and writers that move short, uneven runs of
+//! bytes, as tar-rs and the inflater do.
+
+use std::collections::HashSet;
 use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use super::*;
+use crate::digest::{Hasher, Sha256Digest, BACKGROUND_MIN};
 
-/// Deterministic bytes that do not repeat within a chunk.
-fn data(len: usize) -> Vec<u8> {
-    let mut x = 0x2545_f491_4f6c_dd1d_u64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+/// Deterministic bytes that do not repeat with the chunk size.
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 + i / 977) as u8).collect()
 }
 
-/// Returns short reads of varying length (1 to 7919 bytes), then an error
-/// of `fail` (if any) after `fail_at` bytes.
-struct ShortReads {
+/// Yields its bytes in short reads of uneven length (1 to 70 000 bytes).
+struct Uneven<'a> {
+    data: &'a [u8],
+    step: usize,
+}
+
+impl Read for Uneven<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.step = (self.step * 7919 + 13) % 70_001;
+        let n = self.data.len().min(buf.len()).min(self.step.max(1));
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+/// Reads `r` to its end in uneven reads.
+fn read_unevenly(r: &mut dyn Read) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 70_000];
+    let mut step = 1usize;
+    loop {
+        step = (step * 613 + 7) % 70_000 + 1;
+        match r.read(&mut buf[..step])? {
+            0 => return Ok(out),
+            n => out.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[test]
+fn a_pipe_writer_gives_its_consumer_every_byte_in_order() {
+    let data = pattern(3 * CHUNK + 12_345);
+    let mut w = PipeWriter::spawn("test", Vec::new(), |seen: &mut Vec<u8>, b| {
+        seen.extend_from_slice(b)
+    })
+    .unwrap();
+    io::copy(
+        &mut Uneven {
+            data: &data,
+            step: 1,
+        },
+        &mut w,
+    )
+    .unwrap();
+    assert_eq!(w.finish().unwrap(), data);
+}
+
+#[test]
+fn a_pipe_writer_reuses_at_most_depth_buffers() {
+    let mut w = PipeWriter::spawn("test", HashSet::new(), |bufs: &mut HashSet<usize>, b| {
+        bufs.insert(b.as_ptr() as usize);
+    })
+    .unwrap();
+    let block = pattern(100_000);
+    for _ in 0..(40 * CHUNK / block.len()) {
+        w.write_all(&block).unwrap();
+    }
+    let bufs = w.finish().unwrap();
+    assert!(
+        bufs.len() <= DEPTH && bufs.len() >= 2,
+        "{} buffers",
+        bufs.len()
+    );
+}
+
+#[test]
+fn a_consumer_panic_surfaces_at_finish() {
+    let mut w = PipeWriter::spawn("test", 0u8, |_, _| panic!("consumer failed")).unwrap();
+    // The first full buffer reaches the consumer, which panics: later writes
+    // fail, and finish resumes the panic rather than returning a value.
+    let _ = w.write_all(&pattern(3 * CHUNK));
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.finish()));
+    let panic = caught.err().expect("finish must not return");
+    assert_eq!(panic.downcast_ref::<&str>(), Some(&"consumer failed"));
+}
+
+#[test]
+fn a_background_hasher_agrees_with_one_on_this_thread() {
+    for len in [0, 1, CHUNK - 1, BACKGROUND_MIN as usize + CHUNK + 3] {
+        let data = pattern(len);
+        let mut h = Hasher::for_len(len as u64);
+        for piece in data.chunks(65_537) {
+            h.update(piece);
+        }
+        assert_eq!(h.finish(), Sha256Digest::of(&data), "{len} bytes");
+    }
+}
+
+#[test]
+fn read_ahead_yields_the_source_unchanged() {
+    let data = pattern(5 * CHUNK + 777);
+    std::thread::scope(|s| {
+        let mut r = read_ahead(
+            s,
+            Uneven {
+                data: &data,
+                step: 3,
+            },
+        )
+        .unwrap();
+        assert_eq!(read_unevenly(&mut r).unwrap(), data);
+        // At the end, it stays at the end.
+        assert_eq!(r.read(&mut [0u8; 8]).unwrap(), 0);
+        assert!(r.into_inner().data.is_empty());
+    });
+}
+
+/// The error a source marks its own failures with (as the bundle reader's
+/// `SourceError` does), to see it arrive unchanged.
+#[derive(Debug)]
+struct Marked;
+
+impl std::fmt::Display for Marked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("disk read failed")
+    }
+}
+
+impl std::error::Error for Marked {}
+
+/// `good` bytes, then an error.
+struct FailsAfter {
     data: Vec<u8>,
     pos: usize,
-    step: usize,
-    fail: Option<(usize, io::ErrorKind)>,
 }
 
-impl Read for ShortReads {
+impl Read for FailsAfter {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if let Some((at, kind)) = self.fail {
-            if self.pos >= at {
-                return Err(io::Error::new(kind, "the medium failed"));
-            }
+        if self.pos == self.data.len() {
+            return Err(io::Error::new(io::ErrorKind::PermissionDenied, Marked));
         }
-        self.step = (self.step * 31 + 7) % 7919 + 1;
-        let n = buf.len().min(self.step).min(self.data.len() - self.pos);
+        let n = buf.len().min(self.data.len() - self.pos).min(4096);
         buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)
     }
 }
 
-fn short(data: Vec<u8>) -> ShortReads {
-    ShortReads {
-        data,
-        pos: 0,
-        step: 1,
-        fail: None,
-    }
-}
-
 #[test]
-fn hash_ahead_hands_over_every_byte_in_order_and_hashes_the_whole_input() {
-    for len in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK * DEPTH + 17] {
-        let bytes = data(len);
-        let mut ahead = HashAhead::new(short(bytes.clone()));
-        // The caller reads only half (a gzip member followed by trailing
-        // bytes): finish hashes the rest too.
-        let mut got = vec![0u8; len / 2];
-        ahead.read_exact(&mut got).unwrap();
-        assert_eq!(got, bytes[..len / 2]);
-        let (digest, size) = ahead.finish().unwrap();
-        assert_eq!((digest, size), (Sha256Digest::of(&bytes), len as u64));
-    }
-}
-
-#[test]
-fn hash_ahead_reads_through_to_the_same_bytes_as_the_input() {
-    let bytes = data(5 * CHUNK + 3);
-    let mut ahead = HashAhead::new(short(bytes.clone()));
-    let mut got = Vec::new();
-    ahead.read_to_end(&mut got).unwrap();
-    assert_eq!(got, bytes);
-    assert_eq!(ahead.finish().unwrap().1, bytes.len() as u64);
-}
-
-#[test]
-fn hash_ahead_passes_on_the_inputs_error_and_keeps_failing() {
-    let bytes = data(3 * CHUNK);
-    let mut input = short(bytes.clone());
-    input.fail = Some((CHUNK + 5, io::ErrorKind::PermissionDenied));
-    let mut ahead = HashAhead::new(input);
-    let mut got = Vec::new();
-    let e = ahead.read_to_end(&mut got).unwrap_err();
-    assert_eq!(
-        (e.kind(), e.to_string()),
-        (io::ErrorKind::PermissionDenied, "the medium failed".into())
-    );
-    // Every byte read before the failure, none after.
-    assert!(got.len() >= CHUNK + 5 && got.len() < CHUNK + 5 + 7920);
-    assert_eq!(got, bytes[..got.len()]);
-    assert_eq!(
-        ahead.finish().unwrap_err().kind(),
-        io::ErrorKind::PermissionDenied
-    );
-}
-
-#[test]
-fn hash_ahead_dropped_early_stops_its_thread() {
-    // Far more than the channel holds: the thread blocks until the drop.
-    let mut ahead = HashAhead::new(io::repeat(7).take(1 << 30));
-    let mut one = [0u8; 1];
-    ahead.read_exact(&mut one).unwrap();
-    drop(ahead);
-}
-
-#[test]
-fn write_behind_writes_the_same_bytes_and_hashes_them() {
-    let bytes = data(4 * CHUNK + 11);
-    let (produced, written) = write_behind(Vec::new(), |w| {
-        // Writes of every size, a flush in the middle.
-        let mut pos = 0;
-        let mut step = 1;
-        while pos < bytes.len() {
-            step = (step * 31 + 7) % 70_001 + 1;
-            let n = step.min(bytes.len() - pos);
-            w.write_all(&bytes[pos..pos + n])?;
-            if pos == 0 {
-                w.flush()?;
-            }
-            pos += n;
-        }
-        Ok::<_, io::Error>("produced")
+fn a_source_error_arrives_unchanged_after_the_bytes_before_it() {
+    let data = pattern(2 * CHUNK + 100);
+    std::thread::scope(|s| {
+        let source = FailsAfter {
+            data: data.clone(),
+            pos: 0,
+        };
+        let mut r = read_ahead(s, source).unwrap();
+        let mut got = vec![0u8; data.len()];
+        r.read_exact(&mut got).unwrap();
+        assert_eq!(got, data);
+        let e = r.read(&mut [0u8; 16]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
+        assert!(e.get_ref().is_some_and(|i| i.is::<Marked>()), "{e:?}");
+        assert_eq!(e.to_string(), "disk read failed");
+        // Read again, it fails again (the same kind and text), never EOF.
+        let again = r.read(&mut [0u8; 16]).unwrap_err();
+        assert_eq!(
+            (again.kind(), again.to_string()),
+            (io::ErrorKind::PermissionDenied, "disk read failed".into())
+        );
     });
-    assert_eq!(produced.unwrap(), "produced");
-    let (digest, size, out) = written.unwrap();
-    assert_eq!(out, bytes);
-    assert_eq!(
-        (digest, size),
-        (Sha256Digest::of(&bytes), bytes.len() as u64)
-    );
 }
 
-/// A writer that fails as a full disk does after `room` bytes.
-struct Full {
-    room: usize,
-}
+/// Endless bytes, counted as they are read.
+struct Endless(Arc<AtomicU64>);
 
-impl Write for Full {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if buf.len() > self.room {
-            return Err(io::Error::new(io::ErrorKind::StorageFull, "no room left"));
-        }
-        self.room -= buf.len();
+impl Read for Endless {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.fetch_add(buf.len() as u64, Ordering::SeqCst);
+        buf.fill(7);
         Ok(buf.len())
     }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 #[test]
-fn write_behind_fails_the_producers_write_with_the_outputs_own_error() {
-    let (produced, written) = write_behind(Full { room: CHUNK }, |w| {
-        for _ in 0..64 {
-            w.write_all(&[1u8; 4096 * 16])?;
-        }
-        Ok::<_, io::Error>(())
+fn dropping_the_reader_ends_the_producer_with_memory_bounded() {
+    let count = Arc::new(AtomicU64::new(0));
+    std::thread::scope(|s| {
+        let mut r = read_ahead(s, Endless(count.clone())).unwrap();
+        let mut one = [0u8; 1];
+        r.read_exact(&mut one).unwrap();
+        // Give the producer time to run as far ahead as it may.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let ahead = count.load(Ordering::SeqCst);
+        assert!(ahead <= (DEPTH * CHUNK) as u64, "read {ahead} bytes ahead");
+        drop(r);
+        // The scope joins the producer: the test ends only if it stopped.
     });
-    let e = produced.unwrap_err();
-    assert_eq!(
-        (e.kind(), e.to_string()),
-        (io::ErrorKind::StorageFull, "no room left".into())
-    );
-    assert!(written.is_err());
+    assert!(count.load(Ordering::SeqCst) <= ((DEPTH + 1) * CHUNK) as u64);
 }
 
 #[test]
-fn write_behind_reports_a_failure_of_the_last_bytes() {
-    // Fewer bytes than a chunk: they reach the output only at the end.
-    let (produced, written) = write_behind(Full { room: 10 }, |w| w.write_all(&[0u8; 100]));
-    produced.unwrap();
-    let e = written.err().expect("the output failed");
-    assert_eq!(e.to_string(), "no room left");
+fn into_inner_stops_a_producer_that_is_ahead() {
+    let count = Arc::new(AtomicU64::new(0));
+    std::thread::scope(|s| {
+        let mut r = read_ahead(s, Endless(count.clone())).unwrap();
+        r.read_exact(&mut [0u8; 10]).unwrap();
+        let Endless(c) = r.into_inner();
+        assert!(Arc::ptr_eq(&c, &count));
+    });
 }

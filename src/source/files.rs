@@ -3,7 +3,7 @@
 //! (vex-repository.json + archive).
 //!
 //! Each input is read once to validate and hash it (a layer on two cores:
-//! one thread reads and hashes, the other inflates and checks); the bundle
+//! one thread hashes while the other inflates and checks); the bundle
 //! writer reads it again and refuses it if it changed in between.
 
 use std::fs::File;
@@ -13,10 +13,10 @@ use std::rc::Rc;
 
 use crate::artifact::vex::{self, ArchiveFormat};
 use crate::artifact::{self, CHECKS_MAJOR};
-use crate::digest::HashingReader;
+use crate::digest::{Hasher, HashingReader};
 use crate::error::PathIo;
 use crate::manifest::{ArtifactKind, ChecksInfo, PayloadPath, PlainName, Subdir, VexRepository};
-use crate::pipe::HashAhead;
+
 use crate::progress::{Progress, ProgressReader};
 use crate::unpack::{Discard, Limits};
 
@@ -79,19 +79,23 @@ pub(crate) fn layer(
     progress: &dyn Progress,
 ) -> Result<Prepared, SourceError> {
     let f = File::open(path).map_err(PathIo::at("cannot read", path))?;
-    // Read and hashed on a second thread while this one inflates and
-    // checks (issue 12): one pass over the input, on two cores.
-    let mut ahead = HashAhead::new(f);
-    let mut counted = ProgressReader::new(&mut ahead, progress);
+    let len = f.metadata().map_or(0, |m| m.len());
+    let counted = ProgressReader::new(f, progress);
+    // One pass on two cores (issue 12): the layer's SHA-256 runs on a
+    // second thread while this one inflates and checks.
+    let mut hashing = HashingReader::with_hasher(
+        BufReader::with_capacity(1 << 16, counted),
+        Hasher::for_len(len),
+    );
     let mut spool = artifact::SpoolSink::new(kind);
-    let contents = artifact::scan_layer(kind, &mut counted, Limits::LOCAL_INPUT, &mut spool)
+    let contents = artifact::scan_layer(kind, &mut hashing, Limits::LOCAL_INPUT, &mut spool)
         .map_err(|source| SourceError::Artifact {
             path: path.to_path_buf(),
             source,
         })?;
     // Bytes after the gzip member still belong to the blob.
-    io::copy(&mut counted, &mut io::sink()).map_err(PathIo::at("cannot read", path))?;
-    let (digest, size) = ahead.finish().map_err(PathIo::at("cannot read", path))?;
+    io::copy(&mut hashing, &mut io::sink()).map_err(PathIo::at("cannot read", path))?;
+    let (digest, size, _) = hashing.finish();
     if let Some(meta) = &contents.metadata {
         artifact::check_schema(kind, meta.version).map_err(|source| SourceError::Artifact {
             path: path.to_path_buf(),

@@ -153,6 +153,12 @@ pub enum FlagHint {
         /// The registry's `host[:port]`.
         host: String,
     },
+    /// Credentials for a VEX server (`--vex-username`,
+    /// `--vex-password-stdin`/`--vex-password-file`, `--vex-token-file`).
+    VexCredentials {
+        /// The server's `host[:port]`.
+        host: String,
+    },
     /// The network limits that gave up on a slow server.
     NetworkLimits,
     /// No trusted key was given (`--key`, `--trust`).

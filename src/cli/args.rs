@@ -86,8 +86,12 @@ pub struct RegistryArgs {
     /// Speak plain http to this registry or VEX host, credentials included (repeatable; HOST or HOST:PORT; without a port, every port)
     #[arg(long = "plain-http", value_name = "HOST")]
     pub plain_http: Vec<String>,
-    /// Accept any TLS certificate from this host, on any port (repeatable; a certificate names a host, not a port); every other host is verified
-    #[arg(long = "insecure-skip-verify", value_name = "HOST")]
+    /// Accept any TLS certificate from this host, on any port (repeatable; a certificate names a host, not a port); every other host is verified (the alias is the name oras, zarf and hauler use)
+    #[arg(
+        long = "insecure-skip-verify",
+        visible_alias = "insecure-skip-tls-verify",
+        value_name = "HOST"
+    )]
     pub insecure_skip_verify: Vec<String>,
     /// Let this host's token service receive registry credentials although it is on another domain than the registry (repeatable)
     #[arg(long = "allow-token-realm", value_name = "HOST")]
@@ -95,6 +99,26 @@ pub struct RegistryArgs {
     /// Deprecated (use --plain-http / --insecure-skip-verify): for the registries and VEX servers this run names itself only, accept any certificate, and plain http when the server does not speak TLS
     #[arg(long)]
     pub insecure: bool,
+    /// Log each registry, token service and VEX request on stderr: method, URL (user info and query values left out), status, bytes, time; never a credential or token
+    #[arg(long = "debug", short = 'v')]
+    pub debug: bool,
+}
+
+/// Credentials for a VEX server (the first `--vex-repo`'s origin only).
+#[derive(Debug, Args)]
+pub struct VexAuthArgs {
+    /// VEX server user name (HTTP basic; the password from --vex-password-stdin or --vex-password-file) [default: AIRLOCK_VEX_USERNAME]
+    #[arg(long = "vex-username", value_name = "USER")]
+    pub vex_username: Option<String>,
+    /// Read the VEX server password from stdin [default: AIRLOCK_VEX_PASSWORD]
+    #[arg(long = "vex-password-stdin", conflicts_with_all = ["vex_password_file", "password_stdin"])]
+    pub vex_password_stdin: bool,
+    /// Read the VEX server password from FILE (its first line)
+    #[arg(long = "vex-password-file", value_name = "FILE")]
+    pub vex_password_file: Option<PathBuf>,
+    /// Read a bearer token for the VEX server from FILE (its first line) [default: AIRLOCK_VEX_TOKEN]
+    #[arg(long = "vex-token-file", value_name = "FILE", conflicts_with_all = ["vex_username", "vex_password_stdin", "vex_password_file"])]
+    pub vex_token_file: Option<PathBuf>,
 }
 
 /// Time limits for downloads from registries, token services and VEX
@@ -191,6 +215,8 @@ pub struct ExportArgs {
     pub vex_repo: Vec<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub vex_auth: Box<VexAuthArgs>,
     #[command(flatten)]
     pub network_limits: Box<NetworkLimitArgs>,
     /// The checks bundle's version (e.g. 2.1.0), recorded as its OCI version annotation

@@ -90,6 +90,20 @@ pub(super) fn export(mut a: ExportArgs) -> Result<()> {
         None,
         network_limits(&a.network_limits)?,
     )?;
+    // The --vex-repo URLs in order (not the default VEX Hub, which gets no
+    // credentials).
+    let vex_urls: Vec<&str> = sources
+        .iter()
+        .filter(|_| !a.vex_repo.is_empty())
+        .filter_map(|s| match s {
+            SourceSpec::VexUrl { url, .. } => Some(url.as_str()),
+            _ => None,
+        })
+        .collect();
+    let network = airlock::registry::Options {
+        vex_credentials: super::network::vex_credentials(&a.vex_auth, &vex_urls)?,
+        ..network
+    };
     let plan = ExportPlan {
         sources,
         labels,

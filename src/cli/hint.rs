@@ -93,6 +93,7 @@ pub fn render_flag(hint: &FlagHint) -> String {
         FlagHint::IdleTimeout => "the registry sent nothing within the idle timeout (--network-idle-timeout)".into(),
         FlagHint::AllowTokenRealm { registry, realm_host } => format!("if {realm_host} really is the token service of {registry}, allow it: --allow-token-realm {}", word(realm_host)),
         FlagHint::Credentials { host } => format!("give --username and --password-stdin, set TRIVY_USERNAME/TRIVY_PASSWORD, or log in with `docker login {}`", word(host)),
+        FlagHint::VexCredentials { host } => format!("if {host} wants credentials, give --vex-username with --vex-password-stdin or --vex-password-file, or --vex-token-file (or AIRLOCK_VEX_USERNAME/AIRLOCK_VEX_PASSWORD, AIRLOCK_VEX_TOKEN); they go to the first --vex-repo's server only"),
         FlagHint::NetworkLimits => "a server that stalls is given up on; the limits are set by --network-idle-timeout, --network-deadline-base and --network-min-rate".into(),
         FlagHint::TrustKeys => "pass --key FILE.pub with the public key of whoever signed the bundle, or --trust POLICY.toml".into(),
         FlagHint::SignerKey => "pass --key with the public key of the bundle's signer, or get the bundle re-signed by a trusted key".into(),

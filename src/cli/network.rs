@@ -54,7 +54,16 @@ pub(super) fn network_options(
         token_realms,
         legacy_insecure,
         limits,
+        request_log: r.debug.then(request_log),
+        push: false,
+        vex_credentials: None,
     })
+}
+
+/// `--debug`: each request as one `airlock: debug:` line on stderr (the
+/// record carries no credential: src/registry/request_log.rs).
+fn request_log() -> airlock::registry::RequestLog {
+    airlock::registry::RequestLog::new(|r| eprintln!("airlock: debug: {r}"))
 }
 
 /// `--username` with the password read from stdin.
@@ -133,12 +142,101 @@ pub(super) fn push_target(
         Ok(l) => l,
         Err(e) => usage!("{e}"),
     };
-    let opts = network_options(
-        &a.registry,
-        std::slice::from_ref(&target.host),
-        Some(target.host.clone()),
-        limits,
-    )?;
+    let opts = airlock::registry::Options {
+        push: true,
+        ..network_options(
+            &a.registry,
+            std::slice::from_ref(&target.host),
+            Some(target.host.clone()),
+            limits,
+        )?
+    };
     let client = airlock::registry::Client::connect(&target.host, &opts)?;
     Ok(Some((client, target)))
+}
+
+/// The first line of `path` (a password or token file), without its line
+/// end; an empty one is refused.
+fn secret_line(path: &std::path::Path, flag: &str) -> Result<zeroize::Zeroizing<String>> {
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the {flag} file {}", path.display()))?,
+    );
+    let line = text.lines().next().unwrap_or_default();
+    if line.is_empty() {
+        usage!("{flag} {}: the first line is empty", path.display());
+    }
+    Ok(zeroize::Zeroizing::new(line.to_string()))
+}
+
+/// One line from stdin, without its line end.
+fn stdin_line(what: &str) -> Result<zeroize::Zeroizing<String>> {
+    let mut line = zeroize::Zeroizing::new(String::new());
+    io::stdin()
+        .read_line(&mut line)
+        .with_context(|| format!("cannot read the {what} from stdin"))?;
+    Ok(zeroize::Zeroizing::new(
+        line.trim_end_matches(['\n', '\r']).to_string(),
+    ))
+}
+
+/// The VEX server's credentials: the flags, else `AIRLOCK_VEX_USERNAME` /
+/// `AIRLOCK_VEX_PASSWORD` or `AIRLOCK_VEX_TOKEN`. They belong to the origin
+/// of the first of `urls` (the `--vex-repo` URLs, in order), which must
+/// not carry credentials of its own. A URL that does is warned about
+/// (deprecated: it shows in the process list and the shell's history).
+pub(super) fn vex_credentials(
+    a: &args::VexAuthArgs,
+    urls: &[&str],
+) -> Result<Option<airlock::registry::VexCredentials>> {
+    use airlock::registry::{Credentials, HostPort, VexCredentials};
+    use airlock::source::vexhub::has_userinfo;
+    for u in urls.iter().filter(|u| has_userinfo(u)) {
+        eprintln!(
+            "airlock: warning: the credentials in --vex-repo {} are deprecated there: a URL shows in the process list and the shell's history\nhint: give them with --vex-username and --vex-password-stdin or --vex-password-file, or --vex-token-file",
+            airlock::redact::url(u)
+        );
+    }
+    let env = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+    let credentials = if let Some(f) = &a.vex_token_file {
+        Credentials::Token(secret_line(f, "--vex-token-file")?)
+    } else if let Some(username) = a
+        .vex_username
+        .clone()
+        .or_else(|| env("AIRLOCK_VEX_USERNAME"))
+    {
+        let password = if a.vex_password_stdin {
+            stdin_line("VEX password")?
+        } else if let Some(f) = &a.vex_password_file {
+            secret_line(f, "--vex-password-file")?
+        } else if let Some(p) = env("AIRLOCK_VEX_PASSWORD") {
+            zeroize::Zeroizing::new(p)
+        } else {
+            usage!("the VEX user name needs a password: --vex-password-stdin, --vex-password-file FILE or AIRLOCK_VEX_PASSWORD")
+        };
+        Credentials::Basic { username, password }
+    } else if let Some(t) = env("AIRLOCK_VEX_TOKEN") {
+        Credentials::Token(zeroize::Zeroizing::new(t))
+    } else if a.vex_password_stdin || a.vex_password_file.is_some() {
+        usage!("a VEX password needs --vex-username (or AIRLOCK_VEX_USERNAME)")
+    } else {
+        return Ok(None);
+    };
+    let Some(first) = urls.first() else {
+        usage!("VEX credentials were given, but no --vex-repo to send them to");
+    };
+    let shown = airlock::redact::url(first);
+    if has_userinfo(first) {
+        usage!("--vex-repo {shown:?} carries credentials, and VEX credentials were given as well: give them once, not in the URL");
+    }
+    let Some(host) = HostPort::of_url(first) else {
+        usage!("--vex-repo {shown:?} is not an http(s) URL to send the VEX credentials to");
+    };
+    Ok(Some(VexCredentials {
+        https: first
+            .get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://")),
+        host,
+        credentials,
+    }))
 }

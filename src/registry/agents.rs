@@ -131,6 +131,9 @@ pub(super) fn agent(
     if let Some(p) = proxy_for(host, https_only)? {
         builder = builder.proxy(p);
     }
+    if let Some(log) = &opts.request_log {
+        builder = builder.middleware(log.middleware());
+    }
     Ok(builder
         // rustls, with each connection's non-content bytes bounded (ureq's
         // chunked decoder keeps a chunk-size line whole): framing.rs.

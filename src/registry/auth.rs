@@ -1,9 +1,15 @@
 //! Registry credentials, found the way container tools and Trivy find them:
 //! explicit `--username`/`--password-stdin`, then `TRIVY_USERNAME` /
-//! `TRIVY_PASSWORD` (or `TRIVY_REGISTRY_TOKEN`), then the Docker config
-//! (`$DOCKER_CONFIG/config.json` or `~/.docker/config.json`): a credential
-//! helper for the host (`credHelpers`, else `credsStore`), else its
-//! `auths` entry.
+//! `TRIVY_PASSWORD` (or `TRIVY_REGISTRY_TOKEN`), then the first of these
+//! files with an entry for the host, in the order podman and skopeo read
+//! them (containers-auth.json(5)): `$REGISTRY_AUTH_FILE`, else
+//! `$XDG_RUNTIME_DIR/containers/auth.json`; then
+//! `${XDG_CONFIG_HOME:-~/.config}/containers/auth.json`; then the Docker
+//! config (`$DOCKER_CONFIG/config.json` or `~/.docker/config.json`). In each:
+//! a credential helper for the host (`credHelpers`, else `credsStore`),
+//! else its `auths` entry (keyed by host; entries for a namespace,
+//! `host/path`, are not read). Docker Hub's credentials are found under
+//! any of its names (`https://index.docker.io/v1/`, `docker.io`, ...).
 //!
 //! # Security
 //!
@@ -78,11 +84,39 @@ pub fn describe(c: &Credentials) -> &'static str {
     }
 }
 
-fn docker_config_path() -> Option<PathBuf> {
-    if let Some(d) = std::env::var_os("DOCKER_CONFIG") {
-        return Some(PathBuf::from(d).join("config.json"));
+/// The credential files, in the order they are searched.
+fn config_paths() -> Vec<PathBuf> {
+    let var = |v: &str| {
+        std::env::var_os(v)
+            .filter(|x| !x.is_empty())
+            .map(PathBuf::from)
+    };
+    let home = var("HOME");
+    let mut paths = Vec::new();
+    if let Some(f) = var("REGISTRY_AUTH_FILE") {
+        paths.push(f);
+    } else if let Some(d) = var("XDG_RUNTIME_DIR") {
+        paths.push(d.join("containers/auth.json"));
     }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker/config.json"))
+    if let Some(d) = var("XDG_CONFIG_HOME").or_else(|| home.as_ref().map(|h| h.join(".config"))) {
+        paths.push(d.join("containers/auth.json"));
+    }
+    if let Some(d) = var("DOCKER_CONFIG") {
+        paths.push(d.join("config.json"));
+    } else if let Some(h) = &home {
+        paths.push(h.join(".docker/config.json"));
+    }
+    paths
+}
+
+/// The names an `auths` key may give `host` under: Docker Hub has several.
+fn key_names(host: &str) -> Vec<&str> {
+    const HUB: [&str; 3] = ["registry-1.docker.io", "index.docker.io", "docker.io"];
+    if HUB.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+        HUB.to_vec()
+    } else {
+        vec![host]
+    }
 }
 
 /// Asks `docker-credential-<helper> get` for `host`'s credentials.
@@ -122,11 +156,20 @@ fn from_helper(helper: &str, host: &str) -> Option<Credentials> {
     })
 }
 
-/// Credentials for `host` from the Docker config, if it has any.
+/// Credentials for `host` from the first credential file with an entry for
+/// it (module docs).
 pub fn from_docker_config(host: &str) -> Option<Credentials> {
-    let text = Zeroizing::new(std::fs::read_to_string(docker_config_path()?).ok()?);
+    config_paths()
+        .iter()
+        .find_map(|p| from_config_file(p, host))
+}
+
+/// Credentials for `host` from one Docker-format credential file.
+fn from_config_file(path: &std::path::Path, host: &str) -> Option<Credentials> {
+    let text = Zeroizing::new(std::fs::read_to_string(path).ok()?);
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    if let Some(helper) = v["credHelpers"][host].as_str() {
+    let names = key_names(host);
+    if let Some(helper) = names.iter().find_map(|n| v["credHelpers"][n].as_str()) {
         return from_helper(helper, host);
     }
     let auths = v["auths"].as_object();
@@ -136,7 +179,11 @@ pub fn from_docker_config(host: &str) -> Option<Credentials> {
                 let k = k
                     .trim_start_matches("https://")
                     .trim_start_matches("http://");
-                k == host || k.strip_suffix("/v1/").or(k.strip_suffix("/v2/")) == Some(host)
+                let k = k
+                    .strip_suffix("/v1/")
+                    .or(k.strip_suffix("/v2/"))
+                    .unwrap_or(k);
+                names.iter().any(|n| k.eq_ignore_ascii_case(n))
             })
             .map(|(_, e)| e)
     });

@@ -81,7 +81,7 @@ impl Client {
             .set("Content-Length", &size.to_string());
         // Credentials only to this registry, never to another origin.
         let same_origin = url.starts_with(&format!("{}/", self.base));
-        if let (Some(a), true) = (self.authorization(&Self::scope(repo))?, same_origin) {
+        if let (Some(a), true) = (self.authorization(&self.scope(repo))?, same_origin) {
             req = req.set("Authorization", &a);
         }
         let asked = requested_url(&req);

@@ -183,7 +183,7 @@ impl Client {
         let call = Call {
             method,
             url,
-            scope: Self::scope(repo),
+            scope: self.scope(repo),
             headers,
             body,
             limit,

@@ -285,8 +285,15 @@ impl Client {
         Ok(format!("{}/v2/{repo}/{what}/{reference}", self.base))
     }
 
-    pub(super) fn scope(repo: &str) -> String {
-        format!("repository:{repo}:pull,push")
+    /// The token scope for `repo`: `pull` only unless this client is to
+    /// write ([`Options::push`]), so an export asks a token service for
+    /// no more than it needs (a read-only robot account is enough).
+    pub(super) fn scope(&self, repo: &str) -> String {
+        if self.opts.push {
+            format!("repository:{repo}:pull,push")
+        } else {
+            format!("repository:{repo}:pull")
+        }
     }
 
     /// The time limits in force.

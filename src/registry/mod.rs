@@ -33,7 +33,8 @@
 //!   attempt at once. A streamed upload is not retried (the next run finds
 //!   what already arrived and skips it). A blob of the wrong size or digest
 //!   is refused at once, never fetched again.
-//! - Every request says `User-Agent: airlock/<version>`.
+//! - Every request says `User-Agent: airlock/<version>`, and with
+//!   `--debug` is recorded ([`request_log`]) without its credentials.
 //! - Success is only what the distribution spec defines for each request
 //!   (POST upload 202 with a Location, PUT upload and PUT manifest 201, HEAD
 //!   and GET 200): any other status is an error, and a request that sends a
@@ -52,6 +53,7 @@ pub mod deadline;
 pub mod framing;
 pub mod hosts;
 pub mod limits;
+pub mod request_log;
 pub mod tls;
 
 mod agents;
@@ -68,8 +70,9 @@ pub use auth::Credentials;
 pub use hosts::{HostList, HostPort};
 
 pub use client::{is_loopback, redact, Client};
-pub use options::Options;
+pub use options::{Options, VexCredentials};
 pub use registry_error::RegistryError;
+pub use request_log::{RequestLog, RequestRecord};
 
 use client::{blob_time, SMALL_REQUEST};
 

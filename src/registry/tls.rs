@@ -1,6 +1,5 @@
 //! TLS for registries, token services and VEX servers: rustls with the
-//! Mozilla roots, the system bundle (`SSL_CERT_FILE`, else
-//! `/etc/ssl/certs/ca-certificates.crt`) and any `--ca-cert` files, checked
+//! Mozilla roots, the system store and any `--ca-cert` files, checked
 //! by the WebPKI verifier for every host except those named by
 //! `--insecure-skip-verify` (issue 17, item 5: one switch used to turn off
 //! verification for every registry, realm, redirect target and VEX server
@@ -14,6 +13,19 @@
 //! name, a token realm or a redirect target included, is verified as usual.
 //! Even for a named host, the handshake signature is checked against the
 //! certificate presented (the server must hold its key).
+//!
+//! # The system store
+//!
+//! As OpenSSL finds it (rustls-native-certs): `SSL_CERT_FILE` and
+//! `SSL_CERT_DIR` (directories separated by `:`, every file in them read,
+//! hashed names or not) when either is set, and then nothing else; else the
+//! distribution's bundle or directory wherever it lives (Debian's
+//! `/etc/ssl/certs/ca-certificates.crt`, RHEL's
+//! `/etc/pki/tls/certs/ca-bundle.crt`, SUSE's `/etc/ssl/ca-bundle.pem`,
+//! Alpine's `/etc/ssl/cert.pem`, ...). A store that cannot be read, or a
+//! file in it that is not PEM, adds nothing and is not an error (as before:
+//! the Mozilla roots and `--ca-cert` still apply); a `--ca-cert` file that
+//! cannot be read, or holds no certificate, is.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -84,31 +96,39 @@ impl ServerCertVerifier for PerHostVerifier {
     }
 }
 
-fn add_pem_file(
-    roots: &mut rustls::RootCertStore,
-    path: &Path,
-    required: bool,
-) -> Result<(), RegistryError> {
+fn add_pem_file(roots: &mut rustls::RootCertStore, path: &Path) -> Result<(), RegistryError> {
+    use rustls::pki_types::pem::PemObject as _;
     let tls = |reason: String| RegistryError::Tls {
         path: path.to_path_buf(),
         reason,
     };
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(_) if !required => return Ok(()),
-        Err(e) => return Err(tls(e.to_string())),
-    };
+    let file = std::fs::File::open(path).map_err(|e| tls(e.to_string()))?;
     let mut added = 0;
-    for cert in rustls_pemfile::certs(&mut std::io::BufReader::new(file)) {
-        let cert = cert.map_err(|e| tls(e.to_string()))?;
+    for cert in CertificateDer::pem_reader_iter(std::io::BufReader::new(file)) {
+        let cert = cert.map_err(|e| tls(pem_reason(e)))?;
         if roots.add(cert).is_ok() {
             added += 1;
         }
     }
-    if required && added == 0 {
+    if added == 0 {
         return Err(tls("no PEM certificate in it".into()));
     }
     Ok(())
+}
+
+/// A PEM error in words (an I/O error as the OS says it).
+fn pem_reason(e: rustls::pki_types::pem::Error) -> String {
+    match e {
+        rustls::pki_types::pem::Error::Io(io) => io.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The system store's certificates ([module docs](self)); unreadable
+/// parts are left out.
+fn add_system_roots(roots: &mut rustls::RootCertStore) {
+    let found = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(found.certs);
 }
 
 /// The client configuration: the roots, `ca_certs`, and certificates
@@ -121,17 +141,14 @@ pub fn client_config(
     let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
-    let system = std::env::var_os("SSL_CERT_FILE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/etc/ssl/certs/ca-certificates.crt"));
-    add_pem_file(&mut roots, &system, false)?;
+    add_system_roots(&mut roots);
     for ca in ca_certs {
-        add_pem_file(&mut roots, ca, true)?;
+        add_pem_file(&mut roots, ca)?;
     }
     let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .build()
         .map_err(|e| RegistryError::Tls {
-            path: ca_certs.first().cloned().unwrap_or(system),
+            path: ca_certs.first().cloned().unwrap_or_default(),
             reason: e.to_string(),
         })?;
     let builder = rustls::ClientConfig::builder_with_provider(provider)

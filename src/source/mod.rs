@@ -4,6 +4,7 @@
 //! that carry them, with where each payload's bytes live.
 
 pub mod cache;
+pub mod docker_ref;
 pub mod files;
 pub mod pull;
 pub mod vexhub;
@@ -80,6 +81,29 @@ pub enum SourceError {
         /// What to do.
         hint: Hint,
     },
+    /// A VEX server refused the request (401 or 403).
+    #[error("GET {url}: the server answered {status} (credentials sent: {sent})")]
+    VexRefused {
+        /// The URL (redacted).
+        url: String,
+        /// 401 or 403.
+        status: u16,
+        /// What was sent ("none", "user name and password", "token").
+        sent: &'static str,
+        /// Its `host[:port]`.
+        host: String,
+    },
+    /// VEX credentials that would travel over plain http to a host not
+    /// named by `--plain-http`: nothing was sent.
+    #[error("VEX repository {name:?}: the credentials for {host} would go over plain http ({url}); nothing was sent")]
+    VexCredentialsOverPlainHttp {
+        /// The repository name.
+        name: String,
+        /// The URL (redacted).
+        url: String,
+        /// Its `host[:port]`.
+        host: String,
+    },
     /// A VEX manifest fetched over https whose archive is on plain http.
     #[error("VEX repository {name:?}: the manifest came over https but its archive location {url} is not https")]
     PlainHttpArchive {
@@ -99,6 +123,7 @@ impl crate::error::Classify for SourceError {
             SourceError::Io(_)
             | SourceError::Unavailable(_)
             | SourceError::NoneServed { .. }
+            | SourceError::VexRefused { .. }
             | SourceError::Registry(_) => HostFailure,
             // Export refused its input, whatever the inner error says of it
             // (an archive that cannot be unpacked is bad input here).
@@ -107,6 +132,7 @@ impl crate::error::Classify for SourceError {
             | SourceError::Cache { .. }
             | SourceError::NotACache { .. }
             | SourceError::PlainHttpArchive { .. }
+            | SourceError::VexCredentialsOverPlainHttp { .. }
             | SourceError::Invalid(_) => BadInput,
         }
     }
@@ -122,6 +148,15 @@ impl crate::error::Classify for SourceError {
                 host: host.clone(),
                 serves: "serves the archive over plain http only",
             })),
+            SourceError::VexRefused { host, .. } => {
+                Some(Hint::Flag(FlagHint::VexCredentials { host: host.clone() }))
+            }
+            SourceError::VexCredentialsOverPlainHttp { host, .. } => {
+                Some(Hint::Flag(FlagHint::PlainHttp {
+                    host: host.clone(),
+                    serves: "serves its VEX repository over plain http only",
+                }))
+            }
             SourceError::Io(_)
             | SourceError::Cache { .. }
             | SourceError::Invalid(_)

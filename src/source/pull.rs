@@ -47,9 +47,17 @@ pub fn default_references(kind: ArtifactKind) -> Vec<String> {
 pub use crate::oci_name::Reference;
 
 /// Whether a source argument names a registry reference rather than a file:
-/// it is not an existing path and parses as a reference with a host.
+/// it is not an existing path and parses as a reference with a host
+/// (`docker.io/...` included: [`super::docker_ref`]).
 pub fn is_reference(text: &str) -> bool {
     !Path::new(text).exists() && Reference::parse(text).is_ok()
+}
+
+/// A source reference as it is pulled: Docker Hub's names normalised
+/// ([`super::docker_ref`]), so `docker.io/aquasec/trivy-db:2` is fetched
+/// from `registry-1.docker.io`, whose credentials and token service it uses.
+fn parse_source(text: &str) -> Result<Reference, crate::oci_name::NameError> {
+    super::docker_ref::parse(text)
 }
 
 /// A reference that was tried and skipped, and why.
@@ -76,14 +84,14 @@ pub fn pull(
     // The explicit credentials (and Trivy's variables) belong to the
     // registry of the list's first reference; the others get their own
     // Docker-config credentials or none (issue 17, item 3).
-    let owner = refs.first().and_then(|t| Reference::parse(t).ok());
+    let owner = refs.first().and_then(|t| parse_source(t).ok());
     let opts = match &owner {
         Some(o) => opts.for_credentials_host(&o.host),
         None => opts.clone(),
     };
     let opts = &opts;
     for text in refs {
-        let r = match Reference::parse(text) {
+        let r = match parse_source(text) {
             Ok(r) => r,
             Err(_) => {
                 skipped.push(Skipped {

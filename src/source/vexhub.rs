@@ -13,6 +13,18 @@
 //! (the download and its copy in the bundle) before the download starts,
 //! and every body is read under the idle timeout and the overall deadline
 //! of [`crate::registry::deadline`].
+//!
+//! # Credentials
+//!
+//! A server that wants them is given a user name and password (HTTP basic)
+//! or a bearer token from [`Options::vex_credentials`] (flags, environment
+//! or a file; never the command line's URL text). They are sent, from the
+//! first request on, to their own origin only (scheme, host, port): the
+//! manifest's, and the archive's when it is on the same origin; never on a
+//! redirect (the HTTP client drops the Authorization header), and never over
+//! plain http to a host not named by `--plain-http` (the run stops before
+//! anything is sent). Credentials written in the URL itself
+//! (`https://user:password@host/...`, deprecated) go to that origin too.
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
@@ -22,7 +34,8 @@ use crate::artifact::vex;
 use crate::error::PathIo;
 use crate::redact;
 use crate::registry::deadline::{self, DeadlineReader};
-use crate::registry::{self, Options};
+use crate::registry::{self, Credentials, Options};
+use zeroize::Zeroizing;
 
 use super::{files, Content, Prepared, SourceError};
 
@@ -94,6 +107,7 @@ fn with_userinfo_of(archive: &str, repo: &str) -> String {
 fn get(
     agent: &ureq::Agent,
     url: &str,
+    credentials: Option<&Credentials>,
     out: &mut dyn Write,
     max: u64,
     opts: &Options,
@@ -106,10 +120,23 @@ fn get(
     let limits = opts.limits;
     // No overall timeout: ureq's would replace the idle timeout (the
     // agent's read timeout) on every read; the body has its deadline.
-    let req = agent.get(url);
+    let mut req = agent.get(url);
+    if let Some(value) = credentials.and_then(authorization) {
+        req = req.set("Authorization", &value);
+    }
     let answer = deadline::head_within(&limits, move || req.call())
         .map_err(|e| fail(e.describe(&limits)))?;
     let resp = answer.map_err(|e| match e {
+        ureq::Error::Status(status @ (401 | 403), _) => SourceError::VexRefused {
+            url: shown.to_string(),
+            status,
+            sent: match credentials {
+                Some(c) => crate::registry::auth::describe(c),
+                None if has_userinfo(url) => "user name and password from the URL",
+                None => "none",
+            },
+            host: registry::HostPort::of_url(url).map_or_else(|| "HOST".into(), |h| h.to_string()),
+        },
         ureq::Error::Status(code, _) => fail(format!("the server answered {code}")),
         ureq::Error::Transport(t) if deadline::transport_timed_out(&t) => {
             fail(format!("no answer in time ({}): {t}", limits.describe()))
@@ -148,6 +175,49 @@ fn get(
     Ok(n)
 }
 
+/// Whether `url` carries a user name or password of its own.
+pub fn has_userinfo(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| !u.username().is_empty() || u.password().is_some())
+}
+
+/// The `Authorization` value for `c`: HTTP basic, or a bearer token.
+fn authorization(c: &Credentials) -> Option<Zeroizing<String>> {
+    match c {
+        Credentials::Basic { .. } => c.basic_header(),
+        Credentials::Token(t) => Some(Zeroizing::new(format!("Bearer {}", t.as_str()))),
+        Credentials::None | Credentials::IdentityToken(_) => None,
+    }
+}
+
+/// The credentials to send to `url` (module docs): none unless `url` is on
+/// their origin; an error, before anything is sent, when that origin is
+/// plain http and not named by `--plain-http`.
+fn credentials_for<'a>(
+    name: &str,
+    url: &str,
+    opts: &'a Options,
+) -> Result<Option<&'a Credentials>, SourceError> {
+    let Some(c) = opts.vex_credentials.as_ref().and_then(|v| v.for_url(url)) else {
+        return Ok(None);
+    };
+    let host = registry::HostPort::of_url(url);
+    let named = host
+        .as_ref()
+        .is_some_and(|h| opts.plain_http.matches_host(h) || opts.legacy_insecure.matches_host(h));
+    if !url
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+        && !named
+    {
+        return Err(SourceError::VexCredentialsOverPlainHttp {
+            name: name.to_string(),
+            url: redact::url(url).into_owned(),
+            host: host.map_or_else(|| "HOST".into(), |h| h.to_string()),
+        });
+    }
+    Ok(Some(c))
+}
+
 /// Downloads the VEX repository at `url` into `work` and validates it.
 ///
 /// Credentials in `url` (`https://user:password@host/...`) are used for the
@@ -163,6 +233,7 @@ pub fn fetch(name: &str, url: &str, work: &Path, opts: &Options) -> Result<Prepa
     get(
         &agent_for(&murl)?,
         &murl,
+        credentials_for(name, &murl, opts)?,
         &mut manifest,
         vex::MAX_MANIFEST,
         opts,
@@ -188,6 +259,7 @@ pub fn fetch(name: &str, url: &str, work: &Path, opts: &Options) -> Result<Prepa
                 .map_or_else(|| "HOST".to_string(), |h| h.to_string()),
         });
     }
+    let archive_credentials = credentials_for(name, &archive_url, opts)?;
     let archive_url = with_userinfo_of(&archive_url, url);
     let archive = dir.join("archive");
     {
@@ -202,6 +274,7 @@ pub fn fetch(name: &str, url: &str, work: &Path, opts: &Options) -> Result<Prepa
         get(
             &agent_for(&archive_url)?,
             &archive_url,
+            archive_credentials,
             &mut out,
             vex::MAX_DOWNLOAD,
             opts,

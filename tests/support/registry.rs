@@ -13,6 +13,8 @@ use super::{run_ok, s, tool, write};
 /// User and password of the authenticated registry.
 pub const USER: &str = "fleet";
 pub const PASSWORD: &str = "s3cret-for-tests";
+/// The file in a token-auth registry's directory that lists the scopes asked for.
+pub const SCOPE_LOG: &str = "token-scopes.log";
 
 /// A running registry; killed on drop.
 pub struct Registry {
@@ -47,6 +49,8 @@ impl Registry {
     /// Plain http with bearer-token authentication: a token service
     /// (`token_server.py`) checks [`USER`] / [`PASSWORD`] and issues JWTs
     /// the registry verifies.
+    /// The scopes the token service was asked for are appended, one a
+    /// line, to [`SCOPE_LOG`] in `dir`.
     pub fn with_token_auth(dir: &Path) -> Registry {
         std::fs::create_dir_all(dir).unwrap();
         run_ok(Command::new(tool("openssl")).current_dir(dir).args([
@@ -84,6 +88,7 @@ impl Registry {
                 PASSWORD,
             ])
             .arg("airlock-test")
+            .arg(dir.join(SCOPE_LOG))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

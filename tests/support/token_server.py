@@ -5,13 +5,16 @@ docker does with an identity token), then issues a JWT for the requested
 scopes, signed RS256 by openssl with the key whose certificate is the
 registry's rootcertbundle (sent in the x5c header). Test use only.
 
-usage: token_server.py PORT KEY.pem CERT_DER_BASE64 USER PASSWORD SERVICE
+usage: token_server.py PORT KEY.pem CERT_DER_BASE64 USER PASSWORD SERVICE [SCOPE_LOG]
+
+SCOPE_LOG: a file each requested scope is appended to, one a line.
 """
 import base64, json, subprocess, sys, time, uuid
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import urlparse, parse_qs
 
 port, key, cert_der_b64, user, password, service = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+scope_log = sys.argv[7] if len(sys.argv) > 7 else None
 
 def b64url(b):
     return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
@@ -20,6 +23,10 @@ class H(BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
     def issue(self, scopes):
+        if scope_log:
+            with open(scope_log, "a") as f:
+                for scope in scopes:
+                    f.write(scope + "\n")
         access = []
         for scope in scopes:
             typ, name, actions = scope.split(":")

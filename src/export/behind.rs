@@ -88,7 +88,7 @@ mod tests {
         };
         let (produced, written) = write_behind(&full, |w| w.write_all(&vec![7u8; 3 << 20]));
         produced.unwrap();
-        let e = written.err().expect("the write fails");
+        let e = written.expect_err("the write fails");
         assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
     }
 }

@@ -16,7 +16,6 @@ use crate::artifact::{self, CHECKS_MAJOR};
 use crate::digest::{Hasher, HashingReader};
 use crate::error::PathIo;
 use crate::manifest::{ArtifactKind, ChecksInfo, PayloadPath, PlainName, Subdir, VexRepository};
-
 use crate::progress::{Progress, ProgressReader};
 use crate::unpack::{Discard, Limits};
 

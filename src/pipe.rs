@@ -40,9 +40,10 @@ struct Pool {
 }
 
 impl Pool {
-    /// An empty buffer: a spent one, a new one while fewer than [`DEPTH`]
-    /// exist, or else the next one to come back (`None`: the other side is
-    /// gone and will return none).
+    /// A buffer to fill from its start, [`CHUNK`] bytes long (its bytes are
+    /// the last ones it carried, or zeros): a spent one, a new one while
+    /// fewer than [`DEPTH`] exist, or else the next one to come back
+    /// (`None`: the other side is gone and will return none).
     fn take(&mut self) -> Option<Vec<u8>> {
         let mut buf = match self.spent.try_recv() {
             Ok(b) => b,
@@ -52,7 +53,8 @@ impl Pool {
             }
             Err(_) => self.spent.recv().ok()?,
         };
-        buf.clear();
+        // Zeros only where it was not filled last time.
+        buf.resize(CHUNK, 0);
         Some(buf)
     }
 }
@@ -74,7 +76,9 @@ fn consumer_gone() -> io::Error {
 /// [`CHUNK`]-byte buffers. Call [`finish`](Self::finish) to get the
 /// consumer's state back.
 pub struct PipeWriter<S: Send + 'static> {
+    /// [`CHUNK`] bytes long; `current[..filled]` is what was written.
     current: Vec<u8>,
+    filled: usize,
     full: Option<SyncSender<Vec<u8>>>,
     pool: Pool,
     worker: Option<JoinHandle<S>>,
@@ -101,9 +105,10 @@ impl<S: Send + 'static> PipeWriter<S> {
                 }
                 state
             })?;
-        let current = pool.take().unwrap_or_default();
+        let current = pool.take().unwrap_or_else(|| vec![0; CHUNK]);
         Ok(PipeWriter {
             current,
+            filled: 0,
             full: Some(full_tx),
             pool,
             worker: Some(worker),
@@ -112,9 +117,26 @@ impl<S: Send + 'static> PipeWriter<S> {
 
     fn send_current(&mut self) -> io::Result<()> {
         let next = self.pool.take().ok_or_else(consumer_gone)?;
-        let full = mem::replace(&mut self.current, next);
+        let mut full = mem::replace(&mut self.current, next);
+        full.truncate(mem::take(&mut self.filled));
         let tx = self.full.as_ref().ok_or_else(consumer_gone)?;
         tx.send(full).map_err(|_| consumer_gone())
+    }
+
+    /// Reads once from `r` straight into the pipe's buffer (no copy, and
+    /// reads as large as the buffer's room, unlike `io::copy` into
+    /// [`Write`]): the bytes read, 0 at the end of `r`. `r`'s errors are
+    /// returned unchanged.
+    ///
+    /// # Errors
+    /// `r`'s, or `BrokenPipe` if the consumer thread ended early.
+    pub fn read_from(&mut self, r: &mut dyn Read) -> io::Result<usize> {
+        let n = r.read(&mut self.current[self.filled..])?;
+        self.filled += n;
+        if self.filled == CHUNK {
+            self.send_current()?;
+        }
+        Ok(n)
     }
 
     /// Sends what is left, waits for the consumer to see it all, and
@@ -124,9 +146,9 @@ impl<S: Send + 'static> PipeWriter<S> {
     /// `BrokenPipe` if the consumer thread ended early. A panic of the
     /// consumer is resumed here.
     pub fn finish(mut self) -> io::Result<S> {
-        let sent = match self.current.is_empty() {
-            true => Ok(()),
-            false => self.send_current(),
+        let sent = match self.filled {
+            0 => Ok(()),
+            _ => self.send_current(),
         };
         drop(self.full.take());
         match self.worker.take().map(JoinHandle::join) {
@@ -139,10 +161,10 @@ impl<S: Send + 'static> PipeWriter<S> {
 
 impl<S: Send + 'static> Write for PipeWriter<S> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let room = CHUNK - self.current.len();
-        let n = data.len().min(room);
-        self.current.extend_from_slice(&data[..n]);
-        if self.current.len() == CHUNK {
+        let n = data.len().min(CHUNK - self.filled);
+        self.current[self.filled..self.filled + n].copy_from_slice(&data[..n]);
+        self.filled += n;
+        if self.filled == CHUNK {
             self.send_current()?;
         }
         Ok(n)

@@ -87,7 +87,7 @@ fn a_consumer_panic_surfaces_at_finish() {
     // fail, and finish resumes the panic rather than returning a value.
     let _ = w.write_all(&pattern(3 * CHUNK));
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.finish()));
-    let panic = caught.err().expect("finish must not return");
+    let panic = caught.expect_err("finish must not return");
     assert_eq!(panic.downcast_ref::<&str>(), Some(&"consumer failed"));
 }
 
@@ -215,4 +215,34 @@ fn into_inner_stops_a_producer_that_is_ahead() {
         let Endless(c) = r.into_inner();
         assert!(Arc::ptr_eq(&c, &count));
     });
+}
+
+#[test]
+fn read_from_fills_the_buffers_straight_from_a_reader() {
+    let data = pattern(2 * CHUNK + 4321);
+    let mut w = PipeWriter::spawn("test", Vec::new(), |seen: &mut Vec<u8>, b| {
+        seen.extend_from_slice(b)
+    })
+    .unwrap();
+    let mut src = Uneven {
+        data: &data,
+        step: 5,
+    };
+    // Mixed with writes: the order holds.
+    w.write_all(b"head").unwrap();
+    while w.read_from(&mut src).unwrap() > 0 {}
+    w.write_all(b"tail").unwrap();
+    let seen = w.finish().unwrap();
+    assert_eq!(&seen[..4], b"head");
+    assert_eq!(&seen[4..seen.len() - 4], &data[..]);
+    assert_eq!(&seen[seen.len() - 4..], b"tail");
+    // A reader's error comes back unchanged.
+    let mut w = PipeWriter::spawn("test", (), |_, _| {}).unwrap();
+    let mut failing = FailsAfter {
+        data: pattern(10),
+        pos: 10,
+    };
+    let e = w.read_from(&mut failing).unwrap_err();
+    assert!(e.get_ref().is_some_and(|i| i.is::<Marked>()), "{e:?}");
+    w.finish().unwrap();
 }

@@ -116,7 +116,47 @@ pub fn url(s: &str) -> Cow<'_, str> {
 /// `s` with every `scheme://` URL in it passed through [`url`]. A URL ends
 /// at whitespace, a quote or an angle bracket; punctuation that closes a
 /// sentence or a clause (`.`, `,`, `;`, `:`, `)` ...) is not part of it.
+///
+/// A header the HTTP client refused to send is quoted whole in its error
+/// (`invalid header 'Authorization: Bearer ...'`, when a token holds a
+/// character a header cannot carry): its value is masked too, to the end
+/// of the line.
 pub fn text(s: &str) -> Cow<'_, str> {
+    match header_values(s) {
+        Cow::Borrowed(_) => urls_in(s),
+        Cow::Owned(o) => Cow::Owned(urls_in(&o).into_owned()),
+    }
+}
+
+/// `s` with the value of every header quoted by the HTTP client's
+/// `invalid header 'NAME: VALUE'` masked, up to the end of its line (the
+/// value may hold a quote of its own).
+fn header_values(s: &str) -> Cow<'_, str> {
+    const QUOTED: &str = "invalid header '";
+    if !s.contains(QUOTED) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find(QUOTED) {
+        let (head, tail) = rest.split_at(i + QUOTED.len());
+        out.push_str(head);
+        let name_len = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+            .unwrap_or(tail.len());
+        out.push_str(&tail[..name_len]);
+        out.push_str(": ");
+        out.push_str(MASK);
+        out.push('\'');
+        let line_end = tail.find(['\n', '\r']).unwrap_or(tail.len());
+        rest = &tail[line_end..];
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
+/// `s` with every `scheme://` URL in it passed through [`url`].
+fn urls_in(s: &str) -> Cow<'_, str> {
     let mut out = String::new();
     let mut copied = 0;
     let mut search = 0;
@@ -324,6 +364,19 @@ mod tests {
             text(r#"at "https://u:a"b'c@h:2/p" failed"#),
             r#"at "https://***@h:2/p" failed"#
         );
+    }
+
+    #[test]
+    fn a_header_the_http_client_refused_is_not_quoted() {
+        assert_eq!(
+            text("GET https://u:p@vex.example/x: Bad Header: invalid header 'Authorization: Bearer s3cr\u{1}t'\nnext"),
+            "GET https://***@vex.example/x: Bad Header: invalid header 'Authorization: ***'\nnext"
+        );
+        assert_eq!(
+            text("invalid header 'Authorization: Bearer it's-secret' and invalid header 'X: y'"),
+            "invalid header 'Authorization: ***'"
+        );
+        assert_eq!(text("valid header 'X: y'"), "valid header 'X: y'");
     }
 
     #[test]

@@ -8,10 +8,11 @@
 //! as it was. The indexes are written to disk streaming, never built in
 //! memory, and the three commands run side by side to keep the test short.
 //!
-//! Credentials: a password (and a token) in a `--vex-repo` URL reaches the
-//! server, for the manifest and for the archive on the same origin, and
-//! appears nowhere else: not on stderr, stdout or in `--json`, not in the
-//! signed manifest, not in the audit log.
+//! Credentials: a `--vex-repo` URL that carries them is refused, showing
+//! none of them; given by flags or the environment they reach the server,
+//! for the manifest and for the archive on the same origin, and appear
+//! nowhere else: not on stderr, stdout or in `--json`, not in the signed
+//! manifest, not in the audit log.
 
 use std::fs::File;
 use std::io::Write;
@@ -616,28 +617,91 @@ impl Drop for AuthServer {
     }
 }
 
+/// Runs airlock with `args` and the environment `env`; stdin is closed.
+fn airlock_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(airlock_bin())
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run airlock")
+}
+
+/// Everything airlock printed, stdout and stderr.
+fn printed(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 #[test]
 fn a_password_in_a_failing_vex_repo_url_is_never_printed() {
     let t = TestDir::new();
     let (key, _) = keygen(t.path(), "vex");
     let bundle = t.join("b.airlock");
-    let export = |url: &str, json: bool| {
+    let export = |url: &str, json: bool, env: &[(&str, &str)]| {
         let mut args = vec!["export", "-o", s(&bundle), "--sign-key", s(&key)];
         args.extend(["--vex-repo", url]);
         if json {
             args.push("--json");
         }
-        airlock(&args)
+        airlock_env(&args, env)
     };
 
-    // Nothing listens: the HTTP client's own message quotes the URL.
+    // Credentials in the URL are refused before anything is sent: exit 2,
+    // the URL quoted with its userinfo masked (a quote in the password, or
+    // a '/' that ends the authority early, included), the flags to use
+    // named on a hint line of their own.
     let port = free_port();
-    let url = format!("https://user:{SECRET}@127.0.0.1:{port}/repo?token={SECRET}");
-    let shown = format!(
-        "GET https://***@127.0.0.1:{port}/repo/.well-known/vex-repository.json?token=***: "
-    );
+    let hint = "hint: give the URL without them, and the credentials with --vex-username and --vex-password-stdin or --vex-password-file, or --vex-token-file (or AIRLOCK_VEX_USERNAME/AIRLOCK_VEX_PASSWORD, AIRLOCK_VEX_TOKEN)\n";
+    for (url, shown) in [
+        (
+            format!("https://user:{SECRET}@127.0.0.1:{port}/repo?token={SECRET}"),
+            format!("https://***@127.0.0.1:{port}/repo?token=***"),
+        ),
+        (
+            format!("https://user:it's-{SECRET}@127.0.0.1:{port}/repo"),
+            format!("https://***@127.0.0.1:{port}/repo"),
+        ),
+        (
+            format!("https://user:pa/{SECRET}@127.0.0.1:{port}/repo"),
+            format!("https://***@127.0.0.1:{port}/repo"),
+        ),
+        (
+            format!("https://{SECRET}@127.0.0.1:{port}/repo"),
+            format!("https://***@127.0.0.1:{port}/repo"),
+        ),
+        (
+            format!("private=http://user:{SECRET}@127.0.0.1:{port}/repo"),
+            format!("http://***@127.0.0.1:{port}/repo"),
+        ),
+    ] {
+        let message = format!(
+            "--vex-repo \"{shown}\" carries credentials; airlock does not take them from a URL"
+        );
+        let out = export(&url, false, &[]);
+        assert_eq!(out.status.code(), Some(2), "{}", printed(&out));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!("airlock: error: {message}\n{hint}")
+        );
+        assert!(out.stdout.is_empty());
+        let out = export(&url, true, &[]);
+        assert_eq!(out.status.code(), Some(2));
+        assert_eq!(json_error(&out), message);
+        assert!(!printed(&out).contains(SECRET) && !printed(&out).contains("it's"));
+        assert!(!bundle.exists());
+    }
+
+    // Nothing listens: the HTTP client's own message quotes the URL, its
+    // query value masked.
+    let url = format!("https://127.0.0.1:{port}/repo?token={SECRET}");
+    let shown =
+        format!("GET https://127.0.0.1:{port}/repo/.well-known/vex-repository.json?token=***: ");
     for json in [false, true] {
-        let out = export(&url, json);
+        let out = export(&url, json, &[]);
         assert_eq!(out.status.code(), Some(1));
         assert_redacted(&out, &shown);
         if json {
@@ -646,41 +710,22 @@ fn a_password_in_a_failing_vex_repo_url_is_never_printed() {
         }
     }
 
-    // A password with a quote in it: the client's message quotes the URL,
-    // and a quote must not end the URL before its userinfo.
-    let quoted = format!("it's-{SECRET}");
-    let url = format!("https://user:{quoted}@127.0.0.1:{port}/repo");
-    for json in [false, true] {
-        let out = export(&url, json);
-        assert_eq!(out.status.code(), Some(1));
-        let all = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(!all.contains(SECRET) && !all.contains("it's"), "{all}");
-        assert!(
-            all.contains(&format!("https://***@127.0.0.1:{port}/repo")),
-            "{all}"
-        );
-    }
-
     // A server that answers 404.
     let empty = t.join("empty");
     std::fs::create_dir_all(&empty).unwrap();
     let server = HttpServer::serve(&empty);
-    let url = format!("http://user:{SECRET}@127.0.0.1:{}/missing", server.port);
-    let out = export(&url, true);
+    let url = format!("http://127.0.0.1:{}/missing?sig={SECRET}", server.port);
+    let out = export(&url, true, &[]);
     assert_eq!(out.status.code(), Some(1));
     let shown = format!(
-        "GET http://***@127.0.0.1:{}/missing/.well-known/vex-repository.json: the server answered 404",
+        "GET http://127.0.0.1:{}/missing/.well-known/vex-repository.json?sig=***: the server answered 404",
         server.port
     );
     assert_redacted(&out, &shown);
     assert!(json_error(&out).contains(&shown));
 
     // A server that wants other credentials (401), and a manifest whose
-    // archive is not an archive.
+    // archive is not an archive: the credentials given in the environment.
     let root = t.join("root");
     let port = free_port();
     write(
@@ -689,13 +734,32 @@ fn a_password_in_a_failing_vex_repo_url_is_never_printed() {
     );
     write(&root.join("repo/bad.zip"), b"not an archive");
     let _server = AuthServer::start(port, &root, "user", SECRET, t.join("requests.log"));
-    let out = export(
-        &format!("http://user:wrong-{SECRET}@127.0.0.1:{port}/repo"),
-        true,
-    );
+    let plain = format!("127.0.0.1:{port}");
+    let url = format!("http://127.0.0.1:{port}/repo");
+    let with = |password: &str| {
+        airlock_env(
+            &[
+                "export",
+                "-o",
+                s(&bundle),
+                "--sign-key",
+                s(&key),
+                "--vex-repo",
+                &url,
+                "--plain-http",
+                &plain,
+                "--json",
+            ],
+            &[
+                ("AIRLOCK_VEX_USERNAME", "user"),
+                ("AIRLOCK_VEX_PASSWORD", password),
+            ],
+        )
+    };
+    let out = with(&format!("wrong-{SECRET}"));
     assert_eq!(out.status.code(), Some(1));
     assert_redacted(&out, "the server answered 401");
-    let out = export(&format!("http://user:{SECRET}@127.0.0.1:{port}/repo"), true);
+    let out = with(SECRET);
     assert_eq!(out.status.code(), Some(5));
     assert_redacted(&out, "neither a zip nor a gzip-compressed tar");
 
@@ -760,6 +824,10 @@ fn credentials_reach_the_vex_server_and_stay_out_of_the_bundle() {
     write(&root.join("repo/main.zip"), &vex_archive_zip());
     let server = AuthServer::start(port, &root, "user", SECRET, t.join("requests.log"));
     let bundle = t.join("b.airlock");
+    // The password from a file, the user name from a flag (plain http to
+    // this host named, or the credentials would not be sent).
+    let password_file = t.join("password");
+    write(&password_file, format!("{SECRET}\n").as_bytes());
     let out = airlock(&[
         "export",
         "-o",
@@ -767,7 +835,13 @@ fn credentials_reach_the_vex_server_and_stay_out_of_the_bundle() {
         "--sign-key",
         s(&key),
         "--vex-repo",
-        &format!("http://user:{SECRET}@127.0.0.1:{port}/repo"),
+        &format!("http://127.0.0.1:{port}/repo"),
+        "--vex-username",
+        "user",
+        "--vex-password-file",
+        s(&password_file),
+        "--plain-http",
+        &format!("127.0.0.1:{port}"),
         "--json",
     ]);
     assert!(
@@ -775,7 +849,7 @@ fn credentials_reach_the_vex_server_and_stay_out_of_the_bundle() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let source = format!("url: http://***@127.0.0.1:{port}/repo/.well-known/vex-repository.json");
+    let source = format!("url: http://127.0.0.1:{port}/repo/.well-known/vex-repository.json");
     assert_redacted(&out, &source);
     // Both requests carried the credentials (the archive is on the same origin).
     assert_eq!(

@@ -40,6 +40,7 @@ mod refactor_review;
 mod registry_export;
 mod review_approvals;
 mod review_history;
+mod review_network;
 mod review_ops;
 mod review_spec;
 mod second_reader;

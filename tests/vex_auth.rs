@@ -216,13 +216,13 @@ fn a_vex_server_behind_basic_auth_takes_credentials_from_flags_a_file_or_the_env
     assert!(out.status.success(), "{}", stderr_without_secrets(&out));
     assert_eq!(server.take_requests(), both);
 
-    // Never from the URL and the flags at once.
+    // Never from the URL, with the flags or without them.
     let with_userinfo = format!("http://{USER}:{PASSWORD}@127.0.0.1:{}/repo", server.port);
     let out = export(&t, &with_userinfo, &flags, &[], &format!("{PASSWORD}\n"));
     let err = stderr_without_secrets(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains(&format!("airlock: error: --vex-repo \"http://***@127.0.0.1:{}/repo\" carries credentials, and VEX credentials were given as well", server.port)),
+        err.contains(&format!("airlock: error: --vex-repo \"http://***@127.0.0.1:{}/repo\" carries credentials; airlock does not take them from a URL", server.port)),
         "{err}"
     );
     assert!(server.take_requests().is_empty());

@@ -161,6 +161,7 @@ fn sources(a: &ExportArgs) -> Result<Vec<SourceSpec>> {
                 airlock::redact::url(v)
             ),
         };
+        refuse_url_credentials(&url, "--vex-repo")?;
         sources.push(SourceSpec::VexUrl { name, url });
     }
     sources.extend(vex_file_sources(a)?);
@@ -168,6 +169,22 @@ fn sources(a: &ExportArgs) -> Result<Vec<SourceSpec>> {
         sources.push(SourceSpec::Cache(dir.clone()));
     }
     Ok(sources)
+}
+
+/// A `--vex-repo` URL (or a profile's VEX source) with credentials in it
+/// is refused: they come from flags, the environment or a file, never from
+/// a URL, which shows in the process list, the shell's history and the
+/// profile. The URL is quoted with its userinfo masked; the test is the
+/// one that masks it, so no URL it would show as `***@` gets through.
+pub(super) fn refuse_url_credentials(url: &str, given_as: &str) -> Result<()> {
+    let shown = airlock::redact::url(url);
+    if shown.contains("***@") {
+        return Err(Failure::usage(format!(
+            "{given_as} {shown:?} carries credentials; airlock does not take them from a URL"
+        ))
+        .with_hint(super::hint::VEX_CREDENTIALS_NOT_IN_URL));
+    }
+    Ok(())
 }
 
 /// `--vex-manifest`/`--vex-archive` pairs, named by `--vex-name`.

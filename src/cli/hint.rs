@@ -55,6 +55,9 @@ fn sign_again(role: Option<&str>) -> String {
     )
 }
 
+/// Where VEX credentials go instead of a `--vex-repo` URL.
+pub const VEX_CREDENTIALS_NOT_IN_URL: &str = "give the URL without them, and the credentials with --vex-username and --vex-password-stdin or --vex-password-file, or --vex-token-file (or AIRLOCK_VEX_USERNAME/AIRLOCK_VEX_PASSWORD, AIRLOCK_VEX_TOKEN)";
+
 /// The lines of `hint` (without the `hint: ` prefix), in order, each once.
 pub fn lines(hint: &Hint) -> Vec<String> {
     let mut out = Vec::new();

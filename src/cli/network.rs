@@ -101,11 +101,7 @@ pub(super) fn registry_credentials(
     let Some(user) = &r.username else {
         return Ok(None);
     };
-    let mut pass = zeroize::Zeroizing::new(String::new());
-    io::stdin()
-        .read_line(&mut pass)
-        .context("cannot read the password from stdin")?;
-    let password = zeroize::Zeroizing::new(pass.trim_end_matches(['\n', '\r']).to_string());
+    let password = first_line(io::stdin().lock()).context("cannot read the password from stdin")?;
     Ok(Some(airlock::registry::Credentials::Basic {
         username: user.clone(),
         password,
@@ -155,48 +151,80 @@ pub(super) fn push_target(
     Ok(Some((client, target)))
 }
 
+/// The most a secret's file (or stdin) is read for its first line: a
+/// password or token is far shorter; `/dev/zero` is not read without end.
+const MAX_SECRET: u64 = 64 << 10;
+
+/// The first line of `reader`, without its line end, read up to
+/// [`MAX_SECRET`] bytes.
+fn first_line(reader: impl io::Read) -> io::Result<zeroize::Zeroizing<String>> {
+    use io::BufRead as _;
+    let mut bytes = zeroize::Zeroizing::new(Vec::new());
+    io::BufReader::new(reader.take(MAX_SECRET + 1)).read_until(b'\n', &mut bytes)?;
+    if bytes.len() as u64 > MAX_SECRET {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("its first line is longer than {MAX_SECRET} bytes"),
+        ));
+    }
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "it is not UTF-8 text"))?;
+    Ok(zeroize::Zeroizing::new(
+        text.trim_end_matches(['\n', '\r']).to_string(),
+    ))
+}
+
+/// `secret` refused, without being shown, when it holds a character an
+/// HTTP header cannot carry (`token`: anything but visible ASCII, as a
+/// bearer token is sent as it is) or a control character (a user name or
+/// password, sent base64-encoded, where a stray NUL or CR is a mistake).
+fn check_secret(secret: &str, what: &str, token: bool) -> Result<()> {
+    let bad = |c: char| {
+        if token {
+            !c.is_ascii_graphic()
+        } else {
+            c.is_control()
+        }
+    };
+    if let Some(c) = secret.chars().find(|&c| bad(c)) {
+        let kind = if c.is_control() {
+            "a control character"
+        } else if c == ' ' {
+            "a space"
+        } else {
+            "a character outside visible ASCII"
+        };
+        usage!("the {what} holds {kind}, which cannot be sent; it is not shown");
+    }
+    Ok(())
+}
+
 /// The first line of `path` (a password or token file), without its line
 /// end; an empty one is refused.
 fn secret_line(path: &std::path::Path, flag: &str) -> Result<zeroize::Zeroizing<String>> {
-    let text = zeroize::Zeroizing::new(
-        std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the {flag} file {}", path.display()))?,
-    );
-    let line = text.lines().next().unwrap_or_default();
+    let line = std::fs::File::open(path)
+        .and_then(first_line)
+        .with_context(|| format!("cannot read the {flag} file {}", path.display()))?;
     if line.is_empty() {
         usage!("{flag} {}: the first line is empty", path.display());
     }
-    Ok(zeroize::Zeroizing::new(line.to_string()))
+    Ok(line)
 }
 
 /// One line from stdin, without its line end.
 fn stdin_line(what: &str) -> Result<zeroize::Zeroizing<String>> {
-    let mut line = zeroize::Zeroizing::new(String::new());
-    io::stdin()
-        .read_line(&mut line)
-        .with_context(|| format!("cannot read the {what} from stdin"))?;
-    Ok(zeroize::Zeroizing::new(
-        line.trim_end_matches(['\n', '\r']).to_string(),
-    ))
+    first_line(io::stdin().lock()).with_context(|| format!("cannot read the {what} from stdin"))
 }
 
 /// The VEX server's credentials: the flags, else `AIRLOCK_VEX_USERNAME` /
 /// `AIRLOCK_VEX_PASSWORD` or `AIRLOCK_VEX_TOKEN`. They belong to the origin
-/// of the first of `urls` (the `--vex-repo` URLs, in order), which must
-/// not carry credentials of its own. A URL that does is warned about
-/// (deprecated: it shows in the process list and the shell's history).
+/// of the first of `urls` (the `--vex-repo` URLs, in order, none of which
+/// carries credentials of its own: `sources` refused those).
 pub(super) fn vex_credentials(
     a: &args::VexAuthArgs,
     urls: &[&str],
 ) -> Result<Option<airlock::registry::VexCredentials>> {
     use airlock::registry::{Credentials, HostPort, VexCredentials};
-    use airlock::source::vexhub::has_userinfo;
-    for u in urls.iter().filter(|u| has_userinfo(u)) {
-        eprintln!(
-            "airlock: warning: the credentials in --vex-repo {} are deprecated there: a URL shows in the process list and the shell's history\nhint: give them with --vex-username and --vex-password-stdin or --vex-password-file, or --vex-token-file",
-            airlock::redact::url(u)
-        );
-    }
     let env = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
     let credentials = if let Some(f) = &a.vex_token_file {
         Credentials::Token(secret_line(f, "--vex-token-file")?)
@@ -222,13 +250,18 @@ pub(super) fn vex_credentials(
     } else {
         return Ok(None);
     };
+    match &credentials {
+        Credentials::Basic { username, password } => {
+            check_secret(username, "VEX user name", false)?;
+            check_secret(password, "VEX password", false)?;
+        }
+        Credentials::Token(t) => check_secret(t, "VEX token", true)?,
+        Credentials::None | Credentials::IdentityToken(_) => {}
+    }
     let Some(first) = urls.first() else {
         usage!("VEX credentials were given, but no --vex-repo to send them to");
     };
     let shown = airlock::redact::url(first);
-    if has_userinfo(first) {
-        usage!("--vex-repo {shown:?} carries credentials, and VEX credentials were given as well: give them once, not in the URL");
-    }
     let Some(host) = HostPort::of_url(first) else {
         usage!("--vex-repo {shown:?} is not an http(s) URL to send the VEX credentials to");
     };

@@ -140,6 +140,14 @@ pub fn apply(a: &mut ExportArgs) -> Result<()> {
     }
     if !has_sources(a) {
         let s = p.sources;
+        for v in &s.vex {
+            let given_as = format!(
+                "export profile {}: VEX source {:?}: url",
+                path.display(),
+                v.name
+            );
+            super::exporting::refuse_url_credentials(&v.url, &given_as)?;
+        }
         a.trivy_db = s.trivy_db.iter().map(|x| source_entry(&base, x)).collect();
         a.java_db = s.java_db.iter().map(|x| source_entry(&base, x)).collect();
         a.checks = s.checks.iter().map(|x| source_entry(&base, x)).collect();

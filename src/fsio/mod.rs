@@ -2,6 +2,7 @@
 //! appears whole or not at all) and [`lock`] (advisory `flock` locks).
 
 pub mod atomic;
+pub mod bounded;
 pub mod lock;
 pub mod preflight;
 

@@ -74,6 +74,45 @@ impl Credentials {
     }
 }
 
+impl Credentials {
+    /// The secrets these credentials send: a password and its HTTP basic
+    /// form, a token.
+    pub fn secrets(&self) -> Vec<Zeroizing<String>> {
+        match self {
+            Credentials::None => Vec::new(),
+            Credentials::Basic { username, password } => vec![
+                password.clone(),
+                Zeroizing::new(B64.encode(format!("{username}:{}", password.as_str()))),
+            ],
+            Credentials::Token(t) | Credentials::IdentityToken(t) => vec![t.clone()],
+        }
+    }
+}
+
+/// The shortest secret [`mask_secrets`] looks for: a shorter one would
+/// mask ordinary words.
+const MIN_MASKED: usize = 4;
+
+/// `text` (a server's answer, quoted in a message) with every one of
+/// `secrets` in it masked, and a start of one cut off at its end (the
+/// answer is quoted up to a limit): a server that quotes the credential it
+/// was sent does not get it printed.
+pub fn mask_secrets(text: &str, secrets: &[Zeroizing<String>]) -> String {
+    let mut out = text.to_string();
+    for secret in secrets.iter().filter(|s| s.len() >= MIN_MASKED) {
+        out = out.replace(secret.as_str(), crate::redact::MASK);
+        let cut = (MIN_MASKED..secret.len())
+            .rev()
+            .filter(|&k| secret.is_char_boundary(k))
+            .find(|&k| out.ends_with(&secret[..k]));
+        if let Some(k) = cut {
+            out.truncate(out.len() - k);
+            out.push_str(crate::redact::MASK);
+        }
+    }
+    out
+}
+
 /// Where credentials came from (for messages; never the secret).
 pub fn describe(c: &Credentials) -> &'static str {
     match c {
@@ -164,10 +203,18 @@ pub fn from_docker_config(host: &str) -> Option<Credentials> {
         .find_map(|p| from_config_file(p, host))
 }
 
-/// Credentials for `host` from one Docker-format credential file.
+/// The most a credential file may hold: a file the environment points at
+/// (`REGISTRY_AUTH_FILE=/dev/zero`, a FIFO, a huge file) is skipped, not
+/// waited on or read without end.
+const MAX_CREDENTIAL_FILE: u64 = 4 << 20;
+
+/// Credentials for `host` from one Docker-format credential file (a
+/// regular file of at most [`MAX_CREDENTIAL_FILE`] bytes; anything else is
+/// skipped).
 fn from_config_file(path: &std::path::Path, host: &str) -> Option<Credentials> {
-    let text = Zeroizing::new(std::fs::read_to_string(path).ok()?);
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let bytes = Zeroizing::new(crate::fsio::bounded::read_regular(path, MAX_CREDENTIAL_FILE).ok()?);
+    let text = std::str::from_utf8(&bytes).ok()?;
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
     let names = key_names(host);
     if let Some(helper) = names.iter().find_map(|n| v["credHelpers"][n].as_str()) {
         return from_helper(helper, host);
@@ -251,6 +298,23 @@ pub fn resolve(host: &str, opts: &super::Options) -> Credentials {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_quoted_by_a_server_is_masked_whole_or_cut() {
+        let c = Credentials::Basic {
+            username: "u".into(),
+            password: Zeroizing::new("pa55word".into()),
+        };
+        let secrets = c.secrets();
+        assert_eq!(
+            mask_secrets("bad password pa55word for dTpwYTU1d29yZA==", &secrets),
+            "bad password *** for ***"
+        );
+        assert_eq!(mask_secrets("cut at pa55w", &secrets), "cut at ***");
+        assert_eq!(mask_secrets("ends with pa5", &secrets), "ends with pa5");
+        let t = Credentials::Token(Zeroizing::new("abc".into()));
+        assert_eq!(mask_secrets("abc", &t.secrets()), "abc");
+    }
 
     #[test]
     fn explicit_credentials_belong_to_their_registry_only() {

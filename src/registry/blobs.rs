@@ -90,7 +90,7 @@ impl Client {
                 method: "PUT",
                 url: redact(&url),
                 status,
-                body: short_body(r),
+                body: self.mask_secrets(&short_body(r)),
             },
             ureq::Error::Transport(t) => RegistryError::Transfer {
                 method: "PUT",

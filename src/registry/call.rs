@@ -353,7 +353,7 @@ impl Client {
             method,
             url: redact(url),
             status,
-            body: short_body(r),
+            body: self.mask_secrets(&short_body(r)),
         };
         Attempt::Failed(err, wait)
     }

@@ -98,13 +98,23 @@ impl ServerCertVerifier for PerHostVerifier {
 
 fn add_pem_file(roots: &mut rustls::RootCertStore, path: &Path) -> Result<(), RegistryError> {
     use rustls::pki_types::pem::PemObject as _;
+    use std::io::Read as _;
     let tls = |reason: String| RegistryError::Tls {
         path: path.to_path_buf(),
         reason,
     };
+    // Opened as given (a pipe from the shell is a fine --ca-cert), but
+    // never read past the limit (`--ca-cert /dev/zero`).
     let file = std::fs::File::open(path).map_err(|e| tls(e.to_string()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_PEM_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| tls(e.to_string()))?;
+    if bytes.len() as u64 > MAX_PEM_FILE {
+        return Err(tls(format!("larger than {MAX_PEM_FILE} bytes")));
+    }
     let mut added = 0;
-    for cert in CertificateDer::pem_reader_iter(std::io::BufReader::new(file)) {
+    for cert in CertificateDer::pem_slice_iter(&bytes) {
         let cert = cert.map_err(|e| tls(pem_reason(e)))?;
         if roots.add(cert).is_ok() {
             added += 1;
@@ -116,6 +126,13 @@ fn add_pem_file(roots: &mut rustls::RootCertStore, path: &Path) -> Result<(), Re
     Ok(())
 }
 
+/// The most a PEM file (a `--ca-cert`, a file of the system store) may
+/// hold; a distribution's whole bundle is well under 1 MiB.
+const MAX_PEM_FILE: u64 = 16 << 20;
+
+/// The most files read from the `SSL_CERT_DIR` directories together.
+const MAX_STORE_FILES: usize = 10_000;
+
 /// A PEM error in words (an I/O error as the OS says it).
 fn pem_reason(e: rustls::pki_types::pem::Error) -> String {
     match e {
@@ -125,10 +142,34 @@ fn pem_reason(e: rustls::pki_types::pem::Error) -> String {
 }
 
 /// The system store's certificates ([module docs](self)); unreadable
-/// parts are left out.
+/// parts are left out. When `SSL_CERT_FILE` or `SSL_CERT_DIR` names the
+/// store, it is read here, not by rustls-native-certs, which would wait on
+/// a FIFO and read a device or a huge file without end: each file must be
+/// a regular file of at most [`MAX_PEM_FILE`] bytes, opened without
+/// waiting, and at most [`MAX_STORE_FILES`] are read.
 fn add_system_roots(roots: &mut rustls::RootCertStore) {
-    let found = rustls_native_certs::load_native_certs();
-    roots.add_parsable_certificates(found.certs);
+    use rustls::pki_types::pem::PemObject as _;
+    let var = |v: &str| std::env::var_os(v).filter(|x| !x.is_empty());
+    let file = var("SSL_CERT_FILE").map(PathBuf::from);
+    let dirs: Vec<PathBuf> = var("SSL_CERT_DIR")
+        .map(|d| std::env::split_paths(&d).collect())
+        .unwrap_or_default();
+    if file.is_none() && dirs.is_empty() {
+        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        return;
+    }
+    let mut files: Vec<PathBuf> = file.into_iter().collect();
+    for d in &dirs {
+        if let Ok(entries) = std::fs::read_dir(d) {
+            let room = MAX_STORE_FILES.saturating_sub(files.len());
+            files.extend(entries.flatten().take(room).map(|e| e.path()));
+        }
+    }
+    for f in files.iter().take(MAX_STORE_FILES) {
+        if let Ok(bytes) = crate::fsio::bounded::read_regular(f, MAX_PEM_FILE) {
+            roots.add_parsable_certificates(CertificateDer::pem_slice_iter(&bytes).flatten());
+        }
+    }
 }
 
 /// The client configuration: the roots, `ca_certs`, and certificates

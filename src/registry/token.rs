@@ -62,6 +62,14 @@ pub(super) fn parse_challenge(header: &str) -> Challenge {
 }
 
 impl Client {
+    /// `text` (a server's answer) with every secret this client sends
+    /// masked: its credentials and the tokens it was given.
+    pub(super) fn mask_secrets(&self, text: &str) -> String {
+        let mut secrets = self.credentials.secrets();
+        secrets.extend(self.tokens.borrow().values().cloned());
+        auth::mask_secrets(text, &secrets)
+    }
+
     /// Refuses to use the credentials where they may not go: over plain
     /// http to a registry the operator did not name with `--plain-http` (a
     /// loopback registry reached by falling back from https).
@@ -227,7 +235,7 @@ impl Client {
                 method,
                 url: redact(realm),
                 status,
-                body: short_body(r),
+                body: self.mask_secrets(&short_body(r)),
             },
             ureq::Error::Transport(t) => RegistryError::Transfer {
                 method,

@@ -88,8 +88,9 @@ pub enum SourceError {
         url: String,
         /// 401 or 403.
         status: u16,
-        /// What was sent ("none", "user name and password", "token").
-        sent: &'static str,
+        /// What the server that answered was sent ("none", "user name
+        /// and password", "token", none after a redirect).
+        sent: String,
         /// Its `host[:port]`.
         host: String,
     },

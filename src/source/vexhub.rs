@@ -23,8 +23,10 @@
 //! manifest's, and the archive's when it is on the same origin; never on a
 //! redirect (the HTTP client drops the Authorization header), and never over
 //! plain http to a host not named by `--plain-http` (the run stops before
-//! anything is sent). Credentials written in the URL itself
-//! (`https://user:password@host/...`, deprecated) go to that origin too.
+//! anything is sent). The command line refuses a `--vex-repo` URL with
+//! credentials in it; a URL handed to [`fetch`] that has them anyway (or an
+//! archive location with them, which is the server's own data) has them
+//! sent to that origin by the HTTP client, and shown nowhere.
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
@@ -127,16 +129,9 @@ fn get(
     let answer = deadline::head_within(&limits, move || req.call())
         .map_err(|e| fail(e.describe(&limits)))?;
     let resp = answer.map_err(|e| match e {
-        ureq::Error::Status(status @ (401 | 403), _) => SourceError::VexRefused {
-            url: shown.to_string(),
-            status,
-            sent: match credentials {
-                Some(c) => crate::registry::auth::describe(c),
-                None if has_userinfo(url) => "user name and password from the URL",
-                None => "none",
-            },
-            host: registry::HostPort::of_url(url).map_or_else(|| "HOST".into(), |h| h.to_string()),
-        },
+        ureq::Error::Status(status @ (401 | 403), resp) => {
+            refused(url, status, resp.get_url(), credentials)
+        }
         ureq::Error::Status(code, _) => fail(format!("the server answered {code}")),
         ureq::Error::Transport(t) if deadline::transport_timed_out(&t) => {
             fail(format!("no answer in time ({}): {t}", limits.describe()))
@@ -173,6 +168,35 @@ fn get(
         )));
     }
     Ok(n)
+}
+
+/// A 401 or 403 from the server that answered `url` (at `answered`, after
+/// any redirect), saying truthfully what that server was sent: the HTTP
+/// client sends no credentials after a redirect.
+fn refused(
+    url: &str,
+    status: u16,
+    answered: &str,
+    credentials: Option<&Credentials>,
+) -> SourceError {
+    // Compared as the HTTP client writes URLs (`HTTPS://Vex.Example` is
+    // not a redirect).
+    let redirected = url::Url::parse(url).map_or(true, |u| u.as_str() != answered);
+    let sent = match credentials {
+        _ if redirected => format!(
+            "none to {}, where the request was redirected",
+            redact::url(answered)
+        ),
+        Some(c) => crate::registry::auth::describe(c).to_string(),
+        None if has_userinfo(url) => "user name and password from the URL".to_string(),
+        None => "none".to_string(),
+    };
+    SourceError::VexRefused {
+        url: redact::url(url).into_owned(),
+        status,
+        sent,
+        host: registry::HostPort::of_url(answered).map_or_else(|| "HOST".into(), |h| h.to_string()),
+    }
 }
 
 /// Whether `url` carries a user name or password of its own.

@@ -10,6 +10,7 @@ mod cheap_checks;
 mod conformance;
 mod corpus;
 mod crash;
+mod credential_helpers;
 mod e2e;
 mod exit_classes;
 mod export_passes;

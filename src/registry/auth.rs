@@ -9,7 +9,8 @@
 //! a credential helper for the host (`credHelpers`, else `credsStore`),
 //! else its `auths` entry (keyed by host; entries for a namespace,
 //! `host/path`, are not read). Docker Hub's credentials are found under
-//! any of its names (`https://index.docker.io/v1/`, `docker.io`, ...).
+//! any of its names, Docker's `https://index.docker.io/v1/` first ([`key_names`]),
+//! in `auths`, `credHelpers` and the helper's own store alike.
 //!
 //! # Security
 //!
@@ -21,9 +22,7 @@
 //! entry, or nothing. Where they are then sent (only after a challenge, to
 //! which token realm) is the client's rule, in [`super`].
 
-use std::io::Write as _;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -148,38 +147,86 @@ fn config_paths() -> Vec<PathBuf> {
     paths
 }
 
-/// The names an `auths` key may give `host` under: Docker Hub has several.
-fn key_names(host: &str) -> Vec<&str> {
-    const HUB: [&str; 3] = ["registry-1.docker.io", "index.docker.io", "docker.io"];
-    if HUB.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+/// Docker's key for Docker Hub (`registry.IndexServer` in Docker's CLI):
+/// `docker login` stores Hub credentials under it, in `auths` and in a
+/// credential helper alike.
+pub const DOCKER_INDEX_SERVER: &str = "https://index.docker.io/v1/";
+
+/// The names `host`'s credentials may be kept under, in the order they are
+/// asked for: Docker Hub's are Docker's key ([`DOCKER_INDEX_SERVER`]),
+/// then the names other tools use (podman's `docker.io`, the legacy
+/// `index.docker.io`, the API host `registry-1.docker.io`); any other
+/// registry has its `host[:port]` only.
+pub fn key_names(host: &str) -> Vec<&str> {
+    const HUB: [&str; 4] = [
+        DOCKER_INDEX_SERVER,
+        "docker.io",
+        "index.docker.io",
+        "registry-1.docker.io",
+    ];
+    if HUB[1..].iter().any(|h| h.eq_ignore_ascii_case(host)) {
         HUB.to_vec()
     } else {
         vec![host]
     }
 }
 
-/// Asks `docker-credential-<helper> get` for `host`'s credentials.
-fn from_helper(helper: &str, host: &str) -> Option<Credentials> {
+/// A key of `auths` or `credHelpers` as a host: without a scheme and a
+/// `/v1/` or `/v2/` path (Docker's `ConvertToHostname`).
+fn key_host(key: &str) -> &str {
+    let k = key
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    k.strip_suffix("/v1/")
+        .or(k.strip_suffix("/v2/"))
+        .unwrap_or(k)
+}
+
+/// The entry of `map` (`auths` or `credHelpers`) for the first of `names`
+/// that has one: its exact key, else a key naming the same host.
+fn entry<'a>(map: &'a serde_json::Value, names: &[&str]) -> Option<&'a serde_json::Value> {
+    let map = map.as_object()?;
+    names.iter().find_map(|n| {
+        map.get(*n).or_else(|| {
+            map.iter()
+                .find(|(k, _)| key_host(k).eq_ignore_ascii_case(key_host(n)))
+                .map(|(_, e)| e)
+        })
+    })
+}
+
+/// Asks `docker-credential-<helper> get` for `host`'s credentials, under
+/// each of `names` in turn until one is found (see [`super::cred_helper`]
+/// for the limits it runs under).
+fn from_helper(
+    helper: &str,
+    names: &[&str],
+    host: &str,
+    limit: std::time::Duration,
+) -> Result<Option<Credentials>, super::RegistryError> {
     if helper.is_empty()
         || !helper
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
     {
-        return None;
+        return Ok(None);
     }
-    let mut child = Command::new(format!("docker-credential-{helper}"))
-        .arg("get")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    child.stdin.take()?.write_all(host.as_bytes()).ok()?;
-    let out = child.wait_with_output().ok()?;
-    if !out.status.success() {
-        return None;
+    for name in names {
+        let Some(answer) = super::cred_helper::get(helper, name, host, limit)? else {
+            return Ok(None);
+        };
+        if answer.success {
+            if let Some(c) = parse_helper_answer(&answer.stdout) {
+                return Ok(Some(c));
+            }
+        }
     }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    Ok(None)
+}
+
+/// A helper's JSON answer as credentials (none for an empty secret).
+fn parse_helper_answer(stdout: &[u8]) -> Option<Credentials> {
+    let v: serde_json::Value = serde_json::from_slice(stdout).ok()?;
     let username = v["Username"].as_str().unwrap_or_default().to_string();
     let secret = Zeroizing::new(v["Secret"].as_str().unwrap_or_default().to_string());
     if secret.is_empty() {
@@ -196,11 +243,17 @@ fn from_helper(helper: &str, host: &str) -> Option<Credentials> {
 }
 
 /// Credentials for `host` from the first credential file with an entry for
-/// it (module docs).
-pub fn from_docker_config(host: &str) -> Option<Credentials> {
-    config_paths()
-        .iter()
-        .find_map(|p| from_config_file(p, host))
+/// it (module docs); a credential helper gets `limit` to answer in.
+pub fn from_docker_config(
+    host: &str,
+    limit: std::time::Duration,
+) -> Result<Option<Credentials>, super::RegistryError> {
+    for p in config_paths() {
+        if let Some(c) = from_config_file(&p, host, limit)? {
+            return Ok(Some(c));
+        }
+    }
+    Ok(None)
 }
 
 /// The most a credential file may hold: a file the environment points at
@@ -211,47 +264,50 @@ const MAX_CREDENTIAL_FILE: u64 = 4 << 20;
 /// Credentials for `host` from one Docker-format credential file (a
 /// regular file of at most [`MAX_CREDENTIAL_FILE`] bytes; anything else is
 /// skipped).
-fn from_config_file(path: &std::path::Path, host: &str) -> Option<Credentials> {
-    let bytes = Zeroizing::new(crate::fsio::bounded::read_regular(path, MAX_CREDENTIAL_FILE).ok()?);
-    let text = std::str::from_utf8(&bytes).ok()?;
-    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+fn from_config_file(
+    path: &std::path::Path,
+    host: &str,
+    limit: std::time::Duration,
+) -> Result<Option<Credentials>, super::RegistryError> {
+    let Ok(bytes) = crate::fsio::bounded::read_regular(path, MAX_CREDENTIAL_FILE) else {
+        return Ok(None);
+    };
+    let bytes = Zeroizing::new(bytes);
+    let Some(v) = std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+    else {
+        return Ok(None);
+    };
     let names = key_names(host);
-    if let Some(helper) = names.iter().find_map(|n| v["credHelpers"][n].as_str()) {
-        return from_helper(helper, host);
+    if let Some(helper) = entry(&v["credHelpers"], &names).and_then(|h| h.as_str()) {
+        return from_helper(helper, &names, host, limit);
     }
-    let auths = v["auths"].as_object();
-    let entry = auths.and_then(|a| {
-        a.iter()
-            .find(|(k, _)| {
-                let k = k
-                    .trim_start_matches("https://")
-                    .trim_start_matches("http://");
-                let k = k
-                    .strip_suffix("/v1/")
-                    .or(k.strip_suffix("/v2/"))
-                    .unwrap_or(k);
-                names.iter().any(|n| k.eq_ignore_ascii_case(n))
-            })
-            .map(|(_, e)| e)
-    });
-    if let Some(e) = entry {
+    if let Some(e) = entry(&v["auths"], &names) {
         if let Some(auth) = e["auth"].as_str().filter(|a| !a.is_empty()) {
-            let decoded = Zeroizing::new(B64.decode(auth).ok()?);
-            let text = std::str::from_utf8(&decoded).ok()?;
-            let (user, pass) = text.split_once(':')?;
-            return Some(Credentials::Basic {
-                username: user.to_string(),
-                password: Zeroizing::new(pass.to_string()),
-            });
+            return Ok(basic_from_auth(auth));
         }
         if let Some(t) = e["identitytoken"].as_str().filter(|t| !t.is_empty()) {
-            return Some(Credentials::IdentityToken(Zeroizing::new(t.to_string())));
+            return Ok(Some(Credentials::IdentityToken(Zeroizing::new(
+                t.to_string(),
+            ))));
         }
     }
     if let Some(store) = v["credsStore"].as_str() {
-        return from_helper(store, host);
+        return from_helper(store, &names, host, limit);
     }
-    None
+    Ok(None)
+}
+
+/// An `auths` entry's `auth` (base64 of `user:password`) as credentials.
+fn basic_from_auth(auth: &str) -> Option<Credentials> {
+    let decoded = Zeroizing::new(B64.decode(auth).ok()?);
+    let text = std::str::from_utf8(&decoded).ok()?;
+    let (user, pass) = text.split_once(':')?;
+    Some(Credentials::Basic {
+        username: user.to_string(),
+        password: Zeroizing::new(pass.to_string()),
+    })
 }
 
 /// Whether the explicit credentials or Trivy's variables give anything
@@ -265,19 +321,20 @@ pub fn has_unscoped(opts: &super::Options) -> bool {
 /// belong to ([`super::Options::credentials_host`], compared as
 /// `host[:port]`, case-insensitively): the explicit ones if given, else
 /// Trivy's environment variables. For every registry, then: its Docker
-/// config entry, else anonymous.
-pub fn resolve(host: &str, opts: &super::Options) -> Credentials {
+/// config entry, else anonymous. A credential helper that runs over its
+/// limits is an error.
+pub fn resolve(host: &str, opts: &super::Options) -> Result<Credentials, super::RegistryError> {
     let owner = opts
         .credentials_host
         .as_deref()
         .is_some_and(|o| o.eq_ignore_ascii_case(host));
     if owner {
         if let Some(c) = &opts.credentials {
-            return c.clone();
+            return Ok(c.clone());
         }
         if let Ok(t) = std::env::var("TRIVY_REGISTRY_TOKEN") {
             if !t.is_empty() {
-                return Credentials::Token(Zeroizing::new(t));
+                return Ok(Credentials::Token(Zeroizing::new(t)));
             }
         }
         if let (Ok(u), Ok(p)) = (
@@ -285,14 +342,14 @@ pub fn resolve(host: &str, opts: &super::Options) -> Credentials {
             std::env::var("TRIVY_PASSWORD"),
         ) {
             if !u.is_empty() {
-                return Credentials::Basic {
+                return Ok(Credentials::Basic {
                     username: u,
                     password: Zeroizing::new(p),
-                };
+                });
             }
         }
     }
-    from_docker_config(host).unwrap_or_default()
+    Ok(from_docker_config(host, opts.limits.idle)?.unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -327,16 +384,101 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(
-            resolve("registry.example:5000", &opts),
+            resolve("registry.example:5000", &opts).unwrap(),
             Credentials::Basic { .. }
         ));
         // Another port is another registry; no Docker config is read from
         // a directory that does not exist.
         std::env::set_var("DOCKER_CONFIG", "/nonexistent/airlock-test");
         assert!(matches!(
-            resolve("registry.example:5001", &opts),
+            resolve("registry.example:5001", &opts).unwrap(),
             Credentials::None
         ));
-        assert!(matches!(resolve("other.example", &opts), Credentials::None));
+        assert!(matches!(
+            resolve("other.example", &opts).unwrap(),
+            Credentials::None
+        ));
+    }
+
+    #[test]
+    fn docker_hub_credentials_are_asked_for_under_dockers_names_in_order() {
+        let hub = [
+            "https://index.docker.io/v1/",
+            "docker.io",
+            "index.docker.io",
+            "registry-1.docker.io",
+        ];
+        for host in ["registry-1.docker.io", "docker.io", "Index.Docker.IO"] {
+            assert_eq!(key_names(host), hub, "{host}");
+        }
+        assert_eq!(key_names("mirror.gcr.io"), ["mirror.gcr.io"]);
+        assert_eq!(key_names("docker.io:5000"), ["docker.io:5000"]);
+    }
+
+    #[test]
+    fn docker_hub_credentials_are_found_under_dockers_key_everywhere() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let log = dir.path().join("asked");
+        // Answers only for Docker's key for Docker Hub, and logs each name
+        // it is asked for.
+        let script = bin.join("docker-credential-airlockhubtest");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nname=$(cat)\necho \"$name\" >>'{}'\n[ \"$name\" = '{DOCKER_INDEX_SERVER}' ] || exit 1\nprintf '{{\"Username\":\"hubuser\",\"Secret\":\"hubsecret\"}}'\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut paths = vec![bin.clone()];
+        paths.extend(std::env::split_paths(&path));
+        // Only this test runs helpers; the other tests' commands stay found.
+        std::env::set_var("PATH", std::env::join_paths(paths).unwrap());
+        let limit = std::time::Duration::from_secs(10);
+        let auth = B64.encode("hubuser:hubsecret");
+        for (config, asked) in [
+            (
+                r#"{"credsStore":"airlockhubtest"}"#,
+                "https://index.docker.io/v1/\n",
+            ),
+            (
+                r#"{"credHelpers":{"https://index.docker.io/v1/":"airlockhubtest"}}"#,
+                "https://index.docker.io/v1/\n",
+            ),
+            (
+                &format!(r#"{{"auths":{{"https://index.docker.io/v1/":{{"auth":"{auth}"}}}}}}"#),
+                "",
+            ),
+        ] {
+            let _ = std::fs::remove_file(&log);
+            let file = dir.path().join("config.json");
+            std::fs::write(&file, config).unwrap();
+            let found = from_config_file(&file, "registry-1.docker.io", limit).unwrap();
+            let Some(Credentials::Basic { username, password }) = found else {
+                panic!("{config}: {found:?}");
+            };
+            assert_eq!(
+                (username.as_str(), password.as_str()),
+                ("hubuser", "hubsecret")
+            );
+            assert_eq!(
+                std::fs::read_to_string(&log).unwrap_or_default(),
+                asked,
+                "{config}"
+            );
+        }
+        // A registry that is not Docker Hub is asked for by its name only.
+        let _ = std::fs::remove_file(&log);
+        let file = dir.path().join("config.json");
+        std::fs::write(&file, r#"{"credsStore":"airlockhubtest"}"#).unwrap();
+        let found = from_config_file(&file, "mirror.gcr.io", limit).unwrap();
+        assert!(found.is_none(), "{found:?}");
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "mirror.gcr.io\n");
+        std::env::set_var("PATH", path);
     }
 }

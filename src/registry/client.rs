@@ -238,7 +238,7 @@ impl Client {
             host: host.to_string(),
             agent: if https_base { https_agent } else { http_agent },
             strict: agent(opts, 0, https_base, host)?,
-            credentials: auth::resolve(host, opts),
+            credentials: auth::resolve(host, opts)?,
             credentials_allowed: https_base || opts.plain_http_named(host),
             base,
             challenge: RefCell::new(challenge),

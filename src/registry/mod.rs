@@ -60,6 +60,7 @@ mod agents;
 mod blobs;
 mod call;
 mod client;
+mod cred_helper;
 mod manifests;
 mod options;
 mod registry_error;

@@ -180,6 +180,17 @@ pub enum RegistryError {
         #[source]
         source: crate::oci_name::NameError,
     },
+    /// A Docker credential helper ran over a limit (see `cred_helper`):
+    /// it was stopped. Its output is never quoted (it may hold a secret).
+    #[error("the credential helper {helper} for {host} {reason}")]
+    CredentialHelper {
+        /// `docker-credential-<name>`
+        helper: String,
+        /// The registry, `host[:port]`.
+        host: String,
+        /// Which limit.
+        reason: String,
+    },
     /// TLS set-up failed (a CA file that cannot be read).
     #[error("cannot use the CA certificate {}: {reason}", path.display())]
     Tls {
@@ -210,6 +221,7 @@ impl crate::error::Classify for RegistryError {
             | RegistryError::WrongSize { .. }
             | RegistryError::DigestMismatch { .. }
             | RegistryError::InvalidName { .. }
+            | RegistryError::CredentialHelper { .. }
             | RegistryError::Tls { .. } => HostFailure,
         }
     }
@@ -248,6 +260,7 @@ impl crate::error::Classify for RegistryError {
             | RegistryError::RetryLater { .. }
             | RegistryError::WrongSize { .. }
             | RegistryError::DigestMismatch { .. }
+            | RegistryError::CredentialHelper { .. }
             | RegistryError::Tls { .. } => None,
         }
     }

@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 scripts/install-test-tools.sh
 export AIRLOCK_TRIVY="$PWD/target/tools/trivy"
 cargo fmt --check
+# Dependency policy (deny.toml) and the declared minimum Rust version.
+scripts/check-deps.sh
+scripts/check-msrv.sh
 cargo clippy --locked --all-targets --all-features -- -D warnings
 # Without the feature too: tests that need it are compiled only with it.
 cargo clippy --locked --all-targets -- -D warnings

@@ -48,6 +48,11 @@ pub enum ExitClass {
     /// things under one number: a compromised or confused builder, never a
     /// downgrade to wave through (exit code 8).
     Equivocation,
+    /// `status` with a limit (`--max-age`, `--max-db-age`): a component of
+    /// the cache is older than its limit, of unknown age, or missing
+    /// (exit code 9). Not a refusal of a bundle (that is 6): the data on
+    /// the host is out of date, which a monitoring check alerts on.
+    Stale,
 }
 
 impl ExitClass {
@@ -62,6 +67,7 @@ impl ExitClass {
             ExitClass::Downgrade => 6,
             ExitClass::BadPolicy => 7,
             ExitClass::Equivocation => 8,
+            ExitClass::Stale => 9,
         }
     }
 }

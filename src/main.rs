@@ -137,11 +137,15 @@ fn main() -> ExitCode {
             default_hook(info);
         }
     }));
-    let cli = cli::args::Cli::parse();
+    let cli = match cli::args::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let json = cli::wants_json(&cli);
     match cli::run(cli) {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(err) if err.is_broken_pipe() => ExitCode::from(EXIT_OK),
+        Err(err) if err.is_said() => ExitCode::from(err.class().code()),
         Err(err) => {
             // The class the error was given where it arose: no type is
             // inspected here (README.md, "Exit codes").
@@ -184,6 +188,52 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// A command line clap refused (or `--help`, `--version`): clap's words on
+/// stderr (help and version on stdout), exit code 2; with `--json` anywhere
+/// on the line, also the failure object on stdout, as every other failure
+/// with `--json` (issue 14), so that a script reading stdout always gets
+/// JSON.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let json = std::env::args_os().skip(1).any(|a| a == "--json");
+    let informational = matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if !json || informational {
+        e.exit()
+    }
+    let _ = e.print();
+    // As every report: no URL leaves with its credentials (airlock::redact).
+    let text = airlock::redact::text(&e.render().to_string()).into_owned();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let top = lines.next().unwrap_or_default();
+    let mut top = top.strip_prefix("error: ").unwrap_or(top).to_string();
+    // "the following required arguments were not provided:" and its list.
+    if top.ends_with(':') {
+        if let Some(what) = lines.next() {
+            top = format!("{top} {what}");
+        }
+    }
+    let causes: Vec<String> = lines.map(str::to_string).collect();
+    let code = airlock::error::ExitClass::Usage.code();
+    let v = JsonFailure {
+        ok: false,
+        error: &top,
+        causes: &causes,
+        hints: &[],
+        exit_code: code,
+    };
+    let _ = writeln!(
+        std::io::stdout(),
+        "{}",
+        serde_json::to_string_pretty(&v).unwrap_or_default()
+    );
+    ExitCode::from(code)
 }
 
 /// How a failed command ends on stdout with `--json` (after the same words

@@ -71,6 +71,8 @@ fn each_class_of_failure_exits_with_its_documented_code() {
     }
     let cache_eq = t.join("cache-eq");
     import_ok(&seq_a, &public, &cache_eq, &[]);
+    let empty_cache = t.join("empty-cache");
+    std::fs::create_dir_all(&empty_cache).unwrap();
     let bad_policy = t.join("policy.toml");
     write(&bad_policy, b"threshold = \"two\"\n");
 
@@ -110,6 +112,9 @@ fn each_class_of_failure_exits_with_its_documented_code() {
         (ExitClass::BadPolicy,
          vec!["verify", s(&new), "--trust", s(&bad_policy)],
          "policy.toml:1:13: invalid type: string \"two\", expected usize"),
+        (ExitClass::Stale,
+         vec!["status", "--cache-dir", s(&empty_cache), "--max-age", "7d"],
+         "airlock: stale: trivy-db is missing (no db in the cache)"),
     ];
 
     let mut seen = BTreeSet::new();
@@ -123,7 +128,7 @@ fn each_class_of_failure_exits_with_its_documented_code() {
     }
     assert_eq!(
         seen.into_iter().collect::<Vec<_>>(),
-        [1, 2, 3, 4, 5, 6, 7, 8],
+        [1, 2, 3, 4, 5, 6, 7, 8, 9],
         "the table covers every class"
     );
     assert!(!out.exists(), "a refused export left its output");

@@ -94,7 +94,7 @@ fn seed(dir: &Path, reg: &Registry, reference: &str, layer: &Path, annotations: 
 
 /// Seeds the three fixture artifacts under `prefix`; returns their manifest
 /// digests (db, java-db, checks).
-fn seed_fixtures(t: &TestDir, reg: &Registry, prefix: &str) -> [String; 3] {
+pub(crate) fn seed_fixtures(t: &TestDir, reg: &Registry, prefix: &str) -> [String; 3] {
     let inputs = write_inputs(t.path());
     [
         seed(

@@ -185,7 +185,7 @@ fn archive_end(v: &Verified) -> u64 {
 fn check_marker(zeros: u64) -> Result<(), BundleError> {
     let reason = if zeros == 0 {
         "the end-of-archive marker (two zero blocks) is missing"
-    } else if zeros % 512 != 0 {
+    } else if !zeros.is_multiple_of(512) {
         "the zeros after the last entry are not whole 512-byte blocks"
     } else if zeros < 1024 {
         "the end-of-archive marker is one zero block, not two"

@@ -19,35 +19,140 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a signing key pair (minisign format)
+    #[command(after_help = "Example:\n  airlock keygen --out builder")]
     Keygen(KeygenArgs),
     /// Collect Trivy data into one signed bundle (connected side)
+    #[command(
+        after_help = "Example:\n  airlock export -o trivy-{date}.airlock --sign-key builder.key --db-repository mirror.gcr.io/aquasec/trivy-db:2 --java-db-repository mirror.gcr.io/aquasec/trivy-java-db:1"
+    )]
     Export(ExportArgs),
     /// Check every signature and every byte of a bundle; write nothing
+    #[command(
+        after_help = "Example:\n  airlock verify trivy-2026-12-01.airlock --key builder.pub"
+    )]
     Verify(VerifyArgs),
     /// Show what a bundle holds (reads only its start)
+    #[command(
+        after_help = "Example:\n  airlock inspect trivy-2026-12-01.airlock --key builder.pub"
+    )]
     Inspect(InspectArgs),
     /// Verify a bundle, then install it into a Trivy cache (air-gapped side)
+    #[command(
+        after_help = "Example:\n  airlock import trivy-2026-12-01.airlock --trust trust.toml --cache-dir /var/cache/trivy"
+    )]
     Import(ImportArgs),
     /// Add an approval signature to a bundle (its content and earlier signatures stay as they are)
+    #[command(
+        after_help = "Example:\n  airlock sign trivy-2026-12-01.airlock --sign-key approver.key --trust trust.toml"
+    )]
     Sign(SignArgs),
     /// Put back what the last import replaced in a Trivy cache
+    #[command(after_help = "Example:\n  airlock rollback --cache-dir /var/cache/trivy")]
     Rollback(CacheArgs),
-    /// Show what a Trivy cache holds and what the kept previous generation costs
-    Status(CacheArgs),
+    /// Show what a Trivy cache holds, how old each component is and where it came from; with --max-age or --max-db-age, exit 9 when one is older or missing
+    #[command(
+        after_help = "Exit codes: 0 fresh (or no limit given), 9 a component older than its limit or missing (one `airlock: stale:` line each on stderr), 1 the cache cannot be read, 2 usage.\n\nExample (a daily monitoring check):\n  airlock status --cache-dir /var/cache/trivy --max-db-age 7d --skip java-db"
+    )]
+    Status(StatusArgs),
     /// Cut a bundle into verified parts for removable media (FAT32, DVD, Blu-ray)
+    #[command(
+        after_help = "Example:\n  airlock split trivy-2026-12-01.airlock --split fat32 --sign-key builder.key --key builder.pub"
+    )]
     Split(SplitArgs),
     /// Verify every part of a split bundle and join them into one bundle file
+    #[command(
+        after_help = "Example:\n  airlock join /media/usb/trivy-2026-12-01.airlock.001 -o trivy-2026-12-01.airlock --key builder.pub"
+    )]
     Join(JoinArgs),
     /// Check the hash chain of an import audit log
+    #[command(after_help = "Example:\n  airlock audit --cache-dir /var/cache/trivy")]
     Audit(AuditArgs),
     /// Check an import receipt's signature and show it
+    #[command(after_help = "Example:\n  airlock verify-receipt receipt.json --key host.pub")]
     VerifyReceipt(VerifyReceiptArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell) on stdout
+    #[command(
+        after_help = "Example:\n  source <(airlock completion bash)\n  airlock completion zsh > \"${fpath[1]}/_airlock\""
+    )]
+    Completion(CompletionArgs),
+    /// Write man pages (airlock.1 and one per subcommand) into a directory
+    #[command(after_help = "Example:\n  airlock man --out /usr/local/share/man/man1")]
+    Man(ManArgs),
+    /// Write Trivy's configuration file (trivy.yaml) that scans with a cache offline
+    TrivyConfig(TrivyConfigArgs),
 }
+
+/// `airlock trivy-config`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  airlock trivy-config --cache-dir /var/cache/trivy -o /etc/trivy/trivy.yaml\n  trivy --config /etc/trivy/trivy.yaml rootfs /"
+)]
+pub struct TrivyConfigArgs {
+    /// Trivy's cache directory (what it holds decides the skip flags)
+    #[arg(long = "cache-dir", value_name = "DIR")]
+    pub cache_dir: PathBuf,
+    /// Write the file here (it must not exist) instead of stdout
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Let Trivy update the vulnerability DB from this internal repository instead of skipping updates (repeatable, in order)
+    #[arg(long = "db-repository", value_name = "REF")]
+    pub db_repository: Vec<String>,
+    /// Let Trivy update the Java DB from this internal repository instead of skipping updates (repeatable, in order)
+    #[arg(long = "java-db-repository", value_name = "REF")]
+    pub java_db_repository: Vec<String>,
+    /// Let Trivy update the checks bundle from this internal repository instead of skipping updates
+    #[arg(long = "checks-bundle-repository", value_name = "REF")]
+    pub checks_bundle_repository: Option<String>,
+}
+
+// Issue 14 (status, Trivy's defaults, completions, man pages): kept in one
+// block to merge cleanly.
+
+/// `airlock status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Trivy's cache directory [default: TRIVY_CACHE_DIR, else $XDG_CACHE_HOME/trivy, else ~/.cache/trivy]
+    #[arg(long = "cache-dir", value_name = "DIR", env = "AIRLOCK_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Fail (exit 9) when any component is older than DURATION (e.g. 7d, 36h, 2w) or missing
+    #[arg(long = "max-age", value_name = "DURATION")]
+    pub max_age: Option<String>,
+    /// The same for the databases (trivy-db, java-db) by their UpdatedAt, instead of --max-age
+    #[arg(long = "max-db-age", value_name = "DURATION")]
+    pub max_db_age: Option<String>,
+    /// Leave a component out of the check: trivy-db, java-db, checks or vex:NAME (repeatable)
+    #[arg(long = "skip", value_name = "COMPONENT")]
+    pub skip: Vec<String>,
+    /// The audit log that says which bundle each component came from [default: DIR/airlock-audit.jsonl]
+    #[arg(long = "audit-log", value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+    /// Print a JSON report on stdout (README.md, "status --json")
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `airlock completion`.
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+/// `airlock man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The directory to write airlock.1, airlock-export.1, ... into (created if missing)
+    #[arg(long = "out", value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+// End of the issue 14 block.
 
 /// `airlock audit`.
 #[derive(Debug, Args)]
 pub struct AuditArgs {
-    /// The cache directory whose airlock-audit.jsonl to check
+    /// The cache directory whose airlock-audit.jsonl to check [default: AIRLOCK_CACHE_DIR, else Trivy's: TRIVY_CACHE_DIR, else $XDG_CACHE_HOME/trivy, else ~/.cache/trivy]
     #[arg(long = "cache-dir", value_name = "DIR", conflicts_with = "log")]
     pub cache_dir: Option<PathBuf>,
     /// The log file to check
@@ -140,19 +245,16 @@ pub struct NetworkLimitArgs {
     pub max_retry_after: Option<String>,
 }
 
-/// Who is trusted: `--key` files (any one suffices) or a `--trust` policy.
+/// Who is trusted: `--key` files (any one suffices) or a `--trust` policy,
+/// one of the two (an argument group, so that a usage error names both).
 #[derive(Debug, Args)]
+#[group(id = "trusted", required = true, multiple = false)]
 pub struct TrustArgs {
     /// A trusted public key (repeatable; any one valid signature suffices)
-    #[arg(
-        long = "key",
-        value_name = "PUB",
-        required_unless_present = "trust",
-        conflicts_with = "trust"
-    )]
+    #[arg(long = "key", value_name = "PUB", env = "AIRLOCK_KEY")]
     pub key: Vec<PathBuf>,
     /// A trust policy file (keys, roles, threshold, revocations, age limits; see examples/trust.toml) instead of --key
-    #[arg(long = "trust", value_name = "POLICY")]
+    #[arg(long = "trust", value_name = "POLICY", env = "AIRLOCK_TRUST")]
     pub trust: Option<PathBuf>,
 }
 
@@ -195,20 +297,37 @@ pub struct ExportArgs {
     #[arg(
         long = "sign-key",
         value_name = "KEY",
+        env = "AIRLOCK_SIGN_KEY",
         required_unless_present = "profile"
     )]
     pub sign_key: Vec<PathBuf>,
     /// Read the secret key's passphrase from the first line of FILE [default: AIRLOCK_PASSPHRASE, or ask on the terminal]
-    #[arg(long = "passphrase-file", value_name = "FILE")]
+    #[arg(
+        long = "passphrase-file",
+        value_name = "FILE",
+        env = "AIRLOCK_PASSPHRASE_FILE"
+    )]
     pub passphrase_file: Option<PathBuf>,
     /// The vulnerability DB: a db.tar.gz as published, or registry references tried in order (repeatable)
-    #[arg(long = "trivy-db", value_name = "FILE|REF")]
+    #[arg(
+        long = "trivy-db",
+        visible_alias = "db-repository",
+        value_name = "FILE|REF"
+    )]
     pub trivy_db: Vec<String>,
     /// The Java DB: a javadb.tar.gz as published, or registry references tried in order (repeatable)
-    #[arg(long = "java-db", value_name = "FILE|REF")]
+    #[arg(
+        long = "java-db",
+        visible_alias = "java-db-repository",
+        value_name = "FILE|REF"
+    )]
     pub java_db: Vec<String>,
     /// The checks bundle: a bundle.tar.gz as published, or registry references tried in order (repeatable)
-    #[arg(long = "checks", value_name = "FILE|REF")]
+    #[arg(
+        long = "checks",
+        visible_alias = "checks-bundle-repository",
+        value_name = "FILE|REF"
+    )]
     pub checks: Vec<String>,
     /// A VEX repository to download, [NAME=]URL (repeatable; the first is named "default" unless named)
     #[arg(long = "vex-repo", value_name = "[NAME=]URL")]
@@ -279,10 +398,14 @@ pub struct SplitArgs {
     #[arg(short = 'o', long = "output", value_name = "PATH")]
     pub output: Option<PathBuf>,
     /// Secret key to sign the part index with
-    #[arg(long = "sign-key", value_name = "KEY")]
+    #[arg(long = "sign-key", value_name = "KEY", env = "AIRLOCK_SIGN_KEY")]
     pub sign_key: PathBuf,
     /// Read the secret key's passphrase from the first line of FILE [default: AIRLOCK_PASSPHRASE, or ask on the terminal]
-    #[arg(long = "passphrase-file", value_name = "FILE")]
+    #[arg(
+        long = "passphrase-file",
+        value_name = "FILE",
+        env = "AIRLOCK_PASSPHRASE_FILE"
+    )]
     pub passphrase_file: Option<PathBuf>,
     #[command(flatten)]
     pub trust: TrustArgs,
@@ -365,10 +488,14 @@ pub struct SignArgs {
     #[arg(value_name = "BUNDLE")]
     pub bundle: PathBuf,
     /// The approver's secret key
-    #[arg(long = "sign-key", value_name = "KEY")]
+    #[arg(long = "sign-key", value_name = "KEY", env = "AIRLOCK_SIGN_KEY")]
     pub sign_key: PathBuf,
     /// Read the secret key's passphrase from the first line of FILE [default: AIRLOCK_PASSPHRASE, or ask on the terminal]
-    #[arg(long = "passphrase-file", value_name = "FILE")]
+    #[arg(
+        long = "passphrase-file",
+        value_name = "FILE",
+        env = "AIRLOCK_PASSPHRASE_FILE"
+    )]
     pub passphrase_file: Option<PathBuf>,
     #[command(flatten)]
     pub trust: TrustArgs,
@@ -386,12 +513,12 @@ pub struct SignArgs {
     pub quiet: bool,
 }
 
-/// `airlock rollback` and `airlock status`.
+/// `airlock rollback`.
 #[derive(Debug, Args)]
 pub struct CacheArgs {
-    /// Trivy's cache directory
-    #[arg(long = "cache-dir", value_name = "DIR")]
-    pub cache_dir: PathBuf,
+    /// Trivy's cache directory [default: TRIVY_CACHE_DIR, else $XDG_CACHE_HOME/trivy, else ~/.cache/trivy]
+    #[arg(long = "cache-dir", value_name = "DIR", env = "AIRLOCK_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
     /// Print a JSON report on stdout
     #[arg(long)]
     pub json: bool,
@@ -405,12 +532,8 @@ pub struct ImportArgs {
     pub bundle: PathBuf,
     #[command(flatten)]
     pub trust: TrustArgs,
-    /// Trivy's cache directory (what scans pass as --cache-dir)
-    #[arg(
-        long = "cache-dir",
-        value_name = "DIR",
-        required_unless_present = "push"
-    )]
+    /// Trivy's cache directory (what scans pass as --cache-dir) [default, unless --push alone: TRIVY_CACHE_DIR, else $XDG_CACHE_HOME/trivy, else ~/.cache/trivy]
+    #[arg(long = "cache-dir", value_name = "DIR", env = "AIRLOCK_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
     /// Also push the databases and checks into this registry, as PREFIX/trivy-db:2, PREFIX/trivy-java-db:1, PREFIX/trivy-checks:2 (after the bundle is verified)
     #[arg(long = "push", value_name = "REGISTRY[/PREFIX]")]
@@ -439,7 +562,11 @@ pub struct ImportArgs {
     #[arg(long = "receipt-key", value_name = "KEY", requires = "receipt")]
     pub receipt_key: Option<PathBuf>,
     /// Read the secret key's passphrase from the first line of FILE [default: AIRLOCK_PASSPHRASE, or ask on the terminal]
-    #[arg(long = "passphrase-file", value_name = "FILE")]
+    #[arg(
+        long = "passphrase-file",
+        value_name = "FILE",
+        env = "AIRLOCK_PASSPHRASE_FILE"
+    )]
     pub passphrase_file: Option<PathBuf>,
     /// The URL --vex-dir will be served at [default: its file:// URL]
     #[arg(long = "vex-url", value_name = "URL", requires = "vex_dir")]

@@ -291,7 +291,7 @@ impl airlock::progress::Progress for Reporter {
                 done.set(done.get() + n);
                 let due = last
                     .get()
-                    .map_or(true, |t| t.elapsed() >= Duration::from_secs(1));
+                    .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
                 if due {
                     last.set(Some(Instant::now()));
                     event(ProgressEvent::Progress {

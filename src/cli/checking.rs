@@ -110,7 +110,8 @@ pub(super) fn audit_check(a: AuditArgs) -> Result<()> {
     let log = match (&a.log, &a.cache_dir) {
         (Some(l), _) => l.clone(),
         (None, Some(d)) => d.join(audit::AUDIT_FILE),
-        (None, None) => usage!("give --cache-dir DIR or --log FILE"),
+        // Trivy's cache, where import logs by default.
+        (None, None) => cache_dir::from_env().join(audit::AUDIT_FILE),
     };
     let chain = audit::check(&log)?;
     if a.json {

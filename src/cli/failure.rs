@@ -17,6 +17,10 @@ pub struct Failure {
     /// How many links at the head of the chain are the command line's own
     /// context (each said on its own line).
     contexts: usize,
+    /// Whether the command has said everything already (`status` past its
+    /// limits: its report and `airlock: stale:` lines): only the exit code
+    /// is left to give.
+    said: bool,
 }
 
 /// The result of a command.
@@ -30,7 +34,23 @@ impl Failure {
             error: error.into(),
             hints: Vec::new(),
             contexts: 0,
+            said: false,
         }
+    }
+
+    /// A failure of `class` whose words the command has printed itself:
+    /// `main` adds nothing but the exit code.
+    pub fn said(class: ExitClass, error: impl fmt::Display) -> Self {
+        Failure {
+            said: true,
+            ..Failure::msg(class, error)
+        }
+    }
+
+    /// Whether the command has said everything already (see
+    /// [`Failure::said`]).
+    pub fn is_said(&self) -> bool {
+        self.said
     }
 
     /// A library error as a failure: its class, its chain, its advice.
@@ -116,6 +136,7 @@ impl Failure {
             error: self.error.context(context),
             hints: self.hints,
             contexts: self.contexts + 1,
+            said: self.said,
         }
     }
 

@@ -6,12 +6,12 @@ use airlock::install::audit;
 
 use super::failure::{Failure, Result};
 
-use super::args::CacheArgs;
+use super::args::{CacheArgs, StatusArgs};
 
 use super::*;
 
 pub(super) fn rollback(a: CacheArgs) -> Result<()> {
-    let mut report = airlock::install::rollback(&a.cache_dir)?;
+    let mut report = airlock::install::rollback(&cache_dir::or_default(&a.cache_dir))?;
     if let Some(e) = report.audit_error.take() {
         return Err(Failure::from(e)
             .context("the rollback is complete, but it could not be recorded in the audit log"));
@@ -93,19 +93,30 @@ fn stale_databases(st: &airlock::install::CacheStatus) -> Vec<String> {
         .collect()
 }
 
-pub(super) fn status(a: CacheArgs) -> Result<()> {
-    let st = airlock::install::status(&a.cache_dir)?;
-    let warnings = stale_databases(&st);
+pub(super) fn status(a: StatusArgs) -> Result<()> {
+    let dir = cache_dir::or_default(&a.cache_dir);
+    let limits = status::limits(&a)?;
+    let st = airlock::install::status(&dir)?;
+    let ages = status::ages(&st.cache_dir, &a, &limits);
+    // A limit given replaces the built-in staleness warnings: the check
+    // says what is wrong by its own limits.
+    let warnings = match limits.max_age.or(limits.max_db_age) {
+        Some(_) => Vec::new(),
+        None => stale_databases(&st),
+    };
     stale::print(&warnings, a.json);
-    let activity = airlock::install::activity(&a.cache_dir);
+    let activity = airlock::install::activity(&dir);
     if a.json {
-        return print_json(&stale::WithWarnings {
+        print_json(&stale::WithWarnings {
             report: &StatusJson {
+                schema_version: status::SCHEMA_VERSION,
                 status: &st,
                 activity: &activity,
+                freshness: &ages,
             },
             warnings: &warnings,
-        });
+        })?;
+        return status::verdict(&ages, true);
     }
     let size = airlock::text::bytes;
     let mut out = show::Sanitize(io::stdout().lock());
@@ -129,17 +140,24 @@ pub(super) fn status(a: CacheArgs) -> Result<()> {
         "previous generation (for `airlock rollback`): {}",
         size(st.previous_bytes)
     )?;
+    // Before the activity lines, which end the report (scripts read them
+    // last).
+    status::show(&mut out, &ages, &limits)?;
     show_activity(&mut out, &activity)?;
-    Ok(())
+    drop(out);
+    status::verdict(&ages, false)
 }
 
-/// `status --json`: the cache, then what runs on it or was left there.
+/// `status --json`: the cache, then what runs on it or was left there,
+/// then each component's age and origin (README.md, "status --json").
 #[derive(serde::Serialize)]
 struct StatusJson<'a> {
+    schema_version: u32,
     #[serde(flatten)]
     status: &'a airlock::install::CacheStatus,
     #[serde(flatten)]
     activity: &'a airlock::install::Activity,
+    freshness: &'a airlock::install::cache_age::CacheAge,
 }
 
 /// A path on one line: control characters (a newline in a file name

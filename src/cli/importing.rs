@@ -27,7 +27,12 @@ use super::bar::Reporter;
 use super::network::push_target;
 use super::*;
 
-pub(super) fn import(a: ImportArgs) -> Result<()> {
+pub(super) fn import(mut a: ImportArgs) -> Result<()> {
+    // Without --cache-dir (or AIRLOCK_CACHE_DIR), Trivy's own default;
+    // `--push` alone installs into no cache.
+    if a.cache_dir.is_none() && a.push.is_none() {
+        a.cache_dir = Some(cache_dir::trivy_default());
+    }
     let progress = Reporter::new(a.json, a.quiet);
     let receipt_key = a
         .receipt_key

@@ -11,7 +11,9 @@ macro_rules! usage {
 mod approving;
 pub mod args;
 mod bar;
+mod cache_dir;
 mod checking;
+mod conventions;
 mod exporting;
 pub mod failure;
 mod generations;
@@ -23,6 +25,8 @@ mod profile;
 pub mod show;
 mod splitting;
 mod stale;
+mod status;
+mod trivyconf;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -49,12 +53,15 @@ pub fn wants_json(cli: &Cli) -> bool {
         Command::Inspect(a) => a.json,
         Command::Import(a) => a.json,
         Command::Sign(a) => a.json,
-        Command::Rollback(a) | Command::Status(a) => a.json,
+        Command::Rollback(a) => a.json,
+        Command::Status(a) => a.json,
         Command::Split(a) => a.json,
         Command::Join(a) => a.json,
         Command::Audit(a) => a.json,
         Command::VerifyReceipt(a) => a.json,
-        Command::Keygen(_) => false,
+        Command::Keygen(_) | Command::Completion(_) | Command::Man(_) | Command::TrivyConfig(_) => {
+            false
+        }
     }
 }
 
@@ -80,6 +87,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Join(a) => splitting::join(a),
         Command::Audit(a) => checking::audit_check(a),
         Command::VerifyReceipt(a) => checking::verify_receipt(a),
+        Command::Completion(a) => conventions::completion(a),
+        Command::Man(a) => conventions::man(a),
+        Command::TrivyConfig(a) => trivyconf::trivy_config(a),
     }
 }
 

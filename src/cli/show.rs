@@ -392,6 +392,17 @@ pub fn imported(w: &mut dyn Write, r: &ImportReport) -> io::Result<()> {
             )?;
         }
     }
+    if r.components
+        .iter()
+        .any(|c| c.replaced && c.kind == airlock::manifest::ArtifactKind::TrivyDb)
+    {
+        // Seen with Trivy 0.76 (tests/trivy_server.rs): the server opens
+        // trivy.db once and has no reload signal.
+        writeln!(
+            w,
+            "(a running `trivy server` on this cache keeps the database it opened: restart it to serve this one)"
+        )?;
+    }
     writeln!(w)?;
     scan_commands(w, &r.scan_commands)?;
     if let Some(yaml) = &r.repository_yaml {

@@ -170,6 +170,10 @@ pub struct AuditEntry {
     /// How each signature was judged.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub signers: Vec<SignerReport>,
+    /// The bundle's labels (`status` shows them beside each component the
+    /// import installed; absent from older records and when there are none).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
     /// An accepted import that changed nothing: everything the bundle
     /// carries was installed already (same content, compared on disk);
     /// nothing was swapped, and the state only remembers its series and

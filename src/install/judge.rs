@@ -70,7 +70,7 @@ pub(super) fn judge(
     let same_sequence = matches!(here, Seen::Same(_))
         && there
             .as_ref()
-            .map_or(true, |(_, s)| matches!(s, Seen::Same(_)));
+            .is_none_or(|(_, s)| matches!(s, Seen::Same(_)));
     let live = guard::installed(&opts.cache_dir);
     let unknown = guard::unrecorded(m, state, same_sequence) && vex_dir.is_none();
     let recorded = guard::already_installed(
@@ -80,7 +80,7 @@ pub(super) fn judge(
         &opts.cache_dir,
         &live,
         (same_sequence, unknown),
-    ) && vex_dir.map_or(true, |_| guard::vex_dir_holds(m, vex_state));
+    ) && vex_dir.is_none_or(|_| guard::vex_dir_holds(m, vex_state));
     let mut judged = Judged::default();
     if recorded {
         let found = match disk {

@@ -34,6 +34,7 @@ use crate::media::MediaError;
 use crate::policy::{SignerReport, TrustPolicy};
 
 pub mod audit;
+pub mod cache_age;
 mod collect;
 mod commit;
 mod component;
@@ -41,6 +42,7 @@ mod generation;
 pub mod guard;
 mod judge;
 mod on_disk;
+pub mod provenance;
 pub mod push;
 mod push_error;
 mod registry_state;

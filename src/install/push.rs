@@ -361,7 +361,7 @@ impl<'a> Pusher<'a> {
             .manifest
             .artifacts
             .iter()
-            .all(|a| self.target.tags.get(&a.kind).map_or(true, |t| *t == a.tag));
+            .all(|a| self.target.tags.get(&a.kind).is_none_or(|t| *t == a.tag));
         let (mut trivy_flags, trivy_yaml, mirror_hint) =
             trivy_usage(self.target, &artifacts, default_tags);
         // Trivy speaks plain http only to loopback and private addresses

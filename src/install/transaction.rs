@@ -186,6 +186,10 @@ pub struct Verification {
     pub sequence: Option<u64>,
     /// How each signature was judged.
     pub signers: Vec<SignerReport>,
+    /// Its labels, for the audit record (not in the import's report, which
+    /// prints the manifest's own).
+    #[serde(skip)]
+    pub labels: std::collections::BTreeMap<String, String>,
     /// Staleness warnings of the bundle's databases at the import time
     /// ([`crate::freshness::warnings`]), whatever the targets: said by the
     /// command, not recorded (issue 15).
@@ -248,7 +252,7 @@ impl ImportOutcome {
             && self.push_error.is_none()
             && self.records.audit_error.is_none()
             && self.records.receipt_error.is_none()
-            && !self.import.as_ref().is_some_and(|r| !r.warnings.is_empty())
+            && self.import.as_ref().is_none_or(|r| r.warnings.is_empty())
     }
 }
 
@@ -426,6 +430,7 @@ impl<'a> Import<'a> {
                 series: v.manifest.series.as_ref().map(|s| s.to_string()),
                 sequence: v.manifest.sequence,
                 signers: v.signers.clone(),
+                labels: v.manifest.labels.clone(),
                 stale: crate::freshness::warnings(&v.manifest, r.now),
             };
             return Ok((verified, None));
@@ -448,6 +453,7 @@ impl<'a> Import<'a> {
             series: report.series.clone(),
             sequence: report.sequence,
             signers: report.signers.clone(),
+            labels: report.labels.clone(),
             stale: report.stale.clone(),
         };
         Ok((verified, Some(report)))
@@ -504,6 +510,7 @@ mod tests {
                 series: Some("monthly".into()),
                 sequence: Some(4),
                 signers: Vec::new(),
+                labels: Default::default(),
                 stale: Vec::new(),
             },
             import: None,

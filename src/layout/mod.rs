@@ -5,4 +5,5 @@
 pub mod oci_repos;
 pub mod scan;
 pub mod trivy_cache;
+pub mod trivy_config;
 pub mod vex_repo;

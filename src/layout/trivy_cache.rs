@@ -91,6 +91,12 @@ pub fn trivy_flags(cache_dir: &Path, installed: &crate::layout::scan::Installed)
 /// A `repository.yaml` listing `repos` (name, url if known), for
 /// `$XDG_DATA_HOME/.trivy/vex/repository.yaml` (else `~/.trivy/vex/`).
 /// Trivy 0.76 does not use the url with `--skip-vex-repo-update` (seen).
+///
+/// An entry with a url shows, commented out, where Trivy's credentials go
+/// when the server that serves it requires them (issue 14): the fields of
+/// Trivy's `vex/repo.Repository` (`username`, `password`, `token`, sent as
+/// basic auth or a bearer token by `trivy vex repo download`). Commented,
+/// because airlock never writes or prints a credential.
 pub fn repository_yaml(repos: &[(String, Option<String>)]) -> String {
     let mut s = String::from("repositories:\n");
     for (name, url) in repos {
@@ -102,6 +108,14 @@ pub fn repository_yaml(repos: &[(String, Option<String>)]) -> String {
             ),
         }
         s.push_str("    enabled: true\n");
+        if url.is_some() {
+            s.push_str(VEX_AUTH_COMMENT);
+        }
     }
     s
 }
+
+/// Where a VEX server's credentials go in a repository.yaml entry (field
+/// names of Trivy's `pkg/vex/repo` `Repository`): a user name and password
+/// (basic auth) or a bearer token.
+pub const VEX_AUTH_COMMENT: &str = "    # if the server requires authentication, uncomment either:\n    # username: USER\n    # password: PASSWORD\n    # or:\n    # token: TOKEN\n";

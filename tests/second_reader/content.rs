@@ -70,7 +70,7 @@ pub fn payloads(
         return Err(fail(4, "R20: non-zero bytes after the last payload"));
     }
     let n = rest.len();
-    if !(1024..=1 << 20).contains(&n) || n % 512 != 0 {
+    if !(1024..=1 << 20).contains(&n) || !n.is_multiple_of(512) {
         return Err(fail(
             4,
             &format!("R20: {n} zero bytes after the last payload"),

@@ -80,5 +80,5 @@ pub fn reference(s: &str) -> bool {
         Some((r, t)) => (r, Some(t)),
         None => (path, None),
     };
-    repository(repo) && t.map_or(true, tag)
+    repository(repo) && t.is_none_or(tag)
 }

@@ -136,7 +136,7 @@ pub fn inflate(d: &[u8], limit: usize) -> Option<(Vec<u8>, usize)> {
                             17 => (0, 3 + b.need(3)?),
                             _ => (0, 11 + b.need(7)?),
                         };
-                        lens.extend(std::iter::repeat(v).take(n as usize));
+                        lens.extend(std::iter::repeat_n(v, n as usize));
                     }
                     if lens.len() != hlit + hdist {
                         return None;

@@ -269,7 +269,7 @@ pub fn read(bytes: &[u8], now: OffsetDateTime) -> Result<Manifest, Verdict> {
     check(visible(top.str("generator")?, 128), "R13", "generator")?;
     let series = top.opt_str("series")?;
     let sequence = top.opt_int("sequence")?;
-    check(series.map_or(true, plain_name), "R13", "series")?;
+    check(series.is_none_or(plain_name), "R13", "series")?;
     check(
         series.is_some() == sequence.is_some(),
         "R14",
@@ -323,7 +323,7 @@ pub fn read(bytes: &[u8], now: OffsetDateTime) -> Result<Manifest, Verdict> {
             .position(|k| *k == kind)
             .ok_or_else(|| bad("R13", "artifact.kind"))?;
         check(
-            last_kind.map_or(true, |l| rank > l),
+            last_kind.is_none_or(|l| rank > l),
             "R14",
             "artifacts out of kind order",
         )?;
@@ -451,7 +451,7 @@ pub fn read(bytes: &[u8], now: OffsetDateTime) -> Result<Manifest, Verdict> {
         let name = v.str("name")?;
         check(plain_name(name), "R13", "vex.name")?;
         check(
-            last_name.map_or(true, |l| l < name),
+            last_name.is_none_or(|l| l < name),
             "R14",
             "vex not sorted by name or not unique",
         )?;

@@ -295,7 +295,7 @@ pub fn trivy_db(_schema_version: u32) -> Vec<u8> {
 /// points to) makes a valid bbolt file that Trivy opens, of any size.
 pub fn trivy_db_head_for(total: u64) -> Vec<u8> {
     let mut file = trivy_db(2);
-    assert!(total % PAGE_SIZE as u64 == 0 && total >= file.len() as u64);
+    assert!(total.is_multiple_of(PAGE_SIZE as u64) && total >= file.len() as u64);
     for pgid in [0usize, 1] {
         let m = pgid * PAGE_SIZE + PAGE_HEADER;
         file[m + 40..m + 48].copy_from_slice(&(total / PAGE_SIZE as u64).to_le_bytes());

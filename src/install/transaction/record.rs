@@ -16,6 +16,7 @@ pub(super) fn fill(entry: &mut AuditEntry, done: &Done, decision: &Decision) {
     entry.series = v.series.clone();
     entry.sequence = v.sequence;
     entry.signers = v.signers.clone();
+    entry.labels = v.labels.clone();
     if let Decision::Forced { overridden } = decision {
         entry.forced = overridden.clone();
     }

@@ -57,7 +57,7 @@ impl<R: Read + Seek> Scanner<'_, R> {
         }
         if data_start
             .checked_add(cd.compressed)
-            .map_or(true, |end| end > cd_offset)
+            .is_none_or(|end| end > cd_offset)
         {
             return Err(self.structure(format!(
                 "entry {shown:?}: its {} bytes of data run into the central directory",

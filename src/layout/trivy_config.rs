@@ -1,0 +1,167 @@
+//! Trivy's own configuration file (`trivy --config FILE`; `trivy.yaml` in
+//! the working folder by default) carrying what the printed scan commands
+//! carry ([`crate::layout::scan`]), so that a fleet copies one file instead
+//! of a command line (issue 14).
+//!
+//! The keys are Trivy's (`pkg/flag`, each flag's `ConfigName`, and what
+//! `trivy --generate-default-config` writes in 0.76): `cache.dir`,
+//! `db.skip-update`, `db.java-skip-update`, `db.repository`,
+//! `db.java-repository`, `misconfiguration.checks-bundle-repository`,
+//! `rego.skip-check-update`, `scan.offline`, `scan.skip-version-check`,
+//! `scan.disable-telemetry`, `scan.skip-files`, `vulnerability.vex`,
+//! `vulnerability.skip-vex-repo-update`. Trivy reads the file for every
+//! subcommand and ignores the keys a subcommand has no flag for, so one
+//! file serves `rootfs`, `fs`, `image` and `config`.
+//!
+//! Every flag was seen to be needed with Trivy 0.76 in a network namespace
+//! with no route, once the cache's own dates say "refresh": without
+//! `db.skip-update`, `db.java-skip-update` or `vulnerability.skip-vex-repo-update`
+//! the scan is FATAL; without `rego.skip-check-update` a `config` scan
+//! silently falls back to Trivy's embedded checks; without
+//! `scan.skip-version-check` or `scan.disable-telemetry` Trivy tries DNS.
+
+use crate::layout::scan::{Installed, JAR_FILES};
+
+/// Internal registry repositories Trivy should update from (after
+/// `import --push`), each a full reference (`host/path:tag`). A component
+/// with a repository gets no skip flag: Trivy refreshes it from there when
+/// the cache's copy is due.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Repositories {
+    /// `db.repository` (`--db-repository`), in order of priority.
+    pub db: Vec<String>,
+    /// `db.java-repository` (`--java-db-repository`), in order of priority.
+    pub java_db: Vec<String>,
+    /// `misconfiguration.checks-bundle-repository` (one).
+    pub checks: Option<String>,
+}
+
+/// The trivy.yaml for a cache at `cache_dir` (absolute) holding
+/// `installed`, with Trivy pointed at `repos` where given.
+pub fn trivy_yaml(cache_dir: &str, installed: &Installed, repos: &Repositories) -> String {
+    let q = yaml_str;
+    let mut y = String::new();
+    y.push_str("# Trivy configuration written by airlock: `trivy --config FILE rootfs|fs|image|config ...`\n");
+    y.push_str(&format!("cache:\n  dir: {}\n", q(cache_dir)));
+    let mut db = String::new();
+    if !repos.db.is_empty() {
+        db.push_str(&list("repository", &repos.db));
+    } else if installed.db {
+        db.push_str("  skip-update: true\n");
+    }
+    if !repos.java_db.is_empty() {
+        db.push_str(&list("java-repository", &repos.java_db));
+    } else if installed.java_db {
+        db.push_str("  java-skip-update: true\n");
+    }
+    if !db.is_empty() {
+        y.push_str("db:\n");
+        y.push_str(&db);
+    }
+    match &repos.checks {
+        Some(r) => y.push_str(&format!(
+            "misconfiguration:\n  checks-bundle-repository: {}\n",
+            q(r)
+        )),
+        None if installed.checks => y.push_str("rego:\n  skip-check-update: true\n"),
+        None => {}
+    }
+    y.push_str("scan:\n  offline: true\n  skip-version-check: true\n  disable-telemetry: true\n");
+    if !installed.java_db && repos.java_db.is_empty() {
+        // As the printed commands: without a Java DB Trivy downloads one
+        // at the first jar (FATAL offline), so the jars are left out.
+        let jars: Vec<String> = JAR_FILES.iter().map(|s| s.to_string()).collect();
+        y.push_str(&list("skip-files", &jars));
+    }
+    if !installed.vex.is_empty() {
+        y.push_str("vulnerability:\n  vex:\n    - repo\n  skip-vex-repo-update: true\n");
+    }
+    y
+}
+
+/// `  key:` and one `    - item` line per item.
+fn list(key: &str, items: &[String]) -> String {
+    let mut s = format!("  {key}:\n");
+    for i in items {
+        s.push_str(&format!("    - {}\n", yaml_str(i)));
+    }
+    s
+}
+
+/// `s` as a YAML scalar: bare when it is plainly a path or reference,
+/// else double-quoted with JSON's escapes (YAML's double-quoted style
+/// accepts them), so a control character or a `#` cannot change the file.
+pub fn yaml_str(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-:@+".contains(c))
+        && s.starts_with(|c: char| c == '/' || c.is_ascii_alphanumeric())
+        && !matches!(
+            s,
+            "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n" | "~"
+        )
+        && !s.ends_with(':')
+        && !s.contains(": ")
+        && s.parse::<f64>().is_err();
+    if plain {
+        s.to_string()
+    } else {
+        serde_json::to_string(s).unwrap_or_else(|_| String::from("\"\""))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_cache_gets_every_skip_and_vex() {
+        let all = Installed {
+            db: true,
+            java_db: true,
+            checks: true,
+            vex: vec!["default".into()],
+        };
+        assert_eq!(
+            trivy_yaml("/var/cache/trivy", &all, &Repositories::default()),
+            "# Trivy configuration written by airlock: `trivy --config FILE rootfs|fs|image|config ...`\n\
+             cache:\n  dir: /var/cache/trivy\n\
+             db:\n  skip-update: true\n  java-skip-update: true\n\
+             rego:\n  skip-check-update: true\n\
+             scan:\n  offline: true\n  skip-version-check: true\n  disable-telemetry: true\n\
+             vulnerability:\n  vex:\n    - repo\n  skip-vex-repo-update: true\n"
+        );
+    }
+
+    #[test]
+    fn repositories_replace_the_skip_flags_and_a_missing_java_db_skips_jars() {
+        let db_only = Installed {
+            db: true,
+            ..Installed::default()
+        };
+        let repos = Repositories {
+            db: vec!["registry.internal:5000/aquasec/trivy-db:2".into()],
+            java_db: vec![],
+            checks: Some("registry.internal:5000/aquasec/trivy-checks:2".into()),
+        };
+        assert_eq!(
+            trivy_yaml("/c d/#x", &db_only, &repos),
+            "# Trivy configuration written by airlock: `trivy --config FILE rootfs|fs|image|config ...`\n\
+             cache:\n  dir: \"/c d/#x\"\n\
+             db:\n  repository:\n    - registry.internal:5000/aquasec/trivy-db:2\n\
+             misconfiguration:\n  checks-bundle-repository: registry.internal:5000/aquasec/trivy-checks:2\n\
+             scan:\n  offline: true\n  skip-version-check: true\n  disable-telemetry: true\n  skip-files:\n    - \"**/*.jar\"\n    - \"**/*.war\"\n    - \"**/*.ear\"\n    - \"**/*.par\"\n"
+        );
+    }
+
+    #[test]
+    fn scalars_that_yaml_would_read_otherwise_are_quoted() {
+        assert_eq!(yaml_str("/var/cache/trivy"), "/var/cache/trivy");
+        assert_eq!(yaml_str("true"), "\"true\"");
+        assert_eq!(yaml_str("1.5"), "\"1.5\"");
+        assert_eq!(yaml_str("/a\nb"), "\"/a\\nb\"");
+        assert_eq!(yaml_str("/a: b"), "\"/a: b\"");
+        assert_eq!(yaml_str(""), "\"\"");
+        assert_eq!(yaml_str("-x"), "\"-x\"");
+    }
+}

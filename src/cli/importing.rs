@@ -33,10 +33,11 @@ pub(super) fn import(mut a: ImportArgs) -> Result<()> {
     if a.cache_dir.is_none() && a.push.is_none() {
         a.cache_dir = Some(cache_dir::trivy_default());
     }
+    let progress = Reporter::new(a.json, a.quiet);
     let receipt_key = a
         .receipt_key
         .as_ref()
-        .map(|p| passphrase::load_secret(p, a.passphrase_file.as_deref()))
+        .map(|p| passphrase::load_secret(p, a.passphrase_file.as_deref(), &progress))
         .transpose()?;
     let request = ImportRequest {
         bundle_name: a.bundle.display().to_string(),
@@ -61,7 +62,6 @@ pub(super) fn import(mut a: ImportArgs) -> Result<()> {
             return Err(e);
         }
     };
-    let progress = Reporter::new(a.json, a.quiet);
     let mut transaction = Import::new(&input, &policy, request);
     if let Some((client, target)) = &push {
         transaction = transaction.push_to(PushTo { client, target });
@@ -96,6 +96,13 @@ type Prepared = (TrustPolicy, Input, Option<(Client, PushTarget)>);
 
 fn prepare(a: &ImportArgs) -> Result<Prepared> {
     if let Some(u) = &a.vex_url {
+        if let Some(c) = u.chars().find(|&c| c == ' ' || airlock::text::is_unsafe(c)) {
+            return Err(Failure::usage(format!(
+                "--vex-url {:?} holds {}, which no URL holds raw (percent-encode it)",
+                airlock::redact::url(u),
+                c.escape_unicode()
+            )));
+        }
         let shown = airlock::redact::url(u);
         if shown.contains("***@") {
             return Err(Failure::usage(format!(
@@ -196,7 +203,7 @@ fn render(o: &ImportOutcome, json: bool) -> Result<()> {
         writeln!(
             out,
             "recorded in {} (line {}, sha256 {})",
-            l.log.display(),
+            show::path_line(&l.log),
             l.line,
             l.sha256
         )?;
@@ -206,10 +213,10 @@ fn render(o: &ImportOutcome, json: bool) -> Result<()> {
             Some(sig) => writeln!(
                 out,
                 "receipt: {} (signed: {})",
-                r.path.display(),
-                sig.display()
+                show::path_line(&r.path),
+                show::path_line(sig)
             )?,
-            None => writeln!(out, "receipt: {} (unsigned)", r.path.display())?,
+            None => writeln!(out, "receipt: {} (unsigned)", show::path_line(&r.path))?,
         }
     }
     Ok(())
@@ -226,7 +233,7 @@ fn already_installed(w: &mut dyn Write, bundle: &str, r: &ImportReport) -> io::R
         "already installed: {} (manifest sha256 {}{series}): {} holds its content; nothing was changed",
         airlock::text::escape(bundle),
         r.manifest_sha256,
-        r.cache_dir.display()
+        show::path_line(&r.cache_dir)
     )?;
     if !r.compared.is_empty() {
         writeln!(

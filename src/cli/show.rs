@@ -113,7 +113,7 @@ pub fn export(w: &mut dyn Write, r: &ExportReport) -> io::Result<()> {
         None => writeln!(
             w,
             "wrote {} ({}, sha256 {})",
-            r.output.display(),
+            path_line(&r.output),
             bytes(r.size),
             r.sha256
         )?,
@@ -121,7 +121,7 @@ pub fn export(w: &mut dyn Write, r: &ExportReport) -> io::Result<()> {
             writeln!(
                 w,
                 "wrote {} split into {} ({} in all, sha256 {})",
-                r.output.display(),
+                path_line(&r.output),
                 count(p.index_content.parts.len() as u64, "part", "parts"),
                 bytes(r.size),
                 r.sha256
@@ -155,7 +155,7 @@ pub fn sums(w: &mut dyn Write, path: Option<&Path>) -> io::Result<()> {
         Some(p) => writeln!(
             w,
             "checksums in {} (check media with `sha256sum -c`)",
-            p.display()
+            path_line(p)
         ),
         None => Ok(()),
     }
@@ -175,8 +175,8 @@ pub fn parts(w: &mut dyn Write, p: &airlock::bundle::parts::PartsReport) -> io::
     writeln!(
         w,
         "  part index {} (signed: {})",
-        p.index.display(),
-        p.signature.display()
+        path_line(&p.index),
+        path_line(&p.signature)
     )?;
     writeln!(
         w,
@@ -206,7 +206,7 @@ pub fn verified(w: &mut dyn Write, path: &Path, v: &Verified) -> io::Result<()> 
     writeln!(
         w,
         "OK: {} verified: every signature and all {} payloads check out",
-        path.display(),
+        path_line(path),
         v.manifest.payloads.len()
     )?;
     writeln!(
@@ -230,7 +230,7 @@ pub fn verified(w: &mut dyn Write, path: &Path, v: &Verified) -> io::Result<()> 
 
 pub fn inspect(w: &mut dyn Write, r: &InspectReport) -> io::Result<()> {
     let m = &r.manifest;
-    writeln!(w, "bundle:   {} ({})", r.bundle.display(), bytes(r.size))?;
+    writeln!(w, "bundle:   {} ({})", path_line(&r.bundle), bytes(r.size))?;
     writeln!(
         w,
         "format:   {} {}, created {}, by {}",
@@ -356,7 +356,7 @@ pub fn imported(w: &mut dyn Write, r: &ImportReport) -> io::Result<()> {
     series(w, "series ", r.series.as_deref(), r.sequence)?;
     signers(w, &r.signers)?;
     labels(w, &r.labels)?;
-    writeln!(w, "installed into {}:", r.cache_dir.display())?;
+    writeln!(w, "installed into {}:", path_line(&r.cache_dir))?;
     for c in &r.components {
         let verb = if c.replaced { "replaced" } else { "new" };
         match (&c.schema_version, &c.updated_at, &c.next_update) {
@@ -364,7 +364,7 @@ pub fn imported(w: &mut dyn Write, r: &ImportReport) -> io::Result<()> {
                 w,
                 "  {:<9} {} ({verb}): schema {s}, UpdatedAt {}, NextUpdate {}",
                 c.kind.to_string(),
-                c.path.display(),
+                path_line(&c.path),
                 e(u),
                 e(n)
             )?,
@@ -372,7 +372,7 @@ pub fn imported(w: &mut dyn Write, r: &ImportReport) -> io::Result<()> {
                 w,
                 "  {:<9} {} ({verb})",
                 c.kind.to_string(),
-                c.path.display()
+                path_line(&c.path)
             )?,
         }
     }
@@ -381,14 +381,15 @@ pub fn imported(w: &mut dyn Write, r: &ImportReport) -> io::Result<()> {
         writeln!(
             w,
             "  vex       {} ({verb}): {}",
-            v.cache_path.display(),
+            path_line(&v.cache_path),
             count(v.packages, "package", "packages")
         )?;
         if let (Some(d), Some(url)) = (&v.static_dir, &v.repository_url) {
             writeln!(
                 w,
-                "            static repository {} served as {url}",
-                d.display()
+                "            static repository {} served as {}",
+                path_line(d),
+                e(url)
             )?;
         }
     }
@@ -449,6 +450,12 @@ fn scan_commands(w: &mut dyn Write, c: &[ScanCommand]) -> io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// `p` for one line of a report: a line break in a path (which
+/// [`Sanitize`] keeps, as the report's own layout) is escaped with the rest.
+pub(super) fn path_line(p: &Path) -> String {
+    e(&p.to_string_lossy()).into_owned()
 }
 
 /// A writer for the terminal that shows control and invisible characters

@@ -23,6 +23,32 @@ pub(super) fn trivy_config(a: TrivyConfigArgs) -> Result<()> {
     };
     let installed = Installed::read(&cache)
         .with_context(|| format!("cannot read the cache {}", cache.display()))?;
+    for (flag, r) in a
+        .db_repository
+        .iter()
+        .map(|r| ("--db-repository", r))
+        .chain(
+            a.java_db_repository
+                .iter()
+                .map(|r| ("--java-db-repository", r)),
+        )
+        .chain(
+            a.checks_bundle_repository
+                .iter()
+                .map(|r| ("--checks-bundle-repository", r)),
+        )
+    {
+        check_reference(flag, r)?;
+    }
+    if !installed.db && a.db_repository.is_empty() {
+        // Without either, Trivy downloads the DB from the Internet at the
+        // first scan: no file airlock writes says "offline" and means that.
+        return Err(Failure::usage(format!(
+            "{} holds no vulnerability DB (db/trivy.db and db/metadata.json), and no --db-repository names an internal one: a scan with this trivy.yaml would download it from the Internet",
+            airlock::text::escape(cache_text)
+        ))
+        .with_hint("import a bundle into that cache first, or give --db-repository REF (after import --push)"));
+    }
     let repos = Repositories {
         db: a.db_repository,
         java_db: a.java_db_repository,
@@ -40,6 +66,23 @@ pub(super) fn trivy_config(a: TrivyConfigArgs) -> Result<()> {
             println!("wrote {shown} (Trivy reads it with --config FILE)");
             Ok(())
         }
+    }
+}
+
+/// `r` must be a registry reference Trivy can pull from, without
+/// credentials: the file would carry them to every host it is copied to,
+/// and the message that refuses one never quotes it.
+fn check_reference(flag: &str, r: &str) -> Result<()> {
+    let shown = airlock::redact::url(r);
+    if matches!(shown, std::borrow::Cow::Owned(_)) {
+        return Err(Failure::usage(format!(
+            "{flag} {shown:?} carries credentials, which a trivy.yaml must not hold"
+        ))
+        .with_hint("give the reference without them; Trivy takes registry credentials from TRIVY_USERNAME/TRIVY_PASSWORD or `trivy registry login`"));
+    }
+    match airlock::source::docker_ref::parse(r) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(Failure::usage(format!("{flag}: {e}"))),
     }
 }
 

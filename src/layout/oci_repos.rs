@@ -148,7 +148,8 @@ pub fn trivy_usage(
             let mirror = format!("{}/{}", target.host, rest.trim_end_matches('/'));
             let mirror = mirror.trim_end_matches('/').to_string();
             let yaml = format!(
-                "registry:\n  mirrors:\n    mirror.gcr.io:\n      - {mirror}\n"
+                "registry:\n  mirrors:\n    mirror.gcr.io:\n      - {}\n",
+                crate::layout::trivy_config::yaml_str(&mirror)
             );
             (flags, Some(yaml), None)
         }

@@ -14,6 +14,7 @@ use std::path::Path;
 use time::OffsetDateTime;
 
 use crate::artifact::db::DbMetadata;
+use crate::layout::trivy_config::yaml_str;
 use crate::manifest::ArtifactKind;
 use crate::timestamp::format_time;
 
@@ -97,12 +98,14 @@ pub fn trivy_flags(cache_dir: &Path, installed: &crate::layout::scan::Installed)
 /// Trivy's `vex/repo.Repository` (`username`, `password`, `token`, sent as
 /// basic auth or a bearer token by `trivy vex repo download`). Commented,
 /// because airlock never writes or prints a credential.
+/// Each name and url is written by [`yaml_str`]: one line, read back
+/// by Trivy as exactly that string.
 pub fn repository_yaml(repos: &[(String, Option<String>)]) -> String {
     let mut s = String::from("repositories:\n");
     for (name, url) in repos {
-        s.push_str(&format!("  - name: {name}\n"));
+        s.push_str(&format!("  - name: {}\n", yaml_str(name)));
         match url {
-            Some(url) => s.push_str(&format!("    url: {url}\n")),
+            Some(url) => s.push_str(&format!("    url: {}\n", yaml_str(url))),
             None => s.push_str(
                 "    # no url: scans must use --skip-vex-repo-update (import with --vex-dir to publish one)\n",
             ),

@@ -88,26 +88,61 @@ fn list(key: &str, items: &[String]) -> String {
     s
 }
 
-/// `s` as a YAML scalar: bare when it is plainly a path or reference,
-/// else double-quoted with JSON's escapes (YAML's double-quoted style
-/// accepts them), so a control character or a `#` cannot change the file.
+/// `s` as one line of YAML that reads back as exactly the string `s`:
+/// bare when no YAML reader can take it for anything else (a path or a
+/// reference of plain characters that holds a `/`, or a word that starts
+/// with a letter and is none of YAML's booleans and nulls in any case),
+/// else double-quoted, with `"`, `\` and every character
+/// [`crate::text::is_unsafe`] refuses written as a YAML escape. Go's YAML
+/// (Trivy's) reads a bare `0x10` as 16, `1_0` as 10, `2001-12-14` as a
+/// date and `True` as `true`, and folds a raw NEL (U+0085) or line
+/// separator inside quotes into a space: none of these is written raw.
 pub fn yaml_str(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-:@+".contains(c))
-        && s.starts_with(|c: char| c == '/' || c.is_ascii_alphanumeric())
-        && !matches!(
-            s,
-            "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n" | "~"
-        )
-        && !s.ends_with(':')
-        && !s.contains(": ")
-        && s.parse::<f64>().is_err();
-    if plain {
-        s.to_string()
-    } else {
-        serde_json::to_string(s).unwrap_or_else(|_| String::from("\"\""))
+    if is_plain(s) {
+        return s.to_string();
     }
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if crate::text::is_unsafe(c) => {
+                let n = c as u32;
+                if n <= 0xffff {
+                    out.push_str(&format!("\\u{n:04x}"));
+                } else {
+                    out.push_str(&format!("\\U{n:08x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Whether `s` reads back from YAML, bare, as the string `s`.
+fn is_plain(s: &str) -> bool {
+    const RESERVED: [&str; 14] = [
+        "true", "false", "null", "yes", "no", "on", "off", "y", "n", "inf", "nan", "infinity",
+        "+inf", "-inf",
+    ];
+    let Some(first) = s.chars().next() else {
+        return false;
+    };
+    let chars_ok = s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-:@+%_".contains(c));
+    let start_ok = first == '/' || first.is_ascii_alphanumeric();
+    // A `/` is in no number, date, boolean or null; without one, only a
+    // word that starts with a letter and is not reserved.
+    let not_scalar = s.contains('/')
+        || (first.is_ascii_alphabetic() && !RESERVED.iter().any(|r| r.eq_ignore_ascii_case(s)));
+    chars_ok && start_ok && not_scalar && !s.ends_with(':')
 }
 
 #[cfg(test)]
@@ -163,5 +198,42 @@ mod tests {
         assert_eq!(yaml_str("/a: b"), "\"/a: b\"");
         assert_eq!(yaml_str(""), "\"\"");
         assert_eq!(yaml_str("-x"), "\"-x\"");
+    }
+
+    #[test]
+    fn what_go_yaml_would_retype_or_fold_is_quoted_and_escaped() {
+        for (raw, written) in [
+            ("0x10", "\"0x10\""),
+            ("1_0", "\"1_0\""),
+            ("2001-12-14", "\"2001-12-14\""),
+            ("True", "\"True\""),
+            ("NULL", "\"NULL\""),
+            ("[::1]:5000", "\"[::1]:5000\""),
+            (
+                "10.0.0.1:5000/aquasec/trivy-db:2",
+                "10.0.0.1:5000/aquasec/trivy-db:2",
+            ),
+            ("default", "default"),
+            ("file:///a%20b/default", "file:///a%20b/default"),
+            ("/a\u{85}b", "\"/a\\u0085b\""),
+            ("/a\u{2028}b\u{feff}", "\"/a\\u2028b\\ufeff\""),
+            ("/a\u{7f}\t\"\\", "\"/a\\u007f\\t\\\"\\\\\""),
+            ("/a\u{e0041}", "\"/a\\U000e0041\""),
+            ("/é", "\"/é\""),
+        ] {
+            assert_eq!(yaml_str(raw), written, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn repository_yaml_names_and_urls_are_scalars() {
+        let y = crate::layout::trivy_cache::repository_yaml(&[
+            ("null".into(), Some("http://h/a: b #c".into())),
+            ("-".into(), None),
+        ]);
+        assert!(y.starts_with(
+            "repositories:\n  - name: \"null\"\n    url: \"http://h/a: b #c\"\n    enabled: true\n"
+        ), "{y}");
+        assert!(y.contains("  - name: \"-\"\n    # no url"), "{y}");
     }
 }

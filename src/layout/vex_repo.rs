@@ -32,17 +32,20 @@ pub fn location(base: &str, name: &str, format: &str, subdir: &str) -> String {
     }
 }
 
-/// The `file://` URL of a directory (absolute path; spaces and `%` escaped).
+/// The `file://` URL of a directory (absolute path; spaces, `%`, `#`, `?`,
+/// `"`, `\\` and every character [`crate::text::is_unsafe`] refuses
+/// percent-encoded, so the URL is one line of visible text).
 pub fn file_url(dir: &Path) -> String {
     let s = dir.display().to_string();
     let mut out = String::from("file://");
     for c in s.chars() {
-        match c {
-            ' ' => out.push_str("%20"),
-            '%' => out.push_str("%25"),
-            '#' => out.push_str("%23"),
-            '?' => out.push_str("%3F"),
-            c => out.push(c),
+        if matches!(c, ' ' | '%' | '#' | '?' | '"' | '\\') || crate::text::is_unsafe(c) {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(c);
         }
     }
     out

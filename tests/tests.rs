@@ -44,6 +44,7 @@ mod review_guidance;
 mod review_history;
 mod review_network;
 mod review_ops;
+mod review_paths;
 mod review_spec;
 mod second_reader;
 mod sign;

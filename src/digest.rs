@@ -4,12 +4,17 @@
 //! [`HashingReader`] hashes what it reads, [`HashingWriter`] what it writes.
 //! [`LimitedReader`] refuses (with `InvalidData`) to deliver more bytes than a
 //! signed size allows, so a decompression bomb fails instead of filling a disk.
+//! A [`Hasher`] for a long stream hashes on a second thread
+//! ([`Hasher::for_len`], issue 12), so the SHA-256 of a layer runs beside its
+//! inflate instead of after it.
 
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::str::FromStr;
 
 use sha2::{Digest as _, Sha256};
+
+use crate::pipe::PipeWriter;
 
 /// A SHA-256 digest, shown as 64 lowercase hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -88,19 +93,89 @@ impl fmt::Debug for Sha256Digest {
 #[error("not a sha256 digest (64 lowercase hex digits): {0:?}")]
 pub struct ParseDigestError(pub String);
 
+/// Streams shorter than this are hashed on the caller's thread: a thread
+/// and its buffers cost more than they save.
+pub const BACKGROUND_MIN: u64 = 4 << 20;
+
+/// A SHA-256 being computed, on this thread or (for a long stream) on a
+/// thread of its own that is fed the bytes through a [`PipeWriter`].
+pub struct Hasher(HasherState);
+
+enum HasherState {
+    Here(Sha256),
+    Behind(PipeWriter<Sha256>),
+}
+
+impl Hasher {
+    /// A hasher on this thread.
+    pub fn new() -> Self {
+        Hasher(HasherState::Here(Sha256::new()))
+    }
+
+    /// A hasher for about `len` bytes: on a second thread when `len` is at
+    /// least [`BACKGROUND_MIN`] and a thread can be started, else here.
+    pub fn for_len(len: u64) -> Self {
+        if len < BACKGROUND_MIN {
+            return Hasher::new();
+        }
+        match PipeWriter::spawn("airlock-sha256", Sha256::new(), |h, bytes| h.update(bytes)) {
+            Ok(w) => Hasher(HasherState::Behind(w)),
+            Err(_) => Hasher::new(),
+        }
+    }
+
+    /// Adds `bytes`.
+    pub fn update(&mut self, bytes: &[u8]) {
+        match &mut self.0 {
+            HasherState::Here(h) => h.update(bytes),
+            HasherState::Behind(w) => {
+                if w.write_all(bytes).is_err() {
+                    // The thread ended early (it cannot fail, so it panicked):
+                    // `finish` resumes its panic.
+                }
+            }
+        }
+    }
+
+    /// The digest of every byte added.
+    pub fn finish(self) -> Sha256Digest {
+        let h = match self.0 {
+            HasherState::Here(h) => h,
+            HasherState::Behind(w) => match w.finish() {
+                Ok(h) => h,
+                // Only a consumer that ended without panicking (not possible:
+                // it runs until its channel closes) gets here.
+                Err(e) => panic!("the SHA-256 thread ended early: {e}"),
+            },
+        };
+        Sha256Digest(h.finalize().into())
+    }
+}
+
+impl Default for Hasher {
+    fn default() -> Self {
+        Hasher::new()
+    }
+}
+
 /// Hashes every byte read through it.
 pub struct HashingReader<R> {
     inner: R,
-    hasher: Sha256,
+    hasher: Hasher,
     count: u64,
 }
 
 impl<R: Read> HashingReader<R> {
     /// Wraps `inner`.
     pub fn new(inner: R) -> Self {
+        Self::with_hasher(inner, Hasher::new())
+    }
+
+    /// Wraps `inner`, hashing with `hasher` (e.g. [`Hasher::for_len`]).
+    pub fn with_hasher(inner: R, hasher: Hasher) -> Self {
         HashingReader {
             inner,
-            hasher: Sha256::new(),
+            hasher,
             count: 0,
         }
     }
@@ -117,11 +192,7 @@ impl<R: Read> HashingReader<R> {
 
     /// The digest and byte count of everything read, and the inner reader.
     pub fn finish(self) -> (Sha256Digest, u64, R) {
-        (
-            Sha256Digest(self.hasher.finalize().into()),
-            self.count,
-            self.inner,
-        )
+        (self.hasher.finish(), self.count, self.inner)
     }
 }
 

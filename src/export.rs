@@ -9,6 +9,7 @@
 //! locked (so an export that was killed leaves them to the next export into
 //! the same directory, which removes them).
 
+mod behind;
 mod gather;
 pub mod sequence;
 mod signed;
@@ -17,7 +18,7 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
@@ -435,13 +436,11 @@ fn write_file(
     let mut tmp = AtomicFile::create(&plan.output, ".airlock-bundle-", ".partial", 0o644)
         .map_err(PathIo::at("cannot create a temporary file in", &out_dir))?;
     {
-        let mut out =
-            crate::digest::HashingWriter::new(BufWriter::with_capacity(1 << 20, tmp.as_file_mut()));
-        write(&mut out)?;
-        let (digest, size, mut buffered) = out.finish();
-        buffered
-            .flush()
-            .map_err(PathIo::at("cannot write", &plan.output))?;
+        // The bundle's digest and the writes on a second thread, while this
+        // one reads, hashes and compresses the payloads (issue 12).
+        let (written, flushed) = behind::write_behind(tmp.as_file_mut(), |out| write(out));
+        written?;
+        let (digest, size) = flushed.map_err(PathIo::at("cannot write", &plan.output))?;
         report.size = size;
         report.sha256 = digest.hex();
     }

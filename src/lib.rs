@@ -109,6 +109,7 @@ pub mod layout;
 pub mod manifest;
 pub mod media;
 pub mod oci_name;
+pub mod pipe;
 pub mod policy;
 pub mod progress;
 pub mod redact;

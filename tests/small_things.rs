@@ -130,7 +130,7 @@ fn one_part_and_one_package_are_singular_and_small_sizes_are_bytes() {
     let out = airlock_ok(&["inspect", s(&e.bundle)]);
     assert!(out.contains(", 1 package, updated_at "), "{out}");
     // A payload under 1 KiB shows in bytes, never "0.0 MiB".
-    assert!(out.contains(" db.tar.gz (926 B) layer "), "{out}");
+    assert!(out.contains(" db.tar.gz (938 B) layer "), "{out}");
     assert!(!out.contains(" 0.0 "), "{out}");
     let cache = t.join("cache");
     let out = import_ok(&e.bundle, &e.public, &cache, &[]);

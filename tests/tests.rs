@@ -5,6 +5,7 @@
 mod support;
 
 mod approvals;
+mod bench_script;
 mod cheap_checks;
 mod cli_conventions;
 mod conformance;
@@ -13,6 +14,7 @@ mod crash;
 mod credential_helpers;
 mod e2e;
 mod exit_classes;
+mod export_passes;
 mod export_refusals;
 mod guidance;
 mod guidance_fixes;
@@ -32,6 +34,7 @@ mod interop;
 mod interrupted;
 mod interrupts;
 mod interrupts_ops;
+mod key_unlock;
 mod network_conventions;
 mod offline_scans;
 mod operator_status;

@@ -27,7 +27,7 @@ pub mod vex;
 
 use std::io::{self, Cursor, Read};
 
-use crate::digest::{HashingReader, Sha256Digest};
+use crate::digest::{Hasher, HashingReader, Sha256Digest};
 use crate::manifest::{ArtifactKind, Unpacked};
 use crate::unpack::{self, EntryKind, Limits, Sink, UnpackError};
 
@@ -270,7 +270,8 @@ impl LayerSink<'_> {
     /// Hashes the database file on its way to the inner sink, judging its
     /// first bytes before the inner sink sees any.
     fn scan_db_file(&mut self, path: &str, size: u64, data: &mut dyn Read) -> io::Result<()> {
-        let mut hashing = HashingReader::new(data);
+        // Hashed on a second thread while this one inflates and writes.
+        let mut hashing = HashingReader::with_hasher(data, Hasher::for_len(size));
         let want = size.min(head_len(self.info.kind) as u64);
         let mut head = Vec::with_capacity(want as usize);
         (&mut hashing).take(want).read_to_end(&mut head)?;

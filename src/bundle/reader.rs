@@ -284,3 +284,6 @@ mod tests {
 
 #[cfg(test)]
 mod round_trip_tests;
+
+#[cfg(test)]
+mod hashing_tests;

@@ -10,7 +10,7 @@
 
 use std::io::{self, Read, Write};
 
-use crate::digest::{HashingReader, Sha256Digest};
+use crate::digest::{Hasher, HashingReader, Sha256Digest};
 use crate::keys::Signature;
 use crate::manifest::Payload;
 
@@ -221,7 +221,12 @@ impl<W: Write> BundleWriter<W> {
             inner: data,
             failed: &failed,
         };
-        let mut hashing = HashingReader::new((&mut input as &mut dyn Read).take(p.size));
+        // Hashed on a second thread while this one packs and compresses
+        // (issue 12).
+        let mut hashing = HashingReader::with_hasher(
+            (&mut input as &mut dyn Read).take(p.size),
+            Hasher::for_len(p.size),
+        );
         if let Err(e) = self.entry(&p.path, p.size, &mut hashing) {
             return Err(if failed.get() {
                 WriteError::Input {

@@ -123,8 +123,11 @@ pub(super) fn sign(a: SignArgs) -> Result<()> {
             airlock::sign::check_approver(&policy, &public, a.force)?;
         }
     }
-    let key = file.unlock(&mut |p| passphrase::for_key(p, a.passphrase_file.as_deref()))?;
     let progress = Reporter::new(a.json, a.quiet);
+    let key = file.unlock_reporting(
+        &mut |p| passphrase::for_key(p, a.passphrase_file.as_deref()),
+        &progress,
+    )?;
     let options = SignOptions {
         comment: &a.comment,
         judge,

@@ -117,12 +117,12 @@ pub(super) fn export(mut a: ExportArgs) -> Result<()> {
     // Where it writes, before the keys are unlocked (issue 15).
     let sums_file = a.sha256sums.then(|| parts::sums_path(&plan.output));
     airlock::export::preflight(&plan, sums_file.as_slice()).map_err(flag_worded)?;
+    let progress = Reporter::new(a.json, a.quiet);
     let keys = a
         .sign_key
         .iter()
-        .map(|p| passphrase::load_secret(p, a.passphrase_file.as_deref()))
+        .map(|p| passphrase::load_secret(p, a.passphrase_file.as_deref(), &progress))
         .collect::<Result<Vec<_>, _>>()?;
-    let progress = Reporter::new(a.json, a.quiet);
     let report =
         airlock::export::export(&plan, &keys, GENERATOR, &progress).map_err(flag_worded)?;
     if let (Some(file), Some((series, n))) = (&sequence_file, &sequence) {

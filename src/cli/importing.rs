@@ -33,10 +33,11 @@ pub(super) fn import(mut a: ImportArgs) -> Result<()> {
     if a.cache_dir.is_none() && a.push.is_none() {
         a.cache_dir = Some(cache_dir::trivy_default());
     }
+    let progress = Reporter::new(a.json, a.quiet);
     let receipt_key = a
         .receipt_key
         .as_ref()
-        .map(|p| passphrase::load_secret(p, a.passphrase_file.as_deref()))
+        .map(|p| passphrase::load_secret(p, a.passphrase_file.as_deref(), &progress))
         .transpose()?;
     let request = ImportRequest {
         bundle_name: a.bundle.display().to_string(),
@@ -61,7 +62,6 @@ pub(super) fn import(mut a: ImportArgs) -> Result<()> {
             return Err(e);
         }
     };
-    let progress = Reporter::new(a.json, a.quiet);
     let mut transaction = Import::new(&input, &policy, request);
     if let Some((client, target)) = &push {
         transaction = transaction.push_to(PushTo { client, target });

@@ -148,9 +148,14 @@ pub fn for_key(
     )))
 }
 
-/// Reads a secret key, asking for its passphrase if it is encrypted.
-pub fn load_secret(path: &Path, file: Option<&Path>) -> Result<SecretKey, KeyFileError> {
-    SecretKey::from_file_with(path, &mut |p| for_key(p, file))
+/// Reads a secret key, asking for its passphrase if it is encrypted; the
+/// key derivation's wait is a phase of `progress` (issue 12).
+pub fn load_secret(
+    path: &Path,
+    file: Option<&Path>,
+    progress: &dyn airlock::progress::Progress,
+) -> Result<SecretKey, KeyFileError> {
+    airlock::keys::SecretKeyFile::read(path)?.unlock_reporting(&mut |p| for_key(p, file), progress)
 }
 
 /// A new passphrase for keygen: from the file or environment, else asked

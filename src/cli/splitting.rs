@@ -74,9 +74,9 @@ pub(super) fn split(a: SplitArgs) -> Result<()> {
     files.extend(parts::existing_parts(&output));
     let needed = std::fs::metadata(&a.bundle).ok().map(|m| m.len());
     check_outputs(&files, a.force, needed)?;
-    let key = passphrase::load_secret(&a.sign_key, a.passphrase_file.as_deref())?;
-    let input = Input::open(&a.bundle, Some(&policy))?;
     let progress = Reporter::new(a.json, a.quiet);
+    let key = passphrase::load_secret(&a.sign_key, a.passphrase_file.as_deref(), &progress)?;
+    let input = Input::open(&a.bundle, Some(&policy))?;
     let report = airlock::media::split(
         &input,
         &VerifyContent(&policy),

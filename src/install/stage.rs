@@ -2,13 +2,14 @@
 //! staged files (swapping them into place is [`super::swap`]).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read};
+use std::io::{self, BufWriter, Read, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::OFlags;
 
 use crate::error::PathIo;
+use crate::pipe::PipeWriter;
 use crate::unpack::Sink;
 
 /// Prefix of staging directories (leftovers of a crash are removed by the
@@ -128,31 +129,93 @@ impl Sink for DirSink {
         fs::create_dir_all(self.root.join(path))
     }
 
-    fn file(&mut self, path: &str, _size: u64, data: &mut dyn Read) -> io::Result<()> {
+    fn file(&mut self, path: &str, size: u64, data: &mut dyn Read) -> io::Result<()> {
         crate::cleanup::interrupt::checkpoint();
         let p = self.root.join(path);
         if let Some(parent) = p.parent() {
             fs::create_dir_all(parent)?;
         }
-        write_new(&p, data)?;
+        let f = create_new(&p)?;
+        match size >= WRITE_BEHIND_MIN {
+            true => copy_behind(f, data)?,
+            false => copy_here(f, data)?,
+        }
         crate::fault::point("file staged");
         Ok(())
     }
 }
 
+/// Files at least this large are written on a second thread while this one
+/// produces their bytes (inflates a layer): issue 12.
+const WRITE_BEHIND_MIN: u64 = 4 << 20;
+
 /// Creates `p` (which must not exist), copies `data` into it, and flushes it
 /// to disk.
 pub(crate) fn write_new(p: &Path, data: &mut dyn Read) -> io::Result<()> {
+    copy_here(create_new(p)?, data)
+}
+
+/// Creates `p`, which must not exist.
+fn create_new(p: &Path) -> io::Result<File> {
     // Nothing new in a staging area a signal's clean-up is removing.
     crate::cleanup::interrupt::checkpoint();
-    let f = OpenOptions::new()
+    OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o644)
-        .open(p)?;
+        .open(p)
+}
+
+/// Copies `data` into `f` and flushes it to disk.
+fn copy_here(f: File, data: &mut dyn Read) -> io::Result<()> {
     let mut w = BufWriter::with_capacity(1 << 20, f);
     io::copy(data, &mut w)?;
     let f = w.into_inner().map_err(|e| e.into_error())?;
+    f.sync_all()
+}
+
+/// The writing end of [`copy_behind`]: its file, and the first write error
+/// (after which it writes nothing more).
+struct Behind {
+    file: File,
+    failed: Option<io::Error>,
+}
+
+fn write_chunk(b: &mut Behind, bytes: &[u8]) {
+    if b.failed.is_none() {
+        if let Err(e) = b.file.write_all(bytes) {
+            b.failed = Some(e);
+        }
+    }
+}
+
+/// [`copy_here`] with the writes on a second thread ([`PipeWriter`]). A
+/// write error is returned as it came (the same `io::Error`), before a read
+/// error that came after it was queued; it ends the copy at the latest when
+/// `data` does.
+fn copy_behind(f: File, data: &mut dyn Read) -> io::Result<()> {
+    let behind = Behind {
+        file: f.try_clone()?,
+        failed: None,
+    };
+    let Ok(mut w) = PipeWriter::spawn("airlock-write", behind, write_chunk) else {
+        return copy_here(f, data);
+    };
+    // Reads straight into the pipe's buffers, as large as they have room
+    // for (through `Write`, `io::copy` would read 8 KiB at a time).
+    let copied = loop {
+        match w.read_from(data) {
+            Ok(0) => break Ok(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    let written = w.finish()?;
+    if let Some(e) = written.failed {
+        return Err(e);
+    }
+    copied?;
     f.sync_all()
 }
 
@@ -311,3 +374,6 @@ pub(crate) fn fsync_tree(root: &Path) -> Result<(), StageError> {
 }
 
 pub(crate) use super::swap::Swapper;
+
+#[cfg(test)]
+mod write_behind_tests;

@@ -32,7 +32,7 @@ mod signature;
 
 pub use kind::{recognize, KeyKind};
 pub use public::PublicKey;
-pub use secret::{PassphraseSource, SecretKey, SecretKeyFile};
+pub use secret::{PassphraseSource, SecretKey, SecretKeyFile, UnlockCost};
 pub use signature::Signature;
 
 const UNTRUSTED_PREFIX: &str = "untrusted comment: ";

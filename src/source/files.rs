@@ -2,8 +2,9 @@
 //! or checks `bundle.tar.gz` exactly as published, and VEX repository pairs
 //! (vex-repository.json + archive).
 //!
-//! Each input is read once to validate and hash it; the bundle writer reads
-//! it again and refuses it if it changed in between.
+//! Each input is read once to validate and hash it (a layer on two cores:
+//! one thread hashes while the other inflates and checks); the bundle
+//! writer reads it again and refuses it if it changed in between.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -12,7 +13,7 @@ use std::rc::Rc;
 
 use crate::artifact::vex::{self, ArchiveFormat};
 use crate::artifact::{self, CHECKS_MAJOR};
-use crate::digest::HashingReader;
+use crate::digest::{Hasher, HashingReader};
 use crate::error::PathIo;
 use crate::manifest::{ArtifactKind, ChecksInfo, PayloadPath, PlainName, Subdir, VexRepository};
 use crate::progress::{Progress, ProgressReader};
@@ -77,8 +78,14 @@ pub(crate) fn layer(
     progress: &dyn Progress,
 ) -> Result<Prepared, SourceError> {
     let f = File::open(path).map_err(PathIo::at("cannot read", path))?;
+    let len = f.metadata().map_or(0, |m| m.len());
     let counted = ProgressReader::new(f, progress);
-    let mut hashing = HashingReader::new(BufReader::with_capacity(1 << 16, counted));
+    // One pass on two cores (issue 12): the layer's SHA-256 runs on a
+    // second thread while this one inflates and checks.
+    let mut hashing = HashingReader::with_hasher(
+        BufReader::with_capacity(1 << 16, counted),
+        Hasher::for_len(len),
+    );
     let mut spool = artifact::SpoolSink::new(kind);
     let contents = artifact::scan_layer(kind, &mut hashing, Limits::LOCAL_INPUT, &mut spool)
         .map_err(|source| SourceError::Artifact {

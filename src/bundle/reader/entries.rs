@@ -3,9 +3,7 @@
 
 use std::io::{self, Read};
 
-use sha2::{Digest as _, Sha256};
-
-use crate::digest::Sha256Digest;
+use crate::digest::{Hasher, Sha256Digest};
 use crate::manifest::{Manifest, Payload};
 use crate::policy::TrustPolicy;
 
@@ -23,7 +21,7 @@ pub struct PayloadReader<'a> {
     expected: Sha256Digest,
     size: u64,
     count: u64,
-    hasher: Sha256,
+    hasher: Hasher,
     done: bool,
     failure: Option<BundleError>,
 }
@@ -43,7 +41,7 @@ impl PayloadReader<'_> {
             };
             return Err(self.fail(e));
         }
-        let actual = Sha256Digest(self.hasher.finalize_reset().into());
+        let actual = std::mem::take(&mut self.hasher).finish();
         if actual != self.expected {
             let e = BundleError::DigestMismatch {
                 path: self.path.clone(),
@@ -206,7 +204,8 @@ pub(super) fn visit_payload<V: PayloadVisitor>(
         expected: payload.sha256,
         size: payload.size,
         count: 0,
-        hasher: Sha256::new(),
+        // A layer is hashed on a second thread while this one inflates it.
+        hasher: Hasher::for_len(payload.size),
         done: false,
         failure: None,
     };

@@ -195,7 +195,7 @@ pub enum FlagHint {
 /// the input's. Its message names the operation and the path; the
 /// [`io::Error`] is its source, printed by whoever prints the chain.
 #[derive(Debug, thiserror::Error)]
-#[error("{what} {}", path.display())]
+#[error("{what} {}", crate::text::path(path))]
 pub struct PathIo {
     /// What was being done ("cannot create", "cannot rename into place").
     pub what: &'static str,

@@ -130,7 +130,7 @@ pub enum ExportError {
     #[error("cannot sign the manifest")]
     Sign(#[from] KeyError),
     /// The output exists.
-    #[error("{} already exists", .0.display())]
+    #[error("{} already exists", crate::text::path(.0))]
     Exists(PathBuf),
     /// Writing failed.
     #[error(transparent)]
@@ -139,7 +139,7 @@ pub enum ExportError {
     #[error(transparent)]
     Parts(#[from] PartError),
     /// Too little free space for the output.
-    #[error("not enough free space on the file system of {}: this bundle needs up to {needed} bytes ({}), {available} bytes ({}) are free", path.display(), crate::text::bytes(*needed), crate::text::bytes(*available))]
+    #[error("not enough free space on the file system of {}: this bundle needs up to {needed} bytes ({}), {available} bytes ({}) are free", crate::text::path(path), crate::text::bytes(*needed), crate::text::bytes(*available))]
     NoSpace {
         /// The output directory.
         path: PathBuf,

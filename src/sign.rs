@@ -91,7 +91,7 @@ pub enum SignError {
     #[error(transparent)]
     Write(#[from] WriteError),
     /// Another process is signing or replacing the same bundle.
-    #[error("{} is being signed or replaced by another process; nothing was changed", .0.display())]
+    #[error("{} is being signed or replaced by another process; nothing was changed", crate::text::path(.0))]
     Busy(PathBuf),
     /// File system trouble.
     #[error(transparent)]

@@ -103,9 +103,59 @@ pub fn escape(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A path on one line: escaped as [`escape`] does, and a byte that is not
+/// UTF-8 shown as `\x..` (not as U+FFFD, which would hide which path it
+/// was). Every path airlock prints or puts in an error goes through here.
+pub fn path(p: impl AsRef<std::path::Path>) -> String {
+    let p = p.as_ref();
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = p.as_os_str().as_bytes();
+        if std::str::from_utf8(bytes).is_err() {
+            return bytes_line(bytes);
+        }
+    }
+    escape(&p.to_string_lossy()).into_owned()
+}
+
+/// `bytes` that are not all UTF-8 on one line: the UTF-8 parts as
+/// [`escape`] writes them (`\` doubled, as something is escaped), each
+/// other byte as `\x..`.
+#[cfg(unix)]
+fn bytes_line(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                c if is_unsafe(c) => {
+                    let _ = write!(out, "\\u{{{:x}}}", c as u32);
+                }
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_path_is_one_line_with_bytes_that_are_not_utf8_as_hex() {
+        use std::os::unix::ffi::OsStrExt;
+        let p = |b: &[u8]| path(std::path::Path::new(std::ffi::OsStr::from_bytes(b)));
+        assert_eq!(p(b"/tmp/a b"), "/tmp/a b");
+        assert_eq!(p(b"/tmp/a\nb"), "/tmp/a\\u{a}b");
+        assert_eq!(p(b"/tmp/c\xffd"), "/tmp/c\\xffd");
+        assert_eq!(p(b"/t\\x\xfe\n\xe2\x80\xa8"), "/t\\\\x\\xfe\\u{a}\\u{2028}");
+    }
 
     #[test]
     fn lines() {

@@ -47,6 +47,7 @@ mod review_guidance;
 mod review_history;
 mod review_network;
 mod review_ops;
+mod review_paths;
 mod review_spec;
 mod review_status;
 mod second_reader;

@@ -24,8 +24,10 @@ pub(super) fn keygen(a: KeygenArgs) -> Result<()> {
         if p.exists() {
             // Today's exit code for it: 1, as for any file airlock will not
             // overwrite on its own.
-            return Err(Failure::host(format!("{} already exists", p.display()))
-                .with_hint("choose another --out prefix; airlock never overwrites a key"));
+            return Err(
+                Failure::host(format!("{} already exists", super::show::path_line(p)))
+                    .with_hint("choose another --out prefix; airlock never overwrites a key"),
+            );
         }
     }
     let pass = if a.unencrypted {
@@ -51,14 +53,14 @@ pub(super) fn keygen(a: KeygenArgs) -> Result<()> {
     println!("key id:     {}", key.key_id());
     println!(
         "secret key: {} (mode 0600, {})",
-        sk_path.display(),
+        super::show::path_line(&sk_path),
         if a.unencrypted {
             "unencrypted: keep it offline"
         } else {
             "encrypted with the passphrase (scrypt, as minisign)"
         }
     );
-    println!("public key: {}", pk_path.display());
+    println!("public key: {}", super::show::path_line(&pk_path));
     Ok(())
 }
 
@@ -72,15 +74,16 @@ pub(super) fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
 /// written by a crash would be worse than none).
 pub(super) fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let mut f = AtomicFile::create(path, ".airlock-key-", ".partial", mode)
-        .with_context(|| format!("cannot create {}", path.display()))?;
+        .with_context(|| format!("cannot create {}", super::show::path_line(path)))?;
     f.write_all(bytes)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+        .with_context(|| format!("cannot write {}", super::show::path_line(path)))?;
     match f.commit(Replace::Never) {
         Ok(()) => Ok(()),
         Err(CommitError::Exists(e)) => {
-            Err(e).with_context(|| format!("cannot create {}", path.display()))
+            Err(e).with_context(|| format!("cannot create {}", super::show::path_line(path)))
         }
-        Err(e) => Err(e.into_io()).with_context(|| format!("cannot write {}", path.display())),
+        Err(e) => Err(e.into_io())
+            .with_context(|| format!("cannot write {}", super::show::path_line(path))),
     }
 }
 
@@ -88,7 +91,7 @@ pub(super) fn sign(a: SignArgs) -> Result<()> {
     if parts::locate(&a.bundle).ok().flatten().is_some() {
         return Err(Failure::usage(format!(
             "{} is part of a split bundle; sign works on a whole bundle",
-            a.bundle.display()
+            super::show::path_line(&a.bundle)
         ))
         .with_hint("`airlock join` the parts, sign the bundle, then `airlock split` it again"));
     }
@@ -153,7 +156,11 @@ pub(super) fn sign(a: SignArgs) -> Result<()> {
     // Each line escaped whole: a name, a comment or the bundle's path
     // cannot print a line of its own (a forged "policy satisfied").
     let lines = [
-        format!("signed {} with {}", report.bundle.display(), report.signer),
+        format!(
+            "signed {} with {}",
+            super::show::path_line(&report.bundle),
+            report.signer
+        ),
         format!("manifest sha256 {} (unchanged)", report.manifest_sha256),
         format!("trusted comment: {}", report.trusted_comment),
         signatures_now(&report),

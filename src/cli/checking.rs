@@ -22,7 +22,7 @@ pub(super) fn verify_parts(a: &VerifyArgs, policy: &TrustPolicy) -> Result<()> {
     let Some(index) = parts::locate(&a.bundle)? else {
         usage!(
             "{} is not a split bundle; --parts-only checks the parts of one",
-            a.bundle.display()
+            super::show::path_line(&a.bundle)
         );
     };
     let set = PartSet::open(&index, Some(policy))?;
@@ -35,7 +35,7 @@ pub(super) fn verify_parts(a: &VerifyArgs, policy: &TrustPolicy) -> Result<()> {
         writeln!(
             out,
             "part index {}: signature valid, {}, bundle sha256 {}",
-            report.index.display(),
+            super::show::path_line(&report.index),
             airlock::text::count(count as u64, "part", "parts"),
             report.bundle_sha256
         )?;
@@ -128,7 +128,7 @@ pub(super) fn audit_check(a: AuditArgs) -> Result<()> {
     writeln!(
         io::stdout(),
         "{}: {}, chain intact ({} accepted, {} forced, {} refused{more}); head sha256 {}",
-        chain.log.display(),
+        super::show::path_line(&chain.log),
         airlock::text::count(chain.lines as u64, "line", "lines"),
         chain.accepted,
         chain.forced,
@@ -144,9 +144,14 @@ pub(super) fn verify_receipt(a: VerifyReceiptArgs) -> Result<()> {
     let signers = policy
         .any_trusted()
         .evaluate(&bytes, std::slice::from_ref(&sig))
-        .with_context(|| format!("the receipt {} is not proven", a.receipt.display()))?;
+        .with_context(|| {
+            format!(
+                "the receipt {} is not proven",
+                super::show::path_line(&a.receipt)
+            )
+        })?;
     let receipt: serde_json::Value = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{} is not a receipt", a.receipt.display()))?;
+        .with_context(|| format!("{} is not a receipt", super::show::path_line(&a.receipt)))?;
     let report = audit::ReceiptReport::new(signers, receipt);
     if a.json {
         return print_json(&report);
@@ -155,7 +160,7 @@ pub(super) fn verify_receipt(a: VerifyReceiptArgs) -> Result<()> {
     writeln!(
         out,
         "OK: receipt {} signed by {}",
-        a.receipt.display(),
+        super::show::path_line(&a.receipt),
         report
             .signers
             .iter()

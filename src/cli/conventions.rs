@@ -24,7 +24,7 @@ pub(super) fn completion(a: CompletionArgs) -> Result<()> {
 /// Writes `airlock.1` and `airlock-<sub>.1` for each subcommand into the
 /// directory, and names each file on stdout.
 pub(super) fn man(a: ManArgs) -> Result<()> {
-    let dir = a.out.display().to_string();
+    let dir = super::show::path_line(&a.out);
     fs::create_dir_all(&a.out).context(format!("cannot create {dir}"))?;
     let mut cmd = Cli::command();
     cmd.build();
@@ -41,6 +41,7 @@ fn write_page(dir: &Path, name: &str, cmd: clap::Command) -> Result<()> {
     let mut page = Vec::new();
     clap_mangen::Man::new(cmd).render(&mut page)?;
     let path = dir.join(format!("{name}.1"));
+<<<<<<< HEAD
     // A new file renamed over the old page: a symbolic link there is
     // replaced, never written through, and a page is whole or absent.
     let cannot = || format!("cannot write {}", path.display());
@@ -50,6 +51,10 @@ fn write_page(dir: &Path, name: &str, cmd: clap::Command) -> Result<()> {
         .map_err(|e| e.into_io())
         .context(cannot())?;
     let line = format!("{}\n", airlock::text::escape(&path.to_string_lossy()));
+=======
+    fs::write(&path, page).context(format!("cannot write {}", super::show::path_line(&path)))?;
+    let line = format!("{}\n", super::show::path_line(&path));
+>>>>>>> pathlines
     io::stdout().lock().write_all(line.as_bytes())?;
     Ok(())
 }

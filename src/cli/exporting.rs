@@ -263,7 +263,7 @@ fn series_worded(e: SequenceError) -> Failure {
             &e,
             format!(
                 "--series {given:?} but {} counts series {recorded:?}",
-                path.display()
+                super::show::path_line(path)
             ),
         ),
         _ => e.into(),

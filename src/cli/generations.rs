@@ -86,7 +86,7 @@ fn stale_databases(st: &airlock::install::CacheStatus) -> Vec<String> {
             // The cache's trees by the names the bundles use.
             let what = match c.path.to_str() {
                 Some("db") => "trivy-db".to_string(),
-                _ => c.path.display().to_string(),
+                _ => super::show::path_line(&c.path),
             };
             airlock::freshness::stale(&what, &m.updated_at, &m.next_update, now)
         })
@@ -163,7 +163,7 @@ struct StatusJson<'a> {
 /// A path on one line: control characters (a newline in a file name
 /// would print a line of its own) escaped.
 fn shown(path: &std::path::Path) -> String {
-    airlock::text::escape(&path.to_string_lossy()).into_owned()
+    show::path_line(path)
 }
 
 /// An import or rollback in progress, and leftovers: path, size, who holds

@@ -269,8 +269,8 @@ pub(super) fn name_trivy(e: ImportError, bin: Option<&Path>) -> Failure {
         // The library's directories are these flags.
         let message = format!(
             "--vex-dir {} and --cache-dir {} overlap; the static VEX repository must live outside the Trivy cache (and the cache outside it)",
-            vex_dir.display(),
-            cache_dir.display()
+            super::show::path_line(vex_dir),
+            super::show::path_line(cache_dir)
         );
         return Failure::reworded(&e, message);
     }
@@ -296,7 +296,7 @@ pub(super) fn name_trivy(e: ImportError, bin: Option<&Path>) -> Failure {
     match (bin, version) {
         (Some(bin), Some(v)) => Failure::from(e).context(format!(
             "the Trivy on this host ({}, version {v}) reads trivy-db schema 2, java-db schema 1 and checks bundles of major version 2",
-            bin.display()
+            super::show::path_line(&bin)
         )),
         _ => e.into(),
     }

@@ -204,9 +204,17 @@ fn check_secret(secret: &str, what: &str, token: bool) -> Result<()> {
 fn secret_line(path: &std::path::Path, flag: &str) -> Result<zeroize::Zeroizing<String>> {
     let line = std::fs::File::open(path)
         .and_then(first_line)
-        .with_context(|| format!("cannot read the {flag} file {}", path.display()))?;
+        .with_context(|| {
+            format!(
+                "cannot read the {flag} file {}",
+                super::show::path_line(path)
+            )
+        })?;
     if line.is_empty() {
-        usage!("{flag} {}: the first line is empty", path.display());
+        usage!(
+            "{flag} {}: the first line is empty",
+            super::show::path_line(path)
+        );
     }
     Ok(line)
 }

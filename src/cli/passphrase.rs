@@ -142,7 +142,10 @@ pub fn for_key(
         use std::os::unix::ffi::OsStringExt as _;
         return Ok(Some(Zeroizing::new(v.into_vec())));
     }
-    Ok(prompt(&format!("Passphrase for {}: ", key.display())))
+    Ok(prompt(&format!(
+        "Passphrase for {}: ",
+        super::show::path_line(key)
+    )))
 }
 
 /// Reads a secret key, asking for its passphrase if it is encrypted; the
@@ -161,7 +164,8 @@ pub fn new_passphrase(file: Option<&Path>) -> Result<Zeroizing<Vec<u8>>> {
     let pass = if let Some(f) = file {
         match from_file(f) {
             Err(KeyFileError::Io(PathIo { source, .. })) => {
-                return Err(Failure::from(source).context(format!("cannot read {}", f.display())))
+                return Err(Failure::from(source)
+                    .context(format!("cannot read {}", super::show::path_line(f))))
             }
             r => r?,
         }

@@ -85,12 +85,16 @@ pub fn apply(a: &mut ExportArgs) -> Result<()> {
     let Some(path) = a.profile.clone() else {
         return Ok(());
     };
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read the export profile {}", path.display()))?;
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read the export profile {}",
+            super::show::path_line(&path)
+        )
+    })?;
     let p: Profile = toml::from_str(&text).map_err(|e| {
         super::UsageError(format!(
             "export profile {}: {}",
-            path.display(),
+            super::show::path_line(&path),
             e.message()
         ))
     })?;
@@ -143,7 +147,7 @@ pub fn apply(a: &mut ExportArgs) -> Result<()> {
         for v in &s.vex {
             let given_as = format!(
                 "export profile {}: VEX source {:?}: url",
-                path.display(),
+                super::show::path_line(&path),
                 v.name
             );
             super::exporting::refuse_url_credentials(&v.url, &given_as)?;

@@ -452,10 +452,11 @@ fn scan_commands(w: &mut dyn Write, c: &[ScanCommand]) -> io::Result<()> {
     Ok(())
 }
 
-/// `p` for one line of a report: a line break in a path (which
-/// [`Sanitize`] keeps, as the report's own layout) is escaped with the rest.
-pub(super) fn path_line(p: &Path) -> String {
-    e(&p.to_string_lossy()).into_owned()
+/// `p` for one line of a report or an error: a line break in a path (which
+/// [`Sanitize`] keeps, as the report's own layout) is escaped with the rest,
+/// a byte that is not UTF-8 shown as `\x..` ([`airlock::text::path`]).
+pub fn path_line(p: &Path) -> String {
+    airlock::text::path(p)
 }
 
 /// A writer for the terminal that shows control and invisible characters

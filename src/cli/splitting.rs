@@ -97,7 +97,7 @@ pub(super) fn split(a: SplitArgs) -> Result<()> {
     writeln!(
         out,
         "verified {} and split it into {} (the bundle itself is unchanged):",
-        report.bundle.display(),
+        super::show::path_line(&report.bundle),
         airlock::text::count(
             report.parts.index_content.parts.len() as u64,
             "part",
@@ -115,7 +115,7 @@ pub(super) fn join(a: JoinArgs) -> Result<()> {
     if !matches!(input, Input::Parts(_)) {
         usage!(
             "{} is not part of a split bundle (no .parts index beside it)",
-            a.parts.display()
+            super::show::path_line(&a.parts)
         );
     }
     // The bundle is the parts' size (the signed index says so).
@@ -135,7 +135,7 @@ pub(super) fn join(a: JoinArgs) -> Result<()> {
     writeln!(
         out,
         "verified every part and the bundle they make; wrote {} ({} bytes, sha256 {}); the parts are unchanged",
-        report.output.display(),
+        super::show::path_line(&report.output),
         report.size,
         report.sha256
     )?;

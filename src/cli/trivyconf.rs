@@ -12,17 +12,22 @@ use super::args::TrivyConfigArgs;
 use super::failure::{Context as _, Failure, Result};
 
 pub(super) fn trivy_config(a: TrivyConfigArgs) -> Result<()> {
+<<<<<<< HEAD
     let given = super::cache_dir::or_default(&a.cache_dir);
     let cache = std::path::absolute(&given)
         .with_context(|| format!("cannot resolve {}", given.display()))?;
+=======
+    let cache = std::path::absolute(&a.cache_dir)
+        .with_context(|| format!("cannot resolve {}", super::show::path_line(&a.cache_dir)))?;
+>>>>>>> pathlines
     let Some(cache_text) = cache.to_str() else {
         return Err(Failure::usage(format!(
             "the cache directory {} is not UTF-8, which a trivy.yaml cannot name",
-            airlock::text::escape(&cache.to_string_lossy())
+            super::show::path_line(&cache)
         )));
     };
     let installed = Installed::read(&cache)
-        .with_context(|| format!("cannot read the cache {}", cache.display()))?;
+        .with_context(|| format!("cannot read the cache {}", super::show::path_line(&cache)))?;
     for (flag, r) in a
         .db_repository
         .iter()
@@ -62,7 +67,7 @@ pub(super) fn trivy_config(a: TrivyConfigArgs) -> Result<()> {
         }
         Some(out) => {
             write_new(out, yaml.as_bytes())?;
-            let shown = airlock::text::escape(&out.to_string_lossy()).into_owned();
+            let shown = super::show::path_line(out);
             println!("wrote {shown} (Trivy reads it with --config FILE)");
             Ok(())
         }
@@ -89,15 +94,16 @@ fn check_reference(flag: &str, r: &str) -> Result<()> {
 /// Writes `path`, which must not exist, whole or not at all.
 fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = AtomicFile::create(path, ".airlock-trivy-yaml-", ".partial", 0o644)
-        .with_context(|| format!("cannot create {}", path.display()))?;
+        .with_context(|| format!("cannot create {}", super::show::path_line(path)))?;
     f.write_all(bytes)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+        .with_context(|| format!("cannot write {}", super::show::path_line(path)))?;
     match f.commit(Replace::Never) {
         Ok(()) => Ok(()),
         Err(CommitError::Exists(_)) => Err(Failure::usage(format!(
             "{} exists; airlock writes a new file only",
-            airlock::text::escape(&path.to_string_lossy())
+            super::show::path_line(path)
         ))),
-        Err(e) => Err(e.into_io()).with_context(|| format!("cannot write {}", path.display())),
+        Err(e) => Err(e.into_io())
+            .with_context(|| format!("cannot write {}", super::show::path_line(path))),
     }
 }

@@ -32,7 +32,7 @@ pub enum SequenceError {
     #[error(transparent)]
     Io(#[from] PathIo),
     /// The file is not TOML.
-    #[error("{} is not a sequence file", path.display())]
+    #[error("{} is not a sequence file", crate::text::path(path))]
     Parse {
         /// The file.
         path: PathBuf,
@@ -41,10 +41,13 @@ pub enum SequenceError {
         source: toml::de::Error,
     },
     /// The file has no usable `sequence = N`.
-    #[error("{} has no sequence = N", .0.display())]
+    #[error("{} has no sequence = N", crate::text::path(.0))]
     NoSequence(PathBuf),
     /// The series asked for is not the one the file counts.
-    #[error("series {given:?} was asked for but {} counts series {recorded:?}", path.display())]
+    #[error(
+        "series {given:?} was asked for but {} counts series {recorded:?}",
+        crate::text::path(path)
+    )]
     SeriesMismatch {
         /// The file.
         path: PathBuf,

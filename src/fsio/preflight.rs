@@ -17,13 +17,13 @@ use crate::error::{Classify, ExitClass, Hint};
 #[non_exhaustive]
 pub enum OutputError {
     /// The folder the output goes into does not exist.
-    #[error("the output folder {} does not exist", .0.display())]
+    #[error("the output folder {} does not exist", crate::text::path(.0))]
     NoFolder(PathBuf),
     /// Something that is not a folder stands where the folder should be.
-    #[error("the output folder {} is not a folder", .0.display())]
+    #[error("the output folder {} is not a folder", crate::text::path(.0))]
     NotAFolder(PathBuf),
     /// The folder cannot be written by this user (or is read-only).
-    #[error("cannot write in the output folder {}", path.display())]
+    #[error("cannot write in the output folder {}", crate::text::path(path))]
     NotWritable {
         /// The folder.
         path: PathBuf,
@@ -31,10 +31,10 @@ pub enum OutputError {
         source: io::Error,
     },
     /// An output file exists.
-    #[error("{} already exists", .0.display())]
+    #[error("{} already exists", crate::text::path(.0))]
     Exists(PathBuf),
     /// Too little free space for the estimate.
-    #[error("not enough free space on the file system of {}: the output needs about {needed} bytes ({}), {available} bytes ({}) are free", path.display(), crate::text::bytes(*needed), crate::text::bytes(*available))]
+    #[error("not enough free space on the file system of {}: the output needs about {needed} bytes ({}), {available} bytes ({}) are free", crate::text::path(path), crate::text::bytes(*needed), crate::text::bytes(*available))]
     NoSpace {
         /// The output folder.
         path: PathBuf,

@@ -229,7 +229,7 @@ pub struct Logged {
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     /// A line is not what the chain says.
-    #[error("{}: line {line}: {reason}", log.display())]
+    #[error("{}: line {line}: {reason}", crate::text::path(log))]
     Broken {
         /// The log.
         log: PathBuf,

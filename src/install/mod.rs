@@ -112,7 +112,7 @@ pub enum ImportError {
     #[error("the bundle contradicts its own manifest: {0}")]
     Inconsistent(String),
     /// The VEX directory and the cache overlap.
-    #[error("the VEX directory {} and the cache {} overlap; the static VEX repository must live outside the Trivy cache (and the cache outside it)", vex_dir.display(), cache_dir.display())]
+    #[error("the VEX directory {} and the cache {} overlap; the static VEX repository must live outside the Trivy cache (and the cache outside it)", crate::text::path(vex_dir), crate::text::path(cache_dir))]
     Overlap {
         /// The VEX directory.
         vex_dir: PathBuf,
@@ -121,7 +121,7 @@ pub enum ImportError {
     },
     /// A static VEX directory was asked for without a cache: it is built
     /// from what the cache import installs.
-    #[error("a static VEX directory ({}) is written only by an import into a cache, and no cache was given", .0.display())]
+    #[error("a static VEX directory ({}) is written only by an import into a cache, and no cache was given", crate::text::path(.0))]
     VexDirWithoutCache(PathBuf),
     /// Older than the trust policy allows.
     #[error("refused by the trust policy: {0}")]
@@ -153,7 +153,7 @@ pub enum ImportError {
         bundle: String,
     },
     /// The host's state file is damaged.
-    #[error("the import state {} is damaged ({reason})", path.display())]
+    #[error("the import state {} is damaged ({reason})", crate::text::path(path))]
     State {
         /// The file.
         path: PathBuf,
@@ -164,7 +164,7 @@ pub enum ImportError {
     #[error(transparent)]
     Push(push::PushError),
     /// `rollback` found nothing to put back.
-    #[error("{} holds no previous generation to roll back to (an import keeps the trees it replaced in {})", .0.display(), stage::PREVIOUS_DIR)]
+    #[error("{} holds no previous generation to roll back to (an import keeps the trees it replaced in {})", crate::text::path(.0), stage::PREVIOUS_DIR)]
     NoPreviousGeneration(PathBuf),
     /// File-system trouble (locking, staging, writing, swapping).
     #[error(transparent)]

@@ -32,7 +32,7 @@ pub enum StageError {
     #[error(transparent)]
     Io(#[from] PathIo),
     /// The target's file system has too little free space.
-    #[error("not enough free space on the file system of {}: this import needs about {needed} bytes ({}) there, {available} bytes ({}) are free", path.display(), crate::text::bytes(*needed), crate::text::bytes(*available))]
+    #[error("not enough free space on the file system of {}: this import needs about {needed} bytes ({}) there, {available} bytes ({}) are free", crate::text::path(path), crate::text::bytes(*needed), crate::text::bytes(*available))]
     NoSpace {
         /// A directory on that file system.
         path: PathBuf,
@@ -42,7 +42,7 @@ pub enum StageError {
         available: u64,
     },
     /// The target's file system has too few free inodes.
-    #[error("not enough free inodes on the file system of {}: this import needs about {needed} there (one per file and directory it writes), {available} are free", path.display())]
+    #[error("not enough free inodes on the file system of {}: this import needs about {needed} there (one per file and directory it writes), {available} are free", crate::text::path(path))]
     NoInodes {
         /// A directory on that file system.
         path: PathBuf,
@@ -52,7 +52,11 @@ pub enum StageError {
         available: u64,
     },
     /// Another import holds the lock.
-    #[error("another airlock import is running on {} (lock held on {})", dir.display(), lock.display())]
+    #[error(
+        "another airlock import is running on {} (lock held on {})",
+        crate::text::path(dir),
+        crate::text::path(lock)
+    )]
     Locked {
         /// The locked directory.
         dir: PathBuf,
@@ -60,10 +64,10 @@ pub enum StageError {
         lock: PathBuf,
     },
     /// A parent of a component is a symbolic link or not a directory.
-    #[error("{} is a symbolic link or not a directory; airlock does not follow links inside the target", .0.display())]
+    #[error("{} is a symbolic link or not a directory; airlock does not follow links inside the target", crate::text::path(.0))]
     NotADirectory(PathBuf),
     /// Swapping failed part way; what was replaced has been put back.
-    #[error("cannot swap in {}; the components already replaced were put back, the target is as it was before this import", path.display())]
+    #[error("cannot swap in {}; the components already replaced were put back, the target is as it was before this import", crate::text::path(path))]
     SwapRolledBack {
         /// The component that failed.
         path: PathBuf,
@@ -72,7 +76,7 @@ pub enum StageError {
         source: io::Error,
     },
     /// Swapping failed part way and putting back failed too.
-    #[error("cannot swap in {}, and cannot put back {}: these components are from the new bundle, the others are as before", path.display(), kept.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    #[error("cannot swap in {}, and cannot put back {}: these components are from the new bundle, the others are as before", crate::text::path(path), kept.iter().map(crate::text::path).collect::<Vec<_>>().join(", "))]
     SwapPartial {
         /// The component that failed.
         path: PathBuf,

@@ -216,7 +216,10 @@ pub enum KeyFileError {
     #[error(transparent)]
     Io(#[from] crate::error::PathIo),
     /// A secret key file that group or others can read.
-    #[error("secret key file {} is accessible by others (mode {mode:03o})", path.display())]
+    #[error(
+        "secret key file {} is accessible by others (mode {mode:03o})",
+        crate::text::path(path)
+    )]
     Permissions {
         /// The file.
         path: std::path::PathBuf,
@@ -225,7 +228,10 @@ pub enum KeyFileError {
     },
     /// A passphrase file that group or others can read (like a secret key
     /// file, refused: it opens the key).
-    #[error("passphrase file {} is accessible by others (mode {mode:03o})", path.display())]
+    #[error(
+        "passphrase file {} is accessible by others (mode {mode:03o})",
+        crate::text::path(path)
+    )]
     PassphrasePermissions {
         /// The file.
         path: std::path::PathBuf,
@@ -233,7 +239,7 @@ pub enum KeyFileError {
         mode: u32,
     },
     /// The file is larger than any key file.
-    #[error("{} is too large to be a key file", path.display())]
+    #[error("{} is too large to be a key file", crate::text::path(path))]
     TooLarge {
         /// The file.
         path: std::path::PathBuf,
@@ -241,7 +247,7 @@ pub enum KeyFileError {
     /// A key file of another kind than the one asked for (a public key
     /// where a secret key belongs, or the reverse). Only the kind is said,
     /// never the content.
-    #[error("{} is {found}, not {}", path.display(), wanted_words(*wanted))]
+    #[error("{} is {found}, not {}", crate::text::path(path), wanted_words(*wanted))]
     WrongKind {
         /// The file.
         path: std::path::PathBuf,
@@ -254,7 +260,7 @@ pub enum KeyFileError {
         other_half: Option<std::path::PathBuf>,
     },
     /// The file's content is not a key.
-    #[error("{}", path.display())]
+    #[error("{}", crate::text::path(path))]
     Key {
         /// The file.
         path: std::path::PathBuf,

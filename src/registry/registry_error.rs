@@ -192,7 +192,7 @@ pub enum RegistryError {
         reason: String,
     },
     /// TLS set-up failed (a CA file that cannot be read).
-    #[error("cannot use the CA certificate {}: {reason}", path.display())]
+    #[error("cannot use the CA certificate {}: {reason}", crate::text::path(path))]
     Tls {
         /// The file.
         path: PathBuf,

@@ -27,7 +27,7 @@ pub enum SourceError {
     #[error(transparent)]
     Io(#[from] crate::error::PathIo),
     /// A layer file is not a valid artifact.
-    #[error("{}", path.display())]
+    #[error("{}", crate::text::path(path))]
     Artifact {
         /// The input.
         path: PathBuf,
@@ -45,7 +45,7 @@ pub enum SourceError {
         source: VexError,
     },
     /// A cache directory lacks what it should hold.
-    #[error("{}: {reason}", path.display())]
+    #[error("{}: {reason}", crate::text::path(path))]
     Cache {
         /// The directory.
         path: PathBuf,
@@ -72,7 +72,7 @@ pub enum SourceError {
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
     /// A cache directory that is not what `--from-cache` takes.
-    #[error("{}: {reason}", path.display())]
+    #[error("{}: {reason}", crate::text::path(path))]
     NotACache {
         /// The directory.
         path: PathBuf,

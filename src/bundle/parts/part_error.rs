@@ -10,7 +10,11 @@ use crate::policy::PolicyError;
 #[derive(Debug, thiserror::Error)]
 pub enum PartError {
     /// A part was named but its index is not beside it.
-    #[error("{} looks like a part of a split bundle, but its part index {} is missing", part.display(), index.display())]
+    #[error(
+        "{} looks like a part of a split bundle, but its part index {} is missing",
+        crate::text::path(part),
+        crate::text::path(index)
+    )]
     IndexMissing {
         /// The part named.
         part: PathBuf,
@@ -18,7 +22,7 @@ pub enum PartError {
         index: PathBuf,
     },
     /// The index is unreadable or invalid.
-    #[error("the part index {} is invalid: {reason}", path.display())]
+    #[error("the part index {} is invalid: {reason}", crate::text::path(path))]
     BadIndex {
         /// The index.
         path: PathBuf,
@@ -26,7 +30,10 @@ pub enum PartError {
         reason: String,
     },
     /// The index signature is missing or damaged.
-    #[error("the part index signature {} is missing or damaged: {reason}", path.display())]
+    #[error(
+        "the part index signature {} is missing or damaged: {reason}",
+        crate::text::path(path)
+    )]
     BadSignature {
         /// The signature file.
         path: PathBuf,
@@ -34,7 +41,7 @@ pub enum PartError {
         reason: String,
     },
     /// The index is not signed by a trusted key.
-    #[error("the part index {} is not proven", path.display())]
+    #[error("the part index {} is not proven", crate::text::path(path))]
     NotProven {
         /// The index.
         path: PathBuf,
@@ -43,7 +50,10 @@ pub enum PartError {
         source: PolicyError,
     },
     /// A part is missing.
-    #[error("part {number} of {count} is missing: {} (expected {size} bytes, sha256 {sha256})", path.display())]
+    #[error(
+        "part {number} of {count} is missing: {} (expected {size} bytes, sha256 {sha256})",
+        crate::text::path(path)
+    )]
     Missing {
         /// 1-based.
         number: usize,
@@ -66,7 +76,7 @@ pub enum PartError {
         missing: Vec<(usize, PathBuf)>,
     },
     /// A part has the wrong size.
-    #[error("part {number} of {count}, {}, is {found} bytes but the index says {expected} ({what})", path.display(), what = if found < expected { "truncated" } else { "too long" })]
+    #[error("part {number} of {count}, {}, is {found} bytes but the index says {expected} ({what})", crate::text::path(path), what = if found < expected { "truncated" } else { "too long" })]
     Size {
         /// 1-based.
         number: usize,
@@ -80,7 +90,7 @@ pub enum PartError {
         expected: u64,
     },
     /// A part's content does not match the index.
-    #[error("part {number} of {count}, {}, is corrupt: its sha256 is {found}, the index says {expected}{}", path.display(), holds.map(|n| format!(" (that is the digest of part {n}: were the files renamed or copied over each other?)")).unwrap_or_default())]
+    #[error("part {number} of {count}, {}, is corrupt: its sha256 is {found}, the index says {expected}{}", crate::text::path(path), holds.map(|n| format!(" (that is the digest of part {n}: were the files renamed or copied over each other?)")).unwrap_or_default())]
     Digest {
         /// 1-based.
         number: usize,
@@ -97,7 +107,7 @@ pub enum PartError {
     },
     /// A file named as the next part after the last one the index lists:
     /// `cat B.0* > B` would append it to the bundle.
-    #[error("{} is beside a part set whose index lists {}: nothing may follow the last part (`cat` would append it to the bundle)", path.display(), crate::text::count(*count as u64, "part", "parts"))]
+    #[error("{} is beside a part set whose index lists {}: nothing may follow the last part (`cat` would append it to the bundle)", crate::text::path(path), crate::text::count(*count as u64, "part", "parts"))]
     Extra {
         /// The file.
         path: PathBuf,
@@ -114,7 +124,7 @@ pub enum PartError {
         expected: String,
     },
     /// An output file exists.
-    #[error("{} already exists", .0.display())]
+    #[error("{} already exists", crate::text::path(.0))]
     Exists(PathBuf),
     /// A part size that cannot be used.
     #[error("{0}")]

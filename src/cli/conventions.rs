@@ -41,20 +41,15 @@ fn write_page(dir: &Path, name: &str, cmd: clap::Command) -> Result<()> {
     let mut page = Vec::new();
     clap_mangen::Man::new(cmd).render(&mut page)?;
     let path = dir.join(format!("{name}.1"));
-<<<<<<< HEAD
     // A new file renamed over the old page: a symbolic link there is
     // replaced, never written through, and a page is whole or absent.
-    let cannot = || format!("cannot write {}", path.display());
+    let cannot = || format!("cannot write {}", super::show::path_line(&path));
     let mut f = AtomicFile::create(&path, ".airlock-man-", ".partial", 0o644).context(cannot())?;
     f.write_all(&page).context(cannot())?;
     f.commit(Replace::Overwrite)
         .map_err(|e| e.into_io())
         .context(cannot())?;
-    let line = format!("{}\n", airlock::text::escape(&path.to_string_lossy()));
-=======
-    fs::write(&path, page).context(format!("cannot write {}", super::show::path_line(&path)))?;
     let line = format!("{}\n", super::show::path_line(&path));
->>>>>>> pathlines
     io::stdout().lock().write_all(line.as_bytes())?;
     Ok(())
 }

@@ -12,14 +12,9 @@ use super::args::TrivyConfigArgs;
 use super::failure::{Context as _, Failure, Result};
 
 pub(super) fn trivy_config(a: TrivyConfigArgs) -> Result<()> {
-<<<<<<< HEAD
     let given = super::cache_dir::or_default(&a.cache_dir);
     let cache = std::path::absolute(&given)
-        .with_context(|| format!("cannot resolve {}", given.display()))?;
-=======
-    let cache = std::path::absolute(&a.cache_dir)
-        .with_context(|| format!("cannot resolve {}", super::show::path_line(&a.cache_dir)))?;
->>>>>>> pathlines
+        .with_context(|| format!("cannot resolve {}", super::show::path_line(&given)))?;
     let Some(cache_text) = cache.to_str() else {
         return Err(Failure::usage(format!(
             "the cache directory {} is not UTF-8, which a trivy.yaml cannot name",

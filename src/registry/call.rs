@@ -124,8 +124,31 @@ pub(super) fn retry_after(value: &str) -> Option<Duration> {
     ))
 }
 
+/// Waits before retry `attempt` (0, 1, ...) when the server gave no
+/// `Retry-After`: 0.5 s doubling up to 8 s, each wait drawn at random between
+/// half and one and a half times that, so that many hosts retrying a
+/// registry that stumbled do not all come back at the same instant.
 pub(super) fn backoff(attempt: u32) {
-    std::thread::sleep(Duration::from_millis(500 << attempt.min(4)));
+    std::thread::sleep(backoff_delay(attempt, random_u64()));
+}
+
+/// The wait before retry `attempt` for the random draw `draw`.
+fn backoff_delay(attempt: u32, draw: u64) -> Duration {
+    let base = 500u64 << attempt.min(4);
+    Duration::from_millis(base / 2 + draw % (base + 1))
+}
+
+/// A random number from the standard library's per-process random hash
+/// keys (no extra crate; a back-off needs spread, not secrecy).
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
 }
 
 impl Client {
@@ -393,5 +416,29 @@ impl Client {
         let left = self.retries.get();
         self.retries.set(left.saturating_sub(1));
         left > 0
+    }
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use super::*;
+
+    #[test]
+    fn a_backoff_is_spread_between_half_and_one_and_a_half_times_its_base() {
+        for (attempt, base) in [(0u32, 500u64), (1, 1000), (3, 4000), (4, 8000), (9, 8000)] {
+            assert_eq!(backoff_delay(attempt, 0), Duration::from_millis(base / 2));
+            assert_eq!(
+                backoff_delay(attempt, base),
+                Duration::from_millis(base * 3 / 2)
+            );
+            assert_eq!(
+                backoff_delay(attempt, base + 1),
+                Duration::from_millis(base / 2)
+            );
+        }
+        // Draws differ from call to call, so waits do too.
+        let waits: std::collections::HashSet<_> =
+            (0..64).map(|_| backoff_delay(2, random_u64())).collect();
+        assert!(waits.len() > 8, "{waits:?}");
     }
 }

@@ -170,7 +170,8 @@ fn status_prints_labels_and_repository_names_on_one_line_each() {
 fn trivy_config_defaults_its_cache_dir_as_trivy_does() {
     let t = TestDir::new();
     let cache = t.join("trivy-cache");
-    std::fs::create_dir_all(&cache).unwrap();
+    // trivy-config refuses a cache without a DB (Trivy would go online).
+    db_at(&cache, "2026-11-25T00:00:00Z", "2026-11-26T00:00:00Z");
     let out = run(&["trivy-config"], &[("TRIVY_CACHE_DIR", &cache)]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let yaml = String::from_utf8(out.stdout).unwrap();
@@ -277,7 +278,8 @@ fn a_zero_limit_is_refused_for_what_it_is() {
 fn an_empty_airlock_variable_counts_as_unset_as_trivy_does_with_its_own() {
     let t = TestDir::new();
     let cache = t.join("trivy-cache");
-    std::fs::create_dir_all(&cache).unwrap();
+    // trivy-config refuses a cache without a DB (Trivy would go online).
+    db_at(&cache, "2026-11-25T00:00:00Z", "2026-11-26T00:00:00Z");
     let empty = Path::new("");
     for args in [&["status", "--json"][..], &["trivy-config"][..]] {
         let out = run(

@@ -7,12 +7,18 @@
 #   scripts/bench.sh                       # 1 GiB and 4 GiB of databases
 #   BENCH_MIB="256" scripts/bench.sh       # other sizes, in MiB (a small smoke run)
 #   AIRLOCK_BIN=path/to/airlock scripts/bench.sh   # skip the release build
+#   BENCH_DATA=DIR scripts/bench.sh        # keep the inputs in DIR/<MiB>/in
+#                                          # and reuse them on the next run
 #
 # A size is the databases' size before compression: 7/8 a real SQLite Java
 # DB (trivy-java-db's schema and indexes, random SHA-1s, packed as
 # javadb.tar.gz with gzip -6: it inflates like the real one), 1/8 a valid
-# bbolt trivy.db of JSON-like pages (db.tar.gz). Generating 4 GiB takes a
-# few minutes. Every command runs once, the file cache warm (inputs were
+# bbolt trivy.db of JSON-like pages (db.tar.gz). The two are made side by
+# side, the SQLite rows by SQLite itself; without BENCH_DATA they are made
+# again on every run and removed at exit, with it they are made once
+# (DIR/<MiB>/in/{javadb,db}.tar.gz, written under a temporary name and
+# renamed when complete) and reused while both files are there: delete the
+# directory to make new ones. Every command runs once, the file cache warm (inputs were
 # just written); import writes into the page cache (no sync): the numbers
 # say what the CPU and memory allow, not a slow disk.
 #
@@ -21,6 +27,10 @@
 # installs nothing: a missing tool is named with the package that has it.
 # Scratch files go under ${TMPDIR:-/tmp} and are removed at exit.
 set -euo pipefail
+if [ -n "${BENCH_DATA:-}" ]; then
+    mkdir -p "$BENCH_DATA"
+    BENCH_DATA=$(cd "$BENCH_DATA" && pwd)
+fi
 cd "$(dirname "$0")/.."
 sizes="${BENCH_MIB:-1024 4096}"
 
@@ -50,31 +60,43 @@ fi
 work="$(mktemp -d "${TMPDIR:-/tmp}/airlock-bench.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
-# make_inputs MIB DIR: DIR/in/javadb.tar.gz and DIR/in/db.tar.gz
-make_inputs() {
-    local mib=$1 d=$2
-    mkdir -p "$d/j" "$d/t" "$d/in"
-    local total=$((mib * 1024 * 1024))
-    echo "bench.sh: generating ${mib} MiB of databases in $d" >&2
-    # The Java DB: about 110 bytes per index row with its indexes.
-    python3 - "$d/j/trivy-java.db" "$((total * 7 / 8 / 110 + 1))" <<'PY'
-import os, random, sqlite3, sys
+# java_db PATH BYTES: a SQLite Java DB of about BYTES with trivy-java-db's
+# schema and indexes. The rows are made by SQLite itself (a recursive CTE,
+# C rather than a Python loop): random SHA-1s, artifact ids, versions and
+# archive types drawn from fixed word lists.
+java_db() {
+    # About 110 bytes per index row with its indexes.
+    python3 - "$1" "$(($2 / 110 + 1))" <<'PY'
+import random, sqlite3, sys
 path, rows = sys.argv[1], int(sys.argv[2])
 rnd = random.Random(12)
 db = sqlite3.connect(path)
 db.executescript("""
-PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-200000;
+PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-262144;
 CREATE TABLE artifacts(id INTEGER PRIMARY KEY, group_id TEXT, artifact_id TEXT);
 CREATE TABLE indices(artifact_id INTEGER, version TEXT, sha1 BLOB, archive_type TEXT,
   FOREIGN KEY (artifact_id) REFERENCES artifacts (id));
+CREATE TEMP TABLE w(i INTEGER PRIMARY KEY, s TEXT);
+CREATE TEMP TABLE v(i INTEGER PRIMARY KEY, s TEXT);
+CREATE TEMP TABLE t(i INTEGER PRIMARY KEY, s TEXT);
 """)
 words = ["".join(rnd.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rnd.randint(3, 10))) for _ in range(4000)]
-narts = max(rows // 12, 1)
-db.executemany("INSERT INTO artifacts VALUES (?,?,?)",
-    ((i, "org.%s.%s" % (rnd.choice(words), rnd.choice(words)), "%s-%s" % (rnd.choice(words), rnd.choice(words))) for i in range(1, narts + 1)))
 vers = ["%d.%d.%d%s" % (rnd.randint(0, 9), rnd.randint(0, 30), rnd.randint(0, 40), rnd.choice(["", ".Final", "-SNAPSHOT", ".RELEASE", "-jre"])) for _ in range(5000)]
-db.executemany("INSERT INTO indices VALUES (?,?,?,?)",
-    ((rnd.randint(1, narts), rnd.choice(vers), rnd.randbytes(20), rnd.choice(["jar", "jar", "jar", "aar", "pom"])) for _ in range(rows)))
+db.executemany("INSERT INTO temp.w VALUES (?,?)", enumerate(words))
+db.executemany("INSERT INTO temp.v VALUES (?,?)", enumerate(vers))
+db.executemany("INSERT INTO temp.t VALUES (?,?)", enumerate(["jar", "jar", "jar", "aar", "pom"]))
+narts = max(rows // 12, 1)
+# The rows are made by SQLite itself (C, not a Python loop): a lookup by
+# random rowid per row picks the words and versions.
+db.execute("""
+WITH RECURSIVE c(x, r) AS (SELECT 1, random() UNION ALL SELECT x + 1, random() FROM c WHERE x < ?1)
+INSERT INTO artifacts SELECT x, 'org.' || a.s || '.' || b.s, d.s || '-' || e.s FROM c
+  JOIN temp.w a ON a.i = (r & 4095) % 4000 JOIN temp.w b ON b.i = ((r >> 12) & 4095) % 4000
+  JOIN temp.w d ON d.i = ((r >> 24) & 4095) % 4000 JOIN temp.w e ON e.i = ((r >> 36) & 4095) % 4000""", (narts,))
+db.execute("""
+WITH RECURSIVE c(x, r) AS (SELECT 1, random() UNION ALL SELECT x + 1, random() FROM c WHERE x < ?1)
+INSERT INTO indices SELECT ((r >> 24) & 1099511627775) % ?2 + 1, v.s, randomblob(20), t.s FROM c
+  JOIN temp.v v ON v.i = (r & 16777215) % 5000 JOIN temp.t t ON t.i = ((r >> 56) & 255) % 5""", (rows, narts))
 db.executescript("""
 CREATE UNIQUE INDEX indices_sha1_idx ON indices(sha1);
 CREATE INDEX artifacts_idx ON artifacts(artifact_id, group_id);
@@ -82,14 +104,13 @@ CREATE INDEX indices_artifact_idx ON indices(artifact_id, version);
 """)
 db.commit(); db.close()
 PY
-    printf '{"Version":1,"NextUpdate":"2026-11-26T00:00:00Z","UpdatedAt":"2026-11-25T00:00:00Z","DownloadedAt":"0001-01-01T00:00:00Z"}' \
-        > "$d/j/metadata.json"
-    tar -C "$d/j" -cf - metadata.json trivy-java.db | gzip -6 > "$d/in/javadb.tar.gz"
-    rm -f "$d/j/trivy-java.db"
-    # trivy.db: a valid bbolt file (two meta pages, a freelist, the root
-    # bucket holding an empty `vulnerability` bucket), then pages of
-    # JSON-like advisories that no bucket points to.
-    python3 - "$d/t/trivy.db" "$((total / 8 / 4096 * 4096 + 5 * 4096))" <<'PY'
+}
+
+# trivy_db PATH BYTES: a valid bbolt file (two meta pages, a freelist, the
+# root bucket holding an empty `vulnerability` bucket), then pages of
+# JSON-like advisories that no bucket points to.
+trivy_db() {
+    python3 - "$1" "$(($2 / 4096 * 4096 + 5 * 4096))" <<'PY'
 import random, struct, sys
 path, total = sys.argv[1], int(sys.argv[2])
 ps = 4096
@@ -126,10 +147,46 @@ with open(path, "wb") as f:
         f.write(rnd.choice(blocks)[:n])
         left -= n
 PY
-    printf '{"Version":2,"NextUpdate":"2026-11-26T00:00:00Z","UpdatedAt":"2026-11-25T00:00:00Z","DownloadedAt":"0001-01-01T00:00:00Z"}' \
-        > "$d/t/metadata.json"
-    tar -C "$d/t" -cf - metadata.json trivy.db | gzip -6 > "$d/in/db.tar.gz"
-    rm -f "$d/t/trivy.db"
+}
+
+# layer DIR NAME DB VERSION: DIR/in/NAME (gzip -6) of metadata.json and the
+# database file DIR/DB/<file>, which is removed after.
+layer() {
+    local d=$1 name=$2 sub=$3 version=$4
+    printf '{"Version":%s,"NextUpdate":"2026-11-26T00:00:00Z","UpdatedAt":"2026-11-25T00:00:00Z","DownloadedAt":"0001-01-01T00:00:00Z"}' \
+        "$version" > "$d/$sub/metadata.json"
+    local file
+    file=$(cd "$d/$sub" && ls -- *.db)
+    tar -C "$d/$sub" -cf - metadata.json "$file" | gzip -6 > "$d/in/$name.partial"
+    mv "$d/in/$name.partial" "$d/in/$name"
+    rm -f "$d/$sub/$file"
+}
+
+# make_inputs MIB DIR: DIR/in/javadb.tar.gz and DIR/in/db.tar.gz, the two
+# databases made and packed side by side (one per core). Kept ones (both
+# files present, from an earlier run with the same BENCH_DATA) are reused.
+make_inputs() {
+    local mib=$1 d=$2
+    if [ -f "$d/in/javadb.tar.gz" ] && [ -f "$d/in/db.tar.gz" ]; then
+        echo "bench.sh: reusing the ${mib} MiB inputs in $d/in" >&2
+        return
+    fi
+    mkdir -p "$d/j" "$d/t" "$d/in"
+    local total=$((mib * 1024 * 1024)) start=$SECONDS
+    echo "bench.sh: generating ${mib} MiB of databases in $d" >&2
+    (java_db "$d/j/trivy-java.db" "$((total * 7 / 8))" && layer "$d" javadb.tar.gz j 1) &
+    local java=$!
+    (trivy_db "$d/t/trivy.db" "$((total / 8))" && layer "$d" db.tar.gz t 2) &
+    local trivy=$!
+    local ok=0
+    wait "$java" || ok=1
+    wait "$trivy" || ok=1
+    if [ "$ok" != 0 ]; then
+        echo "bench.sh: generating the inputs failed" >&2
+        exit 1
+    fi
+    rm -rf "$d/j" "$d/t"
+    echo "bench.sh: generated ${mib} MiB of databases in $((SECONDS - start)) s" >&2
 }
 
 # measure KEY CMD...: runs CMD once; records "seconds peak_KiB" in $work/m.KEY
@@ -147,14 +204,19 @@ mib() { awk '{printf "%.1f", $2 / 1024}' "$work/m.$1"; }
 # run_size MIB: every measurement at one size
 run_size() {
     local m=$1 d="$work/s$1"
-    make_inputs "$m" "$d"
-    local in="$d/in" created=2026-11-25T00:00:00Z
+    # The inputs: kept under BENCH_DATA, or made in the scratch directory.
+    local data="$d"
+    [ -z "${BENCH_DATA:-}" ] || data="$BENCH_DATA/$m"
+    make_inputs "$m" "$data"
+    mkdir -p "$d"
+    local in="$data/in" created=2026-11-25T00:00:00Z
     "$bin" keygen --out "$d/k" --unencrypted >/dev/null
     AIRLOCK_PASSPHRASE=bench "$bin" keygen --out "$d/e" >/dev/null
     minisign -G -W -p "$d/m.pub" -s "$d/m.key" >/dev/null
     # What the manual procedure ships: the layers, their sums, a signature.
-    (cd "$in" && sha256sum db.tar.gz javadb.tar.gz > SHA256SUMS)
-    minisign -S -s "$d/m.key" -m "$in/SHA256SUMS" >/dev/null
+    # (Beside the scratch files, so kept inputs stay as they were made.)
+    (cd "$in" && sha256sum db.tar.gz javadb.tar.gz > "$d/SHA256SUMS")
+    minisign -S -s "$d/m.key" -m "$d/SHA256SUMS" >/dev/null
 
     echo "bench.sh: measuring at ${m} MiB" >&2
     measure "export.$m" "$bin" export -q -o "$d/b.airlock" --sign-key "$d/k.key" \
@@ -169,8 +231,8 @@ run_size() {
     measure "gzip.$m" sh -c "gzip -dc '$in/db.tar.gz' && gzip -dc '$in/javadb.tar.gz'"
     measure "import.$m" "$bin" import -q "$d/b.airlock" --key "$d/k.pub" --cache-dir "$d/cache"
     mkdir -p "$d/manual/db" "$d/manual/java-db"
-    measure "manual.$m" sh -c "cd '$in' && sha256sum -c --quiet SHA256SUMS && \
-        minisign -Vq -p '$d/m.pub' -m SHA256SUMS && \
+    measure "manual.$m" sh -c "cd '$in' && sha256sum -c --quiet '$d/SHA256SUMS' && \
+        minisign -Vq -p '$d/m.pub' -m '$d/SHA256SUMS' && \
         tar -xzf db.tar.gz -C '$d/manual/db' && tar -xzf javadb.tar.gz -C '$d/manual/java-db'"
     layers=$(stat -c %s "$in/db.tar.gz" "$in/javadb.tar.gz" | awk '{s += $1} END {printf "%.1f", s / 1048576}')
     echo "$m $layers" >> "$work/sizes"

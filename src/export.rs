@@ -10,6 +10,7 @@
 //! the same directory, which removes them).
 
 mod behind;
+mod checks;
 mod gather;
 pub mod sequence;
 mod signed;

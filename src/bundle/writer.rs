@@ -57,6 +57,19 @@ pub enum WriteError {
         /// Read size.
         actual_size: u64,
     },
+    /// An input whose bytes differ from what was planned, found by the
+    /// CRC-32 re-check ([`BundleWriter::append_known`]).
+    #[error("{path} changed while the bundle was being written (expected {expected_size} bytes with sha256 {expected}, read {actual_size} bytes that differ from them)")]
+    Differs {
+        /// The payload.
+        path: String,
+        /// Planned digest.
+        expected: String,
+        /// Planned size.
+        expected_size: u64,
+        /// Read size.
+        actual_size: u64,
+    },
     /// finish() before every payload was appended.
     #[error("the bundle is incomplete: payload {0} was never written")]
     Incomplete(String),
@@ -77,6 +90,7 @@ impl crate::error::Classify for WriteError {
             | WriteError::Input { .. }
             | WriteError::OutOfOrder { .. }
             | WriteError::Changed { .. }
+            | WriteError::Differs { .. }
             | WriteError::Incomplete(_) => HostFailure,
             // The bundle asked for cannot exist (too many signatures, a
             // signature too large): the request, not the host.
@@ -86,7 +100,7 @@ impl crate::error::Classify for WriteError {
 
     fn hint(&self) -> Option<crate::error::Hint> {
         match self {
-            WriteError::Changed { .. } => crate::error::Hint::text("make sure nothing updates the source (e.g. a running Trivy) during export, then run it again"),
+            WriteError::Changed { .. } | WriteError::Differs { .. } => crate::error::Hint::text("make sure nothing updates the source (e.g. a running Trivy) during export, then run it again"),
             WriteError::Io(_) | WriteError::Input { .. } | WriteError::OutOfOrder { .. } | WriteError::Incomplete(_) | WriteError::OverLimit(_) => None,
         }
     }
@@ -140,6 +154,47 @@ struct Tagged<'a, 'b> {
 impl Read for Tagged<'_, '_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.read(buf).inspect_err(|_| self.failed.set(true))
+    }
+}
+
+/// Computes the CRC-32 (IEEE, as gzip's) and the count of the bytes read
+/// through it: the cheap fingerprint export's first pass takes of a layer
+/// beside its SHA-256, for the second pass to re-check the bytes it copies
+/// (issue 12). Not a digest: the signed SHA-256 stays the payload's
+/// identity, and verify and import check it.
+pub struct Crc32Reader<R> {
+    inner: R,
+    crc: crc32fast::Hasher,
+    count: u64,
+}
+
+impl<R: Read> Crc32Reader<R> {
+    /// Wraps `inner`.
+    pub fn new(inner: R) -> Self {
+        Crc32Reader {
+            inner,
+            crc: crc32fast::Hasher::new(),
+            count: 0,
+        }
+    }
+
+    /// The CRC-32 and count of the bytes read so far.
+    pub fn finish(self) -> (u32, u64) {
+        (self.crc.finalize(), self.count)
+    }
+
+    /// The wrapped reader.
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+}
+
+impl<R: Read> Read for Crc32Reader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.crc.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
     }
 }
 
@@ -204,6 +259,31 @@ impl<W: Write> BundleWriter<W> {
     /// Streams the next payload. Reads exactly the planned size from `data`
     /// and checks its digest.
     pub fn append(&mut self, path: &str, data: &mut dyn Read) -> Result<(), WriteError> {
+        self.append_known(path, data, None)
+    }
+
+    /// [`append`](Self::append) for bytes whose CRC-32 the caller took
+    /// when it hashed them ([`Crc32Reader`]): with `Some(crc32)`, the bytes
+    /// read are checked against it (and the planned size) instead of being
+    /// hashed again, at a small part of the cost; a payload that changed
+    /// since is refused all the same ([`WriteError::Differs`]).
+    pub fn append_known(
+        &mut self,
+        path: &str,
+        data: &mut dyn Read,
+        crc32: Option<u32>,
+    ) -> Result<(), WriteError> {
+        let p = self.expect_next(path)?;
+        match crc32 {
+            Some(crc32) => self.copy_crc32(&p, data, crc32)?,
+            None => self.copy_sha256(&p, data)?,
+        }
+        self.next += 1;
+        Ok(())
+    }
+
+    /// The next payload of the manifest, if it is `path`.
+    fn expect_next(&self, path: &str) -> Result<Payload, WriteError> {
         let Some(p) = self.payloads.get(self.next).cloned() else {
             return Err(WriteError::OutOfOrder {
                 expected: "(nothing more)".into(),
@@ -216,6 +296,11 @@ impl<W: Write> BundleWriter<W> {
                 got: path.into(),
             });
         }
+        Ok(p)
+    }
+
+    /// Writes `p`'s entry from `data`, which must hash to its digest.
+    fn copy_sha256(&mut self, p: &Payload, data: &mut dyn Read) -> Result<(), WriteError> {
         let failed = std::cell::Cell::new(false);
         let mut input = Tagged {
             inner: data,
@@ -230,7 +315,7 @@ impl<W: Write> BundleWriter<W> {
         if let Err(e) = self.entry(&p.path, p.size, &mut hashing) {
             return Err(if failed.get() {
                 WriteError::Input {
-                    path: p.path.into(),
+                    path: p.path.to_string(),
                     source: e,
                 }
             } else {
@@ -243,14 +328,46 @@ impl<W: Write> BundleWriter<W> {
         let (digest, n, _) = hashing.finish();
         if grew || n != p.size || digest != p.sha256 {
             return Err(WriteError::Changed {
-                path: p.path.into(),
+                path: p.path.to_string(),
                 expected: p.sha256.hex(),
                 expected_size: p.size,
                 actual: digest,
                 actual_size: n + u64::from(grew),
             });
         }
-        self.next += 1;
+        Ok(())
+    }
+
+    /// Writes `p`'s entry from `data`, whose CRC-32 must be `crc32`.
+    fn copy_crc32(&mut self, p: &Payload, data: &mut dyn Read, crc32: u32) -> Result<(), WriteError> {
+        let failed = std::cell::Cell::new(false);
+        let mut input = Tagged {
+            inner: data,
+            failed: &failed,
+        };
+        let mut checking = Crc32Reader::new((&mut input as &mut dyn Read).take(p.size));
+        if let Err(e) = self.entry(&p.path, p.size, &mut checking) {
+            return Err(if failed.get() {
+                WriteError::Input {
+                    path: p.path.to_string(),
+                    source: e,
+                }
+            } else {
+                WriteError::Io(e)
+            });
+        }
+        // One byte more means the input grew.
+        let mut extra = [0u8; 1];
+        let grew = checking.get_mut().get_mut().read(&mut extra)? > 0;
+        let (crc, n) = checking.finish();
+        if grew || n != p.size || crc != crc32 {
+            return Err(WriteError::Differs {
+                path: p.path.to_string(),
+                expected: p.sha256.hex(),
+                expected_size: p.size,
+                actual_size: n + u64::from(grew),
+            });
+        }
         Ok(())
     }
 

@@ -21,7 +21,10 @@ pub(super) fn collect(
 ) -> Result<(Vec<Prepared>, Vec<Skipped>), ExportError> {
     let mut prepared = Vec::new();
     let mut skipped = Vec::new();
-    for spec in &plan.sources {
+    // The layer files, checked side by side first (issue 12); each result
+    // is used, or its refusal reported, in the sources' order below.
+    let mut checked = super::checks::layers_side_by_side(&plan.sources, progress);
+    for (index, spec) in plan.sources.iter().enumerate() {
         match spec {
             SourceSpec::Layer {
                 kind,
@@ -34,9 +37,18 @@ pub(super) fn collect(
                     }
                     _ => None,
                 };
-                progress.begin(&format!("check {kind}"), file_len(path));
-                prepared.push(source::files::layer_file(*kind, path, checks, progress)?);
-                progress.end();
+                let done = match checked.iter().position(|(i, _)| *i == index) {
+                    Some(at) => checked.swap_remove(at).1?,
+                    None => {
+                        progress.begin(&format!("check {kind}"), file_len(path));
+                        let one = source::files::check_layer(*kind, path, progress)?;
+                        progress.end();
+                        one
+                    }
+                };
+                prepared.push(source::files::layer_file_checked(
+                    *kind, path, checks, done,
+                )?);
             }
             SourceSpec::Vex {
                 name,

@@ -75,7 +75,7 @@ impl SignedManifest {
             let mut reader = open_content(&p.content)?;
             let mut counted = ProgressReader::new(&mut reader, progress);
             writer
-                .append(&p.payload.path, &mut counted)
+                .append_known(&p.payload.path, &mut counted, p.crc32)
                 .map_err(|e| match e {
                     // Name the file, not the payload path, when an input fails.
                     WriteError::Input { source, .. } => {

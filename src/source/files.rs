@@ -3,8 +3,9 @@
 //! (vex-repository.json + archive).
 //!
 //! Each input is read once to validate and hash it (a layer on two cores:
-//! one thread hashes while the other inflates and checks); the bundle
-//! writer reads it again and refuses it if it changed in between.
+//! one thread hashes while the other inflates and checks; export checks
+//! two layer files at once, see [`check_layer`]); the bundle writer reads
+//! it again and refuses it if it changed in between.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -13,6 +14,7 @@ use std::rc::Rc;
 
 use crate::artifact::vex::{self, ArchiveFormat};
 use crate::artifact::{self, CHECKS_MAJOR};
+use crate::bundle::writer::Crc32Reader;
 use crate::digest::{Hasher, HashingReader};
 use crate::error::PathIo;
 use crate::manifest::{ArtifactKind, ChecksInfo, PayloadPath, PlainName, Subdir, VexRepository};
@@ -55,14 +57,25 @@ pub fn layer_file(
     checks: Option<ChecksInfo>,
     progress: &dyn Progress,
 ) -> Result<Prepared, SourceError> {
-    layer(
+    let checked = check_layer(kind, path, progress)?;
+    layer_file_checked(kind, path, checks, checked)
+}
+
+/// A published layer file that [`check_layer`] passed, wrapped as an OCI
+/// artifact (its bytes planned from `path`).
+pub fn layer_file_checked(
+    kind: ArtifactKind,
+    path: &Path,
+    checks: Option<ChecksInfo>,
+    checked: CheckedLayer,
+) -> Result<Prepared, SourceError> {
+    wrap_layer(
         kind,
-        path,
         Content::File(path.to_path_buf()),
         format!("file: {}", file_name(path)),
         checks,
         None,
-        progress,
+        checked,
     )
 }
 
@@ -77,13 +90,47 @@ pub(crate) fn layer(
     upstream_manifest_digest: Option<crate::digest::Sha256Digest>,
     progress: &dyn Progress,
 ) -> Result<Prepared, SourceError> {
+    let checked = check_layer(kind, path, progress)?;
+    wrap_layer(
+        kind,
+        content,
+        source,
+        checks,
+        upstream_manifest_digest,
+        checked,
+    )
+}
+
+/// What [`check_layer`] found in a layer file: its digest and size and what
+/// it holds. Owned and `Send`, so that several layers can be checked on
+/// several threads (export, issue 12).
+#[derive(Debug)]
+pub struct CheckedLayer {
+    digest: crate::digest::Sha256Digest,
+    size: u64,
+    crc32: u32,
+    contents: artifact::LayerContents,
+}
+
+/// Every check of a layer file of `kind`, in one read of it (its bytes
+/// reported to `progress`): the walk, the metadata's schema version and the
+/// whole database file; with the layer's SHA-256 and size.
+///
+/// # Errors
+/// The file cannot be read, or the layer is refused.
+pub fn check_layer(
+    kind: ArtifactKind,
+    path: &Path,
+    progress: &dyn Progress,
+) -> Result<CheckedLayer, SourceError> {
     let f = File::open(path).map_err(PathIo::at("cannot read", path))?;
     let len = f.metadata().map_or(0, |m| m.len());
     let counted = ProgressReader::new(f, progress);
     // One pass on two cores (issue 12): the layer's SHA-256 runs on a
-    // second thread while this one inflates and checks.
+    // second thread while this one inflates and checks; its CRC-32, for
+    // the bundle writer's re-check, costs little here.
     let mut hashing = HashingReader::with_hasher(
-        BufReader::with_capacity(1 << 16, counted),
+        Crc32Reader::new(BufReader::with_capacity(1 << 16, counted)),
         Hasher::for_len(len),
     );
     let mut spool = artifact::SpoolSink::new(kind);
@@ -94,7 +141,8 @@ pub(crate) fn layer(
         })?;
     // Bytes after the gzip member still belong to the blob.
     io::copy(&mut hashing, &mut io::sink()).map_err(PathIo::at("cannot read", path))?;
-    let (digest, size, _) = hashing.finish();
+    let (digest, size, crc) = hashing.finish();
+    let (crc32, _) = crc.finish();
     if let Some(meta) = &contents.metadata {
         artifact::check_schema(kind, meta.version).map_err(|source| SourceError::Artifact {
             path: path.to_path_buf(),
@@ -110,6 +158,23 @@ pub(crate) fn layer(
                 source,
             })?;
     }
+    Ok(CheckedLayer {
+        digest,
+        size,
+        crc32,
+        contents,
+    })
+}
+
+/// A checked layer as an OCI artifact whose bytes are at `content`.
+fn wrap_layer(
+    kind: ArtifactKind,
+    content: Content,
+    source: String,
+    checks: Option<ChecksInfo>,
+    upstream_manifest_digest: Option<crate::digest::Sha256Digest>,
+    checked: CheckedLayer,
+) -> Result<Prepared, SourceError> {
     let checks = match kind {
         ArtifactKind::Checks => Some(checks.unwrap_or(checks_info(None)?)),
         _ => None,
@@ -118,11 +183,12 @@ pub(crate) fn layer(
         kind,
         source,
         content,
-        digest,
-        size,
-        contents,
+        digest: checked.digest,
+        size: checked.size,
+        contents: checked.contents,
         checks,
         upstream_manifest_digest,
+        crc32: Some(checked.crc32),
     })
 }
 
@@ -224,6 +290,7 @@ pub(crate) fn vex_repository(
                 sha256: digest,
             },
             content,
+            crc32: None,
         },
     ];
     Ok(Prepared::Vex { entry, payloads })

@@ -184,6 +184,10 @@ pub struct PlannedPayload {
     pub payload: Payload,
     /// Where the bytes are.
     pub content: Content,
+    /// The CRC-32 of the bytes the first pass read and hashed, when it
+    /// took one: the bundle writer re-checks the bytes it copies against it
+    /// instead of hashing them again (`None`: it hashes them again).
+    pub crc32: Option<u32>,
 }
 
 impl PlannedPayload {
@@ -196,6 +200,7 @@ impl PlannedPayload {
                 sha256: Sha256Digest::of(&bytes),
             },
             content: Content::Bytes(Rc::new(bytes)),
+            crc32: None,
         }
     }
 }
@@ -231,6 +236,8 @@ pub(crate) struct LayerFacts {
     pub contents: LayerContents,
     pub checks: Option<ChecksInfo>,
     pub upstream_manifest_digest: Option<Sha256Digest>,
+    /// The CRC-32 of the layer's bytes as they were hashed.
+    pub crc32: Option<u32>,
 }
 
 /// A value a manifest field refuses, as a refusal of the input.
@@ -307,6 +314,7 @@ pub(crate) fn oci_artifact(f: LayerFacts) -> Result<Prepared, SourceError> {
                 sha256: f.digest,
             },
             content: f.content,
+            crc32: f.crc32,
         },
     ];
     Ok(Prepared::Oci { entry, payloads })

@@ -437,6 +437,7 @@ fn kept_blobs(
                 sha256: manifest_digest,
             },
             content: Content::Bytes(Rc::new(manifest_bytes)),
+            crc32: None,
         },
         PlannedPayload {
             payload: Payload {
@@ -445,6 +446,7 @@ fn kept_blobs(
                 sha256: config_digest,
             },
             content: Content::Bytes(Rc::new(config)),
+            crc32: None,
         },
     ])
 }

@@ -274,6 +274,9 @@ pub fn export(
         skipped,
         parts: None,
     };
+    // Every input is checked and hashed; the next pass only copies (and
+    // refuses an input that changed since).
+    crate::fault::point("export: inputs checked");
     let write = |out: &mut dyn Write| signed.write(out, progress);
     match plan.split {
         Some(part_size) => write_parts(plan, keys, out_dir, part_size, report, write),

@@ -5,6 +5,7 @@
 mod support;
 
 mod approvals;
+mod bench_data;
 mod bench_script;
 mod cheap_checks;
 mod cli_conventions;
@@ -14,6 +15,7 @@ mod crash;
 mod credential_helpers;
 mod e2e;
 mod exit_classes;
+mod export_fewer_passes;
 mod export_passes;
 mod export_refusals;
 mod guidance;

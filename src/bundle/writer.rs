@@ -339,7 +339,12 @@ impl<W: Write> BundleWriter<W> {
     }
 
     /// Writes `p`'s entry from `data`, whose CRC-32 must be `crc32`.
-    fn copy_crc32(&mut self, p: &Payload, data: &mut dyn Read, crc32: u32) -> Result<(), WriteError> {
+    fn copy_crc32(
+        &mut self,
+        p: &Payload,
+        data: &mut dyn Read,
+        crc32: u32,
+    ) -> Result<(), WriteError> {
         let failed = std::cell::Cell::new(false);
         let mut input = Tagged {
             inner: data,
@@ -382,6 +387,10 @@ impl<W: Write> BundleWriter<W> {
         Ok(enc.finish()?)
     }
 }
+
+#[cfg(test)]
+#[path = "writer_crc_tests.rs"]
+mod crc_tests;
 
 #[cfg(test)]
 mod tests {

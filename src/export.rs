@@ -499,6 +499,7 @@ fn build_manifest(
         labels: plan.labels.clone(),
         artifacts,
         vex,
+        deltas: Vec::new(),
         payloads: planned
             .iter()
             .map(|p| p.payload.clone())

@@ -13,7 +13,8 @@ use super::{hex_digest, oci_digest_opt, ArtifactKind, Database, Manifest, Manife
 use super::{PayloadPath, Rfc3339Time};
 use crate::digest::Sha256Digest;
 
-/// The only encoding 1.3 defines: one zstd frame (RFC 8878) made with the
+/// The only encoding 1.3 defines: the `AIRDLT01` container of
+/// [`crate::delta`], zstd frames (RFC 8878) each made with a range of the
 /// base file as its reference prefix ("patch-from").
 pub const ENCODING_ZSTD_PATCH_FROM: &str = "zstd-patch-from";
 
@@ -38,7 +39,7 @@ pub struct Delta {
     pub tag: String,
     /// [`ENCODING_ZSTD_PATCH_FROM`].
     pub encoding: String,
-    /// The payload holding the zstd frame: `delta/<kind>/<file>.zst`.
+    /// The payload holding the delta (the `AIRDLT01` container): `delta/<kind>/<file>.delta`.
     pub path: PayloadPath,
     /// The payload holding the new metadata.json: `delta/<kind>/metadata.json`.
     pub metadata_path: PayloadPath,
@@ -71,7 +72,7 @@ pub struct DeltaBase {
 impl Delta {
     /// The payload path of the delta frame for `kind`'s database `file`.
     pub fn frame_path(kind: ArtifactKind, file: &str) -> String {
-        format!("delta/{}/{file}.zst", kind.name())
+        format!("delta/{}/{file}.delta", kind.name())
     }
 
     /// The payload path of the metadata.json for `kind`.

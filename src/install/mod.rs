@@ -45,6 +45,7 @@ mod judge;
 mod on_disk;
 pub mod provenance;
 pub mod push;
+mod push_delta;
 mod push_error;
 mod registry_state;
 mod rollback;

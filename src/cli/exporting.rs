@@ -123,7 +123,7 @@ pub(super) fn export(mut a: ExportArgs) -> Result<()> {
         .iter()
         .map(|p| passphrase::load_secret(p, a.passphrase_file.as_deref(), &progress))
         .collect::<Result<Vec<_>, _>>()?;
-    let base = base_bundle(a, &keys)?;
+    let base = base_bundle(&a, &keys)?;
     let report = airlock::export::export_with_base(&plan, &keys, GENERATOR, &progress, base.as_ref())
         .map_err(flag_worded)?;
     if let (Some(file), Some((series, n))) = (&sequence_file, &sequence) {

@@ -1,0 +1,43 @@
+//! A read-only memory map of a whole file: the reference of a delta costs
+//! page cache, which the kernel can drop and re-read, not heap.
+
+use std::fs::File;
+
+use super::DeltaError;
+
+/// A file's bytes, mapped (or empty: an empty file cannot be mapped).
+pub(crate) struct Mapped(Option<memmap2::Mmap>);
+
+impl Mapped {
+    /// Maps `file`, `len` bytes long, for reading.
+    ///
+    /// # Safety argument
+    ///
+    /// A map is only sound while no one truncates or rewrites the file. The
+    /// files airlock maps are its own: a base database inside the cache it
+    /// holds the lock of, or a file it extracted into its own staging or
+    /// temporary directory; the new file when encoding is airlock's own
+    /// extraction too. Another process writing there is outside what
+    /// airlock can defend against anyway (it could rewrite the installed
+    /// database just as well); the worst a truncation does is a SIGBUS,
+    /// and a change of content is caught by the SHA-256 of the result.
+    pub fn new(file: &File, len: u64) -> Result<Mapped, std::io::Error> {
+        if len == 0 {
+            return Ok(Mapped(None));
+        }
+        // SAFETY: see the safety argument above; the length is the file's
+        // and the map is read-only and private.
+        let map = unsafe { memmap2::MmapOptions::new().len(len as usize).map(file)? };
+        Ok(Mapped(Some(map)))
+    }
+
+    /// The mapped bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.0.as_deref().unwrap_or(&[])
+    }
+}
+
+/// `len` as a `usize`, or the host cannot map it.
+pub(crate) fn usize_len(len: u64) -> Result<usize, DeltaError> {
+    usize::try_from(len).map_err(|_| DeltaError::TooLarge(len))
+}

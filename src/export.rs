@@ -278,14 +278,15 @@ pub fn export_with_base(
     let work = crate::cleanup::work_dir(&out_dir, ".airlock-export-")
         .map_err(PathIo::at("cannot create a work directory in", &out_dir))?;
     let (prepared, skipped) = gather::collect(plan, work.path(), progress)?;
-    let (prepared, deltas) = match base {
+    let (manifest, planned) = match base {
         Some(b) => {
             let (kept, d) = delta::make_deltas(b, prepared, work.path(), progress)?;
-            (kept, Some(d))
+            let (manifest, planned) = build_manifest(kept, plan, generator)?;
+            delta::attach(manifest, planned, d)?
         }
-        None => (prepared, None),
+        None => build_manifest(prepared, plan, generator)?,
     };
-    let (manifest, planned) = build_manifest(prepared, plan, generator, deltas)?;
+    manifest.validate()?;
     if let Some(why) = manifest.time_from_the_future(now) {
         return Err(ExportError::FromTheFuture(why));
     }
@@ -511,33 +512,21 @@ fn open_content(c: &Content) -> Result<Box<dyn Read + '_>, ExportError> {
 /// The payloads by path (each once), sorted by it.
 type ByPath = BTreeMap<manifest::PayloadPath, PlannedPayload>;
 
-/// Builds the manifest and the sorted, de-duplicated payload list.
+/// Builds the manifest and the sorted, de-duplicated payload list (the
+/// caller validates it, once any deltas are attached).
 fn build_manifest(
     prepared: Vec<Prepared>,
     plan: &ExportPlan,
     generator: &str,
-    deltas: Option<delta::Deltas>,
 ) -> Result<(Manifest, Vec<PlannedPayload>), ExportError> {
     let (artifacts, vex, mut by_path) = entries(prepared)?;
     if !artifacts.is_empty() {
         add_oci_layout(&artifacts, &mut by_path);
     }
-    let deltas = deltas.map_or_else(Vec::new, |d| {
-        for pl in d.payloads {
-            by_path.insert(pl.payload.path.clone(), pl);
-        }
-        d.entries
-    });
-    // A full bundle keeps writing 1.2, byte for byte; deltas are 1.3.
-    let format_version = if deltas.is_empty() {
-        format!("{}.{}", manifest::FORMAT_MAJOR, manifest::FORMAT_MINOR)
-    } else {
-        manifest::DELTA_FORMAT_VERSION.to_string()
-    };
     let planned: Vec<PlannedPayload> = by_path.into_values().collect();
     let manifest = Manifest {
         format: manifest::FORMAT_NAME.into(),
-        format_version,
+        format_version: format!("{}.{}", manifest::FORMAT_MAJOR, manifest::FORMAT_MINOR),
         created: plan.created.into(),
         generator: generator.to_string(),
         series: series(plan)?,
@@ -545,13 +534,12 @@ fn build_manifest(
         labels: plan.labels.clone(),
         artifacts,
         vex,
-        deltas,
+        deltas: Vec::new(),
         payloads: planned
             .iter()
             .map(|p| p.payload.clone())
             .collect::<Vec<Payload>>(),
     };
-    manifest.validate()?;
     Ok((manifest, planned))
 }
 

@@ -145,10 +145,16 @@ fn a_delta_export_writes_1_3_with_the_base_and_keeps_unchanged_databases_whole()
     let delta = &m.deltas[0];
     assert_eq!(delta.kind.name(), "trivy-db");
     assert_eq!(delta.path.as_str(), "delta/trivy-db/trivy.db.delta");
-    assert_eq!(delta.base.sha256, airlock::digest::Sha256Digest::of(&trivy_db(2)));
+    assert_eq!(
+        delta.base.sha256,
+        airlock::digest::Sha256Digest::of(&trivy_db(2))
+    );
     assert_eq!(delta.base.size, trivy_db(2).len() as u64);
     assert_eq!(delta.base.updated_at.as_str(), UPDATED_AT);
-    assert_eq!(delta.database.sha256, airlock::digest::Sha256Digest::of(&d.next_db));
+    assert_eq!(
+        delta.database.sha256,
+        airlock::digest::Sha256Digest::of(&d.next_db)
+    );
     assert_eq!(delta.database.size, d.next_db.len() as u64);
     assert_eq!(delta.database.updated_at.as_str(), NEXT_UPDATED_AT);
     // The Java DB did not change: carried whole, like checks and VEX.
@@ -168,9 +174,15 @@ fn inspect_says_a_bundle_is_a_delta_and_names_its_base() {
     let d = Deltas::new();
     let base_hex = airlock::digest::Sha256Digest::of(&trivy_db(2)).hex();
     let text = airlock_ok(&["inspect", s(&d.delta), "--key", s(&d.e.public)]);
-    assert!(text.contains("delta bundle: imports only where each base below is the installed database"), "{text}");
-    assert!(text.contains(&format!("trivy-db  delta (")), "{text}");
-    assert!(text.contains(&format!("against base sha256 {base_hex}")), "{text}");
+    assert!(
+        text.contains("delta bundle: imports only where each base below is the installed database"),
+        "{text}"
+    );
+    assert!(text.contains("trivy-db  delta ("), "{text}");
+    assert!(
+        text.contains(&format!("against base sha256 {base_hex}")),
+        "{text}"
+    );
     assert!(text.contains(&format!("UpdatedAt {UPDATED_AT})")), "{text}");
     let json: serde_json::Value =
         serde_json::from_str(&airlock_ok(&["inspect", s(&d.delta), "--json"])).unwrap();
@@ -181,7 +193,10 @@ fn inspect_says_a_bundle_is_a_delta_and_names_its_base() {
     // A full bundle says neither.
     let json: serde_json::Value =
         serde_json::from_str(&airlock_ok(&["inspect", s(&d.e.bundle), "--json"])).unwrap();
-    assert!(json.get("delta").is_none() && json.get("bases").is_none(), "{json}");
+    assert!(
+        json.get("delta").is_none() && json.get("bases").is_none(),
+        "{json}"
+    );
 }
 
 /// The 1.2 airlock (main at a451d64), when the lead's build is there.
@@ -201,7 +216,14 @@ fn a_1_2_reader_refuses_a_delta_bundle_before_writing_anything() {
     for args in [
         vec!["verify", s(&d.delta), "--key", s(&d.e.public)],
         vec!["inspect", s(&d.delta)],
-        vec!["import", s(&d.delta), "--key", s(&d.e.public), "--cache-dir", s(&d.cache)],
+        vec![
+            "import",
+            s(&d.delta),
+            "--key",
+            s(&d.e.public),
+            "--cache-dir",
+            s(&d.cache),
+        ],
     ] {
         let out = Command::new(&old).args(&args).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
@@ -218,16 +240,31 @@ fn a_delta_imports_onto_its_base_and_rolls_back() {
     let java_before = std::fs::read(d.cache.join("java-db/trivy-java.db")).unwrap();
     let out = import_ok(&d.delta, &d.e.public, &d.cache, &[]);
     assert!(out.contains("trivy-db"), "{out}");
-    assert_eq!(std::fs::read(d.cache.join("db/trivy.db")).unwrap(), d.next_db);
+    assert_eq!(
+        std::fs::read(d.cache.join("db/trivy.db")).unwrap(),
+        d.next_db
+    );
     let meta = std::fs::read_to_string(d.cache.join("db/metadata.json")).unwrap();
-    assert!(meta.contains(&format!("\"UpdatedAt\":\"{NEXT_UPDATED_AT}\"")), "{meta}");
-    assert_eq!(std::fs::read(d.cache.join("java-db/trivy-java.db")).unwrap(), java_before);
+    assert!(
+        meta.contains(&format!("\"UpdatedAt\":\"{NEXT_UPDATED_AT}\"")),
+        "{meta}"
+    );
+    assert_eq!(
+        std::fs::read(d.cache.join("java-db/trivy-java.db")).unwrap(),
+        java_before
+    );
     assert_no_leftovers(&d.cache, ".airlock-staging-");
     airlock_ok(&["rollback", "--cache-dir", s(&d.cache)]);
-    assert_eq!(std::fs::read(d.cache.join("db/trivy.db")).unwrap(), trivy_db(2));
+    assert_eq!(
+        std::fs::read(d.cache.join("db/trivy.db")).unwrap(),
+        trivy_db(2)
+    );
     // The same delta again applies again (its base is back).
     import_ok(&d.delta, &d.e.public, &d.cache, &[]);
-    assert_eq!(std::fs::read(d.cache.join("db/trivy.db")).unwrap(), d.next_db);
+    assert_eq!(
+        std::fs::read(d.cache.join("db/trivy.db")).unwrap(),
+        d.next_db
+    );
     // An audit line for each import, the chain intact.
     airlock_ok(&["audit", "--cache-dir", s(&d.cache)]);
 }
@@ -281,16 +318,25 @@ fn signed_hostile_delta_fields_are_refused_and_leave_the_cache_as_it_was() {
         (
             "result-size-lies",
             Box::new({
-                let (a, b) = (size_line.clone(), format!("size = {}\nsha256 = \"{result_hex}\"", size + 4096));
+                let (a, b) = (
+                    size_line.clone(),
+                    format!("size = {}\nsha256 = \"{result_hex}\"", size + 4096),
+                );
                 move |t: String| t.replacen(&a, &b, 1)
             }),
             4,
-            format!("the delta rebuilds {size} bytes; the manifest says {}", size + 4096),
+            format!(
+                "the delta rebuilds {size} bytes; the manifest says {}",
+                size + 4096
+            ),
         ),
         (
             "result-size-enormous",
             Box::new({
-                let (a, b) = (size_line.clone(), format!("size = {}\nsha256 = \"{result_hex}\"", 1u64 << 40));
+                let (a, b) = (
+                    size_line.clone(),
+                    format!("size = {}\nsha256 = \"{result_hex}\"", 1u64 << 40),
+                );
                 move |t: String| t.replacen(&a, &b, 1)
             }),
             4,
@@ -307,7 +353,13 @@ fn signed_hostile_delta_fields_are_refused_and_leave_the_cache_as_it_was() {
         ),
         (
             "delta-for-checks",
-            Box::new(|t: String| t.replacen("kind = \"trivy-db\"\nrepository = \"trivy-db\"", "kind = \"checks\"\nrepository = \"trivy-checks\"", 1)),
+            Box::new(|t: String| {
+                t.replacen(
+                    "kind = \"trivy-db\"\nrepository = \"trivy-db\"",
+                    "kind = \"checks\"\nrepository = \"trivy-checks\"",
+                    1,
+                )
+            }),
             4,
             "a delta is defined only for trivy-db and java-db, not checks".into(),
         ),
@@ -339,13 +391,21 @@ fn signed_hostile_delta_fields_are_refused_and_leave_the_cache_as_it_was() {
         ),
         (
             "delta-as-1-2",
-            Box::new(|t: String| t.replacen("format_version = \"1.3\"", "format_version = \"1.2\"", 1)),
+            Box::new(|t: String| {
+                t.replacen("format_version = \"1.3\"", "format_version = \"1.2\"", 1)
+            }),
             4,
             "the manifest carries deltas but declares format 1.2; deltas are format 1.3".into(),
         ),
         (
             "delta-also-whole",
-            Box::new(|t: String| t.replacen("kind = \"trivy-db\"\nrepository = \"trivy-db\"\ntag = \"2\"", "kind = \"java-db\"\nrepository = \"trivy-java-db\"\ntag = \"1\"", 1)),
+            Box::new(|t: String| {
+                t.replacen(
+                    "kind = \"trivy-db\"\nrepository = \"trivy-db\"\ntag = \"2\"",
+                    "kind = \"java-db\"\nrepository = \"trivy-java-db\"\ntag = \"1\"",
+                    1,
+                )
+            }),
             4,
             "java-db is carried both whole and as a delta".into(),
         ),
@@ -355,7 +415,11 @@ fn signed_hostile_delta_fields_are_refused_and_leave_the_cache_as_it_was() {
         let bundle = d.resigned(&format!("{name}.airlock"), edit);
         let err = import_fails(&bundle, &d.e.public, &d.cache, code);
         assert!(err.contains(&needle), "{name}: {err}");
-        assert_eq!(tree_hash(&d.cache.join("db")), before, "{name}: the cache changed");
+        assert_eq!(
+            tree_hash(&d.cache.join("db")),
+            before,
+            "{name}: the cache changed"
+        );
         assert_no_leftovers(&d.cache, ".airlock-staging-");
     }
 }
@@ -383,7 +447,9 @@ fn push_after_a_delta_import_rebuilds_the_layer_and_names_upstreams_digest() {
     let upstream = m.deltas[0].upstream_layer_digest.unwrap().oci();
     let out = import_ok(&d.delta, &d.e.public, &d.cache, &["--push", &target]);
     assert!(
-        out.contains(&format!("differs from upstream's {upstream} (same database file, another gzip)")),
+        out.contains(&format!(
+            "differs from upstream's {upstream} (same database file, another gzip)"
+        )),
         "{out}"
     );
     // What the registry serves is the cache's database, whole.
@@ -395,8 +461,91 @@ fn push_after_a_delta_import_rebuilds_the_layer_and_names_upstreams_digest() {
     // Without a cache there is nothing to rebuild from: refused.
     let reg2 = crate::support::registry::Registry::plain(&d.t.join("registry2"));
     let err = airlock_fails(
-        &["import", s(&d.delta), "--key", s(&d.e.public), "--push", &format!("{}/m", reg2.host())],
+        &[
+            "import",
+            s(&d.delta),
+            "--key",
+            s(&d.e.public),
+            "--push",
+            &format!("{}/m", reg2.host()),
+        ],
         2,
     );
-    assert!(err.contains("cannot push the trivy-db of this delta bundle"), "{err}");
+    assert!(
+        err.contains("cannot push the trivy-db of this delta bundle"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_delta_only_bundle_exports_and_imports() {
+    let d = Deltas::new();
+    d.import_base();
+    let next_layer = d.t.join("next-db.tar.gz");
+    let only = d.t.join("only.airlock");
+    airlock_ok(&[
+        "export",
+        "-o",
+        s(&only),
+        "--sign-key",
+        s(&d.e.key),
+        "--trivy-db",
+        s(&next_layer),
+        "--created",
+        "2026-11-26T12:00:00Z",
+        "--base",
+        s(&d.e.bundle),
+    ]);
+    let x = tempfile::tempdir().unwrap();
+    extract(&only, x.path());
+    let text = std::fs::read_to_string(x.path().join("airlock/manifest.toml")).unwrap();
+    let m = Manifest::parse(text.as_bytes()).unwrap();
+    assert!(m.artifacts.is_empty() && m.vex.is_empty(), "{text}");
+    assert_eq!(m.deltas.len(), 1);
+    assert!(!text.contains("oci/"), "{text}");
+    import_ok(&only, &d.e.public, &d.cache, &[]);
+    assert_eq!(
+        std::fs::read(d.cache.join("db/trivy.db")).unwrap(),
+        d.next_db
+    );
+    // The same bundle again changes nothing (already installed), and
+    // does not ask for the base (the host has the result now).
+    let before = tree_hash(&d.cache.join("db"));
+    let again = import_ok(&only, &d.e.public, &d.cache, &[]);
+    assert!(again.contains("already installed"), "{again}");
+    assert_eq!(tree_hash(&d.cache.join("db")), before);
+}
+
+#[test]
+fn a_cache_that_received_a_delta_exports_from_cache_as_before() {
+    let d = Deltas::new();
+    d.import_base();
+    import_ok(&d.delta, &d.e.public, &d.cache, &[]);
+    let out = d.t.join("from-cache.airlock");
+    airlock_ok(&[
+        "export",
+        "-o",
+        s(&out),
+        "--sign-key",
+        s(&d.e.key),
+        "--from-cache",
+        s(&d.cache),
+    ]);
+    let verified = airlock_ok(&["verify", s(&out), "--key", s(&d.e.public), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&verified).unwrap();
+    let db = v["manifest"]["artifact"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "trivy-db")
+        .unwrap()["database"]
+        .clone();
+    assert_eq!(
+        db["sha256"],
+        airlock::digest::Sha256Digest::of(&d.next_db).hex()
+    );
+    assert_eq!(db["updated_at"], NEXT_UPDATED_AT);
+    let fresh = d.t.join("fresh");
+    import_ok(&out, &d.e.public, &fresh, &[]);
+    assert_eq!(std::fs::read(fresh.join("db/trivy.db")).unwrap(), d.next_db);
 }

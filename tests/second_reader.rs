@@ -171,7 +171,10 @@ fn second_reader_agrees_with_the_conformance_index() {
         if c.since.is_some() {
             // A 1.3 case: a 1.2 reader refuses it before anything else.
             if exit_of(&r) != 4 || why != "R13: payload.path" {
-                wrong.push(format!("{}: a 1.2 reader must refuse it (R13), second reader {r:?}", c.file));
+                wrong.push(format!(
+                    "{}: a 1.2 reader must refuse it (R13), second reader {r:?}",
+                    c.file
+                ));
             }
             continue;
         }

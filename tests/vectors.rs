@@ -246,7 +246,12 @@ fn generate(examples_dir: &Path, vectors_dir: &Path) {
         |t| t.replace("format_version = \"1.2\"", "format_version = \"2.0\""),
         &key,
     );
-    export_delta_vector(examples_dir, &good, &vectors_dir.join("delta.airlock"), &key);
+    export_delta_vector(
+        examples_dir,
+        &good,
+        &vectors_dir.join("delta.airlock"),
+        &key,
+    );
     let full = std::fs::read(&good).unwrap();
     write(
         &vectors_dir.join("truncated.airlock"),

@@ -124,8 +124,9 @@ pub(super) fn export(mut a: ExportArgs) -> Result<()> {
         .map(|p| passphrase::load_secret(p, a.passphrase_file.as_deref(), &progress))
         .collect::<Result<Vec<_>, _>>()?;
     let base = base_bundle(&a, &keys)?;
-    let report = airlock::export::export_with_base(&plan, &keys, GENERATOR, &progress, base.as_ref())
-        .map_err(flag_worded)?;
+    let report =
+        airlock::export::export_with_base(&plan, &keys, GENERATOR, &progress, base.as_ref())
+            .map_err(flag_worded)?;
     if let (Some(file), Some((series, n))) = (&sequence_file, &sequence) {
         file.record(series, *n)?;
     }
@@ -144,6 +145,7 @@ fn base_bundle(
     a: &ExportArgs,
     keys: &[airlock::keys::SecretKey],
 ) -> Result<Option<airlock::export::BaseBundle>> {
+    let a = &a.base;
     let Some(path) = &a.base else {
         return Ok(None);
     };

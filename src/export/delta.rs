@@ -59,9 +59,11 @@ impl PayloadVisitor for Spooler {
         let Some(m) = &self.manifest else {
             return Ok(());
         };
-        let Some(a) = m.artifacts.iter().find(|a| {
-            a.database.is_some() && Manifest::blob_path(&a.layer.digest) == p.path
-        }) else {
+        let Some(a) = m
+            .artifacts
+            .iter()
+            .find(|a| a.database.is_some() && Manifest::blob_path(&a.layer.digest) == p.path)
+        else {
             return Ok(());
         };
         let mut spool = SpoolSink::new(a.kind);
@@ -127,6 +129,30 @@ pub(super) struct Deltas {
     pub entries: Vec<Delta>,
     /// Their payloads (delta files, metadata.json).
     pub payloads: Vec<PlannedPayload>,
+}
+
+/// Adds the deltas to a built manifest (a full bundle's, of what was
+/// carried whole) and its payloads: `[[delta]]`, their payloads in path
+/// order, and format 1.3 (a bundle without deltas stays 1.2, byte for byte).
+pub(super) fn attach(
+    mut manifest: Manifest,
+    planned: Vec<PlannedPayload>,
+    deltas: Deltas,
+) -> Result<(Manifest, Vec<PlannedPayload>), ExportError> {
+    if deltas.entries.is_empty() {
+        return Ok((manifest, planned));
+    }
+    let mut by_path: BTreeMap<PayloadPath, PlannedPayload> = planned
+        .into_iter()
+        .chain(deltas.payloads)
+        .map(|p| (p.payload.path.clone(), p))
+        .collect();
+    let planned: Vec<PlannedPayload> = std::mem::take(&mut by_path).into_values().collect();
+    manifest.format_version = crate::manifest::DELTA_FORMAT_VERSION.into();
+    manifest.deltas = deltas.entries;
+    manifest.payloads = planned.iter().map(|p| p.payload.clone()).collect();
+    manifest.validate()?;
+    Ok((manifest, planned))
 }
 
 /// Replaces, in `prepared`, each database the base carries by a delta
@@ -197,10 +223,22 @@ fn one_delta(
         .find(|pl| pl.payload.path == Manifest::blob_path(&entry.layer.digest))
         .ok_or_else(|| base_error(format!("the new {kind} layer is missing")))?;
     let mut spool = SpoolSink::new(kind);
-    let contents = artifact::scan_layer(kind, open(&layer.content)?, entry.unpacked.limits(), &mut spool)
-        .map_err(|e| base_error(format!("the new {kind} layer: {}", crate::error::chain_text(&e))))?;
+    let contents = artifact::scan_layer(
+        kind,
+        open(&layer.content)?,
+        entry.unpacked.limits(),
+        &mut spool,
+    )
+    .map_err(|e| {
+        base_error(format!(
+            "the new {kind} layer: {}",
+            crate::error::chain_text(&e)
+        ))
+    })?;
     let (Some(new_copy), Some(meta)) = (spool.into_copy(), contents.metadata) else {
-        return Err(base_error(format!("the new {kind} layer holds no database")));
+        return Err(base_error(format!(
+            "the new {kind} layer holds no database"
+        )));
     };
     let file = db.file.as_str();
     let out_path = work.join(format!("{}.delta", kind.name()));

@@ -172,7 +172,10 @@ fn write_metadata(
     for d in &m.deltas {
         // The delta's metadata.json, checked against the manifest when it
         // was applied, with DownloadedAt as Trivy keeps it.
-        let meta = collector.layers.get(&d.kind).and_then(|l| l.metadata.as_ref());
+        let meta = collector
+            .layers
+            .get(&d.kind)
+            .and_then(|l| l.metadata.as_ref());
         let Some(meta) = meta else {
             return Err(ImportError::Inconsistent(format!(
                 "{} lacks its metadata",

@@ -133,15 +133,22 @@ pub(super) fn store(stage: &Path, d: &Delta, data: &mut dyn Read) -> Result<(), 
 
 /// The delta's metadata.json, parsed and held to the signed database table
 /// (Version, UpdatedAt, NextUpdate byte for byte), as for a layer's.
-pub(super) fn check_metadata(d: &Delta, bytes: Option<&Vec<u8>>) -> Result<DbMetadata, ImportError> {
+pub(super) fn check_metadata(
+    d: &Delta,
+    bytes: Option<&Vec<u8>>,
+) -> Result<DbMetadata, ImportError> {
     let k = d.kind;
     let refuse = |m: String| ImportError::Artifact {
         kind: k,
         source: ArtifactError::Contradiction(m),
     };
     let bytes = bytes.ok_or_else(|| refuse(format!("{k} delta lacks its metadata.json")))?;
-    let meta = DbMetadata::parse(bytes)
-        .map_err(|e| refuse(format!("{k} delta metadata.json: {}", crate::error::chain_text(&e))))?;
+    let meta = DbMetadata::parse(bytes).map_err(|e| {
+        refuse(format!(
+            "{k} delta metadata.json: {}",
+            crate::error::chain_text(&e)
+        ))
+    })?;
     let db = &d.database;
     if meta.version != db.schema_version
         || meta.updated_at != db.updated_at.as_str()
@@ -228,7 +235,12 @@ pub(super) fn apply_staged(
         &mut w,
         db.size,
     )
-    .map_err(|e| refuse(format!("{k} delta does not apply: {}", crate::error::chain_text(&e))))?;
+    .map_err(|e| {
+        refuse(format!(
+            "{k} delta does not apply: {}",
+            crate::error::chain_text(&e)
+        ))
+    })?;
     w.flush().map_err(PathIo::at("cannot write", &out_path))?;
     drop(w);
     fs::remove_file(&stored).map_err(PathIo::at("cannot remove", &stored))?;

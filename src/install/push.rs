@@ -66,6 +66,9 @@ pub struct PushEvents<'a> {
     /// registry may serve the bundle's artifacts), with them and the
     /// downgrades forced: an interruption's record says what went up.
     pub on_publish: &'a dyn Fn(&[PushedArtifact], &[String]),
+    /// The cache the bundle was just imported into, if any: the layers of
+    /// a delta bundle's databases are rebuilt from it (`push_delta.rs`).
+    pub cache_dir: Option<&'a std::path::Path>,
 }
 
 /// The push visitor (see the module docs).
@@ -546,7 +549,6 @@ pub fn push<R: Read>(
     target: &PushTarget,
     opts: PushOptions,
     events: PushEvents<'_>,
-    cache_dir: Option<&std::path::Path>,
 ) -> Result<PushReport, ImportError> {
     let mut pusher = Pusher::new(
         client,
@@ -556,7 +558,7 @@ pub fn push<R: Read>(
         verified_manifest_sha256,
         events,
     )
-    .with_cache(cache_dir);
+    .with_cache(events.cache_dir);
     let verified = match reader::read(bundle, policy, &mut pusher) {
         Ok(v) => v,
         Err(ReadError::Bundle(e)) => return Err(e.into()),

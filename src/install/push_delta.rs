@@ -33,13 +33,8 @@ pub(super) fn rebuild(d: &Delta, cache: Option<&Path>, work: &Path) -> Result<Re
         fail("no cache was given to rebuild its layer from (a delta carries no layer)".into())
     })?;
     let dir = cache.join(trivy_cache::component(d.kind));
-    let prepared = crate::source::cache::database(
-        d.kind,
-        &dir,
-        work,
-        &crate::progress::NoProgress,
-    )
-    .map_err(|e| fail(crate::error::chain_text(&e)))?;
+    let prepared = crate::source::cache::database(d.kind, &dir, work, &crate::progress::NoProgress)
+        .map_err(|e| fail(crate::error::chain_text(&e)))?;
     let Prepared::Oci { entry, payloads } = prepared else {
         return Err(fail("the cache holds no database".into()));
     };
@@ -85,4 +80,3 @@ pub(super) fn open(p: &PlannedPayload) -> Result<Box<dyn Read + '_>, PushError> 
         Content::Bytes(b) => Ok(Box::new(&b[..])),
     }
 }
-

@@ -126,7 +126,9 @@ impl Manifest {
         for d in &self.deltas {
             let k = d.kind;
             if k == ArtifactKind::Checks {
-                return field("a delta is defined only for trivy-db and java-db, not checks".into());
+                return field(
+                    "a delta is defined only for trivy-db and java-db, not checks".into(),
+                );
             }
             if last.is_some_and(|l| l >= k) {
                 return field(format!(

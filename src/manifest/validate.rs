@@ -221,7 +221,10 @@ impl Manifest {
             }
         }
         for d in &self.deltas {
-            times.push((format!("the {}'s UpdatedAt", d.kind), &d.database.updated_at));
+            times.push((
+                format!("the {}'s UpdatedAt", d.kind),
+                &d.database.updated_at,
+            ));
         }
         times.into_iter().find_map(|(what, t)| {
             let at = t.at();

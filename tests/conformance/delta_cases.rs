@@ -29,10 +29,7 @@ pub(super) fn delta_cases(base: &Base) -> Vec<Case> {
             "R14",
             4,
             "a [[delta]] in a manifest that declares format 1.2",
-            base.bundle(&base.edited(
-                "format_version = \"1.3\"",
-                "format_version = \"1.2\"",
-            )),
+            base.bundle(&base.edited("format_version = \"1.3\"", "format_version = \"1.2\"")),
         ),
     ];
     cases

@@ -582,3 +582,6 @@ mod envelope_tests;
 
 #[cfg(test)]
 mod review_spec_tests;
+
+#[cfg(test)]
+mod delta_tests;

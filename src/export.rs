@@ -10,6 +10,7 @@
 //! the same directory, which removes them).
 
 mod behind;
+mod delta;
 mod gather;
 pub mod sequence;
 mod signed;
@@ -35,6 +36,7 @@ use crate::progress::Progress;
 use crate::source::{Content, PlannedPayload, Prepared, SourceError};
 use crate::timestamp::format_time;
 
+pub use delta::BaseBundle;
 pub use gather::{default_sources, source_hosts};
 use signed::SignedManifest;
 
@@ -154,6 +156,15 @@ pub enum ExportError {
     /// File system trouble around the output.
     #[error(transparent)]
     Io(#[from] PathIo),
+    /// `--base` names a bundle that is not proven.
+    #[error("the base bundle {} is refused: {}", crate::text::path(.0), crate::error::chain_text(.1))]
+    BaseBundle(PathBuf, crate::bundle::reader::BundleError),
+    /// `--base` names a bundle that cannot serve as a base.
+    #[error("the base bundle is refused: {0}")]
+    Base(String),
+    /// A delta could not be made.
+    #[error("cannot make the delta: {0}")]
+    Delta(String),
 }
 
 impl crate::error::Classify for ExportError {
@@ -168,7 +179,9 @@ impl crate::error::Classify for ExportError {
             | ExportError::Exists(_) => Usage,
             ExportError::Source(e) => e.class(),
             ExportError::Output(e) => e.class(),
-            ExportError::FromTheFuture(_) => BadInput,
+            ExportError::FromTheFuture(_) | ExportError::Base(_) => BadInput,
+            ExportError::BaseBundle(_, e) => e.class(),
+            ExportError::Delta(_) => HostFailure,
             // An output part that exists is a usage error; anything else
             // while writing parts is the host's (a part file name that
             // cannot be made included).
@@ -200,7 +213,8 @@ impl crate::error::Classify for ExportError {
             ExportError::Sign(e) => e.hint(),
             ExportError::Write(e) => e.hint(),
             ExportError::Parts(e) => e.hint(),
-            ExportError::NoKey | ExportError::Duplicate(_) | ExportError::Label(_) | ExportError::Io(_) => None,
+            ExportError::BaseBundle(..) | ExportError::Base(_) => Hint::text("--base takes the full bundle the importing side last imported, signed by a key of --base-key (default: the --sign-key's own); nothing was written"),
+            ExportError::NoKey | ExportError::Duplicate(_) | ExportError::Label(_) | ExportError::Io(_) | ExportError::Delta(_) => None,
         }
     }
 }
@@ -235,6 +249,18 @@ pub fn export(
     generator: &str,
     progress: &dyn Progress,
 ) -> Result<ExportReport, ExportError> {
+    export_with_base(plan, keys, generator, progress, None)
+}
+
+/// [`export`], with `--base`: the databases the base bundle carries are
+/// carried as deltas against it (format 1.3; see `export/delta.rs`).
+pub fn export_with_base(
+    plan: &ExportPlan,
+    keys: &[SecretKey],
+    generator: &str,
+    progress: &dyn Progress,
+    base: Option<&BaseBundle>,
+) -> Result<ExportReport, ExportError> {
     let now = time::OffsetDateTime::now_utc();
     check_plan(plan, keys, now)?;
     preflight(plan, &[])?;
@@ -252,7 +278,14 @@ pub fn export(
     let work = crate::cleanup::work_dir(&out_dir, ".airlock-export-")
         .map_err(PathIo::at("cannot create a work directory in", &out_dir))?;
     let (prepared, skipped) = gather::collect(plan, work.path(), progress)?;
-    let (manifest, planned) = build_manifest(prepared, plan, generator)?;
+    let (prepared, deltas) = match base {
+        Some(b) => {
+            let (kept, d) = delta::make_deltas(b, prepared, work.path(), progress)?;
+            (kept, Some(d))
+        }
+        None => (prepared, None),
+    };
+    let (manifest, planned) = build_manifest(prepared, plan, generator, deltas)?;
     if let Some(why) = manifest.time_from_the_future(now) {
         return Err(ExportError::FromTheFuture(why));
     }
@@ -483,15 +516,28 @@ fn build_manifest(
     prepared: Vec<Prepared>,
     plan: &ExportPlan,
     generator: &str,
+    deltas: Option<delta::Deltas>,
 ) -> Result<(Manifest, Vec<PlannedPayload>), ExportError> {
     let (artifacts, vex, mut by_path) = entries(prepared)?;
     if !artifacts.is_empty() {
         add_oci_layout(&artifacts, &mut by_path);
     }
+    let deltas = deltas.map_or_else(Vec::new, |d| {
+        for pl in d.payloads {
+            by_path.insert(pl.payload.path.clone(), pl);
+        }
+        d.entries
+    });
+    // A full bundle keeps writing 1.2, byte for byte; deltas are 1.3.
+    let format_version = if deltas.is_empty() {
+        format!("{}.{}", manifest::FORMAT_MAJOR, manifest::FORMAT_MINOR)
+    } else {
+        manifest::DELTA_FORMAT_VERSION.to_string()
+    };
     let planned: Vec<PlannedPayload> = by_path.into_values().collect();
     let manifest = Manifest {
         format: manifest::FORMAT_NAME.into(),
-        format_version: format!("{}.{}", manifest::FORMAT_MAJOR, manifest::FORMAT_MINOR),
+        format_version,
         created: plan.created.into(),
         generator: generator.to_string(),
         series: series(plan)?,
@@ -499,6 +545,7 @@ fn build_manifest(
         labels: plan.labels.clone(),
         artifacts,
         vex,
+        deltas,
         payloads: planned
             .iter()
             .map(|p| p.payload.clone())

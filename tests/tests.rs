@@ -8,6 +8,7 @@ mod approvals;
 mod bench_script;
 mod cheap_checks;
 mod cli_conventions;
+mod delta_format;
 mod conformance;
 mod corpus;
 mod crash;

@@ -400,6 +400,7 @@ impl<'a> Import<'a> {
                         on_blob: &on_blob,
                         on_publish: &on_publish,
                     },
+                    self.request.cache_dir.as_deref(),
                 )
             });
             progress.end();

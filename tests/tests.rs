@@ -5,6 +5,7 @@
 mod support;
 
 mod approvals;
+mod bench_delta_script;
 mod bench_script;
 mod cheap_checks;
 mod cli_conventions;

@@ -5,6 +5,7 @@
 mod support;
 
 mod approvals;
+mod bench_delta_script;
 mod bench_script;
 mod cheap_checks;
 mod cli_conventions;
@@ -12,6 +13,7 @@ mod conformance;
 mod corpus;
 mod crash;
 mod credential_helpers;
+mod delta_bundles;
 mod delta_format;
 mod e2e;
 mod exit_classes;

@@ -66,16 +66,6 @@ pub fn apply(
             actual: h.new_len,
         });
     }
-    usize_len(base_len)?;
-    let map = Mapped::new(base, base_len).map_err(DeltaError::Read)?;
-    let mut dctx = DCtx::try_create().ok_or(DeltaError::Zstd {
-        frame: 0,
-        what: "cannot allocate a decompression context",
-    })?;
-    // One-shot decoding does not use the window limit (it allocates no
-    // window); set it anyway, and check each frame's header (frame::parse).
-    dctx.set_parameter(DParameter::WindowLogMax(MAX_WINDOW_LOG))
-        .map_err(|c| zstd_err(0, c))?;
     let mut hash = Hasher::for_len(expect_len);
     let (mut compressed, mut output) = (Vec::new(), Vec::new());
     let (mut written, mut frames) = (0u64, 0u64);
@@ -84,9 +74,9 @@ pub fn apply(
         let rec = FrameRecord::read(delta, frames, &h, expect_len - written)?;
         read_frame(delta, &rec, &mut compressed)?;
         check_frame(&compressed, &rec, frames)?;
-        let start = rec.ref_offset as usize;
-        let prefix = &map.bytes()[start..start + rec.ref_len as usize];
-        decode(&mut dctx, prefix, &compressed, &mut output, &rec, frames)?;
+        // Mapped for this frame only: its pages are given back after it.
+        let prefix = Mapped::range(base, rec.ref_offset, rec.ref_len).map_err(DeltaError::Read)?;
+        decode(prefix.bytes(), &compressed, &mut output, &rec, frames)?;
         out.write_all(&output).map_err(DeltaError::Write)?;
         hash.update(&output);
         written += rec.out_len;
@@ -140,15 +130,20 @@ fn check_frame(bytes: &[u8], rec: &FrameRecord, n: u64) -> Result<(), DeltaError
     }
 }
 
-fn decode<'a>(
-    dctx: &mut DCtx<'a>,
-    prefix: &'a [u8],
+fn decode(
+    prefix: &[u8],
     compressed: &[u8],
     output: &mut Vec<u8>,
     rec: &FrameRecord,
     n: u64,
 ) -> Result<(), DeltaError> {
-    dctx.reset(zstd::zstd_safe::ResetDirective::SessionOnly)
+    let mut dctx = DCtx::try_create().ok_or(DeltaError::Zstd {
+        frame: n,
+        what: "cannot allocate a decompression context",
+    })?;
+    // One-shot decoding does not use the window limit (it allocates no
+    // window); set it anyway, and check each frame's header (frame::parse).
+    dctx.set_parameter(DParameter::WindowLogMax(MAX_WINDOW_LOG))
         .map_err(|c| zstd_err(n, c))?;
     if !prefix.is_empty() {
         dctx.ref_prefix(prefix).map_err(|c| zstd_err(n, c))?;

@@ -2,14 +2,14 @@
 //! against a reference prefix taken from the memory-mapped base.
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use zstd::zstd_safe::{CCtx, CParameter};
 
 use super::header::{FrameRecord, Header};
 use super::map::{usize_len, Mapped};
-use super::{DeltaError, DEFAULT_CHUNK, MAX_CHUNK, MAX_WINDOW_LOG};
+use super::{DeltaError, DEFAULT_CHUNK, DEFAULT_REF, MAX_CHUNK, MAX_WINDOW_LOG};
 use crate::digest::{Hasher, Sha256Digest};
 use crate::error::PathIo;
 
@@ -26,6 +26,18 @@ pub struct EncodeOptions {
     /// `max_ref - chunk_len` bytes is referred to whole; a larger one
     /// through a window of this size around the chunk's relative position.
     pub max_ref: u64,
+    /// zstd's hash and chain table logs (0: zstd's choice for the level).
+    /// The match finder indexes at most the last `8 << log` bytes of the
+    /// reference; long-distance matching sees all of it, but only matches
+    /// of `ldm_min_match` bytes or more.
+    pub hash_log: u32,
+    /// Long-distance matching's shortest match; 0: each frame is
+    /// compressed twice, with zstd's 64 and with 16, and the smaller kept.
+    /// 64 suits files whose records move whole (bbolt pages: a 1 % change
+    /// gives a delta of about 2 %); 16 suits files whose short records
+    /// change an id each (SQLite rowids that shift: 62 % with 64, 24 % with
+    /// 16, on scripts/bench-delta.sh's 256 MiB Java DB).
+    pub ldm_min_match: u32,
 }
 
 impl Default for EncodeOptions {
@@ -33,7 +45,9 @@ impl Default for EncodeOptions {
         EncodeOptions {
             level: 3,
             chunk_len: DEFAULT_CHUNK,
-            max_ref: (1u64 << MAX_WINDOW_LOG) - DEFAULT_CHUNK,
+            max_ref: DEFAULT_REF,
+            hash_log: 0,
+            ldm_min_match: 0,
         }
     }
 }
@@ -72,9 +86,9 @@ pub fn encode(
 ) -> Result<EncodeSummary, DeltaError> {
     let chunk_len = opts.chunk_len.clamp(1, MAX_CHUNK);
     let max_ref = opts.max_ref.min((1u64 << MAX_WINDOW_LOG) - chunk_len);
-    let (base_map, base_len) = map_file(base)?;
-    let (new_map, new_len) = map_file(new)?;
-    let base_sha256 = hash(base_map.bytes());
+    let (base_file, base_len) = open_file(base)?;
+    let (new_file, new_len) = open_file(new)?;
+    let base_sha256 = hash_file(&base_file, base)?;
     let mut new_hash = Hasher::for_len(new_len);
     let mut out = CountingWriter { inner: out, n: 0 };
     Header {
@@ -84,21 +98,28 @@ pub fn encode(
     }
     .write(&mut out)
     .map_err(DeltaError::Write)?;
-    let mut cctx = CCtx::try_create().ok_or(DeltaError::Zstd {
-        frame: 0,
-        what: "cannot allocate a compression context",
-    })?;
-    let mut buf = Vec::new();
+    let (mut buf, mut other) = (Vec::new(), Vec::new());
     let mut frames = 0;
     let mut offset = 0u64;
     while offset < new_len {
         let out_len = chunk_len.min(new_len - offset);
         let (ref_offset, ref_len) = reference(base_len, new_len, offset, out_len, max_ref);
-        let chunk = slice(new_map.bytes(), offset, out_len);
-        let prefix = slice(base_map.bytes(), ref_offset, ref_len);
-        new_hash.update(chunk);
+        let chunk =
+            Mapped::range(&new_file, offset, out_len).map_err(PathIo::at("cannot map", new))?;
+        let prefix = Mapped::range(&base_file, ref_offset, ref_len)
+            .map_err(PathIo::at("cannot map", base))?;
+        new_hash.update(chunk.bytes());
         frames += 1;
-        compress(&mut cctx, opts.level, prefix, chunk, &mut buf, frames)?;
+        if opts.ldm_min_match == 0 {
+            compress(opts, 64, prefix.bytes(), chunk.bytes(), &mut buf, frames)?;
+            compress(opts, 16, prefix.bytes(), chunk.bytes(), &mut other, frames)?;
+            if other.len() < buf.len() {
+                std::mem::swap(&mut buf, &mut other);
+            }
+        } else {
+            let ldm = opts.ldm_min_match;
+            compress(opts, ldm, prefix.bytes(), chunk.bytes(), &mut buf, frames)?;
+        }
         FrameRecord {
             ref_offset,
             ref_len,
@@ -135,10 +156,10 @@ fn reference(base_len: u64, new_len: u64, offset: u64, out_len: u64, max_ref: u6
 }
 
 /// Compresses `chunk` against `prefix` into `buf` as one frame.
-fn compress<'a>(
-    cctx: &mut CCtx<'a>,
-    level: i32,
-    prefix: &'a [u8],
+fn compress(
+    opts: &EncodeOptions,
+    ldm_min_match: u32,
+    prefix: &[u8],
     chunk: &[u8],
     buf: &mut Vec<u8>,
     frame: u64,
@@ -147,14 +168,17 @@ fn compress<'a>(
         frame,
         what: zstd::zstd_safe::get_error_name(code),
     };
-    cctx.reset(zstd::zstd_safe::ResetDirective::SessionAndParameters)
-        .map_err(zerr)?;
+    // A context per frame: its tables are freed with the frame.
+    let mut cctx = CCtx::try_create().ok_or(DeltaError::Zstd {
+        frame,
+        what: "cannot allocate a compression context",
+    })?;
     // The window covers the reference and the chunk, so a match anywhere
     // in the reference is reachable from the chunk's last byte.
     let span = (prefix.len() + chunk.len()).max(1) as u64;
     let window_log = (64 - (span - 1).leading_zeros()).clamp(10, MAX_WINDOW_LOG);
     for p in [
-        CParameter::CompressionLevel(level),
+        CParameter::CompressionLevel(opts.level),
         CParameter::WindowLog(window_log),
         CParameter::EnableLongDistanceMatching(true),
         CParameter::ContentSizeFlag(true),
@@ -162,6 +186,16 @@ fn compress<'a>(
         CParameter::DictIdFlag(false),
     ] {
         cctx.set_parameter(p).map_err(zerr)?;
+    }
+    if opts.hash_log != 0 {
+        cctx.set_parameter(CParameter::HashLog(opts.hash_log))
+            .map_err(zerr)?;
+        cctx.set_parameter(CParameter::ChainLog(opts.hash_log))
+            .map_err(zerr)?;
+    }
+    if ldm_min_match != 0 {
+        cctx.set_parameter(CParameter::LdmMinMatch(ldm_min_match))
+            .map_err(zerr)?;
     }
     if !prefix.is_empty() {
         cctx.ref_prefix(prefix).map_err(zerr)?;
@@ -172,27 +206,28 @@ fn compress<'a>(
     Ok(())
 }
 
-fn map_file(path: &Path) -> Result<(Mapped, u64), DeltaError> {
+fn open_file(path: &Path) -> Result<(File, u64), DeltaError> {
     let file = File::open(path).map_err(PathIo::at("cannot open", path))?;
     let len = file
         .metadata()
         .map_err(PathIo::at("cannot read the size of", path))?
         .len();
     usize_len(len)?;
-    let map = Mapped::new(&file, len).map_err(PathIo::at("cannot map", path))?;
-    Ok((map, len))
+    Ok((file, len))
 }
 
-fn slice(bytes: &[u8], offset: u64, len: u64) -> &[u8] {
-    &bytes[offset as usize..(offset + len) as usize]
-}
-
-fn hash(bytes: &[u8]) -> Sha256Digest {
-    let mut h = Hasher::for_len(bytes.len() as u64);
-    for part in bytes.chunks(1 << 20) {
-        h.update(part);
+fn hash_file(mut file: &File, path: &Path) -> Result<Sha256Digest, DeltaError> {
+    let mut h = Hasher::for_len(file.metadata().map_or(0, |m| m.len()));
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file
+            .read(&mut buf)
+            .map_err(PathIo::at("cannot read", path))?;
+        if n == 0 {
+            return Ok(h.finish());
+        }
+        h.update(&buf[..n]);
     }
-    h.finish()
 }
 
 struct CountingWriter<'a> {

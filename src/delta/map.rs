@@ -1,15 +1,17 @@
-//! A read-only memory map of a whole file: the reference of a delta costs
-//! page cache, which the kernel can drop and re-read, not heap.
+//! Read-only memory maps of a range of a file: a delta's reference costs
+//! page cache, which the kernel can drop and re-read, not heap, and each
+//! frame maps only its own range, unmapped when the frame is done (so the
+//! resident pages of one frame are given back before the next).
 
 use std::fs::File;
 
 use super::DeltaError;
 
-/// A file's bytes, mapped (or empty: an empty file cannot be mapped).
+/// A range of a file's bytes, mapped (or empty: nothing to map).
 pub(crate) struct Mapped(Option<memmap2::Mmap>);
 
 impl Mapped {
-    /// Maps `file`, `len` bytes long, for reading.
+    /// Maps `len` bytes of `file` from `offset`, for reading.
     ///
     /// # Safety argument
     ///
@@ -21,13 +23,20 @@ impl Mapped {
     /// airlock can defend against anyway (it could rewrite the installed
     /// database just as well); the worst a truncation does is a SIGBUS,
     /// and a change of content is caught by the SHA-256 of the result.
-    pub fn new(file: &File, len: u64) -> Result<Mapped, std::io::Error> {
+    pub fn range(file: &File, offset: u64, len: u64) -> Result<Mapped, std::io::Error> {
         if len == 0 {
             return Ok(Mapped(None));
         }
-        // SAFETY: see the safety argument above; the length is the file's
-        // and the map is read-only and private.
-        let map = unsafe { memmap2::MmapOptions::new().len(len as usize).map(file)? };
+        let len = usize::try_from(len).map_err(std::io::Error::other)?;
+        // SAFETY: see the safety argument above; the range lies inside the
+        // file (the callers check it against the file's length), and the
+        // map is read-only and private.
+        let map = unsafe {
+            memmap2::MmapOptions::new()
+                .offset(offset)
+                .len(len)
+                .map(file)?
+        };
         Ok(Mapped(Some(map)))
     }
 
@@ -37,7 +46,7 @@ impl Mapped {
     }
 }
 
-/// `len` as a `usize`, or the host cannot map it.
+/// `len` as a `usize`, or the host cannot hold it.
 pub(crate) fn usize_len(len: u64) -> Result<usize, DeltaError> {
     usize::try_from(len).map_err(|_| DeltaError::TooLarge(len))
 }

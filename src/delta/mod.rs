@@ -22,14 +22,20 @@
 //!
 //! # Memory
 //!
-//! The base (and, when encoding, the new file) is memory-mapped, so the
-//! reference costs page cache, not heap, and is never loaded twice. One
-//! chunk is in memory at a time (its compressed frame and its output), so
-//! the heap stays near `2 * chunk_len` plus zstd's tables whatever the
-//! database's size. zstd's window is at most 2 GiB (window log 31): while
-//! `base_len + chunk_len` fits, every frame refers to the whole base (data
-//! that moved anywhere is still found); beyond it, each frame refers to a
-//! window of the base around the same relative position.
+//! Each frame maps only its reference range of the base (and, when
+//! encoding, its chunk of the new file), and unmaps it when done: the
+//! reference costs page cache, not heap, is never loaded twice, and the
+//! pages one frame touched are given back before the next. One chunk is in
+//! the heap at a time (its compressed frame and its output; two compressed
+//! candidates when encoding), so memory stays near a few chunks plus
+//! zstd's tables whatever the database's size: at the defaults (16 MiB
+//! chunks, 64 MiB references) about 15-40 MiB of heap and 35-90 MiB of
+//! mapped pages, measured on 256 MiB databases. A reference is the whole
+//! base when it fits [`EncodeOptions::max_ref`], else a window of it around
+//! the chunk's relative position (databases rebuilt from scratch keep
+//! their order, so what changed lies near where it was; data that moved
+//! further is carried as new bytes, still correct, only larger). zstd's
+//! window is at most 2 GiB (window log 31), so no reference is larger.
 //!
 //! # Security
 //!
@@ -51,6 +57,8 @@ mod map;
 
 #[cfg(test)]
 mod codec_tests;
+#[cfg(test)]
+mod measure_tests;
 
 pub use apply::{apply, ApplySummary};
 pub use encode::{encode, EncodeOptions, EncodeSummary};
@@ -66,5 +74,12 @@ pub const MAX_CHUNK: u64 = 256 << 20;
 /// The largest window a frame may ask for: zstd's maximum, 2 GiB.
 pub const MAX_WINDOW_LOG: u32 = 31;
 
-/// The chunk length [`encode`] uses unless told otherwise: 64 MiB.
-pub const DEFAULT_CHUNK: u64 = 64 << 20;
+/// The chunk length [`encode`] uses unless told otherwise: 16 MiB.
+pub const DEFAULT_CHUNK: u64 = 16 << 20;
+
+/// The reference window [`encode`] uses unless told otherwise: 64 MiB (the
+/// chunk and 24 MiB either side, at the chunk's relative position in the
+/// base). Measured on 256 MiB rebuilt databases, a whole-base reference
+/// gave deltas no smaller (1.92 % against 1.91 % for bbolt pages) for 3.7
+/// times the resident memory when encoding.
+pub const DEFAULT_REF: u64 = 64 << 20;

@@ -72,6 +72,9 @@ pub(super) struct Collector<'a> {
     db_spools: BTreeMap<ArtifactKind, artifact::DbCopy>,
     /// The metadata.json each delta carries (format 1.3).
     delta_metadata: BTreeMap<ArtifactKind, Vec<u8>>,
+    /// The deltas whose result is installed already (an import killed
+    /// between its swaps): staged from the live file, not applied.
+    delta_done: std::collections::BTreeSet<ArtifactKind>,
 }
 
 impl<'a> Collector<'a> {
@@ -95,6 +98,7 @@ impl<'a> Collector<'a> {
             vex_archives: BTreeMap::new(),
             db_spools: BTreeMap::new(),
             delta_metadata: BTreeMap::new(),
+            delta_done: Default::default(),
         }
     }
 
@@ -166,7 +170,7 @@ impl PayloadVisitor for Collector<'_> {
             return Ok(());
         }
         // A delta applies only to its base: refused before staging.
-        super::delta::check_bases(m, &opts.cache_dir)?;
+        self.delta_done = super::delta::check_bases(m, &opts.cache_dir)?;
         crate::fault::point("delta bases checked");
         self.create_staging(m, opts)
     }
@@ -460,7 +464,8 @@ impl Collector<'_> {
                 super::delta::check_metadata(d, meta)?;
                 continue;
             };
-            let contents = super::delta::apply_staged(d, &opts.cache_dir, stage, meta)?;
+            let done = self.delta_done.contains(&d.kind);
+            let contents = super::delta::apply_staged(d, &opts.cache_dir, stage, meta, done)?;
             self.layers.insert(d.kind, contents);
             crate::fault::point("delta checked");
             if let Some(copy) = self.database_copy(d.kind) {

@@ -21,7 +21,8 @@ use crate::artifact::{ArtifactError, DbFile, DbMetadata, LayerContents};
 use crate::digest::Sha256Digest;
 use crate::error::PathIo;
 use crate::layout::trivy_cache;
-use crate::manifest::{Delta, Manifest, Unpacked};
+use crate::manifest::{ArtifactKind, Delta, Manifest, Unpacked};
+use std::collections::BTreeSet;
 
 use super::ImportError;
 
@@ -88,12 +89,23 @@ fn file_digest(path: &Path) -> io::Result<Option<(Sha256Digest, u64)>> {
 
 /// Refuses the import unless each delta's base is the database installed
 /// in `cache` (SHA-256 and size). Run under the lock, before staging.
-pub(super) fn check_bases(m: &Manifest, cache: &Path) -> Result<(), ImportError> {
+/// Returns the kinds whose installed file is already the delta's result:
+/// an import of this bundle that was killed between its swaps (issue 13),
+/// which the next import completes by staging the installed file again.
+pub(super) fn check_bases(
+    m: &Manifest,
+    cache: &Path,
+) -> Result<BTreeSet<ArtifactKind>, ImportError> {
+    let mut done = BTreeSet::new();
     for d in &m.deltas {
         let path = live_path(cache, d);
         let found = file_digest(&path).map_err(PathIo::at("cannot read", &path))?;
         let has = match found {
             Some((digest, size)) if digest == d.base.sha256 && size == d.base.size => continue,
+            Some((digest, size)) if digest == d.database.sha256 && size == d.database.size => {
+                done.insert(d.kind);
+                continue;
+            }
             Some((digest, _)) => format!(
                 "this host has {} (UpdatedAt {})",
                 digest.oci(),
@@ -108,7 +120,7 @@ pub(super) fn check_bases(m: &Manifest, cache: &Path) -> Result<(), ImportError>
             d.base.updated_at
         )));
     }
-    Ok(())
+    Ok(done)
 }
 
 /// Stores a delta payload in staging as it streams past (the reader
@@ -167,6 +179,26 @@ pub(super) fn check_metadata(
     Ok(meta)
 }
 
+/// Copies `from` into `to`, returning the SHA-256 and length of what was
+/// copied.
+fn copy_hashing(mut from: &File, to: &mut dyn Write) -> io::Result<(Sha256Digest, u64)> {
+    let mut hasher = crate::digest::Hasher::for_len(from.metadata()?.len());
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) => return Ok((hasher.finish(), n)),
+            Ok(got) => {
+                hasher.update(&buf[..got]);
+                to.write_all(&buf[..got])?;
+                n += got as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// A writer that passes a crash point once, after the first MiB, so a
 /// test can kill an import in the middle of applying a delta.
 struct Midway<W> {
@@ -199,6 +231,7 @@ pub(super) fn apply_staged(
     cache: &Path,
     stage: &Path,
     metadata: Option<&Vec<u8>>,
+    result_installed: bool,
 ) -> Result<LayerContents, ImportError> {
     let k = d.kind;
     let refuse = |m: String| ImportError::Artifact {
@@ -229,18 +262,30 @@ pub(super) fn apply_staged(
         written: 0,
         passed: false,
     };
-    let summary = crate::delta::apply(
-        &base,
-        &mut BufReader::with_capacity(1 << 20, delta),
-        &mut w,
-        db.size,
-    )
-    .map_err(|e| {
-        refuse(format!(
-            "{k} delta does not apply: {}",
-            crate::error::chain_text(&e)
-        ))
-    })?;
+    let summary = if result_installed {
+        // The result is live already (an import killed between its
+        // swaps): staged again as it is, its digest checked below.
+        copy_hashing(&base, &mut w)
+            .map_err(PathIo::at("cannot copy", &base_path))
+            .map(|(sha256, len)| crate::delta::ApplySummary {
+                len,
+                sha256,
+                frames: 0,
+            })?
+    } else {
+        crate::delta::apply(
+            &base,
+            &mut BufReader::with_capacity(1 << 20, delta),
+            &mut w,
+            db.size,
+        )
+        .map_err(|e| {
+            refuse(format!(
+                "{k} delta does not apply: {}",
+                crate::error::chain_text(&e)
+            ))
+        })?
+    };
     w.flush().map_err(PathIo::at("cannot write", &out_path))?;
     drop(w);
     fs::remove_file(&stored).map_err(PathIo::at("cannot remove", &stored))?;

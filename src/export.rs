@@ -11,6 +11,7 @@
 
 mod behind;
 mod checks;
+mod delta;
 mod gather;
 pub mod sequence;
 mod signed;
@@ -36,6 +37,7 @@ use crate::progress::Progress;
 use crate::source::{Content, PlannedPayload, Prepared, SourceError};
 use crate::timestamp::format_time;
 
+pub use delta::BaseBundle;
 pub use gather::{default_sources, source_hosts};
 use signed::SignedManifest;
 
@@ -155,6 +157,15 @@ pub enum ExportError {
     /// File system trouble around the output.
     #[error(transparent)]
     Io(#[from] PathIo),
+    /// `--base` names a bundle that is not proven.
+    #[error("the base bundle {} is refused: {}", crate::text::path(.0), crate::error::chain_text(.1))]
+    BaseBundle(PathBuf, crate::bundle::reader::BundleError),
+    /// `--base` names a bundle that cannot serve as a base.
+    #[error("the base bundle is refused: {0}")]
+    Base(String),
+    /// A delta could not be made.
+    #[error("cannot make the delta: {0}")]
+    Delta(String),
 }
 
 impl crate::error::Classify for ExportError {
@@ -169,7 +180,9 @@ impl crate::error::Classify for ExportError {
             | ExportError::Exists(_) => Usage,
             ExportError::Source(e) => e.class(),
             ExportError::Output(e) => e.class(),
-            ExportError::FromTheFuture(_) => BadInput,
+            ExportError::FromTheFuture(_) | ExportError::Base(_) => BadInput,
+            ExportError::BaseBundle(_, e) => e.class(),
+            ExportError::Delta(_) => HostFailure,
             // An output part that exists is a usage error; anything else
             // while writing parts is the host's (a part file name that
             // cannot be made included).
@@ -201,7 +214,8 @@ impl crate::error::Classify for ExportError {
             ExportError::Sign(e) => e.hint(),
             ExportError::Write(e) => e.hint(),
             ExportError::Parts(e) => e.hint(),
-            ExportError::NoKey | ExportError::Duplicate(_) | ExportError::Label(_) | ExportError::Io(_) => None,
+            ExportError::BaseBundle(..) | ExportError::Base(_) => Hint::text("--base takes the full bundle the importing side last imported, signed by a key of --base-key (default: the --sign-key's own); nothing was written"),
+            ExportError::NoKey | ExportError::Duplicate(_) | ExportError::Label(_) | ExportError::Io(_) | ExportError::Delta(_) => None,
         }
     }
 }
@@ -236,6 +250,18 @@ pub fn export(
     generator: &str,
     progress: &dyn Progress,
 ) -> Result<ExportReport, ExportError> {
+    export_with_base(plan, keys, generator, progress, None)
+}
+
+/// [`export`], with `--base`: the databases the base bundle carries are
+/// carried as deltas against it (format 1.3; see `export/delta.rs`).
+pub fn export_with_base(
+    plan: &ExportPlan,
+    keys: &[SecretKey],
+    generator: &str,
+    progress: &dyn Progress,
+    base: Option<&BaseBundle>,
+) -> Result<ExportReport, ExportError> {
     let now = time::OffsetDateTime::now_utc();
     check_plan(plan, keys, now)?;
     preflight(plan, &[])?;
@@ -253,7 +279,15 @@ pub fn export(
     let work = crate::cleanup::work_dir(&out_dir, ".airlock-export-")
         .map_err(PathIo::at("cannot create a work directory in", &out_dir))?;
     let (prepared, skipped) = gather::collect(plan, work.path(), progress)?;
-    let (manifest, planned) = build_manifest(prepared, plan, generator)?;
+    let (manifest, planned) = match base {
+        Some(b) => {
+            let (kept, d) = delta::make_deltas(b, prepared, work.path(), progress)?;
+            let (manifest, planned) = build_manifest(kept, plan, generator)?;
+            delta::attach(manifest, planned, d)?
+        }
+        None => build_manifest(prepared, plan, generator)?,
+    };
+    manifest.validate()?;
     if let Some(why) = manifest.time_from_the_future(now) {
         return Err(ExportError::FromTheFuture(why));
     }
@@ -482,7 +516,8 @@ fn open_content(c: &Content) -> Result<Box<dyn Read + '_>, ExportError> {
 /// The payloads by path (each once), sorted by it.
 type ByPath = BTreeMap<manifest::PayloadPath, PlannedPayload>;
 
-/// Builds the manifest and the sorted, de-duplicated payload list.
+/// Builds the manifest and the sorted, de-duplicated payload list (the
+/// caller validates it, once any deltas are attached).
 fn build_manifest(
     prepared: Vec<Prepared>,
     plan: &ExportPlan,
@@ -503,12 +538,12 @@ fn build_manifest(
         labels: plan.labels.clone(),
         artifacts,
         vex,
+        deltas: Vec::new(),
         payloads: planned
             .iter()
             .map(|p| p.payload.clone())
             .collect::<Vec<Payload>>(),
     };
-    manifest.validate()?;
     Ok((manifest, planned))
 }
 

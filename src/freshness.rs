@@ -71,13 +71,12 @@ pub fn policy_limits(
         }
     }
     if let Some(max) = policy.max_db_age {
-        for a in &m.artifacts {
-            let Some(db) = &a.database else { continue };
+        for (kind, db) in m.databases() {
             let age = age(now, db.updated_at.at());
             if age > max {
                 return Err(format!(
                     "the {} in this bundle is {} old (UpdatedAt {}), the policy's max_db_age is {}",
-                    a.kind,
+                    kind,
                     human_duration(age),
                     db.updated_at,
                     human_duration(max)
@@ -124,12 +123,10 @@ pub fn stale(
 
 /// The staleness warnings for the databases a bundle carries, at `now`.
 pub fn warnings(m: &Manifest, now: OffsetDateTime) -> Vec<String> {
-    m.artifacts
-        .iter()
-        .filter_map(|a| {
-            let db = a.database.as_ref()?;
+    m.databases()
+        .filter_map(|(kind, db)| {
             stale(
-                &a.kind.to_string(),
+                &kind.to_string(),
                 db.updated_at.as_str(),
                 db.next_update.as_str(),
                 now,

@@ -96,6 +96,7 @@ compile_error!("airlock runs on Linux only: import swaps with renameat2(RENAME_E
 pub mod artifact;
 pub mod bundle;
 pub mod cleanup;
+pub mod delta;
 pub mod digest;
 pub mod disk;
 pub mod error;

@@ -14,8 +14,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Sha256Digest;
 
+mod delta;
 mod types;
 mod validate;
+
+pub use delta::{
+    Delta, DeltaBase, DELTA_FORMAT_VERSION, ENCODING_ZSTD_PATCH_FROM, MAX_DELTA_FILE,
+    MAX_DELTA_METADATA,
+};
 
 pub use types::{
     hex_digest, oci_digest, oci_digest_opt, ArchiveFormat, PayloadPath, PlainName, RelativePath,
@@ -111,6 +117,10 @@ pub struct Manifest {
     /// The VEX repositories.
     #[serde(default, rename = "vex")]
     pub vex: Vec<VexRepository>,
+    /// The databases carried as deltas against an earlier bundle's (format
+    /// 1.3); none in a full bundle, which then serializes as before.
+    #[serde(default, rename = "delta", skip_serializing_if = "Vec::is_empty")]
+    pub deltas: Vec<Delta>,
     /// Every payload entry of the bundle, in the order it appears.
     #[serde(rename = "payload")]
     pub payloads: Vec<Payload>,
@@ -572,3 +582,6 @@ mod envelope_tests;
 
 #[cfg(test)]
 mod review_spec_tests;
+
+#[cfg(test)]
+mod delta_tests;

@@ -102,7 +102,12 @@ struct Base {
 
 impl Base {
     fn load() -> Base {
-        let tar = bundle_tar(&root().join("bundle-spec/vectors/good.airlock"));
+        Base::load_vector("good.airlock")
+    }
+
+    /// The payloads and manifest of the vector `name`.
+    fn load_vector(name: &str) -> Base {
+        let tar = bundle_tar(&root().join("bundle-spec/vectors").join(name));
         let mut ar = ::tar::Archive::new(tar.as_slice());
         let mut manifest = String::new();
         let mut payloads = Vec::new();
@@ -134,7 +139,12 @@ impl Base {
 
     /// The payload entries `manifest` lists, in its order.
     fn listed(&self, manifest: &str) -> Vec<Entry> {
-        let paths: Vec<String> = manifest
+        // The payload list (last in the manifest): a `[[delta]]` names
+        // its payloads with `path =` too.
+        let list = manifest
+            .find("[[payload]]")
+            .map_or(manifest, |at| &manifest[at..]);
+        let paths: Vec<String> = list
             .lines()
             .filter_map(|l| l.strip_prefix("path = \""))
             .map(|p| p.trim_end_matches('"').to_string())
@@ -197,6 +207,8 @@ struct Case {
     exit: i32,
     what: &'static str,
     bytes: Vec<u8>,
+    /// The format version the case needs, when later than 1.2.
+    since: Option<&'static str>,
 }
 
 fn case(file: &str, rule: &'static str, exit: i32, what: &'static str, bytes: Vec<u8>) -> Case {
@@ -206,10 +218,12 @@ fn case(file: &str, rule: &'static str, exit: i32, what: &'static str, bytes: Ve
         exit,
         what,
         bytes,
+        since: None,
     }
 }
 
 mod cases;
+mod delta_cases;
 mod time_cases;
 mod vex_cases;
 
@@ -236,7 +250,11 @@ fn generate(dir: &Path) {
          # verdict: accept (exit 0) or refuse (exit = the class of SPEC.md section 5).\n\
          # rule: the number of the reader check it tests (SPEC.md section 5).\n",
     );
-    for c in cases::all(&base) {
+    let delta = Base::load_vector("delta.airlock");
+    for c in cases::all(&base)
+        .into_iter()
+        .chain(delta_cases::delta_cases(&delta))
+    {
         write(&dir.join("cases").join(&c.file), &c.bytes);
         let verdict = if c.exit == 0 { "accept" } else { "refuse" };
         write!(
@@ -245,6 +263,9 @@ fn generate(dir: &Path) {
             c.file, c.exit, c.rule, c.what
         )
         .unwrap();
+        if let Some(v) = c.since {
+            writeln!(index, "since = {v:?}").unwrap();
+        }
     }
     write(&dir.join("cases.toml"), index.as_bytes());
 }

@@ -6,6 +6,7 @@ mod support;
 
 mod approvals;
 mod bench_data;
+mod bench_delta_script;
 mod bench_script;
 mod cheap_checks;
 mod cli_conventions;
@@ -13,6 +14,8 @@ mod conformance;
 mod corpus;
 mod crash;
 mod credential_helpers;
+mod delta_bundles;
+mod delta_format;
 mod e2e;
 mod exit_classes;
 mod export_fewer_passes;

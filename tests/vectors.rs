@@ -102,6 +102,72 @@ fn export_vector(data: &Path, out: &Path, key: &SecretKey) {
     .unwrap();
 }
 
+/// The vector's trivy.db, rebuilt with one vulnerability more and one
+/// data source more: the next build a delta carries.
+fn next_trivy_db_tar_gz() -> Vec<u8> {
+    let mut root = trivy_db_buckets();
+    root.bucket("vulnerability").put(
+        "CVE-2099-0001",
+        r#"{"Title":"airlock vector next","Severity":"LOW"}"#,
+    );
+    root.bucket("data-source").put("extra", r#"{"ID":"extra"}"#);
+    tar_gz(&[
+        (
+            "metadata.json",
+            db_metadata_json(2, DELTA_UPDATED_AT, DELTA_NEXT_UPDATE).into_bytes(),
+        ),
+        ("trivy.db", bbolt_bytes(&root)),
+    ])
+}
+
+const DELTA_UPDATED_AT: &str = "2025-12-31T18:00:00Z";
+const DELTA_NEXT_UPDATE: &str = "2026-01-01T18:00:00Z";
+
+/// `delta.airlock`: the next trivy-db as a delta against `good` (format
+/// 1.3), and the checks bundle whole.
+fn export_delta_vector(data: &Path, good: &Path, out: &Path, key: &SecretKey) {
+    let x = tempfile::tempdir().unwrap();
+    let next = x.path().join("db.tar.gz");
+    write(&next, &next_trivy_db_tar_gz());
+    let plan = ExportPlan {
+        sources: vec![
+            SourceSpec::Layer {
+                kind: ArtifactKind::TrivyDb,
+                path: next,
+                checks_version: None,
+            },
+            SourceSpec::Layer {
+                kind: ArtifactKind::Checks,
+                path: data.join("bundle.tar.gz"),
+                checks_version: Some("2.0.0".into()),
+            },
+        ],
+        labels: BTreeMap::from([("ticket".to_string(), "VECTOR-2".to_string())]),
+        created: time::OffsetDateTime::parse(
+            VECTOR_CREATED,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap(),
+        output: out.to_path_buf(),
+        force: true,
+        split: None,
+        sequence: None,
+        network: Default::default(),
+    };
+    let base = airlock::export::BaseBundle {
+        path: good.to_path_buf(),
+        policy: airlock::policy::TrustPolicy::any_of(vec![key.public_key()]).unwrap(),
+    };
+    airlock::export::export_with_base(
+        &plan,
+        std::slice::from_ref(key),
+        "airlock test vectors",
+        &NoProgress,
+        Some(&base),
+    )
+    .unwrap();
+}
+
 /// Re-signs a bundle's (possibly edited) manifest and rebuilds it.
 fn rebuild(src: &Path, out: &Path, edit: impl Fn(String) -> String, key: &SecretKey) {
     let x = tempfile::tempdir().unwrap();
@@ -180,6 +246,12 @@ fn generate(examples_dir: &Path, vectors_dir: &Path) {
         |t| t.replace("format_version = \"1.2\"", "format_version = \"2.0\""),
         &key,
     );
+    export_delta_vector(
+        examples_dir,
+        &good,
+        &vectors_dir.join("delta.airlock"),
+        &key,
+    );
     let full = std::fs::read(&good).unwrap();
     write(
         &vectors_dir.join("truncated.airlock"),
@@ -194,6 +266,7 @@ const EXPECTED: &[(&str, &str, i32, &str)] = &[
     ("tampered-payload.airlock", "vector.pub", 4, "is damaged or was altered"),
     ("unknown-major.airlock", "vector.pub", 4, "bundle format version 2.0 is not supported by this airlock"),
     ("truncated.airlock", "vector.pub", 4, "truncated"),
+    ("delta.airlock", "vector.pub", 0, "\"ok\": true"),
 ];
 
 #[test]

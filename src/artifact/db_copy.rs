@@ -22,7 +22,8 @@ pub enum DbCopy {
 }
 
 impl DbCopy {
-    fn path(&self) -> &Path {
+    /// Where the copy is (read by `export --base` to make a delta).
+    pub fn path(&self) -> &Path {
         match self {
             DbCopy::Staged(p) => p,
             DbCopy::Spooled(p) => p,

@@ -129,6 +129,27 @@ pub struct InspectReport {
     /// Staleness warnings ([`crate::freshness::warnings`]), policy or not.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Whether the bundle carries a database as a delta (format 1.3);
+    /// absent for a full bundle.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub delta: bool,
+    /// The bases its deltas need installed, by kind (absent for a full
+    /// bundle).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bases: Vec<DeltaBaseView>,
+}
+
+/// A base a delta bundle needs (`inspect --json`).
+#[derive(Debug, Serialize)]
+pub struct DeltaBaseView {
+    /// `trivy-db` or `java-db`.
+    pub kind: String,
+    /// `sha256:<hex>` of the uncompressed database file.
+    pub sha256: String,
+    /// Its size.
+    pub size: u64,
+    /// Its UpdatedAt.
+    pub updated_at: String,
 }
 
 /// Inspects the bundle `bundle` (`size` bytes) from its `header`: with a
@@ -183,6 +204,17 @@ pub fn inspect_at(
         policy_unmet: unmet,
         signatures,
         warnings: crate::freshness::warnings(&manifest, now),
+        delta: !manifest.deltas.is_empty(),
+        bases: manifest
+            .deltas
+            .iter()
+            .map(|d| DeltaBaseView {
+                kind: d.kind.to_string(),
+                sha256: d.base.sha256.oci(),
+                size: d.base.size,
+                updated_at: d.base.updated_at.to_string(),
+            })
+            .collect(),
         manifest,
         signers,
     })

@@ -353,6 +353,8 @@ pub struct ExportArgs {
     /// Take db/, java-db/, policy/ and vex/repositories/* from an existing Trivy cache
     #[arg(long = "from-cache", value_name = "DIR")]
     pub from_cache: Option<PathBuf>,
+    #[command(flatten)]
+    pub base: Box<BaseArgs>,
     /// A label for the manifest, e.g. ticket=CHG-1234 (repeatable)
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub label: Vec<String>,
@@ -383,6 +385,25 @@ pub struct ExportArgs {
     /// No progress display
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// `export --base` (delta bundles).
+#[derive(Debug, Args)]
+pub struct BaseArgs {
+    /// Carry trivy-db and java-db as deltas against this earlier FULL bundle (the one the importing side last imported); verified first
+    #[arg(long = "base", value_name = "BUNDLE")]
+    pub base: Option<PathBuf>,
+    /// Public key the --base bundle must be signed by (repeatable) [default: the --sign-key's own public key]
+    #[arg(long = "base-key", value_name = "PUBKEY", requires = "base")]
+    pub base_key: Vec<PathBuf>,
+    /// A trust policy the --base bundle must satisfy, instead of --base-key
+    #[arg(
+        long = "base-trust",
+        value_name = "POLICY",
+        requires = "base",
+        conflicts_with = "base_key"
+    )]
+    pub base_trust: Option<PathBuf>,
 }
 
 /// `airlock split`.

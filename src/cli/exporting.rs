@@ -123,8 +123,10 @@ pub(super) fn export(mut a: ExportArgs) -> Result<()> {
         .iter()
         .map(|p| passphrase::load_secret(p, a.passphrase_file.as_deref(), &progress))
         .collect::<Result<Vec<_>, _>>()?;
+    let base = base_bundle(&a, &keys)?;
     let report =
-        airlock::export::export(&plan, &keys, GENERATOR, &progress).map_err(flag_worded)?;
+        airlock::export::export_with_base(&plan, &keys, GENERATOR, &progress, base.as_ref())
+            .map_err(flag_worded)?;
     if let (Some(file), Some((series, n))) = (&sequence_file, &sequence) {
         file.record(series, *n)?;
     }
@@ -134,6 +136,28 @@ pub(super) fn export(mut a: ExportArgs) -> Result<()> {
     };
     let sums = sha256sums(sums_file.as_deref(), &files, a.force)?;
     render(a.json, a.quiet, &report, sums)
+}
+
+/// `--base` and whom to trust for it: `--base-trust`, else `--base-key`,
+/// else the signing keys' own public keys (a base this signer made). Never
+/// an unverified base.
+fn base_bundle(
+    a: &ExportArgs,
+    keys: &[airlock::keys::SecretKey],
+) -> Result<Option<airlock::export::BaseBundle>> {
+    let a = &a.base;
+    let Some(path) = &a.base else {
+        return Ok(None);
+    };
+    let policy = if a.base_trust.is_some() || !a.base_key.is_empty() {
+        super::load_policy(&a.base_key, &a.base_trust)?
+    } else {
+        airlock::policy::TrustPolicy::any_of(keys.iter().map(|k| k.public_key()).collect())?
+    };
+    Ok(Some(airlock::export::BaseBundle {
+        path: path.clone(),
+        policy,
+    }))
 }
 
 /// The sources the flags (and profile) name; Trivy's own defaults when

@@ -14,6 +14,52 @@ use airlock::text::escape as e;
 
 use airlock::text::{bytes, count};
 
+/// The databases a manifest carries as deltas (format 1.3), each with its
+/// base: the bundle applies only where that base is installed.
+fn deltas(w: &mut dyn Write, m: &Manifest) -> io::Result<()> {
+    if m.deltas.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        w,
+        "  delta bundle: imports only where each base below is the installed database"
+    )?;
+    for d in &m.deltas {
+        let size = m.payload(&d.path).map_or(0, |p| p.size);
+        writeln!(
+            w,
+            "  {:<9} delta ({}) against base sha256 {} ({}, UpdatedAt {})",
+            d.kind.to_string(),
+            bytes(size),
+            e(&d.base.sha256.hex()),
+            bytes(d.base.size),
+            e(d.base.updated_at.as_str())
+        )?;
+        let db = &d.database;
+        writeln!(
+            w,
+            "            schema {}  UpdatedAt {}  NextUpdate {}",
+            db.schema_version,
+            e(db.updated_at.as_str()),
+            e(db.next_update.as_str())
+        )?;
+        writeln!(
+            w,
+            "            {} {} sha256 {}",
+            e(&db.file),
+            bytes(db.size),
+            e(&db.sha256.hex())
+        )?;
+        writeln!(
+            w,
+            "            push as {}:{} (a rebuilt layer)",
+            e(&d.repository),
+            e(&d.tag)
+        )?;
+    }
+    Ok(())
+}
+
 /// What a manifest lists. Every string comes from the bundle (signed or
 /// not yet checked), so each is escaped to one line.
 fn contents(w: &mut dyn Write, m: &Manifest) -> io::Result<()> {
@@ -59,6 +105,7 @@ fn contents(w: &mut dyn Write, m: &Manifest) -> io::Result<()> {
         )?;
         writeln!(w, "            from {}", e(&a.source))?;
     }
+    deltas(w, m)?;
     for v in &m.vex {
         writeln!(
             w,
@@ -310,6 +357,13 @@ pub fn pushed(w: &mut dyn Write, p: &airlock::layout::oci_repos::PushReport) -> 
                 "sent; present"
             };
             writeln!(w, "    blob {} ({}): {what}", b.digest, bytes(b.size))?;
+        }
+        if let Some(up) = &a.upstream_layer_digest {
+            let layer = a.blobs.last().map_or("", |b| b.digest.as_str());
+            writeln!(
+                w,
+                "    rebuilt from the delta import: layer {layer} differs from upstream's {up} (same database file, another gzip)"
+            )?;
         }
     }
     for f in &p.forced {

@@ -70,6 +70,11 @@ pub(super) struct Collector<'a> {
     vex_archives: BTreeMap<String, StoredArchive>,
     /// Verify mode: database copies for the whole-file check.
     db_spools: BTreeMap<ArtifactKind, artifact::DbCopy>,
+    /// The metadata.json each delta carries (format 1.3).
+    delta_metadata: BTreeMap<ArtifactKind, Vec<u8>>,
+    /// The deltas whose result is installed already (an import killed
+    /// between its swaps): staged from the live file, not applied.
+    delta_done: std::collections::BTreeSet<ArtifactKind>,
 }
 
 impl<'a> Collector<'a> {
@@ -92,6 +97,8 @@ impl<'a> Collector<'a> {
             vex_manifests: BTreeMap::new(),
             vex_archives: BTreeMap::new(),
             db_spools: BTreeMap::new(),
+            delta_metadata: BTreeMap::new(),
+            delta_done: Default::default(),
         }
     }
 
@@ -162,6 +169,12 @@ impl PayloadVisitor for Collector<'_> {
             }
             return Ok(());
         }
+        // A delta applies only to its base: refused before staging.
+        if !m.deltas.is_empty() {
+            // Only here: other imports keep their crash points' numbers.
+            self.delta_done = super::delta::check_bases(m, &opts.cache_dir)?;
+            crate::fault::point("delta bases checked");
+        }
         self.create_staging(m, opts)
     }
 
@@ -210,6 +223,19 @@ impl PayloadVisitor for Collector<'_> {
             // The layout's own files and config blobs, checked in `check`.
             let bytes = read_document(data, 1 << 20, payload.path.to_string())?;
             self.layout.insert(payload.path.to_string(), bytes);
+        } else if let Some(d) = m.deltas.iter().find(|d| d.path == payload.path) {
+            // Stored for the apply once every byte is proven; verify only
+            // hashes it (the base is on the importing host).
+            if let Some(stage) = self.cache_stage() {
+                super::delta::store(stage, d, data)?;
+            }
+        } else if let Some(d) = m.deltas.iter().find(|d| d.metadata_path == payload.path) {
+            let bytes = read_document(
+                data,
+                crate::manifest::MAX_DELTA_METADATA,
+                format!("the metadata.json of the {} delta", d.kind),
+            )?;
+            self.delta_metadata.insert(d.kind, bytes);
         } else if let Some(v) = m.vex.iter().find(|v| v.manifest_path == payload.path) {
             let bytes = read_document(
                 data,
@@ -343,6 +369,9 @@ impl<'a> Collector<'a> {
 
 /// Pre-flight: refuses what Trivy 0.76 could not read, before writing.
 fn preflight(m: &Manifest) -> Result<(), ImportError> {
+    for d in &m.deltas {
+        artifact::check_schema(d.kind, d.database.schema_version).map_err(ImportError::Schema)?;
+    }
     for a in &m.artifacts {
         if let Some(db) = &a.database {
             artifact::check_schema(a.kind, db.schema_version).map_err(ImportError::Schema)?;
@@ -388,6 +417,7 @@ impl Collector<'_> {
     /// staging on the way.
     pub(super) fn check(&mut self, m: &Manifest) -> Result<Vec<CheckedVex>, ImportError> {
         self.check_artifacts(m)?;
+        self.check_deltas(m)?;
         artifact::check_layout(m, &self.layout).map_err(ImportError::Inconsistent)?;
         m.vex.iter().map(|v| self.check_vex(v)).collect()
     }
@@ -420,6 +450,32 @@ impl Collector<'_> {
                     .map_err(PathIo::at("cannot check", Path::new(a.kind.name())))?
                     .map_err(|source| ImportError::Artifact {
                         kind: a.kind,
+                        source,
+                    })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks each delta's metadata.json; in install mode applies it into
+    /// staging (checking the result's size and digest), then judges the
+    /// whole database file as for any import.
+    fn check_deltas(&mut self, m: &Manifest) -> Result<(), ImportError> {
+        for d in &m.deltas {
+            let meta = self.delta_metadata.get(&d.kind);
+            let (Mode::Install(opts), Some(stage)) = (&self.mode, self.cache_stage()) else {
+                super::delta::check_metadata(d, meta)?;
+                continue;
+            };
+            let done = self.delta_done.contains(&d.kind);
+            let contents = super::delta::apply_staged(d, &opts.cache_dir, stage, meta, done)?;
+            self.layers.insert(d.kind, contents);
+            crate::fault::point("delta checked");
+            if let Some(copy) = self.database_copy(d.kind) {
+                artifact::check_database(d.kind, copy)
+                    .map_err(PathIo::at("cannot check", Path::new(d.kind.name())))?
+                    .map_err(|source| ImportError::Artifact {
+                        kind: d.kind,
                         source,
                     })?;
             }
@@ -517,6 +573,16 @@ fn space_needed(m: &Manifest, separate_vex_dir: bool) -> (stage::Need, stage::Ne
     let mut cache = extra(0, 16);
     for a in &m.artifacts {
         cache = cache.and(tree(&a.unpacked)).and(extra(2, 4));
+    }
+    for d in &m.deltas {
+        // The rebuilt file, and the stored delta until it is applied.
+        let stored = m.payload(&d.path).map_or(0, |p| p.size);
+        cache = cache
+            .and(stage::Need {
+                bytes: d.database.size.saturating_add(stored),
+                inodes: 2,
+            })
+            .and(extra(2, 4));
     }
     let mut vex_dir = stage::Need::default();
     for v in &m.vex {

@@ -169,6 +169,25 @@ fn write_metadata(
     m: &Manifest,
     stage: &Path,
 ) -> Result<(), ImportError> {
+    for d in &m.deltas {
+        // The delta's metadata.json, checked against the manifest when it
+        // was applied, with DownloadedAt as Trivy keeps it.
+        let meta = collector
+            .layers
+            .get(&d.kind)
+            .and_then(|l| l.metadata.as_ref());
+        let Some(meta) = meta else {
+            return Err(ImportError::Inconsistent(format!(
+                "{} lacks its metadata",
+                d.kind
+            )));
+        };
+        let meta_path = stage
+            .join(trivy_cache::component(d.kind))
+            .join("metadata.json");
+        stage::write_file(&meta_path, &trivy_cache::db_metadata(meta, opts.now))?;
+        crate::fault::point("metadata written");
+    }
     for a in &m.artifacts {
         let meta_path = stage
             .join(trivy_cache::component(a.kind))
@@ -266,9 +285,9 @@ fn plan_swaps(
     }
     crate::fault::point("staging flushed");
     let mut swaps = stage::Swapper::default();
-    for a in &m.artifacts {
-        let name = trivy_cache::component(a.kind);
-        let id = ComponentId::Artifact(a.kind);
+    for kind in m.installed_kinds() {
+        let name = trivy_cache::component(kind);
+        let id = ComponentId::Artifact(kind);
         swaps.plan(id, stage.join(name), &opts.cache_dir, Path::new(name))?;
     }
     for c in checked {
@@ -485,6 +504,21 @@ fn components(
                 manifest_digest: a.manifest_digest.oci(),
             }
         })
+        .chain(m.deltas.iter().map(|d| {
+            let id = ComponentId::Artifact(d.kind);
+            InstalledComponent {
+                kind: d.kind,
+                path: cache_abs.join(trivy_cache::component(d.kind)),
+                replaced: installed.replaced(&id),
+                id,
+                schema_version: Some(d.database.schema_version),
+                updated_at: Some(d.database.updated_at.to_string()),
+                next_update: Some(d.database.next_update.to_string()),
+                // No OCI manifest travels with a delta: the content is
+                // named by the rebuilt database file's digest.
+                manifest_digest: d.database.sha256.oci(),
+            }
+        }))
         .collect()
 }
 
@@ -504,8 +538,8 @@ fn holds(
             cache_abs.display()
         ));
         crate::layout::scan::Installed {
-            db: m.artifacts.iter().any(|a| a.kind == ArtifactKind::TrivyDb),
-            java_db: m.artifacts.iter().any(|a| a.kind == ArtifactKind::JavaDb),
+            db: m.installed_kinds().contains(&ArtifactKind::TrivyDb),
+            java_db: m.installed_kinds().contains(&ArtifactKind::JavaDb),
             checks: m.artifacts.iter().any(|a| a.kind == ArtifactKind::Checks),
             vex: vex.iter().map(|v| v.name.clone()).collect(),
         }

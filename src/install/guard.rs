@@ -78,6 +78,13 @@ pub fn contents(m: &Manifest) -> Vec<(String, String)> {
             a.layer.digest.oci(),
         )
     });
+    // A database carried as a delta: the digest of the resulting file.
+    let deltas = m.deltas.iter().map(|d| {
+        (
+            trivy_cache::component(d.kind).to_string(),
+            d.database.sha256.oci(),
+        )
+    });
     let vex = m.vex.iter().map(|v| {
         let archive = m
             .payloads
@@ -90,7 +97,7 @@ pub fn contents(m: &Manifest) -> Vec<(String, String)> {
             archive,
         )
     });
-    artifacts.chain(vex).collect()
+    artifacts.chain(deltas).chain(vex).collect()
 }
 
 /// The last accepted bundle of a series.
@@ -260,19 +267,19 @@ fn older_databases(
     installed: &BTreeMap<ArtifactKind, String>,
 ) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for a in &m.artifacts {
+    for (kind, db) in m.databases() {
         let current = installed
-            .get(&a.kind)
-            .or_else(|| state.databases.get(&a.kind.to_string()));
-        let (Some(db), Some(current)) = (&a.database, current) else {
+            .get(&kind)
+            .or_else(|| state.databases.get(&kind.to_string()));
+        let Some(current) = current else {
             continue;
         };
         if parse_time(current).is_ok_and(|old| db.updated_at.at() < old) {
             out.push((
-                trivy_cache::component(a.kind).to_string(),
+                trivy_cache::component(kind).to_string(),
                 format!(
-                    "the {} in this bundle (UpdatedAt {}) is older than the installed one (UpdatedAt {current})",
-                    a.kind, db.updated_at
+                    "the {kind} in this bundle (UpdatedAt {}) is older than the installed one (UpdatedAt {current})",
+                    db.updated_at
                 ),
             ));
         }
@@ -317,12 +324,11 @@ pub fn already_installed(
         (unknown || state.contents.get(key) == Some(digest))
             && super::generation::real_dir(&dir.join(key))
     });
-    let same_databases = m.artifacts.iter().all(|a| match &a.database {
-        None => true,
-        Some(db) => installed
-            .get(&a.kind)
+    let same_databases = m.databases().all(|(kind, db)| {
+        installed
+            .get(&kind)
             .and_then(|t| parse_time(t).ok())
-            .is_some_and(|t| t == db.updated_at.at()),
+            .is_some_and(|t| t == db.updated_at.at())
     });
     let last = m
         .series
@@ -418,12 +424,10 @@ pub fn advance(
         state.components.insert(key.clone(), m.created.to_string());
         state.contents.insert(key, digest);
     }
-    for a in &m.artifacts {
-        if let Some(db) = &a.database {
-            state
-                .databases
-                .insert(a.kind.to_string(), db.updated_at.to_string());
-        }
+    for (kind, db) in m.databases() {
+        state
+            .databases
+            .insert(kind.to_string(), db.updated_at.to_string());
     }
     if let (Some(series), Some(seq)) = (&m.series, m.sequence) {
         state.series.insert(

@@ -38,12 +38,14 @@ pub mod cache_age;
 mod collect;
 mod commit;
 mod component;
+mod delta;
 mod generation;
 pub mod guard;
 mod judge;
 mod on_disk;
 pub mod provenance;
 pub mod push;
+mod push_delta;
 mod push_error;
 mod registry_state;
 mod rollback;
@@ -90,6 +92,10 @@ pub enum ImportError {
     /// A database Trivy 0.76 would not read (checked before anything is written).
     #[error("{0}")]
     Schema(ArtifactError),
+    /// A delta's base is not the database installed here (issue 13): the
+    /// message names both.
+    #[error("{0}")]
+    DeltaBase(String),
     /// A layer's content was refused.
     #[error("{kind}")]
     Artifact {
@@ -188,7 +194,10 @@ impl crate::error::Classify for ImportError {
             // bundle is what does not fit.
             ImportError::Schema(_) | ImportError::Inconsistent(_) => Damaged,
             ImportError::NoPreviousGeneration(_) | ImportError::State { .. } => HostFailure,
+            // A proven bundle that does not fit what is installed: refused
+            // by the host's state, like a downgrade.
             ImportError::Stale(_)
+            | ImportError::DeltaBase(_)
             | ImportError::Downgrade { .. }
             | ImportError::FromTheFuture(_) => Downgrade,
             ImportError::Equivocation { .. } => Equivocation,
@@ -206,6 +215,7 @@ impl crate::error::Classify for ImportError {
             ImportError::Stage(e) => e.hint(),
             ImportError::Media(e) => e.hint(),
             ImportError::Schema(_) => Hint::text("this bundle was made for another Trivy version; nothing was written"),
+            ImportError::DeltaBase(_) => Hint::text("a delta applies only to the database it was made against; import a full bundle (export without --base), or a delta made against the bundle this host last imported; nothing was written"),
             ImportError::Stale(_) => Hint::text("get a fresher bundle from the connected side; nothing was written"),
             ImportError::FromTheFuture(_) => Hint::text("recording it would make every genuinely newer bundle look like a downgrade here; check this host's clock and the exporting host's; nothing was written"),
             ImportError::Downgrade { never: true, .. } => Hint::text("the trust policy never allows downgrades (downgrade = \"never\"); nothing was written"),

@@ -55,6 +55,19 @@ pub fn compare(m: &Manifest, cache: &Path, vex_dir: Option<&Path>) -> Compared {
             }
         }
     }
+    for d in &m.deltas {
+        let rel = format!(
+            "{}/{}",
+            trivy_cache::component(d.kind),
+            d.database.file.as_str()
+        );
+        let found = file_digest(&cache.join(&rel));
+        out.check(
+            format!("{rel} (SHA-256)"),
+            &rel,
+            found.map(|(f, size)| f == d.database.sha256 && size == d.database.size),
+        );
+    }
     for v in &m.vex {
         let rel = format!(
             "{}/{}/{}",

@@ -66,6 +66,9 @@ pub struct PushEvents<'a> {
     /// registry may serve the bundle's artifacts), with them and the
     /// downgrades forced: an interruption's record says what went up.
     pub on_publish: &'a dyn Fn(&[PushedArtifact], &[String]),
+    /// The cache the bundle was just imported into, if any: the layers of
+    /// a delta bundle's databases are rebuilt from it (`push_delta.rs`).
+    pub cache_dir: Option<&'a std::path::Path>,
 }
 
 /// The push visitor (see the module docs).
@@ -93,6 +96,12 @@ pub struct Pusher<'a> {
     forced: Vec<String>,
     /// The state to record, and its blobs as pushed.
     next: Option<(StateArtifact, Vec<PushedBlob>)>,
+    /// The cache a delta bundle was imported into (its layers are rebuilt
+    /// from it), when there is one.
+    cache_dir: Option<std::path::PathBuf>,
+    /// The artifacts rebuilt for the bundle's deltas, and upstream's layer
+    /// digest for each (see `push_delta.rs`).
+    rebuilt: Vec<(crate::manifest::Artifact, Option<String>)>,
 }
 
 impl<'a> Pusher<'a> {
@@ -120,7 +129,48 @@ impl<'a> Pusher<'a> {
             registry: None,
             forced: Vec::new(),
             next: None,
+            cache_dir: None,
+            rebuilt: Vec::new(),
         }
+    }
+
+    /// The cache a delta bundle was imported into: `--push` rebuilds the
+    /// layers of its deltas from it.
+    pub fn with_cache(mut self, cache_dir: Option<&std::path::Path>) -> Self {
+        self.cache_dir = cache_dir.map(|p| p.to_path_buf());
+        self
+    }
+
+    /// Rebuilds and sends the blobs of each delta's artifact (before the
+    /// bundle's own, so a cache that does not hold the result fails the
+    /// push before any layer is sent).
+    fn push_rebuilt(&mut self, m: &Manifest) -> Result<(), PushError> {
+        if m.deltas.is_empty() {
+            return Ok(());
+        }
+        let work = tempfile::tempdir().map_err(|e| {
+            PushError::Read("a temporary directory for the rebuilt layers".into(), e)
+        })?;
+        for d in &m.deltas {
+            let r = super::push_delta::rebuild(d, self.cache_dir.as_deref(), work.path())?;
+            let repo = self.repo_of(&r.artifact);
+            for p in &r.payloads {
+                let Some(digest) = p.payload.path.blob_digest() else {
+                    continue;
+                };
+                if digest == r.artifact.layer.digest {
+                    let mut data = super::push_delta::open(p)?;
+                    let blob = self.push_blob(&repo, &digest.oci(), p.payload.size, &mut data)?;
+                    self.layers.insert(d.kind, blob);
+                } else {
+                    let bytes = super::push_delta::small_bytes(p)?;
+                    self.small.insert(digest.oci(), bytes);
+                }
+            }
+            let upstream = d.upstream_layer_digest.map(|u| u.oci());
+            self.rebuilt.push((r.artifact, upstream));
+        }
+        Ok(())
     }
 
     fn repo_of(&self, a: &crate::manifest::Artifact) -> String {
@@ -261,7 +311,14 @@ impl<'a> Pusher<'a> {
             .manifest
             .artifacts
             .iter()
-            .map(|a| self.plan_manifest(a))
+            .map(|a| (a, None))
+            .chain(self.rebuilt.iter().map(|(a, u)| (a, u.clone())))
+            .map(|(a, upstream)| {
+                self.plan_manifest(a).map(|mut p| {
+                    p.artifact.upstream_layer_digest = upstream;
+                    p
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         self.publish(&planned, state, state_blobs)?;
         let artifacts = planned.into_iter().map(|p| p.artifact).collect();
@@ -302,6 +359,7 @@ impl<'a> Pusher<'a> {
                 reference: format!("{}/{repo}:{tag}", self.target.host),
                 manifest_digest: a.manifest_digest.oci(),
                 blobs: vec![config_blob, layer],
+                upstream_layer_digest: None,
             },
             media_type: m
                 .media_type
@@ -448,6 +506,7 @@ impl PayloadVisitor for Pusher<'_> {
         self.registry = Some(registry);
         self.next = Some((state, blobs));
         self.manifest = Some(m.clone());
+        self.push_rebuilt(m)?;
         Ok(())
     }
 
@@ -498,7 +557,8 @@ pub fn push<R: Read>(
         opts,
         verified_manifest_sha256,
         events,
-    );
+    )
+    .with_cache(events.cache_dir);
     let verified = match reader::read(bundle, policy, &mut pusher) {
         Ok(v) => v,
         Err(ReadError::Bundle(e)) => return Err(e.into()),

@@ -42,6 +42,15 @@ pub enum PushError {
         /// Why.
         reason: String,
     },
+    /// A database carried as a delta cannot be pushed: no cache to rebuild
+    /// it from, or the cache no longer holds the delta's result.
+    #[error("cannot push the {kind} of this delta bundle: {reason}; nothing was pushed")]
+    Delta {
+        /// trivy-db or java-db.
+        kind: crate::manifest::ArtifactKind,
+        /// Why.
+        reason: String,
+    },
     /// Another push changed the registry state during this one.
     #[error(
         "the registry state {reference} changed during this push (it was {before}, it is {now})"
@@ -69,6 +78,8 @@ impl crate::error::Classify for PushError {
             | PushError::ReadBack { .. }
             | PushError::State { .. }
             | PushError::Raced { .. } => HostFailure,
+            // Pushing a delta bundle without the cache that applied it.
+            PushError::Delta { .. } => Usage,
         }
     }
 
@@ -80,6 +91,7 @@ impl crate::error::Classify for PushError {
             PushError::ReadBack { .. } => Hint::text("the push is not done, and nothing is reported as pushed; check the registry (its storage, any proxy or cache in front of it) before pointing scanners at it, then push again"),
             PushError::State { .. } => Hint::text("it records the bundles pushed under this prefix, so that no import can downgrade the fleet; restore it, or delete that tag to start over (losing this protection until the next push)"),
             PushError::Raced { .. } => Hint::text("another push into the same prefix ran at the same time; push again, to be judged against what it recorded"),
+            PushError::Delta { .. } => Hint::text("a delta bundle carries no layer: --push rebuilds one from the cache the delta is imported into; import it with --cache-dir and --push together"),
             PushError::Read(..) | PushError::Missing(_) => None,
         }
     }

@@ -399,6 +399,7 @@ impl<'a> Import<'a> {
                     push::PushEvents {
                         on_blob: &on_blob,
                         on_publish: &on_publish,
+                        cache_dir: self.request.cache_dir.as_deref(),
                     },
                 )
             });

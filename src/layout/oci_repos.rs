@@ -93,6 +93,11 @@ pub struct PushedArtifact {
     pub manifest_digest: String,
     /// Its blobs (config and layer).
     pub blobs: Vec<PushedBlob>,
+    /// For an artifact rebuilt from a delta import (issue 13): the digest
+    /// of the layer upstream published, which the rebuilt layer's differs
+    /// from (another gzip of the same files). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_layer_digest: Option<String>,
 }
 
 /// What a push did, and how Trivy should use it. There is none unless the

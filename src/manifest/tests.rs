@@ -35,6 +35,7 @@ fn sample() -> Manifest {
                 dirs: Some(0),
             },
         }],
+        deltas: vec![],
         payloads: vec![
             Payload {
                 path: path("vex/default/archive.zip"),

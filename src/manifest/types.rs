@@ -239,9 +239,9 @@ impl PayloadPath {
     /// Holds `path` to the grammar.
     pub fn new(path: impl Into<String>) -> Result<Self, ManifestError> {
         let path = RelativePath::new(path)?.0;
-        if !(path.starts_with("oci/") || path.starts_with("vex/")) {
+        if !(path.starts_with("oci/") || path.starts_with("vex/") || path.starts_with("delta/")) {
             return Err(ManifestError::Field(format!(
-                "payload {} is outside oci/ and vex/",
+                "payload {} is outside oci/, vex/ and delta/",
                 shown(&path)
             )));
         }

@@ -25,6 +25,7 @@ impl Manifest {
         }
         self.check_artifacts()?;
         self.check_vex()?;
+        self.check_deltas()?;
         for a in &self.artifacts {
             a.unpacked.check_bounds(&a.kind.to_string(), a.layer.size)?;
         }
@@ -44,7 +45,7 @@ impl Manifest {
         }) {
             return field(format!("payload {} belongs to no VEX repository", p.path));
         }
-        if self.artifacts.is_empty() && self.vex.is_empty() {
+        if self.artifacts.is_empty() && self.vex.is_empty() && self.deltas.is_empty() {
             return field("the manifest lists no artifacts and no VEX repositories".into());
         }
         Ok(())
@@ -218,6 +219,12 @@ impl Manifest {
             if let Some(f) = &a.fetched_at {
                 times.push((format!("the {}'s fetched_at", a.kind), f));
             }
+        }
+        for d in &self.deltas {
+            times.push((
+                format!("the {}'s UpdatedAt", d.kind),
+                &d.database.updated_at,
+            ));
         }
         times.into_iter().find_map(|(what, t)| {
             let at = t.at();

@@ -119,7 +119,7 @@ fn write_tar_gz(
     Ok(())
 }
 
-fn database(
+pub(crate) fn database(
     kind: ArtifactKind,
     dir: &Path,
     workdir: &Path,

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod db_builder;
+pub mod delta_fixtures;
 pub mod fixtures;
 pub mod hostile;
 #[cfg(feature = "fault-injection")]

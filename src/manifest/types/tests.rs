@@ -64,7 +64,7 @@ fn payload_paths_stay_under_oci_and_vex() {
     assert!(PayloadPath::new("vex/default/archive.zip").is_ok());
     assert_eq!(
         refusal(PayloadPath::new("etc/passwd")),
-        "payload \"etc/passwd\" is outside oci/ and vex/"
+        "payload \"etc/passwd\" is outside oci/, vex/ and delta/"
     );
     assert!(refusal(PayloadPath::new("vex/../evil")).starts_with("unsafe path"));
     let d = Sha256Digest::of(b"x");

@@ -1,0 +1,321 @@
+//! `export --base`: databases carried as deltas against an earlier bundle
+//! (format 1.3, issue 13).
+//!
+//! The base bundle is read and verified first against its own trust policy
+//! (every signature and payload byte, R1-R22, and each database layer's
+//! content against its signed table, as verify does): a delta is never made
+//! against bytes nobody signed. Each database file of the base is spooled
+//! into `TMPDIR`; for each trivy-db or java-db of the new export whose kind
+//! the base carries whole, the new layer's database file is spooled too,
+//! and [`crate::delta::encode`] writes the delta into the work directory.
+//! A delta not smaller than the full layer is not worth it: the artifact
+//! is carried whole (and said).
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::artifact::{self, DbCopy, LayerContents, SpoolSink};
+use crate::bundle::reader::{self, PayloadReader, PayloadVisitor, ReadError, Verified};
+use crate::error::PathIo;
+use crate::manifest::{ArtifactKind, Delta, DeltaBase, Manifest, Payload, PayloadPath};
+use crate::policy::TrustPolicy;
+use crate::progress::Progress;
+use crate::source::{Content, PlannedPayload, Prepared};
+
+use super::ExportError;
+
+/// The bundle named by `--base`, and whom to trust for it.
+#[derive(Debug)]
+pub struct BaseBundle {
+    /// The bundle file (a full bundle the other side imported).
+    pub path: PathBuf,
+    /// The keys or policy it must satisfy.
+    pub policy: TrustPolicy,
+}
+
+/// A base database: its signed description and a spooled copy of it.
+struct BaseDb {
+    base: DeltaBase,
+    copy: DbCopy,
+}
+
+/// Reads `layer` payloads of the database kinds into spooled copies.
+struct Spooler {
+    /// The kinds the new export carries (no other base is spooled).
+    wanted: Vec<ArtifactKind>,
+    manifest: Option<Manifest>,
+    found: BTreeMap<ArtifactKind, (LayerContents, DbCopy)>,
+}
+
+impl PayloadVisitor for Spooler {
+    type Error = ExportError;
+
+    fn start(&mut self, bundle: &Verified) -> Result<(), ExportError> {
+        self.manifest = Some(bundle.manifest.clone());
+        Ok(())
+    }
+
+    fn payload(&mut self, p: &Payload, data: &mut PayloadReader<'_>) -> Result<(), ExportError> {
+        let Some(m) = &self.manifest else {
+            return Ok(());
+        };
+        let Some(a) = m.artifacts.iter().find(|a| {
+            a.database.is_some()
+                && self.wanted.contains(&a.kind)
+                && Manifest::blob_path(&a.layer.digest) == p.path
+        }) else {
+            return Ok(());
+        };
+        let mut spool = SpoolSink::new(a.kind);
+        let contents = artifact::scan_layer(a.kind, data, a.unpacked.limits(), &mut spool)
+            .map_err(|e| base_error(format!("its {}: {}", a.kind, crate::error::chain_text(&e))))?;
+        if let Some(copy) = spool.into_copy() {
+            self.found.insert(a.kind, (contents, copy));
+        }
+        Ok(())
+    }
+}
+
+fn base_error(why: String) -> ExportError {
+    ExportError::Base(why)
+}
+
+/// Verifies the base bundle and spools its database files.
+fn read_base(
+    base: &BaseBundle,
+    wanted: Vec<ArtifactKind>,
+) -> Result<BTreeMap<ArtifactKind, BaseDb>, ExportError> {
+    let file = File::open(&base.path).map_err(PathIo::at("cannot open", &base.path))?;
+    let mut spooler = Spooler {
+        wanted,
+        manifest: None,
+        found: BTreeMap::new(),
+    };
+    let verified = match reader::read(std::io::BufReader::new(file), &base.policy, &mut spooler) {
+        Ok(v) => v,
+        Err(ReadError::Bundle(e)) => {
+            return Err(ExportError::BaseBundle(base.path.clone(), e));
+        }
+        Err(ReadError::Visitor(e)) => return Err(e),
+    };
+    let m = &verified.manifest;
+    if !m.deltas.is_empty() && m.artifacts.iter().all(|a| a.database.is_none()) {
+        return Err(base_error(
+            "it is a delta bundle, which does not hold its databases whole; give the full bundle the other side's database came from".into(),
+        ));
+    }
+    let mut out = BTreeMap::new();
+    for a in &m.artifacts {
+        let Some(db) = &a.database else { continue };
+        if !spooler.wanted.contains(&a.kind) {
+            continue;
+        }
+        let Some((contents, copy)) = spooler.found.remove(&a.kind) else {
+            return Err(base_error(format!("its {} layer was never read", a.kind)));
+        };
+        artifact::check_layer(a, &contents)
+            .map_err(|e| base_error(format!("its {}: {}", a.kind, crate::error::chain_text(&e))))?;
+        out.insert(
+            a.kind,
+            BaseDb {
+                base: DeltaBase {
+                    sha256: db.sha256,
+                    size: db.size,
+                    updated_at: db.updated_at.clone(),
+                },
+                copy,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// What `export --base` carries instead of whole databases.
+pub(super) struct Deltas {
+    /// The delta entries, in kind order.
+    pub entries: Vec<Delta>,
+    /// Their payloads (delta files, metadata.json).
+    pub payloads: Vec<PlannedPayload>,
+}
+
+/// Adds the deltas to a built manifest (a full bundle's, of what was
+/// carried whole) and its payloads: `[[delta]]`, their payloads in path
+/// order, and format 1.3 (a bundle without deltas stays 1.2, byte for byte).
+pub(super) fn attach(
+    mut manifest: Manifest,
+    planned: Vec<PlannedPayload>,
+    deltas: Deltas,
+) -> Result<(Manifest, Vec<PlannedPayload>), ExportError> {
+    if deltas.entries.is_empty() {
+        return Ok((manifest, planned));
+    }
+    let mut by_path: BTreeMap<PayloadPath, PlannedPayload> = planned
+        .into_iter()
+        .chain(deltas.payloads)
+        .map(|p| (p.payload.path.clone(), p))
+        .collect();
+    let planned: Vec<PlannedPayload> = std::mem::take(&mut by_path).into_values().collect();
+    manifest.format_version = crate::manifest::DELTA_FORMAT_VERSION.into();
+    manifest.deltas = deltas.entries;
+    manifest.payloads = planned.iter().map(|p| p.payload.clone()).collect();
+    manifest.validate()?;
+    Ok((manifest, planned))
+}
+
+/// Replaces, in `prepared`, each database the base carries by a delta
+/// against it, when the delta is smaller than the full layer.
+pub(super) fn make_deltas(
+    base: &BaseBundle,
+    prepared: Vec<Prepared>,
+    work: &Path,
+    progress: &dyn Progress,
+) -> Result<(Vec<Prepared>, Deltas), ExportError> {
+    let wanted = prepared
+        .iter()
+        .filter_map(|p| match p {
+            Prepared::Oci { entry, .. } if entry.database.is_some() => Some(entry.kind),
+            _ => None,
+        })
+        .collect();
+    let bases = read_base(base, wanted)?;
+    let mut kept = Vec::new();
+    let mut deltas = Deltas {
+        entries: Vec::new(),
+        payloads: Vec::new(),
+    };
+    for p in prepared {
+        let Prepared::Oci { entry, payloads } = &p else {
+            kept.push(p);
+            continue;
+        };
+        let (Some(b), Some(_)) = (bases.get(&entry.kind), &entry.database) else {
+            kept.push(p);
+            continue;
+        };
+        match one_delta(entry, payloads, b, work)? {
+            Some((delta, mut extra)) => {
+                progress.note(&format!(
+                    "{}: carried as a delta of {} bytes against the base's (UpdatedAt {}), instead of a layer of {} bytes",
+                    entry.kind,
+                    extra[0].payload.size,
+                    b.base.updated_at,
+                    entry.layer.size
+                ));
+                deltas.entries.push(delta);
+                deltas.payloads.append(&mut extra);
+            }
+            None => {
+                progress.note(&format!(
+                    "{}: carried whole (the base is the same file, or a delta would not be smaller than the layer)",
+                    entry.kind
+                ));
+                kept.push(p);
+            }
+        }
+    }
+    deltas.entries.sort_by_key(|d| d.kind);
+    Ok((kept, deltas))
+}
+
+/// The delta of one artifact against its base, or `None` when it is not
+/// worth carrying (same file, or not smaller than the layer).
+fn one_delta(
+    entry: &crate::manifest::Artifact,
+    payloads: &[PlannedPayload],
+    b: &BaseDb,
+    work: &Path,
+) -> Result<Option<(Delta, Vec<PlannedPayload>)>, ExportError> {
+    let kind = entry.kind;
+    let Some(db) = &entry.database else {
+        return Ok(None);
+    };
+    if db.sha256 == b.base.sha256 {
+        return Ok(None);
+    }
+    let layer = payloads
+        .iter()
+        .find(|pl| pl.payload.path == Manifest::blob_path(&entry.layer.digest))
+        .ok_or_else(|| base_error(format!("the new {kind} layer is missing")))?;
+    let mut spool = SpoolSink::new(kind);
+    let contents = artifact::scan_layer(
+        kind,
+        open(&layer.content)?,
+        entry.unpacked.limits(),
+        &mut spool,
+    )
+    .map_err(|e| {
+        base_error(format!(
+            "the new {kind} layer: {}",
+            crate::error::chain_text(&e)
+        ))
+    })?;
+    let (Some(new_copy), Some(meta)) = (spool.into_copy(), contents.metadata) else {
+        return Err(base_error(format!(
+            "the new {kind} layer holds no database"
+        )));
+    };
+    let file = db.file.as_str();
+    let out_path = work.join(format!("{}.delta", kind.name()));
+    let out = File::create(&out_path).map_err(PathIo::at("cannot create", &out_path))?;
+    let mut w = BufWriter::with_capacity(1 << 20, out);
+    let summary = crate::delta::encode(
+        b.copy.path(),
+        new_copy.path(),
+        &mut w,
+        &crate::delta::EncodeOptions::default(),
+    )
+    .map_err(|e| ExportError::Delta(crate::error::chain_text(&e)))?;
+    w.flush().map_err(PathIo::at("cannot write", &out_path))?;
+    drop(w);
+    if summary.new_sha256 != db.sha256 || summary.base_sha256 != b.base.sha256 {
+        return Err(ExportError::Delta(format!(
+            "the {kind} files changed while the delta was made"
+        )));
+    }
+    if summary.delta_len >= entry.layer.size {
+        return Ok(None);
+    }
+    let frame = PlannedPayload {
+        payload: Payload {
+            path: PayloadPath::new(Delta::frame_path(kind, file))?,
+            size: summary.delta_len,
+            sha256: file_sha256(&out_path)?,
+        },
+        content: Content::File(out_path),
+    };
+    let meta_pl = PlannedPayload::bytes(
+        PayloadPath::new(Delta::metadata_payload(kind))?,
+        meta.to_bytes(),
+    );
+    let delta = Delta {
+        kind,
+        repository: entry.repository.clone(),
+        tag: entry.tag.clone(),
+        encoding: crate::manifest::ENCODING_ZSTD_PATCH_FROM.into(),
+        path: PayloadPath::new(Delta::frame_path(kind, file))?,
+        metadata_path: PayloadPath::new(Delta::metadata_payload(kind))?,
+        upstream_layer_digest: Some(entry.layer.digest),
+        base: b.base.clone(),
+        database: db.clone(),
+    };
+    Ok(Some((delta, vec![frame, meta_pl])))
+}
+
+fn file_sha256(path: &Path) -> Result<crate::digest::Sha256Digest, ExportError> {
+    let mut f = File::open(path).map_err(PathIo::at("cannot open", path))?;
+    let mut h = crate::digest::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(PathIo::at("cannot read", path))?;
+        if n == 0 {
+            return Ok(h.finish());
+        }
+        h.update(&buf[..n]);
+    }
+}
+
+fn open(c: &Content) -> Result<Box<dyn Read + '_>, ExportError> {
+    super::open_content(c)
+}

@@ -284,6 +284,8 @@ fn one_delta(
             sha256: file_sha256(&out_path)?,
         },
         content: Content::File(out_path),
+        // airlock's own temporary file: the writer hashes it again.
+        crc32: None,
     };
     let meta_pl = PlannedPayload::bytes(
         PayloadPath::new(Delta::metadata_payload(kind))?,

@@ -17,6 +17,8 @@
 //!   arrives unchanged (the same `io::Error`, kind and inner error, so its
 //!   classification downstream is the one it would have had without the
 //!   pipe), at the place in the stream where it happened.
+//! - [`feed`] and [`Transform`]: a stage of a stream (the bundle's zstd
+//!   decoder) on a worker thread, fed from a source that stays on this one.
 //!
 //! Neither end outlives the other: dropping a [`PipeReader`] ends its
 //! producer at its next buffer, and dropping a [`PipeWriter`] (or calling
@@ -26,6 +28,11 @@ use std::io::{self, Read, Write};
 use std::mem;
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::thread::{self, JoinHandle, Scope, ScopedJoinHandle};
+
+mod file;
+mod transform;
+pub use file::{copy_to_file, CopyError};
+pub use transform::{feed, Feed, Feeder, Transform};
 
 /// Bytes per buffer.
 pub const CHUNK: usize = 1 << 20;
@@ -137,6 +144,12 @@ impl<S: Send + 'static> PipeWriter<S> {
             self.send_current()?;
         }
         Ok(n)
+    }
+
+    /// Whether the consumer thread has ended (it panicked: it ends only
+    /// when the writer is finished or dropped otherwise).
+    pub fn consumer_ended(&self) -> bool {
+        self.worker.as_ref().is_none_or(JoinHandle::is_finished)
     }
 
     /// Sends what is left, waits for the consumer to see it all, and

@@ -68,8 +68,9 @@ pub(super) struct Collector<'a> {
     layout: BTreeMap<String, Vec<u8>>,
     pub(super) vex_manifests: BTreeMap<String, Vec<u8>>,
     vex_archives: BTreeMap<String, StoredArchive>,
-    /// Verify mode: database copies for the whole-file check.
-    db_spools: BTreeMap<ArtifactKind, artifact::DbCopy>,
+    /// The whole-file database checks, started as each layer's bytes were
+    /// verified, waited for in [`Collector::check`] (issue 12).
+    db_checks: BTreeMap<ArtifactKind, artifact::DbCheck>,
 }
 
 impl<'a> Collector<'a> {
@@ -91,7 +92,7 @@ impl<'a> Collector<'a> {
             layout: BTreeMap::new(),
             vex_manifests: BTreeMap::new(),
             vex_archives: BTreeMap::new(),
-            db_spools: BTreeMap::new(),
+            db_checks: BTreeMap::new(),
         }
     }
 
@@ -178,25 +179,36 @@ impl PayloadVisitor for Collector<'_> {
         {
             let kind = a.kind;
             let limits = a.unpacked.limits();
-            let contents = match self.cache_stage() {
+            let (scanned, copy) = match self.cache_stage() {
                 Some(stage) => {
                     let root = stage
                         .join(trivy_cache::component(kind))
                         .join(trivy_cache::layer_dir(kind));
                     fs::create_dir_all(&root).map_err(PathIo::at("cannot create", &root))?;
-                    artifact::scan_layer(kind, data, limits, &mut stage::DirSink { root })
+                    let copy = artifact::info(kind)
+                        .db_file
+                        .map(|name| artifact::DbCopy::Staged(root.join(name)));
+                    let sink = &mut stage::DirSink { root };
+                    (artifact::scan_layer(kind, &mut *data, limits, sink), copy)
                 }
                 None => {
                     let mut spool = artifact::SpoolSink::new(kind);
-                    let scanned = artifact::scan_layer(kind, data, limits, &mut spool);
-                    if let Some(copy) = spool.into_copy() {
-                        self.db_spools.insert(kind, copy);
-                    }
-                    scanned
+                    let scanned = artifact::scan_layer(kind, &mut *data, limits, &mut spool);
+                    (scanned, spool.into_copy())
                 }
-            }
-            .map_err(|source| ImportError::Artifact { kind, source })?;
+            };
+            let contents = scanned.map_err(|source| ImportError::Artifact { kind, source })?;
             self.layers.insert(kind, contents);
+            if let Some(copy) = copy {
+                // Every byte of the layer is read and its digest compared
+                // (an error here is the reader's, which it reports itself)
+                // before the database is opened: then it is checked on a
+                // second thread while the rest of the bundle is read.
+                io::copy(data, &mut io::sink())
+                    .map_err(|e| ImportError::Inconsistent(e.to_string()))?;
+                self.db_checks
+                    .insert(kind, artifact::DbCheck::start(kind, copy));
+            }
         } else if let Some(a) = m
             .artifacts
             .iter()
@@ -360,22 +372,6 @@ fn preflight(m: &Manifest) -> Result<(), ImportError> {
     Ok(())
 }
 
-impl Collector<'_> {
-    /// The database file of `kind` to check: the staged one (install
-    /// mode), else the verify-mode copy.
-    fn database_copy(&mut self, kind: ArtifactKind) -> Option<artifact::DbCopy> {
-        let name = artifact::info(kind).db_file?;
-        let Some(stage) = self.cache_stage() else {
-            return self.db_spools.remove(&kind);
-        };
-        let path = stage
-            .join(trivy_cache::component(kind))
-            .join(trivy_cache::layer_dir(kind))
-            .join(name);
-        Some(artifact::DbCopy::Staged(path))
-    }
-}
-
 /// What a checked VEX repository yields.
 pub(super) struct CheckedVex {
     pub(super) name: String,
@@ -414,9 +410,12 @@ impl Collector<'_> {
                 kind: a.kind,
                 source,
             })?;
-            // Now that every byte is verified: can Trivy open it? (issue 11)
-            if let Some(copy) = self.database_copy(a.kind) {
-                artifact::check_database(a.kind, copy)
+            // Can Trivy open it? (issue 11) The check started once every
+            // byte of the layer was verified; its verdict counts here, in
+            // the order it always had.
+            if let Some(check) = self.db_checks.remove(&a.kind) {
+                check
+                    .wait()
                     .map_err(PathIo::at("cannot check", Path::new(a.kind.name())))?
                     .map_err(|source| ImportError::Artifact {
                         kind: a.kind,

@@ -44,6 +44,8 @@ pub const DEPTH: usize = 4;
 struct Pool {
     spent: Receiver<Vec<u8>>,
     made: usize,
+    /// Bytes per buffer ([`CHUNK`] but in a [`Transform`]).
+    size: usize,
 }
 
 impl Pool {
@@ -56,20 +58,29 @@ impl Pool {
             Ok(b) => b,
             Err(TryRecvError::Empty) if self.made < DEPTH => {
                 self.made += 1;
-                Vec::with_capacity(CHUNK)
+                Vec::with_capacity(self.size)
             }
             Err(_) => self.spent.recv().ok()?,
         };
         // Zeros only where it was not filled last time.
-        buf.resize(CHUNK, 0);
+        buf.resize(self.size, 0);
         Some(buf)
     }
 }
 
 fn pool() -> (SyncSender<Vec<u8>>, Pool) {
+    pool_of(CHUNK)
+}
+
+fn pool_of(size: usize) -> (SyncSender<Vec<u8>>, Pool) {
     // Never full: no more than DEPTH buffers exist.
     let (tx, rx) = mpsc::sync_channel(DEPTH);
-    (tx, Pool { spent: rx, made: 0 })
+    let pool = Pool {
+        spent: rx,
+        made: 0,
+        size,
+    };
+    (tx, pool)
 }
 
 fn consumer_gone() -> io::Error {
@@ -265,10 +276,15 @@ fn produce<R: Read>(mut source: R, mut pool: Pool, filled: SyncSender<Filled>) -
 /// Reads into `buf` up to [`CHUNK`] bytes: whether the source ended, and
 /// the error that stopped it (after the bytes read before it).
 fn fill<R: Read>(source: &mut R, buf: &mut Vec<u8>) -> (bool, Option<io::Error>) {
-    buf.resize(CHUNK, 0);
+    fill_to(source, buf, CHUNK)
+}
+
+/// [`fill`] up to `size` bytes.
+fn fill_to<R: Read>(source: &mut R, buf: &mut Vec<u8>, size: usize) -> (bool, Option<io::Error>) {
+    buf.resize(size, 0);
     let mut len = 0;
     let outcome = loop {
-        if len == CHUNK {
+        if len == size {
             break (false, None);
         }
         match source.read(&mut buf[len..]) {

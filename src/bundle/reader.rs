@@ -24,10 +24,10 @@
 //! The zstd decoder is put in single-frame mode: by default it would decode
 //! further frames as if they were part of the stream and skip skippable
 //! frames silently. It runs on a thread of its own ([`pipe::Transform`]),
-//! at most 4 MiB of input and 4 MiB of output ahead of this thread.
+//! at most 1 MiB of input and 1 MiB of output ahead of this thread.
 //!
 //! Before step 3 nothing but tar headers and at most ~1.3 MiB of data is
-//! parsed (the decoder's thread may have decompressed up to 4 MiB more into
+//! parsed (the decoder's thread may have decompressed up to 1 MiB more into
 //! its bounded buffers, which nothing looks at before the decision).
 
 mod bundle_error;

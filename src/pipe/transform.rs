@@ -5,13 +5,13 @@
 //! would move the decoder to a producer thread only if the source could go
 //! with it, but a bundle's source is `&mut dyn Read` (it reports progress
 //! through a `!Sync` display, or names a part set's failing part). Here the
-//! source stays on this thread: [`Transform`] reads it in [`CHUNK`]-byte
+//! source stays on this thread: [`Transform`] reads it in [`STAGE_CHUNK`]-byte
 //! buffers and sends them to a worker thread, where a [`Feed`] yields them
 //! to the stage (the decoder, built over the feed on this thread), whose
 //! output comes back in buffers too. This thread reads the source only when
 //! it needs output and has a free buffer, so neither side waits for the
 //! other while the other has work queued, and at most [`DEPTH`] buffers
-//! exist on each side: memory stays flat (`2 × DEPTH × CHUNK`) whatever the
+//! exist on each side: memory stays flat (`2 × DEPTH × STAGE_CHUNK`) whatever the
 //! stage's ratio of output to input.
 //!
 //! Errors travel as they came: a read error of the source reaches the stage
@@ -26,7 +26,12 @@ use std::mem;
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::thread::{self, JoinHandle};
 
-use super::{fill, pool, Filled, Pool, CHUNK, DEPTH};
+use super::{fill_to, pool_of, Filled, Pool, DEPTH};
+
+/// Bytes per buffer, each way: the decoder's thread needs only to stay a
+/// little ahead, so its buffers are smaller than the pipes' (2 MiB in
+/// flight in all).
+pub const STAGE_CHUNK: usize = 256 << 10;
 
 /// What the worker sends back: output, the stage's error or end, or an
 /// input buffer the feed is done with.
@@ -124,7 +129,7 @@ impl<R: Read> Feeder<R> {
         name: &str,
         stage: D,
     ) -> Result<Transform<R, D>, (io::Error, R)> {
-        let (spent_tx, out_pool) = pool();
+        let (spent_tx, out_pool) = pool_of(STAGE_CHUNK);
         let Some(back) = self.worker_back.take() else {
             return Err((
                 io::Error::other("the feeder was spawned twice"),
@@ -166,7 +171,7 @@ fn work<D: Read>(mut stage: D, back: SyncSender<Back>, mut pool: Pool) -> D {
         let Some(mut buf) = pool.take() else {
             return stage;
         };
-        let (ended, error) = fill(&mut stage, &mut buf);
+        let (ended, error) = fill_to(&mut stage, &mut buf, STAGE_CHUNK);
         if !buf.is_empty() && back.send(Back::Data(buf)).is_err() {
             return stage;
         }
@@ -213,12 +218,12 @@ impl<R: Read, D> Transform<R, D> {
     fn feed_one(&mut self) {
         let mut buf = self.in_free.pop().unwrap_or_else(|| {
             self.in_made += 1;
-            Vec::with_capacity(CHUNK)
+            Vec::with_capacity(STAGE_CHUNK)
         });
         let (Some(source), Some(tx)) = (self.source.as_mut(), self.input.as_ref()) else {
             return;
         };
-        let (ended, error) = fill(source, &mut buf);
+        let (ended, error) = fill_to(source, &mut buf, STAGE_CHUNK);
         // Never full: DEPTH buffers and one error at most.
         if !buf.is_empty() {
             let _ = tx.send(Filled::Data(buf));

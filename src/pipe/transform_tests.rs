@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::super::{feed, Feed, Transform, CHUNK, DEPTH};
+use super::STAGE_CHUNK;
 
 fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 31 + i / 977) as u8).collect()
@@ -198,7 +199,7 @@ fn a_transform_reads_ahead_a_bounded_amount_and_dropping_it_ends_the_worker() {
     // This thread reads the source only in `read`: as far as the buffers
     // in flight allow, never more.
     let read = count.load(Ordering::SeqCst);
-    assert!(read <= (DEPTH * CHUNK) as u64, "{read}");
+    assert!(read <= (DEPTH * STAGE_CHUNK) as u64, "{read}");
     // Dropping joins the worker (the test would hang otherwise).
     drop(t);
     let read_at_drop = count.load(Ordering::SeqCst);

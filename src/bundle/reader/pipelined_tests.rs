@@ -120,7 +120,15 @@ fn the_bytes_after_the_frame_are_counted_exactly_however_far_the_decoder_read() 
 fn a_bundle_cut_into_two_frames_is_told_apart_from_a_truncated_one() {
     let (bytes, policy) = bundle();
     let tar = zstd::stream::decode_all(&bytes[..]).unwrap();
-    let half = tar.len() / 2;
+    // Cut in the middle of the largest payload's data.
+    let mut largest = (0u64, 0u64);
+    for e in tar::Archive::new(&tar[..]).entries().unwrap() {
+        let e = e.unwrap();
+        if e.size() > largest.1 {
+            largest = (e.raw_file_position(), e.size());
+        }
+    }
+    let half = (largest.0 + largest.1 / 2) as usize;
     let first = zstd::stream::encode_all(&tar[..half], 3).unwrap();
     let second = zstd::stream::encode_all(&tar[half..], 3).unwrap();
     let mut two = first.clone();

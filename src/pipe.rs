@@ -17,6 +17,8 @@
 //!   arrives unchanged (the same `io::Error`, kind and inner error, so its
 //!   classification downstream is the one it would have had without the
 //!   pipe), at the place in the stream where it happened.
+//! - [`feed`] and [`Transform`]: a stage of a stream (the bundle's zstd
+//!   decoder) on a worker thread, fed from a source that stays on this one.
 //!
 //! Neither end outlives the other: dropping a [`PipeReader`] ends its
 //! producer at its next buffer, and dropping a [`PipeWriter`] (or calling
@@ -26,6 +28,11 @@ use std::io::{self, Read, Write};
 use std::mem;
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::thread::{self, JoinHandle, Scope, ScopedJoinHandle};
+
+mod file;
+mod transform;
+pub use file::{copy_to_file, CopyError};
+pub use transform::{feed, Feed, Feeder, Transform};
 
 /// Bytes per buffer.
 pub const CHUNK: usize = 1 << 20;
@@ -37,6 +44,8 @@ pub const DEPTH: usize = 4;
 struct Pool {
     spent: Receiver<Vec<u8>>,
     made: usize,
+    /// Bytes per buffer ([`CHUNK`] but in a [`Transform`]).
+    size: usize,
 }
 
 impl Pool {
@@ -49,20 +58,29 @@ impl Pool {
             Ok(b) => b,
             Err(TryRecvError::Empty) if self.made < DEPTH => {
                 self.made += 1;
-                Vec::with_capacity(CHUNK)
+                Vec::with_capacity(self.size)
             }
             Err(_) => self.spent.recv().ok()?,
         };
         // Zeros only where it was not filled last time.
-        buf.resize(CHUNK, 0);
+        buf.resize(self.size, 0);
         Some(buf)
     }
 }
 
 fn pool() -> (SyncSender<Vec<u8>>, Pool) {
+    pool_of(CHUNK)
+}
+
+fn pool_of(size: usize) -> (SyncSender<Vec<u8>>, Pool) {
     // Never full: no more than DEPTH buffers exist.
     let (tx, rx) = mpsc::sync_channel(DEPTH);
-    (tx, Pool { spent: rx, made: 0 })
+    let pool = Pool {
+        spent: rx,
+        made: 0,
+        size,
+    };
+    (tx, pool)
 }
 
 fn consumer_gone() -> io::Error {
@@ -137,6 +155,12 @@ impl<S: Send + 'static> PipeWriter<S> {
             self.send_current()?;
         }
         Ok(n)
+    }
+
+    /// Whether the consumer thread has ended (it panicked: it ends only
+    /// when the writer is finished or dropped otherwise).
+    pub fn consumer_ended(&self) -> bool {
+        self.worker.as_ref().is_none_or(JoinHandle::is_finished)
     }
 
     /// Sends what is left, waits for the consumer to see it all, and
@@ -252,10 +276,15 @@ fn produce<R: Read>(mut source: R, mut pool: Pool, filled: SyncSender<Filled>) -
 /// Reads into `buf` up to [`CHUNK`] bytes: whether the source ended, and
 /// the error that stopped it (after the bytes read before it).
 fn fill<R: Read>(source: &mut R, buf: &mut Vec<u8>) -> (bool, Option<io::Error>) {
-    buf.resize(CHUNK, 0);
+    fill_to(source, buf, CHUNK)
+}
+
+/// [`fill`] up to `size` bytes.
+fn fill_to<R: Read>(source: &mut R, buf: &mut Vec<u8>, size: usize) -> (bool, Option<io::Error>) {
+    buf.resize(size, 0);
     let mut len = 0;
     let outcome = loop {
-        if len == CHUNK {
+        if len == size {
             break (false, None);
         }
         match source.read(&mut buf[len..]) {

@@ -44,6 +44,7 @@ mod network_conventions;
 mod offline_scans;
 mod operator_status;
 mod parts;
+mod perf_engine;
 mod push;
 mod refactor_review;
 mod registry_export;

@@ -32,7 +32,7 @@ use crate::manifest::{ArtifactKind, Unpacked};
 use crate::unpack::{self, EntryKind, Limits, Sink, UnpackError};
 
 pub use db::DbMetadata;
-pub use db_copy::{check_database, DbCopy, SpoolSink};
+pub use db_copy::{check_database, DbCheck, DbCopy, DbVerdict, SpoolSink};
 pub use oci::{check_image_manifest, check_layout};
 
 /// What Trivy expects of one kind of OCI artifact.

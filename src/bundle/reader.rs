@@ -23,9 +23,12 @@
 //!
 //! The zstd decoder is put in single-frame mode: by default it would decode
 //! further frames as if they were part of the stream and skip skippable
-//! frames silently.
+//! frames silently. It runs on a thread of its own ([`pipe::Transform`]),
+//! at most 1 MiB of input and 1 MiB of output ahead of this thread.
 //!
-//! Before step 3 nothing but tar headers and at most ~1.3 MiB of data is read.
+//! Before step 3 nothing but tar headers and at most ~1.3 MiB of data is
+//! parsed (the decoder's thread may have decompressed up to 1 MiB more into
+//! its bounded buffers, which nothing looks at before the decision).
 
 mod bundle_error;
 mod entries;
@@ -35,15 +38,16 @@ pub use bundle_error::{BundleError, ReadError, TrailingKind, TRAILING_COUNT_MAX}
 pub use entries::PayloadReader;
 pub use header::read_header;
 
-use std::io::{BufRead, Read};
+use std::io::{BufRead, BufReader, Chain, Read};
 
 use crate::digest::Sha256Digest;
 use crate::keys::Signature;
 use crate::manifest::{Manifest, Payload};
 use crate::policy::{SignerReport, TrustPolicy};
 
+use crate::pipe;
 use entries::read_entries;
-use header::{map_io, open_stream, Counted};
+use header::{decoder, map_io, open_raw, Counted, Raw};
 
 /// A bundle whose manifest signature satisfied the policy.
 #[derive(Debug, Clone)]
@@ -111,7 +115,61 @@ pub fn read<R: Read, V: PayloadVisitor>(
     policy: &TrustPolicy,
     visitor: &mut V,
 ) -> Result<Verified, ReadError<V::Error>> {
-    let dec = open_stream(r)?;
+    let raw = open_raw(r)?;
+    // The zstd decoder runs on a second thread, fed from this one (the
+    // source stays here): this thread parses, hashes and inflates.
+    let (feeder, feed) = pipe::feed(raw);
+    let dec = decoder(BufReader::with_capacity(1 << 16, feed))?;
+    match feeder.spawn("airlock-zstd", dec) {
+        Ok(ahead) => read_decoded(DecodedAhead(ahead), policy, visitor),
+        // No thread: decode here.
+        Err((_, raw)) => read_decoded(decoder(raw)?, policy, visitor),
+    }
+}
+
+/// The decompressed tar stream, and what follows the zstd frame once it
+/// has ended.
+trait Decoded: Read {
+    /// The file's bytes after the frame.
+    type Rest: BufRead;
+    /// Call once `read` returned 0 (the frame ended).
+    fn rest(self) -> Self::Rest;
+}
+
+impl<B: BufRead> Decoded for zstd::stream::read::Decoder<'static, B> {
+    type Rest = B;
+    fn rest(self) -> B {
+        self.finish()
+    }
+}
+
+type AheadDecoder = zstd::stream::read::Decoder<'static, BufReader<pipe::Feed>>;
+
+/// The zstd decoder on its own thread ([`pipe::Transform`]).
+struct DecodedAhead<R: Read>(pipe::Transform<Raw<R>, AheadDecoder>);
+
+impl<R: Read> Read for DecodedAhead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl<R: Read> Decoded for DecodedAhead<R> {
+    /// What the decoder's thread was sent and did not decode, then the
+    /// rest of the file.
+    type Rest = Chain<BufReader<pipe::Feed>, Raw<R>>;
+    fn rest(self) -> Self::Rest {
+        let (dec, raw) = self.0.finish();
+        dec.finish().chain(raw)
+    }
+}
+
+/// [`read`] over the decoded stream.
+fn read_decoded<D: Decoded, V: PayloadVisitor>(
+    dec: D,
+    policy: &TrustPolicy,
+    visitor: &mut V,
+) -> Result<Verified, ReadError<V::Error>> {
     let mut ar = tar::Archive::new(Counted {
         inner: dec,
         count: 0,
@@ -124,7 +182,7 @@ pub fn read<R: Read, V: PayloadVisitor>(
             // with a frame appended): say that rather than "truncated".
             let mut dec = ar.into_inner().inner;
             if matches!(dec.read(&mut [0u8; 1]), Ok(0)) {
-                check_end_of_file(dec.finish())?;
+                check_end_of_file(dec.rest())?;
             }
             return Err(BundleError::Truncated { region }.into());
         }
@@ -155,7 +213,7 @@ pub fn read<R: Read, V: PayloadVisitor>(
     }
     check_marker(zeros)?;
     // The frame has ended: so must the file.
-    check_end_of_file(dec.finish())?;
+    check_end_of_file(dec.rest())?;
     Ok(verified)
 }
 
@@ -287,3 +345,6 @@ mod round_trip_tests;
 
 #[cfg(test)]
 mod hashing_tests;
+
+#[cfg(test)]
+mod pipelined_tests;

@@ -68,8 +68,9 @@ pub(super) struct Collector<'a> {
     layout: BTreeMap<String, Vec<u8>>,
     pub(super) vex_manifests: BTreeMap<String, Vec<u8>>,
     vex_archives: BTreeMap<String, StoredArchive>,
-    /// Verify mode: database copies for the whole-file check.
-    db_spools: BTreeMap<ArtifactKind, artifact::DbCopy>,
+    /// The whole-file database checks, started as each layer's bytes were
+    /// verified, waited for in [`Collector::check`] (issue 12).
+    db_checks: BTreeMap<ArtifactKind, artifact::DbCheck>,
     /// The metadata.json each delta carries (format 1.3).
     delta_metadata: BTreeMap<ArtifactKind, Vec<u8>>,
     /// The deltas whose result is installed already (an import killed
@@ -96,7 +97,7 @@ impl<'a> Collector<'a> {
             layout: BTreeMap::new(),
             vex_manifests: BTreeMap::new(),
             vex_archives: BTreeMap::new(),
-            db_spools: BTreeMap::new(),
+            db_checks: BTreeMap::new(),
             delta_metadata: BTreeMap::new(),
             delta_done: Default::default(),
         }
@@ -191,25 +192,36 @@ impl PayloadVisitor for Collector<'_> {
         {
             let kind = a.kind;
             let limits = a.unpacked.limits();
-            let contents = match self.cache_stage() {
+            let (scanned, copy) = match self.cache_stage() {
                 Some(stage) => {
                     let root = stage
                         .join(trivy_cache::component(kind))
                         .join(trivy_cache::layer_dir(kind));
                     fs::create_dir_all(&root).map_err(PathIo::at("cannot create", &root))?;
-                    artifact::scan_layer(kind, data, limits, &mut stage::DirSink { root })
+                    let copy = artifact::info(kind)
+                        .db_file
+                        .map(|name| artifact::DbCopy::Staged(root.join(name)));
+                    let sink = &mut stage::DirSink { root };
+                    (artifact::scan_layer(kind, &mut *data, limits, sink), copy)
                 }
                 None => {
                     let mut spool = artifact::SpoolSink::new(kind);
-                    let scanned = artifact::scan_layer(kind, data, limits, &mut spool);
-                    if let Some(copy) = spool.into_copy() {
-                        self.db_spools.insert(kind, copy);
-                    }
-                    scanned
+                    let scanned = artifact::scan_layer(kind, &mut *data, limits, &mut spool);
+                    (scanned, spool.into_copy())
                 }
-            }
-            .map_err(|source| ImportError::Artifact { kind, source })?;
+            };
+            let contents = scanned.map_err(|source| ImportError::Artifact { kind, source })?;
             self.layers.insert(kind, contents);
+            if let Some(copy) = copy {
+                // Every byte of the layer is read and its digest compared
+                // (an error here is the reader's, which it reports itself)
+                // before the database is opened: then it is checked on a
+                // second thread while the rest of the bundle is read.
+                io::copy(data, &mut io::sink())
+                    .map_err(|e| ImportError::Inconsistent(e.to_string()))?;
+                self.db_checks
+                    .insert(kind, artifact::DbCheck::start(kind, copy));
+            }
         } else if let Some(a) = m
             .artifacts
             .iter()
@@ -389,22 +401,6 @@ fn preflight(m: &Manifest) -> Result<(), ImportError> {
     Ok(())
 }
 
-impl Collector<'_> {
-    /// The database file of `kind` to check: the staged one (install
-    /// mode), else the verify-mode copy.
-    fn database_copy(&mut self, kind: ArtifactKind) -> Option<artifact::DbCopy> {
-        let name = artifact::info(kind).db_file?;
-        let Some(stage) = self.cache_stage() else {
-            return self.db_spools.remove(&kind);
-        };
-        let path = stage
-            .join(trivy_cache::component(kind))
-            .join(trivy_cache::layer_dir(kind))
-            .join(name);
-        Some(artifact::DbCopy::Staged(path))
-    }
-}
-
 /// What a checked VEX repository yields.
 pub(super) struct CheckedVex {
     pub(super) name: String,
@@ -444,9 +440,12 @@ impl Collector<'_> {
                 kind: a.kind,
                 source,
             })?;
-            // Now that every byte is verified: can Trivy open it? (issue 11)
-            if let Some(copy) = self.database_copy(a.kind) {
-                artifact::check_database(a.kind, copy)
+            // Can Trivy open it? (issue 11) The check started once every
+            // byte of the layer was verified; its verdict counts here, in
+            // the order it always had.
+            if let Some(check) = self.db_checks.remove(&a.kind) {
+                check
+                    .wait()
                     .map_err(PathIo::at("cannot check", Path::new(a.kind.name())))?
                     .map_err(|source| ImportError::Artifact {
                         kind: a.kind,
@@ -469,9 +468,17 @@ impl Collector<'_> {
             };
             let done = self.delta_done.contains(&d.kind);
             let contents = super::delta::apply_staged(d, &opts.cache_dir, stage, meta, done)?;
+            let staged = artifact::info(d.kind).db_file.map(|name| {
+                artifact::DbCopy::Staged(
+                    stage
+                        .join(trivy_cache::component(d.kind))
+                        .join(trivy_cache::layer_dir(d.kind))
+                        .join(name),
+                )
+            });
             self.layers.insert(d.kind, contents);
             crate::fault::point("delta checked");
-            if let Some(copy) = self.database_copy(d.kind) {
+            if let Some(copy) = staged {
                 artifact::check_database(d.kind, copy)
                     .map_err(PathIo::at("cannot check", Path::new(d.kind.name())))?
                     .map_err(|source| ImportError::Artifact {

@@ -2,14 +2,13 @@
 //! staged files (swapping them into place is [`super::swap`]).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read, Write as _};
+use std::io::{self, BufWriter, Read};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::OFlags;
 
 use crate::error::PathIo;
-use crate::pipe::PipeWriter;
 use crate::unpack::Sink;
 
 /// Prefix of staging directories (leftovers of a crash are removed by the
@@ -174,48 +173,11 @@ fn copy_here(f: File, data: &mut dyn Read) -> io::Result<()> {
     f.sync_all()
 }
 
-/// The writing end of [`copy_behind`]: its file, and the first write error
-/// (after which it writes nothing more).
-struct Behind {
-    file: File,
-    failed: Option<io::Error>,
-}
-
-fn write_chunk(b: &mut Behind, bytes: &[u8]) {
-    if b.failed.is_none() {
-        if let Err(e) = b.file.write_all(bytes) {
-            b.failed = Some(e);
-        }
-    }
-}
-
-/// [`copy_here`] with the writes on a second thread ([`PipeWriter`]). A
-/// write error is returned as it came (the same `io::Error`), before a read
-/// error that came after it was queued; it ends the copy at the latest when
-/// `data` does.
+/// [`copy_here`] with the writes on a second thread
+/// ([`crate::pipe::copy_to_file`]): a write error is returned as it came,
+/// before a read error that came after it was queued.
 fn copy_behind(f: File, data: &mut dyn Read) -> io::Result<()> {
-    let behind = Behind {
-        file: f.try_clone()?,
-        failed: None,
-    };
-    let Ok(mut w) = PipeWriter::spawn("airlock-write", behind, write_chunk) else {
-        return copy_here(f, data);
-    };
-    // Reads straight into the pipe's buffers, as large as they have room
-    // for (through `Write`, `io::copy` would read 8 KiB at a time).
-    let copied = loop {
-        match w.read_from(data) {
-            Ok(0) => break Ok(()),
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => break Err(e),
-        }
-    };
-    let written = w.finish()?;
-    if let Some(e) = written.failed {
-        return Err(e);
-    }
-    copied?;
+    crate::pipe::copy_to_file(&f, data).map_err(crate::pipe::CopyError::into_io)?;
     f.sync_all()
 }
 

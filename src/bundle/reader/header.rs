@@ -70,7 +70,16 @@ impl<R: Read> Read for Counted<R> {
 
 pub(super) type Stream<R> = zstd::stream::read::Decoder<'static, BufReader<SourceReader<R>>>;
 
+/// The bundle's raw bytes, buffered, once the file proved to start with a
+/// zstd frame's magic number.
+pub(super) type Raw<R> = BufReader<SourceReader<R>>;
+
 pub(super) fn open_stream<R: Read>(r: R) -> Result<Stream<R>, BundleError> {
+    decoder(open_raw(r)?)
+}
+
+/// Checks the magic number (reading at most 64 KiB).
+pub(super) fn open_raw<R: Read>(r: R) -> Result<Raw<R>, BundleError> {
     let mut buffered = BufReader::with_capacity(1 << 16, SourceReader(r));
     let head = buffered
         .fill_buf()
@@ -78,7 +87,14 @@ pub(super) fn open_stream<R: Read>(r: R) -> Result<Stream<R>, BundleError> {
     if head.len() < 4 || head[..4] != ZSTD_MAGIC {
         return Err(BundleError::NotZstd);
     }
-    let mut dec = zstd::stream::read::Decoder::with_buffer(buffered)
+    Ok(buffered)
+}
+
+/// The single-frame zstd decoder, with the window bounded, over `raw`.
+pub(super) fn decoder<B: BufRead>(
+    raw: B,
+) -> Result<zstd::stream::read::Decoder<'static, B>, BundleError> {
+    let mut dec = zstd::stream::read::Decoder::with_buffer(raw)
         .map_err(|e| map_io("start of file", e))?
         .single_frame();
     dec.window_log_max(WINDOW_LOG_MAX)

@@ -3,6 +3,40 @@
 use super::*;
 use crate::testing::{self, Keep};
 
+/// Other tests of this process spawn programs, and a child holds every
+/// descriptor it inherited until it execs, the bundle's lock with it: on a
+/// loaded machine a bundle closed a moment ago can look busy. These wait for
+/// that (5 s at most), never for anything else.
+fn until_free(
+    mut f: impl FnMut() -> Result<SignReport, SignError>,
+) -> Result<SignReport, SignError> {
+    for _ in 0..50 {
+        match f() {
+            Err(SignError::Busy(_)) => std::thread::sleep(std::time::Duration::from_millis(100)),
+            done => return done,
+        }
+    }
+    f()
+}
+
+fn sign(
+    given: &Path,
+    policy: &TrustPolicy,
+    key: &SecretKey,
+    comment: &str,
+) -> Result<SignReport, SignError> {
+    until_free(|| super::sign(given, policy, key, comment))
+}
+
+fn sign_with(
+    given: &Path,
+    policy: &TrustPolicy,
+    key: &SecretKey,
+    options: &SignOptions<'_>,
+) -> Result<SignReport, SignError> {
+    until_free(|| super::sign_with(given, policy, key, options))
+}
+
 fn trust(keys: &[&SecretKey]) -> TrustPolicy {
     TrustPolicy::any_of(keys.iter().map(|k| k.public_key()).collect()).expect("a policy")
 }

@@ -72,9 +72,10 @@ pub(super) struct Collector<'a> {
     db_spools: BTreeMap<ArtifactKind, artifact::DbCopy>,
     /// The metadata.json each delta carries (format 1.3).
     delta_metadata: BTreeMap<ArtifactKind, Vec<u8>>,
-    /// The deltas whose result is installed already (an import killed
-    /// between its swaps): staged from the live file, not applied.
-    delta_done: std::collections::BTreeSet<ArtifactKind>,
+    /// The installed files the deltas apply to, open since their digests
+    /// were checked (or, an import killed between its swaps, that already
+    /// are the result: staged from the live file, not applied).
+    delta_bases: super::delta::Bases,
 }
 
 impl<'a> Collector<'a> {
@@ -98,7 +99,7 @@ impl<'a> Collector<'a> {
             vex_archives: BTreeMap::new(),
             db_spools: BTreeMap::new(),
             delta_metadata: BTreeMap::new(),
-            delta_done: Default::default(),
+            delta_bases: Default::default(),
         }
     }
 
@@ -170,7 +171,7 @@ impl PayloadVisitor for Collector<'_> {
             return Ok(());
         }
         // A delta applies only to its base: refused before staging.
-        self.delta_done = super::delta::check_bases(m, &opts.cache_dir)?;
+        self.delta_bases = super::delta::check_bases(m, &opts.cache_dir)?;
         crate::fault::point("delta bases checked");
         self.create_staging(m, opts)
     }
@@ -464,8 +465,8 @@ impl Collector<'_> {
                 super::delta::check_metadata(d, meta)?;
                 continue;
             };
-            let done = self.delta_done.contains(&d.kind);
-            let contents = super::delta::apply_staged(d, &opts.cache_dir, stage, meta, done)?;
+            let contents =
+                super::delta::apply_staged(d, &opts.cache_dir, stage, meta, &self.delta_bases)?;
             self.layers.insert(d.kind, contents);
             crate::fault::point("delta checked");
             if let Some(copy) = self.database_copy(d.kind) {

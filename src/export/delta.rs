@@ -43,6 +43,8 @@ struct BaseDb {
 
 /// Reads `layer` payloads of the database kinds into spooled copies.
 struct Spooler {
+    /// The kinds the new export carries (no other base is spooled).
+    wanted: Vec<ArtifactKind>,
     manifest: Option<Manifest>,
     found: BTreeMap<ArtifactKind, (LayerContents, DbCopy)>,
 }
@@ -59,11 +61,11 @@ impl PayloadVisitor for Spooler {
         let Some(m) = &self.manifest else {
             return Ok(());
         };
-        let Some(a) = m
-            .artifacts
-            .iter()
-            .find(|a| a.database.is_some() && Manifest::blob_path(&a.layer.digest) == p.path)
-        else {
+        let Some(a) = m.artifacts.iter().find(|a| {
+            a.database.is_some()
+                && self.wanted.contains(&a.kind)
+                && Manifest::blob_path(&a.layer.digest) == p.path
+        }) else {
             return Ok(());
         };
         let mut spool = SpoolSink::new(a.kind);
@@ -81,9 +83,13 @@ fn base_error(why: String) -> ExportError {
 }
 
 /// Verifies the base bundle and spools its database files.
-fn read_base(base: &BaseBundle) -> Result<BTreeMap<ArtifactKind, BaseDb>, ExportError> {
+fn read_base(
+    base: &BaseBundle,
+    wanted: Vec<ArtifactKind>,
+) -> Result<BTreeMap<ArtifactKind, BaseDb>, ExportError> {
     let file = File::open(&base.path).map_err(PathIo::at("cannot open", &base.path))?;
     let mut spooler = Spooler {
+        wanted,
         manifest: None,
         found: BTreeMap::new(),
     };
@@ -103,6 +109,9 @@ fn read_base(base: &BaseBundle) -> Result<BTreeMap<ArtifactKind, BaseDb>, Export
     let mut out = BTreeMap::new();
     for a in &m.artifacts {
         let Some(db) = &a.database else { continue };
+        if !spooler.wanted.contains(&a.kind) {
+            continue;
+        }
         let Some((contents, copy)) = spooler.found.remove(&a.kind) else {
             return Err(base_error(format!("its {} layer was never read", a.kind)));
         };
@@ -163,7 +172,14 @@ pub(super) fn make_deltas(
     work: &Path,
     progress: &dyn Progress,
 ) -> Result<(Vec<Prepared>, Deltas), ExportError> {
-    let bases = read_base(base)?;
+    let wanted = prepared
+        .iter()
+        .filter_map(|p| match p {
+            Prepared::Oci { entry, .. } if entry.database.is_some() => Some(entry.kind),
+            _ => None,
+        })
+        .collect();
+    let bases = read_base(base, wanted)?;
     let mut kept = Vec::new();
     let mut deltas = Deltas {
         entries: Vec::new(),

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use airlock::bundle::writer::BundleWriter;
 use airlock::digest::Sha256Digest;
 use airlock::keys::SecretKey;
-use airlock::manifest::Manifest;
 
 use crate::support::fixtures::*;
 use crate::support::*;
@@ -24,7 +23,6 @@ struct Fixture {
     t: TestDir,
     e: Exported,
     delta: PathBuf,
-    next_db: Vec<u8>,
     cache: PathBuf,
 }
 
@@ -51,7 +49,7 @@ impl Fixture {
                     "metadata.json",
                     db_metadata_json(2, NEXT_UPDATED_AT, NEXT_NEXT_UPDATE).into_bytes(),
                 ),
-                ("trivy.db", next_db.clone()),
+                ("trivy.db", next_db),
             ]),
         );
         let delta = t.join("delta.airlock");
@@ -63,13 +61,7 @@ impl Fixture {
         args.extend(["--base", s(&e.bundle)]);
         airlock_ok(&args);
         let cache = t.join("cache");
-        Fixture {
-            t,
-            e,
-            delta,
-            next_db,
-            cache,
-        }
+        Fixture { t, e, delta, cache }
     }
 
     fn import_base(&self) {
@@ -127,13 +119,6 @@ impl Fixture {
         }
         w.finish().unwrap();
         out
-    }
-
-    fn manifest(&self) -> Manifest {
-        let x = tempfile::tempdir().unwrap();
-        extract(&self.delta, x.path());
-        let text = std::fs::read_to_string(x.path().join("airlock/manifest.toml")).unwrap();
-        Manifest::parse(text.as_bytes()).unwrap()
     }
 }
 

@@ -49,6 +49,7 @@ mod push;
 mod refactor_review;
 mod registry_export;
 mod review_approvals;
+mod review_delta;
 mod review_guidance;
 mod review_history;
 mod review_network;

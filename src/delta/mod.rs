@@ -67,9 +67,11 @@ pub use error::DeltaError;
 /// The magic at the start of every delta.
 pub const MAGIC: [u8; 8] = *b"AIRDLT01";
 
-/// The largest chunk [`apply`] accepts (it allocates this much for one
-/// chunk's output): 256 MiB.
-pub const MAX_CHUNK: u64 = 256 << 20;
+/// The largest chunk [`apply`] accepts: 16 MiB, what [`encode`] writes.
+/// [`apply`] holds one chunk's output and its compressed frame (at most
+/// zstd's bound of it) in the heap, so this bounds the importer's heap
+/// (about 33 MiB) whatever a signed delta's header says.
+pub const MAX_CHUNK: u64 = 16 << 20;
 
 /// The largest window a frame may ask for: zstd's maximum, 2 GiB.
 pub const MAX_WINDOW_LOG: u32 = 31;

@@ -73,9 +73,10 @@ pub(super) struct Collector<'a> {
     db_checks: BTreeMap<ArtifactKind, artifact::DbCheck>,
     /// The metadata.json each delta carries (format 1.3).
     delta_metadata: BTreeMap<ArtifactKind, Vec<u8>>,
-    /// The deltas whose result is installed already (an import killed
-    /// between its swaps): staged from the live file, not applied.
-    delta_done: std::collections::BTreeSet<ArtifactKind>,
+    /// The installed files the deltas apply to, open since their digests
+    /// were checked (or, an import killed between its swaps, that already
+    /// are the result: staged from the live file, not applied).
+    delta_bases: super::delta::Bases,
 }
 
 impl<'a> Collector<'a> {
@@ -99,7 +100,7 @@ impl<'a> Collector<'a> {
             vex_archives: BTreeMap::new(),
             db_checks: BTreeMap::new(),
             delta_metadata: BTreeMap::new(),
-            delta_done: Default::default(),
+            delta_bases: Default::default(),
         }
     }
 
@@ -173,7 +174,7 @@ impl PayloadVisitor for Collector<'_> {
         // A delta applies only to its base: refused before staging.
         if !m.deltas.is_empty() {
             // Only here: other imports keep their crash points' numbers.
-            self.delta_done = super::delta::check_bases(m, &opts.cache_dir)?;
+            self.delta_bases = super::delta::check_bases(m, &opts.cache_dir)?;
             crate::fault::point("delta bases checked");
         }
         self.create_staging(m, opts)
@@ -466,8 +467,8 @@ impl Collector<'_> {
                 super::delta::check_metadata(d, meta)?;
                 continue;
             };
-            let done = self.delta_done.contains(&d.kind);
-            let contents = super::delta::apply_staged(d, &opts.cache_dir, stage, meta, done)?;
+            let contents =
+                super::delta::apply_staged(d, &opts.cache_dir, stage, meta, &self.delta_bases)?;
             let staged = artifact::info(d.kind).db_file.map(|name| {
                 artifact::DbCopy::Staged(
                     stage

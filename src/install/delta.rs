@@ -13,7 +13,7 @@
 //! old tree or the new one.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
@@ -22,7 +22,7 @@ use crate::digest::Sha256Digest;
 use crate::error::PathIo;
 use crate::layout::trivy_cache;
 use crate::manifest::{ArtifactKind, Delta, Manifest, Unpacked};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::ImportError;
 
@@ -39,38 +39,48 @@ fn live_path(cache: &Path, d: &Delta) -> PathBuf {
 }
 
 /// The live database's `UpdatedAt`, for the message: from its
-/// metadata.json, `unknown` when that cannot be read.
+/// metadata.json (a regular file, read without waiting on a FIFO or a
+/// device, at most 64 KiB), `unknown` when that cannot be read.
 fn live_updated_at(cache: &Path, d: &Delta) -> String {
     let path = cache
         .join(trivy_cache::component(d.kind))
         .join("metadata.json");
-    let bytes = fs::File::open(&path).and_then(|f| {
-        let mut b = Vec::new();
-        f.take(64 << 10).read_to_end(&mut b).map(|_| b)
-    });
-    bytes
+    crate::fsio::bounded::read_regular(&path, 64 << 10)
         .ok()
         .and_then(|b| DbMetadata::parse(&b).ok())
         .map(|m| crate::text::escape(&m.updated_at).into_owned())
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// Hashes a regular file (not following a link), streaming.
-fn file_digest(path: &Path) -> io::Result<Option<(Sha256Digest, u64)>> {
+/// What is at a live database's path.
+enum Live {
+    /// Nothing.
+    None,
+    /// Something that is not a regular file: a symbolic link (never
+    /// followed), a FIFO (never waited on), a directory, a device.
+    NotRegular,
+    /// A regular file, open, with its SHA-256 and length.
+    File(File, Sha256Digest, u64),
+}
+
+/// Opens and hashes the regular file at `path`, streaming; never follows
+/// a link nor waits on a FIFO or a device.
+fn file_digest(path: &Path) -> io::Result<Live> {
     let file = match OpenOptions::new()
         .read(true)
-        .custom_flags(crate::fsio::open_flags::NOFOLLOW)
+        .custom_flags(crate::fsio::open_flags::NOFOLLOW | crate::fsio::open_flags::NONBLOCK)
         .open(path)
     {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Live::None),
+        Err(e) if crate::fsio::is_symlink_refusal(&e) => return Ok(Live::NotRegular),
         Err(e) => return Err(e),
     };
     if !file.metadata()?.is_file() {
-        return Ok(None);
+        return Ok(Live::NotRegular);
     }
     let mut hasher = crate::digest::Hasher::for_len(file.metadata()?.len());
-    let mut r = BufReader::with_capacity(1 << 20, file);
+    let mut r = BufReader::with_capacity(1 << 20, &file);
     let mut buf = vec![0u8; 1 << 20];
     let mut n = 0u64;
     loop {
@@ -84,34 +94,54 @@ fn file_digest(path: &Path) -> io::Result<Option<(Sha256Digest, u64)>> {
             Err(e) => return Err(e),
         }
     }
-    Ok(Some((hasher.finish(), n)))
+    drop(r);
+    Ok(Live::File(file, hasher.finish(), n))
+}
+
+/// The installed databases the deltas apply to, as [`check_bases`] proved
+/// them: each file kept open, so that the delta is applied to the very
+/// file whose digest was checked (whatever is renamed over its path since).
+#[derive(Default)]
+pub(super) struct Bases {
+    /// The open base (or installed result) of each delta's kind.
+    files: BTreeMap<ArtifactKind, File>,
+    /// The kinds whose installed file is already the delta's result.
+    done: BTreeSet<ArtifactKind>,
 }
 
 /// Refuses the import unless each delta's base is the database installed
-/// in `cache` (SHA-256 and size). Run under the lock, before staging.
-/// Returns the kinds whose installed file is already the delta's result:
-/// an import of this bundle that was killed between its swaps (issue 13),
-/// which the next import completes by staging the installed file again.
-pub(super) fn check_bases(
-    m: &Manifest,
-    cache: &Path,
-) -> Result<BTreeSet<ArtifactKind>, ImportError> {
-    let mut done = BTreeSet::new();
+/// in `cache` (SHA-256 and size), a regular file. Run under the lock,
+/// before staging. Also accepts an installed file that is already the
+/// delta's result: an import of this bundle that was killed between its
+/// swaps (issue 13), which the next import completes by staging the
+/// installed file again.
+pub(super) fn check_bases(m: &Manifest, cache: &Path) -> Result<Bases, ImportError> {
+    let mut bases = Bases::default();
     for d in &m.deltas {
         let path = live_path(cache, d);
         let found = file_digest(&path).map_err(PathIo::at("cannot read", &path))?;
         let has = match found {
-            Some((digest, size)) if digest == d.base.sha256 && size == d.base.size => continue,
-            Some((digest, size)) if digest == d.database.sha256 && size == d.database.size => {
-                done.insert(d.kind);
+            Live::File(file, digest, size) if digest == d.base.sha256 && size == d.base.size => {
+                bases.files.insert(d.kind, file);
                 continue;
             }
-            Some((digest, _)) => format!(
+            Live::File(file, digest, size)
+                if digest == d.database.sha256 && size == d.database.size =>
+            {
+                bases.files.insert(d.kind, file);
+                bases.done.insert(d.kind);
+                continue;
+            }
+            Live::File(_, digest, _) => format!(
                 "this host has {} (UpdatedAt {})",
                 digest.oci(),
                 live_updated_at(cache, d)
             ),
-            None => "this host has none".to_string(),
+            Live::NotRegular => format!(
+                "this host has {} that is not a regular file",
+                crate::text::escape(&path.display().to_string())
+            ),
+            Live::None => "this host has none".to_string(),
         };
         return Err(ImportError::DeltaBase(format!(
             "this delta needs {} {} (UpdatedAt {}); {has}; import a full bundle",
@@ -120,7 +150,7 @@ pub(super) fn check_bases(
             d.base.updated_at
         )));
     }
-    Ok(done)
+    Ok(bases)
 }
 
 /// Stores a delta payload in staging as it streams past (the reader
@@ -231,7 +261,7 @@ pub(super) fn apply_staged(
     cache: &Path,
     stage: &Path,
     metadata: Option<&Vec<u8>>,
-    result_installed: bool,
+    bases: &Bases,
 ) -> Result<LayerContents, ImportError> {
     let k = d.kind;
     let refuse = |m: String| ImportError::Artifact {
@@ -241,11 +271,12 @@ pub(super) fn apply_staged(
     let meta = check_metadata(d, metadata)?;
     let db = &d.database;
     let base_path = live_path(cache, d);
-    let base = OpenOptions::new()
-        .read(true)
-        .custom_flags(crate::fsio::open_flags::NOFOLLOW)
-        .open(&base_path)
-        .map_err(PathIo::at("cannot open", &base_path))?;
+    // The file check_bases hashed, still open: not whatever the path
+    // names now.
+    let base = bases.files.get(&k).ok_or_else(|| {
+        ImportError::Inconsistent(format!("the base of the {k} delta was never checked"))
+    })?;
+    let result_installed = bases.done.contains(&k);
     let dir = stage.join(trivy_cache::component(k));
     fs::create_dir_all(&dir).map_err(PathIo::at("cannot create", &dir))?;
     let out_path = dir.join(db.file.as_str());
@@ -265,7 +296,9 @@ pub(super) fn apply_staged(
     let summary = if result_installed {
         // The result is live already (an import killed between its
         // swaps): staged again as it is, its digest checked below.
-        copy_hashing(&base, &mut w)
+        (&*base)
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| copy_hashing(base, &mut w))
             .map_err(PathIo::at("cannot copy", &base_path))
             .map(|(sha256, len)| crate::delta::ApplySummary {
                 len,
@@ -274,7 +307,7 @@ pub(super) fn apply_staged(
             })?
     } else {
         crate::delta::apply(
-            &base,
+            base,
             &mut BufReader::with_capacity(1 << 20, delta),
             &mut w,
             db.size,

@@ -389,7 +389,8 @@ impl HttpServer {
             .expect("start python3 -m http.server");
         // From here on Drop kills and reaps the server, whatever happens.
         let server = HttpServer { child, port };
-        for _ in 0..100 {
+        // Python may take seconds to start on a loaded machine: 30 s.
+        for _ in 0..600 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return server;
             }

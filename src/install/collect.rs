@@ -191,38 +191,8 @@ impl PayloadVisitor for Collector<'_> {
             .iter()
             .find(|a| Manifest::blob_path(&a.layer.digest) == payload.path)
         {
-            let kind = a.kind;
-            let limits = a.unpacked.limits();
-            let (scanned, copy) = match self.cache_stage() {
-                Some(stage) => {
-                    let root = stage
-                        .join(trivy_cache::component(kind))
-                        .join(trivy_cache::layer_dir(kind));
-                    fs::create_dir_all(&root).map_err(PathIo::at("cannot create", &root))?;
-                    let copy = artifact::info(kind)
-                        .db_file
-                        .map(|name| artifact::DbCopy::Staged(root.join(name)));
-                    let sink = &mut stage::DirSink { root };
-                    (artifact::scan_layer(kind, &mut *data, limits, sink), copy)
-                }
-                None => {
-                    let mut spool = artifact::SpoolSink::new(kind);
-                    let scanned = artifact::scan_layer(kind, &mut *data, limits, &mut spool);
-                    (scanned, spool.into_copy())
-                }
-            };
-            let contents = scanned.map_err(|source| ImportError::Artifact { kind, source })?;
-            self.layers.insert(kind, contents);
-            if let Some(copy) = copy {
-                // Every byte of the layer is read and its digest compared
-                // (an error here is the reader's, which it reports itself)
-                // before the database is opened: then it is checked on a
-                // second thread while the rest of the bundle is read.
-                io::copy(data, &mut io::sink())
-                    .map_err(|e| ImportError::Inconsistent(e.to_string()))?;
-                self.db_checks
-                    .insert(kind, artifact::DbCheck::start(kind, copy));
-            }
+            let (kind, limits) = (a.kind, a.unpacked.limits());
+            self.layer(kind, limits, data)?;
         } else if let Some(a) = m
             .artifacts
             .iter()
@@ -257,27 +227,81 @@ impl PayloadVisitor for Collector<'_> {
             )?;
             self.vex_manifests.insert(v.name.to_string(), bytes);
         } else if let Some(v) = m.vex.iter().find(|v| v.archive_path == payload.path) {
-            let name = v.name.to_string();
-            let file = self.archive_file(&name, v.archive_format.name())?;
-            let mut w = BufWriter::with_capacity(1 << 20, file);
-            io::copy(data, &mut w).map_err(|e| match e.kind() {
-                io::ErrorKind::InvalidData => ImportError::Inconsistent(e.to_string()),
-                _ => PathIo::new("cannot store the VEX archive of", Path::new(&name), e).into(),
-            })?;
-            let file = w.into_inner().map_err(|e| {
-                PathIo::new(
-                    "cannot store the VEX archive of",
-                    Path::new(&name),
-                    e.into_error(),
-                )
-            })?;
-            file.sync_all().map_err(PathIo::at(
-                "cannot flush the VEX archive of",
-                Path::new(&name),
-            ))?;
-            self.vex_archives.insert(name, StoredArchive { file });
+            let (name, format) = (v.name.to_string(), v.archive_format.name());
+            self.store_vex_archive(name, format, data)?;
         }
         crate::fault::point("payload read");
+        Ok(())
+    }
+}
+
+impl Collector<'_> {
+    /// A layer: scanned into staging (import) or a spool (verify); its
+    /// database's whole-file check starts once every byte is verified.
+    fn layer(
+        &mut self,
+        kind: ArtifactKind,
+        limits: crate::unpack::Limits,
+        data: &mut PayloadReader<'_>,
+    ) -> Result<(), ImportError> {
+        let (scanned, copy) = match self.cache_stage() {
+            Some(stage) => {
+                let root = stage
+                    .join(trivy_cache::component(kind))
+                    .join(trivy_cache::layer_dir(kind));
+                fs::create_dir_all(&root).map_err(PathIo::at("cannot create", &root))?;
+                let copy = artifact::info(kind)
+                    .db_file
+                    .map(|name| artifact::DbCopy::Staged(root.join(name)));
+                let sink = &mut stage::DirSink { root };
+                (artifact::scan_layer(kind, &mut *data, limits, sink), copy)
+            }
+            None => {
+                let mut spool = artifact::SpoolSink::new(kind);
+                let scanned = artifact::scan_layer(kind, &mut *data, limits, &mut spool);
+                (scanned, spool.into_copy())
+            }
+        };
+        let contents = scanned.map_err(|source| ImportError::Artifact { kind, source })?;
+        self.layers.insert(kind, contents);
+        if let Some(copy) = copy {
+            // Every byte of the layer is read and its digest compared
+            // (an error here is the reader's, which it reports itself)
+            // before the database is opened: then it is checked on a
+            // second thread while the rest of the bundle is read.
+            io::copy(data, &mut io::sink())
+                .map_err(|e| ImportError::Inconsistent(e.to_string()))?;
+            self.db_checks
+                .insert(kind, artifact::DbCheck::start(kind, copy));
+        }
+        Ok(())
+    }
+
+    /// A VEX archive, stored whole (in staging) for `check`.
+    fn store_vex_archive(
+        &mut self,
+        name: String,
+        format: &str,
+        data: &mut PayloadReader<'_>,
+    ) -> Result<(), ImportError> {
+        let file = self.archive_file(&name, format)?;
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        io::copy(data, &mut w).map_err(|e| match e.kind() {
+            io::ErrorKind::InvalidData => ImportError::Inconsistent(e.to_string()),
+            _ => PathIo::new("cannot store the VEX archive of", Path::new(&name), e).into(),
+        })?;
+        let file = w.into_inner().map_err(|e| {
+            PathIo::new(
+                "cannot store the VEX archive of",
+                Path::new(&name),
+                e.into_error(),
+            )
+        })?;
+        file.sync_all().map_err(PathIo::at(
+            "cannot flush the VEX archive of",
+            Path::new(&name),
+        ))?;
+        self.vex_archives.insert(name, StoredArchive { file });
         Ok(())
     }
 }

@@ -138,9 +138,8 @@ pub(super) fn export(mut a: ExportArgs) -> Result<()> {
     render(a.json, a.quiet, &report, sums)
 }
 
-/// `--base` and whom to trust for it: `--base-trust`, else `--base-key`,
-/// else the signing keys' own public keys (a base this signer made). Never
-/// an unverified base.
+/// `--base` and whom to trust for it: `--base-trust` or `--base-key`, else
+/// what [`airlock::export::BaseBundle::new`] decides.
 fn base_bundle(
     a: &ExportArgs,
     keys: &[airlock::keys::SecretKey],
@@ -150,14 +149,15 @@ fn base_bundle(
         return Ok(None);
     };
     let policy = if a.base_trust.is_some() || !a.base_key.is_empty() {
-        super::load_policy(&a.base_key, &a.base_trust)?
+        Some(super::load_policy(&a.base_key, &a.base_trust)?)
     } else {
-        airlock::policy::TrustPolicy::any_of(keys.iter().map(|k| k.public_key()).collect())?
+        None
     };
-    Ok(Some(airlock::export::BaseBundle {
-        path: path.clone(),
+    Ok(Some(airlock::export::BaseBundle::new(
+        path.clone(),
         policy,
-    }))
+        keys,
+    )?))
 }
 
 /// The sources the flags (and profile) name; Trivy's own defaults when

@@ -35,6 +35,26 @@ pub struct BaseBundle {
     pub policy: TrustPolicy,
 }
 
+impl BaseBundle {
+    /// A base trusted by `policy` (`--base-key`, `--base-trust`) or, when
+    /// there is none, by the public keys of the keys signing this export:
+    /// a base this signer made. Never an unverified base.
+    ///
+    /// # Errors
+    /// `NoTrustedKeys` when there is neither a policy nor a signing key.
+    pub fn new(
+        path: PathBuf,
+        policy: Option<TrustPolicy>,
+        signing: &[crate::keys::SecretKey],
+    ) -> Result<Self, crate::policy::PolicyError> {
+        let policy = match policy {
+            Some(p) => p,
+            None => TrustPolicy::any_of(signing.iter().map(|k| k.public_key()).collect())?,
+        };
+        Ok(BaseBundle { path, policy })
+    }
+}
+
 /// A base database: its signed description and a spooled copy of it.
 struct BaseDb {
     base: DeltaBase,

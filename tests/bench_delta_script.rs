@@ -40,10 +40,18 @@ fn the_delta_benchmark_prints_every_row_at_a_tiny_size_and_cleans_up() {
         ("| 2 MiB | import | ", 1),
         ("| 4 MiB | export | ", 1),
         ("| 4 MiB | import | ", 1),
+        (
+            "| databases | database | file MiB | gzip layer MiB | airlock delta | xdelta3 -9 | bsdiff |",
+            1,
+        ),
+        ("| 2 MiB | trivy.db | ", 1),
+        ("| 2 MiB | trivy-java.db | ", 1),
+        ("| 4 MiB | trivy.db | ", 1),
+        ("| 4 MiB | trivy-java.db | ", 1),
     ] {
         assert_eq!(starts(prefix), count, "{prefix:?} in\n{stdout}");
     }
-    assert_eq!(rows.len(), 2 + 2 + 2 * 2, "{stdout}");
+    assert_eq!(rows.len(), 2 + 2 + 2 * 2 + 1 + 2 * 2, "{stdout}");
     // Every figure is a number, none missing (a failed measurement prints
     // nothing or an error, never a row of zeros).
     for r in rows
@@ -70,6 +78,33 @@ fn the_delta_benchmark_prints_every_row_at_a_tiny_size_and_cleans_up() {
         fractions.iter().all(|f| *f > 0.0 && *f < 100.0),
         "{fractions:?}"
     );
+    // The standard tools ran on every database (tiny files are under
+    // bsdiff's size limit): each cell is "<MiB> MiB = <percent> %", the
+    // tools' with their time.
+    for r in rows
+        .iter()
+        .filter(|r| r.contains(" | trivy.db | ") || r.contains(" | trivy-java.db | "))
+    {
+        let cells: Vec<&str> = r.trim_matches('|').split('|').map(str::trim).collect();
+        assert_eq!(cells.len(), 7, "{r}");
+        for (i, c) in cells[4..].iter().enumerate() {
+            let (mib, rest) = c.split_once(" MiB = ").unwrap_or_else(|| panic!("{c:?} in {r}"));
+            assert!(mib.parse::<f64>().unwrap() > 0.0, "{r}");
+            let pct = rest.split(" %").next().unwrap();
+            assert!(pct.parse::<f64>().unwrap() > 0.0, "{r}");
+            assert_eq!(rest.ends_with(" s)"), i > 0, "{r}");
+        }
+    }
+    let best: Vec<f64> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("best_delta_fraction_percent="))
+        .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(best.len(), 2, "{stderr}");
+    // The best of the tools (airlock among them) is never worse than airlock.
+    for (b, f) in best.iter().zip(&fractions) {
+        assert!(*b > 0.0 && b <= f, "{best:?} {fractions:?}");
+    }
     assert!(!stderr.contains("failed"), "{stderr}");
     let left: Vec<_> = std::fs::read_dir(&scratch).unwrap().collect();
     assert!(left.is_empty(), "scratch files left: {left:?}");

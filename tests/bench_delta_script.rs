@@ -88,7 +88,9 @@ fn the_delta_benchmark_prints_every_row_at_a_tiny_size_and_cleans_up() {
         let cells: Vec<&str> = r.trim_matches('|').split('|').map(str::trim).collect();
         assert_eq!(cells.len(), 7, "{r}");
         for (i, c) in cells[4..].iter().enumerate() {
-            let (mib, rest) = c.split_once(" MiB = ").unwrap_or_else(|| panic!("{c:?} in {r}"));
+            let (mib, rest) = c
+                .split_once(" MiB = ")
+                .unwrap_or_else(|| panic!("{c:?} in {r}"));
             assert!(mib.parse::<f64>().unwrap() > 0.0, "{r}");
             let pct = rest.split(" %").next().unwrap();
             assert!(pct.parse::<f64>().unwrap() > 0.0, "{r}");

@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use airlock::digest::Sha256Digest;
-use airlock::keys::SecretKey;
 
 use crate::support::delta_fixtures::*;
 use crate::support::fixtures::*;
+use crate::support::resign::*;
 use crate::support::trivy::*;
 use crate::support::*;
 
@@ -216,14 +216,7 @@ fn write_db_inputs_standard(dir: &Path) -> (PathBuf, PathBuf) {
 /// trusted key: every signature and payload digest checks out.
 fn resigned(st: &Setup, name: &str, path: &str, edit: impl Fn(&mut Vec<u8>)) -> PathBuf {
     let x = tempfile::tempdir().unwrap();
-    run_ok(
-        Command::new(tool("tar"))
-            .arg("--zstd")
-            .arg("-xf")
-            .arg(&st.delta)
-            .arg("-C")
-            .arg(x.path()),
-    );
+    extract_bundle(&st.delta, x.path());
     let file = x.path().join(path);
     let old = std::fs::read(&file).unwrap();
     let mut new = old.clone();
@@ -248,29 +241,8 @@ fn resigned(st: &Setup, name: &str, path: &str, edit: impl Fn(&mut Vec<u8>)) -> 
         "{entry}"
     );
     let text = format!("{head}{entry}{}", &tail[end..]);
-    #[derive(serde::Deserialize)]
-    struct P {
-        payload: Vec<airlock::manifest::Payload>,
-    }
-    let payloads = toml::from_str::<P>(&text).unwrap().payload;
-    let key = SecretKey::from_file(&st.key).unwrap();
-    let sig = key
-        .sign(text.as_bytes(), "u", "timestamp:1\tfile:manifest.toml")
-        .unwrap();
     let out = st.t.join(name);
-    let mut w = airlock::bundle::writer::BundleWriter::new(
-        std::fs::File::create(&out).unwrap(),
-        text.as_bytes(),
-        &[sig],
-        payloads.clone(),
-        1,
-    )
-    .unwrap();
-    for p in &payloads {
-        let mut f = std::fs::File::open(x.path().join(p.path.as_str())).unwrap();
-        w.append(&p.path, &mut f).unwrap();
-    }
-    w.finish().unwrap();
+    resign(x.path(), &text, &st.key, &out);
     // The control: it verifies.
     airlock_ok(&["verify", s(&out), "--key", s(&st.public)]);
     out

@@ -4,14 +4,13 @@
 //! and `--push` after a delta import. (The codec's own refusals, Trivy end
 //! to end and the crash cases are in `delta_bundles.rs`.)
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-use airlock::bundle::writer::BundleWriter;
-use airlock::keys::SecretKey;
 use airlock::manifest::Manifest;
 
 use crate::support::fixtures::*;
+use crate::support::resign::*;
 use crate::support::*;
 
 const NEXT_UPDATED_AT: &str = "2026-11-21T06:13:44Z";
@@ -81,7 +80,7 @@ impl Deltas {
     /// The delta bundle's manifest text.
     fn manifest_text(&self) -> String {
         let x = tempfile::tempdir().unwrap();
-        extract(&self.delta, x.path());
+        extract_bundle(&self.delta, x.path());
         std::fs::read_to_string(x.path().join("airlock/manifest.toml")).unwrap()
     }
 
@@ -89,50 +88,12 @@ impl Deltas {
     /// trusted key: every signature checks out.
     fn resigned(&self, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
         let x = tempfile::tempdir().unwrap();
-        extract(&self.delta, x.path());
+        extract_bundle(&self.delta, x.path());
         let text = edit(std::fs::read_to_string(x.path().join("airlock/manifest.toml")).unwrap());
-        let payloads = toml_payloads(&text);
-        let key = SecretKey::from_file(&self.e.key).unwrap();
-        let sig = key
-            .sign(text.as_bytes(), "u", "timestamp:1\tfile:manifest.toml")
-            .unwrap();
         let out = self.t.join(name);
-        let mut w = BundleWriter::new(
-            std::fs::File::create(&out).unwrap(),
-            text.as_bytes(),
-            &[sig],
-            payloads.clone(),
-            1,
-        )
-        .unwrap();
-        for p in &payloads {
-            let path = x.path().join(p.path.as_str());
-            w.append(&p.path, &mut std::fs::File::open(&path).unwrap())
-                .unwrap();
-        }
-        w.finish().unwrap();
+        resign(x.path(), &text, &self.e.key, &out);
         out
     }
-}
-
-/// The payload list of a manifest text (which may break other rules).
-fn toml_payloads(text: &str) -> Vec<airlock::manifest::Payload> {
-    #[derive(serde::Deserialize)]
-    struct P {
-        payload: Vec<airlock::manifest::Payload>,
-    }
-    toml::from_str::<P>(text).unwrap().payload
-}
-
-fn extract(bundle: &Path, dir: &Path) {
-    run_ok(
-        Command::new(tool("tar"))
-            .arg("--zstd")
-            .arg("-xf")
-            .arg(bundle)
-            .arg("-C")
-            .arg(dir),
-    );
 }
 
 #[test]
@@ -163,7 +124,7 @@ fn a_delta_export_writes_1_3_with_the_base_and_keeps_unchanged_databases_whole()
     assert_eq!(m.vex.len(), 1);
     // The full bundle is still 1.2.
     let x = tempfile::tempdir().unwrap();
-    extract(&d.e.bundle, x.path());
+    extract_bundle(&d.e.bundle, x.path());
     let full = std::fs::read_to_string(x.path().join("airlock/manifest.toml")).unwrap();
     assert!(full.contains("format_version = \"1.2\""), "{full}");
     assert!(!full.contains("[[delta]]"));
@@ -501,7 +462,7 @@ fn a_delta_only_bundle_exports_and_imports() {
         s(&d.e.bundle),
     ]);
     let x = tempfile::tempdir().unwrap();
-    extract(&only, x.path());
+    extract_bundle(&only, x.path());
     let text = std::fs::read_to_string(x.path().join("airlock/manifest.toml")).unwrap();
     let m = Manifest::parse(text.as_bytes()).unwrap();
     assert!(m.artifacts.is_empty() && m.vex.is_empty(), "{text}");

@@ -6,11 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use airlock::bundle::writer::BundleWriter;
 use airlock::digest::Sha256Digest;
-use airlock::keys::SecretKey;
 
 use crate::support::fixtures::*;
+use crate::support::resign::*;
 use crate::support::*;
 
 const NEXT_UPDATED_AT: &str = "2026-11-21T06:13:44Z";
@@ -78,7 +77,7 @@ impl Fixture {
         text: impl Fn(String) -> String,
     ) -> PathBuf {
         let x = tempfile::tempdir().unwrap();
-        extract(&self.delta, x.path());
+        extract_bundle(&self.delta, x.path());
         let delta_path = x.path().join(DELTA_PAYLOAD);
         let old = std::fs::read(&delta_path).unwrap();
         let new = edit(old.clone());
@@ -98,47 +97,10 @@ impl Fixture {
         );
         assert!(manifest.contains(&old_line), "{manifest}");
         manifest = text(manifest.replacen(&old_line, &new_line, 1));
-        let payloads = toml_payloads(&manifest);
-        let key = SecretKey::from_file(&self.e.key).unwrap();
-        let sig = key
-            .sign(manifest.as_bytes(), "u", "timestamp:1\tfile:manifest.toml")
-            .unwrap();
         let out = self.t.join(name);
-        let mut w = BundleWriter::new(
-            std::fs::File::create(&out).unwrap(),
-            manifest.as_bytes(),
-            &[sig],
-            payloads.clone(),
-            1,
-        )
-        .unwrap();
-        for p in &payloads {
-            let path = x.path().join(p.path.as_str());
-            w.append(&p.path, &mut std::fs::File::open(&path).unwrap())
-                .unwrap();
-        }
-        w.finish().unwrap();
+        resign(x.path(), &manifest, &self.e.key, &out);
         out
     }
-}
-
-fn toml_payloads(text: &str) -> Vec<airlock::manifest::Payload> {
-    #[derive(serde::Deserialize)]
-    struct P {
-        payload: Vec<airlock::manifest::Payload>,
-    }
-    toml::from_str::<P>(text).unwrap().payload
-}
-
-fn extract(bundle: &Path, dir: &Path) {
-    run_ok(
-        Command::new(tool("tar"))
-            .arg("--zstd")
-            .arg("-xf")
-            .arg(bundle)
-            .arg("-C")
-            .arg(dir),
-    );
 }
 
 /// Runs airlock, killing it after `limit` (a hang is a failure, not a

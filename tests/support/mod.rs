@@ -9,6 +9,7 @@ pub mod hostile;
 #[cfg(feature = "fault-injection")]
 pub mod paused;
 pub mod registry;
+pub mod resign;
 pub mod trivy;
 
 use std::collections::BTreeMap;

@@ -99,6 +99,7 @@ pub mod cleanup;
 pub mod delta;
 pub mod digest;
 pub mod disk;
+pub mod docker_ref;
 pub mod error;
 pub mod export;
 pub mod fault;

@@ -20,6 +20,9 @@
 //! silently falls back to Trivy's embedded checks; without
 //! `scan.skip-version-check` or `scan.disable-telemetry` Trivy tries DNS.
 
+use std::path::Path;
+
+use crate::error::{Classify, ExitClass, Hint};
 use crate::layout::scan::{Installed, JAR_FILES};
 
 /// Internal registry repositories Trivy should update from (after
@@ -34,6 +37,110 @@ pub struct Repositories {
     pub java_db: Vec<String>,
     /// `misconfiguration.checks-bundle-repository` (one).
     pub checks: Option<String>,
+}
+
+/// Which of [`Repositories`] a refusal is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// `db.repository`.
+    Db,
+    /// `db.java-repository`.
+    JavaDb,
+    /// `misconfiguration.checks-bundle-repository`.
+    Checks,
+}
+
+/// Why no trivy.yaml is written for a cache: each is the caller's to fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrivyConfigError {
+    /// The cache's path is not UTF-8, which YAML cannot name.
+    #[error("the cache directory {0} is not UTF-8, which a trivy.yaml cannot name")]
+    NotUtf8(String),
+    /// A repository carries credentials: the file would take them to every
+    /// host it is copied to. `shown` has them redacted.
+    #[error("repository {shown:?} carries credentials, which a trivy.yaml must not hold")]
+    Credentials {
+        /// Which repository.
+        which: Which,
+        /// The reference, credentials redacted.
+        shown: String,
+    },
+    /// A repository Trivy could not pull from: not a reference.
+    #[error("{reason}")]
+    Reference {
+        /// Which repository.
+        which: Which,
+        /// Why the grammar refuses it.
+        reason: String,
+    },
+    /// Neither a vulnerability DB in the cache nor a repository to update
+    /// it from: Trivy would download it from the Internet at the first
+    /// scan, and no file airlock writes says "offline" and means that.
+    #[error("{0} holds no vulnerability DB (db/trivy.db and db/metadata.json): a scan with this trivy.yaml would download it from the Internet")]
+    NoDb(String),
+}
+
+impl Classify for TrivyConfigError {
+    fn class(&self) -> ExitClass {
+        match self {
+            TrivyConfigError::NotUtf8(_)
+            | TrivyConfigError::Credentials { .. }
+            | TrivyConfigError::Reference { .. }
+            | TrivyConfigError::NoDb(_) => ExitClass::Usage,
+        }
+    }
+
+    fn hint(&self) -> Option<Hint> {
+        None
+    }
+}
+
+/// The trivy.yaml for the cache at `cache_dir` (absolute) holding
+/// `installed`, after the rules: every repository a reference without
+/// credentials, and a vulnerability DB in the cache or a repository for
+/// it. (`trivy_yaml` writes the file's text.)
+///
+/// # Errors
+/// [`TrivyConfigError`], the first rule broken.
+pub fn for_cache(
+    cache_dir: &Path,
+    installed: &Installed,
+    repos: &Repositories,
+) -> Result<String, TrivyConfigError> {
+    let Some(cache_text) = cache_dir.to_str() else {
+        return Err(TrivyConfigError::NotUtf8(crate::text::path(cache_dir)));
+    };
+    let all = (repos.db.iter().map(|r| (Which::Db, r)))
+        .chain(repos.java_db.iter().map(|r| (Which::JavaDb, r)))
+        .chain(repos.checks.iter().map(|r| (Which::Checks, r)));
+    for (which, r) in all {
+        check_reference(which, r)?;
+    }
+    if !installed.db && repos.db.is_empty() {
+        return Err(TrivyConfigError::NoDb(
+            crate::text::escape(cache_text).into(),
+        ));
+    }
+    Ok(trivy_yaml(cache_text, installed, repos))
+}
+
+/// `r` must be a registry reference Trivy can pull from, without
+/// credentials; the refusal never quotes them.
+fn check_reference(which: Which, r: &str) -> Result<(), TrivyConfigError> {
+    let shown = crate::redact::url(r);
+    if matches!(shown, std::borrow::Cow::Owned(_)) {
+        return Err(TrivyConfigError::Credentials {
+            which,
+            shown: shown.into_owned(),
+        });
+    }
+    crate::docker_ref::parse(r)
+        .map(|_| ())
+        .map_err(|e| TrivyConfigError::Reference {
+            which,
+            reason: e.to_string(),
+        })
 }
 
 /// The trivy.yaml for a cache at `cache_dir` (absolute) holding
@@ -148,6 +255,55 @@ fn is_plain(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_rules_refuse_credentials_bad_references_and_a_cache_without_a_db() {
+        let none = Installed::default();
+        let with_db = Installed {
+            db: true,
+            ..Installed::default()
+        };
+        let cache = Path::new("/var/cache/trivy");
+        let repos = |db: &[&str], checks: Option<&str>| Repositories {
+            db: db.iter().map(|s| s.to_string()).collect(),
+            java_db: Vec::new(),
+            checks: checks.map(str::to_string),
+        };
+        match for_cache(cache, &none, &repos(&[], None)) {
+            Err(TrivyConfigError::NoDb(c)) => assert_eq!(c, "/var/cache/trivy"),
+            other => panic!("{other:?}"),
+        }
+        match for_cache(
+            cache,
+            &with_db,
+            &repos(&[], Some("u:secret@reg.internal/checks:2")),
+        ) {
+            Err(TrivyConfigError::Credentials { which, shown }) => {
+                assert_eq!(which, Which::Checks);
+                assert!(!shown.contains("secret"), "{shown}");
+            }
+            other => panic!("{other:?}"),
+        }
+        match for_cache(cache, &none, &repos(&["reg.internal/../db:2"], None)) {
+            Err(
+                e @ TrivyConfigError::Reference {
+                    which: Which::Db, ..
+                },
+            ) => {
+                assert_eq!(e.class(), ExitClass::Usage);
+            }
+            other => panic!("{other:?}"),
+        }
+        // A repository stands in for the missing DB.
+        let yaml = for_cache(cache, &none, &repos(&["reg.internal/trivy-db:2"], None)).unwrap();
+        assert!(yaml.contains("db:\n  repository:\n"), "{yaml}");
+        use std::os::unix::ffi::OsStrExt as _;
+        let odd = Path::new(std::ffi::OsStr::from_bytes(b"/var/\xff"));
+        assert!(matches!(
+            for_cache(odd, &with_db, &Repositories::default()),
+            Err(TrivyConfigError::NotUtf8(_))
+        ));
+    }
 
     #[test]
     fn a_full_cache_gets_every_skip_and_vex() {

@@ -4,7 +4,6 @@
 //! that carry them, with where each payload's bytes live.
 
 pub mod cache;
-pub mod docker_ref;
 pub mod files;
 pub mod pull;
 pub mod vexhub;

@@ -48,16 +48,16 @@ pub use crate::oci_name::Reference;
 
 /// Whether a source argument names a registry reference rather than a file:
 /// it is not an existing path and parses as a reference with a host
-/// (`docker.io/...` included: [`super::docker_ref`]).
+/// (`docker.io/...` included: [`crate::docker_ref`]).
 pub fn is_reference(text: &str) -> bool {
     !Path::new(text).exists() && Reference::parse(text).is_ok()
 }
 
 /// A source reference as it is pulled: Docker Hub's names normalised
-/// ([`super::docker_ref`]), so `docker.io/aquasec/trivy-db:2` is fetched
+/// ([`crate::docker_ref`]), so `docker.io/aquasec/trivy-db:2` is fetched
 /// from `registry-1.docker.io`, whose credentials and token service it uses.
 fn parse_source(text: &str) -> Result<Reference, crate::oci_name::NameError> {
-    super::docker_ref::parse(text)
+    crate::docker_ref::parse(text)
 }
 
 /// A reference that was tried and skipped, and why.

@@ -39,6 +39,7 @@ mod interop;
 mod interrupted;
 mod interrupts;
 mod interrupts_ops;
+mod key_twice;
 mod key_unlock;
 mod network_conventions;
 mod offline_scans;

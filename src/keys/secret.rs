@@ -336,6 +336,18 @@ impl SecretKeyFile {
         })
     }
 
+    /// Whether `other` holds the same key bytes (encrypted alike, or both
+    /// in clear): the same key, known without unlocking either. Comments
+    /// are not compared.
+    pub(super) fn same_key_data(&self, other: &SecretKeyFile) -> bool {
+        let data = |f: &SecretKeyFile| {
+            comment_and_data(&f.text, "secret key")
+                .ok()
+                .and_then(|(_, d, _)| B64.decode(d).ok().map(Zeroizing::new))
+        };
+        matches!((data(self), data(other)), (Some(a), Some(b)) if a == b)
+    }
+
     /// What unlocking the key costs, read from its scrypt parameters (which
     /// are not encrypted); `None` for a key in clear or one whose
     /// parameters airlock refuses (unlocking it fails at once).

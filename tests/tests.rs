@@ -41,6 +41,7 @@ mod interrupts;
 mod interrupts_ops;
 mod key_twice;
 mod key_unlock;
+mod keygen_progress;
 mod network_conventions;
 mod offline_scans;
 mod operator_status;

@@ -214,6 +214,9 @@ fn check_plan(
     if keys.is_empty() {
         return Err(ExportError::NoKey);
     }
+    if let Some(id) = crate::keys::first_repeated(keys) {
+        return Err(ExportError::KeyTwice(id));
+    }
     if plan.created > now + crate::manifest::MAX_CLOCK_SKEW {
         return Err(ExportError::CreatedInFuture(format_time(plan.created)));
     }

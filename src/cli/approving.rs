@@ -35,7 +35,10 @@ pub(super) fn keygen(a: KeygenArgs) -> Result<()> {
     } else {
         Some(passphrase::new_passphrase(a.passphrase_file.as_deref())?)
     };
-    let sk_text = key.to_text_with(pass.as_ref().map(|p| p.as_slice()))?;
+    // The derivation's wait is a phase, as an unlock's is (issue 12).
+    let progress = Reporter::new(false, false);
+    let sk_text =
+        key.to_text_reporting(pass.as_ref().map(|p| p.as_slice()), &sk_path, &progress)?;
     let pk_comment = if a.comment.is_empty() {
         format!("minisign public key {}", key.key_id())
     } else {

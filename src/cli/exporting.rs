@@ -118,11 +118,7 @@ pub(super) fn export(mut a: ExportArgs) -> Result<()> {
     let sums_file = a.sha256sums.then(|| parts::sums_path(&plan.output));
     airlock::export::preflight(&plan, sums_file.as_slice()).map_err(flag_worded)?;
     let progress = Reporter::new(a.json, a.quiet);
-    let keys = a
-        .sign_key
-        .iter()
-        .map(|p| passphrase::load_secret(p, a.passphrase_file.as_deref(), &progress))
-        .collect::<Result<Vec<_>, _>>()?;
+    let keys = passphrase::load_secrets(&a.sign_key, a.passphrase_file.as_deref(), &progress)?;
     let base = base_bundle(&a, &keys)?;
     let report =
         airlock::export::export_with_base(&plan, &keys, GENERATOR, &progress, base.as_ref())

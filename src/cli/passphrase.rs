@@ -158,6 +158,17 @@ pub fn load_secret(
     airlock::keys::SecretKeyFile::read(path)?.unlock_reporting(&mut |p| for_key(p, file), progress)
 }
 
+/// Reads the secret keys that sign one bundle, refusing one key given
+/// twice before any is unlocked ([`airlock::keys::unlock_each`]); each
+/// key is unlocked once.
+pub fn load_secrets(
+    paths: &[std::path::PathBuf],
+    file: Option<&Path>,
+    progress: &dyn airlock::progress::Progress,
+) -> Result<Vec<SecretKey>, KeyFileError> {
+    airlock::keys::unlock_each(paths, &mut |p| for_key(p, file), progress)
+}
+
 /// A new passphrase for keygen: from the file or environment, else asked
 /// twice on the terminal.
 pub fn new_passphrase(file: Option<&Path>) -> Result<Zeroizing<Vec<u8>>> {

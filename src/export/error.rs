@@ -18,6 +18,9 @@ pub enum ExportError {
     /// No signing key.
     #[error("export needs at least one signing key")]
     NoKey,
+    /// One key given twice (see [`crate::keys::unlock_each`]).
+    #[error("key {0} is given twice; each key signs a bundle once")]
+    KeyTwice(crate::keys::KeyId),
     /// An artifact given twice.
     #[error("{0} is given by more than one source")]
     Duplicate(String),
@@ -81,6 +84,7 @@ impl crate::error::Classify for ExportError {
         match self {
             ExportError::NoSources
             | ExportError::NoKey
+            | ExportError::KeyTwice(_)
             | ExportError::Duplicate(_)
             | ExportError::Label(_)
             | ExportError::CreatedInFuture(_)
@@ -122,6 +126,7 @@ impl crate::error::Classify for ExportError {
             ExportError::Write(e) => e.hint(),
             ExportError::Parts(e) => e.hint(),
             ExportError::BaseBundle(..) | ExportError::Base(_) => Hint::text("--base takes the full bundle the importing side last imported, signed by a key of --base-key (default: the --sign-key's own); nothing was written"),
+            ExportError::KeyTwice(_) => Hint::text(crate::keys::GIVE_EACH_ONCE),
             ExportError::NoKey | ExportError::Duplicate(_) | ExportError::Label(_) | ExportError::Io(_) | ExportError::Delta(_) => None,
         }
     }

@@ -25,11 +25,14 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use zeroize::Zeroizing;
 
+mod distinct;
 mod kind;
 mod public;
 mod secret;
 mod signature;
 
+pub(crate) use distinct::GIVE_EACH_ONCE;
+pub use distinct::{first_repeated, unlock_each};
 pub use kind::{recognize, KeyKind};
 pub use public::PublicKey;
 pub use secret::{PassphraseSource, SecretKey, SecretKeyFile, UnlockCost};
@@ -259,6 +262,26 @@ pub enum KeyFileError {
         /// if it exists.
         other_half: Option<std::path::PathBuf>,
     },
+    /// One key given twice where each key signs once: the same file, or
+    /// two files holding the same key (see [`unlock_each`]).
+    #[error("{}", distinct::same_key_words(first, again))]
+    SameKey {
+        /// Where it was given first.
+        first: std::path::PathBuf,
+        /// Where it was given again.
+        again: std::path::PathBuf,
+    },
+    /// Two different keys with the same key id, where each key id signs
+    /// once (a bundle's signature entry is named by it).
+    #[error("{} and {} are different keys with the same key id {key_id}; each key id signs a bundle once", crate::text::path(first), crate::text::path(again))]
+    SameKeyId {
+        /// The first key's file.
+        first: std::path::PathBuf,
+        /// The second key's file.
+        again: std::path::PathBuf,
+        /// The key id they share.
+        key_id: KeyId,
+    },
     /// The file's content is not a key.
     #[error("{}", crate::text::path(path))]
     Key {
@@ -281,7 +304,9 @@ impl crate::error::Classify for KeyFileError {
             | KeyFileError::Key { .. } => HostFailure,
             // The file is readable and sound: it is the wrong one for the
             // job, a mistake in the command line.
-            KeyFileError::WrongKind { .. } => Usage,
+            KeyFileError::WrongKind { .. }
+            | KeyFileError::SameKey { .. }
+            | KeyFileError::SameKeyId { .. } => Usage,
         }
     }
 
@@ -296,6 +321,9 @@ impl crate::error::Classify for KeyFileError {
                 })
             }
             KeyFileError::Key { source, .. } => source.hint(),
+            KeyFileError::SameKey { .. } | KeyFileError::SameKeyId { .. } => {
+                Hint::text(distinct::GIVE_EACH_ONCE)
+            }
             KeyFileError::WrongKind {
                 found,
                 wanted,

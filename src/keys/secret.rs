@@ -211,6 +211,29 @@ impl SecretKey {
         )))
     }
 
+    /// [`SecretKey::to_text_with`] that tells `progress` what the wait is
+    /// when there is a passphrase: a phase `encrypting PATH (scrypt key
+    /// derivation: 1.0 GiB of memory, a few seconds)` while the key is
+    /// derived, `path` being where the key will be written, ended when it
+    /// is done (issue 12). Without one it reports nothing.
+    pub fn to_text_reporting(
+        &self,
+        passphrase: Option<&[u8]>,
+        path: &Path,
+        progress: &dyn crate::progress::Progress,
+    ) -> Result<Zeroizing<String>, KeyError> {
+        let Some(cost) = passphrase.and(UnlockCost::new(pick_params(
+            OPSLIMIT_SENSITIVE,
+            MEMLIMIT_SENSITIVE,
+        ))) else {
+            return self.to_text_with(passphrase);
+        };
+        progress.begin(&format!("encrypting {} ({cost})", path.display()), 0);
+        let text = self.to_text_with(passphrase);
+        progress.end();
+        text
+    }
+
     /// Signs `message` (legacy, non-prehashed "Ed" signature so that signify
     /// can check it too) with the given comments.
     pub fn sign(
@@ -336,6 +359,18 @@ impl SecretKeyFile {
         })
     }
 
+    /// Whether `other` holds the same key bytes (encrypted alike, or both
+    /// in clear): the same key, known without unlocking either. Comments
+    /// are not compared.
+    pub(super) fn same_key_data(&self, other: &SecretKeyFile) -> bool {
+        let data = |f: &SecretKeyFile| {
+            comment_and_data(&f.text, "secret key")
+                .ok()
+                .and_then(|(_, d, _)| B64.decode(d).ok().map(Zeroizing::new))
+        };
+        matches!((data(self), data(other)), (Some(a), Some(b)) if a == b)
+    }
+
     /// What unlocking the key costs, read from its scrypt parameters (which
     /// are not encrypted); `None` for a key in clear or one whose
     /// parameters airlock refuses (unlocking it fails at once).
@@ -348,8 +383,7 @@ impl SecretKeyFile {
         }
         let ops = u64::from_le_bytes(raw[38..46].try_into().ok()?);
         let mem = u64::from_le_bytes(raw[46..54].try_into().ok()?);
-        let memory = scrypt_memory(pick_params(ops, mem))?;
-        (memory <= MEMLIMIT_MAX).then_some(UnlockCost { memory })
+        UnlockCost::new(pick_params(ops, mem))
     }
 }
 
@@ -361,6 +395,15 @@ impl SecretKeyFile {
 pub struct UnlockCost {
     /// Bytes scrypt holds while it runs.
     pub memory: u64,
+}
+
+impl UnlockCost {
+    /// The cost of scrypt with (log2 N, r, p); `None` for parameters
+    /// airlock refuses.
+    fn new(params: (u8, u32, u32)) -> Option<Self> {
+        let memory = scrypt_memory(params)?;
+        (memory <= MEMLIMIT_MAX).then_some(UnlockCost { memory })
+    }
 }
 
 impl fmt::Display for UnlockCost {

@@ -6,7 +6,7 @@ use crate::error::{Classify, ExitClass, PathIo};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DeltaError {
-    /// A file could not be opened, mapped, read or written.
+    /// A file could not be opened, read or written.
     #[error(transparent)]
     Io(#[from] PathIo),
     /// The output could not be written.

@@ -16,6 +16,7 @@ mod crash;
 mod credential_helpers;
 mod delta_bundles;
 mod delta_format;
+mod delta_safe;
 mod e2e;
 mod exit_classes;
 mod export_fewer_passes;

@@ -1,5 +1,10 @@
 //! Applying a delta: each frame decoded in one shot against its reference
-//! in the memory-mapped base, into a buffer of exactly its stated size.
+//! (read from the base into a reused buffer), into a buffer of exactly its
+//! stated size. Each frame has its own decompression context: zstd-safe
+//! ties a context's lifetime to its reference prefix, which lives in a
+//! buffer the next frame overwrites, and reusing one would need `unsafe`
+//! or a copy of the reference; at chunks of 1 MiB or more (MIN_CHUNK) a
+//! context costs under 1 % of a frame.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -7,8 +12,8 @@ use std::io::{Read, Write};
 use zstd::zstd_safe::{DCtx, DParameter};
 
 use super::header::{read_exact, FrameRecord, Header};
-use super::map::{usize_len, Mapped};
-use super::{frame, DeltaError, MAX_WINDOW_LOG};
+use super::window::{usize_len, Window};
+use super::{frame, DeltaError, Limits, MAX_WINDOW_LOG};
 use crate::digest::{Hasher, Sha256Digest};
 
 /// What [`apply`] wrote.
@@ -42,18 +47,33 @@ pub struct ApplySummary {
 /// The base is the installed database, whose SHA-256 the caller checked
 /// against the manifest's base digest; the result's SHA-256 returned here
 /// must equal the manifest's result digest. A wrong base that passes both
-/// would need a SHA-256 collision.
+/// would need a SHA-256 collision. The bounds (SPEC 1.3) are checked on
+/// each header and record before any work: at most the signed length
+/// / 1 MiB, plus one, frames; references of at most 64 MiB that never move
+/// back, so the base is read at most once. A base that shrinks while it is read (another
+/// program rewriting it in place) is a read error ([`DeltaError::Base`]).
 pub fn apply(
     base: &File,
     delta: &mut dyn Read,
     out: &mut dyn Write,
     expect_len: u64,
 ) -> Result<ApplySummary, DeltaError> {
+    apply_within(base, delta, out, expect_len, &Limits::SPEC)
+}
+
+/// [`apply`] within `limits` (the codec's tests lower them).
+pub(crate) fn apply_within(
+    base: &File,
+    delta: &mut dyn Read,
+    out: &mut dyn Write,
+    expect_len: u64,
+    limits: &Limits,
+) -> Result<ApplySummary, DeltaError> {
     let base_len = base
         .metadata()
-        .map_err(|e| DeltaError::Read(std::io::Error::new(e.kind(), e)))?
+        .map_err(|e| DeltaError::Base(e.to_string()))?
         .len();
-    let h = Header::read(delta)?;
+    let h = Header::read(delta, limits)?;
     if h.base_len != base_len {
         return Err(DeltaError::BaseLength {
             expected: h.base_len,
@@ -69,17 +89,27 @@ pub fn apply(
     let mut hash = Hasher::for_len(expect_len);
     let (mut compressed, mut output) = (Vec::new(), Vec::new());
     let (mut written, mut frames) = (0u64, 0u64);
+    let mut window = Window::default();
+    let mut prev = None;
     while written < expect_len {
         frames += 1;
-        let rec = FrameRecord::read(delta, frames, &h, expect_len - written)?;
+        let rec = FrameRecord::read(
+            delta,
+            frames,
+            (&h, limits),
+            expect_len - written,
+            prev.as_ref(),
+        )?;
         read_frame(delta, &rec, &mut compressed)?;
         check_frame(&compressed, &rec, frames)?;
-        // Mapped for this frame only: its pages are given back after it.
-        let prefix = Mapped::range(base, rec.ref_offset, rec.ref_len).map_err(DeltaError::Read)?;
-        decode(prefix.bytes(), &compressed, &mut output, &rec, frames)?;
+        let prefix = window
+            .load(base, rec.ref_offset, rec.ref_len)
+            .map_err(|e| base_error(e, rec.ref_offset + rec.ref_len, base_len))?;
+        decode(prefix, &compressed, &mut output, &rec, frames)?;
         out.write_all(&output).map_err(DeltaError::Write)?;
         hash.update(&output);
         written += rec.out_len;
+        prev = Some(rec);
     }
     let mut one = [0u8; 1];
     match delta.read(&mut one) {
@@ -127,6 +157,18 @@ fn check_frame(bytes: &[u8], rec: &FrameRecord, n: u64) -> Result<(), DeltaError
             rec.frame_len
         )),
         Err(code) => Err(zstd_err(n, code)),
+    }
+}
+
+/// A reference that cannot be read: a base that ended early changed since
+/// the delta began (it was `base_len` bytes then).
+fn base_error(e: std::io::Error, end: u64, base_len: u64) -> DeltaError {
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        DeltaError::Base(format!(
+            "it ended before byte {end}, though it was {base_len} bytes when the delta began (was it rewritten while in use?)"
+        ))
+    } else {
+        DeltaError::Base(e.to_string())
     }
 }
 

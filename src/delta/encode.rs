@@ -1,15 +1,17 @@
 //! Writing a delta: `new` cut into chunks, each one zstd frame compressed
-//! against a reference prefix taken from the memory-mapped base.
+//! against a reference prefix read from the base (positioned reads into
+//! buffers reused across frames, see [`super::window`]).
 
 use std::fs::File;
 use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use zstd::zstd_safe::{CCtx, CParameter};
 
 use super::header::{FrameRecord, Header};
-use super::map::{usize_len, Mapped};
-use super::{DeltaError, DEFAULT_CHUNK, DEFAULT_REF, MAX_CHUNK, MAX_WINDOW_LOG};
+use super::window::{usize_len, Window};
+use super::{DeltaError, Limits, DEFAULT_CHUNK, DEFAULT_REF, MAX_CHUNK, MAX_WINDOW_LOG};
 use crate::digest::{Hasher, Sha256Digest};
 use crate::error::PathIo;
 
@@ -19,12 +21,14 @@ pub struct EncodeOptions {
     /// The zstd level (3 is zstd's default: fast, and the reference does
     /// most of the work).
     pub level: i32,
-    /// The length of each chunk of the new file (one frame each), at most
-    /// [`MAX_CHUNK`]: the heap of encode and apply grows with it.
+    /// The length of each chunk of the new file (one frame each), from
+    /// [`super::MIN_CHUNK`] to [`MAX_CHUNK`] (a value outside is brought
+    /// inside): the heap of encode and apply grows with it.
     pub chunk_len: u64,
     /// The largest reference a frame may use. A base up to
     /// `max_ref - chunk_len` bytes is referred to whole; a larger one
     /// through a window of this size around the chunk's relative position.
+    /// At most [`super::MAX_REF`] (a larger value is lowered to it).
     pub max_ref: u64,
     /// zstd's hash and chain table logs (0: zstd's choice for the level).
     /// The match finder indexes at most the last `8 << log` bytes of the
@@ -71,21 +75,36 @@ pub struct EncodeSummary {
 
 /// Writes to `out` a delta that rebuilds `new` from `base`.
 ///
-/// Both files are memory-mapped (see [`super`] on memory) and hashed on
-/// the way. Deterministic: the same files and options give the same bytes.
+/// Both files are read chunk by chunk (see [`super`] on memory) and hashed
+/// on the way. Deterministic: the same files and options give the same
+/// bytes. Never writes a chunk or a reference [`super::apply`] refuses.
 ///
 /// # Errors
 ///
-/// A file that cannot be opened, mapped or read; an output that cannot be
-/// written; zstd refusing its parameters.
+/// A file that cannot be opened or read (or that shrinks while it is
+/// read); an output that cannot be written; zstd refusing its parameters.
 pub fn encode(
     base: &Path,
     new: &Path,
     out: &mut dyn Write,
     opts: &EncodeOptions,
 ) -> Result<EncodeSummary, DeltaError> {
-    let chunk_len = opts.chunk_len.clamp(1, MAX_CHUNK);
-    let max_ref = opts.max_ref.min((1u64 << MAX_WINDOW_LOG) - chunk_len);
+    encode_within(base, new, out, opts, &Limits::SPEC)
+}
+
+/// [`encode`] within `limits` (the codec's tests lower them).
+pub(crate) fn encode_within(
+    base: &Path,
+    new: &Path,
+    out: &mut dyn Write,
+    opts: &EncodeOptions,
+    limits: &Limits,
+) -> Result<EncodeSummary, DeltaError> {
+    let chunk_len = opts.chunk_len.clamp(limits.min_chunk.max(1), MAX_CHUNK);
+    let max_ref = opts
+        .max_ref
+        .min(limits.max_ref)
+        .min((1u64 << MAX_WINDOW_LOG) - chunk_len);
     let (base_file, base_len) = open_file(base)?;
     let (new_file, new_len) = open_file(new)?;
     let base_sha256 = hash_file(&base_file, base)?;
@@ -98,27 +117,31 @@ pub fn encode(
     }
     .write(&mut out)
     .map_err(DeltaError::Write)?;
-    let (mut buf, mut other) = (Vec::new(), Vec::new());
+    let (mut buf, mut other, mut chunk) = (Vec::new(), Vec::new(), Vec::new());
+    let mut window = Window::default();
     let mut frames = 0;
     let mut offset = 0u64;
     while offset < new_len {
         let out_len = chunk_len.min(new_len - offset);
         let (ref_offset, ref_len) = reference(base_len, new_len, offset, out_len, max_ref);
-        let chunk =
-            Mapped::range(&new_file, offset, out_len).map_err(PathIo::at("cannot map", new))?;
-        let prefix = Mapped::range(&base_file, ref_offset, ref_len)
-            .map_err(PathIo::at("cannot map", base))?;
-        new_hash.update(chunk.bytes());
+        chunk.resize(usize_len(out_len)?, 0);
+        new_file
+            .read_exact_at(&mut chunk, offset)
+            .map_err(PathIo::at("cannot read", new))?;
+        let prefix = window
+            .load(&base_file, ref_offset, ref_len)
+            .map_err(PathIo::at("cannot read", base))?;
+        new_hash.update(&chunk);
         frames += 1;
         if opts.ldm_min_match == 0 {
-            compress(opts, 64, prefix.bytes(), chunk.bytes(), &mut buf, frames)?;
-            compress(opts, 16, prefix.bytes(), chunk.bytes(), &mut other, frames)?;
+            compress(opts, 64, prefix, &chunk, &mut buf, frames)?;
+            compress(opts, 16, prefix, &chunk, &mut other, frames)?;
             if other.len() < buf.len() {
                 std::mem::swap(&mut buf, &mut other);
             }
         } else {
             let ldm = opts.ldm_min_match;
-            compress(opts, ldm, prefix.bytes(), chunk.bytes(), &mut buf, frames)?;
+            compress(opts, ldm, prefix, &chunk, &mut buf, frames)?;
         }
         FrameRecord {
             ref_offset,

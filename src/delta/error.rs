@@ -6,12 +6,16 @@ use crate::error::{Classify, ExitClass, PathIo};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DeltaError {
-    /// A file could not be opened, mapped, read or written.
+    /// A file could not be opened, read or written.
     #[error(transparent)]
     Io(#[from] PathIo),
     /// The output could not be written.
     #[error("cannot write the delta output")]
     Write(#[source] std::io::Error),
+    /// The base could not be read (it shrank while in use, or a read
+    /// failed): the host's state, not the delta's.
+    #[error("cannot read the base: {0}")]
+    Base(String),
     /// The delta could not be read (not its end: see `Truncated`).
     #[error("cannot read the delta")]
     Read(#[source] std::io::Error),
@@ -65,9 +69,10 @@ impl Classify for DeltaError {
     fn class(&self) -> ExitClass {
         match self {
             DeltaError::Io(e) => e.class(),
-            DeltaError::Write(_) | DeltaError::Read(_) | DeltaError::TooLarge(_) => {
-                ExitClass::HostFailure
-            }
+            DeltaError::Write(_)
+            | DeltaError::Read(_)
+            | DeltaError::Base(_)
+            | DeltaError::TooLarge(_) => ExitClass::HostFailure,
             // A base of another length is the host's state, not damage:
             // the caller's digest check says so before apply runs.
             DeltaError::BaseLength { .. } => ExitClass::Damaged,

@@ -3,7 +3,7 @@
 
 use std::io::{self, Read, Write};
 
-use super::{DeltaError, MAGIC, MAX_CHUNK};
+use super::{DeltaError, Limits, MAGIC, MAX_CHUNK};
 
 /// The delta's header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,9 +35,9 @@ impl Header {
         out.write_all(&b)
     }
 
-    /// Reads the header; the caller checks it against the base and the
-    /// signed length.
-    pub fn read(r: &mut dyn Read) -> Result<Header, DeltaError> {
+    /// Reads the header and bounds its chunk length; the caller checks it
+    /// against the base and the signed length.
+    pub fn read(r: &mut dyn Read, limits: &Limits) -> Result<Header, DeltaError> {
         let mut b = [0u8; HEADER_LEN];
         read_exact(r, &mut b, "in its header")?;
         if b[..8] != MAGIC {
@@ -49,10 +49,17 @@ impl Header {
             new_len: u64_at(&b, 16),
             chunk_len: u64_at(&b, 24),
         };
-        if h.new_len > 0 && (h.chunk_len == 0 || h.chunk_len > MAX_CHUNK) {
+        // Short chunks only when there is one: the number of frames (and
+        // their fixed costs) is bounded by the signed length.
+        let one_chunk = h.chunk_len >= h.new_len;
+        let short = h.chunk_len < limits.min_chunk && !one_chunk;
+        if h.new_len > 0 && (h.chunk_len == 0 || h.chunk_len > MAX_CHUNK || short) {
             return Err(DeltaError::Bounds {
                 frame: 0,
-                what: format!("chunk length {} is not in 1..={MAX_CHUNK}", h.chunk_len),
+                what: format!(
+                    "chunk length {} is not in {}..={MAX_CHUNK} (only a delta of one chunk may have a shorter one)",
+                    h.chunk_len, limits.min_chunk
+                ),
             });
         }
         Ok(h)
@@ -71,12 +78,14 @@ impl FrameRecord {
 
     /// Reads frame `n`'s record and bounds it: `remaining` bytes of the
     /// result are still to come, the base has `base_len` bytes, chunks are
-    /// `chunk_len` long.
+    /// `chunk_len` long, the previous frame's record was `prev` (its
+    /// reference: references never move back).
     pub fn read(
         r: &mut dyn Read,
         n: u64,
-        h: &Header,
+        (h, limits): (&Header, &Limits),
         remaining: u64,
+        prev: Option<&FrameRecord>,
     ) -> Result<FrameRecord, DeltaError> {
         let mut b = [0u8; RECORD_LEN];
         read_exact(r, &mut b, "in a frame record")?;
@@ -96,6 +105,31 @@ impl FrameRecord {
                 "reference {}+{} lies outside the {}-byte base",
                 f.ref_offset, f.ref_len, h.base_len
             ));
+        }
+        if f.ref_len > limits.max_ref {
+            return bad(format!(
+                "a reference of {} bytes exceeds the maximum of {}",
+                f.ref_len, limits.max_ref
+            ));
+        }
+        if let Some(p) = prev {
+            let moved = if f.ref_offset < p.ref_offset {
+                Some("starts")
+            } else if f.ref_offset + f.ref_len < p.ref_offset + p.ref_len {
+                Some("ends")
+            } else {
+                None
+            };
+            if let Some(moved) = moved {
+                return bad(format!(
+                    "reference {}+{} {moved} before frame {}'s ({}+{}); references never move back",
+                    f.ref_offset,
+                    f.ref_len,
+                    n - 1,
+                    p.ref_offset,
+                    p.ref_len
+                ));
+            }
         }
         // zstd's bound on a frame of `out_len` bytes, plus its header.
         let bound = zstd::zstd_safe::compress_bound(f.out_len as usize) as u64 + 32;

@@ -8,9 +8,10 @@
 //! result's SHA-256 and size are compared with the signed manifest, then
 //! the staged `metadata.json` with the signed database table; the caller
 //! then runs the same whole-file database check as for any import and
-//! swaps the component like any other. The live file is only read (mapped
-//! by the codec, never loaded whole), so a crash at any point leaves the
-//! old tree or the new one.
+//! swaps the component like any other. The live file is only read (by
+//! positioned reads, a window at a time, never mapped nor loaded whole), so
+//! a crash at any point leaves the old tree or the new one, and another
+//! program rewriting it meanwhile fails the import as an I/O failure.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -229,6 +230,41 @@ fn copy_hashing(mut from: &File, to: &mut dyn Write) -> io::Result<(Sha256Digest
     }
 }
 
+/// Why a delta did not apply: the host's (a base that changed since its
+/// digest was checked, a read or a write that failed: an I/O failure) or
+/// the delta's (refused: it contradicts its manifest).
+fn apply_error(
+    e: crate::delta::DeltaError,
+    d: &Delta,
+    base: &File,
+    (base_path, out_path, stored): (&Path, &Path, &Path),
+) -> ImportError {
+    use crate::delta::DeltaError;
+    let what = "cannot read the base database";
+    if let Ok(now) = base.metadata().map(|m| m.len()) {
+        if now != d.base.size {
+            let why = format!(
+                "it is {now} bytes now, {} when its digest was checked: another program rewrote it during the import (trivy --download-db-only?); nothing was installed, run the import again",
+                d.base.size
+            );
+            return PathIo::new(what, base_path, io::Error::other(why)).into();
+        }
+    }
+    match e {
+        DeltaError::Base(why) => PathIo::new(what, base_path, io::Error::other(why)).into(),
+        DeltaError::Write(io) => PathIo::new("cannot write", out_path, io).into(),
+        DeltaError::Read(io) => PathIo::new("cannot read", stored, io).into(),
+        e => ImportError::Artifact {
+            kind: d.kind,
+            source: ArtifactError::Contradiction(format!(
+                "{} delta does not apply: {}",
+                d.kind,
+                crate::error::chain_text(&e)
+            )),
+        },
+    }
+}
+
 /// A writer that passes a crash point once, after the first MiB, so a
 /// test can kill an import in the middle of applying a delta.
 struct Midway<W> {
@@ -312,12 +348,7 @@ pub(super) fn apply_staged(
             &mut w,
             db.size,
         )
-        .map_err(|e| {
-            refuse(format!(
-                "{k} delta does not apply: {}",
-                crate::error::chain_text(&e)
-            ))
-        })?
+        .map_err(|e| apply_error(e, d, base, (&base_path, &out_path, &stored)))?
     };
     w.flush().map_err(PathIo::at("cannot write", &out_path))?;
     drop(w);

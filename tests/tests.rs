@@ -73,3 +73,4 @@ mod vectors;
 mod vex_auth;
 mod vex_entries;
 mod walkthrough;
+mod push_delta_order;

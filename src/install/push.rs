@@ -102,6 +102,14 @@ pub struct Pusher<'a> {
     /// The artifacts rebuilt for the bundle's deltas, and upstream's layer
     /// digest for each (see `push_delta.rs`).
     rebuilt: Vec<(crate::manifest::Artifact, Option<String>)>,
+    /// The deltas' rebuilt artifacts not sent yet, and the folder that
+    /// holds their layers: every one is rebuilt before anything is sent.
+    pending: Vec<(
+        crate::manifest::ArtifactKind,
+        super::push_delta::Rebuilt,
+        Option<String>,
+    )>,
+    pending_dir: Option<tempfile::TempDir>,
 }
 
 impl<'a> Pusher<'a> {
@@ -131,6 +139,8 @@ impl<'a> Pusher<'a> {
             next: None,
             cache_dir: None,
             rebuilt: Vec::new(),
+            pending: Vec::new(),
+            pending_dir: None,
         }
     }
 
@@ -141,10 +151,11 @@ impl<'a> Pusher<'a> {
         self
     }
 
-    /// Rebuilds and sends the blobs of each delta's artifact (before the
-    /// bundle's own, so a cache that does not hold the result fails the
-    /// push before any layer is sent).
-    fn push_rebuilt(&mut self, m: &Manifest) -> Result<(), PushError> {
+    /// Rebuilds each delta's artifact from the cache, sending nothing: a
+    /// bundle whose deltas cannot all be rebuilt (no cache, or a cache that
+    /// no longer holds a result) fails the push before anything, the
+    /// registry state included, is sent.
+    fn rebuild_deltas(&mut self, m: &Manifest) -> Result<(), PushError> {
         if m.deltas.is_empty() {
             return Ok(());
         }
@@ -153,6 +164,16 @@ impl<'a> Pusher<'a> {
         })?;
         for d in &m.deltas {
             let r = super::push_delta::rebuild(d, self.cache_dir.as_deref(), work.path())?;
+            let upstream = d.upstream_layer_digest.map(|u| u.oci());
+            self.pending.push((d.kind, r, upstream));
+        }
+        self.pending_dir = Some(work);
+        Ok(())
+    }
+
+    /// Sends the blobs of each rebuilt artifact (before the bundle's own).
+    fn push_rebuilt(&mut self) -> Result<(), PushError> {
+        for (kind, r, upstream) in std::mem::take(&mut self.pending) {
             let repo = self.repo_of(&r.artifact);
             for p in &r.payloads {
                 let Some(digest) = p.payload.path.blob_digest() else {
@@ -161,13 +182,12 @@ impl<'a> Pusher<'a> {
                 if digest == r.artifact.layer.digest {
                     let mut data = super::push_delta::open(p)?;
                     let blob = self.push_blob(&repo, &digest.oci(), p.payload.size, &mut data)?;
-                    self.layers.insert(d.kind, blob);
+                    self.layers.insert(kind, blob);
                 } else {
                     let bytes = super::push_delta::small_bytes(p)?;
                     self.small.insert(digest.oci(), bytes);
                 }
             }
-            let upstream = d.upstream_layer_digest.map(|u| u.oci());
             self.rebuilt.push((r.artifact, upstream));
         }
         Ok(())
@@ -464,6 +484,7 @@ impl PayloadVisitor for Pusher<'_> {
             .into());
         }
         let m = &bundle.manifest;
+        self.rebuild_deltas(m)?;
         let registry = read_state(self.client, self.target)?;
         self.forced = judge(m, &found, &registry, self.target, self.policy, &self.opts)?;
         let mut next = guard::advance_registry(
@@ -506,7 +527,7 @@ impl PayloadVisitor for Pusher<'_> {
         self.registry = Some(registry);
         self.next = Some((state, blobs));
         self.manifest = Some(m.clone());
-        self.push_rebuilt(m)?;
+        self.push_rebuilt()?;
         Ok(())
     }
 

@@ -278,17 +278,7 @@ fn one_delta(
     };
     let file = db.file.as_str();
     let out_path = work.join(format!("{}.delta", kind.name()));
-    let out = File::create(&out_path).map_err(PathIo::at("cannot create", &out_path))?;
-    let mut w = BufWriter::with_capacity(1 << 20, out);
-    let summary = crate::delta::encode(
-        b.copy.path(),
-        new_copy.path(),
-        &mut w,
-        &encode_options(kind),
-    )
-    .map_err(|e| ExportError::Delta(crate::error::chain_text(&e)))?;
-    w.flush().map_err(PathIo::at("cannot write", &out_path))?;
-    drop(w);
+    let summary = encode_file(kind, b.copy.path(), new_copy.path(), &out_path)?;
     if summary.new_sha256 != db.sha256 || summary.base_sha256 != b.base.sha256 {
         return Err(ExportError::Delta(format!(
             "the {kind} files changed while the delta was made"
@@ -323,6 +313,21 @@ fn one_delta(
         database: db.clone(),
     };
     Ok(Some((delta, vec![frame, meta_pl])))
+}
+
+/// Writes to `out_path` the delta that makes `new` from `base`.
+fn encode_file(
+    kind: ArtifactKind,
+    base: &Path,
+    new: &Path,
+    out_path: &Path,
+) -> Result<crate::delta::EncodeSummary, ExportError> {
+    let out = File::create(out_path).map_err(PathIo::at("cannot create", out_path))?;
+    let mut w = BufWriter::with_capacity(1 << 20, out);
+    let summary = crate::delta::encode(base, new, &mut w, &encode_options(kind))
+        .map_err(|e| ExportError::Delta(crate::error::chain_text(&e)))?;
+    w.flush().map_err(PathIo::at("cannot write", out_path))?;
+    Ok(summary)
 }
 
 fn file_sha256(path: &Path) -> Result<crate::digest::Sha256Digest, ExportError> {

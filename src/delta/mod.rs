@@ -63,6 +63,8 @@ mod bounds_tests;
 mod codec_tests;
 #[cfg(test)]
 mod measure_tests;
+#[cfg(test)]
+mod review2_tests;
 
 pub use apply::{apply, ApplySummary};
 pub use encode::{encode, EncodeOptions, EncodeSummary};

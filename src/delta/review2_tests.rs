@@ -186,3 +186,73 @@ fn random_windows_return_the_base_bytes() {
         }
     }
 }
+
+/// SPEC 1.3: a reader MUST refuse a `chunk_len` of 0 or above 16 MiB,
+/// whatever `new_len` is (airlock's writer never writes one).
+#[test]
+fn a_chunk_length_of_zero_or_too_large_is_refused_even_for_an_empty_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = sparse_base(&dir, 10);
+    for chunk in [0, MAX_CHUNK + 1, u64::MAX] {
+        let d = header(10, 0, chunk);
+        let e = apply(&base, &mut Cursor::new(&d), &mut Vec::new(), 0).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("delta frame 0: chunk length {chunk} is not in 1048576..=16777216 (only a delta of one chunk may have a shorter one)")
+        );
+    }
+    // An empty result with a chunk in bounds is a delta of no frame.
+    let d = header(10, 0, MIB);
+    let s = apply(&base, &mut Cursor::new(&d), &mut Vec::new(), 0).unwrap();
+    assert_eq!((s.len, s.frames), (0, 0));
+}
+
+/// Records at the edges: a reference ending exactly at the base's end, an
+/// empty one there, and offsets whose sum overflows u64.
+#[test]
+fn references_at_the_edges_of_the_base() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = sparse_base(&dir, 100);
+    let frame = zeros_frame(10);
+    for (off, len, ok) in [
+        (0, 100, true),
+        (100, 0, true),
+        (90, 10, true),
+        (91, 10, false),
+        (101, 0, false),
+        (1, u64::MAX, false),
+        (u64::MAX, 1, false),
+        (u64::MAX, 0, false),
+    ] {
+        let mut d = header(100, 10, 10);
+        push_frame(&mut d, off, len, 10, &frame);
+        let mut out = Vec::new();
+        let r = apply(&base, &mut Cursor::new(&d), &mut out, 10);
+        match (r, ok) {
+            (Ok(s), true) => assert_eq!((s.len, out), (10, vec![0u8; 10])),
+            (Err(e), false) => {
+                assert_eq!(
+                    e.to_string(),
+                    format!("delta frame 1: reference {off}+{len} lies outside the 100-byte base")
+                );
+                assert!(out.is_empty());
+            }
+            (r, _) => panic!("{off}+{len}: {:?}", r.map(|s| s.len)),
+        }
+    }
+}
+
+/// A frame record stating fewer bytes than the chunk (the last excepted)
+/// is refused: else 1-byte frames would undo the minimum chunk.
+#[test]
+fn a_frame_shorter_than_its_chunk_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = sparse_base(&dir, 100);
+    let mut d = header(100, 2 * MIB, MIB);
+    push_frame(&mut d, 0, 0, 1, &zeros_frame(1));
+    let e = apply(&base, &mut Cursor::new(&d), &mut Vec::new(), 2 * MIB).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "delta frame 1: rebuilds 1 bytes; expected 1048576"
+    );
+}

@@ -49,6 +49,7 @@ mod perf_engine;
 mod push;
 mod refactor_review;
 mod registry_export;
+mod review2_delta;
 mod review_approvals;
 mod review_delta;
 mod review_guidance;

@@ -256,3 +256,21 @@ fn a_frame_shorter_than_its_chunk_is_refused() {
         "delta frame 1: rebuilds 1 bytes; expected 1048576"
     );
 }
+
+/// The reference buffer stays within 1.25 references however the
+/// references creep, and is not grown a byte a frame.
+#[test]
+fn the_window_buffer_stays_within_a_quarter_more_than_a_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("base");
+    std::fs::write(&path, vec![7u8; 3 * MIB as usize]).unwrap();
+    let file = File::open(&path).unwrap();
+    let mut w = window::Window::default();
+    let mut caps = std::collections::BTreeSet::new();
+    for i in 0..3000 {
+        w.load(&file, i * 97, MIB).unwrap();
+        assert!(w.capacity() <= (MIB + MIB / 4) as usize, "{}", w.capacity());
+        caps.insert(w.capacity());
+    }
+    assert_eq!(caps.len(), 1, "grown {} times", caps.len());
+}

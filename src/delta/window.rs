@@ -62,9 +62,13 @@ impl Window {
             }
         }
         let have = self.start + keep;
-        // Exactly: the heap bound is the window's, not twice it.
+        // At most 1.25 windows (`start` is under a quarter of one), reserved
+        // at once and exactly: not twice a window, not a realloc a frame.
         let want = self.start + len_usize;
-        self.buf.reserve_exact(want.saturating_sub(self.buf.len()));
+        if want > self.buf.capacity() {
+            let room = want.max(len_usize + len_usize / 4);
+            self.buf.reserve_exact(room - self.buf.len());
+        }
         self.buf.resize(want, 0);
         self.offset = offset;
         let res = file.read_exact_at(&mut self.buf[have..], offset + keep as u64);
@@ -82,6 +86,10 @@ impl Window {
 impl Window {
     pub fn moved(&self) -> u64 {
         self.moved
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
     }
 }
 

@@ -52,6 +52,7 @@ mod push;
 mod push_delta_order;
 mod refactor_review;
 mod registry_export;
+mod review2_delta;
 mod review_approvals;
 mod review_delta;
 mod review_guidance;

@@ -48,10 +48,13 @@ pub struct ApplySummary {
 /// against the manifest's base digest; the result's SHA-256 returned here
 /// must equal the manifest's result digest. A wrong base that passes both
 /// would need a SHA-256 collision. The bounds (SPEC 1.3) are checked on
-/// each header and record before any work: at most the signed length
-/// / 1 MiB, plus one, frames; references of at most 64 MiB that never move
-/// back, so the base is read at most once. A base that shrinks while it is read (another
-/// program rewriting it in place) is a read error ([`DeltaError::Base`]).
+/// each header and record before any work: at most the signed length /
+/// 1 MiB, plus one, frames; references of at most 64 MiB that never move
+/// back, so the base is read at most once. A base that shrinks while it is
+/// read (another program rewriting it in place) is a read error
+/// ([`DeltaError::Base`]); one rewritten at its length gives a zstd
+/// checksum or a result digest that does not match, which the caller
+/// tells apart by hashing the base again.
 pub fn apply(
     base: &File,
     delta: &mut dyn Read,

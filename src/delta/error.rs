@@ -73,8 +73,9 @@ impl Classify for DeltaError {
             | DeltaError::Read(_)
             | DeltaError::Base(_)
             | DeltaError::TooLarge(_) => ExitClass::HostFailure,
-            // A base of another length is the host's state, not damage:
-            // the caller's digest check says so before apply runs.
+            // The caller checked the base's length against the signed one
+            // before apply runs (and tells a base that changed since
+            // apart): a header stating another is the delta's damage.
             DeltaError::BaseLength { .. } => ExitClass::Damaged,
             DeltaError::Truncated(_)
             | DeltaError::Magic(_)

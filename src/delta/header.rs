@@ -53,7 +53,9 @@ impl Header {
         // their fixed costs) is bounded by the signed length.
         let one_chunk = h.chunk_len >= h.new_len;
         let short = h.chunk_len < limits.min_chunk && !one_chunk;
-        if h.new_len > 0 && (h.chunk_len == 0 || h.chunk_len > MAX_CHUNK || short) {
+        // Whatever `new_len` is (SPEC: a `chunk_len` of 0 or above 16 MiB
+        // is refused; an empty result is one chunk).
+        if h.chunk_len == 0 || h.chunk_len > MAX_CHUNK || short {
             return Err(DeltaError::Bounds {
                 frame: 0,
                 what: format!(

@@ -26,12 +26,16 @@
 //! into one heap buffer reused across frames (no memory maps: a base
 //! truncated by another process while it is read gives a read error, not
 //! a SIGBUS). References never move back, so the part of the previous
-//! window that the next one keeps is moved, not read again: every byte of
-//! the base is read at most once per apply. The heap holds the reference
-//! (at most [`MAX_REF`]), one chunk's output and its compressed frame
-//! (two compressed candidates when encoding), plus zstd's tables: at the
-//! defaults (16 MiB chunks, 64 MiB references) about 100 MiB whatever the
-//! database's size. A reference is the whole base when it fits
+//! window that the next one keeps is kept, not read again: every byte of
+//! the base is read at most once per apply, and moved inside the buffer
+//! at most four times (the bytes before the window are dropped only once
+//! they are a quarter of it: a reference creeping forward a byte a frame
+//! does not move 64 MiB a frame). The heap holds the reference's buffer
+//! (at most 1.25 [`MAX_REF`], 80 MiB, when references creep forward by
+//! less than a quarter of their length), one chunk's output and its
+//! compressed frame (two compressed candidates when encoding), plus zstd's
+//! tables: at the defaults (16 MiB chunks, 64 MiB references) about
+//! 100 MiB (116 MiB at most) whatever the database's size. A reference is the whole base when it fits
 //! [`EncodeOptions::max_ref`], else a window of it around the chunk's
 //! relative position (databases rebuilt from scratch keep their order, so
 //! what changed lies near where it was; data that moved further is
@@ -63,6 +67,8 @@ mod bounds_tests;
 mod codec_tests;
 #[cfg(test)]
 mod measure_tests;
+#[cfg(test)]
+mod review2_tests;
 
 pub use apply::{apply, ApplySummary};
 pub use encode::{encode, EncodeOptions, EncodeSummary};

@@ -254,6 +254,8 @@ fn apply_error(
         DeltaError::Base(why) => PathIo::new(what, base_path, io::Error::other(why)).into(),
         DeltaError::Write(io) => PathIo::new("cannot write", out_path, io).into(),
         DeltaError::Read(io) => PathIo::new("cannot read", stored, io).into(),
+        // Rewritten in place at its length: the bundle is not to blame.
+        _ if content_changed(base, &d.base.sha256) => rewritten(base_path),
         e => ImportError::Artifact {
             kind: d.kind,
             source: ArtifactError::Contradiction(format!(
@@ -263,6 +265,38 @@ fn apply_error(
             )),
         },
     }
+}
+
+/// Whether the open base no longer has the digest it had when checked
+/// (read again by positioned reads; only when the delta did not apply).
+fn content_changed(base: &File, digest: &Sha256Digest) -> bool {
+    use std::os::unix::fs::FileExt as _;
+    let mut hasher = crate::digest::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = 0u64;
+    loop {
+        match base.read_at(&mut buf, at) {
+            Ok(0) => return hasher.finish() != *digest,
+            Ok(got) => {
+                hasher.update(&buf[..got]);
+                at += got as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return true,
+        }
+    }
+}
+
+/// The import's failure when the base changed in place since its digest
+/// was checked: the host's (exit 1), not the bundle's.
+fn rewritten(base_path: &Path) -> ImportError {
+    let why = "its content changed since its digest was checked: another program rewrote it during the import (trivy --download-db-only?); nothing was installed, run the import again";
+    PathIo::new(
+        "cannot read the base database",
+        base_path,
+        io::Error::other(why),
+    )
+    .into()
 }
 
 /// A writer that passes a crash point once, after the first MiB, so a
@@ -355,6 +389,16 @@ pub(super) fn apply_staged(
     fs::remove_file(&stored).map_err(PathIo::at("cannot remove", &stored))?;
     crate::fault::point("delta applied");
     if summary.sha256 != db.sha256 || summary.len != db.size {
+        // The base (or the installed result) changed in place since it
+        // was checked: the host's failure, not the bundle's.
+        let checked = if result_installed {
+            &db.sha256
+        } else {
+            &d.base.sha256
+        };
+        if content_changed(base, checked) {
+            return Err(rewritten(&base_path));
+        }
         return Err(refuse(format!(
             "{k} rebuilt from the delta has sha256 {} ({} bytes), the manifest says {} ({} bytes)",
             summary.sha256, summary.len, db.sha256, db.size

@@ -347,15 +347,7 @@ pub(super) fn apply_staged(
         ImportError::Inconsistent(format!("the base of the {k} delta was never checked"))
     })?;
     let result_installed = bases.done.contains(&k);
-    let dir = stage.join(trivy_cache::component(k));
-    fs::create_dir_all(&dir).map_err(PathIo::at("cannot create", &dir))?;
-    let out_path = dir.join(db.file.as_str());
-    let out = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .open(&out_path)
-        .map_err(PathIo::at("cannot create", &out_path))?;
+    let (out_path, out) = create_staged(stage, d)?;
     let stored = stored_path(stage, d);
     let delta = File::open(&stored).map_err(PathIo::at("cannot open", &stored))?;
     let mut w = Midway {
@@ -366,15 +358,7 @@ pub(super) fn apply_staged(
     let summary = if result_installed {
         // The result is live already (an import killed between its
         // swaps): staged again as it is, its digest checked below.
-        (&*base)
-            .seek(SeekFrom::Start(0))
-            .and_then(|_| copy_hashing(base, &mut w))
-            .map_err(PathIo::at("cannot copy", &base_path))
-            .map(|(sha256, len)| crate::delta::ApplySummary {
-                len,
-                sha256,
-                frames: 0,
-            })?
+        restage(base, &base_path, &mut w)?
     } else {
         crate::delta::apply(
             base,
@@ -418,4 +402,38 @@ pub(super) fn apply_staged(
         }),
         metadata: Some(meta),
     })
+}
+
+/// The installed result copied as it is (an import killed between its
+/// swaps), hashed on the way.
+fn restage(
+    base: &File,
+    base_path: &Path,
+    w: &mut dyn Write,
+) -> Result<crate::delta::ApplySummary, ImportError> {
+    let mut base = base;
+    let (sha256, len) = base
+        .seek(SeekFrom::Start(0))
+        .and_then(|_| copy_hashing(base, w))
+        .map_err(PathIo::at("cannot copy", base_path))?;
+    Ok(crate::delta::ApplySummary {
+        len,
+        sha256,
+        frames: 0,
+    })
+}
+
+/// Creates the staged result, `<stage>/<component>/<file>`, which must not
+/// exist yet.
+fn create_staged(stage: &Path, d: &Delta) -> Result<(PathBuf, File), ImportError> {
+    let dir = stage.join(trivy_cache::component(d.kind));
+    fs::create_dir_all(&dir).map_err(PathIo::at("cannot create", &dir))?;
+    let out_path = dir.join(d.database.file.as_str());
+    let out = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(&out_path)
+        .map_err(PathIo::at("cannot create", &out_path))?;
+    Ok((out_path, out))
 }

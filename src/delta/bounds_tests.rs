@@ -15,7 +15,8 @@ use crate::error::{Classify, ExitClass};
 
 const MIB: u64 = 1 << 20;
 
-fn header(base_len: u64, new_len: u64, chunk_len: u64) -> Vec<u8> {
+/// A delta header (shared with `review2_tests`).
+pub(super) fn header(base_len: u64, new_len: u64, chunk_len: u64) -> Vec<u8> {
     let mut d = Vec::new();
     Header {
         base_len,
@@ -28,7 +29,13 @@ fn header(base_len: u64, new_len: u64, chunk_len: u64) -> Vec<u8> {
 }
 
 /// Appends a frame record for `frame` (a plain zstd frame).
-fn push_frame(d: &mut Vec<u8>, ref_offset: u64, ref_len: u64, out_len: u64, frame: &[u8]) {
+pub(super) fn push_frame(
+    d: &mut Vec<u8>,
+    ref_offset: u64,
+    ref_len: u64,
+    out_len: u64,
+    frame: &[u8],
+) {
     FrameRecord {
         ref_offset,
         ref_len,

@@ -4,34 +4,10 @@
 use std::fs::File;
 use std::io::Cursor;
 
-use super::header::{FrameRecord, Header};
+use super::bounds_tests::{header, push_frame};
 use super::*;
 
 const MIB: u64 = 1 << 20;
-
-fn header(base_len: u64, new_len: u64, chunk_len: u64) -> Vec<u8> {
-    let mut d = Vec::new();
-    Header {
-        base_len,
-        new_len,
-        chunk_len,
-    }
-    .write(&mut d)
-    .unwrap();
-    d
-}
-
-fn push_frame(d: &mut Vec<u8>, ref_offset: u64, ref_len: u64, out_len: u64, frame: &[u8]) {
-    FrameRecord {
-        ref_offset,
-        ref_len,
-        out_len,
-        frame_len: frame.len() as u64,
-    }
-    .write(d)
-    .unwrap();
-    d.extend_from_slice(frame);
-}
 
 fn zeros_frame(len: u64) -> Vec<u8> {
     let mut c = zstd::zstd_safe::CCtx::create();

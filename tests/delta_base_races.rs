@@ -1,20 +1,21 @@
-//! review2: a delta's base rewritten in place by another program during an
-//! import, its length unchanged (a program writing the database's pages
-//! where they are). The import must fail as the host's I/O failure
-//! (exit 1) naming the file, as for a base whose length changed, not blame
-//! the signed bundle (a zstd checksum or a digest that does not match),
-//! and must install nothing. Needs the `fault-injection` feature.
+//! A delta's base rewritten in place by another program during an import
+//! (issue 13: `trivy --download-db-only` truncates trivy.db with O_TRUNC and
+//! writes it again; another program may write its pages where they are, at
+//! the same length). The base is read with positioned reads, never
+//! memory-mapped: the import fails as the host's I/O failure (exit 1),
+//! naming the file and what happened, never dies of SIGBUS, never blames the
+//! signed bundle (a zstd checksum or a digest that does not match), and
+//! installs nothing. Needs the `fault-injection` feature (to pause the
+//! import between the base's digest check and the delta's application).
 
 #[cfg(not(feature = "fault-injection"))]
 #[test]
-fn review2_delta_base_race_needs_fault_injection() {
+fn delta_base_rewritten_during_an_import_needs_fault_injection() {
     assert!(
         std::env::var_os("CI").is_none(),
-        "built without `--features fault-injection`: the review2 delta base race test did not run"
+        "built without `--features fault-injection`: the delta base race tests did not run"
     );
-    eprintln!(
-        "NOT RUN: the review2 delta base race test needs `cargo test --features fault-injection`"
-    );
+    eprintln!("NOT RUN: the delta base race tests need `cargo test --features fault-injection`");
 }
 
 #[cfg(feature = "fault-injection")]
@@ -111,8 +112,9 @@ mod with_faults {
         f.write_all_at(&b, 0).unwrap();
     }
 
-    #[test]
-    fn delta_base_rewritten_in_place_at_its_length_fails_the_import_as_io() {
+    /// A base bundle imported into `<t>/cache`, and a delta bundle against
+    /// it: the test directory, the public key, the delta.
+    fn setup() -> (TestDir, std::path::PathBuf, std::path::PathBuf) {
         let t = TestDir::new();
         let (key, public) = keygen(t.path(), "builder");
         let base_in = write_db_inputs(&t.join("base-in"), Version::Base);
@@ -120,8 +122,14 @@ mod with_faults {
         let (base, delta) = (t.join("base.airlock"), t.join("delta.airlock"));
         export(&base, &key, &base_in, &[]);
         export(&delta, &key, &next_in, &["--base", s(&base)]);
+        import_ok(&base, &public, &t.join("cache"), &[]);
+        (t, public, delta)
+    }
+
+    #[test]
+    fn delta_base_rewritten_in_place_at_its_length_fails_the_import_as_io() {
+        let (t, public, delta) = setup();
         let cache = t.join("cache");
-        import_ok(&base, &public, &cache, &[]);
         let live = cache.join("db/trivy.db");
         let (code, err, before) = import_editing_at(
             &delta,
@@ -140,6 +148,36 @@ mod with_faults {
             Some(&*format!("airlock: error: {want}")),
             "{err}"
         );
+        assert_eq!(state(&cache), before, "the import changed the cache");
+        assert_no_leftovers(&cache, ".airlock-staging");
+    }
+
+    /// The first half of the file, written over it (O_TRUNC, as Trivy does).
+    fn truncate_to_half(live: &Path) {
+        let old = std::fs::read(live).unwrap();
+        std::fs::write(live, &old[..old.len() / 2]).unwrap();
+    }
+
+    #[test]
+    fn delta_base_truncated_after_its_check_fails_the_import_as_io_and_installs_nothing() {
+        let (t, public, delta) = setup();
+        let cache = t.join("cache");
+        let live = cache.join("db/trivy.db");
+        let len = std::fs::metadata(&live).unwrap().len();
+        let (code, err, before) = import_editing_at(
+            &delta,
+            &public,
+            &cache,
+            " delta bases checked",
+            &truncate_to_half,
+        );
+        assert_eq!(code, Some(1), "{err}");
+        let want = format!(
+            "cannot read the base database {}: it is {} bytes now, {len} when its digest was checked: another program rewrote it during the import (trivy --download-db-only?); nothing was installed, run the import again",
+            live.display(),
+            len / 2
+        );
+        assert!(err.contains(&want), "{err}");
         assert_eq!(state(&cache), before, "the import changed the cache");
         assert_no_leftovers(&cache, ".airlock-staging");
     }

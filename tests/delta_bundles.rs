@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+#[cfg(feature = "fault-injection")]
 use std::process::Command;
 
 use airlock::digest::Sha256Digest;

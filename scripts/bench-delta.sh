@@ -26,7 +26,7 @@
 # against the base, the source window sized to the base) and `bsdiff`
 # (suffix-sorted approximate matches and byte differences, bzip2: the best
 # general delta known for files whose records change a few bytes each, at
-# about 9 times the file in memory, so only for files up to
+# 17 times the old file in memory, its manual says, so only for files up to
 # BENCH_BSDIFF_MAX_MIB, 256 by default). Each tool's delta of each database
 # is shown as a fraction of that database's gzip layer; the last line adds,
 # per database, the smallest delta any of them made and gives it as a
